@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ckpt/ckpt/internal/restore"
+)
+
+func restoreCmd() *cobra.Command {
+	var c commonFlags
+	var detach bool
+	var pidfile string
+	cmd := &cobra.Command{
+		Use:   "restore -D DIR",
+		Short: "Restore a dumped task; without -d, wait for it and exit with its status",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.check(cmd); err != nil {
+				return err
+			}
+			logf, closeLog, err := c.logger()
+			if err != nil {
+				return err
+			}
+			defer closeLog()
+			p, err := restore.Restore(restore.Options{ImagesDir: c.imagesDir, ShellJob: c.shellJob, Logf: logf})
+			if err != nil {
+				return err
+			}
+			logf("restored task %d in %v", p.Pid, p.Took)
+			if pidfile != "" {
+				if err := os.WriteFile(pidfile, []byte(strconv.Itoa(p.Pid)+"\n"), 0o644); err != nil {
+					return fmt.Errorf("pidfile: %w", err)
+				}
+			}
+			if detach {
+				return nil
+			}
+			ws, err := p.Wait()
+			if err != nil {
+				return fmt.Errorf("wait for restored task %d: %w", p.Pid, err)
+			}
+			if ws.Signaled() {
+				fmt.Fprintf(os.Stderr, "ckpt: restored task %d was killed by %v\n", p.Pid, ws.Signal())
+				return exitError{128 + int(ws.Signal())}
+			}
+			if code := ws.ExitStatus(); code != 0 {
+				return exitError{code}
+			}
+			return nil
+		},
+	}
+	c.register(cmd.Flags())
+	cmd.Flags().BoolVarP(&detach, "restore-detached", "d", false, "return once the task runs, without waiting for it")
+	cmd.Flags().StringVar(&pidfile, "pidfile", "", "write the restored task's PID to this file")
+	return cmd
+}

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func showCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show DIR",
+		Short: "Summarize a dump: tasks, mode, memory, files, sizes",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return show(cmd.OutOrStdout(), args[0])
+		},
+	}
+}
+
+func checkCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Tell what this kernel supports for checkpoint/restore; exit 1 if C/R cannot work",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return check(cmd.OutOrStdout())
+		},
+	}
+}

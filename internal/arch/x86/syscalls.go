@@ -1,0 +1,137 @@
+package x86
+
+// Syscall names a system call that ckpt runs inside a task. Its numbers
+// for both ABIs are in the table below.
+type Syscall int
+
+// Syscalls ckpt injects.
+const (
+	SysMmap Syscall = iota
+	SysMunmap
+	SysMprotect
+	SysBrk
+	SysRtSigaction
+	SysSigaltstack
+	SysPrctl
+	SysArchPrctl
+	SysSetThreadArea
+	SysClone3
+	SysRseq
+	SysSetTidAddress
+	SysPersonality
+	SysPrlimit64
+	SysUmask
+	SysChdir
+	SysChroot
+	SysOpenat
+	SysClose
+	SysLseek
+	SysDup3
+	SysFcntl
+	SysSetresuid
+	SysSetresgid
+	SysSetgroups
+	SysSetfsuid
+	SysSetfsgid
+	SysCapset
+	SysRtSigqueueinfo
+	SysRtTgsigqueueinfo
+	SysSetsid
+	SysSetpgid
+	SysMadvise
+	SysGetpid
+	SysExitGroup
+	SysCloseRange
+	numSyscalls
+)
+
+// sysNums maps each Syscall to {x86_64, ia32} numbers, from
+// arch/x86/entry/syscalls/syscall_64.tbl and syscall_32.tbl. For ia32 the
+// 32-bit-uid variants (setresuid32, ...) and mmap2 are used. -1 means the
+// ABI has no such call.
+var sysNums = [numSyscalls][2]int{
+	SysMmap:             {9, 192}, // ia32: mmap2 (offset in pages)
+	SysMunmap:           {11, 91},
+	SysMprotect:         {10, 125},
+	SysBrk:              {12, 45},
+	SysRtSigaction:      {13, 174},
+	SysSigaltstack:      {131, 186},
+	SysPrctl:            {157, 172},
+	SysArchPrctl:        {158, 384},
+	SysSetThreadArea:    {205, 243},
+	SysClone3:           {435, 435},
+	SysRseq:             {334, 386},
+	SysSetTidAddress:    {218, 258},
+	SysPersonality:      {135, 136},
+	SysPrlimit64:        {302, 340},
+	SysUmask:            {95, 60},
+	SysChdir:            {80, 12},
+	SysChroot:           {161, 61},
+	SysOpenat:           {257, 295},
+	SysClose:            {3, 6},
+	SysLseek:            {8, 19},
+	SysDup3:             {292, 330},
+	SysFcntl:            {72, 221}, // ia32: fcntl64
+	SysSetresuid:        {117, 208},
+	SysSetresgid:        {119, 210},
+	SysSetgroups:        {116, 206},
+	SysSetfsuid:         {122, 215},
+	SysSetfsgid:         {123, 216},
+	SysCapset:           {126, 185},
+	SysRtSigqueueinfo:   {129, 178},
+	SysRtTgsigqueueinfo: {297, 335},
+	SysSetsid:           {112, 66},
+	SysSetpgid:          {109, 57},
+	SysMadvise:          {28, 219},
+	SysGetpid:           {39, 20},
+	SysExitGroup:        {231, 252},
+	SysCloseRange:       {436, 436},
+}
+
+var sysNames = [numSyscalls]string{
+	"mmap", "munmap", "mprotect", "brk", "rt_sigaction", "sigaltstack",
+	"prctl", "arch_prctl", "set_thread_area", "clone3", "rseq",
+	"set_tid_address", "personality", "prlimit64", "umask", "chdir",
+	"chroot", "openat", "close", "lseek", "dup3", "fcntl", "setresuid",
+	"setresgid", "setgroups", "setfsuid", "setfsgid", "capset",
+	"rt_sigqueueinfo", "rt_tgsigqueueinfo", "setsid", "setpgid", "madvise",
+	"getpid", "exit_group", "close_range",
+}
+
+func (s Syscall) String() string {
+	if s < 0 || s >= numSyscalls {
+		return "syscall?"
+	}
+	return sysNames[s]
+}
+
+// Number returns the syscall number for the ABI: compat selects ia32.
+func (s Syscall) Number(compat bool) int {
+	if compat {
+		return sysNums[s][1]
+	}
+	return sysNums[s][0]
+}
+
+// Restart syscall numbers (restart_syscall) for both ABIs.
+const (
+	NrRestartSyscall64 = 219
+	NrRestartSyscall32 = 0
+)
+
+// SyscallError interprets a raw syscall return value at the width of the
+// syscall: only -4095..-1 are errors. A compat mmap above 2 GiB is
+// negative as int32 but valid, so compat results are read as 32 bits.
+func SyscallError(ret uint64, compat bool) (value uint64, errno int) {
+	if compat {
+		v := uint32(ret)
+		if v >= 0xfffff001 {
+			return 0, int(-int32(v))
+		}
+		return uint64(v), 0
+	}
+	if ret >= 0xfffffffffffff001 {
+		return 0, int(-int64(ret))
+	}
+	return ret, 0
+}

@@ -1,0 +1,179 @@
+package dump
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/procfs"
+)
+
+// fileKind is how ckpt handles one open file.
+type fileKind int
+
+const (
+	fileReg     fileKind = iota // regular file or directory, reopened by path
+	fileChr                     // character device, reopened by path
+	fileInherit                 // tty or pipe stdio, inherited with --shell-job
+)
+
+type openFile struct {
+	fd     int
+	kind   fileKind
+	path   string
+	st     unix.Stat_t
+	info   *procfs.FdInfo
+	isPipe bool
+}
+
+// task is the state of one dump in progress.
+type task struct {
+	opts   *Options
+	abi    x86.ABI
+	exe    string
+	exeSt  unix.Stat_t
+	stat   *procfs.Stat
+	status *procfs.Status
+	files  []openFile
+	inj    *inject.Task
+}
+
+// inspect checks, without stopping the task, that ckpt can dump it.
+func inspect(o *Options) (*task, error) {
+	pid := o.Pid
+	t := &task{opts: o}
+	var err error
+	if t.stat, err = procfs.ReadStat(pid); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no such process")
+		}
+		return nil, err
+	}
+	if t.stat.State == 'Z' || t.stat.State == 'X' {
+		return nil, fmt.Errorf("task is a zombie")
+	}
+	if pid == os.Getpid() {
+		return nil, fmt.Errorf("ckpt cannot dump itself")
+	}
+	if t.status, err = procfs.ReadStatus(pid); err != nil {
+		return nil, err
+	}
+	if t.status.TracerPid != 0 {
+		return nil, fmt.Errorf("task is already traced by %d", t.status.TracerPid)
+	}
+	if t.status.Threads != 1 {
+		return nil, fmt.Errorf("task has %d threads: multi-threaded tasks are not supported yet, only single-threaded ones", t.status.Threads)
+	}
+	if kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil && len(strings.TrimSpace(string(kids))) > 0 {
+		return nil, fmt.Errorf("task has child processes (%s): process trees are not supported yet", strings.TrimSpace(string(kids)))
+	}
+	if t.exe, err = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil {
+		return nil, fmt.Errorf("read exe link: %w", err)
+	}
+	exeF, err := os.Open(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return nil, fmt.Errorf("open exe %s: %w", t.exe, err)
+	}
+	defer exeF.Close()
+	if err := unix.Fstat(int(exeF.Fd()), &t.exeSt); err != nil {
+		return nil, fmt.Errorf("stat exe %s: %w", t.exe, err)
+	}
+	if t.abi, err = x86.ExecutableABI(exeF); err != nil {
+		return nil, fmt.Errorf("exe %s: %w", t.exe, err)
+	}
+	if t.abi == x86.ABIX32 {
+		return nil, fmt.Errorf("exe %s: %w", t.exe, x86.ErrX32)
+	}
+	if strings.HasSuffix(t.exe, " (deleted)") {
+		return nil, fmt.Errorf("exe %s was deleted: restore needs the executable on disk", t.exe)
+	}
+	if err := t.inspectFiles(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *task) inspectFiles() error {
+	pid := t.opts.Pid
+	fds, err := procfs.ListFds(pid)
+	if err != nil {
+		return err
+	}
+	for _, fd := range fds {
+		of := openFile{fd: fd.Num, path: fd.Target}
+		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, fd.Num), &of.st); err != nil {
+			return fmt.Errorf("fd %d (%s): stat: %w", fd.Num, fd.Target, err)
+		}
+		if of.info, err = procfs.ReadFdInfo(pid, fd.Num); err != nil {
+			return fmt.Errorf("fd %d (%s): %w", fd.Num, fd.Target, err)
+		}
+		mode := of.st.Mode & unix.S_IFMT
+		isTTY := mode == unix.S_IFCHR && (strings.HasPrefix(fd.Target, "/dev/pts/") || strings.HasPrefix(fd.Target, "/dev/tty") || fd.Target == "/dev/console")
+		switch {
+		case mode == unix.S_IFIFO && strings.HasPrefix(fd.Target, "pipe:"), isTTY:
+			if !t.opts.ShellJob || fd.Num > 2 {
+				what := "a tty"
+				if mode == unix.S_IFIFO {
+					what = "a pipe"
+				}
+				hint := "dump with --shell-job to inherit stdio at restore"
+				if fd.Num > 2 {
+					hint = "only stdio (fds 0-2) can be inherited with --shell-job"
+				}
+				return fmt.Errorf("fd %d is %s (%s), which ckpt cannot dump yet: %s", fd.Num, what, fd.Target, hint)
+			}
+			of.kind = fileInherit
+			of.isPipe = mode == unix.S_IFIFO
+		case mode == unix.S_IFREG || mode == unix.S_IFDIR:
+			if strings.HasSuffix(fd.Target, " (deleted)") {
+				return fmt.Errorf("fd %d: file %s was deleted: deleted files are not supported yet", fd.Num, fd.Target)
+			}
+			if !strings.HasPrefix(fd.Target, "/") {
+				return fmt.Errorf("fd %d: %s is not a file with a path: not supported yet", fd.Num, fd.Target)
+			}
+			of.kind = fileReg
+		case mode == unix.S_IFCHR:
+			of.kind = fileChr
+		default:
+			return fmt.Errorf("fd %d is %s (%s), which ckpt cannot dump yet; close it before the dump", fd.Num, describeFd(fd.Target, mode), fd.Target)
+		}
+		t.files = append(t.files, of)
+	}
+	return nil
+}
+
+// describeFd names the kind of an unsupported fd for the error message.
+func describeFd(target string, mode uint32) string {
+	switch {
+	case strings.HasPrefix(target, "anon_inode:[eventfd]"):
+		return "an eventfd"
+	case strings.HasPrefix(target, "anon_inode:[eventpoll]"):
+		return "an epoll instance"
+	case strings.HasPrefix(target, "anon_inode:[signalfd]"):
+		return "a signalfd"
+	case strings.HasPrefix(target, "anon_inode:[timerfd]"):
+		return "a timerfd"
+	case strings.HasPrefix(target, "anon_inode:inotify"):
+		return "an inotify instance"
+	case strings.HasPrefix(target, "anon_inode:[pidfd]"):
+		return "a pidfd"
+	case strings.HasPrefix(target, "anon_inode:"):
+		return "an anonymous inode " + strings.TrimPrefix(target, "anon_inode:")
+	case strings.HasPrefix(target, "socket:"):
+		return "a socket"
+	case strings.HasPrefix(target, "pipe:"):
+		return "a pipe"
+	case mode == unix.S_IFIFO:
+		return "a FIFO"
+	case mode == unix.S_IFBLK:
+		return "a block device"
+	case strings.HasPrefix(target, "/memfd:"):
+		return "a memfd"
+	}
+	return "an unsupported file"
+}

@@ -1,0 +1,461 @@
+package dump
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
+	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pipe"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/ptrace"
+)
+
+// fileTable assigns ids to the files of files.img.
+type fileTable struct {
+	entries []*fdinfo.FileEntry
+	byKey   map[string]uint32
+}
+
+func (ft *fileTable) reg(path string, flags uint32, pos uint64, st *unix.Stat_t) uint32 {
+	key := fmt.Sprintf("%s\x00%d\x00%d", path, flags, pos)
+	if id, ok := ft.byKey[key]; ok && pos == 0 {
+		return id
+	}
+	id := uint32(len(ft.entries) + 1)
+	ft.byKey[key] = id
+	ft.entries = append(ft.entries, &fdinfo.FileEntry{
+		Type: fdinfo.FdTypes_REG.Enum(),
+		Id:   proto.Uint32(id),
+		Reg: &regfile.RegFileEntry{
+			Id:    proto.Uint32(id),
+			Flags: proto.Uint32(flags),
+			Pos:   proto.Uint64(pos),
+			Fown:  noOwner(),
+			Name:  proto.String(path),
+			Size:  proto.Uint64(uint64(st.Size)),
+			Mode:  proto.Uint32(st.Mode),
+		},
+	})
+	return id
+}
+
+func noOwner() *fown.FownEntry {
+	z := proto.Uint32(0)
+	return &fown.FownEntry{Uid: z, Euid: z, Signum: z, PidType: z, Pid: z}
+}
+
+func (t *task) collectAndWrite() (*Stats, error) {
+	o := t.opts
+	pid := o.Pid
+	dir := image.Dir{Path: o.ImagesDir}
+	vmas, err := procfs.ReadSmaps(pid)
+	if err != nil {
+		return nil, err
+	}
+	th, err := t.readThread()
+	if err != nil {
+		return nil, err
+	}
+	if err := t.queryTask(th, vmas); err != nil {
+		return nil, err
+	}
+	// Put the task back as it was before reading memory, so the pages
+	// saved are the task's own.
+	if err := t.inj.End(); err != nil {
+		return nil, fmt.Errorf("finish injection: %w", err)
+	}
+	t.inj = nil
+	// The scratch data mapping is gone again; read the maps anew.
+	if vmas, err = procfs.ReadSmaps(pid); err != nil {
+		return nil, err
+	}
+	rlims, err := procfs.ReadLimits(pid)
+	if err != nil {
+		return nil, err
+	}
+	pers, err := procfs.ReadPersonality(pid)
+	if err != nil {
+		return nil, err
+	}
+	auxvRaw, err := procfs.ReadAuxvRaw(pid)
+	if err != nil {
+		return nil, err
+	}
+	word := 8
+	if th.compat {
+		word = 4
+	}
+	auxv, err := procfs.ParseAuxv(auxvRaw, word)
+	if err != nil {
+		return nil, fmt.Errorf("auxv: %w", err)
+	}
+
+	ft := &fileTable{byKey: map[string]uint32{}}
+	exeID := ft.reg(t.exe, unix.O_RDONLY, 0, &t.exeSt)
+
+	stats := &Stats{}
+	vmaEntries, err := t.dumpMemory(dir, vmas, ft, stats)
+	if err != nil {
+		return nil, err
+	}
+
+	var savedAuxv []uint64
+	for _, a := range auxv {
+		savedAuxv = append(savedAuxv, a.Type, a.Value)
+	}
+	savedAuxv = append(savedAuxv, 0, 0)
+	s := t.stat
+	mmEntry := &mm.MmEntry{
+		MmStartCode: proto.Uint64(s.StartCode), MmEndCode: proto.Uint64(s.EndCode),
+		MmStartData: proto.Uint64(s.StartData), MmEndData: proto.Uint64(s.EndData),
+		MmStartStack: proto.Uint64(s.StartStack), MmStartBrk: proto.Uint64(s.StartBrk),
+		MmBrk:      proto.Uint64(th.injected.brk),
+		MmArgStart: proto.Uint64(s.ArgStart), MmArgEnd: proto.Uint64(s.ArgEnd),
+		MmEnvStart: proto.Uint64(s.EnvStart), MmEnvEnd: proto.Uint64(s.EnvEnd),
+		ExeFileId:   proto.Uint32(exeID),
+		MmSavedAuxv: savedAuxv,
+		Vmas:        vmaEntries,
+		Dumpable:    proto.Int32(th.injected.dumpable),
+	}
+
+	fdEntries, err := t.fileEntries(ft)
+	if err != nil {
+		return nil, err
+	}
+	fsEntry, err := t.fsEntry(ft)
+	if err != nil {
+		return nil, err
+	}
+
+	coreEntry, err := t.coreEntry(th, rlims, pers)
+	if err != nil {
+		return nil, err
+	}
+	ids := &criucore.TaskKobjIdsEntry{
+		VmId: proto.Uint32(1), FilesId: proto.Uint32(1), FsId: proto.Uint32(1), SighandId: proto.Uint32(1),
+	}
+	coreEntry.Ids = ids
+	ps := &pstree.PstreeEntry{
+		Pid: proto.Uint32(uint32(pid)), Ppid: proto.Uint32(uint32(s.PPid)),
+		Pgid: proto.Uint32(uint32(s.Pgrp)), Sid: proto.Uint32(uint32(s.Session)),
+		Threads: []uint32{uint32(pid)},
+	}
+	var uptime uint64
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil {
+		uptime = uint64(ts.Sec)*1000000 + uint64(ts.Nsec)/1000
+	}
+	inv := &inventory.InventoryEntry{
+		ImgVersion:  proto.Uint32(image.ImgVersion),
+		FdinfoPerId: proto.Bool(true),
+		RootIds:     ids,
+		NsPerId:     proto.Bool(false),
+		Lsmtype:     inventory.Lsmtype_NO_LSM.Enum(),
+		DumpUptime:  proto.Uint64(uptime),
+	}
+	files := make([]proto.Message, len(ft.entries))
+	for i, e := range ft.entries {
+		files[i] = e
+	}
+	writes := []struct {
+		name, kind string
+		msgs       []proto.Message
+	}{
+		{image.CoreName(pid), image.MagicCore, []proto.Message{coreEntry}},
+		{image.IDsName(pid), image.MagicIDs, []proto.Message{ids}},
+		{image.MMName(pid), image.MagicMM, []proto.Message{mmEntry}},
+		{image.FilesName(), image.MagicFiles, files},
+		{image.FdinfoName(1), image.MagicFdinfo, fdEntries},
+		{image.FSName(pid), image.MagicFS, []proto.Message{fsEntry}},
+		{image.PstreeName(), image.MagicPstree, []proto.Message{ps}},
+		// The inventory goes last: its presence marks a complete dump.
+		{image.InventoryName(), image.MagicInventory, []proto.Message{inv}},
+	}
+	for _, w := range writes {
+		if err := dir.Write(w.name, w.kind, w.msgs...); err != nil {
+			return nil, err
+		}
+	}
+	ents, _ := os.ReadDir(o.ImagesDir)
+	for _, e := range ents {
+		if fi, err := os.Stat(filepath.Join(o.ImagesDir, e.Name())); err == nil {
+			stats.ImageBytes += fi.Size()
+		}
+	}
+	return stats, nil
+}
+
+// vmaProt converts maps permissions to PROT_* bits.
+func vmaProt(v procfs.VMA) uint32 {
+	var p uint32
+	if v.Read {
+		p |= unix.PROT_READ
+	}
+	if v.Write {
+		p |= unix.PROT_WRITE
+	}
+	if v.Exec {
+		p |= unix.PROT_EXEC
+	}
+	return p
+}
+
+// pagesID is the id of the single pages image of a single-task dump.
+const pagesID = 1
+
+// dumpMemory classifies every VMA, writes the pages that hold data to
+// pages-1.img and returns the vma entries for mm-PID.img.
+func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable, stats *Stats) ([]*vma.VmaEntry, error) {
+	pid := t.opts.Pid
+	pmf, err := procfs.OpenPagemap(pid)
+	if err != nil {
+		return nil, err
+	}
+	defer pmf.Close()
+	mem, err := ptrace.OpenMem(pid)
+	if err != nil {
+		return nil, fmt.Errorf("open memory: %w", err)
+	}
+	defer mem.Close()
+	pf, err := dir.CreatePages(pagesID)
+	if err != nil {
+		return nil, err
+	}
+	defer pf.Close()
+	pw := bufio.NewWriterSize(pf, 1<<20)
+	pmEntries := []proto.Message{&pagemap.PagemapHead{PagesId: proto.Uint32(pagesID)}}
+
+	var out []*vma.VmaEntry
+	buf := make([]byte, 4<<20)
+	for _, se := range vmas {
+		v := se.VMA
+		if v.Path == "[vsyscall]" {
+			continue
+		}
+		e := &vma.VmaEntry{
+			Start: proto.Uint64(v.Start), End: proto.Uint64(v.End),
+			Pgoff: proto.Uint64(v.Offset), Shmid: proto.Uint64(0),
+			Prot: proto.Uint32(vmaProt(v)), Fd: proto.Int64(-1),
+		}
+		var flags, status uint32
+		status = image.VMAAreaRegular
+		if v.Shared {
+			flags = unix.MAP_SHARED
+		} else {
+			flags = unix.MAP_PRIVATE
+		}
+		if se.HasFlag("gd") {
+			flags |= unix.MAP_GROWSDOWN
+		}
+		if se.HasFlag("nr") {
+			flags |= unix.MAP_NORESERVE
+		}
+		dumpPages, anonOnly := false, false
+		switch {
+		case v.Path == "[vdso]":
+			status |= image.VMAAreaVDSO
+			flags |= unix.MAP_ANONYMOUS
+		case v.Path == "[vvar]" || v.Path == "[vvar_vclock]":
+			status |= image.VMAAreaVVAR
+			flags |= unix.MAP_ANONYMOUS
+		case v.IsSpecial():
+			return nil, fmt.Errorf("vma %#x-%#x %s: special mapping not supported", v.Start, v.End, v.Path)
+		case v.Inode == 0 || v.Path == "" || strings.HasPrefix(v.Path, "[anon:") || v.Path == "[heap]" || v.Path == "[stack]":
+			if v.Shared {
+				return nil, fmt.Errorf("vma %#x-%#x: shared anonymous memory is not supported yet", v.Start, v.End)
+			}
+			flags |= unix.MAP_ANONYMOUS
+			status |= image.VMAAnonPrivate
+			if v.Path == "[heap]" {
+				status |= image.VMAAreaHeap
+			}
+			if v.Path == "[stack]" {
+				status |= image.VMAAreaStack
+			}
+			dumpPages = true
+		default:
+			if v.Deleted() {
+				return nil, fmt.Errorf("vma %#x-%#x maps %s: deleted files are not supported yet", v.Start, v.End, v.Path)
+			}
+			if !strings.HasPrefix(v.Path, "/") {
+				return nil, fmt.Errorf("vma %#x-%#x maps %s: not a file path", v.Start, v.End, v.Path)
+			}
+			var st unix.Stat_t
+			mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
+			if err := unix.Stat(mf, &st); err != nil {
+				return nil, fmt.Errorf("vma %#x-%#x: stat %s: %w", v.Start, v.End, v.Path, err)
+			}
+			if st.Mode&unix.S_IFMT != unix.S_IFREG && st.Mode&unix.S_IFMT != unix.S_IFCHR {
+				return nil, fmt.Errorf("vma %#x-%#x maps %s: not a regular file", v.Start, v.End, v.Path)
+			}
+			oflags := uint32(unix.O_RDONLY)
+			if v.Shared {
+				status |= image.VMAFileShared
+				if v.Write {
+					oflags = unix.O_RDWR
+				}
+			} else {
+				status |= image.VMAFilePrivate
+				dumpPages, anonOnly = true, true
+			}
+			e.Shmid = proto.Uint64(uint64(ft.reg(v.Path, oflags, 0, &st)))
+			e.Fdflags = proto.Uint32(oflags)
+		}
+		e.Flags = proto.Uint32(flags)
+		e.Status = proto.Uint32(status)
+		out = append(out, e)
+		if !dumpPages {
+			continue
+		}
+		pm, err := procfs.PagemapEntries(pmf, v.Start, v.End)
+		if err != nil {
+			return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
+		}
+		keep := func(p procfs.PagemapEntry) bool {
+			if p.Swapped() {
+				return true
+			}
+			if !p.Present() {
+				return false
+			}
+			// In a private file mapping only pages copied on write hold
+			// data of the task's own; the rest comes from the file.
+			return !anonOnly || !p.FileOrShared()
+		}
+		for i := 0; i < len(pm); {
+			if !keep(pm[i]) {
+				i++
+				continue
+			}
+			j := i
+			for j < len(pm) && keep(pm[j]) {
+				j++
+			}
+			start := v.Start + uint64(i)*x86.PageSize
+			n := uint64(j - i)
+			if err := copyPages(mem, pw, buf, start, n*x86.PageSize); err != nil {
+				return nil, fmt.Errorf("dump vma %#x-%#x: %w", v.Start, v.End, err)
+			}
+			pmEntries = append(pmEntries, &pagemap.PagemapEntry{
+				Vaddr: proto.Uint64(start), NrPages: proto.Uint64(n),
+				CompatNrPages: proto.Uint32(uint32(n)), Flags: proto.Uint32(image.PEPresent),
+			})
+			stats.PagesWritten += n
+			i = j
+		}
+	}
+	if err := pw.Flush(); err != nil {
+		return nil, fmt.Errorf("write pages image: %w", err)
+	}
+	if err := pf.Sync(); err != nil {
+		return nil, fmt.Errorf("sync pages image: %w", err)
+	}
+	if err := dir.Write(image.PagemapName(pid), image.MagicPagemap, pmEntries...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func copyPages(mem *ptrace.Mem, w *bufio.Writer, buf []byte, addr, size uint64) error {
+	for size > 0 {
+		n := min(size, uint64(len(buf)))
+		if err := mem.ReadAt(buf[:n], addr); err != nil {
+			return err
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			return fmt.Errorf("write pages image: %w", err)
+		}
+		addr += n
+		size -= n
+	}
+	return nil
+}
+
+// fdFlagCloexec is FD_CLOEXEC as fdinfo_entry.flags stores it.
+const fdFlagCloexec = 1
+
+func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
+	var out []proto.Message
+	for _, f := range t.files {
+		flags := f.info.Flags
+		fdFlags := uint32(0)
+		if flags&unix.O_CLOEXEC != 0 {
+			fdFlags = fdFlagCloexec
+		}
+		flags &^= unix.O_CLOEXEC
+		var id uint32
+		typ := fdinfo.FdTypes_REG
+		switch f.kind {
+		case fileReg, fileChr:
+			id = uint32(len(ft.entries) + 1)
+			st := f.st
+			ft.entries = append(ft.entries, &fdinfo.FileEntry{
+				Type: fdinfo.FdTypes_REG.Enum(), Id: proto.Uint32(id),
+				Reg: &regfile.RegFileEntry{
+					Id: proto.Uint32(id), Flags: proto.Uint32(flags), Pos: proto.Uint64(uint64(f.info.Pos)),
+					Fown: noOwner(), Name: proto.String(f.path), Size: proto.Uint64(uint64(st.Size)),
+					Mode: proto.Uint32(st.Mode),
+				},
+			})
+		case fileInherit:
+			id = uint32(len(ft.entries) + 1)
+			fe := &fdinfo.FileEntry{Id: proto.Uint32(id)}
+			if f.isPipe {
+				typ = fdinfo.FdTypes_PIPE
+				fe.Pipe = &pipe.PipeEntry{Id: proto.Uint32(id), PipeId: proto.Uint32(uint32(f.st.Ino)), Flags: proto.Uint32(flags), Fown: noOwner()}
+			} else {
+				typ = fdinfo.FdTypes_TTY
+				fe.Tty = &tty.TtyFileEntry{Id: proto.Uint32(id), TtyInfoId: proto.Uint32(0), Flags: proto.Uint32(flags), Fown: noOwner()}
+			}
+			fe.Type = typ.Enum()
+			ft.entries = append(ft.entries, fe)
+		}
+		out = append(out, &fdinfo.FdinfoEntry{
+			Id: proto.Uint32(id), Flags: proto.Uint32(fdFlags), Type: typ.Enum(), Fd: proto.Uint32(uint32(f.fd)),
+		})
+	}
+	return out, nil
+}
+
+func (t *task) fsEntry(ft *fileTable) (*fsimg.FsEntry, error) {
+	pid := t.opts.Pid
+	ids := [2]uint32{}
+	for i, name := range []string{"cwd", "root"} {
+		link := fmt.Sprintf("/proc/%d/%s", pid, name)
+		path, err := os.Readlink(link)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		if strings.HasSuffix(path, " (deleted)") {
+			return nil, fmt.Errorf("%s %s was deleted", name, path)
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(link, &st); err != nil {
+			return nil, fmt.Errorf("stat %s: %w", name, err)
+		}
+		ids[i] = ft.reg(path, unix.O_RDONLY|unix.O_DIRECTORY, 0, &st)
+	}
+	if !t.status.HasUmask {
+		return nil, fmt.Errorf("/proc/%d/status has no Umask line", pid)
+	}
+	return &fsimg.FsEntry{CwdId: proto.Uint32(ids[0]), RootId: proto.Uint32(ids[1]), Umask: proto.Uint32(t.status.Umask)}, nil
+}
+

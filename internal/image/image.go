@@ -1,0 +1,236 @@
+// Package image reads and writes CRIU-format image files: the only place
+// in ckpt where image bytes are framed. Entries are go-criu's protobuf
+// types (crit/images); magic numbers come from go-criu's magic table.
+// The framing is done here rather than with crit.Encode/Decode because a
+// restore must turn a truncated or corrupt file into an error that names
+// the file, and must never allocate what a corrupt size field asks for.
+package image
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/checkpoint-restore/go-criu/v8/magic"
+	"google.golang.org/protobuf/proto"
+)
+
+// Image kinds, named as in CRIU's magic.h.
+const (
+	MagicInventory = "INVENTORY"
+	MagicPstree    = "PSTREE"
+	MagicCore      = "CORE"
+	MagicIDs       = "IDS"
+	MagicMM        = "MM"
+	MagicPagemap   = "PAGEMAP"
+	MagicFiles     = "FILES"
+	MagicFdinfo    = "FDINFO"
+	MagicFS        = "FS"
+)
+
+// ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
+const ImgVersion = 2
+
+// maxEntry bounds one entry; no image ckpt writes comes near it.
+const maxEntry = 64 << 20
+
+var magics = magic.LoadMagic()
+
+// ErrCorrupt marks a malformed image.
+var ErrCorrupt = errors.New("corrupt image")
+
+func magicOf(name string) (uint32, error) {
+	m, ok := magics.ByName[name]
+	if !ok {
+		return 0, fmt.Errorf("unknown image magic %q", name)
+	}
+	return uint32(m), nil
+}
+
+// Encode frames entries as an image of the given kind.
+func Encode(kind string, entries ...proto.Message) ([]byte, error) {
+	m, err := magicOf(kind)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	le := binary.LittleEndian
+	if kind != MagicInventory {
+		common, _ := magicOf("IMG_COMMON")
+		_ = binary.Write(&buf, le, common)
+	}
+	_ = binary.Write(&buf, le, m)
+	for _, e := range entries {
+		b, err := proto.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s entry: %w", kind, err)
+		}
+		_ = binary.Write(&buf, le, uint32(len(b)))
+		buf.Write(b)
+	}
+	return buf.Bytes(), nil
+}
+
+// Decode checks the magic of an image of the given kind and returns the
+// raw payload of each entry.
+func Decode(kind string, data []byte) ([][]byte, error) {
+	want, err := magicOf(kind)
+	if err != nil {
+		return nil, err
+	}
+	le := binary.LittleEndian
+	if kind != MagicInventory {
+		if len(data) < 4 {
+			return nil, fmt.Errorf("%w: %d bytes, no magic", ErrCorrupt, len(data))
+		}
+		common, _ := magicOf("IMG_COMMON")
+		if got := le.Uint32(data); got != common {
+			return nil, fmt.Errorf("%w: first magic %#x, want IMG_COMMON %#x", ErrCorrupt, got, common)
+		}
+		data = data[4:]
+	}
+	if len(data) < 4 {
+		return nil, fmt.Errorf("%w: no %s magic", ErrCorrupt, kind)
+	}
+	if got := le.Uint32(data); got != want {
+		name := magics.ByValue[uint64(got)]
+		if name == "" {
+			name = "unknown"
+		}
+		return nil, fmt.Errorf("%w: magic %#x (%s), want %s %#x", ErrCorrupt, got, name, kind, want)
+	}
+	data = data[4:]
+	var out [][]byte
+	for off := 0; off < len(data); {
+		if len(data)-off < 4 {
+			return nil, fmt.Errorf("%w: truncated size of entry %d at byte %d", ErrCorrupt, len(out), off)
+		}
+		n := int(le.Uint32(data[off:]))
+		off += 4
+		if n > maxEntry || n > len(data)-off {
+			return nil, fmt.Errorf("%w: entry %d claims %d bytes, %d left", ErrCorrupt, len(out), n, len(data)-off)
+		}
+		out = append(out, data[off:off+n])
+		off += n
+	}
+	return out, nil
+}
+
+// Dir is an images directory.
+type Dir struct {
+	Path string
+}
+
+// Write writes an image file atomically enough for a dump: it is created
+// whole or the error says which file failed.
+func (d Dir) Write(name, kind string, entries ...proto.Message) error {
+	b, err := Encode(kind, entries...)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(d.Path, name), b, 0o600); err != nil {
+		return fmt.Errorf("write image %s: %w", name, err)
+	}
+	return nil
+}
+
+// ReadRaw reads an image and returns its entries' payloads.
+func (d Dir) ReadRaw(name, kind string) ([][]byte, error) {
+	b, err := os.ReadFile(filepath.Join(d.Path, name))
+	if err != nil {
+		return nil, fmt.Errorf("read image %s: %w", name, err)
+	}
+	ents, err := Decode(kind, b)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", filepath.Join(d.Path, name), err)
+	}
+	return ents, nil
+}
+
+// ReadOne reads an image holding exactly one entry into msg.
+func (d Dir) ReadOne(name, kind string, msg proto.Message) error {
+	ents, err := d.ReadRaw(name, kind)
+	if err != nil {
+		return err
+	}
+	if len(ents) != 1 {
+		return fmt.Errorf("image %s: %w: %d entries, want 1", filepath.Join(d.Path, name), ErrCorrupt, len(ents))
+	}
+	return unmarshal(d, name, 0, ents[0], msg)
+}
+
+// ReadAll reads every entry of an image, each into a message from newMsg.
+func ReadAll[T proto.Message](d Dir, name, kind string, newMsg func() T) ([]T, error) {
+	ents, err := d.ReadRaw(name, kind)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(ents))
+	for i, e := range ents {
+		m := newMsg()
+		if err := unmarshal(d, name, i, e, m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Unmarshal decodes one raw entry of image name into msg.
+func (d Dir) Unmarshal(name string, i int, raw []byte, msg proto.Message) error {
+	return unmarshal(d, name, i, raw, msg)
+}
+
+func unmarshal(d Dir, name string, i int, raw []byte, msg proto.Message) error {
+	// Required fields are checked, so a truncated entry is an error.
+	if err := proto.Unmarshal(raw, msg); err != nil {
+		return fmt.Errorf("image %s: entry %d: %w: %v", filepath.Join(d.Path, name), i, ErrCorrupt, err)
+	}
+	return nil
+}
+
+// OpenPages opens pages-N.img for reading.
+func (d Dir) OpenPages(id uint32) (*os.File, error) {
+	f, err := os.Open(filepath.Join(d.Path, PagesName(id)))
+	if err != nil {
+		return nil, fmt.Errorf("open pages image: %w", err)
+	}
+	return f, nil
+}
+
+// CreatePages creates pages-N.img for writing.
+func (d Dir) CreatePages(id uint32) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(d.Path, PagesName(id)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create pages image: %w", err)
+	}
+	return f, nil
+}
+
+// ReadFullAt reads exactly len(b) bytes at off or says where the file ended.
+func ReadFullAt(f *os.File, b []byte, off int64) error {
+	n, err := f.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: %w: truncated at byte %d, need %d more", f.Name(), ErrCorrupt, off+int64(n), len(b)-n)
+	}
+	return fmt.Errorf("%s: %w", f.Name(), err)
+}
+
+// File names of the images, as CRIU names them.
+func InventoryName() string            { return "inventory.img" }
+func PstreeName() string               { return "pstree.img" }
+func CoreName(pid int) string          { return fmt.Sprintf("core-%d.img", pid) }
+func IDsName(pid int) string           { return fmt.Sprintf("ids-%d.img", pid) }
+func MMName(pid int) string            { return fmt.Sprintf("mm-%d.img", pid) }
+func PagemapName(pid int) string       { return fmt.Sprintf("pagemap-%d.img", pid) }
+func PagesName(id uint32) string       { return fmt.Sprintf("pages-%d.img", id) }
+func FilesName() string                { return "files.img" }
+func FdinfoName(filesID uint32) string { return fmt.Sprintf("fdinfo-%d.img", filesID) }
+func FSName(pid int) string            { return fmt.Sprintf("fs-%d.img", pid) }

@@ -1,0 +1,246 @@
+// Package inject runs system calls inside a stopped tracee: it writes
+// "syscall; int3" and "int $0x80; int3" at a scratch address, points the
+// registers at them and lets the task run until the trap. This is how
+// ckpt asks a task about state only the task itself can read, and how a
+// restore turns a helper into the dumped task, with no injected blob.
+// Every method must run on the ptrace.Tracer thread that owns the task.
+package inject
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ptrace"
+)
+
+// codeLen is what Task writes at the scratch address: the 64-bit
+// sequence at +0 and the ia32 one at +3, padded to a word.
+const codeLen = 8
+
+// flagTF is the trap flag in eflags; a leftover TF would single-step.
+const flagTF = 0x100
+
+// Task is a stopped tracee prepared for syscall injection.
+type Task struct {
+	Pid int
+	// Orig are the registers the task had when Begin was called.
+	Orig x86.Regs
+	// OrigMask is the blocked mask at Begin; all signals stay blocked
+	// while syscalls are injected so that none is dequeued meanwhile.
+	OrigMask uint64
+	// Children are the PIDs that injected clone/fork calls created.
+	Children []int
+	// Stack, when not 0, is the stack pointer injected calls run with
+	// (sigaltstack refuses changes while sp is on the alternate stack).
+	Stack uint64
+
+	code  uint64
+	saved []byte
+}
+
+// Begin prepares a stopped task: it saves registers and the blocked mask,
+// blocks every signal, and writes the syscall code at codeAddr (an
+// address in an executable mapping whose bytes are put back by End).
+func Begin(pid int, codeAddr uint64) (*Task, error) {
+	t := &Task{Pid: pid, code: codeAddr}
+	var err error
+	if t.Orig, err = ptrace.GetRegs(pid); err != nil {
+		return nil, fmt.Errorf("get registers: %w", err)
+	}
+	if t.OrigMask, err = ptrace.GetSigmask(pid); err != nil {
+		return nil, fmt.Errorf("get signal mask: %w", err)
+	}
+	if err := ptrace.SetSigmask(pid, ^uint64(0)); err != nil {
+		return nil, fmt.Errorf("block signals: %w", err)
+	}
+	if err := t.MoveCode(codeAddr); err != nil {
+		_ = ptrace.SetSigmask(pid, t.OrigMask)
+		return nil, err
+	}
+	return t, nil
+}
+
+// MoveCode puts back the bytes at the current scratch address and writes
+// the code at addr instead.
+func (t *Task) MoveCode(addr uint64) error {
+	if t.saved != nil {
+		if err := ptrace.WriteBytes(t.Pid, t.code, t.saved); err != nil {
+			return fmt.Errorf("put back code bytes at %#x: %w", t.code, err)
+		}
+		t.saved = nil
+	}
+	saved, err := ptrace.ReadBytes(t.Pid, addr, codeLen)
+	if err != nil {
+		return fmt.Errorf("read scratch code at %#x: %w", addr, err)
+	}
+	code := make([]byte, codeLen)
+	copy(code, x86.CodeSyscall64)
+	copy(code[3:], x86.CodeSyscall32)
+	copy(code[6:], saved[6:])
+	if err := ptrace.WriteBytes(t.Pid, addr, code); err != nil {
+		return fmt.Errorf("write scratch code at %#x: %w", addr, err)
+	}
+	t.code, t.saved = addr, saved
+	return nil
+}
+
+// ForgetCode drops the saved bytes without writing them back, for when the
+// scratch mapping has been replaced.
+func (t *Task) ForgetCode() { t.saved = nil }
+
+// CodeAddr is the scratch address in use.
+func (t *Task) CodeAddr() uint64 { return t.code }
+
+// ErrTaskGone is returned when the task exited during an injected call.
+var ErrTaskGone = errors.New("task exited")
+
+// SyscallError is a failed injected syscall.
+type SyscallError struct {
+	Call  x86.Syscall
+	Errno unix.Errno
+}
+
+func (e *SyscallError) Error() string { return fmt.Sprintf("%v: %v", e.Call, e.Errno) }
+func (e *SyscallError) Unwrap() error { return e.Errno }
+
+// Syscall runs a 64-bit syscall in the task and returns its result.
+func (t *Task) Syscall(s x86.Syscall, args ...uint64) (uint64, error) {
+	return t.run(s, false, args)
+}
+
+// Syscall32 runs an ia32 syscall (int $0x80) in the task. Pointers must
+// be below 4 GiB.
+func (t *Task) Syscall32(s x86.Syscall, args ...uint64) (uint64, error) {
+	return t.run(s, true, args)
+}
+
+func (t *Task) run(s x86.Syscall, compat bool, args []uint64) (uint64, error) {
+	nr := s.Number(compat)
+	if nr < 0 {
+		return 0, fmt.Errorf("%v has no %s syscall", s, map[bool]string{false: "x86_64", true: "ia32"}[compat])
+	}
+	regs := t.Orig
+	regs.Cs = x86.UserCS
+	regs.Ss = x86.UserDS
+	regs.Eflags &^= flagTF
+	regs.Orig_rax = ^uint64(0)
+	regs.Rip = t.code
+	if t.Stack != 0 {
+		regs.Rsp = t.Stack
+	}
+	if compat {
+		regs.Rip = t.code + 3
+	}
+	x86.SetSyscallArgs(&regs, nr, compat, args...)
+	if err := ptrace.SetRegs(t.Pid, &regs); err != nil {
+		return 0, fmt.Errorf("%v: set registers: %w", s, err)
+	}
+	trapAt := regs.Rip + 3
+	if err := ptrace.Cont(t.Pid, 0); err != nil {
+		return 0, fmt.Errorf("%v: resume: %w", s, err)
+	}
+	for {
+		st, err := ptrace.Wait(t.Pid)
+		if err != nil {
+			return 0, fmt.Errorf("%v: %w", s, err)
+		}
+		if st.Exited() {
+			return 0, fmt.Errorf("%v: %w (%v)", s, ErrTaskGone, st)
+		}
+		switch ev := st.Event(); ev {
+		case unix.PTRACE_EVENT_FORK, unix.PTRACE_EVENT_VFORK, unix.PTRACE_EVENT_CLONE:
+			msg, err := unix.PtraceGetEventMsg(t.Pid)
+			if err != nil {
+				return 0, fmt.Errorf("%v: get new child: %w", s, err)
+			}
+			t.Children = append(t.Children, int(msg))
+			if err := ptrace.Cont(t.Pid, 0); err != nil {
+				return 0, fmt.Errorf("%v: resume: %w", s, err)
+			}
+			continue
+		case unix.PTRACE_EVENT_STOP:
+			// A group-stop (SIGSTOP and friends cannot be blocked):
+			// let the injected call go on.
+			if err := ptrace.Cont(t.Pid, 0); err != nil {
+				return 0, fmt.Errorf("%v: resume: %w", s, err)
+			}
+			continue
+		}
+		if st.Signal() != unix.SIGTRAP {
+			return 0, fmt.Errorf("%v: task stopped by %v instead of the trap after the call", s, st.Signal())
+		}
+		break
+	}
+	out, err := ptrace.GetRegs(t.Pid)
+	if err != nil {
+		return 0, fmt.Errorf("%v: get registers: %w", s, err)
+	}
+	if out.Rip != trapAt {
+		return 0, fmt.Errorf("%v: trapped at %#x, expected %#x", s, out.Rip, trapAt)
+	}
+	v, errno := x86.SyscallError(out.Rax, compat)
+	if errno != 0 {
+		return 0, &SyscallError{Call: s, Errno: unix.Errno(errno)}
+	}
+	return v, nil
+}
+
+// SyscallUnmapSelf runs munmap on the range that holds the scratch code.
+// The task then faults on the int3 that is gone and stops with SIGSEGV,
+// which is discarded; the registers are set by the caller afterwards.
+func (t *Task) SyscallUnmapSelf(addr, length uint64) error {
+	regs := t.Orig
+	regs.Cs = x86.UserCS
+	regs.Ss = x86.UserDS
+	regs.Eflags &^= flagTF
+	regs.Orig_rax = ^uint64(0)
+	regs.Rip = t.code
+	x86.SetSyscallArgs(&regs, x86.SysMunmap.Number(false), false, addr, length)
+	if err := ptrace.SetRegs(t.Pid, &regs); err != nil {
+		return fmt.Errorf("munmap scratch: set registers: %w", err)
+	}
+	if err := ptrace.Cont(t.Pid, 0); err != nil {
+		return fmt.Errorf("munmap scratch: resume: %w", err)
+	}
+	st, err := ptrace.Wait(t.Pid)
+	if err != nil {
+		return fmt.Errorf("munmap scratch: %w", err)
+	}
+	if st.Exited() {
+		return fmt.Errorf("munmap scratch: %w (%v)", ErrTaskGone, st)
+	}
+	out, err := ptrace.GetRegs(t.Pid)
+	if err != nil {
+		return fmt.Errorf("munmap scratch: get registers: %w", err)
+	}
+	if _, errno := x86.SyscallError(out.Rax, false); errno != 0 {
+		return fmt.Errorf("munmap scratch %#x: %w", addr, unix.Errno(errno))
+	}
+	if st.Signal() != unix.SIGSEGV && st.Signal() != unix.SIGTRAP {
+		return fmt.Errorf("munmap scratch: unexpected stop %v", st)
+	}
+	t.saved = nil
+	return nil
+}
+
+// End puts back the code bytes, the registers and the blocked mask, and
+// leaves the task stopped.
+func (t *Task) End() error {
+	var errs []error
+	if t.saved != nil {
+		if err := ptrace.WriteBytes(t.Pid, t.code, t.saved); err != nil {
+			errs = append(errs, fmt.Errorf("put back code bytes: %w", err))
+		}
+		t.saved = nil
+	}
+	if err := ptrace.SetRegs(t.Pid, &t.Orig); err != nil {
+		errs = append(errs, fmt.Errorf("put back registers: %w", err))
+	}
+	if err := ptrace.SetSigmask(t.Pid, t.OrigMask); err != nil {
+		errs = append(errs, fmt.Errorf("put back signal mask: %w", err))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,255 @@
+package ptrace
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+)
+
+func ptrace(req int, pid int, addr, data uintptr) (uintptr, error) {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_PTRACE, uintptr(req), uintptr(pid), addr, data, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return r, e
+		}
+		return r, nil
+	}
+}
+
+// Options used for every seized task: report clone/fork/vfork children
+// and exec, so that nothing escapes while the tree is frozen.
+const SeizeOptions = unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK | unix.PTRACE_O_TRACEEXEC | unix.PTRACE_O_TRACESYSGOOD
+
+// Seize attaches to pid without stopping it, with the given options
+// (x/sys's PtraceSeize passes none).
+func Seize(pid int, options int) error {
+	_, err := ptrace(unix.PTRACE_SEIZE, pid, 0, uintptr(options))
+	return err
+}
+
+// Interrupt stops a seized task (PTRACE_INTERRUPT).
+func Interrupt(pid int) error {
+	_, err := ptrace(unix.PTRACE_INTERRUPT, pid, 0, 0)
+	return err
+}
+
+// SetOptions sets ptrace options on a tracee attached with PTRACE_TRACEME.
+func SetOptions(pid int, options int) error {
+	_, err := ptrace(unix.PTRACE_SETOPTIONS, pid, 0, uintptr(options))
+	return err
+}
+
+// Detach lets the tracee go, delivering sig (0 for none).
+func Detach(pid int, sig int) error {
+	_, err := ptrace(unix.PTRACE_DETACH, pid, 0, uintptr(sig))
+	return err
+}
+
+// Cont resumes a stopped tracee, delivering sig (0 for none).
+func Cont(pid int, sig int) error {
+	_, err := ptrace(unix.PTRACE_CONT, pid, 0, uintptr(sig))
+	return err
+}
+
+// GetRegs reads general registers in the tracer's 64-bit layout with raw
+// PTRACE_GETREGS, valid for native and compat tracees. (x/sys's
+// PtraceGetRegs uses GETREGSET, whose layout follows the tracee's mode.)
+func GetRegs(pid int) (x86.Regs, error) {
+	var r x86.Regs
+	_, err := ptrace(unix.PTRACE_GETREGS, pid, 0, uintptr(unsafe.Pointer(&r)))
+	return r, err
+}
+
+// SetRegs writes general registers with raw PTRACE_SETREGS; cs may switch
+// between 0x23 and 0x33.
+func SetRegs(pid int, r *x86.Regs) error {
+	_, err := ptrace(unix.PTRACE_SETREGS, pid, 0, uintptr(unsafe.Pointer(r)))
+	return err
+}
+
+// GetRegset reads a register set (PTRACE_GETREGSET) into buf and returns
+// the length the kernel filled.
+func GetRegset(pid int, nt int, buf []byte) (int, error) {
+	iov := unix.Iovec{Base: &buf[0]}
+	iov.SetLen(len(buf))
+	_, err := ptrace(unix.PTRACE_GETREGSET, pid, uintptr(nt), uintptr(unsafe.Pointer(&iov)))
+	return int(iov.Len), err
+}
+
+// SetRegset writes a register set (PTRACE_SETREGSET).
+func SetRegset(pid int, nt int, buf []byte) error {
+	iov := unix.Iovec{Base: &buf[0]}
+	iov.SetLen(len(buf))
+	_, err := ptrace(unix.PTRACE_SETREGSET, pid, uintptr(nt), uintptr(unsafe.Pointer(&iov)))
+	return err
+}
+
+// XstateBufSize is large enough for any NT_X86_XSTATE regset (AMX tiles
+// included, which need about 11 KiB).
+const XstateBufSize = 16384
+
+// GetXstate returns the task's xsave area (NT_X86_XSTATE).
+func GetXstate(pid int) ([]byte, error) {
+	buf := make([]byte, XstateBufSize)
+	n, err := GetRegset(pid, unix.NT_X86_XSTATE, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+// GetSigmask returns the blocked mask; during sigsuspend and friends the
+// kernel returns the mask to be restored afterwards.
+func GetSigmask(pid int) (uint64, error) {
+	var m uint64
+	_, err := ptrace(unix.PTRACE_GETSIGMASK, pid, 8, uintptr(unsafe.Pointer(&m)))
+	return m, err
+}
+
+// SetSigmask sets the blocked mask.
+func SetSigmask(pid int, m uint64) error {
+	_, err := ptrace(unix.PTRACE_SETSIGMASK, pid, 8, uintptr(unsafe.Pointer(&m)))
+	return err
+}
+
+// SiginfoSize is sizeof(siginfo_t) in the tracer's (64-bit) layout.
+const SiginfoSize = 128
+
+// peekSiginfoShared is PTRACE_PEEKSIGINFO_SHARED (include/uapi/linux/ptrace.h).
+const peekSiginfoShared = 1
+
+// PeekSiginfo returns the queued signals of a stopped task without
+// dequeuing them: the thread's own queue, or with shared the process-wide
+// one. Each entry is a raw 64-bit siginfo_t.
+func PeekSiginfo(pid int, shared bool) ([][]byte, error) {
+	type args struct {
+		off   uint64
+		flags uint32
+		nr    int32
+	}
+	const batch = 32
+	var out [][]byte
+	buf := make([]byte, batch*SiginfoSize)
+	for {
+		a := args{off: uint64(len(out)), nr: batch}
+		if shared {
+			a.flags = peekSiginfoShared
+		}
+		n, err := ptrace(unix.PTRACE_PEEKSIGINFO, pid, uintptr(unsafe.Pointer(&a)), uintptr(unsafe.Pointer(&buf[0])))
+		if err != nil {
+			return nil, err
+		}
+		for i := 0; i < int(n); i++ {
+			out = append(out, append([]byte(nil), buf[i*SiginfoSize:(i+1)*SiginfoSize]...))
+		}
+		if int(n) < batch {
+			return out, nil
+		}
+	}
+}
+
+// GetThreadArea reads GDT TLS entry idx (PTRACE_GET_THREAD_AREA) as a raw
+// struct user_desc.
+func GetThreadArea(pid int, idx int) ([]byte, error) {
+	b := make([]byte, x86.UserDescSize)
+	_, err := ptrace(unix.PTRACE_GET_THREAD_AREA, pid, uintptr(idx), uintptr(unsafe.Pointer(&b[0])))
+	return b, err
+}
+
+// SetThreadArea writes GDT TLS entry idx (PTRACE_SET_THREAD_AREA).
+func SetThreadArea(pid int, idx int, desc []byte) error {
+	if len(desc) < x86.UserDescSize {
+		return errors.New("short user_desc")
+	}
+	_, err := ptrace(unix.PTRACE_SET_THREAD_AREA, pid, uintptr(idx), uintptr(unsafe.Pointer(&desc[0])))
+	return err
+}
+
+// RseqConfig is struct ptrace_rseq_configuration (include/uapi/linux/ptrace.h).
+type RseqConfig struct {
+	Addr      uint64
+	Len       uint32
+	Flags     uint32
+	Signature uint32
+	_         uint32
+}
+
+// GetRseqConfig reads the task's rseq registration; Addr is 0 if none.
+func GetRseqConfig(pid int) (RseqConfig, error) {
+	var c RseqConfig
+	_, err := ptrace(unix.PTRACE_GET_RSEQ_CONFIGURATION, pid, unsafe.Sizeof(c), uintptr(unsafe.Pointer(&c)))
+	return c, err
+}
+
+// SyscallInfo is the part of struct ptrace_syscall_info that ckpt uses.
+type SyscallInfo struct {
+	Op                 uint8
+	Arch               uint32
+	InstructionPointer uint64
+	StackPointer       uint64
+}
+
+// GetSyscallInfo reads PTRACE_GET_SYSCALL_INFO for a stopped task.
+func GetSyscallInfo(pid int) (SyscallInfo, error) {
+	buf := make([]byte, 88)
+	_, err := ptrace(unix.PTRACE_GET_SYSCALL_INFO, pid, uintptr(len(buf)), uintptr(unsafe.Pointer(&buf[0])))
+	if err != nil {
+		return SyscallInfo{}, err
+	}
+	le := binary.LittleEndian
+	return SyscallInfo{Op: buf[0], Arch: le.Uint32(buf[4:]), InstructionPointer: le.Uint64(buf[8:]), StackPointer: le.Uint64(buf[16:])}, nil
+}
+
+// PokeData writes one word into the tracee, ignoring page protection
+// (how debuggers set breakpoints in text).
+func PokeData(pid int, addr uint64, word uint64) error {
+	_, err := ptrace(unix.PTRACE_POKEDATA, pid, uintptr(addr), uintptr(word))
+	return err
+}
+
+// PeekData reads one word from the tracee.
+func PeekData(pid int, addr uint64) (uint64, error) {
+	var w uint64
+	_, err := ptrace(unix.PTRACE_PEEKDATA, pid, uintptr(addr), uintptr(unsafe.Pointer(&w)))
+	return w, err
+}
+
+// WriteBytes writes b at addr with PEEK/POKE, for a few bytes of code in
+// pages that may be read-only.
+func WriteBytes(pid int, addr uint64, b []byte) error {
+	for off := 0; off < len(b); off += 8 {
+		a := addr + uint64(off)
+		w, err := PeekData(pid, a)
+		if err != nil {
+			return fmt.Errorf("peek %#x: %w", a, err)
+		}
+		var wb [8]byte
+		binary.LittleEndian.PutUint64(wb[:], w)
+		copy(wb[:], b[off:])
+		if err := PokeData(pid, a, binary.LittleEndian.Uint64(wb[:])); err != nil {
+			return fmt.Errorf("poke %#x: %w", a, err)
+		}
+	}
+	return nil
+}
+
+// ReadBytes reads n bytes at addr with PEEKDATA.
+func ReadBytes(pid int, addr uint64, n int) ([]byte, error) {
+	out := make([]byte, 0, n+8)
+	for off := 0; off < n; off += 8 {
+		w, err := PeekData(pid, addr+uint64(off))
+		if err != nil {
+			return nil, fmt.Errorf("peek %#x: %w", addr+uint64(off), err)
+		}
+		out = binary.LittleEndian.AppendUint64(out, w)
+	}
+	return out[:n], nil
+}

@@ -1,0 +1,68 @@
+// Package ptrace is the only caller of ptrace(2) in ckpt. Linux accepts
+// ptrace requests for a tracee only from the OS thread that attached it,
+// so a Tracer runs every request on one goroutine locked to one OS thread;
+// callers hand it work with Do.
+package ptrace
+
+import (
+	"runtime"
+)
+
+// Tracer owns one locked OS thread on which all tracing happens.
+type Tracer struct {
+	work chan func()
+	done chan struct{}
+}
+
+// NewTracer starts the tracer thread.
+func NewTracer() *Tracer {
+	t := &Tracer{work: make(chan func()), done: make(chan struct{})}
+	go func() {
+		// Never unlocked: the thread exits with the goroutine, so no
+		// other goroutine inherits a thread that still has tracees.
+		runtime.LockOSThread()
+		for f := range t.work {
+			f()
+		}
+		close(t.done)
+	}()
+	return t
+}
+
+// Do runs fn on the tracer thread and returns its error. Everything that
+// attaches to, waits for or drives a tracee, and every process started to
+// be traced, must run inside Do.
+func (t *Tracer) Do(fn func() error) error {
+	errc := make(chan error, 1)
+	t.work <- func() {
+		defer func() {
+			if r := recover(); r != nil {
+				errc <- panicError{r}
+				return
+			}
+		}()
+		errc <- fn()
+	}
+	return <-errc
+}
+
+// Close stops the tracer thread. Tracees still attached are detached by
+// the kernel when the thread exits.
+func (t *Tracer) Close() {
+	close(t.work)
+	<-t.done
+}
+
+type panicError struct{ v any }
+
+func (p panicError) Error() string { return "tracer panic: " + toString(p.v) }
+
+func toString(v any) string {
+	if e, ok := v.(error); ok {
+		return e.Error()
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return "unknown"
+}

@@ -1,0 +1,400 @@
+package restore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/ptrace"
+)
+
+// prctl options and values (include/uapi/linux/prctl.h,
+// include/uapi/linux/securebits.h, include/uapi/linux/capability.h).
+const (
+	prSetPdeathsig      = 1
+	prSetDumpable       = 4
+	prSetKeepcaps       = 8
+	prSetMM             = 35
+	prSetMMMap          = 14
+	prCapbsetDrop       = 24
+	prSetSecurebits     = 28
+	prSetChildSubreaper = 36
+	prSetNoNewPrivs     = 38
+	prCapAmbient        = 47
+	prCapAmbientRaise   = 2
+	secbitKeepCaps      = 1 << 4
+	secbitKeepCapsLock  = 1 << 5
+	capVersion3         = 0x20080522
+)
+
+// prctlMMMapSize is sizeof(struct prctl_mm_map): eleven u64 addresses, the
+// auxv pointer, then u32 auxv_size and u32 exe_fd.
+const prctlMMMapSize = 104
+
+// restoreMM sets the mm fields, saved auxv and exe link with PR_SET_MM_MAP.
+func (r *restorer) restoreMM() error {
+	m := r.im.MM
+	// auxv is stored as words; an ia32 task's saved auxv is 32-bit words.
+	var auxv []byte
+	for _, w := range m.GetMmSavedAuxv() {
+		if r.im.Compat {
+			auxv = binary.LittleEndian.AppendUint32(auxv, uint32(w))
+		} else {
+			auxv = binary.LittleEndian.AppendUint64(auxv, w)
+		}
+	}
+	if len(auxv) > 2*x86.PageSize-prctlMMMapSize {
+		return fmt.Errorf("saved auxv of %d bytes is too large", len(auxv))
+	}
+	auxvAddr, err := r.put(x86.PageSize, auxv)
+	if err != nil {
+		return err
+	}
+	exePath, err := r.putString(0, r.im.ExePath)
+	if err != nil {
+		return err
+	}
+	exeFd, err := r.inj.Syscall(x86.SysOpenat, atFdcwd, exePath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exe %s: %w", r.im.ExePath, err)
+	}
+	defer r.inj.Syscall(x86.SysClose, exeFd)
+	b := make([]byte, prctlMMMapSize)
+	le := binary.LittleEndian
+	for i, v := range []uint64{
+		m.GetMmStartCode(), m.GetMmEndCode(), m.GetMmStartData(), m.GetMmEndData(),
+		m.GetMmStartBrk(), m.GetMmBrk(), m.GetMmStartStack(), m.GetMmArgStart(),
+		m.GetMmArgEnd(), m.GetMmEnvStart(), m.GetMmEnvEnd(), auxvAddr,
+	} {
+		le.PutUint64(b[i*8:], v)
+	}
+	le.PutUint32(b[96:], uint32(len(auxv)))
+	le.PutUint32(b[100:], uint32(exeFd))
+	mapAddr, err := r.put(2*x86.PageSize, b)
+	if err != nil {
+		return err
+	}
+	if _, err := r.inj.Syscall(x86.SysPrctl, prSetMM, prSetMMMap, mapAddr, prctlMMMapSize, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_MM_MAP): %w", err)
+	}
+	return nil
+}
+
+// restoreTaskAttrs sets personality, rlimits, session and process group.
+func (r *restorer) restoreTaskAttrs() error {
+	tc := r.im.Core.GetTc()
+	if _, err := r.inj.Syscall(x86.SysPersonality, uint64(tc.GetPersonality())); err != nil {
+		return fmt.Errorf("personality %#x: %w", tc.GetPersonality(), err)
+	}
+	cur, err := procfs.ReadLimits(r.pid)
+	if err != nil {
+		return err
+	}
+	for res, l := range tc.GetRlimits().GetRlimits() {
+		want := procfs.Rlimit{Cur: l.GetCur(), Max: l.GetMax()}
+		if c, ok := cur[res]; ok && c == want {
+			continue
+		}
+		if c, ok := cur[res]; ok && want.Max > c.Max {
+			return fmt.Errorf("rlimit %d: hard limit %d is above ckpt's %d, and raising it needs CAP_SYS_RESOURCE", res, want.Max, c.Max)
+		}
+		b := make([]byte, 16)
+		binary.LittleEndian.PutUint64(b, want.Cur)
+		binary.LittleEndian.PutUint64(b[8:], want.Max)
+		p, err := r.put(0, b)
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj.Syscall(x86.SysPrlimit64, 0, uint64(res), p, 0); err != nil {
+			return fmt.Errorf("rlimit %d to %d/%d: %w", res, want.Cur, want.Max, err)
+		}
+	}
+	ps := r.im.Pstree
+	switch {
+	case int(ps.GetSid()) == r.pid:
+		if _, err := r.inj.Syscall(x86.SysSetsid); err != nil {
+			return fmt.Errorf("setsid: %w", err)
+		}
+	case int(ps.GetPgid()) == r.pid:
+		if _, err := r.inj.Syscall(x86.SysSetpgid, 0, 0); err != nil {
+			return fmt.Errorf("setpgid: %w", err)
+		}
+	}
+	if tc.GetChildSubreaper() {
+		if _, err := r.inj.Syscall(x86.SysPrctl, prSetChildSubreaper, 1); err != nil {
+			return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+		}
+	}
+	return nil
+}
+
+// sigNums lists the signals in the order of task_core_entry.sigactions:
+// 1..64 without SIGKILL and SIGSTOP.
+func sigNums() []int {
+	var out []int
+	for s := 1; s <= x86.NSig; s++ {
+		if s != x86.SigKill && s != x86.SigStop {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// restoreSignals installs the sigactions and the alternate stack. Handlers
+// of an ia32 task are installed with the ia32 rt_sigaction, because the
+// kind of syscall that installs a handler decides the signal frame it gets.
+func (r *restorer) restoreSignals() error {
+	sas := r.im.Core.GetTc().GetSigactions()
+	nums := sigNums()
+	if len(sas) > len(nums) {
+		return fmt.Errorf("%d sigactions in the image, at most %d", len(sas), len(nums))
+	}
+	for i, sa := range sas {
+		sig := nums[i]
+		compat := sa.GetCompatSigaction()
+		if compat && r.data(0) >= 1<<32 {
+			return fmt.Errorf("scratch area above 4 GiB for an ia32 sigaction")
+		}
+		b := x86.EncodeSigaction(x86.Sigaction{
+			Handler: sa.GetSigaction(), Flags: sa.GetFlags(), Restorer: sa.GetRestorer(), Mask: sa.GetMask(),
+		}, compat)
+		p, err := r.put(0, b)
+		if err != nil {
+			return err
+		}
+		if compat {
+			_, err = r.inj.Syscall32(x86.SysRtSigaction, uint64(sig), p, 0, x86.SigsetBytes)
+		} else {
+			_, err = r.inj.Syscall(x86.SysRtSigaction, uint64(sig), p, 0, x86.SigsetBytes)
+		}
+		if err != nil {
+			return fmt.Errorf("sigaction of signal %d: %w", sig, err)
+		}
+	}
+	sas2 := r.im.Core.GetThreadCore().GetSas()
+	if sas2 != nil {
+		st := x86.Stack{Sp: sas2.GetSsSp(), Size: sas2.GetSsSize(), Flags: sas2.GetSsFlags() &^ x86.SSOnStack}
+		if st.Flags&x86.SSDisable != 0 {
+			st = x86.Stack{Flags: x86.SSDisable}
+		}
+		p, err := r.put(0, x86.EncodeStack(st))
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj.Syscall(x86.SysSigaltstack, p, 0); err != nil {
+			return fmt.Errorf("sigaltstack %#x+%d: %w", st.Sp, st.Size, err)
+		}
+	}
+	return nil
+}
+
+func capMask(words []uint32) uint64 {
+	var v uint64
+	for i, w := range words {
+		if i < 2 {
+			v |= uint64(w) << (32 * i)
+		}
+	}
+	return v
+}
+
+func lastCap() int {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return 40
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 40
+	}
+	return n
+}
+
+// restoreCreds sets groups, ids, capabilities and securebits, then the
+// attributes that a change of credentials resets (dumpable, pdeath_signal).
+func (r *restorer) restoreCreds() error {
+	tc := r.im.Core.GetThreadCore()
+	cr := tc.GetCreds()
+	if cr == nil {
+		return fmt.Errorf("core image has no credentials")
+	}
+	sys := r.inj.Syscall
+	bnd := capMask(cr.GetCapBnd())
+	for c := 0; c <= lastCap(); c++ {
+		if bnd&(1<<uint(c)) == 0 {
+			if _, err := sys(x86.SysPrctl, prCapbsetDrop, uint64(c)); err != nil {
+				return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+			}
+		}
+	}
+	groups := make([]byte, 0, 4*len(cr.GetGroups()))
+	for _, g := range cr.GetGroups() {
+		groups = binary.LittleEndian.AppendUint32(groups, g)
+	}
+	p, err := r.put(0, groups)
+	if err != nil {
+		return err
+	}
+	if _, err := sys(x86.SysSetgroups, uint64(len(cr.GetGroups())), p); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	secbits := uint64(cr.GetSecbits())
+	if secbits&secbitKeepCapsLock == 0 {
+		if _, err := sys(x86.SysPrctl, prSetSecurebits, secbits|secbitKeepCaps); err != nil {
+			return fmt.Errorf("securebits %#x: %w", secbits, err)
+		}
+	} else if _, err := sys(x86.SysPrctl, prSetSecurebits, secbits); err != nil {
+		return fmt.Errorf("securebits %#x: %w", secbits, err)
+	}
+	if _, err := sys(x86.SysSetresgid, uint64(cr.GetGid()), uint64(cr.GetEgid()), uint64(cr.GetSgid())); err != nil {
+		return fmt.Errorf("setresgid: %w", err)
+	}
+	if _, err := sys(x86.SysSetfsgid, uint64(cr.GetFsgid())); err != nil {
+		return fmt.Errorf("setfsgid: %w", err)
+	}
+	if _, err := sys(x86.SysSetresuid, uint64(cr.GetUid()), uint64(cr.GetEuid()), uint64(cr.GetSuid())); err != nil {
+		return fmt.Errorf("setresuid: %w", err)
+	}
+	if _, err := sys(x86.SysSetfsuid, uint64(cr.GetFsuid())); err != nil {
+		return fmt.Errorf("setfsuid: %w", err)
+	}
+	// struct __user_cap_header_struct then two __user_cap_data_struct
+	// (effective, permitted, inheritable), low words first.
+	capb := make([]byte, 8+24)
+	le := binary.LittleEndian
+	le.PutUint32(capb[0:], capVersion3)
+	eff, prm, inh := capMask(cr.GetCapEff()), capMask(cr.GetCapPrm()), capMask(cr.GetCapInh())
+	for i := 0; i < 2; i++ {
+		sh := uint(32 * i)
+		le.PutUint32(capb[8+12*i:], uint32(eff>>sh))
+		le.PutUint32(capb[12+12*i:], uint32(prm>>sh))
+		le.PutUint32(capb[16+12*i:], uint32(inh>>sh))
+	}
+	hdr, err := r.put(0, capb)
+	if err != nil {
+		return err
+	}
+	if _, err := sys(x86.SysCapset, hdr, hdr+8); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	amb := capMask(cr.GetCapAmb())
+	for c := 0; c < 64; c++ {
+		if amb&(1<<uint(c)) != 0 {
+			if _, err := sys(x86.SysPrctl, prCapAmbient, prCapAmbientRaise, uint64(c), 0, 0); err != nil {
+				return fmt.Errorf("raise ambient capability %d: %w", c, err)
+			}
+		}
+	}
+	if secbits&secbitKeepCapsLock == 0 {
+		keep := uint64(0)
+		if secbits&secbitKeepCaps != 0 {
+			keep = 1
+		}
+		if _, err := sys(x86.SysPrctl, prSetKeepcaps, keep); err != nil {
+			return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
+		}
+	}
+	if cr.GetNoNewPrivs() != 0 {
+		if _, err := sys(x86.SysPrctl, prSetNoNewPrivs, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+		}
+	}
+	if d := r.im.MM.GetDumpable(); true {
+		if _, err := sys(x86.SysPrctl, prSetDumpable, uint64(d)); err != nil {
+			return fmt.Errorf("prctl(PR_SET_DUMPABLE, %d): %w", d, err)
+		}
+	}
+	if _, err := sys(x86.SysPrctl, prSetPdeathsig, uint64(tc.GetPdeathSig())); err != nil {
+		return fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err)
+	}
+	return nil
+}
+
+// queueSignals queues the dumped pending signals from inside the task, so
+// the kernel accepts their original siginfo (si_code >= 0 is only allowed
+// for signals a task sends itself).
+func (r *restorer) queueSignals() error {
+	queue := func(raw []byte, shared bool) error {
+		if len(raw) != ptrace.SiginfoSize {
+			return fmt.Errorf("siginfo of %d bytes", len(raw))
+		}
+		sig := uint64(binary.LittleEndian.Uint32(raw))
+		p, err := r.put(0, raw)
+		if err != nil {
+			return err
+		}
+		if shared {
+			_, err = r.inj.Syscall(x86.SysRtSigqueueinfo, uint64(r.pid), sig, p)
+		} else {
+			_, err = r.inj.Syscall(x86.SysRtTgsigqueueinfo, uint64(r.pid), uint64(r.pid), sig, p)
+		}
+		if err != nil {
+			return fmt.Errorf("queue signal %d: %w", sig, err)
+		}
+		return nil
+	}
+	for _, s := range r.im.Core.GetTc().GetSignalsS().GetSignals() {
+		if err := queue(s.GetSiginfo(), true); err != nil {
+			return err
+		}
+	}
+	for _, s := range r.im.Core.GetThreadCore().GetSignalsP().GetSignals() {
+		if err := queue(s.GetSiginfo(), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeScratch registers rseq and the clear-tid address (late, so that
+// no injected call runs under the task's rseq), then unmaps the scratch
+// area from inside it.
+func (r *restorer) removeScratch() error {
+	if e := r.im.Core.GetThreadCore().GetRseqEntry(); e != nil && e.GetRseqAbiPointer() != 0 {
+		if _, err := r.inj.Syscall(x86.SysRseq, e.GetRseqAbiPointer(), uint64(e.GetRseqAbiSize()), 0, uint64(e.GetSignature())); err != nil {
+			return fmt.Errorf("rseq %#x: %w", e.GetRseqAbiPointer(), err)
+		}
+	}
+	if _, err := r.inj.Syscall(x86.SysSetTidAddress, r.im.Core.GetThreadInfo().GetClearTidAddr()); err != nil {
+		return fmt.Errorf("set_tid_address: %w", err)
+	}
+	return r.inj.SyscallUnmapSelf(r.scratch, scratchPages*x86.PageSize)
+}
+
+// setRegisters sets TLS, FPU/xstate, general registers and the blocked
+// mask as dumped.
+func (r *restorer) setRegisters() error {
+	ti := r.im.Core.GetThreadInfo()
+	for _, d := range ti.GetTls() {
+		if err := ptrace.SetThreadArea(r.pid, int(d.GetEntryNumber()), x86.EncodeUserDesc(d)); err != nil {
+			return fmt.Errorf("TLS entry %d: %w", d.GetEntryNumber(), err)
+		}
+	}
+	tmpl, err := ptrace.GetXstate(r.pid)
+	if err != nil {
+		return fmt.Errorf("read xstate: %w", err)
+	}
+	xs, err := x86.XstateFromImage(ti.GetFpregs(), tmpl)
+	if err != nil {
+		return err
+	}
+	if err := ptrace.SetRegset(r.pid, unix.NT_X86_XSTATE, xs); err != nil {
+		return fmt.Errorf("set xstate: %w", err)
+	}
+	regs := x86.RegsFromImage(ti.GetGpregs())
+	x86.PrepareRestart(&regs)
+	if err := ptrace.SetRegs(r.pid, &regs); err != nil {
+		return fmt.Errorf("set registers (ip %#x cs %#x): %w", regs.Rip, regs.Cs, err)
+	}
+	mask := r.im.Core.GetThreadCore().GetBlkSigset()
+	if err := ptrace.SetSigmask(r.pid, mask); err != nil {
+		return fmt.Errorf("set signal mask: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package restore
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/procfs"
+)
+
+// fdFlagCloexec is FD_CLOEXEC in fdinfo_entry.flags.
+const fdFlagCloexec = 1
+
+// checkInheritable makes sure every tty or pipe fd of the dump can be
+// inherited: only stdio, and only with --shell-job.
+func checkInheritable(im *Images, o *Options) error {
+	for _, fd := range im.Fds {
+		t := fd.GetType()
+		if t == fdinfo.FdTypes_REG {
+			continue
+		}
+		if t != fdinfo.FdTypes_PIPE && t != fdinfo.FdTypes_TTY {
+			return fmt.Errorf("fd %d has type %v, which ckpt cannot restore yet", fd.GetFd(), t)
+		}
+		if fd.GetFd() > 2 {
+			return fmt.Errorf("fd %d was a %v: only stdio can be inherited", fd.GetFd(), t)
+		}
+		if !o.ShellJob {
+			return fmt.Errorf("fd %d was a %v at dump time: restore with --shell-job to give the task this stdio", fd.GetFd(), t)
+		}
+	}
+	return nil
+}
+
+// restoreFiles opens every dumped fd at its number and closes the rest.
+func (r *restorer) restoreFiles() error {
+	keep := map[int]bool{}
+	for _, fd := range r.im.Fds {
+		num := int(fd.GetFd())
+		keep[num] = true
+		if fd.GetType() != fdinfo.FdTypes_REG {
+			// Inherited stdio: the helper got ckpt's own fd at this number.
+			continue
+		}
+		f, err := r.im.RegFile(fd.GetId())
+		if err != nil {
+			return fmt.Errorf("fd %d: %w", num, err)
+		}
+		reg := f.GetReg()
+		if err := r.openAt(num, reg.GetName(), reg.GetFlags(), fd.GetFlags()&fdFlagCloexec != 0, reg.GetPos()); err != nil {
+			return fmt.Errorf("fd %d (%s): %w", num, reg.GetName(), err)
+		}
+	}
+	fds, err := procfs.ListFds(r.pid)
+	if err != nil {
+		return err
+	}
+	for _, fd := range fds {
+		if !keep[fd.Num] {
+			if _, err := r.inj.Syscall(x86.SysClose, uint64(fd.Num)); err != nil {
+				return fmt.Errorf("close helper fd %d: %w", fd.Num, err)
+			}
+		}
+	}
+	return nil
+}
+
+// openAt opens path in the task and puts it at fd number num.
+func (r *restorer) openAt(num int, path string, flags uint32, cloexec bool, pos uint64) error {
+	p, err := r.putString(0, path)
+	if err != nil {
+		return err
+	}
+	flags &^= unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_CLOEXEC
+	got, err := r.inj.Syscall(x86.SysOpenat, atFdcwd, p, uint64(flags), 0)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	tmp := int(got)
+	if tmp != num {
+		var dflags uint64
+		if cloexec {
+			dflags = unix.O_CLOEXEC
+		}
+		if _, err := r.inj.Syscall(x86.SysDup3, uint64(tmp), uint64(num), dflags); err != nil {
+			return fmt.Errorf("dup3: %w", err)
+		}
+		if _, err := r.inj.Syscall(x86.SysClose, uint64(tmp)); err != nil {
+			return fmt.Errorf("close: %w", err)
+		}
+	} else if cloexec {
+		if _, err := r.inj.Syscall(x86.SysFcntl, uint64(num), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+			return fmt.Errorf("fcntl(F_SETFD): %w", err)
+		}
+	}
+	if pos != 0 {
+		if _, err := r.inj.Syscall(x86.SysLseek, uint64(num), pos, unix.SEEK_SET); err != nil {
+			return fmt.Errorf("lseek to %d: %w", pos, err)
+		}
+	}
+	return nil
+}
+
+// restoreFS sets cwd, root and umask.
+func (r *restorer) restoreFS() error {
+	fs := r.im.FS
+	root, err := r.im.RegFile(fs.GetRootId())
+	if err != nil {
+		return fmt.Errorf("root: %w", err)
+	}
+	cwd, err := r.im.RegFile(fs.GetCwdId())
+	if err != nil {
+		return fmt.Errorf("cwd: %w", err)
+	}
+	rootPath := root.GetReg().GetName()
+	cwdPath := cwd.GetReg().GetName()
+	if p, err := r.putString(0, cwdPath); err != nil {
+		return err
+	} else if _, err := r.inj.Syscall(x86.SysChdir, p); err != nil {
+		return fmt.Errorf("chdir %s: %w", cwdPath, err)
+	}
+	if filepath.Clean(rootPath) != "/" {
+		if p, err := r.putString(0, rootPath); err != nil {
+			return err
+		} else if _, err := r.inj.Syscall(x86.SysChroot, p); err != nil {
+			return fmt.Errorf("chroot %s: %w", rootPath, err)
+		}
+	}
+	if _, err := r.inj.Syscall(x86.SysUmask, uint64(fs.GetUmask())); err != nil {
+		return fmt.Errorf("umask %s: %w", strconv.FormatUint(uint64(fs.GetUmask()), 8), err)
+	}
+	return nil
+}

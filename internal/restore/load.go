@@ -1,0 +1,154 @@
+package restore
+
+import (
+	"fmt"
+	"os"
+
+	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/image"
+)
+
+// Images is a loaded single-task dump.
+type Images struct {
+	Dir     image.Dir
+	Inv     *inventory.InventoryEntry
+	Pstree  *pstree.PstreeEntry
+	Core    *criucore.CoreEntry
+	MM      *mm.MmEntry
+	PagesID uint32
+	Pagemap []*pagemap.PagemapEntry
+	Files   map[uint32]*fdinfo.FileEntry
+	Fds     []*fdinfo.FdinfoEntry
+	FS      *fsimg.FsEntry
+	ExePath string
+	ABI     x86.ABI
+	Pid     int
+	Compat  bool
+}
+
+// Load reads and checks every image of a dump in dir.
+func Load(dir string) (*Images, error) {
+	d := image.Dir{Path: dir}
+	im := &Images{Dir: d, Files: map[uint32]*fdinfo.FileEntry{}}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("images directory %s: not a directory", dir)
+	}
+	im.Inv = &inventory.InventoryEntry{}
+	if err := d.ReadOne(image.InventoryName(), image.MagicInventory, im.Inv); err != nil {
+		return nil, err
+	}
+	if v := im.Inv.GetImgVersion(); v != image.ImgVersion {
+		return nil, fmt.Errorf("inventory.img: image version %d, ckpt reads version %d", v, image.ImgVersion)
+	}
+	ps, err := image.ReadAll(d, image.PstreeName(), image.MagicPstree, func() *pstree.PstreeEntry { return &pstree.PstreeEntry{} })
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) != 1 {
+		return nil, fmt.Errorf("pstree.img has %d tasks: process trees are not supported yet", len(ps))
+	}
+	im.Pstree = ps[0]
+	im.Pid = int(im.Pstree.GetPid())
+	if im.Pid <= 0 {
+		return nil, fmt.Errorf("pstree.img: invalid pid %d", im.Pid)
+	}
+	if n := len(im.Pstree.GetThreads()); n != 1 {
+		return nil, fmt.Errorf("pstree.img: task %d has %d threads: multi-threaded tasks are not supported yet", im.Pid, n)
+	}
+	im.Core = &criucore.CoreEntry{}
+	if err := d.ReadOne(image.CoreName(im.Pid), image.MagicCore, im.Core); err != nil {
+		return nil, err
+	}
+	if im.Core.GetMtype() != criucore.CoreEntry_X86_64 || im.Core.GetThreadInfo() == nil || im.Core.GetTc() == nil {
+		return nil, fmt.Errorf("%s: not an x86_64 task core (mtype %v)", image.CoreName(im.Pid), im.Core.GetMtype())
+	}
+	if st := im.Core.GetTc().GetTaskState(); st != image.TaskAlive {
+		return nil, fmt.Errorf("%s: task state %d: only live tasks can be restored yet", image.CoreName(im.Pid), st)
+	}
+	im.MM = &mm.MmEntry{}
+	if err := d.ReadOne(image.MMName(im.Pid), image.MagicMM, im.MM); err != nil {
+		return nil, err
+	}
+	raw, err := d.ReadRaw(image.PagemapName(im.Pid), image.MagicPagemap)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%s: no pagemap head", image.PagemapName(im.Pid))
+	}
+	head := &pagemap.PagemapHead{}
+	if err := d.Unmarshal(image.PagemapName(im.Pid), 0, raw[0], head); err != nil {
+		return nil, err
+	}
+	im.PagesID = head.GetPagesId()
+	for i, r := range raw[1:] {
+		e := &pagemap.PagemapEntry{}
+		if err := d.Unmarshal(image.PagemapName(im.Pid), i+1, r, e); err != nil {
+			return nil, err
+		}
+		im.Pagemap = append(im.Pagemap, e)
+	}
+	files, err := image.ReadAll(d, image.FilesName(), image.MagicFiles, func() *fdinfo.FileEntry { return &fdinfo.FileEntry{} })
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		im.Files[f.GetId()] = f
+	}
+	filesID := im.Core.GetIds().GetFilesId()
+	if filesID == 0 {
+		filesID = 1
+	}
+	if im.Fds, err = image.ReadAll(d, image.FdinfoName(filesID), image.MagicFdinfo, func() *fdinfo.FdinfoEntry { return &fdinfo.FdinfoEntry{} }); err != nil {
+		return nil, err
+	}
+	for _, fd := range im.Fds {
+		if _, ok := im.Files[fd.GetId()]; !ok {
+			return nil, fmt.Errorf("%s: fd %d refers to file id %d, which files.img lacks", image.FdinfoName(filesID), fd.GetFd(), fd.GetId())
+		}
+	}
+	im.FS = &fsimg.FsEntry{}
+	if err := d.ReadOne(image.FSName(im.Pid), image.MagicFS, im.FS); err != nil {
+		return nil, err
+	}
+	exe, ok := im.Files[im.MM.GetExeFileId()]
+	if !ok || exe.GetReg() == nil {
+		return nil, fmt.Errorf("%s: exe file id %d not in files.img", image.MMName(im.Pid), im.MM.GetExeFileId())
+	}
+	im.ExePath = exe.GetReg().GetName()
+	f, err := os.Open(im.ExePath)
+	if err != nil {
+		return nil, fmt.Errorf("executable of task %d: %w", im.Pid, err)
+	}
+	defer f.Close()
+	if im.ABI, err = x86.ExecutableABI(f); err != nil {
+		return nil, fmt.Errorf("executable %s: %w", im.ExePath, err)
+	}
+	if im.ABI == x86.ABIX32 {
+		return nil, fmt.Errorf("executable %s: %w", im.ExePath, x86.ErrX32)
+	}
+	im.Compat = im.ABI == x86.ABI32
+	for _, v := range im.MM.GetVmas() {
+		if v.GetStart() >= v.GetEnd() || v.GetStart()%x86.PageSize != 0 || v.GetEnd()%x86.PageSize != 0 {
+			return nil, fmt.Errorf("%s: bad vma %#x-%#x", image.MMName(im.Pid), v.GetStart(), v.GetEnd())
+		}
+	}
+	return im, nil
+}
+
+// RegFile returns the regular-file entry with the given id.
+func (im *Images) RegFile(id uint32) (*fdinfo.FileEntry, error) {
+	f, ok := im.Files[id]
+	if !ok || f.GetReg() == nil {
+		return nil, fmt.Errorf("files.img: no regular file with id %d", id)
+	}
+	return f, nil
+}

@@ -1,0 +1,213 @@
+// Package restore is the restore path: it starts a helper process under
+// ptrace, has it clone a child with the dumped PID, and turns that child
+// into the dumped task one injected syscall at a time (memory, vDSO, mm
+// fields, files, signals, credentials), then sets the dumped registers and
+// lets it run. A restore that fails kills what it started.
+package restore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/ptrace"
+)
+
+// Options control a restore.
+type Options struct {
+	// ImagesDir holds the dump.
+	ImagesDir string
+	// ShellJob lets the task inherit stdio that was a tty or pipe at dump
+	// time from Stdin/Stdout/Stderr.
+	ShellJob bool
+	// Stdin, Stdout and Stderr are given to the restored task for
+	// inherited stdio; nil means os.Stdin, os.Stdout, os.Stderr.
+	Stdin, Stdout, Stderr *os.File
+	// Logf, if set, receives progress messages.
+	Logf func(format string, args ...any)
+}
+
+func (o *Options) logf(format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
+	}
+}
+
+// Process is a restored, running task that is a child of the caller.
+type Process struct {
+	Pid int
+	// Took is how long the restore took, from start to release.
+	Took time.Duration
+}
+
+// Wait waits for the restored task to end and returns its wait status.
+func (p *Process) Wait() (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(p.Pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		return ws, err
+	}
+}
+
+// Restore brings back the task dumped in opts.ImagesDir and returns once
+// it runs.
+func Restore(opts Options) (*Process, error) {
+	start := time.Now()
+	im, err := Load(opts.ImagesDir)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if opts.Stdin == nil {
+		opts.Stdin = os.Stdin
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if err := checkInheritable(im, &opts); err != nil {
+		return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", im.Pid)); err == nil {
+		return nil, fmt.Errorf("restore task %d: pid %d is in use by %s", im.Pid, im.Pid, describePid(im.Pid))
+	}
+	tr := ptrace.NewTracer()
+	defer tr.Close()
+	r := &restorer{opts: &opts, im: im}
+	err = tr.Do(func() error {
+		err := r.run()
+		if err != nil {
+			r.cleanup()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
+	}
+	return &Process{Pid: im.Pid, Took: time.Since(start)}, nil
+}
+
+func describePid(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return "another process"
+	}
+	return fmt.Sprintf("%q", string(b[:len(b)-1]))
+}
+
+// restorer is one restore in progress; its methods run on the tracer thread.
+type restorer struct {
+	opts   *Options
+	im     *Images
+	helper int // the helper started by ckpt, killed once the task exists
+	pid    int // the task being restored, 0 until it exists
+	inj    *inject.Task
+	// scratch is the address of the pages used for code and data.
+	scratch uint64
+}
+
+// scratchPages is the size of the scratch area: one page of code and
+// three of data (paths, structs, auxv).
+const scratchPages = 4
+
+func (r *restorer) run() error {
+	if err := r.startHelper(); err != nil {
+		return err
+	}
+	if err := r.cloneTask(); err != nil {
+		return err
+	}
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{"set up scratch area", r.setupScratch},
+		{"unmap helper memory", r.unmapHelper},
+		{"map vDSO", r.mapVDSO},
+		{"map memory", r.mapVMAs},
+		{"fill pages", r.fillPages},
+		{"restore files", r.restoreFiles},
+		{"restore fs", r.restoreFS},
+		{"restore mm fields", r.restoreMM},
+		{"restore task attributes", r.restoreTaskAttrs},
+		{"restore signal handling", r.restoreSignals},
+		{"restore credentials", r.restoreCreds},
+		{"queue pending signals", r.queueSignals},
+		{"remove scratch area", r.removeScratch},
+		{"set registers", r.setRegisters},
+	}
+	for _, s := range steps {
+		r.opts.logf("restore %d: %s", r.pid, s.name)
+		if err := s.fn(); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	if err := ptrace.Detach(r.pid, 0); err != nil {
+		return fmt.Errorf("detach: %w", err)
+	}
+	r.opts.logf("restore %d: running", r.pid)
+	return nil
+}
+
+// cleanup kills whatever this restore started.
+func (r *restorer) cleanup() {
+	for _, pid := range []int{r.pid, r.helper} {
+		if pid <= 0 {
+			continue
+		}
+		_ = unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		for {
+			_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || ws.Exited() || ws.Signaled() {
+				break
+			}
+		}
+	}
+	r.pid, r.helper = 0, 0
+}
+
+// startHelper starts a process stopped right after exec, traced by this
+// thread. Its image never runs; it is only a source for clone3.
+func (r *restorer) startHelper() error {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/proc/self/exe"
+	}
+	files := []uintptr{r.opts.Stdin.Fd(), r.opts.Stdout.Fd(), r.opts.Stderr.Fd()}
+	pid, err := syscall.ForkExec(exe, []string{"ckpt-restore-helper"}, &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   []string{},
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Ptrace: true},
+	})
+	if err != nil {
+		return fmt.Errorf("start helper: %w", err)
+	}
+	r.helper = pid
+	st, err := ptrace.Wait(pid)
+	if err != nil {
+		return fmt.Errorf("helper: %w", err)
+	}
+	if st.Signal() != unix.SIGTRAP {
+		return fmt.Errorf("helper %d: %v instead of the exec stop", pid, st)
+	}
+	if err := ptrace.SetOptions(pid, unix.PTRACE_O_TRACECLONE|unix.PTRACE_O_TRACEFORK|unix.PTRACE_O_EXITKILL); err != nil {
+		return fmt.Errorf("helper %d: set options: %w", pid, err)
+	}
+	return nil
+}
+
+var errPidTaken = errors.New("pid is taken")

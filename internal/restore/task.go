@@ -1,0 +1,353 @@
+package restore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/ptrace"
+)
+
+// cloneArgsSize is CLONE_ARGS_SIZE_VER2 (include/uapi/linux/sched.h):
+// flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+// tls, set_tid, set_tid_size, cgroup; all u64.
+const cloneArgsSize = 88
+
+// cloneTask makes the helper clone3 a child with the dumped PID. The child
+// is created with CLONE_PARENT, so it is a child of ckpt, not of the
+// helper, and it is traced from its first instruction (PTRACE_O_TRACECLONE).
+func (r *restorer) cloneTask() error {
+	h := r.helper
+	regs, err := ptrace.GetRegs(h)
+	if err != nil {
+		return fmt.Errorf("helper registers: %w", err)
+	}
+	args := make([]byte, cloneArgsSize+8)
+	le := binary.LittleEndian
+	argsAddr := (regs.Rsp - 1024) &^ 15
+	setTidAddr := argsAddr + cloneArgsSize
+	le.PutUint64(args[0:], unix.CLONE_PARENT)
+	le.PutUint64(args[64:], setTidAddr) // set_tid
+	le.PutUint64(args[72:], 1)          // set_tid_size
+	le.PutUint32(args[cloneArgsSize:], uint32(r.im.Pid))
+	if err := ptrace.WriteBytes(h, argsAddr, args); err != nil {
+		return fmt.Errorf("helper: write clone_args: %w", err)
+	}
+	inj, err := inject.Begin(h, regs.Rip)
+	if err != nil {
+		return fmt.Errorf("helper: %w", err)
+	}
+	got, err := inj.Syscall(x86.SysClone3, argsAddr, cloneArgsSize)
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("pid %d is in use by %s: %w", r.im.Pid, describePid(r.im.Pid), errPidTaken)
+		}
+		return fmt.Errorf("clone3 with pid %d: %w", r.im.Pid, err)
+	}
+	if int(got) != r.im.Pid {
+		return fmt.Errorf("clone3 gave pid %d, want %d", got, r.im.Pid)
+	}
+	r.pid = int(got)
+	st, err := ptrace.Wait(r.pid)
+	if err != nil {
+		return err
+	}
+	if st.Signal() != unix.SIGSTOP {
+		return fmt.Errorf("new task %d: %v instead of its first stop", r.pid, st)
+	}
+	// The helper has served its purpose.
+	_ = unix.Kill(h, unix.SIGKILL)
+	for {
+		st, err := ptrace.Wait(h)
+		if err != nil || st.Exited() {
+			break
+		}
+	}
+	r.helper = 0
+	if r.inj, err = inject.Begin(r.pid, regs.Rip); err != nil {
+		return fmt.Errorf("new task %d: %w", r.pid, err)
+	}
+	return nil
+}
+
+type span struct{ start, end uint64 }
+
+func overlaps(a, b span) bool { return a.start < b.end && b.start < a.end }
+
+// mmapMinAddr is the default vm.mmap_min_addr; lower addresses are refused.
+const mmapMinAddr = 0x10000
+
+// setupScratch maps the scratch pages at an address that neither the
+// helper's nor the dumped task's mappings use, below 4 GiB so that ia32
+// syscalls can point into it, and moves the injected code there.
+func (r *restorer) setupScratch() error {
+	cur, err := procfs.ReadMaps(r.pid)
+	if err != nil {
+		return err
+	}
+	var used []span
+	for _, v := range cur {
+		used = append(used, span{v.Start, v.End})
+	}
+	for _, v := range r.im.MM.GetVmas() {
+		used = append(used, span{v.GetStart(), v.GetEnd()})
+	}
+	sort.Slice(used, func(i, j int) bool { return used[i].start < used[j].start })
+	size := uint64(scratchPages * x86.PageSize)
+	addr := uint64(0)
+	cand := uint64(0x100000)
+	for _, u := range used {
+		if overlaps(span{cand, cand + size}, u) {
+			cand = (u.end + x86.PageSize - 1) &^ (x86.PageSize - 1)
+			continue
+		}
+		if cand+size <= u.start {
+			break
+		}
+	}
+	if cand+size < 1<<32 || !r.im.Compat {
+		addr = cand
+	}
+	if addr == 0 {
+		return fmt.Errorf("no free %d-byte range below 4 GiB for the scratch area", size)
+	}
+	got, err := r.inj.Syscall(x86.SysMmap, addr, size, unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uint64(0), 0)
+	if err != nil {
+		return err
+	}
+	if got != addr {
+		return fmt.Errorf("scratch mapped at %#x, wanted %#x", got, addr)
+	}
+	if err := r.inj.MoveCode(addr); err != nil {
+		return err
+	}
+	r.scratch = addr
+	r.inj.Stack = addr + size - 256
+	r.opts.logf("restore %d: scratch area at %#x", r.pid, addr)
+	return nil
+}
+
+// data returns the address of the scratch data area, offset by off.
+func (r *restorer) data(off uint64) uint64 { return r.scratch + x86.PageSize + off }
+
+// dataSize is the room in the scratch data area.
+const dataSize = (scratchPages - 1) * x86.PageSize
+
+// put writes b into the scratch data area at off and returns its address.
+func (r *restorer) put(off uint64, b []byte) (uint64, error) {
+	if off+uint64(len(b)) > dataSize {
+		return 0, fmt.Errorf("%d bytes do not fit the scratch data area", len(b))
+	}
+	mem, err := ptrace.OpenMem(r.pid)
+	if err != nil {
+		return 0, err
+	}
+	defer mem.Close()
+	addr := r.data(off)
+	return addr, mem.WriteAt(b, addr)
+}
+
+// putString writes a NUL-terminated string into the scratch data area.
+func (r *restorer) putString(off uint64, s string) (uint64, error) {
+	if len(s) >= x86.PageSize {
+		return 0, fmt.Errorf("path too long: %.64s...", s)
+	}
+	return r.put(off, append([]byte(s), 0))
+}
+
+// unmapHelper removes every mapping the new task inherited from the
+// helper except the scratch area.
+func (r *restorer) unmapHelper() error {
+	cur, err := procfs.ReadMaps(r.pid)
+	if err != nil {
+		return err
+	}
+	s := span{r.scratch, r.scratch + scratchPages*x86.PageSize}
+	for _, v := range cur {
+		if v.Path == "[vsyscall]" || overlaps(span{v.Start, v.End}, s) {
+			continue
+		}
+		if _, err := r.inj.Syscall(x86.SysMunmap, v.Start, v.End-v.Start); err != nil {
+			return fmt.Errorf("munmap %#x-%#x %s: %w", v.Start, v.End, v.Path, err)
+		}
+	}
+	return nil
+}
+
+// mapVDSO maps this kernel's vDSO for the task's ABI where the dumped one
+// was, and checks that the layout (vvar pages and vdso) is the same.
+func (r *restorer) mapVDSO() error {
+	var want []span
+	var vdso span
+	for _, v := range r.im.MM.GetVmas() {
+		st := v.GetStatus()
+		if st&(image.VMAAreaVDSO|image.VMAAreaVVAR) == 0 {
+			continue
+		}
+		want = append(want, span{v.GetStart(), v.GetEnd()})
+		if st&image.VMAAreaVDSO != 0 {
+			vdso = span{v.GetStart(), v.GetEnd()}
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	sort.Slice(want, func(i, j int) bool { return want[i].start < want[j].start })
+	code := uint64(x86.ArchMapVDSO64)
+	if r.im.Compat {
+		code = x86.ArchMapVDSO32
+	}
+	if _, err := r.inj.Syscall(x86.SysArchPrctl, code, want[0].start); err != nil {
+		return fmt.Errorf("arch_prctl(ARCH_MAP_VDSO, %#x): %w", want[0].start, err)
+	}
+	cur, err := procfs.ReadMaps(r.pid)
+	if err != nil {
+		return err
+	}
+	var got []span
+	var gotVDSO span
+	var names []string
+	for _, v := range cur {
+		switch v.Path {
+		case "[vdso]":
+			gotVDSO = span{v.Start, v.End}
+			fallthrough
+		case "[vvar]", "[vvar_vclock]":
+			got = append(got, span{v.Start, v.End})
+			names = append(names, fmt.Sprintf("%s %#x-%#x", v.Path, v.Start, v.End))
+		}
+	}
+	same := len(got) == len(want) && gotVDSO == vdso
+	for i := 0; same && i < len(got); i++ {
+		same = got[i] == want[i]
+	}
+	if !same {
+		var w []string
+		for _, s := range want {
+			w = append(w, fmt.Sprintf("%#x-%#x", s.start, s.end))
+		}
+		return fmt.Errorf("the vDSO of this kernel does not fit the dumped layout (dumped %s with vdso %#x-%#x; mapped %s): restoring across vDSO layouts is not supported yet",
+			strings.Join(w, " "), vdso.start, vdso.end, strings.Join(names, " "))
+	}
+	return nil
+}
+
+// mapVMAs maps every dumped VMA except the vDSO ones at its address.
+func (r *restorer) mapVMAs() error {
+	s := span{r.scratch, r.scratch + scratchPages*x86.PageSize}
+	for _, v := range r.im.MM.GetVmas() {
+		st := v.GetStatus()
+		if st&(image.VMAAreaVDSO|image.VMAAreaVVAR) != 0 {
+			continue
+		}
+		start, end := v.GetStart(), v.GetEnd()
+		if overlaps(span{start, end}, s) {
+			return fmt.Errorf("vma %#x-%#x overlaps the scratch area", start, end)
+		}
+		flags := uint64(v.GetFlags()) | unix.MAP_FIXED
+		fd := ^uint64(0)
+		var path string
+		if st&(image.VMAFilePrivate|image.VMAFileShared) != 0 {
+			f, err := r.im.RegFile(uint32(v.GetShmid()))
+			if err != nil {
+				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
+			}
+			path = f.GetReg().GetName()
+			p, err := r.putString(0, path)
+			if err != nil {
+				return err
+			}
+			oflags := uint64(v.GetFdflags()) | unix.O_CLOEXEC
+			got, err := r.inj.Syscall(x86.SysOpenat, atFdcwd, p, oflags, 0)
+			if err != nil {
+				return fmt.Errorf("vma %#x-%#x: open %s: %w", start, end, path, err)
+			}
+			fd = got
+		} else if st&image.VMAAnonPrivate == 0 {
+			return fmt.Errorf("vma %#x-%#x: status %#x is not supported", start, end, st)
+		}
+		got, err := r.inj.Syscall(x86.SysMmap, start, end-start, uint64(v.GetProt()), flags, fd, v.GetPgoff())
+		if fd != ^uint64(0) {
+			if _, cerr := r.inj.Syscall(x86.SysClose, fd); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("mmap vma %#x-%#x %s: %w", start, end, path, err)
+		}
+		if got != start {
+			return fmt.Errorf("vma %#x-%#x mapped at %#x", start, end, got)
+		}
+	}
+	return nil
+}
+
+// atFdcwd is AT_FDCWD as a syscall argument.
+var atFdcwd = ^uint64(99) // -100
+
+// fillPages copies the dumped pages into the task.
+func (r *restorer) fillPages() error {
+	pf, err := r.im.Dir.OpenPages(r.im.PagesID)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	mem, err := ptrace.OpenMem(r.pid)
+	if err != nil {
+		return err
+	}
+	defer mem.Close()
+	var vmas []span
+	for _, v := range r.im.MM.GetVmas() {
+		vmas = append(vmas, span{v.GetStart(), v.GetEnd()})
+	}
+	inVMA := func(s span) bool {
+		for _, v := range vmas {
+			if s.start >= v.start && s.end <= v.end {
+				return true
+			}
+		}
+		return false
+	}
+	buf := make([]byte, 4<<20)
+	var off int64
+	for i, e := range r.im.Pagemap {
+		n := e.GetNrPages()
+		if n == 0 {
+			n = uint64(e.GetCompatNrPages())
+		}
+		if e.GetFlags()&image.PEPresent == 0 {
+			continue
+		}
+		addr := e.GetVaddr()
+		size := n * x86.PageSize
+		if n == 0 || n > 1<<36 || addr%x86.PageSize != 0 || !inVMA(span{addr, addr + size}) {
+			return fmt.Errorf("%s: entry %d (%#x, %d pages) lies outside every vma", image.PagemapName(r.im.Pid), i+1, addr, n)
+		}
+		for size > 0 {
+			c := min(size, uint64(len(buf)))
+			if err := image.ReadFullAt(pf, buf[:c], off); err != nil {
+				return err
+			}
+			if err := mem.WriteAt(buf[:c], addr); err != nil {
+				return err
+			}
+			off += int64(c)
+			addr += c
+			size -= c
+		}
+	}
+	if fi, err := pf.Stat(); err == nil && fi.Size() != off {
+		return fmt.Errorf("%s: %d bytes, pagemap accounts for %d", pf.Name(), fi.Size(), off)
+	}
+	return nil
+}
