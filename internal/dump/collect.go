@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	core "github.com/checkpoint-restore/go-criu/v8/crit/images/core-x86"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/creds"
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	criusa "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-sa"
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/creds"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/rlimit"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/rseq"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/siginfo"

@@ -458,4 +458,3 @@ func (t *task) fsEntry(ft *fileTable) (*fsimg.FsEntry, error) {
 	}
 	return &fsimg.FsEntry{CwdId: proto.Uint32(ids[0]), RootId: proto.Uint32(ids[1]), Umask: proto.Uint32(t.status.Umask)}, nil
 }
-
