@@ -138,48 +138,22 @@ func (t *Task) run(s x86.Syscall, compat bool, args []uint64) (uint64, error) {
 	if err := ptrace.SetRegs(t.Pid, &regs); err != nil {
 		return 0, fmt.Errorf("%v: set registers: %w", s, err)
 	}
-	trapAt := regs.Rip + 3
-	if err := ptrace.Cont(t.Pid, 0); err != nil {
-		return 0, fmt.Errorf("%v: resume: %w", s, err)
+	// Syscall-enter and syscall-exit stops bracket the call. Unlike a
+	// trap instruction they raise no signal, so no handler of the task
+	// (SIGTRAP, SIGSEGV) is reset and no fault follows when the call
+	// unmaps its own code.
+	if err := t.toSyscallStop(s); err != nil {
+		return 0, fmt.Errorf("%v: entering: %w", s, err)
 	}
-	for {
-		st, err := ptrace.Wait(t.Pid)
-		if err != nil {
-			return 0, fmt.Errorf("%v: %w", s, err)
-		}
-		if st.Exited() {
-			return 0, fmt.Errorf("%v: %w (%v)", s, ErrTaskGone, st)
-		}
-		switch ev := st.Event(); ev {
-		case unix.PTRACE_EVENT_FORK, unix.PTRACE_EVENT_VFORK, unix.PTRACE_EVENT_CLONE:
-			msg, err := unix.PtraceGetEventMsg(t.Pid)
-			if err != nil {
-				return 0, fmt.Errorf("%v: get new child: %w", s, err)
-			}
-			t.Children = append(t.Children, int(msg))
-			if err := ptrace.Cont(t.Pid, 0); err != nil {
-				return 0, fmt.Errorf("%v: resume: %w", s, err)
-			}
-			continue
-		case unix.PTRACE_EVENT_STOP:
-			// A group-stop (SIGSTOP and friends cannot be blocked):
-			// let the injected call go on.
-			if err := ptrace.Cont(t.Pid, 0); err != nil {
-				return 0, fmt.Errorf("%v: resume: %w", s, err)
-			}
-			continue
-		}
-		if st.Signal() != unix.SIGTRAP {
-			return 0, fmt.Errorf("%v: task stopped by %v instead of the trap after the call", s, st.Signal())
-		}
-		break
+	if err := t.toSyscallStop(s); err != nil {
+		return 0, fmt.Errorf("%v: leaving: %w", s, err)
 	}
 	out, err := ptrace.GetRegs(t.Pid)
 	if err != nil {
 		return 0, fmt.Errorf("%v: get registers: %w", s, err)
 	}
-	if out.Rip != trapAt {
-		return 0, fmt.Errorf("%v: trapped at %#x, expected %#x", s, out.Rip, trapAt)
+	if want := regs.Rip + x86.SyscallInsnLen; out.Rip != want {
+		return 0, fmt.Errorf("%v: stopped at %#x, expected %#x", s, out.Rip, want)
 	}
 	v, errno := x86.SyscallError(out.Rax, compat)
 	if errno != 0 {
@@ -188,46 +162,72 @@ func (t *Task) run(s x86.Syscall, compat bool, args []uint64) (uint64, error) {
 	return v, nil
 }
 
-// SyscallUnmapSelf runs munmap on the range that holds the scratch code.
-// The task then faults on the int3 that is gone and stops with SIGSEGV,
-// which is discarded; the registers are set by the caller afterwards.
-func (t *Task) SyscallUnmapSelf(addr, length uint64) error {
-	regs := t.Orig
-	regs.Cs = x86.UserCS
-	regs.Ss = x86.UserDS
-	regs.Eflags &^= flagTF
-	regs.Orig_rax = ^uint64(0)
-	regs.Rip = t.code
-	x86.SetSyscallArgs(&regs, x86.SysMunmap.Number(false), false, addr, length)
-	if err := ptrace.SetRegs(t.Pid, &regs); err != nil {
-		return fmt.Errorf("munmap scratch: set registers: %w", err)
+// toSyscallStop resumes the task with PTRACE_SYSCALL until its next
+// syscall-enter or syscall-exit stop, noting children that clone creates.
+func (t *Task) toSyscallStop(s x86.Syscall) error {
+	if err := ptrace.Syscall(t.Pid, 0); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	for {
+		st, err := ptrace.Wait(t.Pid)
+		if err != nil {
+			return err
+		}
+		if st.Exited() {
+			return fmt.Errorf("%w (%v)", ErrTaskGone, st)
+		}
+		if st.IsSyscallStop() {
+			return nil
+		}
+		switch st.Event() {
+		case unix.PTRACE_EVENT_FORK, unix.PTRACE_EVENT_VFORK, unix.PTRACE_EVENT_CLONE:
+			msg, err := unix.PtraceGetEventMsg(t.Pid)
+			if err != nil {
+				return fmt.Errorf("get new child: %w", err)
+			}
+			t.Children = append(t.Children, int(msg))
+		case unix.PTRACE_EVENT_STOP:
+			// A group-stop (SIGSTOP cannot be blocked): go on.
+		default:
+			return fmt.Errorf("task stopped by %v during the call", st)
+		}
+		if err := ptrace.Syscall(t.Pid, 0); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+	}
+}
+
+// Park moves a task that sits in a syscall-exit stop into a ptrace stop
+// inside signal delivery (PTRACE_INTERRUPT, then let it run to the stop).
+// Only from there does the kernel apply its syscall-restart rules to the
+// registers set by the tracer, when the task is released.
+func (t *Task) Park() error {
+	if err := ptrace.Interrupt(t.Pid); err != nil {
+		return fmt.Errorf("interrupt: %w", err)
 	}
 	if err := ptrace.Cont(t.Pid, 0); err != nil {
-		return fmt.Errorf("munmap scratch: resume: %w", err)
+		return fmt.Errorf("resume: %w", err)
 	}
-	st, err := ptrace.Wait(t.Pid)
-	if err != nil {
-		return fmt.Errorf("munmap scratch: %w", err)
+	for {
+		st, err := ptrace.Wait(t.Pid)
+		if err != nil {
+			return err
+		}
+		if st.Exited() {
+			return fmt.Errorf("%w (%v)", ErrTaskGone, st)
+		}
+		if st.IsEventStop() {
+			return nil
+		}
+		// A signal that is not blocked: keep it for the task.
+		if err := ptrace.Cont(t.Pid, int(st.Signal())); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
 	}
-	if st.Exited() {
-		return fmt.Errorf("munmap scratch: %w (%v)", ErrTaskGone, st)
-	}
-	out, err := ptrace.GetRegs(t.Pid)
-	if err != nil {
-		return fmt.Errorf("munmap scratch: get registers: %w", err)
-	}
-	if _, errno := x86.SyscallError(out.Rax, false); errno != 0 {
-		return fmt.Errorf("munmap scratch %#x: %w", addr, unix.Errno(errno))
-	}
-	if st.Signal() != unix.SIGSEGV && st.Signal() != unix.SIGTRAP {
-		return fmt.Errorf("munmap scratch: unexpected stop %v", st)
-	}
-	t.saved = nil
-	return nil
 }
 
 // End puts back the code bytes, the registers and the blocked mask, and
-// leaves the task stopped.
+// leaves the task in a ptrace stop from which it goes on as before.
 func (t *Task) End() error {
 	var errs []error
 	if t.saved != nil {
@@ -238,6 +238,9 @@ func (t *Task) End() error {
 	}
 	if err := ptrace.SetRegs(t.Pid, &t.Orig); err != nil {
 		errs = append(errs, fmt.Errorf("put back registers: %w", err))
+	}
+	if err := t.Park(); err != nil {
+		errs = append(errs, fmt.Errorf("park: %w", err))
 	}
 	if err := ptrace.SetSigmask(t.Pid, t.OrigMask); err != nil {
 		errs = append(errs, fmt.Errorf("put back signal mask: %w", err))

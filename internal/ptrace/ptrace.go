@@ -59,6 +59,13 @@ func Cont(pid int, sig int) error {
 	return err
 }
 
+// Syscall resumes a stopped tracee until its next syscall-enter or
+// syscall-exit stop (PTRACE_SYSCALL).
+func Syscall(pid int, sig int) error {
+	_, err := ptrace(unix.PTRACE_SYSCALL, pid, 0, uintptr(sig))
+	return err
+}
+
 // GetRegs reads general registers in the tracer's 64-bit layout with raw
 // PTRACE_GETREGS, valid for native and compat tracees. (x/sys's
 // PtraceGetRegs uses GETREGSET, whose layout follows the tracee's mode.)

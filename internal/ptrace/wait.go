@@ -45,6 +45,12 @@ func (s Stop) Event() int {
 	return s.Status.TrapCause()
 }
 
+// IsSyscallStop reports a syscall-enter or -exit stop (the tracee must
+// have PTRACE_O_TRACESYSGOOD set).
+func (s Stop) IsSyscallStop() bool {
+	return s.Status.Stopped() && s.Status.StopSignal() == unix.SIGTRAP|0x80
+}
+
 // IsEventStop reports a PTRACE_EVENT_STOP (group-stop or interrupt of a
 // seized tracee).
 func (s Stop) IsEventStop() bool { return s.Event() == unix.PTRACE_EVENT_STOP }

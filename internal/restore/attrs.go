@@ -364,7 +364,12 @@ func (r *restorer) removeScratch() error {
 	if _, err := r.inj.Syscall(x86.SysSetTidAddress, r.im.Core.GetThreadInfo().GetClearTidAddr()); err != nil {
 		return fmt.Errorf("set_tid_address: %w", err)
 	}
-	return r.inj.SyscallUnmapSelf(r.scratch, scratchPages*x86.PageSize)
+	// The call unmaps its own code; the syscall-exit stop still comes.
+	if _, err := r.inj.Syscall(x86.SysMunmap, r.scratch, scratchPages*x86.PageSize); err != nil {
+		return fmt.Errorf("munmap scratch %#x: %w", r.scratch, err)
+	}
+	r.inj.ForgetCode()
+	return nil
 }
 
 // setRegisters sets TLS, FPU/xstate, general registers and the blocked
@@ -388,7 +393,9 @@ func (r *restorer) setRegisters() error {
 		return fmt.Errorf("set xstate: %w", err)
 	}
 	regs := x86.RegsFromImage(ti.GetGpregs())
-	x86.PrepareRestart(&regs)
+	// The task leaves a syscall-exit stop, where the kernel applies no
+	// restart rules: rewind an interrupted syscall here.
+	x86.RewindSyscall(&regs)
 	if err := ptrace.SetRegs(r.pid, &regs); err != nil {
 		return fmt.Errorf("set registers (ip %#x cs %#x): %w", regs.Rip, regs.Cs, err)
 	}

@@ -204,7 +204,7 @@ func (r *restorer) startHelper() error {
 	if st.Signal() != unix.SIGTRAP {
 		return fmt.Errorf("helper %d: %v instead of the exec stop", pid, st)
 	}
-	if err := ptrace.SetOptions(pid, unix.PTRACE_O_TRACECLONE|unix.PTRACE_O_TRACEFORK|unix.PTRACE_O_EXITKILL); err != nil {
+	if err := ptrace.SetOptions(pid, unix.PTRACE_O_TRACECLONE|unix.PTRACE_O_TRACEFORK|unix.PTRACE_O_EXITKILL|unix.PTRACE_O_TRACESYSGOOD); err != nil {
 		return fmt.Errorf("helper %d: set options: %w", pid, err)
 	}
 	return nil

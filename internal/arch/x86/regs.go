@@ -38,29 +38,27 @@ func InSyscall(r *Regs) (nr int64, errno int64, ok bool) {
 	return int64(r.Orig_rax), -int64(r.Rax), true
 }
 
-// PrepareRestart rewrites dumped registers so that an interrupted syscall
-// goes on after restore. The kernel itself restarts -ERESTARTSYS,
-// -ERESTARTNOINTR and -ERESTARTNOHAND when the task leaves the ptrace
-// stop with no signal to handle. -ERESTART_RESTARTBLOCK would go through
-// restart_syscall, whose state (the restart_block) lives in the kernel
-// and is not restored, so it is turned into -ERESTARTNOINTR: the original
-// syscall runs again with its original arguments. For a compat thread the
-// check is done on 32-bit values.
-func PrepareRestart(r *Regs) {
-	if int64(r.Orig_rax) < 0 && int32(r.Orig_rax) < 0 {
+// RewindSyscall rewrites dumped registers so that a syscall the task was
+// interrupted in runs again once it is restored: ax gets the syscall
+// number back and ip points at the syscall instruction, as the kernel
+// does for -ERESTARTSYS, -ERESTARTNOINTR and -ERESTARTNOHAND when no
+// handler runs. -ERESTART_RESTARTBLOCK would go through restart_syscall,
+// whose state (the restart_block) lives in the kernel and is not
+// restored; the original syscall runs again with its original arguments
+// instead. Values of a compat thread are compared as 32 bits.
+func RewindSyscall(r *Regs) {
+	if int32(r.Orig_rax) < 0 {
 		return
 	}
 	ax := int64(r.Rax)
 	if RegsMode(r) == ModeCompat {
 		ax = int64(int32(r.Rax))
 	}
-	if ax == -ERESTART_RESTARTBLOCK {
-		v := int64(-ERESTARTNOINTR)
-		if RegsMode(r) == ModeCompat {
-			r.Rax = uint64(uint32(int32(v)))
-		} else {
-			r.Rax = uint64(v)
-		}
+	switch -ax {
+	case ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK:
+		r.Rax = r.Orig_rax
+		r.Rip -= SyscallInsnLen
+		r.Orig_rax = ^uint64(0)
 	}
 }
 

@@ -1,0 +1,198 @@
+package x86
+
+import (
+	"testing"
+
+	core "github.com/checkpoint-restore/go-criu/v8/crit/images/core-x86"
+	"google.golang.org/protobuf/proto"
+)
+
+// neg returns the two's complement of v as a 64-bit register value.
+func neg(v int64) uint64 { return uint64(-v) }
+
+// neg32 returns the two's complement of v as a zero-extended 32-bit value.
+func neg32(v int64) uint64 { return uint64(uint32(int32(-v))) }
+
+func sampleRegs() Regs {
+	// Every field distinct, so that a swapped field shows.
+	return Regs{
+		R15: 0x1515, R14: 0x1414, R13: 0x1313, R12: 0x1212, Rbp: 0xb0b0, Rbx: 0xbbbb,
+		R11: 0x1111, R10: 0x1010, R9: 0x0909, R8: 0x0808, Rax: 0xaaaa, Rcx: 0xcccc,
+		Rdx: 0xdddd, Rsi: 0x5151, Rdi: 0xd1d1, Orig_rax: 7, Rip: 0x7f0000401000,
+		Cs: UserCS, Eflags: 0x246, Rsp: 0x7ffd00001000, Ss: UserDS,
+		Fs_base: 0x7f00000fb000, Gs_base: 0x6b, Ds: 0, Es: 0, Fs: 0, Gs: 0,
+	}
+}
+
+// roundTrip converts registers to the image entry, through the protobuf
+// wire format (which checks that every required field is set), and back.
+func roundTrip(t *testing.T, r Regs) (Regs, *core.UserX86RegsEntry) {
+	t.Helper()
+	e := RegsToImage(&r)
+	b, err := proto.Marshal(e)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	var e2 core.UserX86RegsEntry
+	if err := proto.Unmarshal(b, &e2); err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	return RegsFromImage(&e2), e
+}
+
+func TestRegsRoundTrip(t *testing.T) {
+	native := sampleRegs()
+	nativeNoSys := native
+	nativeNoSys.Orig_rax = ^uint64(0)
+	compat := sampleRegs()
+	compat.Cs = User32CS
+	compat.Rip, compat.Rsp = 0x08049000, 0xffffd000
+	compat.Fs_base, compat.Gs_base = 0, 0
+	compat.Ds, compat.Es, compat.Fs, compat.Gs = UserDS, UserDS, 0, 0x63
+	compatNoSys := compat
+	compatNoSys.Orig_rax = ^uint64(0)
+	compatInSys := compat
+	compatInSys.Orig_rax, compatInSys.Rax = 162, neg(ERESTART_RESTARTBLOCK)
+
+	for _, tc := range []struct {
+		name string
+		r    Regs
+		mode core.UserX86RegsMode
+	}{
+		{"native", native, core.UserX86RegsMode_NATIVE},
+		{"native orig_ax -1", nativeNoSys, core.UserX86RegsMode_NATIVE},
+		{"compat", compat, core.UserX86RegsMode_COMPAT},
+		{"compat orig_ax -1", compatNoSys, core.UserX86RegsMode_COMPAT},
+		{"compat in syscall", compatInSys, core.UserX86RegsMode_COMPAT},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, e := roundTrip(t, tc.r)
+			if e.GetMode() != tc.mode {
+				t.Errorf("mode %v, want %v", e.GetMode(), tc.mode)
+			}
+			if got != tc.r {
+				t.Errorf("round trip:\n got %+v\nwant %+v", got, tc.r)
+			}
+		})
+	}
+}
+
+// Another tool may store a compat thread's orig_eax of -1 as the 32-bit
+// value; it must read back as "not in a syscall".
+func TestRegsFromImageCompat32BitOrigAx(t *testing.T) {
+	r := sampleRegs()
+	r.Cs = User32CS
+	e := RegsToImage(&r)
+	e.OrigAx = proto.Uint64(0xffffffff)
+	got := RegsFromImage(e)
+	if got.Orig_rax != ^uint64(0) {
+		t.Fatalf("orig_ax %#x, want -1", got.Orig_rax)
+	}
+	if _, _, in := InSyscall(&got); in {
+		t.Fatal("InSyscall true for orig_eax -1")
+	}
+	// The same value in a native entry is a (bogus) syscall number and
+	// is kept as it is.
+	e.Mode = core.UserX86RegsMode_NATIVE.Enum()
+	if got := RegsFromImage(e); got.Orig_rax != 0xffffffff {
+		t.Fatalf("native orig_ax %#x changed", got.Orig_rax)
+	}
+}
+
+func TestRegsMode(t *testing.T) {
+	if m := ModeOfCS(UserCS); m != ModeNative || m.String() != "native" {
+		t.Errorf("cs 0x33: %v", m)
+	}
+	if m := ModeOfCS(User32CS); m != ModeCompat || m.String() != "compat" {
+		t.Errorf("cs 0x23: %v", m)
+	}
+	if int(core.UserX86RegsMode_NATIVE) != int(ModeNative) || int(core.UserX86RegsMode_COMPAT) != int(ModeCompat) {
+		t.Error("Mode values differ from user_x86_regs_mode")
+	}
+}
+
+func TestSetSyscallArgs(t *testing.T) {
+	var r Regs
+	SetSyscallArgs(&r, 9, false, 1, 2, 3, 4, 5, 6)
+	if r.Rax != 9 || r.Rdi != 1 || r.Rsi != 2 || r.Rdx != 3 || r.R10 != 4 || r.R8 != 5 || r.R9 != 6 {
+		t.Errorf("x86_64 args: %+v", r)
+	}
+	r = Regs{}
+	SetSyscallArgs(&r, 192, true, 1, 2, 3, 4, 5, 6)
+	if r.Rax != 192 || r.Rbx != 1 || r.Rcx != 2 || r.Rdx != 3 || r.Rsi != 4 || r.Rdi != 5 || r.Rbp != 6 {
+		t.Errorf("ia32 args: %+v", r)
+	}
+}
+
+func TestInSyscall(t *testing.T) {
+	r := Regs{Orig_rax: 35, Rax: neg(ERESTARTNOHAND)}
+	nr, errno, in := InSyscall(&r)
+	if !in || nr != 35 || errno != ERESTARTNOHAND {
+		t.Errorf("InSyscall = %d, %d, %v", nr, errno, in)
+	}
+	r.Orig_rax = ^uint64(0)
+	if _, _, in := InSyscall(&r); in {
+		t.Error("orig_ax -1 is in a syscall")
+	}
+}
+
+func TestRewindSyscall(t *testing.T) {
+	const nr = 7 // poll; any number will do
+	codes := []struct {
+		code int64
+		want int64 // ax after RewindSyscall
+	}{
+		{ERESTARTSYS, ERESTARTSYS},
+		{ERESTARTNOINTR, ERESTARTNOINTR},
+		{ERESTARTNOHAND, ERESTARTNOHAND},
+		{ERESTART_RESTARTBLOCK, ERESTARTNOINTR},
+	}
+	for _, c := range codes {
+		// Native.
+		r := sampleRegs()
+		r.Orig_rax, r.Rax = nr, neg(c.code)
+		before := r
+		RewindSyscall(&r)
+		if r.Rax != neg(c.want) {
+			t.Errorf("native -%d: ax %#x, want -%d", c.code, r.Rax, c.want)
+		}
+		r.Rax = before.Rax
+		if r != before {
+			t.Errorf("native -%d: other registers changed", c.code)
+		}
+		// Compat, ax as the 64-bit tracer reads it (sign-extended) and as
+		// a 32-bit value (zero-extended).
+		for _, ax := range []uint64{neg(c.code), neg32(c.code)} {
+			r := sampleRegs()
+			r.Cs = User32CS
+			r.Orig_rax, r.Rax = nr, ax
+			RewindSyscall(&r)
+			if int32(r.Rax) != int32(-c.want) {
+				t.Errorf("compat ax %#x: ax %#x, want -%d", ax, r.Rax, c.want)
+			}
+			if c.code == c.want && r.Rax != ax {
+				t.Errorf("compat ax %#x: changed to %#x", ax, r.Rax)
+			}
+		}
+	}
+	// Not in a syscall: ax is a user value and must stay whatever it is.
+	for _, cs := range []uint64{UserCS, User32CS} {
+		for _, ax := range []uint64{neg(ERESTART_RESTARTBLOCK), neg32(ERESTART_RESTARTBLOCK), 0, 42} {
+			r := sampleRegs()
+			r.Cs, r.Orig_rax, r.Rax = cs, ^uint64(0), ax
+			before := r
+			RewindSyscall(&r)
+			if r != before {
+				t.Errorf("cs %#x not in syscall, ax %#x: registers changed (ax %#x)", cs, ax, r.Rax)
+			}
+		}
+	}
+	// A syscall that finished (ax a result, not a restart code) is kept.
+	r := sampleRegs()
+	r.Orig_rax, r.Rax = 0, 5
+	before := r
+	RewindSyscall(&r)
+	if r != before {
+		t.Error("finished syscall: registers changed")
+	}
+}

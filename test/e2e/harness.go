@@ -1,0 +1,341 @@
+// Package e2e is the end-to-end suite: it runs every C test program of
+// testdata/progs, built -m64 and -m32, through ckpt dump and ckpt restore,
+// compares what the kernel shows before and after, lets the program check
+// itself, and writes the results matrix (docs/RESULTS.md).
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Program is one C test program and what its manifest line asks for.
+type Program struct {
+	Name      string
+	Static    bool
+	StdinPipe bool
+	DumpFail  string // non-empty: the dump must fail with this in its message
+	VDSO      bool
+}
+
+var manifestRe = regexp.MustCompile(`^/\* ckpt-test:(.*)\*/`)
+
+// Programs lists the test programs in dir with their manifests.
+func Programs(dir string) ([]Program, error) {
+	srcs, err := filepath.Glob(filepath.Join(dir, "*.c"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Program
+	for _, src := range srcs {
+		f, err := os.Open(src)
+		if err != nil {
+			return nil, err
+		}
+		line, _ := bufio.NewReader(f).ReadString('\n')
+		f.Close()
+		m := manifestRe.FindStringSubmatch(line)
+		if m == nil {
+			return nil, fmt.Errorf("%s: first line is not a ckpt-test manifest", src)
+		}
+		p := Program{Name: strings.TrimSuffix(filepath.Base(src), ".c")}
+		for _, kv := range strings.Fields(m[1]) {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "link":
+				p.Static = v == "static"
+			case "stdin":
+				p.StdinPipe = v == "pipe"
+			case "expect":
+				if v != "dump-fail" {
+					return nil, fmt.Errorf("%s: unknown expect=%s", src, v)
+				}
+				if p.DumpFail == "" {
+					p.DumpFail = "?"
+				}
+			case "dump-error":
+				p.DumpFail = v
+			case "vdso":
+				p.VDSO = v == "yes"
+			default:
+				return nil, fmt.Errorf("%s: unknown manifest key %q", src, k)
+			}
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Variant is one build of a program: the column of the matrix.
+type Variant struct {
+	Column string // "native", "compat", "static64", "static32"
+	Suffix string // build/NAME.<suffix>
+}
+
+// Variants returns the builds of p.
+func (p Program) Variants() []Variant {
+	v := []Variant{{"native", "64"}, {"compat", "32"}}
+	if p.Static {
+		v = append(v, Variant{"native-static", "static64"}, Variant{"compat-static", "static32"})
+	}
+	return v
+}
+
+// Result is the outcome of one cell.
+type Result struct {
+	Pass   bool
+	Reason string
+}
+
+// Run is one end-to-end run of a program build.
+type Run struct {
+	Ckpt   string // path of the ckpt binary
+	Binary string
+	Prog   Program
+	Work   string // scratch directory for this run
+	Logf   func(string, ...any)
+}
+
+func (r *Run) logf(format string, args ...any) {
+	if r.Logf != nil {
+		r.Logf(format, args...)
+	}
+}
+
+const (
+	readyTimeout  = 15 * time.Second
+	finishTimeout = 30 * time.Second
+)
+
+// Execute runs the program, dumps and restores it, and returns the result.
+func (r *Run) Execute() Result {
+	if err := r.execute(); err != nil {
+		return Result{Reason: err.Error()}
+	}
+	return Result{Pass: true}
+}
+
+func (r *Run) execute() error {
+	testDir := filepath.Join(r.Work, "cwd")
+	imgDir := filepath.Join(r.Work, "img")
+	logPath := filepath.Join(r.Work, "prog.log")
+	if err := os.MkdirAll(testDir, 0o755); err != nil {
+		return err
+	}
+	logF, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+	if err != nil {
+		return err
+	}
+	defer logF.Close()
+	cmd := exec.Command(r.Binary)
+	cmd.Dir = testDir
+	cmd.Env = append(os.Environ(), "CKPT_TEST_DIR="+testDir)
+	cmd.Stdout, cmd.Stderr = logF, logF
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stdinW *os.File
+	if r.Prog.StdinPipe {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer pr.Close()
+		defer pw.Close()
+		cmd.Stdin, stdinW = pr, pw
+	}
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, syscall.ENOEXEC) || strings.Contains(err.Error(), "exec format error") {
+			return fmt.Errorf("the kernel cannot run this binary (exec format error: ia32 emulation is disabled on this machine)")
+		}
+		return fmt.Errorf("start: %w", err)
+	}
+	pid := cmd.Process.Pid
+	alive := true
+	defer func() {
+		if alive {
+			_ = unix.Kill(pid, unix.SIGKILL)
+			reap(pid, 5*time.Second)
+		}
+	}()
+	if err := waitFor(logPath, "READY", readyTimeout, pid); err != nil {
+		return fmt.Errorf("before dump: %w", err)
+	}
+	before, err := snapshot(pid)
+	if err != nil {
+		return fmt.Errorf("snapshot before dump: %w", err)
+	}
+	dumpArgs := []string{"dump", "-t", fmt.Sprint(pid), "-D", imgDir, "-o", "dump.log", "-v4"}
+	if r.Prog.StdinPipe {
+		dumpArgs = append(dumpArgs, "--shell-job")
+	}
+	out, derr := exec.Command(r.Ckpt, dumpArgs...).CombinedOutput()
+	if r.Prog.DumpFail != "" {
+		if derr == nil {
+			return fmt.Errorf("dump succeeded, but it must refuse this task (%s)", r.Prog.DumpFail)
+		}
+		if !strings.Contains(string(out), r.Prog.DumpFail) {
+			return fmt.Errorf("dump failed without naming %q: %s", r.Prog.DumpFail, strings.TrimSpace(string(out)))
+		}
+		after, err := snapshot(pid)
+		if err != nil {
+			return fmt.Errorf("task after the failed dump: %w", err)
+		}
+		if d := before.diff(after); d != "" {
+			return fmt.Errorf("the failed dump changed the task: %s", d)
+		}
+		return r.finish(pid, logPath, nil, &alive)
+	}
+	if derr != nil {
+		return fmt.Errorf("dump: %v: %s", derr, lastLines(string(out), 3))
+	}
+	// The dumped task was killed; reap it and make sure the PID is free.
+	_ = cmd.Wait()
+	if err := waitGone(pid, 5*time.Second); err != nil {
+		return err
+	}
+	alive = false
+	restoreArgs := []string{"restore", "-D", imgDir, "-d", "-o", "restore.log", "-v4"}
+	rc := exec.Command(r.Ckpt, restoreArgs...)
+	var newStdinW *os.File
+	if r.Prog.StdinPipe {
+		rc.Args = append(rc.Args, "--shell-job")
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer pr.Close()
+		defer pw.Close()
+		rc.Stdin = pr
+		newStdinW = pw
+		_ = stdinW
+	}
+	rc.Stdout, rc.Stderr = logF, logF
+	var rerr bytes.Buffer
+	rc.Stderr = &rerr
+	if err := rc.Run(); err != nil {
+		return fmt.Errorf("restore: %v: %s", err, lastLines(rerr.String(), 3))
+	}
+	alive = true
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+		return fmt.Errorf("restore said it worked, but pid %d does not exist", pid)
+	}
+	_, d, err := settledSnapshot(pid, before)
+	if err != nil {
+		return fmt.Errorf("snapshot after restore: %w", err)
+	}
+	if d != "" {
+		return fmt.Errorf("after restore: %s", d)
+	}
+	return r.finish(pid, logPath, newStdinW, &alive)
+}
+
+// finish feeds stdin if asked, sends SIGTERM and checks the verdict.
+func (r *Run) finish(pid int, logPath string, stdin *os.File, alive *bool) error {
+	if stdin != nil {
+		if _, err := stdin.WriteString("ckpt-input\n"); err != nil {
+			return fmt.Errorf("write stdin: %w", err)
+		}
+	}
+	if err := unix.Kill(pid, unix.SIGTERM); err != nil {
+		return fmt.Errorf("SIGTERM: %w", err)
+	}
+	ws, err := reap(pid, finishTimeout)
+	if err != nil {
+		return err
+	}
+	*alive = false
+	log, _ := os.ReadFile(logPath)
+	verdict := ""
+	for _, l := range strings.Split(string(log), "\n") {
+		if l == "PASS" || strings.HasPrefix(l, "FAIL") {
+			verdict = l
+		}
+	}
+	switch {
+	case verdict == "PASS" && ws.Exited() && ws.ExitStatus() == 0:
+		return nil
+	case strings.HasPrefix(verdict, "FAIL"):
+		return errors.New(strings.TrimSpace(strings.TrimPrefix(verdict, "FAIL:")))
+	case ws.Signaled():
+		return fmt.Errorf("killed by %v after restore; log: %s", ws.Signal(), lastLines(string(log), 2))
+	default:
+		return fmt.Errorf("exit status %d without PASS; log: %s", ws.ExitStatus(), lastLines(string(log), 2))
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// waitFor polls the log for a line until timeout or until pid ends.
+func waitFor(path, line string, timeout time.Duration, pid int) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(path)
+		for _, l := range strings.Split(string(b), "\n") {
+			if l == line {
+				return nil
+			}
+			if strings.HasPrefix(l, "FAIL") {
+				return errors.New(l)
+			}
+		}
+		var ws unix.WaitStatus
+		if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got == pid {
+			return fmt.Errorf("program ended (status %#x) before %s: %s", uint32(ws), line, lastLines(string(b), 2))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("no %s within %v", line, timeout)
+}
+
+// reap waits for pid (a child or, through the subreaper, an adopted task).
+func reap(pid int, timeout time.Duration) (unix.WaitStatus, error) {
+	deadline := time.Now().Add(timeout)
+	var ws unix.WaitStatus
+	for {
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return ws, fmt.Errorf("wait for %d: %w", pid, err)
+		}
+		if got == pid {
+			return ws, nil
+		}
+		if time.Now().After(deadline) {
+			_ = unix.Kill(pid, unix.SIGKILL)
+			_, _ = unix.Wait4(pid, &ws, 0, nil)
+			return ws, fmt.Errorf("task %d did not end within %v after SIGTERM (killed)", pid, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func waitGone(pid int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("dumped task %d still exists %v after the dump", pid, timeout)
+}

@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ckpt/ckpt/internal/procfs"
+)
+
+// State is what the kernel shows about a task that must be the same
+// before the dump and after the restore.
+type State struct {
+	Maps  []string          // /proc/PID/maps lines without [vsyscall]
+	Fds   map[int]string    // fd -> target, pos and flags
+	Masks map[string]uint64 // SigBlk, SigIgn, SigCgt, SigPnd, ShdPnd
+}
+
+func snapshot(pid int) (*State, error) {
+	s := &State{Fds: map[int]string{}, Masks: map[string]uint64{}}
+	vmas, err := procfs.ReadMaps(pid)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vmas {
+		if v.Path == "[vsyscall]" {
+			continue
+		}
+		s.Maps = append(s.Maps, fmt.Sprintf("%x-%x %v%v%v%v %x %s", v.Start, v.End, b(v.Read, "r"), b(v.Write, "w"), b(v.Exec, "x"), map[bool]string{true: "s", false: "p"}[v.Shared], v.Offset, v.Path))
+	}
+	fds, err := procfs.ListFds(pid)
+	if err != nil {
+		return nil, err
+	}
+	for _, fd := range fds {
+		info, err := procfs.ReadFdInfo(pid, fd.Num)
+		if err != nil {
+			return nil, err
+		}
+		target := fd.Target
+		if strings.HasPrefix(target, "pipe:") {
+			target = "pipe" // inherited stdio is another pipe after restore
+		}
+		s.Fds[fd.Num] = fmt.Sprintf("%s pos=%d flags=%o", target, info.Pos, info.Flags)
+	}
+	st, err := procfs.ReadStatus(pid)
+	if err != nil {
+		return nil, err
+	}
+	s.Masks["SigBlk"], s.Masks["SigIgn"], s.Masks["SigCgt"] = st.SigBlk, st.SigIgn, st.SigCgt
+	s.Masks["SigPnd"], s.Masks["ShdPnd"] = st.SigPnd, st.ShdPnd
+	return s, nil
+}
+
+func b(c bool, s string) string {
+	if c {
+		return s
+	}
+	return "-"
+}
+
+// diff describes the first differences between two states, or "".
+func (s *State) diff(o *State) string {
+	var d []string
+	n := max(len(s.Maps), len(o.Maps))
+	for i := 0; i < n && len(d) < 3; i++ {
+		var a, c string
+		if i < len(s.Maps) {
+			a = s.Maps[i]
+		}
+		if i < len(o.Maps) {
+			c = o.Maps[i]
+		}
+		if a != c {
+			d = append(d, fmt.Sprintf("maps line %d was %q, is %q", i+1, a, c))
+		}
+	}
+	for fd, a := range s.Fds {
+		if c := o.Fds[fd]; c != a {
+			d = append(d, fmt.Sprintf("fd %d was %q, is %q", fd, a, c))
+		}
+	}
+	for fd, c := range o.Fds {
+		if _, ok := s.Fds[fd]; !ok {
+			d = append(d, fmt.Sprintf("fd %d is new: %q", fd, c))
+		}
+	}
+	for k, a := range s.Masks {
+		if c := o.Masks[k]; c != a {
+			d = append(d, fmt.Sprintf("%s was %016x, is %016x", k, a, c))
+		}
+	}
+	return strings.Join(d, "; ")
+}
+
+// settledSnapshot retries for a short while until the task's state equals
+// want: a restored task may still be on its way back into the syscall it
+// was dumped in (sigsuspend swaps the blocked mask), which is no error.
+func settledSnapshot(pid int, want *State) (*State, string, error) {
+	var s *State
+	var err error
+	d := ""
+	for i := 0; i < 50; i++ {
+		if s, err = snapshot(pid); err != nil {
+			return nil, "", err
+		}
+		if d = want.diff(s); d == "" {
+			return s, "", nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return s, d, nil
+}
