@@ -321,6 +321,9 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 		}
 		e.Flags = proto.Uint32(flags)
 		e.Status = proto.Uint32(status)
+		if madv := madvBits(se); madv != 0 {
+			e.Madv = proto.Uint64(madv)
+		}
 		out = append(out, e)
 		if !dumpPages {
 			continue
@@ -374,6 +377,30 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 	return out, nil
 }
 
+// vmFlagAdvice maps VmFlags tokens of smaps (fs/proc/task_mmu.c) to the
+// madvise(2) advice that sets them; vma_entry.madv is a bitmap of
+// 1<<advice.
+var vmFlagAdvice = map[string]int{
+	"sr": unix.MADV_SEQUENTIAL,
+	"rr": unix.MADV_RANDOM,
+	"dc": unix.MADV_DONTFORK,
+	"mg": unix.MADV_MERGEABLE,
+	"hg": unix.MADV_HUGEPAGE,
+	"nh": unix.MADV_NOHUGEPAGE,
+	"dd": unix.MADV_DONTDUMP,
+	"wf": unix.MADV_WIPEONFORK,
+}
+
+func madvBits(se procfs.SmapsEntry) uint64 {
+	var m uint64
+	for tok, adv := range vmFlagAdvice {
+		if se.HasFlag(tok) {
+			m |= 1 << uint(adv)
+		}
+	}
+	return m
+}
+
 func copyPages(mem *ptrace.Mem, w *bufio.Writer, buf []byte, addr, size uint64) error {
 	for size > 0 {
 		n := min(size, uint64(len(buf)))
@@ -392,9 +419,31 @@ func copyPages(mem *ptrace.Mem, w *bufio.Writer, buf []byte, addr, size uint64) 
 // fdFlagCloexec is FD_CLOEXEC as fdinfo_entry.flags stores it.
 const fdFlagCloexec = 1
 
+// kcmpFile is KCMP_FILE (include/uapi/linux/kcmp.h).
+const kcmpFile = 0
+
+// sameFile reports whether two fds of pid share one open file description
+// (dup'ed fds share offset and flags), with kcmp(2).
+func sameFile(pid, fd1, fd2 int) bool {
+	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid), uintptr(pid), kcmpFile, uintptr(fd1), uintptr(fd2), 0)
+	return e == 0 && r == 0
+}
+
 func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 	var out []proto.Message
+	type seen struct {
+		f  openFile
+		id uint32
+	}
+	var prev []seen
 	for _, f := range t.files {
+		shared := uint32(0)
+		for _, p := range prev {
+			if p.f.kind == f.kind && p.f.st.Dev == f.st.Dev && p.f.st.Ino == f.st.Ino && p.f.st.Rdev == f.st.Rdev && sameFile(t.opts.Pid, p.f.fd, f.fd) {
+				shared = p.id
+				break
+			}
+		}
 		flags := f.info.Flags
 		fdFlags := uint32(0)
 		if flags&unix.O_CLOEXEC != 0 {
@@ -403,8 +452,16 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 		flags &^= unix.O_CLOEXEC
 		var id uint32
 		typ := fdinfo.FdTypes_REG
-		switch f.kind {
-		case fileReg, fileChr:
+		switch {
+		case shared != 0:
+			id = shared
+			if f.kind == fileInherit {
+				typ = fdinfo.FdTypes_TTY
+				if f.isPipe {
+					typ = fdinfo.FdTypes_PIPE
+				}
+			}
+		case f.kind == fileReg || f.kind == fileChr:
 			id = uint32(len(ft.entries) + 1)
 			st := f.st
 			ft.entries = append(ft.entries, &fdinfo.FileEntry{
@@ -415,7 +472,7 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 					Mode: proto.Uint32(st.Mode),
 				},
 			})
-		case fileInherit:
+		case f.kind == fileInherit:
 			id = uint32(len(ft.entries) + 1)
 			fe := &fdinfo.FileEntry{Id: proto.Uint32(id)}
 			if f.isPipe {
@@ -428,6 +485,7 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 			fe.Type = typ.Enum()
 			ft.entries = append(ft.entries, fe)
 		}
+		prev = append(prev, seen{f, id})
 		out = append(out, &fdinfo.FdinfoEntry{
 			Id: proto.Uint32(id), Flags: proto.Uint32(fdFlags), Type: typ.Enum(), Fd: proto.Uint32(uint32(f.fd)),
 		})

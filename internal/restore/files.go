@@ -39,6 +39,7 @@ func checkInheritable(im *Images, o *Options) error {
 // restoreFiles opens every dumped fd at its number and closes the rest.
 func (r *restorer) restoreFiles() error {
 	keep := map[int]bool{}
+	opened := map[uint32]int{} // file id -> first fd number holding it
 	for _, fd := range r.im.Fds {
 		num := int(fd.GetFd())
 		keep[num] = true
@@ -46,12 +47,25 @@ func (r *restorer) restoreFiles() error {
 			// Inherited stdio: the helper got ckpt's own fd at this number.
 			continue
 		}
+		cloexec := fd.GetFlags()&fdFlagCloexec != 0
+		if first, ok := opened[fd.GetId()]; ok {
+			// The fds shared one open file description: dup it.
+			var dflags uint64
+			if cloexec {
+				dflags = unix.O_CLOEXEC
+			}
+			if _, err := r.inj.Syscall(x86.SysDup3, uint64(first), uint64(num), dflags); err != nil {
+				return fmt.Errorf("fd %d: dup3 of fd %d: %w", num, first, err)
+			}
+			continue
+		}
+		opened[fd.GetId()] = num
 		f, err := r.im.RegFile(fd.GetId())
 		if err != nil {
 			return fmt.Errorf("fd %d: %w", num, err)
 		}
 		reg := f.GetReg()
-		if err := r.openAt(num, reg.GetName(), reg.GetFlags(), fd.GetFlags()&fdFlagCloexec != 0, reg.GetPos()); err != nil {
+		if err := r.openAt(num, reg.GetName(), reg.GetFlags(), cloexec, reg.GetPos()); err != nil {
 			return fmt.Errorf("fd %d (%s): %w", num, reg.GetName(), err)
 		}
 	}

@@ -287,6 +287,14 @@ func (r *restorer) mapVMAs() error {
 		if got != start {
 			return fmt.Errorf("vma %#x-%#x mapped at %#x", start, end, got)
 		}
+		for adv := 0; adv < 64; adv++ {
+			if v.GetMadv()&(1<<uint(adv)) == 0 {
+				continue
+			}
+			if _, err := r.inj.Syscall(x86.SysMadvise, start, end-start, uint64(adv)); err != nil {
+				return fmt.Errorf("madvise(%#x-%#x, %d): %w", start, end, adv, err)
+			}
+		}
 	}
 	return nil
 }
