@@ -184,8 +184,8 @@ func SetThreadArea(pid int, idx int, desc []byte) error {
 type RseqConfig struct {
 	Addr      uint64
 	Len       uint32
-	Flags     uint32
 	Signature uint32
+	Flags     uint32
 	_         uint32
 }
 

@@ -37,12 +37,15 @@ func (s Stop) Signal() unix.Signal {
 	return s.Status.StopSignal()
 }
 
-// Event is the PTRACE_EVENT_* of the stop, 0 for none.
+// Event is the PTRACE_EVENT_* of the stop, 0 for none. It is read from
+// bits 16-23 of the status for any stop signal: a group-stop of a seized
+// tracee is a PTRACE_EVENT_STOP with SIGSTOP or SIGTSTP, which x/sys's
+// TrapCause (SIGTRAP only) misses.
 func (s Stop) Event() int {
 	if !s.Status.Stopped() {
 		return 0
 	}
-	return s.Status.TrapCause()
+	return int(uint32(s.Status)>>16) & 0xff
 }
 
 // IsSyscallStop reports a syscall-enter or -exit stop (the tracee must

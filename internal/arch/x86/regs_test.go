@@ -138,61 +138,58 @@ func TestInSyscall(t *testing.T) {
 
 func TestRewindSyscall(t *testing.T) {
 	const nr = 7 // poll; any number will do
-	codes := []struct {
-		code int64
-		want int64 // ax after RewindSyscall
-	}{
-		{ERESTARTSYS, ERESTARTSYS},
-		{ERESTARTNOINTR, ERESTARTNOINTR},
-		{ERESTARTNOHAND, ERESTARTNOHAND},
-		{ERESTART_RESTARTBLOCK, ERESTARTNOINTR},
-	}
-	for _, c := range codes {
+	// Every restart code rewinds the call, ERESTART_RESTARTBLOCK included
+	// (to the original syscall, not restart_syscall).
+	for _, code := range []int64{ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK} {
 		// Native.
 		r := sampleRegs()
-		r.Orig_rax, r.Rax = nr, neg(c.code)
-		before := r
+		r.Orig_rax, r.Rax = nr, neg(code)
+		want := r
+		want.Rax, want.Rip, want.Orig_rax = nr, r.Rip-SyscallInsnLen, ^uint64(0)
 		RewindSyscall(&r)
-		if r.Rax != neg(c.want) {
-			t.Errorf("native -%d: ax %#x, want -%d", c.code, r.Rax, c.want)
-		}
-		r.Rax = before.Rax
-		if r != before {
-			t.Errorf("native -%d: other registers changed", c.code)
+		if r != want {
+			t.Errorf("native -%d:\n got %+v\nwant %+v", code, r, want)
 		}
 		// Compat, ax as the 64-bit tracer reads it (sign-extended) and as
 		// a 32-bit value (zero-extended).
-		for _, ax := range []uint64{neg(c.code), neg32(c.code)} {
+		for _, ax := range []uint64{neg(code), neg32(code)} {
 			r := sampleRegs()
-			r.Cs = User32CS
+			r.Cs, r.Rip = User32CS, 0x08049010
 			r.Orig_rax, r.Rax = nr, ax
+			want := r
+			want.Rax, want.Rip, want.Orig_rax = nr, 0x08049010-SyscallInsnLen, ^uint64(0)
 			RewindSyscall(&r)
-			if int32(r.Rax) != int32(-c.want) {
-				t.Errorf("compat ax %#x: ax %#x, want -%d", ax, r.Rax, c.want)
-			}
-			if c.code == c.want && r.Rax != ax {
-				t.Errorf("compat ax %#x: changed to %#x", ax, r.Rax)
+			if r != want {
+				t.Errorf("compat -%d (ax %#x):\n got %+v\nwant %+v", code, ax, r, want)
 			}
 		}
 	}
-	// Not in a syscall: ax is a user value and must stay whatever it is.
+	// Not in a syscall: ax is a user value and must stay whatever it is,
+	// whether orig_ax -1 is read as 64 or as 32 bits.
 	for _, cs := range []uint64{UserCS, User32CS} {
-		for _, ax := range []uint64{neg(ERESTART_RESTARTBLOCK), neg32(ERESTART_RESTARTBLOCK), 0, 42} {
+		for _, orig := range []uint64{^uint64(0), 0xffffffff} {
+			for _, ax := range []uint64{neg(ERESTART_RESTARTBLOCK), neg32(ERESTART_RESTARTBLOCK), neg(ERESTARTSYS), 0, 42} {
+				r := sampleRegs()
+				r.Cs, r.Orig_rax, r.Rax = cs, orig, ax
+				before := r
+				RewindSyscall(&r)
+				if r != before {
+					t.Errorf("cs %#x not in syscall (orig_ax %#x), ax %#x: registers changed (ax %#x)", cs, orig, ax, r.Rax)
+				}
+			}
+		}
+	}
+	// A syscall that finished, or failed with an ordinary error such as
+	// -EINTR, is left as it is.
+	for _, cs := range []uint64{UserCS, User32CS} {
+		for _, ax := range []uint64{5, neg(4), neg32(4), neg(515)} {
 			r := sampleRegs()
-			r.Cs, r.Orig_rax, r.Rax = cs, ^uint64(0), ax
+			r.Cs, r.Orig_rax, r.Rax = cs, nr, ax
 			before := r
 			RewindSyscall(&r)
 			if r != before {
-				t.Errorf("cs %#x not in syscall, ax %#x: registers changed (ax %#x)", cs, ax, r.Rax)
+				t.Errorf("cs %#x finished syscall, ax %#x: registers changed", cs, ax)
 			}
 		}
-	}
-	// A syscall that finished (ax a result, not a restart code) is kept.
-	r := sampleRegs()
-	r.Orig_rax, r.Rax = 0, 5
-	before := r
-	RewindSyscall(&r)
-	if r != before {
-		t.Error("finished syscall: registers changed")
 	}
 }

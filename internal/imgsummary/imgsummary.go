@@ -1,0 +1,684 @@
+// Package imgsummary prints a human summary of a dump directory, for
+// `ckpt show`: the tasks and threads with their ABI and CPU mode, memory
+// areas and how much of each was saved, the vDSO layout, files, creds,
+// limits, signal handlers and image sizes.
+//
+// A dump is read with restore.Load, so the summary shows what a restore
+// would see. A dump that restore refuses (an executable that is gone, more
+// than one task, ...) is still summarized from its images, with the
+// reason for the refusal; an image that is missing or corrupt is an error
+// that names the file.
+package imgsummary
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/restore"
+)
+
+// summary is a dump as read for printing: restore.Images when restore
+// loads it, else the same images read one by one.
+type summary struct {
+	dir     string
+	inv     *inventory.InventoryEntry
+	files   map[uint32]*fdinfo.FileEntry
+	tasks   []*task
+	refused error // why restore.Load refuses the dump, nil if it loads
+}
+
+type task struct {
+	ps      *pstree.PstreeEntry
+	threads []thread // the leader first
+	mm      *mm.MmEntry
+	pagesID uint32
+	pagemap []*pagemap.PagemapEntry
+	fds     []*fdinfo.FdinfoEntry
+	fdsName string
+	fs      *fsimg.FsEntry
+	abi     x86.ABI
+	exe     string
+	abiErr  error // why the ABI is not known
+}
+
+type thread struct {
+	tid  int
+	core *criucore.CoreEntry
+}
+
+// Write prints a summary of the dump in dir to w. A missing or corrupt
+// image is returned as an error naming the file.
+func Write(w io.Writer, dir string) error {
+	s, err := load(dir)
+	if err != nil {
+		return err
+	}
+	return s.print(w)
+}
+
+func load(dir string) (*summary, error) {
+	im, loadErr := restore.Load(dir)
+	if loadErr == nil {
+		t := &task{
+			ps: im.Pstree, threads: []thread{{im.Pid, im.Core}}, mm: im.MM,
+			pagesID: im.PagesID, pagemap: im.Pagemap, fds: im.Fds, fs: im.FS,
+			abi: im.ABI, exe: im.ExePath,
+		}
+		t.fdsName = image.FdinfoName(filesID(im.Core))
+		return &summary{dir: dir, inv: im.Inv, files: im.Files, tasks: []*task{t}}, nil
+	}
+	s, err := readImages(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.refused = loadErr
+	return s, nil
+}
+
+func filesID(c *criucore.CoreEntry) uint32 {
+	if id := c.GetIds().GetFilesId(); id != 0 {
+		return id
+	}
+	return 1
+}
+
+// readImages reads every image of the dump without the checks of
+// restore.Load, for dumps that restore refuses.
+func readImages(dir string) (*summary, error) {
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("images directory: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("images directory %s: not a directory", dir)
+	}
+	d := image.Dir{Path: dir}
+	s := &summary{dir: dir, inv: &inventory.InventoryEntry{}, files: map[uint32]*fdinfo.FileEntry{}}
+	if err := d.ReadOne(image.InventoryName(), image.MagicInventory, s.inv); err != nil {
+		return nil, err
+	}
+	files, err := image.ReadAll(d, image.FilesName(), image.MagicFiles, func() *fdinfo.FileEntry { return &fdinfo.FileEntry{} })
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		s.files[f.GetId()] = f
+	}
+	ps, err := image.ReadAll(d, image.PstreeName(), image.MagicPstree, func() *pstree.PstreeEntry { return &pstree.PstreeEntry{} })
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("%s: no task", filepath.Join(dir, image.PstreeName()))
+	}
+	for _, p := range ps {
+		t, err := readTask(d, s, p)
+		if err != nil {
+			return nil, err
+		}
+		s.tasks = append(s.tasks, t)
+	}
+	return s, nil
+}
+
+func readTask(d image.Dir, s *summary, p *pstree.PstreeEntry) (*task, error) {
+	pid := int(p.GetPid())
+	t := &task{ps: p}
+	tids := []int{pid}
+	for _, tid := range p.GetThreads() {
+		if int(tid) != pid {
+			tids = append(tids, int(tid))
+		}
+	}
+	for _, tid := range tids {
+		c := &criucore.CoreEntry{}
+		if err := d.ReadOne(image.CoreName(tid), image.MagicCore, c); err != nil {
+			return nil, err
+		}
+		t.threads = append(t.threads, thread{tid, c})
+	}
+	t.mm = &mm.MmEntry{}
+	if err := d.ReadOne(image.MMName(pid), image.MagicMM, t.mm); err != nil {
+		return nil, err
+	}
+	raw, err := d.ReadRaw(image.PagemapName(pid), image.MagicPagemap)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%s: no pagemap head", filepath.Join(d.Path, image.PagemapName(pid)))
+	}
+	head := &pagemap.PagemapHead{}
+	if err := d.Unmarshal(image.PagemapName(pid), 0, raw[0], head); err != nil {
+		return nil, err
+	}
+	t.pagesID = head.GetPagesId()
+	for i, r := range raw[1:] {
+		e := &pagemap.PagemapEntry{}
+		if err := d.Unmarshal(image.PagemapName(pid), i+1, r, e); err != nil {
+			return nil, err
+		}
+		t.pagemap = append(t.pagemap, e)
+	}
+	t.fdsName = image.FdinfoName(filesID(t.threads[0].core))
+	if t.fds, err = image.ReadAll(d, t.fdsName, image.MagicFdinfo, func() *fdinfo.FdinfoEntry { return &fdinfo.FdinfoEntry{} }); err != nil {
+		return nil, err
+	}
+	t.fs = &fsimg.FsEntry{}
+	if err := d.ReadOne(image.FSName(pid), image.MagicFS, t.fs); err != nil {
+		return nil, err
+	}
+	t.abi, t.exe, t.abiErr = exeABI(s.files, t.mm)
+	return t, nil
+}
+
+// exeABI finds the executable of a task in files.img and reads its ELF
+// header.
+func exeABI(files map[uint32]*fdinfo.FileEntry, m *mm.MmEntry) (x86.ABI, string, error) {
+	f, ok := files[m.GetExeFileId()]
+	if !ok || f.GetReg() == nil {
+		return x86.ABIUnknown, "", fmt.Errorf("exe file id %d is not a file of files.img", m.GetExeFileId())
+	}
+	path := f.GetReg().GetName()
+	ef, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return x86.ABIUnknown, path, fmt.Errorf("executable %s is missing", path)
+		}
+		return x86.ABIUnknown, path, fmt.Errorf("executable %s: %w", path, err)
+	}
+	defer ef.Close()
+	abi, err := x86.ExecutableABI(ef)
+	if err != nil {
+		return x86.ABIUnknown, path, fmt.Errorf("executable %s: %w", path, err)
+	}
+	return abi, path, nil
+}
+
+// errWriter remembers the first write error so that printing code can
+// go on without checking each call.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(b)
+	e.err = err
+	return n, err
+}
+
+func (s *summary) print(out io.Writer) error {
+	ew := &errWriter{w: out}
+	p := func(format string, args ...any) { fmt.Fprintf(ew, format, args...) }
+
+	inv := s.inv
+	p("dump %s\n", s.dir)
+	p("inventory: image version %d", inv.GetImgVersion())
+	if inv.GetImgVersion() != image.ImgVersion {
+		p(" (ckpt reads version %d)", image.ImgVersion)
+	}
+	if inv.DumpUptime != nil {
+		p(", dumped at uptime %.1f s", float64(inv.GetDumpUptime())/1e6)
+	}
+	p("\n")
+	if s.refused != nil {
+		p("restore: refused: %v\n", s.refused)
+	} else {
+		p("restore: the images load\n")
+	}
+	for _, t := range s.tasks {
+		s.printTask(ew, t)
+	}
+	total, pages, nfiles := s.sizes()
+	p("sizes: %d image files, %s in all; pages images %s\n", nfiles, bytesStr(total), bytesStr(pages))
+	return ew.err
+}
+
+func (s *summary) printTask(w io.Writer, t *task) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	lead := t.threads[0].core
+	tc := lead.GetTc()
+	p("\ntask %d: comm %q, ppid %d, pgid %d, sid %d, state %s\n",
+		t.ps.GetPid(), tc.GetComm(), t.ps.GetPpid(), t.ps.GetPgid(), t.ps.GetSid(), taskState(tc.GetTaskState()))
+	if t.abiErr != nil {
+		p("  abi: unknown: %v\n", t.abiErr)
+	} else {
+		p("  abi: %s (executable %s)\n", t.abi, t.exe)
+	}
+	if pers := tc.GetPersonality(); pers != 0 {
+		p("  personality: %#x\n", pers)
+	}
+	for _, th := range t.threads {
+		s.printThread(w, t, th)
+	}
+	s.printMemory(w, t)
+	s.printFiles(w, t)
+	s.printCreds(w, lead)
+	printRlimits(w, tc)
+	printSigactions(w, tc)
+	n := len(tc.GetSignalsS().GetSignals())
+	np := 0
+	for _, th := range t.threads {
+		np += len(th.core.GetThreadCore().GetSignalsP().GetSignals())
+	}
+	p("  pending signals: %d (%d shared, %d per-thread)\n", n+np, n, np)
+}
+
+func taskState(st uint32) string {
+	switch st {
+	case image.TaskAlive:
+		return "alive"
+	case image.TaskDead:
+		return "dead"
+	case image.TaskStopped:
+		return "stopped"
+	}
+	return fmt.Sprintf("unknown (%d)", st)
+}
+
+func (s *summary) printThread(w io.Writer, t *task, th thread) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	c := th.core
+	if c.GetMtype() != criucore.CoreEntry_X86_64 || c.GetThreadInfo().GetGpregs() == nil {
+		p("  thread %d: not an x86_64 core (mtype %v)\n", th.tid, c.GetMtype())
+		return
+	}
+	g := c.GetThreadInfo().GetGpregs()
+	mode := x86.Mode(g.GetMode())
+	p("  thread %d: caught in %s mode (cs %#x), ip %#x, sp %#x", th.tid, mode, g.GetCs(), g.GetIp(), g.GetSp())
+	orig, ax := int64(g.GetOrigAx()), int64(g.GetAx())
+	if mode == x86.ModeCompat {
+		orig, ax = int64(int32(g.GetOrigAx())), int64(int32(g.GetAx()))
+	}
+	if orig >= 0 {
+		p(", in syscall %d", orig)
+		if name := restartName(-ax); name != "" {
+			p(" (ax %d, %s)", ax, name)
+		} else {
+			p(" (ax %d)", ax)
+		}
+	} else {
+		p(", not in a syscall")
+	}
+	p("\n")
+	switch {
+	case t.abi == x86.ABI32 && mode == x86.ModeNative:
+		p("    note: an ia32 program caught running 64-bit code\n")
+	case t.abi == x86.ABI64 && mode == x86.ModeCompat:
+		p("    note: an x86_64 program caught running 32-bit code\n")
+	}
+}
+
+func restartName(code int64) string {
+	switch code {
+	case x86.ERESTARTSYS:
+		return "ERESTARTSYS"
+	case x86.ERESTARTNOINTR:
+		return "ERESTARTNOINTR"
+	case x86.ERESTARTNOHAND:
+		return "ERESTARTNOHAND"
+	case x86.ERESTART_RESTARTBLOCK:
+		return "ERESTART_RESTARTBLOCK"
+	}
+	return ""
+}
+
+// vmaPages counts the pages of the pagemap inside [start, end).
+func vmaPages(pm []*pagemap.PagemapEntry, start, end uint64) uint64 {
+	var n uint64
+	for _, e := range pm {
+		a := e.GetVaddr()
+		b := a + entryPages(e)*x86.PageSize
+		lo, hi := max(a, start), min(b, end)
+		if lo < hi {
+			n += (hi - lo) / x86.PageSize
+		}
+	}
+	return n
+}
+
+func entryPages(e *pagemap.PagemapEntry) uint64 {
+	if e.NrPages != nil {
+		return e.GetNrPages()
+	}
+	return uint64(e.GetCompatNrPages())
+}
+
+func protStr(prot uint32) string {
+	b := []byte("---")
+	if prot&0x1 != 0 {
+		b[0] = 'r'
+	}
+	if prot&0x2 != 0 {
+		b[1] = 'w'
+	}
+	if prot&0x4 != 0 {
+		b[2] = 'x'
+	}
+	return string(b)
+}
+
+func (s *summary) vmaKind(status uint32, shmid uint64) string {
+	switch {
+	case status&image.VMAAreaVDSO != 0:
+		return "vdso"
+	case status&image.VMAAreaVVAR != 0:
+		return "vvar"
+	case status&image.VMAAreaVsyscall != 0:
+		return "vsyscall"
+	case status&image.VMAAreaStack != 0:
+		return "stack"
+	case status&image.VMAAreaHeap != 0:
+		return "heap"
+	case status&(image.VMAFilePrivate|image.VMAFileShared) != 0:
+		if f, ok := s.files[uint32(shmid)]; ok && f.GetReg() != nil {
+			return "file " + f.GetReg().GetName()
+		}
+		return fmt.Sprintf("file id %d (not in files.img)", shmid)
+	case status&(image.VMAAnonPrivate|image.VMAAnonShared) != 0:
+		return "anon"
+	}
+	return fmt.Sprintf("status %#x", status)
+}
+
+func (s *summary) printMemory(w io.Writer, t *task) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	vmas := t.mm.GetVmas()
+	var inPagemap uint64
+	for _, e := range t.pagemap {
+		inPagemap += entryPages(e)
+	}
+	p("  memory: %d vmas, %d pages (%s) in pagemap-%d.img, pages-%d.img\n",
+		len(vmas), inPagemap, bytesStr(int64(inPagemap*x86.PageSize)), t.ps.GetPid(), t.pagesID)
+	pagesName := image.PagesName(t.pagesID)
+	if fi, err := os.Stat(filepath.Join(s.dir, pagesName)); err != nil {
+		p("  warning: %v\n", err)
+	} else if want := int64(inPagemap * x86.PageSize); fi.Size() != want {
+		p("  warning: %s holds %d bytes, the pagemap lists %d\n", pagesName, fi.Size(), want)
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "    start-end\tprot\tshare\tpages\tkind\n")
+	var special []string
+	for _, v := range vmas {
+		share := "private"
+		if v.GetFlags()&0x1 != 0 { // MAP_SHARED
+			share = "shared"
+		}
+		kind := s.vmaKind(v.GetStatus(), v.GetShmid())
+		fmt.Fprintf(tw, "    %x-%x\t%s\t%s\t%d\t%s\n", v.GetStart(), v.GetEnd(), protStr(v.GetProt()), share,
+			vmaPages(t.pagemap, v.GetStart(), v.GetEnd()), kind)
+		if kind == "vdso" || kind == "vvar" {
+			special = append(special, fmt.Sprintf("%s %#x-%#x (%s)", kind, v.GetStart(), v.GetEnd(), bytesStr(int64(v.GetEnd()-v.GetStart()))))
+		}
+	}
+	tw.Flush()
+	if len(special) == 0 {
+		p("  vdso: none\n")
+	} else {
+		// The names [vvar] and [vvar_vclock] are not kept in the image:
+		// both are vvar areas.
+		p("  vdso layout: %s (vDSO pages are not dumped: restore maps this kernel's vDSO)\n", strings.Join(special, ", "))
+	}
+}
+
+// Open flags (include/uapi/asm-generic/fcntl.h, x86_64 values).
+var openFlags = []struct {
+	bit  uint32
+	name string
+}{
+	{0o100, "O_CREAT"}, {0o200, "O_EXCL"}, {0o400, "O_NOCTTY"}, {0o1000, "O_TRUNC"},
+	{0o2000, "O_APPEND"}, {0o4000, "O_NONBLOCK"}, {0o10000, "O_DSYNC"}, {0o20000, "FASYNC"},
+	{0o40000, "O_DIRECT"}, {0o100000, "O_LARGEFILE"}, {0o200000, "O_DIRECTORY"},
+	{0o400000, "O_NOFOLLOW"}, {0o1000000, "O_NOATIME"}, {0o2000000, "O_CLOEXEC"},
+	{0o4000000, "__O_SYNC"}, {0o10000000, "O_PATH"}, {0o20000000, "__O_TMPFILE"},
+}
+
+func openFlagsStr(f uint32) string {
+	parts := []string{[...]string{"O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE"}[f&3]}
+	f &^= 3
+	for _, o := range openFlags {
+		if f&o.bit != 0 {
+			parts = append(parts, o.name)
+			f &^= o.bit
+		}
+	}
+	if f != 0 {
+		parts = append(parts, fmt.Sprintf("%#o", f))
+	}
+	return strings.Join(parts, "|")
+}
+
+func (s *summary) fileName(id uint32) string {
+	f, ok := s.files[id]
+	if !ok {
+		return fmt.Sprintf("file id %d (not in files.img)", id)
+	}
+	if f.GetReg() != nil {
+		return f.GetReg().GetName()
+	}
+	return fmt.Sprintf("file id %d (%v)", id, f.GetType())
+}
+
+func (s *summary) printFiles(w io.Writer, t *task) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("  fds: %d (%s)\n", len(t.fds), t.fdsName)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fds := append([]*fdinfo.FdinfoEntry(nil), t.fds...)
+	sort.Slice(fds, func(i, j int) bool { return fds[i].GetFd() < fds[j].GetFd() })
+	for _, fd := range fds {
+		f := s.files[fd.GetId()]
+		path, flags, pos := "?", "?", "-"
+		switch {
+		case f == nil:
+			path = fmt.Sprintf("file id %d (not in files.img)", fd.GetId())
+		case f.GetReg() != nil:
+			r := f.GetReg()
+			path, flags, pos = r.GetName(), openFlagsStr(r.GetFlags()), fmt.Sprint(r.GetPos())
+		case f.GetPipe() != nil:
+			path, flags = fmt.Sprintf("pipe:[%d] (inherited)", f.GetPipe().GetPipeId()), openFlagsStr(f.GetPipe().GetFlags())
+		case f.GetTty() != nil:
+			path, flags = "tty (inherited)", openFlagsStr(f.GetTty().GetFlags())
+		}
+		if fd.GetFlags()&1 != 0 { // FD_CLOEXEC
+			flags += " cloexec"
+		}
+		fmt.Fprintf(tw, "    %d\t%v\t%s\tflags %s\tpos %s\n", fd.GetFd(), fd.GetType(), path, flags, pos)
+	}
+	tw.Flush()
+	if t.fs != nil {
+		p("  cwd %s, root %s", s.fileName(t.fs.GetCwdId()), s.fileName(t.fs.GetRootId()))
+		if t.fs.Umask != nil {
+			p(", umask %#04o", t.fs.GetUmask())
+		}
+		p("\n")
+	}
+}
+
+func capStr(words []uint32) string {
+	var v uint64
+	for i, w := range words {
+		if i < 2 {
+			v |= uint64(w) << (32 * i)
+		}
+	}
+	return fmt.Sprintf("%#x", v)
+}
+
+func (s *summary) printCreds(w io.Writer, c *criucore.CoreEntry) {
+	cr := c.GetThreadCore().GetCreds()
+	if cr == nil {
+		fmt.Fprintf(w, "  creds: none in the image\n")
+		return
+	}
+	fmt.Fprintf(w, "  creds: uid %d/%d/%d/%d, gid %d/%d/%d/%d (real/effective/saved/fs), groups %v, effective caps %s\n",
+		cr.GetUid(), cr.GetEuid(), cr.GetSuid(), cr.GetFsuid(), cr.GetGid(), cr.GetEgid(), cr.GetSgid(), cr.GetFsgid(),
+		cr.GetGroups(), capStr(cr.GetCapEff()))
+}
+
+var rlimitNames = [...]string{
+	"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+	"MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
+}
+
+const rlimInfinity = ^uint64(0)
+
+func limStr(v uint64) string {
+	if v == rlimInfinity {
+		return "unlimited"
+	}
+	return fmt.Sprint(v)
+}
+
+func printRlimits(w io.Writer, tc *criucore.TaskCoreEntry) {
+	var parts []string
+	for i, r := range tc.GetRlimits().GetRlimits() {
+		if r.GetCur() == rlimInfinity && r.GetMax() == rlimInfinity {
+			continue
+		}
+		name := fmt.Sprintf("rlimit %d", i)
+		if i < len(rlimitNames) {
+			name = rlimitNames[i]
+		}
+		parts = append(parts, fmt.Sprintf("%s %s/%s", name, limStr(r.GetCur()), limStr(r.GetMax())))
+	}
+	if len(parts) == 0 {
+		fmt.Fprintf(w, "  rlimits: all unlimited\n")
+		return
+	}
+	fmt.Fprintf(w, "  rlimits (soft/hard, those not unlimited): %s\n", strings.Join(parts, ", "))
+}
+
+// sigactionSignals lists the signals in the order of
+// task_core_entry.sigactions: 1..64 without SIGKILL and SIGSTOP.
+func sigactionSignals() []int {
+	var out []int
+	for s := 1; s <= x86.NSig; s++ {
+		if s != x86.SigKill && s != x86.SigStop {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var sigNames = [...]string{
+	1: "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
+	"SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
+	"SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
+	"SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+}
+
+func sigName(sig int) string {
+	if sig > 0 && sig < len(sigNames) {
+		return sigNames[sig]
+	}
+	if sig >= 32 && sig <= x86.NSig {
+		return fmt.Sprintf("SIGRTMIN+%d", sig-32)
+	}
+	return fmt.Sprintf("signal %d", sig)
+}
+
+// sigaction flags (arch/x86/include/uapi/asm/signal.h).
+var saFlags = []struct {
+	bit  uint64
+	name string
+}{
+	{0x1, "SA_NOCLDSTOP"}, {0x2, "SA_NOCLDWAIT"}, {0x4, "SA_SIGINFO"},
+	{0x400, "SA_UNSUPPORTED"}, {0x800, "SA_EXPOSE_TAGBITS"},
+	{x86.SaIA32ABI, "SA_IA32_ABI"}, {x86.SaRestorer, "SA_RESTORER"}, {0x08000000, "SA_ONSTACK"},
+	{0x10000000, "SA_RESTART"}, {0x40000000, "SA_NODEFER"}, {0x80000000, "SA_RESETHAND"},
+}
+
+func saFlagsStr(f uint64) string {
+	var parts []string
+	for _, o := range saFlags {
+		if f&o.bit != 0 {
+			parts = append(parts, o.name)
+			f &^= o.bit
+		}
+	}
+	if f != 0 {
+		parts = append(parts, fmt.Sprintf("%#x", f))
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, "|")
+}
+
+func printSigactions(w io.Writer, tc *criucore.TaskCoreEntry) {
+	sigs := sigactionSignals()
+	var lines []string
+	for i, sa := range tc.GetSigactions() {
+		if sa.GetSigaction() == 0 { // SIG_DFL
+			continue
+		}
+		sig := fmt.Sprintf("entry %d", i)
+		if i < len(sigs) {
+			sig = sigName(sigs[i])
+		}
+		h := fmt.Sprintf("handler %#x", sa.GetSigaction())
+		if sa.GetSigaction() == 1 {
+			h = "SIG_IGN"
+		}
+		l := fmt.Sprintf("    %s: %s, flags %s", sig, h, saFlagsStr(sa.GetFlags()))
+		if sa.GetMask() != 0 {
+			l += fmt.Sprintf(", mask %#x", sa.GetMask())
+		}
+		if sa.GetCompatSigaction() {
+			l += ", ia32"
+		}
+		lines = append(lines, l)
+	}
+	fmt.Fprintf(w, "  sigactions other than SIG_DFL: %d\n", len(lines))
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+}
+
+// sizes returns the bytes of all image files, of the pages images and
+// the number of image files.
+func (s *summary) sizes() (total, pages int64, n int) {
+	ents, _ := os.ReadDir(s.dir)
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".img") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		n++
+		total += fi.Size()
+		if strings.HasPrefix(e.Name(), "pages-") {
+			pages += fi.Size()
+		}
+	}
+	return total, pages, n
+}
+
+func bytesStr(n int64) string {
+	switch {
+	case n >= 10<<20 || (n >= 1<<20 && n%(1<<20) == 0):
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 10<<10 || (n >= 1<<10 && n%(1<<10) == 0):
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

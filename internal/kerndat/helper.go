@@ -1,0 +1,187 @@
+package kerndat
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/ptrace"
+)
+
+// helperTimeout bounds the life of every helper process: when it expires
+// the helper is killed, which ends any wait for it.
+const helperTimeout = 5 * time.Second
+
+// helperArgv is the command line of a helper. A helper stops at its exec
+// and never runs; should it run anyway, these arguments make ckpt refuse
+// an unknown flag and a Go test binary run no test.
+var helperArgv = []string{"ckpt-kerndat-helper", "-test.run=^$"}
+
+// seizeOptions are the ptrace options of a seized helper: it dies with
+// the tracer, and syscall stops are told apart from SIGTRAP, as
+// internal/inject needs.
+const seizeOptions = unix.PTRACE_O_EXITKILL | unix.PTRACE_O_TRACESYSGOOD
+
+// errTimeout is returned when a helper was killed by its watchdog.
+var errTimeout = errors.New("timed out")
+
+// helper is a child process traced by the tracer thread.
+type helper struct {
+	pid      int
+	timer    *time.Timer
+	mu       sync.Mutex
+	reaped   bool
+	timedOut atomic.Bool
+}
+
+// seizeError is a failure of PTRACE_SEIZE or PTRACE_INTERRUPT on a helper.
+type seizeError struct{ err error }
+
+func (e *seizeError) Error() string { return e.err.Error() }
+func (e *seizeError) Unwrap() error { return e.err }
+
+// startHelper starts a helper and attaches to it the way a dump attaches
+// to a task (PTRACE_SEIZE, PTRACE_INTERRUPT), before it has run any of
+// its own code. It must be called on the tracer thread, which becomes
+// the tracer. An error of the seize step is a *seizeError.
+func startHelper() (*helper, error) {
+	h, err := execHelper()
+	if err != nil {
+		return nil, err
+	}
+	if err := h.reseize(); err != nil {
+		h.kill()
+		return nil, &seizeError{h.explain(err)}
+	}
+	return h, nil
+}
+
+// execHelper starts /proc/self/exe under PTRACE_TRACEME and waits for
+// the SIGTRAP stop that follows its exec, before any of its code runs.
+func execHelper() (*helper, error) {
+	attr := &syscall.ProcAttr{
+		Env: []string{},
+		Sys: &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
+	}
+	pid, err := syscall.ForkExec("/proc/self/exe", helperArgv, attr)
+	if err != nil {
+		return nil, fmt.Errorf("start helper: %w", err)
+	}
+	h := &helper{pid: pid}
+	h.timer = time.AfterFunc(helperTimeout, h.expire)
+	st, err := ptrace.Wait(pid)
+	if err != nil {
+		h.kill()
+		return nil, h.explain(fmt.Errorf("helper %d: %w", pid, err))
+	}
+	if st.Signal() != unix.SIGTRAP {
+		h.kill()
+		return nil, h.explain(fmt.Errorf("helper %d: %v instead of the stop at exec", pid, st))
+	}
+	return h, nil
+}
+
+// expire is the watchdog: it kills a helper that outlived helperTimeout.
+func (h *helper) expire() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.reaped {
+		h.timedOut.Store(true)
+		_ = unix.Kill(h.pid, unix.SIGKILL)
+	}
+}
+
+// explain turns an error caused by the watchdog's kill into errTimeout.
+func (h *helper) explain(err error) error {
+	if err != nil && h.timedOut.Load() {
+		return fmt.Errorf("%w after %v (%v)", errTimeout, helperTimeout, err)
+	}
+	return err
+}
+
+// kill kills and reaps the helper. It is safe to call more than once.
+func (h *helper) kill() {
+	h.timer.Stop()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.reaped {
+		return
+	}
+	_ = unix.Kill(h.pid, unix.SIGKILL)
+	for {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(h.pid, &ws, unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || ws.Exited() || ws.Signaled() {
+			break
+		}
+	}
+	h.reaped = true
+}
+
+// reseize turns the helper, stopped at exec under PTRACE_TRACEME, into a
+// seized tracee: it detaches leaving the helper in a group-stop (so it
+// still runs none of its code), attaches with PTRACE_SEIZE and stops it
+// with PTRACE_INTERRUPT. Finally SIGCONT ends the group-stop while the
+// helper stays in its ptrace stop, so that it is in the state of an
+// interrupted running task: its later stops are not group-stops.
+// (PTRACE_INTERRUPT and thus inject.Task.End need a seized tracee.)
+func (h *helper) reseize() error {
+	if err := ptrace.Detach(h.pid, int(unix.SIGSTOP)); err != nil {
+		return fmt.Errorf("PTRACE_DETACH: %w", err)
+	}
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(h.pid, &ws, unix.WALL|unix.WUNTRACED, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return h.explain(fmt.Errorf("wait for group-stop: %w", err))
+		}
+		break
+	}
+	if !ws.Stopped() {
+		return h.explain(fmt.Errorf("helper did not stop (status %#x)", uint32(ws)))
+	}
+	if err := ptrace.Seize(h.pid, seizeOptions); err != nil {
+		return fmt.Errorf("PTRACE_SEIZE: %w", err)
+	}
+	if err := ptrace.Interrupt(h.pid); err != nil {
+		return fmt.Errorf("PTRACE_INTERRUPT: %w", err)
+	}
+	for {
+		st, err := ptrace.Wait(h.pid)
+		if err != nil {
+			return h.explain(err)
+		}
+		if st.Exited() {
+			return h.explain(fmt.Errorf("helper %v", st))
+		}
+		if isEventStop(st.Status) {
+			if st.Status.StopSignal() != unix.SIGTRAP {
+				// The SIGCONT stays pending (injection blocks it) and
+				// is never delivered: the helper is killed.
+				if err := unix.Kill(h.pid, unix.SIGCONT); err != nil {
+					return fmt.Errorf("end group-stop: %w", err)
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("helper: %v (status %#x) instead of PTRACE_EVENT_STOP", st, uint32(st.Status))
+	}
+}
+
+// isEventStop reports a PTRACE_EVENT_STOP whatever its signal: SIGTRAP
+// for PTRACE_INTERRUPT, the stop signal for a group-stop. (wait(2)
+// status: 0x7f, the signal in bits 8-15, the event in bits 16-23.)
+func isEventStop(ws unix.WaitStatus) bool {
+	return ws.Stopped() && int(ws>>16)&0xff == unix.PTRACE_EVENT_STOP
+}

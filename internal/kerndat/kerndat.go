@@ -1,0 +1,76 @@
+// Package kerndat finds out what the running kernel lets ckpt do. Each
+// probe is a small, time-bounded experiment (a syscall, a /proc file, a
+// traced helper process) whose result says plainly why a feature is not
+// supported. Results are computed once per process and cached.
+//
+// Helper processes are started from /proc/self/exe under PTRACE_TRACEME,
+// so they stop at their exec before running a single instruction of their
+// own; every helper is killed and reaped before its probe returns, even
+// when the probe fails or times out.
+//
+// This package must not change the state of ckpt's own process beyond
+// reading it; everything that could break something runs in a helper.
+package kerndat
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Result is the outcome of one probe.
+type Result struct {
+	// Name says what was probed, e.g. "ptrace seize/interrupt".
+	Name string
+	// OK is true when the feature works.
+	OK bool
+	// Detail is what was found: a version, an address, or, when OK is
+	// false, why the feature is not supported.
+	Detail string
+	// Required is true when checkpoint/restore of any task cannot work
+	// without the feature.
+	Required bool
+}
+
+// String formats the result as one line of `ckpt check`:
+// "ok    NAME: DETAIL" or "FAIL  NAME: DETAIL".
+func (r Result) String() string {
+	s := "ok    "
+	if !r.OK {
+		s = "FAIL  "
+	}
+	s += r.Name
+	if r.Detail != "" {
+		s += ": " + r.Detail
+	}
+	return s
+}
+
+// RequiredOK reports whether every required probe in rs passed.
+func RequiredOK(rs []Result) bool {
+	for _, r := range rs {
+		if r.Required && !r.OK {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	probeOnce sync.Once
+	probed    []Result
+)
+
+// Probe runs every probe once per process and returns the results in a
+// fixed order; later calls return the cached results.
+func Probe() []Result {
+	probeOnce.Do(func() { probed = runAll() })
+	return append([]Result(nil), probed...)
+}
+
+func ok(name, detail string, required bool) Result {
+	return Result{Name: name, OK: true, Detail: detail, Required: required}
+}
+
+func fail(name string, required bool, format string, args ...any) Result {
+	return Result{Name: name, OK: false, Detail: fmt.Sprintf(format, args...), Required: required}
+}
