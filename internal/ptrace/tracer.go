@@ -18,12 +18,14 @@ type Tracer struct {
 func NewTracer() *Tracer {
 	t := &Tracer{work: make(chan func()), done: make(chan struct{})}
 	go func() {
-		// Never unlocked: the thread exits with the goroutine, so no
-		// other goroutine inherits a thread that still has tracees.
 		runtime.LockOSThread()
 		for f := range t.work {
 			f()
 		}
+		// Unlocked, not ended: a process started from this thread (a
+		// restored task) would get its pdeath_signal when the thread
+		// that created it exits. Every tracee is gone or detached here.
+		runtime.UnlockOSThread()
 		close(t.done)
 	}()
 	return t
@@ -46,8 +48,8 @@ func (t *Tracer) Do(fn func() error) error {
 	return <-errc
 }
 
-// Close stops the tracer thread. Tracees still attached are detached by
-// the kernel when the thread exits.
+// Close stops the tracer goroutine. Callers detach or kill their tracees
+// before: the OS thread goes back to the Go runtime.
 func (t *Tracer) Close() {
 	close(t.work)
 	<-t.done

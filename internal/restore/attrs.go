@@ -19,6 +19,7 @@ import (
 const (
 	prSetPdeathsig      = 1
 	prSetDumpable       = 4
+	prSetName           = 15
 	prSetKeepcaps       = 8
 	prSetMM             = 35
 	prSetMMMap          = 14
@@ -124,6 +125,15 @@ func (r *restorer) restoreTaskAttrs() error {
 	case int(ps.GetPgid()) == r.pid:
 		if _, err := r.inj.Syscall(x86.SysSetpgid, 0, 0); err != nil {
 			return fmt.Errorf("setpgid: %w", err)
+		}
+	}
+	if comm := tc.GetComm(); comm != "" {
+		p, err := r.putString(0, comm)
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj.Syscall(x86.SysPrctl, prSetName, p); err != nil {
+			return fmt.Errorf("prctl(PR_SET_NAME, %q): %w", comm, err)
 		}
 	}
 	if tc.GetChildSubreaper() {

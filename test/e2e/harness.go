@@ -195,7 +195,7 @@ func (r *Run) execute() error {
 		if d := before.diff(after); d != "" {
 			return fmt.Errorf("the failed dump changed the task: %s", d)
 		}
-		return r.finish(pid, logPath, nil, &alive)
+		return r.finish(pid, logPath, &alive)
 	}
 	if derr != nil {
 		return fmt.Errorf("dump: %v: %s", derr, lastLines(string(out), 3))
@@ -206,8 +206,10 @@ func (r *Run) execute() error {
 		return err
 	}
 	alive = false
-	restoreArgs := []string{"restore", "-D", imgDir, "-d", "-o", "restore.log", "-v4"}
-	rc := exec.Command(r.Ckpt, restoreArgs...)
+	// Restore without -d: ckpt stays the parent and reports the task's
+	// exit status, as a user running it in a shell sees it.
+	pidfile := filepath.Join(r.Work, "restored.pid")
+	rc := exec.Command(r.Ckpt, "restore", "-D", imgDir, "-o", "restore.log", "-v4", "--pidfile", pidfile)
 	var newStdinW *os.File
 	if r.Prog.StdinPipe {
 		rc.Args = append(rc.Args, "--shell-job")
@@ -221,16 +223,30 @@ func (r *Run) execute() error {
 		newStdinW = pw
 		_ = stdinW
 	}
-	rc.Stdout, rc.Stderr = logF, logF
 	var rerr bytes.Buffer
-	rc.Stderr = &rerr
-	if err := rc.Run(); err != nil {
-		return fmt.Errorf("restore: %v: %s", err, lastLines(rerr.String(), 3))
+	rc.Stdout, rc.Stderr = logF, &rerr
+	if err := rc.Start(); err != nil {
+		return fmt.Errorf("start restore: %w", err)
+	}
+	restoreDone := make(chan error, 1)
+	go func() { restoreDone <- rc.Wait() }()
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		if b, err := os.ReadFile(pidfile); err == nil && strings.TrimSpace(string(b)) == fmt.Sprint(pid) {
+			break
+		}
+		select {
+		case err := <-restoreDone:
+			return fmt.Errorf("restore: %v: %s", err, lastLines(rerr.String(), 3))
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = rc.Process.Kill()
+			return fmt.Errorf("restore did not finish within %v: %s", readyTimeout, lastLines(rerr.String(), 3))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	alive = true
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
-		return fmt.Errorf("restore said it worked, but pid %d does not exist", pid)
-	}
 	_, d, err := settledSnapshot(pid, before)
 	if err != nil {
 		return fmt.Errorf("snapshot after restore: %w", err)
@@ -238,16 +254,36 @@ func (r *Run) execute() error {
 	if d != "" {
 		return fmt.Errorf("after restore: %s", d)
 	}
-	return r.finish(pid, logPath, newStdinW, &alive)
-}
-
-// finish feeds stdin if asked, sends SIGTERM and checks the verdict.
-func (r *Run) finish(pid int, logPath string, stdin *os.File, alive *bool) error {
-	if stdin != nil {
-		if _, err := stdin.WriteString("ckpt-input\n"); err != nil {
+	if newStdinW != nil {
+		if _, err := newStdinW.WriteString("ckpt-input\n"); err != nil {
 			return fmt.Errorf("write stdin: %w", err)
 		}
 	}
+	if err := unix.Kill(pid, unix.SIGTERM); err != nil {
+		return fmt.Errorf("SIGTERM: %w", err)
+	}
+	var werr error
+	select {
+	case werr = <-restoreDone:
+	case <-time.After(finishTimeout):
+		_ = unix.Kill(pid, unix.SIGKILL)
+		werr = <-restoreDone
+		alive = false
+		return fmt.Errorf("restored task did not end within %v after SIGTERM (killed)", finishTimeout)
+	}
+	alive = false
+	code := 0
+	if ee, ok := werr.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if werr != nil {
+		return fmt.Errorf("ckpt restore: %v", werr)
+	}
+	return verdict(logPath, code, rerr.String())
+}
+
+// finish sends SIGTERM to a task that is still the harness's child and
+// checks its verdict.
+func (r *Run) finish(pid int, logPath string, alive *bool) error {
 	if err := unix.Kill(pid, unix.SIGTERM); err != nil {
 		return fmt.Errorf("SIGTERM: %w", err)
 	}
@@ -256,22 +292,30 @@ func (r *Run) finish(pid int, logPath string, stdin *os.File, alive *bool) error
 		return err
 	}
 	*alive = false
+	code := ws.ExitStatus()
+	if ws.Signaled() {
+		code = 128 + int(ws.Signal())
+	}
+	return verdict(logPath, code, "")
+}
+
+// verdict reads the program's PASS or FAIL line; code is its exit status
+// (128+N for a signal, as ckpt restore reports it).
+func verdict(logPath string, code int, restoreErr string) error {
 	log, _ := os.ReadFile(logPath)
-	verdict := ""
+	v := ""
 	for _, l := range strings.Split(string(log), "\n") {
 		if l == "PASS" || strings.HasPrefix(l, "FAIL") {
-			verdict = l
+			v = l
 		}
 	}
 	switch {
-	case verdict == "PASS" && ws.Exited() && ws.ExitStatus() == 0:
+	case v == "PASS" && code == 0:
 		return nil
-	case strings.HasPrefix(verdict, "FAIL"):
-		return errors.New(strings.TrimSpace(strings.TrimPrefix(verdict, "FAIL:")))
-	case ws.Signaled():
-		return fmt.Errorf("killed by %v after restore; log: %s", ws.Signal(), lastLines(string(log), 2))
+	case strings.HasPrefix(v, "FAIL"):
+		return errors.New(strings.TrimSpace(strings.TrimPrefix(v, "FAIL:")))
 	default:
-		return fmt.Errorf("exit status %d without PASS; log: %s", ws.ExitStatus(), lastLines(string(log), 2))
+		return fmt.Errorf("exit status %d without PASS; log: %s %s", code, lastLines(string(log), 2), lastLines(restoreErr, 1))
 	}
 }
 
