@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every test of ckpt (as root): unit tests, fuzz corpora, and the
+# end-to-end suite that dumps and restores each test program -m64 and
+# -m32 and checks the results against docs/RESULTS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+go vet ./...
+go test -count=1 -timeout 40m ./... 2>&1 | tee /tmp/ckpt-test.$$.log
+status=${PIPESTATUS[0]}
+rm -f /tmp/ckpt-test.$$.log
+exit "$status"
