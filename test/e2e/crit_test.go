@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// dumpOne starts a test program, waits for READY and dumps it (killed).
+func dumpOne(t *testing.T, prog string, shellJob bool) string {
+	t.Helper()
+	work := t.TempDir()
+	bin, _ := filepath.Abs(filepath.Join(progsDir, "build", prog+".64"))
+	logPath := filepath.Join(work, "prog.log")
+	logF, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logF.Close()
+	cmd := exec.Command(bin)
+	cmd.Dir = work
+	cmd.Stdout, cmd.Stderr = logF, logF
+	var pw *os.File
+	if shellJob {
+		pr, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pr.Close()
+		cmd.Stdin, pw = pr, w
+		defer pw.Close()
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	defer func() {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		_ = cmd.Wait()
+	}()
+	if err := waitFor(logPath, "READY", readyTimeout, pid); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(work, "img")
+	args := []string{"dump", "-t", strconv.Itoa(pid), "-D", img}
+	if shellJob {
+		args = append(args, "--shell-job")
+	}
+	if out, err := exec.Command(ckptBin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("dump: %v: %s", err, out)
+	}
+	return img
+}
+
+// TestCritShow proves that Debian's crit decodes every image ckpt writes.
+func TestCritShow(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	crit, err := exec.LookPath("crit")
+	if err != nil {
+		t.Fatal("crit is not installed (apt-get install criu python3-protobuf; scripts/setup.sh does it)")
+	}
+	for _, c := range []struct {
+		prog     string
+		shellJob bool
+	}{{"files", false}, {"signals", false}, {"restart_read", true}} {
+		img := dumpOne(t, c.prog, c.shellJob)
+		ents, err := os.ReadDir(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range ents {
+			if !strings.HasSuffix(e.Name(), ".img") || strings.HasPrefix(e.Name(), "pages-") {
+				continue
+			}
+			out, err := exec.Command(crit, "show", filepath.Join(img, e.Name())).CombinedOutput()
+			if err != nil {
+				t.Errorf("%s: crit show %s: %v: %s", c.prog, e.Name(), err, lastLines(string(out), 3))
+				continue
+			}
+			if !strings.Contains(string(out), `"magic"`) {
+				t.Errorf("%s: crit show %s printed no image: %s", c.prog, e.Name(), lastLines(string(out), 3))
+			}
+			n++
+		}
+		if n < 8 {
+			t.Errorf("%s: only %d images checked", c.prog, n)
+		}
+	}
+}
