@@ -383,3 +383,5 @@ func waitGone(pid int, timeout time.Duration) error {
 	}
 	return fmt.Errorf("dumped task %d still exists %v after the dump", pid, timeout)
 }
+
+func waitALittle() { time.Sleep(10 * time.Millisecond) }

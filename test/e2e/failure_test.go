@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// children lists the PIDs whose parent is this test process.
+func children(t *testing.T) []string {
+	t.Helper()
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", os.Getpid(), os.Getpid()))
+	return strings.Fields(string(b))
+}
+
+// restoreMustFail runs ckpt restore and checks that it fails naming want,
+// and that no task of it is left behind.
+func restoreMustFail(t *testing.T, img, want string, pid string) {
+	t.Helper()
+	before := len(children(t))
+	out, err := exec.Command(ckptBin, "restore", "-D", img, "-d").CombinedOutput()
+	if err == nil {
+		t.Fatalf("restore succeeded; want an error naming %q", want)
+	}
+	if !strings.Contains(string(out), want) {
+		t.Errorf("restore error does not name %q: %s", want, out)
+	}
+	if strings.Contains(string(out), "panic") {
+		t.Errorf("restore panicked: %s", out)
+	}
+	if pid != "" {
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			t.Errorf("a task with pid %s exists after the failed restore", pid)
+		}
+	}
+	if after := len(children(t)); after > before {
+		t.Errorf("the failed restore left %d new child process(es)", after-before)
+	}
+}
+
+func dumpedPid(t *testing.T, img string) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(img, "core-*.img"))
+	if len(m) != 1 {
+		t.Fatalf("want one core image in %s, got %v", img, m)
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m[0]), "core-"), ".img")
+}
+
+func TestRestoreFailures(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	t.Run("truncated core image", func(t *testing.T) {
+		img := dumpOne(t, "mem_heap", false)
+		pid := dumpedPid(t, img)
+		core := filepath.Join(img, "core-"+pid+".img")
+		fi, _ := os.Stat(core)
+		if err := os.Truncate(core, fi.Size()/2); err != nil {
+			t.Fatal(err)
+		}
+		restoreMustFail(t, img, "core-"+pid+".img", pid)
+	})
+	t.Run("truncated pages image", func(t *testing.T) {
+		img := dumpOne(t, "mem_heap", false)
+		pid := dumpedPid(t, img)
+		pages := filepath.Join(img, "pages-1.img")
+		fi, _ := os.Stat(pages)
+		if err := os.Truncate(pages, fi.Size()-4096); err != nil {
+			t.Fatal(err)
+		}
+		restoreMustFail(t, img, "pages-1.img", pid)
+	})
+	t.Run("missing inventory", func(t *testing.T) {
+		img := dumpOne(t, "mem_heap", false)
+		if err := os.Remove(filepath.Join(img, "inventory.img")); err != nil {
+			t.Fatal(err)
+		}
+		restoreMustFail(t, img, "inventory.img", dumpedPid(t, img))
+	})
+	t.Run("file gone before restore", func(t *testing.T) {
+		img := dumpOne(t, "files", false)
+		pid := dumpedPid(t, img)
+		// files.c keeps its files in its cwd, the parent of img.
+		victim := ""
+		ents, _ := os.ReadDir(filepath.Dir(img))
+		for _, e := range ents {
+			if !e.IsDir() && e.Name() != "prog.log" {
+				victim = filepath.Join(filepath.Dir(img), e.Name())
+				break
+			}
+		}
+		if victim == "" {
+			t.Fatal("files left no file to remove")
+		}
+		if err := os.Remove(victim); err != nil {
+			t.Fatal(err)
+		}
+		restoreMustFail(t, img, filepath.Base(victim), pid)
+	})
+	t.Run("pid in use", func(t *testing.T) {
+		img := dumpOne(t, "mem_heap", false)
+		pid := dumpedPid(t, img)
+		rc := exec.Command(ckptBin, "restore", "-D", img)
+		if err := rc.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_ = exec.Command("kill", "-KILL", pid).Run()
+			_ = rc.Wait()
+		}()
+		// Wait until the first restore has the pid.
+		for i := 0; i < 500; i++ {
+			if _, err := os.Stat("/proc/" + pid + "/exe"); err == nil {
+				if l, _ := os.Readlink("/proc/" + pid + "/exe"); strings.HasSuffix(l, "mem_heap.64") {
+					break
+				}
+			}
+			waitALittle()
+		}
+		out, err := exec.Command(ckptBin, "restore", "-D", img, "-d").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "pid "+pid+" is in use") {
+			t.Fatalf("second restore: %v: %s; want 'pid %s is in use'", err, out, pid)
+		}
+	})
+}
+
+func TestDumpFailures(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	out, err := exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "999999999") || !strings.Contains(string(out), "no such process") {
+		t.Errorf("dump of a missing pid: %v: %s", err, out)
+	}
+	out, err = exec.Command(ckptBin, "dump", "-t", "1", "-D", t.TempDir(), "--tcp-established").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--tcp-established is not implemented") {
+		t.Errorf("unimplemented CRIU option: %v: %s", err, out)
+	}
+}
