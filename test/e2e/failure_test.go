@@ -141,3 +141,67 @@ func TestDumpFailures(t *testing.T) {
 		t.Errorf("unimplemented CRIU option: %v: %s", err, out)
 	}
 }
+
+// TestDumpDiskFull dumps into a tiny tmpfs: the dump must fail with the
+// cause, and the task must go on untouched and pass its own checks.
+func TestDumpDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	work := t.TempDir()
+	img := filepath.Join(work, "img")
+	if err := os.Mkdir(img, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "ckpt-full", img).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	defer exec.Command("umount", img).Run()
+	bin, _ := filepath.Abs(filepath.Join(progsDir, "build", "mem_anon.64"))
+	logPath := filepath.Join(work, "prog.log")
+	logF, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logF.Close()
+	cmd := exec.Command(bin)
+	cmd.Dir = work
+	cmd.Stdout, cmd.Stderr = logF, logF
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	alive := true
+	defer func() {
+		if alive {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}()
+	if err := waitFor(logPath, "READY", readyTimeout, pid); err != nil {
+		t.Fatal(err)
+	}
+	before, err := snapshot(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(ckptBin, "dump", "-t", fmt.Sprint(pid), "-D", img).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no space left") {
+		t.Fatalf("dump into a full disk: %v: %s", err, out)
+	}
+	if left, _ := os.ReadDir(img); len(left) != 0 {
+		t.Errorf("the failed dump left %d files in the images directory", len(left))
+	}
+	after, err := snapshot(pid)
+	if err != nil {
+		t.Fatalf("task after the failed dump: %v", err)
+	}
+	if d := before.diff(after); d != "" {
+		t.Errorf("the failed dump changed the task: %s", d)
+	}
+	r := &Run{}
+	if err := r.finish(pid, logPath, &alive); err != nil {
+		t.Errorf("task after the failed dump: %v", err)
+	}
+	_ = cmd.Wait()
+}
