@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unsafe"
 
 	core "github.com/checkpoint-restore/go-criu/v8/crit/images/core-x86"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/creds"
@@ -24,6 +25,9 @@ import (
 
 // threadState is what is read from the stopped thread with ptrace.
 type threadState struct {
+	tid      int
+	status   *procfs.Status // /proc/PID/task/TID/status: per-thread creds
+	robust   [2]uint64      // robust futex list head and length
 	regs     x86.Regs
 	xstate   []byte
 	sigmask  uint64
@@ -48,10 +52,23 @@ type injectedState struct {
 	subreaper  bool
 }
 
-func (t *task) readThread() (*threadState, error) {
-	pid := t.opts.Pid
-	th := &threadState{compat: t.abi == x86.ABI32}
+func (t *task) readThread(tid int) (*threadState, error) {
+	pid := tid
+	th := &threadState{tid: tid, compat: t.abi == x86.ABI32}
 	var err error
+	if th.status, err = procfs.ReadTaskStatus(t.opts.Pid, tid); err != nil {
+		return nil, err
+	}
+	if !th.compat {
+		// get_robust_list(2) reads another task's native list head; an
+		// ia32 task keeps its own in compat_robust_list, which only the
+		// task itself can read.
+		var head, n uint64
+		if _, _, e := unix.Syscall(unix.SYS_GET_ROBUST_LIST, uintptr(tid), uintptr(unsafe.Pointer(&head)), uintptr(unsafe.Pointer(&n))); e != 0 {
+			return nil, fmt.Errorf("get_robust_list: %w", e)
+		}
+		th.robust = [2]uint64{head, n}
+	}
 	if th.regs, err = ptrace.GetRegs(pid); err != nil {
 		return nil, fmt.Errorf("registers: %w", err)
 	}
@@ -67,8 +84,10 @@ func (t *task) readThread() (*threadState, error) {
 	if th.private, err = ptrace.PeekSiginfo(pid, false); err != nil {
 		return nil, fmt.Errorf("pending signals: %w", err)
 	}
-	if th.shared, err = ptrace.PeekSiginfo(pid, true); err != nil {
-		return nil, fmt.Errorf("shared pending signals: %w", err)
+	if tid == t.opts.Pid {
+		if th.shared, err = ptrace.PeekSiginfo(pid, true); err != nil {
+			return nil, fmt.Errorf("shared pending signals: %w", err)
+		}
 	}
 	for i := 0; i < x86.GDTEntryTLSEntries; i++ {
 		raw, err := ptrace.GetThreadArea(pid, x86.GDTEntryTLSMin+i)
@@ -112,13 +131,15 @@ const (
 
 // queryTask asks the task, through injected syscalls, for what /proc and
 // ptrace do not show.
+// Process-wide state is asked from the leader only.
 func (t *task) queryTask(th *threadState, vmas []procfs.SmapsEntry) (err error) {
+	leader := th.tid == t.opts.Pid
 	code, err := scratchCodeAddr(vmas)
 	if err != nil {
 		return err
 	}
 
-	inj, err := inject.Begin(t.opts.Pid, code)
+	inj, err := inject.Begin(th.tid, code)
 	if err != nil {
 		return fmt.Errorf("prepare injection: %w", err)
 	}
@@ -151,7 +172,7 @@ func (t *task) queryTask(th *threadState, vmas []procfs.SmapsEntry) (err error) 
 	}
 	q := &th.injected
 	saSize := x86.SigactionSize(th.compat)
-	for sig := 1; sig <= x86.NSig; sig++ {
+	for sig := 1; sig <= x86.NSig && leader; sig++ {
 		if sig == x86.SigKill || sig == x86.SigStop {
 			continue
 		}
@@ -189,8 +210,10 @@ func (t *task) queryTask(th *threadState, vmas []procfs.SmapsEntry) (err error) 
 	if q.altstack, err = x86.DecodeStack(b); err != nil {
 		return err
 	}
-	if q.brk, err = inj.Syscall(x86.SysBrk, 0); err != nil {
-		return fmt.Errorf("brk: %w", err)
+	if leader {
+		if q.brk, err = inj.Syscall(x86.SysBrk, 0); err != nil {
+			return fmt.Errorf("brk: %w", err)
+		}
 	}
 	if _, err := inj.Syscall(x86.SysPrctl, prGetPdeathsig, data); err != nil {
 		return fmt.Errorf("prctl(PR_GET_PDEATHSIG): %w", err)
@@ -236,12 +259,13 @@ func siginfoQueue(raw [][]byte) *siginfo.SignalQueueEntry {
 func capWords(v uint64) []uint32 { return []uint32{uint32(v), uint32(v >> 32)} }
 
 // coreEntry builds core-PID.img.
-func (t *task) coreEntry(th *threadState, rlims map[int]procfs.Rlimit, personality uint32) (*criucore.CoreEntry, error) {
+// Only the leader's entry has the process-wide part (task_core_entry).
+func (t *task) coreEntry(th *threadState, leader *threadState, rlims map[int]procfs.Rlimit, personality uint32) (*criucore.CoreEntry, error) {
 	fp, err := x86.XstateToImage(th.xstate)
 	if err != nil {
 		return nil, err
 	}
-	st := t.status
+	st := th.status
 	cr := &creds.CredsEntry{
 		Uid: proto.Uint32(st.Uid[0]), Euid: proto.Uint32(st.Uid[1]), Suid: proto.Uint32(st.Uid[2]), Fsuid: proto.Uint32(st.Uid[3]),
 		Gid: proto.Uint32(st.Gid[0]), Egid: proto.Uint32(st.Gid[1]), Sgid: proto.Uint32(st.Gid[2]), Fsgid: proto.Uint32(st.Gid[3]),
@@ -263,6 +287,7 @@ func (t *task) coreEntry(th *threadState, rlims map[int]procfs.Rlimit, personali
 		rl = append(rl, &rlimit.RlimitEntry{Cur: proto.Uint64(l.Cur), Max: proto.Uint64(l.Max)})
 	}
 	q := &th.injected
+	lq := &leader.injected
 	tc := &criucore.TaskCoreEntry{
 		TaskState:      proto.Uint32(1), // TASK_ALIVE
 		ExitCode:       proto.Uint32(0),
@@ -271,9 +296,9 @@ func (t *task) coreEntry(th *threadState, rlims map[int]procfs.Rlimit, personali
 		BlkSigset:      proto.Uint64(th.sigmask),
 		Comm:           proto.String(t.stat.Comm),
 		Rlimits:        &criucore.TaskRlimitsEntry{Rlimits: rl},
-		SignalsS:       siginfoQueue(th.shared),
-		Sigactions:     q.sigactions,
-		ChildSubreaper: proto.Bool(q.subreaper),
+		SignalsS:       siginfoQueue(leader.shared),
+		Sigactions:     lq.sigactions,
+		ChildSubreaper: proto.Bool(lq.subreaper),
 	}
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", t.opts.Pid)); err == nil {
 		var v int32
@@ -282,8 +307,8 @@ func (t *task) coreEntry(th *threadState, rlims map[int]procfs.Rlimit, personali
 		}
 	}
 	thc := &criucore.ThreadCoreEntry{
-		FutexRla:    proto.Uint64(0),
-		FutexRlaLen: proto.Uint32(0),
+		FutexRla:    proto.Uint64(th.robust[0]),
+		FutexRlaLen: proto.Uint32(uint32(th.robust[1])),
 		BlkSigset:   proto.Uint64(th.sigmask),
 		Sas: &criucore.ThreadSasEntry{
 			SsSp: proto.Uint64(q.altstack.Sp), SsSize: proto.Uint64(q.altstack.Size), SsFlags: proto.Uint32(q.altstack.Flags),
@@ -303,6 +328,9 @@ func (t *task) coreEntry(th *threadState, rlims map[int]procfs.Rlimit, personali
 			RseqAbiSize:    proto.Uint32(th.rseq.Len),
 			Signature:      proto.Uint32(th.rseq.Signature),
 		}
+	}
+	if th != leader {
+		tc = nil
 	}
 	return &criucore.CoreEntry{
 		Mtype: criucore.CoreEntry_X86_64.Enum(),

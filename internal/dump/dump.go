@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
 
@@ -91,15 +93,12 @@ func Dump(opts Options) (*Stats, error) {
 // freezeAndDump runs on the tracer thread.
 func (t *task) freezeAndDump() (*Stats, error) {
 	o := t.opts
-	if err := ptrace.Seize(o.Pid, unix.PTRACE_O_TRACESYSGOOD); err != nil {
-		return nil, fmt.Errorf("seize: %w", err)
-	}
 	start := time.Now()
-	if err := t.stop(); err != nil {
-		_ = ptrace.Detach(o.Pid, 0)
+	if err := t.seizeAll(); err != nil {
+		_ = t.release()
 		return nil, err
 	}
-	o.logf("task %d stopped", o.Pid)
+	o.logf("task %d stopped (%d threads)", o.Pid, len(t.tids))
 	stats, err := t.collectAndWrite()
 	if err != nil {
 		if rerr := t.release(); rerr != nil {
@@ -116,13 +115,15 @@ func (t *task) freezeAndDump() (*Stats, error) {
 		if err := unix.Kill(o.Pid, unix.SIGKILL); err != nil {
 			return nil, fmt.Errorf("kill dumped task: %w", err)
 		}
-		// The tracer sees the death; the real parent reaps.
-		for {
-			st, err := ptrace.Wait(o.Pid)
-			if err != nil || st.Exited() {
-				break
+		// The tracer sees each thread die; the real parent reaps.
+		for _, tid := range t.tids {
+			for {
+				st, err := ptrace.Wait(tid)
+				if err != nil || st.Exited() {
+					break
+				}
+				_ = ptrace.Cont(tid, 0)
 			}
-			_ = ptrace.Cont(o.Pid, 0)
 		}
 		o.logf("task %d killed after dump", o.Pid)
 	}
@@ -130,11 +131,66 @@ func (t *task) freezeAndDump() (*Stats, error) {
 	return stats, nil
 }
 
-// stop interrupts the seized task and waits until it is in a ptrace stop.
-// A signal that arrives meanwhile is delivered as the task would have.
-func (t *task) stop() error {
+// seizeAll seizes and stops every thread of the task, until no new thread
+// shows up: a thread created meanwhile is either seized here or reported
+// through PTRACE_O_TRACECLONE by a thread already seized.
+func (t *task) seizeAll() error {
 	pid := t.opts.Pid
-	if err := ptrace.Interrupt(pid); err != nil {
+	seized := map[int]bool{}
+	for round := 0; ; round++ {
+		tids, err := procfs.Threads(pid)
+		if err != nil {
+			return fmt.Errorf("list threads: %w", err)
+		}
+		added := false
+		for _, tid := range tids {
+			if seized[tid] {
+				continue
+			}
+			if err := ptrace.Seize(tid, unix.PTRACE_O_TRACESYSGOOD|unix.PTRACE_O_TRACECLONE); err != nil {
+				if errors.Is(err, unix.ESRCH) {
+					continue // the thread exited meanwhile
+				}
+				if !errors.Is(err, unix.EPERM) || !tracedByUs(tid) {
+					return fmt.Errorf("seize thread %d: %w", tid, err)
+				}
+			}
+			seized[tid] = true
+			t.tids = append(t.tids, tid)
+			added = true
+			if err := t.stop(tid); err != nil {
+				return fmt.Errorf("thread %d: %w", tid, err)
+			}
+		}
+		if !added {
+			break
+		}
+		if round > 100 {
+			return fmt.Errorf("threads keep appearing; cannot freeze the task")
+		}
+	}
+	sort.Ints(t.tids)
+	// The leader first: images and injection use it for process-wide state.
+	for i, tid := range t.tids {
+		if tid == pid {
+			t.tids[0], t.tids[i] = t.tids[i], t.tids[0]
+		}
+	}
+	if len(t.tids) == 0 || t.tids[0] != pid {
+		return fmt.Errorf("the thread group leader %d is gone", pid)
+	}
+	return nil
+}
+
+func tracedByUs(tid int) bool {
+	st, err := procfs.ReadTaskStatus(tid, tid)
+	return err == nil && st.TracerPid == os.Getpid()
+}
+
+// stop interrupts a seized thread and waits until it is in a ptrace
+// stop. A signal that arrives meanwhile is delivered as it would have been.
+func (t *task) stop(tid int) error {
+	if err := ptrace.Interrupt(tid); err != nil {
 		return fmt.Errorf("interrupt: %w", err)
 	}
 	timeout := t.opts.FreezeTimeout
@@ -143,32 +199,39 @@ func (t *task) stop() error {
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		st, ok, err := ptrace.WaitNohang(pid)
+		st, ok, err := ptrace.WaitNohang(tid)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			if time.Now().After(deadline) {
-				return fmt.Errorf("task did not stop within %v", timeout)
+				return fmt.Errorf("did not stop within %v", timeout)
 			}
 			time.Sleep(100 * time.Microsecond)
 			continue
 		}
 		if st.Exited() {
-			return fmt.Errorf("task ended while being stopped: %v", st)
+			return fmt.Errorf("ended while being stopped: %v", st)
 		}
 		if st.IsEventStop() {
 			return nil
 		}
+		if ev := st.Event(); ev == unix.PTRACE_EVENT_CLONE || ev == unix.PTRACE_EVENT_FORK || ev == unix.PTRACE_EVENT_VFORK {
+			// The new task is picked up by the next round of seizeAll.
+			if err := ptrace.Cont(tid, 0); err != nil {
+				return err
+			}
+			continue
+		}
 		if sig := st.Signal(); sig != 0 {
-			if err := ptrace.Cont(pid, int(sig)); err != nil {
+			if err := ptrace.Cont(tid, int(sig)); err != nil {
 				return fmt.Errorf("pass on %v: %w", sig, err)
 			}
 		}
 	}
 }
 
-// release undoes what the dump changed and detaches.
+// release undoes what the dump changed and detaches every thread.
 func (t *task) release() error {
 	var errs []error
 	if t.inj != nil {
@@ -177,8 +240,10 @@ func (t *task) release() error {
 		}
 		t.inj = nil
 	}
-	if err := ptrace.Detach(t.opts.Pid, 0); err != nil {
-		errs = append(errs, fmt.Errorf("detach: %w", err))
+	for _, tid := range t.tids {
+		if err := ptrace.Detach(tid, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("detach thread %d: %w", tid, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -41,6 +41,7 @@ type task struct {
 	status *procfs.Status
 	files  []openFile
 	inj    *inject.Task
+	tids   []int // seized threads, the leader first
 }
 
 // inspect checks, without stopping the task, that ckpt can dump it.
@@ -66,8 +67,8 @@ func inspect(o *Options) (*task, error) {
 	if t.status.TracerPid != 0 {
 		return nil, fmt.Errorf("task is already traced by %d", t.status.TracerPid)
 	}
-	if t.status.Threads != 1 {
-		return nil, fmt.Errorf("task has %d threads: multi-threaded tasks are not supported yet, only single-threaded ones", t.status.Threads)
+	if t.status.Tgid != pid {
+		return nil, fmt.Errorf("%d is a thread of process %d: dump the process", pid, t.status.Tgid)
 	}
 	if kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil && len(strings.TrimSpace(string(kids))) > 0 {
 		return nil, fmt.Errorf("task has child processes (%s): process trees are not supported yet", strings.TrimSpace(string(kids)))

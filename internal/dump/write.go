@@ -70,19 +70,24 @@ func (t *task) collectAndWrite() (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	th, err := t.readThread()
-	if err != nil {
-		return nil, err
+	var threads []*threadState
+	for _, tid := range t.tids {
+		th, err := t.readThread(tid)
+		if err != nil {
+			return nil, fmt.Errorf("thread %d: %w", tid, err)
+		}
+		if err := t.queryTask(th, vmas); err != nil {
+			return nil, fmt.Errorf("thread %d: %w", tid, err)
+		}
+		// Put each thread back as it was before the next one and before
+		// memory is read, so the pages saved are the task's own.
+		if err := t.inj.End(); err != nil {
+			return nil, fmt.Errorf("thread %d: finish injection: %w", tid, err)
+		}
+		t.inj = nil
+		threads = append(threads, th)
 	}
-	if err := t.queryTask(th, vmas); err != nil {
-		return nil, err
-	}
-	// Put the task back as it was before reading memory, so the pages
-	// saved are the task's own.
-	if err := t.inj.End(); err != nil {
-		return nil, fmt.Errorf("finish injection: %w", err)
-	}
-	t.inj = nil
+	th := threads[0]
 	// The scratch data mapping is gone again; read the maps anew.
 	if vmas, err = procfs.ReadSmaps(pid); err != nil {
 		return nil, err
@@ -145,18 +150,24 @@ func (t *task) collectAndWrite() (*Stats, error) {
 		return nil, err
 	}
 
-	coreEntry, err := t.coreEntry(th, rlims, pers)
-	if err != nil {
-		return nil, err
-	}
 	ids := &criucore.TaskKobjIdsEntry{
 		VmId: proto.Uint32(1), FilesId: proto.Uint32(1), FsId: proto.Uint32(1), SighandId: proto.Uint32(1),
 	}
-	coreEntry.Ids = ids
+	var cores []proto.Message
+	var tids []uint32
+	for _, ts := range threads {
+		c, err := t.coreEntry(ts, th, rlims, pers)
+		if err != nil {
+			return nil, fmt.Errorf("thread %d: %w", ts.tid, err)
+		}
+		c.Ids = ids
+		cores = append(cores, c)
+		tids = append(tids, uint32(ts.tid))
+	}
 	ps := &pstree.PstreeEntry{
 		Pid: proto.Uint32(uint32(pid)), Ppid: proto.Uint32(uint32(s.PPid)),
 		Pgid: proto.Uint32(uint32(s.Pgrp)), Sid: proto.Uint32(uint32(s.Session)),
-		Threads: []uint32{uint32(pid)},
+		Threads: tids,
 	}
 	var uptime uint64
 	var ts unix.Timespec
@@ -179,7 +190,6 @@ func (t *task) collectAndWrite() (*Stats, error) {
 		name, kind string
 		msgs       []proto.Message
 	}{
-		{image.CoreName(pid), image.MagicCore, []proto.Message{coreEntry}},
 		{image.IDsName(pid), image.MagicIDs, []proto.Message{ids}},
 		{image.MMName(pid), image.MagicMM, []proto.Message{mmEntry}},
 		{image.FilesName(), image.MagicFiles, files},
@@ -188,6 +198,11 @@ func (t *task) collectAndWrite() (*Stats, error) {
 		{image.PstreeName(), image.MagicPstree, []proto.Message{ps}},
 		// The inventory goes last: its presence marks a complete dump.
 		{image.InventoryName(), image.MagicInventory, []proto.Message{inv}},
+	}
+	for i, c := range cores {
+		if err := dir.Write(image.CoreName(int(tids[i])), image.MagicCore, c); err != nil {
+			return nil, err
+		}
 	}
 	for _, w := range writes {
 		if err := dir.Write(w.name, w.kind, w.msgs...); err != nil {

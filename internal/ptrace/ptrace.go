@@ -24,6 +24,36 @@ func ptrace(req int, pid int, addr, data uintptr) (uintptr, error) {
 	}
 }
 
+// ptracePtr is ptrace with a pointer as data. The pointer stays an
+// unsafe.Pointer until the syscall itself: a uintptr made earlier would
+// not follow the buffer if the goroutine's stack is moved meanwhile.
+func ptracePtr(req int, pid int, addr uintptr, data unsafe.Pointer) (uintptr, error) {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_PTRACE, uintptr(req), uintptr(pid), addr, uintptr(data), 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return r, e
+		}
+		return r, nil
+	}
+}
+
+// ptracePtr2 is ptrace with pointers as both addr and data.
+func ptracePtr2(req int, pid int, addr, data unsafe.Pointer) (uintptr, error) {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_PTRACE, uintptr(req), uintptr(pid), uintptr(addr), uintptr(data), 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return r, e
+		}
+		return r, nil
+	}
+}
+
 // Options used for every seized task: report clone/fork/vfork children
 // and exec, so that nothing escapes while the tree is frozen.
 const SeizeOptions = unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK | unix.PTRACE_O_TRACEEXEC | unix.PTRACE_O_TRACESYSGOOD
@@ -71,14 +101,14 @@ func Syscall(pid int, sig int) error {
 // PtraceGetRegs uses GETREGSET, whose layout follows the tracee's mode.)
 func GetRegs(pid int) (x86.Regs, error) {
 	var r x86.Regs
-	_, err := ptrace(unix.PTRACE_GETREGS, pid, 0, uintptr(unsafe.Pointer(&r)))
+	_, err := ptracePtr(unix.PTRACE_GETREGS, pid, 0, unsafe.Pointer(&r))
 	return r, err
 }
 
 // SetRegs writes general registers with raw PTRACE_SETREGS; cs may switch
 // between 0x23 and 0x33.
 func SetRegs(pid int, r *x86.Regs) error {
-	_, err := ptrace(unix.PTRACE_SETREGS, pid, 0, uintptr(unsafe.Pointer(r)))
+	_, err := ptracePtr(unix.PTRACE_SETREGS, pid, 0, unsafe.Pointer(r))
 	return err
 }
 
@@ -87,7 +117,7 @@ func SetRegs(pid int, r *x86.Regs) error {
 func GetRegset(pid int, nt int, buf []byte) (int, error) {
 	iov := unix.Iovec{Base: &buf[0]}
 	iov.SetLen(len(buf))
-	_, err := ptrace(unix.PTRACE_GETREGSET, pid, uintptr(nt), uintptr(unsafe.Pointer(&iov)))
+	_, err := ptracePtr(unix.PTRACE_GETREGSET, pid, uintptr(nt), unsafe.Pointer(&iov))
 	return int(iov.Len), err
 }
 
@@ -95,7 +125,7 @@ func GetRegset(pid int, nt int, buf []byte) (int, error) {
 func SetRegset(pid int, nt int, buf []byte) error {
 	iov := unix.Iovec{Base: &buf[0]}
 	iov.SetLen(len(buf))
-	_, err := ptrace(unix.PTRACE_SETREGSET, pid, uintptr(nt), uintptr(unsafe.Pointer(&iov)))
+	_, err := ptracePtr(unix.PTRACE_SETREGSET, pid, uintptr(nt), unsafe.Pointer(&iov))
 	return err
 }
 
@@ -117,13 +147,13 @@ func GetXstate(pid int) ([]byte, error) {
 // kernel returns the mask to be restored afterwards.
 func GetSigmask(pid int) (uint64, error) {
 	var m uint64
-	_, err := ptrace(unix.PTRACE_GETSIGMASK, pid, 8, uintptr(unsafe.Pointer(&m)))
+	_, err := ptracePtr(unix.PTRACE_GETSIGMASK, pid, 8, unsafe.Pointer(&m))
 	return m, err
 }
 
 // SetSigmask sets the blocked mask.
 func SetSigmask(pid int, m uint64) error {
-	_, err := ptrace(unix.PTRACE_SETSIGMASK, pid, 8, uintptr(unsafe.Pointer(&m)))
+	_, err := ptracePtr(unix.PTRACE_SETSIGMASK, pid, 8, unsafe.Pointer(&m))
 	return err
 }
 
@@ -150,7 +180,7 @@ func PeekSiginfo(pid int, shared bool) ([][]byte, error) {
 		if shared {
 			a.flags = peekSiginfoShared
 		}
-		n, err := ptrace(unix.PTRACE_PEEKSIGINFO, pid, uintptr(unsafe.Pointer(&a)), uintptr(unsafe.Pointer(&buf[0])))
+		n, err := ptracePtr2(unix.PTRACE_PEEKSIGINFO, pid, unsafe.Pointer(&a), unsafe.Pointer(&buf[0]))
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +197,7 @@ func PeekSiginfo(pid int, shared bool) ([][]byte, error) {
 // struct user_desc.
 func GetThreadArea(pid int, idx int) ([]byte, error) {
 	b := make([]byte, x86.UserDescSize)
-	_, err := ptrace(unix.PTRACE_GET_THREAD_AREA, pid, uintptr(idx), uintptr(unsafe.Pointer(&b[0])))
+	_, err := ptracePtr(unix.PTRACE_GET_THREAD_AREA, pid, uintptr(idx), unsafe.Pointer(&b[0]))
 	return b, err
 }
 
@@ -176,7 +206,7 @@ func SetThreadArea(pid int, idx int, desc []byte) error {
 	if len(desc) < x86.UserDescSize {
 		return errors.New("short user_desc")
 	}
-	_, err := ptrace(unix.PTRACE_SET_THREAD_AREA, pid, uintptr(idx), uintptr(unsafe.Pointer(&desc[0])))
+	_, err := ptracePtr(unix.PTRACE_SET_THREAD_AREA, pid, uintptr(idx), unsafe.Pointer(&desc[0]))
 	return err
 }
 
@@ -192,7 +222,7 @@ type RseqConfig struct {
 // GetRseqConfig reads the task's rseq registration; Addr is 0 if none.
 func GetRseqConfig(pid int) (RseqConfig, error) {
 	var c RseqConfig
-	_, err := ptrace(unix.PTRACE_GET_RSEQ_CONFIGURATION, pid, unsafe.Sizeof(c), uintptr(unsafe.Pointer(&c)))
+	_, err := ptracePtr(unix.PTRACE_GET_RSEQ_CONFIGURATION, pid, unsafe.Sizeof(c), unsafe.Pointer(&c))
 	return c, err
 }
 
@@ -207,7 +237,7 @@ type SyscallInfo struct {
 // GetSyscallInfo reads PTRACE_GET_SYSCALL_INFO for a stopped task.
 func GetSyscallInfo(pid int) (SyscallInfo, error) {
 	buf := make([]byte, 88)
-	_, err := ptrace(unix.PTRACE_GET_SYSCALL_INFO, pid, uintptr(len(buf)), uintptr(unsafe.Pointer(&buf[0])))
+	_, err := ptracePtr(unix.PTRACE_GET_SYSCALL_INFO, pid, uintptr(len(buf)), unsafe.Pointer(&buf[0]))
 	if err != nil {
 		return SyscallInfo{}, err
 	}
@@ -225,7 +255,7 @@ func PokeData(pid int, addr uint64, word uint64) error {
 // PeekData reads one word from the tracee.
 func PeekData(pid int, addr uint64) (uint64, error) {
 	var w uint64
-	_, err := ptrace(unix.PTRACE_PEEKDATA, pid, uintptr(addr), uintptr(unsafe.Pointer(&w)))
+	_, err := ptracePtr(unix.PTRACE_PEEKDATA, pid, uintptr(addr), unsafe.Pointer(&w))
 	return w, err
 }
 

@@ -156,10 +156,10 @@ func sigNums() []int {
 	return out
 }
 
-// restoreSignals installs the sigactions and the alternate stack. Handlers
+// restoreSigactions installs the sigactions. Handlers
 // of an ia32 task are installed with the ia32 rt_sigaction, because the
 // kind of syscall that installs a handler decides the signal frame it gets.
-func (r *restorer) restoreSignals() error {
+func (r *restorer) restoreSigactions() error {
 	sas := r.im.Core.GetTc().GetSigactions()
 	nums := sigNums()
 	if len(sas) > len(nums) {
@@ -187,20 +187,6 @@ func (r *restorer) restoreSignals() error {
 			return fmt.Errorf("sigaction of signal %d: %w", sig, err)
 		}
 	}
-	sas2 := r.im.Core.GetThreadCore().GetSas()
-	if sas2 != nil {
-		st := x86.Stack{Sp: sas2.GetSsSp(), Size: sas2.GetSsSize(), Flags: sas2.GetSsFlags() &^ x86.SSOnStack}
-		if st.Flags&x86.SSDisable != 0 {
-			st = x86.Stack{Flags: x86.SSDisable}
-		}
-		p, err := r.put(0, x86.EncodeStack(st))
-		if err != nil {
-			return err
-		}
-		if _, err := r.inj.Syscall(x86.SysSigaltstack, p, 0); err != nil {
-			return fmt.Errorf("sigaltstack %#x+%d: %w", st.Sp, st.Size, err)
-		}
-	}
 	return nil
 }
 
@@ -226,15 +212,15 @@ func lastCap() int {
 	return n
 }
 
-// restoreCreds sets groups, ids, capabilities and securebits, then the
-// attributes that a change of credentials resets (dumpable, pdeath_signal).
-func (r *restorer) restoreCreds() error {
-	tc := r.im.Core.GetThreadCore()
+// restoreCreds sets a thread's groups, ids, capabilities and securebits,
+// then its pdeath_signal, which a change of credentials resets.
+func (r *restorer) restoreCreds(th *thread) error {
+	tc := th.core.GetThreadCore()
 	cr := tc.GetCreds()
 	if cr == nil {
 		return fmt.Errorf("core image has no credentials")
 	}
-	sys := r.inj.Syscall
+	sys := th.inj.Syscall
 	bnd := capMask(cr.GetCapBnd())
 	for c := 0; c <= lastCap(); c++ {
 		if bnd&(1<<uint(c)) == 0 {
@@ -315,83 +301,68 @@ func (r *restorer) restoreCreds() error {
 			return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
 		}
 	}
-	if d := r.im.MM.GetDumpable(); true {
-		if _, err := sys(x86.SysPrctl, prSetDumpable, uint64(d)); err != nil {
-			return fmt.Errorf("prctl(PR_SET_DUMPABLE, %d): %w", d, err)
-		}
-	}
 	if _, err := sys(x86.SysPrctl, prSetPdeathsig, uint64(tc.GetPdeathSig())); err != nil {
 		return fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err)
 	}
 	return nil
 }
 
-// queueSignals queues the dumped pending signals from inside the task, so
-// the kernel accepts their original siginfo (si_code >= 0 is only allowed
-// for signals a task sends itself).
-func (r *restorer) queueSignals() error {
-	queue := func(raw []byte, shared bool) error {
-		if len(raw) != ptrace.SiginfoSize {
-			return fmt.Errorf("siginfo of %d bytes", len(raw))
-		}
-		sig := uint64(binary.LittleEndian.Uint32(raw))
-		p, err := r.put(0, raw)
-		if err != nil {
-			return err
-		}
-		if shared {
-			_, err = r.inj.Syscall(x86.SysRtSigqueueinfo, uint64(r.pid), sig, p)
-		} else {
-			_, err = r.inj.Syscall(x86.SysRtTgsigqueueinfo, uint64(r.pid), uint64(r.pid), sig, p)
-		}
-		if err != nil {
-			return fmt.Errorf("queue signal %d: %w", sig, err)
-		}
-		return nil
+// queueSignal queues one dumped pending signal from inside the thread it
+// was pending for, so the kernel accepts its original siginfo (si_code >= 0
+// is only allowed for signals a task sends itself).
+func (r *restorer) queueSignal(th *thread, raw []byte, shared bool) error {
+	if len(raw) != ptrace.SiginfoSize {
+		return fmt.Errorf("siginfo of %d bytes", len(raw))
 	}
+	sig := uint64(binary.LittleEndian.Uint32(raw))
+	p, err := r.put(0, raw)
+	if err != nil {
+		return err
+	}
+	if shared {
+		_, err = th.inj.Syscall(x86.SysRtSigqueueinfo, uint64(r.pid), sig, p)
+	} else {
+		_, err = th.inj.Syscall(x86.SysRtTgsigqueueinfo, uint64(r.pid), uint64(th.tid), sig, p)
+	}
+	if err != nil {
+		return fmt.Errorf("queue signal %d: %w", sig, err)
+	}
+	return nil
+}
+
+// queueSharedSignals queues the process-wide pending signals.
+func (r *restorer) queueSharedSignals() error {
 	for _, s := range r.im.Core.GetTc().GetSignalsS().GetSignals() {
-		if err := queue(s.GetSiginfo(), true); err != nil {
-			return err
-		}
-	}
-	for _, s := range r.im.Core.GetThreadCore().GetSignalsP().GetSignals() {
-		if err := queue(s.GetSiginfo(), false); err != nil {
+		if err := r.queueSignal(r.threads[0], s.GetSiginfo(), true); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// removeScratch registers rseq and the clear-tid address (late, so that
-// no injected call runs under the task's rseq), then unmaps the scratch
-// area from inside it.
+// removeScratch unmaps the scratch area from inside the leader; the
+// syscall-exit stop still comes after the call unmapped its own code.
 func (r *restorer) removeScratch() error {
-	if e := r.im.Core.GetThreadCore().GetRseqEntry(); e != nil && e.GetRseqAbiPointer() != 0 {
-		if _, err := r.inj.Syscall(x86.SysRseq, e.GetRseqAbiPointer(), uint64(e.GetRseqAbiSize()), 0, uint64(e.GetSignature())); err != nil {
-			return fmt.Errorf("rseq %#x: %w", e.GetRseqAbiPointer(), err)
-		}
-	}
-	if _, err := r.inj.Syscall(x86.SysSetTidAddress, r.im.Core.GetThreadInfo().GetClearTidAddr()); err != nil {
-		return fmt.Errorf("set_tid_address: %w", err)
-	}
-	// The call unmaps its own code; the syscall-exit stop still comes.
 	if _, err := r.inj.Syscall(x86.SysMunmap, r.scratch, scratchPages*x86.PageSize); err != nil {
 		return fmt.Errorf("munmap scratch %#x: %w", r.scratch, err)
 	}
-	r.inj.ForgetCode()
+	for _, th := range r.threads {
+		th.inj.ForgetCode()
+	}
 	return nil
 }
 
 // setRegisters sets TLS, FPU/xstate, general registers and the blocked
 // mask as dumped.
-func (r *restorer) setRegisters() error {
-	ti := r.im.Core.GetThreadInfo()
+func (r *restorer) setRegisters(th *thread) error {
+	ti := th.core.GetThreadInfo()
+	pid := th.tid
 	for _, d := range ti.GetTls() {
-		if err := ptrace.SetThreadArea(r.pid, int(d.GetEntryNumber()), x86.EncodeUserDesc(d)); err != nil {
+		if err := ptrace.SetThreadArea(pid, int(d.GetEntryNumber()), x86.EncodeUserDesc(d)); err != nil {
 			return fmt.Errorf("TLS entry %d: %w", d.GetEntryNumber(), err)
 		}
 	}
-	tmpl, err := ptrace.GetXstate(r.pid)
+	tmpl, err := ptrace.GetXstate(pid)
 	if err != nil {
 		return fmt.Errorf("read xstate: %w", err)
 	}
@@ -399,18 +370,18 @@ func (r *restorer) setRegisters() error {
 	if err != nil {
 		return err
 	}
-	if err := ptrace.SetRegset(r.pid, unix.NT_X86_XSTATE, xs); err != nil {
+	if err := ptrace.SetRegset(pid, unix.NT_X86_XSTATE, xs); err != nil {
 		return fmt.Errorf("set xstate: %w", err)
 	}
 	regs := x86.RegsFromImage(ti.GetGpregs())
 	// The task leaves a syscall-exit stop, where the kernel applies no
 	// restart rules: rewind an interrupted syscall here.
 	x86.RewindSyscall(&regs)
-	if err := ptrace.SetRegs(r.pid, &regs); err != nil {
+	if err := ptrace.SetRegs(pid, &regs); err != nil {
 		return fmt.Errorf("set registers (ip %#x cs %#x): %w", regs.Rip, regs.Cs, err)
 	}
-	mask := r.im.Core.GetThreadCore().GetBlkSigset()
-	if err := ptrace.SetSigmask(r.pid, mask); err != nil {
+	mask := th.core.GetThreadCore().GetBlkSigset()
+	if err := ptrace.SetSigmask(pid, mask); err != nil {
 		return fmt.Errorf("set signal mask: %w", err)
 	}
 	return nil

@@ -90,7 +90,15 @@ func (r *restorer) openAt(num int, path string, flags uint32, cloexec bool, pos 
 		return err
 	}
 	flags &^= unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_CLOEXEC
-	got, err := r.inj.Syscall(x86.SysOpenat, atFdcwd, p, uint64(flags), 0)
+	// The 64-bit openat adds O_LARGEFILE to every file it opens; an ia32
+	// task's files are opened with the ia32 call so their flags stay as
+	// the task set them.
+	var got uint64
+	if r.im.Compat {
+		got, err = r.inj.Syscall32(x86.SysOpenat, atFdcwd, p, uint64(flags), 0)
+	} else {
+		got, err = r.inj.Syscall(x86.SysOpenat, atFdcwd, p, uint64(flags), 0)
+	}
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}

@@ -18,10 +18,13 @@ import (
 
 // Images is a loaded single-task dump.
 type Images struct {
-	Dir     image.Dir
-	Inv     *inventory.InventoryEntry
-	Pstree  *pstree.PstreeEntry
-	Core    *criucore.CoreEntry
+	Dir    image.Dir
+	Inv    *inventory.InventoryEntry
+	Pstree *pstree.PstreeEntry
+	Core   *criucore.CoreEntry
+	// Threads are the cores of the other threads, with their Tids.
+	Threads []*criucore.CoreEntry
+	Tids    []int
 	MM      *mm.MmEntry
 	PagesID uint32
 	Pagemap []*pagemap.PagemapEntry
@@ -60,8 +63,8 @@ func Load(dir string) (*Images, error) {
 	if im.Pid <= 0 {
 		return nil, fmt.Errorf("pstree.img: invalid pid %d", im.Pid)
 	}
-	if n := len(im.Pstree.GetThreads()); n != 1 {
-		return nil, fmt.Errorf("pstree.img: task %d has %d threads: multi-threaded tasks are not supported yet", im.Pid, n)
+	if th := im.Pstree.GetThreads(); len(th) == 0 || int(th[0]) != im.Pid {
+		return nil, fmt.Errorf("pstree.img: task %d: the thread list does not start with the leader", im.Pid)
 	}
 	im.Core = &criucore.CoreEntry{}
 	if err := d.ReadOne(image.CoreName(im.Pid), image.MagicCore, im.Core); err != nil {
@@ -72,6 +75,17 @@ func Load(dir string) (*Images, error) {
 	}
 	if st := im.Core.GetTc().GetTaskState(); st != image.TaskAlive {
 		return nil, fmt.Errorf("%s: task state %d: only live tasks can be restored yet", image.CoreName(im.Pid), st)
+	}
+	for _, tid := range im.Pstree.GetThreads()[1:] {
+		c := &criucore.CoreEntry{}
+		if err := d.ReadOne(image.CoreName(int(tid)), image.MagicCore, c); err != nil {
+			return nil, err
+		}
+		if c.GetThreadInfo() == nil || c.GetThreadCore() == nil {
+			return nil, fmt.Errorf("%s: thread core without registers", image.CoreName(int(tid)))
+		}
+		im.Threads = append(im.Threads, c)
+		im.Tids = append(im.Tids, int(tid))
 	}
 	im.MM = &mm.MmEntry{}
 	if err := d.ReadOne(image.MMName(im.Pid), image.MagicMM, im.MM); err != nil {

@@ -108,9 +108,11 @@ func describePid(pid int) string {
 type restorer struct {
 	opts   *Options
 	im     *Images
-	helper int // the helper started by ckpt, killed once the task exists
-	pid    int // the task being restored, 0 until it exists
-	inj    *inject.Task
+	helper int          // the helper started by ckpt, killed once the task exists
+	pid    int          // the task being restored, 0 until it exists
+	inj    *inject.Task // injects into the leader
+	// threads are all threads once created, the leader first.
+	threads []*thread
 	// scratch is the address of the pages used for code and data.
 	scratch uint64
 }
@@ -139,11 +141,14 @@ func (r *restorer) run() error {
 		{"restore fs", r.restoreFS},
 		{"restore mm fields", r.restoreMM},
 		{"restore task attributes", r.restoreTaskAttrs},
-		{"restore signal handling", r.restoreSignals},
-		{"restore credentials", r.restoreCreds},
-		{"queue pending signals", r.queueSignals},
+		{"restore signal handlers", r.restoreSigactions},
+		{"create threads", r.createThreads},
+		{"restore thread state", r.perThread(r.restoreThreadState)},
+		{"restore dumpable", r.restoreDumpable},
+		{"queue shared pending signals", r.queueSharedSignals},
+		{"register rseq and clear-tid", r.perThread(r.registerThread)},
 		{"remove scratch area", r.removeScratch},
-		{"set registers", r.setRegisters},
+		{"set registers", r.perThread(r.setRegisters)},
 	}
 	for _, s := range steps {
 		r.opts.logf("restore %d: %s", r.pid, s.name)
@@ -151,8 +156,10 @@ func (r *restorer) run() error {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	if err := ptrace.Detach(r.pid, 0); err != nil {
-		return fmt.Errorf("detach: %w", err)
+	for _, th := range r.threads {
+		if err := ptrace.Detach(th.tid, 0); err != nil {
+			return fmt.Errorf("detach thread %d: %w", th.tid, err)
+		}
 	}
 	r.opts.logf("restore %d: running", r.pid)
 	return nil
@@ -160,6 +167,17 @@ func (r *restorer) run() error {
 
 // cleanup kills whatever this restore started.
 func (r *restorer) cleanup() {
+	for _, th := range r.threads {
+		if th.tid != r.pid {
+			_ = unix.Tgkill(r.pid, th.tid, unix.SIGKILL)
+			for {
+				st, err := ptrace.Wait(th.tid)
+				if err != nil || st.Exited() {
+					break
+				}
+			}
+		}
+	}
 	for _, pid := range []int{r.pid, r.helper} {
 		if pid <= 0 {
 			continue

@@ -75,6 +75,7 @@ func (r *restorer) cloneTask() error {
 	if r.inj, err = inject.Begin(r.pid, regs.Rip); err != nil {
 		return fmt.Errorf("new task %d: %w", r.pid, err)
 	}
+	r.threads = []*thread{{tid: r.pid, core: r.im.Core, inj: r.inj}}
 	return nil
 }
 

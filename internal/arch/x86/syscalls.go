@@ -42,6 +42,7 @@ const (
 	SysGetpid
 	SysExitGroup
 	SysCloseRange
+	SysSetRobustList
 	numSyscalls
 )
 
@@ -86,6 +87,7 @@ var sysNums = [numSyscalls][2]int{
 	SysGetpid:           {39, 20},
 	SysExitGroup:        {231, 252},
 	SysCloseRange:       {436, 436},
+	SysSetRobustList:    {273, 311},
 }
 
 var sysNames = [numSyscalls]string{
@@ -95,7 +97,7 @@ var sysNames = [numSyscalls]string{
 	"chroot", "openat", "close", "lseek", "dup3", "fcntl", "setresuid",
 	"setresgid", "setgroups", "setfsuid", "setfsgid", "capset",
 	"rt_sigqueueinfo", "rt_tgsigqueueinfo", "setsid", "setpgid", "madvise",
-	"getpid", "exit_group", "close_range",
+	"getpid", "exit_group", "close_range", "set_robust_list",
 }
 
 func (s Syscall) String() string {

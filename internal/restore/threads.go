@@ -1,0 +1,137 @@
+package restore
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/ptrace"
+)
+
+// thread is one thread of the task being restored.
+type thread struct {
+	tid  int
+	core *criucore.CoreEntry
+	inj  *inject.Task
+}
+
+// perThread runs fn for every thread, the leader first.
+func (r *restorer) perThread(fn func(*thread) error) func() error {
+	return func() error {
+		for _, th := range r.threads {
+			if err := fn(th); err != nil {
+				return fmt.Errorf("thread %d: %w", th.tid, err)
+			}
+		}
+		return nil
+	}
+}
+
+// threadCloneFlags make a thread of the leader: what pthread_create uses.
+const threadCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix.CLONE_SIGHAND |
+	unix.CLONE_THREAD | unix.CLONE_SYSVSEM
+
+// createThreads has the leader clone3 every other thread with its TID.
+// This happens before credentials are restored: set_tid needs
+// CAP_SYS_ADMIN, and each thread then gets its own credentials.
+func (r *restorer) createThreads() error {
+	for i, core := range r.im.Threads {
+		tid := r.im.Tids[i]
+		args := make([]byte, cloneArgsSize+8)
+		le := binary.LittleEndian
+		le.PutUint64(args[0:], threadCloneFlags)
+		p, err := r.put(0, args)
+		if err != nil {
+			return err
+		}
+		le.PutUint64(args[64:], p+cloneArgsSize) // set_tid
+		le.PutUint64(args[72:], 1)               // set_tid_size
+		le.PutUint32(args[cloneArgsSize:], uint32(tid))
+		if _, err := r.put(0, args); err != nil {
+			return err
+		}
+		got, err := r.inj.Syscall(x86.SysClone3, p, cloneArgsSize)
+		if err != nil {
+			return fmt.Errorf("clone3 thread %d: %w", tid, err)
+		}
+		if int(got) != tid {
+			return fmt.Errorf("clone3 gave thread %d, want %d", got, tid)
+		}
+		st, err := ptrace.Wait(tid)
+		if err != nil {
+			return err
+		}
+		if st.Signal() != unix.SIGSTOP {
+			return fmt.Errorf("new thread %d: %v instead of its first stop", tid, st)
+		}
+		inj, err := inject.Begin(tid, r.scratch)
+		if err != nil {
+			return fmt.Errorf("thread %d: %w", tid, err)
+		}
+		inj.Stack = r.inj.Stack
+		r.threads = append(r.threads, &thread{tid: tid, core: core, inj: inj})
+	}
+	return nil
+}
+
+// restoreThreadState sets what each thread has of its own: the alternate
+// signal stack, the robust futex list, credentials, pdeath_signal and its
+// pending signals.
+func (r *restorer) restoreThreadState(th *thread) error {
+	tc := th.core.GetThreadCore()
+	if sas := tc.GetSas(); sas != nil {
+		st := x86.Stack{Sp: sas.GetSsSp(), Size: sas.GetSsSize(), Flags: sas.GetSsFlags() &^ x86.SSOnStack}
+		if st.Flags&x86.SSDisable != 0 {
+			st = x86.Stack{Flags: x86.SSDisable}
+		}
+		p, err := r.put(0, x86.EncodeStack(st))
+		if err != nil {
+			return err
+		}
+		if _, err := th.inj.Syscall(x86.SysSigaltstack, p, 0); err != nil {
+			return fmt.Errorf("sigaltstack %#x+%d: %w", st.Sp, st.Size, err)
+		}
+	}
+	if head := tc.GetFutexRla(); head != 0 {
+		if _, err := th.inj.Syscall(x86.SysSetRobustList, head, uint64(tc.GetFutexRlaLen())); err != nil {
+			return fmt.Errorf("set_robust_list %#x: %w", head, err)
+		}
+	}
+	if err := r.restoreCreds(th); err != nil {
+		return err
+	}
+	for _, s := range tc.GetSignalsP().GetSignals() {
+		if err := r.queueSignal(th, s.GetSiginfo(), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restoreDumpable sets the mm's dumpable flag, after every thread's
+// credentials, since a change of credentials resets it.
+func (r *restorer) restoreDumpable() error {
+	d := r.im.MM.GetDumpable()
+	if _, err := r.inj.Syscall(x86.SysPrctl, prSetDumpable, uint64(d)); err != nil {
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE, %d): %w", d, err)
+	}
+	return nil
+}
+
+// registerThread registers rseq and the clear-tid address, late, so that
+// no injected call runs under the thread's rseq.
+func (r *restorer) registerThread(th *thread) error {
+	if e := th.core.GetThreadCore().GetRseqEntry(); e != nil && e.GetRseqAbiPointer() != 0 {
+		if _, err := th.inj.Syscall(x86.SysRseq, e.GetRseqAbiPointer(), uint64(e.GetRseqAbiSize()), 0, uint64(e.GetSignature())); err != nil {
+			return fmt.Errorf("rseq %#x: %w", e.GetRseqAbiPointer(), err)
+		}
+	}
+	if _, err := th.inj.Syscall(x86.SysSetTidAddress, th.core.GetThreadInfo().GetClearTidAddr()); err != nil {
+		return fmt.Errorf("set_tid_address: %w", err)
+	}
+	return nil
+}
