@@ -45,7 +45,7 @@ func restoreCmd() *cobra.Command {
 				return fmt.Errorf("wait for restored task %d: %w", p.Pid, err)
 			}
 			if ws.Signaled() {
-				fmt.Fprintf(os.Stderr, "ckpt: restored task %d was killed by %v\n", p.Pid, ws.Signal())
+				fmt.Fprintf(os.Stderr, "ckpt: restored task %d was killed by signal %d (%v)\n", p.Pid, int(ws.Signal()), ws.Signal())
 				return exitError{128 + int(ws.Signal())}
 			}
 			if code := ws.ExitStatus(); code != 0 {

@@ -115,8 +115,10 @@ func (t *task) freezeAndDump() (*Stats, error) {
 		if err := unix.Kill(o.Pid, unix.SIGKILL); err != nil {
 			return nil, fmt.Errorf("kill dumped task: %w", err)
 		}
-		// The tracer sees each thread die; the real parent reaps.
-		for _, tid := range t.tids {
+		// The tracer sees each thread die, the leader last: its exit is
+		// reported only after every other thread is gone.
+		for i := len(t.tids) - 1; i >= 0; i-- {
+			tid := t.tids[i]
 			for {
 				st, err := ptrace.Wait(tid)
 				if err != nil || st.Exited() {
