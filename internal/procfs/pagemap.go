@@ -1,7 +1,6 @@
 package procfs
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 )
@@ -85,32 +84,13 @@ func OpenPagemap(pid int) (*os.File, error) {
 // [vsyscall] page) read as end-of-file in pagemap_read() and yield a
 // short-read error, so skip special VMAs.
 func PresentPages(pagemap *os.File, start, end uint64) ([]bool, error) {
-	if start%PageSize != 0 || end%PageSize != 0 {
-		return nil, fmt.Errorf("pagemap: range %#x-%#x not page-aligned", start, end)
+	ents, err := PagemapEntries(pagemap, start, end)
+	if err != nil {
+		return nil, err
 	}
-	if start > end {
-		return nil, fmt.Errorf("pagemap: range %#x-%#x: start above end", start, end)
-	}
-	n := (end - start) / PageSize
-	out := make([]bool, n)
-	buf := make([]byte, 8*min(n, pagemapChunk))
-	for done := uint64(0); done < n; {
-		cnt := min(n-done, pagemapChunk)
-		b := buf[:8*cnt]
-		off := int64((start/PageSize + done) * 8)
-		got, err := pagemap.ReadAt(b, off)
-		if got != len(b) {
-			if err == nil {
-				err = fmt.Errorf("short read")
-			}
-			return nil, fmt.Errorf("read %s at offset %#x (address %#x): got %d of %d bytes: %w",
-				pagemap.Name(), off, start+done*PageSize, got, len(b), err)
-		}
-		for i := uint64(0); i < cnt; i++ {
-			e := PagemapEntry(binary.LittleEndian.Uint64(b[8*i:]))
-			out[done+i] = e.Present() || e.Swapped()
-		}
-		done += cnt
+	out := make([]bool, len(ents))
+	for i, e := range ents {
+		out[i] = e.Present() || e.Swapped()
 	}
 	return out, nil
 }
