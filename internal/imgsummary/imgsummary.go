@@ -75,7 +75,7 @@ func load(dir string) (*summary, error) {
 	im, loadErr := restore.Load(dir)
 	if loadErr == nil {
 		t := &task{
-			ps: im.Pstree, threads: []thread{{im.Pid, im.Core}}, mm: im.MM,
+			ps: im.Pstree, threads: loadedThreads(im), mm: im.MM,
 			pagesID: im.PagesID, pagemap: im.Pagemap, fds: im.Fds, fs: im.FS,
 			abi: im.ABI, exe: im.ExePath,
 		}
@@ -681,4 +681,13 @@ func bytesStr(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// loadedThreads lists the threads of a loaded dump, the leader first.
+func loadedThreads(im *restore.Images) []thread {
+	out := []thread{{im.Pid, im.Core}}
+	for i, c := range im.Threads {
+		out = append(out, thread{im.Tids[i], c})
+	}
+	return out
 }
