@@ -56,7 +56,7 @@ func (t *task) readThread(tid int) (*threadState, error) {
 	pid := tid
 	th := &threadState{tid: tid, compat: t.abi == x86.ABI32}
 	var err error
-	if th.status, err = procfs.ReadTaskStatus(t.opts.Pid, tid); err != nil {
+	if th.status, err = procfs.ReadTaskStatus(t.pid, tid); err != nil {
 		return nil, err
 	}
 	if !th.compat {
@@ -84,7 +84,7 @@ func (t *task) readThread(tid int) (*threadState, error) {
 	if th.private, err = ptrace.PeekSiginfo(pid, false); err != nil {
 		return nil, fmt.Errorf("pending signals: %w", err)
 	}
-	if tid == t.opts.Pid {
+	if tid == t.pid {
 		if th.shared, err = ptrace.PeekSiginfo(pid, true); err != nil {
 			return nil, fmt.Errorf("shared pending signals: %w", err)
 		}
@@ -133,7 +133,7 @@ const (
 // ptrace do not show.
 // Process-wide state is asked from the leader only.
 func (t *task) queryTask(th *threadState, vmas []procfs.SmapsEntry) (err error) {
-	leader := th.tid == t.opts.Pid
+	leader := th.tid == t.pid
 	code, err := scratchCodeAddr(vmas)
 	if err != nil {
 		return err
@@ -161,7 +161,7 @@ func (t *task) queryTask(th *threadState, vmas []procfs.SmapsEntry) (err error) 
 			err = fmt.Errorf("unmap scratch data: %w", uerr)
 		}
 	}()
-	mem, err := ptrace.OpenMem(t.opts.Pid)
+	mem, err := ptrace.OpenMem(t.pid)
 	if err != nil {
 		return fmt.Errorf("open memory: %w", err)
 	}
@@ -282,7 +282,7 @@ func (t *task) coreEntry(th *threadState, leader *threadState, rlims map[int]pro
 	for r := 0; r < 16; r++ {
 		l, ok := rlims[r]
 		if !ok {
-			return nil, fmt.Errorf("/proc/%d/limits lacks resource %d", t.opts.Pid, r)
+			return nil, fmt.Errorf("/proc/%d/limits lacks resource %d", t.pid, r)
 		}
 		rl = append(rl, &rlimit.RlimitEntry{Cur: proto.Uint64(l.Cur), Max: proto.Uint64(l.Max)})
 	}
@@ -300,7 +300,7 @@ func (t *task) coreEntry(th *threadState, leader *threadState, rlims map[int]pro
 		Sigactions:     lq.sigactions,
 		ChildSubreaper: proto.Bool(lq.subreaper),
 	}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", t.opts.Pid)); err == nil {
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", t.pid)); err == nil {
 		var v int32
 		if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &v); err == nil {
 			tc.OomScoreAdj = proto.Int32(v)

@@ -62,9 +62,9 @@ func Dump(opts Options) (*Stats, error) {
 		existed[e.Name()] = true
 	}
 
-	// Everything that can be checked without touching the task is checked
+	// Everything that can be checked without touching the tree is checked
 	// first, so most refusals never stop it.
-	t, err := inspect(&opts)
+	t, err := discover(&opts)
 	if err != nil {
 		return nil, fmt.Errorf("dump task %d: %w", opts.Pid, err)
 	}
@@ -90,54 +90,11 @@ func Dump(opts Options) (*Stats, error) {
 	return stats, nil
 }
 
-// freezeAndDump runs on the tracer thread.
-func (t *task) freezeAndDump() (*Stats, error) {
-	o := t.opts
-	start := time.Now()
-	if err := t.seizeAll(); err != nil {
-		_ = t.release()
-		return nil, err
-	}
-	o.logf("task %d stopped (%d threads)", o.Pid, len(t.tids))
-	stats, err := t.collectAndWrite()
-	if err != nil {
-		if rerr := t.release(); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("release task: %w", rerr))
-		}
-		return nil, err
-	}
-	if o.LeaveRunning {
-		if err := t.release(); err != nil {
-			return nil, fmt.Errorf("release task after dump: %w", err)
-		}
-		o.logf("task %d left running", o.Pid)
-	} else {
-		if err := unix.Kill(o.Pid, unix.SIGKILL); err != nil {
-			return nil, fmt.Errorf("kill dumped task: %w", err)
-		}
-		// The tracer sees each thread die, the leader last: its exit is
-		// reported only after every other thread is gone.
-		for i := len(t.tids) - 1; i >= 0; i-- {
-			tid := t.tids[i]
-			for {
-				st, err := ptrace.Wait(tid)
-				if err != nil || st.Exited() {
-					break
-				}
-				_ = ptrace.Cont(tid, 0)
-			}
-		}
-		o.logf("task %d killed after dump", o.Pid)
-	}
-	stats.FrozenFor = time.Since(start)
-	return stats, nil
-}
-
 // seizeAll seizes and stops every thread of the task, until no new thread
 // shows up: a thread created meanwhile is either seized here or reported
 // through PTRACE_O_TRACECLONE by a thread already seized.
 func (t *task) seizeAll() error {
-	pid := t.opts.Pid
+	pid := t.pid
 	seized := map[int]bool{}
 	for round := 0; ; round++ {
 		tids, err := procfs.Threads(pid)

@@ -31,9 +31,11 @@ type openFile struct {
 	isPipe bool
 }
 
-// task is the state of one dump in progress.
+// task is one process of the tree being dumped.
 type task struct {
 	opts   *Options
+	pid    int
+	index  int // 1-based position in the tree: the id of its pages, fd table, ...
 	abi    x86.ABI
 	exe    string
 	exeSt  unix.Stat_t
@@ -45,9 +47,8 @@ type task struct {
 }
 
 // inspect checks, without stopping the task, that ckpt can dump it.
-func inspect(o *Options) (*task, error) {
-	pid := o.Pid
-	t := &task{opts: o}
+func inspect(o *Options, pid, index int) (*task, error) {
+	t := &task{opts: o, pid: pid, index: index}
 	var err error
 	if t.stat, err = procfs.ReadStat(pid); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -69,9 +70,6 @@ func inspect(o *Options) (*task, error) {
 	}
 	if t.status.Tgid != pid {
 		return nil, fmt.Errorf("%d is a thread of process %d: dump the process", pid, t.status.Tgid)
-	}
-	if kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil && len(strings.TrimSpace(string(kids))) > 0 {
-		return nil, fmt.Errorf("task has child processes (%s): process trees are not supported yet", strings.TrimSpace(string(kids)))
 	}
 	if t.exe, err = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil {
 		return nil, fmt.Errorf("read exe link: %w", err)
@@ -100,7 +98,7 @@ func inspect(o *Options) (*task, error) {
 }
 
 func (t *task) inspectFiles() error {
-	pid := t.opts.Pid
+	pid := t.pid
 	fds, err := procfs.ListFds(pid)
 	if err != nil {
 		return err

@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pipe"
@@ -32,6 +30,15 @@ import (
 type fileTable struct {
 	entries []*fdinfo.FileEntry
 	byKey   map[string]uint32
+	// open are the fds dumped so far, of every process: an fd that shares
+	// its open file description with one of them gets the same id.
+	open []openFD
+}
+
+type openFD struct {
+	pid int
+	f   openFile
+	id  uint32
 }
 
 func (ft *fileTable) reg(path string, flags uint32, pos uint64, st *unix.Stat_t) uint32 {
@@ -62,9 +69,12 @@ func noOwner() *fown.FownEntry {
 	return &fown.FownEntry{Uid: z, Euid: z, Signum: z, PidType: z, Pid: z}
 }
 
-func (t *task) collectAndWrite() (*Stats, error) {
+// collectAndWrite dumps one frozen process: its own images (core, mm,
+// pagemap, pages, fdinfo, fs, ids). Files go into the shared table ft;
+// the pstree entry is returned for pstree.img.
+func (t *task) collectAndWrite(ft *fileTable, stats *Stats) (*pstree.PstreeEntry, error) {
 	o := t.opts
-	pid := o.Pid
+	pid := t.pid
 	dir := image.Dir{Path: o.ImagesDir}
 	vmas, err := procfs.ReadSmaps(pid)
 	if err != nil {
@@ -113,10 +123,8 @@ func (t *task) collectAndWrite() (*Stats, error) {
 		return nil, fmt.Errorf("auxv: %w", err)
 	}
 
-	ft := &fileTable{byKey: map[string]uint32{}}
 	exeID := ft.reg(t.exe, unix.O_RDONLY, 0, &t.exeSt)
 
-	stats := &Stats{}
 	vmaEntries, err := t.dumpMemory(dir, vmas, ft, stats)
 	if err != nil {
 		return nil, err
@@ -150,9 +158,8 @@ func (t *task) collectAndWrite() (*Stats, error) {
 		return nil, err
 	}
 
-	ids := &criucore.TaskKobjIdsEntry{
-		VmId: proto.Uint32(1), FilesId: proto.Uint32(1), FsId: proto.Uint32(1), SighandId: proto.Uint32(1),
-	}
+	id := proto.Uint32(uint32(t.index))
+	ids := &criucore.TaskKobjIdsEntry{VmId: id, FilesId: id, FsId: id, SighandId: id}
 	var cores []proto.Message
 	var tids []uint32
 	for _, ts := range threads {
@@ -169,35 +176,14 @@ func (t *task) collectAndWrite() (*Stats, error) {
 		Pgid: proto.Uint32(uint32(s.Pgrp)), Sid: proto.Uint32(uint32(s.Session)),
 		Threads: tids,
 	}
-	var uptime uint64
-	var ts unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil {
-		uptime = uint64(ts.Sec)*1000000 + uint64(ts.Nsec)/1000
-	}
-	inv := &inventory.InventoryEntry{
-		ImgVersion:  proto.Uint32(image.ImgVersion),
-		FdinfoPerId: proto.Bool(true),
-		RootIds:     ids,
-		NsPerId:     proto.Bool(false),
-		Lsmtype:     inventory.Lsmtype_NO_LSM.Enum(),
-		DumpUptime:  proto.Uint64(uptime),
-	}
-	files := make([]proto.Message, len(ft.entries))
-	for i, e := range ft.entries {
-		files[i] = e
-	}
 	writes := []struct {
 		name, kind string
 		msgs       []proto.Message
 	}{
 		{image.IDsName(pid), image.MagicIDs, []proto.Message{ids}},
 		{image.MMName(pid), image.MagicMM, []proto.Message{mmEntry}},
-		{image.FilesName(), image.MagicFiles, files},
-		{image.FdinfoName(1), image.MagicFdinfo, fdEntries},
+		{image.FdinfoName(uint32(t.index)), image.MagicFdinfo, fdEntries},
 		{image.FSName(pid), image.MagicFS, []proto.Message{fsEntry}},
-		{image.PstreeName(), image.MagicPstree, []proto.Message{ps}},
-		// The inventory goes last: its presence marks a complete dump.
-		{image.InventoryName(), image.MagicInventory, []proto.Message{inv}},
 	}
 	for i, c := range cores {
 		if err := dir.Write(image.CoreName(int(tids[i])), image.MagicCore, c); err != nil {
@@ -209,13 +195,8 @@ func (t *task) collectAndWrite() (*Stats, error) {
 			return nil, err
 		}
 	}
-	ents, _ := os.ReadDir(o.ImagesDir)
-	for _, e := range ents {
-		if fi, err := os.Stat(filepath.Join(o.ImagesDir, e.Name())); err == nil {
-			stats.ImageBytes += fi.Size()
-		}
-	}
-	return stats, nil
+	_ = o
+	return ps, nil
 }
 
 // vmaProt converts maps permissions to PROT_* bits.
@@ -233,13 +214,10 @@ func vmaProt(v procfs.VMA) uint32 {
 	return p
 }
 
-// pagesID is the id of the single pages image of a single-task dump.
-const pagesID = 1
-
 // dumpMemory classifies every VMA, writes the pages that hold data to
 // pages-1.img and returns the vma entries for mm-PID.img.
 func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable, stats *Stats) ([]*vma.VmaEntry, error) {
-	pid := t.opts.Pid
+	pid := t.pid
 	pmf, err := procfs.OpenPagemap(pid)
 	if err != nil {
 		return nil, err
@@ -250,6 +228,7 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 		return nil, fmt.Errorf("open memory: %w", err)
 	}
 	defer mem.Close()
+	pagesID := uint32(t.index)
 	pf, err := dir.CreatePages(pagesID)
 	if err != nil {
 		return nil, err
@@ -437,24 +416,20 @@ const fdFlagCloexec = 1
 // kcmpFile is KCMP_FILE (include/uapi/linux/kcmp.h).
 const kcmpFile = 0
 
-// sameFile reports whether two fds of pid share one open file description
-// (dup'ed fds share offset and flags), with kcmp(2).
-func sameFile(pid, fd1, fd2 int) bool {
-	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid), uintptr(pid), kcmpFile, uintptr(fd1), uintptr(fd2), 0)
+// sameFile reports whether fd1 of pid1 and fd2 of pid2 share one open
+// file description (dup'ed or inherited fds share offset and flags), with
+// kcmp(2).
+func sameFile(pid1, fd1, pid2, fd2 int) bool {
+	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid1), uintptr(pid2), kcmpFile, uintptr(fd1), uintptr(fd2), 0)
 	return e == 0 && r == 0
 }
 
 func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 	var out []proto.Message
-	type seen struct {
-		f  openFile
-		id uint32
-	}
-	var prev []seen
 	for _, f := range t.files {
 		shared := uint32(0)
-		for _, p := range prev {
-			if p.f.kind == f.kind && p.f.st.Dev == f.st.Dev && p.f.st.Ino == f.st.Ino && p.f.st.Rdev == f.st.Rdev && sameFile(t.opts.Pid, p.f.fd, f.fd) {
+		for _, p := range ft.open {
+			if p.f.kind == f.kind && p.f.st.Dev == f.st.Dev && p.f.st.Ino == f.st.Ino && p.f.st.Rdev == f.st.Rdev && sameFile(p.pid, p.f.fd, t.pid, f.fd) {
 				shared = p.id
 				break
 			}
@@ -500,7 +475,7 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 			fe.Type = typ.Enum()
 			ft.entries = append(ft.entries, fe)
 		}
-		prev = append(prev, seen{f, id})
+		ft.open = append(ft.open, openFD{t.pid, f, id})
 		out = append(out, &fdinfo.FdinfoEntry{
 			Id: proto.Uint32(id), Flags: proto.Uint32(fdFlags), Type: typ.Enum(), Fd: proto.Uint32(uint32(f.fd)),
 		})
@@ -509,7 +484,7 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 }
 
 func (t *task) fsEntry(ft *fileTable) (*fsimg.FsEntry, error) {
-	pid := t.opts.Pid
+	pid := t.pid
 	ids := [2]uint32{}
 	for i, name := range []string{"cwd", "root"} {
 		link := fmt.Sprintf("/proc/%d/%s", pid, name)

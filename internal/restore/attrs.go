@@ -87,7 +87,7 @@ func (r *restorer) restoreMM() error {
 	return nil
 }
 
-// restoreTaskAttrs sets personality, rlimits, session and process group.
+// restoreTaskAttrs sets personality, rlimits, comm and the subreaper flag.
 func (r *restorer) restoreTaskAttrs() error {
 	tc := r.im.Core.GetTc()
 	if _, err := r.inj.Syscall(x86.SysPersonality, uint64(tc.GetPersonality())); err != nil {
@@ -114,17 +114,6 @@ func (r *restorer) restoreTaskAttrs() error {
 		}
 		if _, err := r.inj.Syscall(x86.SysPrlimit64, 0, uint64(res), p, 0); err != nil {
 			return fmt.Errorf("rlimit %d to %d/%d: %w", res, want.Cur, want.Max, err)
-		}
-	}
-	ps := r.im.Pstree
-	switch {
-	case int(ps.GetSid()) == r.pid:
-		if _, err := r.inj.Syscall(x86.SysSetsid); err != nil {
-			return fmt.Errorf("setsid: %w", err)
-		}
-	case int(ps.GetPgid()) == r.pid:
-		if _, err := r.inj.Syscall(x86.SysSetpgid, 0, 0); err != nil {
-			return fmt.Errorf("setpgid: %w", err)
 		}
 	}
 	if comm := tc.GetComm(); comm != "" {

@@ -36,31 +36,78 @@ func checkInheritable(im *Images, o *Options) error {
 	return nil
 }
 
-// restoreFiles opens every dumped fd at its number and closes the rest.
+// restoreFiles builds the dumped fd table. Fds that shared an open file
+// description with the parent's (inherited across fork) are taken from
+// the table the process inherited, so offsets stay shared; dup'ed fds are
+// dup'ed again; the rest are opened by path. Every other fd is closed.
 func (r *restorer) restoreFiles() error {
-	keep := map[int]bool{}
-	opened := map[uint32]int{} // file id -> first fd number holding it
+	maxFd := 2
 	for _, fd := range r.im.Fds {
-		num := int(fd.GetFd())
-		keep[num] = true
-		if fd.GetType() != fdinfo.FdTypes_REG {
-			// Inherited stdio: the helper got ckpt's own fd at this number.
+		maxFd = max(maxFd, int(fd.GetFd()))
+	}
+	// Inherited descriptions this process needs move above every dumped
+	// fd number first, so placing the others cannot close them.
+	moved := map[uint32]int{}
+	keep := map[int]bool{}
+	for _, fd := range r.im.Fds {
+		id := fd.GetId()
+		if fd.GetType() != fdinfo.FdTypes_REG && fd.GetFd() <= 2 {
+			keep[int(fd.GetFd())] = true // inherited stdio stays in place
 			continue
 		}
+		from, ok := r.inherited[id]
+		if !ok {
+			continue
+		}
+		if _, done := moved[id]; done {
+			continue
+		}
+		got, err := r.inj.Syscall(x86.SysFcntl, uint64(from), unix.F_DUPFD, uint64(maxFd+1))
+		if err != nil {
+			return fmt.Errorf("fd %d: take inherited fd %d: %w", fd.GetFd(), from, err)
+		}
+		moved[id] = int(got)
+		keep[int(got)] = true
+	}
+	cur, err := procfs.ListFds(r.pid)
+	if err != nil {
+		return err
+	}
+	for _, fd := range cur {
+		if !keep[fd.Num] {
+			if _, err := r.inj.Syscall(x86.SysClose, uint64(fd.Num)); err != nil {
+				return fmt.Errorf("close inherited fd %d: %w", fd.Num, err)
+			}
+		}
+	}
+	r.fdIDs = map[uint32]int{}
+	for _, fd := range r.im.Fds {
+		num := int(fd.GetFd())
+		id := fd.GetId()
 		cloexec := fd.GetFlags()&fdFlagCloexec != 0
-		if first, ok := opened[fd.GetId()]; ok {
-			// The fds shared one open file description: dup it.
+		if fd.GetType() != fdinfo.FdTypes_REG && num <= 2 {
+			r.fdIDs[id] = num
+			continue
+		}
+		from, ok := r.fdIDs[id]
+		if !ok {
+			from, ok = moved[id]
+		}
+		if ok {
 			var dflags uint64
 			if cloexec {
 				dflags = unix.O_CLOEXEC
 			}
-			if _, err := r.inj.Syscall(x86.SysDup3, uint64(first), uint64(num), dflags); err != nil {
-				return fmt.Errorf("fd %d: dup3 of fd %d: %w", num, first, err)
+			if _, err := r.inj.Syscall(x86.SysDup3, uint64(from), uint64(num), dflags); err != nil {
+				return fmt.Errorf("fd %d: dup3 of fd %d: %w", num, from, err)
 			}
+			r.fdIDs[id] = num
 			continue
 		}
-		opened[fd.GetId()] = num
-		f, err := r.im.RegFile(fd.GetId())
+		if fd.GetType() != fdinfo.FdTypes_REG {
+			return fmt.Errorf("fd %d: a %v that is not inherited stdio", num, fd.GetType())
+		}
+		f, err := r.im.RegFile(id)
 		if err != nil {
 			return fmt.Errorf("fd %d: %w", num, err)
 		}
@@ -68,16 +115,11 @@ func (r *restorer) restoreFiles() error {
 		if err := r.openAt(num, reg.GetName(), reg.GetFlags(), cloexec, reg.GetPos()); err != nil {
 			return fmt.Errorf("fd %d (%s): %w", num, reg.GetName(), err)
 		}
+		r.fdIDs[id] = num
 	}
-	fds, err := procfs.ListFds(r.pid)
-	if err != nil {
-		return err
-	}
-	for _, fd := range fds {
-		if !keep[fd.Num] {
-			if _, err := r.inj.Syscall(x86.SysClose, uint64(fd.Num)); err != nil {
-				return fmt.Errorf("close helper fd %d: %w", fd.Num, err)
-			}
+	for _, tmp := range moved {
+		if _, err := r.inj.Syscall(x86.SysClose, uint64(tmp)); err != nil {
+			return fmt.Errorf("close fd %d: %w", tmp, err)
 		}
 	}
 	return nil

@@ -37,28 +37,69 @@ type Images struct {
 	Compat  bool
 }
 
-// Load reads and checks every image of a dump in dir.
+// Load reads and checks every image of a dump in dir and returns the
+// root process.
 func Load(dir string) (*Images, error) {
+	all, err := LoadTree(dir)
+	if err != nil {
+		return nil, err
+	}
+	return all[0], nil
+}
+
+// LoadTree reads and checks every image of a dump in dir and returns its
+// processes in pstree order: the root first, every parent before its
+// children.
+func LoadTree(dir string) ([]*Images, error) {
 	d := image.Dir{Path: dir}
-	im := &Images{Dir: d, Files: map[uint32]*fdinfo.FileEntry{}}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("images directory %s: not a directory", dir)
 	}
-	im.Inv = &inventory.InventoryEntry{}
-	if err := d.ReadOne(image.InventoryName(), image.MagicInventory, im.Inv); err != nil {
+	inv := &inventory.InventoryEntry{}
+	if err := d.ReadOne(image.InventoryName(), image.MagicInventory, inv); err != nil {
 		return nil, err
 	}
-	if v := im.Inv.GetImgVersion(); v != image.ImgVersion {
+	if v := inv.GetImgVersion(); v != image.ImgVersion {
 		return nil, fmt.Errorf("inventory.img: image version %d, ckpt reads version %d", v, image.ImgVersion)
 	}
 	ps, err := image.ReadAll(d, image.PstreeName(), image.MagicPstree, func() *pstree.PstreeEntry { return &pstree.PstreeEntry{} })
 	if err != nil {
 		return nil, err
 	}
-	if len(ps) != 1 {
-		return nil, fmt.Errorf("pstree.img has %d tasks: process trees are not supported yet", len(ps))
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("pstree.img has no task")
 	}
-	im.Pstree = ps[0]
+	files, err := image.ReadAll(d, image.FilesName(), image.MagicFiles, func() *fdinfo.FileEntry { return &fdinfo.FileEntry{} })
+	if err != nil {
+		return nil, err
+	}
+	byID := map[uint32]*fdinfo.FileEntry{}
+	for _, f := range files {
+		byID[f.GetId()] = f
+	}
+	var out []*Images
+	seen := map[int]bool{}
+	for i, e := range ps {
+		im, err := loadProc(d, inv, byID, e)
+		if err != nil {
+			return nil, err
+		}
+		if seen[im.Pid] {
+			return nil, fmt.Errorf("pstree.img: pid %d twice", im.Pid)
+		}
+		if i > 0 && !seen[int(e.GetPpid())] {
+			return nil, fmt.Errorf("pstree.img: task %d comes before its parent %d", im.Pid, e.GetPpid())
+		}
+		seen[im.Pid] = true
+		out = append(out, im)
+	}
+	return out, nil
+}
+
+func loadProc(d image.Dir, inv *inventory.InventoryEntry, files map[uint32]*fdinfo.FileEntry, pse *pstree.PstreeEntry) (*Images, error) {
+	im := &Images{Dir: d, Inv: inv, Files: files}
+	var err error
+	im.Pstree = pse
 	im.Pid = int(im.Pstree.GetPid())
 	if im.Pid <= 0 {
 		return nil, fmt.Errorf("pstree.img: invalid pid %d", im.Pid)
@@ -109,13 +150,6 @@ func Load(dir string) (*Images, error) {
 			return nil, err
 		}
 		im.Pagemap = append(im.Pagemap, e)
-	}
-	files, err := image.ReadAll(d, image.FilesName(), image.MagicFiles, func() *fdinfo.FileEntry { return &fdinfo.FileEntry{} })
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		im.Files[f.GetId()] = f
 	}
 	filesID := im.Core.GetIds().GetFilesId()
 	if filesID == 0 {

@@ -61,10 +61,11 @@ func (p *Process) Wait() (unix.WaitStatus, error) {
 // it runs.
 func Restore(opts Options) (*Process, error) {
 	start := time.Now()
-	im, err := Load(opts.ImagesDir)
+	all, err := LoadTree(opts.ImagesDir)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	root := all[0]
 	if opts.Stdin == nil {
 		opts.Stdin = os.Stdin
 	}
@@ -74,26 +75,93 @@ func Restore(opts Options) (*Process, error) {
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
 	}
-	if err := checkInheritable(im, &opts); err != nil {
-		return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
+	var avoid []span
+	for _, im := range all {
+		if err := checkInheritable(im, &opts); err != nil {
+			return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
+		}
+		for _, id := range append([]int{im.Pid}, im.Tids...) {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", id)); err == nil {
+				return nil, fmt.Errorf("restore task %d: pid %d is in use by %s", root.Pid, id, describePid(id))
+			}
+		}
+		for _, v := range im.MM.GetVmas() {
+			avoid = append(avoid, span{v.GetStart(), v.GetEnd()})
+		}
 	}
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", im.Pid)); err == nil {
-		return nil, fmt.Errorf("restore task %d: pid %d is in use by %s", im.Pid, im.Pid, describePid(im.Pid))
+	rs := make([]*restorer, len(all))
+	byPid := map[int]*restorer{}
+	for i, im := range all {
+		rs[i] = &restorer{opts: &opts, im: im, avoid: avoid}
+		byPid[im.Pid] = rs[i]
 	}
 	tr := ptrace.NewTracer()
 	defer tr.Close()
-	r := &restorer{opts: &opts, im: im}
 	err = tr.Do(func() error {
-		err := r.run()
+		err := restoreTree(rs, byPid)
 		if err != nil {
-			r.cleanup()
+			for i := len(rs) - 1; i >= 0; i-- {
+				rs[i].cleanup()
+			}
 		}
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
+		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
 	}
-	return &Process{Pid: im.Pid, Took: time.Since(start)}, nil
+	return &Process{Pid: root.Pid, Took: time.Since(start)}, nil
+}
+
+// restoreTree creates every process of the tree, each forked by its
+// restored parent with its own PID, then rebuilds each, then lets all go.
+func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
+	root := rs[0]
+	if err := root.startHelper(); err != nil {
+		return err
+	}
+	if err := root.cloneTask(); err != nil {
+		return err
+	}
+	if err := root.setupScratch(); err != nil {
+		return fmt.Errorf("set up scratch area: %w", err)
+	}
+	// Parents come before children: each joins its session and builds its
+	// fd table before it forks its children, which inherit both.
+	for _, r := range rs {
+		if r != root {
+			parent, ok := byPid[int(r.im.Pstree.GetPpid())]
+			if !ok || parent.pid == 0 {
+				return fmt.Errorf("task %d: parent %d not restored first", r.im.Pid, r.im.Pstree.GetPpid())
+			}
+			if err := parent.forkChild(r); err != nil {
+				return fmt.Errorf("task %d: %w", r.im.Pid, err)
+			}
+		}
+		if err := r.joinSession(); err != nil {
+			return fmt.Errorf("task %d: %w", r.pid, err)
+		}
+		r.opts.logf("restore %d: restore files", r.pid)
+		if err := r.restoreFiles(); err != nil {
+			return fmt.Errorf("task %d: restore files: %w", r.pid, err)
+		}
+	}
+	for _, r := range rs {
+		if err := r.rebuild(); err != nil {
+			if r != root {
+				return fmt.Errorf("child process %d: %w", r.pid, err)
+			}
+			return err
+		}
+	}
+	for _, r := range rs {
+		for _, th := range r.threads {
+			if err := ptrace.Detach(th.tid, 0); err != nil {
+				return fmt.Errorf("detach thread %d: %w", th.tid, err)
+			}
+		}
+		r.opts.logf("restore %d: running", r.pid)
+	}
+	return nil
 }
 
 func describePid(pid int) string {
@@ -113,6 +181,13 @@ type restorer struct {
 	inj    *inject.Task // injects into the leader
 	// threads are all threads once created, the leader first.
 	threads []*thread
+	// avoid are the dumped VMAs of every process of the tree: the scratch
+	// area, inherited by forked children, must fit all of them.
+	avoid []span
+	// fdIDs maps the file ids of this process's restored fds to their
+	// numbers; inherited is the parent's map at fork, which describes the
+	// fd table the process was born with.
+	fdIDs, inherited map[uint32]int
 	// scratch is the address of the pages used for code and data.
 	scratch uint64
 }
@@ -121,23 +196,16 @@ type restorer struct {
 // three of data (paths, structs, auxv).
 const scratchPages = 4
 
-func (r *restorer) run() error {
-	if err := r.startHelper(); err != nil {
-		return err
-	}
-	if err := r.cloneTask(); err != nil {
-		return err
-	}
+// rebuild turns a created process into the dumped one; it stays stopped.
+func (r *restorer) rebuild() error {
 	steps := []struct {
 		name string
 		fn   func() error
 	}{
-		{"set up scratch area", r.setupScratch},
 		{"unmap helper memory", r.unmapHelper},
 		{"map vDSO", r.mapVDSO},
 		{"map memory", r.mapVMAs},
 		{"fill pages", r.fillPages},
-		{"restore files", r.restoreFiles},
 		{"restore fs", r.restoreFS},
 		{"restore mm fields", r.restoreMM},
 		{"restore task attributes", r.restoreTaskAttrs},
@@ -156,12 +224,6 @@ func (r *restorer) run() error {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	for _, th := range r.threads {
-		if err := ptrace.Detach(th.tid, 0); err != nil {
-			return fmt.Errorf("detach thread %d: %w", th.tid, err)
-		}
-	}
-	r.opts.logf("restore %d: running", r.pid)
 	return nil
 }
 

@@ -98,9 +98,7 @@ func (r *restorer) setupScratch() error {
 	for _, v := range cur {
 		used = append(used, span{v.Start, v.End})
 	}
-	for _, v := range r.im.MM.GetVmas() {
-		used = append(used, span{v.GetStart(), v.GetEnd()})
-	}
+	used = append(used, r.avoid...)
 	sort.Slice(used, func(i, j int) bool { return used[i].start < used[j].start })
 	size := uint64(scratchPages * x86.PageSize)
 	addr := uint64(0)
@@ -357,6 +355,81 @@ func (r *restorer) fillPages() error {
 	}
 	if fi, err := pf.Stat(); err == nil && fi.Size() != off {
 		return fmt.Errorf("%s: %d bytes, pagemap accounts for %d", pf.Name(), fi.Size(), off)
+	}
+	return nil
+}
+
+// forkChild has this (restored) process clone3 the child c with its PID;
+// the child inherits the scratch area and is traced from its first stop.
+func (r *restorer) forkChild(c *restorer) error {
+	args := make([]byte, cloneArgsSize+8)
+	le := binary.LittleEndian
+	p, err := r.put(0, args)
+	if err != nil {
+		return err
+	}
+	le.PutUint64(args[32:], uint64(unix.SIGCHLD)) // exit_signal
+	le.PutUint64(args[64:], p+cloneArgsSize)      // set_tid
+	le.PutUint64(args[72:], 1)                    // set_tid_size
+	le.PutUint32(args[cloneArgsSize:], uint32(c.im.Pid))
+	if _, err := r.put(0, args); err != nil {
+		return err
+	}
+	got, err := r.inj.Syscall(x86.SysClone3, p, cloneArgsSize)
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("pid %d is in use by %s: %w", c.im.Pid, describePid(c.im.Pid), errPidTaken)
+		}
+		return fmt.Errorf("clone3 with pid %d: %w", c.im.Pid, err)
+	}
+	if int(got) != c.im.Pid {
+		return fmt.Errorf("clone3 gave pid %d, want %d", got, c.im.Pid)
+	}
+	c.pid = int(got)
+	st, err := ptrace.Wait(c.pid)
+	if err != nil {
+		return err
+	}
+	if st.Signal() != unix.SIGSTOP {
+		return fmt.Errorf("new task %d: %v instead of its first stop", c.pid, st)
+	}
+	if c.inj, err = inject.Begin(c.pid, r.scratch); err != nil {
+		return fmt.Errorf("new task %d: %w", c.pid, err)
+	}
+	c.inj.Stack = r.inj.Stack
+	c.scratch = r.scratch
+	c.inherited = map[uint32]int{}
+	for id, fd := range r.fdIDs {
+		c.inherited[id] = fd
+	}
+	c.threads = []*thread{{tid: c.pid, core: c.im.Core, inj: c.inj}}
+	return nil
+}
+
+// joinSession puts a new process into its dumped session and process
+// group; it runs before the process forks its children, which inherit both.
+func (r *restorer) joinSession() error {
+	ps := r.im.Pstree
+	sid, pgid := int(ps.GetSid()), int(ps.GetPgid())
+	switch {
+	case sid == r.pid:
+		if _, err := r.inj.Syscall(x86.SysSetsid); err != nil {
+			return fmt.Errorf("setsid: %w", err)
+		}
+	case pgid == r.pid:
+		if _, err := r.inj.Syscall(x86.SysSetpgid, 0, 0); err != nil {
+			return fmt.Errorf("setpgid: %w", err)
+		}
+	default:
+		cur, err := unix.Getpgid(r.pid)
+		if err != nil {
+			return err
+		}
+		if cur != pgid {
+			if _, err := r.inj.Syscall(x86.SysSetpgid, 0, uint64(pgid)); err != nil {
+				return fmt.Errorf("join process group %d: %w", pgid, err)
+			}
+		}
 	}
 	return nil
 }

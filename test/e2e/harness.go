@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -144,7 +145,9 @@ func (r *Run) execute() error {
 	cmd.Dir = testDir
 	cmd.Env = append(os.Environ(), "CKPT_TEST_DIR="+testDir)
 	cmd.Stdout, cmd.Stderr = logF, logF
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own session: every process of a test program's tree can be
+	// found (and killed) by session id.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	var stdinW *os.File
 	if r.Prog.StdinPipe {
 		pr, pw, err := os.Pipe()
@@ -165,9 +168,10 @@ func (r *Run) execute() error {
 	alive := true
 	defer func() {
 		if alive {
-			_ = unix.Kill(pid, unix.SIGKILL)
-			reap(pid, 5*time.Second)
+			killSession(pid)
+			_, _ = reap(pid, 5*time.Second)
 		}
+		reapAdopted()
 	}()
 	if err := waitFor(logPath, "READY", readyTimeout, pid); err != nil {
 		return fmt.Errorf("before dump: %w", err)
@@ -200,11 +204,13 @@ func (r *Run) execute() error {
 	if derr != nil {
 		return fmt.Errorf("dump: %v: %s", derr, lastLines(string(out), 3))
 	}
-	// The dumped task was killed; reap it and make sure the PID is free.
+	// The dumped tree was killed; reap it (its children were re-parented
+	// to this subreaper) and make sure the PIDs are free.
 	_ = cmd.Wait()
 	if err := waitGone(pid, 5*time.Second); err != nil {
 		return err
 	}
+	reapAdopted()
 	alive = false
 	// Restore without -d: ckpt stays the parent and reports the task's
 	// exit status, as a user running it in a shell sees it.
@@ -385,3 +391,32 @@ func waitGone(pid int, timeout time.Duration) error {
 }
 
 func waitALittle() { time.Sleep(10 * time.Millisecond) }
+
+// killSession kills every process of session sid.
+func killSession(sid int) {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if s, err := unix.Getsid(p); err == nil && s == sid {
+			_ = unix.Kill(p, unix.SIGKILL)
+		}
+	}
+}
+
+// reapAdopted reaps the zombies this subreaper inherited, for a little while.
+func reapAdopted() {
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, unix.WNOHANG|unix.WALL, nil)
+		if err != nil {
+			return // ECHILD: nothing left
+		}
+		if got == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}

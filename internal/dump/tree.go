@@ -1,0 +1,236 @@
+package dump
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/ptrace"
+)
+
+// tree is the process tree being dumped: the task named by the user and
+// all its descendants, parents before children.
+type tree struct {
+	opts  *Options
+	tasks []*task
+}
+
+// children lists the child processes of every thread of pid.
+func children(pid int) ([]int, error) {
+	tids, err := procfs.Threads(pid)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, tid := range tids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, tid))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
+		for _, f := range strings.Fields(string(b)) {
+			c, err := strconv.Atoi(f)
+			if err != nil {
+				return nil, fmt.Errorf("/proc/%d/task/%d/children: %q", pid, tid, f)
+			}
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// kcmp types (include/uapi/linux/kcmp.h).
+const (
+	kcmpVM      = 1
+	kcmpFiles   = 2
+	kcmpFS      = 3
+	kcmpSighand = 4
+)
+
+func kcmp(pid1, pid2, typ int) bool {
+	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid1), uintptr(pid2), uintptr(typ), 0, 0, 0)
+	return e == 0 && r == 0
+}
+
+// discover walks the tree from opts.Pid and inspects every process.
+func discover(o *Options) (*tree, error) {
+	tr := &tree{opts: o}
+	queue := []int{o.Pid}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		t, err := inspect(o, pid, len(tr.tasks)+1)
+		if err != nil {
+			if pid != o.Pid {
+				return nil, fmt.Errorf("child process %d: %w", pid, err)
+			}
+			return nil, err
+		}
+		if pid != o.Pid {
+			parent := t.stat.PPid
+			for _, c := range []struct {
+				typ  int
+				what string
+			}{{kcmpVM, "memory (CLONE_VM)"}, {kcmpFiles, "its fd table (CLONE_FILES)"}, {kcmpFS, "cwd and root (CLONE_FS)"}, {kcmpSighand, "signal handlers (CLONE_SIGHAND)"}} {
+				if kcmp(parent, pid, c.typ) {
+					return nil, fmt.Errorf("child process %d shares %s with its parent %d: not supported yet", pid, c.what, parent)
+				}
+			}
+		}
+		tr.tasks = append(tr.tasks, t)
+		kids, err := children(pid)
+		if err != nil {
+			return nil, fmt.Errorf("task %d: children: %w", pid, err)
+		}
+		queue = append(queue, kids...)
+	}
+	return tr, nil
+}
+
+// freezeAndDump runs on the tracer thread: every process of the tree is
+// frozen before any is dumped.
+func (tr *tree) freezeAndDump() (*Stats, error) {
+	o := tr.opts
+	start := time.Now()
+	for _, t := range tr.tasks {
+		if err := t.seizeAll(); err != nil {
+			_ = tr.release()
+			return nil, fmt.Errorf("task %d: %w", t.pid, err)
+		}
+	}
+	// With every process stopped no new child can appear; one that came
+	// between discovery and freezing makes the snapshot inconsistent.
+	known := map[int]bool{}
+	for _, t := range tr.tasks {
+		known[t.pid] = true
+	}
+	for _, t := range tr.tasks {
+		kids, err := children(t.pid)
+		if err != nil {
+			_ = tr.release()
+			return nil, fmt.Errorf("task %d: children: %w", t.pid, err)
+		}
+		for _, k := range kids {
+			if !known[k] {
+				_ = tr.release()
+				return nil, fmt.Errorf("task %d forked %d while the tree was being frozen; try again", t.pid, k)
+			}
+		}
+	}
+	o.logf("tree of %d stopped (%d processes)", o.Pid, len(tr.tasks))
+	stats, err := tr.dumpAll()
+	if err != nil {
+		if rerr := tr.release(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("release tree: %w", rerr))
+		}
+		return nil, err
+	}
+	if o.LeaveRunning {
+		if err := tr.release(); err != nil {
+			return nil, fmt.Errorf("release tree after dump: %w", err)
+		}
+		o.logf("tree of %d left running", o.Pid)
+	} else {
+		tr.kill()
+		o.logf("tree of %d killed after dump", o.Pid)
+	}
+	stats.FrozenFor = time.Since(start)
+	return stats, nil
+}
+
+// dumpAll writes every process's images, then the shared files.img,
+// pstree.img and, last, inventory.img, whose presence marks a whole dump.
+func (tr *tree) dumpAll() (*Stats, error) {
+	o := tr.opts
+	dir := image.Dir{Path: o.ImagesDir}
+	stats := &Stats{}
+	ft := &fileTable{byKey: map[string]uint32{}}
+	var ps []proto.Message
+	for _, t := range tr.tasks {
+		e, err := t.collectAndWrite(ft, stats)
+		if err != nil {
+			if t.pid != o.Pid {
+				return nil, fmt.Errorf("child process %d: %w", t.pid, err)
+			}
+			return nil, err
+		}
+		ps = append(ps, e)
+	}
+	files := make([]proto.Message, len(ft.entries))
+	for i, e := range ft.entries {
+		files[i] = e
+	}
+	var uptime uint64
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil {
+		uptime = uint64(ts.Sec)*1000000 + uint64(ts.Nsec)/1000
+	}
+	inv := &inventory.InventoryEntry{
+		ImgVersion:  proto.Uint32(image.ImgVersion),
+		FdinfoPerId: proto.Bool(true),
+		RootIds:     &criucore.TaskKobjIdsEntry{VmId: proto.Uint32(1), FilesId: proto.Uint32(1), FsId: proto.Uint32(1), SighandId: proto.Uint32(1)},
+		NsPerId:     proto.Bool(false),
+		Lsmtype:     inventory.Lsmtype_NO_LSM.Enum(),
+		DumpUptime:  proto.Uint64(uptime),
+	}
+	if err := dir.Write(image.FilesName(), image.MagicFiles, files...); err != nil {
+		return nil, err
+	}
+	if err := dir.Write(image.PstreeName(), image.MagicPstree, ps...); err != nil {
+		return nil, err
+	}
+	if err := dir.Write(image.InventoryName(), image.MagicInventory, inv); err != nil {
+		return nil, err
+	}
+	ents, _ := os.ReadDir(o.ImagesDir)
+	for _, e := range ents {
+		if fi, err := os.Stat(filepath.Join(o.ImagesDir, e.Name())); err == nil {
+			stats.ImageBytes += fi.Size()
+		}
+	}
+	return stats, nil
+}
+
+// release lets every process go on as before.
+func (tr *tree) release() error {
+	var errs []error
+	for i := len(tr.tasks) - 1; i >= 0; i-- {
+		if err := tr.tasks[i].release(); err != nil {
+			errs = append(errs, fmt.Errorf("task %d: %w", tr.tasks[i].pid, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// kill kills every process, then collects the death of every thread the
+// tracer sees, each thread group leader last.
+func (tr *tree) kill() {
+	for _, t := range tr.tasks {
+		_ = unix.Kill(t.pid, unix.SIGKILL)
+	}
+	for _, t := range tr.tasks {
+		for i := len(t.tids) - 1; i >= 0; i-- {
+			tid := t.tids[i]
+			for {
+				st, err := ptrace.Wait(tid)
+				if err != nil || st.Exited() {
+					break
+				}
+				_ = ptrace.Cont(tid, 0)
+			}
+		}
+	}
+}
