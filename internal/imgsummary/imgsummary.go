@@ -72,15 +72,19 @@ func Write(w io.Writer, dir string) error {
 }
 
 func load(dir string) (*summary, error) {
-	im, loadErr := restore.Load(dir)
+	all, loadErr := restore.LoadTree(dir)
 	if loadErr == nil {
-		t := &task{
-			ps: im.Pstree, threads: loadedThreads(im), mm: im.MM,
-			pagesID: im.PagesID, pagemap: im.Pagemap, fds: im.Fds, fs: im.FS,
-			abi: im.ABI, exe: im.ExePath,
+		s := &summary{dir: dir, inv: all[0].Inv, files: all[0].Files}
+		for _, im := range all {
+			t := &task{
+				ps: im.Pstree, threads: loadedThreads(im), mm: im.MM,
+				pagesID: im.PagesID, pagemap: im.Pagemap, fds: im.Fds, fs: im.FS,
+				abi: im.ABI, exe: im.ExePath,
+			}
+			t.fdsName = image.FdinfoName(filesID(im.Core))
+			s.tasks = append(s.tasks, t)
 		}
-		t.fdsName = image.FdinfoName(filesID(im.Core))
-		return &summary{dir: dir, inv: im.Inv, files: im.Files, tasks: []*task{t}}, nil
+		return s, nil
 	}
 	s, err := readImages(dir)
 	if err != nil {
