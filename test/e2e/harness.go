@@ -167,8 +167,10 @@ func (r *Run) execute() error {
 	pid := cmd.Process.Pid
 	alive := true
 	defer func() {
+		// Whatever the outcome, nothing of the program's tree outlives
+		// the run (a failing root can leave children behind).
+		killSession(pid)
 		if alive {
-			killSession(pid)
 			_, _ = reap(pid, 5*time.Second)
 		}
 		reapAdopted()
@@ -202,7 +204,8 @@ func (r *Run) execute() error {
 		return r.finish(pid, logPath, &alive)
 	}
 	if derr != nil {
-		return fmt.Errorf("dump: %v: %s", derr, lastLines(string(out), 3))
+		log, _ := os.ReadFile(logPath)
+		return fmt.Errorf("dump: %v: %s (program log: %s)", derr, lastLines(string(out), 3), lastLines(string(log), 1))
 	}
 	// The dumped tree was killed; reap it (its children were re-parented
 	// to this subreaper) and make sure the PIDs are free.
