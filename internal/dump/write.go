@@ -262,11 +262,14 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 		if se.HasFlag("nr") {
 			flags |= unix.MAP_NORESERVE
 		}
-		dumpPages, anonOnly := false, false
+		dumpPages, anonOnly, wholeVMA := false, false, false
 		switch {
 		case v.Path == "[vdso]":
 			status |= image.VMAAreaVDSO
 			flags |= unix.MAP_ANONYMOUS
+			// Saved whole: a restore on another kernel reads the dumped
+			// vDSO's symbols from it to build trampolines.
+			dumpPages, wholeVMA = true, true
 		case v.Path == "[vvar]" || v.Path == "[vvar_vclock]":
 			status |= image.VMAAreaVVAR
 			flags |= unix.MAP_ANONYMOUS
@@ -327,7 +330,7 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 			return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
 		}
 		keep := func(p procfs.PagemapEntry) bool {
-			if p.Swapped() {
+			if wholeVMA || p.Swapped() {
 				return true
 			}
 			if !p.Present() {

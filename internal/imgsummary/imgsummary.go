@@ -11,6 +11,7 @@
 package imgsummary
 
 import (
+	"debug/elf"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/restore"
+	"github.com/ckpt/ckpt/internal/vdso"
 )
 
 // summary is a dump as read for printing: restore.Images when restore
@@ -53,7 +55,8 @@ type task struct {
 	fs      *fsimg.FsEntry
 	abi     x86.ABI
 	exe     string
-	abiErr  error // why the ABI is not known
+	abiErr  error           // why the ABI is not known
+	im      *restore.Images // nil when the dump did not load whole
 }
 
 type thread struct {
@@ -79,7 +82,7 @@ func load(dir string) (*summary, error) {
 			t := &task{
 				ps: im.Pstree, threads: loadedThreads(im), mm: im.MM,
 				pagesID: im.PagesID, pagemap: im.Pagemap, fds: im.Fds, fs: im.FS,
-				abi: im.ABI, exe: im.ExePath,
+				abi: im.ABI, exe: im.ExePath, im: im,
 			}
 			t.fdsName = image.FdinfoName(filesID(im.Core))
 			s.tasks = append(s.tasks, t)
@@ -438,7 +441,8 @@ func (s *summary) printMemory(w io.Writer, t *task) {
 	} else {
 		// The names [vvar] and [vvar_vclock] are not kept in the image:
 		// both are vvar areas.
-		p("  vdso layout: %s (vDSO pages are not dumped: restore maps this kernel's vDSO)\n", strings.Join(special, ", "))
+		p("  vdso layout: %s\n", strings.Join(special, ", "))
+		p("  vdso: %s\n", t.vdsoImage())
 	}
 }
 
@@ -694,4 +698,24 @@ func loadedThreads(im *restore.Images) []thread {
 		out = append(out, thread{im.Tids[i], c})
 	}
 	return out
+}
+
+// vdsoImage describes the dumped vDSO image: ABI, size and symbols.
+func (t *task) vdsoImage() string {
+	if t.im == nil {
+		return "image not read (the dump did not load)"
+	}
+	_, _, b, err := t.im.DumpedVDSO()
+	if err != nil {
+		return fmt.Sprintf("no image: %v", err)
+	}
+	v, err := vdso.Parse(b)
+	if err != nil {
+		return fmt.Sprintf("unreadable image: %v", err)
+	}
+	abi := "x86_64"
+	if v.Class == elf.ELFCLASS32 {
+		abi = "ia32"
+	}
+	return fmt.Sprintf("%s image, %d bytes, %d symbols: %s", abi, v.Size, len(v.Symbols), strings.Join(v.Names(), " "))
 }

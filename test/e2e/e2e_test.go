@@ -93,7 +93,7 @@ func TestEndToEnd(t *testing.T) {
 				// Programs under test run as other users too; let them in.
 				_ = os.Chmod(work, 0o777)
 				bin, _ := filepath.Abs(filepath.Join(progsDir, "build", p.Name+"."+v.Suffix))
-				run := &Run{Ckpt: ckptBin, Binary: bin, Prog: p, Work: work, Logf: t.Logf}
+				run := &Run{Variant: v, Ckpt: ckptBin, Binary: bin, Prog: p, Work: work, Logf: t.Logf}
 				res := run.Execute()
 				m.Set(p.Name, v.Column, res)
 				if *update {

@@ -80,17 +80,29 @@ func Programs(dir string) ([]Program, error) {
 	return out, nil
 }
 
-// Variant is one build of a program: the column of the matrix.
+// Variant is one build of a program and how it is restored: the column
+// of the matrix.
 type Variant struct {
-	Column string // "native", "compat", "static64", "static32"
+	Column string // "native", "compat", ...
 	Suffix string // build/NAME.<suffix>
+	// Trampolines restores with CKPT_FAULT=vdso-trampolines: the kernel's
+	// vDSO goes elsewhere and the dumped range becomes a proxy.
+	Trampolines bool
 }
 
-// Variants returns the builds of p.
+// Variants returns the builds of p. Programs that use the vDSO, and every
+// -m32 program (32-bit glibc enters the kernel through the vDSO), also run
+// with the vDSO trampolines forced.
 func (p Program) Variants() []Variant {
-	v := []Variant{{"native", "64"}, {"compat", "32"}}
+	v := []Variant{{Column: "native", Suffix: "64"}, {Column: "compat", Suffix: "32"}}
 	if p.Static {
-		v = append(v, Variant{"native-static", "static64"}, Variant{"compat-static", "static32"})
+		v = append(v, Variant{Column: "native-static", Suffix: "static64"}, Variant{Column: "compat-static", Suffix: "static32"})
+	}
+	if p.VDSO {
+		v = append(v, Variant{Column: "native-vdso-tramp", Suffix: "64", Trampolines: true})
+	}
+	if p.DumpFail == "" {
+		v = append(v, Variant{Column: "compat-vdso-tramp", Suffix: "32", Trampolines: true})
 	}
 	return v
 }
@@ -103,11 +115,12 @@ type Result struct {
 
 // Run is one end-to-end run of a program build.
 type Run struct {
-	Ckpt   string // path of the ckpt binary
-	Binary string
-	Prog   Program
-	Work   string // scratch directory for this run
-	Logf   func(string, ...any)
+	Variant Variant
+	Ckpt    string // path of the ckpt binary
+	Binary  string
+	Prog    Program
+	Work    string // scratch directory for this run
+	Logf    func(string, ...any)
 }
 
 func (r *Run) logf(format string, args ...any) {
@@ -219,6 +232,9 @@ func (r *Run) execute() error {
 	// exit status, as a user running it in a shell sees it.
 	pidfile := filepath.Join(r.Work, "restored.pid")
 	rc := exec.Command(r.Ckpt, "restore", "-D", imgDir, "-o", "restore.log", "-v4", "--pidfile", pidfile)
+	if r.Variant.Trampolines {
+		rc.Env = append(os.Environ(), "CKPT_FAULT=vdso-trampolines")
+	}
 	var newStdinW *os.File
 	if r.Prog.StdinPipe {
 		rc.Args = append(rc.Args, "--shell-job")
@@ -256,7 +272,10 @@ func (r *Run) execute() error {
 		time.Sleep(5 * time.Millisecond)
 	}
 	alive = true
-	_, d, err := settledSnapshot(pid, before)
+	if r.Variant.Trampolines {
+		before = before.withoutVDSO(before)
+	}
+	_, d, err := settledSnapshot(pid, before, r.Variant.Trampolines)
 	if err != nil {
 		return fmt.Errorf("snapshot after restore: %w", err)
 	}

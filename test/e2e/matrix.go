@@ -9,7 +9,7 @@ import (
 )
 
 // Columns of the results matrix, in order.
-var Columns = []string{"native", "compat", "native-static", "compat-static"}
+var Columns = []string{"native", "compat", "native-static", "compat-static", "native-vdso-tramp", "compat-vdso-tramp"}
 
 // Matrix holds the result of every program and column.
 type Matrix struct {

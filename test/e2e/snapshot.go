@@ -14,6 +14,8 @@ type State struct {
 	Maps  []string          // /proc/PID/maps lines without [vsyscall]
 	Fds   map[int]string    // fd -> target, pos and flags
 	Masks map[string]uint64 // SigBlk, SigIgn, SigCgt, SigPnd, ShdPnd
+	// vdsoRange is "start-end" of [vdso], in maps' hex.
+	vdsoRange string
 }
 
 func snapshot(pid int) (*State, error) {
@@ -25,6 +27,9 @@ func snapshot(pid int) (*State, error) {
 	for _, v := range vmas {
 		if v.Path == "[vsyscall]" {
 			continue
+		}
+		if v.Path == "[vdso]" {
+			s.vdsoRange = fmt.Sprintf("%x-%x", v.Start, v.End)
 		}
 		s.Maps = append(s.Maps, fmt.Sprintf("%x-%x %v%v%v%v %x %s", v.Start, v.End, b(v.Read, "r"), b(v.Write, "w"), b(v.Exec, "x"), map[bool]string{true: "s", false: "p"}[v.Shared], v.Offset, v.Path))
 	}
@@ -96,7 +101,7 @@ func (s *State) diff(o *State) string {
 // settledSnapshot retries for a short while until the task's state equals
 // want: a restored task may still be on its way back into the syscall it
 // was dumped in (sigsuspend swaps the blocked mask), which is no error.
-func settledSnapshot(pid int, want *State) (*State, string, error) {
+func settledSnapshot(pid int, want *State, noVDSO bool) (*State, string, error) {
 	var s *State
 	var err error
 	d := ""
@@ -104,10 +109,32 @@ func settledSnapshot(pid int, want *State) (*State, string, error) {
 		if s, err = snapshot(pid); err != nil {
 			return nil, "", err
 		}
+		if noVDSO {
+			s = s.withoutVDSO(want)
+		}
 		if d = want.diff(s); d == "" {
 			return s, "", nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	return s, d, nil
+}
+
+// withoutVDSO drops the vDSO and vvar lines and what stands at the
+// dumped vDSO's range (the proxy after a trampoline restore), keeping the
+// rest of the maps to compare.
+func (s *State) withoutVDSO(dumped *State) *State {
+	out := *s
+	out.Maps = nil
+	for _, l := range s.Maps {
+		if strings.Contains(l, "[vdso]") || strings.Contains(l, "[vvar") || (dumped.vdsoRange != "" && strings.HasPrefix(l, dumped.vdsoRange+" ")) {
+			continue
+		}
+		out.Maps = append(out.Maps, l)
+	}
+	out.vdsoRange = s.vdsoRange
+	if out.vdsoRange == "" {
+		out.vdsoRange = dumped.vdsoRange
+	}
+	return &out
 }
