@@ -1,7 +1,7 @@
 /* ckpt-test: */
 /*
  * A process tree: the root forks child A (its own process group) and
- * child B (the root's group); A forks grandchild G. Every process keeps a
+ * child B (its own session); A forks grandchild G (A's group). Every process keeps a
  * memory pattern of its own, and all share the log fd inherited from the
  * root (one open file description). After the restore each process checks
  * its pid, parent, process group, session and memory; the root forwards
@@ -89,6 +89,7 @@ int main(void)
 	CHECK_SYS(b >= 0, "fork B");
 	if (b == 0) {
 		close(sync[0]);
+		CHECK_SYS(setsid() == getpid(), "setsid");
 		remember(4);
 		CHECK_SYS(write(sync[1], "b", 1) == 1, "sync");
 		close(sync[1]);
