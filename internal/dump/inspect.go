@@ -44,6 +44,7 @@ type task struct {
 	files  []openFile
 	inj    *inject.Task
 	tids   []int // seized threads, the leader first
+	zombie bool  // exited, not yet reaped: only its pstree entry and exit status
 }
 
 // inspect checks, without stopping the task, that ckpt can dump it.

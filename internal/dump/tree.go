@@ -11,6 +11,7 @@ import (
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
@@ -72,6 +73,12 @@ func discover(o *Options) (*tree, error) {
 	for len(queue) > 0 {
 		pid := queue[0]
 		queue = queue[1:]
+		if pid != o.Pid {
+			if st, err := procfs.ReadStat(pid); err == nil && st.State == 'Z' {
+				tr.tasks = append(tr.tasks, &task{opts: o, pid: pid, index: len(tr.tasks) + 1, stat: st, zombie: true})
+				continue
+			}
+		}
 		t, err := inspect(o, pid, len(tr.tasks)+1)
 		if err != nil {
 			if pid != o.Pid {
@@ -106,6 +113,9 @@ func (tr *tree) freezeAndDump() (*Stats, error) {
 	o := tr.opts
 	start := time.Now()
 	for _, t := range tr.tasks {
+		if t.zombie {
+			continue
+		}
 		if err := t.seizeAll(); err != nil {
 			_ = tr.release()
 			return nil, fmt.Errorf("task %d: %w", t.pid, err)
@@ -118,6 +128,9 @@ func (tr *tree) freezeAndDump() (*Stats, error) {
 		known[t.pid] = true
 	}
 	for _, t := range tr.tasks {
+		if t.zombie {
+			continue
+		}
 		kids, err := children(t.pid)
 		if err != nil {
 			_ = tr.release()
@@ -160,6 +173,14 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	ft := &fileTable{byKey: map[string]uint32{}}
 	var ps []proto.Message
 	for _, t := range tr.tasks {
+		if t.zombie {
+			e, err := t.writeZombie(dir)
+			if err != nil {
+				return nil, fmt.Errorf("zombie %d: %w", t.pid, err)
+			}
+			ps = append(ps, e)
+			continue
+		}
 		e, err := t.collectAndWrite(ft, stats)
 		if err != nil {
 			if t.pid != o.Pid {
@@ -233,4 +254,29 @@ func (tr *tree) kill() {
 			}
 		}
 	}
+}
+
+// writeZombie writes what a zombie child is: its place in the tree and its
+// wait status, for its parent to collect after the restore.
+func (t *task) writeZombie(dir image.Dir) (*pstree.PstreeEntry, error) {
+	s := t.stat
+	c := &criucore.CoreEntry{
+		Mtype: criucore.CoreEntry_X86_64.Enum(),
+		Tc: &criucore.TaskCoreEntry{
+			TaskState:   proto.Uint32(image.TaskDead),
+			ExitCode:    proto.Uint32(uint32(s.ExitCode)),
+			Personality: proto.Uint32(0),
+			Flags:       proto.Uint32(0),
+			BlkSigset:   proto.Uint64(0),
+			Comm:        proto.String(s.Comm),
+		},
+	}
+	if err := dir.Write(image.CoreName(t.pid), image.MagicCore, c); err != nil {
+		return nil, err
+	}
+	return &pstree.PstreeEntry{
+		Pid: proto.Uint32(uint32(t.pid)), Ppid: proto.Uint32(uint32(s.PPid)),
+		Pgid: proto.Uint32(uint32(s.Pgrp)), Sid: proto.Uint32(uint32(s.Session)),
+		Threads: []uint32{uint32(t.pid)},
+	}, nil
 }

@@ -122,19 +122,7 @@ func (t *Task) run(s x86.Syscall, compat bool, args []uint64) (uint64, error) {
 	if nr < 0 {
 		return 0, fmt.Errorf("%v has no %s syscall", s, map[bool]string{false: "x86_64", true: "ia32"}[compat])
 	}
-	regs := t.Orig
-	regs.Cs = x86.UserCS
-	regs.Ss = x86.UserDS
-	regs.Eflags &^= flagTF
-	regs.Orig_rax = ^uint64(0)
-	regs.Rip = t.code
-	if t.Stack != 0 {
-		regs.Rsp = t.Stack
-	}
-	if compat {
-		regs.Rip = t.code + 3
-	}
-	x86.SetSyscallArgs(&regs, nr, compat, args...)
+	regs := t.callRegs(nr, compat, args)
 	if err := ptrace.SetRegs(t.Pid, &regs); err != nil {
 		return 0, fmt.Errorf("%v: set registers: %w", s, err)
 	}
@@ -160,6 +148,26 @@ func (t *Task) run(s x86.Syscall, compat bool, args []uint64) (uint64, error) {
 		return 0, &SyscallError{Call: s, Errno: unix.Errno(errno)}
 	}
 	return v, nil
+}
+
+// callRegs are the registers that run syscall nr from the scratch code:
+// 64-bit mode (an ia32 call goes through int $0x80, which works there
+// too), no trap flag, and orig_ax -1 so that no restart rule applies.
+func (t *Task) callRegs(nr int, compat bool, args []uint64) x86.Regs {
+	regs := t.Orig
+	regs.Cs = x86.UserCS
+	regs.Ss = x86.UserDS
+	regs.Eflags &^= flagTF
+	regs.Orig_rax = ^uint64(0)
+	regs.Rip = t.code
+	if compat {
+		regs.Rip = t.code + 3
+	}
+	if t.Stack != 0 {
+		regs.Rsp = t.Stack
+	}
+	x86.SetSyscallArgs(&regs, nr, compat, args...)
+	return regs
 }
 
 // toSyscallStop resumes the task with PTRACE_SYSCALL until its next
@@ -193,6 +201,30 @@ func (t *Task) toSyscallStop(s x86.Syscall) error {
 		}
 		if err := ptrace.Syscall(t.Pid, 0); err != nil {
 			return fmt.Errorf("resume: %w", err)
+		}
+	}
+}
+
+// Exit makes the task call exit_group(code) and waits until the tracer
+// sees it gone; its parent then finds it as a zombie.
+func (t *Task) Exit(code int) error {
+	regs := t.callRegs(x86.SysExitGroup.Number(false), false, []uint64{uint64(code)})
+	if err := ptrace.SetRegs(t.Pid, &regs); err != nil {
+		return fmt.Errorf("exit_group: set registers: %w", err)
+	}
+	if err := ptrace.Cont(t.Pid, 0); err != nil {
+		return fmt.Errorf("exit_group: resume: %w", err)
+	}
+	for {
+		st, err := ptrace.Wait(t.Pid)
+		if err != nil {
+			return fmt.Errorf("exit_group: %w", err)
+		}
+		if st.Exited() {
+			return nil
+		}
+		if err := ptrace.Cont(t.Pid, 0); err != nil {
+			return fmt.Errorf("exit_group: resume: %w", err)
 		}
 	}
 }

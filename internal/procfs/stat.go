@@ -32,6 +32,10 @@ type Stat struct {
 	StartData, EndData, StartBrk, ArgStart, ArgEnd, EnvStart, EnvEnd uint64 // fields 45..51
 
 	ExitSignal int // field 38, signal sent to the parent on death
+
+	// ExitCode is field 52, the wait status of a task that has exited
+	// (a zombie); 0 when the kernel does not show it.
+	ExitCode int
 }
 
 // statMinFields is the number of fields ParseStat needs: up to env_end
@@ -116,6 +120,11 @@ func ParseStat(data []byte) (*Stat, error) {
 	}
 	for _, x := range uints {
 		if *x.dst, err = parseUint(fmt.Sprintf("stat field %d (%s)", x.n, x.name), field(x.n), 10, 64); err != nil {
+			return nil, err
+		}
+	}
+	if len(f)+2 >= 52 {
+		if st.ExitCode, err = parseIntField("stat field 52 (exit_code)", field(52)); err != nil {
 			return nil, err
 		}
 	}

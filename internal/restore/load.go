@@ -35,6 +35,9 @@ type Images struct {
 	ABI     x86.ABI
 	Pid     int
 	Compat  bool
+	// Zombie is a child that had exited but was not reaped; Core.Tc holds
+	// its wait status.
+	Zombie bool
 }
 
 // Load reads and checks every image of a dump in dir and returns the
@@ -111,11 +114,20 @@ func loadProc(d image.Dir, inv *inventory.InventoryEntry, files map[uint32]*fdin
 	if err := d.ReadOne(image.CoreName(im.Pid), image.MagicCore, im.Core); err != nil {
 		return nil, err
 	}
-	if im.Core.GetMtype() != criucore.CoreEntry_X86_64 || im.Core.GetThreadInfo() == nil || im.Core.GetTc() == nil {
+	if im.Core.GetMtype() != criucore.CoreEntry_X86_64 || im.Core.GetTc() == nil {
 		return nil, fmt.Errorf("%s: not an x86_64 task core (mtype %v)", image.CoreName(im.Pid), im.Core.GetMtype())
 	}
-	if st := im.Core.GetTc().GetTaskState(); st != image.TaskAlive {
-		return nil, fmt.Errorf("%s: task state %d: only live tasks can be restored yet", image.CoreName(im.Pid), st)
+	if im.Core.GetThreadInfo() == nil && im.Core.GetTc().GetTaskState() != image.TaskDead {
+		return nil, fmt.Errorf("%s: a live task's core without registers", image.CoreName(im.Pid))
+	}
+	switch st := im.Core.GetTc().GetTaskState(); st {
+	case image.TaskAlive:
+	case image.TaskDead:
+		// A zombie: only its place in the tree and its wait status.
+		im.Zombie = true
+		return im, nil
+	default:
+		return nil, fmt.Errorf("%s: task state %d: only live tasks and zombies can be restored yet", image.CoreName(im.Pid), st)
 	}
 	for _, tid := range im.Pstree.GetThreads()[1:] {
 		c := &criucore.CoreEntry{}

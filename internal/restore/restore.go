@@ -77,6 +77,12 @@ func Restore(opts Options) (*Process, error) {
 	}
 	var avoid []span
 	for _, im := range all {
+		if im.Zombie {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", im.Pid)); err == nil {
+				return nil, fmt.Errorf("restore task %d: pid %d is in use by %s", root.Pid, im.Pid, describePid(im.Pid))
+			}
+			continue
+		}
 		if err := checkInheritable(im, &opts); err != nil {
 			return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
 		}
@@ -140,12 +146,21 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 		if err := r.joinSession(); err != nil {
 			return fmt.Errorf("task %d: %w", r.pid, err)
 		}
+		if r.im.Zombie {
+			if err := r.becomeZombie(); err != nil {
+				return fmt.Errorf("zombie %d: %w", r.pid, err)
+			}
+			continue
+		}
 		r.opts.logf("restore %d: restore files", r.pid)
 		if err := r.restoreFiles(); err != nil {
 			return fmt.Errorf("task %d: restore files: %w", r.pid, err)
 		}
 	}
 	for _, r := range rs {
+		if r.im.Zombie {
+			continue
+		}
 		if err := r.rebuild(); err != nil {
 			if r != root {
 				return fmt.Errorf("child process %d: %w", r.pid, err)
@@ -154,6 +169,9 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 		}
 	}
 	for _, r := range rs {
+		if r.im.Zombie {
+			continue
+		}
 		for _, th := range r.threads {
 			if err := ptrace.Detach(th.tid, 0); err != nil {
 				return fmt.Errorf("detach thread %d: %w", th.tid, err)

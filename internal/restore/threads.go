@@ -135,3 +135,33 @@ func (r *restorer) registerThread(th *thread) error {
 	}
 	return nil
 }
+
+// becomeZombie ends a just-forked process the way the dumped zombie ended,
+// so that its (stopped) parent finds it unreaped with the same wait status.
+func (r *restorer) becomeZombie() error {
+	ws := unix.WaitStatus(r.im.Core.GetTc().GetExitCode())
+	switch {
+	case ws.Exited():
+		if err := r.inj.Exit(ws.ExitStatus()); err != nil {
+			return err
+		}
+	case ws.Signaled() && ws.Signal() == unix.SIGKILL:
+		if err := unix.Kill(r.pid, unix.SIGKILL); err != nil {
+			return err
+		}
+		for {
+			st, err := ptrace.Wait(r.pid)
+			if err != nil {
+				return err
+			}
+			if st.Exited() {
+				break
+			}
+		}
+	default:
+		return fmt.Errorf("wait status %#x (killed by %v): only zombies that exited or were killed by SIGKILL can be restored yet", uint32(ws), ws.Signal())
+	}
+	r.threads = nil
+	r.opts.logf("restore %d: zombie with wait status %#x", r.pid, uint32(ws))
+	return nil
+}

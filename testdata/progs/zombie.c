@@ -1,0 +1,48 @@
+/* ckpt-test: */
+/*
+ * A parent with an unreaped child (a zombie) that exited with status 5 and
+ * a live child. After the restore the zombie must still be there, be the
+ * parent's child, and waitpid() must return its status.
+ */
+#include "ckpt_test.h"
+
+#include <sys/wait.h>
+
+static char zstate(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	if (ckpt_read_file(path, buf, sizeof buf) < 0)
+		return '?';
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+int main(void)
+{
+	ckpt_block_term();
+	pid_t z = fork();
+	CHECK_SYS(z >= 0, "fork");
+	if (z == 0)
+		_exit(5);
+	pid_t live = fork();
+	CHECK_SYS(live >= 0, "fork");
+	if (live == 0) {
+		ckpt_wait_term();
+		_exit(0);
+	}
+	for (int i = 0; zstate(z) != 'Z'; i++) {
+		CHECK(i < 1000, "child %d never became a zombie", z);
+		usleep(1000);
+	}
+	ckpt_ready();
+	ckpt_wait_term();
+	CHECK(zstate(z) == 'Z', "child %d is in state %c, want a zombie", z, zstate(z));
+	int st = 0;
+	CHECK_SYS(waitpid(z, &st, WNOHANG) == z, "waitpid(zombie %d)", z);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 5, "zombie status %#x, want exit 5", st);
+	CHECK_SYS(kill(live, SIGTERM) == 0, "kill live child");
+	CHECK_SYS(waitpid(live, &st, 0) == live, "waitpid(live)");
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "live child status %#x", st);
+	ckpt_pass();
+}
