@@ -6,7 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 go vet ./...
-go test -count=1 -timeout 40m ./... 2>&1 | tee /tmp/ckpt-test.$$.log
-status=${PIPESTATUS[0]}
-rm -f /tmp/ckpt-test.$$.log
-exit "$status"
+go test -count=1 -timeout 40m ./...
