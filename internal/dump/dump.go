@@ -106,7 +106,7 @@ func (t *task) seizeAll() error {
 			if seized[tid] {
 				continue
 			}
-			if err := ptrace.Seize(tid, unix.PTRACE_O_TRACESYSGOOD|unix.PTRACE_O_TRACECLONE); err != nil {
+			if err := ptrace.Seize(tid, unix.PTRACE_O_TRACESYSGOOD|unix.PTRACE_O_TRACECLONE|unix.PTRACE_O_TRACEFORK|unix.PTRACE_O_TRACEVFORK); err != nil {
 				if errors.Is(err, unix.ESRCH) {
 					continue // the thread exited meanwhile
 				}

@@ -66,7 +66,8 @@ func inspect(o *Options, pid, index int) (*task, error) {
 	if t.status, err = procfs.ReadStatus(pid); err != nil {
 		return nil, err
 	}
-	if t.status.TracerPid != 0 {
+	// A child forked after its parent was seized is already ours.
+	if t.status.TracerPid != 0 && t.status.TracerPid != os.Getpid() {
 		return nil, fmt.Errorf("task is already traced by %d", t.status.TracerPid)
 	}
 	if t.status.Tgid != pid {
@@ -100,6 +101,7 @@ func inspect(o *Options, pid, index int) (*task, error) {
 
 func (t *task) inspectFiles() error {
 	pid := t.pid
+	t.files = nil
 	fds, err := procfs.ListFds(pid)
 	if err != nil {
 		return err

@@ -66,45 +66,97 @@ func kcmp(pid1, pid2, typ int) bool {
 	return e == 0 && r == 0
 }
 
-// discover walks the tree from opts.Pid and inspects every process.
+// discover checks the task named by the user without stopping it; its
+// descendants are found and checked while the tree is frozen.
 func discover(o *Options) (*tree, error) {
-	tr := &tree{opts: o}
-	queue := []int{o.Pid}
-	for len(queue) > 0 {
-		pid := queue[0]
-		queue = queue[1:]
-		if pid != o.Pid {
-			if st, err := procfs.ReadStat(pid); err == nil && st.State == 'Z' {
-				tr.tasks = append(tr.tasks, &task{opts: o, pid: pid, index: len(tr.tasks) + 1, stat: st, zombie: true})
+	t, err := inspect(o, o.Pid, 1)
+	if err != nil {
+		return nil, err
+	}
+	return &tree{opts: o, tasks: []*task{t}}, nil
+}
+
+// addChild takes child pid of a frozen parent into the tree: a zombie as
+// such, a live process inspected and frozen. A frozen parent cannot reap,
+// so the child cannot vanish; it can only become a zombie meanwhile.
+func (tr *tree) addChild(pid, parent int) (*task, error) {
+	o := tr.opts
+	zombie := func() (*task, bool) {
+		st, err := procfs.ReadStat(pid)
+		if err != nil || st.State != 'Z' {
+			return nil, false
+		}
+		t := &task{opts: o, pid: pid, index: len(tr.tasks) + 1, stat: st, zombie: true}
+		tr.tasks = append(tr.tasks, t)
+		return t, true
+	}
+	if t, ok := zombie(); ok {
+		return t, nil
+	}
+	t, err := inspect(o, pid, len(tr.tasks)+1)
+	if err != nil {
+		if t, ok := zombie(); ok {
+			return t, nil
+		}
+		return nil, fmt.Errorf("child process %d: %w", pid, err)
+	}
+	for _, c := range []struct {
+		typ  int
+		what string
+	}{{kcmpVM, "memory (CLONE_VM)"}, {kcmpFiles, "its fd table (CLONE_FILES)"}, {kcmpFS, "cwd and root (CLONE_FS)"}, {kcmpSighand, "signal handlers (CLONE_SIGHAND)"}} {
+		if kcmp(parent, pid, c.typ) {
+			return nil, fmt.Errorf("child process %d shares %s with its parent %d: not supported yet", pid, c.what, parent)
+		}
+	}
+	tr.tasks = append(tr.tasks, t)
+	if err := t.seizeAll(); err != nil {
+		tr.tasks = tr.tasks[:len(tr.tasks)-1]
+		_ = t.release()
+		if t, ok := zombie(); ok {
+			return t, nil
+		}
+		return nil, fmt.Errorf("child process %d: %w", pid, err)
+	}
+	// Checked again now that it is stopped: its files may have changed
+	// since the first look.
+	if err := t.inspectFiles(); err != nil {
+		return nil, fmt.Errorf("child process %d: %w", pid, err)
+	}
+	return t, nil
+}
+
+// freezeTree freezes the tree from the top: each process is stopped before
+// its children are listed, so a fork at any moment is caught (a child
+// forked after its parent was seized is stopped by PTRACE_O_TRACEFORK).
+func (tr *tree) freezeTree() error {
+	root := tr.tasks[0]
+	if err := root.seizeAll(); err != nil {
+		return err
+	}
+	if err := root.inspectFiles(); err != nil {
+		return err
+	}
+	known := map[int]bool{root.pid: true}
+	for i := 0; i < len(tr.tasks); i++ {
+		t := tr.tasks[i]
+		if t.zombie {
+			continue
+		}
+		kids, err := children(t.pid)
+		if err != nil {
+			return fmt.Errorf("task %d: children: %w", t.pid, err)
+		}
+		for _, k := range kids {
+			if known[k] {
 				continue
 			}
-		}
-		t, err := inspect(o, pid, len(tr.tasks)+1)
-		if err != nil {
-			if pid != o.Pid {
-				return nil, fmt.Errorf("child process %d: %w", pid, err)
-			}
-			return nil, err
-		}
-		if pid != o.Pid {
-			parent := t.stat.PPid
-			for _, c := range []struct {
-				typ  int
-				what string
-			}{{kcmpVM, "memory (CLONE_VM)"}, {kcmpFiles, "its fd table (CLONE_FILES)"}, {kcmpFS, "cwd and root (CLONE_FS)"}, {kcmpSighand, "signal handlers (CLONE_SIGHAND)"}} {
-				if kcmp(parent, pid, c.typ) {
-					return nil, fmt.Errorf("child process %d shares %s with its parent %d: not supported yet", pid, c.what, parent)
-				}
+			known[k] = true
+			if _, err := tr.addChild(k, t.pid); err != nil {
+				return err
 			}
 		}
-		tr.tasks = append(tr.tasks, t)
-		kids, err := children(pid)
-		if err != nil {
-			return nil, fmt.Errorf("task %d: children: %w", pid, err)
-		}
-		queue = append(queue, kids...)
 	}
-	return tr, nil
+	return nil
 }
 
 // freezeAndDump runs on the tracer thread: every process of the tree is
@@ -112,36 +164,9 @@ func discover(o *Options) (*tree, error) {
 func (tr *tree) freezeAndDump() (*Stats, error) {
 	o := tr.opts
 	start := time.Now()
-	for _, t := range tr.tasks {
-		if t.zombie {
-			continue
-		}
-		if err := t.seizeAll(); err != nil {
-			_ = tr.release()
-			return nil, fmt.Errorf("task %d: %w", t.pid, err)
-		}
-	}
-	// With every process stopped no new child can appear; one that came
-	// between discovery and freezing makes the snapshot inconsistent.
-	known := map[int]bool{}
-	for _, t := range tr.tasks {
-		known[t.pid] = true
-	}
-	for _, t := range tr.tasks {
-		if t.zombie {
-			continue
-		}
-		kids, err := children(t.pid)
-		if err != nil {
-			_ = tr.release()
-			return nil, fmt.Errorf("task %d: children: %w", t.pid, err)
-		}
-		for _, k := range kids {
-			if !known[k] {
-				_ = tr.release()
-				return nil, fmt.Errorf("task %d forked %d while the tree was being frozen; try again", t.pid, k)
-			}
-		}
+	if err := tr.freezeTree(); err != nil {
+		_ = tr.release()
+		return nil, err
 	}
 	o.logf("tree of %d stopped (%d processes)", o.Pid, len(tr.tasks))
 	stats, err := tr.dumpAll()
