@@ -20,6 +20,8 @@ const (
 	fileReg     fileKind = iota // regular file or directory, reopened by path
 	fileChr                     // character device, reopened by path
 	fileInherit                 // tty or pipe stdio, inherited with --shell-job
+	fileEventfd                 // eventfd: counter and flags
+	fileEpoll                   // epoll instance: its targets
 )
 
 type openFile struct {
@@ -141,6 +143,10 @@ func (t *task) inspectFiles() error {
 			of.kind = fileReg
 		case mode == unix.S_IFCHR:
 			of.kind = fileChr
+		case fd.Target == "anon_inode:[eventfd]":
+			of.kind = fileEventfd
+		case fd.Target == "anon_inode:[eventpoll]":
+			of.kind = fileEpoll
 		default:
 			return fmt.Errorf("fd %d is %s (%s), which ckpt cannot dump yet; close it before the dump", fd.Num, describeFd(fd.Target, mode), fd.Target)
 		}

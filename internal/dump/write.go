@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/eventfd"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/eventpoll"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
@@ -413,6 +415,32 @@ func copyPages(mem *ptrace.Mem, w *bufio.Writer, buf []byte, addr, size uint64) 
 	return nil
 }
 
+// efdSemaphore is EFD_SEMAPHORE (include/uapi/linux/eventfd.h); eventfd
+// files are always O_RDWR, so the bit is free in the stored f_flags.
+const efdSemaphore = 1
+
+// epollTargets lists what an epoll fd watches. Each target is named by
+// the fd number it was added with; that fd must still hold the same file,
+// or the restore could not add it back.
+func (t *task) epollTargets(f openFile) ([]*eventpoll.EventpollTfdEntry, error) {
+	targets, err := procfs.ParseEpollTargets(f.info)
+	if err != nil {
+		return nil, err
+	}
+	var out []*eventpoll.EventpollTfdEntry
+	for _, tg := range targets {
+		var st unix.Stat_t
+		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", t.pid, tg.Fd), &st); err != nil || st.Ino != tg.Ino {
+			return nil, fmt.Errorf("watched fd %d was closed or replaced since it was added: not supported yet", tg.Fd)
+		}
+		out = append(out, &eventpoll.EventpollTfdEntry{
+			Tfd: proto.Uint32(uint32(tg.Fd)), Events: proto.Uint32(tg.Events), Data: proto.Uint64(tg.Data),
+			Inode: proto.Uint64(tg.Ino), Pos: proto.Uint64(uint64(tg.Pos)),
+		})
+	}
+	return out, nil
+}
+
 // fdFlagCloexec is FD_CLOEXEC as fdinfo_entry.flags stores it.
 const fdFlagCloexec = 1
 
@@ -448,6 +476,12 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 		switch {
 		case shared != 0:
 			id = shared
+			switch f.kind {
+			case fileEventfd:
+				typ = fdinfo.FdTypes_EVENTFD
+			case fileEpoll:
+				typ = fdinfo.FdTypes_EVENTPOLL
+			}
 			if f.kind == fileInherit {
 				typ = fdinfo.FdTypes_TTY
 				if f.isPipe {
@@ -464,6 +498,35 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 					Fown: noOwner(), Name: proto.String(f.path), Size: proto.Uint64(uint64(st.Size)),
 					Mode: proto.Uint32(st.Mode),
 				},
+			})
+		case f.kind == fileEventfd:
+			typ = fdinfo.FdTypes_EVENTFD
+			id = uint32(len(ft.entries) + 1)
+			e, err := procfs.ParseEventfd(f.info)
+			if err != nil {
+				return nil, fmt.Errorf("fd %d (eventfd): %w", f.fd, err)
+			}
+			fl := flags
+			if e.Semaphore {
+				fl |= efdSemaphore
+			}
+			ft.entries = append(ft.entries, &fdinfo.FileEntry{
+				Type: typ.Enum(), Id: proto.Uint32(id),
+				Efd: &eventfd.EventfdFileEntry{Id: proto.Uint32(id), Flags: proto.Uint32(fl), Fown: noOwner(), Counter: proto.Uint64(e.Count)},
+			})
+		case f.kind == fileEpoll:
+			typ = fdinfo.FdTypes_EVENTPOLL
+			id = uint32(len(ft.entries) + 1)
+			tfds, err := t.epollTargets(f)
+			if err != nil {
+				return nil, fmt.Errorf("fd %d (epoll): %w", f.fd, err)
+			}
+			for _, e := range tfds {
+				e.Id = proto.Uint32(id)
+			}
+			ft.entries = append(ft.entries, &fdinfo.FileEntry{
+				Type: typ.Enum(), Id: proto.Uint32(id),
+				Epfd: &eventpoll.EventpollFileEntry{Id: proto.Uint32(id), Flags: proto.Uint32(flags), Fown: noOwner(), Tfd: tfds},
 			})
 		case f.kind == fileInherit:
 			id = uint32(len(ft.entries) + 1)

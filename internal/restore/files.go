@@ -1,10 +1,13 @@
 package restore
 
 import (
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"strconv"
 
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/eventfd"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/eventpoll"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"golang.org/x/sys/unix"
 
@@ -21,6 +24,9 @@ func checkInheritable(im *Images, o *Options) error {
 	for _, fd := range im.Fds {
 		t := fd.GetType()
 		if t == fdinfo.FdTypes_REG {
+			continue
+		}
+		if t == fdinfo.FdTypes_EVENTFD || t == fdinfo.FdTypes_EVENTPOLL {
 			continue
 		}
 		if t != fdinfo.FdTypes_PIPE && t != fdinfo.FdTypes_TTY {
@@ -51,7 +57,7 @@ func (r *restorer) restoreFiles() error {
 	keep := map[int]bool{}
 	for _, fd := range r.im.Fds {
 		id := fd.GetId()
-		if fd.GetType() != fdinfo.FdTypes_REG && fd.GetFd() <= 2 {
+		if inheritedStdio(fd) {
 			keep[int(fd.GetFd())] = true // inherited stdio stays in place
 			continue
 		}
@@ -81,11 +87,16 @@ func (r *restorer) restoreFiles() error {
 		}
 	}
 	r.fdIDs = map[uint32]int{}
+	type epollFd struct {
+		num int
+		e   *eventpoll.EventpollFileEntry
+	}
+	var epolls []epollFd
 	for _, fd := range r.im.Fds {
 		num := int(fd.GetFd())
 		id := fd.GetId()
 		cloexec := fd.GetFlags()&fdFlagCloexec != 0
-		if fd.GetType() != fdinfo.FdTypes_REG && num <= 2 {
+		if inheritedStdio(fd) {
 			r.fdIDs[id] = num
 			continue
 		}
@@ -104,7 +115,34 @@ func (r *restorer) restoreFiles() error {
 			r.fdIDs[id] = num
 			continue
 		}
-		if fd.GetType() != fdinfo.FdTypes_REG {
+		switch fd.GetType() {
+		case fdinfo.FdTypes_REG:
+		case fdinfo.FdTypes_EVENTFD:
+			f := r.im.Files[id]
+			if f.GetEfd() == nil {
+				return fmt.Errorf("fd %d: eventfd entry %d without data", num, id)
+			}
+			if err := r.createEventfd(num, f.GetEfd(), cloexec); err != nil {
+				return fmt.Errorf("fd %d: %w", num, err)
+			}
+			r.fdIDs[id] = num
+			continue
+		case fdinfo.FdTypes_EVENTPOLL:
+			f := r.im.Files[id]
+			if f.GetEpfd() == nil {
+				return fmt.Errorf("fd %d: epoll entry %d without data", num, id)
+			}
+			got, err := r.inj.Syscall(x86.SysEpollCreate1, 0)
+			if err != nil {
+				return fmt.Errorf("fd %d: epoll_create1: %w", num, err)
+			}
+			if err := r.place(int(got), num, cloexec); err != nil {
+				return fmt.Errorf("fd %d: %w", num, err)
+			}
+			epolls = append(epolls, epollFd{num, f.GetEpfd()})
+			r.fdIDs[id] = num
+			continue
+		default:
 			return fmt.Errorf("fd %d: a %v that is not inherited stdio", num, fd.GetType())
 		}
 		f, err := r.im.RegFile(id)
@@ -120,6 +158,11 @@ func (r *restorer) restoreFiles() error {
 	for _, tmp := range moved {
 		if _, err := r.inj.Syscall(x86.SysClose, uint64(tmp)); err != nil {
 			return fmt.Errorf("close fd %d: %w", tmp, err)
+		}
+	}
+	for _, ep := range epolls {
+		if err := r.addEpollTargets(ep.num, ep.e); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -144,7 +187,19 @@ func (r *restorer) openAt(num int, path string, flags uint32, cloexec bool, pos 
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	tmp := int(got)
+	if err := r.place(int(got), num, cloexec); err != nil {
+		return err
+	}
+	if pos != 0 {
+		if _, err := r.inj.Syscall(x86.SysLseek, uint64(num), pos, unix.SEEK_SET); err != nil {
+			return fmt.Errorf("lseek to %d: %w", pos, err)
+		}
+	}
+	return nil
+}
+
+// place moves the new fd tmp to number num with its close-on-exec flag.
+func (r *restorer) place(tmp, num int, cloexec bool) error {
 	if tmp != num {
 		var dflags uint64
 		if cloexec {
@@ -161,9 +216,54 @@ func (r *restorer) openAt(num int, path string, flags uint32, cloexec bool, pos 
 			return fmt.Errorf("fcntl(F_SETFD): %w", err)
 		}
 	}
-	if pos != 0 {
-		if _, err := r.inj.Syscall(x86.SysLseek, uint64(num), pos, unix.SEEK_SET); err != nil {
-			return fmt.Errorf("lseek to %d: %w", pos, err)
+	return nil
+}
+
+// efdSemaphore is EFD_SEMAPHORE, kept in the eventfd entry's flags.
+const efdSemaphore = 1
+
+// createEventfd makes an eventfd with the dumped counter and flags at num.
+func (r *restorer) createEventfd(num int, e *eventfd.EventfdFileEntry, cloexec bool) error {
+	flags := uint64(e.GetFlags() & (unix.O_NONBLOCK | efdSemaphore))
+	got, err := r.inj.Syscall(x86.SysEventfd2, 0, flags)
+	if err != nil {
+		return fmt.Errorf("eventfd2: %w", err)
+	}
+	if err := r.place(int(got), num, cloexec); err != nil {
+		return err
+	}
+	if c := e.GetCounter(); c != 0 {
+		// eventfd2 takes a 32-bit initial value; write(2) adds any 64-bit one.
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint64(b, c)
+		p, err := r.put(0, b)
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj.Syscall(x86.SysWrite, uint64(num), p, 8); err != nil {
+			return fmt.Errorf("set eventfd counter %d: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// epollEventSize is sizeof(struct epoll_event) on x86, packed: u32 events,
+// u64 data (include/uapi/linux/eventpoll.h), the same for ia32.
+const epollEventSize = 12
+
+// addEpollTargets adds the dumped targets to the epoll fd at num, once
+// every fd of the table is in place.
+func (r *restorer) addEpollTargets(num int, e *eventpoll.EventpollFileEntry) error {
+	for _, t := range e.GetTfd() {
+		b := make([]byte, epollEventSize)
+		binary.LittleEndian.PutUint32(b, t.GetEvents())
+		binary.LittleEndian.PutUint64(b[4:], t.GetData())
+		p, err := r.put(0, b)
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj.Syscall(x86.SysEpollCtl, uint64(num), unix.EPOLL_CTL_ADD, uint64(t.GetTfd()), p); err != nil {
+			return fmt.Errorf("epoll fd %d: add fd %d (events %#x): %w", num, t.GetTfd(), t.GetEvents(), err)
 		}
 	}
 	return nil
@@ -198,4 +298,11 @@ func (r *restorer) restoreFS() error {
 		return fmt.Errorf("umask %s: %w", strconv.FormatUint(uint64(fs.GetUmask()), 8), err)
 	}
 	return nil
+}
+
+// inheritedStdio reports a tty or pipe at fd 0-2, which the task gets
+// from whoever runs the restore (--shell-job).
+func inheritedStdio(fd *fdinfo.FdinfoEntry) bool {
+	t := fd.GetType()
+	return (t == fdinfo.FdTypes_PIPE || t == fdinfo.FdTypes_TTY) && fd.GetFd() <= 2
 }

@@ -1,8 +1,8 @@
-/* ckpt-test: expect=dump-fail dump-error=eventfd */
+/* ckpt-test: expect=dump-fail dump-error=timerfd */
 /*
  * unsupported_fd: the checkpoint must refuse an fd type it cannot handle
- * (an eventfd with counter 7) and leave the process untouched.
- * Besides the eventfd the process has a memory pattern (heap and mmap), a
+ * (an armed timerfd) and leave the process untouched.
+ * Besides the timerfd the process has a memory pattern (heap and mmap), a
  * blocked signal mask and a few sigactions. After SIGTERM it verifies: the
  * eventfd counter is still 7, the memory is intact, mask and sigactions are
  * unchanged, nothing is pending, the fd table and /proc/self/maps are
@@ -12,7 +12,7 @@
  */
 #include "ckpt_test.h"
 
-#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -104,8 +104,12 @@ int main(void)
 	CHECK_SYS(map != MAP_FAILED, "mmap");
 	ckpt_fill(map, mlen, 42, 0);
 
-	efd = eventfd(7, EFD_NONBLOCK);
-	CHECK_SYS(efd >= 0, "eventfd");
+	efd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+	CHECK_SYS(efd >= 0, "timerfd_create");
+	{
+		struct itimerspec its = {{3600, 0}, {3600, 0}};
+		CHECK_SYS(timerfd_settime(efd, 0, &its, NULL) == 0, "timerfd_settime");
+	}
 	efl0 = fcntl(efd, F_GETFL);
 
 	memset(&sa, 0, sizeof(sa));
@@ -180,15 +184,18 @@ int main(void)
 		CHECK(bad == (size_t)-1, "mmap pattern broken at %zu", bad);
 	}
 
-	/* The eventfd. */
+	/* The timerfd. */
 	{
 		uint64_t v = 0;
+		struct itimerspec cur;
 
-		CHECK(fcntl(efd, F_GETFL) == efl0, "eventfd flags %#x -> %#x", efl0,
+		CHECK(fcntl(efd, F_GETFL) == efl0, "timerfd flags %#x -> %#x", efl0,
 		      fcntl(efd, F_GETFL));
-		CHECK_SYS(read(efd, &v, sizeof(v)) == (ssize_t)sizeof(v), "read eventfd");
-		CHECK(v == 7, "eventfd counter %llu, want 7", (unsigned long long)v);
-		CHECK(read(efd, &v, sizeof(v)) < 0 && errno == EAGAIN, "eventfd not empty after read");
+		CHECK_SYS(timerfd_gettime(efd, &cur) == 0, "timerfd_gettime");
+		CHECK(cur.it_interval.tv_sec == 3600 && cur.it_value.tv_sec > 3500,
+		      "timerfd interval %lld value %lld, want 3600 and armed", (long long)cur.it_interval.tv_sec,
+		      (long long)cur.it_value.tv_sec);
+		CHECK(read(efd, &v, sizeof(v)) < 0 && errno == EAGAIN, "timerfd expired");
 	}
 	ckpt_pass();
 }

@@ -43,6 +43,10 @@ const (
 	SysExitGroup
 	SysCloseRange
 	SysSetRobustList
+	SysWrite
+	SysEventfd2
+	SysEpollCreate1
+	SysEpollCtl
 	numSyscalls
 )
 
@@ -88,6 +92,10 @@ var sysNums = [numSyscalls][2]int{
 	SysExitGroup:        {231, 252},
 	SysCloseRange:       {436, 436},
 	SysSetRobustList:    {273, 311},
+	SysWrite:            {1, 4},
+	SysEventfd2:         {290, 328},
+	SysEpollCreate1:     {291, 329},
+	SysEpollCtl:         {233, 255},
 }
 
 var sysNames = [numSyscalls]string{
@@ -97,7 +105,7 @@ var sysNames = [numSyscalls]string{
 	"chroot", "openat", "close", "lseek", "dup3", "fcntl", "setresuid",
 	"setresgid", "setgroups", "setfsuid", "setfsgid", "capset",
 	"rt_sigqueueinfo", "rt_tgsigqueueinfo", "setsid", "setpgid", "madvise",
-	"getpid", "exit_group", "close_range", "set_robust_list",
+	"getpid", "exit_group", "close_range", "set_robust_list", "write", "eventfd2", "epoll_create1", "epoll_ctl",
 }
 
 func (s Syscall) String() string {
