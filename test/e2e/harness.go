@@ -39,6 +39,11 @@ func Programs(dir string) ([]Program, error) {
 	if err != nil {
 		return nil, err
 	}
+	goSrcs, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return nil, err
+	}
+	srcs = append(srcs, goSrcs...)
 	var out []Program
 	for _, src := range srcs {
 		f, err := os.Open(src)
@@ -51,7 +56,7 @@ func Programs(dir string) ([]Program, error) {
 		if m == nil {
 			return nil, fmt.Errorf("%s: first line is not a ckpt-test manifest", src)
 		}
-		p := Program{Name: strings.TrimSuffix(filepath.Base(src), ".c")}
+		p := Program{Name: strings.TrimSuffix(strings.TrimSuffix(filepath.Base(src), ".c"), ".go")}
 		for _, kv := range strings.Fields(m[1]) {
 			k, v, _ := strings.Cut(kv, "=")
 			switch k {
@@ -70,6 +75,8 @@ func Programs(dir string) ([]Program, error) {
 				p.DumpFail = v
 			case "vdso":
 				p.VDSO = v == "yes"
+			case "lang":
+				// Built by the Makefile like the C programs.
 			default:
 				return nil, fmt.Errorf("%s: unknown manifest key %q", src, k)
 			}
