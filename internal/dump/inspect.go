@@ -22,6 +22,7 @@ const (
 	fileInherit                 // tty or pipe stdio, inherited with --shell-job
 	fileEventfd                 // eventfd: counter and flags
 	fileEpoll                   // epoll instance: its targets
+	filePipe                    // pipe end, with the pipe's buffered data
 )
 
 type openFile struct {
@@ -119,6 +120,8 @@ func (t *task) inspectFiles() error {
 		mode := of.st.Mode & unix.S_IFMT
 		isTTY := mode == unix.S_IFCHR && (strings.HasPrefix(fd.Target, "/dev/pts/") || strings.HasPrefix(fd.Target, "/dev/tty") || fd.Target == "/dev/console")
 		switch {
+		case mode == unix.S_IFIFO && strings.HasPrefix(fd.Target, "pipe:") && !(t.opts.ShellJob && fd.Num <= 2):
+			of.kind = filePipe
 		case mode == unix.S_IFIFO && strings.HasPrefix(fd.Target, "pipe:"), isTTY:
 			if !t.opts.ShellJob || fd.Num > 2 {
 				what := "a tty"

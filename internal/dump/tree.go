@@ -235,6 +235,13 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	if err := dir.Write(image.FilesName(), image.MagicFiles, files...); err != nil {
 		return nil, err
 	}
+	pd := make([]proto.Message, len(ft.pipes))
+	for i, e := range ft.pipes {
+		pd[i] = e
+	}
+	if err := dir.WriteWithData(image.PipesDataName(), image.MagicPipesData, pd, ft.pipeBytes); err != nil {
+		return nil, err
+	}
 	if err := dir.Write(image.PstreeName(), image.MagicPstree, ps...); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pipe"
+	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
@@ -35,6 +36,59 @@ type fileTable struct {
 	// open are the fds dumped so far, of every process: an fd that shares
 	// its open file description with one of them gets the same id.
 	open []openFD
+	// pipes holds the buffered data and size of every pipe, by inode.
+	pipes     []*pipedata.PipeDataEntry
+	pipeBytes [][]byte
+	pipeSeen  map[uint32]bool
+}
+
+// savePipeData copies, once per pipe, the bytes buffered in it without
+// taking them out: tee(2) from the pipe (opened anew through /proc) into
+// a pipe of ckpt's own, which is then read.
+func (ft *fileTable) savePipeData(pid, fd int, pipeID uint32) error {
+	if ft.pipeSeen == nil {
+		ft.pipeSeen = map[uint32]bool{}
+	}
+	if ft.pipeSeen[pipeID] {
+		return nil
+	}
+	ft.pipeSeen[pipeID] = true
+	src, err := unix.Open(fmt.Sprintf("/proc/%d/fd/%d", pid, fd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open the pipe: %w", err)
+	}
+	defer unix.Close(src)
+	size, err := unix.FcntlInt(uintptr(src), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		return fmt.Errorf("pipe size: %w", err)
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		return err
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	if _, err := unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, size); err != nil {
+		return fmt.Errorf("size a pipe for %d bytes: %w", size, err)
+	}
+	n, err := unix.Tee(src, p[1], size, unix.SPLICE_F_NONBLOCK)
+	if err == unix.EAGAIN {
+		n, err = 0, nil // an empty pipe
+	}
+	if err != nil || n < 0 {
+		return fmt.Errorf("tee: %v", err)
+	}
+	data := make([]byte, n)
+	for got := 0; got < int(n); {
+		k, err := unix.Read(p[0], data[got:])
+		if err != nil || k == 0 {
+			return fmt.Errorf("read the pipe's copy: %v", err)
+		}
+		got += k
+	}
+	ft.pipes = append(ft.pipes, &pipedata.PipeDataEntry{PipeId: proto.Uint32(pipeID), Bytes: proto.Uint32(uint32(n)), Size: proto.Uint32(uint32(size))})
+	ft.pipeBytes = append(ft.pipeBytes, data)
+	return nil
 }
 
 type openFD struct {
@@ -481,6 +535,8 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 				typ = fdinfo.FdTypes_EVENTFD
 			case fileEpoll:
 				typ = fdinfo.FdTypes_EVENTPOLL
+			case filePipe:
+				typ = fdinfo.FdTypes_PIPE
 			}
 			if f.kind == fileInherit {
 				typ = fdinfo.FdTypes_TTY
@@ -527,6 +583,17 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 			ft.entries = append(ft.entries, &fdinfo.FileEntry{
 				Type: typ.Enum(), Id: proto.Uint32(id),
 				Epfd: &eventpoll.EventpollFileEntry{Id: proto.Uint32(id), Flags: proto.Uint32(flags), Fown: noOwner(), Tfd: tfds},
+			})
+		case f.kind == filePipe:
+			typ = fdinfo.FdTypes_PIPE
+			id = uint32(len(ft.entries) + 1)
+			pipeID := uint32(f.st.Ino)
+			if err := ft.savePipeData(t.pid, f.fd, pipeID); err != nil {
+				return nil, fmt.Errorf("fd %d (pipe): %w", f.fd, err)
+			}
+			ft.entries = append(ft.entries, &fdinfo.FileEntry{
+				Type: typ.Enum(), Id: proto.Uint32(id),
+				Pipe: &pipe.PipeEntry{Id: proto.Uint32(id), PipeId: proto.Uint32(pipeID), Flags: proto.Uint32(flags), Fown: noOwner()},
 			})
 		case f.kind == fileInherit:
 			id = uint32(len(ft.entries) + 1)

@@ -30,6 +30,7 @@ const (
 	MagicFiles     = "FILES"
 	MagicFdinfo    = "FDINFO"
 	MagicFS        = "FS"
+	MagicPipesData = "PIPES_DATA"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -233,4 +234,76 @@ func PagemapName(pid int) string       { return fmt.Sprintf("pagemap-%d.img", pi
 func PagesName(id uint32) string       { return fmt.Sprintf("pages-%d.img", id) }
 func FilesName() string                { return "files.img" }
 func FdinfoName(filesID uint32) string { return fmt.Sprintf("fdinfo-%d.img", filesID) }
+func PipesDataName() string            { return "pipes-data.img" }
 func FSName(pid int) string            { return fmt.Sprintf("fs-%d.img", pid) }
+
+// WriteWithData writes an image whose entries are each followed by raw
+// bytes (PIPES_DATA: a pipe_data_entry, then the pipe's buffered bytes).
+func (d Dir) WriteWithData(name, kind string, msgs []proto.Message, data [][]byte) error {
+	m, err := magicOf(kind)
+	if err != nil {
+		return err
+	}
+	common, _ := magicOf("IMG_COMMON")
+	var buf bytes.Buffer
+	le := binary.LittleEndian
+	_ = binary.Write(&buf, le, common)
+	_ = binary.Write(&buf, le, m)
+	for i, e := range msgs {
+		b, err := proto.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("image %s: %w", name, err)
+		}
+		_ = binary.Write(&buf, le, uint32(len(b)))
+		buf.Write(b)
+		buf.Write(data[i])
+	}
+	if err := os.WriteFile(filepath.Join(d.Path, name), buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("write image %s: %w", name, err)
+	}
+	return nil
+}
+
+// ReadWithData reads an image written by WriteWithData; size tells how
+// many raw bytes follow an entry.
+func ReadWithData[T proto.Message](d Dir, name, kind string, newMsg func() T, size func(T) int) ([]T, [][]byte, error) {
+	path := filepath.Join(d.Path, name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read image %s: %w", name, err)
+	}
+	want, err := magicOf(kind)
+	if err != nil {
+		return nil, nil, err
+	}
+	le := binary.LittleEndian
+	if len(b) < 8 || le.Uint32(b[4:]) != want {
+		return nil, nil, fmt.Errorf("image %s: %w: not a %s image", path, ErrCorrupt, kind)
+	}
+	b = b[8:]
+	var msgs []T
+	var data [][]byte
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return nil, nil, fmt.Errorf("image %s: %w: truncated entry size", path, ErrCorrupt)
+		}
+		n := int(le.Uint32(b))
+		b = b[4:]
+		if n > maxEntry || n > len(b) {
+			return nil, nil, fmt.Errorf("image %s: %w: entry of %d bytes, %d left", path, ErrCorrupt, n, len(b))
+		}
+		m := newMsg()
+		if err := proto.Unmarshal(b[:n], m); err != nil {
+			return nil, nil, fmt.Errorf("image %s: entry %d: %w: %v", path, len(msgs), ErrCorrupt, err)
+		}
+		b = b[n:]
+		k := size(m)
+		if k < 0 || k > len(b) {
+			return nil, nil, fmt.Errorf("image %s: entry %d: %w: %d data bytes, %d left", path, len(msgs), ErrCorrupt, k, len(b))
+		}
+		msgs = append(msgs, m)
+		data = append(data, b[:k])
+		b = b[k:]
+	}
+	return msgs, data, nil
+}

@@ -3,12 +3,14 @@ package restore
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/eventfd"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/eventpoll"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pipe"
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
@@ -26,7 +28,7 @@ func checkInheritable(im *Images, o *Options) error {
 		if t == fdinfo.FdTypes_REG {
 			continue
 		}
-		if t == fdinfo.FdTypes_EVENTFD || t == fdinfo.FdTypes_EVENTPOLL {
+		if t == fdinfo.FdTypes_EVENTFD || t == fdinfo.FdTypes_EVENTPOLL || (t == fdinfo.FdTypes_PIPE && !inheritedStdio(fd)) {
 			continue
 		}
 		if t != fdinfo.FdTypes_PIPE && t != fdinfo.FdTypes_TTY {
@@ -51,6 +53,7 @@ func (r *restorer) restoreFiles() error {
 	for _, fd := range r.im.Fds {
 		maxFd = max(maxFd, int(fd.GetFd()))
 	}
+	r.maxFd = maxFd
 	// Inherited descriptions this process needs move above every dumped
 	// fd number first, so placing the others cannot close them.
 	moved := map[uint32]int{}
@@ -117,6 +120,16 @@ func (r *restorer) restoreFiles() error {
 		}
 		switch fd.GetType() {
 		case fdinfo.FdTypes_REG:
+		case fdinfo.FdTypes_PIPE:
+			f := r.im.Files[id]
+			if f.GetPipe() == nil {
+				return fmt.Errorf("fd %d: pipe entry %d without data", num, id)
+			}
+			if err := r.openPipe(num, f.GetPipe(), cloexec); err != nil {
+				return fmt.Errorf("fd %d (pipe %d): %w", num, f.GetPipe().GetPipeId(), err)
+			}
+			r.fdIDs[id] = num
+			continue
 		case fdinfo.FdTypes_EVENTFD:
 			f := r.im.Files[id]
 			if f.GetEfd() == nil {
@@ -159,6 +172,12 @@ func (r *restorer) restoreFiles() error {
 		if _, err := r.inj.Syscall(x86.SysClose, uint64(tmp)); err != nil {
 			return fmt.Errorf("close fd %d: %w", tmp, err)
 		}
+	}
+	for id, sp := range r.spares {
+		if _, err := r.inj.Syscall(x86.SysClose, uint64(sp.fd)); err != nil {
+			return fmt.Errorf("close unused end of pipe %d: %w", id, err)
+		}
+		delete(r.spares, id)
 	}
 	for _, ep := range epolls {
 		if err := r.addEpollTargets(ep.num, ep.e); err != nil {
@@ -215,6 +234,104 @@ func (r *restorer) place(tmp, num int, cloexec bool) error {
 		if _, err := r.inj.Syscall(x86.SysFcntl, uint64(num), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 			return fmt.Errorf("fcntl(F_SETFD): %w", err)
 		}
+	}
+	return nil
+}
+
+// openPipe puts one end of a dumped pipe at num. The first end restored
+// in a process creates the pipe, sized and filled with its dumped bytes,
+// and keeps the other end aside (above every dumped fd) for the process's
+// fd of that end. Other ends, in this process or another, are opened
+// through /proc/PID/fd/N of an end that exists: a new open file on the
+// same pipe (which the 64-bit openat marks O_LARGEFILE).
+func (r *restorer) openPipe(num int, pe *pipe.PipeEntry, cloexec bool) error {
+	id := pe.GetPipeId()
+	flags := uint64(pe.GetFlags()) &^ unix.O_CLOEXEC
+	write := flags&unix.O_ACCMODE == unix.O_WRONLY
+	if sp, ok := r.spares[id]; ok && sp.write == write {
+		delete(r.spares, id)
+		if err := r.place(sp.fd, num, cloexec); err != nil {
+			return err
+		}
+		return r.setPipeFlags(num, flags)
+	}
+	if path, ok := r.pipes[id]; ok {
+		p, err := r.putString(0, path)
+		if err != nil {
+			return err
+		}
+		// O_NONBLOCK, so that opening an end never waits for the other.
+		got, err := r.inj.Syscall(x86.SysOpenat, atFdcwd, p, (flags&unix.O_ACCMODE)|unix.O_NONBLOCK, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", path, err)
+		}
+		if err := r.place(int(got), num, cloexec); err != nil {
+			return err
+		}
+		return r.setPipeFlags(num, flags)
+	}
+	p, err := r.put(0, make([]byte, 8))
+	if err != nil {
+		return err
+	}
+	if _, err := r.inj.Syscall(x86.SysPipe2, p, 0); err != nil {
+		return fmt.Errorf("pipe2: %w", err)
+	}
+	b, err := r.readTask(p, p+8)
+	if err != nil {
+		return err
+	}
+	rfd, wfd := int(binary.LittleEndian.Uint32(b)), int(binary.LittleEndian.Uint32(b[4:]))
+	pd := r.im.Pipes[id]
+	if pd.Size > 0 {
+		if _, err := r.inj.Syscall(x86.SysFcntl, uint64(rfd), unix.F_SETPIPE_SZ, uint64(pd.Size)); err != nil {
+			return fmt.Errorf("pipe size %d: %w", pd.Size, err)
+		}
+	}
+	if len(pd.Data) > 0 {
+		w, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/%d", r.pid, wfd), os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("open the new pipe: %w", err)
+		}
+		_, err = w.Write(pd.Data)
+		w.Close()
+		if err != nil {
+			return fmt.Errorf("refill %d bytes: %w", len(pd.Data), err)
+		}
+	}
+	mine, other := rfd, wfd
+	if write {
+		mine, other = wfd, rfd
+	}
+	moved, err := r.inj.Syscall(x86.SysFcntl, uint64(other), unix.F_DUPFD, uint64(r.maxFd+1))
+	if err != nil {
+		return fmt.Errorf("set the other end aside: %w", err)
+	}
+	if _, err := r.inj.Syscall(x86.SysClose, uint64(other)); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	if r.spares == nil {
+		r.spares = map[uint32]pipeSpare{}
+	}
+	r.spares[id] = pipeSpare{fd: int(moved), write: !write}
+	if err := r.place(mine, num, cloexec); err != nil {
+		return err
+	}
+	r.pipes[id] = fmt.Sprintf("/proc/%d/fd/%d", r.pid, num)
+	return r.setPipeFlags(num, flags)
+}
+
+// pipeSpare is the end of a pipe created in this process that no fd of
+// it took yet.
+type pipeSpare struct {
+	fd    int
+	write bool
+}
+
+// setPipeFlags sets the file status flags (O_NONBLOCK, ...) of a pipe end.
+func (r *restorer) setPipeFlags(num int, flags uint64) error {
+	if _, err := r.inj.Syscall(x86.SysFcntl, uint64(num), unix.F_SETFL, flags&^unix.O_ACCMODE); err != nil {
+		return fmt.Errorf("fcntl(F_SETFL): %w", err)
 	}
 	return nil
 }

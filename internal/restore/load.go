@@ -3,6 +3,7 @@ package restore
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
@@ -10,6 +11,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
+	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
@@ -38,6 +40,15 @@ type Images struct {
 	// Zombie is a child that had exited but was not reaped; Core.Tc holds
 	// its wait status.
 	Zombie bool
+	// Pipes are the buffered data and size of every dumped pipe, by pipe
+	// id; shared by all processes of the dump.
+	Pipes map[uint32]PipeData
+}
+
+// PipeData is what a pipe held at dump time.
+type PipeData struct {
+	Data []byte
+	Size int
 }
 
 // Load reads and checks every image of a dump in dir and returns the
@@ -80,10 +91,22 @@ func LoadTree(dir string) ([]*Images, error) {
 	for _, f := range files {
 		byID[f.GetId()] = f
 	}
+	pipes := map[uint32]PipeData{}
+	if _, err := os.Stat(filepath.Join(dir, image.PipesDataName())); err == nil {
+		ents, data, err := image.ReadWithData(d, image.PipesDataName(), image.MagicPipesData,
+			func() *pipedata.PipeDataEntry { return &pipedata.PipeDataEntry{} },
+			func(e *pipedata.PipeDataEntry) int { return int(e.GetBytes()) })
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range ents {
+			pipes[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
+		}
+	}
 	var out []*Images
 	seen := map[int]bool{}
 	for i, e := range ps {
-		im, err := loadProc(d, inv, byID, e)
+		im, err := loadProc(d, inv, byID, pipes, e)
 		if err != nil {
 			return nil, err
 		}
@@ -99,8 +122,8 @@ func LoadTree(dir string) ([]*Images, error) {
 	return out, nil
 }
 
-func loadProc(d image.Dir, inv *inventory.InventoryEntry, files map[uint32]*fdinfo.FileEntry, pse *pstree.PstreeEntry) (*Images, error) {
-	im := &Images{Dir: d, Inv: inv, Files: files}
+func loadProc(d image.Dir, inv *inventory.InventoryEntry, files map[uint32]*fdinfo.FileEntry, pipes map[uint32]PipeData, pse *pstree.PstreeEntry) (*Images, error) {
+	im := &Images{Dir: d, Inv: inv, Files: files, Pipes: pipes}
 	var err error
 	im.Pstree = pse
 	im.Pid = int(im.Pstree.GetPid())

@@ -97,8 +97,9 @@ func Restore(opts Options) (*Process, error) {
 	}
 	rs := make([]*restorer, len(all))
 	byPid := map[int]*restorer{}
+	pipes := map[uint32]string{}
 	for i, im := range all {
-		rs[i] = &restorer{opts: &opts, im: im, avoid: avoid}
+		rs[i] = &restorer{opts: &opts, im: im, avoid: avoid, pipes: pipes}
 		byPid[im.Pid] = rs[i]
 	}
 	tr := ptrace.NewTracer()
@@ -206,6 +207,13 @@ type restorer struct {
 	// numbers; inherited is the parent's map at fork, which describes the
 	// fd table the process was born with.
 	fdIDs, inherited map[uint32]int
+	// pipes is shared by all restorers of the tree: where each pipe
+	// already exists, as /proc/PID/fd/N, for other ends to be opened.
+	pipes map[uint32]string
+	// spares are ends of pipes created here that no fd took yet; maxFd is
+	// the highest dumped fd number.
+	spares map[uint32]pipeSpare
+	maxFd  int
 	// scratch is the address of the pages used for code and data.
 	scratch uint64
 }

@@ -54,6 +54,8 @@ func dumpOne(t *testing.T, prog string, shellJob bool) string {
 	if out, err := exec.Command(ckptBin, args...).CombinedOutput(); err != nil {
 		t.Fatalf("dump: %v: %s", err, out)
 	}
+	_ = cmd.Wait()
+	reapAdopted()
 	return img
 }
 
@@ -69,7 +71,7 @@ func TestCritShow(t *testing.T) {
 	for _, c := range []struct {
 		prog     string
 		shellJob bool
-	}{{"files", false}, {"signals", false}, {"restart_read", true}} {
+	}{{"files", false}, {"signals", false}, {"restart_read", true}, {"pipes", false}, {"eventfd_epoll", false}, {"zombie", false}} {
 		img := dumpOne(t, c.prog, c.shellJob)
 		ents, err := os.ReadDir(img)
 		if err != nil {

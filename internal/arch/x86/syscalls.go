@@ -47,6 +47,7 @@ const (
 	SysEventfd2
 	SysEpollCreate1
 	SysEpollCtl
+	SysPipe2
 	numSyscalls
 )
 
@@ -96,6 +97,7 @@ var sysNums = [numSyscalls][2]int{
 	SysEventfd2:         {290, 328},
 	SysEpollCreate1:     {291, 329},
 	SysEpollCtl:         {233, 255},
+	SysPipe2:            {293, 331},
 }
 
 var sysNames = [numSyscalls]string{
@@ -105,7 +107,7 @@ var sysNames = [numSyscalls]string{
 	"chroot", "openat", "close", "lseek", "dup3", "fcntl", "setresuid",
 	"setresgid", "setgroups", "setfsuid", "setfsgid", "capset",
 	"rt_sigqueueinfo", "rt_tgsigqueueinfo", "setsid", "setpgid", "madvise",
-	"getpid", "exit_group", "close_range", "set_robust_list", "write", "eventfd2", "epoll_create1", "epoll_ctl",
+	"getpid", "exit_group", "close_range", "set_robust_list", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2",
 }
 
 func (s Syscall) String() string {
