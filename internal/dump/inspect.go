@@ -17,12 +17,14 @@ import (
 type fileKind int
 
 const (
-	fileReg     fileKind = iota // regular file or directory, reopened by path
-	fileChr                     // character device, reopened by path
-	fileInherit                 // tty or pipe stdio, inherited with --shell-job
-	fileEventfd                 // eventfd: counter and flags
-	fileEpoll                   // epoll instance: its targets
-	filePipe                    // pipe end, with the pipe's buffered data
+	fileReg      fileKind = iota // regular file or directory, reopened by path
+	fileChr                      // character device, reopened by path
+	fileInherit                  // tty or pipe stdio, inherited with --shell-job
+	fileEventfd                  // eventfd: counter and flags
+	fileEpoll                    // epoll instance: its targets
+	filePipe                     // pipe end, with the pipe's buffered data
+	fileTimerfd                  // timerfd: clock, time left, interval, ticks
+	fileSignalfd                 // signalfd: its mask
 )
 
 type openFile struct {
@@ -150,6 +152,10 @@ func (t *task) inspectFiles() error {
 			of.kind = fileEventfd
 		case fd.Target == "anon_inode:[eventpoll]":
 			of.kind = fileEpoll
+		case fd.Target == "anon_inode:[timerfd]":
+			of.kind = fileTimerfd
+		case fd.Target == "anon_inode:[signalfd]":
+			of.kind = fileSignalfd
 		default:
 			return fmt.Errorf("fd %d is %s (%s), which ckpt cannot dump yet; close it before the dump", fd.Num, describeFd(fd.Target, mode), fd.Target)
 		}

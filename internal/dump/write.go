@@ -18,6 +18,8 @@ import (
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/signalfd"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/timerfd"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
 	"golang.org/x/sys/unix"
@@ -537,6 +539,10 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 				typ = fdinfo.FdTypes_EVENTPOLL
 			case filePipe:
 				typ = fdinfo.FdTypes_PIPE
+			case fileTimerfd:
+				typ = fdinfo.FdTypes_TIMERFD
+			case fileSignalfd:
+				typ = fdinfo.FdTypes_SIGNALFD
 			}
 			if f.kind == fileInherit {
 				typ = fdinfo.FdTypes_TTY
@@ -583,6 +589,32 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 			ft.entries = append(ft.entries, &fdinfo.FileEntry{
 				Type: typ.Enum(), Id: proto.Uint32(id),
 				Epfd: &eventpoll.EventpollFileEntry{Id: proto.Uint32(id), Flags: proto.Uint32(flags), Fown: noOwner(), Tfd: tfds},
+			})
+		case f.kind == fileTimerfd:
+			typ = fdinfo.FdTypes_TIMERFD
+			id = uint32(len(ft.entries) + 1)
+			tf, err := procfs.ParseTimerfd(f.info)
+			if err != nil {
+				return nil, fmt.Errorf("fd %d (timerfd): %w", f.fd, err)
+			}
+			ft.entries = append(ft.entries, &fdinfo.FileEntry{
+				Type: typ.Enum(), Id: proto.Uint32(id),
+				Tfd: &timerfd.TimerfdEntry{
+					Id: proto.Uint32(id), Flags: proto.Uint32(flags), Fown: noOwner(),
+					Clockid: proto.Uint32(uint32(tf.ClockID)), Ticks: proto.Uint64(tf.Ticks), SettimeFlags: proto.Uint32(tf.SettimeFlags),
+					Vsec: proto.Uint64(tf.ValueSec), Vnsec: proto.Uint64(tf.ValueNsec), Isec: proto.Uint64(tf.IntervalSec), Insec: proto.Uint64(tf.IntvNsec),
+				},
+			})
+		case f.kind == fileSignalfd:
+			typ = fdinfo.FdTypes_SIGNALFD
+			id = uint32(len(ft.entries) + 1)
+			mask, err := procfs.ParseSignalfd(f.info)
+			if err != nil {
+				return nil, fmt.Errorf("fd %d (signalfd): %w", f.fd, err)
+			}
+			ft.entries = append(ft.entries, &fdinfo.FileEntry{
+				Type: typ.Enum(), Id: proto.Uint32(id),
+				Sgfd: &signalfd.SignalfdEntry{Id: proto.Uint32(id), Flags: proto.Uint32(flags), Fown: noOwner(), Sigmask: proto.Uint64(mask)},
 			})
 		case f.kind == filePipe:
 			typ = fdinfo.FdTypes_PIPE

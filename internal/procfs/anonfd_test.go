@@ -31,3 +31,27 @@ func TestParseEventfdAndEpoll(t *testing.T) {
 		t.Error("bad tfd line accepted")
 	}
 }
+
+func TestParseTimerfdAndSignalfd(t *testing.T) {
+	fi, err := ParseFdInfo([]byte("pos:\t0\nflags:\t02004002\nmnt_id:\t15\nino:\t1057\nclockid: 1\nticks: 3\nsettime flags: 01\nit_value: (3599, 999000123)\nit_interval: (3600, 0)\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf, err := ParseTimerfd(fi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tf.ClockID != 1 || tf.Ticks != 3 || tf.SettimeFlags != 1 || tf.ValueSec != 3599 || tf.ValueNsec != 999000123 || tf.IntervalSec != 3600 {
+		t.Fatalf("timerfd: %+v", tf)
+	}
+	fi, err = ParseFdInfo([]byte("pos:\t0\nflags:\t02\nmnt_id:\t15\nino:\t1057\nsigmask:\t0000000000000201\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := ParseSignalfd(fi); err != nil || m != 0x201 {
+		t.Fatalf("signalfd: %#x %v", m, err)
+	}
+	if _, err := ParseTimerfd(&FdInfo{Extra: map[string]string{}}); err == nil {
+		t.Error("empty timerfd accepted")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/eventpoll"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pipe"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/timerfd"
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
@@ -28,7 +29,7 @@ func checkInheritable(im *Images, o *Options) error {
 		if t == fdinfo.FdTypes_REG {
 			continue
 		}
-		if t == fdinfo.FdTypes_EVENTFD || t == fdinfo.FdTypes_EVENTPOLL || (t == fdinfo.FdTypes_PIPE && !inheritedStdio(fd)) {
+		if t == fdinfo.FdTypes_EVENTFD || t == fdinfo.FdTypes_EVENTPOLL || t == fdinfo.FdTypes_TIMERFD || t == fdinfo.FdTypes_SIGNALFD || (t == fdinfo.FdTypes_PIPE && !inheritedStdio(fd)) {
 			continue
 		}
 		if t != fdinfo.FdTypes_PIPE && t != fdinfo.FdTypes_TTY {
@@ -127,6 +128,36 @@ func (r *restorer) restoreFiles() error {
 			}
 			if err := r.openPipe(num, f.GetPipe(), cloexec); err != nil {
 				return fmt.Errorf("fd %d (pipe %d): %w", num, f.GetPipe().GetPipeId(), err)
+			}
+			r.fdIDs[id] = num
+			continue
+		case fdinfo.FdTypes_TIMERFD:
+			f := r.im.Files[id]
+			if f.GetTfd() == nil {
+				return fmt.Errorf("fd %d: timerfd entry %d without data", num, id)
+			}
+			if err := r.createTimerfd(num, f.GetTfd(), cloexec); err != nil {
+				return fmt.Errorf("fd %d (timerfd): %w", num, err)
+			}
+			r.fdIDs[id] = num
+			continue
+		case fdinfo.FdTypes_SIGNALFD:
+			f := r.im.Files[id]
+			if f.GetSgfd() == nil {
+				return fmt.Errorf("fd %d: signalfd entry %d without data", num, id)
+			}
+			b := make([]byte, 8)
+			binary.LittleEndian.PutUint64(b, f.GetSgfd().GetSigmask())
+			p, err := r.put(0, b)
+			if err != nil {
+				return err
+			}
+			got, err := r.inj.Syscall(x86.SysSignalfd4, ^uint64(0), p, 8, uint64(f.GetSgfd().GetFlags()&unix.O_NONBLOCK))
+			if err != nil {
+				return fmt.Errorf("fd %d: signalfd4: %w", num, err)
+			}
+			if err := r.place(int(got), num, cloexec); err != nil {
+				return fmt.Errorf("fd %d: %w", num, err)
 			}
 			r.fdIDs[id] = num
 			continue
@@ -332,6 +363,50 @@ type pipeSpare struct {
 func (r *restorer) setPipeFlags(num int, flags uint64) error {
 	if _, err := r.inj.Syscall(x86.SysFcntl, uint64(num), unix.F_SETFL, flags&^unix.O_ACCMODE); err != nil {
 		return fmt.Errorf("fcntl(F_SETFL): %w", err)
+	}
+	return nil
+}
+
+// tfdIocSetTicks is TFD_IOC_SET_TICKS, _IOW('T', 0, __u64)
+// (include/uapi/linux/timerfd.h), which sets the expirations not yet read.
+const tfdIocSetTicks = 0x40085400
+
+// createTimerfd makes a timerfd on the dumped clock, armed with the time
+// that was left (relative: an absolute timer was shown as time left too),
+// and with the expirations that were not read yet.
+func (r *restorer) createTimerfd(num int, t *timerfd.TimerfdEntry, cloexec bool) error {
+	got, err := r.inj.Syscall(x86.SysTimerfdCreate, uint64(t.GetClockid()), uint64(t.GetFlags()&unix.O_NONBLOCK))
+	if err != nil {
+		return fmt.Errorf("timerfd_create: %w", err)
+	}
+	if err := r.place(int(got), num, cloexec); err != nil {
+		return err
+	}
+	if t.GetVsec() != 0 || t.GetVnsec() != 0 {
+		b := make([]byte, 32) // struct itimerspec: interval, then value
+		le := binary.LittleEndian
+		le.PutUint64(b[0:], t.GetIsec())
+		le.PutUint64(b[8:], t.GetInsec())
+		le.PutUint64(b[16:], t.GetVsec())
+		le.PutUint64(b[24:], t.GetVnsec())
+		p, err := r.put(0, b)
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj.Syscall(x86.SysTimerfdSettime, uint64(num), 0, p, 0); err != nil {
+			return fmt.Errorf("timerfd_settime: %w", err)
+		}
+	}
+	if n := t.GetTicks(); n != 0 {
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint64(b, n)
+		p, err := r.put(0, b)
+		if err != nil {
+			return err
+		}
+		if _, err := r.inj.Syscall(x86.SysIoctl, uint64(num), tfdIocSetTicks, p); err != nil {
+			return fmt.Errorf("set %d unread expirations: %w", n, err)
+		}
 	}
 	return nil
 }

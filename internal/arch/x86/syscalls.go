@@ -48,6 +48,10 @@ const (
 	SysEpollCreate1
 	SysEpollCtl
 	SysPipe2
+	SysTimerfdCreate
+	SysTimerfdSettime
+	SysSignalfd4
+	SysIoctl
 	numSyscalls
 )
 
@@ -98,6 +102,10 @@ var sysNums = [numSyscalls][2]int{
 	SysEpollCreate1:     {291, 329},
 	SysEpollCtl:         {233, 255},
 	SysPipe2:            {293, 331},
+	SysTimerfdCreate:    {283, 322},
+	SysTimerfdSettime:   {286, 325},
+	SysSignalfd4:        {289, 327},
+	SysIoctl:            {16, 54},
 }
 
 var sysNames = [numSyscalls]string{
@@ -107,7 +115,7 @@ var sysNames = [numSyscalls]string{
 	"chroot", "openat", "close", "lseek", "dup3", "fcntl", "setresuid",
 	"setresgid", "setgroups", "setfsuid", "setfsgid", "capset",
 	"rt_sigqueueinfo", "rt_tgsigqueueinfo", "setsid", "setpgid", "madvise",
-	"getpid", "exit_group", "close_range", "set_robust_list", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2",
+	"getpid", "exit_group", "close_range", "set_robust_list", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl",
 }
 
 func (s Syscall) String() string {
