@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,10 +12,12 @@ import (
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
@@ -235,6 +238,11 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	if err := dir.Write(image.FilesName(), image.MagicFiles, files...); err != nil {
 		return nil, err
 	}
+	for k, sh := range ft.shmem {
+		if err := writeShmem(dir, sh, uint32(len(tr.tasks)+1+k)); err != nil {
+			return nil, err
+		}
+	}
 	pd := make([]proto.Message, len(ft.pipes))
 	for i, e := range ft.pipes {
 		pd[i] = e
@@ -311,4 +319,30 @@ func (t *task) writeZombie(dir image.Dir) (*pstree.PstreeEntry, error) {
 		Pgid: proto.Uint32(uint32(s.Pgrp)), Sid: proto.Uint32(uint32(s.Session)),
 		Threads: []uint32{uint32(t.pid)},
 	}, nil
+}
+
+// writeShmem writes a shared memory object as CRIU does: its non-zero
+// pages in pages-N.img, listed by offset in pagemap-shmem-INO.img.
+func writeShmem(dir image.Dir, sh shmemObject, pagesID uint32) error {
+	pf, err := dir.CreatePages(pagesID)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	ents := []proto.Message{&pagemap.PagemapHead{PagesId: proto.Uint32(pagesID)}}
+	zero := make([]byte, x86.PageSize)
+	for off := 0; off < len(sh.data); off += x86.PageSize {
+		page := sh.data[off:min(off+x86.PageSize, len(sh.data))]
+		if bytes.Equal(page, zero[:len(page)]) {
+			continue
+		}
+		if _, err := pf.Write(page); err != nil {
+			return fmt.Errorf("write shared memory pages: %w", err)
+		}
+		ents = append(ents, &pagemap.PagemapEntry{
+			Vaddr: proto.Uint64(uint64(off)), NrPages: proto.Uint64(1), CompatNrPages: proto.Uint32(1),
+			Flags: proto.Uint32(image.PEPresent),
+		})
+	}
+	return dir.Write(image.ShmemPagemapName(sh.ino), image.MagicPagemap, ents...)
 }

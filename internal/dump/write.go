@@ -38,10 +38,47 @@ type fileTable struct {
 	// open are the fds dumped so far, of every process: an fd that shares
 	// its open file description with one of them gets the same id.
 	open []openFD
+	// shmem holds the content of every shared anonymous memory object.
+	shmem     []shmemObject
+	shmemSeen map[uint64]bool
 	// pipes holds the buffered data and size of every pipe, by inode.
 	pipes     []*pipedata.PipeDataEntry
 	pipeBytes [][]byte
 	pipeSeen  map[uint32]bool
+}
+
+// shmemObject is the content of a shared anonymous memory object.
+type shmemObject struct {
+	ino  uint64
+	data []byte
+}
+
+// saveShmem reads, once per object, the whole content of the shmem object
+// behind a MAP_SHARED|MAP_ANONYMOUS mapping, through /proc/PID/map_files
+// (pages other processes touched included).
+func (ft *fileTable) saveShmem(pid int, v procfs.VMA) error {
+	if ft.shmemSeen == nil {
+		ft.shmemSeen = map[uint64]bool{}
+	}
+	if ft.shmemSeen[v.Inode] {
+		return nil
+	}
+	ft.shmemSeen[v.Inode] = true
+	f, err := os.Open(fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End))
+	if err != nil {
+		return fmt.Errorf("open shared memory: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	data := make([]byte, fi.Size())
+	if _, err := f.ReadAt(data, 0); err != nil {
+		return fmt.Errorf("read shared memory (%d bytes): %w", len(data), err)
+	}
+	ft.shmem = append(ft.shmem, shmemObject{v.Inode, data})
+	return nil
 }
 
 // savePipeData copies, once per pipe, the bytes buffered in it without
@@ -333,6 +370,15 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 			flags |= unix.MAP_ANONYMOUS
 		case v.IsSpecial():
 			return nil, fmt.Errorf("vma %#x-%#x %s: special mapping not supported", v.Start, v.End, v.Path)
+		case v.Shared && (v.Path == "/dev/zero (deleted)" || strings.HasPrefix(v.Path, "[anon_shmem:")):
+			// MAP_SHARED|MAP_ANONYMOUS: a shmem object, maybe shared with
+			// other processes of the tree; its content is saved once.
+			flags |= unix.MAP_ANONYMOUS
+			status |= image.VMAAnonShared
+			e.Shmid = proto.Uint64(v.Inode)
+			if err := ft.saveShmem(pid, v); err != nil {
+				return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
+			}
 		case v.Inode == 0 || v.Path == "" || strings.HasPrefix(v.Path, "[anon:") || v.Path == "[heap]" || v.Path == "[stack]":
 			if v.Shared {
 				return nil, fmt.Errorf("vma %#x-%#x: shared anonymous memory is not supported yet", v.Start, v.End)

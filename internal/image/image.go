@@ -225,17 +225,18 @@ func ReadFullAt(f *os.File, b []byte, off int64) error {
 }
 
 // File names of the images, as CRIU names them.
-func InventoryName() string            { return "inventory.img" }
-func PstreeName() string               { return "pstree.img" }
-func CoreName(pid int) string          { return fmt.Sprintf("core-%d.img", pid) }
-func IDsName(pid int) string           { return fmt.Sprintf("ids-%d.img", pid) }
-func MMName(pid int) string            { return fmt.Sprintf("mm-%d.img", pid) }
-func PagemapName(pid int) string       { return fmt.Sprintf("pagemap-%d.img", pid) }
-func PagesName(id uint32) string       { return fmt.Sprintf("pages-%d.img", id) }
-func FilesName() string                { return "files.img" }
-func FdinfoName(filesID uint32) string { return fmt.Sprintf("fdinfo-%d.img", filesID) }
-func PipesDataName() string            { return "pipes-data.img" }
-func FSName(pid int) string            { return fmt.Sprintf("fs-%d.img", pid) }
+func InventoryName() string              { return "inventory.img" }
+func PstreeName() string                 { return "pstree.img" }
+func CoreName(pid int) string            { return fmt.Sprintf("core-%d.img", pid) }
+func IDsName(pid int) string             { return fmt.Sprintf("ids-%d.img", pid) }
+func MMName(pid int) string              { return fmt.Sprintf("mm-%d.img", pid) }
+func PagemapName(pid int) string         { return fmt.Sprintf("pagemap-%d.img", pid) }
+func PagesName(id uint32) string         { return fmt.Sprintf("pages-%d.img", id) }
+func FilesName() string                  { return "files.img" }
+func FdinfoName(filesID uint32) string   { return fmt.Sprintf("fdinfo-%d.img", filesID) }
+func PipesDataName() string              { return "pipes-data.img" }
+func ShmemPagemapName(ino uint64) string { return fmt.Sprintf("pagemap-shmem-%d.img", ino) }
+func FSName(pid int) string              { return fmt.Sprintf("fs-%d.img", pid) }
 
 // WriteWithData writes an image whose entries are each followed by raw
 // bytes (PIPES_DATA: a pipe_data_entry, then the pipe's buffered bytes).

@@ -98,8 +98,9 @@ func Restore(opts Options) (*Process, error) {
 	rs := make([]*restorer, len(all))
 	byPid := map[int]*restorer{}
 	pipes := map[uint32]string{}
+	shmem := map[uint64]string{}
 	for i, im := range all {
-		rs[i] = &restorer{opts: &opts, im: im, avoid: avoid, pipes: pipes}
+		rs[i] = &restorer{opts: &opts, im: im, avoid: avoid, pipes: pipes, shmem: shmem}
 		byPid[im.Pid] = rs[i]
 	}
 	tr := ptrace.NewTracer()
@@ -210,6 +211,9 @@ type restorer struct {
 	// pipes is shared by all restorers of the tree: where each pipe
 	// already exists, as /proc/PID/fd/N, for other ends to be opened.
 	pipes map[uint32]string
+	// shmem is shared the same way: where each shared memory object is
+	// mapped already, as /proc/PID/map_files/START-END.
+	shmem map[uint64]string
 	// spares are ends of pipes created here that no fd took yet; maxFd is
 	// the highest dumped fd number.
 	spares map[uint32]pipeSpare

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
@@ -454,6 +455,7 @@ func (r *restorer) mapVMAs() error {
 		}
 		flags := uint64(v.GetFlags()) | unix.MAP_FIXED
 		fd := ^uint64(0)
+		created := uint64(0)
 		var path string
 		if st&(image.VMAFilePrivate|image.VMAFileShared) != 0 {
 			f, err := r.im.RegFile(uint32(v.GetShmid()))
@@ -471,6 +473,26 @@ func (r *restorer) mapVMAs() error {
 				return fmt.Errorf("vma %#x-%#x: open %s: %w", start, end, path, err)
 			}
 			fd = got
+		} else if st&image.VMAAnonShared != 0 {
+			ino := v.GetShmid()
+			if path, ok := r.shmem[ino]; ok {
+				// Another process of the tree has the object already.
+				p, err := r.putString(0, path)
+				if err != nil {
+					return err
+				}
+				got, err := r.inj.Syscall(x86.SysOpenat, atFdcwd, p, unix.O_RDWR|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return fmt.Errorf("vma %#x-%#x: open shared memory %s: %w", start, end, path, err)
+				}
+				fd = got
+				flags &^= unix.MAP_ANONYMOUS
+			} else {
+				if v.GetPgoff() != 0 {
+					return fmt.Errorf("vma %#x-%#x: shared memory mapped from offset %#x: not supported yet", start, end, v.GetPgoff())
+				}
+				created = ino
+			}
 		} else if st&image.VMAAnonPrivate == 0 {
 			return fmt.Errorf("vma %#x-%#x: status %#x is not supported", start, end, st)
 		}
@@ -485,6 +507,11 @@ func (r *restorer) mapVMAs() error {
 		}
 		if got != start {
 			return fmt.Errorf("vma %#x-%#x mapped at %#x", start, end, got)
+		}
+		if created != 0 {
+			if err := r.fillShmem(created, start, end); err != nil {
+				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
+			}
 		}
 		for adv := 0; adv < 64; adv++ {
 			if v.GetMadv()&(1<<uint(adv)) == 0 {
@@ -649,4 +676,74 @@ func inSpans(s span, in []span) bool {
 		}
 	}
 	return false
+}
+
+// fillShmem writes the dumped content of shared memory object ino into the
+// object just mapped at start-end, through /proc/PID/map_files (whatever
+// the mapping's protection), and records where other processes find it.
+func (r *restorer) fillShmem(ino, start, end uint64) error {
+	data, err := r.im.ShmemContent(ino)
+	if err != nil {
+		return err
+	}
+	path := fmt.Sprintf("/proc/%d/map_files/%x-%x", r.pid, start, end)
+	if len(data) > 0 {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("open shared memory: %w", err)
+		}
+		_, err = f.WriteAt(data, 0)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("fill shared memory: %w", err)
+		}
+	}
+	r.shmem[ino] = path
+	return nil
+}
+
+// ShmemContent reads the dumped content of shared memory object ino.
+func (im *Images) ShmemContent(ino uint64) ([]byte, error) {
+	name := image.ShmemPagemapName(ino)
+	raw, err := im.Dir.ReadRaw(name, image.MagicPagemap)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%s: no pagemap head", name)
+	}
+	head := &pagemap.PagemapHead{}
+	if err := im.Dir.Unmarshal(name, 0, raw[0], head); err != nil {
+		return nil, err
+	}
+	pf, err := im.Dir.OpenPages(head.GetPagesId())
+	if err != nil {
+		return nil, err
+	}
+	defer pf.Close()
+	var data []byte
+	var off int64
+	for i, r := range raw[1:] {
+		e := &pagemap.PagemapEntry{}
+		if err := im.Dir.Unmarshal(name, i+1, r, e); err != nil {
+			return nil, err
+		}
+		n := e.GetNrPages()
+		if n == 0 {
+			n = uint64(e.GetCompatNrPages())
+		}
+		size := n * x86.PageSize
+		end := e.GetVaddr() + size
+		if n > 1<<24 || end > 1<<40 {
+			return nil, fmt.Errorf("%s: entry %d (%#x, %d pages) out of range", name, i+1, e.GetVaddr(), n)
+		}
+		if uint64(len(data)) < end {
+			data = append(data, make([]byte, end-uint64(len(data)))...)
+		}
+		if err := image.ReadFullAt(pf, data[e.GetVaddr():end], off); err != nil {
+			return nil, err
+		}
+		off += int64(size)
+	}
+	return data, nil
 }
