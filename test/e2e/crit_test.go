@@ -11,41 +11,49 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dumpOne starts a test program, waits for READY and dumps it (killed).
-func dumpOne(t *testing.T, prog string, shellJob bool) string {
+// startProg starts build/PROG.64 in work with its log in work/prog.log
+// (stdin a pipe when stdinPipe) and waits for READY.
+func startProg(t *testing.T, prog, work string, stdinPipe bool) (*exec.Cmd, string) {
 	t.Helper()
-	work := t.TempDir()
 	bin, _ := filepath.Abs(filepath.Join(progsDir, "build", prog+".64"))
 	logPath := filepath.Join(work, "prog.log")
 	logF, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logF.Close()
+	t.Cleanup(func() { logF.Close() })
 	cmd := exec.Command(bin)
 	cmd.Dir = work
 	cmd.Stdout, cmd.Stderr = logF, logF
-	var pw *os.File
-	if shellJob {
-		pr, w, err := os.Pipe()
+	if stdinPipe {
+		pr, pw, err := os.Pipe()
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer pr.Close()
-		cmd.Stdin, pw = pr, w
-		defer pw.Close()
+		t.Cleanup(func() { pr.Close(); pw.Close() })
+		cmd.Stdin = pr
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	if err := waitFor(logPath, "READY", readyTimeout, cmd.Process.Pid); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatal(err)
+	}
+	return cmd, logPath
+}
+
+// dumpOne starts a test program, waits for READY and dumps it (killed).
+func dumpOne(t *testing.T, prog string, shellJob bool) string {
+	t.Helper()
+	work := t.TempDir()
+	cmd, _ := startProg(t, prog, work, shellJob)
 	pid := cmd.Process.Pid
 	defer func() {
 		_ = unix.Kill(pid, unix.SIGKILL)
 		_ = cmd.Wait()
 	}()
-	if err := waitFor(logPath, "READY", readyTimeout, pid); err != nil {
-		t.Fatal(err)
-	}
 	img := filepath.Join(work, "img")
 	args := []string{"dump", "-t", strconv.Itoa(pid), "-D", img}
 	if shellJob {

@@ -157,19 +157,7 @@ func TestDumpDiskFull(t *testing.T) {
 		t.Fatalf("mount tmpfs: %v: %s", err, out)
 	}
 	defer exec.Command("umount", img).Run()
-	bin, _ := filepath.Abs(filepath.Join(progsDir, "build", "mem_anon.64"))
-	logPath := filepath.Join(work, "prog.log")
-	logF, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logF.Close()
-	cmd := exec.Command(bin)
-	cmd.Dir = work
-	cmd.Stdout, cmd.Stderr = logF, logF
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, logPath := startProg(t, "mem_anon", work, false)
 	pid := cmd.Process.Pid
 	alive := true
 	defer func() {
@@ -178,9 +166,6 @@ func TestDumpDiskFull(t *testing.T) {
 			_ = cmd.Wait()
 		}
 	}()
-	if err := waitFor(logPath, "READY", readyTimeout, pid); err != nil {
-		t.Fatal(err)
-	}
 	before, err := snapshot(pid)
 	if err != nil {
 		t.Fatal(err)
