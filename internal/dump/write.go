@@ -168,9 +168,8 @@ func noOwner() *fown.FownEntry {
 // pagemap, pages, fdinfo, fs, ids). Files go into the shared table ft;
 // the pstree entry is returned for pstree.img.
 func (t *task) collectAndWrite(ft *fileTable, stats *Stats) (*pstree.PstreeEntry, error) {
-	o := t.opts
 	pid := t.pid
-	dir := image.Dir{Path: o.ImagesDir}
+	dir := image.Dir{Path: t.opts.ImagesDir}
 	vmas, err := procfs.ReadSmaps(pid)
 	if err != nil {
 		return nil, err
@@ -290,7 +289,6 @@ func (t *task) collectAndWrite(ft *fileTable, stats *Stats) (*pstree.PstreeEntry
 			return nil, err
 		}
 	}
-	_ = o
 	return ps, nil
 }
 

@@ -168,15 +168,16 @@ func (r *Run) execute() error {
 	// Its own session: every process of a test program's tree can be
 	// found (and killed) by session id.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	var stdinW *os.File
 	if r.Prog.StdinPipe {
+		// The write end stays open (and unused) until the dump, so that
+		// the program's read blocks instead of seeing end of file.
 		pr, pw, err := os.Pipe()
 		if err != nil {
 			return err
 		}
 		defer pr.Close()
 		defer pw.Close()
-		cmd.Stdin, stdinW = pr, pw
+		cmd.Stdin = pr
 	}
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, syscall.ENOEXEC) || strings.Contains(err.Error(), "exec format error") {
@@ -253,7 +254,6 @@ func (r *Run) execute() error {
 		defer pw.Close()
 		rc.Stdin = pr
 		newStdinW = pw
-		_ = stdinW
 	}
 	var rerr bytes.Buffer
 	rc.Stdout, rc.Stderr = logF, &rerr
