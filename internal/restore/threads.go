@@ -145,23 +145,52 @@ func (r *restorer) becomeZombie() error {
 		if err := r.inj.Exit(ws.ExitStatus()); err != nil {
 			return err
 		}
-	case ws.Signaled() && ws.Signal() == unix.SIGKILL:
-		if err := unix.Kill(r.pid, unix.SIGKILL); err != nil {
+	case ws.Signaled():
+		if err := r.dieBy(ws.Signal()); err != nil {
 			return err
 		}
-		for {
-			st, err := ptrace.Wait(r.pid)
-			if err != nil {
-				return err
-			}
-			if st.Exited() {
-				break
-			}
-		}
 	default:
-		return fmt.Errorf("wait status %#x (killed by %v): only zombies that exited or were killed by SIGKILL can be restored yet", uint32(ws), ws.Signal())
+		return fmt.Errorf("wait status %#x: not an exit status", uint32(ws))
 	}
 	r.threads = nil
 	r.opts.logf("restore %d: zombie with wait status %#x", r.pid, uint32(ws))
 	return nil
+}
+
+// dieBy kills the new process with sig by the signal's default action, as
+// the dumped zombie died. Its core limit is set to 0 first: the death must
+// not leave a core file that the original did not.
+func (r *restorer) dieBy(sig unix.Signal) error {
+	if err := unix.Prlimit(r.pid, unix.RLIMIT_CORE, &unix.Rlimit{}, nil); err != nil {
+		return fmt.Errorf("core limit: %w", err)
+	}
+	sa, err := r.put(0, x86.EncodeSigaction(x86.Sigaction{}, false))
+	if err != nil {
+		return err
+	}
+	if _, err := r.inj.Syscall(x86.SysRtSigaction, uint64(sig), sa, 0, x86.SigsetBytes); err != nil {
+		return fmt.Errorf("default action for %v: %w", sig, err)
+	}
+	if err := ptrace.SetSigmask(r.pid, 0); err != nil {
+		return err
+	}
+	if err := unix.Kill(r.pid, sig); err != nil {
+		return err
+	}
+	if err := ptrace.Cont(r.pid, 0); err != nil {
+		return err
+	}
+	for {
+		st, err := ptrace.Wait(r.pid)
+		if err != nil {
+			return err
+		}
+		if st.Exited() {
+			return nil
+		}
+		// The signal-delivery stop: let the signal through; others as they come.
+		if err := ptrace.Cont(r.pid, int(st.Signal())); err != nil {
+			return err
+		}
+	}
 }

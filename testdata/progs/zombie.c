@@ -1,8 +1,9 @@
 /* ckpt-test: */
 /*
- * A parent with an unreaped child (a zombie) that exited with status 5 and
- * a live child. After the restore the zombie must still be there, be the
- * parent's child, and waitpid() must return its status.
+ * A parent with two unreaped children (zombies), one that exited with
+ * status 5 and one killed by SIGUSR2, and a live child. After the restore
+ * the zombies must still be there, be the parent's children, and waitpid()
+ * must return their statuses.
  */
 #include "ckpt_test.h"
 
@@ -25,13 +26,23 @@ int main(void)
 	CHECK_SYS(z >= 0, "fork");
 	if (z == 0)
 		_exit(5);
+	pid_t k = fork();
+	CHECK_SYS(k >= 0, "fork");
+	if (k == 0) {
+		sigset_t all;
+		sigfillset(&all);
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
+		signal(SIGUSR2, SIG_DFL);
+		raise(SIGUSR2);
+		_exit(99);
+	}
 	pid_t live = fork();
 	CHECK_SYS(live >= 0, "fork");
 	if (live == 0) {
 		ckpt_wait_term();
 		_exit(0);
 	}
-	for (int i = 0; zstate(z) != 'Z'; i++) {
+	for (int i = 0; zstate(z) != 'Z' || zstate(k) != 'Z'; i++) {
 		CHECK(i < 1000, "child %d never became a zombie", z);
 		usleep(1000);
 	}
@@ -41,6 +52,9 @@ int main(void)
 	int st = 0;
 	CHECK_SYS(waitpid(z, &st, WNOHANG) == z, "waitpid(zombie %d)", z);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 5, "zombie status %#x, want exit 5", st);
+	CHECK(zstate(k) == 'Z', "child %d is in state %c, want a zombie", k, zstate(k));
+	CHECK_SYS(waitpid(k, &st, WNOHANG) == k, "waitpid(zombie %d)", k);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGUSR2, "zombie status %#x, want killed by SIGUSR2", st);
 	CHECK_SYS(kill(live, SIGTERM) == 0, "kill live child");
 	CHECK_SYS(waitpid(live, &st, 0) == live, "waitpid(live)");
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "live child status %#x", st);
