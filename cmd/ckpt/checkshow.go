@@ -18,8 +18,23 @@ func check(w io.Writer) error {
 	for _, r := range rs {
 		fmt.Fprintln(w, r)
 	}
-	if !kerndat.RequiredOK(rs) {
+	native := kerndat.RequiredOK(rs)
+	compat := native
+	for _, r := range rs {
+		if r.Name == kerndat.CompatProbe && !r.OK {
+			compat = false
+		}
+	}
+	fmt.Fprintf(w, "summary: native (x86_64) checkpoint/restore: %s; ia32 (compat): %s\n", yesNo(native), yesNo(compat))
+	if !native {
 		return exitError{1}
 	}
 	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

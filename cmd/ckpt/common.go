@@ -94,7 +94,7 @@ func (c *commonFlags) logger() (func(string, ...any), func(), error) {
 		w = f
 		closer = func() { f.Close() }
 	}
-	verbose := c.verbosity >= 3 || (c.logFile != "" && c.verbosity >= 1)
+	verbose := c.verbosity >= 1
 	logf := func(format string, args ...any) {
 		if verbose {
 			fmt.Fprintf(w, "%s %s\n", time.Now().Format("15:04:05.000000"), strings.TrimRight(fmt.Sprintf(format, args...), "\n"))

@@ -53,6 +53,12 @@ func Dump(opts Options) (*Stats, error) {
 	if opts.Pid <= 0 {
 		return nil, fmt.Errorf("dump: invalid pid %d", opts.Pid)
 	}
+	// Everything that can be checked without touching the tree is checked
+	// first, so most refusals never stop it (nor create the directory).
+	t, err := discover(&opts)
+	if err != nil {
+		return nil, fmt.Errorf("dump task %d: %w", opts.Pid, err)
+	}
 	if err := os.MkdirAll(opts.ImagesDir, 0o700); err != nil {
 		return nil, fmt.Errorf("dump: images directory: %w", err)
 	}
@@ -60,13 +66,6 @@ func Dump(opts Options) (*Stats, error) {
 	existed := map[string]bool{}
 	for _, e := range before {
 		existed[e.Name()] = true
-	}
-
-	// Everything that can be checked without touching the tree is checked
-	// first, so most refusals never stop it.
-	t, err := discover(&opts)
-	if err != nil {
-		return nil, fmt.Errorf("dump task %d: %w", opts.Pid, err)
 	}
 
 	tr := ptrace.NewTracer()

@@ -45,6 +45,10 @@ func (r Result) String() string {
 	return s
 }
 
+// CompatProbe names the probe that turns a helper into a compat task and
+// runs an ia32 syscall: when it passes, ia32 checkpoint/restore can work.
+const CompatProbe = "compat self-test"
+
 // RequiredOK reports whether every required probe in rs passed.
 func RequiredOK(rs []Result) bool {
 	for _, r := range rs {

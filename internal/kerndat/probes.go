@@ -32,7 +32,7 @@ const (
 	nameVDSO64      = "ARCH_MAP_VDSO_64"
 	nameIA32        = "ia32 emulation"
 	nameVDSO32      = "ARCH_MAP_VDSO_32"
-	nameCompat      = "compat self-test"
+	nameCompat      = CompatProbe
 )
 
 // Capability numbers (include/uapi/linux/capability.h).

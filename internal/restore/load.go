@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,8 +67,13 @@ func Load(dir string) (*Images, error) {
 // children.
 func LoadTree(dir string) ([]*Images, error) {
 	d := image.Dir{Path: dir}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("images directory: %w", err)
+	} else if !st.IsDir() {
 		return nil, fmt.Errorf("images directory %s: not a directory", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, image.InventoryName())); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s holds no dump: no %s (an unfinished or failed dump leaves none)", dir, image.InventoryName())
 	}
 	inv := &inventory.InventoryEntry{}
 	if err := d.ReadOne(image.InventoryName(), image.MagicInventory, inv); err != nil {

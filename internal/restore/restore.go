@@ -146,7 +146,10 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			}
 		}
 		if err := r.joinSession(); err != nil {
-			return fmt.Errorf("task %d: %w", r.pid, err)
+			if r == root {
+				return err
+			}
+			return fmt.Errorf("child process %d: %w", r.pid, err)
 		}
 		if r.im.Zombie {
 			if err := r.becomeZombie(); err != nil {
@@ -156,7 +159,10 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 		}
 		r.opts.logf("restore %d: restore files", r.pid)
 		if err := r.restoreFiles(); err != nil {
-			return fmt.Errorf("task %d: restore files: %w", r.pid, err)
+			if r == root {
+				return fmt.Errorf("restore files: %w", err)
+			}
+			return fmt.Errorf("child process %d: restore files: %w", r.pid, err)
 		}
 	}
 	for _, r := range rs {

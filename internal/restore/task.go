@@ -662,7 +662,7 @@ func (r *restorer) joinSession() error {
 		}
 		if cur != pgid {
 			if _, err := r.inj.Syscall(x86.SysSetpgid, 0, uint64(pgid)); err != nil {
-				return fmt.Errorf("join process group %d: %w", pgid, err)
+				return fmt.Errorf("cannot join its process group %d (%w): the group is gone or in another session; its leader was not part of the dump", pgid, err)
 			}
 		}
 	}
