@@ -30,6 +30,9 @@ type Status struct {
 	// (the procfs mount's namespace) first. Nil if the line is absent
 	// (kernel without CONFIG_PID_NS).
 	NSpid []int
+	// NSpgid and NSsid are the process group and session in each nested
+	// PID namespace, outermost first (0 where they lie outside it).
+	NSpgid, NSsid []int
 	// SigQ is "queued/limit", e.g. "0/96364".
 	SigQ string
 	// SigPnd (thread-pending), ShdPnd (process-pending), SigBlk, SigIgn and
@@ -130,18 +133,26 @@ func (s *Status) setField(key, raw string) error {
 			}
 			s.Groups = append(s.Groups, uint32(v))
 		}
-	case "NSpid":
+	case "NSpid", "NSpgid", "NSsid":
 		f := strings.Fields(val)
 		if len(f) == 0 {
-			return fmt.Errorf("NSpid: empty")
+			return fmt.Errorf("%s: empty", key)
 		}
-		s.NSpid = make([]int, 0, len(f))
+		ids := make([]int, 0, len(f))
 		for _, p := range f {
 			var v int
 			if v, err = parseIntField(key, p); err != nil {
 				return err
 			}
-			s.NSpid = append(s.NSpid, v)
+			ids = append(ids, v)
+		}
+		switch key {
+		case "NSpid":
+			s.NSpid = ids
+		case "NSpgid":
+			s.NSpgid = ids
+		default:
+			s.NSsid = ids
 		}
 	case "SigQ":
 		if _, _, ok := strings.Cut(val, "/"); !ok {

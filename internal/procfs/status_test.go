@@ -15,7 +15,7 @@ func TestParseStatusReal(t *testing.T) {
 			file: "status_python.txt",
 			want: Status{
 				Name: "a) (b\nc\\d", Umask: 0o22, HasUmask: true, State: "R (running)",
-				Tgid: 4193, Pid: 4193, PPid: 4190, Groups: []uint32{}, NSpid: []int{4193},
+				Tgid: 4193, Pid: 4193, PPid: 4190, Groups: []uint32{}, NSpid: []int{4193}, NSpgid: []int{4190}, NSsid: []int{2153},
 				SigQ: "0/96364", SigIgn: 0x1001000, SigCgt: 0x2,
 				CapPrm: 0x1fffeffffff, CapEff: 0x1fffeffffff, CapBnd: 0x1fffeffffff,
 				Threads: 1,
@@ -25,7 +25,7 @@ func TestParseStatusReal(t *testing.T) {
 			file: "status_zombie.txt",
 			want: Status{
 				Name: "sleep", State: "Z (zombie)",
-				Tgid: 4336, Pid: 4336, PPid: 4335, Groups: []uint32{}, NSpid: []int{4336},
+				Tgid: 4336, Pid: 4336, PPid: 4335, Groups: []uint32{}, NSpid: []int{4336}, NSpgid: []int{4327}, NSsid: []int{2153},
 				SigQ: "1/96364", SigIgn: 0x6,
 				CapPrm: 0x1fffeffffff, CapEff: 0x1fffeffffff, CapBnd: 0x1fffeffffff,
 				Threads: 1,
@@ -35,7 +35,7 @@ func TestParseStatusReal(t *testing.T) {
 			file: "status_kthread.txt",
 			want: Status{
 				Name: "kthreadd", Umask: 0o22, HasUmask: true, State: "S (sleeping)",
-				Tgid: 2, Pid: 2, PPid: 0, Groups: []uint32{}, NSpid: []int{2},
+				Tgid: 2, Pid: 2, PPid: 0, Groups: []uint32{}, NSpid: []int{2}, NSpgid: []int{0}, NSsid: []int{0},
 				SigQ: "1/96364", SigIgn: 0xffffffffffffffff,
 				CapPrm: 0x1ffffffffff, CapEff: 0x1ffffffffff, CapBnd: 0x1ffffffffff,
 				Threads: 1,
