@@ -50,6 +50,32 @@ type task struct {
 	inj    *inject.Task
 	tids   []int // seized threads, the leader first
 	zombie bool  // exited, not yet reaped: only its pstree entry and exit status
+	// ns is set when the tree runs in a PID namespace of its own (its
+	// root is that namespace's init): the images then name every task by
+	// its PID inside it.
+	ns bool
+}
+
+// virt returns the innermost of a task's ids (NSpid, NSpgid, NSsid lines)
+// when the tree has its own PID namespace, else the host id.
+func (t *task) virt(ids []int, host int) int {
+	if t.ns && len(ids) > 0 {
+		return ids[len(ids)-1]
+	}
+	return host
+}
+
+// vpid is the task's PID as the images name it.
+func (t *task) vpid() int {
+	if t.status == nil {
+		if st, err := procfs.ReadStatus(t.pid); err == nil {
+			t.status = st
+		}
+	}
+	if t.status == nil {
+		return t.pid
+	}
+	return t.virt(t.status.NSpid, t.pid)
 }
 
 // inspect checks, without stopping the task, that ckpt can dump it.

@@ -76,6 +76,18 @@ func discover(o *Options) (*tree, error) {
 	if err != nil {
 		return nil, err
 	}
+	self, err := procfs.ReadStatus(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	if depth := len(t.status.NSpid); depth > len(self.NSpid) {
+		// A tree in a PID namespace below ckpt's is dumped whole from its
+		// init, so that it can be restored into a namespace of its own.
+		if v := t.status.NSpid[depth-1]; v != 1 {
+			return nil, fmt.Errorf("the task is pid %d of a PID namespace below ckpt's: dump that namespace's init instead", v)
+		}
+		t.ns = true
+	}
 	return &tree{opts: o, tasks: []*task{t}}, nil
 }
 
@@ -89,7 +101,7 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 		if err != nil || st.State != 'Z' {
 			return nil, false
 		}
-		t := &task{opts: o, pid: pid, index: len(tr.tasks) + 1, stat: st, zombie: true}
+		t := &task{opts: o, pid: pid, index: len(tr.tasks) + 1, stat: st, zombie: true, ns: tr.tasks[0].ns}
 		tr.tasks = append(tr.tasks, t)
 		return t, true
 	}
@@ -102,6 +114,10 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 			return t, nil
 		}
 		return nil, fmt.Errorf("child process %d: %w", pid, err)
+	}
+	t.ns = tr.tasks[0].ns
+	if len(t.status.NSpid) != len(tr.tasks[0].status.NSpid) {
+		return nil, fmt.Errorf("child process %d runs in a PID namespace of its own: nested PID namespaces are not supported yet", pid)
 	}
 	for _, c := range []struct {
 		typ  int
@@ -311,13 +327,14 @@ func (t *task) writeZombie(dir image.Dir) (*pstree.PstreeEntry, error) {
 			Comm:        proto.String(s.Comm),
 		},
 	}
-	if err := dir.Write(image.CoreName(t.pid), image.MagicCore, c); err != nil {
+	pid, ppid, pgid, sid := t.treeIDs()
+	if err := dir.Write(image.CoreName(pid), image.MagicCore, c); err != nil {
 		return nil, err
 	}
 	return &pstree.PstreeEntry{
-		Pid: proto.Uint32(uint32(t.pid)), Ppid: proto.Uint32(uint32(s.PPid)),
-		Pgid: proto.Uint32(uint32(s.Pgrp)), Sid: proto.Uint32(uint32(s.Session)),
-		Threads: []uint32{uint32(t.pid)},
+		Pid: proto.Uint32(uint32(pid)), Ppid: proto.Uint32(uint32(ppid)),
+		Pgid: proto.Uint32(uint32(pgid)), Sid: proto.Uint32(uint32(sid)),
+		Threads: []uint32{uint32(pid)},
 	}, nil
 }
 
@@ -345,4 +362,27 @@ func writeShmem(dir image.Dir, sh shmemObject, pagesID uint32) error {
 		})
 	}
 	return dir.Write(image.ShmemPagemapName(sh.ino), image.MagicPagemap, ents...)
+}
+
+// treeIDs returns the task's pid, parent, process group and session as
+// the images name them: inside its PID namespace when the tree has one
+// (where the init's parent is 0).
+func (t *task) treeIDs() (pid, ppid, pgid, sid int) {
+	s := t.stat
+	pid, ppid, pgid, sid = t.pid, s.PPid, s.Pgrp, s.Session
+	if !t.ns {
+		return
+	}
+	pid = t.vpid()
+	if st := t.status; st != nil {
+		pgid = t.virt(st.NSpgid, pgid)
+		sid = t.virt(st.NSsid, sid)
+	}
+	ppid = 0
+	if pid != 1 {
+		if pst, err := procfs.ReadStatus(s.PPid); err == nil {
+			ppid = t.virt(pst.NSpid, s.PPid)
+		}
+	}
+	return
 }

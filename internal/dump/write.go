@@ -254,6 +254,9 @@ func (t *task) collectAndWrite(ft *fileTable, stats *Stats) (*pstree.PstreeEntry
 
 	id := proto.Uint32(uint32(t.index))
 	ids := &criucore.TaskKobjIdsEntry{VmId: id, FilesId: id, FsId: id, SighandId: id}
+	if t.ns {
+		ids.PidNsId = proto.Uint32(ownPidNsID)
+	}
 	var cores []proto.Message
 	var tids []uint32
 	for _, ts := range threads {
@@ -263,21 +266,22 @@ func (t *task) collectAndWrite(ft *fileTable, stats *Stats) (*pstree.PstreeEntry
 		}
 		c.Ids = ids
 		cores = append(cores, c)
-		tids = append(tids, uint32(ts.tid))
+		tids = append(tids, uint32(t.virt(ts.status.NSpid, ts.tid)))
 	}
+	vpid, ppid, pgid, sid := t.treeIDs()
 	ps := &pstree.PstreeEntry{
-		Pid: proto.Uint32(uint32(pid)), Ppid: proto.Uint32(uint32(s.PPid)),
-		Pgid: proto.Uint32(uint32(s.Pgrp)), Sid: proto.Uint32(uint32(s.Session)),
+		Pid: proto.Uint32(uint32(vpid)), Ppid: proto.Uint32(uint32(ppid)),
+		Pgid: proto.Uint32(uint32(pgid)), Sid: proto.Uint32(uint32(sid)),
 		Threads: tids,
 	}
 	writes := []struct {
 		name, kind string
 		msgs       []proto.Message
 	}{
-		{image.IDsName(pid), image.MagicIDs, []proto.Message{ids}},
-		{image.MMName(pid), image.MagicMM, []proto.Message{mmEntry}},
+		{image.IDsName(vpid), image.MagicIDs, []proto.Message{ids}},
+		{image.MMName(vpid), image.MagicMM, []proto.Message{mmEntry}},
 		{image.FdinfoName(uint32(t.index)), image.MagicFdinfo, fdEntries},
-		{image.FSName(pid), image.MagicFS, []proto.Message{fsEntry}},
+		{image.FSName(vpid), image.MagicFS, []proto.Message{fsEntry}},
 	}
 	for i, c := range cores {
 		if err := dir.Write(image.CoreName(int(tids[i])), image.MagicCore, c); err != nil {
@@ -470,7 +474,7 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 	if err := pf.Sync(); err != nil {
 		return nil, fmt.Errorf("sync pages image: %w", err)
 	}
-	if err := dir.Write(image.PagemapName(pid), image.MagicPagemap, pmEntries...); err != nil {
+	if err := dir.Write(image.PagemapName(t.vpid()), image.MagicPagemap, pmEntries...); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -540,6 +544,10 @@ func (t *task) epollTargets(f openFile) ([]*eventpoll.EventpollTfdEntry, error) 
 	}
 	return out, nil
 }
+
+// ownPidNsID marks, in task_kobj_ids_entry.pid_ns_id, a task of a tree
+// that runs in a PID namespace of its own.
+const ownPidNsID = 2
 
 // fdFlagCloexec is FD_CLOEXEC as fdinfo_entry.flags stores it.
 const fdFlagCloexec = 1

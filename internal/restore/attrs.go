@@ -309,9 +309,9 @@ func (r *restorer) queueSignal(th *thread, raw []byte, shared bool) error {
 		return err
 	}
 	if shared {
-		_, err = th.inj.Syscall(x86.SysRtSigqueueinfo, uint64(r.pid), sig, p)
+		_, err = th.inj.Syscall(x86.SysRtSigqueueinfo, uint64(r.im.Pid), sig, p)
 	} else {
-		_, err = th.inj.Syscall(x86.SysRtTgsigqueueinfo, uint64(r.pid), uint64(th.tid), sig, p)
+		_, err = th.inj.Syscall(x86.SysRtTgsigqueueinfo, uint64(r.im.Pid), uint64(th.vtid), sig, p)
 	}
 	if err != nil {
 		return fmt.Errorf("queue signal %d: %w", sig, err)

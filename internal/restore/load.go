@@ -41,10 +41,18 @@ type Images struct {
 	// Zombie is a child that had exited but was not reaped; Core.Tc holds
 	// its wait status.
 	Zombie bool
+	// OwnPidNS is set when the dumped tree ran in a PID namespace of its
+	// own: Pid, Tids and the pstree then name tasks inside it, and the
+	// restore makes a new namespace for them.
+	OwnPidNS bool
 	// Pipes are the buffered data and size of every dumped pipe, by pipe
 	// id; shared by all processes of the dump.
 	Pipes map[uint32]PipeData
 }
+
+// ownPidNsID is the pid_ns_id the dump gives tasks that run in a PID
+// namespace of their own.
+const ownPidNsID = 2
 
 // PipeData is what a pipe held at dump time.
 type PipeData struct {
@@ -149,6 +157,7 @@ func loadProc(d image.Dir, inv *inventory.InventoryEntry, files map[uint32]*fdin
 	if im.Core.GetThreadInfo() == nil && im.Core.GetTc().GetTaskState() != image.TaskDead {
 		return nil, fmt.Errorf("%s: a live task's core without registers", image.CoreName(im.Pid))
 	}
+	im.OwnPidNS = im.Core.GetIds().GetPidNsId() == ownPidNsID
 	switch st := im.Core.GetTc().GetTaskState(); st {
 	case image.TaskAlive:
 	case image.TaskDead:

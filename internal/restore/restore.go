@@ -78,7 +78,7 @@ func Restore(opts Options) (*Process, error) {
 	var avoid []span
 	for _, im := range all {
 		if im.Zombie {
-			if _, err := os.Stat(fmt.Sprintf("/proc/%d", im.Pid)); err == nil {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", im.Pid)); err == nil && !root.OwnPidNS {
 				return nil, fmt.Errorf("restore task %d: pid %d is in use by %s", root.Pid, im.Pid, describePid(im.Pid))
 			}
 			continue
@@ -87,6 +87,9 @@ func Restore(opts Options) (*Process, error) {
 			return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
 		}
 		for _, id := range append([]int{im.Pid}, im.Tids...) {
+			if root.OwnPidNS {
+				break // the tree gets a new PID namespace: no clash
+			}
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", id)); err == nil {
 				return nil, fmt.Errorf("restore task %d: pid %d is in use by %s", root.Pid, id, describePid(id))
 			}
@@ -117,7 +120,9 @@ func Restore(opts Options) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
 	}
-	return &Process{Pid: root.Pid, Took: time.Since(start)}, nil
+	// The host's PID of the root: the dumped one, or in a new PID
+	// namespace whatever the kernel chose outside it.
+	return &Process{Pid: rs[0].pid, Took: time.Since(start)}, nil
 }
 
 // restoreTree creates every process of the tree, each forked by its

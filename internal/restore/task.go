@@ -37,7 +37,12 @@ func (r *restorer) cloneTask() error {
 	le := binary.LittleEndian
 	argsAddr := (regs.Rsp - 1024) &^ 15
 	setTidAddr := argsAddr + cloneArgsSize
-	le.PutUint64(args[0:], unix.CLONE_PARENT)
+	flags := uint64(unix.CLONE_PARENT)
+	if r.im.OwnPidNS {
+		// set_tid[0] is then the PID inside the new namespace (1).
+		flags |= unix.CLONE_NEWPID
+	}
+	le.PutUint64(args[0:], flags)
 	le.PutUint64(args[64:], setTidAddr) // set_tid
 	le.PutUint64(args[72:], 1)          // set_tid_size
 	le.PutUint32(args[cloneArgsSize:], uint32(r.im.Pid))
@@ -55,7 +60,7 @@ func (r *restorer) cloneTask() error {
 		}
 		return fmt.Errorf("clone3 with pid %d: %w", r.im.Pid, err)
 	}
-	if int(got) != r.im.Pid {
+	if int(got) != r.im.Pid && !r.im.OwnPidNS {
 		return fmt.Errorf("clone3 gave pid %d, want %d", got, r.im.Pid)
 	}
 	r.pid = int(got)
@@ -78,7 +83,7 @@ func (r *restorer) cloneTask() error {
 	if r.inj, err = inject.Begin(r.pid, regs.Rip); err != nil {
 		return fmt.Errorf("new task %d: %w", r.pid, err)
 	}
-	r.threads = []*thread{{tid: r.pid, core: r.im.Core, inj: r.inj}}
+	r.threads = []*thread{{tid: r.pid, vtid: r.im.Pid, core: r.im.Core, inj: r.inj}}
 	return nil
 }
 
@@ -620,7 +625,9 @@ func (r *restorer) forkChild(c *restorer) error {
 	if int(got) != c.im.Pid {
 		return fmt.Errorf("clone3 gave pid %d, want %d", got, c.im.Pid)
 	}
-	c.pid = int(got)
+	// clone3 answers in the parent's PID namespace; ptrace and /proc need
+	// the PID in ckpt's, which the fork event gives.
+	c.pid = r.inj.Children[len(r.inj.Children)-1]
 	st, err := ptrace.Wait(c.pid)
 	if err != nil {
 		return err
@@ -637,7 +644,7 @@ func (r *restorer) forkChild(c *restorer) error {
 	for id, fd := range r.fdIDs {
 		c.inherited[id] = fd
 	}
-	c.threads = []*thread{{tid: c.pid, core: c.im.Core, inj: c.inj}}
+	c.threads = []*thread{{tid: c.pid, vtid: c.im.Pid, core: c.im.Core, inj: c.inj}}
 	return nil
 }
 
@@ -647,19 +654,23 @@ func (r *restorer) joinSession() error {
 	ps := r.im.Pstree
 	sid, pgid := int(ps.GetSid()), int(ps.GetPgid())
 	switch {
-	case sid == r.pid:
+	case sid == r.im.Pid:
 		if _, err := r.inj.Syscall(x86.SysSetsid); err != nil {
 			return fmt.Errorf("setsid: %w", err)
 		}
-	case pgid == r.pid:
+	case pgid == r.im.Pid:
 		if _, err := r.inj.Syscall(x86.SysSetpgid, 0, 0); err != nil {
 			return fmt.Errorf("setpgid: %w", err)
 		}
+	case r.im.OwnPidNS && pgid == 0:
+		// The group lies outside the tree's PID namespace: keep it.
 	default:
-		cur, err := unix.Getpgid(r.pid)
+		// Asked inside the task: its PID namespace's view.
+		c, err := r.inj.Syscall(x86.SysGetpgid, 0)
 		if err != nil {
-			return err
+			return fmt.Errorf("getpgid: %w", err)
 		}
+		cur := int(c)
 		if cur != pgid {
 			if _, err := r.inj.Syscall(x86.SysSetpgid, 0, uint64(pgid)); err != nil {
 				return fmt.Errorf("cannot join its process group %d (%w): the group is gone or in another session; its leader was not part of the dump", pgid, err)

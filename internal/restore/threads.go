@@ -14,7 +14,8 @@ import (
 
 // thread is one thread of the task being restored.
 type thread struct {
-	tid  int
+	tid  int // in ckpt's PID namespace: for ptrace and /proc
+	vtid int // as the task's own PID namespace names it
 	core *criucore.CoreEntry
 	inj  *inject.Task
 }
@@ -61,19 +62,20 @@ func (r *restorer) createThreads() error {
 		if int(got) != tid {
 			return fmt.Errorf("clone3 gave thread %d, want %d", got, tid)
 		}
-		st, err := ptrace.Wait(tid)
+		host := r.inj.Children[len(r.inj.Children)-1]
+		st, err := ptrace.Wait(host)
 		if err != nil {
 			return err
 		}
 		if st.Signal() != unix.SIGSTOP {
 			return fmt.Errorf("new thread %d: %v instead of its first stop", tid, st)
 		}
-		inj, err := inject.Begin(tid, r.scratch)
+		inj, err := inject.Begin(host, r.scratch)
 		if err != nil {
 			return fmt.Errorf("thread %d: %w", tid, err)
 		}
 		inj.Stack = r.inj.Stack
-		r.threads = append(r.threads, &thread{tid: tid, core: core, inj: inj})
+		r.threads = append(r.threads, &thread{tid: host, vtid: tid, core: core, inj: inj})
 	}
 	return nil
 }

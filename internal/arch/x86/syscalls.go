@@ -52,6 +52,7 @@ const (
 	SysTimerfdSettime
 	SysSignalfd4
 	SysIoctl
+	SysGetpgid
 	numSyscalls
 )
 
@@ -106,6 +107,7 @@ var sysNums = [numSyscalls][2]int{
 	SysTimerfdSettime:   {286, 325},
 	SysSignalfd4:        {289, 327},
 	SysIoctl:            {16, 54},
+	SysGetpgid:          {121, 132},
 }
 
 var sysNames = [numSyscalls]string{
@@ -115,7 +117,7 @@ var sysNames = [numSyscalls]string{
 	"chroot", "openat", "close", "lseek", "dup3", "fcntl", "setresuid",
 	"setresgid", "setgroups", "setfsuid", "setfsgid", "capset",
 	"rt_sigqueueinfo", "rt_tgsigqueueinfo", "setsid", "setpgid", "madvise",
-	"getpid", "exit_group", "close_range", "set_robust_list", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl",
+	"getpid", "exit_group", "close_range", "set_robust_list", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid",
 }
 
 func (s Syscall) String() string {
