@@ -293,12 +293,15 @@ func (tr *tree) release() error {
 }
 
 // kill kills every process, then collects the death of every thread the
-// tracer sees, each thread group leader last.
+// tracer sees: children before parents (the init of a PID namespace ends
+// only after every other process in it is gone), each thread group
+// leader after its threads.
 func (tr *tree) kill() {
 	for _, t := range tr.tasks {
 		_ = unix.Kill(t.pid, unix.SIGKILL)
 	}
-	for _, t := range tr.tasks {
+	for k := len(tr.tasks) - 1; k >= 0; k-- {
+		t := tr.tasks[k]
 		for i := len(t.tids) - 1; i >= 0; i-- {
 			tid := t.tids[i]
 			for {

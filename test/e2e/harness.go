@@ -29,6 +29,7 @@ type Program struct {
 	StdinPipe bool
 	DumpFail  string // non-empty: the dump must fail with this in its message
 	VDSO      bool
+	PidNS     bool // started as the init of a new PID namespace
 }
 
 var manifestRe = regexp.MustCompile(`^/\* ckpt-test:(.*)\*/`)
@@ -75,6 +76,8 @@ func Programs(dir string) ([]Program, error) {
 				p.DumpFail = v
 			case "vdso":
 				p.VDSO = v == "yes"
+			case "pidns":
+				p.PidNS = v == "yes"
 			case "lang":
 				// Built by the Makefile like the C programs.
 			default:
@@ -168,6 +171,9 @@ func (r *Run) execute() error {
 	// Its own session: every process of a test program's tree can be
 	// found (and killed) by session id.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if r.Prog.PidNS {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
+	}
 	if r.Prog.StdinPipe {
 		// The write end stays open (and unused) until the dump, so that
 		// the program's read blocks instead of seeing end of file.
@@ -264,7 +270,16 @@ func (r *Run) execute() error {
 	go func() { restoreDone <- rc.Wait() }()
 	deadline := time.Now().Add(readyTimeout)
 	for {
-		if b, err := os.ReadFile(pidfile); err == nil && strings.TrimSpace(string(b)) == fmt.Sprint(pid) {
+		if b, err := os.ReadFile(pidfile); err == nil && len(b) > 0 && b[len(b)-1] == '\n' {
+			got, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+			if r.Prog.PidNS {
+				// A new PID namespace: the host chose the root's PID.
+				pid = got
+				break
+			}
+			if got != pid {
+				return fmt.Errorf("restored as pid %d, want %d", got, pid)
+			}
 			break
 		}
 		select {
