@@ -50,6 +50,9 @@ type task struct {
 	inj    *inject.Task
 	tids   []int // seized threads, the leader first
 	zombie bool  // exited, not yet reaped: only its pstree entry and exit status
+	// filesOf and fsOf are the index of the task whose fd table, or cwd,
+	// root and umask, this one shares (CLONE_FILES, CLONE_FS); 0 if its own.
+	filesOf, fsOf int
 	// ns is set when the tree runs in a PID namespace of its own (its
 	// root is that namespace's init): the images then name every task by
 	// its PID inside it.

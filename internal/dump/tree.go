@@ -122,9 +122,28 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 	for _, c := range []struct {
 		typ  int
 		what string
-	}{{kcmpVM, "memory (CLONE_VM)"}, {kcmpFiles, "its fd table (CLONE_FILES)"}, {kcmpFS, "cwd and root (CLONE_FS)"}, {kcmpSighand, "signal handlers (CLONE_SIGHAND)"}} {
+	}{{kcmpVM, "memory (CLONE_VM)"}, {kcmpSighand, "signal handlers (CLONE_SIGHAND)"}} {
 		if kcmp(parent, pid, c.typ) {
 			return nil, fmt.Errorf("child process %d shares %s with its parent %d: not supported yet", pid, c.what, parent)
+		}
+	}
+	// An fd table or fs shared with the parent (CLONE_FILES, CLONE_FS) is
+	// dumped once, with the task that owns it first.
+	for _, pt := range tr.tasks {
+		if pt.pid != parent {
+			continue
+		}
+		if kcmp(parent, pid, kcmpFiles) {
+			t.filesOf = pt.index
+			if pt.filesOf != 0 {
+				t.filesOf = pt.filesOf
+			}
+		}
+		if kcmp(parent, pid, kcmpFS) {
+			t.fsOf = pt.index
+			if pt.fsOf != 0 {
+				t.fsOf = pt.fsOf
+			}
 		}
 	}
 	tr.tasks = append(tr.tasks, t)

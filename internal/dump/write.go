@@ -243,9 +243,11 @@ func (t *task) collectAndWrite(ft *fileTable, stats *Stats) (*pstree.PstreeEntry
 		Dumpable:    proto.Int32(th.injected.dumpable),
 	}
 
-	fdEntries, err := t.fileEntries(ft)
-	if err != nil {
-		return nil, err
+	var fdEntries []proto.Message
+	if t.filesOf == 0 {
+		if fdEntries, err = t.fileEntries(ft); err != nil {
+			return nil, err
+		}
 	}
 	fsEntry, err := t.fsEntry(ft)
 	if err != nil {
@@ -254,6 +256,12 @@ func (t *task) collectAndWrite(ft *fileTable, stats *Stats) (*pstree.PstreeEntry
 
 	id := proto.Uint32(uint32(t.index))
 	ids := &criucore.TaskKobjIdsEntry{VmId: id, FilesId: id, FsId: id, SighandId: id}
+	if t.filesOf != 0 {
+		ids.FilesId = proto.Uint32(uint32(t.filesOf))
+	}
+	if t.fsOf != 0 {
+		ids.FsId = proto.Uint32(uint32(t.fsOf))
+	}
 	if t.ns {
 		ids.PidNsId = proto.Uint32(ownPidNsID)
 	}
@@ -280,8 +288,13 @@ func (t *task) collectAndWrite(ft *fileTable, stats *Stats) (*pstree.PstreeEntry
 	}{
 		{image.IDsName(vpid), image.MagicIDs, []proto.Message{ids}},
 		{image.MMName(vpid), image.MagicMM, []proto.Message{mmEntry}},
-		{image.FdinfoName(uint32(t.index)), image.MagicFdinfo, fdEntries},
 		{image.FSName(vpid), image.MagicFS, []proto.Message{fsEntry}},
+	}
+	if t.filesOf == 0 {
+		writes = append(writes, struct {
+			name, kind string
+			msgs       []proto.Message
+		}{image.FdinfoName(uint32(t.index)), image.MagicFdinfo, fdEntries})
 	}
 	for i, c := range cores {
 		if err := dir.Write(image.CoreName(int(tids[i])), image.MagicCore, c); err != nil {

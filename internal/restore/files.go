@@ -461,8 +461,12 @@ func (r *restorer) addEpollTargets(num int, e *eventpoll.EventpollFileEntry) err
 	return nil
 }
 
-// restoreFS sets cwd, root and umask.
+// restoreFS sets cwd, root and umask, unless the task shares them with
+// its parent (CLONE_FS), which set them.
 func (r *restorer) restoreFS() error {
+	if r.sharedFS {
+		return nil
+	}
 	fs := r.im.FS
 	root, err := r.im.RegFile(fs.GetRootId())
 	if err != nil {

@@ -146,6 +146,8 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			if !ok || parent.pid == 0 {
 				return fmt.Errorf("task %d: parent %d not restored first", r.im.Pid, r.im.Pstree.GetPpid())
 			}
+			r.sharedFiles = r.sharesFiles(parent)
+			r.sharedFS = r.sharesFS(parent)
 			if err := parent.forkChild(r); err != nil {
 				return fmt.Errorf("task %d: %w", r.im.Pid, err)
 			}
@@ -160,6 +162,11 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			if err := r.becomeZombie(); err != nil {
 				return fmt.Errorf("zombie %d: %w", r.pid, err)
 			}
+			continue
+		}
+		if r.sharedFiles {
+			// The fd table is the parent's, already built.
+			r.fdIDs = r.inherited
 			continue
 		}
 		r.opts.logf("restore %d: restore files", r.pid)
@@ -225,6 +232,9 @@ type restorer struct {
 	// shmem is shared the same way: where each shared memory object is
 	// mapped already, as /proc/PID/map_files/START-END.
 	shmem map[uint64]string
+	// sharedFiles and sharedFS are set for a child created with
+	// CLONE_FILES or CLONE_FS: it has nothing of its own to restore there.
+	sharedFiles, sharedFS bool
 	// spares are ends of pipes created here that no fd took yet; maxFd is
 	// the highest dumped fd number.
 	spares map[uint32]pipeSpare

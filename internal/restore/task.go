@@ -608,6 +608,14 @@ func (r *restorer) forkChild(c *restorer) error {
 	if err != nil {
 		return err
 	}
+	var flags uint64
+	if c.sharesFiles(r) {
+		flags |= unix.CLONE_FILES
+	}
+	if c.sharesFS(r) {
+		flags |= unix.CLONE_FS
+	}
+	le.PutUint64(args[0:], flags)
 	le.PutUint64(args[32:], uint64(unix.SIGCHLD)) // exit_signal
 	le.PutUint64(args[64:], p+cloneArgsSize)      // set_tid
 	le.PutUint64(args[72:], 1)                    // set_tid_size
@@ -757,4 +765,15 @@ func (im *Images) ShmemContent(ino uint64) ([]byte, error) {
 		off += int64(size)
 	}
 	return data, nil
+}
+
+// sharesFiles reports a child whose fd table was its parent's (CLONE_FILES).
+func (r *restorer) sharesFiles(parent *restorer) bool {
+	return !r.im.Zombie && r.im.Core.GetIds().GetFilesId() == parent.im.Core.GetIds().GetFilesId()
+}
+
+// sharesFS reports a child whose cwd, root and umask were its parent's
+// (CLONE_FS).
+func (r *restorer) sharesFS(parent *restorer) bool {
+	return !r.im.Zombie && r.im.Core.GetIds().GetFsId() == parent.im.Core.GetIds().GetFsId()
 }
