@@ -1,0 +1,245 @@
+package restore
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/ptrace"
+)
+
+// mapVMAs maps every dumped VMA except the vDSO ones at its address.
+func (r *restorer) mapVMAs() error {
+	s := span{r.scratch, r.scratch + scratchPages*x86.PageSize}
+	for _, v := range r.im.MM.GetVmas() {
+		st := v.GetStatus()
+		if st&(image.VMAAreaVDSO|image.VMAAreaVVAR) != 0 {
+			continue
+		}
+		start, end := v.GetStart(), v.GetEnd()
+		if overlaps(span{start, end}, s) {
+			return fmt.Errorf("vma %#x-%#x overlaps the scratch area", start, end)
+		}
+		flags := uint64(v.GetFlags()) | unix.MAP_FIXED
+		fd := ^uint64(0)
+		created := uint64(0)
+		var path string
+		if st&(image.VMAFilePrivate|image.VMAFileShared) != 0 {
+			f, err := r.im.RegFile(uint32(v.GetShmid()))
+			if err != nil {
+				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
+			}
+			path = f.GetReg().GetName()
+			p, err := r.putString(0, path)
+			if err != nil {
+				return err
+			}
+			oflags := uint64(v.GetFdflags()) | unix.O_CLOEXEC
+			got, err := r.inj.Syscall(x86.SysOpenat, atFdcwd, p, oflags, 0)
+			if err != nil {
+				return fmt.Errorf("vma %#x-%#x: open %s: %w", start, end, path, err)
+			}
+			fd = got
+		} else if st&image.VMAAnonShared != 0 {
+			ino := v.GetShmid()
+			if path, ok := r.shmem[ino]; ok {
+				// Another process of the tree has the object already.
+				p, err := r.putString(0, path)
+				if err != nil {
+					return err
+				}
+				got, err := r.inj.Syscall(x86.SysOpenat, atFdcwd, p, unix.O_RDWR|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return fmt.Errorf("vma %#x-%#x: open shared memory %s: %w", start, end, path, err)
+				}
+				fd = got
+				flags &^= unix.MAP_ANONYMOUS
+			} else {
+				if v.GetPgoff() != 0 {
+					return fmt.Errorf("vma %#x-%#x: shared memory mapped from offset %#x: not supported yet", start, end, v.GetPgoff())
+				}
+				created = ino
+			}
+		} else if st&image.VMAAnonPrivate == 0 {
+			return fmt.Errorf("vma %#x-%#x: status %#x is not supported", start, end, st)
+		}
+		got, err := r.inj.Syscall(x86.SysMmap, start, end-start, uint64(v.GetProt()), flags, fd, v.GetPgoff())
+		if fd != ^uint64(0) {
+			if _, cerr := r.inj.Syscall(x86.SysClose, fd); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("mmap vma %#x-%#x %s: %w", start, end, path, err)
+		}
+		if got != start {
+			return fmt.Errorf("vma %#x-%#x mapped at %#x", start, end, got)
+		}
+		if created != 0 {
+			if err := r.fillShmem(created, start, end); err != nil {
+				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
+			}
+		}
+		for adv := 0; adv < 64; adv++ {
+			if v.GetMadv()&(1<<uint(adv)) == 0 {
+				continue
+			}
+			if _, err := r.inj.Syscall(x86.SysMadvise, start, end-start, uint64(adv)); err != nil {
+				return fmt.Errorf("madvise(%#x-%#x, %d): %w", start, end, adv, err)
+			}
+		}
+	}
+	return nil
+}
+
+// atFdcwd is AT_FDCWD as a syscall argument.
+var atFdcwd = ^uint64(99) // -100
+
+// fillPages copies the dumped pages into the task.
+func (r *restorer) fillPages() error {
+	pf, err := r.im.Dir.OpenPages(r.im.PagesID)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	mem, err := ptrace.OpenMem(r.pid)
+	if err != nil {
+		return err
+	}
+	defer mem.Close()
+	var vmas, vdsoRanges []span
+	for _, v := range r.im.MM.GetVmas() {
+		vmas = append(vmas, span{v.GetStart(), v.GetEnd()})
+		if v.GetStatus()&image.VMAAreaVDSO != 0 {
+			vdsoRanges = append(vdsoRanges, span{v.GetStart(), v.GetEnd()})
+		}
+	}
+	inVMA := func(s span) bool {
+		for _, v := range vmas {
+			if s.start >= v.start && s.end <= v.end {
+				return true
+			}
+		}
+		return false
+	}
+	buf := make([]byte, 4<<20)
+	var off int64
+	for i, e := range r.im.Pagemap {
+		n := e.GetNrPages()
+		if n == 0 {
+			n = uint64(e.GetCompatNrPages())
+		}
+		addr := e.GetVaddr()
+		size := n * x86.PageSize
+		if e.GetFlags()&image.PEPresent == 0 {
+			continue
+		}
+		if inSpans(span{addr, addr + size}, vdsoRanges) {
+			// The vDSO image was used by mapVDSO, not written here.
+			off += int64(size)
+			continue
+		}
+		if n == 0 || n > 1<<36 || addr%x86.PageSize != 0 || !inVMA(span{addr, addr + size}) {
+			return fmt.Errorf("%s: entry %d (%#x, %d pages) lies outside every vma", image.PagemapName(r.im.Pid), i+1, addr, n)
+		}
+		for size > 0 {
+			c := min(size, uint64(len(buf)))
+			if err := image.ReadFullAt(pf, buf[:c], off); err != nil {
+				return err
+			}
+			if err := mem.WriteAt(buf[:c], addr); err != nil {
+				return err
+			}
+			off += int64(c)
+			addr += c
+			size -= c
+		}
+	}
+	if fi, err := pf.Stat(); err == nil && fi.Size() != off {
+		return fmt.Errorf("%s: %d bytes, pagemap accounts for %d", pf.Name(), fi.Size(), off)
+	}
+	return nil
+}
+
+func inSpans(s span, in []span) bool {
+	for _, v := range in {
+		if s.start >= v.start && s.end <= v.end {
+			return true
+		}
+	}
+	return false
+}
+
+// fillShmem writes the dumped content of shared memory object ino into the
+// object just mapped at start-end, through /proc/PID/map_files (whatever
+// the mapping's protection), and records where other processes find it.
+func (r *restorer) fillShmem(ino, start, end uint64) error {
+	data, err := r.im.ShmemContent(ino)
+	if err != nil {
+		return err
+	}
+	path := fmt.Sprintf("/proc/%d/map_files/%x-%x", r.pid, start, end)
+	if len(data) > 0 {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("open shared memory: %w", err)
+		}
+		_, err = f.WriteAt(data, 0)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("fill shared memory: %w", err)
+		}
+	}
+	r.shmem[ino] = path
+	return nil
+}
+
+// ShmemContent reads the dumped content of shared memory object ino.
+func (im *Images) ShmemContent(ino uint64) ([]byte, error) {
+	name := image.ShmemPagemapName(ino)
+	raw, err := im.Dir.ReadRaw(name, image.MagicPagemap)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%s: no pagemap head", name)
+	}
+	head := &pagemap.PagemapHead{}
+	if err := im.Dir.Unmarshal(name, 0, raw[0], head); err != nil {
+		return nil, err
+	}
+	pf, err := im.Dir.OpenPages(head.GetPagesId())
+	if err != nil {
+		return nil, err
+	}
+	defer pf.Close()
+	var data []byte
+	var off int64
+	for i, r := range raw[1:] {
+		e := &pagemap.PagemapEntry{}
+		if err := im.Dir.Unmarshal(name, i+1, r, e); err != nil {
+			return nil, err
+		}
+		n := e.GetNrPages()
+		if n == 0 {
+			n = uint64(e.GetCompatNrPages())
+		}
+		size := n * x86.PageSize
+		end := e.GetVaddr() + size
+		if n > 1<<24 || end > 1<<40 {
+			return nil, fmt.Errorf("%s: entry %d (%#x, %d pages) out of range", name, i+1, e.GetVaddr(), n)
+		}
+		if uint64(len(data)) < end {
+			data = append(data, make([]byte, end-uint64(len(data)))...)
+		}
+		if err := image.ReadFullAt(pf, data[e.GetVaddr():end], off); err != nil {
+			return nil, err
+		}
+		off += int64(size)
+	}
+	return data, nil
+}

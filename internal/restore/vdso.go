@@ -1,0 +1,272 @@
+package restore
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/ptrace"
+	"github.com/ckpt/ckpt/internal/vdso"
+)
+
+// mapVDSO maps this kernel's vDSO for the task's ABI where the dumped one
+// was, and checks that the layout (vvar pages and vdso) is the same.
+func (r *restorer) mapVDSO() error {
+	var want []span
+	var vdsoSpan span
+	for _, v := range r.im.MM.GetVmas() {
+		st := v.GetStatus()
+		if st&(image.VMAAreaVDSO|image.VMAAreaVVAR) == 0 {
+			continue
+		}
+		want = append(want, span{v.GetStart(), v.GetEnd()})
+		if st&image.VMAAreaVDSO != 0 {
+			vdsoSpan = span{v.GetStart(), v.GetEnd()}
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	sort.Slice(want, func(i, j int) bool { return want[i].start < want[j].start })
+	code := uint64(x86.ArchMapVDSO64)
+	if r.im.Compat {
+		code = x86.ArchMapVDSO32
+	}
+	if _, err := r.inj.Syscall(x86.SysArchPrctl, code, want[0].start); err != nil {
+		return fmt.Errorf("arch_prctl(ARCH_MAP_VDSO, %#x): %w", want[0].start, err)
+	}
+	cur, err := procfs.ReadMaps(r.pid)
+	if err != nil {
+		return err
+	}
+	var got []span
+	var gotVDSO span
+	var names []string
+	for _, v := range cur {
+		switch v.Path {
+		case "[vdso]":
+			gotVDSO = span{v.Start, v.End}
+			fallthrough
+		case "[vvar]", "[vvar_vclock]":
+			got = append(got, span{v.Start, v.End})
+			names = append(names, fmt.Sprintf("%s %#x-%#x", v.Path, v.Start, v.End))
+		}
+	}
+	same := len(got) == len(want) && gotVDSO == vdsoSpan
+	for i := 0; same && i < len(got); i++ {
+		same = got[i] == want[i]
+	}
+	var w []string
+	for _, s := range want {
+		w = append(w, fmt.Sprintf("%#x-%#x", s.start, s.end))
+	}
+	layout := fmt.Sprintf("dumped %s with vdso %#x-%#x; this kernel mapped %s", strings.Join(w, " "), vdsoSpan.start, vdsoSpan.end, strings.Join(names, " "))
+	dumped, err := r.im.DumpedRange(vdsoSpan.start, vdsoSpan.end)
+	if err != nil {
+		if !same {
+			return fmt.Errorf("the vDSO of this kernel does not fit the dumped layout (%s), and the dump holds no vDSO image to build trampolines from: %w", layout, err)
+		}
+		r.opts.logf("restore %d: vDSO: same layout (%s); no dumped image to compare (%v)", r.pid, layout, err)
+		return nil
+	}
+	old, err := vdso.Parse(dumped)
+	if err != nil {
+		return fmt.Errorf("dumped vDSO: %w", err)
+	}
+	forced := faultInjected("vdso-trampolines")
+	if same && !forced {
+		kb, err := r.readTask(gotVDSO.start, gotVDSO.end)
+		if err != nil {
+			return fmt.Errorf("read this kernel's vDSO: %w", err)
+		}
+		kern, err := vdso.Parse(kb)
+		if err != nil {
+			return fmt.Errorf("this kernel's vDSO: %w", err)
+		}
+		if vdso.Same(old, kern) {
+			r.opts.logf("restore %d: vDSO: same as dumped (%d bytes, %d symbols), mapped at the dumped address", r.pid, old.Size, len(old.Symbols))
+			return nil
+		}
+	}
+	r.opts.logf("restore %d: vDSO: trampolines (%s; forced by CKPT_FAULT: %v)", r.pid, layout, forced)
+	return r.vdsoTrampolines(old, dumped, vdsoSpan, got)
+}
+
+// DumpedRange reads the dumped bytes of [start,end) from the pages image;
+// every page of the range must be there (the vDSO is dumped whole).
+func (im *Images) DumpedRange(start, end uint64) ([]byte, error) {
+	v := span{start, end}
+	out := make([]byte, v.end-v.start)
+	covered := uint64(0)
+	pf, err := im.Dir.OpenPages(im.PagesID)
+	if err != nil {
+		return nil, err
+	}
+	defer pf.Close()
+	var off int64
+	for _, e := range im.Pagemap {
+		n := e.GetNrPages()
+		if n == 0 {
+			n = uint64(e.GetCompatNrPages())
+		}
+		size := n * x86.PageSize
+		if e.GetFlags()&image.PEPresent == 0 {
+			continue
+		}
+		a, b := e.GetVaddr(), e.GetVaddr()+size
+		if a < v.end && v.start < b {
+			lo, hi := max(a, v.start), min(b, v.end)
+			if err := image.ReadFullAt(pf, out[lo-v.start:hi-v.start], off+int64(lo-a)); err != nil {
+				return nil, err
+			}
+			covered += hi - lo
+		}
+		off += int64(size)
+	}
+	if covered != v.end-v.start {
+		return nil, fmt.Errorf("the pages image holds %d of the %d bytes of %#x-%#x", covered, v.end-v.start, v.start, v.end)
+	}
+	return out, nil
+}
+
+// DumpedVDSO returns the range and image of the dumped [vdso].
+func (im *Images) DumpedVDSO() (start, end uint64, b []byte, err error) {
+	for _, v := range im.MM.GetVmas() {
+		if v.GetStatus()&image.VMAAreaVDSO != 0 {
+			b, err := im.DumpedRange(v.GetStart(), v.GetEnd())
+			return v.GetStart(), v.GetEnd(), b, err
+		}
+	}
+	return 0, 0, nil, fmt.Errorf("the dump has no [vdso]")
+}
+
+// readTask reads memory of the task being restored.
+func (r *restorer) readTask(start, end uint64) ([]byte, error) {
+	mem, err := ptrace.OpenMem(r.pid)
+	if err != nil {
+		return nil, err
+	}
+	defer mem.Close()
+	b := make([]byte, end-start)
+	return b, mem.ReadAt(b, start)
+}
+
+// vdsoTrampolines maps this kernel's vDSO at a free address and puts, at
+// the dumped vDSO's address, a copy of the dumped image whose exported
+// entry points jump to the same symbols of the new one. The dumped vvar
+// pages are left unmapped: only the old code could read them, and every
+// entry point now leaves it at once.
+func (r *restorer) vdsoTrampolines(old *vdso.Image, oldBytes []byte, oldVDSO span, mapped []span) error {
+	for _, m := range mapped {
+		if _, err := r.inj.Syscall(x86.SysMunmap, m.start, m.end-m.start); err != nil {
+			return fmt.Errorf("munmap %#x-%#x: %w", m.start, m.end, err)
+		}
+	}
+	size := mapped[len(mapped)-1].end - mapped[0].start
+	addr, err := r.freeRange(size, oldVDSO.start)
+	if err != nil {
+		return err
+	}
+	code := uint64(x86.ArchMapVDSO64)
+	if r.im.Compat {
+		code = x86.ArchMapVDSO32
+	}
+	if _, err := r.inj.Syscall(x86.SysArchPrctl, code, addr); err != nil {
+		return fmt.Errorf("arch_prctl(ARCH_MAP_VDSO, %#x): %w", addr, err)
+	}
+	cur, err := procfs.ReadMaps(r.pid)
+	if err != nil {
+		return err
+	}
+	var nv span
+	for _, v := range cur {
+		if v.Path == "[vdso]" {
+			nv = span{v.Start, v.End}
+		}
+	}
+	if nv.start == 0 {
+		return fmt.Errorf("no [vdso] after arch_prctl(ARCH_MAP_VDSO)")
+	}
+	kb, err := r.readTask(nv.start, nv.end)
+	if err != nil {
+		return fmt.Errorf("read this kernel's vDSO: %w", err)
+	}
+	kern, err := vdso.Parse(kb)
+	if err != nil {
+		return fmt.Errorf("this kernel's vDSO: %w", err)
+	}
+	patches, err := vdso.Trampolines(old, kern, oldVDSO.start, nv.start)
+	if err != nil {
+		return err
+	}
+	n := oldVDSO.end - oldVDSO.start
+	if _, err := r.inj.Syscall(x86.SysMmap, oldVDSO.start, n, unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uint64(0), 0); err != nil {
+		return fmt.Errorf("map the vDSO proxy at %#x: %w", oldVDSO.start, err)
+	}
+	img := append([]byte(nil), oldBytes...)
+	for _, p := range patches {
+		copy(img[p.Off:], p.Code)
+	}
+	mem, err := ptrace.OpenMem(r.pid)
+	if err != nil {
+		return err
+	}
+	defer mem.Close()
+	if err := mem.WriteAt(img, oldVDSO.start); err != nil {
+		return err
+	}
+	if _, err := r.inj.Syscall(x86.SysMprotect, oldVDSO.start, n, unix.PROT_READ|unix.PROT_EXEC); err != nil {
+		return fmt.Errorf("mprotect the vDSO proxy: %w", err)
+	}
+	r.opts.logf("restore %d: vDSO proxy at %#x-%#x, %d entry points jump to the vDSO at %#x", r.pid, oldVDSO.start, oldVDSO.end, len(patches), nv.start)
+	return nil
+}
+
+// freeRange finds size bytes that no dumped VMA, no current mapping and
+// not the scratch area use, as close above near as possible (a rel32 jump
+// reaches it), below 4 GiB for an ia32 task.
+func (r *restorer) freeRange(size, near uint64) (uint64, error) {
+	cur, err := procfs.ReadMaps(r.pid)
+	if err != nil {
+		return 0, err
+	}
+	used := append([]span(nil), r.avoid...)
+	for _, v := range cur {
+		used = append(used, span{v.Start, v.End})
+	}
+	used = append(used, span{r.scratch, r.scratch + scratchPages*x86.PageSize})
+	sort.Slice(used, func(i, j int) bool { return used[i].start < used[j].start })
+	limit := uint64(0x7ffffffff000)
+	if r.im.Compat {
+		limit = 1 << 32
+	}
+	for _, base := range []uint64{near, mmapMinAddr} {
+		cand := (base + x86.PageSize - 1) &^ (x86.PageSize - 1)
+		for _, u := range used {
+			if overlaps(span{cand, cand + size}, u) {
+				cand = (u.end + x86.PageSize - 1) &^ (x86.PageSize - 1)
+			}
+		}
+		if cand+size <= limit {
+			return cand, nil
+		}
+	}
+	return 0, fmt.Errorf("no free %d bytes for this kernel's vDSO", size)
+}
+
+// faultInjected reports whether CKPT_FAULT names fault f (comma list).
+func faultInjected(f string) bool {
+	for _, v := range strings.Split(os.Getenv("CKPT_FAULT"), ",") {
+		if strings.TrimSpace(v) == f {
+			return true
+		}
+	}
+	return false
+}
