@@ -1,0 +1,275 @@
+package dump
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/ptrace"
+)
+
+// shmemObject is the content of a shared anonymous memory object.
+type shmemObject struct {
+	ino  uint64
+	data []byte
+}
+
+// saveShmem reads, once per object, the whole content of the shmem object
+// behind a MAP_SHARED|MAP_ANONYMOUS mapping, through /proc/PID/map_files
+// (pages other processes touched included).
+func (ft *fileTable) saveShmem(pid int, v procfs.VMA) error {
+	if ft.shmemSeen == nil {
+		ft.shmemSeen = map[uint64]bool{}
+	}
+	if ft.shmemSeen[v.Inode] {
+		return nil
+	}
+	ft.shmemSeen[v.Inode] = true
+	f, err := os.Open(fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End))
+	if err != nil {
+		return fmt.Errorf("open shared memory: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	data := make([]byte, fi.Size())
+	if _, err := f.ReadAt(data, 0); err != nil {
+		return fmt.Errorf("read shared memory (%d bytes): %w", len(data), err)
+	}
+	ft.shmem = append(ft.shmem, shmemObject{v.Inode, data})
+	return nil
+}
+
+// vmaProt converts maps permissions to PROT_* bits.
+func vmaProt(v procfs.VMA) uint32 {
+	var p uint32
+	if v.Read {
+		p |= unix.PROT_READ
+	}
+	if v.Write {
+		p |= unix.PROT_WRITE
+	}
+	if v.Exec {
+		p |= unix.PROT_EXEC
+	}
+	return p
+}
+
+// dumpMemory classifies every VMA, writes the pages that hold data to
+// pages-1.img and returns the vma entries for mm-PID.img.
+func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable, stats *Stats) ([]*vma.VmaEntry, error) {
+	pid := t.pid
+	pmf, err := procfs.OpenPagemap(pid)
+	if err != nil {
+		return nil, err
+	}
+	defer pmf.Close()
+	mem, err := ptrace.OpenMem(pid)
+	if err != nil {
+		return nil, fmt.Errorf("open memory: %w", err)
+	}
+	defer mem.Close()
+	pagesID := uint32(t.index)
+	pf, err := dir.CreatePages(pagesID)
+	if err != nil {
+		return nil, err
+	}
+	defer pf.Close()
+	pw := bufio.NewWriterSize(pf, 1<<20)
+	pmEntries := []proto.Message{&pagemap.PagemapHead{PagesId: proto.Uint32(pagesID)}}
+
+	var out []*vma.VmaEntry
+	buf := make([]byte, 4<<20)
+	for _, se := range vmas {
+		v := se.VMA
+		if v.Path == "[vsyscall]" {
+			continue
+		}
+		e := &vma.VmaEntry{
+			Start: proto.Uint64(v.Start), End: proto.Uint64(v.End),
+			Pgoff: proto.Uint64(v.Offset), Shmid: proto.Uint64(0),
+			Prot: proto.Uint32(vmaProt(v)), Fd: proto.Int64(-1),
+		}
+		var flags, status uint32
+		status = image.VMAAreaRegular
+		if v.Shared {
+			flags = unix.MAP_SHARED
+		} else {
+			flags = unix.MAP_PRIVATE
+		}
+		if se.HasFlag("gd") {
+			flags |= unix.MAP_GROWSDOWN
+		}
+		if se.HasFlag("nr") {
+			flags |= unix.MAP_NORESERVE
+		}
+		dumpPages, anonOnly, wholeVMA := false, false, false
+		switch {
+		case v.Path == "[vdso]":
+			status |= image.VMAAreaVDSO
+			flags |= unix.MAP_ANONYMOUS
+			// Saved whole: a restore on another kernel reads the dumped
+			// vDSO's symbols from it to build trampolines.
+			dumpPages, wholeVMA = true, true
+		case v.Path == "[vvar]" || v.Path == "[vvar_vclock]":
+			status |= image.VMAAreaVVAR
+			flags |= unix.MAP_ANONYMOUS
+		case v.IsSpecial():
+			return nil, fmt.Errorf("vma %#x-%#x %s: special mapping not supported", v.Start, v.End, v.Path)
+		case v.Shared && (v.Path == "/dev/zero (deleted)" || strings.HasPrefix(v.Path, "[anon_shmem:")):
+			// MAP_SHARED|MAP_ANONYMOUS: a shmem object, maybe shared with
+			// other processes of the tree; its content is saved once.
+			flags |= unix.MAP_ANONYMOUS
+			status |= image.VMAAnonShared
+			e.Shmid = proto.Uint64(v.Inode)
+			if err := ft.saveShmem(pid, v); err != nil {
+				return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
+			}
+		case v.Inode == 0 || v.Path == "" || strings.HasPrefix(v.Path, "[anon:") || v.Path == "[heap]" || v.Path == "[stack]":
+			if v.Shared {
+				return nil, fmt.Errorf("vma %#x-%#x: shared anonymous memory is not supported yet", v.Start, v.End)
+			}
+			flags |= unix.MAP_ANONYMOUS
+			status |= image.VMAAnonPrivate
+			if v.Path == "[heap]" {
+				status |= image.VMAAreaHeap
+			}
+			if v.Path == "[stack]" {
+				status |= image.VMAAreaStack
+			}
+			dumpPages = true
+		default:
+			if v.Deleted() {
+				return nil, fmt.Errorf("vma %#x-%#x maps %s: deleted files are not supported yet", v.Start, v.End, v.Path)
+			}
+			if !strings.HasPrefix(v.Path, "/") {
+				return nil, fmt.Errorf("vma %#x-%#x maps %s: not a file path", v.Start, v.End, v.Path)
+			}
+			var st unix.Stat_t
+			mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
+			if err := unix.Stat(mf, &st); err != nil {
+				return nil, fmt.Errorf("vma %#x-%#x: stat %s: %w", v.Start, v.End, v.Path, err)
+			}
+			if st.Mode&unix.S_IFMT != unix.S_IFREG && st.Mode&unix.S_IFMT != unix.S_IFCHR {
+				return nil, fmt.Errorf("vma %#x-%#x maps %s: not a regular file", v.Start, v.End, v.Path)
+			}
+			oflags := uint32(unix.O_RDONLY)
+			if v.Shared {
+				status |= image.VMAFileShared
+				if v.Write {
+					oflags = unix.O_RDWR
+				}
+			} else {
+				status |= image.VMAFilePrivate
+				dumpPages, anonOnly = true, true
+			}
+			e.Shmid = proto.Uint64(uint64(ft.reg(v.Path, oflags, 0, &st)))
+			e.Fdflags = proto.Uint32(oflags)
+		}
+		e.Flags = proto.Uint32(flags)
+		e.Status = proto.Uint32(status)
+		if madv := madvBits(se); madv != 0 {
+			e.Madv = proto.Uint64(madv)
+		}
+		out = append(out, e)
+		if !dumpPages {
+			continue
+		}
+		pm, err := procfs.PagemapEntries(pmf, v.Start, v.End)
+		if err != nil {
+			return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
+		}
+		keep := func(p procfs.PagemapEntry) bool {
+			if wholeVMA || p.Swapped() {
+				return true
+			}
+			if !p.Present() {
+				return false
+			}
+			// In a private file mapping only pages copied on write hold
+			// data of the task's own; the rest comes from the file.
+			return !anonOnly || !p.FileOrShared()
+		}
+		for i := 0; i < len(pm); {
+			if !keep(pm[i]) {
+				i++
+				continue
+			}
+			j := i
+			for j < len(pm) && keep(pm[j]) {
+				j++
+			}
+			start := v.Start + uint64(i)*x86.PageSize
+			n := uint64(j - i)
+			if err := copyPages(mem, pw, buf, start, n*x86.PageSize); err != nil {
+				return nil, fmt.Errorf("dump vma %#x-%#x: %w", v.Start, v.End, err)
+			}
+			pmEntries = append(pmEntries, &pagemap.PagemapEntry{
+				Vaddr: proto.Uint64(start), NrPages: proto.Uint64(n),
+				CompatNrPages: proto.Uint32(uint32(n)), Flags: proto.Uint32(image.PEPresent),
+			})
+			stats.PagesWritten += n
+			i = j
+		}
+	}
+	if err := pw.Flush(); err != nil {
+		return nil, fmt.Errorf("write pages image: %w", err)
+	}
+	if err := pf.Sync(); err != nil {
+		return nil, fmt.Errorf("sync pages image: %w", err)
+	}
+	if err := dir.Write(image.PagemapName(t.vpid()), image.MagicPagemap, pmEntries...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// vmFlagAdvice maps VmFlags tokens of smaps (fs/proc/task_mmu.c) to the
+// madvise(2) advice that sets them; vma_entry.madv is a bitmap of
+// 1<<advice.
+var vmFlagAdvice = map[string]int{
+	"sr": unix.MADV_SEQUENTIAL,
+	"rr": unix.MADV_RANDOM,
+	"dc": unix.MADV_DONTFORK,
+	"mg": unix.MADV_MERGEABLE,
+	"hg": unix.MADV_HUGEPAGE,
+	"nh": unix.MADV_NOHUGEPAGE,
+	"dd": unix.MADV_DONTDUMP,
+	"wf": unix.MADV_WIPEONFORK,
+}
+
+func madvBits(se procfs.SmapsEntry) uint64 {
+	var m uint64
+	for tok, adv := range vmFlagAdvice {
+		if se.HasFlag(tok) {
+			m |= 1 << uint(adv)
+		}
+	}
+	return m
+}
+
+func copyPages(mem *ptrace.Mem, w *bufio.Writer, buf []byte, addr, size uint64) error {
+	for size > 0 {
+		n := min(size, uint64(len(buf)))
+		if err := mem.ReadAt(buf[:n], addr); err != nil {
+			return err
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			return fmt.Errorf("write pages image: %w", err)
+		}
+		addr += n
+		size -= n
+	}
+	return nil
+}
