@@ -225,18 +225,42 @@ func ReadFullAt(f *os.File, b []byte, off int64) error {
 }
 
 // File names of the images, as CRIU names them.
-func InventoryName() string              { return "inventory.img" }
-func PstreeName() string                 { return "pstree.img" }
-func CoreName(pid int) string            { return fmt.Sprintf("core-%d.img", pid) }
-func IDsName(pid int) string             { return fmt.Sprintf("ids-%d.img", pid) }
-func MMName(pid int) string              { return fmt.Sprintf("mm-%d.img", pid) }
-func PagemapName(pid int) string         { return fmt.Sprintf("pagemap-%d.img", pid) }
-func PagesName(id uint32) string         { return fmt.Sprintf("pages-%d.img", id) }
-func FilesName() string                  { return "files.img" }
-func FdinfoName(filesID uint32) string   { return fmt.Sprintf("fdinfo-%d.img", filesID) }
-func PipesDataName() string              { return "pipes-data.img" }
+
+// InventoryName is the inventory image, written last by a dump.
+func InventoryName() string { return "inventory.img" }
+
+// PstreeName is the process tree image.
+func PstreeName() string { return "pstree.img" }
+
+// CoreName is the core image of one thread.
+func CoreName(pid int) string { return fmt.Sprintf("core-%d.img", pid) }
+
+// IDsName is the kernel object ids image of one task.
+func IDsName(pid int) string { return fmt.Sprintf("ids-%d.img", pid) }
+
+// MMName is the memory descriptor image of one task.
+func MMName(pid int) string { return fmt.Sprintf("mm-%d.img", pid) }
+
+// PagemapName is the pagemap image of one task.
+func PagemapName(pid int) string { return fmt.Sprintf("pagemap-%d.img", pid) }
+
+// PagesName is a raw pages image.
+func PagesName(id uint32) string { return fmt.Sprintf("pages-%d.img", id) }
+
+// FilesName is the image of every open file.
+func FilesName() string { return "files.img" }
+
+// FdinfoName is the fd table image of one files id.
+func FdinfoName(filesID uint32) string { return fmt.Sprintf("fdinfo-%d.img", filesID) }
+
+// PipesDataName holds the bytes buffered in pipes.
+func PipesDataName() string { return "pipes-data.img" }
+
+// ShmemPagemapName is the pagemap of a shared memory object.
 func ShmemPagemapName(ino uint64) string { return fmt.Sprintf("pagemap-shmem-%d.img", ino) }
-func FSName(pid int) string              { return fmt.Sprintf("fs-%d.img", pid) }
+
+// FSName is the cwd/root/umask image of one task.
+func FSName(pid int) string { return fmt.Sprintf("fs-%d.img", pid) }
 
 // WriteWithData writes an image whose entries are each followed by raw
 // bytes (PIPES_DATA: a pipe_data_entry, then the pipe's buffered bytes).
