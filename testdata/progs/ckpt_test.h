@@ -262,14 +262,18 @@ static inline int ckpt_maps_range(const void *addr, char *out, size_t outcap)
  * Copy the value of a "Name:\tvalue" line of /proc/self/status (value
  * without leading whitespace and trailing newline). Returns 0 or -1.
  */
-static inline int ckpt_status_field(const char *name, char *out, size_t outcap)
+/*
+ * Value of a "Name:" line of a /proc status-style file at path, without
+ * leading blanks, into out. Returns -1 if there is no such line.
+ */
+static inline int ckpt_file_field(const char *path, const char *name, char *out, size_t outcap)
 {
 	static char sbuf[16384];
 	size_t nlen = strlen(name);
 	char *p;
 
-	if (ckpt_read_file("/proc/self/status", sbuf, sizeof(sbuf)) < 0)
-		ckpt_fail("read /proc/self/status: %s", strerror(errno));
+	if (ckpt_read_file(path, sbuf, sizeof(sbuf)) < 0)
+		ckpt_fail("read %s: %s", path, strerror(errno));
 	for (p = sbuf; *p; ) {
 		char *nl = strchr(p, '\n');
 
@@ -291,6 +295,33 @@ static inline int ckpt_status_field(const char *name, char *out, size_t outcap)
 		p = nl + 1;
 	}
 	return -1;
+}
+
+static inline int ckpt_status_field(const char *name, char *out, size_t outcap)
+{
+	return ckpt_file_field("/proc/self/status", name, out, outcap);
+}
+
+/* State letter of /proc/ID/stat (a process or a thread), '?' if unreadable. */
+static inline char ckpt_proc_state(pid_t id)
+{
+	char path[64], buf[1024];
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)id);
+	if (ckpt_read_file(path, buf, sizeof(buf)) < 0)
+		return '?';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+/* Sleep ms milliseconds, through EINTR. */
+static inline void ckpt_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 /* Compare two signal sets over signals 1..64. Returns the first differing

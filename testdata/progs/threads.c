@@ -288,70 +288,23 @@ static void *t4_main(void *arg)
 /* Value of a "Name:" line of /proc/self/task/TID/status. */
 static void task_status(pid_t tid, const char *name, char *out, size_t cap)
 {
-	static char buf[16384];
 	char path[64];
-	size_t nlen = strlen(name);
-	char *p;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
-	if (ckpt_read_file(path, buf, sizeof(buf)) < 0)
-		ckpt_fail("read %s: %s", path, strerror(errno));
-	for (p = buf; *p; ) {
-		char *nl = strchr(p, '\n');
-
-		if (strncmp(p, name, nlen) == 0 && p[nlen] == ':') {
-			char *v = p + nlen + 1;
-			size_t l;
-
-			while (*v == ' ' || *v == '\t')
-				v++;
-			l = nl ? (size_t)(nl - v) : strlen(v);
-			if (l >= cap)
-				l = cap - 1;
-			memcpy(out, v, l);
-			out[l] = '\0';
-			return;
-		}
-		if (!nl)
-			break;
-		p = nl + 1;
-	}
-	ckpt_fail("%s has no %s line", path, name);
-}
-
-/* State letter of /proc/self/task/TID/stat. */
-static char task_state(pid_t tid)
-{
-	char path[64], buf[1024];
-	char *p;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	if (ckpt_read_file(path, buf, sizeof(buf)) < 0)
-		ckpt_fail("read %s: %s", path, strerror(errno));
-	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		ckpt_fail("cannot parse %s", path);
-	return p[2];
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	if (ckpt_file_field(path, name, out, cap) < 0)
+		ckpt_fail("%s has no %s line", path, name);
 }
 
 /* Wait (up to 5 s) until the thread is asleep in the kernel. */
 static void wait_sleeping(int idx)
 {
 	for (int i = 0; i < 500; i++) {
-		if (task_state(thr[idx].tid) == 'S')
+		if (ckpt_proc_state(thr[idx].tid) == 'S')
 			return;
-		sleep_ms(10);
+		ckpt_sleep_ms(10);
 	}
 	ckpt_fail("T%d (tid %d) is not sleeping after 5 s (state %c)", idx,
-		  (int)thr[idx].tid, task_state(thr[idx].tid));
+		  (int)thr[idx].tid, ckpt_proc_state(thr[idx].tid));
 }
 
 static void snapshot_status(int idx, char *blk, char *pnd, char *shd)
@@ -444,15 +397,15 @@ int main(void)
 		pthread_mutex_unlock(&mu);
 		if (w)
 			break;
-		sleep_ms(1);
+		ckpt_sleep_ms(1);
 	}
 	while (!t4_waiting)
-		sleep_ms(1);
+		ckpt_sleep_ms(1);
 	wait_sleeping(1);
 	wait_sleeping(2);
 	wait_sleeping(4);
 	while (__atomic_load_n(&t3_counter, __ATOMIC_RELAXED) == 0)
-		sleep_ms(1);
+		ckpt_sleep_ms(1);
 	for (int i = 0; i < NTHR; i++) {
 		snapshot_status(i, thr[i].blk, thr[i].pnd, thr[i].shd);
 		ckpt_log("T%d tid %d TLS %p SigBlk %s SigPnd %s", i, (int)thr[i].tid,
@@ -476,7 +429,7 @@ int main(void)
 			snapshot_status(i, blk, pnd, shd);
 			if (strcmp(blk, thr[i].blk) == 0 || tries >= 100)
 				break;
-			sleep_ms(10);
+			ckpt_sleep_ms(10);
 		}
 		CHECK(strcmp(blk, thr[i].blk) == 0, "T%d: SigBlk %s, was %s", i, blk,
 		      thr[i].blk);
@@ -488,7 +441,7 @@ int main(void)
 
 	c1 = __atomic_load_n(&t3_counter, __ATOMIC_RELAXED);
 	l1 = __atomic_load_n(&t2_loops, __ATOMIC_RELAXED);
-	sleep_ms(350);
+	ckpt_sleep_ms(350);
 	c2 = __atomic_load_n(&t3_counter, __ATOMIC_RELAXED);
 	l2 = __atomic_load_n(&t2_loops, __ATOMIC_RELAXED);
 	CHECK(c1 >= c_ready, "T3 counter went back from %llu to %llu",

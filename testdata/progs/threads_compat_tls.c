@@ -356,39 +356,16 @@ static void *t3_main(void *arg)
 	return t->err[0] ? t->err : NULL;
 }
 
-/* State letter of /proc/self/task/TID/stat. */
-static char task_state(pid_t tid)
-{
-	char path[64], buf[1024];
-	char *p;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	if (ckpt_read_file(path, buf, sizeof(buf)) < 0)
-		ckpt_fail("read %s: %s", path, strerror(errno));
-	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		ckpt_fail("cannot parse %s", path);
-	return p[2];
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* Wait (up to 5 s) until the thread is asleep in the kernel. */
 static void wait_sleeping(int idx)
 {
 	for (int i = 0; i < 500; i++) {
-		if (task_state(thr[idx].tid) == 'S')
+		if (ckpt_proc_state(thr[idx].tid) == 'S')
 			return;
-		sleep_ms(10);
+		ckpt_sleep_ms(10);
 	}
 	ckpt_fail("T%d (tid %d) is not sleeping after 5 s (state %c)", idx,
-		  (int)thr[idx].tid, task_state(thr[idx].tid));
+		  (int)thr[idx].tid, ckpt_proc_state(thr[idx].tid));
 }
 
 /* /proc/self/task must list exactly the recorded TIDs. */
@@ -450,12 +427,12 @@ int main(void)
 		pthread_mutex_unlock(&mu);
 		if (w)
 			break;
-		sleep_ms(1);
+		ckpt_sleep_ms(1);
 	}
 	wait_sleeping(1);
 	wait_sleeping(2);
 	while (__atomic_load_n(&t3_counter, __ATOMIC_RELAXED) == 0)
-		sleep_ms(1);
+		ckpt_sleep_ms(1);
 	for (int i = 0; i < NTHR; i++) {
 		const struct thr *t = &thr[i];
 
@@ -477,7 +454,7 @@ int main(void)
 	{
 		uint64_t c1 = __atomic_load_n(&t3_counter, __ATOMIC_RELAXED);
 
-		sleep_ms(100);
+		ckpt_sleep_ms(100);
 		CHECK(__atomic_load_n(&t3_counter, __ATOMIC_RELAXED) > c1,
 		      "T3 does not spin any more");
 	}

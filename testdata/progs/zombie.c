@@ -9,16 +9,6 @@
 
 #include <sys/wait.h>
 
-static char zstate(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	if (ckpt_read_file(path, buf, sizeof buf) < 0)
-		return '?';
-	char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : '?';
-}
-
 int main(void)
 {
 	ckpt_block_term();
@@ -42,17 +32,17 @@ int main(void)
 		ckpt_wait_term();
 		_exit(0);
 	}
-	for (int i = 0; zstate(z) != 'Z' || zstate(k) != 'Z'; i++) {
+	for (int i = 0; ckpt_proc_state(z) != 'Z' || ckpt_proc_state(k) != 'Z'; i++) {
 		CHECK(i < 1000, "child %d never became a zombie", z);
 		usleep(1000);
 	}
 	ckpt_ready();
 	ckpt_wait_term();
-	CHECK(zstate(z) == 'Z', "child %d is in state %c, want a zombie", z, zstate(z));
+	CHECK(ckpt_proc_state(z) == 'Z', "child %d is in state %c, want a zombie", z, ckpt_proc_state(z));
 	int st = 0;
 	CHECK_SYS(waitpid(z, &st, WNOHANG) == z, "waitpid(zombie %d)", z);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 5, "zombie status %#x, want exit 5", st);
-	CHECK(zstate(k) == 'Z', "child %d is in state %c, want a zombie", k, zstate(k));
+	CHECK(ckpt_proc_state(k) == 'Z', "child %d is in state %c, want a zombie", k, ckpt_proc_state(k));
 	CHECK_SYS(waitpid(k, &st, WNOHANG) == k, "waitpid(zombie %d)", k);
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGUSR2, "zombie status %#x, want killed by SIGUSR2", st);
 	CHECK_SYS(kill(live, SIGTERM) == 0, "kill live child");
