@@ -80,20 +80,7 @@ func TestShellJobTTY(t *testing.T) {
 	master2, slave2 := openPty(t)
 	rc := exec.Command(ckptBin, "restore", "-D", img, "--shell-job", "--pidfile", filepath.Join(work, "pid"))
 	rc.Stdin, rc.Stdout, rc.Stderr = slave2, logF, logF
-	if err := rc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- rc.Wait() }()
-	for i := 0; ; i++ {
-		if _, err := os.Stat(filepath.Join(work, "pid")); err == nil {
-			break
-		}
-		if i > 1000 {
-			t.Fatal("restore did not finish")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	_, done := restoreInBackground(t, rc, filepath.Join(work, "pid"))
 	if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/0", pid)); err != nil || l != slave2.Name() {
 		t.Errorf("restored stdin is %q (%v), want the new terminal %s", l, err, slave2.Name())
 	}
@@ -101,16 +88,13 @@ func TestShellJobTTY(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = unix.Kill(pid, unix.SIGTERM)
-	var werr error
+	var code int
 	select {
-	case werr = <-done:
+	case err := <-done:
+		code = exitCode(err)
 	case <-time.After(finishTimeout):
 		_ = unix.Kill(pid, unix.SIGKILL)
 		t.Fatal("restored task did not end")
-	}
-	code := 0
-	if ee, ok := werr.(*exec.ExitError); ok {
-		code = ee.ExitCode()
 	}
 	if err := verdict(logPath, code, ""); err != nil {
 		t.Errorf("restored program: %v", err)

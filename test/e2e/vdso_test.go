@@ -58,37 +58,15 @@ func TestVDSOOlderKernelLayout(t *testing.T) {
 	}
 	pidfile := filepath.Join(t.TempDir(), "pid")
 	rc := exec.Command(ckptBin, "restore", "-D", img, "--pidfile", pidfile, "-v4", "-o", "restore.log")
-	if err := rc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- rc.Wait() }()
-	for i := 0; ; i++ {
-		if b, err := os.ReadFile(pidfile); err == nil && strings.TrimSpace(string(b)) == pid {
-			break
-		}
-		select {
-		case err := <-done:
-			log, _ := os.ReadFile(filepath.Join(img, "restore.log"))
-			t.Fatalf("restore: %v: %s", err, lastLines(string(log), 3))
-		default:
-		}
-		if i > 1000 {
-			t.Fatal("restore did not finish")
-		}
-		time.Sleep(10 * time.Millisecond)
+	got, done := restoreInBackground(t, rc, pidfile)
+	if strconv.Itoa(got) != pid {
+		t.Errorf("restored as pid %d, want %s", got, pid)
 	}
 	_ = exec.Command("kill", "-TERM", pid).Run()
-	err := <-done
+	code := exitCode(<-done)
 	log, _ := os.ReadFile(filepath.Join(img, "restore.log"))
 	if !strings.Contains(string(log), "vDSO: trampolines") {
 		t.Errorf("restore did not take the trampoline path: %s", lastLines(string(log), 5))
-	}
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
 	}
 	if err := verdict(filepath.Join(filepath.Dir(img), "prog.log"), code, ""); err != nil {
 		t.Errorf("program after restore: %v", err)
