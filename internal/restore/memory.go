@@ -9,7 +9,6 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
-	"github.com/ckpt/ckpt/internal/ptrace"
 )
 
 // mapVMAs maps every dumped VMA except the vDSO ones at its address.
@@ -106,11 +105,10 @@ func (r *restorer) fillPages() error {
 		return err
 	}
 	defer pf.Close()
-	mem, err := ptrace.OpenMem(r.pid)
+	mem, err := r.memory()
 	if err != nil {
 		return err
 	}
-	defer mem.Close()
 	var vmas, vdsoRanges []span
 	for _, v := range r.im.MM.GetVmas() {
 		vmas = append(vmas, span{v.GetStart(), v.GetEnd()})

@@ -109,6 +109,11 @@ func Restore(opts Options) (*Process, error) {
 	tr := ptrace.NewTracer()
 	defer tr.Close()
 	err = tr.Do(func() error {
+		defer func() {
+			for _, r := range rs {
+				r.closeMemory()
+			}
+		}()
 		err := restoreTree(rs, byPid)
 		if err != nil {
 			for i := len(rs) - 1; i >= 0; i-- {
@@ -217,6 +222,7 @@ type restorer struct {
 	helper int          // the helper started by ckpt, killed once the task exists
 	pid    int          // the task being restored, 0 until it exists
 	inj    *inject.Task // injects into the leader
+	mem    *ptrace.Mem  // the task's memory, see memory()
 	// threads are all threads once created, the leader first.
 	threads []*thread
 	// avoid are the dumped VMAs of every process of the tree: the scratch

@@ -149,11 +149,10 @@ func (r *restorer) put(off uint64, b []byte) (uint64, error) {
 	if off+uint64(len(b)) > dataSize {
 		return 0, fmt.Errorf("%d bytes do not fit the scratch data area", len(b))
 	}
-	mem, err := ptrace.OpenMem(r.pid)
+	mem, err := r.memory()
 	if err != nil {
 		return 0, err
 	}
-	defer mem.Close()
 	addr := r.data(off)
 	return addr, mem.WriteAt(b, addr)
 }
@@ -283,4 +282,25 @@ func (r *restorer) sharesFiles(parent *restorer) bool {
 // (CLONE_FS).
 func (r *restorer) sharesFS(parent *restorer) bool {
 	return !r.im.Zombie && r.im.Core.GetIds().GetFsId() == parent.im.Core.GetIds().GetFsId()
+}
+
+// memory returns the task's /proc/PID/mem, opened once per restorer
+// (every injected call with arguments in the scratch area writes there).
+func (r *restorer) memory() (*ptrace.Mem, error) {
+	if r.mem == nil {
+		m, err := ptrace.OpenMem(r.pid)
+		if err != nil {
+			return nil, err
+		}
+		r.mem = m
+	}
+	return r.mem, nil
+}
+
+// closeMemory releases what memory opened.
+func (r *restorer) closeMemory() {
+	if r.mem != nil {
+		r.mem.Close()
+		r.mem = nil
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/procfs"
-	"github.com/ckpt/ckpt/internal/ptrace"
 	"github.com/ckpt/ckpt/internal/vdso"
 )
 
@@ -148,11 +147,10 @@ func (im *Images) DumpedVDSO() (start, end uint64, b []byte, err error) {
 
 // readTask reads memory of the task being restored.
 func (r *restorer) readTask(start, end uint64) ([]byte, error) {
-	mem, err := ptrace.OpenMem(r.pid)
+	mem, err := r.memory()
 	if err != nil {
 		return nil, err
 	}
-	defer mem.Close()
 	b := make([]byte, end-start)
 	return b, mem.ReadAt(b, start)
 }
@@ -214,11 +212,10 @@ func (r *restorer) vdsoTrampolines(old *vdso.Image, oldBytes []byte, oldVDSO spa
 	for _, p := range patches {
 		copy(img[p.Off:], p.Code)
 	}
-	mem, err := ptrace.OpenMem(r.pid)
+	mem, err := r.memory()
 	if err != nil {
 		return err
 	}
-	defer mem.Close()
 	if err := mem.WriteAt(img, oldVDSO.start); err != nil {
 		return err
 	}
