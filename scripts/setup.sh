@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what ckpt's sample and tests need on a fresh Debian machine (as
-# root): gcc -m32 (gcc-multilib), make, and Debian's crit (criu and
-# python3-protobuf) to prove that crit can read ckpt's images. Go modules
-# come through `go` itself.
+# root): gcc -m32 (gcc-multilib), make, Debian's crit (criu and
+# python3-protobuf) to prove that crit can read ckpt's images, and, when
+# this kernel refuses ia32 programs, qemu and a Debian kernel that runs
+# them, for the test guest (test/vm). Go modules come through `go` itself.
 set -euo pipefail
 need=()
 command -v gcc >/dev/null || need+=(gcc)
@@ -10,6 +11,7 @@ command -v make >/dev/null || need+=(make)
 [ -e /usr/lib/gcc/x86_64-linux-gnu/*/32/crtbegin.o ] 2>/dev/null || dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib)
 command -v crit >/dev/null || need+=(criu)
 python3 -c 'import google.protobuf' 2>/dev/null || need+=(python3-protobuf)
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "setup: need root to install: ${need[*]}" >&2
@@ -21,3 +23,19 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v go >/dev/null || { echo "setup: go is not installed (need Go 1.26)" >&2; exit 1; }
 go mod download
+
+# The test guest's kernel: Debian's cloud kernel (ia32 emulation on, no
+# modules needed), unpacked from its package into /var/cache/ckpt-vm.
+vmdir=/var/cache/ckpt-vm
+if ! ls "$vmdir"/vmlinuz-* >/dev/null 2>&1; then
+	[ "$(id -u)" = 0 ] || { echo "setup: need root to fetch the test guest's kernel" >&2; exit 1; }
+	guestkernel() { apt-cache depends linux-image-cloud-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1; }
+	pkg=$(guestkernel)
+	[ -n "$pkg" ] || { apt-get update -qq && pkg=$(guestkernel); }
+	[ -n "$pkg" ] || { echo "setup: no linux-image-cloud-amd64 package found (apt-get update?)" >&2; exit 1; }
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>&1 && dpkg-deb -x ./*.deb root)
+	mkdir -p "$vmdir"
+	cp "$tmp"/root/boot/vmlinuz-* "$vmdir"/
+	rm -rf "$tmp"
+fi

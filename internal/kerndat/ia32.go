@@ -233,3 +233,10 @@ func kernelLogLine(match func(string) bool) string {
 	}
 	return ""
 }
+
+// IA32Runs reports whether this kernel runs 32-bit (ia32) programs, and
+// if not, why, in a few words.
+func IA32Runs() (bool, string) {
+	ia := probeIA32()
+	return ia.works, ia.why
+}

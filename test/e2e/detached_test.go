@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,7 +23,7 @@ func TestRestoreDetached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := waitGone(pid, 5*time.Second); err != nil {
+	if err := waitGone(pid, goneTimeout); err != nil {
 		t.Fatal(err)
 	}
 	pidfile := filepath.Join(t.TempDir(), "pid")

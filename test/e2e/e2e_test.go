@@ -7,23 +7,44 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/kerndat"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/RESULTS.md from this run instead of checking against it")
+var (
+	update       = flag.Bool("update", false, "rewrite docs/RESULTS.md from this run instead of checking against it")
+	prebuilt     = flag.String("ckpt", "", "use this ckpt binary and the test programs already built in testdata/progs/build (in the test guest)")
+	ia32Cells    = flag.Bool("ia32-cells", false, "run only the cells that need ia32: the compat columns and the programs marked needs=ia32 (in the test guest)")
+	timeoutScale = flag.Float64("timeout-scale", 1, "multiply the harness's timeouts (a guest under software emulation is slower)")
+	resultsFlag  = flag.String("results", "", "the results matrix to check against or rewrite (default docs/RESULTS.md)")
+	matrixOut    = flag.String("matrix-out", "", "also write the cells of this run as a matrix to this file")
+	whereFlag    = flag.String("where", "", "what to say in the matrix about the machine the cells ran on (default: this kernel)")
+)
 
 var ckptBin string
 
-const (
-	progsDir    = "../../testdata/progs"
-	resultsPath = "../../docs/RESULTS.md"
-)
+// hostIA32 is whether this kernel runs ia32 programs; when it does not,
+// the compat columns run in a guest kernel (TestCompatInVM).
+var hostIA32 bool
+
+const progsDir = "../../testdata/progs"
+
+var resultsPath = "../../docs/RESULTS.md"
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if *resultsFlag != "" {
+		resultsPath = *resultsFlag
+	}
+	scale := func(d *time.Duration) { *d = time.Duration(float64(*d) * *timeoutScale) }
+	scale(&readyTimeout)
+	scale(&finishTimeout)
+	scale(&goneTimeout)
+	scale(&settleTimeout)
 	if os.Geteuid() != 0 {
 		fmt.Println("e2e: must run as root (ptrace, clone3 with set_tid, PR_SET_MM_MAP); skipping")
 		os.Exit(m.Run())
@@ -44,13 +65,21 @@ func TestMain(m *testing.M) {
 			}
 		}
 	}
+	hostIA32, _ = kerndat.IA32Runs()
+	if *prebuilt != "" {
+		ckptBin = *prebuilt
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "ckpt-e2e-bin-")
 	if err != nil {
 		fmt.Println(err)
 		os.Exit(1)
 	}
 	ckptBin = filepath.Join(dir, "ckpt")
-	if out, err := exec.Command("go", "build", "-o", ckptBin, "../../cmd/ckpt").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", ckptBin, "../../cmd/ckpt")
+	// Static, so that the test guest runs it without its libraries.
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Printf("e2e: build ckpt: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -79,15 +108,31 @@ func TestEndToEnd(t *testing.T) {
 	// their recorded result.
 	m := NewMatrix()
 	if known != nil {
-		for p, cols := range known.cells {
-			for c, r := range cols {
-				m.Set(p, c, r)
-			}
-		}
+		m.Merge(known, nil)
 	}
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	where := *whereFlag
+	if where == "" {
+		where = "Linux " + unix.ByteSliceToString(uts.Release[:]) + " " + runtime.GOARCH + ", the machine of the last -update"
+	}
+	ran := NewMatrix()
 	for _, p := range progs {
 		for _, v := range p.Variants() {
 			p, v := p, v
+			needsIA32 := v.Compat() || p.NeedsIA32
+			if *ia32Cells && !needsIA32 {
+				continue
+			}
+			if !*ia32Cells && needsIA32 && !hostIA32 {
+				// This kernel cannot run them: TestCompatInVM runs
+				// these cells in a guest kernel that can.
+				continue
+			}
+			if v.Compat() || !*ia32Cells {
+				m.SetWhere(v.Column, where)
+				ran.SetWhere(v.Column, where)
+			}
 			t.Run(p.Name+"/"+v.Column, func(t *testing.T) {
 				work := t.TempDir()
 				// Programs under test run as other users too; let them in.
@@ -96,6 +141,7 @@ func TestEndToEnd(t *testing.T) {
 				run := &Run{Variant: v, Ckpt: ckptBin, Binary: bin, Prog: p, Work: work, Logf: t.Logf}
 				res := run.Execute()
 				m.Set(p.Name, v.Column, res)
+				ran.Set(p.Name, v.Column, res)
 				if *update {
 					if !res.Pass {
 						t.Logf("FAIL (recorded): %s", res.Reason)
@@ -114,11 +160,13 @@ func TestEndToEnd(t *testing.T) {
 			})
 		}
 	}
+	if *matrixOut != "" {
+		if err := ran.Write(*matrixOut); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if *update {
-		var uts unix.Utsname
-		_ = unix.Uname(&uts)
-		kernel := strings.TrimRight(string(uts.Release[:]), "\x00")
-		if err := m.Write(resultsPath, kernel+" "+runtime.GOARCH); err != nil {
+		if err := m.Write(resultsPath); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("wrote %s", resultsPath)

@@ -30,6 +30,7 @@ type Program struct {
 	DumpFail  string // non-empty: the dump must fail with this in its message
 	VDSO      bool
 	PidNS     bool // started as the init of a new PID namespace
+	NeedsIA32 bool // runs ia32 code even in its -m64 build
 }
 
 var manifestRe = regexp.MustCompile(`^/\* ckpt-test:(.*)\*/`)
@@ -78,6 +79,11 @@ func Programs(dir string) ([]Program, error) {
 				p.VDSO = v == "yes"
 			case "pidns":
 				p.PidNS = v == "yes"
+			case "needs":
+				if v != "ia32" {
+					return nil, fmt.Errorf("%s: unknown needs=%s", src, v)
+				}
+				p.NeedsIA32 = true
 			case "lang":
 				// Built by the Makefile like the C programs.
 			default:
@@ -99,6 +105,9 @@ type Variant struct {
 	// vDSO goes elsewhere and the dumped range becomes a proxy.
 	Trampolines bool
 }
+
+// Compat reports whether the column runs the -m32 build.
+func (v Variant) Compat() bool { return strings.HasPrefix(v.Column, "compat") }
 
 // Variants returns the builds of p. Programs that use the vDSO, and every
 // -m32 program (32-bit glibc enters the kernel through the vDSO), also run
@@ -139,9 +148,13 @@ func (r *Run) logf(format string, args ...any) {
 	}
 }
 
-const (
+// Timeouts of the harness; TestMain multiplies them by -timeout-scale
+// (a guest under software emulation runs about ten times slower).
+var (
 	readyTimeout  = 15 * time.Second
 	finishTimeout = 30 * time.Second
+	goneTimeout   = 5 * time.Second
+	settleTimeout = 1 * time.Second
 )
 
 // Execute runs the program, dumps and restores it, and returns the result.
@@ -198,7 +211,7 @@ func (r *Run) execute() error {
 		// the run (a failing root can leave children behind).
 		killSession(pid)
 		if alive {
-			_, _ = reap(pid, 5*time.Second)
+			_, _ = reap(pid, goneTimeout)
 		}
 		reapAdopted()
 	}()
@@ -237,7 +250,7 @@ func (r *Run) execute() error {
 	// The dumped tree was killed; reap it (its children were re-parented
 	// to this subreaper) and make sure the PIDs are free.
 	_ = cmd.Wait()
-	if err := waitGone(pid, 5*time.Second); err != nil {
+	if err := waitGone(pid, goneTimeout); err != nil {
 		return err
 	}
 	reapAdopted()

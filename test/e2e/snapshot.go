@@ -105,7 +105,8 @@ func settledSnapshot(pid int, want *State, noVDSO bool) (*State, string, error) 
 	var s *State
 	var err error
 	d := ""
-	for i := 0; i < 50; i++ {
+	deadline := time.Now().Add(settleTimeout)
+	for {
 		if s, err = snapshot(pid); err != nil {
 			return nil, "", err
 		}
@@ -115,9 +116,11 @@ func settledSnapshot(pid int, want *State, noVDSO bool) (*State, string, error) 
 		if d = want.diff(s); d == "" {
 			return s, "", nil
 		}
+		if time.Now().After(deadline) {
+			return s, d, nil
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return s, d, nil
 }
 
 // withoutVDSO drops the vDSO and vvar lines and what stands at the

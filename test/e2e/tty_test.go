@@ -74,7 +74,7 @@ func TestShellJobTTY(t *testing.T) {
 		t.Fatalf("dump --shell-job: %v: %s", err, out)
 	}
 	_ = cmd.Wait()
-	if err := waitGone(pid, 5*time.Second); err != nil {
+	if err := waitGone(pid, goneTimeout); err != nil {
 		t.Fatal(err)
 	}
 	master2, slave2 := openPty(t)

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
@@ -53,7 +52,7 @@ func TestVDSOOlderKernelLayout(t *testing.T) {
 	if err := d.Write(name, image.MagicMM, m); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitGone(mustAtoi(t, pid), 5*time.Second); err != nil {
+	if err := waitGone(mustAtoi(t, pid), goneTimeout); err != nil {
 		t.Fatal(err)
 	}
 	pidfile := filepath.Join(t.TempDir(), "pid")

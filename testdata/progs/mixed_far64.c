@@ -1,4 +1,4 @@
-/* ckpt-test: */
+/* ckpt-test: needs=ia32 */
 /*
  * mixed_far64: checkpointed while blocked in a system call made from the
  * "other" CPU mode than the one the program was built for, entered by a far

@@ -1,4 +1,4 @@
-/* ckpt-test: */
+/* ckpt-test: needs=ia32 */
 /*
  * mixed_int80: checkpointed while blocked in an ia32 system call entered
  * through `int $0x80`.

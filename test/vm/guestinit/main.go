@@ -1,0 +1,102 @@
+// Command guestinit is /init of the test guest (package vm): it mounts
+// the pseudo file systems, runs the command given in /vm-args, reaps
+// every orphan meanwhile, copies /tmp/vm-out to the second serial port,
+// prints the command's exit code on the console and powers off.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// outFile is what the command leaves for the host (see vm.Outcome.Output).
+const outFile = "/tmp/vm-out"
+
+func main() {
+	code := run()
+	fmt.Printf("ckpt-vm: exit code %d\n", code)
+	unix.Sync()
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	select {}
+}
+
+func run() int {
+	mounts := []struct{ src, dst, fs, data string }{
+		{"proc", "/proc", "proc", ""},
+		{"sysfs", "/sys", "sysfs", ""},
+		{"devtmpfs", "/dev", "devtmpfs", ""},
+		{"devpts", "/dev/pts", "devpts", "ptmxmode=0666"},
+		{"tmpfs", "/dev/shm", "tmpfs", ""},
+		{"tmpfs", "/tmp", "tmpfs", "mode=1777"},
+		{"tmpfs", "/run", "tmpfs", ""},
+	}
+	for _, m := range mounts {
+		_ = os.MkdirAll(m.dst, 0o755)
+		if err := unix.Mount(m.src, m.dst, m.fs, 0, m.data); err != nil {
+			fmt.Fprintf(os.Stderr, "ckpt-vm: mount %s: %v\n", m.dst, err)
+		}
+	}
+	// The kernel found no /dev/console in the archive: take the console
+	// as stdio now that devtmpfs is there.
+	if c, err := os.OpenFile("/dev/console", os.O_RDWR, 0); err == nil {
+		for fd := 0; fd <= 2; fd++ {
+			_ = unix.Dup2(int(c.Fd()), fd)
+		}
+		c.Close()
+	}
+	_ = unix.Sethostname([]byte("ckpt-guest"))
+	b, err := os.ReadFile("/vm-args")
+	if err != nil {
+		fmt.Println("ckpt-vm:", err)
+		return 125
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) < 2 {
+		fmt.Println("ckpt-vm: /vm-args needs a directory and a command")
+		return 125
+	}
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	fmt.Printf("ckpt-vm: kernel %s, running %q in %s\n", unix.ByteSliceToString(uts.Release[:]), lines[1:], lines[0])
+	cmd := exec.Command(lines[1], lines[2:]...)
+	cmd.Dir = lines[0]
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/root", "TMPDIR=/tmp", "CKPT_VM_OUT=" + outFile}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		fmt.Println("ckpt-vm:", err)
+		return 126
+	}
+	code := 0
+	// PID 1 reaps every orphan, and notes the command's own status.
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			break
+		}
+		if pid == cmd.Process.Pid {
+			switch {
+			case ws.Exited():
+				code = ws.ExitStatus()
+			case ws.Signaled():
+				code = 128 + int(ws.Signal())
+			}
+			break
+		}
+	}
+	if out, err := os.ReadFile(outFile); err == nil {
+		if tty, err := os.OpenFile("/dev/ttyS1", os.O_WRONLY|syscall.O_NOCTTY, 0); err == nil {
+			_, _ = tty.Write(out)
+			tty.Close()
+		}
+	}
+	return code
+}

@@ -1,0 +1,149 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// KernelCacheDir is where scripts/setup.sh unpacks the guest kernel.
+const KernelCacheDir = "/var/cache/ckpt-vm"
+
+// FindKernel returns the guest kernel: $CKPT_VM_KERNEL, or the newest
+// vmlinuz-* in KernelCacheDir.
+func FindKernel() (string, error) {
+	if k := os.Getenv("CKPT_VM_KERNEL"); k != "" {
+		return k, nil
+	}
+	ks, _ := filepath.Glob(filepath.Join(KernelCacheDir, "vmlinuz-*"))
+	if len(ks) == 0 {
+		return "", fmt.Errorf("no guest kernel in %s (run scripts/setup.sh as root, or set CKPT_VM_KERNEL)", KernelCacheDir)
+	}
+	sort.Strings(ks)
+	return ks[len(ks)-1], nil
+}
+
+// Guest is one boot of the initramfs: /init gets Args, one per line, in
+// /vm-args.
+type Guest struct {
+	Kernel    string
+	Initramfs string // path of the cpio archive
+	MemoryMiB int
+	CPUs      int
+	Timeout   time.Duration
+	// Console receives the guest's console (ttyS0) as it comes.
+	Console *os.File
+}
+
+// Outcome is what a boot returned.
+type Outcome struct {
+	ExitCode int    // the exit code /init reported, -1 if it reported none
+	Output   []byte // what the guest wrote to its second serial port (ttyS1)
+}
+
+// exitRe is the line guestinit prints on the console last.
+var exitRe = regexp.MustCompile(`ckpt-vm: exit code (-?\d+)`)
+
+// Run boots the guest and waits for it to power off.
+func (g *Guest) Run(ctx context.Context) (Outcome, error) {
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		return Outcome{ExitCode: -1}, fmt.Errorf("qemu-system-x86_64 not found (run scripts/setup.sh as root): %w", err)
+	}
+	dir, err := os.MkdirTemp("", "ckpt-vm-")
+	if err != nil {
+		return Outcome{ExitCode: -1}, err
+	}
+	defer os.RemoveAll(dir)
+	consolePath := filepath.Join(dir, "console")
+	outPath := filepath.Join(dir, "ttyS1")
+	if g.MemoryMiB == 0 {
+		g.MemoryMiB = 2048
+	}
+	if g.CPUs == 0 {
+		g.CPUs = 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.Timeout)
+	defer cancel()
+	accel := "tcg,thread=multi"
+	if _, err := os.Stat("/dev/kvm"); err == nil {
+		accel = "kvm"
+	}
+	cmd := exec.CommandContext(ctx, qemu,
+		"-machine", "q35", "-accel", accel, "-cpu", "max",
+		"-smp", strconv.Itoa(g.CPUs), "-m", strconv.Itoa(g.MemoryMiB),
+		"-nodefaults", "-display", "none", "-no-reboot",
+		"-kernel", g.Kernel, "-initrd", g.Initramfs,
+		// panic=-1: a guest that panics reboots, and -no-reboot ends qemu.
+		"-append", "console=ttyS0 panic=-1 rdinit=/init quiet loglevel=4",
+		"-serial", "file:"+consolePath,
+		"-serial", "file:"+outPath,
+	)
+	var qerr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &qerr, &qerr
+	if err := cmd.Start(); err != nil {
+		return Outcome{ExitCode: -1}, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Follow the console file while the guest runs.
+	var off int64
+	follow := func() {
+		f, err := os.Open(consolePath)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil || st.Size() <= off {
+			return
+		}
+		buf := make([]byte, st.Size()-off)
+		n, _ := f.ReadAt(buf, off)
+		off += int64(n)
+		if g.Console != nil {
+			_, _ = g.Console.Write(bytes.ReplaceAll(buf[:n], []byte("\r\n"), []byte("\n")))
+		}
+	}
+	var werr error
+wait:
+	for {
+		select {
+		case werr = <-done:
+			break wait
+		case <-time.After(500 * time.Millisecond):
+			follow()
+		}
+	}
+	follow()
+	out := Outcome{ExitCode: -1}
+	b, _ := os.ReadFile(outPath)
+	out.Output = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+	console, _ := os.ReadFile(consolePath)
+	if m := exitRe.FindAllSubmatch(console, -1); m != nil {
+		out.ExitCode, _ = strconv.Atoi(string(m[len(m)-1][1]))
+	}
+	if ctx.Err() != nil {
+		return out, fmt.Errorf("guest did not power off within %v", g.Timeout)
+	}
+	if werr != nil {
+		var ee *exec.ExitError
+		if errors.As(werr, &ee) {
+			return out, fmt.Errorf("qemu: %v: %s", werr, strings.TrimSpace(qerr.String()))
+		}
+		return out, werr
+	}
+	if out.ExitCode == -1 {
+		return out, fmt.Errorf("the guest stopped without reporting an exit code (kernel panic or init crash; see its console)")
+	}
+	return out, nil
+}
