@@ -40,9 +40,38 @@ func NewInitramfs() *Initramfs { return &Initramfs{entries: map[string]entry{}} 
 
 func clean(p string) string { return strings.TrimPrefix(filepath.Clean("/"+p), "/") }
 
+// resolve follows the archive's own symlinks in the parent directories
+// of p, so that a file added under /bin lands in usr/bin when /bin is a
+// link to it.
+func (a *Initramfs) resolve(p string) string {
+	p = clean(p)
+	for i := 0; i < 40; i++ {
+		parts := strings.Split(p, "/")
+		changed := false
+		for j := 1; j < len(parts); j++ {
+			dir := strings.Join(parts[:j], "/")
+			e, ok := a.entries[dir]
+			if !ok || e.mode&sIFLNK != sIFLNK {
+				continue
+			}
+			target := string(e.data)
+			if !filepath.IsAbs(target) {
+				target = filepath.Join("/", filepath.Dir(dir), target)
+			}
+			p = clean(filepath.Join(append([]string{target}, parts[j:]...)...))
+			changed = true
+			break
+		}
+		if !changed {
+			return p
+		}
+	}
+	return p
+}
+
 // Dir adds a directory and its parents.
 func (a *Initramfs) Dir(p string) {
-	p = clean(p)
+	p = a.resolve(p)
 	for p != "" && p != "." {
 		if _, ok := a.entries[p]; ok {
 			return
@@ -57,7 +86,7 @@ func (a *Initramfs) Dir(p string) {
 
 // Bytes adds a file with the given contents.
 func (a *Initramfs) Bytes(p string, data []byte, perm uint32) {
-	p = clean(p)
+	p = a.resolve(p)
 	a.Dir(filepath.Dir(p))
 	a.entries[p] = entry{mode: sIFREG | perm, data: data}
 }
@@ -71,7 +100,7 @@ func (a *Initramfs) File(p, src string) error {
 	if !st.Mode().IsRegular() {
 		return fmt.Errorf("%s: not a regular file", src)
 	}
-	p = clean(p)
+	p = a.resolve(p)
 	a.Dir(filepath.Dir(p))
 	a.entries[p] = entry{mode: sIFREG | uint32(st.Mode().Perm()), src: src}
 	return nil
@@ -107,8 +136,7 @@ func (a *Initramfs) mirror(p string, depth int) error {
 			if err != nil {
 				return err
 			}
-			a.Dir(filepath.Dir(next))
-			a.entries[clean(next)] = entry{mode: sIFLNK | 0o777, data: []byte(target)}
+			a.Symlink(next, target)
 			if !filepath.IsAbs(target) {
 				target = filepath.Join(filepath.Dir(next), target)
 			}
@@ -263,4 +291,11 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// Symlink adds a symbolic link at p pointing to target.
+func (a *Initramfs) Symlink(p, target string) {
+	p = a.resolve(p)
+	a.Dir(filepath.Dir(p))
+	a.entries[p] = entry{mode: sIFLNK | 0o777, data: []byte(target)}
 }

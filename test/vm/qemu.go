@@ -79,7 +79,10 @@ func (g *Guest) Run(ctx context.Context) (Outcome, error) {
 		accel = "kvm"
 	}
 	cmd := exec.CommandContext(ctx, qemu,
-		"-machine", "q35", "-accel", accel, "-cpu", "max",
+		"-machine", "q35", "-accel", accel,
+		// qemu 7.2's TCG does far returns (lret) with a supervisor stack
+		// access, which SMAP turns into a kernel oops in the guest.
+		"-cpu", "max,-smap",
 		"-smp", strconv.Itoa(g.CPUs), "-m", strconv.Itoa(g.MemoryMiB),
 		"-nodefaults", "-display", "none", "-no-reboot",
 		"-kernel", g.Kernel, "-initrd", g.Initramfs,

@@ -63,9 +63,14 @@ func run() int {
 	var uts unix.Utsname
 	_ = unix.Uname(&uts)
 	fmt.Printf("ckpt-vm: kernel %s, running %q in %s\n", unix.ByteSliceToString(uts.Release[:]), lines[1:], lines[0])
+	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/root", "TMPDIR=/tmp", "CKPT_VM_OUT=" + outFile}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		_ = os.Setenv(k, v) // for the PATH lookup below
+	}
 	cmd := exec.Command(lines[1], lines[2:]...)
 	cmd.Dir = lines[0]
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/root", "TMPDIR=/tmp", "CKPT_VM_OUT=" + outFile}
+	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
 		fmt.Println("ckpt-vm:", err)
