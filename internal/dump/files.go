@@ -218,6 +218,11 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 			if err != nil {
 				return nil, fmt.Errorf("fd %d (eventfd): %w", f.fd, err)
 			}
+			if !e.SemaphoreKnown {
+				if e.Semaphore, err = eventfdIsSemaphore(t.pid, f.fd, e.Count); err != nil {
+					return nil, fmt.Errorf("fd %d (eventfd): %w", f.fd, err)
+				}
+			}
 			fl := flags
 			if e.Semaphore {
 				fl |= efdSemaphore

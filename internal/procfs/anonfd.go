@@ -12,6 +12,9 @@ import (
 type Eventfd struct {
 	Count     uint64
 	Semaphore bool
+	// SemaphoreKnown is false before Linux 6.4, whose fdinfo does not
+	// say whether the eventfd is a semaphore.
+	SemaphoreKnown bool
 }
 
 // ParseEventfd reads the eventfd lines of a parsed fdinfo.
@@ -28,6 +31,7 @@ func ParseEventfd(fi *FdInfo) (Eventfd, error) {
 	e.Count = v
 	if s, ok := fi.Extra["eventfd-semaphore"]; ok {
 		e.Semaphore = strings.TrimSpace(s) == "1"
+		e.SemaphoreKnown = true
 	}
 	return e, nil
 }

@@ -8,8 +8,13 @@ func TestParseEventfdAndEpoll(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, err := ParseEventfd(fi)
-	if err != nil || e.Count != 7 || !e.Semaphore {
+	if err != nil || e.Count != 7 || !e.Semaphore || !e.SemaphoreKnown {
 		t.Fatalf("eventfd: %+v %v", e, err)
+	}
+	// Before Linux 6.4: no eventfd-semaphore line.
+	e, err = ParseEventfd(&FdInfo{Extra: map[string]string{"eventfd-count": "a"}})
+	if err != nil || e.Count != 10 || e.Semaphore || e.SemaphoreKnown {
+		t.Fatalf("eventfd without a semaphore line: %+v %v", e, err)
 	}
 	fi, err = ParseFdInfo([]byte("pos:\t0\nflags:\t02\nmnt_id:\t15\nino:\t1057\n" +
 		"tfd:        6 events:       19 data:                0  pos:0 ino:1057 sdev:f\n" +
