@@ -218,7 +218,7 @@ func (r *Run) execute() error {
 	if err := waitFor(logPath, "READY", readyTimeout, pid); err != nil {
 		return fmt.Errorf("before dump: %w", err)
 	}
-	before, err := snapshot(pid)
+	before, err := stableSnapshot(pid)
 	if err != nil {
 		return fmt.Errorf("snapshot before dump: %w", err)
 	}

@@ -98,6 +98,30 @@ func (s *State) diff(o *State) string {
 	return strings.Join(d, "; ")
 }
 
+// stableSnapshot waits until two snapshots of the task 50 ms apart are
+// the same, for at most settleTimeout: after READY a program may still be
+// on its way into the call it waits in (sigsuspend swaps the blocked
+// mask), which takes longer in a slow guest.
+func stableSnapshot(pid int) (*State, error) {
+	prev, err := snapshot(pid)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(settleTimeout)
+	for time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		s, err := snapshot(pid)
+		if err != nil {
+			return nil, err
+		}
+		if prev.diff(s) == "" {
+			return s, nil
+		}
+		prev = s
+	}
+	return prev, nil
+}
+
 // settledSnapshot retries for a short while until the task's state equals
 // want: a restored task may still be on its way back into the syscall it
 // was dumped in (sigsuspend swaps the blocked mask), which is no error.

@@ -10,7 +10,8 @@
  *  - /proc/self/stat mm fields: startcode endcode startstack start_data
  *    end_data start_brk arg_start arg_end env_start env_end;
  *  - the task name (PR_SET_NAME), /proc/self/comm;
- *  - the whole of /proc/self/maps, except the [vdso]/[vvar] lines.
+ *  - the whole of /proc/self/maps, except the [vdso]/[vvar] lines and
+ *    the dumped vDSO's range.
  */
 #include "ckpt_test.h"
 
@@ -96,11 +97,20 @@ static void read_stat(unsigned long long *out)
 			ckpt_fail("/proc/self/stat has no field %d (%s)", stat_fields[k], stat_names[k]);
 }
 
-/* Copy maps without the lines of kernel-provided special mappings. */
+/* Range "start-end" of the first [vdso] seen (before the dump). */
+static char vdso_range[64];
+
+/*
+ * Copy maps without the lines of kernel-provided special mappings, nor
+ * what stands at the dumped vDSO's range: after a restore through vDSO
+ * trampolines that is an anonymous copy of the old vDSO, and the real one
+ * is elsewhere.
+ */
 static void read_maps_filtered(char *out, size_t cap)
 {
 	static char raw[BIG];
 	char *p, *o = out;
+	size_t vl;
 
 	if (ckpt_read_file("/proc/self/maps", raw, sizeof(raw)) < 0)
 		ckpt_fail("read maps: %s", strerror(errno));
@@ -108,7 +118,15 @@ static void read_maps_filtered(char *out, size_t cap)
 		char *nl = strchr(p, '\n');
 		size_t l = nl ? (size_t)(nl - p) + 1 : strlen(p);
 
-		if (!memmem(p, l, "[vdso]", 6) && !memmem(p, l, "[vvar", 5)) {
+		if (!vdso_range[0] && memmem(p, l, "[vdso]", 6)) {
+			vl = strcspn(p, " ");
+			if (vl < sizeof(vdso_range))
+				memcpy(vdso_range, p, vl);
+		}
+		vl = strlen(vdso_range);
+		if (vl && l > vl && !memcmp(p, vdso_range, vl) && p[vl] == ' ')
+			; /* the dumped vDSO's range */
+		else if (!memmem(p, l, "[vdso]", 6) && !memmem(p, l, "[vvar", 5)) {
 			if ((size_t)(o - out) + l + 1 > cap)
 				ckpt_fail("maps too large");
 			memcpy(o, p, l);
