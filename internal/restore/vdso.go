@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sort"
@@ -8,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/procfs"
@@ -199,16 +201,45 @@ func (r *restorer) vdsoTrampolines(old *vdso.Image, oldBytes []byte, oldVDSO spa
 	if err != nil {
 		return fmt.Errorf("this kernel's vDSO: %w", err)
 	}
-	patches, err := vdso.Trampolines(old, kern, oldVDSO.start, nv.start)
-	if err != nil {
-		return err
+	for _, n := range faultValues("vdso-drop") {
+		// Pretend this kernel's vDSO lacks the symbol.
+		delete(kern.Symbols, n)
+	}
+	patches, missing := vdso.Trampolines(old, kern, oldVDSO.start, nv.start)
+	img := append([]byte(nil), oldBytes...)
+	// Aliases share an entry: name them together.
+	byEntry := map[uint64][]string{}
+	var entries []uint64
+	for _, name := range missing {
+		off := old.Symbols[name]
+		if byEntry[off] == nil {
+			entries = append(entries, off)
+		}
+		byEntry[off] = append(byEntry[off], name)
+	}
+	for _, off := range entries {
+		names := strings.Join(byEntry[off], "/")
+		entry := oldVDSO.start + off
+		where, err := r.im.referenceTo(entry, old, oldVDSO)
+		if err != nil {
+			return fmt.Errorf("look for references to the vDSO's %s: %w", names, err)
+		}
+		if where != "" {
+			return fmt.Errorf("the vDSO of this kernel has no %s, which the dumped task's vDSO exported at %#x and the task refers to (%s): restore it on a kernel whose vDSO has it", names, entry, where)
+		}
+		copy(img[off:], vdso.Trap)
+		r.opts.logf("restore %d: vDSO: this kernel's vDSO has no %s; nothing in the task refers to it, so its entry traps and the symbol is hidden", r.pid, names)
+	}
+	if len(missing) > 0 {
+		if err := vdso.HideSymbols(img, missing); err != nil {
+			return err
+		}
 	}
 	n := oldVDSO.end - oldVDSO.start
 	if _, err := r.inj.Syscall(x86.SysMmap, oldVDSO.start, n, unix.PROT_READ|unix.PROT_WRITE,
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uint64(0), 0); err != nil {
 		return fmt.Errorf("map the vDSO proxy at %#x: %w", oldVDSO.start, err)
 	}
-	img := append([]byte(nil), oldBytes...)
 	for _, p := range patches {
 		copy(img[p.Off:], p.Code)
 	}
@@ -256,6 +287,96 @@ func (r *restorer) freeRange(size, near uint64) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no free %d bytes for this kernel's vDSO", size)
+}
+
+// faultValues returns the values of the faults key=value that CKPT_FAULT
+// names (comma list), e.g. vdso-drop=__vdso_getcpu.
+func faultValues(key string) []string {
+	var out []string
+	for _, v := range strings.Split(os.Getenv("CKPT_FAULT"), ",") {
+		if k, val, ok := strings.Cut(strings.TrimSpace(v), "="); ok && k == key {
+			out = append(out, val)
+		}
+	}
+	return out
+}
+
+// referenceTo tells whether the dumped task could still reach the vDSO
+// entry at addr: a thread register holding it, a thread running in that
+// function of the old vDSO, or a pointer to it (a word, 4 bytes for an
+// ia32 task, 8 otherwise) in any dumped page outside the vDSO. Pages
+// never written since they were mapped from a file are not in the dump,
+// and cannot hold a pointer into a vDSO placed at random at exec. It
+// returns where it found one, or "".
+func (im *Images) referenceTo(addr uint64, old *vdso.Image, v span) (string, error) {
+	cores := append([]*criucore.CoreEntry{im.Core}, im.Threads...)
+	tids := append([]int{im.Pid}, im.Tids...)
+	// The function holding addr ends at the next exported entry.
+	end := v.end
+	for _, off := range old.Symbols {
+		if e := v.start + off; e > addr && e < end {
+			end = e
+		}
+	}
+	for i, c := range cores {
+		g := c.GetThreadInfo().GetGpregs()
+		if g == nil {
+			continue
+		}
+		if ip := g.GetIp(); ip >= addr && ip < end {
+			return fmt.Sprintf("thread %d runs in it", tids[i]), nil
+		}
+		for _, r := range []uint64{g.GetAx(), g.GetBx(), g.GetCx(), g.GetDx(), g.GetSi(), g.GetDi(), g.GetBp(), g.GetSp(),
+			g.GetR8(), g.GetR9(), g.GetR10(), g.GetR11(), g.GetR12(), g.GetR13(), g.GetR14(), g.GetR15()} {
+			if r == addr {
+				return fmt.Sprintf("a register of thread %d", tids[i]), nil
+			}
+		}
+	}
+	word := 8
+	if im.Compat {
+		word = 4
+	}
+	pf, err := im.Dir.OpenPages(im.PagesID)
+	if err != nil {
+		return "", err
+	}
+	defer pf.Close()
+	var off int64
+	buf := make([]byte, 1<<20)
+	for _, e := range im.Pagemap {
+		n := e.GetNrPages()
+		if n == 0 {
+			n = uint64(e.GetCompatNrPages())
+		}
+		size := n * x86.PageSize
+		if e.GetFlags()&image.PEPresent == 0 {
+			continue
+		}
+		start := e.GetVaddr()
+		for done := uint64(0); done < size; {
+			chunk := min(uint64(len(buf)), size-done)
+			at := start + done
+			if err := image.ReadFullAt(pf, buf[:chunk], off+int64(done)); err != nil {
+				return "", err
+			}
+			for i := uint64(0); i+uint64(word) <= chunk; i += uint64(word) {
+				var w uint64
+				if word == 4 {
+					w = uint64(binary.LittleEndian.Uint32(buf[i:]))
+				} else {
+					w = binary.LittleEndian.Uint64(buf[i:])
+				}
+				// The vDSO's own pages refer to themselves.
+				if w == addr && (at+i < v.start || at+i >= v.end) {
+					return fmt.Sprintf("a pointer at %#x", at+i), nil
+				}
+			}
+			done += chunk
+		}
+		off += int64(size)
+	}
+	return "", nil
 }
 
 // faultInjected reports whether CKPT_FAULT names fault f (comma list).

@@ -84,22 +84,79 @@ type Patch struct {
 	Code []byte
 }
 
-// Trampolines returns, for every symbol of old, a jump from its entry in
-// the old image (mapped at oldBase) to the same symbol of the new image
-// (mapped at newBase). A symbol the new image lacks is an error naming it.
-func Trampolines(old, new *Image, oldBase, newBase uint64) ([]Patch, error) {
-	var out []Patch
+// Trampolines returns, for every symbol of old that new has, a jump from
+// its entry in the old image (mapped at oldBase) to the same symbol of the
+// new image (mapped at newBase). Missing lists the symbols of old that new
+// lacks, but for aliases: a name whose entry is also the entry of a symbol
+// new has is covered by that symbol's jump.
+func Trampolines(old, new *Image, oldBase, newBase uint64) (patches []Patch, missing []string) {
+	covered := map[uint64]bool{}
 	for _, name := range old.Names() {
 		off := old.Symbols[name]
 		noff, ok := new.Symbols[name]
 		if !ok {
-			return nil, fmt.Errorf("the vDSO of this kernel has no %s, which the dumped task's vDSO exported", name)
+			continue
 		}
-		src := oldBase + off
-		dst := newBase + noff
-		out = append(out, Patch{Off: off, Code: jump(src, dst, old.Class == elf.ELFCLASS32)})
+		covered[off] = true
+		patches = append(patches, Patch{Off: off, Code: jump(oldBase+off, newBase+noff, old.Class == elf.ELFCLASS32)})
 	}
-	return out, nil
+	for _, name := range old.Names() {
+		if _, ok := new.Symbols[name]; !ok && !covered[old.Symbols[name]] {
+			missing = append(missing, name)
+		}
+	}
+	return patches, missing
+}
+
+// Trap is the code put at the entry of a symbol the new vDSO lacks and
+// nothing refers to: ud2, so that a call faults at once instead of
+// running the old code against vvar pages that are gone.
+var Trap = []byte{0x0f, 0x0b}
+
+// HideSymbols marks the named dynamic symbols of the ELF image b as
+// undefined (st_shndx = SHN_UNDEF), in place, so that a program that
+// looks them up in the image later (glibc, the Go runtime) finds them
+// absent and falls back to the system call.
+func HideSymbols(b []byte, names []string) error {
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("vDSO ELF: %w", err)
+	}
+	defer f.Close()
+	ds := f.SectionByType(elf.SHT_DYNSYM)
+	if ds == nil {
+		return fmt.Errorf("vDSO ELF: no .dynsym")
+	}
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		return fmt.Errorf("vDSO symbols: %w", err)
+	}
+	// Elf64_Sym is 24 bytes with st_shndx at 6; Elf32_Sym is 16 bytes
+	// with st_shndx at 14 (<elf.h>).
+	entSize, shndxOff := uint64(24), uint64(6)
+	if f.Class == elf.ELFCLASS32 {
+		entSize, shndxOff = 16, 14
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	for i, s := range syms {
+		if !want[s.Name] {
+			continue
+		}
+		// DynamicSymbols leaves out the null symbol at index 0.
+		at := ds.Offset + uint64(i+1)*entSize + shndxOff
+		if at+2 > uint64(len(b)) {
+			return fmt.Errorf("vDSO ELF: symbol %s lies outside the image", s.Name)
+		}
+		f.ByteOrder.PutUint16(b[at:], uint16(elf.SHN_UNDEF))
+		delete(want, s.Name)
+	}
+	for n := range want {
+		return fmt.Errorf("vDSO ELF: no symbol %s to hide", n)
+	}
+	return nil
 }
 
 // jump encodes a jump from src to dst: jmp rel32 (e9) when it reaches,

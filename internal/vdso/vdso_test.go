@@ -56,9 +56,9 @@ func TestParseOwnVDSO(t *testing.T) {
 func TestTrampolines(t *testing.T) {
 	old := &Image{Size: 8192, Symbols: map[string]uint64{"a": 0x100, "b": 0x200}}
 	near := &Image{Size: 8192, Symbols: map[string]uint64{"a": 0x300, "b": 0x400}}
-	ps, err := Trampolines(old, near, 0x7f0000000000, 0x7f0000100000)
-	if err != nil {
-		t.Fatal(err)
+	ps, missing := Trampolines(old, near, 0x7f0000000000, 0x7f0000100000)
+	if len(missing) != 0 || len(ps) != 2 {
+		t.Fatalf("%d patches, missing %v", len(ps), missing)
 	}
 	for _, p := range ps {
 		if p.Code[0] != 0xe9 {
@@ -72,17 +72,49 @@ func TestTrampolines(t *testing.T) {
 			t.Errorf("jump from %#x lands at %#x, want %#x", src, dst, want)
 		}
 	}
-	far, err := Trampolines(old, near, 0x10000, 0x7f0000100000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	far, _ := Trampolines(old, near, 0x10000, 0x7f0000100000)
 	if far[0].Code[0] != 0x48 || binary.LittleEndian.Uint64(far[0].Code[2:]) != 0x7f0000100300 {
 		t.Errorf("far jump: % x", far[0].Code)
 	}
-	if _, err := Trampolines(old, &Image{Symbols: map[string]uint64{"a": 1}}, 0, 0); err == nil || !strings.Contains(err.Error(), "no b") {
-		t.Errorf("missing symbol: %v", err)
+	if ps, missing := Trampolines(old, &Image{Symbols: map[string]uint64{"a": 1}}, 0, 0); len(ps) != 1 || len(missing) != 1 || missing[0] != "b" {
+		t.Errorf("missing symbol: %d patches, missing %v", len(ps), missing)
+	}
+	// An alias at the offset of a symbol the new image has is covered.
+	aliased := &Image{Size: 8192, Symbols: map[string]uint64{"a": 0x100, "__vdso_a": 0x100, "c": 0x300}}
+	if ps, missing := Trampolines(aliased, &Image{Symbols: map[string]uint64{"__vdso_a": 0x40}}, 0x1000, 0x2000); len(ps) != 1 || len(missing) != 1 || missing[0] != "c" {
+		t.Errorf("alias: %d patches, missing %v", len(ps), missing)
 	}
 	if Same(old, near) {
 		t.Error("different offsets reported the same")
+	}
+}
+
+func TestHideSymbols(t *testing.T) {
+	b := selfVDSO(t)
+	im, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := im.Names()
+	if len(names) < 2 {
+		t.Fatalf("own vDSO exports %v", names)
+	}
+	hidden := names[0]
+	cp := append([]byte(nil), b...)
+	if err := HideSymbols(cp, []string{hidden}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := Parse(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := after.Symbols[hidden]; ok {
+		t.Errorf("%s still defined after HideSymbols", hidden)
+	}
+	if len(after.Symbols) != len(im.Symbols)-1 {
+		t.Errorf("%d symbols left of %d, want one fewer", len(after.Symbols), len(im.Symbols))
+	}
+	if err := HideSymbols(cp, []string{"no_such_symbol"}); err == nil {
+		t.Error("hiding an unknown symbol succeeded")
 	}
 }

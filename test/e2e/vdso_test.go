@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,9 +11,11 @@ import (
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/vdso"
 )
 
 // TestVDSOOlderKernelLayout rewrites the vvar layout recorded in a dump to
@@ -87,4 +90,92 @@ func mustAtoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestVDSOMissingSymbol restores through the trampolines with symbols
+// taken out of this kernel's vDSO (CKPT_FAULT=vdso-drop=NAME). A symbol
+// the task refers to (glibc keeps a pointer to __vdso_getcpu) must fail
+// the restore, naming it, and leave no task behind; one nothing refers
+// to must not stop it.
+func TestVDSOMissingSymbol(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	// glibc before 2.41 (Debian 12 has 2.36) does not use the vDSO's
+	// getrandom (Linux 6.11 and later).
+	const unused = "__vdso_getrandom"
+	if !ownVDSOHas(t, unused) {
+		t.Skipf("this kernel's vDSO has no %s to take out", unused)
+	}
+	img := dumpOne(t, "vdso_clock", false)
+	pid := dumpedPid(t, img)
+	if err := waitGone(mustAtoi(t, pid), goneTimeout); err != nil {
+		t.Fatal(err)
+	}
+	rc := exec.Command(ckptBin, "restore", "-D", img, "-d")
+	rc.Env = append(os.Environ(), "CKPT_FAULT=vdso-trampolines,vdso-drop=__vdso_getcpu,vdso-drop=getcpu")
+	out, err := rc.CombinedOutput()
+	if err == nil {
+		_ = unix.Kill(mustAtoi(t, pid), unix.SIGKILL)
+		t.Fatalf("restore without __vdso_getcpu succeeded: %s", out)
+	}
+	if !strings.Contains(string(out), "has no __vdso_getcpu/getcpu") || !strings.Contains(string(out), "refers to") {
+		t.Errorf("error does not name the symbol and the reference: %s", out)
+	}
+	t.Logf("refused: %s", strings.TrimSpace(string(out)))
+	if _, err := os.Stat("/proc/" + pid); err == nil {
+		t.Errorf("task %s is left after the failed restore", pid)
+	}
+
+	pidfile := filepath.Join(t.TempDir(), "pid")
+	rc = exec.Command(ckptBin, "restore", "-D", img, "--pidfile", pidfile, "-v4", "-o", "restore.log")
+	rc.Env = append(os.Environ(), "CKPT_FAULT=vdso-trampolines,vdso-drop="+unused+",vdso-drop=getrandom")
+	got, done := restoreInBackground(t, rc, pidfile)
+	if strconv.Itoa(got) != pid {
+		t.Errorf("restored as pid %d, want %s", got, pid)
+	}
+	_ = unix.Kill(got, unix.SIGTERM)
+	code := exitCode(<-done)
+	log, _ := os.ReadFile(filepath.Join(img, "restore.log"))
+	if !strings.Contains(string(log), "has no "+unused+"/getrandom; nothing in the task refers to it") {
+		t.Errorf("restore log does not say it dropped %s: %s", unused, lastLines(string(log), 5))
+	}
+	if err := verdict(filepath.Join(filepath.Dir(img), "prog.log"), code, ""); err != nil {
+		t.Errorf("program after restore: %v", err)
+	}
+	t.Logf("restored without %s: %s", unused, lastLines(string(log), 1))
+}
+
+// ownVDSOHas reports whether this process's vDSO exports name.
+func ownVDSOHas(t *testing.T, name string) bool {
+	t.Helper()
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(maps), "\n") {
+		if !strings.HasSuffix(l, "[vdso]") {
+			continue
+		}
+		var lo, hi uint64
+		if _, err := fmt.Sscanf(l, "%x-%x", &lo, &hi); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open("/proc/self/mem")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		b := make([]byte, hi-lo)
+		if _, err := f.ReadAt(b, int64(lo)); err != nil {
+			t.Fatal(err)
+		}
+		im, err := vdso.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ok := im.Symbols[name]
+		return ok
+	}
+	return false
 }
