@@ -2,6 +2,7 @@ package restore
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -102,9 +103,6 @@ func (r *restorer) restoreTaskAttrs() error {
 		if c, ok := cur[res]; ok && c == want {
 			continue
 		}
-		if c, ok := cur[res]; ok && want.Max > c.Max {
-			return fmt.Errorf("rlimit %d: hard limit %d is above ckpt's %d, and raising it needs CAP_SYS_RESOURCE", res, want.Max, c.Max)
-		}
 		b := make([]byte, 16)
 		binary.LittleEndian.PutUint64(b, want.Cur)
 		binary.LittleEndian.PutUint64(b[8:], want.Max)
@@ -113,6 +111,9 @@ func (r *restorer) restoreTaskAttrs() error {
 			return err
 		}
 		if _, err := r.inj.Syscall(x86.SysPrlimit64, 0, uint64(res), p, 0); err != nil {
+			if c, ok := cur[res]; ok && want.Max > c.Max && errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("rlimit %d: the hard limit %d is above this machine's %d, and raising it needs CAP_SYS_RESOURCE, which ckpt lacks", res, want.Max, c.Max)
+			}
 			return fmt.Errorf("rlimit %d to %d/%d: %w", res, want.Cur, want.Max, err)
 		}
 	}

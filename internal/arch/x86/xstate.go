@@ -33,6 +33,13 @@ const (
 	xfeatPKRU     = 9
 )
 
+// xfeatNames names the xsave components, for errors.
+var xfeatNames = map[int]string{
+	xfeatYMM: "AVX", xfeatBNDREGS: "MPX bound registers", xfeatBNDCSR: "MPX bound config",
+	xfeatOpmask: "AVX-512 opmask", xfeatZMMHi256: "AVX-512 ZMM upper halves", xfeatHi16ZMM: "AVX-512 ZMM16-31",
+	xfeatPKRU: "protection keys",
+}
+
 func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
 type xcomp struct{ off, size int }
@@ -180,7 +187,7 @@ func XstateFromImage(fp *core.UserX86FpregsEntry, template []byte) ([]byte, erro
 		c, ok := components()[p.n]
 		if !ok || c.off+c.size > len(buf) {
 			if bv&(1<<uint(p.n)) != 0 {
-				return nil, fmt.Errorf("image has xsave component %d, which this CPU does not support", p.n)
+				return nil, fmt.Errorf("the task was using xsave component %d (%s), which this CPU does not have: restore it on a CPU that has it", p.n, xfeatNames[p.n])
 			}
 			continue
 		}
