@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -25,6 +26,9 @@ func startProg(t *testing.T, prog, work string, stdinPipe bool) (*exec.Cmd, stri
 	cmd := exec.Command(bin)
 	cmd.Dir = work
 	cmd.Stdout, cmd.Stderr = logF, logF
+	// Its own session, as in the matrix: a restore elsewhere (the test
+	// guest) has no process group of ours to join.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if stdinPipe {
 		pr, pw, err := os.Pipe()
 		if err != nil {

@@ -114,7 +114,7 @@ func TestEndToEnd(t *testing.T) {
 	_ = unix.Uname(&uts)
 	where := *whereFlag
 	if where == "" {
-		where = "Linux " + unix.ByteSliceToString(uts.Release[:]) + " " + runtime.GOARCH + ", the machine of the last -update"
+		where = "Linux " + unix.ByteSliceToString(uts.Release[:]) + " " + runtime.GOARCH + " (the host)"
 	}
 	ran := NewMatrix()
 	for _, p := range progs {

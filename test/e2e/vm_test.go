@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,32 +37,16 @@ func TestCompatInVM(t *testing.T) {
 	if *prebuilt != "" {
 		t.Skip("already running in the guest")
 	}
-	kernel, err := vm.FindKernel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, kernel := guestBase(t)
 	dir := t.TempDir()
-	a := vm.NewInitramfs()
-	build := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("go", args...)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
-		}
-	}
 	testBin := filepath.Join(dir, "e2e.test")
-	build("test", "-c", "-o", testBin, ".")
-	initBin := filepath.Join(dir, "init")
-	build("build", "-o", initBin, "../vm/guestinit")
+	goBuild(t, "test", "-c", "-o", testBin, ".")
 	add := func(guest, host string) {
 		t.Helper()
 		if err := a.File(guest, host); err != nil {
 			t.Fatal(err)
 		}
 	}
-	add("/init", initBin)
-	add("/bin/ckpt", ckptBin)
 	add("/src/test/e2e/e2e.test", testBin)
 	add("/src/docs/RESULTS.md", resultsPath)
 	srcs, _ := filepath.Glob(filepath.Join(progsDir, "*.[cg]*"))
@@ -75,7 +61,7 @@ func TestCompatInVM(t *testing.T) {
 		}
 	}
 	release := strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-")
-	where := "Linux " + release + " amd64 in a qemu guest (TestCompatInVM), because the kernel of the machine of the last -update refuses ia32 programs"
+	where := "Linux " + release + " amd64 in a qemu guest (TestCompatInVM), as the host's kernel refuses ia32 programs"
 	args := []string{"/src/test/e2e", "/src/test/e2e/e2e.test",
 		"-test.run", "^TestEndToEnd$", "-test.v", "-test.timeout", "60m",
 		"-ckpt", "/bin/ckpt", "-ia32-cells",
@@ -84,39 +70,9 @@ func TestCompatInVM(t *testing.T) {
 	if *update {
 		args = append(args, "-update")
 	}
-	a.Bytes("/vm-args", []byte(strings.Join(args, "\n")+"\n"), 0o644)
-	img := filepath.Join(dir, "initramfs.cpio")
-	f, err := os.Create(img)
+	out, err := bootGuest(t, a, kernel, args, 60*time.Minute)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if _, err := a.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	console, err := os.Create(filepath.Join(dir, "console.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer console.Close()
-	g := &vm.Guest{Kernel: kernel, Initramfs: img, MemoryMiB: 3072, Timeout: 60 * time.Minute, Console: console}
-	start := time.Now()
-	out, err := g.Run(context.Background())
-	log, _ := os.ReadFile(console.Name())
-	// The guest's verdict for each cell, and every failure with its
-	// reason, go into this test's log.
-	sc := bufio.NewScanner(bytes.NewReader(log))
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.Contains(l, "--- ") || strings.HasPrefix(l, "ckpt-vm:") || strings.Contains(l, "FAIL") {
-			t.Log(l)
-		}
-	}
-	t.Logf("guest ran for %v", time.Since(start).Round(time.Second))
-	if err != nil {
-		t.Fatalf("guest: %v; console ends with: %s", err, lastLines(string(log), 20))
 	}
 	mf := filepath.Join(dir, "guest-matrix.md")
 	if err := os.WriteFile(mf, out.Output, 0o644); err != nil {
@@ -140,5 +96,178 @@ func TestCompatInVM(t *testing.T) {
 	}
 	if out.ExitCode != 0 {
 		t.Errorf("TestEndToEnd failed in the guest (exit code %d): see the FAIL lines above", out.ExitCode)
+	}
+}
+
+// goBuild runs go with args, without cgo (the guest has no host libraries
+// but those the initramfs brings).
+func goBuild(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command("go", args...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
+	}
+}
+
+// guestBase returns an initramfs with the guest's /init, ckpt as
+// /bin/ckpt, and dash and busybox for shell commands, and the guest
+// kernel.
+func guestBase(t *testing.T) (*vm.Initramfs, string) {
+	t.Helper()
+	kernel, err := vm.FindKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := vm.NewInitramfs()
+	initBin := filepath.Join(t.TempDir(), "init")
+	goBuild(t, "build", "-o", initBin, "../vm/guestinit")
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatal("busybox is not installed (scripts/setup.sh installs busybox-static)")
+	}
+	for guest, host := range map[string]string{"/init": initBin, "/bin/ckpt": ckptBin, "/bin/sh": "/bin/dash", "/bin/busybox": bb} {
+		if err := a.File(guest, host); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Libraries(host); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a, kernel
+}
+
+// bootGuest writes a's /vm-args (the guest's working directory, then the
+// command), boots the guest with it and puts the guest's test verdicts and
+// failures into the test log.
+func bootGuest(t *testing.T, a *vm.Initramfs, kernel string, args []string, timeout time.Duration) (vm.Outcome, error) {
+	t.Helper()
+	dir := t.TempDir()
+	a.Bytes("/vm-args", []byte(strings.Join(args, "\n")+"\n"), 0o644)
+	img := filepath.Join(dir, "initramfs.cpio")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	console, err := os.Create(filepath.Join(dir, "console.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer console.Close()
+	g := &vm.Guest{Kernel: kernel, Initramfs: img, MemoryMiB: 3072, Timeout: timeout, Console: console}
+	start := time.Now()
+	out, err := g.Run(context.Background())
+	log, _ := os.ReadFile(console.Name())
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.Contains(l, "--- ") || strings.HasPrefix(l, "ckpt-vm:") || strings.Contains(l, "FAIL") {
+			t.Log(l)
+		}
+	}
+	t.Logf("guest ran for %v", time.Since(start).Round(time.Second))
+	if err != nil {
+		return out, fmt.Errorf("guest: %v; console ends with: %s", err, lastLines(string(log), 20))
+	}
+	return out, nil
+}
+
+// TestRestoreOnOtherKernel dumps programs on this machine and restores
+// them in the guest, whose kernel (Debian's 6.1) has another vDSO and
+// another vvar layout: the restore must take the trampoline path and the
+// program must go on and PASS there. Programs that check CLOCK_MONOTONIC
+// across the dump (vdso_clock) or device numbers of their files
+// (mm_fields) cannot: the guest is another machine.
+func TestRestoreOnOtherKernel(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if *prebuilt != "" {
+		t.Skip("already running in the guest")
+	}
+	// refused: the restore must fail naming this (go_runtime: the Go
+	// runtime keeps a pointer to the 6.11+ vDSO getrandom, which 6.1 lacks).
+	for prog, refused := range map[string]string{"threads": "", "signals": "", "eventfd_epoll": "",
+		"go_runtime": "has no __vdso_getrandom/getrandom, which the dumped task's vDSO exported"} {
+		t.Run(prog, func(t *testing.T) {
+			// The guest's CPU (qemu's TCG) lacks AVX-512 and XSAVEC: keep
+			// glibc off what it chooses by CPUID at start, as for any
+			// migration to an older CPU.
+			t.Setenv("GLIBC_TUNABLES", "glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD,-XSAVEC")
+			t.Setenv("LD_BIND_NOW", "1")
+			img := dumpOne(t, prog, false)
+			work := filepath.Dir(img)
+			// The lowest core id is the process; the others are its threads.
+			cores, _ := filepath.Glob(filepath.Join(img, "core-*.img"))
+			pidN := 0
+			for _, c := range cores {
+				if n := mustAtoi(t, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(c), "core-"), ".img")); pidN == 0 || n < pidN {
+					pidN = n
+				}
+			}
+			pid := strconv.Itoa(pidN)
+			if err := waitGone(pidN, goneTimeout); err != nil {
+				t.Fatal(err)
+			}
+			a, kernel := guestBase(t)
+			bin, _ := filepath.Abs(filepath.Join(progsDir, "build", prog+".64"))
+			if err := a.File(bin, bin); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Libraries(bin); err != nil {
+				t.Fatal(err)
+			}
+			// The images, the program's cwd and its log, at the same paths.
+			if err := a.Tree(work); err != nil {
+				t.Fatal(err)
+			}
+			script := `set -u
+echo 4194304 >/proc/sys/kernel/pid_max
+# The Go runtime keeps the cgroup v1 CPU quota file open: the same path
+# must exist here.
+busybox mount -t tmpfs cgroup /sys/fs/cgroup
+busybox mkdir /sys/fs/cgroup/cpu
+busybox mount -t cgroup -o cpu cgroup /sys/fs/cgroup/cpu
+ckpt restore -D "$1" --pidfile /tmp/pid -v4 -o restore.log 2>/tmp/restore.err &
+r=$!
+i=0
+while [ ! -s /tmp/pid ] && [ $i -lt 300 ] && kill -0 $r; do busybox sleep 0.1; i=$((i+1)); done
+busybox sleep 2
+kill -TERM "$2"
+wait $r
+echo "restore exit status $?" >/tmp/vm-out
+busybox cat /tmp/restore.err "$3" "$1/restore.log" >>/tmp/vm-out
+`
+			a.Bytes("/restore.sh", []byte(script), 0o755)
+			out, err := bootGuest(t, a, kernel, []string{"/", "/bin/sh", "/restore.sh", img, pid, filepath.Join(work, "prog.log")}, 10*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := string(out.Output)
+			if refused != "" {
+				if strings.Contains(res, "restore exit status 0\n") || !strings.Contains(res, refused) {
+					t.Fatalf("the restore must fail with %q:\n%s", refused, lastLines(res, 30))
+				}
+				t.Logf("refused as it must be: %s", strings.SplitN(res, "\n", 3)[1])
+				return
+			}
+			if !strings.Contains(res, "restore exit status 0\n") || !strings.Contains(res, "\nPASS\n") {
+				t.Fatalf("the program did not PASS after the restore in the guest:\n%s", lastLines(res, 30))
+			}
+			if !strings.Contains(res, "vDSO: trampolines") {
+				t.Errorf("the restore did not take the trampoline path:\n%s", lastLines(res, 30))
+			}
+			for _, l := range strings.Split(res, "\n") {
+				if strings.Contains(l, "vDSO") || strings.Contains(l, "vdso") {
+					t.Log(l)
+				}
+			}
+		})
 	}
 }

@@ -299,3 +299,20 @@ func (a *Initramfs) Symlink(p, target string) {
 	a.Dir(filepath.Dir(p))
 	a.entries[p] = entry{mode: sIFLNK | 0o777, data: []byte(target)}
 }
+
+// Tree adds host directory dir and everything under it at the same path:
+// directories and regular files (symlinks and special files are left out).
+func (a *Initramfs) Tree(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			a.Dir(p)
+		case d.Type().IsRegular():
+			return a.File(p, p)
+		}
+		return nil
+	})
+}

@@ -32,7 +32,6 @@ func run() int {
 		{"devtmpfs", "/dev", "devtmpfs", ""},
 		{"devpts", "/dev/pts", "devpts", "ptmxmode=0666"},
 		{"tmpfs", "/dev/shm", "tmpfs", ""},
-		{"tmpfs", "/tmp", "tmpfs", "mode=1777"},
 		{"tmpfs", "/run", "tmpfs", ""},
 	}
 	for _, m := range mounts {
@@ -41,6 +40,10 @@ func run() int {
 			fmt.Fprintf(os.Stderr, "ckpt-vm: mount %s: %v\n", m.dst, err)
 		}
 	}
+	// /tmp stays on the root file system (itself in memory): the
+	// initramfs may bring files there.
+	_ = os.MkdirAll("/tmp", 0o777)
+	_ = os.Chmod("/tmp", 0o777|os.ModeSticky)
 	// The kernel found no /dev/console in the archive: take the console
 	// as stdio now that devtmpfs is there.
 	if c, err := os.OpenFile("/dev/console", os.O_RDWR, 0); err == nil {
