@@ -109,16 +109,29 @@ func (t *task) seizeAll() error {
 				if errors.Is(err, unix.ESRCH) {
 					continue // the thread exited meanwhile
 				}
+				// A task past exit_notify cannot be seized (EPERM). A
+				// thread there is gone for good (its clear_tid was done);
+				// a process there is a zombie, which the caller takes.
+				if errors.Is(err, unix.EPERM) && taskExited(pid, tid) {
+					if tid == pid {
+						return fmt.Errorf("seize %d: %w", tid, errExited)
+					}
+					continue
+				}
 				if !errors.Is(err, unix.EPERM) || !tracedByUs(tid) {
 					return fmt.Errorf("seize thread %d: %w", tid, err)
 				}
 			}
 			seized[tid] = true
-			t.tids = append(t.tids, tid)
-			added = true
 			if err := t.stop(tid); err != nil {
+				// Seized while it was exiting: it ended instead of stopping.
+				if errors.Is(err, errExited) && tid != pid {
+					continue
+				}
 				return fmt.Errorf("thread %d: %w", tid, err)
 			}
+			t.tids = append(t.tids, tid)
+			added = true
 		}
 		if !added {
 			break
@@ -138,6 +151,20 @@ func (t *task) seizeAll() error {
 		return fmt.Errorf("the thread group leader %d is gone", pid)
 	}
 	return nil
+}
+
+// errExited is a task that ended, or is past the point of exit where it
+// can be stopped, while the dump froze it.
+var errExited = errors.New("the task exited")
+
+// taskExited reports whether thread tid of process pid is gone or past
+// exit_notify (a zombie, or dead), as /proc shows it.
+func taskExited(pid, tid int) bool {
+	st, err := procfs.ReadTaskStat(pid, tid)
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH)
+	}
+	return st.State == 'Z' || st.State == 'X'
 }
 
 func tracedByUs(tid int) bool {
@@ -169,7 +196,7 @@ func (t *task) stop(tid int) error {
 			continue
 		}
 		if st.Exited() {
-			return fmt.Errorf("ended while being stopped: %v", st)
+			return fmt.Errorf("ended while being stopped (%v): %w", st, errExited)
 		}
 		if st.IsEventStop() {
 			return nil

@@ -91,26 +91,40 @@ func discover(o *Options) (*tree, error) {
 	return &tree{opts: o, tasks: []*task{t}}, nil
 }
 
+// zombieWait is how long a child that fails to be frozen gets to become
+// a zombie: the rest of its exit takes microseconds.
+const zombieWait = time.Second
+
 // addChild takes child pid of a frozen parent into the tree: a zombie as
 // such, a live process inspected and frozen. A frozen parent cannot reap,
 // so the child cannot vanish; it can only become a zombie meanwhile.
 func (tr *tree) addChild(pid, parent int) (*task, error) {
 	o := tr.opts
-	zombie := func() (*task, bool) {
-		st, err := procfs.ReadStat(pid)
-		if err != nil || st.State != 'Z' {
-			return nil, false
+	// zombie takes the child as a zombie if it is one. With wait, a child
+	// that failed to be inspected or frozen gets a moment to finish
+	// exiting: the exe link goes at exit_mm, the zombie state comes at
+	// exit_notify.
+	zombie := func(wait bool) (*task, bool) {
+		deadline := time.Now().Add(zombieWait)
+		for {
+			st, err := procfs.ReadStat(pid)
+			if err == nil && st.State == 'Z' {
+				t := &task{opts: o, pid: pid, index: len(tr.tasks) + 1, stat: st, zombie: true, ns: tr.tasks[0].ns}
+				tr.tasks = append(tr.tasks, t)
+				return t, true
+			}
+			if !wait || err != nil || time.Now().After(deadline) {
+				return nil, false
+			}
+			time.Sleep(time.Millisecond)
 		}
-		t := &task{opts: o, pid: pid, index: len(tr.tasks) + 1, stat: st, zombie: true, ns: tr.tasks[0].ns}
-		tr.tasks = append(tr.tasks, t)
-		return t, true
 	}
-	if t, ok := zombie(); ok {
+	if t, ok := zombie(false); ok {
 		return t, nil
 	}
 	t, err := inspect(o, pid, len(tr.tasks)+1)
 	if err != nil {
-		if t, ok := zombie(); ok {
+		if t, ok := zombie(true); ok {
 			return t, nil
 		}
 		return nil, fmt.Errorf("child process %d: %w", pid, err)
@@ -150,7 +164,7 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 	if err := t.seizeAll(); err != nil {
 		tr.tasks = tr.tasks[:len(tr.tasks)-1]
 		_ = t.release()
-		if t, ok := zombie(); ok {
+		if t, ok := zombie(true); ok {
 			return t, nil
 		}
 		return nil, fmt.Errorf("child process %d: %w", pid, err)

@@ -143,3 +143,17 @@ func ReadStat(pid int) (*Stat, error) {
 	}
 	return st, nil
 }
+
+// ReadTaskStat reads and parses /proc/PID/task/TID/stat.
+func ReadTaskStat(pid, tid int) (*Stat, error) {
+	path := fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	st, err := ParseStat(data)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return st, nil
+}
