@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what ckpt's sample and tests need on a fresh Debian machine (as
 # root): gcc -m32 (gcc-multilib), make, Debian's crit (criu and
-# python3-protobuf) to prove that crit can read ckpt's images, and, when
-# this kernel refuses ia32 programs, qemu and a Debian kernel that runs
-# them, for the test guest (test/vm). Go modules come through `go` itself.
+# python3-protobuf) to prove that crit can read ckpt's images, and qemu,
+# busybox and a Debian kernel that runs ia32 programs, for the test guest
+# (test/vm) that runs them when this kernel refuses them. Go modules come
+# through `go` itself.
 set -euo pipefail
 need=()
 command -v gcc >/dev/null || need+=(gcc)
@@ -12,6 +13,7 @@ command -v make >/dev/null || need+=(make)
 command -v crit >/dev/null || need+=(criu)
 python3 -c 'import google.protobuf' 2>/dev/null || need+=(python3-protobuf)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v busybox >/dev/null || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "setup: need root to install: ${need[*]}" >&2

@@ -102,7 +102,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	known, err := ReadMatrix(resultsPath)
 	if err != nil && !*update {
-		t.Fatalf("read %s: %v (regenerate with: go test ./test/e2e -run TestEndToEnd -args -update)", resultsPath, err)
+		t.Fatalf("read %s: %v (regenerate with: go test ./test/e2e -run 'TestEndToEnd|TestCompatInVM' -args -update)", resultsPath, err)
 	}
 	// With -update, cells this run does not reach (a -run filter) keep
 	// their recorded result.
