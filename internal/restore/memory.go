@@ -125,21 +125,11 @@ func (r *restorer) fillPages() error {
 		return false
 	}
 	buf := make([]byte, 4<<20)
-	var off int64
-	for i, e := range r.im.Pagemap {
-		n := e.GetNrPages()
-		if n == 0 {
-			n = uint64(e.GetCompatNrPages())
-		}
-		addr := e.GetVaddr()
+	end, err := r.im.presentPages(func(i int, addr, n uint64, off int64) error {
 		size := n * x86.PageSize
-		if e.GetFlags()&image.PEPresent == 0 {
-			continue
-		}
 		if inSpans(span{addr, addr + size}, vdsoRanges) {
 			// The vDSO image was used by mapVDSO, not written here.
-			off += int64(size)
-			continue
+			return nil
 		}
 		if n == 0 || n > 1<<36 || addr%x86.PageSize != 0 || !inVMA(span{addr, addr + size}) {
 			return fmt.Errorf("%s: entry %d (%#x, %d pages) lies outside every vma", image.PagemapName(r.im.Pid), i+1, addr, n)
@@ -156,11 +146,36 @@ func (r *restorer) fillPages() error {
 			addr += c
 			size -= c
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if fi, err := pf.Stat(); err == nil && fi.Size() != off {
-		return fmt.Errorf("%s: %d bytes, pagemap accounts for %d", pf.Name(), fi.Size(), off)
+	if fi, err := pf.Stat(); err == nil && fi.Size() != end {
+		return fmt.Errorf("%s: %d bytes, pagemap accounts for %d", pf.Name(), fi.Size(), end)
 	}
 	return nil
+}
+
+// presentPages calls f for every pagemap entry whose pages are in the
+// pages image, with its index, address, number of pages and offset in
+// the pages image, and returns the offset past the last one.
+func (im *Images) presentPages(f func(i int, vaddr, nrPages uint64, off int64) error) (int64, error) {
+	var off int64
+	for i, e := range im.Pagemap {
+		if e.GetFlags()&image.PEPresent == 0 {
+			continue
+		}
+		n := e.GetNrPages()
+		if n == 0 {
+			n = uint64(e.GetCompatNrPages())
+		}
+		if err := f(i, e.GetVaddr(), n, off); err != nil {
+			return off, err
+		}
+		off += int64(n * x86.PageSize)
+	}
+	return off, nil
 }
 
 func inSpans(s span, in []span) bool {

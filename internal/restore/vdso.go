@@ -110,25 +110,19 @@ func (im *Images) DumpedRange(start, end uint64) ([]byte, error) {
 		return nil, err
 	}
 	defer pf.Close()
-	var off int64
-	for _, e := range im.Pagemap {
-		n := e.GetNrPages()
-		if n == 0 {
-			n = uint64(e.GetCompatNrPages())
-		}
-		size := n * x86.PageSize
-		if e.GetFlags()&image.PEPresent == 0 {
-			continue
-		}
-		a, b := e.GetVaddr(), e.GetVaddr()+size
+	_, err = im.presentPages(func(_ int, a, n uint64, off int64) error {
+		b := a + n*x86.PageSize
 		if a < v.end && v.start < b {
 			lo, hi := max(a, v.start), min(b, v.end)
 			if err := image.ReadFullAt(pf, out[lo-v.start:hi-v.start], off+int64(lo-a)); err != nil {
-				return nil, err
+				return err
 			}
 			covered += hi - lo
 		}
-		off += int64(size)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if covered != v.end-v.start {
 		return nil, fmt.Errorf("the pages image holds %d of the %d bytes of %#x-%#x", covered, v.end-v.start, v.start, v.end)
@@ -342,23 +336,15 @@ func (im *Images) referenceTo(addr uint64, old *vdso.Image, v span) (string, err
 		return "", err
 	}
 	defer pf.Close()
-	var off int64
 	buf := make([]byte, 1<<20)
-	for _, e := range im.Pagemap {
-		n := e.GetNrPages()
-		if n == 0 {
-			n = uint64(e.GetCompatNrPages())
-		}
+	found := ""
+	_, err = im.presentPages(func(_ int, start, n uint64, off int64) error {
 		size := n * x86.PageSize
-		if e.GetFlags()&image.PEPresent == 0 {
-			continue
-		}
-		start := e.GetVaddr()
-		for done := uint64(0); done < size; {
+		for done := uint64(0); done < size && found == ""; {
 			chunk := min(uint64(len(buf)), size-done)
 			at := start + done
 			if err := image.ReadFullAt(pf, buf[:chunk], off+int64(done)); err != nil {
-				return "", err
+				return err
 			}
 			for i := uint64(0); i+uint64(word) <= chunk; i += uint64(word) {
 				var w uint64
@@ -369,14 +355,18 @@ func (im *Images) referenceTo(addr uint64, old *vdso.Image, v span) (string, err
 				}
 				// The vDSO's own pages refer to themselves.
 				if w == addr && (at+i < v.start || at+i >= v.end) {
-					return fmt.Sprintf("a pointer at %#x", at+i), nil
+					found = fmt.Sprintf("a pointer at %#x", at+i)
+					break
 				}
 			}
 			done += chunk
 		}
-		off += int64(size)
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
-	return "", nil
+	return found, nil
 }
 
 // faultInjected reports whether CKPT_FAULT names fault f (comma list).

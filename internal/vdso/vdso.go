@@ -9,8 +9,11 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
 	"sort"
+	"strings"
 )
 
 // Image is a parsed vDSO.
@@ -172,4 +175,33 @@ func jump(src, dst uint64, is32 bool) []byte {
 	b := []byte{0x48, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xe0}
 	binary.LittleEndian.PutUint64(b[2:], dst)
 	return b
+}
+
+// Own returns the image of this process's own vDSO, read through
+// /proc/self/mem.
+func Own() ([]byte, error) {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range strings.Split(string(maps), "\n") {
+		if !strings.HasSuffix(l, "[vdso]") {
+			continue
+		}
+		var start, end uint64
+		if _, err := fmt.Sscanf(l, "%x-%x", &start, &end); err != nil {
+			return nil, fmt.Errorf("maps line %q: %w", l, err)
+		}
+		f, err := os.Open("/proc/self/mem")
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		b := make([]byte, end-start)
+		if _, err := f.ReadAt(b, int64(start)); err != nil {
+			return nil, fmt.Errorf("read the vDSO: %w", err)
+		}
+		return b, nil
+	}
+	return nil, errors.New("this process has no [vdso]")
 }

@@ -145,14 +145,7 @@ func bootGuest(t *testing.T, a *vm.Initramfs, kernel string, args []string, time
 	dir := t.TempDir()
 	a.Bytes("/vm-args", []byte(strings.Join(args, "\n")+"\n"), 0o644)
 	img := filepath.Join(dir, "initramfs.cpio")
-	f, err := os.Create(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := a.WriteFile(img); err != nil {
 		t.Fatal(err)
 	}
 	console, err := os.Create(filepath.Join(dir, "console.log"))

@@ -316,3 +316,16 @@ func (a *Initramfs) Tree(dir string) error {
 		return nil
 	})
 }
+
+// WriteFile writes the archive to a new file at path.
+func (a *Initramfs) WriteFile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := a.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

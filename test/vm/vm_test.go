@@ -56,14 +56,9 @@ int main(int argc, char **argv) {
 	}
 	a.Bytes("/vm-args", []byte("/\n/bin/sh\n-c\n/bin/hello32 $CKPT_VM_OUT && /bin/hello64 $CKPT_VM_OUT && exit 7\n"), 0o644)
 	img := filepath.Join(dir, "initramfs.cpio")
-	f, err := os.Create(img)
-	if err != nil {
+	if err := a.WriteFile(img); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
 	g := &Guest{Kernel: kernel, Initramfs: img, Timeout: 5 * time.Minute}
 	start := time.Now()
 	out, err := g.Run(context.Background())

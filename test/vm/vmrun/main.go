@@ -116,14 +116,7 @@ func run(files, dirs []string, args []string, timeout time.Duration) error {
 	}
 	a.Bytes("/vm-args", []byte("/\n"+strings.Join(args, "\n")+"\n"), 0o644)
 	img := filepath.Join(tmp, "initramfs.cpio")
-	f, err := os.Create(img)
-	if err != nil {
-		return err
-	}
-	if _, err := a.WriteTo(f); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := a.WriteFile(img); err != nil {
 		return err
 	}
 	g := &vm.Guest{Kernel: kernel, Initramfs: img, Timeout: timeout, Console: os.Stdout}
