@@ -61,8 +61,8 @@ func (t *task) readThread(tid int) (*threadState, error) {
 	}
 	if !th.compat {
 		// get_robust_list(2) reads another task's native list head; an
-		// ia32 task keeps its own in compat_robust_list, which only the
-		// task itself can read.
+		// ia32 task keeps its own in compat_robust_list, which queryTask
+		// asks the thread for.
 		var head, n uint64
 		if _, _, e := unix.Syscall(unix.SYS_GET_ROBUST_LIST, uintptr(tid), uintptr(unsafe.Pointer(&head)), uintptr(unsafe.Pointer(&n))); e != 0 {
 			return nil, fmt.Errorf("get_robust_list: %w", e)
@@ -199,6 +199,19 @@ func (t *task) queryTask(th *threadState, vmas []procfs.SmapsEntry) (err error) 
 			Mask:            proto.Uint64(sa.Mask),
 			CompatSigaction: proto.Bool(th.compat),
 		})
+	}
+	if th.compat {
+		// The ia32 list head, kept apart from the native one: ia32
+		// get_robust_list(0, &head, &len) with a compat_uptr_t and a
+		// compat_size_t (kernel/futex/syscalls.c).
+		if _, err := inj.Syscall32(x86.SysGetRobustList, 0, data, data+4); err != nil {
+			return fmt.Errorf("ia32 get_robust_list: %w", err)
+		}
+		b, err := read(8)
+		if err != nil {
+			return err
+		}
+		th.robust = [2]uint64{uint64(binary.LittleEndian.Uint32(b)), uint64(binary.LittleEndian.Uint32(b[4:]))}
 	}
 	if _, err := inj.Syscall(x86.SysSigaltstack, 0, data); err != nil {
 		return fmt.Errorf("sigaltstack: %w", err)

@@ -99,7 +99,13 @@ func (r *restorer) restoreThreadState(th *thread) error {
 		}
 	}
 	if head := tc.GetFutexRla(); head != 0 {
-		if _, err := th.inj.Syscall(x86.SysSetRobustList, head, uint64(tc.GetFutexRlaLen())); err != nil {
+		// An ia32 task's list goes back through the ia32 call, into
+		// compat_robust_list, which the kernel walks with 32-bit pointers.
+		set := th.inj.Syscall
+		if r.im.Compat {
+			set = th.inj.Syscall32
+		}
+		if _, err := set(x86.SysSetRobustList, head, uint64(tc.GetFutexRlaLen())); err != nil {
 			return fmt.Errorf("set_robust_list %#x: %w", head, err)
 		}
 	}
