@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/ckpt/ckpt/test/vm"
 )
+
+var guestCells = flag.String("guest-cells", "", "TestCompatInVM runs only the cells whose PROGRAM/COLUMN match this (a go test -run pattern); with -update it records only them")
 
 // guestTimeoutScale stretches the harness's timeouts in the guest, which
 // runs under software emulation when the host has no KVM.
@@ -63,7 +66,7 @@ func TestCompatInVM(t *testing.T) {
 	release := strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-")
 	where := "Linux " + release + " amd64 in a qemu guest (TestCompatInVM), as the host's kernel refuses ia32 programs"
 	args := []string{"/src/test/e2e", "/src/test/e2e/e2e.test",
-		"-test.run", "^TestEndToEnd$", "-test.v", "-test.timeout", "60m",
+		"-test.run", "^TestEndToEnd$/" + *guestCells, "-test.v", "-test.timeout", "60m",
 		"-ckpt", "/bin/ckpt", "-ia32-cells",
 		"-timeout-scale", guestTimeoutScale,
 		"-results", "/src/docs/RESULTS.md", "-matrix-out", "/tmp/vm-out", "-where", where}
