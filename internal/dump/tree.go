@@ -287,6 +287,13 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	if err := dir.Write(image.FilesName(), image.MagicFiles, files...); err != nil {
 		return nil, err
 	}
+	clocks, err := tr.clocks()
+	if err != nil {
+		return nil, err
+	}
+	if err := dir.Write(image.TimensName(timensID), image.MagicTimens, clocks); err != nil {
+		return nil, err
+	}
 	for k, sh := range ft.shmem {
 		if err := writeShmem(dir, sh, uint32(len(tr.tasks)+1+k)); err != nil {
 			return nil, err

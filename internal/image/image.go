@@ -31,6 +31,7 @@ const (
 	MagicFdinfo    = "FDINFO"
 	MagicFS        = "FS"
 	MagicPipesData = "PIPES_DATA"
+	MagicTimens    = "TIMENS"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -258,6 +259,10 @@ func PipesDataName() string { return "pipes-data.img" }
 
 // ShmemPagemapName is the pagemap of a shared memory object.
 func ShmemPagemapName(ino uint64) string { return fmt.Sprintf("pagemap-shmem-%d.img", ino) }
+
+// TimensName is the image of time namespace id: the tree's clocks
+// (CLOCK_MONOTONIC and CLOCK_BOOTTIME) as it saw them at the dump.
+func TimensName(id uint32) string { return fmt.Sprintf("timens-%d.img", id) }
 
 // FSName is the cwd/root/umask image of one task.
 func FSName(pid int) string { return fmt.Sprintf("fs-%d.img", pid) }

@@ -245,6 +245,19 @@ func (s *summary) print(out io.Writer) error {
 		p(", dumped at uptime %.1f s", float64(inv.GetDumpUptime())/1e6)
 	}
 	p("\n")
+	for _, t := range s.tasks {
+		if c := t.im.GetClocks(); c != nil {
+			sec := func(ts interface {
+				GetTvSec() uint64
+				GetTvNsec() uint64
+			}) float64 {
+				return float64(ts.GetTvSec()) + float64(ts.GetTvNsec())/1e9
+			}
+			p("clocks: the tree saw CLOCK_MONOTONIC %.3f s and CLOCK_BOOTTIME %.3f s (restored into a time namespace where this machine's are behind)\n",
+				sec(c.GetMonotonic()), sec(c.GetBoottime()))
+		}
+		break
+	}
 	if s.refused != nil {
 		p("restore: refused: %v\n", s.refused)
 	} else {

@@ -249,3 +249,25 @@ func FuzzParsePersonality(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseTimensOffsets(f *testing.F) {
+	f.Add([]byte("monotonic           0         0\nboottime            0         0\n"))
+	f.Add([]byte("1 86400 5\n7 -3 999999999\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		o, err := ParseTimensOffsets(data)
+		if err != nil {
+			return
+		}
+		line := func(name string, ns int64) string {
+			sec, nsec := ns/1e9, ns%1e9
+			if nsec < 0 {
+				sec, nsec = sec-1, nsec+1e9
+			}
+			return fmt.Sprintf("%s %d %d\n", name, sec, nsec)
+		}
+		q, err := ParseTimensOffsets([]byte(line("monotonic", o.Monotonic) + line("boottime", o.Boottime)))
+		if err != nil || q != o {
+			t.Fatalf("round trip %+v -> %+v, %v", o, q, err)
+		}
+	})
+}

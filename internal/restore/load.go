@@ -14,6 +14,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
@@ -45,6 +46,10 @@ type Images struct {
 	// own: Pid, Tids and the pstree then name tasks inside it, and the
 	// restore makes a new namespace for them.
 	OwnPidNS bool
+	// Clocks are the tree's CLOCK_MONOTONIC and CLOCK_BOOTTIME at the
+	// dump (timens-1.img), nil for a dump without them; shared by all
+	// processes of the dump.
+	Clocks *timens.TimensEntry
 	// Pipes are the buffered data and size of every dumped pipe, by pipe
 	// id; shared by all processes of the dump.
 	Pipes map[uint32]PipeData
@@ -97,6 +102,13 @@ func LoadTree(dir string) ([]*Images, error) {
 	if len(ps) == 0 {
 		return nil, fmt.Errorf("pstree.img has no task")
 	}
+	var clocks *timens.TimensEntry
+	if _, err := os.Stat(filepath.Join(dir, image.TimensName(1))); err == nil {
+		clocks = &timens.TimensEntry{}
+		if err := d.ReadOne(image.TimensName(1), image.MagicTimens, clocks); err != nil {
+			return nil, err
+		}
+	}
 	files, err := image.ReadAll(d, image.FilesName(), image.MagicFiles, func() *fdinfo.FileEntry { return &fdinfo.FileEntry{} })
 	if err != nil {
 		return nil, err
@@ -131,6 +143,7 @@ func LoadTree(dir string) ([]*Images, error) {
 			return nil, fmt.Errorf("pstree.img: task %d comes before its parent %d", im.Pid, e.GetPpid())
 		}
 		seen[im.Pid] = true
+		im.Clocks = clocks
 		out = append(out, im)
 	}
 	return out, nil
@@ -249,4 +262,12 @@ func (im *Images) RegFile(id uint32) (*fdinfo.FileEntry, error) {
 		return nil, fmt.Errorf("files.img: no regular file with id %d", id)
 	}
 	return f, nil
+}
+
+// GetClocks returns the dumped clocks, or nil (also for a nil Images).
+func (im *Images) GetClocks() *timens.TimensEntry {
+	if im == nil {
+		return nil
+	}
+	return im.Clocks
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
 
@@ -98,6 +99,19 @@ func Restore(opts Options) (*Process, error) {
 			avoid = append(avoid, span{v.GetStart(), v.GetEnd()})
 		}
 	}
+	var behind time.Duration
+	if v := faultValues("clocks-behind"); len(v) > 0 {
+		if behind, err = time.ParseDuration(v[len(v)-1]); err != nil {
+			return nil, fmt.Errorf("CKPT_FAULT=clocks-behind=%s: %w", v[len(v)-1], err)
+		}
+	}
+	tno, err := timeNSOffsets(root.Clocks, behind)
+	if err != nil {
+		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
+	}
+	if tno != nil {
+		opts.logf("restore: the tree gets a time namespace: CLOCK_MONOTONIC %s, CLOCK_BOOTTIME %s, so that they go on from their dumped values", fmtOffset(tno.Monotonic), fmtOffset(tno.Boottime))
+	}
 	rs := make([]*restorer, len(all))
 	byPid := map[int]*restorer{}
 	pipes := map[uint32]string{}
@@ -106,6 +120,7 @@ func Restore(opts Options) (*Process, error) {
 		rs[i] = &restorer{opts: &opts, im: im, avoid: avoid, pipes: pipes, shmem: shmem}
 		byPid[im.Pid] = rs[i]
 	}
+	rs[0].timens = tno
 	tr := ptrace.NewTracer()
 	defer tr.Close()
 	err = tr.Do(func() error {
@@ -238,6 +253,9 @@ type restorer struct {
 	// shmem is shared the same way: where each shared memory object is
 	// mapped already, as /proc/PID/map_files/START-END.
 	shmem map[uint64]string
+	// timens, on the root only, are the offsets of the time namespace the
+	// tree gets, nil for none (see timeNSOffsets).
+	timens *procfs.TimensOffsets
 	// sharedFiles and sharedFS are set for a child created with
 	// CLONE_FILES or CLONE_FS: it has nothing of its own to restore there.
 	sharedFiles, sharedFS bool

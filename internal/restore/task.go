@@ -48,6 +48,16 @@ func (r *restorer) cloneTask() error {
 	if err != nil {
 		return fmt.Errorf("helper: %w", err)
 	}
+	if r.timens != nil {
+		// The helper makes the namespace its children will be in; its
+		// offsets are set before the task enters it.
+		if _, err := inj.Syscall(x86.SysUnshare, unix.CLONE_NEWTIME); err != nil {
+			return fmt.Errorf("helper: unshare(CLONE_NEWTIME): %w", err)
+		}
+		if err := writeTimensOffsets(h, r.timens); err != nil {
+			return fmt.Errorf("helper: %w", err)
+		}
+	}
 	got, err := inj.Syscall(x86.SysClone3, argsAddr, cloneArgsSize)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {

@@ -5,8 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+	"github.com/ckpt/ckpt/internal/image"
 )
 
 // children lists the PIDs whose parent is this test process.
@@ -43,11 +47,11 @@ func restoreMustFail(t *testing.T, img, want string, pid string) {
 
 func dumpedPid(t *testing.T, img string) string {
 	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(img, "core-*.img"))
-	if len(m) != 1 {
-		t.Fatalf("want one core image in %s, got %v", img, m)
+	ps, err := image.ReadAll(image.Dir{Path: img}, image.PstreeName(), image.MagicPstree, func() *pstree.PstreeEntry { return &pstree.PstreeEntry{} })
+	if err != nil || len(ps) == 0 {
+		t.Fatalf("read the pstree of %s: %v", img, err)
 	}
-	return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m[0]), "core-"), ".img")
+	return strconv.Itoa(int(ps[0].GetPid()))
 }
 
 func TestRestoreFailures(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -177,9 +176,11 @@ func bootGuest(t *testing.T, a *vm.Initramfs, kernel string, args []string, time
 // TestRestoreOnOtherKernel dumps programs on this machine and restores
 // them in the guest, whose kernel (Debian's 6.1) has another vDSO and
 // another vvar layout: the restore must take the trampoline path and the
-// program must go on and PASS there. Programs that check CLOCK_MONOTONIC
-// across the dump (vdso_clock) or device numbers of their files
-// (mm_fields) cannot: the guest is another machine.
+// program must go on and PASS there. The guest booted seconds ago, so its
+// clocks are hours behind the dumped ones: the tree gets a time namespace
+// and vdso_clock sees its clocks go on without a jump. Programs that check
+// the device numbers of their files (mm_fields) cannot pass: the guest is
+// another machine.
 func TestRestoreOnOtherKernel(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -189,7 +190,7 @@ func TestRestoreOnOtherKernel(t *testing.T) {
 	}
 	// refused: the restore must fail naming this (go_runtime: the Go
 	// runtime keeps a pointer to the 6.11+ vDSO getrandom, which 6.1 lacks).
-	for prog, refused := range map[string]string{"threads": "", "signals": "", "eventfd_epoll": "",
+	for prog, refused := range map[string]string{"threads": "", "signals": "", "eventfd_epoll": "", "vdso_clock": "",
 		"go_runtime": "has no __vdso_getrandom/getrandom, which the dumped task's vDSO exported"} {
 		t.Run(prog, func(t *testing.T) {
 			// The guest's CPU (qemu's TCG) lacks AVX-512 and XSAVEC: keep
@@ -199,15 +200,8 @@ func TestRestoreOnOtherKernel(t *testing.T) {
 			t.Setenv("LD_BIND_NOW", "1")
 			img := dumpOne(t, prog, false)
 			work := filepath.Dir(img)
-			// The lowest core id is the process; the others are its threads.
-			cores, _ := filepath.Glob(filepath.Join(img, "core-*.img"))
-			pidN := 0
-			for _, c := range cores {
-				if n := mustAtoi(t, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(c), "core-"), ".img")); pidN == 0 || n < pidN {
-					pidN = n
-				}
-			}
-			pid := strconv.Itoa(pidN)
+			pid := dumpedPid(t, img)
+			pidN := mustAtoi(t, pid)
 			if err := waitGone(pidN, goneTimeout); err != nil {
 				t.Fatal(err)
 			}
@@ -259,8 +253,11 @@ busybox cat /tmp/restore.err "$3" "$1/restore.log" >>/tmp/vm-out
 			if !strings.Contains(res, "vDSO: trampolines") {
 				t.Errorf("the restore did not take the trampoline path:\n%s", lastLines(res, 30))
 			}
+			if !strings.Contains(res, "the tree gets a time namespace") {
+				t.Errorf("the restore made no time namespace, though the guest's clocks are behind:\n%s", lastLines(res, 30))
+			}
 			for _, l := range strings.Split(res, "\n") {
-				if strings.Contains(l, "vDSO") || strings.Contains(l, "vdso") {
+				if strings.Contains(l, "vDSO") || strings.Contains(l, "vdso") || strings.Contains(l, "time namespace") {
 					t.Log(l)
 				}
 			}

@@ -44,6 +44,7 @@ const (
 	SysCloseRange
 	SysSetRobustList
 	SysGetRobustList
+	SysUnshare
 	SysWrite
 	SysEventfd2
 	SysEpollCreate1
@@ -100,6 +101,7 @@ var sysNums = [numSyscalls][2]int{
 	SysCloseRange:       {436, 436},
 	SysSetRobustList:    {273, 311},
 	SysGetRobustList:    {274, 312},
+	SysUnshare:          {272, 310},
 	SysWrite:            {1, 4},
 	SysEventfd2:         {290, 328},
 	SysEpollCreate1:     {291, 329},
@@ -119,7 +121,7 @@ var sysNames = [numSyscalls]string{
 	"chroot", "openat", "close", "lseek", "dup3", "fcntl", "setresuid",
 	"setresgid", "setgroups", "setfsuid", "setfsgid", "capset",
 	"rt_sigqueueinfo", "rt_tgsigqueueinfo", "setsid", "setpgid", "madvise",
-	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid",
+	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid",
 }
 
 func (s Syscall) String() string {
