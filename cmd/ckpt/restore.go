@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +14,7 @@ import (
 func restoreCmd() *cobra.Command {
 	var c commonFlags
 	var detach bool
-	var pidfile string
+	var pidfile, cpuCap string
 	cmd := &cobra.Command{
 		Use:   "restore -D DIR",
 		Short: "Restore a dumped task; without -d, wait for it and exit with its status",
@@ -27,7 +28,7 @@ func restoreCmd() *cobra.Command {
 				return err
 			}
 			defer closeLog()
-			p, err := restore.Restore(restore.Options{ImagesDir: c.imagesDir, ShellJob: c.shellJob, Logf: logf})
+			p, err := restore.Restore(restore.Options{ImagesDir: c.imagesDir, ShellJob: c.shellJob, CPUCap: cpuCap, Logf: logf})
 			if err != nil {
 				return err
 			}
@@ -54,6 +55,8 @@ func restoreCmd() *cobra.Command {
 			return nil
 		},
 	}
+	// Before register, which refuses the CRIU options left unimplemented.
+	cmd.Flags().StringVar(&cpuCap, "cpu-cap", restore.CPUCapIns, "CPU check: ins refuses a dump from a CPU with instruction-set features this one lacks; fpu checks only the xsave state in use ("+strings.Join(restore.CPUCapValues, ", ")+")")
 	c.register(cmd.Flags())
 	cmd.Flags().BoolVarP(&detach, "restore-detached", "d", false, "return once the task runs, without waiting for it")
 	cmd.Flags().StringVar(&pidfile, "pidfile", "", "write the restored task's PID to this file")

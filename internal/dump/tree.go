@@ -294,6 +294,9 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	if err := dir.Write(image.TimensName(timensID), image.MagicTimens, clocks); err != nil {
 		return nil, err
 	}
+	if err := dir.Write(image.CpuinfoName(), image.MagicCpuinfo, cpuEntry()); err != nil {
+		return nil, err
+	}
 	for k, sh := range ft.shmem {
 		if err := writeShmem(dir, sh, uint32(len(tr.tasks)+1+k)); err != nil {
 			return nil, err

@@ -32,6 +32,7 @@ const (
 	MagicFS        = "FS"
 	MagicPipesData = "PIPES_DATA"
 	MagicTimens    = "TIMENS"
+	MagicCpuinfo   = "CPUINFO"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -259,6 +260,10 @@ func PipesDataName() string { return "pipes-data.img" }
 
 // ShmemPagemapName is the pagemap of a shared memory object.
 func ShmemPagemapName(ino uint64) string { return fmt.Sprintf("pagemap-shmem-%d.img", ino) }
+
+// CpuinfoName is the image of the dumping machine's CPU: vendor, model,
+// instruction-set feature words and enabled xsave components.
+func CpuinfoName() string { return "cpuinfo.img" }
 
 // TimensName is the image of time namespace id: the tree's clocks
 // (CLOCK_MONOTONIC and CLOCK_BOOTTIME) as it saw them at the dump.

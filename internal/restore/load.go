@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/cpuinfo"
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
@@ -46,6 +47,9 @@ type Images struct {
 	// own: Pid, Tids and the pstree then name tasks inside it, and the
 	// restore makes a new namespace for them.
 	OwnPidNS bool
+	// CPU describes the dumping machine's CPU (cpuinfo.img), nil for a
+	// dump without it; shared by all processes of the dump.
+	CPU *cpuinfo.CpuinfoEntry
 	// Clocks are the tree's CLOCK_MONOTONIC and CLOCK_BOOTTIME at the
 	// dump (timens-1.img), nil for a dump without them; shared by all
 	// processes of the dump.
@@ -102,6 +106,13 @@ func LoadTree(dir string) ([]*Images, error) {
 	if len(ps) == 0 {
 		return nil, fmt.Errorf("pstree.img has no task")
 	}
+	var cpu *cpuinfo.CpuinfoEntry
+	if _, err := os.Stat(filepath.Join(dir, image.CpuinfoName())); err == nil {
+		cpu = &cpuinfo.CpuinfoEntry{}
+		if err := d.ReadOne(image.CpuinfoName(), image.MagicCpuinfo, cpu); err != nil {
+			return nil, err
+		}
+	}
 	var clocks *timens.TimensEntry
 	if _, err := os.Stat(filepath.Join(dir, image.TimensName(1))); err == nil {
 		clocks = &timens.TimensEntry{}
@@ -144,6 +155,7 @@ func LoadTree(dir string) ([]*Images, error) {
 		}
 		seen[im.Pid] = true
 		im.Clocks = clocks
+		im.CPU = cpu
 		out = append(out, im)
 	}
 	return out, nil

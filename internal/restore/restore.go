@@ -29,6 +29,10 @@ type Options struct {
 	// Stdin, Stdout and Stderr are given to the restored task for
 	// inherited stdio; nil means os.Stdin, os.Stdout, os.Stderr.
 	Stdin, Stdout, Stderr *os.File
+	// CPUCap is the CPU check, CRIU's --cpu-cap: "ins" (or empty) refuses
+	// a dump from a CPU with instruction-set features this one lacks,
+	// "fpu" checks only the xsave state in use (see CPUCapValues).
+	CPUCap string
 	// Logf, if set, receives progress messages.
 	Logf func(format string, args ...any)
 }
@@ -62,11 +66,17 @@ func (p *Process) Wait() (unix.WaitStatus, error) {
 // it runs.
 func Restore(opts Options) (*Process, error) {
 	start := time.Now()
+	if err := checkCPUCap(opts.CPUCap); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	all, err := LoadTree(opts.ImagesDir)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	root := all[0]
+	if err := checkCPU(root.CPU, opts.CPUCap); err != nil {
+		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
+	}
 	if opts.Stdin == nil {
 		opts.Stdin = os.Stdin
 	}
