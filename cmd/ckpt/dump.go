@@ -36,7 +36,7 @@ func dumpCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			logf("dumped task %d: %d pages, %d bytes of images, frozen for %v", pid, st.PagesWritten, st.ImageBytes, st.FrozenFor)
+			logf("dumped task %d: %d pages (%d zero pages left out), %d bytes of images, frozen for %v", pid, st.PagesWritten, st.ZeroPages, st.ImageBytes, st.FrozenFor)
 			return nil
 		},
 	}

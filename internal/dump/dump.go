@@ -39,6 +39,7 @@ type Options struct {
 type Stats struct {
 	FrozenFor    time.Duration // from the stop of the task to its kill or release
 	PagesWritten uint64        // pages written to the pages image
+	ZeroPages    uint64        // pages left out because they map the zero page
 	ImageBytes   int64         // size of all image files written
 }
 

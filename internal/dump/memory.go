@@ -190,6 +190,7 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 		if err != nil {
 			return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
 		}
+		zp := zeroPages()
 		keep := func(p procfs.PagemapEntry) bool {
 			if wholeVMA || p.Swapped() {
 				return true
@@ -197,9 +198,17 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 			if !p.Present() {
 				return false
 			}
+			if zp.is(p.PFN()) {
+				return false
+			}
 			// In a private file mapping only pages copied on write hold
 			// data of the task's own; the rest comes from the file.
 			return !anonOnly || !p.FileOrShared()
+		}
+		for _, p := range pm {
+			if !wholeVMA && p.Present() && zp.is(p.PFN()) {
+				stats.ZeroPages++
+			}
 		}
 		for i := 0; i < len(pm); {
 			if !keep(pm[i]) {
