@@ -18,7 +18,8 @@ import (
 var (
 	update       = flag.Bool("update", false, "rewrite docs/RESULTS.md from this run instead of checking against it")
 	prebuilt     = flag.String("ckpt", "", "use this ckpt binary and the test programs already built in testdata/progs/build (in the test guest)")
-	ia32Cells    = flag.Bool("ia32-cells", false, "run only the cells that need ia32: the compat columns and the programs marked needs=ia32 (in the test guest)")
+	inGuest      = flag.Bool("in-guest", false, "run only the cells of the test guest: the native-guest column, and with -guest-ia32 the compat columns and the programs marked needs=ia32")
+	guestIA32    = flag.Bool("guest-ia32", false, "with -in-guest: run the cells that need ia32 too (the host's kernel refuses them)")
 	timeoutScale = flag.Float64("timeout-scale", 1, "multiply the harness's timeouts (a guest under software emulation is slower)")
 	resultsFlag  = flag.String("results", "", "the results matrix to check against or rewrite (default docs/RESULTS.md)")
 	matrixOut    = flag.String("matrix-out", "", "also write the cells of this run as a matrix to this file")
@@ -28,7 +29,7 @@ var (
 var ckptBin string
 
 // hostIA32 is whether this kernel runs ia32 programs; when it does not,
-// the compat columns run in a guest kernel (TestCompatInVM).
+// the compat columns run in a guest kernel (TestGuestKernel).
 var hostIA32 bool
 
 const progsDir = "../../testdata/progs"
@@ -102,7 +103,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	known, err := ReadMatrix(resultsPath)
 	if err != nil && !*update {
-		t.Fatalf("read %s: %v (regenerate with: go test ./test/e2e -run 'TestEndToEnd|TestCompatInVM' -args -update)", resultsPath, err)
+		t.Fatalf("read %s: %v (regenerate with: go test ./test/e2e -run 'TestEndToEnd|TestGuestKernel' -args -update)", resultsPath, err)
 	}
 	// With -update, cells this run does not reach (a -run filter) keep
 	// their recorded result.
@@ -121,15 +122,16 @@ func TestEndToEnd(t *testing.T) {
 		for _, v := range p.Variants() {
 			p, v := p, v
 			needsIA32 := v.Compat() || p.NeedsIA32
-			if *ia32Cells && !needsIA32 {
+			if *inGuest && !v.Guest && !(*guestIA32 && needsIA32) {
 				continue
 			}
-			if !*ia32Cells && needsIA32 && !hostIA32 {
-				// This kernel cannot run them: TestCompatInVM runs
-				// these cells in a guest kernel that can.
+			if !*inGuest && (v.Guest || needsIA32 && !hostIA32) {
+				// TestGuestKernel runs these cells in the guest: the
+				// native-guest column, and what needs ia32 when this
+				// kernel refuses it.
 				continue
 			}
-			if v.Compat() || !*ia32Cells {
+			if !*inGuest || v.Guest || v.Compat() {
 				m.SetWhere(v.Column, where)
 				ran.SetWhere(v.Column, where)
 			}

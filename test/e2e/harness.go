@@ -104,6 +104,9 @@ type Variant struct {
 	// Trampolines restores with CKPT_FAULT=vdso-trampolines: the kernel's
 	// vDSO goes elsewhere and the dumped range becomes a proxy.
 	Trampolines bool
+	// Guest runs only in the test guest (TestGuestKernel): another kernel
+	// than the host's.
+	Guest bool
 }
 
 // Compat reports whether the column runs the -m32 build.
@@ -111,7 +114,9 @@ func (v Variant) Compat() bool { return strings.HasPrefix(v.Column, "compat") }
 
 // Variants returns the builds of p. Programs that use the vDSO, and every
 // -m32 program (32-bit glibc enters the kernel through the vDSO), also run
-// with the vDSO trampolines forced.
+// with the vDSO trampolines forced. Every -m64 build also runs on the test
+// guest's kernel (native-guest); a program marked needs=ia32 already does
+// when the host refuses ia32.
 func (p Program) Variants() []Variant {
 	v := []Variant{{Column: "native", Suffix: "64"}, {Column: "compat", Suffix: "32"}}
 	if p.Static {
@@ -122,6 +127,9 @@ func (p Program) Variants() []Variant {
 	}
 	if p.DumpFail == "" {
 		v = append(v, Variant{Column: "compat-vdso-tramp", Suffix: "32", Trampolines: true})
+	}
+	if !p.NeedsIA32 {
+		v = append(v, Variant{Column: "native-guest", Suffix: "64", Guest: true})
 	}
 	return v
 }

@@ -16,25 +16,23 @@ import (
 	"github.com/ckpt/ckpt/test/vm"
 )
 
-var guestCells = flag.String("guest-cells", "", "TestCompatInVM runs only the cells whose PROGRAM/COLUMN match this (a go test -run pattern); with -update it records only them")
+var guestCells = flag.String("guest-cells", "", "TestGuestKernel runs only the cells whose PROGRAM/COLUMN match this (a go test -run pattern); with -update it records only them")
 
 // guestTimeoutScale stretches the harness's timeouts in the guest, which
 // runs under software emulation when the host has no KVM.
 const guestTimeoutScale = "10"
 
-// TestCompatInVM runs the cells of the matrix that need ia32 (the compat
-// columns, and programs marked needs=ia32) in a qemu guest
-// whose kernel runs ia32 programs, for hosts whose kernel refuses them.
+// TestGuestKernel runs cells of the matrix in a qemu guest that boots
+// Debian's kernel: the native-guest column (every -m64 build on another
+// kernel than the host's) and, when the host's kernel refuses ia32, the
+// cells that need it (the compat columns, and programs marked needs=ia32).
 // The guest gets ckpt, this test binary, the test programs and their
-// libraries in its initramfs, runs TestEndToEnd on the compat columns
-// against docs/RESULTS.md and sends back the cells. With -update, the
-// cells are written into docs/RESULTS.md.
-func TestCompatInVM(t *testing.T) {
+// libraries in its initramfs, runs TestEndToEnd on its cells against
+// docs/RESULTS.md and sends back the cells. With -update, the cells are
+// written into docs/RESULTS.md.
+func TestGuestKernel(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
-	}
-	if hostIA32 {
-		t.Skip("this kernel runs ia32 programs: TestEndToEnd runs the compat columns here")
 	}
 	if *prebuilt != "" {
 		t.Skip("already running in the guest")
@@ -63,12 +61,15 @@ func TestCompatInVM(t *testing.T) {
 		}
 	}
 	release := strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-")
-	where := "Linux " + release + " amd64 in a qemu guest (TestCompatInVM), as the host's kernel refuses ia32 programs"
+	where := "Linux " + release + " amd64 in a qemu guest (TestGuestKernel)"
 	args := []string{"/src/test/e2e", "/src/test/e2e/e2e.test",
 		"-test.run", "^TestEndToEnd$/" + *guestCells, "-test.v", "-test.timeout", "60m",
-		"-ckpt", "/bin/ckpt", "-ia32-cells",
+		"-ckpt", "/bin/ckpt", "-in-guest",
 		"-timeout-scale", guestTimeoutScale,
 		"-results", "/src/docs/RESULTS.md", "-matrix-out", "/tmp/vm-out", "-where", where}
+	if !hostIA32 {
+		args = append(args, "-guest-ia32")
+	}
 	if *update {
 		args = append(args, "-update")
 	}
