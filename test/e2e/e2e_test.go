@@ -82,10 +82,12 @@ func TestMain(m *testing.M) {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Printf("e2e: build ckpt: %v\n%s", err, out)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	if out, err := exec.Command("make", "-s", "-C", progsDir).CombinedOutput(); err != nil {
 		fmt.Printf("e2e: build test programs: %v\n%s", err, out)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := m.Run()
