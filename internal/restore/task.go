@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -51,11 +52,18 @@ func (r *restorer) cloneTask() error {
 	if r.timens != nil {
 		// The helper makes the namespace its children will be in; its
 		// offsets are set before the task enters it.
-		if _, err := inj.Syscall(x86.SysUnshare, unix.CLONE_NEWTIME); err != nil {
+		_, err := inj.Syscall(x86.SysUnshare, unix.CLONE_NEWTIME)
+		switch {
+		case errors.Is(err, unix.EINVAL):
+			// A kernel without time namespaces (CONFIG_TIME_NS): the
+			// tree runs, but its clocks go back.
+			r.opts.logf("restore: warning: this kernel has no time namespaces; the tree's CLOCK_MONOTONIC and CLOCK_BOOTTIME go back by %v and %v", time.Duration(r.timens.Monotonic).Round(time.Millisecond), time.Duration(r.timens.Boottime).Round(time.Millisecond))
+		case err != nil:
 			return fmt.Errorf("helper: unshare(CLONE_NEWTIME): %w", err)
-		}
-		if err := writeTimensOffsets(h, r.timens); err != nil {
-			return fmt.Errorf("helper: %w", err)
+		default:
+			if err := writeTimensOffsets(h, r.timens); err != nil {
+				return fmt.Errorf("helper: %w", err)
+			}
 		}
 	}
 	got, err := inj.Syscall(x86.SysClone3, argsAddr, cloneArgsSize)
