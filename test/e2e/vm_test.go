@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,7 +172,7 @@ func bootGuest(t *testing.T, a *vm.Initramfs, kernel string, args []string, time
 	}
 	t.Logf("guest ran for %v", time.Since(start).Round(time.Second))
 	if err != nil {
-		return out, fmt.Errorf("guest: %v; console ends with: %s", err, lastLines(string(log), 20))
+		return out, fmt.Errorf("guest: %v; console ends with: %s", err, lastLines(string(log), 40))
 	}
 	return out, nil
 }
@@ -227,24 +230,7 @@ func TestRestoreOnOtherKernel(t *testing.T) {
 			if err := a.Tree(work); err != nil {
 				t.Fatal(err)
 			}
-			script := `set -u
-echo 4194304 >/proc/sys/kernel/pid_max
-# The Go runtime keeps the cgroup v1 CPU quota file open: the same path
-# must exist here.
-busybox mount -t tmpfs cgroup /sys/fs/cgroup
-busybox mkdir /sys/fs/cgroup/cpu
-busybox mount -t cgroup -o cpu cgroup /sys/fs/cgroup/cpu
-ckpt restore -D "$1" --cpu-cap="$4" --pidfile /tmp/pid -v4 -o restore.log 2>/tmp/restore.err &
-r=$!
-i=0
-while [ ! -s /tmp/pid ] && [ $i -lt 300 ] && kill -0 $r; do busybox sleep 0.1; i=$((i+1)); done
-busybox sleep 2
-kill -TERM "$2"
-wait $r
-echo "restore exit status $?" >/tmp/vm-out
-busybox cat /tmp/restore.err "$3" "$1/restore.log" >>/tmp/vm-out
-`
-			a.Bytes("/restore.sh", []byte(script), 0o755)
+			a.Bytes("/restore.sh", []byte(guestRestoreScript), 0o755)
 			out, err := bootGuest(t, a, kernel, []string{"/", "/bin/sh", "/restore.sh", img, pid, filepath.Join(work, "prog.log"), c.cpuCap}, 10*time.Minute)
 			if err != nil {
 				t.Fatal(err)
@@ -272,5 +258,139 @@ busybox cat /tmp/restore.err "$3" "$1/restore.log" >>/tmp/vm-out
 				}
 			}
 		})
+	}
+}
+
+// guestRestoreScript restores, in the guest, the dump in $1 of task $2
+// with --cpu-cap=$4, lets it run for two seconds, sends it SIGTERM, and
+// leaves in /tmp/vm-out the restore's exit status, its stderr, the
+// program's log $3 and the restore log.
+const guestRestoreScript = `set -u
+echo 4194304 >/proc/sys/kernel/pid_max
+# The Go runtime keeps the cgroup v1 CPU quota file open: the same path
+# must exist here.
+busybox mount -t tmpfs cgroup /sys/fs/cgroup
+busybox mkdir /sys/fs/cgroup/cpu
+busybox mount -t cgroup -o cpu cgroup /sys/fs/cgroup/cpu
+ckpt restore -D "$1" --cpu-cap="$4" --pidfile /tmp/pid -v4 -o restore.log 2>/tmp/restore.err &
+r=$!
+i=0
+while [ ! -s /tmp/pid ] && [ $i -lt 300 ] && kill -0 $r; do busybox sleep 0.1; i=$((i+1)); done
+busybox sleep 2
+kill -TERM "$2"
+wait $r
+echo "restore exit status $?" >/tmp/vm-out
+busybox cat /tmp/restore.err "$3" "$1/restore.log" >>/tmp/vm-out
+`
+
+// guestDumpScript starts program $1 in its own session in /tmp/xk/cwd,
+// waits for its READY, dumps it into /tmp/xk/img, and sends back /tmp/xk
+// as a base64 tar in /tmp/vm-out.
+const guestDumpScript = `set -u
+busybox mkdir -p /tmp/xk/cwd
+cd /tmp/xk/cwd
+CKPT_TEST_DIR=/tmp/xk/cwd busybox setsid "$1" >/tmp/xk/prog.log 2>&1 </dev/null &
+p=$!
+i=0
+while ! busybox grep -q '^READY$' /tmp/xk/prog.log && [ $i -lt 300 ]; do busybox sleep 0.1; i=$((i+1)); done
+ckpt dump -t $p -D /tmp/xk/img -v4 -o dump.log || { busybox cat /tmp/xk/prog.log; exit 1; }
+cd /
+busybox tar -cf - tmp/xk | busybox base64 >/tmp/vm-out
+`
+
+// TestCompatAcrossKernels dumps a 32-bit program in the guest on Debian
+// stable's kernel (6.1) and restores it in a guest on the newer
+// backports kernel (6.12), whose 32-bit vDSO differs (other offsets, and
+// a getcpu): the restore must take the trampoline path, and vdso_clock,
+// which calls every vDSO entry through glibc and through the old entry
+// points, must PASS. Both guests run on the same (emulated) CPU. It runs
+// only with CKPT_VM_OTHER_KERNEL set (scripts/fetch-other-kernel.sh).
+func TestCompatAcrossKernels(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if *prebuilt != "" {
+		t.Skip("already running in the guest")
+	}
+	other := vm.OtherKernel()
+	if other == "" {
+		t.Skip("no second guest kernel: set CKPT_VM_OTHER_KERNEL (scripts/fetch-other-kernel.sh fetches Debian's 6.12); CI leaves it out, as qemu 7.2's emulation runs 6.12 unreliably")
+	}
+	const prog = "vdso_clock"
+	bin, _ := filepath.Abs(filepath.Join(progsDir, "build", prog+".32"))
+	addProg := func(a *vm.Initramfs) {
+		if err := a.File(bin, bin); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Libraries(bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Dump in the first guest.
+	a, first := guestBase(t)
+	addProg(a)
+	a.Bytes("/dump.sh", []byte(guestDumpScript), 0o755)
+	out, err := bootGuest(t, a, first, []string{"/", "/bin/sh", "/dump.sh", bin}, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ExitCode != 0 {
+		t.Fatalf("dump in the first guest (%s) failed: %s", filepath.Base(first), lastLines(string(out.Output), 10))
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(out.Output)), ""))
+	if err != nil {
+		t.Fatalf("the first guest's tar: %v", err)
+	}
+	// Restore in the second guest, with the dump at the same paths.
+	b, _ := guestBase(t)
+	addProg(b)
+	host := t.TempDir()
+	tr := tar.NewReader(bytes.NewReader(raw))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the first guest's tar: %v", err)
+		}
+		guest := "/" + strings.TrimPrefix(filepath.Clean(h.Name), "/")
+		switch h.Typeflag {
+		case tar.TypeDir:
+			b.Dir(guest)
+		case tar.TypeReg:
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hp := filepath.Join(host, guest)
+			if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(hp, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.File(guest, hp); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pid := dumpedPid(t, filepath.Join(host, "tmp/xk/img"))
+	b.Bytes("/restore.sh", []byte(guestRestoreScript), 0o755)
+	out, err = bootGuest(t, b, other, []string{"/", "/bin/sh", "/restore.sh", "/tmp/xk/img", pid, "/tmp/xk/prog.log", "ins"}, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := string(out.Output)
+	for _, l := range strings.Split(res, "\n") {
+		if strings.Contains(l, "vDSO") || strings.Contains(l, "vdso") || strings.Contains(l, "time namespace") {
+			t.Log(l)
+		}
+	}
+	if !strings.Contains(res, "restore exit status 0\n") || !strings.Contains(res, "\nPASS\n") {
+		t.Fatalf("dumped on %s, the program did not PASS after the restore on %s:\n%s", filepath.Base(first), filepath.Base(other), lastLines(res, 30))
+	}
+	if !strings.Contains(res, "vDSO: trampolines") {
+		t.Errorf("the restore did not take the trampoline path:\n%s", lastLines(res, 30))
 	}
 }

@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// KernelCacheDir is where scripts/setup.sh unpacks the guest kernel.
+// KernelCacheDir is where scripts/setup.sh unpacks the guest kernel
+// (Debian stable's cloud kernel).
 const KernelCacheDir = "/var/cache/ckpt-vm"
 
 // FindKernel returns the guest kernel: $CKPT_VM_KERNEL, or the newest
@@ -31,6 +32,11 @@ func FindKernel() (string, error) {
 	sort.Strings(ks)
 	return ks[len(ks)-1], nil
 }
+
+// OtherKernel returns a second guest kernel for restores across kernels,
+// $CKPT_VM_OTHER_KERNEL (scripts/fetch-other-kernel.sh fetches one), or
+// "" when it is not set.
+func OtherKernel() string { return os.Getenv("CKPT_VM_OTHER_KERNEL") }
 
 // Guest is one boot of the initramfs: /init gets Args, one per line, in
 // /vm-args.
