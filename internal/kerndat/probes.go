@@ -33,6 +33,8 @@ const (
 	nameIA32        = "ia32 emulation"
 	nameVDSO32      = "ARCH_MAP_VDSO_32"
 	nameCompat      = CompatProbe
+	nameTimeNS      = "time namespaces"
+	nameCPU         = "CPU"
 )
 
 // Capability numbers (include/uapi/linux/capability.h).
@@ -72,7 +74,7 @@ func runAll() []Result {
 	tr := ptrace.NewTracer()
 	defer tr.Close()
 	rs = append(rs, probeLive(tr)...)
-	rs = append(rs, probeMMMap(), k.probeClone3())
+	rs = append(rs, probeMMMap(), k.probeClone3(), probeTimeNS(), probeCPU())
 	vdso64, _ := probeVDSO(tr, false)
 	rs = append(rs, vdso64)
 	ia32 := probeIA32()
@@ -134,6 +136,27 @@ func (k *kernel) probeSysResource() Result {
 		return ok(nameSysResource, "held: hard rlimits can be raised at restore", false)
 	}
 	return fail(nameSysResource, false, "not held: hard rlimits cannot be raised, so a task whose hard limits are above ckpt's own cannot get them back")
+}
+
+// probeTimeNS tells whether a restore can give the tree a time namespace,
+// which keeps its clocks from going back on a machine booted later.
+func probeTimeNS() Result {
+	if _, err := os.Stat("/proc/self/timens_offsets"); err != nil {
+		return fail(nameTimeNS, false, "none (CONFIG_TIME_NS is off): a restore after a reboot or on another machine sets the tree's CLOCK_MONOTONIC and CLOCK_BOOTTIME back")
+	}
+	return ok(nameTimeNS, "a restore where the clocks are behind the dump's keeps them going in a time namespace", false)
+}
+
+// probeCPU names this CPU and the instruction-set features a dump from it
+// needs wherever it is restored (restore --cpu-cap=ins).
+func probeCPU() Result {
+	none := make([]uint32, x86.NumCapWords)
+	feats := x86.MissingInstructions(x86.CPUCapabilities(), 0, none, 0)
+	brand := x86.CPUBrand()
+	if brand == "" {
+		brand, _, _, _ = x86.CPUVendorModel()
+	}
+	return ok(nameCPU, fmt.Sprintf("%s; %d instruction-set features, which a restore of its dumps elsewhere needs (--cpu-cap=ins)", brand, len(feats)), false)
 }
 
 // probeLive attaches to a helper the way a dump attaches to a task and
