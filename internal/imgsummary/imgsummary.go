@@ -253,7 +253,7 @@ func (s *summary) print(out io.Writer) error {
 			}) float64 {
 				return float64(ts.GetTvSec()) + float64(ts.GetTvNsec())/1e9
 			}
-			p("clocks: the tree saw CLOCK_MONOTONIC %.3f s and CLOCK_BOOTTIME %.3f s (restored into a time namespace where this machine's are behind)\n",
+			p("clocks: the tree saw CLOCK_MONOTONIC %.3f s and CLOCK_BOOTTIME %.3f s (a restore where this machine's clocks are behind these gives the tree a time namespace)\n",
 				sec(c.GetMonotonic()), sec(c.GetBoottime()))
 		}
 		break

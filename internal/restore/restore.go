@@ -234,10 +234,16 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 
 func describePid(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil {
+	if err != nil || len(b) == 0 {
 		return "another process"
 	}
-	return fmt.Sprintf("%q", string(b[:len(b)-1]))
+	d := fmt.Sprintf("%q", string(b[:len(b)-1]))
+	// Often the dumped original itself: killed by the dump, it stays a
+	// zombie until its parent reaps it.
+	if st, err := procfs.ReadStat(pid); err == nil && st.State == 'Z' {
+		d += fmt.Sprintf(", a zombie until its parent %d reaps it (the task the dump killed, if its parent is slow or never reaps; try again once it is gone)", st.PPid)
+	}
+	return d
 }
 
 // restorer is one restore in progress; its methods run on the tracer thread.

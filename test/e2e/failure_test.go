@@ -130,6 +130,25 @@ func TestRestoreFailures(t *testing.T) {
 			t.Fatalf("second restore: %v: %s; want 'pid %s is in use'", err, out, pid)
 		}
 	})
+	t.Run("pid held by the unreaped original", func(t *testing.T) {
+		// The dumped original is this test's child and is not reaped
+		// before the restore: it is a zombie that holds the pid.
+		work := t.TempDir()
+		cmd, _ := startProg(t, "mem_heap", work, false)
+		pid := strconv.Itoa(cmd.Process.Pid)
+		img := filepath.Join(work, "img")
+		if out, err := exec.Command(ckptBin, "dump", "-t", pid, "-D", img).CombinedOutput(); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("dump: %v: %s", err, out)
+		}
+		out, err := exec.Command(ckptBin, "restore", "-D", img, "-d").CombinedOutput()
+		_ = cmd.Wait()
+		want := fmt.Sprintf("a zombie until its parent %d reaps it", os.Getpid())
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Fatalf("restore while the original is a zombie: %v: %s; want %q", err, out, want)
+		}
+	})
 }
 
 func TestDumpFailures(t *testing.T) {
