@@ -133,20 +133,15 @@ func ParseStat(data []byte) (*Stat, error) {
 
 // ReadStat reads and parses /proc/PID/stat.
 func ReadStat(pid int) (*Stat, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, fmt.Errorf("read /proc/%d/stat: %w", pid, err)
-	}
-	st, err := ParseStat(data)
-	if err != nil {
-		return nil, fmt.Errorf("read /proc/%d/stat: %w", pid, err)
-	}
-	return st, nil
+	return readStat(fmt.Sprintf("/proc/%d/stat", pid))
 }
 
 // ReadTaskStat reads and parses /proc/PID/task/TID/stat.
 func ReadTaskStat(pid, tid int) (*Stat, error) {
-	path := fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid)
+	return readStat(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+}
+
+func readStat(path string) (*Stat, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
