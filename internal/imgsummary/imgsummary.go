@@ -27,6 +27,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
@@ -245,18 +246,12 @@ func (s *summary) print(out io.Writer) error {
 		p(", dumped at uptime %.1f s", float64(inv.GetDumpUptime())/1e6)
 	}
 	p("\n")
-	for _, t := range s.tasks {
-		if c := t.im.GetClocks(); c != nil {
-			sec := func(ts interface {
-				GetTvSec() uint64
-				GetTvNsec() uint64
-			}) float64 {
-				return float64(ts.GetTvSec()) + float64(ts.GetTvNsec())/1e9
-			}
-			p("clocks: the tree saw CLOCK_MONOTONIC %.3f s and CLOCK_BOOTTIME %.3f s (a restore where this machine's clocks are behind these gives the tree a time namespace)\n",
-				sec(c.GetMonotonic()), sec(c.GetBoottime()))
-		}
-		break
+	// The clocks are the tree's: every task's Images holds the same.
+	if len(s.tasks) > 0 && s.tasks[0].im != nil && s.tasks[0].im.Clocks != nil {
+		c := s.tasks[0].im.Clocks
+		sec := func(ts *timens.Timespec) float64 { return float64(ts.GetTvSec()) + float64(ts.GetTvNsec())/1e9 }
+		p("clocks: the tree saw CLOCK_MONOTONIC %.3f s and CLOCK_BOOTTIME %.3f s (a restore where this machine's clocks are behind these gives the tree a time namespace)\n",
+			sec(c.GetMonotonic()), sec(c.GetBoottime()))
 	}
 	if s.refused != nil {
 		p("restore: refused: %v\n", s.refused)

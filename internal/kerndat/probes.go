@@ -150,8 +150,7 @@ func probeTimeNS() Result {
 // probeCPU names this CPU and the instruction-set features a dump from it
 // needs wherever it is restored (restore --cpu-cap=ins).
 func probeCPU() Result {
-	none := make([]uint32, x86.NumCapWords)
-	feats := x86.MissingInstructions(x86.CPUCapabilities(), 0, none, 0)
+	feats := x86.InstructionFeatures(x86.CPUCapabilities())
 	brand := x86.CPUBrand()
 	if brand == "" {
 		brand, _, _, _ = x86.CPUVendorModel()

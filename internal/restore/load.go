@@ -275,11 +275,3 @@ func (im *Images) RegFile(id uint32) (*fdinfo.FileEntry, error) {
 	}
 	return f, nil
 }
-
-// GetClocks returns the dumped clocks, or nil (also for a nil Images).
-func (im *Images) GetClocks() *timens.TimensEntry {
-	if im == nil {
-		return nil
-	}
-	return im.Clocks
-}

@@ -58,8 +58,7 @@ func TestGuestKernel(t *testing.T) {
 	}
 	bins, _ := filepath.Glob(filepath.Join(progsDir, "build", "*"))
 	for _, b := range bins {
-		add("/src/testdata/progs/build/"+filepath.Base(b), b)
-		if err := a.Libraries(b); err != nil {
+		if err := a.Program("/src/testdata/progs/build/"+filepath.Base(b), b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -133,10 +132,7 @@ func guestBase(t *testing.T) (*vm.Initramfs, string) {
 		t.Fatal("busybox is not installed (scripts/setup.sh installs busybox-static)")
 	}
 	for guest, host := range map[string]string{"/init": initBin, "/bin/ckpt": ckptBin, "/bin/sh": "/bin/dash", "/bin/busybox": bb} {
-		if err := a.File(guest, host); err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Libraries(host); err != nil {
+		if err := a.Program(guest, host); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -220,10 +216,7 @@ func TestRestoreOnOtherKernel(t *testing.T) {
 			}
 			a, kernel := guestBase(t)
 			bin, _ := filepath.Abs(filepath.Join(progsDir, "build", prog+".64"))
-			if err := a.File(bin, bin); err != nil {
-				t.Fatal(err)
-			}
-			if err := a.Libraries(bin); err != nil {
+			if err := a.Program(bin, bin); err != nil {
 				t.Fatal(err)
 			}
 			// The images, the program's cwd and its log, at the same paths.
@@ -252,12 +245,19 @@ func TestRestoreOnOtherKernel(t *testing.T) {
 			if !strings.Contains(res, "the tree gets a time namespace") {
 				t.Errorf("the restore made no time namespace, though the guest's clocks are behind:\n%s", lastLines(res, 30))
 			}
-			for _, l := range strings.Split(res, "\n") {
-				if strings.Contains(l, "vDSO") || strings.Contains(l, "vdso") || strings.Contains(l, "time namespace") {
-					t.Log(l)
-				}
-			}
+			logPaths(t, res)
 		})
+	}
+}
+
+// logPaths logs the lines of a guest restore's output that say which
+// vDSO and clock paths it took.
+func logPaths(t *testing.T, res string) {
+	t.Helper()
+	for _, l := range strings.Split(res, "\n") {
+		if strings.Contains(l, "vDSO") || strings.Contains(l, "vdso") || strings.Contains(l, "time namespace") {
+			t.Log(l)
+		}
 	}
 }
 
@@ -318,17 +318,11 @@ func TestCompatAcrossKernels(t *testing.T) {
 	}
 	const prog = "vdso_clock"
 	bin, _ := filepath.Abs(filepath.Join(progsDir, "build", prog+".32"))
-	addProg := func(a *vm.Initramfs) {
-		if err := a.File(bin, bin); err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Libraries(bin); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// Dump in the first guest.
 	a, first := guestBase(t)
-	addProg(a)
+	if err := a.Program(bin, bin); err != nil {
+		t.Fatal(err)
+	}
 	a.Bytes("/dump.sh", []byte(guestDumpScript), 0o755)
 	out, err := bootGuest(t, a, first, []string{"/", "/bin/sh", "/dump.sh", bin}, 10*time.Minute)
 	if err != nil {
@@ -343,7 +337,9 @@ func TestCompatAcrossKernels(t *testing.T) {
 	}
 	// Restore in the second guest, with the dump at the same paths.
 	b, _ := guestBase(t)
-	addProg(b)
+	if err := b.Program(bin, bin); err != nil {
+		t.Fatal(err)
+	}
 	host := t.TempDir()
 	tr := tar.NewReader(bytes.NewReader(raw))
 	for {
@@ -382,11 +378,7 @@ func TestCompatAcrossKernels(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := string(out.Output)
-	for _, l := range strings.Split(res, "\n") {
-		if strings.Contains(l, "vDSO") || strings.Contains(l, "vdso") || strings.Contains(l, "time namespace") {
-			t.Log(l)
-		}
-	}
+	logPaths(t, res)
 	if !strings.Contains(res, "restore exit status 0\n") || !strings.Contains(res, "\nPASS\n") {
 		t.Fatalf("dumped on %s, the program did not PASS after the restore on %s:\n%s", filepath.Base(first), filepath.Base(other), lastLines(res, 30))
 	}

@@ -155,6 +155,15 @@ func (a *Initramfs) mirror(p string, depth int) error {
 	return nil
 }
 
+// Program adds the host ELF program host at path guest, with its
+// interpreter and shared libraries (Libraries).
+func (a *Initramfs) Program(guest, host string) error {
+	if err := a.File(guest, host); err != nil {
+		return err
+	}
+	return a.Libraries(host)
+}
+
 // Libraries adds the ELF program's interpreter and every shared library
 // it needs, recursively, found in the usual directories for its class.
 // It reads the ELF headers instead of running ldd, which would have to

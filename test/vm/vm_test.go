@@ -34,17 +34,11 @@ int main(int argc, char **argv) {
 		if out, err := exec.Command("gcc", "-m"+m, "-o", bin, src).CombinedOutput(); err != nil {
 			t.Fatalf("gcc -m%s: %v\n%s", m, err, out)
 		}
-		if err := a.File("/bin/hello"+m, bin); err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Libraries(bin); err != nil {
+		if err := a.Program("/bin/hello"+m, bin); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := a.File("/bin/sh", "/bin/dash"); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Libraries("/bin/dash"); err != nil {
+	if err := a.Program("/bin/sh", "/bin/dash"); err != nil {
 		t.Fatal(err)
 	}
 	init := filepath.Join(dir, "init")

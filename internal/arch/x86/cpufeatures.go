@@ -61,6 +61,21 @@ var insFeatures = []insFeature{
 	{"avx512_fp16", CapWord7EDX, 23}, {"amx_tile", CapWord7EDX, 24}, {"amx_int8", CapWord7EDX, 25},
 }
 
+func (f insFeature) in(words []uint32) bool {
+	return f.word < len(words) && words[f.word]&(1<<uint(f.bit)) != 0
+}
+
+// InstructionFeatures names the instruction-set features set in caps.
+func InstructionFeatures(caps []uint32) []string {
+	var out []string
+	for _, f := range insFeatures {
+		if f.in(caps) {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
 // CPUCapabilities reads this CPU's feature words (NumCapWords long).
 func CPUCapabilities() []uint32 {
 	w := make([]uint32, NumCapWords)
@@ -128,9 +143,8 @@ func xgetbv0() uint64
 // (hereCaps, hereXfeatures) lacks.
 func MissingInstructions(caps []uint32, xfeatures uint64, hereCaps []uint32, hereXfeatures uint64) []string {
 	var out []string
-	has := func(w []uint32, f insFeature) bool { return f.word < len(w) && w[f.word]&(1<<uint(f.bit)) != 0 }
 	for _, f := range insFeatures {
-		if has(caps, f) && !has(hereCaps, f) {
+		if f.in(caps) && !f.in(hereCaps) {
 			out = append(out, f.name)
 		}
 	}

@@ -55,15 +55,13 @@ func run(files, dirs []string, args []string, timeout time.Duration) error {
 	}
 	defer os.RemoveAll(tmp)
 	a := vm.NewInitramfs()
+	// An ELF file comes with its libraries, any other file alone.
 	addELF := func(guest, host string) error {
-		if err := a.File(guest, host); err != nil {
-			return err
-		}
 		if f, err := elf.Open(host); err == nil {
 			f.Close()
-			return a.Libraries(host)
+			return a.Program(guest, host)
 		}
-		return nil
+		return a.File(guest, host)
 	}
 	initBin := filepath.Join(tmp, "init")
 	build := exec.Command("go", "build", "-o", initBin, "github.com/ckpt/ckpt/test/vm/guestinit")
