@@ -16,6 +16,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // fdFlagCloexec is FD_CLOEXEC in fdinfo_entry.flags.
@@ -367,10 +368,6 @@ func (r *restorer) setPipeFlags(num int, flags uint64) error {
 	return nil
 }
 
-// tfdIocSetTicks is TFD_IOC_SET_TICKS, _IOW('T', 0, __u64)
-// (include/uapi/linux/timerfd.h), which sets the expirations not yet read.
-const tfdIocSetTicks = 0x40085400
-
 // createTimerfd makes a timerfd on the dumped clock, armed with the time
 // that was left (relative: an absolute timer was shown as time left too),
 // and with the expirations that were not read yet.
@@ -383,13 +380,10 @@ func (r *restorer) createTimerfd(num int, t *timerfd.TimerfdEntry, cloexec bool)
 		return err
 	}
 	if t.GetVsec() != 0 || t.GetVnsec() != 0 {
-		b := make([]byte, 32) // struct itimerspec: interval, then value
-		le := binary.LittleEndian
-		le.PutUint64(b[0:], t.GetIsec())
-		le.PutUint64(b[8:], t.GetInsec())
-		le.PutUint64(b[16:], t.GetVsec())
-		le.PutUint64(b[24:], t.GetVnsec())
-		p, err := r.put(0, b)
+		p, err := r.put(0, uapi.Itimerspec{
+			Interval: uapi.Timespec{Sec: int64(t.GetIsec()), Nsec: int64(t.GetInsec())},
+			Value:    uapi.Timespec{Sec: int64(t.GetVsec()), Nsec: int64(t.GetVnsec())},
+		}.Bytes())
 		if err != nil {
 			return err
 		}
@@ -404,19 +398,16 @@ func (r *restorer) createTimerfd(num int, t *timerfd.TimerfdEntry, cloexec bool)
 		if err != nil {
 			return err
 		}
-		if _, err := r.inj.Syscall(x86.SysIoctl, uint64(num), tfdIocSetTicks, p); err != nil {
+		if _, err := r.inj.Syscall(x86.SysIoctl, uint64(num), uapi.TFD_IOC_SET_TICKS, p); err != nil {
 			return fmt.Errorf("set %d unread expirations: %w", n, err)
 		}
 	}
 	return nil
 }
 
-// efdSemaphore is EFD_SEMAPHORE, kept in the eventfd entry's flags.
-const efdSemaphore = 1
-
 // createEventfd makes an eventfd with the dumped counter and flags at num.
 func (r *restorer) createEventfd(num int, e *eventfd.EventfdFileEntry, cloexec bool) error {
-	flags := uint64(e.GetFlags() & (unix.O_NONBLOCK | efdSemaphore))
+	flags := uint64(e.GetFlags() & (unix.O_NONBLOCK | unix.EFD_SEMAPHORE))
 	got, err := r.inj.Syscall(x86.SysEventfd2, 0, flags)
 	if err != nil {
 		return fmt.Errorf("eventfd2: %w", err)
@@ -439,18 +430,11 @@ func (r *restorer) createEventfd(num int, e *eventfd.EventfdFileEntry, cloexec b
 	return nil
 }
 
-// epollEventSize is sizeof(struct epoll_event) on x86, packed: u32 events,
-// u64 data (include/uapi/linux/eventpoll.h), the same for ia32.
-const epollEventSize = 12
-
 // addEpollTargets adds the dumped targets to the epoll fd at num, once
 // every fd of the table is in place.
 func (r *restorer) addEpollTargets(num int, e *eventpoll.EventpollFileEntry) error {
 	for _, t := range e.GetTfd() {
-		b := make([]byte, epollEventSize)
-		binary.LittleEndian.PutUint32(b, t.GetEvents())
-		binary.LittleEndian.PutUint64(b[4:], t.GetData())
-		p, err := r.put(0, b)
+		p, err := r.put(0, uapi.EpollEvent{Events: t.GetEvents(), Data: t.GetData()}.Bytes())
 		if err != nil {
 			return err
 		}
