@@ -120,15 +120,6 @@ func scratchCodeAddr(vmas []procfs.SmapsEntry) (uint64, error) {
 	return 0, fmt.Errorf("no executable mapping to run injected syscalls from")
 }
 
-// Values of prctl(2) options (include/uapi/linux/prctl.h).
-const (
-	prGetPdeathsig      = 2
-	prGetDumpable       = 3
-	prGetSecurebits     = 27
-	prGetChildSubreaper = 37
-	prGetTidAddress     = 40
-)
-
 // queryTask asks the task, through injected syscalls, for what /proc and
 // ptrace do not show.
 // Process-wide state is asked from the leader only.
@@ -228,30 +219,30 @@ func (t *task) queryTask(th *threadState, vmas []procfs.SmapsEntry) (err error) 
 			return fmt.Errorf("brk: %w", err)
 		}
 	}
-	if _, err := inj.Syscall(x86.SysPrctl, prGetPdeathsig, data); err != nil {
+	if _, err := inj.Syscall(x86.SysPrctl, unix.PR_GET_PDEATHSIG, data); err != nil {
 		return fmt.Errorf("prctl(PR_GET_PDEATHSIG): %w", err)
 	}
 	if b, err = read(4); err != nil {
 		return err
 	}
 	q.pdeathSig = binary.LittleEndian.Uint32(b)
-	if _, err := inj.Syscall(x86.SysPrctl, prGetTidAddress, data); err != nil {
+	if _, err := inj.Syscall(x86.SysPrctl, unix.PR_GET_TID_ADDRESS, data); err != nil {
 		return fmt.Errorf("prctl(PR_GET_TID_ADDRESS): %w", err)
 	}
 	if b, err = read(8); err != nil {
 		return err
 	}
 	q.tidAddr = binary.LittleEndian.Uint64(b)
-	v, err := inj.Syscall(x86.SysPrctl, prGetSecurebits)
+	v, err := inj.Syscall(x86.SysPrctl, unix.PR_GET_SECUREBITS)
 	if err != nil {
 		return fmt.Errorf("prctl(PR_GET_SECUREBITS): %w", err)
 	}
 	q.secbits = uint32(v)
-	if v, err = inj.Syscall(x86.SysPrctl, prGetDumpable); err != nil {
+	if v, err = inj.Syscall(x86.SysPrctl, unix.PR_GET_DUMPABLE); err != nil {
 		return fmt.Errorf("prctl(PR_GET_DUMPABLE): %w", err)
 	}
 	q.dumpable = int32(v)
-	if _, err := inj.Syscall(x86.SysPrctl, prGetChildSubreaper, data); err != nil {
+	if _, err := inj.Syscall(x86.SysPrctl, unix.PR_GET_CHILD_SUBREAPER, data); err != nil {
 		return fmt.Errorf("prctl(PR_GET_CHILD_SUBREAPER): %w", err)
 	}
 	if b, err = read(4); err != nil {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // fileTable assigns ids to the files of files.img.
@@ -121,10 +122,6 @@ func noOwner() *fown.FownEntry {
 	return &fown.FownEntry{Uid: z, Euid: z, Signum: z, PidType: z, Pid: z}
 }
 
-// efdSemaphore is EFD_SEMAPHORE (include/uapi/linux/eventfd.h); eventfd
-// files are always O_RDWR, so the bit is free in the stored f_flags.
-const efdSemaphore = 1
-
 // epollTargets lists what an epoll fd watches. Each target is named by
 // the fd number it was added with; that fd must still hold the same file,
 // or the restore could not add it back.
@@ -150,14 +147,11 @@ func (t *task) epollTargets(f openFile) ([]*eventpoll.EventpollTfdEntry, error) 
 // fdFlagCloexec is FD_CLOEXEC as fdinfo_entry.flags stores it.
 const fdFlagCloexec = 1
 
-// kcmpFile is KCMP_FILE (include/uapi/linux/kcmp.h).
-const kcmpFile = 0
-
 // sameFile reports whether fd1 of pid1 and fd2 of pid2 share one open
 // file description (dup'ed or inherited fds share offset and flags), with
 // kcmp(2).
 func sameFile(pid1, fd1, pid2, fd2 int) bool {
-	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid1), uintptr(pid2), kcmpFile, uintptr(fd1), uintptr(fd2), 0)
+	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid1), uintptr(pid2), uapi.KCMP_FILE, uintptr(fd1), uintptr(fd2), 0)
 	return e == 0 && r == 0
 }
 
@@ -225,7 +219,7 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 			}
 			fl := flags
 			if e.Semaphore {
-				fl |= efdSemaphore
+				fl |= unix.EFD_SEMAPHORE
 			}
 			ft.entries = append(ft.entries, &fdinfo.FileEntry{
 				Type: typ.Enum(), Id: proto.Uint32(id),

@@ -21,6 +21,7 @@ import (
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // tree is the process tree being dumped: the task named by the user and
@@ -55,14 +56,6 @@ func children(pid int) ([]int, error) {
 	}
 	return out, nil
 }
-
-// kcmp types (include/uapi/linux/kcmp.h).
-const (
-	kcmpVM      = 1
-	kcmpFiles   = 2
-	kcmpFS      = 3
-	kcmpSighand = 4
-)
 
 func kcmp(pid1, pid2, typ int) bool {
 	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid1), uintptr(pid2), uintptr(typ), 0, 0, 0)
@@ -136,7 +129,7 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 	for _, c := range []struct {
 		typ  int
 		what string
-	}{{kcmpVM, "memory (CLONE_VM)"}, {kcmpSighand, "signal handlers (CLONE_SIGHAND)"}} {
+	}{{uapi.KCMP_VM, "memory (CLONE_VM)"}, {uapi.KCMP_SIGHAND, "signal handlers (CLONE_SIGHAND)"}} {
 		if kcmp(parent, pid, c.typ) {
 			return nil, fmt.Errorf("child process %d shares %s with its parent %d: not supported yet", pid, c.what, parent)
 		}
@@ -147,13 +140,13 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 		if pt.pid != parent {
 			continue
 		}
-		if kcmp(parent, pid, kcmpFiles) {
+		if kcmp(parent, pid, uapi.KCMP_FILES) {
 			t.filesOf = pt.index
 			if pt.filesOf != 0 {
 				t.filesOf = pt.filesOf
 			}
 		}
-		if kcmp(parent, pid, kcmpFS) {
+		if kcmp(parent, pid, uapi.KCMP_FS) {
 			t.fsOf = pt.index
 			if pt.fsOf != 0 {
 				t.fsOf = pt.fsOf
