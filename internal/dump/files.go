@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
@@ -144,9 +145,6 @@ func (t *task) epollTargets(f openFile) ([]*eventpoll.EventpollTfdEntry, error) 
 	return out, nil
 }
 
-// fdFlagCloexec is FD_CLOEXEC as fdinfo_entry.flags stores it.
-const fdFlagCloexec = 1
-
 // sameFile reports whether fd1 of pid1 and fd2 of pid2 share one open
 // file description (dup'ed or inherited fds share offset and flags), with
 // kcmp(2).
@@ -168,7 +166,7 @@ func (t *task) fileEntries(ft *fileTable) ([]proto.Message, error) {
 		flags := f.info.Flags
 		fdFlags := uint32(0)
 		if flags&unix.O_CLOEXEC != 0 {
-			fdFlags = fdFlagCloexec
+			fdFlags = image.FdFlagCloexec
 		}
 		flags &^= unix.O_CLOEXEC
 		var id uint32

@@ -15,12 +15,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
-
-// fdFlagCloexec is FD_CLOEXEC in fdinfo_entry.flags.
-const fdFlagCloexec = 1
 
 // checkInheritable makes sure every tty or pipe fd of the dump can be
 // inherited: only stdio, and only with --shell-job.
@@ -100,7 +98,7 @@ func (r *restorer) restoreFiles() error {
 	for _, fd := range r.im.Fds {
 		num := int(fd.GetFd())
 		id := fd.GetId()
-		cloexec := fd.GetFlags()&fdFlagCloexec != 0
+		cloexec := fd.GetFlags()&image.FdFlagCloexec != 0
 		if inheritedStdio(fd) {
 			r.fdIDs[id] = num
 			continue
