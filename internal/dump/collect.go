@@ -19,6 +19,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/model/x86img"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
@@ -98,7 +99,7 @@ func (t *task) readThread(tid int) (*threadState, error) {
 		if err != nil {
 			return nil, err
 		}
-		th.tls = append(th.tls, d)
+		th.tls = append(th.tls, x86img.UserDescToImage(d))
 	}
 	return th, nil
 }
@@ -265,7 +266,7 @@ func capWords(v uint64) []uint32 { return []uint32{uint32(v), uint32(v >> 32)} }
 // coreEntry builds core-PID.img.
 // Only the leader's entry has the process-wide part (task_core_entry).
 func (t *task) coreEntry(th *threadState, leader *threadState, rlims map[int]procfs.Rlimit, personality uint32) (*criucore.CoreEntry, error) {
-	fp, err := x86.XstateToImage(th.xstate)
+	fp, err := x86img.XstateToImage(th.xstate)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +341,7 @@ func (t *task) coreEntry(th *threadState, leader *threadState, rlims map[int]pro
 		Mtype: criucore.CoreEntry_X86_64.Enum(),
 		ThreadInfo: &core.ThreadInfoX86{
 			ClearTidAddr: proto.Uint64(q.tidAddr),
-			Gpregs:       x86.RegsToImage(&th.regs),
+			Gpregs:       x86img.RegsToImage(&th.regs),
 			Fpregs:       fp,
 			Tls:          th.tls,
 		},

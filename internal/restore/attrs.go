@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/model/x86img"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 	"github.com/ckpt/ckpt/internal/uapi"
@@ -311,7 +312,7 @@ func (r *restorer) setRegisters(th *thread) error {
 	ti := th.core.GetThreadInfo()
 	pid := th.tid
 	for _, d := range ti.GetTls() {
-		if err := ptrace.SetThreadArea(pid, int(d.GetEntryNumber()), x86.EncodeUserDesc(d)); err != nil {
+		if err := ptrace.SetThreadArea(pid, int(d.GetEntryNumber()), x86.EncodeUserDesc(x86img.UserDescFromImage(d))); err != nil {
 			return fmt.Errorf("TLS entry %d: %w", d.GetEntryNumber(), err)
 		}
 	}
@@ -319,14 +320,14 @@ func (r *restorer) setRegisters(th *thread) error {
 	if err != nil {
 		return fmt.Errorf("read xstate: %w", err)
 	}
-	xs, err := x86.XstateFromImage(ti.GetFpregs(), tmpl)
+	xs, err := x86img.XstateFromImage(ti.GetFpregs(), tmpl)
 	if err != nil {
 		return err
 	}
 	if err := ptrace.SetRegset(pid, unix.NT_X86_XSTATE, xs); err != nil {
 		return fmt.Errorf("set xstate: %w", err)
 	}
-	regs := x86.RegsFromImage(ti.GetGpregs())
+	regs := x86img.RegsFromImage(ti.GetGpregs())
 	// The task leaves a syscall-exit stop, where the kernel applies no
 	// restart rules: rewind an interrupted syscall here.
 	x86.RewindSyscall(&regs)
