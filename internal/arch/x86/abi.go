@@ -49,6 +49,10 @@ const (
 	ERESTART_RESTARTBLOCK = 516
 )
 
+// EflagsTF is X86_EFLAGS_TF, the trap flag
+// (arch/x86/include/uapi/asm/processor-flags.h): set, the task single-steps.
+const EflagsTF = 1 << 8
+
 // arch_prctl codes (arch/x86/include/uapi/asm/prctl.h).
 const (
 	ArchMapVDSOX32 = 0x2001
