@@ -6,30 +6,21 @@ import (
 	"os"
 	"strings"
 
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
-
-// shmemObject is the content of a shared anonymous memory object.
-type shmemObject struct {
-	ino  uint64
-	data []byte
-}
 
 // saveShmem reads, once per object, the whole content of the shmem object
 // behind a MAP_SHARED|MAP_ANONYMOUS mapping, through /proc/PID/map_files
 // (pages other processes touched included).
 func (ft *fileTable) saveShmem(pid int, v procfs.VMA) error {
-	if ft.shmemSeen == nil {
-		ft.shmemSeen = map[uint64]bool{}
-	}
 	if ft.shmemSeen[v.Inode] {
 		return nil
 	}
@@ -47,7 +38,7 @@ func (ft *fileTable) saveShmem(pid int, v procfs.VMA) error {
 	if _, err := f.ReadAt(data, 0); err != nil {
 		return fmt.Errorf("read shared memory (%d bytes): %w", len(data), err)
 	}
-	ft.shmem = append(ft.shmem, shmemObject{v.Inode, data})
+	ft.d.Shmem = append(ft.d.Shmem, model.Shmem{Ino: v.Inode, Data: data})
 	return nil
 }
 
@@ -66,9 +57,10 @@ func vmaProt(v procfs.VMA) uint32 {
 	return p
 }
 
-// dumpMemory classifies every VMA, writes the pages that hold data to
-// pages-1.img and returns the vma entries for mm-PID.img.
-func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable, stats *Stats) ([]*vma.VmaEntry, error) {
+// dumpMemory classifies every VMA, writes the pages that hold data to the
+// process's pages image, sets its pagemap and returns the vma entries for
+// its mm image.
+func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTable, stats *Stats) ([]*vma.VmaEntry, error) {
 	pid := t.pid
 	pmf, err := procfs.OpenPagemap(pid)
 	if err != nil {
@@ -80,14 +72,12 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 		return nil, fmt.Errorf("open memory: %w", err)
 	}
 	defer mem.Close()
-	pagesID := uint32(t.index)
-	pf, err := dir.CreatePages(pagesID)
+	pages, err := model.CreatePages(ft.d.Dir, uint32(t.index))
 	if err != nil {
 		return nil, err
 	}
-	defer pf.Close()
-	pw := bufio.NewWriterSize(pf, 1<<20)
-	pmEntries := []proto.Message{&pagemap.PagemapHead{PagesId: proto.Uint32(pagesID)}}
+	defer pages.Close()
+	pw := pages.Writer()
 
 	var out []*vma.VmaEntry
 	buf := make([]byte, 4<<20)
@@ -224,21 +214,12 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 			if err := copyPages(mem, pw, buf, start, n*x86.PageSize); err != nil {
 				return nil, fmt.Errorf("dump vma %#x-%#x: %w", v.Start, v.End, err)
 			}
-			pmEntries = append(pmEntries, &pagemap.PagemapEntry{
-				Vaddr: proto.Uint64(start), NrPages: proto.Uint64(n),
-				CompatNrPages: proto.Uint32(uint32(n)), Flags: proto.Uint32(image.PEPresent),
-			})
+			pages.Add(start, n)
 			stats.PagesWritten += n
 			i = j
 		}
 	}
-	if err := pw.Flush(); err != nil {
-		return nil, fmt.Errorf("write pages image: %w", err)
-	}
-	if err := pf.Sync(); err != nil {
-		return nil, fmt.Errorf("sync pages image: %w", err)
-	}
-	if err := dir.Write(image.PagemapName(t.vpid()), image.MagicPagemap, pmEntries...); err != nil {
+	if p.PagesID, p.Pagemap, err = pages.Finish(); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -12,10 +12,6 @@ import (
 	"github.com/ckpt/ckpt/internal/procfs"
 )
 
-// timensID is the id of the one time namespace a dump records: the
-// tree's.
-const timensID = 1
-
 // clocks returns CLOCK_MONOTONIC and CLOCK_BOOTTIME as the tree sees
 // them: ckpt's own clocks plus the offsets of the tree's time namespace.
 // Every process of the tree must be in the root's time namespace and give

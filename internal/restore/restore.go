@@ -15,6 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/kinds/fd"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
@@ -69,12 +71,18 @@ func Restore(opts Options) (*Process, error) {
 	if err := checkCPUCap(opts.CPUCap); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	all, err := LoadTree(opts.ImagesDir)
+	d, err := model.Load(opts.ImagesDir)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	all := d.Procs
 	root := all[0]
-	if err := checkCPU(root.CPU, opts.CPUCap); err != nil {
+	for _, im := range all {
+		if im.Refused != nil {
+			return nil, fmt.Errorf("restore task %d: %w", im.Pid, im.Refused)
+		}
+	}
+	if err := checkCPU(d.CPU, opts.CPUCap); err != nil {
 		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
 	}
 	if opts.Stdin == nil {
@@ -86,6 +94,7 @@ func Restore(opts Options) (*Process, error) {
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
 	}
+	kinds := fd.New()
 	var avoid []span
 	for _, im := range all {
 		if im.Zombie {
@@ -94,7 +103,7 @@ func Restore(opts Options) (*Process, error) {
 			}
 			continue
 		}
-		if err := checkInheritable(im, &opts); err != nil {
+		if err := kinds.Check(im.Fds, fd.Options{ShellJob: opts.ShellJob}); err != nil {
 			return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
 		}
 		for _, id := range append([]int{im.Pid}, im.Tids...) {
@@ -115,7 +124,7 @@ func Restore(opts Options) (*Process, error) {
 			return nil, fmt.Errorf("CKPT_FAULT=clocks-behind=%s: %w", v[len(v)-1], err)
 		}
 	}
-	tno, err := timeNSOffsets(root.Clocks, behind)
+	tno, err := timeNSOffsets(d.Clocks, behind)
 	if err != nil {
 		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
 	}
@@ -124,10 +133,9 @@ func Restore(opts Options) (*Process, error) {
 	}
 	rs := make([]*restorer, len(all))
 	byPid := map[int]*restorer{}
-	pipes := map[uint32]string{}
 	shmem := map[uint64]string{}
 	for i, im := range all {
-		rs[i] = &restorer{opts: &opts, im: im, avoid: avoid, pipes: pipes, shmem: shmem}
+		rs[i] = &restorer{opts: &opts, im: im, avoid: avoid, kinds: kinds, shmem: shmem}
 		byPid[im.Pid] = rs[i]
 	}
 	rs[0].timens = tno
@@ -249,7 +257,7 @@ func describePid(pid int) string {
 // restorer is one restore in progress; its methods run on the tracer thread.
 type restorer struct {
 	opts   *Options
-	im     *Images
+	im     *model.Process
 	helper int          // the helper started by ckpt, killed once the task exists
 	pid    int          // the task being restored, 0 until it exists
 	inj    *inject.Task // injects into the leader
@@ -263,11 +271,10 @@ type restorer struct {
 	// numbers; inherited is the parent's map at fork, which describes the
 	// fd table the process was born with.
 	fdIDs, inherited map[uint32]int
-	// pipes is shared by all restorers of the tree: where each pipe
-	// already exists, as /proc/PID/fd/N, for other ends to be opened.
-	pipes map[uint32]string
-	// shmem is shared the same way: where each shared memory object is
-	// mapped already, as /proc/PID/map_files/START-END.
+	// kinds are the kinds of files, shared by all restorers of the tree.
+	kinds *fd.Kinds
+	// shmem is shared by all restorers of the tree: where each shared
+	// memory object is mapped already, as /proc/PID/map_files/START-END.
 	shmem map[uint64]string
 	// timens, on the root only, are the offsets of the time namespace the
 	// tree gets, nil for none (see timeNSOffsets).
@@ -275,10 +282,8 @@ type restorer struct {
 	// sharedFiles and sharedFS are set for a child created with
 	// CLONE_FILES or CLONE_FS: it has nothing of its own to restore there.
 	sharedFiles, sharedFS bool
-	// spares are ends of pipes created here that no fd took yet; maxFd is
-	// the highest dumped fd number.
-	spares map[uint32]pipeSpare
-	maxFd  int
+	// maxFd is the highest dumped fd number.
+	maxFd int
 	// scratch is the address of the pages used for code and data.
 	scratch uint64
 }

@@ -12,6 +12,7 @@ import (
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/vdso"
 )
@@ -99,48 +100,6 @@ func (r *restorer) mapVDSO() error {
 	return r.vdsoTrampolines(old, dumped, vdsoSpan, got)
 }
 
-// DumpedRange reads the dumped bytes of [start,end) from the pages image;
-// every page of the range must be there (the vDSO is dumped whole).
-func (im *Images) DumpedRange(start, end uint64) ([]byte, error) {
-	v := span{start, end}
-	out := make([]byte, v.end-v.start)
-	covered := uint64(0)
-	pf, err := im.Dir.OpenPages(im.PagesID)
-	if err != nil {
-		return nil, err
-	}
-	defer pf.Close()
-	_, err = im.presentPages(func(_ int, a, n uint64, off int64) error {
-		b := a + n*x86.PageSize
-		if a < v.end && v.start < b {
-			lo, hi := max(a, v.start), min(b, v.end)
-			if err := image.ReadFullAt(pf, out[lo-v.start:hi-v.start], off+int64(lo-a)); err != nil {
-				return err
-			}
-			covered += hi - lo
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if covered != v.end-v.start {
-		return nil, fmt.Errorf("the pages image holds %d of the %d bytes of %#x-%#x", covered, v.end-v.start, v.start, v.end)
-	}
-	return out, nil
-}
-
-// DumpedVDSO returns the range and image of the dumped [vdso].
-func (im *Images) DumpedVDSO() (start, end uint64, b []byte, err error) {
-	for _, v := range im.MM.GetVmas() {
-		if v.GetStatus()&image.VMAAreaVDSO != 0 {
-			b, err := im.DumpedRange(v.GetStart(), v.GetEnd())
-			return v.GetStart(), v.GetEnd(), b, err
-		}
-	}
-	return 0, 0, nil, fmt.Errorf("the dump has no [vdso]")
-}
-
 // readTask reads memory of the task being restored.
 func (r *restorer) readTask(start, end uint64) ([]byte, error) {
 	mem, err := r.memory()
@@ -214,7 +173,7 @@ func (r *restorer) vdsoTrampolines(old *vdso.Image, oldBytes []byte, oldVDSO spa
 	for _, off := range entries {
 		names := strings.Join(byEntry[off], "/")
 		entry := oldVDSO.start + off
-		where, err := r.im.referenceTo(entry, old, oldVDSO)
+		where, err := referenceTo(r.im, entry, old, oldVDSO)
 		if err != nil {
 			return fmt.Errorf("look for references to the vDSO's %s: %w", names, err)
 		}
@@ -302,7 +261,7 @@ func faultValues(key string) []string {
 // never written since they were mapped from a file are not in the dump,
 // and cannot hold a pointer into a vDSO placed at random at exec. It
 // returns where it found one, or "".
-func (im *Images) referenceTo(addr uint64, old *vdso.Image, v span) (string, error) {
+func referenceTo(im *model.Process, addr uint64, old *vdso.Image, v span) (string, error) {
 	cores := append([]*criucore.CoreEntry{im.Core}, im.Threads...)
 	tids := append([]int{im.Pid}, im.Tids...)
 	// The function holding addr ends at the next exported entry.
@@ -331,14 +290,15 @@ func (im *Images) referenceTo(addr uint64, old *vdso.Image, v span) (string, err
 	if im.Compat {
 		word = 4
 	}
-	pf, err := im.Dir.OpenPages(im.PagesID)
+	pf, err := im.OpenPages()
 	if err != nil {
 		return "", err
 	}
 	defer pf.Close()
 	buf := make([]byte, 1<<20)
 	found := ""
-	_, err = im.presentPages(func(_ int, start, n uint64, off int64) error {
+	_, err = im.PageRuns(func(run model.PageRun) error {
+		start, n, off := run.Vaddr, run.NrPages, run.Off
 		size := n * x86.PageSize
 		for done := uint64(0); done < size && found == ""; {
 			chunk := min(uint64(len(buf)), size-done)
