@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/procfs"
 )
@@ -122,10 +123,10 @@ func inspect(o *Options, pid, index int) (*task, error) {
 		return nil, fmt.Errorf("exe %s: %w", t.exe, err)
 	}
 	if t.abi == x86.ABIX32 {
-		return nil, fmt.Errorf("exe %s: %w", t.exe, x86.ErrX32)
+		return nil, &ckerr.UnsupportedError{Task: pid, Object: "exe " + t.exe, Reason: x86.ErrX32.Error(), Err: x86.ErrX32}
 	}
 	if strings.HasSuffix(t.exe, " (deleted)") {
-		return nil, fmt.Errorf("exe %s was deleted: restore needs the executable on disk", t.exe)
+		return nil, ckerr.Unsupported(pid, "exe "+t.exe, "the executable was deleted: restore needs it on disk")
 	}
 	if err := t.inspectFiles(); err != nil {
 		return nil, err
@@ -163,16 +164,16 @@ func (t *task) inspectFiles() error {
 				if fd.Num > 2 {
 					hint = "only stdio (fds 0-2) can be inherited with --shell-job"
 				}
-				return fmt.Errorf("fd %d is %s (%s), which ckpt cannot dump yet: %s", fd.Num, what, fd.Target, hint)
+				return ckerr.Unsupported(pid, fmt.Sprintf("fd %d, %s (%s)", fd.Num, what, fd.Target), "ckpt cannot dump it yet; "+hint)
 			}
 			of.kind = fileInherit
 			of.isPipe = mode == unix.S_IFIFO
 		case mode == unix.S_IFREG || mode == unix.S_IFDIR:
 			if strings.HasSuffix(fd.Target, " (deleted)") {
-				return fmt.Errorf("fd %d: file %s was deleted: deleted files are not supported yet", fd.Num, fd.Target)
+				return ckerr.Unsupported(pid, fmt.Sprintf("fd %d, file %s", fd.Num, fd.Target), "the file was deleted: deleted files are not supported yet")
 			}
 			if !strings.HasPrefix(fd.Target, "/") {
-				return fmt.Errorf("fd %d: %s is not a file with a path: not supported yet", fd.Num, fd.Target)
+				return ckerr.Unsupported(pid, fmt.Sprintf("fd %d (%s)", fd.Num, fd.Target), "not a file with a path: not supported yet")
 			}
 			of.kind = fileReg
 		case mode == unix.S_IFCHR:
@@ -186,7 +187,7 @@ func (t *task) inspectFiles() error {
 		case fd.Target == "anon_inode:[signalfd]":
 			of.kind = fileSignalfd
 		default:
-			return fmt.Errorf("fd %d is %s (%s), which ckpt cannot dump yet; close it before the dump", fd.Num, describeFd(fd.Target, mode), fd.Target)
+			return ckerr.Unsupported(pid, fmt.Sprintf("fd %d, %s (%s)", fd.Num, describeFd(fd.Target, mode), fd.Target), "ckpt cannot dump it yet; close it before the dump")
 		}
 		t.files = append(t.files, of)
 	}

@@ -6,7 +6,6 @@
 package restore
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -14,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
@@ -90,7 +90,7 @@ func Restore(opts Options) (*Process, error) {
 	for _, im := range all {
 		if im.Zombie {
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", im.Pid)); err == nil && !root.OwnPidNS {
-				return nil, fmt.Errorf("restore task %d: pid %d is in use by %s", root.Pid, im.Pid, describePid(im.Pid))
+				return nil, fmt.Errorf("restore task %d: %w", root.Pid, pidInUse(im.Pid))
 			}
 			continue
 		}
@@ -102,7 +102,7 @@ func Restore(opts Options) (*Process, error) {
 				break // the tree gets a new PID namespace: no clash
 			}
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", id)); err == nil {
-				return nil, fmt.Errorf("restore task %d: pid %d is in use by %s", root.Pid, id, describePid(id))
+				return nil, fmt.Errorf("restore task %d: %w", root.Pid, pidInUse(id))
 			}
 		}
 		for _, v := range im.MM.GetVmas() {
@@ -232,6 +232,12 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 	return nil
 }
 
+// pidInUse is the error for a pid that another task holds.
+func pidInUse(pid int) error {
+	return &ckerr.PidInUseError{Pid: pid, Holder: describePid(pid)}
+}
+
+// describePid names the task that holds pid, for pidInUse.
 func describePid(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	if err != nil || len(b) == 0 {
@@ -380,5 +386,3 @@ func (r *restorer) startHelper() error {
 	}
 	return nil
 }
-
-var errPidTaken = errors.New("pid is taken")
