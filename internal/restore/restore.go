@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
@@ -69,6 +70,9 @@ func Restore(opts Options) (*Process, error) {
 	if err := checkCPUCap(opts.CPUCap); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	if err := fault.Check(); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	all, err := LoadTree(opts.ImagesDir)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
@@ -109,11 +113,9 @@ func Restore(opts Options) (*Process, error) {
 			avoid = append(avoid, span{v.GetStart(), v.GetEnd()})
 		}
 	}
-	var behind time.Duration
-	if v := faultValues("clocks-behind"); len(v) > 0 {
-		if behind, err = time.ParseDuration(v[len(v)-1]); err != nil {
-			return nil, fmt.Errorf("CKPT_FAULT=clocks-behind=%s: %w", v[len(v)-1], err)
-		}
+	behind, err := fault.Behind()
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	tno, err := timeNSOffsets(root.Clocks, behind)
 	if err != nil {
