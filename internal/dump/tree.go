@@ -19,6 +19,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/cpucap"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
@@ -295,8 +296,10 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	if err := dir.Write(image.TimensName(timensID), image.MagicTimens, clocks); err != nil {
 		return nil, err
 	}
-	if err := dir.Write(image.CpuinfoName(), image.MagicCpuinfo, cpuEntry()); err != nil {
-		return nil, err
+	if cpucap.Records(tr.opts.CPUCap) {
+		if err := dir.Write(image.CpuinfoName(), image.MagicCpuinfo, cpuEntry()); err != nil {
+			return nil, err
+		}
 	}
 	for k, sh := range ft.shmem {
 		if err := writeShmem(dir, sh, uint32(len(tr.tasks)+1+k)); err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/cpucap"
 	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/procfs"
@@ -32,7 +33,7 @@ type Options struct {
 	Stdin, Stdout, Stderr *os.File
 	// CPUCap is the CPU check, CRIU's --cpu-cap: "ins" (or empty) refuses
 	// a dump from a CPU with instruction-set features this one lacks,
-	// "fpu" checks only the xsave state in use (see CPUCapValues).
+	// "fpu" checks only the xsave state in use (see package cpucap).
 	CPUCap string
 	// Logf, if set, receives progress messages.
 	Logf func(format string, args ...any)
@@ -67,7 +68,7 @@ func (p *Process) Wait() (unix.WaitStatus, error) {
 // it runs.
 func Restore(opts Options) (*Process, error) {
 	start := time.Now()
-	if err := checkCPUCap(opts.CPUCap); err != nil {
+	if err := cpucap.Check(opts.CPUCap); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	if err := fault.Check(); err != nil {
