@@ -15,6 +15,7 @@ func dumpCmd() *cobra.Command {
 	var pid int
 	var leaveRunning bool
 	var cpuCap string
+	var timeout int
 	cmd := &cobra.Command{
 		Use:   "dump -t PID -D DIR",
 		Short: "Checkpoint a running task into a directory of images (the task is killed unless --leave-running)",
@@ -33,7 +34,7 @@ func dumpCmd() *cobra.Command {
 			defer closeLog()
 			st, err := ckpt.Dump(ckpt.DumpOptions{
 				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob,
-				FreezeTimeout: time.Duration(c.timeout) * time.Second, CPUCap: cpuCap, Logf: logf,
+				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: logf,
 			})
 			if err != nil {
 				return err
@@ -46,6 +47,7 @@ func dumpCmd() *cobra.Command {
 	// value records the CPU, and restore --cpu-cap decides what it checks.
 	// Before register, which refuses the CRIU options left unimplemented.
 	cmd.Flags().StringVar(&cpuCap, "cpu-cap", ckpt.CPUCapIns, "none: do not record the CPU (cpuinfo.img), so that no restore can compare it; any other value records it ("+strings.Join(ckpt.CPUCapValues, ", ")+")")
+	cmd.Flags().IntVar(&timeout, "timeout", 10, "seconds to wait for the tree to stop")
 	c.register(cmd.Flags())
 	cmd.Flags().IntVarP(&pid, "tree", "t", 0, "PID of the task to dump")
 	cmd.Flags().BoolVarP(&leaveRunning, "leave-running", "R", false, "let the task go on after the dump")
