@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/procfs"
@@ -107,10 +108,10 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 		return nil, fmt.Errorf("exe %s: %w", t.exe, err)
 	}
 	if t.abi == x86.ABIX32 {
-		return nil, fmt.Errorf("exe %s: %w", t.exe, x86.ErrX32)
+		return nil, &ckerr.UnsupportedError{Task: pid, Object: "exe " + t.exe, Reason: x86.ErrX32.Error(), Err: x86.ErrX32}
 	}
 	if strings.HasSuffix(t.exe, " (deleted)") {
-		return nil, fmt.Errorf("exe %s was deleted: restore needs the executable on disk", t.exe)
+		return nil, ckerr.Unsupported(pid, "exe "+t.exe, "the executable was deleted: restore needs it on disk")
 	}
 	if err := t.inspectFiles(); err != nil {
 		return nil, err
@@ -136,7 +137,7 @@ func (t *task) inspectFiles() error {
 		if of.Info, err = procfs.ReadFdInfo(pid, l.Num); err != nil {
 			return fmt.Errorf("fd %d (%s): %w", l.Num, l.Target, err)
 		}
-		if of.kind, err = t.kinds.Classify(&of.File, o); err != nil {
+		if of.kind, err = t.kinds.Classify(pid, &of.File, o); err != nil {
 			return err
 		}
 		t.files = append(t.files, of)

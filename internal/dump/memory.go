@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
@@ -116,7 +117,7 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			status |= image.VMAAreaVVAR
 			flags |= unix.MAP_ANONYMOUS
 		case v.IsSpecial():
-			return nil, fmt.Errorf("vma %#x-%#x %s: special mapping not supported", v.Start, v.End, v.Path)
+			return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x %s", v.Start, v.End, v.Path), "special mapping not supported")
 		case v.Shared && (v.Path == "/dev/zero (deleted)" || strings.HasPrefix(v.Path, "[anon_shmem:")):
 			// MAP_SHARED|MAP_ANONYMOUS: a shmem object, maybe shared with
 			// other processes of the tree; its content is saved once.
@@ -128,7 +129,7 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			}
 		case v.Inode == 0 || v.Path == "" || strings.HasPrefix(v.Path, "[anon:") || v.Path == "[heap]" || v.Path == "[stack]":
 			if v.Shared {
-				return nil, fmt.Errorf("vma %#x-%#x: shared anonymous memory is not supported yet", v.Start, v.End)
+				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x", v.Start, v.End), "shared anonymous memory is not supported yet")
 			}
 			flags |= unix.MAP_ANONYMOUS
 			status |= image.VMAAnonPrivate
@@ -141,10 +142,10 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			dumpPages = true
 		default:
 			if v.Deleted() {
-				return nil, fmt.Errorf("vma %#x-%#x maps %s: deleted files are not supported yet", v.Start, v.End, v.Path)
+				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "deleted files are not supported yet")
 			}
 			if !strings.HasPrefix(v.Path, "/") {
-				return nil, fmt.Errorf("vma %#x-%#x maps %s: not a file path", v.Start, v.End, v.Path)
+				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "not a file path: not supported yet")
 			}
 			var st unix.Stat_t
 			mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
@@ -152,7 +153,7 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 				return nil, fmt.Errorf("vma %#x-%#x: stat %s: %w", v.Start, v.End, v.Path, err)
 			}
 			if st.Mode&unix.S_IFMT != unix.S_IFREG && st.Mode&unix.S_IFMT != unix.S_IFCHR {
-				return nil, fmt.Errorf("vma %#x-%#x maps %s: not a regular file", v.Start, v.End, v.Path)
+				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "not a regular file or character device: not supported yet")
 			}
 			oflags := uint32(unix.O_RDONLY)
 			if v.Shared {

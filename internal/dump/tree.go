@@ -14,6 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/cpucap"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/model"
@@ -131,14 +133,14 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 	}
 	t.ns = tr.tasks[0].ns
 	if len(t.status.NSpid) != len(tr.tasks[0].status.NSpid) {
-		return nil, fmt.Errorf("child process %d runs in a PID namespace of its own: nested PID namespaces are not supported yet", pid)
+		return nil, ckerr.Unsupported(pid, fmt.Sprintf("the PID namespace of child process %d", pid), "it is one of its own, below the tree's: nested PID namespaces are not supported yet")
 	}
 	for _, c := range []struct {
 		typ  int
 		what string
 	}{{kcmpVM, "memory (CLONE_VM)"}, {kcmpSighand, "signal handlers (CLONE_SIGHAND)"}} {
 		if kcmp(parent, pid, c.typ) {
-			return nil, fmt.Errorf("child process %d shares %s with its parent %d: not supported yet", pid, c.what, parent)
+			return nil, ckerr.Unsupported(pid, fmt.Sprintf("child process %d's %s", pid, c.what), fmt.Sprintf("shared with its parent %d: not supported yet", parent))
 		}
 	}
 	// An fd table or fs shared with the parent (CLONE_FILES, CLONE_FS) is
@@ -280,7 +282,9 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	if d.Clocks, err = tr.clocks(); err != nil {
 		return nil, err
 	}
-	d.CPU = cpuEntry()
+	if cpucap.Records(tr.opts.CPUCap) {
+		d.CPU = cpuEntry()
+	}
 	if err := d.Write(o.ImagesDir); err != nil {
 		return nil, err
 	}

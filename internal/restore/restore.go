@@ -6,7 +6,6 @@
 package restore
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -14,6 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/cpucap"
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/model"
@@ -33,7 +35,7 @@ type Options struct {
 	Stdin, Stdout, Stderr *os.File
 	// CPUCap is the CPU check, CRIU's --cpu-cap: "ins" (or empty) refuses
 	// a dump from a CPU with instruction-set features this one lacks,
-	// "fpu" checks only the xsave state in use (see CPUCapValues).
+	// "fpu" checks only the xsave state in use (see package cpucap).
 	CPUCap string
 	// Logf, if set, receives progress messages.
 	Logf func(format string, args ...any)
@@ -68,7 +70,10 @@ func (p *Process) Wait() (unix.WaitStatus, error) {
 // it runs.
 func Restore(opts Options) (*Process, error) {
 	start := time.Now()
-	if err := checkCPUCap(opts.CPUCap); err != nil {
+	if err := cpucap.Check(opts.CPUCap); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if err := fault.Check(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	d, err := model.Load(opts.ImagesDir)
@@ -99,7 +104,7 @@ func Restore(opts Options) (*Process, error) {
 	for _, im := range all {
 		if im.Zombie {
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", im.Pid)); err == nil && !root.OwnPidNS {
-				return nil, fmt.Errorf("restore task %d: pid %d is in use by %s", root.Pid, im.Pid, describePid(im.Pid))
+				return nil, fmt.Errorf("restore task %d: %w", root.Pid, pidInUse(im.Pid))
 			}
 			continue
 		}
@@ -111,18 +116,16 @@ func Restore(opts Options) (*Process, error) {
 				break // the tree gets a new PID namespace: no clash
 			}
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", id)); err == nil {
-				return nil, fmt.Errorf("restore task %d: pid %d is in use by %s", root.Pid, id, describePid(id))
+				return nil, fmt.Errorf("restore task %d: %w", root.Pid, pidInUse(id))
 			}
 		}
 		for _, v := range im.MM.GetVmas() {
 			avoid = append(avoid, span{v.GetStart(), v.GetEnd()})
 		}
 	}
-	var behind time.Duration
-	if v := faultValues("clocks-behind"); len(v) > 0 {
-		if behind, err = time.ParseDuration(v[len(v)-1]); err != nil {
-			return nil, fmt.Errorf("CKPT_FAULT=clocks-behind=%s: %w", v[len(v)-1], err)
-		}
+	behind, err := fault.Behind()
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	tno, err := timeNSOffsets(d.Clocks, behind)
 	if err != nil {
@@ -240,6 +243,12 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 	return nil
 }
 
+// pidInUse is the error for a pid that another task holds.
+func pidInUse(pid int) error {
+	return &ckerr.PidInUseError{Pid: pid, Holder: describePid(pid)}
+}
+
+// describePid names the task that holds pid, for pidInUse.
 func describePid(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	if err != nil || len(b) == 0 {
@@ -385,5 +394,3 @@ func (r *restorer) startHelper() error {
 	}
 	return nil
 }
-
-var errPidTaken = errors.New("pid is taken")

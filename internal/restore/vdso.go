@@ -3,7 +3,6 @@ package restore
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -11,6 +10,7 @@ import (
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
@@ -81,7 +81,7 @@ func (r *restorer) mapVDSO() error {
 	if err != nil {
 		return fmt.Errorf("dumped vDSO: %w", err)
 	}
-	forced := faultInjected("vdso-trampolines")
+	forced := fault.On(fault.VDSOTrampolines)
 	if same && !forced {
 		kb, err := r.readTask(gotVDSO.start, gotVDSO.end)
 		if err != nil {
@@ -154,7 +154,7 @@ func (r *restorer) vdsoTrampolines(old *vdso.Image, oldBytes []byte, oldVDSO spa
 	if err != nil {
 		return fmt.Errorf("this kernel's vDSO: %w", err)
 	}
-	for _, n := range faultValues("vdso-drop") {
+	for _, n := range fault.Values(fault.VDSODrop) {
 		// Pretend this kernel's vDSO lacks the symbol.
 		delete(kern.Symbols, n)
 	}
@@ -242,18 +242,6 @@ func (r *restorer) freeRange(size, near uint64) (uint64, error) {
 	return 0, fmt.Errorf("no free %d bytes for this kernel's vDSO", size)
 }
 
-// faultValues returns the values of the faults key=value that CKPT_FAULT
-// names (comma list), e.g. vdso-drop=__vdso_getcpu.
-func faultValues(key string) []string {
-	var out []string
-	for _, v := range strings.Split(os.Getenv("CKPT_FAULT"), ",") {
-		if k, val, ok := strings.Cut(strings.TrimSpace(v), "="); ok && k == key {
-			out = append(out, val)
-		}
-	}
-	return out
-}
-
 // referenceTo tells whether the dumped task could still reach the vDSO
 // entry at addr: a thread register holding it, a thread running in that
 // function of the old vDSO, or a pointer to it (a word, 4 bytes for an
@@ -327,14 +315,4 @@ func referenceTo(im *model.Process, addr uint64, old *vdso.Image, v span) (strin
 		return "", err
 	}
 	return found, nil
-}
-
-// faultInjected reports whether CKPT_FAULT names fault f (comma list).
-func faultInjected(f string) bool {
-	for _, v := range strings.Split(os.Getenv("CKPT_FAULT"), ",") {
-		if strings.TrimSpace(v) == f {
-			return true
-		}
-	}
-	return false
 }

@@ -88,9 +88,6 @@ func TestRegsFromImageCompat32BitOrigAx(t *testing.T) {
 	if got.Orig_rax != ^uint64(0) {
 		t.Fatalf("orig_ax %#x, want -1", got.Orig_rax)
 	}
-	if _, _, in := InSyscall(&got); in {
-		t.Fatal("InSyscall true for orig_eax -1")
-	}
 	// The same value in a native entry is a (bogus) syscall number and
 	// is kept as it is.
 	e.Mode = core.UserX86RegsMode_NATIVE.Enum()
@@ -121,18 +118,6 @@ func TestSetSyscallArgs(t *testing.T) {
 	SetSyscallArgs(&r, 192, true, 1, 2, 3, 4, 5, 6)
 	if r.Rax != 192 || r.Rbx != 1 || r.Rcx != 2 || r.Rdx != 3 || r.Rsi != 4 || r.Rdi != 5 || r.Rbp != 6 {
 		t.Errorf("ia32 args: %+v", r)
-	}
-}
-
-func TestInSyscall(t *testing.T) {
-	r := Regs{Orig_rax: 35, Rax: neg(ERESTARTNOHAND)}
-	nr, errno, in := InSyscall(&r)
-	if !in || nr != 35 || errno != ERESTARTNOHAND {
-		t.Errorf("InSyscall = %d, %d, %v", nr, errno, in)
-	}
-	r.Orig_rax = ^uint64(0)
-	if _, _, in := InSyscall(&r); in {
-		t.Error("orig_ax -1 is in a syscall")
 	}
 }
 

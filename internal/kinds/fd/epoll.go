@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/procfs"
 )
 
@@ -36,7 +37,7 @@ func (epollKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) err
 	for _, tg := range targets {
 		var st unix.Stat_t
 		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", t.Pid, tg.Fd), &st); err != nil || st.Ino != tg.Ino {
-			return fmt.Errorf("fd %d (epoll): watched fd %d was closed or replaced since it was added: not supported yet", f.Fd, tg.Fd)
+			return ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d (epoll)", f.Fd), fmt.Sprintf("watched fd %d was closed or replaced since it was added: not supported yet", tg.Fd))
 		}
 		tfds = append(tfds, &eventpoll.EventpollTfdEntry{
 			Id: e.Id, Tfd: proto.Uint32(uint32(tg.Fd)), Events: proto.Uint32(tg.Events), Data: proto.Uint64(tg.Data),

@@ -67,7 +67,8 @@ type Kind interface {
 	// Name names the kind in messages.
 	Name() string
 	// Match tells whether f is of this kind. An error refuses f: it is
-	// of this kind, but cannot be dumped; it names the fd and what to do.
+	// of this kind, but cannot be dumped; a *ckerr.UnsupportedError that
+	// names the fd and what to do (Classify fills in the task).
 	Match(f *File, o Options) (bool, error)
 	// Collect fills e (its Id already set) with what restore needs of f;
 	// flags are f's file status flags without O_CLOEXEC.

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
 )
 
 // regKind is a regular file, a directory or a character device that is
@@ -23,10 +24,10 @@ func (regKind) Match(f *File, o Options) (bool, error) {
 	switch f.Stat.Mode & unix.S_IFMT {
 	case unix.S_IFREG, unix.S_IFDIR:
 		if strings.HasSuffix(f.Path, " (deleted)") {
-			return false, fmt.Errorf("fd %d: file %s was deleted: deleted files are not supported yet", f.Fd, f.Path)
+			return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), "the file was deleted: deleted files are not supported yet")
 		}
 		if !strings.HasPrefix(f.Path, "/") {
-			return false, fmt.Errorf("fd %d: %s is not a file with a path: not supported yet", f.Fd, f.Path)
+			return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d (%s)", f.Fd, f.Path), "not a file with a path: not supported yet")
 		}
 		return true, nil
 	case unix.S_IFCHR:

@@ -9,6 +9,8 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/ckerr"
 )
 
 // stdioKind is a tty or a pipe at fd 0-2 of a --shell-job dump: the
@@ -34,7 +36,7 @@ func (stdioKind) Match(f *File, o Options) (bool, error) {
 		if f.Fd > 2 {
 			hint = "only stdio (fds 0-2) can be inherited with --shell-job"
 		}
-		return false, fmt.Errorf("fd %d is a tty (%s), which ckpt cannot dump yet: %s", f.Fd, f.Path, hint)
+		return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d, a tty (%s)", f.Fd, f.Path), "ckpt cannot dump it yet; "+hint)
 	}
 	return true, nil
 }

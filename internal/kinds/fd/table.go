@@ -1,11 +1,14 @@
 package fd
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/ckerr"
 )
 
 // Kinds is one dump's or one restore's set of kinds, each with the state
@@ -42,18 +45,23 @@ func New() *Kinds {
 	return k
 }
 
-// Classify finds the kind of f, or refuses it naming the fd and what it is.
-func (k *Kinds) Classify(f *File, o Options) (Kind, error) {
+// Classify finds the kind of f, an fd of task pid, or refuses it naming
+// the fd and what it is (a *ckerr.UnsupportedError).
+func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
 	for _, kind := range k.all {
 		ok, err := kind.Match(f, o)
 		if err != nil {
+			var ue *ckerr.UnsupportedError
+			if errors.As(err, &ue) {
+				ue.Task = pid
+			}
 			return nil, err
 		}
 		if ok {
 			return kind, nil
 		}
 	}
-	return nil, fmt.Errorf("fd %d is %s (%s), which ckpt cannot dump yet; close it before the dump", f.Fd, describe(f.Path, f.Stat.Mode&unix.S_IFMT), f.Path)
+	return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d, %s (%s)", f.Fd, describe(f.Path, f.Stat.Mode&unix.S_IFMT), f.Path), "ckpt cannot dump it yet; close it before the dump")
 }
 
 // ForEntry finds the kind that restores fd.
