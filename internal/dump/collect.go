@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/model/x86img"
 	"github.com/ckpt/ckpt/internal/procfs"
@@ -325,7 +326,7 @@ func (t *task) coreEntry(th *threadState, leader *threadState, rlims map[int]pro
 		Comm:        proto.String(t.stat.Comm),
 	}
 	if st.Seccomp != 0 {
-		return nil, fmt.Errorf("task runs under seccomp mode %d: seccomp is not supported yet", st.Seccomp)
+		return nil, ckerr.Unsupported(t.pid, fmt.Sprintf("seccomp mode %d", st.Seccomp), "the task runs under seccomp, which is not supported yet")
 	}
 	if th.rseq.Addr != 0 {
 		thc.RseqEntry = &rseq.RseqEntry{

@@ -58,7 +58,7 @@ func (r *restorer) cloneTask() error {
 	got, err := inj.Syscall(x86.SysClone3, argsAddr, uapi.SizeofCloneArgs)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("pid %d is in use by %s: %w", r.im.Pid, describePid(r.im.Pid), errPidTaken)
+			return pidInUse(r.im.Pid)
 		}
 		return fmt.Errorf("clone3 with pid %d: %w", r.im.Pid, err)
 	}
@@ -209,7 +209,7 @@ func (r *restorer) forkChild(c *restorer) error {
 	got, err := r.inj.Syscall(x86.SysClone3, p, uapi.SizeofCloneArgs)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("pid %d is in use by %s: %w", c.im.Pid, describePid(c.im.Pid), errPidTaken)
+			return pidInUse(c.im.Pid)
 		}
 		return fmt.Errorf("clone3 with pid %d: %w", c.im.Pid, err)
 	}

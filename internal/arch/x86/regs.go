@@ -25,15 +25,6 @@ func SetSyscallArgs(r *Regs, nr int, compat bool, args ...uint64) {
 	r.Rdi, r.Rsi, r.Rdx, r.R10, r.R8, r.R9 = a[0], a[1], a[2], a[3], a[4], a[5]
 }
 
-// InSyscall reports whether the registers show a thread stopped on the
-// way out of an interrupted syscall, and the raw error in ax.
-func InSyscall(r *Regs) (nr int64, errno int64, ok bool) {
-	if int64(r.Orig_rax) < 0 {
-		return 0, 0, false
-	}
-	return int64(r.Orig_rax), -int64(r.Rax), true
-}
-
 // RewindSyscall rewrites dumped registers so that a syscall the task was
 // interrupted in runs again once it is restored: ax gets the syscall
 // number back and ip points at the syscall instruction, as the kernel

@@ -41,18 +41,6 @@ func TestSetSyscallArgs(t *testing.T) {
 	}
 }
 
-func TestInSyscall(t *testing.T) {
-	r := Regs{Orig_rax: 35, Rax: neg(ERESTARTNOHAND)}
-	nr, errno, in := InSyscall(&r)
-	if !in || nr != 35 || errno != ERESTARTNOHAND {
-		t.Errorf("InSyscall = %d, %d, %v", nr, errno, in)
-	}
-	r.Orig_rax = ^uint64(0)
-	if _, _, in := InSyscall(&r); in {
-		t.Error("orig_ax -1 is in a syscall")
-	}
-}
-
 func TestRewindSyscall(t *testing.T) {
 	const nr = 7 // poll; any number will do
 	// Every restart code rewinds the call, ERESTART_RESTARTBLOCK included
