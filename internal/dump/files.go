@@ -12,6 +12,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // fileTable gives ids to the files of the dump (files.img): one per open
@@ -50,13 +51,10 @@ func (ft *fileTable) reg(path string, flags uint32, pos uint64, st *unix.Stat_t)
 	return id
 }
 
-// kcmpFile is KCMP_FILE (include/uapi/linux/kcmp.h).
-const kcmpFile = 0
-
 // sameFile reports whether fd1 of pid1 and fd2 of pid2 share one open
 // file description (dup'ed or inherited fds share offset and flags).
 func sameFile(pid1, fd1, pid2, fd2 int) bool {
-	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid1), uintptr(pid2), kcmpFile, uintptr(fd1), uintptr(fd2), 0)
+	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid1), uintptr(pid2), uapi.KCMP_FILE, uintptr(fd1), uintptr(fd2), 0)
 	return e == 0 && r == 0
 }
 

@@ -1,7 +1,5 @@
 package image
 
-import "golang.org/x/sys/unix"
-
 // VMA status bits of vma_entry.status, from CRIU's include/image.h
 // (part of the image format).
 const (
@@ -30,8 +28,3 @@ const (
 	TaskDead    = 2
 	TaskStopped = 3
 )
-
-// FdFlagCloexec is the close-on-exec bit of fdinfo_entry.flags, which
-// holds a descriptor's flags as fcntl(F_GETFD) returns them (CRIU's
-// images/fdinfo.proto): FD_CLOEXEC.
-const FdFlagCloexec = unix.FD_CLOEXEC

@@ -9,7 +9,11 @@
 // are put together. Framing bytes is the image package's job.
 package model
 
-import "github.com/ckpt/ckpt/internal/image"
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/image"
+)
 
 // Conventions of ckpt's images shared by every writer and reader.
 const (
@@ -22,8 +26,9 @@ const (
 	// DefaultFilesID is the fd table of a core without ids (CRIU's
 	// single-task dumps): fdinfo-1.img.
 	DefaultFilesID = 1
-	// FdCloexec is FD_CLOEXEC as fdinfo_entry.flags stores it.
-	FdCloexec = 1
+	// FdCloexec is the close-on-exec bit of fdinfo_entry.flags, which
+	// holds an fd's flags as fcntl(F_GETFD) returns them: FD_CLOEXEC.
+	FdCloexec = unix.FD_CLOEXEC
 )
 
 // Task states of task_core_entry.task_state (CRIU's include/image.h).

@@ -1,7 +1,6 @@
 package fd
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/eventpoll"
@@ -12,6 +11,7 @@ import (
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // epollKind is an epoll instance with its targets: the fds it watches,
@@ -63,17 +63,10 @@ func (epollKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) er
 	return nil
 }
 
-// epollEventSize is sizeof(struct epoll_event) on x86, packed: u32 events,
-// u64 data (include/uapi/linux/eventpoll.h), the same for ia32.
-const epollEventSize = 12
-
 // Fixup adds the dumped targets to the epoll fd at num.
 func (epollKind) Fixup(r Restorer, num int, e *fdinfo.FileEntry) error {
 	for _, t := range e.GetEpfd().GetTfd() {
-		b := make([]byte, epollEventSize)
-		binary.LittleEndian.PutUint32(b, t.GetEvents())
-		binary.LittleEndian.PutUint64(b[4:], t.GetData())
-		p, err := r.Put(b)
+		p, err := r.Put(uapi.EpollEvent{Events: t.GetEvents(), Data: t.GetData()}.Bytes())
 		if err != nil {
 			return err
 		}

@@ -23,10 +23,6 @@ func (eventfdKind) Match(f *File, o Options) (bool, error) {
 	return f.Path == "anon_inode:[eventfd]", nil
 }
 
-// efdSemaphore is EFD_SEMAPHORE (include/uapi/linux/eventfd.h); eventfd
-// files are always O_RDWR, so the bit is free in the stored f_flags.
-const efdSemaphore = 1
-
 func (eventfdKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
 	ev, err := procfs.ParseEventfd(f.Info)
 	if err != nil {
@@ -38,7 +34,9 @@ func (eventfdKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		}
 	}
 	if ev.Semaphore {
-		flags |= efdSemaphore
+		// Kept in the stored f_flags: eventfd files are always O_RDWR,
+		// so the bit is free there.
+		flags |= unix.EFD_SEMAPHORE
 	}
 	e.Type = fdinfo.FdTypes_EVENTFD.Enum()
 	e.Efd = &eventfd.EventfdFileEntry{Id: e.Id, Flags: proto.Uint32(flags), Fown: noOwner(), Counter: proto.Uint64(ev.Count)}
@@ -51,7 +49,7 @@ func (eventfdKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 	if ef == nil {
 		return fmt.Errorf("fd %d: eventfd entry %d without data", num, e.GetId())
 	}
-	flags := uint64(ef.GetFlags() & (unix.O_NONBLOCK | efdSemaphore))
+	flags := uint64(ef.GetFlags() & (unix.O_NONBLOCK | unix.EFD_SEMAPHORE))
 	got, err := r.Syscall(x86.SysEventfd2, 0, flags)
 	if err != nil {
 		return fmt.Errorf("fd %d: eventfd2: %w", num, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // timerfdKind is a timerfd: its clock, time left, interval and the
@@ -38,10 +39,6 @@ func (timerfdKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	return nil
 }
 
-// tfdIocSetTicks is TFD_IOC_SET_TICKS, _IOW('T', 0, __u64)
-// (include/uapi/linux/timerfd.h), which sets the expirations not yet read.
-const tfdIocSetTicks = 0x40085400
-
 // Open makes a timerfd on the dumped clock, armed with the time that was
 // left, and with the expirations that were not read yet.
 func (timerfdKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error {
@@ -57,13 +54,10 @@ func (timerfdKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 		return fmt.Errorf("fd %d (timerfd): %w", num, err)
 	}
 	if t.GetVsec() != 0 || t.GetVnsec() != 0 {
-		b := make([]byte, 32) // struct itimerspec: interval, then value
-		le := binary.LittleEndian
-		le.PutUint64(b[0:], t.GetIsec())
-		le.PutUint64(b[8:], t.GetInsec())
-		le.PutUint64(b[16:], t.GetVsec())
-		le.PutUint64(b[24:], t.GetVnsec())
-		p, err := r.Put(b)
+		p, err := r.Put(uapi.Itimerspec{
+			Interval: uapi.Timespec{Sec: int64(t.GetIsec()), Nsec: int64(t.GetInsec())},
+			Value:    uapi.Timespec{Sec: int64(t.GetVsec()), Nsec: int64(t.GetVnsec())},
+		}.Bytes())
 		if err != nil {
 			return err
 		}
@@ -78,7 +72,7 @@ func (timerfdKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 		if err != nil {
 			return err
 		}
-		if _, err := r.Syscall(x86.SysIoctl, uint64(num), tfdIocSetTicks, p); err != nil {
+		if _, err := r.Syscall(x86.SysIoctl, uint64(num), uapi.TFD_IOC_SET_TICKS, p); err != nil {
 			return fmt.Errorf("fd %d (timerfd): set %d unread expirations: %w", num, n, err)
 		}
 	}
