@@ -96,7 +96,7 @@ type Process struct {
 
 // FilesID is the id of the process's fd table: fdinfo-FILESID.img.
 func (p *Process) FilesID() uint32 {
-	if id := p.Core.GetIds().GetFilesId(); id != 0 {
+	if id := p.IDs.GetFilesId(); id != 0 {
 		return id
 	}
 	return DefaultFilesID

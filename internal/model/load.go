@@ -120,7 +120,14 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	if p.Core.GetThreadInfo() == nil && p.Core.GetTc().GetTaskState() != TaskDead {
 		return nil, fmt.Errorf("%s: a live task's core without registers", image.CoreName(p.Pid))
 	}
+	// CRIU keeps a task's ids in ids-PID.img; older dumps only in the core.
 	p.IDs = p.Core.GetIds()
+	if d.exists(image.IDsName(p.Pid)) {
+		p.IDs = &criucore.TaskKobjIdsEntry{}
+		if err := d.Dir.ReadOne(image.IDsName(p.Pid), image.MagicIDs, p.IDs); err != nil {
+			return nil, err
+		}
+	}
 	p.OwnPidNS = p.IDs.GetPidNsId() == OwnPidNsID
 	switch st := p.Core.GetTc().GetTaskState(); st {
 	case TaskAlive:

@@ -273,13 +273,13 @@ func (r *restorer) joinSession() error {
 
 // sharesFiles reports a child whose fd table was its parent's (CLONE_FILES).
 func (r *restorer) sharesFiles(parent *restorer) bool {
-	return !r.im.Zombie && r.im.Core.GetIds().GetFilesId() == parent.im.Core.GetIds().GetFilesId()
+	return !r.im.Zombie && r.im.IDs.GetFilesId() == parent.im.IDs.GetFilesId()
 }
 
 // sharesFS reports a child whose cwd, root and umask were its parent's
 // (CLONE_FS).
 func (r *restorer) sharesFS(parent *restorer) bool {
-	return !r.im.Zombie && r.im.Core.GetIds().GetFsId() == parent.im.Core.GetIds().GetFsId()
+	return !r.im.Zombie && r.im.IDs.GetFsId() == parent.im.IDs.GetFsId()
 }
 
 // memory returns the task's /proc/PID/mem, opened once per restorer
