@@ -57,11 +57,6 @@ func (t *task) virt(ids []int, host int) int {
 // vpid is the task's PID as the images name it.
 func (t *task) vpid() int {
 	if t.status == nil {
-		if st, err := procfs.ReadStatus(t.pid); err == nil {
-			t.status = st
-		}
-	}
-	if t.status == nil {
 		return t.pid
 	}
 	return t.virt(t.status.NSpid, t.pid)

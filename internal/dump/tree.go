@@ -105,6 +105,8 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 			st, err := procfs.ReadStat(pid)
 			if err == nil && st.State == 'Z' {
 				t := &task{opts: o, kinds: tr.kinds, pid: pid, index: len(tr.tasks) + 1, stat: st, zombie: true, ns: tr.tasks[0].ns}
+				// Its ids inside the tree's PID namespace; a zombie keeps them.
+				t.status, _ = procfs.ReadStatus(pid)
 				tr.tasks = append(tr.tasks, t)
 				return t, true
 			}
