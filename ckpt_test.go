@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ckpt/ckpt"
@@ -96,5 +97,27 @@ func TestCheckSummary(t *testing.T) {
 	rs[0].OK = false
 	if ckpt.CheckOK(rs) {
 		t.Error("CheckOK with a failed required probe")
+	}
+}
+
+// A dump kills the task without reaping it when it is the caller's own
+// child: the caller's Wait gets its status (SIGKILL), not ECHILD.
+func TestDumpLeavesOwnChildToCaller(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep:", err)
+	}
+	if _, err := ckpt.Dump(ckpt.DumpOptions{Pid: cmd.Process.Pid, ImagesDir: t.TempDir()}); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("dump: %v", err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("Wait after the dump: %v; want the status of a task killed by SIGKILL", err)
 	}
 }
