@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ckpt/ckpt"
 )
@@ -109,6 +110,22 @@ func TestDumpLeavesOwnChildToCaller(t *testing.T) {
 	cmd := exec.Command("sleep", "60")
 	if err := cmd.Start(); err != nil {
 		t.Skip("no sleep:", err)
+	}
+	// Dumped once it sleeps: while the dynamic loader runs, it holds
+	// files open that it closes a moment later.
+	proc := "/proc/" + strconv.Itoa(cmd.Process.Pid)
+	for i := 0; i < 200; i++ {
+		st, _ := os.ReadFile(proc + "/stat")
+		loading := false
+		fds, _ := os.ReadDir(proc + "/fd")
+		for _, fd := range fds {
+			l, _ := os.Readlink(proc + "/fd/" + fd.Name())
+			loading = loading || strings.Contains(l, ".so")
+		}
+		if !loading && strings.Contains(string(st), ") S ") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if _, err := ckpt.Dump(ckpt.DumpOptions{Pid: cmd.Process.Pid, ImagesDir: t.TempDir()}); err != nil {
 		_ = cmd.Process.Kill()
