@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ckpt/ckpt"
 )
@@ -96,5 +98,43 @@ func TestCheckSummary(t *testing.T) {
 	rs[0].OK = false
 	if ckpt.CheckOK(rs) {
 		t.Error("CheckOK with a failed required probe")
+	}
+}
+
+// A dump kills the task without reaping it when it is the caller's own
+// child: the caller's Wait gets its status (SIGKILL), not ECHILD.
+func TestDumpLeavesOwnChildToCaller(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep:", err)
+	}
+	// Dumped once it sleeps: while the dynamic loader runs, it holds
+	// files open that it closes a moment later.
+	proc := "/proc/" + strconv.Itoa(cmd.Process.Pid)
+	for i := 0; i < 200; i++ {
+		st, _ := os.ReadFile(proc + "/stat")
+		loading := false
+		fds, _ := os.ReadDir(proc + "/fd")
+		for _, fd := range fds {
+			l, _ := os.Readlink(proc + "/fd/" + fd.Name())
+			loading = loading || strings.Contains(l, ".so")
+		}
+		if !loading && strings.Contains(string(st), ") S ") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := ckpt.Dump(ckpt.DumpOptions{Pid: cmd.Process.Pid, ImagesDir: t.TempDir()}); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("dump: %v", err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("Wait after the dump: %v; want the status of a task killed by SIGKILL", err)
 	}
 }

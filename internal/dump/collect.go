@@ -19,6 +19,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/model/x86img"
 	"github.com/ckpt/ckpt/internal/procfs"
@@ -132,7 +133,7 @@ func (t *task) queryTask(th *threadState, vmas []procfs.SmapsEntry) (err error) 
 		return err
 	}
 
-	inj, err := inject.Begin(th.tid, code)
+	inj, err := inject.BeginUndo(t.undo, th.tid, code)
 	if err != nil {
 		return fmt.Errorf("prepare injection: %w", err)
 	}
@@ -149,11 +150,16 @@ func (t *task) queryTask(th *threadState, vmas []procfs.SmapsEntry) (err error) 
 	if err != nil {
 		return fmt.Errorf("map scratch data: %w", err)
 	}
+	unmap := t.undo.Push(fmt.Sprintf("unmap scratch data %#x in thread %d", data, th.tid), func() error {
+		_, err := inj.Syscall(x86.SysMunmap, data, dataSize)
+		return err
+	})
 	defer func() {
-		if _, uerr := inj.Syscall(x86.SysMunmap, data, dataSize); uerr != nil && err == nil {
-			err = fmt.Errorf("unmap scratch data: %w", uerr)
+		if uerr := unmap.Run(); uerr != nil && err == nil {
+			err = uerr
 		}
 	}()
+	fault.Panic(fault.DumpInjecting)
 	mem, err := ptrace.OpenMem(t.pid)
 	if err != nil {
 		return fmt.Errorf("open memory: %w", err)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/cpucap"
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
@@ -62,6 +63,9 @@ func Dump(opts Options) (*Stats, error) {
 	if err := cpucap.Check(opts.CPUCap); err != nil {
 		return nil, fmt.Errorf("dump: %w", err)
 	}
+	if err := fault.Check(); err != nil {
+		return nil, fmt.Errorf("dump: %w", err)
+	}
 	// Everything that can be checked without touching the tree is checked
 	// first, so most refusals never stop it (nor create the directory).
 	t, err := discover(&opts)
@@ -80,9 +84,11 @@ func Dump(opts Options) (*Stats, error) {
 	tr := ptrace.NewTracer()
 	defer tr.Close()
 	var stats *Stats
-	err = tr.Do(func() error {
+	// Run unwinds the undo stack on an error or a panic: the tree is
+	// then released as it was found.
+	err = tr.Run(func(u *ptrace.Undo) error {
 		var err error
-		stats, err = t.freezeAndDump()
+		stats, err = t.freezeAndDump(u)
 		return err
 	})
 	if err != nil {
@@ -132,6 +138,7 @@ func (t *task) seizeAll() error {
 				}
 			}
 			seized[tid] = true
+			t.undo.Push(fmt.Sprintf("detach thread %d", tid), func() error { return t.detach(tid) })
 			if err := t.stop(tid); err != nil {
 				// Seized while it was exiting: it ended instead of stopping.
 				if errors.Is(err, errExited) && tid != pid {
@@ -212,6 +219,12 @@ func (t *task) stop(tid int) error {
 		}
 		if ev := st.Event(); ev == unix.PTRACE_EVENT_CLONE || ev == unix.PTRACE_EVENT_FORK || ev == unix.PTRACE_EVENT_VFORK {
 			// The new task is picked up by the next round of seizeAll.
+			// It is traced already (auto-attached): a dump that fails
+			// before then must let it go too.
+			if msg, err := unix.PtraceGetEventMsg(tid); err == nil {
+				nt := int(msg)
+				t.undo.Push(fmt.Sprintf("detach new task %d", nt), func() error { return t.detach(nt) })
+			}
 			if err := ptrace.Cont(tid, 0); err != nil {
 				return err
 			}
@@ -225,19 +238,22 @@ func (t *task) stop(tid int) error {
 	}
 }
 
-// release undoes what the dump changed and detaches every thread.
-func (t *task) release() error {
-	var errs []error
-	if t.inj != nil {
-		if err := t.inj.End(); err != nil {
-			errs = append(errs, err)
-		}
-		t.inj = nil
+// detach lets a seized thread go on. PTRACE_DETACH needs a thread in a
+// ptrace stop; one that is not (seized, then it did not stop in time)
+// is stopped first. A thread that is gone needs nothing.
+func (t *task) detach(tid int) error {
+	err := ptrace.Detach(tid, 0)
+	if !errors.Is(err, unix.ESRCH) {
+		return err
 	}
-	for _, tid := range t.tids {
-		if err := ptrace.Detach(tid, 0); err != nil && !errors.Is(err, unix.ESRCH) {
-			errs = append(errs, fmt.Errorf("detach thread %d: %w", tid, err))
-		}
+	if err := ptrace.Interrupt(tid); err != nil {
+		return nil // gone, or not ours any more
 	}
-	return errors.Join(errs...)
+	if err := t.stop(tid); err != nil {
+		if errors.Is(err, errExited) {
+			return nil
+		}
+		return err
+	}
+	return ptrace.Detach(tid, 0)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/ptrace"
 )
 
 // openFile is one fd of a task with its kind.
@@ -35,7 +36,10 @@ type task struct {
 	files  []openFile
 	inj    *inject.Task
 	tids   []int // seized threads, the leader first
-	zombie bool  // exited, not yet reaped: only its pstree entry and exit status
+	// undo is the run's undo stack (set once the tree is being frozen):
+	// each seize and injection pushes what puts the task back.
+	undo   *ptrace.Undo
+	zombie bool // exited, not yet reaped: only its pstree entry and exit status
 	// filesOf and fsOf are the index of the task whose fd table, or cwd,
 	// root and umask, this one shares (CLONE_FILES, CLONE_FS); 0 if its own.
 	filesOf, fsOf int

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
@@ -218,6 +219,9 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			pages.Add(start, n)
 			stats.PagesWritten += n
 			i = j
+		}
+		if stats.PagesWritten > 0 {
+			fault.Panic(fault.DumpMemory)
 		}
 	}
 	if p.PagesID, p.Pagemap, err = pages.Finish(); err != nil {

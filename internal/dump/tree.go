@@ -16,6 +16,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/cpucap"
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/model"
@@ -30,6 +31,7 @@ type tree struct {
 	opts  *Options
 	kinds *fd.Kinds
 	tasks []*task
+	undo  *ptrace.Undo // the run's, see freezeAndDump
 }
 
 // children lists the child processes of every thread of pid.
@@ -158,9 +160,11 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 		}
 	}
 	tr.tasks = append(tr.tasks, t)
+	t.undo = tr.undo
+	mark := tr.undo.Mark()
 	if err := t.seizeAll(); err != nil {
 		tr.tasks = tr.tasks[:len(tr.tasks)-1]
-		_ = t.release()
+		_ = tr.undo.UnwindTo(mark) // let go of what of it was seized
 		if t, ok := zombie(true); ok {
 			return t, nil
 		}
@@ -209,29 +213,30 @@ func (tr *tree) freezeTree() error {
 }
 
 // freezeAndDump runs on the tracer thread: every process of the tree is
-// frozen before any is dumped.
-func (tr *tree) freezeAndDump() (*Stats, error) {
+// frozen before any is dumped. What it changes goes on u, which the
+// caller unwinds when it fails or panics.
+func (tr *tree) freezeAndDump(u *ptrace.Undo) (*Stats, error) {
 	o := tr.opts
+	tr.undo = u
+	tr.tasks[0].undo = u
 	start := time.Now()
 	if err := tr.freezeTree(); err != nil {
-		_ = tr.release()
 		return nil, err
 	}
 	o.logf("tree of %d stopped (%d processes)", o.Pid, len(tr.tasks))
+	fault.Panic(fault.DumpFrozen)
 	stats, err := tr.dumpAll()
 	if err != nil {
-		if rerr := tr.release(); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("release tree: %w", rerr))
-		}
 		return nil, err
 	}
 	if o.LeaveRunning {
-		if err := tr.release(); err != nil {
+		if err := u.Unwind(); err != nil {
 			return nil, fmt.Errorf("release tree after dump: %w", err)
 		}
 		o.logf("tree of %d left running", o.Pid)
 	} else {
 		tr.kill()
+		u.Commit()
 		o.logf("tree of %d killed after dump", o.Pid)
 	}
 	stats.FrozenFor = time.Since(start)
@@ -287,37 +292,15 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	return stats, nil
 }
 
-// release lets every process go on as before.
-func (tr *tree) release() error {
-	var errs []error
-	for i := len(tr.tasks) - 1; i >= 0; i-- {
-		if err := tr.tasks[i].release(); err != nil {
-			errs = append(errs, fmt.Errorf("task %d: %w", tr.tasks[i].pid, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// kill kills every process, then collects the death of every thread the
-// tracer sees: children before parents (the init of a PID namespace ends
-// only after every other process in it is gone), each thread group
-// leader after its threads.
+// kill kills every process and waits for its death, children before
+// parents (the init of a PID namespace ends only after every other
+// process in it is gone). A process that is the caller's own child (a
+// library user started it, then dumped it) is not reaped: its exit
+// status stays for the caller's wait, as if it had been killed by
+// anyone else.
 func (tr *tree) kill() {
-	for _, t := range tr.tasks {
-		_ = unix.Kill(t.pid, unix.SIGKILL)
-	}
 	for k := len(tr.tasks) - 1; k >= 0; k-- {
-		t := tr.tasks[k]
-		for i := len(t.tids) - 1; i >= 0; i-- {
-			tid := t.tids[i]
-			for {
-				st, err := ptrace.Wait(tid)
-				if err != nil || st.Exited() {
-					break
-				}
-				_ = ptrace.Cont(tid, 0)
-			}
-		}
+		_ = ptrace.KillAndReap(tr.tasks[k].pid, true)
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package fault reads CKPT_FAULT, the fault injection switch that tests
-// set in the environment of `ckpt restore` to take paths this machine
-// would not take by itself. It is the only reader of CKPT_FAULT.
+// set in the environment of `ckpt restore` and `ckpt dump` to take paths
+// this machine would not take by itself. It is the only reader of
+// CKPT_FAULT.
 //
 // CKPT_FAULT is a comma-separated list of faults:
 //
@@ -11,6 +12,10 @@
 //	clocks-behind=DUR     act as if this machine's CLOCK_MONOTONIC and
 //	                      CLOCK_BOOTTIME were DUR (a time.ParseDuration
 //	                      string, e.g. 1h) behind the dumped values
+//	panic-at=STEP         panic at the named step of a dump or restore,
+//	                      to prove that the undo of a run leaves every
+//	                      dumped task as it was and nothing of a failed
+//	                      restore behind (the steps are listed in Steps)
 //
 // A name not in this list is refused by Check, so that a typo does not
 // pass for a test of a path that was never taken.
@@ -19,6 +24,7 @@ package fault
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -34,10 +40,34 @@ const (
 	VDSODrop = "vdso-drop"
 	// ClocksBehind=DURATION puts this machine's clocks behind by DURATION.
 	ClocksBehind = "clocks-behind"
+	// PanicAt=STEP panics at step STEP (one of Steps).
+	PanicAt = "panic-at"
 )
 
+// The steps of panic-at. Each is named where it is checked, once per run
+// (the first time the run gets there).
+const (
+	// DumpFrozen: every task of the tree is seized and stopped.
+	DumpFrozen = "dump-frozen"
+	// DumpInjecting: syscall injection began in a thread and its
+	// scratch data page is mapped.
+	DumpInjecting = "dump-injecting"
+	// DumpMemory: the pages of one memory area are written, others not.
+	DumpMemory = "dump-memory"
+	// RestoreHelper: the helper process is started.
+	RestoreHelper = "restore-helper"
+	// RestoreCloned: the root task exists with its PID, the helper is gone.
+	RestoreCloned = "restore-cloned"
+	// RestoreRebuild: the middle of a task's rebuild (its memory and
+	// threads exist, its registers are not set).
+	RestoreRebuild = "restore-rebuild"
+)
+
+// Steps are the steps panic-at knows.
+var Steps = []string{DumpFrozen, DumpInjecting, DumpMemory, RestoreHelper, RestoreCloned, RestoreRebuild}
+
 // known maps each fault to whether it takes a value.
-var known = map[string]bool{VDSOTrampolines: false, VDSODrop: true, ClocksBehind: true}
+var known = map[string]bool{VDSOTrampolines: false, VDSODrop: true, ClocksBehind: true, PanicAt: true}
 
 // items returns the entries of CKPT_FAULT as name, value, hasValue.
 func items() [][3]string {
@@ -65,15 +95,28 @@ func Check() error {
 		takes, ok := known[it[0]]
 		switch {
 		case !ok:
-			return fmt.Errorf("%s: unknown fault %q (known: %s, %s=NAME, %s=DURATION)", Env, it[0], VDSOTrampolines, VDSODrop, ClocksBehind)
+			return fmt.Errorf("%s: unknown fault %q (known: %s, %s=NAME, %s=DURATION, %s=STEP)", Env, it[0], VDSOTrampolines, VDSODrop, ClocksBehind, PanicAt)
 		case takes && it[2] == "":
 			return fmt.Errorf("%s: fault %s needs a value (%s=...)", Env, it[0], it[0])
 		case !takes && it[2] != "":
 			return fmt.Errorf("%s: fault %s takes no value", Env, it[0])
 		}
 	}
+	for _, v := range Values(PanicAt) {
+		if !slices.Contains(Steps, v) {
+			return fmt.Errorf("%s: %s=%s: unknown step (known: %s)", Env, PanicAt, v, strings.Join(Steps, ", "))
+		}
+	}
 	_, err := Behind()
 	return err
+}
+
+// Panic panics if CKPT_FAULT has panic-at=step. Call it only at the
+// steps of Steps, on the tracer thread of a run.
+func Panic(step string) {
+	if slices.Contains(Values(PanicAt), step) {
+		panic(fmt.Sprintf("%s %s=%s", Env, PanicAt, step))
+	}
 }
 
 // On reports whether CKPT_FAULT names the fault name (one without a value).

@@ -39,10 +39,26 @@ func TestCheckRefuses(t *testing.T) {
 		"vdso-drop":          "needs a value",
 		"vdso-trampolines=1": "takes no value",
 		"clocks-behind=1x":   "clocks-behind=1x",
+		"panic-at=dump":      "unknown step",
 	} {
 		t.Setenv(Env, env)
 		if err := Check(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("CKPT_FAULT=%s: %v, want %q", env, err, want)
 		}
 	}
+}
+
+func TestPanicAt(t *testing.T) {
+	t.Setenv(Env, "panic-at=dump-frozen")
+	if err := Check(); err != nil {
+		t.Fatal(err)
+	}
+	Panic(DumpMemory) // another step: no panic
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(r.(string), "panic-at=dump-frozen") {
+			t.Errorf("Panic(DumpFrozen) recovered %v", r)
+		}
+	}()
+	Panic(DumpFrozen)
+	t.Error("no panic")
 }

@@ -36,6 +36,7 @@ type Task struct {
 
 	code  uint64
 	saved []byte
+	undo  *ptrace.Step
 }
 
 // Begin prepares a stopped task: it saves registers and the blocked mask,
@@ -57,6 +58,18 @@ func Begin(pid int, codeAddr uint64) (*Task, error) {
 		_ = ptrace.SetSigmask(pid, t.OrigMask)
 		return nil, err
 	}
+	return t, nil
+}
+
+// BeginUndo is Begin for a task that must go on as before whatever
+// happens: End is pushed on u, so that a run that fails or panics puts
+// back the code bytes, registers and mask. End drops it.
+func BeginUndo(u *ptrace.Undo, pid int, codeAddr uint64) (*Task, error) {
+	t, err := Begin(pid, codeAddr)
+	if err != nil {
+		return nil, err
+	}
+	t.undo = u.Push(fmt.Sprintf("end injection in thread %d", pid), t.End)
 	return t, nil
 }
 
@@ -212,18 +225,10 @@ func (t *Task) Exit(code int) error {
 	if err := ptrace.Cont(t.Pid, 0); err != nil {
 		return fmt.Errorf("exit_group: resume: %w", err)
 	}
-	for {
-		st, err := ptrace.Wait(t.Pid)
-		if err != nil {
-			return fmt.Errorf("exit_group: %w", err)
-		}
-		if st.Exited() {
-			return nil
-		}
-		if err := ptrace.Cont(t.Pid, 0); err != nil {
-			return fmt.Errorf("exit_group: resume: %w", err)
-		}
+	if _, err := ptrace.WaitExit(t.Pid); err != nil {
+		return fmt.Errorf("exit_group: %w", err)
 	}
+	return nil
 }
 
 // Park moves a task that sits in a syscall-exit stop into a ptrace stop
@@ -258,6 +263,7 @@ func (t *Task) Park() error {
 // End puts back the code bytes, the registers and the blocked mask, and
 // leaves the task in a ptrace stop from which it goes on as before.
 func (t *Task) End() error {
+	t.undo.Drop()
 	var errs []error
 	if t.saved != nil {
 		if err := ptrace.WriteBytes(t.Pid, t.code, t.saved); err != nil {

@@ -112,17 +112,7 @@ func (h *helper) kill() {
 	if h.reaped {
 		return
 	}
-	_ = unix.Kill(h.pid, unix.SIGKILL)
-	for {
-		var ws unix.WaitStatus
-		_, err := unix.Wait4(h.pid, &ws, unix.WALL, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || ws.Exited() || ws.Signaled() {
-			break
-		}
-	}
+	_ = ptrace.KillAndReap(h.pid, false)
 	h.reaped = true
 }
 
@@ -137,16 +127,9 @@ func (h *helper) reseize() error {
 	if err := ptrace.Detach(h.pid, int(unix.SIGSTOP)); err != nil {
 		return fmt.Errorf("PTRACE_DETACH: %w", err)
 	}
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(h.pid, &ws, unix.WALL|unix.WUNTRACED, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return h.explain(fmt.Errorf("wait for group-stop: %w", err))
-		}
-		break
+	_, ws, err := ptrace.Wait4(h.pid, unix.WALL|unix.WUNTRACED)
+	if err != nil {
+		return h.explain(fmt.Errorf("wait for group-stop: %w", err))
 	}
 	if !ws.Stopped() {
 		return h.explain(fmt.Errorf("helper did not stop (status %#x)", uint32(ws)))

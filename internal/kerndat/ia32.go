@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/ptrace"
 )
 
 // ia32Result is the ia32 emulation probe and what follows for the other
@@ -129,13 +131,7 @@ func runIA32() (int, error) {
 		return 0, err
 	}
 	timer := time.AfterFunc(helperTimeout, func() { _ = unix.Kill(pid, unix.SIGKILL) })
-	var ws unix.WaitStatus
-	for {
-		_, err = unix.Wait4(pid, &ws, 0, nil)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	_, ws, err := ptrace.Wait4(pid, 0)
 	// The timer may only fire before the child is reaped.
 	timedOut := !timer.Stop()
 	if err != nil {

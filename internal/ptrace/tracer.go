@@ -1,11 +1,14 @@
 // Package ptrace is the only caller of ptrace(2) in ckpt. Linux accepts
 // ptrace requests for a tracee only from the OS thread that attached it,
 // so a Tracer runs every request on one goroutine locked to one OS thread;
-// callers hand it work with Do.
+// callers hand it work with Do or Run.
 package ptrace
 
 import (
+	"errors"
+	"fmt"
 	"runtime"
+	"runtime/debug"
 )
 
 // Tracer owns one locked OS thread on which all tracing happens.
@@ -33,19 +36,43 @@ func NewTracer() *Tracer {
 
 // Do runs fn on the tracer thread and returns its error. Everything that
 // attaches to, waits for or drives a tracee, and every process started to
-// be traced, must run inside Do.
+// be traced, must run inside Do. A panic in fn is returned as a
+// *PanicError, with its stack: the tracer thread must survive it, and
+// the stack is all there is to find the bug by.
 func (t *Tracer) Do(fn func() error) error {
 	errc := make(chan error, 1)
 	t.work <- func() {
 		defer func() {
 			if r := recover(); r != nil {
-				errc <- panicError{r}
-				return
+				// debug.Stack here still shows the frames that panicked.
+				errc <- &PanicError{Value: r, Stack: debug.Stack()}
 			}
 		}()
 		errc <- fn()
 	}
 	return <-errc
+}
+
+// Run is Do with an undo stack: fn registers in u what it changes, and
+// when fn returns an error or panics, u is unwound before Run returns,
+// on the tracer thread that owns the tracees. The error returned keeps
+// fn's error (or the *PanicError) and adds what could not be undone.
+// When fn succeeds the steps left in u are dropped: fn finished them.
+func (t *Tracer) Run(fn func(u *Undo) error) error {
+	return t.Do(func() (err error) {
+		u := &Undo{}
+		defer func() {
+			if r := recover(); r != nil {
+				err = &PanicError{Value: r, Stack: debug.Stack()}
+			}
+			if err != nil {
+				if uerr := u.Unwind(); uerr != nil {
+					err = errors.Join(err, fmt.Errorf("undo: %w", uerr))
+				}
+			}
+		}()
+		return fn(u)
+	})
 }
 
 // Close stops the tracer goroutine. Callers detach or kill their tracees
@@ -55,16 +82,24 @@ func (t *Tracer) Close() {
 	<-t.done
 }
 
-type panicError struct{ v any }
+// PanicError is a panic on the tracer thread, turned into an error after
+// the run's undo: Value is what was passed to panic, Stack the
+// goroutine's stack where it panicked.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
 
-func (p panicError) Error() string { return "tracer panic: " + toString(p.v) }
+// Error names the panic and ends with its stack, so that a user who
+// reports it hands over where it happened.
+func (p *PanicError) Error() string {
+	return fmt.Sprintf("panic: %v\n\n%s", p.Value, p.Stack)
+}
 
-func toString(v any) string {
-	if e, ok := v.(error); ok {
-		return e.Error()
+// Unwrap gives the panic value when it is an error (a runtime error, say).
+func (p *PanicError) Unwrap() error {
+	if e, ok := p.Value.(error); ok {
+		return e
 	}
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return "unknown"
+	return nil
 }

@@ -1,7 +1,11 @@
 package ptrace
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,20 +15,122 @@ type Stop struct {
 	Status unix.WaitStatus
 }
 
-// Wait waits for a state change of pid (__WALL so threads count too).
-func Wait(pid int) (Stop, error) {
+// Wait4 is wait4(2) retried on EINTR, the one loop of ckpt around it.
+func Wait4(pid int, flags int) (int, unix.WaitStatus, error) {
 	var ws unix.WaitStatus
 	for {
-		_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
-		if err == unix.EINTR {
-			continue
+		got, err := unix.Wait4(pid, &ws, flags, nil)
+		if err != unix.EINTR {
+			return got, ws, err
 		}
-		if err != nil {
-			return Stop{}, fmt.Errorf("wait for %d: %w", pid, err)
-		}
-		return Stop{ws}, nil
 	}
 }
+
+// Wait waits for a state change of pid (__WALL so threads count too).
+func Wait(pid int) (Stop, error) {
+	_, ws, err := Wait4(pid, unix.WALL)
+	if err != nil {
+		return Stop{}, fmt.Errorf("wait for %d: %w", pid, err)
+	}
+	return Stop{ws}, nil
+}
+
+// WaitExit waits until tracee pid is gone, resuming it from every stop
+// reported on the way (a stop that was pending when it was killed, the
+// exit_group of Inject's Exit). It returns the last status; a pid that
+// is no longer ours to wait for (ECHILD) counts as gone.
+func WaitExit(pid int) (Stop, error) {
+	for {
+		st, err := Wait(pid)
+		if errors.Is(err, unix.ECHILD) {
+			return st, nil
+		}
+		if err != nil || st.Exited() {
+			return st, err
+		}
+		_ = Cont(pid, 0)
+	}
+}
+
+// KillAndReap kills process pid with SIGKILL and waits until it is gone:
+// first every thread of it that this tracer traces (the kernel reports
+// a traced thread's end to the tracer, and the leader's only after all
+// of them are collected), then the leader.
+//
+// With keepChild, a leader that is the caller's own child is not
+// reaped: its zombie, and its exit status, stay for the caller's own
+// wait (a library user who started the task, then dumped it). Its end
+// is awaited with waitid(WNOWAIT), which reports without reaping. Any
+// other task is collected with a plain wait: for a traced task that is
+// not our child that only ends the tracing, and its parent reaps it.
+func KillAndReap(pid int, keepChild bool) error {
+	_ = unix.Kill(pid, unix.SIGKILL)
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var errs []error
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil || tid == pid {
+			continue
+		}
+		if _, err := WaitExit(tid); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if keepChild && isOwnChild(pid) {
+		errs = append(errs, waitExitNoReap(pid))
+	} else if _, err := WaitExit(pid); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// isOwnChild reports whether pid's parent is this process.
+func isOwnChild(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 1 && f[1] == strconv.Itoa(os.Getpid())
+}
+
+// waitExitNoReap waits until pid has ended and leaves it a zombie. A
+// ptrace stop reported on the way is consumed with a waitid without
+// WEXITED, which cannot reap, and the task resumed.
+func waitExitNoReap(pid int) error {
+	for {
+		var si unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &si, unix.WEXITED|unix.WSTOPPED|unix.WNOWAIT|unix.WALL, nil)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case errors.Is(err, unix.ECHILD):
+			return nil
+		case err != nil:
+			return fmt.Errorf("wait for %d: %w", pid, err)
+		}
+		switch si.Code {
+		case cldExited, cldKilled, cldDumped:
+			return nil
+		}
+		for {
+			err = unix.Waitid(unix.P_PID, pid, &si, unix.WSTOPPED|unix.WALL, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		_ = Cont(pid, 0)
+	}
+}
+
+// si_code values of SIGCHLD (include/uapi/asm-generic/siginfo.h).
+const (
+	cldExited = 1
+	cldKilled = 2
+	cldDumped = 3
+)
 
 // Exited reports whether the task is gone (exited or killed).
 func (s Stop) Exited() bool { return s.Status.Exited() || s.Status.Signaled() }
@@ -75,15 +181,9 @@ func (s Stop) String() string {
 
 // WaitNohang is Wait without blocking: ok is false when nothing happened yet.
 func WaitNohang(pid int) (st Stop, ok bool, err error) {
-	var ws unix.WaitStatus
-	for {
-		got, err := unix.Wait4(pid, &ws, unix.WALL|unix.WNOHANG, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return Stop{}, false, fmt.Errorf("wait for %d: %w", pid, err)
-		}
-		return Stop{ws}, got == pid, nil
+	got, ws, err := Wait4(pid, unix.WALL|unix.WNOHANG)
+	if err != nil {
+		return Stop{}, false, fmt.Errorf("wait for %d: %w", pid, err)
 	}
+	return Stop{ws}, got == pid, nil
 }

@@ -6,6 +6,7 @@
 package restore
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/cpucap"
 	"github.com/ckpt/ckpt/internal/fault"
@@ -56,14 +58,8 @@ type Process struct {
 
 // Wait waits for the restored task to end and returns its wait status.
 func (p *Process) Wait() (unix.WaitStatus, error) {
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(p.Pid, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		return ws, err
-	}
+	_, ws, err := ptrace.Wait4(p.Pid, 0)
+	return ws, err
 }
 
 // Restore brings back the task dumped in opts.ImagesDir and returns once
@@ -144,19 +140,18 @@ func Restore(opts Options) (*Process, error) {
 	rs[0].timens = tno
 	tr := ptrace.NewTracer()
 	defer tr.Close()
-	err = tr.Do(func() error {
+	// Every process the restore creates pushes its kill on u, which Run
+	// unwinds when the restore fails or panics: nothing is left behind.
+	err = tr.Run(func(u *ptrace.Undo) error {
 		defer func() {
 			for _, r := range rs {
 				r.closeMemory()
 			}
 		}()
-		err := restoreTree(rs, byPid)
-		if err != nil {
-			for i := len(rs) - 1; i >= 0; i-- {
-				rs[i].cleanup()
-			}
+		for _, r := range rs {
+			r.undo = u
 		}
-		return err
+		return restoreTree(rs, byPid)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
@@ -173,9 +168,11 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 	if err := root.startHelper(); err != nil {
 		return err
 	}
+	fault.Panic(fault.RestoreHelper)
 	if err := root.cloneTask(); err != nil {
 		return err
 	}
+	fault.Panic(fault.RestoreCloned)
 	if err := root.setupScratch(); err != nil {
 		return fmt.Errorf("set up scratch area: %w", err)
 	}
@@ -267,10 +264,14 @@ func describePid(pid int) string {
 type restorer struct {
 	opts   *Options
 	im     *model.Process
-	helper int          // the helper started by ckpt, killed once the task exists
-	pid    int          // the task being restored, 0 until it exists
-	inj    *inject.Task // injects into the leader
-	mem    *ptrace.Mem  // the task's memory, see memory()
+	helper int // the helper started by ckpt, killed once the task exists
+	// helperUndo kills the helper, on the normal path once the task
+	// exists; undo is the run's undo stack, shared by the tree.
+	helperUndo *ptrace.Step
+	undo       *ptrace.Undo
+	pid        int          // the task being restored, 0 until it exists
+	inj        *inject.Task // injects into the leader
+	mem        *ptrace.Mem  // the task's memory, see memory()
 	// threads are all threads once created, the leader first.
 	threads []*thread
 	// avoid are the dumped VMAs of every process of the tree: the scratch
@@ -316,6 +317,7 @@ func (r *restorer) rebuild() error {
 		{"restore task attributes", r.restoreTaskAttrs},
 		{"restore signal handlers", r.restoreSigactions},
 		{"create threads", r.createThreads},
+		{"", func() error { fault.Panic(fault.RestoreRebuild); return nil }},
 		{"restore thread state", r.perThread(r.restoreThreadState)},
 		{"restore dumpable", r.restoreDumpable},
 		{"queue shared pending signals", r.queueSharedSignals},
@@ -324,7 +326,9 @@ func (r *restorer) rebuild() error {
 		{"set registers", r.perThread(r.setRegisters)},
 	}
 	for _, s := range steps {
-		r.opts.logf("restore %d: %s", r.pid, s.name)
+		if s.name != "" {
+			r.opts.logf("restore %d: %s", r.pid, s.name)
+		}
 		if err := s.fn(); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -332,36 +336,24 @@ func (r *restorer) rebuild() error {
 	return nil
 }
 
-// cleanup kills whatever this restore started.
-func (r *restorer) cleanup() {
-	for _, th := range r.threads {
-		if th.tid != r.pid {
-			_ = unix.Tgkill(r.pid, th.tid, unix.SIGKILL)
-			for {
-				st, err := ptrace.Wait(th.tid)
-				if err != nil || st.Exited() {
-					break
-				}
+// killStep pushes the undo of a process the restore created: kill it
+// and everything of it (its threads are waited for by KillAndReap, so
+// they need no step of their own). It runs when the restore fails or
+// panics, newest first: children before their parents, the helper last.
+// A process forked by a restored parent is not ckpt's child: killed,
+// it is a zombie of that parent, which reaps it by an injected wait4
+// (else, once the parent is killed too, it would go to a subreaper as a
+// zombie that nobody waits for).
+func (r *restorer) killStep(what string, pid int, parent *restorer) *ptrace.Step {
+	return r.undo.Push(fmt.Sprintf("kill %s %d", what, pid), func() error {
+		err := ptrace.KillAndReap(pid, false)
+		if parent != nil && parent.inj != nil {
+			if _, werr := parent.inj.Syscall(x86.SysWait4, uint64(r.im.Pid), 0, unix.WALL, 0); werr != nil {
+				err = errors.Join(err, fmt.Errorf("reap it in its parent %d: %w", parent.pid, werr))
 			}
 		}
-	}
-	for _, pid := range []int{r.pid, r.helper} {
-		if pid <= 0 {
-			continue
-		}
-		_ = unix.Kill(pid, unix.SIGKILL)
-		var ws unix.WaitStatus
-		for {
-			_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil || ws.Exited() || ws.Signaled() {
-				break
-			}
-		}
-	}
-	r.pid, r.helper = 0, 0
+		return err
+	})
 }
 
 // startHelper starts a process stopped right after exec, traced by this
@@ -382,6 +374,7 @@ func (r *restorer) startHelper() error {
 		return fmt.Errorf("start helper: %w", err)
 	}
 	r.helper = pid
+	r.helperUndo = r.killStep("helper", pid, nil)
 	st, err := ptrace.Wait(pid)
 	if err != nil {
 		return fmt.Errorf("helper: %w", err)

@@ -66,6 +66,7 @@ func (r *restorer) cloneTask() error {
 		return fmt.Errorf("clone3 gave pid %d, want %d", got, r.im.Pid)
 	}
 	r.pid = int(got)
+	r.killStep("task", r.pid, nil)
 	st, err := ptrace.Wait(r.pid)
 	if err != nil {
 		return err
@@ -74,13 +75,7 @@ func (r *restorer) cloneTask() error {
 		return fmt.Errorf("new task %d: %v instead of its first stop", r.pid, st)
 	}
 	// The helper has served its purpose.
-	_ = unix.Kill(h, unix.SIGKILL)
-	for {
-		st, err := ptrace.Wait(h)
-		if err != nil || st.Exited() {
-			break
-		}
-	}
+	_ = r.helperUndo.Run()
 	r.helper = 0
 	if r.inj, err = inject.Begin(r.pid, regs.Rip); err != nil {
 		return fmt.Errorf("new task %d: %w", r.pid, err)
@@ -219,6 +214,7 @@ func (r *restorer) forkChild(c *restorer) error {
 	// clone3 answers in the parent's PID namespace; ptrace and /proc need
 	// the PID in ckpt's, which the fork event gives.
 	c.pid = r.inj.Children[len(r.inj.Children)-1]
+	c.killStep("task", c.pid, r)
 	st, err := ptrace.Wait(c.pid)
 	if err != nil {
 		return err

@@ -55,6 +55,7 @@ const (
 	SysSignalfd4
 	SysIoctl
 	SysGetpgid
+	SysWait4
 	numSyscalls
 )
 
@@ -112,6 +113,7 @@ var sysNums = [numSyscalls][2]int{
 	SysSignalfd4:        {289, 327},
 	SysIoctl:            {16, 54},
 	SysGetpgid:          {121, 132},
+	SysWait4:            {61, 114},
 }
 
 var sysNames = [numSyscalls]string{
@@ -121,7 +123,7 @@ var sysNames = [numSyscalls]string{
 	"chroot", "openat", "close", "lseek", "dup3", "fcntl", "setresuid",
 	"setresgid", "setgroups", "setfsuid", "setfsgid", "capset",
 	"rt_sigqueueinfo", "rt_tgsigqueueinfo", "setsid", "setpgid", "madvise",
-	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid",
+	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid", "wait4",
 }
 
 func (s Syscall) String() string {
