@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 )
@@ -23,34 +24,23 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	var threads []*threadState
+	p.MM = &mm.MmEntry{}
+	var tids []uint32
 	for _, tid := range t.tids {
-		th, err := t.readThread(tid)
+		c, vtid, err := t.collectThread(tid, vmas, p)
 		if err != nil {
 			return nil, fmt.Errorf("thread %d: %w", tid, err)
 		}
-		if err := t.queryTask(th, vmas); err != nil {
-			return nil, fmt.Errorf("thread %d: %w", tid, err)
+		tids = append(tids, uint32(vtid))
+		if tid == pid {
+			p.Core = c
+			continue
 		}
-		// Put each thread back as it was before the next one and before
-		// memory is read, so the pages saved are the task's own.
-		if err := t.inj.End(); err != nil {
-			return nil, fmt.Errorf("thread %d: finish injection: %w", tid, err)
-		}
-		t.inj = nil
-		threads = append(threads, th)
+		p.Threads = append(p.Threads, c)
+		p.Tids = append(p.Tids, vtid)
 	}
-	th := threads[0]
 	// The scratch data mapping is gone again; read the maps anew.
 	if vmas, err = procfs.ReadSmaps(pid); err != nil {
-		return nil, err
-	}
-	rlims, err := procfs.ReadLimits(pid)
-	if err != nil {
-		return nil, err
-	}
-	pers, err := procfs.ReadPersonality(pid)
-	if err != nil {
 		return nil, err
 	}
 	auxvRaw, err := procfs.ReadAuxvRaw(pid)
@@ -58,7 +48,7 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 		return nil, err
 	}
 	word := 8
-	if th.compat {
+	if t.abi == x86.ABI32 {
 		word = 4
 	}
 	auxv, err := procfs.ParseAuxv(auxvRaw, word)
@@ -79,18 +69,15 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 	}
 	savedAuxv = append(savedAuxv, 0, 0)
 	s := t.stat
-	mmEntry := &mm.MmEntry{
-		MmStartCode: proto.Uint64(s.StartCode), MmEndCode: proto.Uint64(s.EndCode),
-		MmStartData: proto.Uint64(s.StartData), MmEndData: proto.Uint64(s.EndData),
-		MmStartStack: proto.Uint64(s.StartStack), MmStartBrk: proto.Uint64(s.StartBrk),
-		MmBrk:      proto.Uint64(th.injected.brk),
-		MmArgStart: proto.Uint64(s.ArgStart), MmArgEnd: proto.Uint64(s.ArgEnd),
-		MmEnvStart: proto.Uint64(s.EnvStart), MmEnvEnd: proto.Uint64(s.EnvEnd),
-		ExeFileId:   proto.Uint32(exeID),
-		MmSavedAuxv: savedAuxv,
-		Vmas:        vmaEntries,
-		Dumpable:    proto.Int32(th.injected.dumpable),
-	}
+	m := p.MM
+	m.MmStartCode, m.MmEndCode = proto.Uint64(s.StartCode), proto.Uint64(s.EndCode)
+	m.MmStartData, m.MmEndData = proto.Uint64(s.StartData), proto.Uint64(s.EndData)
+	m.MmStartStack, m.MmStartBrk = proto.Uint64(s.StartStack), proto.Uint64(s.StartBrk)
+	m.MmArgStart, m.MmArgEnd = proto.Uint64(s.ArgStart), proto.Uint64(s.ArgEnd)
+	m.MmEnvStart, m.MmEnvEnd = proto.Uint64(s.EnvStart), proto.Uint64(s.EnvEnd)
+	m.ExeFileId = proto.Uint32(exeID)
+	m.MmSavedAuxv = savedAuxv
+	m.Vmas = vmaEntries
 
 	if t.filesOf == 0 {
 		if p.Fds, err = t.fdTable(ft); err != nil {
@@ -113,21 +100,8 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 	if t.ns {
 		ids.PidNsId = proto.Uint32(model.OwnPidNsID)
 	}
-	var tids []uint32
-	for i, ts := range threads {
-		c, err := t.coreEntry(ts, th, rlims, pers)
-		if err != nil {
-			return nil, fmt.Errorf("thread %d: %w", ts.tid, err)
-		}
+	for _, c := range append([]*criucore.CoreEntry{p.Core}, p.Threads...) {
 		c.Ids = ids
-		tid := t.virt(ts.status.NSpid, ts.tid)
-		tids = append(tids, uint32(tid))
-		if i == 0 {
-			p.Core = c
-			continue
-		}
-		p.Threads = append(p.Threads, c)
-		p.Tids = append(p.Tids, tid)
 	}
 	vpid, ppid, pgid, sid := t.treeIDs()
 	p.Pid = vpid
@@ -136,6 +110,6 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 		Pgid: proto.Uint32(uint32(pgid)), Sid: proto.Uint32(uint32(sid)),
 		Threads: tids,
 	}
-	p.IDs, p.MM, p.FS = ids, mmEntry, fsEntry
+	p.IDs, p.FS = ids, fsEntry
 	return p, nil
 }

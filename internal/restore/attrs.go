@@ -2,15 +2,12 @@ package restore
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	attrs "github.com/ckpt/ckpt/internal/kinds/task"
 	"github.com/ckpt/ckpt/internal/model/x86img"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
@@ -63,235 +60,52 @@ func (r *restorer) restoreMM() error {
 	return nil
 }
 
-// restoreTaskAttrs sets personality, rlimits, comm and the subreaper flag.
-func (r *restorer) restoreTaskAttrs() error {
-	tc := r.im.Core.GetTc()
-	if _, err := r.inj.Syscall(x86.SysPersonality, uint64(tc.GetPersonality())); err != nil {
-		return fmt.Errorf("personality %#x: %w", tc.GetPersonality(), err)
+// leaderStage sets the task attributes of stage s in the leader.
+func (r *restorer) leaderStage(s attrs.Stage) func() error {
+	return func() error {
+		th := r.threads[0]
+		return attrs.RestoreStage(s, r.attrThread(th), attrs.Entry{Core: th.core, MM: r.im.MM})
 	}
-	cur, err := procfs.ReadLimits(r.pid)
-	if err != nil {
-		return err
-	}
-	for res, l := range tc.GetRlimits().GetRlimits() {
-		want := procfs.Rlimit{Cur: l.GetCur(), Max: l.GetMax()}
-		if c, ok := cur[res]; ok && c == want {
-			continue
-		}
-		p, err := r.put(0, uapi.Rlimit64{Cur: want.Cur, Max: want.Max}.Bytes())
-		if err != nil {
-			return err
-		}
-		if _, err := r.inj.Syscall(x86.SysPrlimit64, 0, uint64(res), p, 0); err != nil {
-			if c, ok := cur[res]; ok && want.Max > c.Max && errors.Is(err, unix.EPERM) {
-				return fmt.Errorf("rlimit %d: the hard limit %d is above this machine's %d, and raising it needs CAP_SYS_RESOURCE, which ckpt lacks", res, want.Max, c.Max)
-			}
-			return fmt.Errorf("rlimit %d to %d/%d: %w", res, want.Cur, want.Max, err)
-		}
-	}
-	if comm := tc.GetComm(); comm != "" {
-		p, err := r.putString(0, comm)
-		if err != nil {
-			return err
-		}
-		if _, err := r.inj.Syscall(x86.SysPrctl, unix.PR_SET_NAME, p); err != nil {
-			return fmt.Errorf("prctl(PR_SET_NAME, %q): %w", comm, err)
-		}
-	}
-	if tc.GetChildSubreaper() {
-		if _, err := r.inj.Syscall(x86.SysPrctl, unix.PR_SET_CHILD_SUBREAPER, 1); err != nil {
-			return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
-		}
-	}
-	return nil
 }
 
-// sigNums lists the signals in the order of task_core_entry.sigactions:
-// 1..64 without SIGKILL and SIGSTOP.
-func sigNums() []int {
-	var out []int
-	for s := 1; s <= x86.NSig; s++ {
-		if s != x86.SigKill && s != x86.SigStop {
-			out = append(out, s)
-		}
+// threadStage sets the task attributes of stage s in one thread.
+func (r *restorer) threadStage(s attrs.Stage) func(*thread) error {
+	return func(th *thread) error {
+		return attrs.RestoreStage(s, r.attrThread(th), attrs.Entry{Core: th.core, MM: r.im.MM})
 	}
-	return out
 }
 
-// restoreSigactions installs the sigactions. Handlers
-// of an ia32 task are installed with the ia32 rt_sigaction, because the
-// kind of syscall that installs a handler decides the signal frame it gets.
-func (r *restorer) restoreSigactions() error {
-	sas := r.im.Core.GetTc().GetSigactions()
-	nums := sigNums()
-	if len(sas) > len(nums) {
-		return fmt.Errorf("%d sigactions in the image, at most %d", len(sas), len(nums))
-	}
-	for i, sa := range sas {
-		sig := nums[i]
-		compat := sa.GetCompatSigaction()
-		if compat && r.data(0) >= 1<<32 {
-			return fmt.Errorf("scratch area above 4 GiB for an ia32 sigaction")
-		}
-		b := x86.EncodeSigaction(x86.Sigaction{
-			Handler: sa.GetSigaction(), Flags: sa.GetFlags(), Restorer: sa.GetRestorer(), Mask: sa.GetMask(),
-		}, compat)
-		p, err := r.put(0, b)
-		if err != nil {
-			return err
-		}
-		if compat {
-			_, err = r.inj.Syscall32(x86.SysRtSigaction, uint64(sig), p, 0, x86.SigsetBytes)
-		} else {
-			_, err = r.inj.Syscall(x86.SysRtSigaction, uint64(sig), p, 0, x86.SigsetBytes)
-		}
-		if err != nil {
-			return fmt.Errorf("sigaction of signal %d: %w", sig, err)
-		}
-	}
-	return nil
+// attrThread is a thread being restored as task attributes see it.
+func (r *restorer) attrThread(th *thread) attrs.Thread { return restoringThread{r, th} }
+
+// restoringThread is a thread being restored (attrs.Thread).
+type restoringThread struct {
+	r  *restorer
+	th *thread
 }
 
-func capMask(words []uint32) uint64 {
-	var v uint64
-	for i, w := range words {
-		if i < 2 {
-			v |= uint64(w) << (32 * i)
-		}
-	}
-	return v
+func (t restoringThread) Pid() int               { return t.r.pid }
+func (t restoringThread) Tid() int               { return t.th.tid }
+func (t restoringThread) VPid() int              { return t.r.im.Pid }
+func (t restoringThread) VTid() int              { return t.th.vtid }
+func (t restoringThread) Leader() bool           { return t.th.tid == t.r.pid }
+func (t restoringThread) Compat() bool           { return t.r.im.Compat }
+func (t restoringThread) Scratch() uint64        { return t.r.data(0) }
+func (t restoringThread) Status() *procfs.Status { return nil }
+func (t restoringThread) Put(b []byte) (uint64, error) {
+	return t.r.put(0, b)
 }
 
-func lastCap() int {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err != nil {
-		return 40
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 40
-	}
-	return n
+func (t restoringThread) Syscall(s x86.Syscall, args ...uint64) (uint64, error) {
+	return t.th.inj.Syscall(s, args...)
 }
 
-// restoreCreds sets a thread's groups, ids, capabilities and securebits,
-// then its pdeath_signal, which a change of credentials resets.
-func (r *restorer) restoreCreds(th *thread) error {
-	tc := th.core.GetThreadCore()
-	cr := tc.GetCreds()
-	if cr == nil {
-		return fmt.Errorf("core image has no credentials")
-	}
-	sys := th.inj.Syscall
-	bnd := capMask(cr.GetCapBnd())
-	for c := 0; c <= lastCap(); c++ {
-		if bnd&(1<<uint(c)) == 0 {
-			if _, err := sys(x86.SysPrctl, unix.PR_CAPBSET_DROP, uint64(c)); err != nil {
-				return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
-			}
-		}
-	}
-	groups := make([]byte, 0, 4*len(cr.GetGroups()))
-	for _, g := range cr.GetGroups() {
-		groups = binary.LittleEndian.AppendUint32(groups, g)
-	}
-	p, err := r.put(0, groups)
-	if err != nil {
-		return err
-	}
-	if _, err := sys(x86.SysSetgroups, uint64(len(cr.GetGroups())), p); err != nil {
-		return fmt.Errorf("setgroups: %w", err)
-	}
-	secbits := uint64(cr.GetSecbits())
-	if secbits&uapi.SECBIT_KEEP_CAPS_LOCKED == 0 {
-		if _, err := sys(x86.SysPrctl, unix.PR_SET_SECUREBITS, secbits|uapi.SECBIT_KEEP_CAPS); err != nil {
-			return fmt.Errorf("securebits %#x: %w", secbits, err)
-		}
-	} else if _, err := sys(x86.SysPrctl, unix.PR_SET_SECUREBITS, secbits); err != nil {
-		return fmt.Errorf("securebits %#x: %w", secbits, err)
-	}
-	if _, err := sys(x86.SysSetresgid, uint64(cr.GetGid()), uint64(cr.GetEgid()), uint64(cr.GetSgid())); err != nil {
-		return fmt.Errorf("setresgid: %w", err)
-	}
-	if _, err := sys(x86.SysSetfsgid, uint64(cr.GetFsgid())); err != nil {
-		return fmt.Errorf("setfsgid: %w", err)
-	}
-	if _, err := sys(x86.SysSetresuid, uint64(cr.GetUid()), uint64(cr.GetEuid()), uint64(cr.GetSuid())); err != nil {
-		return fmt.Errorf("setresuid: %w", err)
-	}
-	if _, err := sys(x86.SysSetfsuid, uint64(cr.GetFsuid())); err != nil {
-		return fmt.Errorf("setfsuid: %w", err)
-	}
-	capb := uapi.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}.Bytes()
-	for _, d := range uapi.CapDataV3(capMask(cr.GetCapEff()), capMask(cr.GetCapPrm()), capMask(cr.GetCapInh())) {
-		capb = d.Append(capb)
-	}
-	hdr, err := r.put(0, capb)
-	if err != nil {
-		return err
-	}
-	if _, err := sys(x86.SysCapset, hdr, hdr+uapi.SizeofCapUserHeader); err != nil {
-		return fmt.Errorf("capset: %w", err)
-	}
-	amb := capMask(cr.GetCapAmb())
-	for c := 0; c < 64; c++ {
-		if amb&(1<<uint(c)) != 0 {
-			if _, err := sys(x86.SysPrctl, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uint64(c), 0, 0); err != nil {
-				return fmt.Errorf("raise ambient capability %d: %w", c, err)
-			}
-		}
-	}
-	if secbits&uapi.SECBIT_KEEP_CAPS_LOCKED == 0 {
-		keep := uint64(0)
-		if secbits&uapi.SECBIT_KEEP_CAPS != 0 {
-			keep = 1
-		}
-		if _, err := sys(x86.SysPrctl, unix.PR_SET_KEEPCAPS, keep); err != nil {
-			return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
-		}
-	}
-	if cr.GetNoNewPrivs() != 0 {
-		if _, err := sys(x86.SysPrctl, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
-		}
-	}
-	if _, err := sys(x86.SysPrctl, unix.PR_SET_PDEATHSIG, uint64(tc.GetPdeathSig())); err != nil {
-		return fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err)
-	}
-	return nil
+func (t restoringThread) Syscall32(s x86.Syscall, args ...uint64) (uint64, error) {
+	return t.th.inj.Syscall32(s, args...)
 }
 
-// queueSignal queues one dumped pending signal from inside the thread it
-// was pending for, so the kernel accepts its original siginfo (si_code >= 0
-// is only allowed for signals a task sends itself).
-func (r *restorer) queueSignal(th *thread, raw []byte, shared bool) error {
-	if len(raw) != ptrace.SiginfoSize {
-		return fmt.Errorf("siginfo of %d bytes", len(raw))
-	}
-	sig := uint64(binary.LittleEndian.Uint32(raw))
-	p, err := r.put(0, raw)
-	if err != nil {
-		return err
-	}
-	if shared {
-		_, err = th.inj.Syscall(x86.SysRtSigqueueinfo, uint64(r.im.Pid), sig, p)
-	} else {
-		_, err = th.inj.Syscall(x86.SysRtTgsigqueueinfo, uint64(r.im.Pid), uint64(th.vtid), sig, p)
-	}
-	if err != nil {
-		return fmt.Errorf("queue signal %d: %w", sig, err)
-	}
-	return nil
-}
-
-// queueSharedSignals queues the process-wide pending signals.
-func (r *restorer) queueSharedSignals() error {
-	for _, s := range r.im.Core.GetTc().GetSignalsS().GetSignals() {
-		if err := r.queueSignal(r.threads[0], s.GetSiginfo(), true); err != nil {
-			return err
-		}
-	}
-	return nil
+func (t restoringThread) ReadMem(addr uint64, n int) ([]byte, error) {
+	return t.r.readTask(addr, addr+uint64(n))
 }
 
 // removeScratch unmaps the scratch area from inside the leader; the

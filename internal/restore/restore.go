@@ -20,6 +20,7 @@ import (
 	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
+	attrs "github.com/ckpt/ckpt/internal/kinds/task"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
@@ -314,14 +315,12 @@ func (r *restorer) rebuild() error {
 		{"fill pages", r.fillPages},
 		{"restore fs", r.restoreFS},
 		{"restore mm fields", r.restoreMM},
-		{"restore task attributes", r.restoreTaskAttrs},
-		{"restore signal handlers", r.restoreSigactions},
+		{"restore task attributes", r.leaderStage(attrs.StageProcess)},
 		{"create threads", r.createThreads},
 		{"", func() error { fault.Panic(fault.RestoreRebuild); return nil }},
-		{"restore thread state", r.perThread(r.restoreThreadState)},
-		{"restore dumpable", r.restoreDumpable},
-		{"queue shared pending signals", r.queueSharedSignals},
-		{"register rseq and clear-tid", r.perThread(r.registerThread)},
+		{"restore thread attributes", r.perThread(r.threadStage(attrs.StageThread))},
+		{"restore attributes after credentials", r.leaderStage(attrs.StageAfterCreds)},
+		{"restore late thread attributes", r.perThread(r.threadStage(attrs.StageLate))},
 		{"remove scratch area", r.removeScratch},
 		{"set registers", r.perThread(r.setRegisters)},
 	}
