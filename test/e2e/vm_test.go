@@ -126,7 +126,9 @@ func guestBase(t *testing.T) (*vm.Initramfs, string) {
 	}
 	a := vm.NewInitramfs()
 	initBin := filepath.Join(t.TempDir(), "init")
-	goBuild(t, "build", "-o", initBin, "../vm/guestinit")
+	if err := vm.BuildInit(initBin); err != nil {
+		t.Fatalf("build guestinit: %v", err)
+	}
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
 		t.Fatal("busybox is not installed (scripts/setup.sh installs busybox-static)")
