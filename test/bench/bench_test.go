@@ -24,8 +24,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ckpt/ckpt/internal/dump"
-	"github.com/ckpt/ckpt/internal/restore"
+	"github.com/ckpt/ckpt"
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 const (
@@ -53,26 +53,26 @@ func BenchmarkDumpRestore1GiB(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("dump and restore need root")
 	}
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
+	if _, err := exec.LookPath("gcc"); err != nil {
 		b.Skip("gcc not found")
 	}
 	// Orphans of anything started here (a restore helper, say) become
 	// children of this process, so the final check below sees them.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		b.Fatalf("prctl(PR_SET_CHILD_SUBREAPER): %v", err)
+	if err := testsupport.SetSubreaper(); err != nil {
+		b.Fatal(err)
 	}
 	b.Cleanup(func() { reapStrays(b) })
 
 	tmp := b.TempDir()
 	exe := filepath.Join(tmp, "touch1g")
-	if out, err := exec.Command(gcc, "-O2", "-Wall", "-o", exe, filepath.Join("testdata", "touch1g.c")).CombinedOutput(); err != nil {
-		b.Fatalf("gcc: %v\n%s", err, out)
+	if err := testsupport.BuildC(exe, filepath.Join("testdata", "touch1g.c"), "-O2", "-Wall"); err != nil {
+		b.Fatal(err)
 	}
 	thp, _ := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 
 	timeout := 5 * time.Minute
 	if v := os.Getenv("CKPT_BENCH_TIMEOUT"); v != "" {
+		var err error
 		if timeout, err = time.ParseDuration(v); err != nil {
 			b.Fatalf("CKPT_BENCH_TIMEOUT: %v", err)
 		}
@@ -216,12 +216,12 @@ func (r *result) table() string {
 	w("  %-38s %9.1f MiB/s", "dump serial limit = read then write", r.dumpSerialLimit())
 	w("  %-38s %9.1f MiB/s", "restore limit = file read then pwrite", r.restoreLimit())
 	w("engine, %.1f MiB of pages:", float64(r.pageBytes)/mib)
-	row("dump (dump.Dump wall)", r.pageBytes, r.dumpWall, "")
+	row("dump (ckpt.Dump wall)", r.pageBytes, r.dumpWall, "")
 	w("    %-36s %s of read limit, %s of file write, %s of serial limit",
 		"", pct(r.dumpRate(), r.readLimit()), pct(r.dumpRate(), rate(memSize, r.fileWrite)), pct(r.dumpRate(), r.dumpSerialLimit()))
-	w("    %-36s %9.1f ms", "frozen (Stats.FrozenFor)", float64(r.frozen)/float64(time.Millisecond))
-	w("    %-36s %9.1f MiB", "image size (Stats.ImageBytes)", float64(r.imageBytes)/mib)
-	row("restore (restore.Restore wall)", r.pageBytes, r.restoreWall, fmt.Sprintf("(Process.Took %.3f s)", r.restoreTook.Seconds()))
+	w("    %-36s %9.1f ms", "frozen (DumpStats.FrozenFor)", float64(r.frozen)/float64(time.Millisecond))
+	w("    %-36s %9.1f MiB", "image size (DumpStats.ImageBytes)", float64(r.imageBytes)/mib)
+	row("restore (ckpt.Restore wall)", r.pageBytes, r.restoreWall, fmt.Sprintf("(Process.Took %.3f s)", r.restoreTook.Seconds()))
 	w("    %-36s %s of restore limit", "", pct(r.restoreRate(), r.restoreLimit()))
 	return strings.TrimRight(sb.String(), "\n")
 }
@@ -313,11 +313,11 @@ func runOnce(b *testing.B, exe, dir string) (res *result, err error) {
 	runtime.GC()
 	b.StartTimer()
 	start := time.Now()
-	st, err := dump.Dump(dump.Options{Pid: pid, ImagesDir: images, Logf: logf})
+	st, err := ckpt.Dump(ckpt.DumpOptions{Pid: pid, ImagesDir: images, Logf: logf})
 	r.dumpWall = time.Since(start)
 	b.StopTimer()
 	if err != nil {
-		return nil, withLog(fmt.Errorf("dump.Dump (after %v): %v", r.dumpWall, err))
+		return nil, withLog(fmt.Errorf("ckpt.Dump (after %v): %v", r.dumpWall, err))
 	}
 	r.frozen = st.FrozenFor
 	r.pageBytes = int64(st.PagesWritten) * pageSize
@@ -327,7 +327,7 @@ func runOnce(b *testing.B, exe, dir string) (res *result, err error) {
 	} else if note != "" {
 		b.Logf("note: %s", note)
 	}
-	if err := waitGone(pid, 5*time.Second); err != nil {
+	if err := testsupport.WaitGone(pid, 5*time.Second); err != nil {
 		return nil, err
 	}
 
@@ -336,11 +336,11 @@ func runOnce(b *testing.B, exe, dir string) (res *result, err error) {
 	runtime.GC()
 	b.StartTimer()
 	start = time.Now()
-	p, err := restore.Restore(restore.Options{ImagesDir: images, Logf: logf})
+	p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: images, Logf: logf})
 	r.restoreWall = time.Since(start)
 	b.StopTimer()
 	if err != nil {
-		return nil, withLog(fmt.Errorf("restore.Restore (after %v): %v", r.restoreWall, err))
+		return nil, withLog(fmt.Errorf("ckpt.Restore (after %v): %v", r.restoreWall, err))
 	}
 	r.restoreTook = p.Took
 	defer func() {
@@ -384,7 +384,7 @@ type target struct {
 	reaped bool
 }
 
-var readyRE = regexp.MustCompile(`READY addr=0x([0-9a-f]+) len=([0-9]+)\n`)
+var readyRE = regexp.MustCompile(`^READY addr=0x([0-9a-f]+) len=([0-9]+)$`)
 
 // startTarget starts touch1g with stdin /dev/null and stdout and stderr a
 // file in dir, and waits for its READY line.
@@ -399,27 +399,22 @@ func startTarget(exe, dir, name string, args ...string) (*target, error) {
 	cmd.Dir = dir
 	cmd.Stdout = out
 	cmd.Stderr = out
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	line, err := testsupport.StartReady(cmd, outPath, 60*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("%s did not get READY: %w", name, err)
 	}
 	t := &target{cmd: cmd, out: outPath}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		text, _ := os.ReadFile(outPath)
-		if m := readyRE.FindSubmatch(text); m != nil {
-			t.addr, _ = strconv.ParseUint(string(m[1]), 16, 64)
-			if n, _ := strconv.ParseUint(string(m[2]), 10, 64); n != memSize {
-				_ = t.kill()
-				return nil, fmt.Errorf("%s: mapping of %d bytes, want %d", name, n, memSize)
-			}
-			return t, nil
-		}
-		if state(t.pid()) == 'Z' || time.Now().After(deadline) {
-			_ = t.kill()
-			return nil, fmt.Errorf("%s (pid %d) did not get READY; output: %q", name, t.pid(), text)
-		}
-		time.Sleep(5 * time.Millisecond)
+	m := readyRE.FindStringSubmatch(line)
+	if m == nil {
+		_ = t.kill()
+		return nil, fmt.Errorf("%s: READY line %q, want %s", name, line, readyRE)
 	}
+	t.addr, _ = strconv.ParseUint(m[1], 16, 64)
+	if n, _ := strconv.ParseUint(m[2], 10, 64); n != memSize {
+		_ = t.kill()
+		return nil, fmt.Errorf("%s: mapping of %d bytes, want %d", name, n, memSize)
+	}
+	return t, nil
 }
 
 func (t *target) pid() int { return t.cmd.Process.Pid }
@@ -458,33 +453,6 @@ func (t *target) reapDumped() (string, error) {
 		return fmt.Sprintf("cmd.Wait() after the dump: %v (the dump's tracer thread, in this process, reaped the target)", err), nil
 	default:
 		return "", fmt.Errorf("cmd.Wait() after the dump: %w", err)
-	}
-}
-
-// state is the state letter of /proc/PID/stat, or 0 if there is none.
-func state(pid int) byte {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0
-	}
-	return b[i+2]
-}
-
-func waitGone(pid int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("/proc/%d still exists %v after the dump (state %q)", pid, timeout, state(pid))
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -639,13 +607,13 @@ func verifyRestored(pid int, addr uint64) error {
 	}
 	// It must go on with its sleep loop, past at least one sleep(1).
 	time.Sleep(1200 * time.Millisecond)
-	if s := state(pid); s != 'S' && s != 'R' {
+	if s := testsupport.State(pid); s != 'S' && s != 'R' {
 		return fmt.Errorf("restored task %d is in state %q 1.2 s after the restore", pid, s)
 	}
 	return nil
 }
 
-func killRestored(p *restore.Process) error {
+func killRestored(p *ckpt.Process) error {
 	if err := unix.Kill(p.Pid, unix.SIGKILL); err != nil {
 		return fmt.Errorf("kill restored task %d: %w", p.Pid, err)
 	}
@@ -668,59 +636,21 @@ func hung(run int, timeout time.Duration, tmp string) {
 	// go on, fail and end the process before this goroutine is done.
 	// tmp is b.TempDir(); its parent is the benchmark's own directory.
 	_ = os.RemoveAll(filepath.Dir(tmp))
-	kids := children()
+	kids := testsupport.Children()
 	for _, pid := range kids {
-		fmt.Fprintf(os.Stderr, "killing child %d (%s, state %q)\n", pid, comm(pid), state(pid))
-		_ = unix.Kill(pid, unix.SIGKILL)
+		fmt.Fprintf(os.Stderr, "killing child %s\n", testsupport.Describe(pid))
 	}
-	// Reap them (a stuck wait of the benchmark may get some first).
-	deadline := time.Now().Add(5 * time.Second)
-	for _, pid := range kids {
-		for time.Now().Before(deadline) {
-			var ws unix.WaitStatus
-			got, err := unix.Wait4(pid, &ws, unix.WALL|unix.WNOHANG, nil)
-			if err == unix.EINTR || (err == nil && got == 0) {
-				time.Sleep(time.Millisecond)
-				continue
-			}
-			break
-		}
-	}
+	// A stuck wait of the benchmark may reap some first.
+	testsupport.KillAndReap(kids, 5*time.Second)
 	os.Exit(2)
-}
-
-// children lists the children of every thread of this process.
-func children() []int {
-	var pids []int
-	tasks, _ := os.ReadDir("/proc/self/task")
-	for _, tk := range tasks {
-		kids, _ := os.ReadFile(fmt.Sprintf("/proc/self/task/%s/children", tk.Name()))
-		for _, f := range strings.Fields(string(kids)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
-}
-
-func comm(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	return strings.TrimSpace(string(b))
 }
 
 // reapStrays kills and reaps every child still left and fails if there
 // was one.
 func reapStrays(b *testing.B) {
-	for _, pid := range children() {
-		b.Errorf("process %d (%s, state %q) was left behind; killing it", pid, comm(pid), state(pid))
-		_ = unix.Kill(pid, unix.SIGKILL)
-		var ws unix.WaitStatus
-		for {
-			_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
-			if err != unix.EINTR {
-				break
-			}
-		}
+	strays := testsupport.Children()
+	for _, pid := range strays {
+		b.Errorf("process %s was left behind; killing it", testsupport.Describe(pid))
 	}
+	testsupport.KillAndReap(strays, 5*time.Second)
 }
