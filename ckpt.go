@@ -1,46 +1,233 @@
 // Package ckpt is ckpt's library API: checkpoint a running process tree
 // into a directory of CRIU-format images, restore it with the same PIDs,
-// and ask what the running kernel supports. The ckpt command is a thin
-// CLI over the same calls. Callers must run as root.
+// summarize a dump, and ask what the running kernel supports. The ckpt
+// command is a thin CLI over these calls and imports nothing else of
+// ckpt's. Callers must run as root; ptrace work happens on a locked OS
+// thread of ckpt's own, so the calls may be made from any goroutine.
+//
+// Errors wrap their causes with context. Callers can match the typed
+// ones: an object a dump cannot checkpoint (errors.Is(err,
+// ErrUnsupported), or errors.As with *UnsupportedError for the task, the
+// object and the reason), a PID that a restore needs and finds in use
+// (ErrPidInUse, *PidInUseError) and a truncated or malformed image
+// (ErrCorruptImage).
 package ckpt
 
 import (
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/cpucap"
 	"github.com/ckpt/ckpt/internal/dump"
+	"github.com/ckpt/ckpt/internal/imgsummary"
 	"github.com/ckpt/ckpt/internal/kerndat"
 	"github.com/ckpt/ckpt/internal/restore"
 )
 
-// DumpOptions control a dump: the task, the images directory, whether the
-// task goes on afterwards (LeaveRunning), --shell-job, a freeze timeout
-// and a progress logger.
-type DumpOptions = dump.Options
+// DumpOptions control a dump.
+type DumpOptions struct {
+	// Pid is the task to dump, with its descendants.
+	Pid int
+	// ImagesDir receives the images; it is created if missing.
+	ImagesDir string
+	// LeaveRunning lets the tree go on after the dump instead of killing it.
+	LeaveRunning bool
+	// ShellJob allows stdio (fds 0-2) that is a tty or a pipe; a restore
+	// with ShellJob then gives the task the stdio of whoever restores it.
+	ShellJob bool
+	// FreezeTimeout bounds the wait for the tree to stop (0: 10 s).
+	FreezeTimeout time.Duration
+	// CPUCap is CRIU's --cpu-cap at dump: CPUCapNone leaves out
+	// cpuinfo.img, so that a restore cannot compare CPUs; any other of
+	// CPUCapValues, or empty, records this machine's CPU.
+	CPUCap string
+	// Logf, if set, receives progress messages.
+	Logf func(format string, args ...any)
+}
 
-// DumpStats are measurements of a dump: how long the tree was frozen,
-// pages and bytes written.
-type DumpStats = dump.Stats
+// DumpStats are measurements of a dump.
+type DumpStats struct {
+	// FrozenFor is the time from the stop of the tree to its kill or release.
+	FrozenFor time.Duration
+	// PagesWritten counts the pages written to the pages images.
+	PagesWritten uint64
+	// ZeroPages counts the pages left out because they map the zero page.
+	ZeroPages uint64
+	// ImageBytes is the size of all image files written.
+	ImageBytes int64
+}
 
-// RestoreOptions control a restore: the images directory, --shell-job
-// and the stdio to inherit, and a progress logger.
-type RestoreOptions = restore.Options
+// RestoreOptions control a restore.
+type RestoreOptions struct {
+	// ImagesDir holds the dump.
+	ImagesDir string
+	// ShellJob lets the task inherit stdio that was a tty or a pipe at
+	// dump time from Stdin, Stdout and Stderr.
+	ShellJob bool
+	// Stdin, Stdout and Stderr are given to the restored task for
+	// inherited stdio; nil means os.Stdin, os.Stdout, os.Stderr.
+	Stdin, Stdout, Stderr *os.File
+	// CPUCap is the CPU check, CRIU's --cpu-cap: CPUCapIns (or empty)
+	// refuses a dump from a CPU with instruction-set features this one
+	// lacks, CPUCapFPU checks only the xsave state in use.
+	CPUCap string
+	// Logf, if set, receives progress messages.
+	Logf func(format string, args ...any)
+}
 
 // Process is a restored process tree's root, a child of the caller.
-type Process = restore.Process
+type Process struct {
+	// Pid is the root's PID.
+	Pid int
+	// Took is how long the restore took, from start to release.
+	Took time.Duration
+}
 
-// CheckResult is one kernel feature probe.
-type CheckResult = kerndat.Result
+// Wait waits for the restored root to end and returns its wait status.
+func (p *Process) Wait() (unix.WaitStatus, error) {
+	return (&restore.Process{Pid: p.Pid, Took: p.Took}).Wait()
+}
+
+// The values of DumpOptions.CPUCap and RestoreOptions.CPUCap, CRIU's
+// --cpu-cap. At dump every value but CPUCapNone records the CPU. At
+// restore CPUCapIns, CPUCapCPU and CPUCapAll refuse a dump from a CPU
+// with features this one lacks; CPUCapFPU and CPUCapNone check only the
+// xsave state the threads were using (always checked).
+const (
+	CPUCapIns  = cpucap.Ins  // compare instruction-set features; the default
+	CPUCapFPU  = cpucap.FPU  // check only the xsave state in use
+	CPUCapCPU  = cpucap.CPU  // as CPUCapIns
+	CPUCapAll  = cpucap.All  // as CPUCapIns
+	CPUCapNone = cpucap.None // as CPUCapFPU at restore; no cpuinfo.img at dump
+)
+
+// CPUCapValues lists the CPUCap values, the default first.
+var CPUCapValues = slices.Clone(cpucap.Values)
+
+// Typed errors; see the package comment.
+type (
+	// UnsupportedError is a dump's refusal of an object ckpt cannot
+	// checkpoint: Task, Object and Reason (with what to do).
+	UnsupportedError = ckerr.UnsupportedError
+	// PidInUseError is a restore's refusal because a PID the tree needs
+	// belongs to another task: Pid and Holder.
+	PidInUseError = ckerr.PidInUseError
+)
+
+// Sentinels for errors.Is.
+var (
+	// ErrUnsupported matches every *UnsupportedError.
+	ErrUnsupported = ckerr.ErrUnsupported
+	// ErrPidInUse matches every *PidInUseError.
+	ErrPidInUse = ckerr.ErrPidInUse
+	// ErrCorruptImage marks a truncated or malformed image file; the
+	// error names the file.
+	ErrCorruptImage = ckerr.ErrCorruptImage
+)
 
 // Dump checkpoints the task opts.Pid and its descendants into
 // opts.ImagesDir. Unless opts.LeaveRunning, the tree is killed after a
 // successful dump; a failed dump leaves it running as it was.
-func Dump(opts DumpOptions) (*DumpStats, error) { return dump.Dump(opts) }
+func Dump(opts DumpOptions) (*DumpStats, error) {
+	st, err := dump.Dump(dump.Options{
+		Pid: opts.Pid, ImagesDir: opts.ImagesDir, LeaveRunning: opts.LeaveRunning,
+		ShellJob: opts.ShellJob, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &DumpStats{FrozenFor: st.FrozenFor, PagesWritten: st.PagesWritten, ZeroPages: st.ZeroPages, ImageBytes: st.ImageBytes}, nil
+}
 
 // Restore brings back the tree dumped in opts.ImagesDir and returns once
 // it runs; Process.Wait waits for its root.
-func Restore(opts RestoreOptions) (*Process, error) { return restore.Restore(opts) }
+func Restore(opts RestoreOptions) (*Process, error) {
+	p, err := restore.Restore(restore.Options{
+		ImagesDir: opts.ImagesDir, ShellJob: opts.ShellJob,
+		Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr,
+		CPUCap: opts.CPUCap, Logf: opts.Logf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Process{Pid: p.Pid, Took: p.Took}, nil
+}
 
-// Check probes the running kernel; CheckOK tells whether checkpoint and
-// restore of native tasks can work.
-func Check() []CheckResult { return kerndat.Probe() }
+// Show writes what the dump in dir holds, as `ckpt show` prints it: the
+// tasks and threads with their ABI and CPU mode, memory areas, files and
+// image sizes.
+func Show(w io.Writer, dir string) error { return imgsummary.Write(w, dir) }
 
-// CheckOK reports whether every probe that checkpoint/restore needs passed.
-func CheckOK(rs []CheckResult) bool { return kerndat.RequiredOK(rs) }
+// CheckResult is one kernel feature probe of Check.
+type CheckResult struct {
+	// Name says what was probed, e.g. "ptrace seize/interrupt".
+	Name string
+	// OK is true when the feature works.
+	OK bool
+	// Detail is what was found: a version, an address, or, when OK is
+	// false, why the feature is not supported.
+	Detail string
+	// Required is true when checkpoint/restore of any task cannot work
+	// without the feature.
+	Required bool
+}
+
+// String formats the result as one line of `ckpt check`:
+// "ok    NAME: DETAIL" or "FAIL  NAME: DETAIL".
+func (r CheckResult) String() string {
+	return kerndat.Result{Name: r.Name, OK: r.OK, Detail: r.Detail, Required: r.Required}.String()
+}
+
+// Check probes the running kernel, once per process (later calls return
+// the same results), in a fixed order.
+func Check() []CheckResult {
+	var out []CheckResult
+	for _, r := range kerndat.Probe() {
+		out = append(out, CheckResult{Name: r.Name, OK: r.OK, Detail: r.Detail, Required: r.Required})
+	}
+	return out
+}
+
+// CheckOK reports whether every probe that checkpoint/restore needs
+// passed: whether native (x86_64) tasks can be checkpointed and restored.
+func CheckOK(rs []CheckResult) bool {
+	for _, r := range rs {
+		if r.Required && !r.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckCompatOK reports whether ia32 (compat) tasks can be checkpointed
+// and restored too: CheckOK, and the probe that runs an ia32 syscall in
+// a helper turned compat passed.
+func CheckCompatOK(rs []CheckResult) bool {
+	if !CheckOK(rs) {
+		return false
+	}
+	for _, r := range rs {
+		if r.Name == kerndat.CompatProbe && !r.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckSummary is the last line of `ckpt check`: whether native and ia32
+// checkpoint/restore can work.
+func CheckSummary(rs []CheckResult) string {
+	return "summary: native (x86_64) checkpoint/restore: " + yesNo(CheckOK(rs)) + "; ia32 (compat): " + yesNo(CheckCompatOK(rs))
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

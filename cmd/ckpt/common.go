@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,8 +20,9 @@ type commonFlags struct {
 	logFile   string
 	verbosity int
 	shellJob  bool
-	timeout   int
-	refused   map[string]*string
+	// refused are the options accepted by the parser only to be refused
+	// by name, each with its message.
+	refused map[string]string
 }
 
 // criuUnimplemented are CRIU options that ckpt does not implement yet. They
@@ -47,25 +49,34 @@ func (c *commonFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&c.logFile, "log-file", "o", "", "write the log to this file (relative to the work directory)")
 	fs.CountVarP(&c.verbosity, "verbosity", "v", "verbosity: -v, -vv, ... or -v0..-v4")
 	fs.BoolVarP(&c.shellJob, "shell-job", "j", false, "the task's stdio is a tty or pipe of the shell: inherit it at restore")
-	fs.IntVar(&c.timeout, "timeout", 10, "seconds to wait for the task to stop")
-	c.refused = map[string]*string{}
 	for _, name := range criuUnimplemented {
-		if fs.Lookup(name) != nil {
-			continue
-		}
-		v := new(string)
-		fs.StringVar(v, name, "", "not implemented")
-		fs.Lookup(name).NoOptDefVal = "true"
-		_ = fs.MarkHidden(name)
-		c.refused[name] = v
+		c.refuse(fs, name, fmt.Sprintf("option --%s is not implemented by ckpt yet", name), true)
 	}
 }
 
-// check refuses CRIU options that ckpt does not implement.
+// refuse registers a hidden option name that check refuses with msg,
+// unless the command registered name itself. noValue lets the option
+// stand alone (--name); without it, it takes a value as CRIU's does.
+func (c *commonFlags) refuse(fs *pflag.FlagSet, name, msg string, noValue bool) {
+	if fs.Lookup(name) != nil {
+		return
+	}
+	if c.refused == nil {
+		c.refused = map[string]string{}
+	}
+	fs.String(name, "", "refused: "+msg)
+	if noValue {
+		fs.Lookup(name).NoOptDefVal = "true"
+	}
+	_ = fs.MarkHidden(name)
+	c.refused[name] = msg
+}
+
+// check refuses the options registered by refuse, by name.
 func (c *commonFlags) check(cmd *cobra.Command) error {
-	for name := range c.refused {
+	for name, msg := range c.refused {
 		if cmd.Flags().Changed(name) {
-			return fmt.Errorf("option --%s is not implemented by ckpt yet", name)
+			return errors.New(msg)
 		}
 	}
 	return nil

@@ -2,14 +2,12 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ckpt/ckpt/internal/dump"
-	"github.com/ckpt/ckpt/internal/restore"
+	"github.com/ckpt/ckpt"
 )
 
 func dumpCmd() *cobra.Command {
@@ -17,6 +15,7 @@ func dumpCmd() *cobra.Command {
 	var pid int
 	var leaveRunning bool
 	var cpuCap string
+	var timeout int
 	cmd := &cobra.Command{
 		Use:   "dump -t PID -D DIR",
 		Short: "Checkpoint a running task into a directory of images (the task is killed unless --leave-running)",
@@ -28,17 +27,14 @@ func dumpCmd() *cobra.Command {
 			if pid <= 0 {
 				return fmt.Errorf("dump needs -t PID")
 			}
-			if !slices.Contains(restore.CPUCapValues, cpuCap) {
-				return fmt.Errorf("--cpu-cap=%s: want one of %s", cpuCap, strings.Join(restore.CPUCapValues, ", "))
-			}
 			logf, closeLog, err := c.logger()
 			if err != nil {
 				return err
 			}
 			defer closeLog()
-			st, err := dump.Dump(dump.Options{
-				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning,
-				ShellJob: c.shellJob, Logf: logf, FreezeTimeout: time.Duration(c.timeout) * time.Second,
+			st, err := ckpt.Dump(ckpt.DumpOptions{
+				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob,
+				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: logf,
 			})
 			if err != nil {
 				return err
@@ -47,9 +43,11 @@ func dumpCmd() *cobra.Command {
 			return nil
 		},
 	}
-	// Accepted as CRIU accepts it at dump; the dump always writes
-	// cpuinfo.img, and restore --cpu-cap decides what it checks.
-	cmd.Flags().StringVar(&cpuCap, "cpu-cap", restore.CPUCapIns, "accepted for CRIU's sake: the CPU is always recorded, and restore --cpu-cap checks it")
+	// As in CRIU: at dump, "none" leaves out cpuinfo.img; every other
+	// value records the CPU, and restore --cpu-cap decides what it checks.
+	// Before register, which refuses the CRIU options left unimplemented.
+	cmd.Flags().StringVar(&cpuCap, "cpu-cap", ckpt.CPUCapIns, "none: do not record the CPU (cpuinfo.img), so that no restore can compare it; any other value records it ("+strings.Join(ckpt.CPUCapValues, ", ")+")")
+	cmd.Flags().IntVar(&timeout, "timeout", 10, "seconds to wait for the tree to stop")
 	c.register(cmd.Flags())
 	cmd.Flags().IntVarP(&pid, "tree", "t", 0, "PID of the task to dump")
 	cmd.Flags().BoolVarP(&leaveRunning, "leave-running", "R", false, "let the task go on after the dump")

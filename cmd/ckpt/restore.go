@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ckpt/ckpt/internal/restore"
+	"github.com/ckpt/ckpt"
 )
 
 func restoreCmd() *cobra.Command {
@@ -28,7 +28,7 @@ func restoreCmd() *cobra.Command {
 				return err
 			}
 			defer closeLog()
-			p, err := restore.Restore(restore.Options{ImagesDir: c.imagesDir, ShellJob: c.shellJob, CPUCap: cpuCap, Logf: logf})
+			p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: c.imagesDir, ShellJob: c.shellJob, CPUCap: cpuCap, Logf: logf})
 			if err != nil {
 				return err
 			}
@@ -56,7 +56,9 @@ func restoreCmd() *cobra.Command {
 		},
 	}
 	// Before register, which refuses the CRIU options left unimplemented.
-	cmd.Flags().StringVar(&cpuCap, "cpu-cap", restore.CPUCapIns, "CPU check: ins refuses a dump from a CPU with instruction-set features this one lacks; fpu checks only the xsave state in use ("+strings.Join(restore.CPUCapValues, ", ")+")")
+	cmd.Flags().StringVar(&cpuCap, "cpu-cap", ckpt.CPUCapIns, "CPU check: ins refuses a dump from a CPU with instruction-set features this one lacks; fpu checks only the xsave state in use ("+strings.Join(ckpt.CPUCapValues, ", ")+")")
+	// CRIU's --timeout bounds the freeze at dump; a restore has none.
+	c.refuse(cmd.Flags(), "timeout", "--timeout is a dump option (how long to wait for the tree to stop); restore takes none", false)
 	c.register(cmd.Flags())
 	cmd.Flags().BoolVarP(&detach, "restore-detached", "d", false, "return once the task runs, without waiting for it")
 	cmd.Flags().StringVar(&pidfile, "pidfile", "", "write the restored task's PID to this file")

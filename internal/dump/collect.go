@@ -18,7 +18,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/model/x86img"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
@@ -98,7 +100,7 @@ func (t *task) readThread(tid int) (*threadState, error) {
 		if err != nil {
 			return nil, err
 		}
-		th.tls = append(th.tls, d)
+		th.tls = append(th.tls, x86img.UserDescToImage(d))
 	}
 	return th, nil
 }
@@ -119,15 +121,6 @@ func scratchCodeAddr(vmas []procfs.SmapsEntry) (uint64, error) {
 	}
 	return 0, fmt.Errorf("no executable mapping to run injected syscalls from")
 }
-
-// Values of prctl(2) options (include/uapi/linux/prctl.h).
-const (
-	prGetPdeathsig      = 2
-	prGetDumpable       = 3
-	prGetSecurebits     = 27
-	prGetChildSubreaper = 37
-	prGetTidAddress     = 40
-)
 
 // queryTask asks the task, through injected syscalls, for what /proc and
 // ptrace do not show.
@@ -228,30 +221,30 @@ func (t *task) queryTask(th *threadState, vmas []procfs.SmapsEntry) (err error) 
 			return fmt.Errorf("brk: %w", err)
 		}
 	}
-	if _, err := inj.Syscall(x86.SysPrctl, prGetPdeathsig, data); err != nil {
+	if _, err := inj.Syscall(x86.SysPrctl, unix.PR_GET_PDEATHSIG, data); err != nil {
 		return fmt.Errorf("prctl(PR_GET_PDEATHSIG): %w", err)
 	}
 	if b, err = read(4); err != nil {
 		return err
 	}
 	q.pdeathSig = binary.LittleEndian.Uint32(b)
-	if _, err := inj.Syscall(x86.SysPrctl, prGetTidAddress, data); err != nil {
+	if _, err := inj.Syscall(x86.SysPrctl, unix.PR_GET_TID_ADDRESS, data); err != nil {
 		return fmt.Errorf("prctl(PR_GET_TID_ADDRESS): %w", err)
 	}
 	if b, err = read(8); err != nil {
 		return err
 	}
 	q.tidAddr = binary.LittleEndian.Uint64(b)
-	v, err := inj.Syscall(x86.SysPrctl, prGetSecurebits)
+	v, err := inj.Syscall(x86.SysPrctl, unix.PR_GET_SECUREBITS)
 	if err != nil {
 		return fmt.Errorf("prctl(PR_GET_SECUREBITS): %w", err)
 	}
 	q.secbits = uint32(v)
-	if v, err = inj.Syscall(x86.SysPrctl, prGetDumpable); err != nil {
+	if v, err = inj.Syscall(x86.SysPrctl, unix.PR_GET_DUMPABLE); err != nil {
 		return fmt.Errorf("prctl(PR_GET_DUMPABLE): %w", err)
 	}
 	q.dumpable = int32(v)
-	if _, err := inj.Syscall(x86.SysPrctl, prGetChildSubreaper, data); err != nil {
+	if _, err := inj.Syscall(x86.SysPrctl, unix.PR_GET_CHILD_SUBREAPER, data); err != nil {
 		return fmt.Errorf("prctl(PR_GET_CHILD_SUBREAPER): %w", err)
 	}
 	if b, err = read(4); err != nil {
@@ -274,7 +267,7 @@ func capWords(v uint64) []uint32 { return []uint32{uint32(v), uint32(v >> 32)} }
 // coreEntry builds core-PID.img.
 // Only the leader's entry has the process-wide part (task_core_entry).
 func (t *task) coreEntry(th *threadState, leader *threadState, rlims map[int]procfs.Rlimit, personality uint32) (*criucore.CoreEntry, error) {
-	fp, err := x86.XstateToImage(th.xstate)
+	fp, err := x86img.XstateToImage(th.xstate)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +326,7 @@ func (t *task) coreEntry(th *threadState, leader *threadState, rlims map[int]pro
 		Comm:        proto.String(t.stat.Comm),
 	}
 	if st.Seccomp != 0 {
-		return nil, fmt.Errorf("task runs under seccomp mode %d: seccomp is not supported yet", st.Seccomp)
+		return nil, ckerr.Unsupported(t.pid, fmt.Sprintf("seccomp mode %d", st.Seccomp), "the task runs under seccomp, which is not supported yet")
 	}
 	if th.rseq.Addr != 0 {
 		thc.RseqEntry = &rseq.RseqEntry{
@@ -349,7 +342,7 @@ func (t *task) coreEntry(th *threadState, leader *threadState, rlims map[int]pro
 		Mtype: criucore.CoreEntry_X86_64.Enum(),
 		ThreadInfo: &core.ThreadInfoX86{
 			ClearTidAddr: proto.Uint64(q.tidAddr),
-			Gpregs:       x86.RegsToImage(&th.regs),
+			Gpregs:       x86img.RegsToImage(&th.regs),
 			Fpregs:       fp,
 			Tls:          th.tls,
 		},

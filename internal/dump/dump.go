@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/cpucap"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
@@ -31,6 +32,10 @@ type Options struct {
 	ShellJob bool
 	// FreezeTimeout bounds the wait for the task to stop (0: 10 s).
 	FreezeTimeout time.Duration
+	// CPUCap is CRIU's --cpu-cap at dump: "none" leaves out cpuinfo.img,
+	// so that no restore can compare CPUs; any other value of
+	// cpucap.Values (or empty) records this machine's CPU.
+	CPUCap string
 	// Logf, if set, receives progress messages.
 	Logf func(format string, args ...any)
 }
@@ -53,6 +58,9 @@ func (o *Options) logf(format string, args ...any) {
 func Dump(opts Options) (*Stats, error) {
 	if opts.Pid <= 0 {
 		return nil, fmt.Errorf("dump: invalid pid %d", opts.Pid)
+	}
+	if err := cpucap.Check(opts.CPUCap); err != nil {
+		return nil, fmt.Errorf("dump: %w", err)
 	}
 	// Everything that can be checked without touching the tree is checked
 	// first, so most refusals never stop it (nor create the directory).

@@ -9,36 +9,22 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/procfs"
 )
 
-// fileKind is how ckpt handles one open file.
-type fileKind int
-
-const (
-	fileReg      fileKind = iota // regular file or directory, reopened by path
-	fileChr                      // character device, reopened by path
-	fileInherit                  // tty or pipe stdio, inherited with --shell-job
-	fileEventfd                  // eventfd: counter and flags
-	fileEpoll                    // epoll instance: its targets
-	filePipe                     // pipe end, with the pipe's buffered data
-	fileTimerfd                  // timerfd: clock, time left, interval, ticks
-	fileSignalfd                 // signalfd: its mask
-)
-
+// openFile is one fd of a task with its kind.
 type openFile struct {
-	fd     int
-	kind   fileKind
-	path   string
-	st     unix.Stat_t
-	info   *procfs.FdInfo
-	isPipe bool
+	fd.File
+	kind fd.Kind
 }
 
 // task is one process of the tree being dumped.
 type task struct {
 	opts   *Options
+	kinds  *fd.Kinds
 	pid    int
 	index  int // 1-based position in the tree: the id of its pages, fd table, ...
 	abi    x86.ABI
@@ -71,19 +57,14 @@ func (t *task) virt(ids []int, host int) int {
 // vpid is the task's PID as the images name it.
 func (t *task) vpid() int {
 	if t.status == nil {
-		if st, err := procfs.ReadStatus(t.pid); err == nil {
-			t.status = st
-		}
-	}
-	if t.status == nil {
 		return t.pid
 	}
 	return t.virt(t.status.NSpid, t.pid)
 }
 
 // inspect checks, without stopping the task, that ckpt can dump it.
-func inspect(o *Options, pid, index int) (*task, error) {
-	t := &task{opts: o, pid: pid, index: index}
+func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
+	t := &task{opts: o, kinds: k, pid: pid, index: index}
 	var err error
 	if t.stat, err = procfs.ReadStat(pid); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -122,10 +103,10 @@ func inspect(o *Options, pid, index int) (*task, error) {
 		return nil, fmt.Errorf("exe %s: %w", t.exe, err)
 	}
 	if t.abi == x86.ABIX32 {
-		return nil, fmt.Errorf("exe %s: %w", t.exe, x86.ErrX32)
+		return nil, &ckerr.UnsupportedError{Task: pid, Object: "exe " + t.exe, Reason: x86.ErrX32.Error(), Err: x86.ErrX32}
 	}
 	if strings.HasSuffix(t.exe, " (deleted)") {
-		return nil, fmt.Errorf("exe %s was deleted: restore needs the executable on disk", t.exe)
+		return nil, ckerr.Unsupported(pid, "exe "+t.exe, "the executable was deleted: restore needs it on disk")
 	}
 	if err := t.inspectFiles(); err != nil {
 		return nil, err
@@ -133,6 +114,8 @@ func inspect(o *Options, pid, index int) (*task, error) {
 	return t, nil
 }
 
+// inspectFiles lists the task's fds and finds the kind of each, or
+// refuses the first that no kind takes.
 func (t *task) inspectFiles() error {
 	pid := t.pid
 	t.files = nil
@@ -140,86 +123,19 @@ func (t *task) inspectFiles() error {
 	if err != nil {
 		return err
 	}
-	for _, fd := range fds {
-		of := openFile{fd: fd.Num, path: fd.Target}
-		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, fd.Num), &of.st); err != nil {
-			return fmt.Errorf("fd %d (%s): stat: %w", fd.Num, fd.Target, err)
+	o := fd.Options{ShellJob: t.opts.ShellJob}
+	for _, l := range fds {
+		of := openFile{File: fd.File{Fd: l.Num, Path: l.Target}}
+		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, l.Num), &of.Stat); err != nil {
+			return fmt.Errorf("fd %d (%s): stat: %w", l.Num, l.Target, err)
 		}
-		if of.info, err = procfs.ReadFdInfo(pid, fd.Num); err != nil {
-			return fmt.Errorf("fd %d (%s): %w", fd.Num, fd.Target, err)
+		if of.Info, err = procfs.ReadFdInfo(pid, l.Num); err != nil {
+			return fmt.Errorf("fd %d (%s): %w", l.Num, l.Target, err)
 		}
-		mode := of.st.Mode & unix.S_IFMT
-		isTTY := mode == unix.S_IFCHR && (strings.HasPrefix(fd.Target, "/dev/pts/") || strings.HasPrefix(fd.Target, "/dev/tty") || fd.Target == "/dev/console")
-		switch {
-		case mode == unix.S_IFIFO && strings.HasPrefix(fd.Target, "pipe:") && !(t.opts.ShellJob && fd.Num <= 2):
-			of.kind = filePipe
-		case mode == unix.S_IFIFO && strings.HasPrefix(fd.Target, "pipe:"), isTTY:
-			if !t.opts.ShellJob || fd.Num > 2 {
-				what := "a tty"
-				if mode == unix.S_IFIFO {
-					what = "a pipe"
-				}
-				hint := "dump with --shell-job to inherit stdio at restore"
-				if fd.Num > 2 {
-					hint = "only stdio (fds 0-2) can be inherited with --shell-job"
-				}
-				return fmt.Errorf("fd %d is %s (%s), which ckpt cannot dump yet: %s", fd.Num, what, fd.Target, hint)
-			}
-			of.kind = fileInherit
-			of.isPipe = mode == unix.S_IFIFO
-		case mode == unix.S_IFREG || mode == unix.S_IFDIR:
-			if strings.HasSuffix(fd.Target, " (deleted)") {
-				return fmt.Errorf("fd %d: file %s was deleted: deleted files are not supported yet", fd.Num, fd.Target)
-			}
-			if !strings.HasPrefix(fd.Target, "/") {
-				return fmt.Errorf("fd %d: %s is not a file with a path: not supported yet", fd.Num, fd.Target)
-			}
-			of.kind = fileReg
-		case mode == unix.S_IFCHR:
-			of.kind = fileChr
-		case fd.Target == "anon_inode:[eventfd]":
-			of.kind = fileEventfd
-		case fd.Target == "anon_inode:[eventpoll]":
-			of.kind = fileEpoll
-		case fd.Target == "anon_inode:[timerfd]":
-			of.kind = fileTimerfd
-		case fd.Target == "anon_inode:[signalfd]":
-			of.kind = fileSignalfd
-		default:
-			return fmt.Errorf("fd %d is %s (%s), which ckpt cannot dump yet; close it before the dump", fd.Num, describeFd(fd.Target, mode), fd.Target)
+		if of.kind, err = t.kinds.Classify(pid, &of.File, o); err != nil {
+			return err
 		}
 		t.files = append(t.files, of)
 	}
 	return nil
-}
-
-// describeFd names the kind of an unsupported fd for the error message.
-func describeFd(target string, mode uint32) string {
-	switch {
-	case strings.HasPrefix(target, "anon_inode:[eventfd]"):
-		return "an eventfd"
-	case strings.HasPrefix(target, "anon_inode:[eventpoll]"):
-		return "an epoll instance"
-	case strings.HasPrefix(target, "anon_inode:[signalfd]"):
-		return "a signalfd"
-	case strings.HasPrefix(target, "anon_inode:[timerfd]"):
-		return "a timerfd"
-	case strings.HasPrefix(target, "anon_inode:inotify"):
-		return "an inotify instance"
-	case strings.HasPrefix(target, "anon_inode:[pidfd]"):
-		return "a pidfd"
-	case strings.HasPrefix(target, "anon_inode:"):
-		return "an anonymous inode " + strings.TrimPrefix(target, "anon_inode:")
-	case strings.HasPrefix(target, "socket:"):
-		return "a socket"
-	case strings.HasPrefix(target, "pipe:"):
-		return "a pipe"
-	case mode == unix.S_IFIFO:
-		return "a FIFO"
-	case mode == unix.S_IFBLK:
-		return "a block device"
-	case strings.HasPrefix(target, "/memfd:"):
-		return "a memfd"
-	}
-	return "an unsupported file"
 }

@@ -6,30 +6,22 @@ import (
 	"os"
 	"strings"
 
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
-
-// shmemObject is the content of a shared anonymous memory object.
-type shmemObject struct {
-	ino  uint64
-	data []byte
-}
 
 // saveShmem reads, once per object, the whole content of the shmem object
 // behind a MAP_SHARED|MAP_ANONYMOUS mapping, through /proc/PID/map_files
 // (pages other processes touched included).
 func (ft *fileTable) saveShmem(pid int, v procfs.VMA) error {
-	if ft.shmemSeen == nil {
-		ft.shmemSeen = map[uint64]bool{}
-	}
 	if ft.shmemSeen[v.Inode] {
 		return nil
 	}
@@ -47,7 +39,7 @@ func (ft *fileTable) saveShmem(pid int, v procfs.VMA) error {
 	if _, err := f.ReadAt(data, 0); err != nil {
 		return fmt.Errorf("read shared memory (%d bytes): %w", len(data), err)
 	}
-	ft.shmem = append(ft.shmem, shmemObject{v.Inode, data})
+	ft.d.Shmem = append(ft.d.Shmem, model.Shmem{Ino: v.Inode, Data: data})
 	return nil
 }
 
@@ -66,9 +58,10 @@ func vmaProt(v procfs.VMA) uint32 {
 	return p
 }
 
-// dumpMemory classifies every VMA, writes the pages that hold data to
-// pages-1.img and returns the vma entries for mm-PID.img.
-func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable, stats *Stats) ([]*vma.VmaEntry, error) {
+// dumpMemory classifies every VMA, writes the pages that hold data to the
+// process's pages image, sets its pagemap and returns the vma entries for
+// its mm image.
+func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTable, stats *Stats) ([]*vma.VmaEntry, error) {
 	pid := t.pid
 	pmf, err := procfs.OpenPagemap(pid)
 	if err != nil {
@@ -80,14 +73,12 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 		return nil, fmt.Errorf("open memory: %w", err)
 	}
 	defer mem.Close()
-	pagesID := uint32(t.index)
-	pf, err := dir.CreatePages(pagesID)
+	pages, err := model.CreatePages(ft.d.Dir, uint32(t.index))
 	if err != nil {
 		return nil, err
 	}
-	defer pf.Close()
-	pw := bufio.NewWriterSize(pf, 1<<20)
-	pmEntries := []proto.Message{&pagemap.PagemapHead{PagesId: proto.Uint32(pagesID)}}
+	defer pages.Close()
+	pw := pages.Writer()
 
 	var out []*vma.VmaEntry
 	buf := make([]byte, 4<<20)
@@ -126,7 +117,7 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 			status |= image.VMAAreaVVAR
 			flags |= unix.MAP_ANONYMOUS
 		case v.IsSpecial():
-			return nil, fmt.Errorf("vma %#x-%#x %s: special mapping not supported", v.Start, v.End, v.Path)
+			return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x %s", v.Start, v.End, v.Path), "special mapping not supported")
 		case v.Shared && (v.Path == "/dev/zero (deleted)" || strings.HasPrefix(v.Path, "[anon_shmem:")):
 			// MAP_SHARED|MAP_ANONYMOUS: a shmem object, maybe shared with
 			// other processes of the tree; its content is saved once.
@@ -138,7 +129,7 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 			}
 		case v.Inode == 0 || v.Path == "" || strings.HasPrefix(v.Path, "[anon:") || v.Path == "[heap]" || v.Path == "[stack]":
 			if v.Shared {
-				return nil, fmt.Errorf("vma %#x-%#x: shared anonymous memory is not supported yet", v.Start, v.End)
+				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x", v.Start, v.End), "shared anonymous memory is not supported yet")
 			}
 			flags |= unix.MAP_ANONYMOUS
 			status |= image.VMAAnonPrivate
@@ -151,10 +142,10 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 			dumpPages = true
 		default:
 			if v.Deleted() {
-				return nil, fmt.Errorf("vma %#x-%#x maps %s: deleted files are not supported yet", v.Start, v.End, v.Path)
+				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "deleted files are not supported yet")
 			}
 			if !strings.HasPrefix(v.Path, "/") {
-				return nil, fmt.Errorf("vma %#x-%#x maps %s: not a file path", v.Start, v.End, v.Path)
+				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "not a file path: not supported yet")
 			}
 			var st unix.Stat_t
 			mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
@@ -162,7 +153,7 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 				return nil, fmt.Errorf("vma %#x-%#x: stat %s: %w", v.Start, v.End, v.Path, err)
 			}
 			if st.Mode&unix.S_IFMT != unix.S_IFREG && st.Mode&unix.S_IFMT != unix.S_IFCHR {
-				return nil, fmt.Errorf("vma %#x-%#x maps %s: not a regular file", v.Start, v.End, v.Path)
+				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "not a regular file or character device: not supported yet")
 			}
 			oflags := uint32(unix.O_RDONLY)
 			if v.Shared {
@@ -224,21 +215,12 @@ func (t *task) dumpMemory(dir image.Dir, vmas []procfs.SmapsEntry, ft *fileTable
 			if err := copyPages(mem, pw, buf, start, n*x86.PageSize); err != nil {
 				return nil, fmt.Errorf("dump vma %#x-%#x: %w", v.Start, v.End, err)
 			}
-			pmEntries = append(pmEntries, &pagemap.PagemapEntry{
-				Vaddr: proto.Uint64(start), NrPages: proto.Uint64(n),
-				CompatNrPages: proto.Uint32(uint32(n)), Flags: proto.Uint32(image.PEPresent),
-			})
+			pages.Add(start, n)
 			stats.PagesWritten += n
 			i = j
 		}
 	}
-	if err := pw.Flush(); err != nil {
-		return nil, fmt.Errorf("write pages image: %w", err)
-	}
-	if err := pf.Sync(); err != nil {
-		return nil, fmt.Errorf("sync pages image: %w", err)
-	}
-	if err := dir.Write(image.PagemapName(t.vpid()), image.MagicPagemap, pmEntries...); err != nil {
+	if p.PagesID, p.Pagemap, err = pages.Finish(); err != nil {
 		return nil, err
 	}
 	return out, nil

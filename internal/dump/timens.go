@@ -9,12 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/procfs"
 )
-
-// timensID is the id of the one time namespace a dump records: the
-// tree's.
-const timensID = 1
 
 // clocks returns CLOCK_MONOTONIC and CLOCK_BOOTTIME as the tree sees
 // them: ckpt's own clocks plus the offsets of the tree's time namespace.
@@ -39,10 +36,10 @@ func (tr *tree) clocks() (*timens.TimensEntry, error) {
 				return nil, fmt.Errorf("task %d: time namespace: %w", t.pid, err)
 			}
 			if own != rootNS {
-				return nil, fmt.Errorf("task %d runs in a time namespace other than its tree's root %d: nested time namespaces are not supported yet", t.pid, root.pid)
+				return nil, ckerr.Unsupported(t.pid, fmt.Sprintf("the time namespace of task %d", t.pid), fmt.Sprintf("it differs from that of its tree's root %d: nested time namespaces are not supported yet", root.pid))
 			}
 			if kids != own {
-				return nil, fmt.Errorf("task %d made a time namespace for its children (unshare CLONE_NEWTIME): not supported yet", t.pid)
+				return nil, ckerr.Unsupported(t.pid, fmt.Sprintf("the time namespace task %d made for its children (unshare CLONE_NEWTIME)", t.pid), "not supported yet")
 			}
 		}
 	}

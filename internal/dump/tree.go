@@ -1,32 +1,34 @@
 package dump
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/cpucap"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/kinds/fd"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // tree is the process tree being dumped: the task named by the user and
 // all its descendants, parents before children.
 type tree struct {
 	opts  *Options
+	kinds *fd.Kinds
 	tasks []*task
 }
 
@@ -56,14 +58,6 @@ func children(pid int) ([]int, error) {
 	return out, nil
 }
 
-// kcmp types (include/uapi/linux/kcmp.h).
-const (
-	kcmpVM      = 1
-	kcmpFiles   = 2
-	kcmpFS      = 3
-	kcmpSighand = 4
-)
-
 func kcmp(pid1, pid2, typ int) bool {
 	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid1), uintptr(pid2), uintptr(typ), 0, 0, 0)
 	return e == 0 && r == 0
@@ -72,7 +66,8 @@ func kcmp(pid1, pid2, typ int) bool {
 // discover checks the task named by the user without stopping it; its
 // descendants are found and checked while the tree is frozen.
 func discover(o *Options) (*tree, error) {
-	t, err := inspect(o, o.Pid, 1)
+	k := fd.New()
+	t, err := inspect(o, k, o.Pid, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +83,7 @@ func discover(o *Options) (*tree, error) {
 		}
 		t.ns = true
 	}
-	return &tree{opts: o, tasks: []*task{t}}, nil
+	return &tree{opts: o, kinds: k, tasks: []*task{t}}, nil
 }
 
 // zombieWait is how long a child that fails to be frozen gets to become
@@ -109,7 +104,9 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 		for {
 			st, err := procfs.ReadStat(pid)
 			if err == nil && st.State == 'Z' {
-				t := &task{opts: o, pid: pid, index: len(tr.tasks) + 1, stat: st, zombie: true, ns: tr.tasks[0].ns}
+				t := &task{opts: o, kinds: tr.kinds, pid: pid, index: len(tr.tasks) + 1, stat: st, zombie: true, ns: tr.tasks[0].ns}
+				// Its ids inside the tree's PID namespace; a zombie keeps them.
+				t.status, _ = procfs.ReadStatus(pid)
 				tr.tasks = append(tr.tasks, t)
 				return t, true
 			}
@@ -122,7 +119,7 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 	if t, ok := zombie(false); ok {
 		return t, nil
 	}
-	t, err := inspect(o, pid, len(tr.tasks)+1)
+	t, err := inspect(o, tr.kinds, pid, len(tr.tasks)+1)
 	if err != nil {
 		if t, ok := zombie(true); ok {
 			return t, nil
@@ -131,14 +128,14 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 	}
 	t.ns = tr.tasks[0].ns
 	if len(t.status.NSpid) != len(tr.tasks[0].status.NSpid) {
-		return nil, fmt.Errorf("child process %d runs in a PID namespace of its own: nested PID namespaces are not supported yet", pid)
+		return nil, ckerr.Unsupported(pid, fmt.Sprintf("the PID namespace of child process %d", pid), "it is one of its own, below the tree's: nested PID namespaces are not supported yet")
 	}
 	for _, c := range []struct {
 		typ  int
 		what string
-	}{{kcmpVM, "memory (CLONE_VM)"}, {kcmpSighand, "signal handlers (CLONE_SIGHAND)"}} {
+	}{{uapi.KCMP_VM, "memory (CLONE_VM)"}, {uapi.KCMP_SIGHAND, "signal handlers (CLONE_SIGHAND)"}} {
 		if kcmp(parent, pid, c.typ) {
-			return nil, fmt.Errorf("child process %d shares %s with its parent %d: not supported yet", pid, c.what, parent)
+			return nil, ckerr.Unsupported(pid, fmt.Sprintf("child process %d's %s", pid, c.what), fmt.Sprintf("shared with its parent %d: not supported yet", parent))
 		}
 	}
 	// An fd table or fs shared with the parent (CLONE_FILES, CLONE_FS) is
@@ -147,13 +144,13 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 		if pt.pid != parent {
 			continue
 		}
-		if kcmp(parent, pid, kcmpFiles) {
+		if kcmp(parent, pid, uapi.KCMP_FILES) {
 			t.filesOf = pt.index
 			if pt.filesOf != 0 {
 				t.filesOf = pt.filesOf
 			}
 		}
-		if kcmp(parent, pid, kcmpFS) {
+		if kcmp(parent, pid, uapi.KCMP_FS) {
 			t.fsOf = pt.index
 			if pt.fsOf != 0 {
 				t.fsOf = pt.fsOf
@@ -241,42 +238,34 @@ func (tr *tree) freezeAndDump() (*Stats, error) {
 	return stats, nil
 }
 
-// dumpAll writes every process's images, then the shared files.img,
-// pstree.img and, last, inventory.img, whose presence marks a whole dump.
+// dumpAll collects every process into the model, their pages going to
+// their pages images meanwhile, then writes the other images;
+// inventory.img comes last and marks a whole dump.
 func (tr *tree) dumpAll() (*Stats, error) {
 	o := tr.opts
-	dir := image.Dir{Path: o.ImagesDir}
+	d := &model.Dump{Dir: image.Dir{Path: o.ImagesDir}}
 	stats := &Stats{}
-	ft := &fileTable{byKey: map[string]uint32{}}
-	var ps []proto.Message
+	ft := newFileTable(d)
 	for _, t := range tr.tasks {
 		if t.zombie {
-			e, err := t.writeZombie(dir)
-			if err != nil {
-				return nil, fmt.Errorf("zombie %d: %w", t.pid, err)
-			}
-			ps = append(ps, e)
+			d.Procs = append(d.Procs, t.zombieProcess(d))
 			continue
 		}
-		e, err := t.collectAndWrite(ft, stats)
+		p, err := t.collect(ft, stats)
 		if err != nil {
 			if t.pid != o.Pid {
 				return nil, fmt.Errorf("child process %d: %w", t.pid, err)
 			}
 			return nil, err
 		}
-		ps = append(ps, e)
-	}
-	files := make([]proto.Message, len(ft.entries))
-	for i, e := range ft.entries {
-		files[i] = e
+		d.Procs = append(d.Procs, p)
 	}
 	var uptime uint64
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil {
 		uptime = uint64(ts.Sec)*1000000 + uint64(ts.Nsec)/1000
 	}
-	inv := &inventory.InventoryEntry{
+	d.Inventory = &inventory.InventoryEntry{
 		ImgVersion:  proto.Uint32(image.ImgVersion),
 		FdinfoPerId: proto.Bool(true),
 		RootIds:     &criucore.TaskKobjIdsEntry{VmId: proto.Uint32(1), FilesId: proto.Uint32(1), FsId: proto.Uint32(1), SighandId: proto.Uint32(1)},
@@ -284,43 +273,17 @@ func (tr *tree) dumpAll() (*Stats, error) {
 		Lsmtype:     inventory.Lsmtype_NO_LSM.Enum(),
 		DumpUptime:  proto.Uint64(uptime),
 	}
-	if err := dir.Write(image.FilesName(), image.MagicFiles, files...); err != nil {
+	var err error
+	if d.Clocks, err = tr.clocks(); err != nil {
 		return nil, err
 	}
-	clocks, err := tr.clocks()
-	if err != nil {
+	if cpucap.Records(tr.opts.CPUCap) {
+		d.CPU = cpuEntry()
+	}
+	if err := d.Write(o.ImagesDir); err != nil {
 		return nil, err
 	}
-	if err := dir.Write(image.TimensName(timensID), image.MagicTimens, clocks); err != nil {
-		return nil, err
-	}
-	if err := dir.Write(image.CpuinfoName(), image.MagicCpuinfo, cpuEntry()); err != nil {
-		return nil, err
-	}
-	for k, sh := range ft.shmem {
-		if err := writeShmem(dir, sh, uint32(len(tr.tasks)+1+k)); err != nil {
-			return nil, err
-		}
-	}
-	pd := make([]proto.Message, len(ft.pipes))
-	for i, e := range ft.pipes {
-		pd[i] = e
-	}
-	if err := dir.WriteWithData(image.PipesDataName(), image.MagicPipesData, pd, ft.pipeBytes); err != nil {
-		return nil, err
-	}
-	if err := dir.Write(image.PstreeName(), image.MagicPstree, ps...); err != nil {
-		return nil, err
-	}
-	if err := dir.Write(image.InventoryName(), image.MagicInventory, inv); err != nil {
-		return nil, err
-	}
-	ents, _ := os.ReadDir(o.ImagesDir)
-	for _, e := range ents {
-		if fi, err := os.Stat(filepath.Join(o.ImagesDir, e.Name())); err == nil {
-			stats.ImageBytes += fi.Size()
-		}
-	}
+	stats.ImageBytes = d.Size()
 	return stats, nil
 }
 
@@ -358,56 +321,30 @@ func (tr *tree) kill() {
 	}
 }
 
-// writeZombie writes what a zombie child is: its place in the tree and its
-// wait status, for its parent to collect after the restore.
-func (t *task) writeZombie(dir image.Dir) (*pstree.PstreeEntry, error) {
+// zombieProcess is what a zombie child is: its place in the tree and
+// its wait status, for its parent to collect after the restore.
+func (t *task) zombieProcess(d *model.Dump) *model.Process {
 	s := t.stat
-	c := &criucore.CoreEntry{
-		Mtype: criucore.CoreEntry_X86_64.Enum(),
-		Tc: &criucore.TaskCoreEntry{
-			TaskState:   proto.Uint32(image.TaskDead),
-			ExitCode:    proto.Uint32(uint32(s.ExitCode)),
-			Personality: proto.Uint32(0),
-			Flags:       proto.Uint32(0),
-			BlkSigset:   proto.Uint64(0),
-			Comm:        proto.String(s.Comm),
+	pid, ppid, pgid, sid := t.treeIDs()
+	return &model.Process{
+		Tree: d, Pid: pid, Zombie: true,
+		Core: &criucore.CoreEntry{
+			Mtype: criucore.CoreEntry_X86_64.Enum(),
+			Tc: &criucore.TaskCoreEntry{
+				TaskState:   proto.Uint32(model.TaskDead),
+				ExitCode:    proto.Uint32(uint32(s.ExitCode)),
+				Personality: proto.Uint32(0),
+				Flags:       proto.Uint32(0),
+				BlkSigset:   proto.Uint64(0),
+				Comm:        proto.String(s.Comm),
+			},
+		},
+		Pstree: &pstree.PstreeEntry{
+			Pid: proto.Uint32(uint32(pid)), Ppid: proto.Uint32(uint32(ppid)),
+			Pgid: proto.Uint32(uint32(pgid)), Sid: proto.Uint32(uint32(sid)),
+			Threads: []uint32{uint32(pid)},
 		},
 	}
-	pid, ppid, pgid, sid := t.treeIDs()
-	if err := dir.Write(image.CoreName(pid), image.MagicCore, c); err != nil {
-		return nil, err
-	}
-	return &pstree.PstreeEntry{
-		Pid: proto.Uint32(uint32(pid)), Ppid: proto.Uint32(uint32(ppid)),
-		Pgid: proto.Uint32(uint32(pgid)), Sid: proto.Uint32(uint32(sid)),
-		Threads: []uint32{uint32(pid)},
-	}, nil
-}
-
-// writeShmem writes a shared memory object as CRIU does: its non-zero
-// pages in pages-N.img, listed by offset in pagemap-shmem-INO.img.
-func writeShmem(dir image.Dir, sh shmemObject, pagesID uint32) error {
-	pf, err := dir.CreatePages(pagesID)
-	if err != nil {
-		return err
-	}
-	defer pf.Close()
-	ents := []proto.Message{&pagemap.PagemapHead{PagesId: proto.Uint32(pagesID)}}
-	zero := make([]byte, x86.PageSize)
-	for off := 0; off < len(sh.data); off += x86.PageSize {
-		page := sh.data[off:min(off+x86.PageSize, len(sh.data))]
-		if bytes.Equal(page, zero[:len(page)]) {
-			continue
-		}
-		if _, err := pf.Write(page); err != nil {
-			return fmt.Errorf("write shared memory pages: %w", err)
-		}
-		ents = append(ents, &pagemap.PagemapEntry{
-			Vaddr: proto.Uint64(uint64(off)), NrPages: proto.Uint64(1), CompatNrPages: proto.Uint32(1),
-			Flags: proto.Uint32(image.PEPresent),
-		})
-	}
-	return dir.Write(image.ShmemPagemapName(sh.ino), image.MagicPagemap, ents...)
 }
 
 // treeIDs returns the task's pid, parent, process group and session as

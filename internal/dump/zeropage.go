@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // zeroPFNs are the page frames of the kernel's shared zero pages: a page
@@ -70,7 +71,7 @@ func zeroPages() zeroPFNs {
 			if _, err := kpf.ReadAt(fb[:], int64(pfn*8)); err != nil {
 				return false
 			}
-			return binary.LittleEndian.Uint64(fb[:])&(1<<kpfZeroPage) != 0
+			return binary.LittleEndian.Uint64(fb[:])&(1<<uapi.KPF_ZERO_PAGE) != 0
 		}
 		_ = unix.Madvise(b[:procfs.PageSize], unix.MADV_NOHUGEPAGE)
 		if pfn := probe(0); isZero(pfn) {
@@ -89,10 +90,6 @@ func zeroPages() zeroPFNs {
 	})
 	return zero
 }
-
-// kpfZeroPage is KPF_ZERO_PAGE of /proc/kpageflags
-// (include/uapi/linux/kernel-page-flags.h).
-const kpfZeroPage = 24
 
 // is reports whether pfn is a zero page frame.
 func (z zeroPFNs) is(pfn uint64) bool {

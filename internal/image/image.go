@@ -17,6 +17,8 @@ import (
 
 	"github.com/checkpoint-restore/go-criu/v8/magic"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/ckerr"
 )
 
 // Image kinds, named as in CRIU's magic.h.
@@ -43,8 +45,10 @@ const maxEntry = 64 << 20
 
 var magics = magic.LoadMagic()
 
-// ErrCorrupt marks a malformed image.
-var ErrCorrupt = errors.New("corrupt image")
+// ErrCorrupt marks a truncated or malformed image: it is
+// ckerr.ErrCorruptImage (ckpt.ErrCorruptImage), so errors.Is finds it
+// through every error of this package that wraps it.
+var ErrCorrupt = ckerr.ErrCorruptImage
 
 func magicOf(name string) (uint32, error) {
 	m, ok := magics.ByName[name]

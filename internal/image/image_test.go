@@ -23,6 +23,8 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/rlimit"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/ckerr"
 )
 
 // Magic numbers of CRIU's criu/include/magic.h, checked independently of
@@ -334,6 +336,10 @@ func TestDir(t *testing.T) {
 	}
 	if err := d.ReadOne("core-1.img", MagicCore, &c); err == nil || !strings.Contains(err.Error(), "core-1.img") || !errors.Is(err, ErrCorrupt) {
 		t.Errorf("truncated image: %v", err)
+	}
+	// It is the public sentinel, and no other.
+	if err := d.ReadOne("core-1.img", MagicCore, &c); !errors.Is(err, ckerr.ErrCorruptImage) || errors.Is(err, ckerr.ErrUnsupported) {
+		t.Errorf("truncated image: errors.Is(%v, ckerr.ErrCorruptImage) = false", err)
 	}
 	// An entry that frames right but lacks required fields is corrupt.
 	raw, _ := Encode(MagicMM, &fsimg.FsEntry{CwdId: u32(1), RootId: u32(1)})

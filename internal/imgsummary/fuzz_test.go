@@ -7,11 +7,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ckpt/ckpt/internal/restore"
+	"github.com/ckpt/ckpt/internal/model"
 )
 
 // FuzzLoad writes a valid dump with one of its files replaced by the
-// fuzzer's bytes, and reads it with restore.Load and Write: neither may
+// fuzzer's bytes, and reads it with model.Load and Write: neither may
 // panic, whatever the bytes.
 func FuzzLoad(f *testing.F) {
 	valid := synthDump(f, testExe(f))
@@ -44,8 +44,8 @@ func FuzzLoad(f *testing.F) {
 				t.Fatal(err)
 			}
 		}()
-		if im, err := restore.Load(dir); err == nil && im == nil {
-			t.Fatal("restore.Load: nil images and no error")
+		if im, err := model.Load(dir); err == nil && im == nil {
+			t.Fatal("model.Load: nil images and no error")
 		}
 		_ = Write(io.Discard, dir)
 	})

@@ -3,11 +3,10 @@
 // areas and how much of each was saved, the vDSO layout, files, creds,
 // limits, signal handlers and image sizes.
 //
-// A dump is read with restore.Load, so the summary shows what a restore
-// would see. A dump that restore refuses (an executable that is gone, more
-// than one task, ...) is still summarized from its images, with the
-// reason for the refusal; an image that is missing or corrupt is an error
-// that names the file.
+// A dump is read with model.Load, as a restore reads it. A dump that a
+// restore here would refuse (an executable that is gone, an x32 program,
+// ...) is still summarized, with the reason for the refusal; an image
+// that is missing or corrupt is an error that names the file.
 package imgsummary
 
 import (
@@ -31,18 +30,18 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
-	"github.com/ckpt/ckpt/internal/restore"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/vdso"
 )
 
-// summary is a dump as read for printing: restore.Images when restore
-// loads it, else the same images read one by one.
+// summary is a dump as read for printing.
 type summary struct {
 	dir     string
 	inv     *inventory.InventoryEntry
 	files   map[uint32]*fdinfo.FileEntry
 	tasks   []*task
-	refused error // why restore.Load refuses the dump, nil if it loads
+	clocks  *timens.TimensEntry
+	refused error // why a restore here would refuse the dump, nil if none
 }
 
 type task struct {
@@ -56,8 +55,8 @@ type task struct {
 	fs      *fsimg.FsEntry
 	abi     x86.ABI
 	exe     string
-	abiErr  error           // why the ABI is not known
-	im      *restore.Images // nil when the dump did not load whole
+	abiErr  error // why the ABI is not known
+	im      *model.Process
 }
 
 type thread struct {
@@ -76,144 +75,21 @@ func Write(w io.Writer, dir string) error {
 }
 
 func load(dir string) (*summary, error) {
-	all, loadErr := restore.LoadTree(dir)
-	if loadErr == nil {
-		s := &summary{dir: dir, inv: all[0].Inv, files: all[0].Files}
-		for _, im := range all {
-			t := &task{
-				ps: im.Pstree, threads: loadedThreads(im), mm: im.MM,
-				pagesID: im.PagesID, pagemap: im.Pagemap, fds: im.Fds, fs: im.FS,
-				abi: im.ABI, exe: im.ExePath, im: im,
-			}
-			t.fdsName = image.FdinfoName(filesID(im.Core))
-			s.tasks = append(s.tasks, t)
-		}
-		return s, nil
-	}
-	s, err := readImages(dir)
+	d, err := model.Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	s.refused = loadErr
-	return s, nil
-}
-
-func filesID(c *criucore.CoreEntry) uint32 {
-	if id := c.GetIds().GetFilesId(); id != 0 {
-		return id
-	}
-	return 1
-}
-
-// readImages reads every image of the dump without the checks of
-// restore.Load, for dumps that restore refuses.
-func readImages(dir string) (*summary, error) {
-	if st, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("images directory: %w", err)
-	} else if !st.IsDir() {
-		return nil, fmt.Errorf("images directory %s: not a directory", dir)
-	}
-	d := image.Dir{Path: dir}
-	s := &summary{dir: dir, inv: &inventory.InventoryEntry{}, files: map[uint32]*fdinfo.FileEntry{}}
-	if err := d.ReadOne(image.InventoryName(), image.MagicInventory, s.inv); err != nil {
-		return nil, err
-	}
-	files, err := image.ReadAll(d, image.FilesName(), image.MagicFiles, func() *fdinfo.FileEntry { return &fdinfo.FileEntry{} })
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		s.files[f.GetId()] = f
-	}
-	ps, err := image.ReadAll(d, image.PstreeName(), image.MagicPstree, func() *pstree.PstreeEntry { return &pstree.PstreeEntry{} })
-	if err != nil {
-		return nil, err
-	}
-	if len(ps) == 0 {
-		return nil, fmt.Errorf("%s: no task", filepath.Join(dir, image.PstreeName()))
-	}
-	for _, p := range ps {
-		t, err := readTask(d, s, p)
-		if err != nil {
-			return nil, err
+	s := &summary{dir: dir, inv: d.Inventory, files: d.Files, clocks: d.Clocks, refused: d.Refused()}
+	for _, p := range d.Procs {
+		t := &task{
+			ps: p.Pstree, threads: loadedThreads(p), mm: p.MM,
+			pagesID: p.PagesID, pagemap: p.Pagemap, fds: p.Fds, fs: p.FS,
+			abi: p.ABI, exe: p.ExePath, abiErr: p.Refused, im: p,
+			fdsName: image.FdinfoName(p.FilesID()),
 		}
 		s.tasks = append(s.tasks, t)
 	}
 	return s, nil
-}
-
-func readTask(d image.Dir, s *summary, p *pstree.PstreeEntry) (*task, error) {
-	pid := int(p.GetPid())
-	t := &task{ps: p}
-	tids := []int{pid}
-	for _, tid := range p.GetThreads() {
-		if int(tid) != pid {
-			tids = append(tids, int(tid))
-		}
-	}
-	for _, tid := range tids {
-		c := &criucore.CoreEntry{}
-		if err := d.ReadOne(image.CoreName(tid), image.MagicCore, c); err != nil {
-			return nil, err
-		}
-		t.threads = append(t.threads, thread{tid, c})
-	}
-	t.mm = &mm.MmEntry{}
-	if err := d.ReadOne(image.MMName(pid), image.MagicMM, t.mm); err != nil {
-		return nil, err
-	}
-	raw, err := d.ReadRaw(image.PagemapName(pid), image.MagicPagemap)
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) == 0 {
-		return nil, fmt.Errorf("%s: no pagemap head", filepath.Join(d.Path, image.PagemapName(pid)))
-	}
-	head := &pagemap.PagemapHead{}
-	if err := d.Unmarshal(image.PagemapName(pid), 0, raw[0], head); err != nil {
-		return nil, err
-	}
-	t.pagesID = head.GetPagesId()
-	for i, r := range raw[1:] {
-		e := &pagemap.PagemapEntry{}
-		if err := d.Unmarshal(image.PagemapName(pid), i+1, r, e); err != nil {
-			return nil, err
-		}
-		t.pagemap = append(t.pagemap, e)
-	}
-	t.fdsName = image.FdinfoName(filesID(t.threads[0].core))
-	if t.fds, err = image.ReadAll(d, t.fdsName, image.MagicFdinfo, func() *fdinfo.FdinfoEntry { return &fdinfo.FdinfoEntry{} }); err != nil {
-		return nil, err
-	}
-	t.fs = &fsimg.FsEntry{}
-	if err := d.ReadOne(image.FSName(pid), image.MagicFS, t.fs); err != nil {
-		return nil, err
-	}
-	t.abi, t.exe, t.abiErr = exeABI(s.files, t.mm)
-	return t, nil
-}
-
-// exeABI finds the executable of a task in files.img and reads its ELF
-// header.
-func exeABI(files map[uint32]*fdinfo.FileEntry, m *mm.MmEntry) (x86.ABI, string, error) {
-	f, ok := files[m.GetExeFileId()]
-	if !ok || f.GetReg() == nil {
-		return x86.ABIUnknown, "", fmt.Errorf("exe file id %d is not a file of files.img", m.GetExeFileId())
-	}
-	path := f.GetReg().GetName()
-	ef, err := os.Open(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return x86.ABIUnknown, path, fmt.Errorf("executable %s is missing", path)
-		}
-		return x86.ABIUnknown, path, fmt.Errorf("executable %s: %w", path, err)
-	}
-	defer ef.Close()
-	abi, err := x86.ExecutableABI(ef)
-	if err != nil {
-		return x86.ABIUnknown, path, fmt.Errorf("executable %s: %w", path, err)
-	}
-	return abi, path, nil
 }
 
 // errWriter remembers the first write error so that printing code can
@@ -246,9 +122,7 @@ func (s *summary) print(out io.Writer) error {
 		p(", dumped at uptime %.1f s", float64(inv.GetDumpUptime())/1e6)
 	}
 	p("\n")
-	// The clocks are the tree's: every task's Images holds the same.
-	if len(s.tasks) > 0 && s.tasks[0].im != nil && s.tasks[0].im.Clocks != nil {
-		c := s.tasks[0].im.Clocks
+	if c := s.clocks; c != nil {
 		sec := func(ts *timens.Timespec) float64 { return float64(ts.GetTvSec()) + float64(ts.GetTvNsec())/1e9 }
 		p("clocks: the tree saw CLOCK_MONOTONIC %.3f s and CLOCK_BOOTTIME %.3f s (a restore where this machine's clocks are behind these gives the tree a time namespace)\n",
 			sec(c.GetMonotonic()), sec(c.GetBoottime()))
@@ -360,20 +234,13 @@ func vmaPages(pm []*pagemap.PagemapEntry, start, end uint64) uint64 {
 	var n uint64
 	for _, e := range pm {
 		a := e.GetVaddr()
-		b := a + entryPages(e)*x86.PageSize
+		b := a + model.EntryPages(e)*x86.PageSize
 		lo, hi := max(a, start), min(b, end)
 		if lo < hi {
 			n += (hi - lo) / x86.PageSize
 		}
 	}
 	return n
-}
-
-func entryPages(e *pagemap.PagemapEntry) uint64 {
-	if e.NrPages != nil {
-		return e.GetNrPages()
-	}
-	return uint64(e.GetCompatNrPages())
 }
 
 func protStr(prot uint32) string {
@@ -418,7 +285,7 @@ func (s *summary) printMemory(w io.Writer, t *task) {
 	vmas := t.mm.GetVmas()
 	var inPagemap uint64
 	for _, e := range t.pagemap {
-		inPagemap += entryPages(e)
+		inPagemap += model.EntryPages(e)
 	}
 	p("  memory: %d vmas, %d pages (%s) in pagemap-%d.img, pages-%d.img\n",
 		len(vmas), inPagemap, bytesStr(int64(inPagemap*x86.PageSize)), t.ps.GetPid(), t.pagesID)
@@ -700,7 +567,7 @@ func bytesStr(n int64) string {
 }
 
 // loadedThreads lists the threads of a loaded dump, the leader first.
-func loadedThreads(im *restore.Images) []thread {
+func loadedThreads(im *model.Process) []thread {
 	out := []thread{{im.Pid, im.Core}}
 	for i, c := range im.Threads {
 		out = append(out, thread{im.Tids[i], c})

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/model/x86img"
 )
 
 // oLargefile is the kernel's O_LARGEFILE on x86_64, which the kernel
@@ -52,7 +53,7 @@ func synthDump(t testing.TB, exe string) map[string][]byte {
 	nohand := int64(x86.ERESTARTNOHAND)
 	regs.Rax = uint64(-nohand)
 	xs := make([]byte, 2696)
-	fp, err := x86.XstateToImage(xs)
+	fp, err := x86img.XstateToImage(xs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func synthDump(t testing.TB, exe string) map[string][]byte {
 	coreEntry := &criucore.CoreEntry{
 		Mtype: criucore.CoreEntry_X86_64.Enum(),
 		ThreadInfo: &core.ThreadInfoX86{
-			ClearTidAddr: u64(0), Gpregs: x86.RegsToImage(&regs), Fpregs: fp,
+			ClearTidAddr: u64(0), Gpregs: x86img.RegsToImage(&regs), Fpregs: fp,
 		},
 		Tc: &criucore.TaskCoreEntry{
 			TaskState: u32(image.TaskAlive), ExitCode: u32(0), Personality: u32(0), Flags: u32(0),

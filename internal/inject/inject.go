@@ -20,9 +20,6 @@ import (
 // sequence at +0 and the ia32 one at +3, padded to a word.
 const codeLen = 8
 
-// flagTF is the trap flag in eflags; a leftover TF would single-step.
-const flagTF = 0x100
-
 // Task is a stopped tracee prepared for syscall injection.
 type Task struct {
 	Pid int
@@ -157,7 +154,7 @@ func (t *Task) callRegs(nr int, compat bool, args []uint64) x86.Regs {
 	regs := t.Orig
 	regs.Cs = x86.UserCS
 	regs.Ss = x86.UserDS
-	regs.Eflags &^= flagTF
+	regs.Eflags &^= x86.EflagsTF // a leftover TF would single-step
 	regs.Orig_rax = ^uint64(0)
 	regs.Rip = t.code
 	if compat {

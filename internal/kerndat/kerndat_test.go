@@ -16,6 +16,9 @@ import (
 
 func TestTinyELF32(t *testing.T) {
 	b := tinyELF32()
+	if len(b) != 52+32+12 { // Elf32_Ehdr, one Elf32_Phdr, the code
+		t.Errorf("%d bytes", len(b))
+	}
 	f, err := elf.NewFile(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)

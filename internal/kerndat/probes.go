@@ -13,6 +13,7 @@ import (
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // Probe names, as `ckpt check` prints them.
@@ -36,18 +37,6 @@ const (
 	nameTimeNS      = "time namespaces"
 	nameCPU         = "CPU"
 )
-
-// Capability numbers (include/uapi/linux/capability.h).
-const (
-	capSysPtrace         = 19
-	capSysAdmin          = 21
-	capSysResource       = 24
-	capCheckpointRestore = 40
-)
-
-// prctlMMMapSize is sizeof(struct prctl_mm_map) (include/uapi/linux/prctl.h),
-// the layout ckpt's restore writes.
-const prctlMMMapSize = 104
 
 // kernel is what the probes know about the running kernel and ckpt.
 type kernel struct {
@@ -113,7 +102,7 @@ func (k *kernel) probeRoot() Result {
 	for _, c := range []struct {
 		n    uint
 		name string
-	}{{capSysAdmin, "CAP_SYS_ADMIN"}, {capCheckpointRestore, "CAP_CHECKPOINT_RESTORE"}, {capSysPtrace, "CAP_SYS_PTRACE"}} {
+	}{{unix.CAP_SYS_ADMIN, "CAP_SYS_ADMIN"}, {unix.CAP_CHECKPOINT_RESTORE, "CAP_CHECKPOINT_RESTORE"}, {unix.CAP_SYS_PTRACE, "CAP_SYS_PTRACE"}} {
 		if k.hasCap(c.n) {
 			held = append(held, c.name)
 		}
@@ -121,18 +110,18 @@ func (k *kernel) probeRoot() Result {
 	if k.euid != 0 {
 		return fail(nameRoot, true, "not running as root (euid %d): run ckpt as root", k.euid)
 	}
-	if !k.hasCap(capSysAdmin) && !k.hasCap(capCheckpointRestore) {
+	if !k.hasCap(unix.CAP_SYS_ADMIN) && !k.hasCap(unix.CAP_CHECKPOINT_RESTORE) {
 		return fail(nameRoot, true, "euid 0 but neither CAP_SYS_ADMIN nor CAP_CHECKPOINT_RESTORE is effective (CapEff %#x)", k.capEff)
 	}
 	d := "euid 0, " + strings.Join(held, ", ")
-	if !k.hasCap(capSysPtrace) {
+	if !k.hasCap(unix.CAP_SYS_PTRACE) {
 		d += "; CAP_SYS_PTRACE missing: tasks of other users cannot be traced"
 	}
 	return ok(nameRoot, d, true)
 }
 
 func (k *kernel) probeSysResource() Result {
-	if k.hasCap(capSysResource) {
+	if k.hasCap(unix.CAP_SYS_RESOURCE) {
 		return ok(nameSysResource, "held: hard rlimits can be raised at restore", false)
 	}
 	return fail(nameSysResource, false, "not held: hard rlimits cannot be raised, so a task whose hard limits are above ckpt's own cannot get them back")
@@ -307,8 +296,8 @@ func probeMMMap() Result {
 		return fail(nameMMMap, true, "prctl(PR_SET_MM, PR_SET_MM_MAP_SIZE): EINVAL: kernel built without CONFIG_CHECKPOINT_RESTORE")
 	case err != nil:
 		return fail(nameMMMap, true, "prctl(PR_SET_MM, PR_SET_MM_MAP_SIZE): %v", err)
-	case size != prctlMMMapSize:
-		return fail(nameMMMap, true, "struct prctl_mm_map is %d bytes on this kernel, ckpt writes %d", size, prctlMMMapSize)
+	case size != uapi.SizeofPrctlMMMap:
+		return fail(nameMMMap, true, "struct prctl_mm_map is %d bytes on this kernel, ckpt writes %d", size, uapi.SizeofPrctlMMMap)
 	}
 	return ok(nameMMMap, "", true)
 }
@@ -318,9 +307,9 @@ func (k *kernel) probeClone3() Result {
 		return fail(nameClone3, true, "kernel %s: clone3 set_tid needs Linux 5.5, so tasks cannot get their PIDs back", k.release)
 	}
 	switch {
-	case k.hasCap(capSysAdmin):
+	case k.hasCap(unix.CAP_SYS_ADMIN):
 		return ok(nameClone3, "Linux >= 5.5 and CAP_SYS_ADMIN (not tried)", true)
-	case k.hasCap(capCheckpointRestore) && k.atLeast(5, 9):
+	case k.hasCap(unix.CAP_CHECKPOINT_RESTORE) && k.atLeast(5, 9):
 		return ok(nameClone3, "Linux >= 5.9 and CAP_CHECKPOINT_RESTORE (not tried)", true)
 	}
 	return fail(nameClone3, true, "set_tid needs CAP_SYS_ADMIN (or CAP_CHECKPOINT_RESTORE on Linux 5.9+), which ckpt lacks: tasks cannot get their PIDs back")

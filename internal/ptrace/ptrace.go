@@ -54,10 +54,6 @@ func ptracePtr2(req int, pid int, addr, data unsafe.Pointer) (uintptr, error) {
 	}
 }
 
-// Options used for every seized task: report clone/fork/vfork children
-// and exec, so that nothing escapes while the tree is frozen.
-const SeizeOptions = unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK | unix.PTRACE_O_TRACEEXEC | unix.PTRACE_O_TRACESYSGOOD
-
 // Seize attaches to pid without stopping it, with the given options
 // (x/sys's PtraceSeize passes none).
 func Seize(pid int, options int) error {
@@ -224,25 +220,6 @@ func GetRseqConfig(pid int) (RseqConfig, error) {
 	var c RseqConfig
 	_, err := ptracePtr(unix.PTRACE_GET_RSEQ_CONFIGURATION, pid, unsafe.Sizeof(c), unsafe.Pointer(&c))
 	return c, err
-}
-
-// SyscallInfo is the part of struct ptrace_syscall_info that ckpt uses.
-type SyscallInfo struct {
-	Op                 uint8
-	Arch               uint32
-	InstructionPointer uint64
-	StackPointer       uint64
-}
-
-// GetSyscallInfo reads PTRACE_GET_SYSCALL_INFO for a stopped task.
-func GetSyscallInfo(pid int) (SyscallInfo, error) {
-	buf := make([]byte, 88)
-	_, err := ptracePtr(unix.PTRACE_GET_SYSCALL_INFO, pid, uintptr(len(buf)), unsafe.Pointer(&buf[0]))
-	if err != nil {
-		return SyscallInfo{}, err
-	}
-	le := binary.LittleEndian
-	return SyscallInfo{Op: buf[0], Arch: le.Uint32(buf[4:]), InstructionPointer: le.Uint64(buf[8:]), StackPointer: le.Uint64(buf[16:])}, nil
 }
 
 // PokeData writes one word into the tracee, ignoring page protection

@@ -11,33 +11,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/model/x86img"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
-
-// prctl options and values (include/uapi/linux/prctl.h,
-// include/uapi/linux/securebits.h, include/uapi/linux/capability.h).
-const (
-	prSetPdeathsig      = 1
-	prSetDumpable       = 4
-	prSetName           = 15
-	prSetKeepcaps       = 8
-	prSetMM             = 35
-	prSetMMMap          = 14
-	prCapbsetDrop       = 24
-	prSetSecurebits     = 28
-	prSetChildSubreaper = 36
-	prSetNoNewPrivs     = 38
-	prCapAmbient        = 47
-	prCapAmbientRaise   = 2
-	secbitKeepCaps      = 1 << 4
-	secbitKeepCapsLock  = 1 << 5
-	capVersion3         = 0x20080522
-)
-
-// prctlMMMapSize is sizeof(struct prctl_mm_map): eleven u64 addresses, the
-// auxv pointer, then u32 auxv_size and u32 exe_fd.
-const prctlMMMapSize = 104
 
 // restoreMM sets the mm fields, saved auxv and exe link with PR_SET_MM_MAP.
 func (r *restorer) restoreMM() error {
@@ -51,7 +29,7 @@ func (r *restorer) restoreMM() error {
 			auxv = binary.LittleEndian.AppendUint64(auxv, w)
 		}
 	}
-	if len(auxv) > 2*x86.PageSize-prctlMMMapSize {
+	if len(auxv) > 2*x86.PageSize-uapi.SizeofPrctlMMMap {
 		return fmt.Errorf("saved auxv of %d bytes is too large", len(auxv))
 	}
 	auxvAddr, err := r.put(x86.PageSize, auxv)
@@ -67,22 +45,19 @@ func (r *restorer) restoreMM() error {
 		return fmt.Errorf("open exe %s: %w", r.im.ExePath, err)
 	}
 	defer r.inj.Syscall(x86.SysClose, exeFd)
-	b := make([]byte, prctlMMMapSize)
-	le := binary.LittleEndian
-	for i, v := range []uint64{
-		m.GetMmStartCode(), m.GetMmEndCode(), m.GetMmStartData(), m.GetMmEndData(),
-		m.GetMmStartBrk(), m.GetMmBrk(), m.GetMmStartStack(), m.GetMmArgStart(),
-		m.GetMmArgEnd(), m.GetMmEnvStart(), m.GetMmEnvEnd(), auxvAddr,
-	} {
-		le.PutUint64(b[i*8:], v)
-	}
-	le.PutUint32(b[96:], uint32(len(auxv)))
-	le.PutUint32(b[100:], uint32(exeFd))
+	b := uapi.PrctlMMMap{
+		StartCode: m.GetMmStartCode(), EndCode: m.GetMmEndCode(),
+		StartData: m.GetMmStartData(), EndData: m.GetMmEndData(),
+		StartBrk: m.GetMmStartBrk(), Brk: m.GetMmBrk(), StartStack: m.GetMmStartStack(),
+		ArgStart: m.GetMmArgStart(), ArgEnd: m.GetMmArgEnd(),
+		EnvStart: m.GetMmEnvStart(), EnvEnd: m.GetMmEnvEnd(),
+		Auxv: auxvAddr, AuxvSize: uint32(len(auxv)), ExeFd: uint32(exeFd),
+	}.Bytes()
 	mapAddr, err := r.put(2*x86.PageSize, b)
 	if err != nil {
 		return err
 	}
-	if _, err := r.inj.Syscall(x86.SysPrctl, prSetMM, prSetMMMap, mapAddr, prctlMMMapSize, 0); err != nil {
+	if _, err := r.inj.Syscall(x86.SysPrctl, unix.PR_SET_MM, unix.PR_SET_MM_MAP, mapAddr, uapi.SizeofPrctlMMMap, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_MM_MAP): %w", err)
 	}
 	return nil
@@ -103,10 +78,7 @@ func (r *restorer) restoreTaskAttrs() error {
 		if c, ok := cur[res]; ok && c == want {
 			continue
 		}
-		b := make([]byte, 16)
-		binary.LittleEndian.PutUint64(b, want.Cur)
-		binary.LittleEndian.PutUint64(b[8:], want.Max)
-		p, err := r.put(0, b)
+		p, err := r.put(0, uapi.Rlimit64{Cur: want.Cur, Max: want.Max}.Bytes())
 		if err != nil {
 			return err
 		}
@@ -122,12 +94,12 @@ func (r *restorer) restoreTaskAttrs() error {
 		if err != nil {
 			return err
 		}
-		if _, err := r.inj.Syscall(x86.SysPrctl, prSetName, p); err != nil {
+		if _, err := r.inj.Syscall(x86.SysPrctl, unix.PR_SET_NAME, p); err != nil {
 			return fmt.Errorf("prctl(PR_SET_NAME, %q): %w", comm, err)
 		}
 	}
 	if tc.GetChildSubreaper() {
-		if _, err := r.inj.Syscall(x86.SysPrctl, prSetChildSubreaper, 1); err != nil {
+		if _, err := r.inj.Syscall(x86.SysPrctl, unix.PR_SET_CHILD_SUBREAPER, 1); err != nil {
 			return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
 		}
 	}
@@ -214,7 +186,7 @@ func (r *restorer) restoreCreds(th *thread) error {
 	bnd := capMask(cr.GetCapBnd())
 	for c := 0; c <= lastCap(); c++ {
 		if bnd&(1<<uint(c)) == 0 {
-			if _, err := sys(x86.SysPrctl, prCapbsetDrop, uint64(c)); err != nil {
+			if _, err := sys(x86.SysPrctl, unix.PR_CAPBSET_DROP, uint64(c)); err != nil {
 				return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
 			}
 		}
@@ -231,11 +203,11 @@ func (r *restorer) restoreCreds(th *thread) error {
 		return fmt.Errorf("setgroups: %w", err)
 	}
 	secbits := uint64(cr.GetSecbits())
-	if secbits&secbitKeepCapsLock == 0 {
-		if _, err := sys(x86.SysPrctl, prSetSecurebits, secbits|secbitKeepCaps); err != nil {
+	if secbits&uapi.SECBIT_KEEP_CAPS_LOCKED == 0 {
+		if _, err := sys(x86.SysPrctl, unix.PR_SET_SECUREBITS, secbits|uapi.SECBIT_KEEP_CAPS); err != nil {
 			return fmt.Errorf("securebits %#x: %w", secbits, err)
 		}
-	} else if _, err := sys(x86.SysPrctl, prSetSecurebits, secbits); err != nil {
+	} else if _, err := sys(x86.SysPrctl, unix.PR_SET_SECUREBITS, secbits); err != nil {
 		return fmt.Errorf("securebits %#x: %w", secbits, err)
 	}
 	if _, err := sys(x86.SysSetresgid, uint64(cr.GetGid()), uint64(cr.GetEgid()), uint64(cr.GetSgid())); err != nil {
@@ -250,48 +222,40 @@ func (r *restorer) restoreCreds(th *thread) error {
 	if _, err := sys(x86.SysSetfsuid, uint64(cr.GetFsuid())); err != nil {
 		return fmt.Errorf("setfsuid: %w", err)
 	}
-	// struct __user_cap_header_struct then two __user_cap_data_struct
-	// (effective, permitted, inheritable), low words first.
-	capb := make([]byte, 8+24)
-	le := binary.LittleEndian
-	le.PutUint32(capb[0:], capVersion3)
-	eff, prm, inh := capMask(cr.GetCapEff()), capMask(cr.GetCapPrm()), capMask(cr.GetCapInh())
-	for i := 0; i < 2; i++ {
-		sh := uint(32 * i)
-		le.PutUint32(capb[8+12*i:], uint32(eff>>sh))
-		le.PutUint32(capb[12+12*i:], uint32(prm>>sh))
-		le.PutUint32(capb[16+12*i:], uint32(inh>>sh))
+	capb := uapi.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}.Bytes()
+	for _, d := range uapi.CapDataV3(capMask(cr.GetCapEff()), capMask(cr.GetCapPrm()), capMask(cr.GetCapInh())) {
+		capb = d.Append(capb)
 	}
 	hdr, err := r.put(0, capb)
 	if err != nil {
 		return err
 	}
-	if _, err := sys(x86.SysCapset, hdr, hdr+8); err != nil {
+	if _, err := sys(x86.SysCapset, hdr, hdr+uapi.SizeofCapUserHeader); err != nil {
 		return fmt.Errorf("capset: %w", err)
 	}
 	amb := capMask(cr.GetCapAmb())
 	for c := 0; c < 64; c++ {
 		if amb&(1<<uint(c)) != 0 {
-			if _, err := sys(x86.SysPrctl, prCapAmbient, prCapAmbientRaise, uint64(c), 0, 0); err != nil {
+			if _, err := sys(x86.SysPrctl, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uint64(c), 0, 0); err != nil {
 				return fmt.Errorf("raise ambient capability %d: %w", c, err)
 			}
 		}
 	}
-	if secbits&secbitKeepCapsLock == 0 {
+	if secbits&uapi.SECBIT_KEEP_CAPS_LOCKED == 0 {
 		keep := uint64(0)
-		if secbits&secbitKeepCaps != 0 {
+		if secbits&uapi.SECBIT_KEEP_CAPS != 0 {
 			keep = 1
 		}
-		if _, err := sys(x86.SysPrctl, prSetKeepcaps, keep); err != nil {
+		if _, err := sys(x86.SysPrctl, unix.PR_SET_KEEPCAPS, keep); err != nil {
 			return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
 		}
 	}
 	if cr.GetNoNewPrivs() != 0 {
-		if _, err := sys(x86.SysPrctl, prSetNoNewPrivs, 1, 0, 0, 0); err != nil {
+		if _, err := sys(x86.SysPrctl, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
 		}
 	}
-	if _, err := sys(x86.SysPrctl, prSetPdeathsig, uint64(tc.GetPdeathSig())); err != nil {
+	if _, err := sys(x86.SysPrctl, unix.PR_SET_PDEATHSIG, uint64(tc.GetPdeathSig())); err != nil {
 		return fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err)
 	}
 	return nil
@@ -348,7 +312,7 @@ func (r *restorer) setRegisters(th *thread) error {
 	ti := th.core.GetThreadInfo()
 	pid := th.tid
 	for _, d := range ti.GetTls() {
-		if err := ptrace.SetThreadArea(pid, int(d.GetEntryNumber()), x86.EncodeUserDesc(d)); err != nil {
+		if err := ptrace.SetThreadArea(pid, int(d.GetEntryNumber()), x86.EncodeUserDesc(x86img.UserDescFromImage(d))); err != nil {
 			return fmt.Errorf("TLS entry %d: %w", d.GetEntryNumber(), err)
 		}
 	}
@@ -356,14 +320,14 @@ func (r *restorer) setRegisters(th *thread) error {
 	if err != nil {
 		return fmt.Errorf("read xstate: %w", err)
 	}
-	xs, err := x86.XstateFromImage(ti.GetFpregs(), tmpl)
+	xs, err := x86img.XstateFromImage(ti.GetFpregs(), tmpl)
 	if err != nil {
 		return err
 	}
 	if err := ptrace.SetRegset(pid, unix.NT_X86_XSTATE, xs); err != nil {
 		return fmt.Errorf("set xstate: %w", err)
 	}
-	regs := x86.RegsFromImage(ti.GetGpregs())
+	regs := x86img.RegsFromImage(ti.GetGpregs())
 	// The task leaves a syscall-exit stop, where the kernel applies no
 	// restart rules: rewind an interrupted syscall here.
 	x86.RewindSyscall(&regs)

@@ -2,43 +2,20 @@ package restore
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/cpuinfo"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/cpucap"
 )
-
-// CPU checks of Options.CPUCap, named as CRIU's --cpu-cap values.
-const (
-	// CPUCapIns refuses a dump whose CPU had instruction-set features or
-	// xsave components this CPU lacks. The default.
-	CPUCapIns = "ins"
-	// CPUCapFPU checks only the xsave state the threads were using, when
-	// it is restored.
-	CPUCapFPU = "fpu"
-)
-
-// CPUCapValues are the values Options.CPUCap takes: "cpu" and "all" check
-// as "ins", "none" as "fpu" (the xsave state in use is always checked: it
-// could not be restored otherwise).
-var CPUCapValues = []string{CPUCapIns, CPUCapFPU, "cpu", "all", "none"}
-
-// checkCPUCap refuses an unknown Options.CPUCap.
-func checkCPUCap(mode string) error {
-	if mode == "" || slices.Contains(CPUCapValues, mode) {
-		return nil
-	}
-	return fmt.Errorf("--cpu-cap=%s: want one of %s", mode, strings.Join(CPUCapValues, ", "))
-}
 
 // checkCPU compares the dumping machine's CPU with this one.
 func checkCPU(c *cpuinfo.CpuinfoEntry, mode string) error {
-	if err := checkCPUCap(mode); err != nil {
+	if err := cpucap.Check(mode); err != nil {
 		return err
 	}
-	if mode == CPUCapFPU || mode == "none" {
+	if !cpucap.ComparesInstructions(mode) {
 		return nil
 	}
 	if c == nil || len(c.GetX86Entry()) == 0 {

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/cpucap"
 )
 
 func TestCheckCPU(t *testing.T) {
@@ -27,11 +28,11 @@ func TestCheckCPU(t *testing.T) {
 		all[i] = ^uint32(0)
 	}
 	every := entry(all, ^uint64(0), x86.CapabilityVersion)
-	err := checkCPU(every, CPUCapIns)
+	err := checkCPU(every, cpucap.Ins)
 	if err == nil || !strings.Contains(err.Error(), "this CPU lacks") || !strings.Contains(err.Error(), "test CPU") || !strings.Contains(err.Error(), "--cpu-cap=fpu") {
 		t.Errorf("a CPU with every feature: %v", err)
 	}
-	for _, mode := range []string{CPUCapFPU, "none"} {
+	for _, mode := range []string{cpucap.FPU, cpucap.None} {
 		if err := checkCPU(every, mode); err != nil {
 			t.Errorf("--cpu-cap=%s: %v", mode, err)
 		}

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/model"
 )
 
 // mapVMAs maps every dumped VMA except the vDSO ones at its address.
@@ -100,7 +100,7 @@ var atFdcwd = ^uint64(99) // -100
 
 // fillPages copies the dumped pages into the task.
 func (r *restorer) fillPages() error {
-	pf, err := r.im.Dir.OpenPages(r.im.PagesID)
+	pf, err := r.im.OpenPages()
 	if err != nil {
 		return err
 	}
@@ -125,14 +125,15 @@ func (r *restorer) fillPages() error {
 		return false
 	}
 	buf := make([]byte, 4<<20)
-	end, err := r.im.presentPages(func(i int, addr, n uint64, off int64) error {
+	end, err := r.im.PageRuns(func(run model.PageRun) error {
+		addr, n, off := run.Vaddr, run.NrPages, run.Off
 		size := n * x86.PageSize
 		if inSpans(span{addr, addr + size}, vdsoRanges) {
 			// The vDSO image was used by mapVDSO, not written here.
 			return nil
 		}
 		if n == 0 || n > 1<<36 || addr%x86.PageSize != 0 || !inVMA(span{addr, addr + size}) {
-			return fmt.Errorf("%s: entry %d (%#x, %d pages) lies outside every vma", image.PagemapName(r.im.Pid), i+1, addr, n)
+			return fmt.Errorf("%s: entry %d (%#x, %d pages) lies outside every vma", image.PagemapName(r.im.Pid), run.Index, addr, n)
 		}
 		for size > 0 {
 			c := min(size, uint64(len(buf)))
@@ -157,27 +158,6 @@ func (r *restorer) fillPages() error {
 	return nil
 }
 
-// presentPages calls f for every pagemap entry whose pages are in the
-// pages image, with its index, address, number of pages and offset in
-// the pages image, and returns the offset past the last one.
-func (im *Images) presentPages(f func(i int, vaddr, nrPages uint64, off int64) error) (int64, error) {
-	var off int64
-	for i, e := range im.Pagemap {
-		if e.GetFlags()&image.PEPresent == 0 {
-			continue
-		}
-		n := e.GetNrPages()
-		if n == 0 {
-			n = uint64(e.GetCompatNrPages())
-		}
-		if err := f(i, e.GetVaddr(), n, off); err != nil {
-			return off, err
-		}
-		off += int64(n * x86.PageSize)
-	}
-	return off, nil
-}
-
 func inSpans(s span, in []span) bool {
 	for _, v := range in {
 		if s.start >= v.start && s.end <= v.end {
@@ -191,7 +171,7 @@ func inSpans(s span, in []span) bool {
 // object just mapped at start-end, through /proc/PID/map_files (whatever
 // the mapping's protection), and records where other processes find it.
 func (r *restorer) fillShmem(ino, start, end uint64) error {
-	data, err := r.im.ShmemContent(ino)
+	data, err := r.im.Tree.ShmemContent(ino)
 	if err != nil {
 		return err
 	}
@@ -209,50 +189,4 @@ func (r *restorer) fillShmem(ino, start, end uint64) error {
 	}
 	r.shmem[ino] = path
 	return nil
-}
-
-// ShmemContent reads the dumped content of shared memory object ino.
-func (im *Images) ShmemContent(ino uint64) ([]byte, error) {
-	name := image.ShmemPagemapName(ino)
-	raw, err := im.Dir.ReadRaw(name, image.MagicPagemap)
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) == 0 {
-		return nil, fmt.Errorf("%s: no pagemap head", name)
-	}
-	head := &pagemap.PagemapHead{}
-	if err := im.Dir.Unmarshal(name, 0, raw[0], head); err != nil {
-		return nil, err
-	}
-	pf, err := im.Dir.OpenPages(head.GetPagesId())
-	if err != nil {
-		return nil, err
-	}
-	defer pf.Close()
-	var data []byte
-	var off int64
-	for i, r := range raw[1:] {
-		e := &pagemap.PagemapEntry{}
-		if err := im.Dir.Unmarshal(name, i+1, r, e); err != nil {
-			return nil, err
-		}
-		n := e.GetNrPages()
-		if n == 0 {
-			n = uint64(e.GetCompatNrPages())
-		}
-		size := n * x86.PageSize
-		end := e.GetVaddr() + size
-		if n > 1<<24 || end > 1<<40 {
-			return nil, fmt.Errorf("%s: entry %d (%#x, %d pages) out of range", name, i+1, e.GetVaddr(), n)
-		}
-		if uint64(len(data)) < end {
-			data = append(data, make([]byte, end-uint64(len(data)))...)
-		}
-		if err := image.ReadFullAt(pf, data[e.GetVaddr():end], off); err != nil {
-			return nil, err
-		}
-		off += int64(size)
-	}
-	return data, nil
 }

@@ -6,7 +6,6 @@
 package restore
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -14,7 +13,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/cpucap"
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/kinds/fd"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
@@ -31,7 +35,7 @@ type Options struct {
 	Stdin, Stdout, Stderr *os.File
 	// CPUCap is the CPU check, CRIU's --cpu-cap: "ins" (or empty) refuses
 	// a dump from a CPU with instruction-set features this one lacks,
-	// "fpu" checks only the xsave state in use (see CPUCapValues).
+	// "fpu" checks only the xsave state in use (see package cpucap).
 	CPUCap string
 	// Logf, if set, receives progress messages.
 	Logf func(format string, args ...any)
@@ -66,15 +70,24 @@ func (p *Process) Wait() (unix.WaitStatus, error) {
 // it runs.
 func Restore(opts Options) (*Process, error) {
 	start := time.Now()
-	if err := checkCPUCap(opts.CPUCap); err != nil {
+	if err := cpucap.Check(opts.CPUCap); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	all, err := LoadTree(opts.ImagesDir)
+	if err := fault.Check(); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	d, err := model.Load(opts.ImagesDir)
 	if err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	all := d.Procs
 	root := all[0]
-	if err := checkCPU(root.CPU, opts.CPUCap); err != nil {
+	for _, im := range all {
+		if im.Refused != nil {
+			return nil, fmt.Errorf("restore task %d: %w", im.Pid, im.Refused)
+		}
+	}
+	if err := checkCPU(d.CPU, opts.CPUCap); err != nil {
 		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
 	}
 	if opts.Stdin == nil {
@@ -86,15 +99,16 @@ func Restore(opts Options) (*Process, error) {
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
 	}
+	kinds := fd.New()
 	var avoid []span
 	for _, im := range all {
 		if im.Zombie {
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", im.Pid)); err == nil && !root.OwnPidNS {
-				return nil, fmt.Errorf("restore task %d: pid %d is in use by %s", root.Pid, im.Pid, describePid(im.Pid))
+				return nil, fmt.Errorf("restore task %d: %w", root.Pid, pidInUse(im.Pid))
 			}
 			continue
 		}
-		if err := checkInheritable(im, &opts); err != nil {
+		if err := kinds.Check(im.Fds, fd.Options{ShellJob: opts.ShellJob}); err != nil {
 			return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
 		}
 		for _, id := range append([]int{im.Pid}, im.Tids...) {
@@ -102,20 +116,18 @@ func Restore(opts Options) (*Process, error) {
 				break // the tree gets a new PID namespace: no clash
 			}
 			if _, err := os.Stat(fmt.Sprintf("/proc/%d", id)); err == nil {
-				return nil, fmt.Errorf("restore task %d: pid %d is in use by %s", root.Pid, id, describePid(id))
+				return nil, fmt.Errorf("restore task %d: %w", root.Pid, pidInUse(id))
 			}
 		}
 		for _, v := range im.MM.GetVmas() {
 			avoid = append(avoid, span{v.GetStart(), v.GetEnd()})
 		}
 	}
-	var behind time.Duration
-	if v := faultValues("clocks-behind"); len(v) > 0 {
-		if behind, err = time.ParseDuration(v[len(v)-1]); err != nil {
-			return nil, fmt.Errorf("CKPT_FAULT=clocks-behind=%s: %w", v[len(v)-1], err)
-		}
+	behind, err := fault.Behind()
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
 	}
-	tno, err := timeNSOffsets(root.Clocks, behind)
+	tno, err := timeNSOffsets(d.Clocks, behind)
 	if err != nil {
 		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
 	}
@@ -124,10 +136,9 @@ func Restore(opts Options) (*Process, error) {
 	}
 	rs := make([]*restorer, len(all))
 	byPid := map[int]*restorer{}
-	pipes := map[uint32]string{}
 	shmem := map[uint64]string{}
 	for i, im := range all {
-		rs[i] = &restorer{opts: &opts, im: im, avoid: avoid, pipes: pipes, shmem: shmem}
+		rs[i] = &restorer{opts: &opts, im: im, avoid: avoid, kinds: kinds, shmem: shmem}
 		byPid[im.Pid] = rs[i]
 	}
 	rs[0].timens = tno
@@ -232,6 +243,12 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 	return nil
 }
 
+// pidInUse is the error for a pid that another task holds.
+func pidInUse(pid int) error {
+	return &ckerr.PidInUseError{Pid: pid, Holder: describePid(pid)}
+}
+
+// describePid names the task that holds pid, for pidInUse.
 func describePid(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	if err != nil || len(b) == 0 {
@@ -249,7 +266,7 @@ func describePid(pid int) string {
 // restorer is one restore in progress; its methods run on the tracer thread.
 type restorer struct {
 	opts   *Options
-	im     *Images
+	im     *model.Process
 	helper int          // the helper started by ckpt, killed once the task exists
 	pid    int          // the task being restored, 0 until it exists
 	inj    *inject.Task // injects into the leader
@@ -263,11 +280,10 @@ type restorer struct {
 	// numbers; inherited is the parent's map at fork, which describes the
 	// fd table the process was born with.
 	fdIDs, inherited map[uint32]int
-	// pipes is shared by all restorers of the tree: where each pipe
-	// already exists, as /proc/PID/fd/N, for other ends to be opened.
-	pipes map[uint32]string
-	// shmem is shared the same way: where each shared memory object is
-	// mapped already, as /proc/PID/map_files/START-END.
+	// kinds are the kinds of files, shared by all restorers of the tree.
+	kinds *fd.Kinds
+	// shmem is shared by all restorers of the tree: where each shared
+	// memory object is mapped already, as /proc/PID/map_files/START-END.
 	shmem map[uint64]string
 	// timens, on the root only, are the offsets of the time namespace the
 	// tree gets, nil for none (see timeNSOffsets).
@@ -275,10 +291,8 @@ type restorer struct {
 	// sharedFiles and sharedFS are set for a child created with
 	// CLONE_FILES or CLONE_FS: it has nothing of its own to restore there.
 	sharedFiles, sharedFS bool
-	// spares are ends of pipes created here that no fd took yet; maxFd is
-	// the highest dumped fd number.
-	spares map[uint32]pipeSpare
-	maxFd  int
+	// maxFd is the highest dumped fd number.
+	maxFd int
 	// scratch is the address of the pages used for code and data.
 	scratch uint64
 }
@@ -380,5 +394,3 @@ func (r *restorer) startHelper() error {
 	}
 	return nil
 }
-
-var errPidTaken = errors.New("pid is taken")

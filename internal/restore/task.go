@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -13,12 +12,8 @@ import (
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
-
-// cloneArgsSize is CLONE_ARGS_SIZE_VER2 (include/uapi/linux/sched.h):
-// flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
-// tls, set_tid, set_tid_size, cgroup; all u64.
-const cloneArgsSize = 88
 
 // cloneTask makes the helper clone3 a child with the dumped PID. The child
 // is created with CLONE_PARENT, so it is a child of ckpt, not of the
@@ -29,19 +24,13 @@ func (r *restorer) cloneTask() error {
 	if err != nil {
 		return fmt.Errorf("helper registers: %w", err)
 	}
-	args := make([]byte, cloneArgsSize+8)
-	le := binary.LittleEndian
 	argsAddr := (regs.Rsp - 1024) &^ 15
-	setTidAddr := argsAddr + cloneArgsSize
 	flags := uint64(unix.CLONE_PARENT)
 	if r.im.OwnPidNS {
 		// set_tid[0] is then the PID inside the new namespace (1).
 		flags |= unix.CLONE_NEWPID
 	}
-	le.PutUint64(args[0:], flags)
-	le.PutUint64(args[64:], setTidAddr) // set_tid
-	le.PutUint64(args[72:], 1)          // set_tid_size
-	le.PutUint32(args[cloneArgsSize:], uint32(r.im.Pid))
+	args := uapi.CloneArgs{Flags: flags}.WithSetTid(argsAddr, int32(r.im.Pid))
 	if err := ptrace.WriteBytes(h, argsAddr, args); err != nil {
 		return fmt.Errorf("helper: write clone_args: %w", err)
 	}
@@ -66,10 +55,10 @@ func (r *restorer) cloneTask() error {
 			}
 		}
 	}
-	got, err := inj.Syscall(x86.SysClone3, argsAddr, cloneArgsSize)
+	got, err := inj.Syscall(x86.SysClone3, argsAddr, uapi.SizeofCloneArgs)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("pid %d is in use by %s: %w", r.im.Pid, describePid(r.im.Pid), errPidTaken)
+			return pidInUse(r.im.Pid)
 		}
 		return fmt.Errorf("clone3 with pid %d: %w", r.im.Pid, err)
 	}
@@ -205,12 +194,6 @@ func (r *restorer) unmapHelper() error {
 // forkChild has this (restored) process clone3 the child c with its PID;
 // the child inherits the scratch area and is traced from its first stop.
 func (r *restorer) forkChild(c *restorer) error {
-	args := make([]byte, cloneArgsSize+8)
-	le := binary.LittleEndian
-	p, err := r.put(0, args)
-	if err != nil {
-		return err
-	}
 	var flags uint64
 	if c.sharesFiles(r) {
 		flags |= unix.CLONE_FILES
@@ -218,18 +201,15 @@ func (r *restorer) forkChild(c *restorer) error {
 	if c.sharesFS(r) {
 		flags |= unix.CLONE_FS
 	}
-	le.PutUint64(args[0:], flags)
-	le.PutUint64(args[32:], uint64(unix.SIGCHLD)) // exit_signal
-	le.PutUint64(args[64:], p+cloneArgsSize)      // set_tid
-	le.PutUint64(args[72:], 1)                    // set_tid_size
-	le.PutUint32(args[cloneArgsSize:], uint32(c.im.Pid))
-	if _, err := r.put(0, args); err != nil {
+	args := uapi.CloneArgs{Flags: flags, ExitSignal: uint64(unix.SIGCHLD)}.WithSetTid(r.data(0), int32(c.im.Pid))
+	p, err := r.put(0, args)
+	if err != nil {
 		return err
 	}
-	got, err := r.inj.Syscall(x86.SysClone3, p, cloneArgsSize)
+	got, err := r.inj.Syscall(x86.SysClone3, p, uapi.SizeofCloneArgs)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("pid %d is in use by %s: %w", c.im.Pid, describePid(c.im.Pid), errPidTaken)
+			return pidInUse(c.im.Pid)
 		}
 		return fmt.Errorf("clone3 with pid %d: %w", c.im.Pid, err)
 	}
@@ -293,13 +273,13 @@ func (r *restorer) joinSession() error {
 
 // sharesFiles reports a child whose fd table was its parent's (CLONE_FILES).
 func (r *restorer) sharesFiles(parent *restorer) bool {
-	return !r.im.Zombie && r.im.Core.GetIds().GetFilesId() == parent.im.Core.GetIds().GetFilesId()
+	return !r.im.Zombie && r.im.IDs.GetFilesId() == parent.im.IDs.GetFilesId()
 }
 
 // sharesFS reports a child whose cwd, root and umask were its parent's
 // (CLONE_FS).
 func (r *restorer) sharesFS(parent *restorer) bool {
-	return !r.im.Zombie && r.im.Core.GetIds().GetFsId() == parent.im.Core.GetIds().GetFsId()
+	return !r.im.Zombie && r.im.IDs.GetFsId() == parent.im.IDs.GetFsId()
 }
 
 // memory returns the task's /proc/PID/mem, opened once per restorer

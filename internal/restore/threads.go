@@ -1,7 +1,6 @@
 package restore
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
@@ -10,6 +9,7 @@ import (
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/ptrace"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // thread is one thread of the task being restored.
@@ -42,20 +42,12 @@ const threadCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix
 func (r *restorer) createThreads() error {
 	for i, core := range r.im.Threads {
 		tid := r.im.Tids[i]
-		args := make([]byte, cloneArgsSize+8)
-		le := binary.LittleEndian
-		le.PutUint64(args[0:], threadCloneFlags)
+		args := uapi.CloneArgs{Flags: threadCloneFlags}.WithSetTid(r.data(0), int32(tid))
 		p, err := r.put(0, args)
 		if err != nil {
 			return err
 		}
-		le.PutUint64(args[64:], p+cloneArgsSize) // set_tid
-		le.PutUint64(args[72:], 1)               // set_tid_size
-		le.PutUint32(args[cloneArgsSize:], uint32(tid))
-		if _, err := r.put(0, args); err != nil {
-			return err
-		}
-		got, err := r.inj.Syscall(x86.SysClone3, p, cloneArgsSize)
+		got, err := r.inj.Syscall(x86.SysClone3, p, uapi.SizeofCloneArgs)
 		if err != nil {
 			return fmt.Errorf("clone3 thread %d: %w", tid, err)
 		}
@@ -124,7 +116,7 @@ func (r *restorer) restoreThreadState(th *thread) error {
 // credentials, since a change of credentials resets it.
 func (r *restorer) restoreDumpable() error {
 	d := r.im.MM.GetDumpable()
-	if _, err := r.inj.Syscall(x86.SysPrctl, prSetDumpable, uint64(d)); err != nil {
+	if _, err := r.inj.Syscall(x86.SysPrctl, unix.PR_SET_DUMPABLE, uint64(d)); err != nil {
 		return fmt.Errorf("prctl(PR_SET_DUMPABLE, %d): %w", d, err)
 	}
 	return nil

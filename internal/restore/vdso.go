@@ -3,7 +3,6 @@ package restore
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
@@ -11,7 +10,9 @@ import (
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/vdso"
 )
@@ -80,7 +81,7 @@ func (r *restorer) mapVDSO() error {
 	if err != nil {
 		return fmt.Errorf("dumped vDSO: %w", err)
 	}
-	forced := faultInjected("vdso-trampolines")
+	forced := fault.On(fault.VDSOTrampolines)
 	if same && !forced {
 		kb, err := r.readTask(gotVDSO.start, gotVDSO.end)
 		if err != nil {
@@ -97,48 +98,6 @@ func (r *restorer) mapVDSO() error {
 	}
 	r.opts.logf("restore %d: vDSO: trampolines (%s; forced by CKPT_FAULT: %v)", r.pid, layout, forced)
 	return r.vdsoTrampolines(old, dumped, vdsoSpan, got)
-}
-
-// DumpedRange reads the dumped bytes of [start,end) from the pages image;
-// every page of the range must be there (the vDSO is dumped whole).
-func (im *Images) DumpedRange(start, end uint64) ([]byte, error) {
-	v := span{start, end}
-	out := make([]byte, v.end-v.start)
-	covered := uint64(0)
-	pf, err := im.Dir.OpenPages(im.PagesID)
-	if err != nil {
-		return nil, err
-	}
-	defer pf.Close()
-	_, err = im.presentPages(func(_ int, a, n uint64, off int64) error {
-		b := a + n*x86.PageSize
-		if a < v.end && v.start < b {
-			lo, hi := max(a, v.start), min(b, v.end)
-			if err := image.ReadFullAt(pf, out[lo-v.start:hi-v.start], off+int64(lo-a)); err != nil {
-				return err
-			}
-			covered += hi - lo
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if covered != v.end-v.start {
-		return nil, fmt.Errorf("the pages image holds %d of the %d bytes of %#x-%#x", covered, v.end-v.start, v.start, v.end)
-	}
-	return out, nil
-}
-
-// DumpedVDSO returns the range and image of the dumped [vdso].
-func (im *Images) DumpedVDSO() (start, end uint64, b []byte, err error) {
-	for _, v := range im.MM.GetVmas() {
-		if v.GetStatus()&image.VMAAreaVDSO != 0 {
-			b, err := im.DumpedRange(v.GetStart(), v.GetEnd())
-			return v.GetStart(), v.GetEnd(), b, err
-		}
-	}
-	return 0, 0, nil, fmt.Errorf("the dump has no [vdso]")
 }
 
 // readTask reads memory of the task being restored.
@@ -195,7 +154,7 @@ func (r *restorer) vdsoTrampolines(old *vdso.Image, oldBytes []byte, oldVDSO spa
 	if err != nil {
 		return fmt.Errorf("this kernel's vDSO: %w", err)
 	}
-	for _, n := range faultValues("vdso-drop") {
+	for _, n := range fault.Values(fault.VDSODrop) {
 		// Pretend this kernel's vDSO lacks the symbol.
 		delete(kern.Symbols, n)
 	}
@@ -214,7 +173,7 @@ func (r *restorer) vdsoTrampolines(old *vdso.Image, oldBytes []byte, oldVDSO spa
 	for _, off := range entries {
 		names := strings.Join(byEntry[off], "/")
 		entry := oldVDSO.start + off
-		where, err := r.im.referenceTo(entry, old, oldVDSO)
+		where, err := referenceTo(r.im, entry, old, oldVDSO)
 		if err != nil {
 			return fmt.Errorf("look for references to the vDSO's %s: %w", names, err)
 		}
@@ -283,18 +242,6 @@ func (r *restorer) freeRange(size, near uint64) (uint64, error) {
 	return 0, fmt.Errorf("no free %d bytes for this kernel's vDSO", size)
 }
 
-// faultValues returns the values of the faults key=value that CKPT_FAULT
-// names (comma list), e.g. vdso-drop=__vdso_getcpu.
-func faultValues(key string) []string {
-	var out []string
-	for _, v := range strings.Split(os.Getenv("CKPT_FAULT"), ",") {
-		if k, val, ok := strings.Cut(strings.TrimSpace(v), "="); ok && k == key {
-			out = append(out, val)
-		}
-	}
-	return out
-}
-
 // referenceTo tells whether the dumped task could still reach the vDSO
 // entry at addr: a thread register holding it, a thread running in that
 // function of the old vDSO, or a pointer to it (a word, 4 bytes for an
@@ -302,7 +249,7 @@ func faultValues(key string) []string {
 // never written since they were mapped from a file are not in the dump,
 // and cannot hold a pointer into a vDSO placed at random at exec. It
 // returns where it found one, or "".
-func (im *Images) referenceTo(addr uint64, old *vdso.Image, v span) (string, error) {
+func referenceTo(im *model.Process, addr uint64, old *vdso.Image, v span) (string, error) {
 	cores := append([]*criucore.CoreEntry{im.Core}, im.Threads...)
 	tids := append([]int{im.Pid}, im.Tids...)
 	// The function holding addr ends at the next exported entry.
@@ -331,14 +278,15 @@ func (im *Images) referenceTo(addr uint64, old *vdso.Image, v span) (string, err
 	if im.Compat {
 		word = 4
 	}
-	pf, err := im.Dir.OpenPages(im.PagesID)
+	pf, err := im.OpenPages()
 	if err != nil {
 		return "", err
 	}
 	defer pf.Close()
 	buf := make([]byte, 1<<20)
 	found := ""
-	_, err = im.presentPages(func(_ int, start, n uint64, off int64) error {
+	_, err = im.PageRuns(func(run model.PageRun) error {
+		start, n, off := run.Vaddr, run.NrPages, run.Off
 		size := n * x86.PageSize
 		for done := uint64(0); done < size && found == ""; {
 			chunk := min(uint64(len(buf)), size-done)
@@ -367,14 +315,4 @@ func (im *Images) referenceTo(addr uint64, old *vdso.Image, v span) (string, err
 		return "", err
 	}
 	return found, nil
-}
-
-// faultInjected reports whether CKPT_FAULT names fault f (comma list).
-func faultInjected(f string) bool {
-	for _, v := range strings.Split(os.Getenv("CKPT_FAULT"), ",") {
-		if strings.TrimSpace(v) == f {
-			return true
-		}
-	}
-	return false
 }

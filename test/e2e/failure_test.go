@@ -143,6 +143,12 @@ func TestRestoreFailures(t *testing.T) {
 			t.Fatalf("restore while the original is a zombie: %v: %s; want %q", err, out, want)
 		}
 	})
+	t.Run("timeout is a dump option", func(t *testing.T) {
+		out, err := exec.Command(ckptBin, "restore", "-D", t.TempDir(), "--timeout", "5").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "--timeout is a dump option") {
+			t.Fatalf("restore --timeout: %v: %s; want a refusal naming --timeout", err, out)
+		}
+	})
 }
 
 func TestDumpFailures(t *testing.T) {

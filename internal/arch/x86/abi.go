@@ -1,7 +1,9 @@
 // Package x86 holds the x86_64 and ia32 ("compat") ABI facts that ckpt
 // needs: segment selectors, register sets, the xsave layout, user_desc,
 // sigaction layouts, syscall numbers for both ABIs and the syscall restart
-// rules. It is pure data and codecs: nothing here touches a process.
+// rules, with the byte layouts the kernel reads and writes. It is pure data
+// and codecs: nothing here touches a process, and nothing knows the image
+// format (internal/model/x86img converts to and from CRIU's messages).
 package x86
 
 // Segment selectors, from arch/x86/include/asm/segment.h.
@@ -46,6 +48,10 @@ const (
 	ERESTARTNOHAND        = 514
 	ERESTART_RESTARTBLOCK = 516
 )
+
+// EflagsTF is X86_EFLAGS_TF, the trap flag
+// (arch/x86/include/uapi/asm/processor-flags.h): set, the task single-steps.
+const EflagsTF = 1 << 8
 
 // arch_prctl codes (arch/x86/include/uapi/asm/prctl.h).
 const (

@@ -8,9 +8,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	core "github.com/checkpoint-restore/go-criu/v8/crit/images/core-x86"
-	"google.golang.org/protobuf/proto"
 )
 
 func TestSyscallError(t *testing.T) {
@@ -44,29 +41,20 @@ func TestSyscallError(t *testing.T) {
 }
 
 func TestUserDescRoundTrip(t *testing.T) {
-	// Every combination of the seven flags.
-	for bits := 0; bits < 1<<7; bits++ {
-		b := func(i int) *bool { return proto.Bool(bits&(1<<i) != 0) }
-		d := &core.UserDescT{
-			EntryNumber: proto.Uint32(GDTEntryTLSMin + uint32(bits)%GDTEntryTLSEntries),
-			BaseAddr:    proto.Uint32(0xf7d00000 + uint32(bits)), Limit: proto.Uint32(0xfffff),
-			Seg_32Bit: b(0), ContentsH: b(1), ContentsL: b(2), ReadExecOnly: b(3),
-			LimitInPages: b(4), SegNotPresent: b(5), Usable: b(6),
-		}
-		raw := EncodeUserDesc(d)
-		if len(raw) != UserDescSize {
-			t.Fatalf("encoded %d bytes", len(raw))
-		}
-		got, err := DecodeUserDesc(raw)
+	// Every combination of the eight flag bits and of the 2-bit contents.
+	for f := uint32(0); f < 1<<8; f++ {
+		raw := make([]byte, UserDescSize)
+		le := binary.LittleEndian
+		le.PutUint32(raw[0:], GDTEntryTLSMin+f%GDTEntryTLSEntries)
+		le.PutUint32(raw[4:], 0xf7d00000+f)
+		le.PutUint32(raw[8:], 0xfffff)
+		le.PutUint32(raw[12:], f)
+		d, err := DecodeUserDesc(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !proto.Equal(got, d) {
-			t.Errorf("flags %#x: round trip\n got %v\nwant %v", bits, got, d)
-		}
-		// And through the protobuf wire format: every field is required.
-		if _, err := proto.Marshal(got); err != nil {
-			t.Errorf("flags %#x: marshal: %v", bits, err)
+		if got := EncodeUserDesc(d); !bytes.Equal(got, raw) {
+			t.Errorf("flags %#x: round trip % x, want % x (%+v)", f, got, raw, d)
 		}
 	}
 }
@@ -84,20 +72,27 @@ func TestUserDescLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.GetEntryNumber() != 12 || d.GetBaseAddr() != 0x12345678 || d.GetLimit() != 0xabcde ||
-		!d.GetSeg_32Bit() || !d.GetContentsH() || d.GetContentsL() || d.GetReadExecOnly() ||
-		!d.GetLimitInPages() || d.GetSegNotPresent() || !d.GetUsable() {
-		t.Errorf("decoded %v", d)
+	want := UserDesc{EntryNumber: 12, BaseAddr: 0x12345678, Limit: 0xabcde, Seg32Bit: true, Contents: 2, LimitInPages: true, Useable: true}
+	if d != want {
+		t.Errorf("decoded %+v, want %+v", d, want)
 	}
 	if got := EncodeUserDesc(d); !bytes.Equal(got, raw) {
 		t.Errorf("re-encoded % x, want % x", got, raw)
+	}
+	for bit, d := range map[int]UserDesc{
+		0: {Seg32Bit: true}, 1: {Contents: 1}, 2: {Contents: 2}, 3: {ReadExecOnly: true},
+		4: {LimitInPages: true}, 5: {SegNotPresent: true}, 6: {Useable: true}, 7: {LM: true},
+	} {
+		if f := le.Uint32(EncodeUserDesc(d)[12:]); f != 1<<bit {
+			t.Errorf("%+v: flags %#x, want bit %d", d, f, bit)
+		}
 	}
 	// An unused slot as PTRACE_GET_THREAD_AREA returns it.
 	le.PutUint32(raw[4:], 0)
 	le.PutUint32(raw[8:], 0)
 	le.PutUint32(raw[12:], 1<<3|1<<5) // read_exec_only, seg_not_present
-	if d, _ := DecodeUserDesc(raw); !UserDescEmpty(d) {
-		t.Errorf("empty slot not seen as empty: %v", d)
+	if d, _ := DecodeUserDesc(raw); !d.Empty() {
+		t.Errorf("empty slot not seen as empty: %+v", d)
 	}
 	if _, err := DecodeUserDesc(raw[:15]); err == nil {
 		t.Error("short user_desc: no error")
@@ -158,130 +153,49 @@ func TestStackRoundTrip(t *testing.T) {
 	}
 }
 
-// xstateSize is the size of a standard-format xsave area holding every
-// component this CPU has, and at least 2696 bytes (AVX-512 without AMX).
-func xstateSize() int {
-	n := 2696
-	for _, c := range components() {
-		n = max(n, c.off+c.size)
-	}
-	return n
-}
-
-func TestXstateRoundTrip(t *testing.T) {
-	size := xstateSize()
-	buf := make([]byte, size)
-	for i := range buf {
-		buf[i] = byte(i*7 + 3)
+// The legacy region is struct user_i387_struct: cwd swd twd fop, rip,
+// rdp, mxcsr, mxcsr_mask at 24 and 28, st_space at 32, xmm_space at 160,
+// padding at 416; xstate_bv at 512 and xcomp_bv at 520.
+func TestXsaveAreaLayout(t *testing.T) {
+	a := make(XsaveArea, 1024)
+	for i := range a {
+		a[i] = byte(i*7 + 3)
 	}
 	le := binary.LittleEndian
-	bv := uint64(0x7) // x87, SSE, AVX
-	for n := range components() {
-		if n < 64 {
-			bv |= 1 << uint(n)
+	fx := a.FX()
+	if fx.Cwd != le.Uint16(a[0:]) || fx.Swd != le.Uint16(a[2:]) || fx.Twd != le.Uint16(a[4:]) || fx.Fop != le.Uint16(a[6:]) ||
+		fx.Rip != le.Uint64(a[8:]) || fx.Rdp != le.Uint64(a[16:]) || fx.Mxcsr != le.Uint32(a[24:]) || fx.MxcsrMask != le.Uint32(a[28:]) {
+		t.Errorf("legacy header fields %+v", fx)
+	}
+	if fx.StSpace[0] != le.Uint32(a[32:]) || fx.XmmSpace[0] != le.Uint32(a[160:]) || fx.Padding[0] != le.Uint32(a[416:]) || fx.Padding[23] != le.Uint32(a[508:]) {
+		t.Error("st_space, xmm_space or padding at the wrong offset")
+	}
+	b := make(XsaveArea, 1024)
+	b.SetFX(&fx)
+	if !bytes.Equal(b[:XsaveLegacySize], a[:XsaveLegacySize]) || b[XsaveLegacySize] != 0 {
+		t.Error("SetFX does not write back the 512 bytes it read, or writes past them")
+	}
+	b.SetXstateBV(0x1122334455667788)
+	b.SetXcompBV(0x99)
+	if le.Uint64(b[512:]) != 0x1122334455667788 || b.XstateBV() != 0x1122334455667788 || le.Uint64(b[520:]) != 0x99 {
+		t.Errorf("xsave header % x", b[512:528])
+	}
+	if XsaveMinSize != 576 {
+		t.Errorf("XsaveMinSize %d", XsaveMinSize)
+	}
+	for n, c := range XsaveComponents() {
+		if n < 2 || c.Size == 0 || c.Offset < XsaveMinSize {
+			t.Errorf("component %d at %d+%d", n, c.Offset, c.Size)
+		}
+		if got := a.Component(n); c.Offset+c.Size <= len(a) && len(got) != c.Size {
+			t.Errorf("component %d: %d bytes, want %d", n, len(got), c.Size)
+		}
+		if got := a[:XsaveMinSize].Component(n); got != nil {
+			t.Errorf("component %d found in a buffer too short for it", n)
 		}
 	}
-	le.PutUint64(buf[xstateBVOffset:], bv)
-
-	fp, err := XstateToImage(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := fp.GetXsave().GetXstateBv(); got != bv {
-		t.Errorf("xstate_bv %#x, want %#x", got, bv)
-	}
-	if len(fp.GetStSpace()) != 32 || len(fp.GetXmmSpace()) != 64 || len(fp.GetPadding()) != 24 {
-		t.Errorf("legacy lengths st %d xmm %d pad %d", len(fp.GetStSpace()), len(fp.GetXmmSpace()), len(fp.GetPadding()))
-	}
-	// Through the wire format, as it would be stored.
-	b, err := proto.Marshal(fp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fp2 core.UserX86FpregsEntry
-	if err := proto.Unmarshal(b, &fp2); err != nil {
-		t.Fatal(err)
-	}
-	template := make([]byte, size)
-	for i := range template {
-		template[i] = 0xee
-	}
-	out, err := XstateFromImage(&fp2, template)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out) != size {
-		t.Fatalf("restored buffer %d bytes, want %d", len(out), size)
-	}
-	// The registers of the legacy FXSAVE area survive; its reserved and
-	// software-reserved tail (fx_sw_bytes, which the kernel checks) comes
-	// from the template of the task being restored.
-	if !bytes.Equal(out[:fxOffPad], buf[:fxOffPad]) {
-		t.Error("legacy FXSAVE registers differ")
-	}
-	if !bytes.Equal(out[fxOffPad:xsaveLegacySize], template[fxOffPad:xsaveLegacySize]) {
-		t.Error("legacy FXSAVE reserved bytes do not come from the template")
-	}
-	if len(fp.GetPadding()) == 0 || fp.GetPadding()[0] != binary.LittleEndian.Uint32(buf[fxOffPad:]) {
-		t.Error("padding not kept in the image")
-	}
-	if got := le.Uint64(out[xstateBVOffset:]); got != bv {
-		t.Errorf("restored xstate_bv %#x, want %#x", got, bv)
-	}
-	if got := le.Uint64(out[xstateBVOffset+8:]); got != 0 {
-		t.Errorf("xcomp_bv %#x, want 0 (standard format)", got)
-	}
-	ymm, ok := components()[xfeatYMM]
-	if !ok {
-		t.Log("CPU without AVX: ymmh not checked")
-	} else {
-		if len(fp.GetXsave().GetYmmhSpace()) != ymm.size/4 {
-			t.Errorf("ymmh %d words, want %d", len(fp.GetXsave().GetYmmhSpace()), ymm.size/4)
-		}
-		if !bytes.Equal(out[ymm.off:ymm.off+ymm.size], buf[ymm.off:ymm.off+ymm.size]) {
-			t.Error("ymmh differs")
-		}
-	}
-	for n, c := range components() {
-		switch n {
-		case xfeatYMM, xfeatBNDREGS, xfeatBNDCSR, xfeatOpmask, xfeatZMMHi256, xfeatHi16ZMM, xfeatPKRU:
-			if !bytes.Equal(out[c.off:c.off+c.size], buf[c.off:c.off+c.size]) {
-				t.Errorf("component %d differs", n)
-			}
-		}
-	}
-}
-
-func TestXstateShortAndMissing(t *testing.T) {
-	if _, err := XstateToImage(make([]byte, 575)); err == nil {
-		t.Error("short xstate: no error")
-	}
-	if _, err := XstateFromImage(&core.UserX86FpregsEntry{}, make([]byte, 100)); err == nil {
-		t.Error("short template: no error")
-	}
-	// No xsave part: FP and SSE only.
-	out, err := XstateFromImage(&core.UserX86FpregsEntry{Mxcsr: proto.Uint32(0x1f80)}, make([]byte, 1024))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bv := binary.LittleEndian.Uint64(out[xstateBVOffset:]); bv != 3 || binary.LittleEndian.Uint32(out[24:]) != 0x1f80 {
-		t.Errorf("fp-only: xstate_bv %#x", bv)
-	}
-	// A component this CPU lacks, marked in use, is refused.
-	for _, n := range []int{xfeatHi16ZMM, xfeatBNDREGS} {
-		if _, has := components()[n]; has {
-			continue
-		}
-		fp := &core.UserX86FpregsEntry{Xsave: &core.UserX86XsaveEntry{XstateBv: proto.Uint64(1 << uint(n))}}
-		switch n {
-		case xfeatHi16ZMM:
-			fp.Xsave.Hi16Zmm = make([]uint64, 128)
-		case xfeatBNDREGS:
-			fp.Xsave.BndregState = make([]uint64, 8)
-		}
-		if _, err := XstateFromImage(fp, make([]byte, xstateSize())); err == nil {
-			t.Errorf("component %d missing on this CPU: no error", n)
-		}
+	if a.Component(1) != nil || a.Component(63) != nil {
+		t.Error("a component this CPU cannot have")
 	}
 }
 

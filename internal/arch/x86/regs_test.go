@@ -1,11 +1,6 @@
 package x86
 
-import (
-	"testing"
-
-	core "github.com/checkpoint-restore/go-criu/v8/crit/images/core-x86"
-	"google.golang.org/protobuf/proto"
-)
+import "testing"
 
 // neg returns the two's complement of v as a 64-bit register value.
 func neg(v int64) uint64 { return uint64(-v) }
@@ -24,90 +19,12 @@ func sampleRegs() Regs {
 	}
 }
 
-// roundTrip converts registers to the image entry, through the protobuf
-// wire format (which checks that every required field is set), and back.
-func roundTrip(t *testing.T, r Regs) (Regs, *core.UserX86RegsEntry) {
-	t.Helper()
-	e := RegsToImage(&r)
-	b, err := proto.Marshal(e)
-	if err != nil {
-		t.Fatalf("marshal: %v", err)
-	}
-	var e2 core.UserX86RegsEntry
-	if err := proto.Unmarshal(b, &e2); err != nil {
-		t.Fatalf("unmarshal: %v", err)
-	}
-	return RegsFromImage(&e2), e
-}
-
-func TestRegsRoundTrip(t *testing.T) {
-	native := sampleRegs()
-	nativeNoSys := native
-	nativeNoSys.Orig_rax = ^uint64(0)
-	compat := sampleRegs()
-	compat.Cs = User32CS
-	compat.Rip, compat.Rsp = 0x08049000, 0xffffd000
-	compat.Fs_base, compat.Gs_base = 0, 0
-	compat.Ds, compat.Es, compat.Fs, compat.Gs = UserDS, UserDS, 0, 0x63
-	compatNoSys := compat
-	compatNoSys.Orig_rax = ^uint64(0)
-	compatInSys := compat
-	compatInSys.Orig_rax, compatInSys.Rax = 162, neg(ERESTART_RESTARTBLOCK)
-
-	for _, tc := range []struct {
-		name string
-		r    Regs
-		mode core.UserX86RegsMode
-	}{
-		{"native", native, core.UserX86RegsMode_NATIVE},
-		{"native orig_ax -1", nativeNoSys, core.UserX86RegsMode_NATIVE},
-		{"compat", compat, core.UserX86RegsMode_COMPAT},
-		{"compat orig_ax -1", compatNoSys, core.UserX86RegsMode_COMPAT},
-		{"compat in syscall", compatInSys, core.UserX86RegsMode_COMPAT},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, e := roundTrip(t, tc.r)
-			if e.GetMode() != tc.mode {
-				t.Errorf("mode %v, want %v", e.GetMode(), tc.mode)
-			}
-			if got != tc.r {
-				t.Errorf("round trip:\n got %+v\nwant %+v", got, tc.r)
-			}
-		})
-	}
-}
-
-// Another tool may store a compat thread's orig_eax of -1 as the 32-bit
-// value; it must read back as "not in a syscall".
-func TestRegsFromImageCompat32BitOrigAx(t *testing.T) {
-	r := sampleRegs()
-	r.Cs = User32CS
-	e := RegsToImage(&r)
-	e.OrigAx = proto.Uint64(0xffffffff)
-	got := RegsFromImage(e)
-	if got.Orig_rax != ^uint64(0) {
-		t.Fatalf("orig_ax %#x, want -1", got.Orig_rax)
-	}
-	if _, _, in := InSyscall(&got); in {
-		t.Fatal("InSyscall true for orig_eax -1")
-	}
-	// The same value in a native entry is a (bogus) syscall number and
-	// is kept as it is.
-	e.Mode = core.UserX86RegsMode_NATIVE.Enum()
-	if got := RegsFromImage(e); got.Orig_rax != 0xffffffff {
-		t.Fatalf("native orig_ax %#x changed", got.Orig_rax)
-	}
-}
-
 func TestRegsMode(t *testing.T) {
 	if m := ModeOfCS(UserCS); m != ModeNative || m.String() != "native" {
 		t.Errorf("cs 0x33: %v", m)
 	}
 	if m := ModeOfCS(User32CS); m != ModeCompat || m.String() != "compat" {
 		t.Errorf("cs 0x23: %v", m)
-	}
-	if int(core.UserX86RegsMode_NATIVE) != int(ModeNative) || int(core.UserX86RegsMode_COMPAT) != int(ModeCompat) {
-		t.Error("Mode values differ from user_x86_regs_mode")
 	}
 }
 
@@ -121,18 +38,6 @@ func TestSetSyscallArgs(t *testing.T) {
 	SetSyscallArgs(&r, 192, true, 1, 2, 3, 4, 5, 6)
 	if r.Rax != 192 || r.Rbx != 1 || r.Rcx != 2 || r.Rdx != 3 || r.Rsi != 4 || r.Rdi != 5 || r.Rbp != 6 {
 		t.Errorf("ia32 args: %+v", r)
-	}
-}
-
-func TestInSyscall(t *testing.T) {
-	r := Regs{Orig_rax: 35, Rax: neg(ERESTARTNOHAND)}
-	nr, errno, in := InSyscall(&r)
-	if !in || nr != 35 || errno != ERESTARTNOHAND {
-		t.Errorf("InSyscall = %d, %d, %v", nr, errno, in)
-	}
-	r.Orig_rax = ^uint64(0)
-	if _, _, in := InSyscall(&r); in {
-		t.Error("orig_ax -1 is in a syscall")
 	}
 }
 

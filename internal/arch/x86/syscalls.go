@@ -139,12 +139,6 @@ func (s Syscall) Number(compat bool) int {
 	return sysNums[s][0]
 }
 
-// Restart syscall numbers (restart_syscall) for both ABIs.
-const (
-	NrRestartSyscall64 = 219
-	NrRestartSyscall32 = 0
-)
-
 // SyscallError interprets a raw syscall return value at the width of the
 // syscall: only -4095..-1 are errors. A compat mmap above 2 GiB is
 // negative as int32 but valid, so compat results are read as 32 bits.

@@ -3,9 +3,6 @@ package x86
 import (
 	"encoding/binary"
 	"fmt"
-
-	core "github.com/checkpoint-restore/go-criu/v8/crit/images/core-x86"
-	"google.golang.org/protobuf/proto"
 )
 
 // UserDescSize is sizeof(struct user_desc) (arch/x86/include/uapi/asm/ldt.h).
@@ -23,55 +20,69 @@ const (
 	udLM
 )
 
-// DecodeUserDesc converts a struct user_desc (as PTRACE_GET_THREAD_AREA
-// returns it) into CRIU's user_desc_t.
-func DecodeUserDesc(b []byte) (*core.UserDescT, error) {
+// UserDesc is struct user_desc (arch/x86/include/uapi/asm/ldt.h), a GDT
+// TLS entry as PTRACE_GET_THREAD_AREA and PTRACE_SET_THREAD_AREA pass it.
+type UserDesc struct {
+	EntryNumber uint32
+	BaseAddr    uint32
+	Limit       uint32
+	Seg32Bit    bool
+	// Contents is the 2-bit segment type: 0 data, 1 expand-down data
+	// (stack), 2 code.
+	Contents      uint8
+	ReadExecOnly  bool
+	LimitInPages  bool
+	SegNotPresent bool
+	Useable       bool
+	LM            bool // 64-bit code segment; ignored for TLS entries
+}
+
+// DecodeUserDesc reads a struct user_desc.
+func DecodeUserDesc(b []byte) (UserDesc, error) {
 	if len(b) < UserDescSize {
-		return nil, fmt.Errorf("user_desc: %d bytes, want %d", len(b), UserDescSize)
+		return UserDesc{}, fmt.Errorf("user_desc: %d bytes, want %d", len(b), UserDescSize)
 	}
 	le := binary.LittleEndian
 	f := le.Uint32(b[12:])
-	contents := (f >> 1) & 3
-	return &core.UserDescT{
-		EntryNumber:   proto.Uint32(le.Uint32(b[0:])),
-		BaseAddr:      proto.Uint32(le.Uint32(b[4:])),
-		Limit:         proto.Uint32(le.Uint32(b[8:])),
-		Seg_32Bit:     proto.Bool(f&udSeg32Bit != 0),
-		ContentsH:     proto.Bool(contents&2 != 0),
-		ContentsL:     proto.Bool(contents&1 != 0),
-		ReadExecOnly:  proto.Bool(f&udReadExecOnly != 0),
-		LimitInPages:  proto.Bool(f&udLimitInPages != 0),
-		SegNotPresent: proto.Bool(f&udSegNotPresent != 0),
-		Usable:        proto.Bool(f&udUseable != 0),
+	return UserDesc{
+		EntryNumber:   le.Uint32(b[0:]),
+		BaseAddr:      le.Uint32(b[4:]),
+		Limit:         le.Uint32(b[8:]),
+		Seg32Bit:      f&udSeg32Bit != 0,
+		Contents:      uint8(f>>1) & 3,
+		ReadExecOnly:  f&udReadExecOnly != 0,
+		LimitInPages:  f&udLimitInPages != 0,
+		SegNotPresent: f&udSegNotPresent != 0,
+		Useable:       f&udUseable != 0,
+		LM:            f&udLM != 0,
 	}, nil
 }
 
-// EncodeUserDesc is the inverse of DecodeUserDesc.
-func EncodeUserDesc(d *core.UserDescT) []byte {
+// EncodeUserDesc lays out d as a struct user_desc.
+func EncodeUserDesc(d UserDesc) []byte {
 	b := make([]byte, UserDescSize)
 	le := binary.LittleEndian
-	le.PutUint32(b[0:], d.GetEntryNumber())
-	le.PutUint32(b[4:], d.GetBaseAddr())
-	le.PutUint32(b[8:], d.GetLimit())
-	var f uint32
+	le.PutUint32(b[0:], d.EntryNumber)
+	le.PutUint32(b[4:], d.BaseAddr)
+	le.PutUint32(b[8:], d.Limit)
+	f := uint32(d.Contents&3) << 1
 	set := func(c bool, bit uint32) {
 		if c {
 			f |= bit
 		}
 	}
-	set(d.GetSeg_32Bit(), udSeg32Bit)
-	set(d.GetContentsL(), udContents0)
-	set(d.GetContentsH(), udContents1)
-	set(d.GetReadExecOnly(), udReadExecOnly)
-	set(d.GetLimitInPages(), udLimitInPages)
-	set(d.GetSegNotPresent(), udSegNotPresent)
-	set(d.GetUsable(), udUseable)
+	set(d.Seg32Bit, udSeg32Bit)
+	set(d.ReadExecOnly, udReadExecOnly)
+	set(d.LimitInPages, udLimitInPages)
+	set(d.SegNotPresent, udSegNotPresent)
+	set(d.Useable, udUseable)
+	set(d.LM, udLM)
 	le.PutUint32(b[12:], f)
 	return b
 }
 
-// UserDescEmpty reports whether a descriptor is the cleared state that
-// an unused TLS slot reads back as.
-func UserDescEmpty(d *core.UserDescT) bool {
-	return d.GetBaseAddr() == 0 && d.GetLimit() == 0 && d.GetSegNotPresent() && d.GetReadExecOnly()
+// Empty reports whether d is the cleared state that an unused TLS slot
+// reads back as.
+func (d UserDesc) Empty() bool {
+	return d.BaseAddr == 0 && d.Limit == 0 && d.SegNotPresent && d.ReadExecOnly
 }

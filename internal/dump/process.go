@@ -9,16 +9,16 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 )
 
-// collectAndWrite dumps one frozen process: its own images (core, mm,
-// pagemap, pages, fdinfo, fs, ids). Files go into the shared table ft;
-// the pstree entry is returned for pstree.img.
-func (t *task) collectAndWrite(ft *fileTable, stats *Stats) (*pstree.PstreeEntry, error) {
+// collect dumps one frozen process into the model: threads, memory (its
+// pages go straight to its pages image), fd table, fs and ids. Files go
+// into the shared table ft.
+func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 	pid := t.pid
-	dir := image.Dir{Path: t.opts.ImagesDir}
+	p := &model.Process{Tree: ft.d}
 	vmas, err := procfs.ReadSmaps(pid)
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func (t *task) collectAndWrite(ft *fileTable, stats *Stats) (*pstree.PstreeEntry
 
 	exeID := ft.reg(t.exe, unix.O_RDONLY, 0, &t.exeSt)
 
-	vmaEntries, err := t.dumpMemory(dir, vmas, ft, stats)
+	vmaEntries, err := t.dumpMemory(p, vmas, ft, stats)
 	if err != nil {
 		return nil, err
 	}
@@ -92,9 +92,8 @@ func (t *task) collectAndWrite(ft *fileTable, stats *Stats) (*pstree.PstreeEntry
 		Dumpable:    proto.Int32(th.injected.dumpable),
 	}
 
-	var fdEntries []proto.Message
 	if t.filesOf == 0 {
-		if fdEntries, err = t.fileEntries(ft); err != nil {
+		if p.Fds, err = t.fdTable(ft); err != nil {
 			return nil, err
 		}
 	}
@@ -112,52 +111,31 @@ func (t *task) collectAndWrite(ft *fileTable, stats *Stats) (*pstree.PstreeEntry
 		ids.FsId = proto.Uint32(uint32(t.fsOf))
 	}
 	if t.ns {
-		ids.PidNsId = proto.Uint32(ownPidNsID)
+		ids.PidNsId = proto.Uint32(model.OwnPidNsID)
 	}
-	var cores []proto.Message
 	var tids []uint32
-	for _, ts := range threads {
+	for i, ts := range threads {
 		c, err := t.coreEntry(ts, th, rlims, pers)
 		if err != nil {
 			return nil, fmt.Errorf("thread %d: %w", ts.tid, err)
 		}
 		c.Ids = ids
-		cores = append(cores, c)
-		tids = append(tids, uint32(t.virt(ts.status.NSpid, ts.tid)))
+		tid := t.virt(ts.status.NSpid, ts.tid)
+		tids = append(tids, uint32(tid))
+		if i == 0 {
+			p.Core = c
+			continue
+		}
+		p.Threads = append(p.Threads, c)
+		p.Tids = append(p.Tids, tid)
 	}
 	vpid, ppid, pgid, sid := t.treeIDs()
-	ps := &pstree.PstreeEntry{
+	p.Pid = vpid
+	p.Pstree = &pstree.PstreeEntry{
 		Pid: proto.Uint32(uint32(vpid)), Ppid: proto.Uint32(uint32(ppid)),
 		Pgid: proto.Uint32(uint32(pgid)), Sid: proto.Uint32(uint32(sid)),
 		Threads: tids,
 	}
-	writes := []struct {
-		name, kind string
-		msgs       []proto.Message
-	}{
-		{image.IDsName(vpid), image.MagicIDs, []proto.Message{ids}},
-		{image.MMName(vpid), image.MagicMM, []proto.Message{mmEntry}},
-		{image.FSName(vpid), image.MagicFS, []proto.Message{fsEntry}},
-	}
-	if t.filesOf == 0 {
-		writes = append(writes, struct {
-			name, kind string
-			msgs       []proto.Message
-		}{image.FdinfoName(uint32(t.index)), image.MagicFdinfo, fdEntries})
-	}
-	for i, c := range cores {
-		if err := dir.Write(image.CoreName(int(tids[i])), image.MagicCore, c); err != nil {
-			return nil, err
-		}
-	}
-	for _, w := range writes {
-		if err := dir.Write(w.name, w.kind, w.msgs...); err != nil {
-			return nil, err
-		}
-	}
-	return ps, nil
+	p.IDs, p.MM, p.FS = ids, mmEntry, fsEntry
+	return p, nil
 }
-
-// ownPidNsID marks, in task_kobj_ids_entry.pid_ns_id, a task of a tree
-// that runs in a PID namespace of its own.
-const ownPidNsID = 2

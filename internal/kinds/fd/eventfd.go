@@ -1,11 +1,76 @@
-package dump
+package fd
 
 import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/eventfd"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/procfs"
 )
+
+// eventfdKind is an eventfd: its counter, flags and whether it is a
+// semaphore.
+type eventfdKind struct{}
+
+func (eventfdKind) Name() string { return "eventfd" }
+
+func (eventfdKind) Match(f *File, o Options) (bool, error) {
+	return f.Path == "anon_inode:[eventfd]", nil
+}
+
+func (eventfdKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
+	ev, err := procfs.ParseEventfd(f.Info)
+	if err != nil {
+		return fmt.Errorf("fd %d (eventfd): %w", f.Fd, err)
+	}
+	if !ev.SemaphoreKnown {
+		if ev.Semaphore, err = eventfdIsSemaphore(t.Pid, f.Fd, ev.Count); err != nil {
+			return fmt.Errorf("fd %d (eventfd): %w", f.Fd, err)
+		}
+	}
+	if ev.Semaphore {
+		// Kept in the stored f_flags: eventfd files are always O_RDWR,
+		// so the bit is free there.
+		flags |= unix.EFD_SEMAPHORE
+	}
+	e.Type = fdinfo.FdTypes_EVENTFD.Enum()
+	e.Efd = &eventfd.EventfdFileEntry{Id: e.Id, Flags: proto.Uint32(flags), Fown: noOwner(), Counter: proto.Uint64(ev.Count)}
+	return nil
+}
+
+// Open makes an eventfd with the dumped counter and flags at num.
+func (eventfdKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error {
+	ef := e.GetEfd()
+	if ef == nil {
+		return fmt.Errorf("fd %d: eventfd entry %d without data", num, e.GetId())
+	}
+	flags := uint64(ef.GetFlags() & (unix.O_NONBLOCK | unix.EFD_SEMAPHORE))
+	got, err := r.Syscall(x86.SysEventfd2, 0, flags)
+	if err != nil {
+		return fmt.Errorf("fd %d: eventfd2: %w", num, err)
+	}
+	if err := r.Place(int(got), num, cloexec); err != nil {
+		return fmt.Errorf("fd %d: %w", num, err)
+	}
+	if c := ef.GetCounter(); c != 0 {
+		// eventfd2 takes a 32-bit initial value; write(2) adds any 64-bit one.
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint64(b, c)
+		p, err := r.Put(b)
+		if err != nil {
+			return err
+		}
+		if _, err := r.Syscall(x86.SysWrite, uint64(num), p, 8); err != nil {
+			return fmt.Errorf("fd %d: set eventfd counter %d: %w", num, c, err)
+		}
+	}
+	return nil
+}
 
 // eventfdMax is the largest value an eventfd counter holds
 // (ULLONG_MAX - 1, fs/eventfd.c); a write past it blocks.

@@ -1,0 +1,112 @@
+// Package fault reads CKPT_FAULT, the fault injection switch that tests
+// set in the environment of `ckpt restore` to take paths this machine
+// would not take by itself. It is the only reader of CKPT_FAULT.
+//
+// CKPT_FAULT is a comma-separated list of faults:
+//
+//	vdso-trampolines      take the vDSO trampoline path even when this
+//	                      kernel's vDSO is the dumped one
+//	vdso-drop=NAME        act as if this kernel's vDSO lacked symbol NAME
+//	                      (may be given more than once)
+//	clocks-behind=DUR     act as if this machine's CLOCK_MONOTONIC and
+//	                      CLOCK_BOOTTIME were DUR (a time.ParseDuration
+//	                      string, e.g. 1h) behind the dumped values
+//
+// A name not in this list is refused by Check, so that a typo does not
+// pass for a test of a path that was never taken.
+package fault
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Env is the environment variable read.
+const Env = "CKPT_FAULT"
+
+// The faults, as named in CKPT_FAULT.
+const (
+	// VDSOTrampolines forces the vDSO trampoline path.
+	VDSOTrampolines = "vdso-trampolines"
+	// VDSODrop=NAME takes symbol NAME out of this kernel's vDSO.
+	VDSODrop = "vdso-drop"
+	// ClocksBehind=DURATION puts this machine's clocks behind by DURATION.
+	ClocksBehind = "clocks-behind"
+)
+
+// known maps each fault to whether it takes a value.
+var known = map[string]bool{VDSOTrampolines: false, VDSODrop: true, ClocksBehind: true}
+
+// items returns the entries of CKPT_FAULT as name, value, hasValue.
+func items() [][3]string {
+	var out [][3]string
+	for _, v := range strings.Split(os.Getenv(Env), ",") {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		k, val, ok := strings.Cut(v, "=")
+		has := ""
+		if ok {
+			has = "="
+		}
+		out = append(out, [3]string{k, val, has})
+	}
+	return out
+}
+
+// Check refuses a CKPT_FAULT that names an unknown fault, gives a value
+// to a fault that takes none or none to one that needs it, or has a
+// clocks-behind that is not a duration.
+func Check() error {
+	for _, it := range items() {
+		takes, ok := known[it[0]]
+		switch {
+		case !ok:
+			return fmt.Errorf("%s: unknown fault %q (known: %s, %s=NAME, %s=DURATION)", Env, it[0], VDSOTrampolines, VDSODrop, ClocksBehind)
+		case takes && it[2] == "":
+			return fmt.Errorf("%s: fault %s needs a value (%s=...)", Env, it[0], it[0])
+		case !takes && it[2] != "":
+			return fmt.Errorf("%s: fault %s takes no value", Env, it[0])
+		}
+	}
+	_, err := Behind()
+	return err
+}
+
+// On reports whether CKPT_FAULT names the fault name (one without a value).
+func On(name string) bool {
+	for _, it := range items() {
+		if it[0] == name && it[2] == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Values returns the values given to fault name (name=VALUE), in order.
+func Values(name string) []string {
+	var out []string
+	for _, it := range items() {
+		if it[0] == name && it[2] != "" {
+			out = append(out, it[1])
+		}
+	}
+	return out
+}
+
+// Behind returns the clocks-behind duration, 0 if not set; the last one
+// given counts.
+func Behind() (time.Duration, error) {
+	v := Values(ClocksBehind)
+	if len(v) == 0 {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v[len(v)-1])
+	if err != nil {
+		return 0, fmt.Errorf("%s=%s=%s: %w", Env, ClocksBehind, v[len(v)-1], err)
+	}
+	return d, nil
+}

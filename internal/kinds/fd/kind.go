@@ -1,0 +1,97 @@
+// Package fd holds every kind of open file ckpt can checkpoint: one file
+// per kind (regular file, pipe, eventfd, epoll, timerfd, signalfd,
+// inherited stdio), each with its dump side (Collect: read it from a
+// frozen task into a files.img entry) and its restore side (Open: make it
+// again inside the task being restored) next to each other, registered
+// in one table. The dump and restore packages only walk fd tables and
+// ask the kinds. A file that no kind claims is refused by name at dump.
+package fd
+
+import (
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/procfs"
+)
+
+// File is one open fd of a task, as /proc shows it.
+type File struct {
+	Fd   int
+	Path string // the target of /proc/PID/fd/N
+	Stat unix.Stat_t
+	Info *procfs.FdInfo
+}
+
+// Options are the dump and restore options that decide how files are taken.
+type Options struct {
+	// ShellJob: stdio that is a tty or a pipe is inherited from whoever
+	// runs the restore (--shell-job).
+	ShellJob bool
+}
+
+// Task is the frozen process whose files a kind collects.
+type Task struct {
+	Pid  int
+	Dump *model.Dump
+}
+
+// Restorer is a process being restored, as a kind sees it: each call
+// runs inside it.
+type Restorer interface {
+	Pid() int
+	// Compat tells an ia32 task, whose files are opened with ia32 calls.
+	Compat() bool
+	Syscall(s x86.Syscall, args ...uint64) (uint64, error)
+	Syscall32(s x86.Syscall, args ...uint64) (uint64, error)
+	// Put writes b into scratch memory of the task and returns its
+	// address; the next Put may overwrite it.
+	Put(b []byte) (uint64, error)
+	// PutString is Put of a NUL-terminated string.
+	PutString(s string) (uint64, error)
+	// ReadMem reads n bytes of the task's memory at addr.
+	ReadMem(addr uint64, n int) ([]byte, error)
+	// Place moves the task's new fd tmp to number num, with or without
+	// close-on-exec.
+	Place(tmp, num int, cloexec bool) error
+	// MaxFd is the highest fd number of the dumped table: numbers above
+	// it are free for fds set aside.
+	MaxFd() int
+	// Dump is the dump being restored.
+	Dump() *model.Dump
+}
+
+// Kind is one kind of open file.
+type Kind interface {
+	// Name names the kind in messages.
+	Name() string
+	// Match tells whether f is of this kind. An error refuses f: it is
+	// of this kind, but cannot be dumped; a *ckerr.UnsupportedError that
+	// names the fd and what to do (Classify fills in the task).
+	Match(f *File, o Options) (bool, error)
+	// Collect fills e (its Id already set) with what restore needs of f;
+	// flags are f's file status flags without O_CLOEXEC.
+	Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error
+	// Open makes the file of e at fd number num of the task; its errors
+	// name the fd.
+	Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error
+}
+
+// Fixer is a kind whose fds need a step once every fd of the table exists
+// (an epoll instance adds its targets).
+type Fixer interface {
+	Fixup(r Restorer, num int, e *fdinfo.FileEntry) error
+}
+
+// Finisher is a kind that tidies up once a process's fd table is built
+// (a pipe closes the ends no fd took).
+type Finisher interface {
+	Finish(r Restorer) error
+}
+
+// Checker is a kind that checks, before the restore touches anything,
+// that an fd of the dump can be restored with the options given.
+type Checker interface {
+	Check(fd *fdinfo.FdinfoEntry, o Options) error
+}

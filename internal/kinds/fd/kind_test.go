@@ -1,0 +1,181 @@
+package fd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/procfs"
+)
+
+// ownFile describes fd of this process as the dump sees an fd.
+func ownFile(t *testing.T, fd int) *File {
+	t.Helper()
+	pid := os.Getpid()
+	f := &File{Fd: fd}
+	var err error
+	if f.Path, err = os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd)); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, fd), &f.Stat); err != nil {
+		t.Fatal(err)
+	}
+	if f.Info, err = procfs.ReadFdInfo(pid, fd); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func closeAfter(t *testing.T, fds ...int) {
+	t.Cleanup(func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	})
+}
+
+// Every kind is found for a live fd of its kind, collects an entry of its
+// type, and is the kind that restores that entry.
+func TestClassifyCollect(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, p[0], p[1])
+	if _, err := unix.Write(p[1], []byte("queued")); err != nil {
+		t.Fatal(err)
+	}
+	efd, err := unix.Eventfd(5, unix.EFD_CLOEXEC|unix.EFD_SEMAPHORE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, efd, epfd)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: 42}); err != nil {
+		t.Fatal(err)
+	}
+	tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, tfd)
+	reg, err := os.Open("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	k := New()
+	d := &model.Dump{}
+	for _, c := range []struct {
+		fd   int
+		name string
+		typ  fdinfo.FdTypes
+		body func(e *fdinfo.FileEntry) bool
+	}{
+		{p[0], "pipe", fdinfo.FdTypes_PIPE, func(e *fdinfo.FileEntry) bool {
+			return string(d.Pipes[e.GetPipe().GetPipeId()].Data) == "queued"
+		}},
+		{efd, "eventfd", fdinfo.FdTypes_EVENTFD, func(e *fdinfo.FileEntry) bool {
+			return e.GetEfd().GetCounter() == 5 && e.GetEfd().GetFlags()&unix.EFD_SEMAPHORE != 0
+		}},
+		{epfd, "epoll", fdinfo.FdTypes_EVENTPOLL, func(e *fdinfo.FileEntry) bool {
+			tf := e.GetEpfd().GetTfd()
+			return len(tf) == 1 && tf[0].GetTfd() == uint32(efd) && tf[0].GetEvents()&unix.EPOLLIN != 0 && tf[0].GetData() == 42
+		}},
+		{tfd, "timerfd", fdinfo.FdTypes_TIMERFD, func(e *fdinfo.FileEntry) bool {
+			return e.GetTfd().GetClockid() == unix.CLOCK_MONOTONIC
+		}},
+		{int(reg.Fd()), "regular file", fdinfo.FdTypes_REG, func(e *fdinfo.FileEntry) bool {
+			return strings.HasPrefix(e.GetReg().GetName(), "/")
+		}},
+	} {
+		f := ownFile(t, c.fd)
+		kind, err := k.Classify(os.Getpid(), f, Options{})
+		if err != nil || kind.Name() != c.name {
+			t.Errorf("fd %d (%s): kind %v, %v; want %s", c.fd, f.Path, kind, err, c.name)
+			continue
+		}
+		e := &fdinfo.FileEntry{Id: proto.Uint32(d.NextFileID())}
+		if err := kind.Collect(Task{Pid: os.Getpid(), Dump: d}, f, f.Info.Flags&^unix.O_CLOEXEC, e); err != nil {
+			t.Errorf("%s: collect: %v", c.name, err)
+			continue
+		}
+		id := d.AddFile(e)
+		if e.GetType() != c.typ || !c.body(e) {
+			t.Errorf("%s: entry %v", c.name, e)
+		}
+		back, err := k.ForEntry(&fdinfo.FdinfoEntry{Id: proto.Uint32(id), Type: e.GetType().Enum(), Fd: proto.Uint32(uint32(c.fd)), Flags: proto.Uint32(0)})
+		if err != nil || back != kind {
+			t.Errorf("%s: ForEntry gives %v, %v", c.name, back, err)
+		}
+	}
+}
+
+// A file no kind takes is refused with a typed error that names the task,
+// the fd and what it is.
+func TestClassifyRefuses(t *testing.T) {
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, sp[0], sp[1])
+	_, err = New().Classify(1234, ownFile(t, sp[0]), Options{})
+	var ue *ckerr.UnsupportedError
+	if !errors.As(err, &ue) || ue.Task != 1234 || !strings.Contains(ue.Object, fmt.Sprintf("fd %d, a socket", sp[0])) {
+		t.Errorf("socket: %v (%+v)", err, ue)
+	}
+}
+
+// A pipe at stdio is inherited with --shell-job and a pipe of its own
+// without; a tty needs --shell-job and a place in stdio.
+func TestStdio(t *testing.T) {
+	k := New()
+	pipe := &File{Fd: 1, Path: "pipe:[5]"}
+	pipe.Stat.Mode = unix.S_IFIFO
+	tty := &File{Fd: 0, Path: "/dev/pts/3"}
+	tty.Stat.Mode = unix.S_IFCHR
+	for _, c := range []struct {
+		f     *File
+		shell bool
+		want  string
+	}{
+		{pipe, true, "inherited stdio"},
+		{pipe, false, "pipe"},
+		{tty, true, "inherited stdio"},
+		{tty, false, "dump with --shell-job"},
+		{&File{Fd: 4, Path: "/dev/pts/3", Stat: tty.Stat}, true, "only stdio"},
+	} {
+		kind, err := k.Classify(1, c.f, Options{ShellJob: c.shell})
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else {
+			got = kind.Name()
+		}
+		if !strings.Contains(got, c.want) {
+			t.Errorf("fd %d %s, shell job %v: %q, want %q", c.f.Fd, c.f.Path, c.shell, got, c.want)
+		}
+	}
+	stdin := &fdinfo.FdinfoEntry{Id: proto.Uint32(1), Type: fdinfo.FdTypes_TTY.Enum(), Fd: proto.Uint32(0), Flags: proto.Uint32(0)}
+	if err := k.Check([]*fdinfo.FdinfoEntry{stdin}, Options{}); err == nil || !strings.Contains(err.Error(), "--shell-job") {
+		t.Errorf("tty stdin without --shell-job: %v", err)
+	}
+	if err := k.Check([]*fdinfo.FdinfoEntry{stdin}, Options{ShellJob: true}); err != nil {
+		t.Errorf("tty stdin with --shell-job: %v", err)
+	}
+	sock := &fdinfo.FdinfoEntry{Id: proto.Uint32(2), Type: fdinfo.FdTypes_UNIXSK.Enum(), Fd: proto.Uint32(3), Flags: proto.Uint32(0)}
+	if err := k.Check([]*fdinfo.FdinfoEntry{sock}, Options{}); err == nil || !strings.Contains(err.Error(), "cannot restore") {
+		t.Errorf("a socket entry: %v", err)
+	}
+}

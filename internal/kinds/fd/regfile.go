@@ -1,0 +1,110 @@
+package fd
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
+)
+
+// regKind is a regular file, a directory or a character device that is
+// not a terminal: reopened by path with its flags and offset.
+type regKind struct{}
+
+func (regKind) Name() string { return "regular file" }
+
+func (regKind) Match(f *File, o Options) (bool, error) {
+	switch f.Stat.Mode & unix.S_IFMT {
+	case unix.S_IFREG, unix.S_IFDIR:
+		if strings.HasSuffix(f.Path, " (deleted)") {
+			return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), "the file was deleted: deleted files are not supported yet")
+		}
+		if !strings.HasPrefix(f.Path, "/") {
+			return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d (%s)", f.Fd, f.Path), "not a file with a path: not supported yet")
+		}
+		return true, nil
+	case unix.S_IFCHR:
+		return true, nil
+	}
+	return false, nil
+}
+
+func (regKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
+	*e = *RegEntry(e.GetId(), f.Path, flags, uint64(f.Info.Pos), &f.Stat)
+	return nil
+}
+
+// RegEntry is the files.img entry of a file reopened by path: an fd's, or
+// the executable, cwd, root or a mapped file.
+func RegEntry(id uint32, path string, flags uint32, pos uint64, st *unix.Stat_t) *fdinfo.FileEntry {
+	return &fdinfo.FileEntry{
+		Type: fdinfo.FdTypes_REG.Enum(),
+		Id:   proto.Uint32(id),
+		Reg: &regfile.RegFileEntry{
+			Id:    proto.Uint32(id),
+			Flags: proto.Uint32(flags),
+			Pos:   proto.Uint64(pos),
+			Fown:  noOwner(),
+			Name:  proto.String(path),
+			Size:  proto.Uint64(uint64(st.Size)),
+			Mode:  proto.Uint32(st.Mode),
+		},
+	}
+}
+
+func (regKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error {
+	reg := e.GetReg()
+	if reg == nil {
+		return fmt.Errorf("fd %d: files.img: no regular file with id %d", num, e.GetId())
+	}
+	if err := openAt(r, num, reg.GetName(), reg.GetFlags(), cloexec, reg.GetPos()); err != nil {
+		return fmt.Errorf("fd %d (%s): %w", num, reg.GetName(), err)
+	}
+	return nil
+}
+
+// atFdcwd is AT_FDCWD (-100) as a syscall argument.
+const atFdcwd = ^uint64(99)
+
+// openAt opens path in the task and puts it at fd number num.
+func openAt(r Restorer, num int, path string, flags uint32, cloexec bool, pos uint64) error {
+	p, err := r.PutString(path)
+	if err != nil {
+		return err
+	}
+	flags &^= unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_CLOEXEC
+	// The 64-bit openat adds O_LARGEFILE to every file it opens; an ia32
+	// task's files are opened with the ia32 call so their flags stay as
+	// the task set them.
+	var got uint64
+	if r.Compat() {
+		got, err = r.Syscall32(x86.SysOpenat, atFdcwd, p, uint64(flags), 0)
+	} else {
+		got, err = r.Syscall(x86.SysOpenat, atFdcwd, p, uint64(flags), 0)
+	}
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	if err := r.Place(int(got), num, cloexec); err != nil {
+		return err
+	}
+	if pos != 0 {
+		if _, err := r.Syscall(x86.SysLseek, uint64(num), pos, unix.SEEK_SET); err != nil {
+			return fmt.Errorf("lseek to %d: %w", pos, err)
+		}
+	}
+	return nil
+}
+
+// noOwner is the fown of a file without F_SETOWN.
+func noOwner() *fown.FownEntry {
+	z := proto.Uint32(0)
+	return &fown.FownEntry{Uid: z, Euid: z, Signum: z, PidType: z, Pid: z}
+}

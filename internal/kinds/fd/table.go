@@ -1,0 +1,133 @@
+package fd
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/ckerr"
+)
+
+// Kinds is one dump's or one restore's set of kinds, each with the state
+// it keeps across processes of the tree.
+type Kinds struct {
+	all     []Kind
+	byType  map[fdinfo.FdTypes]Kind
+	stdio   *stdioKind
+	regfile *regKind
+}
+
+// New returns a fresh instance of every kind: the one table of the kinds
+// of files ckpt knows. A new kind is added here.
+func New() *Kinds {
+	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}}
+	k.all = []Kind{
+		k.stdio,
+		&pipeKind{},
+		k.regfile,
+		&eventfdKind{},
+		&epollKind{},
+		&timerfdKind{},
+		&signalfdKind{},
+	}
+	k.byType = map[fdinfo.FdTypes]Kind{
+		fdinfo.FdTypes_REG:       k.regfile,
+		fdinfo.FdTypes_PIPE:      k.all[1],
+		fdinfo.FdTypes_EVENTFD:   k.all[3],
+		fdinfo.FdTypes_EVENTPOLL: k.all[4],
+		fdinfo.FdTypes_TIMERFD:   k.all[5],
+		fdinfo.FdTypes_SIGNALFD:  k.all[6],
+		fdinfo.FdTypes_TTY:       k.stdio,
+	}
+	return k
+}
+
+// Classify finds the kind of f, an fd of task pid, or refuses it naming
+// the fd and what it is (a *ckerr.UnsupportedError).
+func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
+	for _, kind := range k.all {
+		ok, err := kind.Match(f, o)
+		if err != nil {
+			var ue *ckerr.UnsupportedError
+			if errors.As(err, &ue) {
+				ue.Task = pid
+			}
+			return nil, err
+		}
+		if ok {
+			return kind, nil
+		}
+	}
+	return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d, %s (%s)", f.Fd, describe(f.Path, f.Stat.Mode&unix.S_IFMT), f.Path), "ckpt cannot dump it yet; close it before the dump")
+}
+
+// ForEntry finds the kind that restores fd.
+func (k *Kinds) ForEntry(fd *fdinfo.FdinfoEntry) (Kind, error) {
+	if Inherited(fd) {
+		return k.stdio, nil
+	}
+	kind, ok := k.byType[fd.GetType()]
+	if !ok {
+		return nil, fmt.Errorf("fd %d has type %v, which ckpt cannot restore yet", fd.GetFd(), fd.GetType())
+	}
+	return kind, nil
+}
+
+// Check checks, before a restore starts, that every fd of a table can be
+// restored with the options given.
+func (k *Kinds) Check(fds []*fdinfo.FdinfoEntry, o Options) error {
+	for _, fd := range fds {
+		kind, err := k.ForEntry(fd)
+		if err != nil {
+			return err
+		}
+		if c, ok := kind.(Checker); ok {
+			if err := c.Check(fd, o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Finish runs every kind's end-of-table step for a process.
+func (k *Kinds) Finish(r Restorer) error {
+	for _, kind := range k.all {
+		if f, ok := kind.(Finisher); ok {
+			if err := f.Finish(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Reg returns the regular-file kind, which also gives ids to the
+// executable, cwd, root and mapped files.
+func (k *Kinds) Reg() *regKind { return k.regfile }
+
+// describe names the kind of an fd no kind takes, for the error message.
+func describe(target string, mode uint32) string {
+	switch {
+	case strings.HasPrefix(target, "anon_inode:inotify"):
+		return "an inotify instance"
+	case strings.HasPrefix(target, "anon_inode:[pidfd]"):
+		return "a pidfd"
+	case strings.HasPrefix(target, "anon_inode:"):
+		return "an anonymous inode " + strings.TrimPrefix(target, "anon_inode:")
+	case strings.HasPrefix(target, "socket:"):
+		return "a socket"
+	case strings.HasPrefix(target, "pipe:"):
+		return "a pipe"
+	case mode == unix.S_IFIFO:
+		return "a FIFO"
+	case mode == unix.S_IFBLK:
+		return "a block device"
+	case strings.HasPrefix(target, "/memfd:"):
+		return "a memfd"
+	}
+	return "an unsupported file"
+}

@@ -1,0 +1,80 @@
+package fd
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/timerfd"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/uapi"
+)
+
+// timerfdKind is a timerfd: its clock, time left, interval and the
+// expirations not read yet. An absolute timer comes back as a relative
+// one with the time that was left.
+type timerfdKind struct{}
+
+func (timerfdKind) Name() string { return "timerfd" }
+
+func (timerfdKind) Match(f *File, o Options) (bool, error) {
+	return f.Path == "anon_inode:[timerfd]", nil
+}
+
+func (timerfdKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
+	tf, err := procfs.ParseTimerfd(f.Info)
+	if err != nil {
+		return fmt.Errorf("fd %d (timerfd): %w", f.Fd, err)
+	}
+	e.Type = fdinfo.FdTypes_TIMERFD.Enum()
+	e.Tfd = &timerfd.TimerfdEntry{
+		Id: e.Id, Flags: proto.Uint32(flags), Fown: noOwner(),
+		Clockid: proto.Uint32(uint32(tf.ClockID)), Ticks: proto.Uint64(tf.Ticks), SettimeFlags: proto.Uint32(tf.SettimeFlags),
+		Vsec: proto.Uint64(tf.ValueSec), Vnsec: proto.Uint64(tf.ValueNsec), Isec: proto.Uint64(tf.IntervalSec), Insec: proto.Uint64(tf.IntvNsec),
+	}
+	return nil
+}
+
+// Open makes a timerfd on the dumped clock, armed with the time that was
+// left, and with the expirations that were not read yet.
+func (timerfdKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error {
+	t := e.GetTfd()
+	if t == nil {
+		return fmt.Errorf("fd %d: timerfd entry %d without data", num, e.GetId())
+	}
+	got, err := r.Syscall(x86.SysTimerfdCreate, uint64(t.GetClockid()), uint64(t.GetFlags()&unix.O_NONBLOCK))
+	if err != nil {
+		return fmt.Errorf("fd %d (timerfd): timerfd_create: %w", num, err)
+	}
+	if err := r.Place(int(got), num, cloexec); err != nil {
+		return fmt.Errorf("fd %d (timerfd): %w", num, err)
+	}
+	if t.GetVsec() != 0 || t.GetVnsec() != 0 {
+		p, err := r.Put(uapi.Itimerspec{
+			Interval: uapi.Timespec{Sec: int64(t.GetIsec()), Nsec: int64(t.GetInsec())},
+			Value:    uapi.Timespec{Sec: int64(t.GetVsec()), Nsec: int64(t.GetVnsec())},
+		}.Bytes())
+		if err != nil {
+			return err
+		}
+		if _, err := r.Syscall(x86.SysTimerfdSettime, uint64(num), 0, p, 0); err != nil {
+			return fmt.Errorf("fd %d (timerfd): timerfd_settime: %w", num, err)
+		}
+	}
+	if n := t.GetTicks(); n != 0 {
+		b := make([]byte, 8)
+		binary.LittleEndian.PutUint64(b, n)
+		p, err := r.Put(b)
+		if err != nil {
+			return err
+		}
+		if _, err := r.Syscall(x86.SysIoctl, uint64(num), uapi.TFD_IOC_SET_TICKS, p); err != nil {
+			return fmt.Errorf("fd %d (timerfd): set %d unread expirations: %w", num, n, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package model
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
+	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/image"
+)
+
+// AddFile gives f the next file id, adds it to files.img and returns the id.
+func (d *Dump) AddFile(f *fdinfo.FileEntry) uint32 {
+	if d.Files == nil {
+		d.Files = map[uint32]*fdinfo.FileEntry{}
+	}
+	id := uint32(len(d.Files) + 1)
+	f.Id = proto.Uint32(id)
+	d.Files[id] = f
+	return id
+}
+
+// NextFileID is the id AddFile gives next, for a kind whose entry names
+// its own id inside.
+func (d *Dump) NextFileID() uint32 { return uint32(len(d.Files) + 1) }
+
+// Write writes every image of the dump into dir except the processes'
+// pages, which PagesWriter wrote while they were read. inventory.img
+// comes last: its presence marks a whole dump.
+func (d *Dump) Write(dir string) error {
+	d.Dir = image.Dir{Path: dir}
+	fdTables := map[uint32]bool{}
+	for _, p := range d.Procs {
+		if err := d.writeProc(p, fdTables); err != nil {
+			return err
+		}
+	}
+	ids := make([]uint32, 0, len(d.Files))
+	for id := range d.Files {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	files := make([]proto.Message, len(ids))
+	for i, id := range ids {
+		files[i] = d.Files[id]
+	}
+	if err := d.Dir.Write(image.FilesName(), image.MagicFiles, files...); err != nil {
+		return err
+	}
+	if d.Clocks != nil {
+		if err := d.Dir.Write(image.TimensName(TimensID), image.MagicTimens, d.Clocks); err != nil {
+			return err
+		}
+	}
+	if d.CPU != nil {
+		if err := d.Dir.Write(image.CpuinfoName(), image.MagicCpuinfo, d.CPU); err != nil {
+			return err
+		}
+	}
+	for k, sh := range d.Shmem {
+		if err := d.writeShmem(sh, uint32(len(d.Procs)+1+k)); err != nil {
+			return err
+		}
+	}
+	if err := d.writePipes(); err != nil {
+		return err
+	}
+	ps := make([]proto.Message, len(d.Procs))
+	for i, p := range d.Procs {
+		ps[i] = p.Pstree
+	}
+	if err := d.Dir.Write(image.PstreeName(), image.MagicPstree, ps...); err != nil {
+		return err
+	}
+	return d.Dir.Write(image.InventoryName(), image.MagicInventory, d.Inventory)
+}
+
+// writeProc writes one process's images; an fd table shared by several
+// processes (CLONE_FILES) is written once, with the first of them.
+func (d *Dump) writeProc(p *Process, fdTables map[uint32]bool) error {
+	if err := d.Dir.Write(image.CoreName(p.Pid), image.MagicCore, p.Core); err != nil {
+		return err
+	}
+	if p.Zombie {
+		return nil
+	}
+	for i, c := range p.Threads {
+		if err := d.Dir.Write(image.CoreName(p.Tids[i]), image.MagicCore, c); err != nil {
+			return err
+		}
+	}
+	if err := d.Dir.Write(image.IDsName(p.Pid), image.MagicIDs, p.IDs); err != nil {
+		return err
+	}
+	if err := d.Dir.Write(image.MMName(p.Pid), image.MagicMM, p.MM); err != nil {
+		return err
+	}
+	if err := d.Dir.Write(image.FSName(p.Pid), image.MagicFS, p.FS); err != nil {
+		return err
+	}
+	if id := p.FilesID(); !fdTables[id] {
+		fdTables[id] = true
+		fds := make([]proto.Message, len(p.Fds))
+		for i, fd := range p.Fds {
+			fds[i] = fd
+		}
+		if err := d.Dir.Write(image.FdinfoName(id), image.MagicFdinfo, fds...); err != nil {
+			return err
+		}
+	}
+	pm := []proto.Message{&pagemap.PagemapHead{PagesId: proto.Uint32(p.PagesID)}}
+	for _, e := range p.Pagemap {
+		pm = append(pm, e)
+	}
+	return d.Dir.Write(image.PagemapName(p.Pid), image.MagicPagemap, pm...)
+}
+
+// writeShmem writes a shared memory object as CRIU does: its non-zero
+// pages in pages-ID.img, listed by offset in pagemap-shmem-INO.img.
+func (d *Dump) writeShmem(sh Shmem, pagesID uint32) error {
+	pf, err := d.Dir.CreatePages(pagesID)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	ents := []proto.Message{&pagemap.PagemapHead{PagesId: proto.Uint32(pagesID)}}
+	zero := make([]byte, x86.PageSize)
+	for off := 0; off < len(sh.Data); off += x86.PageSize {
+		page := sh.Data[off:min(off+x86.PageSize, len(sh.Data))]
+		if bytes.Equal(page, zero[:len(page)]) {
+			continue
+		}
+		if _, err := pf.Write(page); err != nil {
+			return fmt.Errorf("write shared memory pages: %w", err)
+		}
+		ents = append(ents, &pagemap.PagemapEntry{
+			Vaddr: proto.Uint64(uint64(off)), NrPages: proto.Uint64(1), CompatNrPages: proto.Uint32(1),
+			Flags: proto.Uint32(image.PEPresent),
+		})
+	}
+	return d.Dir.Write(image.ShmemPagemapName(sh.Ino), image.MagicPagemap, ents...)
+}
+
+// writePipes writes pipes-data.img: every pipe's size and buffered bytes.
+func (d *Dump) writePipes() error {
+	ids := make([]uint32, 0, len(d.Pipes))
+	for id := range d.Pipes {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	msgs := make([]proto.Message, len(ids))
+	data := make([][]byte, len(ids))
+	for i, id := range ids {
+		pd := d.Pipes[id]
+		msgs[i] = &pipedata.PipeDataEntry{PipeId: proto.Uint32(id), Bytes: proto.Uint32(uint32(len(pd.Data))), Size: proto.Uint32(uint32(pd.Size))}
+		data[i] = pd.Data
+	}
+	return d.Dir.WriteWithData(image.PipesDataName(), image.MagicPipesData, msgs, data)
+}
+
+// Size is the total size of the image files in the dump's directory.
+func (d *Dump) Size() int64 {
+	var n int64
+	ents, _ := os.ReadDir(d.Dir.Path)
+	for _, e := range ents {
+		if fi, err := os.Stat(filepath.Join(d.Dir.Path, e.Name())); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
