@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // TestRestoreDetachedWithoutCPU dumps with --cpu-cap=none, which leaves
@@ -32,7 +34,7 @@ func TestRestoreDetachedWithoutCPU(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(img, "cpuinfo.img")); !os.IsNotExist(err) {
 		t.Errorf("dump --cpu-cap=none wrote cpuinfo.img (%v)", err)
 	}
-	if err := waitGone(pid, goneTimeout); err != nil {
+	if err := testsupport.WaitGone(pid, goneTimeout); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(ckptBin, "restore", "-D", img, "-d").CombinedOutput(); err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // startProg starts build/PROG.64 in work with its log in work/prog.log
@@ -37,12 +39,7 @@ func startProg(t *testing.T, prog, work string, stdinPipe bool) (*exec.Cmd, stri
 		t.Cleanup(func() { pr.Close(); pw.Close() })
 		cmd.Stdin = pr
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitFor(logPath, "READY", readyTimeout, cmd.Process.Pid); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+	if _, err := testsupport.StartReady(cmd, logPath, readyTimeout); err != nil {
 		t.Fatal(err)
 	}
 	return cmd, logPath
@@ -96,11 +93,11 @@ func TestCritShow(t *testing.T) {
 			}
 			out, err := exec.Command(crit, "show", filepath.Join(img, e.Name())).CombinedOutput()
 			if err != nil {
-				t.Errorf("%s: crit show %s: %v: %s", c.prog, e.Name(), err, lastLines(string(out), 3))
+				t.Errorf("%s: crit show %s: %v: %s", c.prog, e.Name(), err, testsupport.LastLines(string(out), 3))
 				continue
 			}
 			if !strings.Contains(string(out), `"magic"`) {
-				t.Errorf("%s: crit show %s printed no image: %s", c.prog, e.Name(), lastLines(string(out), 3))
+				t.Errorf("%s: crit show %s printed no image: %s", c.prog, e.Name(), testsupport.LastLines(string(out), 3))
 			}
 			n++
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // TestRestoreDetached restores with -d: ckpt returns while the task runs,
@@ -23,7 +25,7 @@ func TestRestoreDetached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := waitGone(pid, goneTimeout); err != nil {
+	if err := testsupport.WaitGone(pid, goneTimeout); err != nil {
 		t.Fatal(err)
 	}
 	pidfile := filepath.Join(t.TempDir(), "pid")

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/kerndat"
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 var (
@@ -52,8 +53,8 @@ func TestMain(m *testing.M) {
 	}
 	// Restored tasks are re-parented to us when ckpt restore -d exits;
 	// a subreaper can reap them, unlike PID 1 on these machines.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		fmt.Println("e2e: PR_SET_CHILD_SUBREAPER:", err)
+	if err := testsupport.SetSubreaper(); err != nil {
+		fmt.Println("e2e:", err)
 		os.Exit(1)
 	}
 	// Fds inherited from whoever runs the tests must not leak into the
@@ -77,11 +78,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	ckptBin = filepath.Join(dir, "ckpt")
-	build := exec.Command("go", "build", "-o", ckptBin, "../../cmd/ckpt")
 	// Static, so that the test guest runs it without its libraries.
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Printf("e2e: build ckpt: %v\n%s", err, out)
+	if err := testsupport.GoBuild("build", "-o", ckptBin, "../../cmd/ckpt"); err != nil {
+		fmt.Printf("e2e: build ckpt: %v\n", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

@@ -11,20 +11,14 @@ import (
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/test/testsupport"
 )
-
-// children lists the PIDs whose parent is this test process.
-func children(t *testing.T) []string {
-	t.Helper()
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", os.Getpid(), os.Getpid()))
-	return strings.Fields(string(b))
-}
 
 // restoreMustFail runs ckpt restore and checks that it fails naming want,
 // and that no task of it is left behind.
 func restoreMustFail(t *testing.T, img, want string, pid string) {
 	t.Helper()
-	before := len(children(t))
+	before := len(testsupport.Children())
 	out, err := exec.Command(ckptBin, "restore", "-D", img, "-d").CombinedOutput()
 	if err == nil {
 		t.Fatalf("restore succeeded; want an error naming %q", want)
@@ -40,7 +34,7 @@ func restoreMustFail(t *testing.T, img, want string, pid string) {
 			t.Errorf("a task with pid %s exists after the failed restore", pid)
 		}
 	}
-	if after := len(children(t)); after > before {
+	if after := len(testsupport.Children()); after > before {
 		t.Errorf("the failed restore left %d new child process(es)", after-before)
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // Program is one C test program and what its manifest line asks for.
@@ -223,7 +225,7 @@ func (r *Run) execute() error {
 		}
 		reapAdopted()
 	}()
-	if err := waitFor(logPath, "READY", readyTimeout, pid); err != nil {
+	if _, err := testsupport.WaitReady(logPath, readyTimeout, pid); err != nil {
 		return fmt.Errorf("before dump: %w", err)
 	}
 	before, err := stableSnapshot(pid)
@@ -253,12 +255,12 @@ func (r *Run) execute() error {
 	}
 	if derr != nil {
 		log, _ := os.ReadFile(logPath)
-		return fmt.Errorf("dump: %v: %s (program log: %s)", derr, lastLines(string(out), 3), lastLines(string(log), 1))
+		return fmt.Errorf("dump: %v: %s (program log: %s)", derr, testsupport.LastLines(string(out), 3), testsupport.LastLines(string(log), 1))
 	}
 	// The dumped tree was killed; reap it (its children were re-parented
 	// to this subreaper) and make sure the PIDs are free.
 	_ = cmd.Wait()
-	if err := waitGone(pid, goneTimeout); err != nil {
+	if err := testsupport.WaitGone(pid, goneTimeout); err != nil {
 		return err
 	}
 	reapAdopted()
@@ -289,30 +291,18 @@ func (r *Run) execute() error {
 	}
 	restoreDone := make(chan error, 1)
 	go func() { restoreDone <- rc.Wait() }()
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		if b, err := os.ReadFile(pidfile); err == nil && len(b) > 0 && b[len(b)-1] == '\n' {
-			got, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-			if r.Prog.PidNS {
-				// A new PID namespace: the host chose the root's PID.
-				pid = got
-				break
-			}
-			if got != pid {
-				return fmt.Errorf("restored as pid %d, want %d", got, pid)
-			}
-			break
-		}
-		select {
-		case err := <-restoreDone:
-			return fmt.Errorf("restore: %v: %s", err, lastLines(rerr.String(), 3))
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = rc.Process.Kill()
-			return fmt.Errorf("restore did not finish within %v: %s", readyTimeout, lastLines(rerr.String(), 3))
-		}
-		time.Sleep(5 * time.Millisecond)
+	got, err := testsupport.WaitPidfile(pidfile, readyTimeout, restoreDone)
+	if ended := (*testsupport.EndedError)(nil); errors.As(err, &ended) {
+		return fmt.Errorf("restore: %v: %s", ended.Err, testsupport.LastLines(rerr.String(), 3))
+	} else if err != nil {
+		_ = rc.Process.Kill()
+		return fmt.Errorf("restore did not finish: %v: %s", err, testsupport.LastLines(rerr.String(), 3))
+	}
+	if r.Prog.PidNS {
+		// A new PID namespace: the host chose the root's PID.
+		pid = got
+	} else if got != pid {
+		return fmt.Errorf("restored as pid %d, want %d", got, pid)
 	}
 	alive = true
 	if r.Variant.Trampolines {
@@ -343,13 +333,10 @@ func (r *Run) execute() error {
 		return fmt.Errorf("restored task did not end within %v after SIGTERM (killed)", finishTimeout)
 	}
 	alive = false
-	code := 0
-	if ee, ok := werr.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if werr != nil {
+	if _, isExit := werr.(*exec.ExitError); werr != nil && !isExit {
 		return fmt.Errorf("ckpt restore: %v", werr)
 	}
-	return verdict(logPath, code, rerr.String())
+	return verdict(logPath, testsupport.ExitCode(werr), rerr.String())
 }
 
 // finish sends SIGTERM to a task that is still the harness's child and
@@ -363,11 +350,7 @@ func (r *Run) finish(pid int, logPath string, alive *bool) error {
 		return err
 	}
 	*alive = false
-	code := ws.ExitStatus()
-	if ws.Signaled() {
-		code = 128 + int(ws.Signal())
-	}
-	return verdict(logPath, code, "")
+	return verdict(logPath, testsupport.StatusCode(ws), "")
 }
 
 // verdict reads the program's PASS or FAIL line; code is its exit status
@@ -386,38 +369,8 @@ func verdict(logPath string, code int, restoreErr string) error {
 	case strings.HasPrefix(v, "FAIL"):
 		return errors.New(strings.TrimSpace(strings.TrimPrefix(v, "FAIL:")))
 	default:
-		return fmt.Errorf("exit status %d without PASS; log: %s %s", code, lastLines(string(log), 2), lastLines(restoreErr, 1))
+		return fmt.Errorf("exit status %d without PASS; log: %s %s", code, testsupport.LastLines(string(log), 2), testsupport.LastLines(restoreErr, 1))
 	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
-}
-
-// waitFor polls the log for a line until timeout or until pid ends.
-func waitFor(path, line string, timeout time.Duration, pid int) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		b, _ := os.ReadFile(path)
-		for _, l := range strings.Split(string(b), "\n") {
-			if l == line {
-				return nil
-			}
-			if strings.HasPrefix(l, "FAIL") {
-				return errors.New(l)
-			}
-		}
-		var ws unix.WaitStatus
-		if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got == pid {
-			return fmt.Errorf("program ended (status %#x) before %s: %s", uint32(ws), line, lastLines(string(b), 2))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("no %s within %v", line, timeout)
 }
 
 // reap waits for pid (a child or, through the subreaper, an adopted task).
@@ -442,17 +395,6 @@ func reap(pid int, timeout time.Duration) (unix.WaitStatus, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func waitGone(pid int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return fmt.Errorf("dumped task %d still exists %v after the dump", pid, timeout)
 }
 
 func waitALittle() { time.Sleep(10 * time.Millisecond) }

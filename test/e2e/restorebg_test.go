@@ -1,12 +1,11 @@
 package e2e
 
 import (
-	"os"
+	"errors"
 	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // restoreInBackground starts rc (a ckpt restore without -d that writes
@@ -19,36 +18,12 @@ func restoreInBackground(t *testing.T, rc *exec.Cmd, pidfile string) (int, <-cha
 	}
 	done := make(chan error, 1)
 	go func() { done <- rc.Wait() }()
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		if b, err := os.ReadFile(pidfile); err == nil && strings.HasSuffix(string(b), "\n") {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatalf("pidfile %q: %v", b, err)
-			}
-			return pid, done
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("restore: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			_ = rc.Process.Kill()
-			t.Fatal("restore did not finish")
-		}
-		time.Sleep(10 * time.Millisecond)
+	pid, err := testsupport.WaitPidfile(pidfile, readyTimeout, done)
+	if ended := (*testsupport.EndedError)(nil); errors.As(err, &ended) {
+		t.Fatalf("restore: %v", ended.Err)
+	} else if err != nil {
+		_ = rc.Process.Kill()
+		t.Fatalf("restore did not finish: %v", err)
 	}
-}
-
-// exitCode is the exit status ckpt restore reported for the task (128+N
-// for a signal), or -1 for an error that is not an exit.
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode()
-	}
-	return -1
+	return pid, done
 }

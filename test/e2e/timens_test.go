@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ckpt/ckpt/internal/procfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // TestTimeNamespace restores with CKPT_FAULT=clocks-behind=1h, as if the
@@ -36,7 +38,7 @@ func TestTimeNamespace(t *testing.T) {
 	img := dumpOne(t, "threads", false)
 	work := filepath.Dir(img)
 	pid := dumpedPid(t, img)
-	if err := waitGone(mustAtoi(t, pid), goneTimeout); err != nil {
+	if err := testsupport.WaitGone(mustAtoi(t, pid), goneTimeout); err != nil {
 		t.Fatal(err)
 	}
 	restore := func(img string, env ...string) (int, <-chan error) {
@@ -50,7 +52,7 @@ func TestTimeNamespace(t *testing.T) {
 		}
 		log, _ := os.ReadFile(filepath.Join(img, "restore.log"))
 		if !strings.Contains(string(log), "the tree gets a time namespace") {
-			t.Errorf("restore did not make a time namespace: %s", lastLines(string(log), 5))
+			t.Errorf("restore did not make a time namespace: %s", testsupport.LastLines(string(log), 5))
 		}
 		ns, err := os.Readlink("/proc/" + pid + "/ns/time")
 		if err != nil || ns == own {
@@ -77,13 +79,13 @@ func TestTimeNamespace(t *testing.T) {
 		t.Fatalf("second dump: %v: %s", err, out)
 	}
 	<-done
-	if err := waitGone(got, goneTimeout); err != nil {
+	if err := testsupport.WaitGone(got, goneTimeout); err != nil {
 		t.Fatal(err)
 	}
 	reapAdopted()
 	got, done = restore(img2)
 	_ = unix.Kill(got, unix.SIGTERM)
-	code := exitCode(<-done)
+	code := testsupport.ExitCode(<-done)
 	if err := verdict(filepath.Join(work, "prog.log"), code, ""); err != nil {
 		t.Errorf("program after two restores: %v", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // openPty opens a pseudo-terminal pair (posix_openpt, unlockpt, ptsname
@@ -58,14 +60,11 @@ func TestShellJobTTY(t *testing.T) {
 	cmd := exec.Command(bin)
 	cmd.Dir = work
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, logF, logF
-	if err := cmd.Start(); err != nil {
+	if _, err := testsupport.StartReady(cmd, logPath, readyTimeout); err != nil {
 		t.Fatal(err)
 	}
 	pid := cmd.Process.Pid
 	defer func() { _ = unix.Kill(pid, unix.SIGKILL); _ = cmd.Wait() }()
-	if err := waitFor(logPath, "READY", readyTimeout, pid); err != nil {
-		t.Fatal(err)
-	}
 	img := filepath.Join(work, "img")
 	if out, err := exec.Command(ckptBin, "dump", "-t", strconv.Itoa(pid), "-D", img).CombinedOutput(); err == nil || !strings.Contains(string(out), "a tty") {
 		t.Fatalf("dump without --shell-job: %v: %s; want a refusal naming the tty", err, out)
@@ -74,7 +73,7 @@ func TestShellJobTTY(t *testing.T) {
 		t.Fatalf("dump --shell-job: %v: %s", err, out)
 	}
 	_ = cmd.Wait()
-	if err := waitGone(pid, goneTimeout); err != nil {
+	if err := testsupport.WaitGone(pid, goneTimeout); err != nil {
 		t.Fatal(err)
 	}
 	master2, slave2 := openPty(t)
@@ -91,7 +90,7 @@ func TestShellJobTTY(t *testing.T) {
 	var code int
 	select {
 	case err := <-done:
-		code = exitCode(err)
+		code = testsupport.ExitCode(err)
 	case <-time.After(finishTimeout):
 		_ = unix.Kill(pid, unix.SIGKILL)
 		t.Fatal("restored task did not end")

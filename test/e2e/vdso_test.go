@@ -15,6 +15,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/vdso"
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // TestVDSOOlderKernelLayout rewrites the vvar layout recorded in a dump to
@@ -54,7 +55,7 @@ func TestVDSOOlderKernelLayout(t *testing.T) {
 	if err := d.Write(name, image.MagicMM, m); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitGone(mustAtoi(t, pid), goneTimeout); err != nil {
+	if err := testsupport.WaitGone(mustAtoi(t, pid), goneTimeout); err != nil {
 		t.Fatal(err)
 	}
 	pidfile := filepath.Join(t.TempDir(), "pid")
@@ -64,10 +65,10 @@ func TestVDSOOlderKernelLayout(t *testing.T) {
 		t.Errorf("restored as pid %d, want %s", got, pid)
 	}
 	_ = exec.Command("kill", "-TERM", pid).Run()
-	code := exitCode(<-done)
+	code := testsupport.ExitCode(<-done)
 	log, _ := os.ReadFile(filepath.Join(img, "restore.log"))
 	if !strings.Contains(string(log), "vDSO: trampolines") {
-		t.Errorf("restore did not take the trampoline path: %s", lastLines(string(log), 5))
+		t.Errorf("restore did not take the trampoline path: %s", testsupport.LastLines(string(log), 5))
 	}
 	if err := verdict(filepath.Join(filepath.Dir(img), "prog.log"), code, ""); err != nil {
 		t.Errorf("program after restore: %v", err)
@@ -108,7 +109,7 @@ func TestVDSOMissingSymbol(t *testing.T) {
 	}
 	img := dumpOne(t, "vdso_clock", false)
 	pid := dumpedPid(t, img)
-	if err := waitGone(mustAtoi(t, pid), goneTimeout); err != nil {
+	if err := testsupport.WaitGone(mustAtoi(t, pid), goneTimeout); err != nil {
 		t.Fatal(err)
 	}
 	rc := exec.Command(ckptBin, "restore", "-D", img, "-d")
@@ -134,15 +135,15 @@ func TestVDSOMissingSymbol(t *testing.T) {
 		t.Errorf("restored as pid %d, want %s", got, pid)
 	}
 	_ = unix.Kill(got, unix.SIGTERM)
-	code := exitCode(<-done)
+	code := testsupport.ExitCode(<-done)
 	log, _ := os.ReadFile(filepath.Join(img, "restore.log"))
 	if !strings.Contains(string(log), "has no "+unused+"/getrandom; nothing in the task refers to it") {
-		t.Errorf("restore log does not say it dropped %s: %s", unused, lastLines(string(log), 5))
+		t.Errorf("restore log does not say it dropped %s: %s", unused, testsupport.LastLines(string(log), 5))
 	}
 	if err := verdict(filepath.Join(filepath.Dir(img), "prog.log"), code, ""); err != nil {
 		t.Errorf("program after restore: %v", err)
 	}
-	t.Logf("restored without %s: %s", unused, lastLines(string(log), 1))
+	t.Logf("restored without %s: %s", unused, testsupport.LastLines(string(log), 1))
 }
 
 // ownVDSOHas reports whether this process's vDSO exports name.

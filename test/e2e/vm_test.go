@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ckpt/ckpt/test/testsupport"
 	"github.com/ckpt/ckpt/test/vm"
 )
 
@@ -43,7 +44,9 @@ func TestGuestKernel(t *testing.T) {
 	a, kernel := guestBase(t)
 	dir := t.TempDir()
 	testBin := filepath.Join(dir, "e2e.test")
-	goBuild(t, "test", "-c", "-o", testBin, ".")
+	if err := testsupport.GoBuild("test", "-c", "-o", testBin, "."); err != nil {
+		t.Fatal(err)
+	}
 	add := func(guest, host string) {
 		t.Helper()
 		if err := a.File(guest, host); err != nil {
@@ -104,17 +107,6 @@ func TestGuestKernel(t *testing.T) {
 	}
 }
 
-// goBuild runs go with args, without cgo (the guest has no host libraries
-// but those the initramfs brings).
-func goBuild(t *testing.T, args ...string) {
-	t.Helper()
-	cmd := exec.Command("go", args...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, b)
-	}
-}
-
 // guestBase returns an initramfs with the guest's /init, ckpt as
 // /bin/ckpt, and dash and busybox for shell commands, and the guest
 // kernel.
@@ -126,7 +118,9 @@ func guestBase(t *testing.T) (*vm.Initramfs, string) {
 	}
 	a := vm.NewInitramfs()
 	initBin := filepath.Join(t.TempDir(), "init")
-	goBuild(t, "build", "-o", initBin, "../vm/guestinit")
+	if err := vm.BuildInit(initBin); err != nil {
+		t.Fatalf("build guestinit: %v", err)
+	}
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
 		t.Fatal("busybox is not installed (scripts/setup.sh installs busybox-static)")
@@ -168,7 +162,7 @@ func bootGuest(t *testing.T, a *vm.Initramfs, kernel string, args []string, time
 	}
 	t.Logf("guest ran for %v", time.Since(start).Round(time.Second))
 	if err != nil {
-		return out, fmt.Errorf("guest: %v; console ends with: %s", err, lastLines(string(log), 40))
+		return out, fmt.Errorf("guest: %v; console ends with: %s", err, testsupport.LastLines(string(log), 40))
 	}
 	return out, nil
 }
@@ -212,7 +206,7 @@ func TestRestoreOnOtherKernel(t *testing.T) {
 			work := filepath.Dir(img)
 			pid := dumpedPid(t, img)
 			pidN := mustAtoi(t, pid)
-			if err := waitGone(pidN, goneTimeout); err != nil {
+			if err := testsupport.WaitGone(pidN, goneTimeout); err != nil {
 				t.Fatal(err)
 			}
 			a, kernel := guestBase(t)
@@ -232,19 +226,19 @@ func TestRestoreOnOtherKernel(t *testing.T) {
 			res := string(out.Output)
 			if refused != "" {
 				if strings.Contains(res, "restore exit status 0\n") || !strings.Contains(res, refused) {
-					t.Fatalf("the restore must fail with %q:\n%s", refused, lastLines(res, 30))
+					t.Fatalf("the restore must fail with %q:\n%s", refused, testsupport.LastLines(res, 30))
 				}
 				t.Logf("refused as it must be: %s", strings.SplitN(res, "\n", 3)[1])
 				return
 			}
 			if !strings.Contains(res, "restore exit status 0\n") || !strings.Contains(res, "\nPASS\n") {
-				t.Fatalf("the program did not PASS after the restore in the guest:\n%s", lastLines(res, 30))
+				t.Fatalf("the program did not PASS after the restore in the guest:\n%s", testsupport.LastLines(res, 30))
 			}
 			if !strings.Contains(res, "vDSO: trampolines") {
-				t.Errorf("the restore did not take the trampoline path:\n%s", lastLines(res, 30))
+				t.Errorf("the restore did not take the trampoline path:\n%s", testsupport.LastLines(res, 30))
 			}
 			if !strings.Contains(res, "the tree gets a time namespace") {
-				t.Errorf("the restore made no time namespace, though the guest's clocks are behind:\n%s", lastLines(res, 30))
+				t.Errorf("the restore made no time namespace, though the guest's clocks are behind:\n%s", testsupport.LastLines(res, 30))
 			}
 			logPaths(t, res)
 		})
@@ -330,7 +324,7 @@ func TestCompatAcrossKernels(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out.ExitCode != 0 {
-		t.Fatalf("dump in the first guest (%s) failed: %s", filepath.Base(first), lastLines(string(out.Output), 10))
+		t.Fatalf("dump in the first guest (%s) failed: %s", filepath.Base(first), testsupport.LastLines(string(out.Output), 10))
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(out.Output)), ""))
 	if err != nil {
@@ -381,9 +375,9 @@ func TestCompatAcrossKernels(t *testing.T) {
 	res := string(out.Output)
 	logPaths(t, res)
 	if !strings.Contains(res, "restore exit status 0\n") || !strings.Contains(res, "\nPASS\n") {
-		t.Fatalf("dumped on %s, the program did not PASS after the restore on %s:\n%s", filepath.Base(first), filepath.Base(other), lastLines(res, 30))
+		t.Fatalf("dumped on %s, the program did not PASS after the restore on %s:\n%s", filepath.Base(first), filepath.Base(other), testsupport.LastLines(res, 30))
 	}
 	if !strings.Contains(res, "vDSO: trampolines") {
-		t.Errorf("the restore did not take the trampoline path:\n%s", lastLines(res, 30))
+		t.Errorf("the restore did not take the trampoline path:\n%s", testsupport.LastLines(res, 30))
 	}
 }

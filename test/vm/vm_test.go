@@ -3,10 +3,11 @@ package vm
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // TestGuestRunsIA32 boots the guest with a 32-bit and a 64-bit program
@@ -31,8 +32,8 @@ int main(int argc, char **argv) {
 	a := NewInitramfs()
 	for _, m := range []string{"32", "64"} {
 		bin := filepath.Join(dir, "hello"+m)
-		if out, err := exec.Command("gcc", "-m"+m, "-o", bin, src).CombinedOutput(); err != nil {
-			t.Fatalf("gcc -m%s: %v\n%s", m, err, out)
+		if err := testsupport.BuildC(bin, src, "-m"+m); err != nil {
+			t.Fatal(err)
 		}
 		if err := a.Program("/bin/hello"+m, bin); err != nil {
 			t.Fatal(err)
@@ -42,8 +43,8 @@ int main(int argc, char **argv) {
 		t.Fatal(err)
 	}
 	init := filepath.Join(dir, "init")
-	if out, err := exec.Command("go", "build", "-o", init, "./guestinit").CombinedOutput(); err != nil {
-		t.Fatalf("build guestinit: %v\n%s", err, out)
+	if err := BuildInit(init); err != nil {
+		t.Fatalf("build guestinit: %v", err)
 	}
 	if err := a.File("/init", init); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // outFile is what the command leaves for the host (see vm.Outcome.Output).
@@ -91,12 +93,7 @@ func run() int {
 			break
 		}
 		if pid == cmd.Process.Pid {
-			switch {
-			case ws.Exited():
-				code = ws.ExitStatus()
-			case ws.Signaled():
-				code = 128 + int(ws.Signal())
-			}
+			code = testsupport.StatusCode(ws)
 			break
 		}
 	}

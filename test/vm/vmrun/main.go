@@ -64,10 +64,8 @@ func run(files, dirs []string, args []string, timeout time.Duration) error {
 		return a.File(guest, host)
 	}
 	initBin := filepath.Join(tmp, "init")
-	build := exec.Command("go", "build", "-o", initBin, "github.com/ckpt/ckpt/test/vm/guestinit")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build guestinit: %v\n%s", err, out)
+	if err := vm.BuildInit(initBin); err != nil {
+		return fmt.Errorf("build guestinit: %v", err)
 	}
 	if err := a.File("/init", initBin); err != nil {
 		return err

@@ -1,0 +1,167 @@
+//go:build linux
+
+package bench
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt"
+	"github.com/ckpt/ckpt/test/testsupport"
+)
+
+// target is a running touch1g.
+type target struct {
+	cmd    *exec.Cmd
+	out    string
+	addr   uint64
+	reaped bool
+}
+
+var readyRE = regexp.MustCompile(`^READY addr=0x([0-9a-f]+) len=([0-9]+)$`)
+
+// startTarget starts touch1g with stdin /dev/null and stdout and stderr a
+// file in dir, and waits for its READY line.
+func startTarget(exe, dir, name string, args ...string) (*target, error) {
+	outPath := filepath.Join(dir, name+".out")
+	out, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	cmd := exec.Command(exe, args...)
+	cmd.Dir = dir
+	cmd.Stdout = out
+	cmd.Stderr = out
+	line, err := testsupport.StartReady(cmd, outPath, 60*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("%s did not get READY: %w", name, err)
+	}
+	t := &target{cmd: cmd, out: outPath}
+	m := readyRE.FindStringSubmatch(line)
+	if m == nil {
+		_ = t.kill()
+		return nil, fmt.Errorf("%s: READY line %q, want %s", name, line, readyRE)
+	}
+	t.addr, _ = strconv.ParseUint(m[1], 16, 64)
+	if n, _ := strconv.ParseUint(m[2], 10, 64); n != memSize {
+		_ = t.kill()
+		return nil, fmt.Errorf("%s: mapping of %d bytes, want %d", name, n, memSize)
+	}
+	return t, nil
+}
+
+func (t *target) pid() int { return t.cmd.Process.Pid }
+
+// kill kills and reaps the target unless that was done.
+func (t *target) kill() error {
+	if t.reaped {
+		return nil
+	}
+	t.reaped = true
+	_ = t.cmd.Process.Kill()
+	err := t.cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return nil
+	}
+	return err
+}
+
+// reapDumped reaps the target after the dump killed it. The dump's tracer
+// thread belongs to this process, so its own wait may have reaped it
+// already; that is reported as a note.
+func (t *target) reapDumped() (string, error) {
+	t.reaped = true
+	err := t.cmd.Wait()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return "", fmt.Errorf("target exited normally after the dump: %v", t.cmd.ProcessState)
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			return "", fmt.Errorf("target after the dump: %v, want killed by SIGKILL", err)
+		}
+		return "", nil
+	case errors.Is(err, syscall.ECHILD):
+		return fmt.Sprintf("cmd.Wait() after the dump: %v (the dump's tracer thread, in this process, reaped the target)", err), nil
+	default:
+		return "", fmt.Errorf("cmd.Wait() after the dump: %w", err)
+	}
+}
+
+// checkPages checks the pattern of every page in buf, which holds the
+// target's memory from addr+off.
+func checkPages(buf []byte, addr, off uint64) error {
+	for p := 0; p+pageSize <= len(buf); p += pageSize {
+		idx := (off + uint64(p)) / pageSize
+		if err := checkPage(buf[p:p+pageSize], idx); err != nil {
+			return fmt.Errorf("page %#x: %w", addr+off+uint64(p), err)
+		}
+	}
+	return nil
+}
+
+func checkPage(pg []byte, idx uint64) error {
+	want := uint64(pattern) ^ idx
+	for w := 0; w < len(pg); w += 8 {
+		if got := binary.LittleEndian.Uint64(pg[w:]); got != want {
+			return fmt.Errorf("word %d is %#x, want %#x", w/8, got, want)
+		}
+	}
+	return nil
+}
+
+// verifyRestored reads pages of the restored task at known addresses.
+func verifyRestored(pid int, addr uint64) error {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		return fmt.Errorf("restored task: %w", err)
+	}
+	defer f.Close()
+	const pages = memSize / pageSize
+	idxs := []uint64{0, 1, 2, 511, 512, 4095, 4096, pages / 3, pages / 2, pages/2 + 1, 2 * pages / 3, pages - 2, pages - 1}
+	for i := uint64(0); i < 16; i++ {
+		idxs = append(idxs, (i*104729+7919)%pages) // spread, not random
+	}
+	pg := make([]byte, pageSize)
+	for _, idx := range idxs {
+		a := addr + idx*pageSize
+		if _, err := f.ReadAt(pg, int64(a)); err != nil {
+			return fmt.Errorf("restored task: read page %#x: %w", a, err)
+		}
+		if err := checkPage(pg, idx); err != nil {
+			return fmt.Errorf("restored task: page %#x (index %d): %w", a, idx, err)
+		}
+	}
+	// It must go on with its sleep loop, past at least one sleep(1).
+	time.Sleep(1200 * time.Millisecond)
+	if s := testsupport.State(pid); s != 'S' && s != 'R' {
+		return fmt.Errorf("restored task %d is in state %q 1.2 s after the restore", pid, s)
+	}
+	return nil
+}
+
+func killRestored(p *ckpt.Process) error {
+	if err := unix.Kill(p.Pid, unix.SIGKILL); err != nil {
+		return fmt.Errorf("kill restored task %d: %w", p.Pid, err)
+	}
+	ws, err := p.Wait()
+	if err != nil {
+		return fmt.Errorf("wait for restored task %d: %w", p.Pid, err)
+	}
+	if !ws.Signaled() || ws.Signal() != unix.SIGKILL {
+		return fmt.Errorf("restored task %d ended with status %#x, want killed by SIGKILL", p.Pid, uint32(ws))
+	}
+	return nil
+}
