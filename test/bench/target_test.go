@@ -78,9 +78,8 @@ func (t *target) kill() error {
 	return err
 }
 
-// reapDumped reaps the target after the dump killed it. The dump's tracer
-// thread belongs to this process, so its own wait may have reaped it
-// already; that is reported as a note.
+// reapDumped reaps the target after the dump killed it. The dump leaves
+// the caller's own child for the caller to reap: an ECHILD here is a bug.
 func (t *target) reapDumped() (string, error) {
 	t.reaped = true
 	err := t.cmd.Wait()
@@ -94,7 +93,7 @@ func (t *target) reapDumped() (string, error) {
 		}
 		return "", nil
 	case errors.Is(err, syscall.ECHILD):
-		return fmt.Sprintf("cmd.Wait() after the dump: %v (the dump's tracer thread, in this process, reaped the target)", err), nil
+		return "", fmt.Errorf("cmd.Wait() after the dump: %v: the dump reaped the caller's own child", err)
 	default:
 		return "", fmt.Errorf("cmd.Wait() after the dump: %w", err)
 	}

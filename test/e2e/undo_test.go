@@ -15,6 +15,7 @@ import (
 	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // TestPanicUndo proves the undo of a run with CKPT_FAULT=panic-at=STEP:
@@ -43,7 +44,7 @@ func mustNamePanic(t *testing.T, what string, out []byte, err error, step string
 		t.Fatalf("%s succeeded with CKPT_FAULT=panic-at=%s: %s", what, step, out)
 	}
 	if !strings.Contains(string(out), want) || !strings.Contains(string(out), "fault.Panic") {
-		t.Errorf("%s error does not name %q with its stack: %s", what, want, lastLines(string(out), 5))
+		t.Errorf("%s error does not name %q with its stack: %s", what, want, testsupport.LastLines(string(out), 5))
 	}
 }
 
@@ -136,11 +137,11 @@ func restorePanics(t *testing.T, prog, step string) {
 		}
 	}
 	for _, id := range ids {
-		if err := waitGone(id, goneTimeout); err != nil {
+		if err := testsupport.WaitGone(id, goneTimeout); err != nil {
 			t.Fatal(err)
 		}
 	}
-	before := children(t)
+	before := testsupport.Children()
 	rc := exec.Command(ckptBin, "restore", "-D", img, "-d")
 	rc.Env = append(os.Environ(), fault.Env+"="+fault.PanicAt+"="+step)
 	out, err := rc.CombinedOutput()
@@ -151,7 +152,7 @@ func restorePanics(t *testing.T, prog, step string) {
 			_ = unix.Kill(id, unix.SIGKILL)
 		}
 	}
-	if after := children(t); len(after) > len(before) {
+	if after := testsupport.Children(); len(after) > len(before) {
 		t.Errorf("the failed restore left child processes: %v before, %v after", before, after)
 	}
 	reapAdopted()
