@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package ckpt is ckpt's library API: checkpoint a running process tree
 // into a directory of CRIU-format images, restore it with the same PIDs,
 // summarize a dump, and ask what the running kernel supports. The ckpt

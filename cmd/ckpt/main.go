@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Command ckpt checkpoints and restores Linux processes (x86_64 and ia32).
 // This file and its siblings are the CLI only: flags, output, exit codes.
 package main

@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package ckerr holds the errors of ckpt that callers match with
 // errors.Is and errors.As: an object a dump refuses, a PID that a restore
 // needs and finds in use, and a corrupt image. Package ckpt re-exports

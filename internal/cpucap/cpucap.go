@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package cpucap names the values of --cpu-cap, CRIU's CPU option, and
 // what each means to ckpt's dump and restore. Package ckpt exports them.
 //

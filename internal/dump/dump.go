@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package dump is the checkpoint path: it freezes a task with ptrace,
 // collects everything the kernel knows about it (registers, memory,
 // signals, files, credentials, ...) and writes CRIU-format images. A dump

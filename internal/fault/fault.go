@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package fault reads CKPT_FAULT, the fault injection switch that tests
 // set in the environment of `ckpt restore` and `ckpt dump` to take paths
 // this machine would not take by itself. It is the only reader of

@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 package image
 
 // VMA status bits of vma_entry.status, from CRIU's include/image.h

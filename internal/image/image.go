@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package image reads and writes CRIU-format image files: the only place
 // in ckpt where image bytes are framed. Entries are go-criu's protobuf
 // types (crit/images); magic numbers come from go-criu's magic table.

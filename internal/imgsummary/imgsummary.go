@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package imgsummary prints a human summary of a dump directory, for
 // `ckpt show`: the tasks and threads with their ABI and CPU mode, memory
 // areas and how much of each was saved, the vDSO layout, files, creds,

@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package inject runs system calls inside a stopped tracee: it writes
 // "syscall; int3" and "int $0x80; int3" at a scratch address, points the
 // registers at them and lets the task run until the trap. This is how

@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package kerndat finds out what the running kernel lets ckpt do. Each
 // probe is a small, time-bounded experiment (a syscall, a /proc file, a
 // traced helper process) whose result says plainly why a feature is not

@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package model is the dump as typed values: the process tree, each
 // process with its threads, memory, pages, fd table and fs, and what the
 // processes share (files, pipes' buffered bytes, shared memory objects,

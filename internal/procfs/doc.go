@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package procfs parses the Linux /proc files a checkpoint/restore tool needs
 // to describe a running task: maps, smaps, status, stat, fdinfo, limits,
 // auxv, pagemap and personality, plus directory listings of fds and threads.

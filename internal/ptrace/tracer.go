@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package ptrace is the only caller of ptrace(2) in ckpt. Linux accepts
 // ptrace requests for a tracee only from the OS thread that attached it,
 // so a Tracer runs every request on one goroutine locked to one OS thread;

@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package restore is the restore path: it starts a helper process under
 // ptrace, has it clone a child with the dumped PID, and turns that child
 // into the dumped task one injected syscall at a time (memory, vDSO, mm

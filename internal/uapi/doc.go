@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package uapi holds the Linux user-space ABI that ckpt passes to the
 // kernel and that golang.org/x/sys/unix lacks: constants under their
 // kernel names and structs that marshal themselves, each citing its

@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 package uapi
 
 // Types of kcmp(2): enum kcmp_type (include/uapi/linux/kcmp.h).

@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 package uapi
 
 // KPF_ZERO_PAGE is the bit of /proc/kpageflags set for the shared zero

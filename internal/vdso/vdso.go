@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package vdso reads the symbol tables of vDSO images (with debug/elf) and
 // builds the trampolines that let a restored task keep calling the entry
 // points of the vDSO it was dumped with when the running kernel's vDSO

@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package x86 holds the x86_64 and ia32 ("compat") ABI facts that ckpt
 // needs: segment selectors, register sets, the xsave layout, user_desc,
 // sigaction layouts, syscall numbers for both ABIs and the syscall restart

@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 package x86
 
 // Syscall names a system call that ckpt runs inside a task. Its numbers

@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package fd holds every kind of open file ckpt can checkpoint: one file
 // per kind (regular file, pipe, eventfd, epoll, timerfd, signalfd,
 // inherited stdio), each with its dump side (Collect: read it from a

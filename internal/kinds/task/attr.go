@@ -1,3 +1,5 @@
+//go:build linux && amd64
+
 // Package task holds every kind of task attribute ckpt checkpoints
 // (credentials, signal handlers and pending signals, rlimits, personality,
 // the alternate signal stack, the robust futex list, rseq, ...): one file
