@@ -40,12 +40,12 @@ func scratchCodeAddr(vmas []procfs.SmapsEntry) (uint64, error) {
 // cpuState reads a stopped thread's registers, FPU/xstate, TLS entries and
 // signal mask into a new core entry, with the other fields the image
 // requires set to their defaults for the task attributes to fill.
-func cpuState(tid int, leader bool) (*criucore.CoreEntry, error) {
-	regs, err := ptrace.GetRegs(tid)
+func cpuState(th ptrace.Thread, leader bool) (*criucore.CoreEntry, error) {
+	regs, err := th.GetRegs()
 	if err != nil {
 		return nil, fmt.Errorf("registers: %w", err)
 	}
-	xstate, err := ptrace.GetXstate(tid)
+	xstate, err := th.GetXstate()
 	if err != nil {
 		return nil, fmt.Errorf("xstate: %w", err)
 	}
@@ -53,13 +53,13 @@ func cpuState(tid int, leader bool) (*criucore.CoreEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	mask, err := ptrace.GetSigmask(tid)
+	mask, err := th.GetSigmask()
 	if err != nil {
 		return nil, fmt.Errorf("signal mask: %w", err)
 	}
 	var tls []*core.UserDescT
 	for i := 0; i < x86.GDTEntryTLSEntries; i++ {
-		raw, err := ptrace.GetThreadArea(tid, x86.GDTEntryTLSMin+i)
+		raw, err := th.GetThreadArea(x86.GDTEntryTLSMin + i)
 		if err != nil {
 			return nil, fmt.Errorf("TLS entry %d: %w", x86.GDTEntryTLSMin+i, err)
 		}
@@ -97,20 +97,21 @@ func cpuState(tid int, leader bool) (*criucore.CoreEntry, error) {
 // leader the program break into p.MM. The thread is put back as it was before the
 // next one and before memory is read, so the pages saved are the task's
 // own.
-func (t *task) collectThread(tid int, vmas []procfs.SmapsEntry, p *model.Process) (c *criucore.CoreEntry, vtid int, err error) {
+func (t *task) collectThread(h ptrace.Thread, vmas []procfs.SmapsEntry, p *model.Process) (c *criucore.CoreEntry, vtid int, err error) {
+	tid := h.Tid
 	leader := tid == t.pid
 	status, err := procfs.ReadTaskStatus(t.pid, tid)
 	if err != nil {
 		return nil, 0, err
 	}
-	if c, err = cpuState(tid, leader); err != nil {
+	if c, err = cpuState(h, leader); err != nil {
 		return nil, 0, err
 	}
 	code, err := scratchCodeAddr(vmas)
 	if err != nil {
 		return nil, 0, err
 	}
-	inj, err := inject.BeginUndo(t.undo, tid, code)
+	inj, err := inject.BeginUndo(t.s.Undo, h, code)
 	if err != nil {
 		return nil, 0, fmt.Errorf("prepare injection: %w", err)
 	}
@@ -132,7 +133,7 @@ func (t *task) collectThread(tid int, vmas []procfs.SmapsEntry, p *model.Process
 	if err != nil {
 		return nil, 0, fmt.Errorf("map scratch data: %w", err)
 	}
-	unmap := t.undo.Push(fmt.Sprintf("unmap scratch data %#x in thread %d", data, tid), func() error {
+	unmap := t.s.Push(fmt.Sprintf("unmap scratch data %#x in thread %d", data, tid), func() error {
 		_, err := inj.Syscall(x86.SysMunmap, data, dataSize)
 		return err
 	})
@@ -148,7 +149,7 @@ func (t *task) collectThread(tid int, vmas []procfs.SmapsEntry, p *model.Process
 	}
 	defer mem.Close()
 	vtid = t.virt(status.NSpid, tid)
-	th := &frozenThread{t: t, tid: tid, vtid: vtid, inj: inj, data: data, mem: mem, status: status}
+	th := &frozenThread{t: t, h: h, vtid: vtid, inj: inj, data: data, mem: mem, status: status}
 	if err := attrs.CollectAll(th, attrs.Entry{Core: c, MM: p.MM}); err != nil {
 		return nil, 0, err
 	}
@@ -165,7 +166,7 @@ func (t *task) collectThread(tid int, vmas []procfs.SmapsEntry, p *model.Process
 // frozenThread is a frozen thread as task attributes see it (attrs.Thread).
 type frozenThread struct {
 	t      *task
-	tid    int
+	h      ptrace.Thread
 	vtid   int
 	inj    *inject.Task
 	data   uint64
@@ -176,10 +177,11 @@ type frozenThread struct {
 var _ attrs.Thread = (*frozenThread)(nil)
 
 func (f *frozenThread) Pid() int               { return f.t.pid }
-func (f *frozenThread) Tid() int               { return f.tid }
+func (f *frozenThread) Tid() int               { return f.h.Tid }
 func (f *frozenThread) VPid() int              { return f.t.vpid() }
 func (f *frozenThread) VTid() int              { return f.vtid }
-func (f *frozenThread) Leader() bool           { return f.tid == f.t.pid }
+func (f *frozenThread) Leader() bool           { return f.h.Tid == f.t.pid }
+func (f *frozenThread) Ptrace() ptrace.Thread  { return f.h }
 func (f *frozenThread) Compat() bool           { return f.t.abi == x86.ABI32 }
 func (f *frozenThread) Scratch() uint64        { return f.data }
 func (f *frozenThread) Status() *procfs.Status { return f.status }

@@ -88,9 +88,9 @@ func Dump(opts Options) (*Stats, error) {
 	var stats *Stats
 	// Run unwinds the undo stack on an error or a panic: the tree is
 	// then released as it was found.
-	err = tr.Run(func(u *ptrace.Undo) error {
+	err = tr.Run(func(s *ptrace.Session) error {
 		var err error
-		stats, err = t.freezeAndDump(u)
+		stats, err = t.freezeAndDump(s)
 		return err
 	})
 	if err != nil {
@@ -122,7 +122,8 @@ func (t *task) seizeAll() error {
 			if seized[tid] {
 				continue
 			}
-			if err := ptrace.Seize(tid, unix.PTRACE_O_TRACESYSGOOD|unix.PTRACE_O_TRACECLONE|unix.PTRACE_O_TRACEFORK|unix.PTRACE_O_TRACEVFORK); err != nil {
+			th, err := t.s.Seize(tid, unix.PTRACE_O_TRACESYSGOOD|unix.PTRACE_O_TRACECLONE|unix.PTRACE_O_TRACEFORK|unix.PTRACE_O_TRACEVFORK)
+			if err != nil {
 				if errors.Is(err, unix.ESRCH) {
 					continue // the thread exited meanwhile
 				}
@@ -138,17 +139,20 @@ func (t *task) seizeAll() error {
 				if !errors.Is(err, unix.EPERM) || !tracedByUs(tid) {
 					return fmt.Errorf("seize thread %d: %w", tid, err)
 				}
+				// Auto-attached: a clone or fork event of a thread
+				// seized before.
+				th = t.s.Adopt(tid)
 			}
 			seized[tid] = true
-			t.undo.Push(fmt.Sprintf("detach thread %d", tid), func() error { return t.detach(tid) })
-			if err := t.stop(tid); err != nil {
+			t.s.Push(fmt.Sprintf("detach thread %d", tid), func() error { return t.detach(th) })
+			if err := t.stop(th); err != nil {
 				// Seized while it was exiting: it ended instead of stopping.
 				if errors.Is(err, errExited) && tid != pid {
 					continue
 				}
 				return fmt.Errorf("thread %d: %w", tid, err)
 			}
-			t.tids = append(t.tids, tid)
+			t.threads = append(t.threads, th)
 			added = true
 		}
 		if !added {
@@ -158,14 +162,16 @@ func (t *task) seizeAll() error {
 			return fmt.Errorf("threads keep appearing; cannot freeze the task")
 		}
 	}
-	sort.Ints(t.tids)
-	// The leader first: images and injection use it for process-wide state.
-	for i, tid := range t.tids {
-		if tid == pid {
-			t.tids[0], t.tids[i] = t.tids[i], t.tids[0]
+	// The leader first: images and injection use it for process-wide
+	// state; then the others by id.
+	sort.Slice(t.threads, func(i, j int) bool {
+		a, b := t.threads[i].Tid, t.threads[j].Tid
+		if a == pid || b == pid {
+			return a == pid && b != pid
 		}
-	}
-	if len(t.tids) == 0 || t.tids[0] != pid {
+		return a < b
+	})
+	if len(t.threads) == 0 || t.threads[0].Tid != pid {
 		return fmt.Errorf("the thread group leader %d is gone", pid)
 	}
 	return nil
@@ -192,8 +198,8 @@ func tracedByUs(tid int) bool {
 
 // stop interrupts a seized thread and waits until it is in a ptrace
 // stop. A signal that arrives meanwhile is delivered as it would have been.
-func (t *task) stop(tid int) error {
-	if err := ptrace.Interrupt(tid); err != nil {
+func (t *task) stop(th ptrace.Thread) error {
+	if err := th.Interrupt(); err != nil {
 		return fmt.Errorf("interrupt: %w", err)
 	}
 	timeout := t.opts.FreezeTimeout
@@ -202,7 +208,7 @@ func (t *task) stop(tid int) error {
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		st, ok, err := ptrace.WaitNohang(tid)
+		st, ok, err := th.WaitNohang()
 		if err != nil {
 			return err
 		}
@@ -223,17 +229,17 @@ func (t *task) stop(tid int) error {
 			// The new task is picked up by the next round of seizeAll.
 			// It is traced already (auto-attached): a dump that fails
 			// before then must let it go too.
-			if msg, err := unix.PtraceGetEventMsg(tid); err == nil {
-				nt := int(msg)
-				t.undo.Push(fmt.Sprintf("detach new task %d", nt), func() error { return t.detach(nt) })
+			if msg, err := th.GetEventMsg(); err == nil {
+				nt := th.Child(int(msg))
+				t.s.Push(fmt.Sprintf("detach new task %d", nt.Tid), func() error { return t.detach(nt) })
 			}
-			if err := ptrace.Cont(tid, 0); err != nil {
+			if err := th.Cont(0); err != nil {
 				return err
 			}
 			continue
 		}
 		if sig := st.Signal(); sig != 0 {
-			if err := ptrace.Cont(tid, int(sig)); err != nil {
+			if err := th.Cont(int(sig)); err != nil {
 				return fmt.Errorf("pass on %v: %w", sig, err)
 			}
 		}
@@ -243,19 +249,19 @@ func (t *task) stop(tid int) error {
 // detach lets a seized thread go on. PTRACE_DETACH needs a thread in a
 // ptrace stop; one that is not (seized, then it did not stop in time)
 // is stopped first. A thread that is gone needs nothing.
-func (t *task) detach(tid int) error {
-	err := ptrace.Detach(tid, 0)
+func (t *task) detach(th ptrace.Thread) error {
+	err := th.Detach(0)
 	if !errors.Is(err, unix.ESRCH) {
 		return err
 	}
-	if err := ptrace.Interrupt(tid); err != nil {
+	if err := th.Interrupt(); err != nil {
 		return nil // gone, or not ours any more
 	}
-	if err := t.stop(tid); err != nil {
+	if err := t.stop(th); err != nil {
 		if errors.Is(err, errExited) {
 			return nil
 		}
 		return err
 	}
-	return ptrace.Detach(tid, 0)
+	return th.Detach(0)
 }

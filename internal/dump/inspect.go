@@ -26,22 +26,22 @@ type openFile struct {
 
 // task is one process of the tree being dumped.
 type task struct {
-	opts   *Options
-	kinds  *fd.Kinds
-	pid    int
-	index  int // 1-based position in the tree: the id of its pages, fd table, ...
-	abi    x86.ABI
-	exe    string
-	exeSt  unix.Stat_t
-	stat   *procfs.Stat
-	status *procfs.Status
-	files  []openFile
-	inj    *inject.Task
-	tids   []int // seized threads, the leader first
+	opts    *Options
+	kinds   *fd.Kinds
+	pid     int
+	index   int // 1-based position in the tree: the id of its pages, fd table, ...
+	abi     x86.ABI
+	exe     string
+	exeSt   unix.Stat_t
+	stat    *procfs.Stat
+	status  *procfs.Status
+	files   []openFile
+	inj     *inject.Task
+	threads []ptrace.Thread // seized threads, the leader first
 	// undo is the run's undo stack (set once the tree is being frozen):
 	// each seize and injection pushes what puts the task back.
-	undo   *ptrace.Undo
-	zombie bool // exited, not yet reaped: only its pstree entry and exit status
+	s      *ptrace.Session // the run's: seizes, and the undo stack
+	zombie bool            // exited, not yet reaped: only its pstree entry and exit status
 	// filesOf and fsOf are the index of the task whose fd table, or cwd,
 	// root and umask, this one shares (CLONE_FILES, CLONE_FS); 0 if its own.
 	filesOf, fsOf int

@@ -28,13 +28,13 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 	}
 	p.MM = &mm.MmEntry{}
 	var tids []uint32
-	for _, tid := range t.tids {
-		c, vtid, err := t.collectThread(tid, vmas, p)
+	for _, th := range t.threads {
+		c, vtid, err := t.collectThread(th, vmas, p)
 		if err != nil {
-			return nil, fmt.Errorf("thread %d: %w", tid, err)
+			return nil, fmt.Errorf("thread %d: %w", th.Tid, err)
 		}
 		tids = append(tids, uint32(vtid))
-		if tid == pid {
+		if th.Tid == pid {
 			p.Core = c
 			continue
 		}

@@ -33,7 +33,7 @@ type tree struct {
 	opts  *Options
 	kinds *fd.Kinds
 	tasks []*task
-	undo  *ptrace.Undo // the run's, see freezeAndDump
+	s     *ptrace.Session // the run's, see freezeAndDump
 }
 
 // children lists the child processes of every thread of pid.
@@ -162,11 +162,11 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 		}
 	}
 	tr.tasks = append(tr.tasks, t)
-	t.undo = tr.undo
-	mark := tr.undo.Mark()
+	t.s = tr.s
+	mark := tr.s.Mark()
 	if err := t.seizeAll(); err != nil {
 		tr.tasks = tr.tasks[:len(tr.tasks)-1]
-		_ = tr.undo.UnwindTo(mark) // let go of what of it was seized
+		_ = tr.s.UnwindTo(mark) // let go of what of it was seized
 		if t, ok := zombie(true); ok {
 			return t, nil
 		}
@@ -215,12 +215,12 @@ func (tr *tree) freezeTree() error {
 }
 
 // freezeAndDump runs on the tracer thread: every process of the tree is
-// frozen before any is dumped. What it changes goes on u, which the
-// caller unwinds when it fails or panics.
-func (tr *tree) freezeAndDump(u *ptrace.Undo) (*Stats, error) {
+// frozen before any is dumped. What it changes goes on the session's
+// undo stack, which the caller unwinds when it fails or panics.
+func (tr *tree) freezeAndDump(s *ptrace.Session) (*Stats, error) {
 	o := tr.opts
-	tr.undo = u
-	tr.tasks[0].undo = u
+	tr.s = s
+	tr.tasks[0].s = s
 	start := time.Now()
 	if err := tr.freezeTree(); err != nil {
 		return nil, err
@@ -232,13 +232,13 @@ func (tr *tree) freezeAndDump(u *ptrace.Undo) (*Stats, error) {
 		return nil, err
 	}
 	if o.LeaveRunning {
-		if err := u.Unwind(); err != nil {
+		if err := s.Unwind(); err != nil {
 			return nil, fmt.Errorf("release tree after dump: %w", err)
 		}
 		o.logf("tree of %d left running", o.Pid)
 	} else {
 		tr.kill()
-		u.Commit()
+		s.Commit()
 		o.logf("tree of %d killed after dump", o.Pid)
 	}
 	stats.FrozenFor = time.Since(start)
@@ -302,7 +302,7 @@ func (tr *tree) dumpAll() (*Stats, error) {
 // anyone else.
 func (tr *tree) kill() {
 	for k := len(tr.tasks) - 1; k >= 0; k-- {
-		_ = ptrace.KillAndReap(tr.tasks[k].pid, true)
+		_ = tr.s.KillAndReap(tr.tasks[k].pid, true)
 	}
 }
 

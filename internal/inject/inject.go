@@ -5,7 +5,8 @@
 // registers at them and lets the task run until the trap. This is how
 // ckpt asks a task about state only the task itself can read, and how a
 // restore turns a helper into the dumped task, with no injected blob.
-// Every method must run on the ptrace.Tracer thread that owns the task.
+// A Task drives its thread through the thread's ptrace handle, which works
+// only on the tracer thread that owns it.
 package inject
 
 import (
@@ -24,14 +25,17 @@ const codeLen = 8
 
 // Task is a stopped tracee prepared for syscall injection.
 type Task struct {
+	// T is the thread's ptrace handle; Pid is its id.
+	T   ptrace.Thread
 	Pid int
 	// Orig are the registers the task had when Begin was called.
 	Orig x86.Regs
 	// OrigMask is the blocked mask at Begin; all signals stay blocked
 	// while syscalls are injected so that none is dequeued meanwhile.
 	OrigMask uint64
-	// Children are the PIDs that injected clone/fork calls created.
-	Children []int
+	// Children are the tasks that injected clone/fork calls created,
+	// traced by the kernel's doing.
+	Children []ptrace.Thread
 	// Stack, when not 0, is the stack pointer injected calls run with
 	// (sigaltstack refuses changes while sp is on the alternate stack).
 	Stack uint64
@@ -44,20 +48,20 @@ type Task struct {
 // Begin prepares a stopped task: it saves registers and the blocked mask,
 // blocks every signal, and writes the syscall code at codeAddr (an
 // address in an executable mapping whose bytes are put back by End).
-func Begin(pid int, codeAddr uint64) (*Task, error) {
-	t := &Task{Pid: pid, code: codeAddr}
+func Begin(th ptrace.Thread, codeAddr uint64) (*Task, error) {
+	t := &Task{T: th, Pid: th.Tid, code: codeAddr}
 	var err error
-	if t.Orig, err = ptrace.GetRegs(pid); err != nil {
+	if t.Orig, err = th.GetRegs(); err != nil {
 		return nil, fmt.Errorf("get registers: %w", err)
 	}
-	if t.OrigMask, err = ptrace.GetSigmask(pid); err != nil {
+	if t.OrigMask, err = th.GetSigmask(); err != nil {
 		return nil, fmt.Errorf("get signal mask: %w", err)
 	}
-	if err := ptrace.SetSigmask(pid, ^uint64(0)); err != nil {
+	if err := th.SetSigmask(^uint64(0)); err != nil {
 		return nil, fmt.Errorf("block signals: %w", err)
 	}
 	if err := t.MoveCode(codeAddr); err != nil {
-		_ = ptrace.SetSigmask(pid, t.OrigMask)
+		_ = th.SetSigmask(t.OrigMask)
 		return nil, err
 	}
 	return t, nil
@@ -66,12 +70,12 @@ func Begin(pid int, codeAddr uint64) (*Task, error) {
 // BeginUndo is Begin for a task that must go on as before whatever
 // happens: End is pushed on u, so that a run that fails or panics puts
 // back the code bytes, registers and mask. End drops it.
-func BeginUndo(u *ptrace.Undo, pid int, codeAddr uint64) (*Task, error) {
-	t, err := Begin(pid, codeAddr)
+func BeginUndo(u *ptrace.Undo, th ptrace.Thread, codeAddr uint64) (*Task, error) {
+	t, err := Begin(th, codeAddr)
 	if err != nil {
 		return nil, err
 	}
-	t.undo = u.Push(fmt.Sprintf("end injection in thread %d", pid), t.End)
+	t.undo = u.Push(fmt.Sprintf("end injection in thread %d", th.Tid), t.End)
 	return t, nil
 }
 
@@ -79,12 +83,12 @@ func BeginUndo(u *ptrace.Undo, pid int, codeAddr uint64) (*Task, error) {
 // the code at addr instead.
 func (t *Task) MoveCode(addr uint64) error {
 	if t.saved != nil {
-		if err := ptrace.WriteBytes(t.Pid, t.code, t.saved); err != nil {
+		if err := t.T.WriteBytes(t.code, t.saved); err != nil {
 			return fmt.Errorf("put back code bytes at %#x: %w", t.code, err)
 		}
 		t.saved = nil
 	}
-	saved, err := ptrace.ReadBytes(t.Pid, addr, codeLen)
+	saved, err := t.T.ReadBytes(addr, codeLen)
 	if err != nil {
 		return fmt.Errorf("read scratch code at %#x: %w", addr, err)
 	}
@@ -92,7 +96,7 @@ func (t *Task) MoveCode(addr uint64) error {
 	copy(code, x86.CodeSyscall64)
 	copy(code[3:], x86.CodeSyscall32)
 	copy(code[6:], saved[6:])
-	if err := ptrace.WriteBytes(t.Pid, addr, code); err != nil {
+	if err := t.T.WriteBytes(addr, code); err != nil {
 		return fmt.Errorf("write scratch code at %#x: %w", addr, err)
 	}
 	t.code, t.saved = addr, saved
@@ -135,7 +139,7 @@ func (t *Task) run(s x86.Syscall, compat bool, args []uint64) (uint64, error) {
 		return 0, fmt.Errorf("%v has no %s syscall", s, map[bool]string{false: "x86_64", true: "ia32"}[compat])
 	}
 	regs := t.callRegs(nr, compat, args)
-	if err := ptrace.SetRegs(t.Pid, &regs); err != nil {
+	if err := t.T.SetRegs(&regs); err != nil {
 		return 0, fmt.Errorf("%v: set registers: %w", s, err)
 	}
 	// Syscall-enter and syscall-exit stops bracket the call. Unlike a
@@ -148,7 +152,7 @@ func (t *Task) run(s x86.Syscall, compat bool, args []uint64) (uint64, error) {
 	if err := t.toSyscallStop(s); err != nil {
 		return 0, fmt.Errorf("%v: leaving: %w", s, err)
 	}
-	out, err := ptrace.GetRegs(t.Pid)
+	out, err := t.T.GetRegs()
 	if err != nil {
 		return 0, fmt.Errorf("%v: get registers: %w", s, err)
 	}
@@ -185,11 +189,11 @@ func (t *Task) callRegs(nr int, compat bool, args []uint64) x86.Regs {
 // toSyscallStop resumes the task with PTRACE_SYSCALL until its next
 // syscall-enter or syscall-exit stop, noting children that clone creates.
 func (t *Task) toSyscallStop(s x86.Syscall) error {
-	if err := ptrace.Syscall(t.Pid, 0); err != nil {
+	if err := t.T.ContSyscall(0); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
 	for {
-		st, err := ptrace.Wait(t.Pid)
+		st, err := t.T.Wait()
 		if err != nil {
 			return err
 		}
@@ -201,17 +205,17 @@ func (t *Task) toSyscallStop(s x86.Syscall) error {
 		}
 		switch st.Event() {
 		case unix.PTRACE_EVENT_FORK, unix.PTRACE_EVENT_VFORK, unix.PTRACE_EVENT_CLONE:
-			msg, err := unix.PtraceGetEventMsg(t.Pid)
+			msg, err := t.T.GetEventMsg()
 			if err != nil {
 				return fmt.Errorf("get new child: %w", err)
 			}
-			t.Children = append(t.Children, int(msg))
+			t.Children = append(t.Children, t.T.Child(int(msg)))
 		case unix.PTRACE_EVENT_STOP:
 			// A group-stop (SIGSTOP cannot be blocked): go on.
 		default:
 			return fmt.Errorf("task stopped by %v during the call", st)
 		}
-		if err := ptrace.Syscall(t.Pid, 0); err != nil {
+		if err := t.T.ContSyscall(0); err != nil {
 			return fmt.Errorf("resume: %w", err)
 		}
 	}
@@ -221,13 +225,13 @@ func (t *Task) toSyscallStop(s x86.Syscall) error {
 // sees it gone; its parent then finds it as a zombie.
 func (t *Task) Exit(code int) error {
 	regs := t.callRegs(x86.SysExitGroup.Number(false), false, []uint64{uint64(code)})
-	if err := ptrace.SetRegs(t.Pid, &regs); err != nil {
+	if err := t.T.SetRegs(&regs); err != nil {
 		return fmt.Errorf("exit_group: set registers: %w", err)
 	}
-	if err := ptrace.Cont(t.Pid, 0); err != nil {
+	if err := t.T.Cont(0); err != nil {
 		return fmt.Errorf("exit_group: resume: %w", err)
 	}
-	if _, err := ptrace.WaitExit(t.Pid); err != nil {
+	if _, err := t.T.WaitExit(); err != nil {
 		return fmt.Errorf("exit_group: %w", err)
 	}
 	return nil
@@ -238,14 +242,14 @@ func (t *Task) Exit(code int) error {
 // Only from there does the kernel apply its syscall-restart rules to the
 // registers set by the tracer, when the task is released.
 func (t *Task) Park() error {
-	if err := ptrace.Interrupt(t.Pid); err != nil {
+	if err := t.T.Interrupt(); err != nil {
 		return fmt.Errorf("interrupt: %w", err)
 	}
-	if err := ptrace.Cont(t.Pid, 0); err != nil {
+	if err := t.T.Cont(0); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
 	for {
-		st, err := ptrace.Wait(t.Pid)
+		st, err := t.T.Wait()
 		if err != nil {
 			return err
 		}
@@ -256,7 +260,7 @@ func (t *Task) Park() error {
 			return nil
 		}
 		// A signal that is not blocked: keep it for the task.
-		if err := ptrace.Cont(t.Pid, int(st.Signal())); err != nil {
+		if err := t.T.Cont(int(st.Signal())); err != nil {
 			return fmt.Errorf("resume: %w", err)
 		}
 	}
@@ -268,18 +272,18 @@ func (t *Task) End() error {
 	t.undo.Drop()
 	var errs []error
 	if t.saved != nil {
-		if err := ptrace.WriteBytes(t.Pid, t.code, t.saved); err != nil {
+		if err := t.T.WriteBytes(t.code, t.saved); err != nil {
 			errs = append(errs, fmt.Errorf("put back code bytes: %w", err))
 		}
 		t.saved = nil
 	}
-	if err := ptrace.SetRegs(t.Pid, &t.Orig); err != nil {
+	if err := t.T.SetRegs(&t.Orig); err != nil {
 		errs = append(errs, fmt.Errorf("put back registers: %w", err))
 	}
 	if err := t.Park(); err != nil {
 		errs = append(errs, fmt.Errorf("park: %w", err))
 	}
-	if err := ptrace.SetSigmask(t.Pid, t.OrigMask); err != nil {
+	if err := t.T.SetSigmask(t.OrigMask); err != nil {
 		errs = append(errs, fmt.Errorf("put back signal mask: %w", err))
 	}
 	return errors.Join(errs...)

@@ -35,6 +35,8 @@ var errTimeout = errors.New("timed out")
 // helper is a child process traced by the tracer thread.
 type helper struct {
 	pid      int
+	th       ptrace.Thread
+	s        *ptrace.Session
 	timer    *time.Timer
 	mu       sync.Mutex
 	reaped   bool
@@ -51,8 +53,8 @@ func (e *seizeError) Unwrap() error { return e.err }
 // to a task (PTRACE_SEIZE, PTRACE_INTERRUPT), before it has run any of
 // its own code. It must be called on the tracer thread, which becomes
 // the tracer. An error of the seize step is a *seizeError.
-func startHelper() (*helper, error) {
-	h, err := execHelper()
+func startHelper(s *ptrace.Session) (*helper, error) {
+	h, err := execHelper(s)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +67,7 @@ func startHelper() (*helper, error) {
 
 // execHelper starts /proc/self/exe under PTRACE_TRACEME and waits for
 // the SIGTRAP stop that follows its exec, before any of its code runs.
-func execHelper() (*helper, error) {
+func execHelper(s *ptrace.Session) (*helper, error) {
 	attr := &syscall.ProcAttr{
 		Env: []string{},
 		Sys: &syscall.SysProcAttr{Ptrace: true, Pdeathsig: syscall.SIGKILL},
@@ -74,9 +76,9 @@ func execHelper() (*helper, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start helper: %w", err)
 	}
-	h := &helper{pid: pid}
+	h := &helper{pid: pid, th: s.Adopt(pid), s: s}
 	h.timer = time.AfterFunc(helperTimeout, h.expire)
-	st, err := ptrace.Wait(pid)
+	st, err := h.th.Wait()
 	if err != nil {
 		h.kill()
 		return nil, h.explain(fmt.Errorf("helper %d: %w", pid, err))
@@ -114,7 +116,7 @@ func (h *helper) kill() {
 	if h.reaped {
 		return
 	}
-	_ = ptrace.KillAndReap(h.pid, false)
+	_ = h.s.KillAndReap(h.pid, false)
 	h.reaped = true
 }
 
@@ -126,7 +128,7 @@ func (h *helper) kill() {
 // interrupted running task: its later stops are not group-stops.
 // (PTRACE_INTERRUPT and thus inject.Task.End need a seized tracee.)
 func (h *helper) reseize() error {
-	if err := ptrace.Detach(h.pid, int(unix.SIGSTOP)); err != nil {
+	if err := h.th.Detach(int(unix.SIGSTOP)); err != nil {
 		return fmt.Errorf("PTRACE_DETACH: %w", err)
 	}
 	_, ws, err := ptrace.Wait4(h.pid, unix.WALL|unix.WUNTRACED)
@@ -136,14 +138,14 @@ func (h *helper) reseize() error {
 	if !ws.Stopped() {
 		return h.explain(fmt.Errorf("helper did not stop (status %#x)", uint32(ws)))
 	}
-	if err := ptrace.Seize(h.pid, seizeOptions); err != nil {
+	if h.th, err = h.s.Seize(h.pid, seizeOptions); err != nil {
 		return fmt.Errorf("PTRACE_SEIZE: %w", err)
 	}
-	if err := ptrace.Interrupt(h.pid); err != nil {
+	if err := h.th.Interrupt(); err != nil {
 		return fmt.Errorf("PTRACE_INTERRUPT: %w", err)
 	}
 	for {
-		st, err := ptrace.Wait(h.pid)
+		st, err := h.th.Wait()
 		if err != nil {
 			return h.explain(err)
 		}

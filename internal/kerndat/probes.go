@@ -162,8 +162,8 @@ func probeLive(tr *ptrace.Tracer) []Result {
 	}
 	got := map[string]Result{}
 	set := func(r Result) { got[r.Name] = r }
-	err := tr.Do(func() error {
-		h, err := startHelper()
+	err := tr.Run(func(sess *ptrace.Session) error {
+		h, err := startHelper(sess)
 		var se *seizeError
 		if errors.As(err, &se) {
 			set(fail(nameSeize, true, "%v", se.err))
@@ -176,9 +176,9 @@ func probeLive(tr *ptrace.Tracer) []Result {
 		set(ok(nameSeize, "", true))
 		pid := h.pid
 
-		regs, err := ptrace.GetRegs(pid)
+		regs, err := h.th.GetRegs()
 		if err == nil {
-			err = ptrace.SetRegs(pid, &regs)
+			err = h.th.SetRegs(&regs)
 		}
 		if err != nil {
 			set(fail(nameRegs, true, "%v", err))
@@ -191,10 +191,10 @@ func probeLive(tr *ptrace.Tracer) []Result {
 		set(ok(nameRegs, "", true))
 
 		set(probeInjectGetpid(h, regs.Rip))
-		set(probeVMReadv(pid, regs.Rip))
+		set(probeVMReadv(h, regs.Rip))
 		set(probePagemap(pid, regs.Rip))
 		set(probeMapFiles(pid))
-		if c, err := ptrace.GetRseqConfig(pid); err != nil {
+		if c, err := h.th.GetRseqConfig(); err != nil {
 			set(fail(nameRseq, true, "%v: this kernel cannot tell a task's rseq area (needs Linux 5.13), so glibc programs cannot be dumped", err))
 		} else if c.Addr != 0 {
 			set(ok(nameRseq, fmt.Sprintf("helper rseq at %#x, %d bytes", c.Addr, c.Len), true))
@@ -220,7 +220,7 @@ func probeLive(tr *ptrace.Tracer) []Result {
 
 // probeInjectGetpid runs getpid inside the helper.
 func probeInjectGetpid(h *helper, code uint64) Result {
-	inj, err := inject.Begin(h.pid, code)
+	inj, err := inject.Begin(h.th, code)
 	if err != nil {
 		return fail(nameInject, true, "%v", h.explain(err))
 	}
@@ -237,7 +237,8 @@ func probeInjectGetpid(h *helper, code uint64) Result {
 	return ok(nameInject, "", true)
 }
 
-func probeVMReadv(pid int, addr uint64) Result {
+func probeVMReadv(h *helper, addr uint64) Result {
+	pid := h.pid
 	const n = 16
 	b := make([]byte, n)
 	local := []unix.Iovec{{Base: &b[0]}}
@@ -247,7 +248,7 @@ func probeVMReadv(pid int, addr uint64) Result {
 	if err != nil {
 		return fail(nameVMReadv, false, "%v: memory is read through /proc/PID/mem instead (slower)", err)
 	}
-	want, err := ptrace.ReadBytes(pid, addr, n)
+	want, err := h.th.ReadBytes(addr, n)
 	if err != nil {
 		return fail(nameVMReadv, false, "PTRACE_PEEKDATA to compare: %v", err)
 	}
@@ -327,8 +328,8 @@ func probeVDSO(tr *ptrace.Tracer, compat bool) (Result, string) {
 	}
 	var res Result
 	var layout string
-	err := tr.Do(func() error {
-		h, err := startHelper()
+	err := tr.Run(func(sess *ptrace.Session) error {
+		h, err := startHelper(sess)
 		if err != nil {
 			return err
 		}
@@ -362,7 +363,7 @@ func vdsoLayout(maps []procfs.VMA) (string, uint64) {
 
 func mapVDSOIn(h *helper, name string, code uint64, required bool) (Result, string) {
 	pid := h.pid
-	regs, err := ptrace.GetRegs(pid)
+	regs, err := h.th.GetRegs()
 	if err != nil {
 		return fail(name, required, "get helper registers: %v", err), ""
 	}
@@ -370,7 +371,7 @@ func mapVDSOIn(h *helper, name string, code uint64, required bool) (Result, stri
 	if err != nil {
 		return fail(name, required, "%v", err), ""
 	}
-	inj, err := inject.Begin(pid, regs.Rip)
+	inj, err := inject.Begin(h.th, regs.Rip)
 	if err != nil {
 		return fail(name, required, "%v", h.explain(err)), ""
 	}
@@ -409,8 +410,8 @@ func mapVDSOIn(h *helper, name string, code uint64, required bool) (Result, stri
 // and back with PTRACE_SETREGS, then runs getpid with int $0x80.
 func probeCompat(tr *ptrace.Tracer) Result {
 	var res Result
-	err := tr.Do(func() error {
-		h, err := startHelper()
+	err := tr.Run(func(sess *ptrace.Session) error {
+		h, err := startHelper(sess)
 		if err != nil {
 			return err
 		}
@@ -426,29 +427,29 @@ func probeCompat(tr *ptrace.Tracer) Result {
 
 func compatIn(h *helper) Result {
 	pid := h.pid
-	regs, err := ptrace.GetRegs(pid)
+	regs, err := h.th.GetRegs()
 	if err != nil {
 		return fail(nameCompat, false, "get registers: %v", err)
 	}
 	r32 := regs
 	r32.Cs, r32.Ss = x86.User32CS, x86.UserDS
-	if err := ptrace.SetRegs(pid, &r32); err != nil {
+	if err := h.th.SetRegs(&r32); err != nil {
 		return fail(nameCompat, false, "PTRACE_SETREGS cs=%#x: %v", x86.User32CS, err)
 	}
-	back, err := ptrace.GetRegs(pid)
+	back, err := h.th.GetRegs()
 	if err != nil {
 		return fail(nameCompat, false, "get registers: %v", err)
 	}
 	if back.Cs != x86.User32CS {
 		return fail(nameCompat, false, "PTRACE_SETREGS cs=%#x reads back cs=%#x", x86.User32CS, back.Cs)
 	}
-	if err := ptrace.SetRegs(pid, &regs); err != nil {
+	if err := h.th.SetRegs(&regs); err != nil {
 		return fail(nameCompat, false, "PTRACE_SETREGS back to cs=%#x: %v", x86.UserCS, err)
 	}
-	if back, err = ptrace.GetRegs(pid); err != nil || back.Cs != x86.UserCS {
+	if back, err = h.th.GetRegs(); err != nil || back.Cs != x86.UserCS {
 		return fail(nameCompat, false, "switching back to cs=%#x: cs=%#x, %v", x86.UserCS, back.Cs, err)
 	}
-	inj, err := inject.Begin(pid, regs.Rip)
+	inj, err := inject.Begin(h.th, regs.Rip)
 	if err != nil {
 		return fail(nameCompat, false, "%v", h.explain(err))
 	}

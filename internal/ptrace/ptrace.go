@@ -56,71 +56,71 @@ func ptracePtr2(req int, pid int, addr, data unsafe.Pointer) (uintptr, error) {
 	}
 }
 
-// Seize attaches to pid without stopping it, with the given options
+// seize attaches to pid without stopping it, with the given options
 // (x/sys's PtraceSeize passes none).
-func Seize(pid int, options int) error {
+func seize(pid int, options int) error {
 	_, err := ptrace(unix.PTRACE_SEIZE, pid, 0, uintptr(options))
 	return err
 }
 
-// Interrupt stops a seized task (PTRACE_INTERRUPT).
-func Interrupt(pid int) error {
+// interrupt stops a seized task (PTRACE_INTERRUPT).
+func interrupt(pid int) error {
 	_, err := ptrace(unix.PTRACE_INTERRUPT, pid, 0, 0)
 	return err
 }
 
-// SetOptions sets ptrace options on a tracee attached with PTRACE_TRACEME.
-func SetOptions(pid int, options int) error {
+// setOptions sets ptrace options on a tracee attached with PTRACE_TRACEME.
+func setOptions(pid int, options int) error {
 	_, err := ptrace(unix.PTRACE_SETOPTIONS, pid, 0, uintptr(options))
 	return err
 }
 
-// Detach lets the tracee go, delivering sig (0 for none).
-func Detach(pid int, sig int) error {
+// detach lets the tracee go, delivering sig (0 for none).
+func detach(pid int, sig int) error {
 	_, err := ptrace(unix.PTRACE_DETACH, pid, 0, uintptr(sig))
 	return err
 }
 
-// Cont resumes a stopped tracee, delivering sig (0 for none).
-func Cont(pid int, sig int) error {
+// cont resumes a stopped tracee, delivering sig (0 for none).
+func cont(pid int, sig int) error {
 	_, err := ptrace(unix.PTRACE_CONT, pid, 0, uintptr(sig))
 	return err
 }
 
-// Syscall resumes a stopped tracee until its next syscall-enter or
+// contSyscall resumes a stopped tracee until its next syscall-enter or
 // syscall-exit stop (PTRACE_SYSCALL).
-func Syscall(pid int, sig int) error {
+func contSyscall(pid int, sig int) error {
 	_, err := ptrace(unix.PTRACE_SYSCALL, pid, 0, uintptr(sig))
 	return err
 }
 
-// GetRegs reads general registers in the tracer's 64-bit layout with raw
+// getRegs reads general registers in the tracer's 64-bit layout with raw
 // PTRACE_GETREGS, valid for native and compat tracees. (x/sys's
 // PtraceGetRegs uses GETREGSET, whose layout follows the tracee's mode.)
-func GetRegs(pid int) (x86.Regs, error) {
+func getRegs(pid int) (x86.Regs, error) {
 	var r x86.Regs
 	_, err := ptracePtr(unix.PTRACE_GETREGS, pid, 0, unsafe.Pointer(&r))
 	return r, err
 }
 
-// SetRegs writes general registers with raw PTRACE_SETREGS; cs may switch
+// setRegs writes general registers with raw PTRACE_SETREGS; cs may switch
 // between 0x23 and 0x33.
-func SetRegs(pid int, r *x86.Regs) error {
+func setRegs(pid int, r *x86.Regs) error {
 	_, err := ptracePtr(unix.PTRACE_SETREGS, pid, 0, unsafe.Pointer(r))
 	return err
 }
 
-// GetRegset reads a register set (PTRACE_GETREGSET) into buf and returns
+// getRegset reads a register set (PTRACE_GETREGSET) into buf and returns
 // the length the kernel filled.
-func GetRegset(pid int, nt int, buf []byte) (int, error) {
+func getRegset(pid int, nt int, buf []byte) (int, error) {
 	iov := unix.Iovec{Base: &buf[0]}
 	iov.SetLen(len(buf))
 	_, err := ptracePtr(unix.PTRACE_GETREGSET, pid, uintptr(nt), unsafe.Pointer(&iov))
 	return int(iov.Len), err
 }
 
-// SetRegset writes a register set (PTRACE_SETREGSET).
-func SetRegset(pid int, nt int, buf []byte) error {
+// setRegset writes a register set (PTRACE_SETREGSET).
+func setRegset(pid int, nt int, buf []byte) error {
 	iov := unix.Iovec{Base: &buf[0]}
 	iov.SetLen(len(buf))
 	_, err := ptracePtr(unix.PTRACE_SETREGSET, pid, uintptr(nt), unsafe.Pointer(&iov))
@@ -131,26 +131,26 @@ func SetRegset(pid int, nt int, buf []byte) error {
 // included, which need about 11 KiB).
 const XstateBufSize = 16384
 
-// GetXstate returns the task's xsave area (NT_X86_XSTATE).
-func GetXstate(pid int) ([]byte, error) {
+// getXstate returns the task's xsave area (NT_X86_XSTATE).
+func getXstate(pid int) ([]byte, error) {
 	buf := make([]byte, XstateBufSize)
-	n, err := GetRegset(pid, unix.NT_X86_XSTATE, buf)
+	n, err := getRegset(pid, unix.NT_X86_XSTATE, buf)
 	if err != nil {
 		return nil, err
 	}
 	return buf[:n], nil
 }
 
-// GetSigmask returns the blocked mask; during sigsuspend and friends the
+// getSigmask returns the blocked mask; during sigsuspend and friends the
 // kernel returns the mask to be restored afterwards.
-func GetSigmask(pid int) (uint64, error) {
+func getSigmask(pid int) (uint64, error) {
 	var m uint64
 	_, err := ptracePtr(unix.PTRACE_GETSIGMASK, pid, 8, unsafe.Pointer(&m))
 	return m, err
 }
 
-// SetSigmask sets the blocked mask.
-func SetSigmask(pid int, m uint64) error {
+// setSigmask sets the blocked mask.
+func setSigmask(pid int, m uint64) error {
 	_, err := ptracePtr(unix.PTRACE_SETSIGMASK, pid, 8, unsafe.Pointer(&m))
 	return err
 }
@@ -161,10 +161,10 @@ const SiginfoSize = 128
 // peekSiginfoShared is PTRACE_PEEKSIGINFO_SHARED (include/uapi/linux/ptrace.h).
 const peekSiginfoShared = 1
 
-// PeekSiginfo returns the queued signals of a stopped task without
+// peekSiginfo returns the queued signals of a stopped task without
 // dequeuing them: the thread's own queue, or with shared the process-wide
 // one. Each entry is a raw 64-bit siginfo_t.
-func PeekSiginfo(pid int, shared bool) ([][]byte, error) {
+func peekSiginfo(pid int, shared bool) ([][]byte, error) {
 	type args struct {
 		off   uint64
 		flags uint32
@@ -191,16 +191,16 @@ func PeekSiginfo(pid int, shared bool) ([][]byte, error) {
 	}
 }
 
-// GetThreadArea reads GDT TLS entry idx (PTRACE_GET_THREAD_AREA) as a raw
+// getThreadArea reads GDT TLS entry idx (PTRACE_GET_THREAD_AREA) as a raw
 // struct user_desc.
-func GetThreadArea(pid int, idx int) ([]byte, error) {
+func getThreadArea(pid int, idx int) ([]byte, error) {
 	b := make([]byte, x86.UserDescSize)
 	_, err := ptracePtr(unix.PTRACE_GET_THREAD_AREA, pid, uintptr(idx), unsafe.Pointer(&b[0]))
 	return b, err
 }
 
-// SetThreadArea writes GDT TLS entry idx (PTRACE_SET_THREAD_AREA).
-func SetThreadArea(pid int, idx int, desc []byte) error {
+// setThreadArea writes GDT TLS entry idx (PTRACE_SET_THREAD_AREA).
+func setThreadArea(pid int, idx int, desc []byte) error {
 	if len(desc) < x86.UserDescSize {
 		return errors.New("short user_desc")
 	}
@@ -217,51 +217,51 @@ type RseqConfig struct {
 	_         uint32
 }
 
-// GetRseqConfig reads the task's rseq registration; Addr is 0 if none.
-func GetRseqConfig(pid int) (RseqConfig, error) {
+// getRseqConfig reads the task's rseq registration; Addr is 0 if none.
+func getRseqConfig(pid int) (RseqConfig, error) {
 	var c RseqConfig
 	_, err := ptracePtr(unix.PTRACE_GET_RSEQ_CONFIGURATION, pid, unsafe.Sizeof(c), unsafe.Pointer(&c))
 	return c, err
 }
 
-// PokeData writes one word into the tracee, ignoring page protection
+// pokeData writes one word into the tracee, ignoring page protection
 // (how debuggers set breakpoints in text).
-func PokeData(pid int, addr uint64, word uint64) error {
+func pokeData(pid int, addr uint64, word uint64) error {
 	_, err := ptrace(unix.PTRACE_POKEDATA, pid, uintptr(addr), uintptr(word))
 	return err
 }
 
-// PeekData reads one word from the tracee.
-func PeekData(pid int, addr uint64) (uint64, error) {
+// peekData reads one word from the tracee.
+func peekData(pid int, addr uint64) (uint64, error) {
 	var w uint64
 	_, err := ptracePtr(unix.PTRACE_PEEKDATA, pid, uintptr(addr), unsafe.Pointer(&w))
 	return w, err
 }
 
-// WriteBytes writes b at addr with PEEK/POKE, for a few bytes of code in
+// writeBytes writes b at addr with PEEK/POKE, for a few bytes of code in
 // pages that may be read-only.
-func WriteBytes(pid int, addr uint64, b []byte) error {
+func writeBytes(pid int, addr uint64, b []byte) error {
 	for off := 0; off < len(b); off += 8 {
 		a := addr + uint64(off)
-		w, err := PeekData(pid, a)
+		w, err := peekData(pid, a)
 		if err != nil {
 			return fmt.Errorf("peek %#x: %w", a, err)
 		}
 		var wb [8]byte
 		binary.LittleEndian.PutUint64(wb[:], w)
 		copy(wb[:], b[off:])
-		if err := PokeData(pid, a, binary.LittleEndian.Uint64(wb[:])); err != nil {
+		if err := pokeData(pid, a, binary.LittleEndian.Uint64(wb[:])); err != nil {
 			return fmt.Errorf("poke %#x: %w", a, err)
 		}
 	}
 	return nil
 }
 
-// ReadBytes reads n bytes at addr with PEEKDATA.
-func ReadBytes(pid int, addr uint64, n int) ([]byte, error) {
+// readBytes reads n bytes at addr with PEEKDATA.
+func readBytes(pid int, addr uint64, n int) ([]byte, error) {
 	out := make([]byte, 0, n+8)
 	for off := 0; off < n; off += 8 {
-		w, err := PeekData(pid, addr+uint64(off))
+		w, err := peekData(pid, addr+uint64(off))
 		if err != nil {
 			return nil, fmt.Errorf("peek %#x: %w", addr+uint64(off), err)
 		}

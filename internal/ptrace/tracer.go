@@ -3,7 +3,9 @@
 // Package ptrace is the only caller of ptrace(2) in ckpt. Linux accepts
 // ptrace requests for a tracee only from the OS thread that attached it,
 // so a Tracer runs every request on one goroutine locked to one OS thread;
-// callers hand it work with Do or Run.
+// callers hand it work with Run, which gives them a Session: the handles
+// of traced threads (Thread), whose methods are the ptrace requests, and
+// the undo stack of the run.
 package ptrace
 
 import (
@@ -11,19 +13,25 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"golang.org/x/sys/unix"
 )
 
 // Tracer owns one locked OS thread on which all tracing happens.
 type Tracer struct {
 	work chan func()
 	done chan struct{}
+	tid  int // the locked OS thread
 }
 
 // NewTracer starts the tracer thread.
 func NewTracer() *Tracer {
 	t := &Tracer{work: make(chan func()), done: make(chan struct{})}
+	started := make(chan struct{})
 	go func() {
 		runtime.LockOSThread()
+		t.tid = unix.Gettid()
+		close(started)
 		for f := range t.work {
 			f()
 		}
@@ -33,15 +41,14 @@ func NewTracer() *Tracer {
 		runtime.UnlockOSThread()
 		close(t.done)
 	}()
+	<-started
 	return t
 }
 
-// Do runs fn on the tracer thread and returns its error. Everything that
-// attaches to, waits for or drives a tracee, and every process started to
-// be traced, must run inside Do. A panic in fn is returned as a
-// *PanicError, with its stack: the tracer thread must survive it, and
-// the stack is all there is to find the bug by.
-func (t *Tracer) Do(fn func() error) error {
+// do runs fn on the tracer thread and returns its error. A panic in fn
+// is returned as a *PanicError, with its stack: the tracer thread must
+// survive it, and the stack is all there is to find the bug by.
+func (t *Tracer) do(fn func() error) error {
 	errc := make(chan error, 1)
 	t.work <- func() {
 		defer func() {
@@ -55,13 +62,16 @@ func (t *Tracer) Do(fn func() error) error {
 	return <-errc
 }
 
-// Run is Do with an undo stack: fn registers in u what it changes, and
-// when fn returns an error or panics, u is unwound before Run returns,
-// on the tracer thread that owns the tracees. The error returned keeps
-// fn's error (or the *PanicError) and adds what could not be undone.
-// When fn succeeds the steps left in u are dropped: fn finished them.
-func (t *Tracer) Run(fn func(u *Undo) error) error {
-	return t.Do(func() (err error) {
+// Run runs fn on the tracer thread with a new Session. Everything that
+// attaches to, waits for or drives a tracee, and every process started to
+// be traced, must run inside Run. fn registers in the session's undo
+// stack what it changes, and when fn returns an error or panics, the
+// stack is unwound before Run returns, on the tracer thread that owns the
+// tracees. The error returned keeps fn's error (or the *PanicError) and
+// adds what could not be undone. When fn succeeds the steps left are
+// dropped: fn finished them.
+func (t *Tracer) Run(fn func(s *Session) error) error {
+	return t.do(func() (err error) {
 		u := &Undo{}
 		defer func() {
 			if r := recover(); r != nil {
@@ -73,7 +83,7 @@ func (t *Tracer) Run(fn func(u *Undo) error) error {
 				}
 			}
 		}()
-		return fn(u)
+		return fn(&Session{Undo: u, tr: t})
 	})
 }
 

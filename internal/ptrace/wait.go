@@ -28,8 +28,8 @@ func Wait4(pid int, flags int) (int, unix.WaitStatus, error) {
 	}
 }
 
-// Wait waits for a state change of pid (__WALL so threads count too).
-func Wait(pid int) (Stop, error) {
+// wait waits for a state change of pid (__WALL so threads count too).
+func wait(pid int) (Stop, error) {
 	_, ws, err := Wait4(pid, unix.WALL)
 	if err != nil {
 		return Stop{}, fmt.Errorf("wait for %d: %w", pid, err)
@@ -37,24 +37,24 @@ func Wait(pid int) (Stop, error) {
 	return Stop{ws}, nil
 }
 
-// WaitExit waits until tracee pid is gone, resuming it from every stop
+// waitExit waits until tracee pid is gone, resuming it from every stop
 // reported on the way (a stop that was pending when it was killed, the
 // exit_group of Inject's Exit). It returns the last status; a pid that
 // is no longer ours to wait for (ECHILD) counts as gone.
-func WaitExit(pid int) (Stop, error) {
+func waitExit(pid int) (Stop, error) {
 	for {
-		st, err := Wait(pid)
+		st, err := wait(pid)
 		if errors.Is(err, unix.ECHILD) {
 			return st, nil
 		}
 		if err != nil || st.Exited() {
 			return st, err
 		}
-		_ = Cont(pid, 0)
+		_ = cont(pid, 0)
 	}
 }
 
-// KillAndReap kills process pid with SIGKILL and waits until it is gone:
+// killAndReap kills process pid with SIGKILL and waits until it is gone:
 // first every thread of it that this tracer traces (the kernel reports
 // a traced thread's end to the tracer, and the leader's only after all
 // of them are collected), then the leader.
@@ -65,7 +65,7 @@ func WaitExit(pid int) (Stop, error) {
 // is awaited with waitid(WNOWAIT), which reports without reaping. Any
 // other task is collected with a plain wait: for a traced task that is
 // not our child that only ends the tracing, and its parent reaps it.
-func KillAndReap(pid int, keepChild bool) error {
+func killAndReap(pid int, keepChild bool) error {
 	_ = unix.Kill(pid, unix.SIGKILL)
 	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	var errs []error
@@ -74,13 +74,13 @@ func KillAndReap(pid int, keepChild bool) error {
 		if err != nil || tid == pid {
 			continue
 		}
-		if _, err := WaitExit(tid); err != nil {
+		if _, err := waitExit(tid); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if keepChild && isOwnChild(pid) {
 		errs = append(errs, waitExitNoReap(pid))
-	} else if _, err := WaitExit(pid); err != nil {
+	} else if _, err := waitExit(pid); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -123,7 +123,7 @@ func waitExitNoReap(pid int) error {
 				break
 			}
 		}
-		_ = Cont(pid, 0)
+		_ = cont(pid, 0)
 	}
 }
 
@@ -181,8 +181,8 @@ func (s Stop) String() string {
 	return fmt.Sprintf("status %#x", uint32(s.Status))
 }
 
-// WaitNohang is Wait without blocking: ok is false when nothing happened yet.
-func WaitNohang(pid int) (st Stop, ok bool, err error) {
+// waitNohang is Wait without blocking: ok is false when nothing happened yet.
+func waitNohang(pid int) (st Stop, ok bool, err error) {
 	got, ws, err := Wait4(pid, unix.WALL|unix.WNOHANG)
 	if err != nil {
 		return Stop{}, false, fmt.Errorf("wait for %d: %w", pid, err)

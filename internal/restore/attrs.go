@@ -87,13 +87,14 @@ type restoringThread struct {
 }
 
 func (t restoringThread) Pid() int               { return t.r.pid }
-func (t restoringThread) Tid() int               { return t.th.tid }
+func (t restoringThread) Tid() int               { return t.th.h.Tid }
 func (t restoringThread) VPid() int              { return t.r.im.Pid }
 func (t restoringThread) VTid() int              { return t.th.vtid }
-func (t restoringThread) Leader() bool           { return t.th.tid == t.r.pid }
+func (t restoringThread) Leader() bool           { return t.th.h.Tid == t.r.pid }
 func (t restoringThread) Compat() bool           { return t.r.im.Compat }
 func (t restoringThread) Scratch() uint64        { return t.r.data(0) }
 func (t restoringThread) Status() *procfs.Status { return nil }
+func (t restoringThread) Ptrace() ptrace.Thread  { return t.th.h }
 func (t restoringThread) Put(b []byte) (uint64, error) {
 	return t.r.put(0, b)
 }
@@ -126,13 +127,13 @@ func (r *restorer) removeScratch() error {
 // mask as dumped.
 func (r *restorer) setRegisters(th *thread) error {
 	ti := th.core.GetThreadInfo()
-	pid := th.tid
+	h := th.h
 	for _, d := range ti.GetTls() {
-		if err := ptrace.SetThreadArea(pid, int(d.GetEntryNumber()), x86.EncodeUserDesc(x86img.UserDescFromImage(d))); err != nil {
+		if err := h.SetThreadArea(int(d.GetEntryNumber()), x86.EncodeUserDesc(x86img.UserDescFromImage(d))); err != nil {
 			return fmt.Errorf("TLS entry %d: %w", d.GetEntryNumber(), err)
 		}
 	}
-	tmpl, err := ptrace.GetXstate(pid)
+	tmpl, err := h.GetXstate()
 	if err != nil {
 		return fmt.Errorf("read xstate: %w", err)
 	}
@@ -140,18 +141,18 @@ func (r *restorer) setRegisters(th *thread) error {
 	if err != nil {
 		return err
 	}
-	if err := ptrace.SetRegset(pid, unix.NT_X86_XSTATE, xs); err != nil {
+	if err := h.SetRegset(unix.NT_X86_XSTATE, xs); err != nil {
 		return fmt.Errorf("set xstate: %w", err)
 	}
 	regs := x86img.RegsFromImage(ti.GetGpregs())
 	// The task leaves a syscall-exit stop, where the kernel applies no
 	// restart rules: rewind an interrupted syscall here.
 	x86.RewindSyscall(&regs)
-	if err := ptrace.SetRegs(pid, &regs); err != nil {
+	if err := h.SetRegs(&regs); err != nil {
 		return fmt.Errorf("set registers (ip %#x cs %#x): %w", regs.Rip, regs.Cs, err)
 	}
 	mask := th.core.GetThreadCore().GetBlkSigset()
-	if err := ptrace.SetSigmask(pid, mask); err != nil {
+	if err := h.SetSigmask(mask); err != nil {
 		return fmt.Errorf("set signal mask: %w", err)
 	}
 	return nil

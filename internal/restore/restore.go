@@ -145,14 +145,14 @@ func Restore(opts Options) (*Process, error) {
 	defer tr.Close()
 	// Every process the restore creates pushes its kill on u, which Run
 	// unwinds when the restore fails or panics: nothing is left behind.
-	err = tr.Run(func(u *ptrace.Undo) error {
+	err = tr.Run(func(s *ptrace.Session) error {
 		defer func() {
 			for _, r := range rs {
 				r.closeMemory()
 			}
 		}()
 		for _, r := range rs {
-			r.undo = u
+			r.s = s
 		}
 		return restoreTree(rs, byPid)
 	})
@@ -234,8 +234,8 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			continue
 		}
 		for _, th := range r.threads {
-			if err := ptrace.Detach(th.tid, 0); err != nil {
-				return fmt.Errorf("detach thread %d: %w", th.tid, err)
+			if err := th.h.Detach(0); err != nil {
+				return fmt.Errorf("detach thread %d: %w", th.h.Tid, err)
 			}
 		}
 		r.opts.logf("restore %d: running", r.pid)
@@ -265,13 +265,15 @@ func describePid(pid int) string {
 
 // restorer is one restore in progress; its methods run on the tracer thread.
 type restorer struct {
-	opts   *Options
-	im     *model.Process
-	helper int // the helper started by ckpt, killed once the task exists
+	opts     *Options
+	im       *model.Process
+	helper   int           // the helper started by ckpt, killed once the task exists
+	helperTh ptrace.Thread // its ptrace handle
+	th       ptrace.Thread // the task's (its leader's) ptrace handle
 	// helperUndo kills the helper, on the normal path once the task
 	// exists; undo is the run's undo stack, shared by the tree.
 	helperUndo *ptrace.Step
-	undo       *ptrace.Undo
+	s          *ptrace.Session
 	pid        int          // the task being restored, 0 until it exists
 	inj        *inject.Task // injects into the leader
 	mem        *ptrace.Mem  // the task's memory, see memory()
@@ -346,8 +348,8 @@ func (r *restorer) rebuild() error {
 // (else, once the parent is killed too, it would go to a subreaper as a
 // zombie that nobody waits for).
 func (r *restorer) killStep(what string, pid int, parent *restorer) *ptrace.Step {
-	return r.undo.Push(fmt.Sprintf("kill %s %d", what, pid), func() error {
-		err := ptrace.KillAndReap(pid, false)
+	return r.s.Push(fmt.Sprintf("kill %s %d", what, pid), func() error {
+		err := r.s.KillAndReap(pid, false)
 		if parent != nil && parent.inj != nil {
 			if _, werr := parent.inj.Syscall(x86.SysWait4, uint64(r.im.Pid), 0, unix.WALL, 0); werr != nil {
 				err = errors.Join(err, fmt.Errorf("reap it in its parent %d: %w", parent.pid, werr))
@@ -375,15 +377,16 @@ func (r *restorer) startHelper() error {
 		return fmt.Errorf("start helper: %w", err)
 	}
 	r.helper = pid
+	r.helperTh = r.s.Adopt(pid)
 	r.helperUndo = r.killStep("helper", pid, nil)
-	st, err := ptrace.Wait(pid)
+	st, err := r.helperTh.Wait()
 	if err != nil {
 		return fmt.Errorf("helper: %w", err)
 	}
 	if st.Signal() != unix.SIGTRAP {
 		return fmt.Errorf("helper %d: %v instead of the exec stop", pid, st)
 	}
-	if err := ptrace.SetOptions(pid, unix.PTRACE_O_TRACECLONE|unix.PTRACE_O_TRACEFORK|unix.PTRACE_O_EXITKILL|unix.PTRACE_O_TRACESYSGOOD); err != nil {
+	if err := r.helperTh.SetOptions(unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_EXITKILL | unix.PTRACE_O_TRACESYSGOOD); err != nil {
 		return fmt.Errorf("helper %d: set options: %w", pid, err)
 	}
 	return nil

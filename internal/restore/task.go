@@ -21,8 +21,8 @@ import (
 // is created with CLONE_PARENT, so it is a child of ckpt, not of the
 // helper, and it is traced from its first instruction (PTRACE_O_TRACECLONE).
 func (r *restorer) cloneTask() error {
-	h := r.helper
-	regs, err := ptrace.GetRegs(h)
+	h := r.helperTh
+	regs, err := h.GetRegs()
 	if err != nil {
 		return fmt.Errorf("helper registers: %w", err)
 	}
@@ -33,7 +33,7 @@ func (r *restorer) cloneTask() error {
 		flags |= unix.CLONE_NEWPID
 	}
 	args := uapi.CloneArgs{Flags: flags}.WithSetTid(argsAddr, int32(r.im.Pid))
-	if err := ptrace.WriteBytes(h, argsAddr, args); err != nil {
+	if err := h.WriteBytes(argsAddr, args); err != nil {
 		return fmt.Errorf("helper: write clone_args: %w", err)
 	}
 	inj, err := inject.Begin(h, regs.Rip)
@@ -52,7 +52,7 @@ func (r *restorer) cloneTask() error {
 		case err != nil:
 			return fmt.Errorf("helper: unshare(CLONE_NEWTIME): %w", err)
 		default:
-			if err := writeTimensOffsets(h, r.timens); err != nil {
+			if err := writeTimensOffsets(r.helper, r.timens); err != nil {
 				return fmt.Errorf("helper: %w", err)
 			}
 		}
@@ -68,8 +68,9 @@ func (r *restorer) cloneTask() error {
 		return fmt.Errorf("clone3 gave pid %d, want %d", got, r.im.Pid)
 	}
 	r.pid = int(got)
+	r.th = h.Child(r.pid)
 	r.killStep("task", r.pid, nil)
-	st, err := ptrace.Wait(r.pid)
+	st, err := r.th.Wait()
 	if err != nil {
 		return err
 	}
@@ -79,10 +80,10 @@ func (r *restorer) cloneTask() error {
 	// The helper has served its purpose.
 	_ = r.helperUndo.Run()
 	r.helper = 0
-	if r.inj, err = inject.Begin(r.pid, regs.Rip); err != nil {
+	if r.inj, err = inject.Begin(r.th, regs.Rip); err != nil {
 		return fmt.Errorf("new task %d: %w", r.pid, err)
 	}
-	r.threads = []*thread{{tid: r.pid, vtid: r.im.Pid, core: r.im.Core, inj: r.inj}}
+	r.threads = []*thread{{h: r.th, vtid: r.im.Pid, core: r.im.Core, inj: r.inj}}
 	return nil
 }
 
@@ -215,16 +216,17 @@ func (r *restorer) forkChild(c *restorer) error {
 	}
 	// clone3 answers in the parent's PID namespace; ptrace and /proc need
 	// the PID in ckpt's, which the fork event gives.
-	c.pid = r.inj.Children[len(r.inj.Children)-1]
+	c.th = r.inj.Children[len(r.inj.Children)-1]
+	c.pid = c.th.Tid
 	c.killStep("task", c.pid, r)
-	st, err := ptrace.Wait(c.pid)
+	st, err := c.th.Wait()
 	if err != nil {
 		return err
 	}
 	if st.Signal() != unix.SIGSTOP {
 		return fmt.Errorf("new task %d: %v instead of its first stop", c.pid, st)
 	}
-	if c.inj, err = inject.Begin(c.pid, r.scratch); err != nil {
+	if c.inj, err = inject.Begin(c.th, r.scratch); err != nil {
 		return fmt.Errorf("new task %d: %w", c.pid, err)
 	}
 	c.inj.Stack = r.inj.Stack
@@ -233,7 +235,7 @@ func (r *restorer) forkChild(c *restorer) error {
 	for id, fd := range r.fdIDs {
 		c.inherited[id] = fd
 	}
-	c.threads = []*thread{{tid: c.pid, vtid: c.im.Pid, core: c.im.Core, inj: c.inj}}
+	c.threads = []*thread{{h: c.th, vtid: c.im.Pid, core: c.im.Core, inj: c.inj}}
 	return nil
 }
 

@@ -16,7 +16,8 @@ import (
 
 // thread is one thread of the task being restored.
 type thread struct {
-	tid  int // in ckpt's PID namespace: for ptrace and /proc
+	h ptrace.Thread // its ptrace handle; h.Tid is in ckpt's PID namespace
+
 	vtid int // as the task's own PID namespace names it
 	core *criucore.CoreEntry
 	inj  *inject.Task
@@ -27,7 +28,7 @@ func (r *restorer) perThread(fn func(*thread) error) func() error {
 	return func() error {
 		for _, th := range r.threads {
 			if err := fn(th); err != nil {
-				return fmt.Errorf("thread %d: %w", th.tid, err)
+				return fmt.Errorf("thread %d: %w", th.h.Tid, err)
 			}
 		}
 		return nil
@@ -57,7 +58,7 @@ func (r *restorer) createThreads() error {
 			return fmt.Errorf("clone3 gave thread %d, want %d", got, tid)
 		}
 		host := r.inj.Children[len(r.inj.Children)-1]
-		st, err := ptrace.Wait(host)
+		st, err := host.Wait()
 		if err != nil {
 			return err
 		}
@@ -69,7 +70,7 @@ func (r *restorer) createThreads() error {
 			return fmt.Errorf("thread %d: %w", tid, err)
 		}
 		inj.Stack = r.inj.Stack
-		r.threads = append(r.threads, &thread{tid: host, vtid: tid, core: core, inj: inj})
+		r.threads = append(r.threads, &thread{h: host, vtid: tid, core: core, inj: inj})
 	}
 	return nil
 }
@@ -109,17 +110,17 @@ func (r *restorer) dieBy(sig unix.Signal) error {
 	if _, err := r.inj.Syscall(x86.SysRtSigaction, uint64(sig), sa, 0, x86.SigsetBytes); err != nil {
 		return fmt.Errorf("default action for %v: %w", sig, err)
 	}
-	if err := ptrace.SetSigmask(r.pid, 0); err != nil {
+	if err := r.th.SetSigmask(0); err != nil {
 		return err
 	}
 	if err := unix.Kill(r.pid, sig); err != nil {
 		return err
 	}
-	if err := ptrace.Cont(r.pid, 0); err != nil {
+	if err := r.th.Cont(0); err != nil {
 		return err
 	}
 	for {
-		st, err := ptrace.Wait(r.pid)
+		st, err := r.th.Wait()
 		if err != nil {
 			return err
 		}
@@ -127,7 +128,7 @@ func (r *restorer) dieBy(sig unix.Signal) error {
 			return nil
 		}
 		// The signal-delivery stop: let the signal through; others as they come.
-		if err := ptrace.Cont(r.pid, int(st.Signal())); err != nil {
+		if err := r.th.Cont(int(st.Signal())); err != nil {
 			return err
 		}
 	}

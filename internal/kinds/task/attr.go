@@ -18,6 +18,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/ptrace"
 )
 
 // Thread is a stopped thread as an attribute sees it: a frozen thread of
@@ -46,6 +47,8 @@ type Thread interface {
 	ReadMem(addr uint64, n int) ([]byte, error)
 	// Status is /proc/PID/task/TID/status read once at dump; nil at restore.
 	Status() *procfs.Status
+	// Ptrace is the thread's ptrace handle.
+	Ptrace() ptrace.Thread
 }
 
 // Entry is where a thread's attributes are kept: its core entry (Core.Tc

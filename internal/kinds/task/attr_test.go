@@ -10,6 +10,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/ptrace"
 )
 
 // fakeThread records the syscalls an attribute makes and answers them
@@ -32,6 +33,7 @@ func (f *fakeThread) Leader() bool           { return f.leader }
 func (f *fakeThread) Compat() bool           { return f.compat }
 func (f *fakeThread) Scratch() uint64        { return fakeScratch }
 func (f *fakeThread) Status() *procfs.Status { return f.status }
+func (f *fakeThread) Ptrace() ptrace.Thread  { return ptrace.Thread{Tid: 11} }
 
 func (f *fakeThread) call(abi string, s x86.Syscall, args []uint64) (uint64, error) {
 	f.calls = append(f.calls, fmt.Sprintf("%s:%d", abi, s))

@@ -138,7 +138,7 @@ func (privateSignals) Name() string { return "pending signals" }
 func (privateSignals) Stage() Stage { return StageThread }
 
 func (privateSignals) Collect(t Thread, e Entry) error {
-	raw, err := ptrace.PeekSiginfo(t.Tid(), false)
+	raw, err := t.Ptrace().PeekSiginfo(false)
 	if err != nil {
 		return fmt.Errorf("pending signals: %w", err)
 	}
@@ -163,7 +163,7 @@ func (sharedSignals) Name() string { return "shared pending signals" }
 func (sharedSignals) Stage() Stage { return StageAfterCreds }
 
 func (sharedSignals) Collect(t Thread, e Entry) error {
-	raw, err := ptrace.PeekSiginfo(t.Tid(), true)
+	raw, err := t.Ptrace().PeekSiginfo(true)
 	if err != nil {
 		return fmt.Errorf("shared pending signals: %w", err)
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
-	"github.com/ckpt/ckpt/internal/ptrace"
 )
 
 // This file holds the per-thread attributes other than credentials and
@@ -161,7 +160,7 @@ func (rseqReg) Name() string { return "rseq" }
 func (rseqReg) Stage() Stage { return StageLate }
 
 func (rseqReg) Collect(t Thread, e Entry) error {
-	c, err := ptrace.GetRseqConfig(t.Tid())
+	c, err := t.Ptrace().GetRseqConfig()
 	if err != nil {
 		return fmt.Errorf("rseq configuration: %w", err)
 	}
