@@ -29,6 +29,36 @@ type fileTable struct {
 	open []openFD
 	// shmemSeen are the shared memory objects saved already.
 	shmemSeen map[uint64]bool
+	// pipeEnds are, by pipe inode, the ends the tree holds (pipeRead,
+	// pipeWrite).
+	pipeEnds map[uint64]uint8
+}
+
+const (
+	pipeRead  = 1
+	pipeWrite = 2
+)
+
+// pipeEnds lists, by inode, which ends of each pipe the tree's processes
+// hold, from the fds every task had when it was frozen.
+func (tr *tree) pipeEnds() map[uint64]uint8 {
+	ends := map[uint64]uint8{}
+	for _, t := range tr.tasks {
+		for _, f := range t.files {
+			if f.Stat.Mode&unix.S_IFMT != unix.S_IFIFO {
+				continue
+			}
+			switch f.Info.Flags & unix.O_ACCMODE {
+			case unix.O_RDONLY:
+				ends[f.Stat.Ino] |= pipeRead
+			case unix.O_WRONLY:
+				ends[f.Stat.Ino] |= pipeWrite
+			default:
+				ends[f.Stat.Ino] |= pipeRead | pipeWrite
+			}
+		}
+	}
+	return ends
 }
 
 type openFD struct {
@@ -51,6 +81,12 @@ func (ft *fileTable) reg(path string, flags uint32, pos uint64, st *unix.Stat_t)
 	id := ft.d.AddFile(fd.RegEntry(ft.d.NextFileID(), path, flags, pos, st))
 	ft.byKey[key] = id
 	return id
+}
+
+// ends tells which ends of pipe ino the tree holds.
+func (ft *fileTable) ends(ino uint64) (read, write bool) {
+	e := ft.pipeEnds[ino]
+	return e&pipeRead != 0, e&pipeWrite != 0
 }
 
 // sameFile reports whether fd1 of pid1 and fd2 of pid2 share one open
@@ -82,7 +118,8 @@ func (t *task) fdTable(ft *fileTable) ([]*fdinfo.FdinfoEntry, error) {
 		flags &^= unix.O_CLOEXEC
 		if id == 0 {
 			e := &fdinfo.FileEntry{Id: proto.Uint32(ft.d.NextFileID())}
-			if err := f.kind.Collect(fd.Task{Pid: t.pid, Dump: ft.d}, &f.File, flags, e); err != nil {
+			task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: fd.Options{ShellJob: t.opts.ShellJob}, PipeEnds: ft.ends}
+			if err := f.kind.Collect(task, &f.File, flags, e); err != nil {
 				return nil, err
 			}
 			id = ft.d.AddFile(e)

@@ -253,6 +253,7 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	d := &model.Dump{Dir: image.Dir{Path: o.ImagesDir}}
 	stats := &Stats{}
 	ft := newFileTable(d)
+	ft.pipeEnds = tr.pipeEnds()
 	for _, t := range tr.tasks {
 		if t.zombie {
 			d.Procs = append(d.Procs, t.zombieProcess(d))

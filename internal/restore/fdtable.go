@@ -31,7 +31,7 @@ func (r *restorer) restoreFiles() error {
 	keep := map[int]bool{}
 	for _, f := range r.im.Fds {
 		id := f.GetId()
-		if fd.Inherited(f) {
+		if fd.Inherited(r.im.Tree, f) {
 			keep[int(f.GetFd())] = true // inherited stdio stays in place
 			continue
 		}
@@ -75,7 +75,7 @@ func (r *restorer) restoreFiles() error {
 		if !ok {
 			from, ok = moved[id]
 		}
-		if ok && !fd.Inherited(f) {
+		if ok && !fd.Inherited(r.im.Tree, f) {
 			var dflags uint64
 			if cloexec {
 				dflags = unix.O_CLOEXEC
@@ -86,7 +86,7 @@ func (r *restorer) restoreFiles() error {
 			r.fdIDs[id] = num
 			continue
 		}
-		kind, err := r.kinds.ForEntry(f)
+		kind, err := r.kinds.ForEntry(r.im.Tree, f)
 		if err != nil {
 			return err
 		}

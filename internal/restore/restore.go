@@ -107,7 +107,7 @@ func Restore(opts Options) (*Process, error) {
 			}
 			continue
 		}
-		if err := kinds.Check(im.Fds, fd.Options{ShellJob: opts.ShellJob}); err != nil {
+		if err := kinds.Check(d, im.Fds, fd.Options{ShellJob: opts.ShellJob}); err != nil {
 			return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
 		}
 		for _, id := range append([]int{im.Pid}, im.Tids...) {

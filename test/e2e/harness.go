@@ -29,6 +29,7 @@ type Program struct {
 	Name      string
 	Static    bool
 	StdinPipe bool
+	ShellJob  bool   // dumped and restored with --shell-job (stdin=pipe is too)
 	DumpFail  string // non-empty: the dump must fail with this in its message
 	VDSO      bool
 	PidNS     bool // started as the init of a new PID namespace
@@ -68,6 +69,9 @@ func Programs(dir string) ([]Program, error) {
 				p.Static = v == "static"
 			case "stdin":
 				p.StdinPipe = v == "pipe"
+				p.ShellJob = p.ShellJob || p.StdinPipe
+			case "shelljob":
+				p.ShellJob = v == "yes"
 			case "expect":
 				if v != "dump-fail" {
 					return nil, fmt.Errorf("%s: unknown expect=%s", src, v)
@@ -233,7 +237,7 @@ func (r *Run) execute() error {
 		return fmt.Errorf("snapshot before dump: %w", err)
 	}
 	dumpArgs := []string{"dump", "-t", fmt.Sprint(pid), "-D", imgDir, "-o", "dump.log", "-v4"}
-	if r.Prog.StdinPipe {
+	if r.Prog.ShellJob {
 		dumpArgs = append(dumpArgs, "--shell-job")
 	}
 	out, derr := exec.Command(r.Ckpt, dumpArgs...).CombinedOutput()
@@ -273,8 +277,10 @@ func (r *Run) execute() error {
 		rc.Env = append(os.Environ(), "CKPT_FAULT=vdso-trampolines")
 	}
 	var newStdinW *os.File
-	if r.Prog.StdinPipe {
+	if r.Prog.ShellJob {
 		rc.Args = append(rc.Args, "--shell-job")
+	}
+	if r.Prog.StdinPipe {
 		pr, pw, err := os.Pipe()
 		if err != nil {
 			return err

@@ -37,6 +37,11 @@ type Options struct {
 type Task struct {
 	Pid  int
 	Dump *model.Dump
+	Opts Options
+	// PipeEnds tells which ends of pipe ino the dumped tree holds: a pipe
+	// with both ends in the tree is the tree's own, one with an end
+	// outside is a pipe to the outside world.
+	PipeEnds func(ino uint64) (read, write bool)
 }
 
 // Restorer is a process being restored, as a kind sees it: each call

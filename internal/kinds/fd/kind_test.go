@@ -107,7 +107,8 @@ func TestClassifyCollect(t *testing.T) {
 			continue
 		}
 		e := &fdinfo.FileEntry{Id: proto.Uint32(d.NextFileID())}
-		if err := kind.Collect(Task{Pid: os.Getpid(), Dump: d}, f, f.Info.Flags&^unix.O_CLOEXEC, e); err != nil {
+		both := func(uint64) (bool, bool) { return true, true }
+		if err := kind.Collect(Task{Pid: os.Getpid(), Dump: d, PipeEnds: both}, f, f.Info.Flags&^unix.O_CLOEXEC, e); err != nil {
 			t.Errorf("%s: collect: %v", c.name, err)
 			continue
 		}
@@ -115,7 +116,7 @@ func TestClassifyCollect(t *testing.T) {
 		if e.GetType() != c.typ || !c.body(e) {
 			t.Errorf("%s: entry %v", c.name, e)
 		}
-		back, err := k.ForEntry(&fdinfo.FdinfoEntry{Id: proto.Uint32(id), Type: e.GetType().Enum(), Fd: proto.Uint32(uint32(c.fd)), Flags: proto.Uint32(0)})
+		back, err := k.ForEntry(d, &fdinfo.FdinfoEntry{Id: proto.Uint32(id), Type: e.GetType().Enum(), Fd: proto.Uint32(uint32(c.fd)), Flags: proto.Uint32(0)})
 		if err != nil || back != kind {
 			t.Errorf("%s: ForEntry gives %v, %v", c.name, back, err)
 		}
@@ -137,12 +138,10 @@ func TestClassifyRefuses(t *testing.T) {
 	}
 }
 
-// A pipe at stdio is inherited with --shell-job and a pipe of its own
-// without; a tty needs --shell-job and a place in stdio.
+// A tty needs --shell-job and a place in stdio.
 func TestStdio(t *testing.T) {
 	k := New()
-	pipe := &File{Fd: 1, Path: "pipe:[5]"}
-	pipe.Stat.Mode = unix.S_IFIFO
+	d := &model.Dump{}
 	tty := &File{Fd: 0, Path: "/dev/pts/3"}
 	tty.Stat.Mode = unix.S_IFCHR
 	for _, c := range []struct {
@@ -150,8 +149,6 @@ func TestStdio(t *testing.T) {
 		shell bool
 		want  string
 	}{
-		{pipe, true, "inherited stdio"},
-		{pipe, false, "pipe"},
 		{tty, true, "inherited stdio"},
 		{tty, false, "dump with --shell-job"},
 		{&File{Fd: 4, Path: "/dev/pts/3", Stat: tty.Stat}, true, "only stdio"},
@@ -168,14 +165,68 @@ func TestStdio(t *testing.T) {
 		}
 	}
 	stdin := &fdinfo.FdinfoEntry{Id: proto.Uint32(1), Type: fdinfo.FdTypes_TTY.Enum(), Fd: proto.Uint32(0), Flags: proto.Uint32(0)}
-	if err := k.Check([]*fdinfo.FdinfoEntry{stdin}, Options{}); err == nil || !strings.Contains(err.Error(), "--shell-job") {
+	if err := k.Check(d, []*fdinfo.FdinfoEntry{stdin}, Options{}); err == nil || !strings.Contains(err.Error(), "--shell-job") {
 		t.Errorf("tty stdin without --shell-job: %v", err)
 	}
-	if err := k.Check([]*fdinfo.FdinfoEntry{stdin}, Options{ShellJob: true}); err != nil {
+	if err := k.Check(d, []*fdinfo.FdinfoEntry{stdin}, Options{ShellJob: true}); err != nil {
 		t.Errorf("tty stdin with --shell-job: %v", err)
 	}
 	sock := &fdinfo.FdinfoEntry{Id: proto.Uint32(2), Type: fdinfo.FdTypes_UNIXSK.Enum(), Fd: proto.Uint32(3), Flags: proto.Uint32(0)}
-	if err := k.Check([]*fdinfo.FdinfoEntry{sock}, Options{}); err == nil || !strings.Contains(err.Error(), "cannot restore") {
+	if err := k.Check(d, []*fdinfo.FdinfoEntry{sock}, Options{}); err == nil || !strings.Contains(err.Error(), "cannot restore") {
 		t.Errorf("a socket entry: %v", err)
+	}
+}
+
+// A pipe whose two ends the tree holds is the tree's own wherever it is,
+// stdio included (a pipeline); one with an end outside is inherited
+// stdio with --shell-job, and refused anywhere else.
+func TestPipeInsideOrOutside(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, p[0], p[1])
+	own := ownFile(t, p[1])
+	for _, c := range []struct {
+		name            string
+		fd              int
+		shell, r, w     bool
+		inherited, fail bool
+	}{
+		{"pipeline stdout", 1, false, true, true, false, false},
+		{"pipeline stdout, shell job", 1, true, true, true, false, false},
+		{"stdout to the outside, shell job", 1, true, false, true, true, false},
+		{"stdout to the outside", 1, false, false, true, false, true},
+		{"fd 5 to the outside, shell job", 5, true, false, true, false, true},
+	} {
+		f := *own
+		if !c.r || !c.w {
+			f.Fd = c.fd // only a pipe to the outside looks at its number
+		}
+		d := &model.Dump{}
+		k := New()
+		pid := os.Getpid()
+		kind, err := k.Classify(pid, &f, Options{ShellJob: c.shell})
+		if err != nil || kind.Name() != "pipe" {
+			t.Fatalf("%s: kind %v, %v", c.name, kind, err)
+		}
+		e := &fdinfo.FileEntry{Id: proto.Uint32(d.NextFileID())}
+		ends := func(uint64) (bool, bool) { return c.r, c.w }
+		err = kind.Collect(Task{Pid: pid, Dump: d, Opts: Options{ShellJob: c.shell}, PipeEnds: ends}, &f, unix.O_WRONLY, e)
+		var ue *ckerr.UnsupportedError
+		if c.fail {
+			if !errors.As(err, &ue) || ue.Task != pid || !strings.Contains(ue.Reason, "outside") {
+				t.Errorf("%s: %v, want a refusal naming the outside", c.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		id := d.AddFile(e)
+		fde := &fdinfo.FdinfoEntry{Id: proto.Uint32(id), Type: fdinfo.FdTypes_PIPE.Enum(), Fd: proto.Uint32(uint32(c.fd)), Flags: proto.Uint32(0)}
+		if got := Inherited(d, fde); got != c.inherited {
+			t.Errorf("%s: inherited %v, want %v", c.name, got, c.inherited)
+		}
 	}
 }

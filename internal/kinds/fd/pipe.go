@@ -14,14 +14,17 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/model"
 )
 
-// pipeKind is an end of a pipe, with the bytes buffered in the pipe.
-// At restore the first end creates the pipe, sized and refilled, and
-// keeps the other end aside for the process's fd of that end; other
-// ends, in this process or another, are opened through /proc/PID/fd/N
-// of an end that exists.
+// pipeKind is an end of a pipe. A pipe whose two ends the dumped tree
+// holds is dumped with the bytes buffered in it; at restore the first end
+// creates the pipe, sized and refilled, and keeps the other end aside for
+// the process's fd of that end; other ends, in this process or another,
+// are opened through /proc/PID/fd/N of an end that exists. A pipe that
+// leads outside the tree can only be stdio inherited with --shell-job
+// (an entry with no data, see Inherited); elsewhere it is refused.
 type pipeKind struct {
 	// paths are where each pipe exists already, as /proc/PID/fd/N.
 	paths map[uint32]string
@@ -44,11 +47,28 @@ func isPipe(f *File) bool {
 func (*pipeKind) Name() string { return "pipe" }
 
 func (*pipeKind) Match(f *File, o Options) (bool, error) {
-	return isPipe(f) && !(o.ShellJob && f.Fd <= 2), nil
+	return isPipe(f), nil
 }
 
 func (*pipeKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
 	id := uint32(f.Stat.Ino)
+	e.Type = fdinfo.FdTypes_PIPE.Enum()
+	e.Pipe = &pipe.PipeEntry{Id: e.Id, PipeId: proto.Uint32(id), Flags: proto.Uint32(flags), Fown: noOwner()}
+	if r, w := t.PipeEnds(f.Stat.Ino); !r || !w {
+		end := "write"
+		if r {
+			end = "read"
+		}
+		if t.Opts.ShellJob && f.Fd <= 2 {
+			return nil // inherited stdio: no data
+		}
+		hint := "dump with --shell-job to give the restored task the stdio of whoever restores it"
+		if f.Fd > 2 {
+			hint = "pipes to the outside are not supported yet, except as stdio with --shell-job"
+		}
+		return ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, the %s end of %s", f.Fd, end, f.Path),
+			"the other end is held outside the dumped tree; "+hint)
+	}
 	if _, ok := t.Dump.Pipes[id]; !ok {
 		pd, err := pipeData(t.Pid, f.Fd)
 		if err != nil {
@@ -59,8 +79,6 @@ func (*pipeKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) err
 		}
 		t.Dump.Pipes[id] = pd
 	}
-	e.Type = fdinfo.FdTypes_PIPE.Enum()
-	e.Pipe = &pipe.PipeEntry{Id: e.Id, PipeId: proto.Uint32(id), Flags: proto.Uint32(flags), Fown: noOwner()}
 	return nil
 }
 

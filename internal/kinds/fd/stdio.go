@@ -7,17 +7,19 @@ import (
 	"strings"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/pipe"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/model"
 )
 
-// stdioKind is a tty or a pipe at fd 0-2 of a --shell-job dump: the
-// restored task gets the stdio of whoever runs the restore instead.
-// Other terminals are refused.
+// stdioKind is a tty at fd 0-2 of a --shell-job dump: the restored task
+// gets the stdio of whoever runs the restore instead. Other terminals are
+// refused. (A pipe to the outside at fd 0-2 is inherited the same way;
+// pipeKind decides that, because only the whole tree tells whether a pipe
+// leads outside.)
 type stdioKind struct{}
 
 func (stdioKind) Name() string { return "inherited stdio" }
@@ -27,9 +29,6 @@ func isTTY(f *File) bool {
 }
 
 func (stdioKind) Match(f *File, o Options) (bool, error) {
-	if isPipe(f) {
-		return o.ShellJob && f.Fd <= 2, nil
-	}
 	if !isTTY(f) {
 		return false, nil
 	}
@@ -44,14 +43,8 @@ func (stdioKind) Match(f *File, o Options) (bool, error) {
 }
 
 func (stdioKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
-	id := e.Id
-	if isPipe(f) {
-		e.Type = fdinfo.FdTypes_PIPE.Enum()
-		e.Pipe = &pipe.PipeEntry{Id: id, PipeId: proto.Uint32(uint32(f.Stat.Ino)), Flags: proto.Uint32(flags), Fown: noOwner()}
-		return nil
-	}
 	e.Type = fdinfo.FdTypes_TTY.Enum()
-	e.Tty = &tty.TtyFileEntry{Id: id, TtyInfoId: proto.Uint32(0), Flags: proto.Uint32(flags), Fown: noOwner()}
+	e.Tty = &tty.TtyFileEntry{Id: e.Id, TtyInfoId: proto.Uint32(0), Flags: proto.Uint32(flags), Fown: noOwner()}
 	return nil
 }
 
@@ -68,9 +61,20 @@ func (stdioKind) Check(fd *fdinfo.FdinfoEntry, o Options) error {
 	return nil
 }
 
-// Inherited reports a tty or pipe at fd 0-2, which the task gets from
-// whoever runs the restore (--shell-job).
-func Inherited(fd *fdinfo.FdinfoEntry) bool {
-	t := fd.GetType()
-	return (t == fdinfo.FdTypes_PIPE || t == fdinfo.FdTypes_TTY) && fd.GetFd() <= 2
+// Inherited reports stdio that the task gets from whoever runs the
+// restore (--shell-job): a tty at fd 0-2, or a pipe at fd 0-2 that led
+// outside the tree, which the dump marks by saving no data for it (a pipe
+// of the tree's own always has its entry in pipes-data.img).
+func Inherited(d *model.Dump, fd *fdinfo.FdinfoEntry) bool {
+	if fd.GetFd() > 2 {
+		return false
+	}
+	switch fd.GetType() {
+	case fdinfo.FdTypes_TTY:
+		return true
+	case fdinfo.FdTypes_PIPE:
+		_, own := d.Pipes[d.Files[fd.GetId()].GetPipe().GetPipeId()]
+		return !own
+	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/model"
 )
 
 // Kinds is one dump's or one restore's set of kinds, each with the state
@@ -66,9 +67,9 @@ func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
 	return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d, %s (%s)", f.Fd, describe(f.Path, f.Stat.Mode&unix.S_IFMT), f.Path), "ckpt cannot dump it yet; close it before the dump")
 }
 
-// ForEntry finds the kind that restores fd.
-func (k *Kinds) ForEntry(fd *fdinfo.FdinfoEntry) (Kind, error) {
-	if Inherited(fd) {
+// ForEntry finds the kind that restores fd of dump d.
+func (k *Kinds) ForEntry(d *model.Dump, fd *fdinfo.FdinfoEntry) (Kind, error) {
+	if Inherited(d, fd) {
 		return k.stdio, nil
 	}
 	kind, ok := k.byType[fd.GetType()]
@@ -80,9 +81,9 @@ func (k *Kinds) ForEntry(fd *fdinfo.FdinfoEntry) (Kind, error) {
 
 // Check checks, before a restore starts, that every fd of a table can be
 // restored with the options given.
-func (k *Kinds) Check(fds []*fdinfo.FdinfoEntry, o Options) error {
+func (k *Kinds) Check(d *model.Dump, fds []*fdinfo.FdinfoEntry, o Options) error {
 	for _, fd := range fds {
-		kind, err := k.ForEntry(fd)
+		kind, err := k.ForEntry(d, fd)
 		if err != nil {
 			return err
 		}
