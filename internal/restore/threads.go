@@ -107,8 +107,11 @@ func (r *restorer) dieBy(sig unix.Signal) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.inj.Syscall(x86.SysRtSigaction, uint64(sig), sa, 0, x86.SigsetBytes); err != nil {
-		return fmt.Errorf("default action for %v: %w", sig, err)
+	// SIGKILL and SIGSTOP keep their one action: rt_sigaction refuses them.
+	if sig != unix.SIGKILL && sig != unix.SIGSTOP {
+		if _, err := r.inj.Syscall(x86.SysRtSigaction, uint64(sig), sa, 0, x86.SigsetBytes); err != nil {
+			return fmt.Errorf("default action for %v: %w", sig, err)
+		}
 	}
 	if err := r.th.SetSigmask(0); err != nil {
 		return err
@@ -116,8 +119,11 @@ func (r *restorer) dieBy(sig unix.Signal) error {
 	if err := unix.Kill(r.pid, sig); err != nil {
 		return err
 	}
-	if err := r.th.Cont(0); err != nil {
-		return err
+	// SIGKILL needs no delivery: the task is gone already.
+	if sig != unix.SIGKILL {
+		if err := r.th.Cont(0); err != nil {
+			return err
+		}
 	}
 	for {
 		st, err := r.th.Wait()
