@@ -28,6 +28,8 @@ func (r *restorer) mapVMAs() error {
 		flags := uint64(v.GetFlags()) | unix.MAP_FIXED
 		fd := ^uint64(0)
 		created := uint64(0)
+		var aside span // a shared memory object made whole elsewhere
+		var err error
 		var path string
 		if st&(image.VMAFilePrivate|image.VMAFileShared) != 0 {
 			f, err := r.im.RegFile(uint32(v.GetShmid()))
@@ -47,7 +49,18 @@ func (r *restorer) mapVMAs() error {
 			fd = got
 		} else if st&image.VMAAnonShared != 0 {
 			ino := v.GetShmid()
-			if path, ok := r.shmem[ino]; ok {
+			_, ok := r.shmem[ino]
+			if !ok && v.GetPgoff() != 0 {
+				// The object's first page is not mapped here (the task
+				// unmapped it, or moved this part): make the object
+				// whole at a place of its own, then map this part of it
+				// as another process of the tree would.
+				if aside, err = r.shmemAside(ino, v.GetPgoff()+end-start); err != nil {
+					return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
+				}
+				ok = true
+			}
+			if path, ok2 := r.shmem[ino]; ok && ok2 {
 				// Another process of the tree has the object already.
 				p, err := r.putString(0, path)
 				if err != nil {
@@ -60,9 +73,6 @@ func (r *restorer) mapVMAs() error {
 				fd = got
 				flags &^= unix.MAP_ANONYMOUS
 			} else {
-				if v.GetPgoff() != 0 {
-					return fmt.Errorf("vma %#x-%#x: shared memory mapped from offset %#x: not supported yet", start, end, v.GetPgoff())
-				}
 				created = ino
 			}
 		} else if st&image.VMAAnonPrivate == 0 {
@@ -74,6 +84,11 @@ func (r *restorer) mapVMAs() error {
 				err = cerr
 			}
 		}
+		if aside.end != 0 {
+			if _, uerr := r.inj.Syscall(x86.SysMunmap, aside.start, aside.end-aside.start); uerr != nil && err == nil {
+				err = fmt.Errorf("unmap shared memory set aside: %w", uerr)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("mmap vma %#x-%#x %s: %w", start, end, path, err)
 		}
@@ -81,9 +96,17 @@ func (r *restorer) mapVMAs() error {
 			return fmt.Errorf("vma %#x-%#x mapped at %#x", start, end, got)
 		}
 		if created != 0 {
-			if err := r.fillShmem(created, start, end); err != nil {
+			data, err := r.im.Tree.ShmemContent(created)
+			if err != nil {
 				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
 			}
+			if err := r.fillShmem(created, data, start, end); err != nil {
+				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
+			}
+		} else if st&image.VMAAnonShared != 0 {
+			// Others find the object here from now on (a range set
+			// aside goes away).
+			r.shmem[v.GetShmid()] = fmt.Sprintf("/proc/%d/map_files/%x-%x", r.pid, start, end)
 		}
 		for adv := 0; adv < 64; adv++ {
 			if v.GetMadv()&(1<<uint(adv)) == 0 {
@@ -172,11 +195,7 @@ func inSpans(s span, in []span) bool {
 // fillShmem writes the dumped content of shared memory object ino into the
 // object just mapped at start-end, through /proc/PID/map_files (whatever
 // the mapping's protection), and records where other processes find it.
-func (r *restorer) fillShmem(ino, start, end uint64) error {
-	data, err := r.im.Tree.ShmemContent(ino)
-	if err != nil {
-		return err
-	}
+func (r *restorer) fillShmem(ino uint64, data []byte, start, end uint64) error {
 	path := fmt.Sprintf("/proc/%d/map_files/%x-%x", r.pid, start, end)
 	if len(data) > 0 {
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -191,4 +210,25 @@ func (r *restorer) fillShmem(ino, start, end uint64) error {
 	}
 	r.shmem[ino] = path
 	return nil
+}
+
+// shmemAside makes shared memory object ino at an address the kernel
+// chooses, at least size bytes (the dumped object's size if larger),
+// filled with its dumped content, and returns where; the caller unmaps it
+// once the object is mapped where the task had it.
+func (r *restorer) shmemAside(ino, size uint64) (span, error) {
+	data, err := r.im.Tree.ShmemContent(ino)
+	if err != nil {
+		return span{}, err
+	}
+	size = max(size, uint64(len(data)))
+	size = (size + x86.PageSize - 1) &^ (x86.PageSize - 1)
+	got, err := r.inj.Syscall(x86.SysMmap, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS, ^uint64(0), 0)
+	if err != nil {
+		return span{}, fmt.Errorf("map shared memory %d aside: %w", ino, err)
+	}
+	if err := r.fillShmem(ino, data, got, got+size); err != nil {
+		return span{}, err
+	}
+	return span{got, got + size}, nil
 }
