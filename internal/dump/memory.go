@@ -161,7 +161,10 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			oflags := uint32(unix.O_RDONLY)
 			if v.Shared {
 				status |= image.VMAFileShared
-				if v.Write {
+				// "mw" (VM_MAYWRITE): the file was opened for writing,
+				// so the task may mprotect the mapping writable later,
+				// though it is read-only now.
+				if v.Write || se.HasFlag("mw") {
 					oflags = unix.O_RDWR
 				}
 			} else {
