@@ -230,3 +230,12 @@ func TestPipeInsideOrOutside(t *testing.T) {
 		}
 	}
 }
+
+func TestNsfsName(t *testing.T) {
+	for link, want := range map[string]string{"net:[4026531840]": "net", "pid_for_children:[4026531836]": "pid_for_children", "anon_inode:[eventfd]": "", "pipe:[12]": "pipe", "/tmp/x:[1]": "", "net:[12a]": ""} {
+		got, ok := nsfsName(link)
+		if got != want || ok != (want != "") {
+			t.Errorf("nsfsName(%q) = %q, %v; want %q", link, got, ok, want)
+		}
+	}
+}

@@ -29,6 +29,10 @@ func (regKind) Match(f *File, o Options) (bool, error) {
 			return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), "the file was deleted: deleted files are not supported yet")
 		}
 		if !strings.HasPrefix(f.Path, "/") {
+			if ns, ok := nsfsName(f.Path); ok {
+				return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d, a %s namespace file (%s)", f.Fd, ns, f.Path),
+					"namespace files (an open /proc/PID/ns/*) cannot be dumped yet; close it before the dump")
+			}
 			return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d (%s)", f.Fd, f.Path), "not a file with a path: not supported yet")
 		}
 		return true, nil
@@ -109,4 +113,19 @@ func openAt(r Restorer, num int, path string, flags uint32, cloexec bool, pos ui
 func noOwner() *fown.FownEntry {
 	z := proto.Uint32(0)
 	return &fown.FownEntry{Uid: z, Euid: z, Signum: z, PidType: z, Pid: z}
+}
+
+// nsfsName tells a namespace file by its link, "net:[4026531840]", and
+// returns the namespace's kind.
+func nsfsName(link string) (string, bool) {
+	kind, rest, ok := strings.Cut(link, ":[")
+	if !ok || !strings.HasSuffix(rest, "]") || kind == "" || strings.ContainsAny(kind, "/ ") {
+		return "", false
+	}
+	for _, c := range strings.TrimSuffix(rest, "]") {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	return kind, true
 }
