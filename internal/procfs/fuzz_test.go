@@ -271,3 +271,26 @@ func FuzzParseTimensOffsets(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseTimers(f *testing.F) {
+	addTestdata(f, "timers.txt")
+	f.Add([]byte("ID: 0\nsignal: 14/0000000000000000\nnotify: signal/pid.1\nClockID: 0\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ts, err := ParseTimers(data)
+		if err != nil {
+			if ts != nil {
+				t.Fatal("timers returned with error")
+			}
+			return
+		}
+		// Formatting the parsed timers and parsing them again is lossless.
+		var s string
+		for _, tm := range ts {
+			s += tm.Format()
+		}
+		again, err := ParseTimers([]byte(s))
+		if err != nil || !reflect.DeepEqual(again, ts) {
+			t.Fatalf("round trip %+v -> %+v, %v", ts, again, err)
+		}
+	})
+}

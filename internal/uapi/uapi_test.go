@@ -134,3 +134,31 @@ func TestPrctlMMMapSizeOfKernel(t *testing.T) {
 		t.Errorf("kernel says %d", size)
 	}
 }
+
+func TestItimerval(t *testing.T) {
+	v := Itimerval{Interval: Timeval{1, 2}, Value: Timeval{3, -4}}
+	b := v.Bytes(false)
+	if len(b) != SizeofItimerval || uintptr(len(b)) != unsafe.Sizeof(unix.Itimerval{}) {
+		t.Fatalf("native itimerval of %d bytes", len(b))
+	}
+	b32 := v.Bytes(true)
+	if len(b32) != SizeofItimerval32 || le.Uint32(b32[12:]) != 0xfffffffc {
+		t.Fatalf("ia32 itimerval % x", b32)
+	}
+	for _, compat := range []bool{false, true} {
+		if got, err := DecodeItimerval(v.Bytes(compat), compat); err != nil || got != v {
+			t.Errorf("compat %v: round trip %+v, %v", compat, got, err)
+		}
+	}
+	its := Itimerspec{Interval: Timespec{5, 6}, Value: Timespec{7, 8}}
+	if got, err := DecodeItimerspec(its.Bytes()); err != nil || got != its {
+		t.Errorf("itimerspec round trip %+v, %v", got, err)
+	}
+}
+
+func TestSigevent(t *testing.T) {
+	b := Sigevent{Value: 0x1122334455, Signo: 34, Notify: SIGEV_SIGNAL | SIGEV_THREAD_ID, Tid: 77}.Bytes()
+	if len(b) != SizeofSigevent || le.Uint64(b) != 0x1122334455 || le.Uint32(b[8:]) != 34 || le.Uint32(b[12:]) != 4 || le.Uint32(b[16:]) != 77 {
+		t.Errorf("sigevent % x", b)
+	}
+}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -14,6 +16,8 @@ type State struct {
 	Maps  []string          // /proc/PID/maps lines without [vsyscall]
 	Fds   map[int]string    // fd -> target, pos and flags
 	Masks map[string]uint64 // SigBlk, SigIgn, SigCgt, SigPnd, ShdPnd
+	// Timers are the POSIX timers of /proc/PID/timers, by id.
+	Timers []string
 	// vdsoRange is "start-end" of [vdso], in maps' hex.
 	vdsoRange string
 }
@@ -54,7 +58,41 @@ func snapshot(pid int) (*State, error) {
 	}
 	s.Masks["SigBlk"], s.Masks["SigIgn"], s.Masks["SigCgt"] = st.SigBlk, st.SigIgn, st.SigCgt
 	s.Masks["SigPnd"], s.Masks["ShdPnd"] = st.SigPnd, st.ShdPnd
+	if s.Timers, err = timers(pid); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// timers lists the task's POSIX timers as /proc/PID/timers shows them:
+// id, signal and sigev_value, notification and clock, all of which must
+// come back as they were. Only the target of the notification is named
+// differently: /proc gives its PID in the reader's namespace, which
+// differs for a tree restored into a new PID namespace; it is compared
+// as "the process" or "its Nth thread". The time left and the overrun
+// count are not in the file (the programs check them themselves).
+func timers(pid int) ([]string, error) {
+	ts, err := procfs.ReadTimers(pid)
+	if err != nil {
+		return nil, err
+	}
+	tids, err := procfs.Threads(pid)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].ID < ts[j].ID })
+	var out []string
+	for _, t := range ts {
+		target := fmt.Sprintf("unknown task %d", t.NotifyPid)
+		if t.NotifyPid == pid {
+			target = "the process"
+		}
+		if i := slices.Index(tids, t.NotifyPid); i >= 0 && t.Notify&4 != 0 { // SIGEV_THREAD_ID
+			target = fmt.Sprintf("thread #%d", i)
+		}
+		out = append(out, fmt.Sprintf("timer %d: signal %d value %#x notify %d to %s, clock %d", t.ID, t.Signo, t.SigevValue, t.Notify, target, t.ClockID))
+	}
+	return out, nil
 }
 
 func b(c bool, s string) string {
@@ -89,6 +127,9 @@ func (s *State) diff(o *State) string {
 		if _, ok := s.Fds[fd]; !ok {
 			d = append(d, fmt.Sprintf("fd %d is new: %q", fd, c))
 		}
+	}
+	if a, c := strings.Join(s.Timers, "; "), strings.Join(o.Timers, "; "); a != c {
+		d = append(d, fmt.Sprintf("POSIX timers were [%s], are [%s]", a, c))
 	}
 	for k, a := range s.Masks {
 		if c := o.Masks[k]; c != a {

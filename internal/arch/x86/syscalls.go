@@ -58,6 +58,13 @@ const (
 	SysIoctl
 	SysGetpgid
 	SysWait4
+	SysGetitimer
+	SysSetitimer
+	SysTimerCreate
+	SysTimerSettime
+	SysTimerGettime
+	SysTimerGetoverrun
+	SysTimerDelete
 	numSyscalls
 )
 
@@ -116,6 +123,15 @@ var sysNums = [numSyscalls][2]int{
 	SysIoctl:            {16, 54},
 	SysGetpgid:          {121, 132},
 	SysWait4:            {61, 114},
+	SysGetitimer:        {36, 105},
+	SysSetitimer:        {38, 104},
+	// ia32: the calls with the 32-bit old_itimerspec32; the
+	// __kernel_itimerspec ones are timer_settime64/gettime64 (409/408).
+	SysTimerCreate:     {222, 259},
+	SysTimerSettime:    {223, 260},
+	SysTimerGettime:    {224, 261},
+	SysTimerGetoverrun: {225, 262},
+	SysTimerDelete:     {226, 263},
 }
 
 var sysNames = [numSyscalls]string{
@@ -126,6 +142,8 @@ var sysNames = [numSyscalls]string{
 	"setresgid", "setgroups", "setfsuid", "setfsgid", "capset",
 	"rt_sigqueueinfo", "rt_tgsigqueueinfo", "setsid", "setpgid", "madvise",
 	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid", "wait4",
+	"getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
+	"timer_getoverrun", "timer_delete",
 }
 
 func (s Syscall) String() string {

@@ -41,6 +41,27 @@ func (timerfdKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	return nil
 }
 
+// armAs is what a restored timerfd is armed with, and false for a
+// disarmed one. A periodic timer that expired and was not read since
+// shows no time left in fdinfo: its hrtimer is forwarded only by a read
+// or timerfd_gettime (fs/timerfd.c, timerfd_get_remaining clamps the
+// negative remainder to 0). timerfd_settime with a zero value would
+// disarm it, so it is armed for one interval, when it would fire next at
+// the latest; its unread expirations come back as ticks.
+func armAs(t *timerfd.TimerfdEntry) (uapi.Itimerspec, bool) {
+	its := uapi.Itimerspec{
+		Interval: uapi.Timespec{Sec: int64(t.GetIsec()), Nsec: int64(t.GetInsec())},
+		Value:    uapi.Timespec{Sec: int64(t.GetVsec()), Nsec: int64(t.GetVnsec())},
+	}
+	if its.Value == (uapi.Timespec{}) {
+		if its.Interval == (uapi.Timespec{}) {
+			return its, false
+		}
+		its.Value = its.Interval
+	}
+	return its, true
+}
+
 // Open makes a timerfd on the dumped clock, armed with the time that was
 // left, and with the expirations that were not read yet.
 func (timerfdKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error {
@@ -55,11 +76,8 @@ func (timerfdKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 	if err := r.Place(int(got), num, cloexec); err != nil {
 		return fmt.Errorf("fd %d (timerfd): %w", num, err)
 	}
-	if t.GetVsec() != 0 || t.GetVnsec() != 0 {
-		p, err := r.Put(uapi.Itimerspec{
-			Interval: uapi.Timespec{Sec: int64(t.GetIsec()), Nsec: int64(t.GetInsec())},
-			Value:    uapi.Timespec{Sec: int64(t.GetVsec()), Nsec: int64(t.GetVnsec())},
-		}.Bytes())
+	if its, ok := armAs(t); ok {
+		p, err := r.Put(its.Bytes())
 		if err != nil {
 			return err
 		}

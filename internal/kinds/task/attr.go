@@ -2,7 +2,8 @@
 
 // Package task holds every kind of task attribute ckpt checkpoints
 // (credentials, signal handlers and pending signals, rlimits, personality,
-// the alternate signal stack, the robust futex list, rseq, ...): one file
+// interval and POSIX timers, the alternate signal stack, the robust futex
+// list, rseq, ...): one file
 // per attribute, each with its dump side (Collect: read it from a frozen
 // thread into the thread's core entry) and its restore side (Restore: set
 // it again from inside the thread being rebuilt) next to each other,
@@ -110,6 +111,8 @@ var All = []Attr{
 	rseqReg{},
 	clearTid{},
 	oomScoreAdj{},
+	itimers{},
+	posixTimers{},
 }
 
 // PerThread tells whether attributes of stage s are set in every thread,
