@@ -13,9 +13,15 @@ import (
 	"time"
 
 	"github.com/ckpt/ckpt"
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // A cut image is reported as ErrCorruptImage, naming the file.
+func TestMain(m *testing.M) {
+	testsupport.NoInheritedFds()
+	os.Exit(m.Run())
+}
+
 func TestRestoreCorruptImage(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "inventory.img"), []byte{1, 2}, 0o600); err != nil {

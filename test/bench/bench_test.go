@@ -38,6 +38,11 @@ var metricOrder = []string{
 	"dump/read-limit", "dump/write-limit", "dump/serial-limit", "restore/limit",
 }
 
+func TestMain(m *testing.M) {
+	testsupport.NoInheritedFds()
+	os.Exit(m.Run())
+}
+
 func BenchmarkDumpRestore1GiB(b *testing.B) {
 	b.StopTimer()
 	if runtime.GOARCH != "amd64" {

@@ -57,16 +57,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e:", err)
 		os.Exit(1)
 	}
-	// Fds inherited from whoever runs the tests must not leak into the
-	// programs: they would be part of what ckpt dumps.
-	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
-		for _, e := range ents {
-			var fd int
-			if _, err := fmt.Sscan(e.Name(), &fd); err == nil && fd > 2 {
-				unix.CloseOnExec(fd)
-			}
-		}
-	}
+	testsupport.NoInheritedFds()
 	hostIA32, _ = kerndat.IA32Runs()
 	if *prebuilt != "" {
 		ckptBin = *prebuilt

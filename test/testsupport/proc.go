@@ -120,3 +120,19 @@ func KillAndReap(pids []int, timeout time.Duration) {
 		}
 	}
 }
+
+// NoInheritedFds marks every fd above 2 that this process inherited
+// close-on-exec, so that programs a test starts do not get them: they
+// would be part of what ckpt dumps (a pipe to whoever runs the tests is
+// refused as a pipe to the outside).
+func NoInheritedFds() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+}
