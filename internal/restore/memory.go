@@ -3,6 +3,7 @@
 package restore
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -73,6 +74,9 @@ func (r *restorer) mapVMAs() error {
 			if _, cerr := r.inj.Syscall(x86.SysClose, fd); cerr != nil && err == nil {
 				err = cerr
 			}
+		}
+		if err != nil && flags&unix.MAP_LOCKED != 0 && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOMEM)) {
+			return fmt.Errorf("mmap vma %#x-%#x %s locked (MAP_LOCKED): locking %d bytes needs CAP_IPC_LOCK or room under RLIMIT_MEMLOCK: %w", start, end, path, end-start, err)
 		}
 		if err != nil {
 			return fmt.Errorf("mmap vma %#x-%#x %s: %w", start, end, path, err)

@@ -58,6 +58,7 @@ const (
 	SysIoctl
 	SysGetpgid
 	SysWait4
+	SysMembarrier
 	numSyscalls
 )
 
@@ -116,6 +117,7 @@ var sysNums = [numSyscalls][2]int{
 	SysIoctl:            {16, 54},
 	SysGetpgid:          {121, 132},
 	SysWait4:            {61, 114},
+	SysMembarrier:       {324, 375},
 }
 
 var sysNames = [numSyscalls]string{
@@ -125,7 +127,7 @@ var sysNames = [numSyscalls]string{
 	"chroot", "openat", "close", "lseek", "dup3", "fcntl", "setresuid",
 	"setresgid", "setgroups", "setfsuid", "setfsgid", "capset",
 	"rt_sigqueueinfo", "rt_tgsigqueueinfo", "setsid", "setpgid", "madvise",
-	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid", "wait4",
+	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid", "wait4", "membarrier",
 }
 
 func (s Syscall) String() string {

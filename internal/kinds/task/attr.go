@@ -95,6 +95,10 @@ type Attr interface {
 // within a stage.
 var All = []Attr{
 	personality{},
+	loginuid{},
+	thpDisabled{},
+	membarrier{},
+	mlockFuture{},
 	rlimits{},
 	comm{},
 	subreaper{},
@@ -102,6 +106,7 @@ var All = []Attr{
 	altstack{},
 	robustList{},
 	creds{},
+	sched{},
 	pdeathsig{},
 	seccomp{},
 	privateSignals{},
