@@ -223,6 +223,12 @@ func (t *task) stop(th ptrace.Thread) error {
 			return fmt.Errorf("ended while being stopped (%v): %w", st, errExited)
 		}
 		if st.IsEventStop() {
+			// SIGTRAP: stopped by the interrupt. A stop signal: the task
+			// was in a group-stop (SIGSTOP, SIGTSTP, ...), which it goes
+			// back to when it is let go, and the restore brings back.
+			if sig := st.Signal(); sig != unix.SIGTRAP {
+				t.stopSig = int(sig)
+			}
 			return nil
 		}
 		if ev := st.Event(); ev == unix.PTRACE_EVENT_CLONE || ev == unix.PTRACE_EVENT_FORK || ev == unix.PTRACE_EVENT_VFORK {

@@ -42,6 +42,9 @@ type task struct {
 	// each seize and injection pushes what puts the task back.
 	s      *ptrace.Session // the run's: seizes, and the undo stack
 	zombie bool            // exited, not yet reaped: only its pstree entry and exit status
+	// stopSig is the signal of the group-stop the task was in when it
+	// was frozen (SIGSTOP, SIGTSTP, ...), 0 if it ran.
+	stopSig int
 	// filesOf and fsOf are the index of the task whose fd table, or cwd,
 	// root and umask, this one shares (CLONE_FILES, CLONE_FS); 0 if its own.
 	filesOf, fsOf int

@@ -108,6 +108,15 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 		if se.HasFlag("nr") {
 			flags |= unix.MAP_NORESERVE
 		}
+		// Locked by mlock, mlockall(MCL_CURRENT) or MAP_LOCKED: VM_LOCKED,
+		// restored as MAP_LOCKED (as CRIU keeps it). Locked on fault
+		// (mlock2(MLOCK_ONFAULT), MCL_ONFAULT) has no mmap flag.
+		if se.HasFlag("lf") {
+			return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x %s locked on fault (mlock2 MLOCK_ONFAULT)", v.Start, v.End, v.Path), "the image format has no flag for VM_LOCKONFAULT: not supported yet")
+		}
+		if se.HasFlag("lo") {
+			flags |= unix.MAP_LOCKED
+		}
 		dumpPages, anonOnly, wholeVMA := false, false, false
 		switch {
 		case v.Path == "[vdso]":

@@ -41,6 +41,11 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 		p.Threads = append(p.Threads, c)
 		p.Tids = append(p.Tids, vtid)
 	}
+	if t.stopSig != 0 {
+		// Stopped (state T): it comes back stopped by the same signal.
+		p.Core.Tc.TaskState = proto.Uint32(model.TaskStopped)
+		p.Core.Tc.StopSigno = proto.Uint32(uint32(t.stopSig))
+	}
 	// The scratch data mapping is gone again; read the maps anew.
 	if vmas, err = procfs.ReadSmaps(pid); err != nil {
 		return nil, err

@@ -84,6 +84,10 @@ type Process struct {
 	// Zombie is a child that had exited but was not reaped; Core.Tc holds
 	// its wait status.
 	Zombie bool
+	// StopSig is, for a process that was stopped (group-stop: SIGSTOP,
+	// SIGTSTP, ...; task_state TASK_STOPPED), the signal that stopped
+	// it (task_core_entry.stop_signo); 0 for a running one.
+	StopSig int
 	// OwnPidNS is set when the tree runs in a PID namespace of its own.
 	OwnPidNS bool
 	// ExePath is the executable's path; ABI is read from its ELF header

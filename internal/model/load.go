@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/cpuinfo"
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
@@ -133,6 +134,16 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	p.OwnPidNS = p.IDs.GetPidNsId() == OwnPidNsID
 	switch st := p.Core.GetTc().GetTaskState(); st {
 	case TaskAlive:
+	case TaskStopped:
+		// A group-stopped task: restored, then stopped again by the
+		// signal that stopped it (SIGSTOP where a dump did not say).
+		p.StopSig = int(p.Core.GetTc().GetStopSigno())
+		if !isStopSignal(p.StopSig) {
+			if p.StopSig != 0 {
+				return nil, fmt.Errorf("%s: stopped task with stop_signo %d, not a stop signal", image.CoreName(p.Pid), p.StopSig)
+			}
+			p.StopSig = int(x86.SigStop)
+		}
 	case TaskDead:
 		// A zombie: only its place in the tree and its wait status.
 		p.Zombie = true
@@ -186,4 +197,14 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 		p.readABI()
 	}
 	return p, nil
+}
+
+// isStopSignal tells the signals whose default action stops a task
+// (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU).
+func isStopSignal(sig int) bool {
+	switch syscall.Signal(sig) {
+	case syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
+		return true
+	}
+	return false
 }

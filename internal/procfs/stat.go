@@ -26,6 +26,7 @@ type Stat struct {
 	TtyNr   int    // field 7, controlling terminal device number
 
 	Flags      uint64 // field 9, PF_* task flags
+	Nice       int    // field 19, -20..19
 	NumThreads int    // field 20
 	StartTime  uint64 // field 22, clock ticks since boot
 
@@ -34,6 +35,9 @@ type Stat struct {
 	StartData, EndData, StartBrk, ArgStart, ArgEnd, EnvStart, EnvEnd uint64 // fields 45..51
 
 	ExitSignal int // field 38, signal sent to the parent on death
+
+	RtPriority uint64 // field 40, the real-time priority, 0 for other policies
+	Policy     uint64 // field 41, SCHED_* (without SCHED_RESET_ON_FORK)
 
 	// ExitCode is field 52, the wait status of a task that has exited
 	// (a zombie); 0 when the kernel does not show it.
@@ -94,6 +98,7 @@ func ParseStat(data []byte) (*Stat, error) {
 		{5, "pgrp", &st.Pgrp},
 		{6, "session", &st.Session},
 		{7, "tty_nr", &st.TtyNr},
+		{19, "nice", &st.Nice},
 		{20, "num_threads", &st.NumThreads},
 		{38, "exit_signal", &st.ExitSignal},
 	}
@@ -112,6 +117,8 @@ func ParseStat(data []byte) (*Stat, error) {
 		{26, "startcode", &st.StartCode},
 		{27, "endcode", &st.EndCode},
 		{28, "startstack", &st.StartStack},
+		{40, "rt_priority", &st.RtPriority},
+		{41, "policy", &st.Policy},
 		{45, "start_data", &st.StartData},
 		{46, "end_data", &st.EndData},
 		{47, "start_brk", &st.StartBrk},

@@ -3,6 +3,7 @@
 package restore
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -88,6 +89,9 @@ func (r *restorer) mapVMAs() error {
 			if _, uerr := r.inj.Syscall(x86.SysMunmap, aside.start, aside.end-aside.start); uerr != nil && err == nil {
 				err = fmt.Errorf("unmap shared memory set aside: %w", uerr)
 			}
+		}
+		if err != nil && flags&unix.MAP_LOCKED != 0 && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOMEM)) {
+			return fmt.Errorf("mmap vma %#x-%#x %s locked (MAP_LOCKED): locking %d bytes needs CAP_IPC_LOCK or room under RLIMIT_MEMLOCK: %w", start, end, path, end-start, err)
 		}
 		if err != nil {
 			return fmt.Errorf("mmap vma %#x-%#x %s: %w", start, end, path, err)

@@ -233,6 +233,15 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 		if r.im.Zombie {
 			continue
 		}
+		if r.im.StopSig != 0 {
+			// A task dumped in a group-stop: its stop signal is queued
+			// as the last thing before it is let go, so that it stops
+			// again at once (and its parent is told, as it was then).
+			if err := unix.Kill(r.pid, unix.Signal(r.im.StopSig)); err != nil {
+				return fmt.Errorf("stop task %d again with signal %d: %w", r.pid, r.im.StopSig, err)
+			}
+			r.opts.logf("restore %d: stopped by signal %d, as dumped", r.pid, r.im.StopSig)
+		}
 		for _, th := range r.threads {
 			if err := th.h.Detach(0); err != nil {
 				return fmt.Errorf("detach thread %d: %w", th.h.Tid, err)

@@ -248,11 +248,14 @@ func (r *Run) execute() error {
 		if !strings.Contains(string(out), r.Prog.DumpFail) {
 			return fmt.Errorf("dump failed without naming %q: %s", r.Prog.DumpFail, strings.TrimSpace(string(out)))
 		}
-		after, err := snapshot(pid)
+		// A refusal found once the task was frozen interrupted the call
+		// it waits in (sigwaitinfo shows another blocked mask while it
+		// waits): give it the moment it takes to go back into it.
+		_, d, err := settledSnapshot(pid, before, false)
 		if err != nil {
 			return fmt.Errorf("task after the failed dump: %w", err)
 		}
-		if d := before.diff(after); d != "" {
+		if d != "" {
 			return fmt.Errorf("the failed dump changed the task: %s", d)
 		}
 		return r.finish(pid, logPath, &alive)

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +20,14 @@ type State struct {
 	Masks map[string]uint64 // SigBlk, SigIgn, SigCgt, SigPnd, ShdPnd
 	// Timers are the POSIX timers of /proc/PID/timers, by id.
 	Timers []string
+	// Sched is, per thread, its state (running and sleeping alike as
+	// "S", stopped "T", ...) with nice, policy and real-time priority
+	// from /proc/PID/task/TID/stat.
+	Sched map[int]string
+	// Children are the states of the task's children, sorted (not by
+	// PID: a tree restored into a new PID namespace has other host PIDs).
+	Children    string
+	OomScoreAdj string
 	// vdsoRange is "start-end" of [vdso], in maps' hex.
 	vdsoRange string
 }
@@ -58,6 +68,37 @@ func snapshot(pid int) (*State, error) {
 	}
 	s.Masks["SigBlk"], s.Masks["SigIgn"], s.Masks["SigCgt"] = st.SigBlk, st.SigIgn, st.SigCgt
 	s.Masks["SigPnd"], s.Masks["ShdPnd"] = st.SigPnd, st.ShdPnd
+	tids, err := procfs.Threads(pid)
+	if err != nil {
+		return nil, err
+	}
+	s.Sched = map[int]string{}
+	for _, tid := range tids {
+		ts, err := procfs.ReadTaskStat(pid, tid)
+		if err != nil {
+			return nil, err
+		}
+		s.Sched[tid] = fmt.Sprintf("state %s nice %d policy %d rt_priority %d", runState(ts.State), ts.Nice, ts.Policy, ts.RtPriority)
+	}
+	var kidStates []string
+	if kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
+		for _, f := range strings.Fields(string(kids)) {
+			c, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
+			if cs, err := procfs.ReadStat(c); err == nil {
+				kidStates = append(kidStates, runState(cs.State))
+			}
+		}
+	}
+	sort.Strings(kidStates)
+	s.Children = strings.Join(kidStates, ",")
+	oom, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid))
+	if err != nil {
+		return nil, err
+	}
+	s.OomScoreAdj = strings.TrimSpace(string(oom))
 	if s.Timers, err = timers(pid); err != nil {
 		return nil, err
 	}
@@ -95,6 +136,16 @@ func timers(pid int) ([]string, error) {
 	return out, nil
 }
 
+// runState is a task's state letter, with running and sleeping (R, S, D,
+// I) as one: which of them a task is in at a given moment is chance.
+func runState(c byte) string {
+	switch c {
+	case 'R', 'S', 'D', 'I':
+		return "S"
+	}
+	return string(c)
+}
+
 func b(c bool, s string) string {
 	if c {
 		return s
@@ -130,6 +181,17 @@ func (s *State) diff(o *State) string {
 	}
 	if a, c := strings.Join(s.Timers, "; "), strings.Join(o.Timers, "; "); a != c {
 		d = append(d, fmt.Sprintf("POSIX timers were [%s], are [%s]", a, c))
+	}
+	for tid, a := range s.Sched {
+		if c, ok := o.Sched[tid]; ok && c != a {
+			d = append(d, fmt.Sprintf("thread %d: %s, is %s", tid, a, c))
+		}
+	}
+	if s.Children != o.Children {
+		d = append(d, fmt.Sprintf("children's states were [%s], are [%s]", s.Children, o.Children))
+	}
+	if s.OomScoreAdj != o.OomScoreAdj {
+		d = append(d, fmt.Sprintf("oom_score_adj was %s, is %s", s.OomScoreAdj, o.OomScoreAdj))
 	}
 	for k, a := range s.Masks {
 		if c := o.Masks[k]; c != a {

@@ -291,6 +291,7 @@ func TestSyscallNumbers(t *testing.T) {
 		{SysPrctl, "prctl", 157, 172},
 		{SysRseq, "rseq", 334, 386},
 		{SysCloseRange, "close_range", 436, 436},
+		{SysMembarrier, "membarrier", 324, 375},
 	} {
 		if got := tc.s.Number(false); got != tc.n64 {
 			t.Errorf("%v x86_64: %d, want %d", tc.s, got, tc.n64)

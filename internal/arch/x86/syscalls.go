@@ -65,6 +65,7 @@ const (
 	SysTimerGettime
 	SysTimerGetoverrun
 	SysTimerDelete
+	SysMembarrier
 	numSyscalls
 )
 
@@ -132,6 +133,7 @@ var sysNums = [numSyscalls][2]int{
 	SysTimerGettime:    {224, 261},
 	SysTimerGetoverrun: {225, 262},
 	SysTimerDelete:     {226, 263},
+	SysMembarrier:       {324, 375},
 }
 
 var sysNames = [numSyscalls]string{
@@ -144,6 +146,7 @@ var sysNames = [numSyscalls]string{
 	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid", "wait4",
 	"getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
 	"timer_getoverrun", "timer_delete",
+	"membarrier",
 }
 
 func (s Syscall) String() string {

@@ -96,6 +96,10 @@ type Attr interface {
 // within a stage.
 var All = []Attr{
 	personality{},
+	loginuid{},
+	thpDisabled{},
+	membarrier{},
+	mlockFuture{},
 	rlimits{},
 	comm{},
 	subreaper{},
@@ -103,6 +107,7 @@ var All = []Attr{
 	altstack{},
 	robustList{},
 	creds{},
+	sched{},
 	pdeathsig{},
 	seccomp{},
 	privateSignals{},

@@ -1,0 +1,152 @@
+//go:build linux && amd64
+
+package task
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/uapi"
+)
+
+// This file holds the attributes of a process's mm that are not memory
+// contents: PR_SET_THP_DISABLE, the membarrier registrations and
+// mlockall's MCL_FUTURE. (MAP_LOCKED on one mapping is a vma flag: see
+// internal/dump/memory.go.)
+
+// thpDisabled is prctl(PR_SET_THP_DISABLE), in CRIU's
+// mm_entry.thp_disabled. The flag lives in the mm and is inherited
+// across fork and exec, so a restore sets it either way when the new
+// task's differs.
+type thpDisabled struct{}
+
+func (thpDisabled) Name() string { return "THP disable (PR_SET_THP_DISABLE)" }
+func (thpDisabled) Stage() Stage { return StageProcess }
+
+func (thpDisabled) Collect(t Thread, e Entry) error {
+	v, err := t.Syscall(x86.SysPrctl, unix.PR_GET_THP_DISABLE, 0, 0, 0, 0)
+	if err != nil {
+		return fmt.Errorf("prctl(PR_GET_THP_DISABLE): %w", err)
+	}
+	if v&unix.PR_THP_DISABLE_EXCEPT_ADVISED != 0 {
+		// Linux 6.18's "disabled except where madvise(MADV_HUGEPAGE)
+		// asks": CRIU's mm image keeps a bool only.
+		return ckerr.Unsupported(t.Pid(), "PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED", "the image format keeps only whether THP is disabled, not this mode: not supported yet")
+	}
+	e.MM.ThpDisabled = proto.Bool(v != 0)
+	return nil
+}
+
+func (thpDisabled) Restore(t Thread, e Entry) error {
+	if e.MM.ThpDisabled == nil {
+		return nil
+	}
+	want := e.MM.GetThpDisabled()
+	cur, err := t.Syscall(x86.SysPrctl, unix.PR_GET_THP_DISABLE, 0, 0, 0, 0)
+	if err != nil {
+		return fmt.Errorf("prctl(PR_GET_THP_DISABLE): %w", err)
+	}
+	if (cur != 0) == want && cur&unix.PR_THP_DISABLE_EXCEPT_ADVISED == 0 {
+		return nil
+	}
+	var arg uint64
+	if want {
+		arg = 1
+	}
+	if _, err := t.Syscall(x86.SysPrctl, unix.PR_SET_THP_DISABLE, arg, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_THP_DISABLE, %d): %w", arg, err)
+	}
+	return nil
+}
+
+// membarrier is the mm's membarrier(2) registrations, in CRIU's
+// task_core_entry.membarrier_registration_mask (the
+// MEMBARRIER_CMD_REGISTER_* commands). They are read with
+// MEMBARRIER_CMD_GET_REGISTRATIONS, which Linux 6.3 brought: an older
+// kernel cannot tell them, and the dump records none (see Collect).
+type membarrier struct{}
+
+func (membarrier) Name() string { return "membarrier registrations" }
+func (membarrier) Stage() Stage { return StageProcess }
+
+func knownMembarrier() uint64 {
+	var m uint64
+	for _, c := range uapi.MembarrierRegistrations {
+		m |= uint64(c)
+	}
+	return m
+}
+
+func (membarrier) Collect(t Thread, e Entry) error {
+	v, err := t.Syscall(x86.SysMembarrier, uapi.MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0)
+	switch {
+	case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS):
+		// A kernel before 6.3 (or without CONFIG_MEMBARRIER): no way to
+		// read them. The field stays unset, which says "unknown" to a
+		// restore, not "none".
+		return nil
+	case err != nil:
+		return fmt.Errorf("membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS): %w", err)
+	}
+	if unknown := v &^ knownMembarrier(); unknown != 0 {
+		return ckerr.Unsupported(t.Pid(), fmt.Sprintf("membarrier registrations %#x", v), fmt.Sprintf("registration commands %#x are unknown to ckpt", unknown))
+	}
+	e.Core.Tc.MembarrierRegistrationMask = proto.Uint32(uint32(v))
+	return nil
+}
+
+func (membarrier) Restore(t Thread, e Entry) error {
+	mask := uint64(e.Core.GetTc().GetMembarrierRegistrationMask())
+	if mask == 0 {
+		return nil
+	}
+	if unknown := mask &^ knownMembarrier(); unknown != 0 {
+		return fmt.Errorf("membarrier registrations %#x: commands %#x are unknown to ckpt", mask, unknown)
+	}
+	for _, c := range uapi.MembarrierRegistrations {
+		if mask&uint64(c) == 0 {
+			continue
+		}
+		if _, err := t.Syscall(x86.SysMembarrier, uint64(c), 0, 0); err != nil {
+			return fmt.Errorf("membarrier register command %#x: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// mlockFuture is mlockall(MCL_FUTURE): the mm's def_flags, which lock
+// every mapping made from then on. /proc shows def_flags nowhere but in
+// the mappings made since, so the dump looks at the scratch page it
+// mapped in the task itself: "lo" (VM_LOCKED) in its VmFlags means
+// MCL_FUTURE, "lf" (VM_LOCKONFAULT) MCL_FUTURE|MCL_ONFAULT. CRIU's images
+// have no field for def_flags, so such a task is refused; the mappings
+// that mlock or mlockall(MCL_CURRENT) locked are kept (MAP_LOCKED).
+type mlockFuture struct{}
+
+func (mlockFuture) Name() string { return "mlockall(MCL_FUTURE)" }
+func (mlockFuture) Stage() Stage { return StageProcess }
+
+func (mlockFuture) Collect(t Thread, e Entry) error {
+	vmas, err := procfs.ReadSmaps(t.Pid())
+	if err != nil {
+		return err
+	}
+	for _, v := range vmas {
+		if t.Scratch() < v.VMA.Start || t.Scratch() >= v.VMA.End {
+			continue
+		}
+		if v.HasFlag("lo") || v.HasFlag("lf") {
+			return ckerr.Unsupported(t.Pid(), "mlockall(MCL_FUTURE)", "the task locks every mapping it makes (mm def_flags), which the image format cannot hold: not supported yet; munlockall() before the dump")
+		}
+		return nil
+	}
+	return fmt.Errorf("the scratch page %#x is not in /proc/%d/smaps", t.Scratch(), t.Pid())
+}
+
+func (mlockFuture) Restore(t Thread, e Entry) error { return nil }
