@@ -133,7 +133,7 @@ var sysNums = [numSyscalls][2]int{
 	SysTimerGettime:    {224, 261},
 	SysTimerGetoverrun: {225, 262},
 	SysTimerDelete:     {226, 263},
-	SysMembarrier:       {324, 375},
+	SysMembarrier:      {324, 375},
 }
 
 var sysNames = [numSyscalls]string{
