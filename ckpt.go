@@ -16,6 +16,7 @@
 package ckpt
 
 import (
+	"context"
 	"io"
 	"os"
 	"slices"
@@ -50,6 +51,12 @@ type DumpOptions struct {
 	CPUCap string
 	// Logf, if set, receives progress messages.
 	Logf func(format string, args ...any)
+	// Context, if set, aborts the dump when it is done (cancelled): the
+	// dump stops at its next safe point, lets the tree go as it was and
+	// removes the images it wrote; the error matches ErrInterrupted and
+	// names context.Cause. A dump whose images are all in place goes on
+	// to its end.
+	Context context.Context
 }
 
 // DumpStats are measurements of a dump.
@@ -127,6 +134,8 @@ var (
 	ErrUnsupported = ckerr.ErrUnsupported
 	// ErrPidInUse matches every *PidInUseError.
 	ErrPidInUse = ckerr.ErrPidInUse
+	// ErrInterrupted marks a dump stopped through DumpOptions.Context.
+	ErrInterrupted = dump.ErrInterrupted
 	// ErrCorruptImage marks a truncated or malformed image file; the
 	// error names the file.
 	ErrCorruptImage = ckerr.ErrCorruptImage
@@ -139,6 +148,7 @@ func Dump(opts DumpOptions) (*DumpStats, error) {
 	st, err := dump.Dump(dump.Options{
 		Pid: opts.Pid, ImagesDir: opts.ImagesDir, LeaveRunning: opts.LeaveRunning,
 		ShellJob: opts.ShellJob, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
+		Context: opts.Context,
 	})
 	if err != nil {
 		return nil, err
@@ -194,6 +204,20 @@ func Check() []CheckResult {
 	}
 	return out
 }
+
+// CheckFeature answers `criu check --feature NAME` for the CRIU feature
+// names that ckpt's probes answer (CheckFeatureNames); known is false for
+// any other name.
+func CheckFeature(name string) (r CheckResult, known bool) {
+	kr, ok := kerndat.Feature(name)
+	if !ok {
+		return CheckResult{}, false
+	}
+	return CheckResult{Name: kr.Name, OK: kr.OK, Detail: kr.Detail, Required: kr.Required}, true
+}
+
+// CheckFeatureNames lists the CRIU feature names CheckFeature answers.
+func CheckFeatureNames() []string { return kerndat.FeatureNames() }
 
 // CheckOK reports whether every probe that checkpoint/restore needs
 // passed: whether native (x86_64) tasks can be checkpointed and restored.

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/ckpt/ckpt"
 )
@@ -23,5 +24,25 @@ func check(w io.Writer) error {
 	if !ckpt.CheckOK(rs) {
 		return exitError{1}
 	}
+	return nil
+}
+
+// checkFeature answers `check --feature NAME` as CRIU's names go: "list"
+// lists the names ckpt answers; an unsupported or unknown feature exits 1.
+func checkFeature(w io.Writer, name string) error {
+	names := ckpt.CheckFeatureNames()
+	if name == "list" {
+		fmt.Fprintln(w, strings.Join(names, " "))
+		return nil
+	}
+	r, ok := ckpt.CheckFeature(name)
+	if !ok {
+		return fmt.Errorf("unknown feature %q: ckpt answers %s (see `ckpt check` for all it probes)", name, strings.Join(names, ", "))
+	}
+	if !r.OK {
+		fmt.Fprintf(w, "%s is not supported (%s: %s)\n", name, r.Name, r.Detail)
+		return exitError{1}
+	}
+	fmt.Fprintf(w, "%s is supported\n", name)
 	return nil
 }

@@ -28,21 +28,32 @@ type commonFlags struct {
 }
 
 // criuUnimplemented are CRIU options that ckpt does not implement yet. They
-// are accepted by the parser only to be refused by name.
+// are accepted by the parser only to be refused by name. Those that
+// stand alone (or take an optional =VALUE) are in criuUnimplemented;
+// those that take a value (--ghost-limit 1M) in criuUnimplementedValue,
+// so that the value is consumed with the option rather than taken for a
+// command.
 var criuUnimplemented = []string{
 	"tcp-established", "tcp-close", "ext-unix-sk", "file-locks", "link-remap",
-	"ghost-limit", "manage-cgroups", "cgroup-root", "evasive-devices",
-	"inherit-fd", "external", "freeze-cgroup", "track-mem", "prev-images-dir",
-	"page-server", "address", "port", "lazy-pages", "auto-dedup", "cpu-cap",
-	"network-lock", "root", "irmap-scan-path", "skip-mnt", "enable-fs",
-	"action-script", "exec-cmd", "veth-pair", "empty-ns", "lsm-profile",
-	"display-stats", "status-fd", "stream", "tls", "tls-cacert", "tls-cert",
-	"tls-key", "join-ns", "ext-mount-map", "force-irmap", "weak-sysctls",
-	"skip-in-flight", "allow-uprobes", "mntns-compat-mode", "pre-dump-mode",
-	"leave-stopped", "orphan-pts-master", "remove-tmpfs-mount", "unprivileged",
-	"shell-job-legacy", "tcp-skip-in-flight", "images-dir-fd", "cgroup-props",
-	"cgroup-props-file", "cgroup-dump-controller", "cgroup-yard", "lsm-mount-context",
-	"network-lock-method", "timens", "file-validation",
+	"manage-cgroups", "evasive-devices", "track-mem", "page-server",
+	"lazy-pages", "auto-dedup", "cpu-cap", "exec-cmd", "display-stats",
+	"stream", "tls", "tls-no-cn-verify", "force-irmap", "weak-sysctls",
+	"skip-in-flight", "allow-uprobes", "mntns-compat-mode", "leave-stopped",
+	"orphan-pts-master", "remove-tmpfs-mount", "unprivileged", "shell-job-legacy",
+	"tcp-skip-in-flight", "network-lock-method", "timens", "log-pid",
+	"check-only", "restore-sibling", "ms",
+}
+
+// criuUnimplementedValue are CRIU options that take a value (criu(8)).
+var criuUnimplementedValue = []string{
+	"ghost-limit", "cgroup-root", "inherit-fd", "external", "freeze-cgroup",
+	"prev-images-dir", "address", "port", "network-lock", "root",
+	"irmap-scan-path", "skip-mnt", "enable-fs", "action-script", "veth-pair",
+	"empty-ns", "lsm-profile", "status-fd", "tls-cacert", "tls-cacrl",
+	"tls-cert", "tls-key", "join-ns", "ext-mount-map", "pre-dump-mode",
+	"images-dir-fd", "cgroup-props", "cgroup-props-file",
+	"cgroup-dump-controller", "cgroup-yard", "lsm-mount-context",
+	"file-validation", "ps-socket", "config",
 }
 
 func (c *commonFlags) register(fs *pflag.FlagSet) {
@@ -53,6 +64,9 @@ func (c *commonFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVarP(&c.shellJob, "shell-job", "j", false, "the task's stdio is a tty or pipe of the shell: inherit it at restore")
 	for _, name := range criuUnimplemented {
 		c.refuse(fs, name, fmt.Sprintf("option --%s is not implemented by ckpt yet", name), true)
+	}
+	for _, name := range criuUnimplementedValue {
+		c.refuse(fs, name, fmt.Sprintf("option --%s is not implemented by ckpt yet", name), false)
 	}
 }
 
@@ -84,10 +98,51 @@ func (c *commonFlags) check(cmd *cobra.Command) error {
 	return nil
 }
 
-// logger returns a printf-style logger following -v and -o, and a closer.
-func (c *commonFlags) logger() (func(string, ...any), func(), error) {
-	var w io.Writer = os.Stderr
-	closer := func() {}
+// logger is where a command's log goes: progress (with -v) and, always
+// when -o names a file, the summary of what was done and the error of a
+// failed command.
+type logger struct {
+	w       io.Writer // stderr, or the -o file
+	file    bool      // w is the -o file
+	verbose bool
+	closer  func()
+}
+
+func (l *logger) line(format string, args ...any) {
+	fmt.Fprintf(l.w, "%s %s\n", time.Now().Format("15:04:05.000000"), strings.TrimRight(fmt.Sprintf(format, args...), "\n"))
+}
+
+// progress logs a step, with -v.
+func (l *logger) progress(format string, args ...any) {
+	if l.verbose {
+		l.line(format, args...)
+	}
+}
+
+// result logs what was done: always into the -o file, on stderr with -v.
+func (l *logger) result(format string, args ...any) {
+	if l.verbose || l.file {
+		l.line(format, args...)
+	}
+}
+
+// fail logs the error of a failed command into the -o file (main prints
+// it on stderr) and returns it.
+func (l *logger) fail(err error) error {
+	if err != nil && l.file {
+		var ee exitError
+		if !errors.As(err, &ee) {
+			l.line("Error: %v", err)
+		}
+	}
+	return err
+}
+
+func (l *logger) close() { l.closer() }
+
+// logger opens the log following -v and -o.
+func (c *commonFlags) logger() (*logger, error) {
+	l := &logger{w: os.Stderr, closer: func() {}, verbose: c.verbosity >= 1}
 	if c.logFile != "" && c.logFile != "-" {
 		path := c.logFile
 		if !filepath.IsAbs(path) {
@@ -96,22 +151,16 @@ func (c *commonFlags) logger() (func(string, ...any), func(), error) {
 				dir = c.imagesDir
 			}
 			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return nil, nil, fmt.Errorf("work directory: %w", err)
+				return nil, fmt.Errorf("work directory: %w", err)
 			}
 			path = filepath.Join(dir, path)
 		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
-			return nil, nil, fmt.Errorf("log file: %w", err)
+			return nil, fmt.Errorf("log file: %w", err)
 		}
-		w = f
-		closer = func() { f.Close() }
+		l.w, l.file = f, true
+		l.closer = func() { f.Close() }
 	}
-	verbose := c.verbosity >= 1
-	logf := func(format string, args ...any) {
-		if verbose {
-			fmt.Fprintf(w, "%s %s\n", time.Now().Format("15:04:05.000000"), strings.TrimRight(fmt.Sprintf(format, args...), "\n"))
-		}
-	}
-	return logf, closer, nil
+	return l, nil
 }

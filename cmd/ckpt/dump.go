@@ -3,8 +3,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,19 +33,26 @@ func dumpCmd() *cobra.Command {
 			if pid <= 0 {
 				return fmt.Errorf("dump needs -t PID")
 			}
-			logf, closeLog, err := c.logger()
+			log, err := c.logger()
 			if err != nil {
 				return err
 			}
-			defer closeLog()
+			defer log.close()
+			ctx, stop := interruptOnSignals()
+			defer stop()
 			st, err := ckpt.Dump(ckpt.DumpOptions{
 				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob,
-				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: logf,
+				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: log.progress,
+				Context: ctx,
 			})
 			if err != nil {
-				return err
+				return log.fail(err)
 			}
-			logf("dumped task %d: %d pages (%d zero pages left out), %d bytes of images, frozen for %v", pid, st.PagesWritten, st.ZeroPages, st.ImageBytes, st.FrozenFor)
+			what := "killed"
+			if leaveRunning {
+				what = "left running"
+			}
+			log.result("dumped task %d into %s (the tree %s): %d pages (%d zero pages left out), %d bytes of images, frozen for %v", pid, c.imagesDir, what, st.PagesWritten, st.ZeroPages, st.ImageBytes, st.FrozenFor)
 			return nil
 		},
 	}
@@ -50,8 +61,36 @@ func dumpCmd() *cobra.Command {
 	// Before register, which refuses the CRIU options left unimplemented.
 	cmd.Flags().StringVar(&cpuCap, "cpu-cap", ckpt.CPUCapIns, "none: do not record the CPU (cpuinfo.img), so that no restore can compare it; any other value records it ("+strings.Join(ckpt.CPUCapValues, ", ")+")")
 	cmd.Flags().IntVar(&timeout, "timeout", 10, "seconds to wait for the tree to stop")
+	// CRIU takes --pidfile on every command; only restore (and CRIU's
+	// daemons) write one.
+	c.refuse(cmd.Flags(), "pidfile", "--pidfile is a restore option (the file for the restored task's PID); a dump writes none", false)
 	c.register(cmd.Flags())
 	cmd.Flags().IntVarP(&pid, "tree", "t", 0, "PID of the task to dump")
 	cmd.Flags().BoolVarP(&leaveRunning, "leave-running", "R", false, "let the task go on after the dump")
 	return cmd
+}
+
+// signalNames are the signals that stop a dump, by the names messages give.
+var signalNames = map[os.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM", syscall.SIGHUP: "SIGHUP"}
+
+// interruptOnSignals returns a context that SIGINT, SIGTERM or SIGHUP
+// cancels, naming the signal, and a function that stops listening.
+func interruptOnSignals() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(os.Stderr, "ckpt: %s: stopping the dump; the tree goes on as it was\n", signalNames[sig])
+			cancel(fmt.Errorf("interrupted by %s", signalNames[sig]))
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
 }

@@ -7,8 +7,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
@@ -33,21 +35,54 @@ func normalizeArgs(args []string) []string {
 	return out
 }
 
-func main() {
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run runs the command line args and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
 	root := &cobra.Command{
 		Use:           "ckpt",
 		Short:         "Checkpoint and restore Linux processes, native x86_64 and 32-bit alike",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	// As CRIU's: "Version: ..." for --version and -V.
+	root.Flags().BoolP("version", "V", false, "print the version and exit")
+	root.SetVersionTemplate("{{.Version}}\n")
+	// CRIU reads configuration files unless told not to; ckpt reads none.
+	root.PersistentFlags().Bool("no-default-config", false, "accepted as CRIU's; ckpt reads no configuration file")
 	root.AddCommand(checkCmd(), dumpCmd(), restoreCmd(), showCmd())
-	root.SetArgs(normalizeArgs(os.Args[1:]))
+	root.SetArgs(normalizeArgs(args))
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
-			os.Exit(ee.code)
+			return ee.code
 		}
-		fmt.Fprintln(os.Stderr, "ckpt:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "ckpt:", err)
+		return 1
 	}
+	return 0
+}
+
+// version is what --version prints: the module version and the commit
+// ckpt was built from, when the build recorded them.
+func version() string {
+	v, rev := "(devel)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				rev = s.Value
+			}
+		}
+	}
+	out := "Version: ckpt " + v
+	if rev != "" {
+		out += "\nGitID: " + rev
+	}
+	return out
 }

@@ -25,19 +25,19 @@ func restoreCmd() *cobra.Command {
 			if err := c.check(cmd); err != nil {
 				return err
 			}
-			logf, closeLog, err := c.logger()
+			log, err := c.logger()
 			if err != nil {
 				return err
 			}
-			defer closeLog()
-			p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: c.imagesDir, ShellJob: c.shellJob, CPUCap: cpuCap, Logf: logf})
+			defer log.close()
+			p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: c.imagesDir, ShellJob: c.shellJob, CPUCap: cpuCap, Logf: log.progress})
 			if err != nil {
-				return err
+				return log.fail(err)
 			}
-			logf("restored task %d in %v", p.Pid, p.Took)
+			log.result("restored task %d from %s in %v", p.Pid, c.imagesDir, p.Took)
 			if pidfile != "" {
 				if err := os.WriteFile(pidfile, []byte(strconv.Itoa(p.Pid)+"\n"), 0o644); err != nil {
-					return fmt.Errorf("pidfile: %w", err)
+					return log.fail(fmt.Errorf("pidfile: %w", err))
 				}
 			}
 			if detach {
@@ -45,12 +45,15 @@ func restoreCmd() *cobra.Command {
 			}
 			ws, err := p.Wait()
 			if err != nil {
-				return fmt.Errorf("wait for restored task %d: %w", p.Pid, err)
+				return log.fail(fmt.Errorf("wait for restored task %d: %w", p.Pid, err))
 			}
 			if ws.Signaled() {
-				fmt.Fprintf(os.Stderr, "ckpt: restored task %d was killed by signal %d (%v)\n", p.Pid, int(ws.Signal()), ws.Signal())
+				msg := fmt.Sprintf("restored task %d was killed by signal %d (%v)", p.Pid, int(ws.Signal()), ws.Signal())
+				fmt.Fprintf(os.Stderr, "ckpt: %s\n", msg)
+				log.result("%s", msg)
 				return exitError{128 + int(ws.Signal())}
 			}
+			log.result("restored task %d exited with status %d", p.Pid, ws.ExitStatus())
 			if code := ws.ExitStatus(); code != 0 {
 				return exitError{code}
 			}

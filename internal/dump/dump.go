@@ -7,6 +7,7 @@
 package dump
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/cpucap"
 	"github.com/ckpt/ckpt/internal/fault"
+	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
@@ -41,6 +43,24 @@ type Options struct {
 	CPUCap string
 	// Logf, if set, receives progress messages.
 	Logf func(format string, args ...any)
+	// Context, if set, aborts the dump when it is done (Ctrl-C in the
+	// CLI): the dump stops at its next safe point, between steps or page
+	// chunks, and releases the tree as it was. Its cause (context.Cause)
+	// is the reason the error gives.
+	Context context.Context
+}
+
+// ErrInterrupted marks a dump stopped through Options.Context.
+var ErrInterrupted = errors.New("dump interrupted")
+
+// interrupted returns an error once Options.Context is done; the dump
+// calls it at every safe point, where unwinding leaves the tree as it was.
+func (o *Options) interrupted() error {
+	if o.Context == nil || o.Context.Err() == nil {
+		return nil
+	}
+	cause := context.Cause(o.Context)
+	return fmt.Errorf("%w (%v): the tree was let go as it was, and the images written were removed", ErrInterrupted, cause)
 }
 
 // Stats are measurements of one dump.
@@ -82,6 +102,16 @@ func Dump(opts Options) (*Stats, error) {
 	for _, e := range before {
 		existed[e.Name()] = true
 	}
+	// The images are written aside, in a directory of their own inside
+	// the images directory, and moved in once all are written (see
+	// publish): a dump that fails half-way (disk full, interrupted)
+	// leaves an earlier dump there whole, never a mix of the two.
+	stage, err := os.MkdirTemp(opts.ImagesDir, stagePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("dump: images directory: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	t.stage = stage
 
 	tr := ptrace.NewTracer()
 	defer tr.Close()
@@ -95,6 +125,10 @@ func Dump(opts Options) (*Stats, error) {
 	})
 	if err != nil {
 		// Remove what this dump wrote; the task was released untouched.
+		// Files it moved in over an earlier dump's stay, but publish
+		// removed that dump's inventory.img first: the directory holds
+		// no whole dump then, and says so.
+		_ = os.RemoveAll(stage)
 		after, _ := os.ReadDir(opts.ImagesDir)
 		for _, e := range after {
 			if !existed[e.Name()] {
@@ -145,7 +179,7 @@ func (t *task) seizeAll() error {
 			}
 			seized[tid] = true
 			t.s.Push(fmt.Sprintf("detach thread %d", tid), func() error { return t.detach(th) })
-			if err := t.stop(th); err != nil {
+			if err := t.stop(th, true); err != nil {
 				// Seized while it was exiting: it ended instead of stopping.
 				if errors.Is(err, errExited) && tid != pid {
 					continue
@@ -198,7 +232,9 @@ func tracedByUs(tid int) bool {
 
 // stop interrupts a seized thread and waits until it is in a ptrace
 // stop. A signal that arrives meanwhile is delivered as it would have been.
-func (t *task) stop(th ptrace.Thread) error {
+// With interruptible, an interrupted dump (Options.Context) stops
+// waiting; detach, which runs while the dump unwinds, waits regardless.
+func (t *task) stop(th ptrace.Thread, interruptible bool) error {
 	if err := th.Interrupt(); err != nil {
 		return fmt.Errorf("interrupt: %w", err)
 	}
@@ -213,6 +249,11 @@ func (t *task) stop(th ptrace.Thread) error {
 			return err
 		}
 		if !ok {
+			if interruptible {
+				if err := t.opts.interrupted(); err != nil {
+					return err
+				}
+			}
 			if time.Now().After(deadline) {
 				return fmt.Errorf("did not stop within %v", timeout)
 			}
@@ -263,11 +304,64 @@ func (t *task) detach(th ptrace.Thread) error {
 	if err := th.Interrupt(); err != nil {
 		return nil // gone, or not ours any more
 	}
-	if err := t.stop(th); err != nil {
+	if err := t.stop(th, false); err != nil {
 		if errors.Is(err, errExited) {
 			return nil
 		}
 		return err
 	}
 	return th.Detach(0)
+}
+
+// stagePrefix names the directory inside the images directory where a
+// dump writes its images before it moves them in.
+const stagePrefix = ".ckpt-dump-"
+
+// publish moves the images written in stage into dir, which may hold an
+// earlier dump: its inventory.img goes first, so that until the new one
+// is moved in, last, the directory never looks like a whole dump.
+func publish(stage, dir string) error {
+	ents, err := os.ReadDir(stage)
+	if err != nil {
+		return err
+	}
+	inv := image.InventoryName()
+	if err := os.Remove(filepath.Join(dir, inv)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove the earlier dump's %s: %w", inv, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	found := false
+	for _, e := range ents {
+		if e.Name() == inv {
+			found = true
+			continue
+		}
+		if err := os.Rename(filepath.Join(stage, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("move %s into the images directory: %w", e.Name(), err)
+		}
+	}
+	if !found {
+		return fmt.Errorf("no %s was written", inv)
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	if err := os.Rename(filepath.Join(stage, inv), filepath.Join(dir, inv)); err != nil {
+		return fmt.Errorf("move %s into the images directory: %w", inv, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
 }

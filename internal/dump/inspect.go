@@ -16,6 +16,7 @@ import (
 	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // openFile is one fd of a task with its kind.
@@ -80,6 +81,12 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 			return nil, fmt.Errorf("no such process")
 		}
 		return nil, err
+	}
+	if t.stat.Flags&uapi.PF_KTHREAD != 0 {
+		return nil, fmt.Errorf("%d (%s) is a kernel thread: only user processes can be dumped", pid, t.stat.Comm)
+	}
+	if pid == 1 {
+		return nil, fmt.Errorf("pid 1 (%s) is the init of the host (of ckpt's PID namespace): it cannot be dumped, nor can a tree that contains it", t.stat.Comm)
 	}
 	if t.stat.State == 'Z' || t.stat.State == 'X' {
 		return nil, fmt.Errorf("task is a zombie")

@@ -227,7 +227,7 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			}
 			start := v.Start + uint64(i)*x86.PageSize
 			n := uint64(j - i)
-			if err := copyPages(mem, pw, buf, start, n*x86.PageSize); err != nil {
+			if err := copyPages(t.opts, mem, pw, buf, start, n*x86.PageSize); err != nil {
 				return nil, fmt.Errorf("dump vma %#x-%#x: %w", v.Start, v.End, err)
 			}
 			pages.Add(start, n)
@@ -268,8 +268,13 @@ func madvBits(se procfs.SmapsEntry) uint64 {
 	return m
 }
 
-func copyPages(mem *ptrace.Mem, w *bufio.Writer, buf []byte, addr, size uint64) error {
+// copyPages copies size bytes from addr to w, in chunks of len(buf);
+// between chunks the dump may be interrupted.
+func copyPages(o *Options, mem *ptrace.Mem, w *bufio.Writer, buf []byte, addr, size uint64) error {
 	for size > 0 {
+		if err := o.interrupted(); err != nil {
+			return err
+		}
 		n := min(size, uint64(len(buf)))
 		if err := mem.ReadAt(buf[:n], addr); err != nil {
 			return err

@@ -34,6 +34,9 @@ type tree struct {
 	kinds *fd.Kinds
 	tasks []*task
 	s     *ptrace.Session // the run's, see freezeAndDump
+	// stage is where the images are written before publish moves them
+	// into the images directory.
+	stage string
 }
 
 // children lists the child processes of every thread of pid.
@@ -206,6 +209,9 @@ func (tr *tree) freezeTree() error {
 				continue
 			}
 			known[k] = true
+			if err := tr.opts.interrupted(); err != nil {
+				return err
+			}
 			if _, err := tr.addChild(k, t.pid); err != nil {
 				return err
 			}
@@ -227,6 +233,9 @@ func (tr *tree) freezeAndDump(s *ptrace.Session) (*Stats, error) {
 	}
 	o.logf("tree of %d stopped (%d processes)", o.Pid, len(tr.tasks))
 	fault.Panic(fault.DumpFrozen)
+	if err := o.interrupted(); err != nil {
+		return nil, err
+	}
 	stats, err := tr.dumpAll()
 	if err != nil {
 		return nil, err
@@ -250,11 +259,14 @@ func (tr *tree) freezeAndDump(s *ptrace.Session) (*Stats, error) {
 // inventory.img comes last and marks a whole dump.
 func (tr *tree) dumpAll() (*Stats, error) {
 	o := tr.opts
-	d := &model.Dump{Dir: image.Dir{Path: o.ImagesDir}}
+	d := &model.Dump{Dir: image.Dir{Path: tr.stage}}
 	stats := &Stats{}
 	ft := newFileTable(d)
 	ft.pipeEnds = tr.pipeEnds()
 	for _, t := range tr.tasks {
+		if err := o.interrupted(); err != nil {
+			return nil, err
+		}
 		if t.zombie {
 			d.Procs = append(d.Procs, t.zombieProcess(d))
 			continue
@@ -288,10 +300,18 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	if cpucap.Records(tr.opts.CPUCap) {
 		d.CPU = cpuEntry()
 	}
-	if err := d.Write(o.ImagesDir); err != nil {
+	if err := d.Write(tr.stage); err != nil {
 		return nil, err
 	}
 	stats.ImageBytes = d.Size()
+	// The last point where the dump can stop and leave the tree as it
+	// was; once published, the dump is whole and goes on to its end.
+	if err := o.interrupted(); err != nil {
+		return nil, err
+	}
+	if err := publish(tr.stage, o.ImagesDir); err != nil {
+		return nil, err
+	}
 	return stats, nil
 }
 
@@ -334,11 +354,16 @@ func (t *task) zombieProcess(d *model.Dump) *model.Process {
 }
 
 // treeIDs returns the task's pid, parent, process group and session as
-// the images name them: inside its PID namespace when the tree has one
-// (where the init's parent is 0).
+// the images name them: inside its PID namespace when the tree has one.
+// The root's parent is 0, as CRIU writes it (crit's ps and others look
+// every other parent up in the tree): its parent is not part of the
+// dump, and a restore makes the restorer its parent.
 func (t *task) treeIDs() (pid, ppid, pgid, sid int) {
 	s := t.stat
 	pid, ppid, pgid, sid = t.pid, s.PPid, s.Pgrp, s.Session
+	if t.index == 1 {
+		ppid = 0
+	}
 	if !t.ns {
 		return
 	}

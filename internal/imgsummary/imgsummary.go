@@ -44,6 +44,9 @@ type summary struct {
 	tasks   []*task
 	clocks  *timens.TimensEntry
 	refused error // why a restore here would refuse the dump, nil if none
+	// broken says why no restore can work (a pages image missing or
+	// shorter than its pagemap); Write returns it after the summary.
+	broken error
 }
 
 type task struct {
@@ -67,7 +70,8 @@ type thread struct {
 }
 
 // Write prints a summary of the dump in dir to w. A missing or corrupt
-// image is returned as an error naming the file.
+// image is returned as an error naming the file; so is a pages image
+// missing or shorter than its pagemap, after the summary.
 func Write(w io.Writer, dir string) error {
 	s, err := load(dir)
 	if err != nil {
@@ -81,7 +85,7 @@ func load(dir string) (*summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &summary{dir: dir, inv: d.Inventory, files: d.Files, clocks: d.Clocks, refused: d.Refused()}
+	s := &summary{dir: dir, inv: d.Inventory, files: d.Files, clocks: d.Clocks, refused: d.Refused(), broken: d.CheckPages()}
 	for _, p := range d.Procs {
 		t := &task{
 			ps: p.Pstree, threads: loadedThreads(p), mm: p.MM,
@@ -129,7 +133,9 @@ func (s *summary) print(out io.Writer) error {
 		p("clocks: the tree saw CLOCK_MONOTONIC %.3f s and CLOCK_BOOTTIME %.3f s (a restore where this machine's clocks are behind these gives the tree a time namespace)\n",
 			sec(c.GetMonotonic()), sec(c.GetBoottime()))
 	}
-	if s.refused != nil {
+	if s.broken != nil {
+		p("restore: cannot work: %v\n", s.broken)
+	} else if s.refused != nil {
 		p("restore: refused: %v\n", s.refused)
 	} else {
 		p("restore: the images load\n")
@@ -139,7 +145,13 @@ func (s *summary) print(out io.Writer) error {
 	}
 	total, pages, nfiles := s.sizes()
 	p("sizes: %d image files, %s in all; pages images %s\n", nfiles, bytesStr(total), bytesStr(pages))
-	return ew.err
+	if ew.err != nil {
+		return ew.err
+	}
+	if s.broken != nil {
+		return fmt.Errorf("the dump in %s cannot be restored: %w", s.dir, s.broken)
+	}
+	return nil
 }
 
 func (s *summary) printTask(w io.Writer, t *task) {

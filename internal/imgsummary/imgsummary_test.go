@@ -282,3 +282,40 @@ func TestLiveDump(t *testing.T) {
 	}
 	t.Logf("summary:\n%s", s)
 }
+
+// A dump whose pages image is missing or shorter than its pagemap cannot
+// be restored: the summary says so and Write fails, naming the image.
+func TestPagesShort(t *testing.T) {
+	valid := synthDump(t, testExe(t))
+	for _, c := range []struct {
+		name string
+		data []byte // nil: remove the pages image
+		want string
+	}{
+		{"short", valid[image.PagesName(1)][:4096], "pages-1.img holds 4096 bytes"},
+		{"missing", nil, "pages-1.img is missing"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeDump(t, dir, valid)
+			path := filepath.Join(dir, image.PagesName(1))
+			var err error
+			if c.data == nil {
+				err = os.Remove(path)
+			} else {
+				err = os.WriteFile(path, c.data, 0o600)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := writeSummary(t, dir)
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "cannot be restored") {
+				t.Fatalf("summary of a dump with %s pages: %v; want an error naming %q", c.name, err, c.want)
+			}
+			wantLines(t, out, "restore: cannot work: "+c.want)
+			if strings.Contains(out, "the images load") {
+				t.Errorf("the summary says the images load:\n%s", out)
+			}
+		})
+	}
+}

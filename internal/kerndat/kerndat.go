@@ -16,6 +16,7 @@ package kerndat
 
 import (
 	"fmt"
+	"sort"
 	"sync"
 )
 
@@ -79,4 +80,39 @@ func ok(name, detail string, required bool) Result {
 
 func fail(name string, required bool, format string, args ...any) Result {
 	return Result{Name: name, OK: false, Detail: fmt.Sprintf(format, args...), Required: required}
+}
+
+// criuFeatures maps the names of `criu check --feature NAME` that a probe
+// of ckpt answers to that probe's name.
+var criuFeatures = map[string]string{
+	"compat_cr":      nameCompat,
+	"timens":         nameTimeNS,
+	"clone3_set_tid": nameClone3,
+	"get_rseq_conf":  nameRseq,
+	"can_map_vdso":   nameVDSO64,
+}
+
+// FeatureNames lists, sorted, the CRIU feature names Feature answers.
+func FeatureNames() []string {
+	out := make([]string, 0, len(criuFeatures))
+	for n := range criuFeatures {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Feature runs the probes and returns the result of the one that
+// answers CRIU's feature name; ok is false for a name no probe answers.
+func Feature(name string) (r Result, ok bool) {
+	probe, ok := criuFeatures[name]
+	if !ok {
+		return Result{}, false
+	}
+	for _, r := range Probe() {
+		if r.Name == probe {
+			return r, true
+		}
+	}
+	return Result{}, false
 }

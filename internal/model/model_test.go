@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/model/x86img"
 )
@@ -245,5 +246,51 @@ func testThreadInfo() *core.ThreadInfoX86 {
 		ClearTidAddr: proto.Uint64(0),
 		Gpregs:       x86img.RegsToImage(&x86.Regs{Cs: x86.UserCS, Ss: x86.UserDS}),
 		Fpregs:       fp,
+	}
+}
+
+// A pages image missing or shorter than its pagemap is a dump that cannot
+// be restored: CheckPages names the image.
+func TestCheckPages(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		change func(dir string) error
+		want   string // "" for no error
+	}{
+		{"whole", func(string) error { return nil }, ""},
+		{"pages short", func(dir string) error { return os.Truncate(filepath.Join(dir, "pages-1.img"), 2*page) }, "pages-1.img holds 8192 bytes, pagemap-100.img lists 12288"},
+		{"pages missing", func(dir string) error { return os.Remove(filepath.Join(dir, "pages-1.img")) }, "pages-1.img is missing"},
+		{"shmem pages short", func(dir string) error { return os.Truncate(filepath.Join(dir, "pages-3.img"), 0) }, "pages-3.img holds 0 bytes, pagemap-shmem-99.img lists 4096"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			d := testDump(t, dir, exe)
+			// The shared memory object mapped by the parent.
+			d.Procs[0].MM.Vmas = append(d.Procs[0].MM.Vmas, &vma.VmaEntry{Start: proto.Uint64(0x30000), End: proto.Uint64(0x32000), Pgoff: proto.Uint64(0), Shmid: proto.Uint64(99), Prot: proto.Uint32(3), Flags: proto.Uint32(0x21), Status: proto.Uint32(image.VMAAreaRegular | image.VMAAnonShared), Fd: proto.Int64(-1)})
+			if err := d.Dir.Write(image.MMName(100), image.MagicMM, d.Procs[0].MM); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.change(dir); err != nil {
+				t.Fatal(err)
+			}
+			l, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = l.CheckPages()
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ckerr.ErrCorruptImage) {
+				t.Fatalf("CheckPages: %v; want an ErrCorruptImage naming %q", err, c.want)
+			}
+		})
 	}
 }

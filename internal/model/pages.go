@@ -4,13 +4,16 @@ package model
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/image"
 )
 
@@ -199,3 +202,63 @@ func (w *PagesWriter) Finish() (uint32, []*pagemap.PagemapEntry, error) {
 
 // Close closes the pages image; after Finish, or to give up.
 func (w *PagesWriter) Close() error { return w.f.Close() }
+
+// CheckPages checks that the process's pages image is there and holds
+// every page its pagemap lists; a dump without them cannot be restored.
+// The error names the image and wraps ckerr.ErrCorruptImage.
+func (p *Process) CheckPages() error {
+	if p.Zombie {
+		return nil
+	}
+	want, err := p.PageRuns(func(PageRun) error { return nil })
+	if err != nil {
+		return err
+	}
+	return p.Tree.checkPagesSize(p.PagesID, image.PagemapName(p.Pid), want)
+}
+
+// CheckPages checks the pages images of every process and shared memory
+// object of the dump against their pagemaps (see Process.CheckPages).
+func (d *Dump) CheckPages() error {
+	shmem := map[uint64]bool{}
+	for _, p := range d.Procs {
+		if err := p.CheckPages(); err != nil {
+			return err
+		}
+		for _, v := range p.MM.GetVmas() {
+			if v.GetStatus()&image.VMAAnonShared != 0 {
+				shmem[v.GetShmid()] = true
+			}
+		}
+	}
+	for ino := range shmem {
+		name := image.ShmemPagemapName(ino)
+		id, pm, err := d.readPagemap(name)
+		if err != nil {
+			return err
+		}
+		want, _ := forEachRun(pm, func(PageRun) error { return nil })
+		if err := d.checkPagesSize(id, name, want); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Dump) checkPagesSize(id uint32, pagemapName string, want int64) error {
+	name := image.PagesName(id)
+	fi, err := os.Stat(filepath.Join(d.Dir.Path, name))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			if want == 0 {
+				return nil
+			}
+			return fmt.Errorf("%s is missing: %s lists %d bytes of pages in it: %w", name, pagemapName, want, ckerr.ErrCorruptImage)
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if fi.Size() < want {
+		return fmt.Errorf("%s holds %d bytes, %s lists %d: %w", name, fi.Size(), pagemapName, want, ckerr.ErrCorruptImage)
+	}
+	return nil
+}

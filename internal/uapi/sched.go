@@ -8,6 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// PF_KTHREAD marks a kernel thread in a task's flags (include/linux/sched.h),
+// field 9 of /proc/PID/stat.
+const PF_KTHREAD = 0x00200000
+
 // SizeofCloneArgs is the size of struct clone_args that ckpt passes to
 // clone3: CLONE_ARGS_SIZE_VER2 (include/uapi/linux/sched.h), with cgroup.
 const SizeofCloneArgs = unix.CLONE_ARGS_SIZE_VER2

@@ -105,4 +105,17 @@ func TestCritShow(t *testing.T) {
 			t.Errorf("%s: only %d images checked", c.prog, n)
 		}
 	}
+	// crit x DIR ps walks pstree.img from the root, whose parent is 0 as
+	// CRIU writes it, and lists every task.
+	for _, prog := range []string{"process_tree", "zombie"} {
+		img := dumpOne(t, prog, false)
+		out, err := exec.Command(crit, "x", img, "ps").CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: crit x ps: %v: %s", prog, err, testsupport.LastLines(string(out), 3))
+			continue
+		}
+		if pid := dumpedPid(t, img); !strings.Contains(string(out), pid) {
+			t.Errorf("%s: crit x ps does not list the root %s: %s", prog, pid, out)
+		}
+	}
 }

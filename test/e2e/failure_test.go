@@ -71,6 +71,18 @@ func TestRestoreFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		restoreMustFail(t, img, "pages-1.img", pid)
+		// ckpt show says the dump cannot be restored, and fails.
+		out, err := exec.Command(ckptBin, "show", img).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "pages-1.img holds") || strings.Contains(string(out), "the images load") {
+			t.Errorf("ckpt show of a dump with a short pages image: %v: %s", err, testsupport.LastLines(string(out), 3))
+		}
+		if err := os.Remove(pages); err != nil {
+			t.Fatal(err)
+		}
+		out, err = exec.Command(ckptBin, "show", img).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "pages-1.img is missing") {
+			t.Errorf("ckpt show of a dump without its pages image: %v: %s", err, testsupport.LastLines(string(out), 3))
+		}
 	})
 	t.Run("missing inventory", func(t *testing.T) {
 		img := dumpOne(t, "mem_heap", false)
@@ -162,6 +174,29 @@ func TestDumpFailures(t *testing.T) {
 	out, err = exec.Command(ckptBin, "dump", "-t", "1", "-D", t.TempDir(), "--tcp-established").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--tcp-established is not implemented") {
 		t.Errorf("unimplemented CRIU option: %v: %s", err, out)
+	}
+	// CRIU options that take a separate value are refused by name, the
+	// value consumed with them.
+	for _, o := range [][]string{{"--ghost-limit", "1M"}, {"--prev-images-dir", "x"}, {"--address", "127.0.0.1"}, {"--port", "1234"}, {"--external", "mnt[]"}, {"--network-lock", "iptables"}, {"--freeze-cgroup", "/sys/fs/cgroup/x"}} {
+		out, err := exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), o[0], o[1]).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), o[0]+" is not implemented") {
+			t.Errorf("dump %s %s: %v: %s", o[0], o[1], err, out)
+		}
+	}
+	out, err = exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), "--pidfile", "x").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--pidfile is a restore option") {
+		t.Errorf("dump --pidfile: %v: %s", err, out)
+	}
+	// PID 1 and kernel threads are refused for what they are.
+	out, err = exec.Command(ckptBin, "dump", "-t", "1", "-D", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "init of the host") {
+		t.Errorf("dump of pid 1: %v: %s", err, out)
+	}
+	if comm, _ := os.ReadFile("/proc/2/comm"); strings.TrimSpace(string(comm)) == "kthreadd" {
+		out, err = exec.Command(ckptBin, "dump", "-t", "2", "-D", t.TempDir()).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "kernel thread") {
+			t.Errorf("dump of kthreadd: %v: %s", err, out)
+		}
 	}
 }
 
