@@ -34,9 +34,13 @@ import (
 // in their maps, which natively started ones do not. The ia32 helper is
 // no way out there, because TIF_ADDR32 is inherited by clone and only an
 // exec clears it: a 64-bit process forked from an ia32-exec'd parent could
-// not map its memory above 4 GiB (mmap ENOMEM), and a process cannot give
-// its children another kind of mm than its own without an exec in
-// between.
+// not map its memory above 4 GiB (mmap ENOMEM). Nor can a process give a
+// child another kind of mm than its own by clone alone. The way left,
+// not taken yet: the parent forks a relay, the relay execs the helper of
+// the child's kind and clones the child with CLONE_PARENT (so that it is
+// the parent's child), and the parent reaps the relay. Its cost: the
+// exec closes the parent's close-on-exec fds in the relay, so the child's
+// inherited fd table must be computed without them.
 
 // helperABI is the kind of helper a tree needs (see above): ia32 when
 // every process of the tree that runs is ia32, else x86_64.
