@@ -16,7 +16,7 @@ import (
 
 func TestTinyELF32(t *testing.T) {
 	b := tinyELF32()
-	if len(b) != 52+32+12 { // Elf32_Ehdr, one Elf32_Phdr, the code
+	if len(b) != 52+2*32+12 { // Elf32_Ehdr, two Elf32_Phdr, the code
 		t.Errorf("%d bytes", len(b))
 	}
 	f, err := elf.NewFile(bytes.NewReader(b))
@@ -26,8 +26,12 @@ func TestTinyELF32(t *testing.T) {
 	if f.Class != elf.ELFCLASS32 || f.Machine != elf.EM_386 || f.Type != elf.ET_EXEC {
 		t.Errorf("class %v machine %v type %v", f.Class, f.Machine, f.Type)
 	}
-	if len(f.Progs) != 1 || f.Progs[0].Type != elf.PT_LOAD || f.Progs[0].Filesz != uint64(len(b)) {
+	if len(f.Progs) != 2 || f.Progs[0].Type != elf.PT_LOAD || f.Progs[0].Filesz != uint64(len(b)) {
 		t.Fatalf("program headers %+v", f.Progs)
+	}
+	// Without PT_GNU_STACK an ia32 exec sets READ_IMPLIES_EXEC.
+	if s := f.Progs[1]; s.Type != elf.PT_GNU_STACK || s.Flags&elf.PF_X != 0 {
+		t.Errorf("stack program header %+v", s.ProgHeader)
 	}
 	p := f.Progs[0]
 	if f.Entry < p.Vaddr || f.Entry >= p.Vaddr+p.Memsz || p.Flags&elf.PF_X == 0 {

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -168,7 +167,7 @@ func Restore(opts Options) (*Process, error) {
 // restored parent with its own PID, then rebuilds each, then lets all go.
 func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 	root := rs[0]
-	if err := root.startHelper(); err != nil {
+	if err := root.startHelper(helperABI(root.im.Tree.Procs)); err != nil {
 		return err
 	}
 	fault.Panic(fault.RestoreHelper)
@@ -366,37 +365,4 @@ func (r *restorer) killStep(what string, pid int, parent *restorer) *ptrace.Step
 		}
 		return err
 	})
-}
-
-// startHelper starts a process stopped right after exec, traced by this
-// thread. Its image never runs; it is only a source for clone3.
-func (r *restorer) startHelper() error {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = "/proc/self/exe"
-	}
-	files := []uintptr{r.opts.Stdin.Fd(), r.opts.Stdout.Fd(), r.opts.Stderr.Fd()}
-	pid, err := syscall.ForkExec(exe, []string{"ckpt-restore-helper"}, &syscall.ProcAttr{
-		Dir:   "/",
-		Env:   []string{},
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Ptrace: true},
-	})
-	if err != nil {
-		return fmt.Errorf("start helper: %w", err)
-	}
-	r.helper = pid
-	r.helperTh = r.s.Adopt(pid)
-	r.helperUndo = r.killStep("helper", pid, nil)
-	st, err := r.helperTh.Wait()
-	if err != nil {
-		return fmt.Errorf("helper: %w", err)
-	}
-	if st.Signal() != unix.SIGTRAP {
-		return fmt.Errorf("helper %d: %v instead of the exec stop", pid, st)
-	}
-	if err := r.helperTh.SetOptions(unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_EXITKILL | unix.PTRACE_O_TRACESYSGOOD); err != nil {
-		return fmt.Errorf("helper %d: set options: %w", pid, err)
-	}
-	return nil
 }

@@ -96,7 +96,8 @@ const mmapMinAddr = 0x10000
 
 // setupScratch maps the scratch pages at an address that neither the
 // helper's nor the dumped task's mappings use, below 4 GiB so that ia32
-// syscalls can point into it, and moves the injected code there.
+// syscalls can point into it (below IA32_PAGE_OFFSET, the TASK_SIZE of
+// an mm from an ia32 exec), and moves the injected code there.
 func (r *restorer) setupScratch() error {
 	cur, err := procfs.ReadMaps(r.pid)
 	if err != nil {
@@ -120,7 +121,7 @@ func (r *restorer) setupScratch() error {
 			break
 		}
 	}
-	if cand+size < 1<<32 || !r.im.Compat {
+	if cand+size <= x86.IA32PageOffset || !r.im.Compat {
 		addr = cand
 	}
 	if addr == 0 {

@@ -228,7 +228,7 @@ func (r *restorer) freeRange(size, near uint64) (uint64, error) {
 	sort.Slice(used, func(i, j int) bool { return used[i].start < used[j].start })
 	limit := uint64(0x7ffffffff000)
 	if r.im.Compat {
-		limit = 1 << 32
+		limit = x86.IA32PageOffset // TASK_SIZE of an ia32 helper's mm
 	}
 	for _, base := range []uint64{near, mmapMinAddr} {
 		cand := (base + x86.PageSize - 1) &^ (x86.PageSize - 1)

@@ -18,7 +18,11 @@ import (
 // (stdin a pipe when stdinPipe) and waits for READY.
 func startProg(t *testing.T, prog, work string, stdinPipe bool) (*exec.Cmd, string) {
 	t.Helper()
-	bin, _ := filepath.Abs(filepath.Join(progsDir, "build", prog+".64"))
+	name := prog + ".64"
+	if strings.HasSuffix(prog, ".32") {
+		name = prog // the ia32 build, named as such
+	}
+	bin, _ := filepath.Abs(filepath.Join(progsDir, "build", name))
 	logPath := filepath.Join(work, "prog.log")
 	logF, err := os.Create(logPath)
 	if err != nil {

@@ -20,7 +20,7 @@ var (
 	update       = flag.Bool("update", false, "rewrite docs/RESULTS.md from this run instead of checking against it")
 	prebuilt     = flag.String("ckpt", "", "use this ckpt binary and the test programs already built in testdata/progs/build (in the test guest)")
 	inGuest      = flag.Bool("in-guest", false, "run only the cells of the test guest: the native-guest column, and with -guest-ia32 the compat columns and the programs marked needs=ia32")
-	guestIA32    = flag.Bool("guest-ia32", false, "with -in-guest: run the cells that need ia32 too (the host's kernel refuses them)")
+	guestIA32    = flag.Bool("guest-ia32", false, "with -in-guest: run the cells that need ia32 too (the host's kernel refuses them); given to TestGuestKernel, run them in the guest even where this kernel runs them")
 	timeoutScale = flag.Float64("timeout-scale", 1, "multiply the harness's timeouts (a guest under software emulation is slower)")
 	resultsFlag  = flag.String("results", "", "the results matrix to check against or rewrite (default docs/RESULTS.md)")
 	matrixOut    = flag.String("matrix-out", "", "also write the cells of this run as a matrix to this file")

@@ -34,6 +34,16 @@ func TestPanicUndo(t *testing.T) {
 			t.Run(prog+"/"+step, func(t *testing.T) { restorePanics(t, prog, step) })
 		}
 	}
+	// A tree of ia32 processes is restored from the ia32 helper (exec'd
+	// from a memfd), which must be undone as well.
+	for _, step := range []string{fault.RestoreHelper, fault.RestoreCloned, fault.RestoreRebuild} {
+		t.Run("process_tree.32/"+step, func(t *testing.T) {
+			if !hostIA32 {
+				t.Skip("this kernel does not run ia32 programs")
+			}
+			restorePanics(t, "process_tree.32", step)
+		})
+	}
 }
 
 // mustNamePanic checks that ckpt failed and said it panicked at step.
