@@ -14,6 +14,7 @@ import (
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
+	attrs "github.com/ckpt/ckpt/internal/kinds/task"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 	"github.com/ckpt/ckpt/internal/uapi"
@@ -123,6 +124,9 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 	}
 	if strings.HasSuffix(t.exe, " (deleted)") {
 		return nil, ckerr.Unsupported(pid, "exe "+t.exe, "the executable was deleted: restore needs it on disk")
+	}
+	if err := attrs.InspectAll(pid); err != nil {
+		return nil, err
 	}
 	if err := t.inspectFiles(); err != nil {
 		return nil, err

@@ -95,6 +95,7 @@ type Attr interface {
 // All is the table of task attributes, in the order a restore sets them
 // within a stage.
 var All = []Attr{
+	namespaces{},
 	personality{},
 	loginuid{},
 	thpDisabled{},
