@@ -51,6 +51,12 @@ func New() *Kinds {
 // Classify finds the kind of f, an fd of task pid, or refuses it naming
 // the fd and what it is (a *ckerr.UnsupportedError).
 func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
+	// A lock held through the fd (fdinfo's "lock:" lines: POSIX locks of
+	// the task, OFD and flock locks of this open file) would be lost.
+	if l := f.Info.Extra["lock"]; l != "" {
+		return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d (%s), which holds a file lock (%s)", f.Fd, f.Path, strings.Join(strings.Fields(strings.SplitN(l, "\n", 2)[0]), " ")),
+			"file locks cannot be dumped yet (CRIU's --file-locks is not implemented): release the lock before the dump")
+	}
 	for _, kind := range k.all {
 		ok, err := kind.Match(f, o)
 		if err != nil {
