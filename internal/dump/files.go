@@ -122,6 +122,9 @@ func (t *task) fdTable(ft *fileTable) ([]*fdinfo.FdinfoEntry, error) {
 			if err := f.kind.Collect(task, &f.File, flags, e); err != nil {
 				return nil, err
 			}
+			if err := fd.CollectOwner(t.pid, f.Fd, e); err != nil {
+				return nil, err
+			}
 			id = ft.d.AddFile(e)
 		}
 		ft.open = append(ft.open, openFD{t.pid, f, id})

@@ -94,6 +94,9 @@ func (r *restorer) restoreFiles() error {
 		if err := kind.Open(r, num, cloexec, file); err != nil {
 			return err
 		}
+		if err := fd.RestoreOwner(r, num, file); err != nil {
+			return err
+		}
 		if fx, ok := kind.(fd.Fixer); ok {
 			fixups = append(fixups, fixup{num, fx, file})
 		}
