@@ -225,9 +225,15 @@ func taskExited(pid, tid int) bool {
 	return st.State == 'Z' || st.State == 'X'
 }
 
+// tracedByUs reports a thread this tracer traces already (the kernel
+// attached it at a clone or fork event of a seized thread). /proc's
+// TracerPid is the tracer's thread id (task_pid_nr_ns of the tracer, in
+// fs/proc/array.c), not its process id: compared with the process id, a
+// thread attached that way was taken for someone else's and failed the
+// dump now and then (fork_storm). tracedByUs runs on the tracer thread.
 func tracedByUs(tid int) bool {
 	st, err := procfs.ReadTaskStatus(tid, tid)
-	return err == nil && st.TracerPid == os.Getpid()
+	return err == nil && st.TracerPid == unix.Gettid()
 }
 
 // stop interrupts a seized thread and waits until it is in a ptrace
@@ -283,11 +289,20 @@ func (t *task) stop(th ptrace.Thread, interruptible bool) error {
 			if err := th.Cont(0); err != nil {
 				return err
 			}
+			// Any ptrace trap clears a pending PTRACE_INTERRUPT
+			// (ptrace_stop: "any trap clears pending STOP trap"): ask
+			// again, or a thread that keeps cloning never stops.
+			if err := th.Interrupt(); err != nil {
+				return fmt.Errorf("interrupt: %w", err)
+			}
 			continue
 		}
 		if sig := st.Signal(); sig != 0 {
 			if err := th.Cont(int(sig)); err != nil {
 				return fmt.Errorf("pass on %v: %w", sig, err)
+			}
+			if err := th.Interrupt(); err != nil {
+				return fmt.Errorf("interrupt: %w", err)
 			}
 		}
 	}

@@ -99,7 +99,7 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 		return nil, err
 	}
 	// A child forked after its parent was seized is already ours.
-	if t.status.TracerPid != 0 && t.status.TracerPid != os.Getpid() {
+	if t.status.TracerPid != 0 && t.status.TracerPid != unix.Gettid() {
 		return nil, fmt.Errorf("task is already traced by %d", t.status.TracerPid)
 	}
 	if t.status.Tgid != pid {

@@ -22,7 +22,8 @@ type Status struct {
 	// State is the full state text, e.g. "S (sleeping)".
 	State string
 	// Tgid, Pid, PPid and TracerPid are in the PID namespace of the
-	// procfs mount that was read.
+	// procfs mount that was read. TracerPid is the tracer's thread id
+	// (task_pid_nr_ns in fs/proc/array.c), not its process id.
 	Tgid, Pid, PPid, TracerPid int
 	// Uid and Gid are the real, effective, saved-set and filesystem IDs.
 	Uid, Gid [4]uint32

@@ -227,9 +227,19 @@ func (r *restorer) shmemAside(ino, size uint64) (span, error) {
 	}
 	size = max(size, uint64(len(data)))
 	size = (size + x86.PageSize - 1) &^ (x86.PageSize - 1)
-	got, err := r.inj.Syscall(x86.SysMmap, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS, ^uint64(0), 0)
+	// Where no dumped VMA of the tree lies: one mapped later with
+	// MAP_FIXED would otherwise take pages of it, and unmapping it would
+	// take pages of that VMA.
+	addr, err := r.freeRange(size, mmapMinAddr)
 	if err != nil {
-		return span{}, fmt.Errorf("map shared memory %d aside: %w", ino, err)
+		return span{}, fmt.Errorf("set shared memory %d aside: %w", ino, err)
+	}
+	got, err := r.inj.Syscall(x86.SysMmap, addr, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uint64(0), 0)
+	if err != nil {
+		return span{}, fmt.Errorf("map shared memory %d aside at %#x: %w", ino, addr, err)
+	}
+	if got != addr {
+		return span{}, fmt.Errorf("shared memory %d set aside at %#x, wanted %#x", ino, got, addr)
 	}
 	if err := r.fillShmem(ino, data, got, got+size); err != nil {
 		return span{}, err

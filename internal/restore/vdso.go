@@ -212,9 +212,9 @@ func (r *restorer) vdsoTrampolines(old *vdso.Image, oldBytes []byte, oldVDSO spa
 	return nil
 }
 
-// freeRange finds size bytes that no dumped VMA, no current mapping and
-// not the scratch area use, as close above near as possible (a rel32 jump
-// reaches it), below 4 GiB for an ia32 task.
+// freeRange finds size bytes that no dumped VMA of the tree, no current
+// mapping and not the scratch area use, as close above near as possible
+// (for the vDSO: a rel32 jump reaches it), below 4 GiB for an ia32 task.
 func (r *restorer) freeRange(size, near uint64) (uint64, error) {
 	cur, err := procfs.ReadMaps(r.pid)
 	if err != nil {
@@ -241,7 +241,7 @@ func (r *restorer) freeRange(size, near uint64) (uint64, error) {
 			return cand, nil
 		}
 	}
-	return 0, fmt.Errorf("no free %d bytes for this kernel's vDSO", size)
+	return 0, fmt.Errorf("no free range of %d bytes", size)
 }
 
 // referenceTo tells whether the dumped task could still reach the vDSO

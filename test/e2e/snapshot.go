@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/procfs"
 )
@@ -75,6 +78,9 @@ func snapshot(pid int) (*State, error) {
 	s.Sched = map[int]string{}
 	for _, tid := range tids {
 		ts, err := procfs.ReadTaskStat(pid, tid)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+			continue // a thread that ended since the list was read
+		}
 		if err != nil {
 			return nil, err
 		}
