@@ -26,6 +26,14 @@ type File struct {
 	Info *procfs.FdInfo
 }
 
+// lock is the first fdinfo "lock:" line of f, "" if it holds none.
+func (f *File) lock() string {
+	if f.Info == nil {
+		return ""
+	}
+	return f.Info.Extra["lock"]
+}
+
 // Options are the dump and restore options that decide how files are taken.
 type Options struct {
 	// ShellJob: stdio that is a tty or a pipe is inherited from whoever

@@ -239,3 +239,20 @@ func TestNsfsName(t *testing.T) {
 		}
 	}
 }
+
+// A file lock held through an fd is refused, naming the fd and the lock.
+func TestClassifyRefusesLock(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New().Classify(os.Getpid(), ownFile(t, int(f.Fd())), Options{})
+	var ue *ckerr.UnsupportedError
+	if !errors.As(err, &ue) || !strings.Contains(ue.Object, "FLOCK") || !strings.Contains(ue.Reason, "release the lock") {
+		t.Errorf("a flock'ed file: %v", err)
+	}
+}

@@ -53,7 +53,7 @@ func New() *Kinds {
 func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
 	// A lock held through the fd (fdinfo's "lock:" lines: POSIX locks of
 	// the task, OFD and flock locks of this open file) would be lost.
-	if l := f.Info.Extra["lock"]; l != "" {
+	if l := f.lock(); l != "" {
 		return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d (%s), which holds a file lock (%s)", f.Fd, f.Path, strings.Join(strings.Fields(strings.SplitN(l, "\n", 2)[0]), " ")),
 			"file locks cannot be dumped yet (CRIU's --file-locks is not implemented): release the lock before the dump")
 	}
