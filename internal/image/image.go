@@ -37,6 +37,7 @@ const (
 	MagicPipesData = "PIPES_DATA"
 	MagicTimens    = "TIMENS"
 	MagicCpuinfo   = "CPUINFO"
+	MagicTtyInfo   = "TTY_INFO"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -270,6 +271,10 @@ func ShmemPagemapName(ino uint64) string { return fmt.Sprintf("pagemap-shmem-%d.
 // CpuinfoName is the image of the dumping machine's CPU: vendor, model,
 // instruction-set feature words and enabled xsave components.
 func CpuinfoName() string { return "cpuinfo.img" }
+
+// TtyInfoName is the image of the terminals the dump's files refer to:
+// their modes (termios) and window sizes.
+func TtyInfoName() string { return "tty-info.img" }
 
 // TimensName is the image of time namespace id: the tree's clocks
 // (CLOCK_MONOTONIC and CLOCK_BOOTTIME) as it saw them at the dump.

@@ -15,6 +15,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
@@ -43,6 +44,9 @@ type Dump struct {
 	Clocks *timens.TimensEntry
 	// CPU describes the dumping machine's CPU, nil for a dump without it.
 	CPU *cpuinfo.CpuinfoEntry
+	// TtyInfos are the terminals that files of the dump refer to, by
+	// tty_info_id (tty-info.img): their modes and window sizes.
+	TtyInfos map[uint32]*tty.TtyInfoEntry
 }
 
 // PipeData is what a pipe held at dump time.

@@ -18,6 +18,7 @@ import (
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
@@ -60,6 +61,16 @@ func Load(dir string) (*Dump, error) {
 		d.Clocks = &timens.TimensEntry{}
 		if err := d.Dir.ReadOne(image.TimensName(TimensID), image.MagicTimens, d.Clocks); err != nil {
 			return nil, err
+		}
+	}
+	d.TtyInfos = map[uint32]*tty.TtyInfoEntry{}
+	if d.exists(image.TtyInfoName()) {
+		infos, err := image.ReadAll(d.Dir, image.TtyInfoName(), image.MagicTtyInfo, func() *tty.TtyInfoEntry { return &tty.TtyInfoEntry{} })
+		if err != nil {
+			return nil, err
+		}
+		for _, ti := range infos {
+			d.TtyInfos[ti.GetId()] = ti
 		}
 	}
 	files, err := image.ReadAll(d.Dir, image.FilesName(), image.MagicFiles, func() *fdinfo.FileEntry { return &fdinfo.FileEntry{} })

@@ -61,6 +61,20 @@ func (d *Dump) Write(dir string) error {
 			return err
 		}
 	}
+	if len(d.TtyInfos) > 0 {
+		ids := make([]uint32, 0, len(d.TtyInfos))
+		for id := range d.TtyInfos {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		msgs := make([]proto.Message, len(ids))
+		for i, id := range ids {
+			msgs[i] = d.TtyInfos[id]
+		}
+		if err := d.Dir.Write(image.TtyInfoName(), image.MagicTtyInfo, msgs...); err != nil {
+			return err
+		}
+	}
 	if d.CPU != nil {
 		if err := d.Dir.Write(image.CpuinfoName(), image.MagicCpuinfo, d.CPU); err != nil {
 			return err
