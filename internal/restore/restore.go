@@ -180,6 +180,7 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 	}
 	// Parents come before children: each joins its session and builds its
 	// fd table before it forks its children, which inherit both.
+	madeGroups := map[int]bool{}
 	for _, r := range rs {
 		if r != root {
 			parent, ok := byPid[int(r.im.Pstree.GetPpid())]
@@ -188,15 +189,30 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			}
 			r.sharedFiles = r.sharesFiles(parent)
 			r.sharedFS = r.sharesFS(parent)
+			var leader *tempLeader
+			if pgid := int(r.im.Pstree.GetPgid()); r.needsGroupLeader(byPid) && !madeGroups[pgid] {
+				var err error
+				if leader, err = parent.groupLeader(pgid); err != nil {
+					return fmt.Errorf("task %d: %w", r.im.Pid, err)
+				}
+				// The group outlives its leader in its members: the
+				// next member joins it as it is (its number stays taken
+				// while the group lives).
+				madeGroups[pgid] = true
+			}
 			if err := parent.forkChild(r); err != nil {
 				return fmt.Errorf("task %d: %w", r.im.Pid, err)
 			}
-		}
-		if err := r.joinSession(); err != nil {
-			if r == root {
-				return err
+			if err := r.joinSession(); err != nil {
+				return fmt.Errorf("child process %d: %w", r.pid, err)
 			}
-			return fmt.Errorf("child process %d: %w", r.pid, err)
+			if leader != nil {
+				if err := leader.end(); err != nil {
+					return fmt.Errorf("child process %d: %w", r.pid, err)
+				}
+			}
+		} else if err := r.joinSession(); err != nil {
+			return err
 		}
 		if r.im.Zombie {
 			if err := r.becomeZombie(); err != nil {

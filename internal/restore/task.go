@@ -303,3 +303,77 @@ func (r *restorer) closeMemory() {
 		r.mem = nil
 	}
 }
+
+// tempLeader is a process made only to be the leader of a process group
+// that a restored task must join but whose leader was not dumped (it had
+// exited): in the same session, it creates the group with setpgid, the
+// task joins it, and it goes away, as the original leader did.
+type tempLeader struct {
+	parent *restorer
+	vpid   int
+	step   *ptrace.Step
+}
+
+// needsGroupLeader tells whether task c joins a process group whose
+// leader is neither c nor any task of the dump, and which no live process
+// leads here either: the group must be made.
+func (c *restorer) needsGroupLeader(inTree map[int]*restorer) bool {
+	pgid := int(c.im.Pstree.GetPgid())
+	if pgid == 0 || pgid == c.im.Pid || c.im.Pstree.GetSid() == c.im.Pstree.GetPid() {
+		return false
+	}
+	if _, ok := inTree[pgid]; ok {
+		return false
+	}
+	return true
+}
+
+// groupLeader forks, from r, a process with PID pgid that makes process
+// group pgid in r's session. It has no exit signal, so that r gets no
+// SIGCHLD of it; end kills it and has r reap it.
+func (r *restorer) groupLeader(pgid int) (*tempLeader, error) {
+	args := uapi.CloneArgs{}.WithSetTid(r.data(0), int32(pgid))
+	p, err := r.put(0, args)
+	if err != nil {
+		return nil, err
+	}
+	got, err := r.inj.Syscall(x86.SysClone3, p, uapi.SizeofCloneArgs)
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return nil, fmt.Errorf("make process group %d, whose leader is gone: %w", pgid, pidInUse(pgid))
+		}
+		return nil, fmt.Errorf("make process group %d, whose leader is gone: clone3: %w", pgid, err)
+	}
+	if int(got) != pgid {
+		return nil, fmt.Errorf("clone3 gave pid %d for group leader %d", got, pgid)
+	}
+	th := r.inj.Children[len(r.inj.Children)-1]
+	l := &tempLeader{parent: r, vpid: pgid}
+	l.step = r.s.Push(fmt.Sprintf("end the temporary leader %d of group %d", th.Tid, pgid), func() error {
+		err := r.s.KillAndReap(th.Tid, false)
+		if _, werr := r.inj.Syscall(x86.SysWait4, uint64(pgid), 0, unix.WALL, 0); werr != nil {
+			err = errors.Join(err, fmt.Errorf("reap it in %d: %w", r.pid, werr))
+		}
+		return err
+	})
+	st, err := th.Wait()
+	if err != nil {
+		return nil, err
+	}
+	if st.Signal() != unix.SIGSTOP {
+		return nil, fmt.Errorf("group leader %d: %v instead of its first stop", pgid, st)
+	}
+	inj, err := inject.Begin(th, r.scratch)
+	if err != nil {
+		return nil, fmt.Errorf("group leader %d: %w", pgid, err)
+	}
+	inj.Stack = r.inj.Stack
+	if _, err := inj.Syscall(x86.SysSetpgid, 0, 0); err != nil {
+		return nil, fmt.Errorf("group leader %d: setpgid: %w", pgid, err)
+	}
+	return l, nil
+}
+
+// end kills the temporary leader and has its parent reap it; the group
+// lives on in its members.
+func (l *tempLeader) end() error { return l.step.Run() }
