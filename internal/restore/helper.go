@@ -115,7 +115,7 @@ func (r *restorer) startHelper(abi x86.ABI) error {
 	r.opts.logf("restore: helper %d exec'd as %v", pid, abi)
 	r.helper = pid
 	r.helperTh = r.s.Adopt(pid)
-	r.helperUndo = r.killStep("helper", pid, nil)
+	r.helperUndo = r.killStep("helper", pid, 0, nil)
 	st, err := r.helperTh.Wait()
 	if err != nil {
 		return fmt.Errorf("helper: %w", err)

@@ -371,11 +371,12 @@ func (r *restorer) rebuild() error {
 // it is a zombie of that parent, which reaps it by an injected wait4
 // (else, once the parent is killed too, it would go to a subreaper as a
 // zombie that nobody waits for).
-func (r *restorer) killStep(what string, pid int, parent *restorer) *ptrace.Step {
+// vpid is the process's PID as its parent sees it.
+func (r *restorer) killStep(what string, pid, vpid int, parent *restorer) *ptrace.Step {
 	return r.s.Push(fmt.Sprintf("kill %s %d", what, pid), func() error {
 		err := r.s.KillAndReap(pid, false)
 		if parent != nil && parent.inj != nil {
-			if _, werr := parent.inj.Syscall(x86.SysWait4, uint64(r.im.Pid), 0, unix.WALL, 0); werr != nil {
+			if _, werr := parent.inj.Syscall(x86.SysWait4, uint64(vpid), 0, unix.WALL, 0); werr != nil {
 				err = errors.Join(err, fmt.Errorf("reap it in its parent %d: %w", parent.pid, werr))
 			}
 		}

@@ -69,7 +69,7 @@ func (r *restorer) cloneTask() error {
 	}
 	r.pid = int(got)
 	r.th = h.Child(r.pid)
-	r.killStep("task", r.pid, nil)
+	r.killStep("task", r.pid, r.im.Pid, nil)
 	st, err := r.th.Wait()
 	if err != nil {
 		return err
@@ -219,7 +219,7 @@ func (r *restorer) forkChild(c *restorer) error {
 	// the PID in ckpt's, which the fork event gives.
 	c.th = r.inj.Children[len(r.inj.Children)-1]
 	c.pid = c.th.Tid
-	c.killStep("task", c.pid, r)
+	c.killStep("task", c.pid, c.im.Pid, r)
 	st, err := c.th.Wait()
 	if err != nil {
 		return err
@@ -309,9 +309,7 @@ func (r *restorer) closeMemory() {
 // exited): in the same session, it creates the group with setpgid, the
 // task joins it, and it goes away, as the original leader did.
 type tempLeader struct {
-	parent *restorer
-	vpid   int
-	step   *ptrace.Step
+	step *ptrace.Step // its kill, run by end or by the restore's undo
 }
 
 // needsGroupLeader tells whether task c joins a process group whose
@@ -348,14 +346,8 @@ func (r *restorer) groupLeader(pgid int) (*tempLeader, error) {
 		return nil, fmt.Errorf("clone3 gave pid %d for group leader %d", got, pgid)
 	}
 	th := r.inj.Children[len(r.inj.Children)-1]
-	l := &tempLeader{parent: r, vpid: pgid}
-	l.step = r.s.Push(fmt.Sprintf("end the temporary leader %d of group %d", th.Tid, pgid), func() error {
-		err := r.s.KillAndReap(th.Tid, false)
-		if _, werr := r.inj.Syscall(x86.SysWait4, uint64(pgid), 0, unix.WALL, 0); werr != nil {
-			err = errors.Join(err, fmt.Errorf("reap it in %d: %w", r.pid, werr))
-		}
-		return err
-	})
+	l := &tempLeader{}
+	l.step = r.killStep(fmt.Sprintf("the temporary leader of group %d", pgid), th.Tid, pgid, r)
 	st, err := th.Wait()
 	if err != nil {
 		return nil, err
