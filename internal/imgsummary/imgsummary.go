@@ -23,11 +23,7 @@ import (
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
-	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
@@ -38,30 +34,19 @@ import (
 
 // summary is a dump as read for printing.
 type summary struct {
+	*model.Dump
 	dir     string
-	inv     *inventory.InventoryEntry
-	files   map[uint32]*fdinfo.FileEntry
 	tasks   []*task
-	clocks  *timens.TimensEntry
 	refused error // why a restore here would refuse the dump, nil if none
 	// broken says why no restore can work (a pages image missing or
 	// shorter than its pagemap); Write returns it after the summary.
 	broken error
 }
 
+// task is a process of the dump with its threads listed leader first.
 type task struct {
-	ps      *pstree.PstreeEntry
-	threads []thread // the leader first
-	mm      *mm.MmEntry
-	pagesID uint32
-	pagemap []*pagemap.PagemapEntry
-	fds     []*fdinfo.FdinfoEntry
-	fdsName string
-	fs      *fsimg.FsEntry
-	abi     x86.ABI
-	exe     string
-	abiErr  error // why the ABI is not known
-	im      *model.Process
+	*model.Process
+	threads []thread
 }
 
 type thread struct {
@@ -85,15 +70,9 @@ func load(dir string) (*summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &summary{dir: dir, inv: d.Inventory, files: d.Files, clocks: d.Clocks, refused: d.Refused(), broken: d.CheckPages()}
+	s := &summary{Dump: d, dir: dir, refused: d.Refused(), broken: d.CheckPages()}
 	for _, p := range d.Procs {
-		t := &task{
-			ps: p.Pstree, threads: loadedThreads(p), mm: p.MM,
-			pagesID: p.PagesID, pagemap: p.Pagemap, fds: p.Fds, fs: p.FS,
-			abi: p.ABI, exe: p.ExePath, abiErr: p.Refused, im: p,
-			fdsName: image.FdinfoName(p.FilesID()),
-		}
-		s.tasks = append(s.tasks, t)
+		s.tasks = append(s.tasks, &task{Process: p, threads: loadedThreads(p)})
 	}
 	return s, nil
 }
@@ -118,7 +97,7 @@ func (s *summary) print(out io.Writer) error {
 	ew := &errWriter{w: out}
 	p := func(format string, args ...any) { fmt.Fprintf(ew, format, args...) }
 
-	inv := s.inv
+	inv := s.Inventory
 	p("dump %s\n", s.dir)
 	p("inventory: image version %d", inv.GetImgVersion())
 	if inv.GetImgVersion() != image.ImgVersion {
@@ -128,7 +107,7 @@ func (s *summary) print(out io.Writer) error {
 		p(", dumped at uptime %.1f s", float64(inv.GetDumpUptime())/1e6)
 	}
 	p("\n")
-	if c := s.clocks; c != nil {
+	if c := s.Clocks; c != nil {
 		sec := func(ts *timens.Timespec) float64 { return float64(ts.GetTvSec()) + float64(ts.GetTvNsec())/1e9 }
 		p("clocks: the tree saw CLOCK_MONOTONIC %.3f s and CLOCK_BOOTTIME %.3f s (a restore where this machine's clocks are behind these gives the tree a time namespace)\n",
 			sec(c.GetMonotonic()), sec(c.GetBoottime()))
@@ -159,11 +138,11 @@ func (s *summary) printTask(w io.Writer, t *task) {
 	lead := t.threads[0].core
 	tc := lead.GetTc()
 	p("\ntask %d: comm %q, ppid %d, pgid %d, sid %d, state %s\n",
-		t.ps.GetPid(), tc.GetComm(), t.ps.GetPpid(), t.ps.GetPgid(), t.ps.GetSid(), taskState(tc.GetTaskState()))
-	if t.abiErr != nil {
-		p("  abi: unknown: %v\n", t.abiErr)
+		t.Pstree.GetPid(), tc.GetComm(), t.Pstree.GetPpid(), t.Pstree.GetPgid(), t.Pstree.GetSid(), taskState(tc.GetTaskState()))
+	if t.Refused != nil {
+		p("  abi: unknown: %v\n", t.Refused)
 	} else {
-		p("  abi: %s (executable %s)\n", t.abi, t.exe)
+		p("  abi: %s (executable %s)\n", t.ABI, t.ExePath)
 	}
 	if pers := tc.GetPersonality(); pers != 0 {
 		p("  personality: %#x\n", pers)
@@ -222,9 +201,9 @@ func (s *summary) printThread(w io.Writer, t *task, th thread) {
 	}
 	p("\n")
 	switch {
-	case t.abi == x86.ABI32 && mode == x86.ModeNative:
+	case t.ABI == x86.ABI32 && mode == x86.ModeNative:
 		p("    note: an ia32 program caught running 64-bit code\n")
-	case t.abi == x86.ABI64 && mode == x86.ModeCompat:
+	case t.ABI == x86.ABI64 && mode == x86.ModeCompat:
 		p("    note: an x86_64 program caught running 32-bit code\n")
 	}
 }
@@ -284,7 +263,7 @@ func (s *summary) vmaKind(status uint32, shmid uint64) string {
 	case status&image.VMAAreaHeap != 0:
 		return "heap"
 	case status&(image.VMAFilePrivate|image.VMAFileShared) != 0:
-		if f, ok := s.files[uint32(shmid)]; ok && f.GetReg() != nil {
+		if f, ok := s.Files[uint32(shmid)]; ok && f.GetReg() != nil {
 			return "file " + f.GetReg().GetName()
 		}
 		return fmt.Sprintf("file id %d (not in files.img)", shmid)
@@ -296,14 +275,14 @@ func (s *summary) vmaKind(status uint32, shmid uint64) string {
 
 func (s *summary) printMemory(w io.Writer, t *task) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	vmas := t.mm.GetVmas()
+	vmas := t.MM.GetVmas()
 	var inPagemap uint64
-	for _, e := range t.pagemap {
+	for _, e := range t.Pagemap {
 		inPagemap += model.EntryPages(e)
 	}
 	p("  memory: %d vmas, %d pages (%s) in pagemap-%d.img, pages-%d.img\n",
-		len(vmas), inPagemap, bytesStr(int64(inPagemap*x86.PageSize)), t.ps.GetPid(), t.pagesID)
-	pagesName := image.PagesName(t.pagesID)
+		len(vmas), inPagemap, bytesStr(int64(inPagemap*x86.PageSize)), t.Pstree.GetPid(), t.PagesID)
+	pagesName := image.PagesName(t.PagesID)
 	if fi, err := os.Stat(filepath.Join(s.dir, pagesName)); err != nil {
 		p("  warning: %v\n", err)
 	} else if want := int64(inPagemap * x86.PageSize); fi.Size() != want {
@@ -319,7 +298,7 @@ func (s *summary) printMemory(w io.Writer, t *task) {
 		}
 		kind := s.vmaKind(v.GetStatus(), v.GetShmid())
 		fmt.Fprintf(tw, "    %x-%x\t%s\t%s\t%d\t%s\n", v.GetStart(), v.GetEnd(), protStr(v.GetProt()), share,
-			vmaPages(t.pagemap, v.GetStart(), v.GetEnd()), kind)
+			vmaPages(t.Pagemap, v.GetStart(), v.GetEnd()), kind)
 		if kind == "vdso" || kind == "vvar" {
 			special = append(special, fmt.Sprintf("%s %#x-%#x (%s)", kind, v.GetStart(), v.GetEnd(), bytesStr(int64(v.GetEnd()-v.GetStart()))))
 		}
@@ -363,7 +342,7 @@ func openFlagsStr(f uint32) string {
 }
 
 func (s *summary) fileName(id uint32) string {
-	f, ok := s.files[id]
+	f, ok := s.Files[id]
 	if !ok {
 		return fmt.Sprintf("file id %d (not in files.img)", id)
 	}
@@ -375,12 +354,12 @@ func (s *summary) fileName(id uint32) string {
 
 func (s *summary) printFiles(w io.Writer, t *task) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	p("  fds: %d (%s)\n", len(t.fds), t.fdsName)
+	p("  fds: %d (%s)\n", len(t.Fds), image.FdinfoName(t.FilesID()))
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fds := append([]*fdinfo.FdinfoEntry(nil), t.fds...)
+	fds := append([]*fdinfo.FdinfoEntry(nil), t.Fds...)
 	sort.Slice(fds, func(i, j int) bool { return fds[i].GetFd() < fds[j].GetFd() })
 	for _, fd := range fds {
-		f := s.files[fd.GetId()]
+		f := s.Files[fd.GetId()]
 		path, flags, pos := "?", "?", "-"
 		switch {
 		case f == nil:
@@ -399,10 +378,10 @@ func (s *summary) printFiles(w io.Writer, t *task) {
 		fmt.Fprintf(tw, "    %d\t%v\t%s\tflags %s\tpos %s\n", fd.GetFd(), fd.GetType(), path, flags, pos)
 	}
 	tw.Flush()
-	if t.fs != nil {
-		p("  cwd %s, root %s", s.fileName(t.fs.GetCwdId()), s.fileName(t.fs.GetRootId()))
-		if t.fs.Umask != nil {
-			p(", umask %#04o", t.fs.GetUmask())
+	if t.FS != nil {
+		p("  cwd %s, root %s", s.fileName(t.FS.GetCwdId()), s.fileName(t.FS.GetRootId()))
+		if t.FS.Umask != nil {
+			p(", umask %#04o", t.FS.GetUmask())
 		}
 		p("\n")
 	}
@@ -591,10 +570,7 @@ func loadedThreads(im *model.Process) []thread {
 
 // vdsoImage describes the dumped vDSO image: ABI, size and symbols.
 func (t *task) vdsoImage() string {
-	if t.im == nil {
-		return "image not read (the dump did not load)"
-	}
-	_, _, b, err := t.im.DumpedVDSO()
+	_, _, b, err := t.DumpedVDSO()
 	if err != nil {
 		return fmt.Sprintf("no image: %v", err)
 	}
