@@ -100,6 +100,12 @@ func sameFile(pid1, fd1, pid2, fd2 int) bool {
 // dumped before that holds the same open file description, or its kind
 // collects a new file entry.
 func (t *task) fdTable(ft *fileTable) ([]*fdinfo.FdinfoEntry, error) {
+	pidfd, err := unix.PidfdOpen(t.pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open: %w", err)
+	}
+	defer unix.Close(pidfd)
+	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: fd.Options{ShellJob: t.opts.ShellJob}, PipeEnds: ft.ends, Pidfd: pidfd}
 	var out []*fdinfo.FdinfoEntry
 	for i := range t.files {
 		f := &t.files[i]
@@ -118,11 +124,10 @@ func (t *task) fdTable(ft *fileTable) ([]*fdinfo.FdinfoEntry, error) {
 		flags &^= unix.O_CLOEXEC
 		if id == 0 {
 			e := &fdinfo.FileEntry{Id: proto.Uint32(ft.d.NextFileID())}
-			task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: fd.Options{ShellJob: t.opts.ShellJob}, PipeEnds: ft.ends}
 			if err := f.kind.Collect(task, &f.File, flags, e); err != nil {
 				return nil, err
 			}
-			if err := fd.CollectOwner(t.pid, f.Fd, e); err != nil {
+			if err := fd.CollectOwner(task, f.Fd, e); err != nil {
 				return nil, err
 			}
 			id = ft.d.AddFile(e)

@@ -31,7 +31,7 @@ func (eventfdKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		return fmt.Errorf("fd %d (eventfd): %w", f.Fd, err)
 	}
 	if !ev.SemaphoreKnown {
-		if ev.Semaphore, err = eventfdIsSemaphore(t.Pid, f.Fd, ev.Count); err != nil {
+		if ev.Semaphore, err = eventfdIsSemaphore(t.Pidfd, f.Fd, ev.Count); err != nil {
 			return fmt.Errorf("fd %d (eventfd): %w", f.Fd, err)
 		}
 	}
@@ -84,15 +84,10 @@ const eventfdMax = ^uint64(0) - 1
 // semaphore gives 1, a plain eventfd the whole counter. Then it puts the
 // counter back to count. The task is frozen, so only processes outside
 // the dumped tree could see the counter move.
-func eventfdIsSemaphore(pid, fd int, count uint64) (bool, error) {
+func eventfdIsSemaphore(pidfd, fd int, count uint64) (bool, error) {
 	if count > eventfdMax-2 {
 		return false, fmt.Errorf("cannot tell whether the eventfd is a semaphore (this kernel's fdinfo does not say, and its counter %#x is too close to the maximum to probe)", count)
 	}
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return false, fmt.Errorf("pidfd_open: %w", err)
-	}
-	defer unix.Close(pidfd)
 	efd, err := unix.PidfdGetfd(pidfd, fd, 0)
 	if err != nil {
 		return false, fmt.Errorf("pidfd_getfd: %w", err)

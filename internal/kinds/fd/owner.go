@@ -38,20 +38,15 @@ func fownOf(e *fdinfo.FileEntry) **fown.FownEntry {
 	return nil
 }
 
-// CollectOwner reads the owner and signal of fd of task pid, through a
+// CollectOwner reads the owner and signal of fd of task t, through a
 // copy of the fd taken with pidfd_getfd (they belong to the open file,
 // which the copy shares), into e.
-func CollectOwner(pid, fd int, e *fdinfo.FileEntry) error {
+func CollectOwner(t Task, fd int, e *fdinfo.FileEntry) error {
 	fo := fownOf(e)
 	if fo == nil {
 		return nil
 	}
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return fmt.Errorf("fd %d: owner: pidfd_open: %w", fd, err)
-	}
-	defer unix.Close(pidfd)
-	dup, err := unix.PidfdGetfd(pidfd, fd, 0)
+	dup, err := unix.PidfdGetfd(t.Pidfd, fd, 0)
 	if err != nil {
 		return fmt.Errorf("fd %d: owner: pidfd_getfd: %w", fd, err)
 	}
