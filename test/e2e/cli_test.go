@@ -175,10 +175,7 @@ func TestDumpOverOlderDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Room for the earlier dump and 64 KiB more: the new one cannot fit.
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dk", size/1024+64), "ckpt-full", img).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
-	}
-	defer exec.Command("umount", img).Run()
+	mountTmpfs(t, img, size/1024+64)
 	if out, err := exec.Command("cp", "-a", old+"/.", img).CombinedOutput(); err != nil {
 		t.Fatalf("copy the earlier dump: %v: %s", err, out)
 	}

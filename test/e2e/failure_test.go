@@ -211,10 +211,7 @@ func TestDumpDiskFull(t *testing.T) {
 	if err := os.Mkdir(img, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "ckpt-full", img).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
-	}
-	defer exec.Command("umount", img).Run()
+	mountTmpfs(t, img, 64)
 	cmd, logPath := startProg(t, "mem_anon", work, false)
 	pid := cmd.Process.Pid
 	alive := true
@@ -247,4 +244,14 @@ func TestDumpDiskFull(t *testing.T) {
 		t.Errorf("task after the failed dump: %v", err)
 	}
 	_ = cmd.Wait()
+}
+
+// mountTmpfs mounts a tmpfs of kib KiB on dir, a full disk for a dump to
+// run into, unmounted when the test ends.
+func mountTmpfs(t *testing.T, dir string, kib int64) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dk", kib), "ckpt-full", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
 }
