@@ -21,6 +21,7 @@ import (
 	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
+	"github.com/ckpt/ckpt/internal/kinds/ns"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
@@ -263,6 +264,7 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	stats := &Stats{}
 	ft := newFileTable(d)
 	ft.pipeEnds = tr.pipeEnds()
+	nsd := ns.NewDumper(d)
 	for _, t := range tr.tasks {
 		if err := o.interrupted(); err != nil {
 			return nil, err
@@ -277,6 +279,9 @@ func (tr *tree) dumpAll() (*Stats, error) {
 				return nil, fmt.Errorf("child process %d: %w", t.pid, err)
 			}
 			return nil, err
+		}
+		if err := nsd.Task(t.pid, tr.parentOf(t), p.IDs); err != nil {
+			return nil, fmt.Errorf("task %d: %w", t.pid, err)
 		}
 		d.Procs = append(d.Procs, p)
 	}
@@ -313,6 +318,14 @@ func (tr *tree) dumpAll() (*Stats, error) {
 		return nil, err
 	}
 	return stats, nil
+}
+
+// parentOf is the PID of t's parent if the parent is in the tree, else 0.
+func (tr *tree) parentOf(t *task) int {
+	if t.index == 1 {
+		return 0
+	}
+	return t.stat.PPid
 }
 
 // kill kills every process and waits for its death, children before

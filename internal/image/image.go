@@ -38,6 +38,8 @@ const (
 	MagicTimens    = "TIMENS"
 	MagicCpuinfo   = "CPUINFO"
 	MagicTtyInfo   = "TTY_INFO"
+	MagicUtsns     = "UTSNS"
+	MagicIpcVar    = "IPC_VAR"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -279,6 +281,13 @@ func TtyInfoName() string { return "tty-info.img" }
 // TimensName is the image of time namespace id: the tree's clocks
 // (CLOCK_MONOTONIC and CLOCK_BOOTTIME) as it saw them at the dump.
 func TimensName(id uint32) string { return fmt.Sprintf("timens-%d.img", id) }
+
+// UtsnsName is the image of UTS namespace id: its host and domain names.
+func UtsnsName(id uint32) string { return fmt.Sprintf("utsns-%d.img", id) }
+
+// IpcVarName is the image of IPC namespace id's settings (its kernel.shm*,
+// kernel.msg*, kernel.sem and fs.mqueue.* sysctls).
+func IpcVarName(id uint32) string { return fmt.Sprintf("ipcns-var-%d.img", id) }
 
 // FSName is the cwd/root/umask image of one task.
 func FSName(pid int) string { return fmt.Sprintf("fs-%d.img", pid) }

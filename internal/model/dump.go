@@ -11,11 +11,13 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	ipcvar "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-var"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/utsns"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
@@ -47,6 +49,13 @@ type Dump struct {
 	// TtyInfos are the terminals that files of the dump refer to, by
 	// tty_info_id (tty-info.img): their modes and window sizes.
 	TtyInfos map[uint32]*tty.TtyInfoEntry
+	// UTS and IPC are the namespaces of the tree other than ckpt's, by
+	// the id that task_kobj_ids_entry.uts_ns_id and ipc_ns_id name them
+	// with (utsns-ID.img, ipcns-var-ID.img). A task without such an id
+	// shares the namespace of the ckpt that dumped it, and is restored
+	// into the restoring ckpt's.
+	UTS map[uint32]*utsns.UtsnsEntry
+	IPC map[uint32]*ipcvar.IpcVarEntry
 }
 
 // PipeData is what a pipe held at dump time.

@@ -14,11 +14,13 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	ipcvar "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-var"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/utsns"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
@@ -108,7 +110,37 @@ func Load(dir string) (*Dump, error) {
 		seen[p.Pid] = true
 		d.Procs = append(d.Procs, p)
 	}
+	if err := d.loadNamespaces(); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// loadNamespaces reads the image of every UTS and IPC namespace that a
+// task's ids name.
+func (d *Dump) loadNamespaces() error {
+	d.UTS = map[uint32]*utsns.UtsnsEntry{}
+	d.IPC = map[uint32]*ipcvar.IpcVarEntry{}
+	for _, p := range d.Procs {
+		if id := p.IDs.GetUtsNsId(); id != 0 && d.UTS[id] == nil {
+			e := &utsns.UtsnsEntry{}
+			if err := d.Dir.ReadOne(image.UtsnsName(id), image.MagicUtsns, e); err != nil {
+				return fmt.Errorf("task %d's UTS namespace %d: %w", p.Pid, id, err)
+			}
+			d.UTS[id] = e
+		}
+		if id := p.IDs.GetIpcNsId(); id != 0 && d.IPC[id] == nil {
+			e := &ipcvar.IpcVarEntry{}
+			if err := d.Dir.ReadOne(image.IpcVarName(id), image.MagicIpcVar, e); err != nil {
+				return fmt.Errorf("task %d's IPC namespace %d: %w", p.Pid, id, err)
+			}
+			if n := len(e.GetSemCtls()); n != 4 {
+				return fmt.Errorf("%s: %w: %d sem_ctls, want 4", image.IpcVarName(id), image.ErrCorrupt, n)
+			}
+			d.IPC[id] = e
+		}
+	}
+	return nil
 }
 
 func (d *Dump) exists(name string) bool {

@@ -75,6 +75,16 @@ func (d *Dump) Write(dir string) error {
 			return err
 		}
 	}
+	for id, e := range d.UTS {
+		if err := d.Dir.Write(image.UtsnsName(id), image.MagicUtsns, e); err != nil {
+			return err
+		}
+	}
+	for id, e := range d.IPC {
+		if err := d.Dir.Write(image.IpcVarName(id), image.MagicIpcVar, e); err != nil {
+			return err
+		}
+	}
 	if d.CPU != nil {
 		if err := d.Dir.Write(image.CpuinfoName(), image.MagicCpuinfo, d.CPU); err != nil {
 			return err

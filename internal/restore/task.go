@@ -12,6 +12,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/kinds/ns"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 	"github.com/ckpt/ckpt/internal/uapi"
@@ -32,6 +33,7 @@ func (r *restorer) cloneTask() error {
 		// set_tid[0] is then the PID inside the new namespace (1).
 		flags |= unix.CLONE_NEWPID
 	}
+	flags |= ns.CloneFlags(r.im.IDs, nil)
 	args := uapi.CloneArgs{Flags: flags}.WithSetTid(argsAddr, int32(r.im.Pid))
 	if err := h.WriteBytes(argsAddr, args); err != nil {
 		return fmt.Errorf("helper: write clone_args: %w", err)
@@ -76,6 +78,9 @@ func (r *restorer) cloneTask() error {
 	}
 	if st.Signal() != unix.SIGSTOP {
 		return fmt.Errorf("new task %d: %v instead of its first stop", r.pid, st)
+	}
+	if err := ns.Restore(r.im.Tree, r.pid, r.im.IDs, nil); err != nil {
+		return fmt.Errorf("new task %d: %w", r.pid, err)
 	}
 	// The helper has served its purpose.
 	_ = r.helperUndo.Run()
@@ -200,6 +205,7 @@ func (r *restorer) forkChild(c *restorer) error {
 	if c.sharesFS(r) {
 		flags |= unix.CLONE_FS
 	}
+	flags |= ns.CloneFlags(c.im.IDs, r.im.IDs)
 	args := uapi.CloneArgs{Flags: flags, ExitSignal: uint64(unix.SIGCHLD)}.WithSetTid(r.data(0), int32(c.im.Pid))
 	p, err := r.put(0, args)
 	if err != nil {
@@ -226,6 +232,9 @@ func (r *restorer) forkChild(c *restorer) error {
 	}
 	if st.Signal() != unix.SIGSTOP {
 		return fmt.Errorf("new task %d: %v instead of its first stop", c.pid, st)
+	}
+	if err := ns.Restore(c.im.Tree, c.pid, c.im.IDs, r.im.IDs); err != nil {
+		return fmt.Errorf("new task %d: %w", c.pid, err)
 	}
 	if c.inj, err = inject.Begin(c.th, r.scratch); err != nil {
 		return fmt.Errorf("new task %d: %w", c.pid, err)
