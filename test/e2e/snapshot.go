@@ -31,6 +31,10 @@ type State struct {
 	// PID: a tree restored into a new PID namespace has other host PIDs).
 	Children    string
 	OomScoreAdj string
+	// Namespaces is which namespaces the task and its children are in,
+	// as a sharing structure (see namespaces), not inode numbers: a
+	// restore makes new ones.
+	Namespaces string
 	// vdsoRange is "start-end" of [vdso], in maps' hex.
 	vdsoRange string
 }
@@ -108,7 +112,56 @@ func snapshot(pid int) (*State, error) {
 	if s.Timers, err = timers(pid); err != nil {
 		return nil, err
 	}
+	if s.Namespaces, err = namespaces(pid); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// nsKinds are the namespaces compared: all but time, which a restore
+// may give the tree to keep its clocks going on.
+var nsKinds = []string{"uts", "ipc", "mnt", "net", "cgroup", "user", "pid", "pid_for_children"}
+
+// namespaces describes, for each kind, whether the task's namespace is
+// the harness's (ckpt's) or its own, and for each child (sorted)
+// whether it shares its parent's, the harness's or is in another.
+func namespaces(pid int) (string, error) {
+	var out []string
+	var kids []string
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
+		kids = strings.Fields(string(b))
+	}
+	for _, k := range nsKinds {
+		mine, err := os.Readlink("/proc/self/ns/" + k)
+		if err != nil {
+			continue
+		}
+		its, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, k))
+		if err != nil {
+			return "", err
+		}
+		d := k + ":" + map[bool]string{true: "ckpt's", false: "own"}[its == mine]
+		var ks []string
+		for _, c := range kids {
+			l, err := os.Readlink(fmt.Sprintf("/proc/%s/ns/%s", c, k))
+			switch {
+			case err != nil:
+				continue // a zombie or a child that just ended
+			case l == its:
+				ks = append(ks, "parent's")
+			case l == mine:
+				ks = append(ks, "ckpt's")
+			default:
+				ks = append(ks, "other")
+			}
+		}
+		sort.Strings(ks)
+		if len(ks) > 0 {
+			d += " children [" + strings.Join(ks, ",") + "]"
+		}
+		out = append(out, d)
+	}
+	return strings.Join(out, "; "), nil
 }
 
 // timers lists the task's POSIX timers as /proc/PID/timers shows them:
@@ -195,6 +248,9 @@ func (s *State) diff(o *State) string {
 	}
 	if s.Children != o.Children {
 		d = append(d, fmt.Sprintf("children's states were [%s], are [%s]", s.Children, o.Children))
+	}
+	if s.Namespaces != o.Namespaces {
+		d = append(d, fmt.Sprintf("namespaces were %s, are %s", s.Namespaces, o.Namespaces))
 	}
 	if s.OomScoreAdj != o.OomScoreAdj {
 		d = append(d, fmt.Sprintf("oom_score_adj was %s, is %s", s.OomScoreAdj, o.OomScoreAdj))
