@@ -54,15 +54,29 @@ type task struct {
 	// root is that namespace's init): the images then name every task by
 	// its PID inside it.
 	ns bool
+	// top is the index, in the NSpid, NSpgid and NSsid lists, of the
+	// tree's top PID namespace (the root's): the ids the images name
+	// tasks by. A task in a PID namespace below it (nested) has more.
+	top int
 }
 
-// virt returns the innermost of a task's ids (NSpid, NSpgid, NSsid lines)
-// when the tree has its own PID namespace, else the host id.
+// virt returns a task's id in the tree's top PID namespace from its
+// NSpid, NSpgid or NSsid list when the tree has its own PID namespace,
+// else the host id.
 func (t *task) virt(ids []int, host int) int {
-	if t.ns && len(ids) > 0 {
-		return ids[len(ids)-1]
+	if t.ns && len(ids) > t.top {
+		return ids[t.top]
 	}
 	return host
+}
+
+// nsPids are the task's PIDs in the PID namespaces below the tree's top
+// one, outermost first (model.NsPids): empty unless it is nested.
+func (t *task) nsPids() []int {
+	if t.status == nil || len(t.status.NSpid) <= t.top+1 {
+		return nil
+	}
+	return t.status.NSpid[t.top+1:]
 }
 
 // vpid is the task's PID as the images name it.

@@ -28,6 +28,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/kinds/ns"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/vdso"
 )
@@ -146,6 +147,20 @@ func (s *summary) printTask(w io.Writer, t *task) {
 	}
 	if pers := tc.GetPersonality(); pers != 0 {
 		p("  personality: %#x\n", pers)
+	}
+	if d := ns.Describe(t.IDs); d != "" {
+		p("  namespaces of the tree (not ckpt's): %s\n", d)
+	}
+	if len(t.NsPids) > 0 {
+		p("  in a nested PID namespace: PIDs there %v (outermost first)\n", t.NsPids)
+	}
+	if id := model.PidForChildrenNsID(t.IDs); id != 0 {
+		p("  its next children go into PID namespace %d\n", id)
+	}
+	for id, u := range t.Tree.UTS {
+		if id == t.IDs.GetUtsNsId() {
+			p("  UTS namespace %d: hostname %q, domainname %q\n", id, u.GetNodename(), u.GetDomainname())
+		}
 	}
 	for _, th := range t.threads {
 		s.printThread(w, t, th)

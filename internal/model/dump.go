@@ -103,6 +103,10 @@ type Process struct {
 	StopSig int
 	// OwnPidNS is set when the tree runs in a PID namespace of its own.
 	OwnPidNS bool
+	// NsPids are the process's PIDs in the PID namespaces below the
+	// tree's top one, outermost first (pstree ns_pid, see pidns.go);
+	// empty for a process of the top namespace, whose PID is Pid.
+	NsPids []int
 	// ExePath is the executable's path; ABI is read from its ELF header
 	// at Load, Compat is ABI == ia32.
 	ExePath string
@@ -111,6 +115,14 @@ type Process struct {
 	// Refused says why this process cannot be restored on this machine
 	// (its executable is gone, an x32 program, ...); nil if it can.
 	Refused error
+}
+
+// VPid is the process's PID in its own PID namespace: getpid() in it.
+func (p *Process) VPid() int {
+	if n := len(p.NsPids); n > 0 {
+		return p.NsPids[n-1]
+	}
+	return p.Pid
 }
 
 // FilesID is the id of the process's fd table: fdinfo-FILESID.img.

@@ -150,6 +150,7 @@ func (d *Dump) exists(name string) bool {
 
 func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	p := &Process{Tree: d, Pstree: pse, Pid: int(pse.GetPid())}
+	var err error
 	if p.Pid <= 0 {
 		return nil, fmt.Errorf("pstree.img: invalid pid %d", p.Pid)
 	}
@@ -175,6 +176,9 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 		}
 	}
 	p.OwnPidNS = p.IDs.GetPidNsId() == OwnPidNsID
+	if p.NsPids, err = NsPids(pse); err != nil {
+		return nil, err
+	}
 	switch st := p.Core.GetTc().GetTaskState(); st {
 	case TaskAlive:
 	case TaskStopped:
@@ -209,7 +213,6 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	if err := d.Dir.ReadOne(image.MMName(p.Pid), image.MagicMM, p.MM); err != nil {
 		return nil, err
 	}
-	var err error
 	if p.PagesID, p.Pagemap, err = d.readPagemap(image.PagemapName(p.Pid)); err != nil {
 		return nil, err
 	}

@@ -233,6 +233,7 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			return fmt.Errorf("child process %d: restore files: %w", r.pid, err)
 		}
 	}
+	childrenPidNS(rs)
 	for _, r := range rs {
 		if r.im.Zombie {
 			continue
@@ -325,6 +326,10 @@ type restorer struct {
 	maxFd int
 	// scratch is the address of the pages used for code and data.
 	scratch uint64
+	// pidnsInit is, for a process whose next children go into another
+	// PID namespace than its own, the PID in ckpt's namespace of that
+	// namespace's init, -1 if it has none (see childrenPidNS); else 0.
+	pidnsInit int
 }
 
 // scratchPages is the size of the scratch area: one page of code and
@@ -345,6 +350,7 @@ func (r *restorer) rebuild() error {
 		{"restore mm fields", r.restoreMM},
 		{"restore task attributes", r.leaderStage(attrs.StageProcess)},
 		{"create threads", r.createThreads},
+		{"restore pid_for_children", r.restorePidForChildren},
 		{"", func() error { fault.Panic(fault.RestoreRebuild); return nil }},
 		{"restore thread attributes", r.perThread(r.threadStage(attrs.StageThread))},
 		{"restore attributes after credentials", r.leaderStage(attrs.StageAfterCreds)},

@@ -51,6 +51,9 @@ type kind struct {
 	collect func(d *model.Dump, id uint32) error
 	// restore sets the content of a new namespace; it runs inside it.
 	restore func(d *model.Dump, id uint32) error
+	// rootID, if set, is the fixed id of the root's namespace when it
+	// is not ckpt's.
+	rootID uint32
 }
 
 // kinds are the namespaces ckpt restores, in the order they are made.
@@ -66,6 +69,16 @@ var kinds = []kind{
 		id:      (*criucore.TaskKobjIdsEntry).GetIpcNsId,
 		setID:   func(e *criucore.TaskKobjIdsEntry, id uint32) { e.IpcNsId = proto.Uint32(id) },
 		inspect: inspectIPC, collect: collectIPC, restore: restoreIPC,
+	},
+	{
+		// A PID namespace has no content of its own here: its tasks'
+		// PIDs are in the pstree, and the restore makes it with its
+		// init (clone3 CLONE_NEWPID, set_tid). The root's own is
+		// model.OwnPidNsID, as the restore path expects it.
+		name: "pid", what: "PID", flag: unix.CLONE_NEWPID,
+		id:     (*criucore.TaskKobjIdsEntry).GetPidNsId,
+		setID:  func(e *criucore.TaskKobjIdsEntry, id uint32) { e.PidNsId = proto.Uint32(id) },
+		rootID: model.OwnPidNsID,
 	},
 }
 
@@ -152,6 +165,14 @@ type Dumper struct {
 	ids   map[string]uint32
 	first map[uint32]int
 	next  uint32
+	// forChildren are the tasks whose next children go into another PID
+	// namespace than their own (pid_for_children), with its link.
+	forChildren []pendingChildren
+}
+
+type pendingChildren struct {
+	ids  *criucore.TaskKobjIdsEntry
+	link string
 }
 
 // NewDumper collects into d; ids of namespaces start above model's
@@ -194,10 +215,16 @@ func (n *Dumper) Task(pid, parent int, ids *criucore.TaskKobjIdsEntry) error {
 			return ckerr.Unsupported(pid, fmt.Sprintf("its %s namespace (%s)", k.what, its),
 				fmt.Sprintf("it shares it with task %d, which is not its ancestor in the tree (setns): only a namespace inherited from the task that made it can be restored", n.first[id]))
 		default:
-			id = n.next
-			n.next++
+			if id = n.next; parent == 0 && k.rootID != 0 {
+				id = k.rootID
+			} else {
+				n.next++
+			}
 			n.ids[key] = id
 			n.first[id] = pid
+			if k.collect == nil {
+				break
+			}
 			if err := enter(pid, k, func() error {
 				if k.inspect != nil {
 					if err := k.inspect(pid); err != nil {
@@ -210,6 +237,29 @@ func (n *Dumper) Task(pid, parent int, ids *criucore.TaskKobjIdsEntry) error {
 			}
 		}
 		k.setID(ids, id)
+	}
+	its, err1 := link(pid, 0, "pid")
+	kids, err2 := link(pid, 0, "pid_for_children")
+	if err1 == nil && err2 == nil && kids != its {
+		n.forChildren = append(n.forChildren, pendingChildren{ids, kids})
+	}
+	return nil
+}
+
+// Finish records, once every task has its ids, the PID namespace that
+// each task's next children go into where it is not the task's own
+// (model.PidForChildrenNsID): the namespace of a task of the tree, or a
+// new id for one without tasks (unshare(CLONE_NEWPID) before any fork).
+func (n *Dumper) Finish() error {
+	for _, f := range n.forChildren {
+		key := "pid " + f.link
+		id, ok := n.ids[key]
+		if !ok {
+			id = n.next
+			n.next++
+			n.ids[key] = id
+		}
+		model.SetPidForChildrenNsID(f.ids, id)
 	}
 	return nil
 }
@@ -231,7 +281,7 @@ func CloneFlags(ids, parent *criucore.TaskKobjIdsEntry) uint64 {
 func Restore(d *model.Dump, pid int, ids, parent *criucore.TaskKobjIdsEntry) error {
 	for _, k := range kinds {
 		id := k.id(ids)
-		if id == 0 || id == k.id(parent) {
+		if id == 0 || id == k.id(parent) || k.restore == nil {
 			continue
 		}
 		if err := enter(pid, k, func() error { return k.restore(d, id) }); err != nil {

@@ -1,0 +1,159 @@
+//go:build linux && amd64
+
+package model
+
+import (
+	"fmt"
+
+	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Nested PID namespaces. The pstree names every task by its PID in the
+// tree's top PID namespace (ckpt's, or the root's own when the root is
+// its init): those are unique in the tree, and crit and the other images
+// (core-PID.img, ...) use them. A task in a PID namespace below the top
+// one (made by a task of the tree: `unshare --pid --fork`, clone with
+// CLONE_NEWPID) also has a PID in each namespace below it; CRIU's format
+// has no field for them (its pstree_entry stops at threads), so ckpt
+// keeps them in fields of its own, which protobuf readers that do not
+// know them (crit, go-criu) skip:
+//
+//   - pstree_entry field 16, ns_pid (repeated uint32): the task's PIDs in
+//     each PID namespace below the top one, outermost first; the last is
+//     getpid() in the task. Empty for a task of the top namespace.
+//   - task_kobj_ids_entry field 32, pid_for_children_ns_id (uint32): the
+//     PID namespace the task's next children go into, when it is not the
+//     task's own (after unshare(CLONE_NEWPID)): the pid_ns_id of the
+//     namespace of a task of the tree, or a namespace without tasks.
+const (
+	pstreeNsPidField           = 16
+	idsPidForChildrenNsIDField = 32
+)
+
+// unknownWithout returns raw unknown fields without those numbered num.
+func unknownWithout(raw []byte, num protowire.Number) []byte {
+	var out []byte
+	for len(raw) > 0 {
+		n, typ, l := protowire.ConsumeTag(raw)
+		if l < 0 {
+			return out
+		}
+		m := protowire.ConsumeFieldValue(n, typ, raw[l:])
+		if m < 0 {
+			return out
+		}
+		if n != num {
+			out = append(out, raw[:l+m]...)
+		}
+		raw = raw[l+m:]
+	}
+	return out
+}
+
+// NsPids returns pstree_entry.ns_pid (see above).
+func NsPids(e *pstree.PstreeEntry) ([]int, error) {
+	var out []int
+	raw := e.ProtoReflect().GetUnknown()
+	for len(raw) > 0 {
+		n, typ, l := protowire.ConsumeTag(raw)
+		if l < 0 {
+			return nil, fmt.Errorf("pstree entry of %d: bad field tag", e.GetPid())
+		}
+		raw = raw[l:]
+		if n != pstreeNsPidField {
+			m := protowire.ConsumeFieldValue(n, typ, raw)
+			if m < 0 {
+				return nil, fmt.Errorf("pstree entry of %d: bad field %d", e.GetPid(), n)
+			}
+			raw = raw[m:]
+			continue
+		}
+		switch typ {
+		case protowire.VarintType:
+			v, m := protowire.ConsumeVarint(raw)
+			if m < 0 {
+				return nil, fmt.Errorf("pstree entry of %d: bad ns_pid", e.GetPid())
+			}
+			out = append(out, int(uint32(v)))
+			raw = raw[m:]
+		case protowire.BytesType: // packed
+			b, m := protowire.ConsumeBytes(raw)
+			if m < 0 {
+				return nil, fmt.Errorf("pstree entry of %d: bad ns_pid", e.GetPid())
+			}
+			for len(b) > 0 {
+				v, k := protowire.ConsumeVarint(b)
+				if k < 0 {
+					return nil, fmt.Errorf("pstree entry of %d: bad ns_pid", e.GetPid())
+				}
+				out = append(out, int(uint32(v)))
+				b = b[k:]
+			}
+			raw = raw[m:]
+		default:
+			return nil, fmt.Errorf("pstree entry of %d: ns_pid of wire type %d", e.GetPid(), typ)
+		}
+	}
+	for _, p := range out {
+		if p <= 0 {
+			return nil, fmt.Errorf("pstree entry of %d: ns_pid %v", e.GetPid(), out)
+		}
+	}
+	return out, nil
+}
+
+// SetNsPids sets pstree_entry.ns_pid (see above).
+func SetNsPids(e *pstree.PstreeEntry, pids []int) {
+	m := e.ProtoReflect()
+	raw := unknownWithout(m.GetUnknown(), pstreeNsPidField)
+	for _, p := range pids {
+		raw = protowire.AppendTag(raw, pstreeNsPidField, protowire.VarintType)
+		raw = protowire.AppendVarint(raw, uint64(uint32(p)))
+	}
+	m.SetUnknown(raw)
+}
+
+// PidForChildrenNsID returns task_kobj_ids_entry.pid_for_children_ns_id
+// (see above), 0 if absent.
+func PidForChildrenNsID(ids *criucore.TaskKobjIdsEntry) uint32 {
+	if ids == nil {
+		return 0
+	}
+	var id uint32
+	raw := ids.ProtoReflect().GetUnknown()
+	for len(raw) > 0 {
+		n, typ, l := protowire.ConsumeTag(raw)
+		if l < 0 {
+			return 0
+		}
+		raw = raw[l:]
+		if n == idsPidForChildrenNsIDField && typ == protowire.VarintType {
+			v, m := protowire.ConsumeVarint(raw)
+			if m < 0 {
+				return 0
+			}
+			id = uint32(v)
+			raw = raw[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(n, typ, raw)
+		if m < 0 {
+			return 0
+		}
+		raw = raw[m:]
+	}
+	return id
+}
+
+// SetPidForChildrenNsID sets task_kobj_ids_entry.pid_for_children_ns_id.
+func SetPidForChildrenNsID(ids *criucore.TaskKobjIdsEntry, id uint32) {
+	m := ids.ProtoReflect()
+	raw := unknownWithout(m.GetUnknown(), idsPidForChildrenNsIDField)
+	if id != 0 {
+		raw = protowire.AppendTag(raw, idsPidForChildrenNsIDField, protowire.VarintType)
+		raw = protowire.AppendVarint(raw, uint64(id))
+	}
+	m.SetUnknown(raw)
+}
