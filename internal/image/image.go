@@ -40,6 +40,7 @@ const (
 	MagicTtyInfo   = "TTY_INFO"
 	MagicUtsns     = "UTSNS"
 	MagicIpcVar    = "IPC_VAR"
+	MagicMnts      = "MNTS"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -288,6 +289,9 @@ func UtsnsName(id uint32) string { return fmt.Sprintf("utsns-%d.img", id) }
 // IpcVarName is the image of IPC namespace id's settings (its kernel.shm*,
 // kernel.msg*, kernel.sem and fs.mqueue.* sysctls).
 func IpcVarName(id uint32) string { return fmt.Sprintf("ipcns-var-%d.img", id) }
+
+// MountpointsName is the image of mount namespace id: its mounts.
+func MountpointsName(id uint32) string { return fmt.Sprintf("mountpoints-%d.img", id) }
 
 // FSName is the cwd/root/umask image of one task.
 func FSName(pid int) string { return fmt.Sprintf("fs-%d.img", pid) }

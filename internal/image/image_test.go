@@ -42,6 +42,7 @@ var wantMagic = map[string]uint32{
 	MagicFS:        0x51403912,
 	MagicUtsns:     0x54473203,
 	MagicIpcVar:    0x53115007,
+	MagicMnts:      0x55563928,
 }
 
 var (

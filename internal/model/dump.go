@@ -13,6 +13,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	ipcvar "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-var"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/mnt"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
@@ -56,6 +57,9 @@ type Dump struct {
 	// into the restoring ckpt's.
 	UTS map[uint32]*utsns.UtsnsEntry
 	IPC map[uint32]*ipcvar.IpcVarEntry
+	// Mounts are the mounts of each mount namespace of the tree other
+	// than ckpt's, by mnt_ns_id (mountpoints-ID.img), in mountinfo order.
+	Mounts map[uint32][]*mnt.MntEntry
 }
 
 // PipeData is what a pipe held at dump time.

@@ -16,6 +16,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	ipcvar "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-var"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/mnt"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
@@ -121,7 +122,18 @@ func Load(dir string) (*Dump, error) {
 func (d *Dump) loadNamespaces() error {
 	d.UTS = map[uint32]*utsns.UtsnsEntry{}
 	d.IPC = map[uint32]*ipcvar.IpcVarEntry{}
+	d.Mounts = map[uint32][]*mnt.MntEntry{}
 	for _, p := range d.Procs {
+		if id := p.IDs.GetMntNsId(); id != 0 && d.Mounts[id] == nil {
+			ms, err := image.ReadAll(d.Dir, image.MountpointsName(id), image.MagicMnts, func() *mnt.MntEntry { return &mnt.MntEntry{} })
+			if err != nil {
+				return fmt.Errorf("task %d's mount namespace %d: %w", p.Pid, id, err)
+			}
+			if len(ms) == 0 {
+				return fmt.Errorf("%s: %w: no mounts", image.MountpointsName(id), image.ErrCorrupt)
+			}
+			d.Mounts[id] = ms
+		}
 		if id := p.IDs.GetUtsNsId(); id != 0 && d.UTS[id] == nil {
 			e := &utsns.UtsnsEntry{}
 			if err := d.Dir.ReadOne(image.UtsnsName(id), image.MagicUtsns, e); err != nil {

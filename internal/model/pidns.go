@@ -6,8 +6,10 @@ import (
 	"fmt"
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/mnt"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Nested PID namespaces. The pstree names every task by its PID in the
@@ -27,10 +29,24 @@ import (
 //     PID namespace the task's next children go into, when it is not the
 //     task's own (after unshare(CLONE_NEWPID)): the pid_ns_id of the
 //     namespace of a task of the tree, or a namespace without tasks.
+//   - mnt_entry field 32, pid_ns_id (uint32): for a proc mount, the PID
+//     namespace it shows: the pid_ns_id of a namespace of the tree, 0
+//     for ckpt's.
 const (
 	pstreeNsPidField           = 16
 	idsPidForChildrenNsIDField = 32
+	mntPidNsIDField            = 32
 )
+
+// ProcPidNsID returns mnt_entry.pid_ns_id (see above).
+func ProcPidNsID(e *mnt.MntEntry) uint32 {
+	return extUint32(e.ProtoReflect().GetUnknown(), mntPidNsIDField)
+}
+
+// SetProcPidNsID sets mnt_entry.pid_ns_id.
+func SetProcPidNsID(e *mnt.MntEntry, id uint32) {
+	setExtUint32(e.ProtoReflect(), mntPidNsIDField, id)
+}
 
 // unknownWithout returns raw unknown fields without those numbered num.
 func unknownWithout(raw []byte, num protowire.Number) []byte {
@@ -121,39 +137,44 @@ func PidForChildrenNsID(ids *criucore.TaskKobjIdsEntry) uint32 {
 	if ids == nil {
 		return 0
 	}
-	var id uint32
-	raw := ids.ProtoReflect().GetUnknown()
+	return extUint32(ids.ProtoReflect().GetUnknown(), idsPidForChildrenNsIDField)
+}
+
+// SetPidForChildrenNsID sets task_kobj_ids_entry.pid_for_children_ns_id.
+func SetPidForChildrenNsID(ids *criucore.TaskKobjIdsEntry, id uint32) {
+	setExtUint32(ids.ProtoReflect(), idsPidForChildrenNsIDField, id)
+}
+
+// extUint32 is the last varint field num among unknown fields raw, 0 if
+// there is none (or raw is malformed: these fields are hints that a
+// reader without them does without too).
+func extUint32(raw []byte, num protowire.Number) uint32 {
+	var v uint32
 	for len(raw) > 0 {
 		n, typ, l := protowire.ConsumeTag(raw)
 		if l < 0 {
 			return 0
 		}
 		raw = raw[l:]
-		if n == idsPidForChildrenNsIDField && typ == protowire.VarintType {
-			v, m := protowire.ConsumeVarint(raw)
-			if m < 0 {
-				return 0
-			}
-			id = uint32(v)
-			raw = raw[m:]
-			continue
-		}
 		m := protowire.ConsumeFieldValue(n, typ, raw)
 		if m < 0 {
 			return 0
 		}
+		if n == num && typ == protowire.VarintType {
+			x, _ := protowire.ConsumeVarint(raw)
+			v = uint32(x)
+		}
 		raw = raw[m:]
 	}
-	return id
+	return v
 }
 
-// SetPidForChildrenNsID sets task_kobj_ids_entry.pid_for_children_ns_id.
-func SetPidForChildrenNsID(ids *criucore.TaskKobjIdsEntry, id uint32) {
-	m := ids.ProtoReflect()
-	raw := unknownWithout(m.GetUnknown(), idsPidForChildrenNsIDField)
-	if id != 0 {
-		raw = protowire.AppendTag(raw, idsPidForChildrenNsIDField, protowire.VarintType)
-		raw = protowire.AppendVarint(raw, uint64(id))
+// setExtUint32 sets (0: removes) varint field num among m's unknown fields.
+func setExtUint32(m protoreflect.Message, num protowire.Number, v uint32) {
+	raw := unknownWithout(m.GetUnknown(), num)
+	if v != 0 {
+		raw = protowire.AppendTag(raw, num, protowire.VarintType)
+		raw = protowire.AppendVarint(raw, uint64(v))
 	}
 	m.SetUnknown(raw)
 }

@@ -80,6 +80,15 @@ func (d *Dump) Write(dir string) error {
 			return err
 		}
 	}
+	for id, ms := range d.Mounts {
+		msgs := make([]proto.Message, len(ms))
+		for i, m := range ms {
+			msgs[i] = m
+		}
+		if err := d.Dir.Write(image.MountpointsName(id), image.MagicMnts, msgs...); err != nil {
+			return err
+		}
+	}
 	for id, e := range d.IPC {
 		if err := d.Dir.Write(image.IpcVarName(id), image.MagicIpcVar, e); err != nil {
 			return err

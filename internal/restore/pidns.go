@@ -5,9 +5,12 @@ package restore
 import (
 	"fmt"
 
+	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/kinds/ns"
 	"github.com/ckpt/ckpt/internal/model"
 )
 
@@ -52,8 +55,8 @@ func nsView(p *model.Process, pid int) int {
 
 // childrenPidNS finds, for a process whose next children go into another
 // PID namespace than its own (model.PidForChildrenNsID), the restored
-// init of that namespace: r.pidnsInit is its PID in ckpt's namespace, or
-// -1 for a namespace without processes in the tree.
+// init of that namespace: r.pidnsInit is its PID as r sees it, or -1 for
+// a namespace without processes in the tree.
 func childrenPidNS(rs []*restorer) {
 	for _, r := range rs {
 		id := model.PidForChildrenNsID(r.im.IDs)
@@ -63,7 +66,7 @@ func childrenPidNS(rs []*restorer) {
 		r.pidnsInit = -1
 		for _, x := range rs {
 			if !x.im.Zombie && x.im.IDs.GetPidNsId() == id && x.im.VPid() == 1 {
-				r.pidnsInit = x.pid
+				r.pidnsInit = pidSeenBy(x.im, r.im)
 			}
 		}
 	}
@@ -71,10 +74,11 @@ func childrenPidNS(rs []*restorer) {
 
 // restorePidForChildren makes the process's next children go into the
 // PID namespace they went into at the dump: setns into its init's (a
-// namespace of the tree below the process's own), or a new one
-// (unshare) for a namespace without processes. It comes after its
-// threads exist: clone with CLONE_THREAD is refused once a process's
-// pid_for_children is not its own namespace.
+// namespace of the tree below the process's own; through a pidfd, as the
+// process's /proc may not show the init), or a new one (unshare) for a
+// namespace without processes. It comes after its threads exist: clone
+// with CLONE_THREAD is refused once a process's pid_for_children is not
+// its own namespace.
 func (r *restorer) restorePidForChildren() error {
 	switch {
 	case r.pidnsInit == 0:
@@ -85,21 +89,44 @@ func (r *restorer) restorePidForChildren() error {
 		}
 		return nil
 	}
-	path := fmt.Sprintf("/proc/%d/ns/pid", r.pidnsInit)
-	p, err := r.putString(0, path)
+	fd, err := r.inj.Syscall(x86.SysPidfdOpen, uint64(r.pidnsInit), 0)
 	if err != nil {
-		return err
-	}
-	fd, err := r.inj.Syscall(x86.SysOpenat, atFdcwd, p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return fmt.Errorf("pidfd_open %d: %w", r.pidnsInit, err)
 	}
 	_, err = r.inj.Syscall(x86.SysSetns, fd, unix.CLONE_NEWPID)
 	if _, cerr := r.inj.Syscall(x86.SysClose, fd); cerr != nil && err == nil {
 		err = fmt.Errorf("close: %w", cerr)
 	}
 	if err != nil {
-		return fmt.Errorf("setns %s: %w", path, err)
+		return fmt.Errorf("setns into the PID namespace of %d: %w", r.pidnsInit, err)
 	}
 	return nil
+}
+
+// restoreNamespaces sets the content of the namespaces the new process
+// was created in (package ns): UTS names and IPC settings from ckpt,
+// mounts by syscalls injected into the process. It runs once the process
+// has its scratch area, before it has children.
+func (r *restorer) restoreNamespaces(parent *restorer) error {
+	var pids *criucore.TaskKobjIdsEntry
+	if parent != nil {
+		pids = parent.im.IDs
+	}
+	if err := ns.Restore(r.im.Tree, r.pid, r.im.IDs, pids, nsTask{r}); err != nil {
+		return fmt.Errorf("new task %d: %w", r.pid, err)
+	}
+	return nil
+}
+
+// nsTask is a restorer as package ns sees it.
+type nsTask struct{ r *restorer }
+
+func (t nsTask) Syscall(s x86.Syscall, args ...uint64) (uint64, error) {
+	return t.r.inj.Syscall(s, args...)
+}
+
+func (t nsTask) PutString(off uint64, s string) (uint64, error) { return t.r.putString(off, s) }
+
+func (t nsTask) Logf(format string, args ...any) {
+	t.r.opts.logf("restore %d: "+format, append([]any{t.r.pid}, args...)...)
 }

@@ -178,6 +178,9 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 	if err := root.setupScratch(); err != nil {
 		return fmt.Errorf("set up scratch area: %w", err)
 	}
+	if err := root.restoreNamespaces(nil); err != nil {
+		return err
+	}
 	// Parents come before children: each joins its session and builds its
 	// fd table before it forks its children, which inherit both.
 	madeGroups := map[int]bool{}
@@ -327,8 +330,8 @@ type restorer struct {
 	// scratch is the address of the pages used for code and data.
 	scratch uint64
 	// pidnsInit is, for a process whose next children go into another
-	// PID namespace than its own, the PID in ckpt's namespace of that
-	// namespace's init, -1 if it has none (see childrenPidNS); else 0.
+	// PID namespace than its own, the PID of that namespace's init as
+	// the process sees it, -1 if it has none (see childrenPidNS); else 0.
 	pidnsInit int
 }
 

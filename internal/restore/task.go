@@ -79,9 +79,6 @@ func (r *restorer) cloneTask() error {
 	if st.Signal() != unix.SIGSTOP {
 		return fmt.Errorf("new task %d: %v instead of its first stop", r.pid, st)
 	}
-	if err := ns.Restore(r.im.Tree, r.pid, r.im.IDs, nil); err != nil {
-		return fmt.Errorf("new task %d: %w", r.pid, err)
-	}
 	// The helper has served its purpose.
 	_ = r.helperUndo.Run()
 	r.helper = 0
@@ -233,9 +230,6 @@ func (r *restorer) forkChild(c *restorer) error {
 	if st.Signal() != unix.SIGSTOP {
 		return fmt.Errorf("new task %d: %v instead of its first stop", c.pid, st)
 	}
-	if err := ns.Restore(c.im.Tree, c.pid, c.im.IDs, r.im.IDs); err != nil {
-		return fmt.Errorf("new task %d: %w", c.pid, err)
-	}
 	if c.inj, err = inject.Begin(c.th, r.scratch); err != nil {
 		return fmt.Errorf("new task %d: %w", c.pid, err)
 	}
@@ -246,7 +240,7 @@ func (r *restorer) forkChild(c *restorer) error {
 		c.inherited[id] = fd
 	}
 	c.threads = []*thread{{h: c.th, vtid: c.im.VPid(), core: c.im.Core, inj: c.inj}}
-	return nil
+	return c.restoreNamespaces(r)
 }
 
 // joinSession puts a new process into its dumped session and process

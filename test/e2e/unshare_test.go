@@ -25,6 +25,11 @@ import (
 // of its own (set with nsenter). After the restore CMD is PID 1 there again with its outer
 // PID, in a UTS namespace with its host name and an IPC namespace that
 // are not ckpt's, unshare still waits for it, and the program PASSes.
+//
+// With --mount-proc, CMD is in a mount namespace of its own too (all
+// mounts private, and a proc of its PID namespace on /proc): after the
+// restore its /proc is again a proc of its PID namespace, stacked on the
+// restorer's.
 func TestUnsharePidFork(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -33,6 +38,16 @@ func TestUnsharePidFork(t *testing.T) {
 	if err != nil {
 		t.Skip("no util-linux unshare (scripts/setup.sh installs it)")
 	}
+	for _, mountProc := range []bool{false, true} {
+		name := "plain"
+		if mountProc {
+			name = "mount-proc"
+		}
+		t.Run(name, func(t *testing.T) { testUnshare(t, unshare, mountProc) })
+	}
+}
+
+func testUnshare(t *testing.T, unshare string, mountProc bool) {
 	const host = "ckpt-unshare"
 	work := t.TempDir()
 	bin, _ := filepath.Abs(filepath.Join(progsDir, "build", "pidns_init.64"))
@@ -42,7 +57,11 @@ func TestUnsharePidFork(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logF.Close()
-	cmd := exec.Command(unshare, "--pid", "--fork", "--uts", "--ipc", bin)
+	args := []string{"--pid", "--fork", "--uts", "--ipc"}
+	if mountProc {
+		args = append(args, "--mount-proc")
+	}
+	cmd := exec.Command(unshare, append(args, bin)...)
 	cmd.Dir = work
 	cmd.Stdout, cmd.Stderr = logF, logF
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -79,6 +98,12 @@ func TestUnsharePidFork(t *testing.T) {
 		}
 	}
 
+	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(filepath.Join(img, "restore.log"))
+			t.Logf("restore log: %s", testsupport.LastLines(string(log), 8))
+		}
+	})
 	pidfile := filepath.Join(work, "pidfile")
 	rc := exec.Command(ckptBin, "restore", "-D", img, "--pidfile", pidfile, "-v4", "-o", "restore.log")
 	got, done := restoreInBackground(t, rc, pidfile)
@@ -97,14 +122,24 @@ func TestUnsharePidFork(t *testing.T) {
 		if fmt.Sprint(st.NSpid) != fmt.Sprint(before.NSpid) {
 			return fmt.Errorf("CMD's NSpid is %v, was %v", st.NSpid, before.NSpid)
 		}
-		for _, ns := range []string{"pid", "uts", "ipc"} {
+		kinds := []string{"pid", "uts", "ipc"}
+		if mountProc {
+			kinds = append(kinds, "mnt")
+			// Its /proc shows its PID namespace: PID 1 is CMD itself.
+			self, err := os.Readlink(fmt.Sprintf("/proc/%d/root/proc/1/ns/pid", c))
+			its, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c))
+			if err != nil || self != its {
+				return fmt.Errorf("CMD's /proc/1 is in PID namespace %q (%v), CMD's is %s", self, err, its)
+			}
+		}
+		for _, ns := range kinds {
 			mine, _ := os.Readlink("/proc/self/ns/" + ns)
 			its, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", c, ns))
 			if err != nil || its == mine {
 				return fmt.Errorf("CMD's %s namespace is %q (%v), ckpt's is %s", ns, its, err, mine)
 			}
 		}
-		for _, ns := range []string{"uts", "ipc"} {
+		for _, ns := range kinds[1:] {
 			a, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", got, ns))
 			b, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", c, ns))
 			if a != b {

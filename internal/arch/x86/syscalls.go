@@ -67,6 +67,9 @@ const (
 	SysTimerDelete
 	SysMembarrier
 	SysSetns
+	SysMount
+	SysUmount2
+	SysPidfdOpen
 	numSyscalls
 )
 
@@ -136,6 +139,9 @@ var sysNums = [numSyscalls][2]int{
 	SysTimerDelete:     {226, 263},
 	SysMembarrier:      {324, 375},
 	SysSetns:           {308, 346},
+	SysMount:           {165, 21},
+	SysUmount2:         {166, 52},
+	SysPidfdOpen:       {434, 434},
 }
 
 var sysNames = [numSyscalls]string{
@@ -148,7 +154,7 @@ var sysNames = [numSyscalls]string{
 	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid", "wait4",
 	"getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
 	"timer_getoverrun", "timer_delete",
-	"membarrier", "setns",
+	"membarrier", "setns", "mount", "umount2", "pidfd_open",
 }
 
 func (s Syscall) String() string {

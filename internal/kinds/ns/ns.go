@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
@@ -71,6 +72,14 @@ var kinds = []kind{
 		inspect: inspectIPC, collect: collectIPC, restore: restoreIPC,
 	},
 	{
+		// Mounts are made by the restored task itself (mnt.go): no
+		// collect or restore on a thread of ckpt, which cannot enter a
+		// mount namespace.
+		name: "mnt", what: "mount", flag: unix.CLONE_NEWNS,
+		id:    (*criucore.TaskKobjIdsEntry).GetMntNsId,
+		setID: func(e *criucore.TaskKobjIdsEntry, id uint32) { e.MntNsId = proto.Uint32(id) },
+	},
+	{
 		// A PID namespace has no content of its own here: its tasks'
 		// PIDs are in the pstree, and the restore makes it with its
 		// init (clone3 CLONE_NEWPID, set_tid). The root's own is
@@ -85,7 +94,6 @@ var kinds = []kind{
 // refused are the namespaces a task must share with ckpt, with what to
 // do instead.
 var refused = []struct{ name, what, why string }{
-	{"mnt", "mount", "its mounts cannot be recreated yet"},
 	{"net", "network", "its interfaces, addresses and sockets cannot be recreated yet"},
 	{"cgroup", "cgroup", "its cgroup root cannot be recreated yet"},
 	{"user", "user", "its ID mappings and capabilities cannot be recreated yet"},
@@ -136,6 +144,11 @@ func Inspect(pid int) error {
 					"a thread in another namespace than its process cannot be restored")
 			}
 		}
+		if its != mine && k.name == "mnt" {
+			if _, err := collectMounts(&model.Dump{}, 0, pid); err != nil {
+				return err
+			}
+		}
 		if its != mine && k.inspect != nil {
 			if err := enter(pid, k, func() error { return k.inspect(pid) }); err != nil {
 				return err
@@ -168,6 +181,10 @@ type Dumper struct {
 	// forChildren are the tasks whose next children go into another PID
 	// namespace than their own (pid_for_children), with its link.
 	forChildren []pendingChildren
+	// mnts are the mount namespaces collected, pidInit the ids of the
+	// init (first task) of each PID namespace of the tree.
+	mnts    []*mntDump
+	pidInit map[uint32]*criucore.TaskKobjIdsEntry
 }
 
 type pendingChildren struct {
@@ -178,7 +195,7 @@ type pendingChildren struct {
 // NewDumper collects into d; ids of namespaces start above model's
 // fixed ones.
 func NewDumper(d *model.Dump) *Dumper {
-	return &Dumper{d: d, ids: map[string]uint32{}, first: map[uint32]int{}, next: model.FirstNsID}
+	return &Dumper{d: d, ids: map[string]uint32{}, first: map[uint32]int{}, next: model.FirstNsID, pidInit: map[uint32]*criucore.TaskKobjIdsEntry{}}
 }
 
 // Task fills ids with the namespace ids of task pid (frozen), whose
@@ -222,6 +239,17 @@ func (n *Dumper) Task(pid, parent int, ids *criucore.TaskKobjIdsEntry) error {
 			}
 			n.ids[key] = id
 			n.first[id] = pid
+			switch k.name {
+			case "pid":
+				n.pidInit[id] = ids
+			case "mnt":
+				md, err := collectMounts(n.d, id, pid)
+				if err != nil {
+					return err
+				}
+				md.ids = ids
+				n.mnts = append(n.mnts, md)
+			}
 			if k.collect == nil {
 				break
 			}
@@ -261,6 +289,69 @@ func (n *Dumper) Finish() error {
 		}
 		model.SetPidForChildrenNsID(f.ids, id)
 	}
+	mine, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return err
+	}
+	for _, md := range n.mnts {
+		if err := n.finishMounts(md, mine); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishMounts names the PID namespace of each proc mount of mount
+// namespace md and checks that the task to mount it exists there.
+func (n *Dumper) finishMounts(md *mntDump, ckptPidNS string) error {
+	creatorNS := md.ids.GetPidNsId()
+	procNS := map[int]uint32{}
+	es := n.d.Mounts[md.id]
+	for _, e := range es {
+		l, ok := md.procs[int(e.GetMntId())]
+		if !ok {
+			continue
+		}
+		var id uint32
+		if l != "" && l != ckptPidNS {
+			if id, ok = n.ids["pid "+l]; !ok {
+				// Not one of the tree's: only a problem if it must be made.
+				id = ^uint32(0)
+			}
+		}
+		procNS[int(e.GetMntId())] = id
+		model.SetProcPidNsID(e, id)
+	}
+	cur, err := procfs.ReadMountinfo(os.Getpid())
+	if err != nil {
+		return fmt.Errorf("read ckpt's mounts: %w", err)
+	}
+	want := make([]procfs.Mount, len(es))
+	for i, e := range es {
+		want[i] = fromEntry(e)
+	}
+	ops, err := planMounts(cur, want, procNS, creatorNS)
+	if err != nil {
+		return ckerr.Unsupported(md.creator, "its mount namespace", err.Error())
+	}
+	for _, op := range ops {
+		if op.pidNS == creatorNS {
+			continue
+		}
+		obj := fmt.Sprintf("the proc mounted on %s in its mount namespace", op.target)
+		if op.pidNS == ^uint32(0) {
+			return ckerr.Unsupported(md.creator, obj, "it shows a PID namespace that no task of the tree is the init of")
+		}
+		init := n.pidInit[op.pidNS]
+		if op.pidNS == 0 || init == nil || init.GetMntNsId() != md.id {
+			return ckerr.Unsupported(md.creator, obj, "it shows a PID namespace whose init is not in this mount namespace, or ckpt's while the namespace is made in another: it cannot be mounted again")
+		}
+	}
+	for _, e := range es {
+		if model.ProcPidNsID(e) == ^uint32(0) {
+			model.SetProcPidNsID(e, 0) // kept as is (a bind), not made
+		}
+	}
 	return nil
 }
 
@@ -276,15 +367,38 @@ func CloneFlags(ids, parent *criucore.TaskKobjIdsEntry) uint64 {
 	return f
 }
 
+// Task is a task being restored, as the namespace kinds need it:
+// syscalls run inside it, with strings in its scratch data.
+type Task interface {
+	Syscall(s x86.Syscall, args ...uint64) (uint64, error)
+	// PutString writes s, NUL-terminated, at offset off of the scratch
+	// data (at least three pages) and returns its address.
+	PutString(off uint64, s string) (uint64, error)
+	Logf(format string, args ...any)
+}
+
 // Restore sets the content of the namespaces that task pid (its PID in
-// ckpt's namespace) was created in by CloneFlags(ids, parent).
-func Restore(d *model.Dump, pid int, ids, parent *criucore.TaskKobjIdsEntry) error {
+// ckpt's namespace) was created in by CloneFlags(ids, parent); t runs
+// syscalls inside it. It runs once the task exists, before it has
+// children.
+func Restore(d *model.Dump, pid int, ids, parent *criucore.TaskKobjIdsEntry, t Task) error {
 	for _, k := range kinds {
 		id := k.id(ids)
-		if id == 0 || id == k.id(parent) || k.restore == nil {
+		if id == 0 || id == k.id(parent) {
 			continue
 		}
-		if err := enter(pid, k, func() error { return k.restore(d, id) }); err != nil {
+		var err error
+		switch {
+		case k.name == "mnt":
+			err = restoreMounts(d, id, ids.GetPidNsId(), true, t)
+		case k.name == "pid" && ids.GetMntNsId() != 0 && ids.GetMntNsId() == parent.GetMntNsId():
+			// The init of a PID namespace in a mount namespace made
+			// before it: the proc mounts that show its namespace.
+			err = restoreMounts(d, ids.GetMntNsId(), id, false, t)
+		case k.restore != nil:
+			err = enter(pid, k, func() error { return k.restore(d, id) })
+		}
+		if err != nil {
 			return fmt.Errorf("%s namespace %d: %w", k.what, id, err)
 		}
 	}
