@@ -236,45 +236,20 @@ func planMounts(cur, want []procfs.Mount, procNS map[int]uint32, creatorNS uint3
 	}
 	walk(wr.ID, cr.ID)
 
-	var ops []mountOp
-	// Unmount what the dumped namespace lacks: the top of each such
-	// subtree (it takes its subtree along, MNT_DETACH), once for it and
-	// once for every lacking mount stacked on it at the same point.
-	var tops []*procfs.Mount
-	for _, c := range cur {
-		c := c
-		if matched[c.ID] || !matched[c.Parent] {
-			continue
-		}
-		if err := noneMatched(c.ID, ck, matched); err != nil {
-			return nil, fmt.Errorf("mount %s (%s): %w", c.Point, c.FSType, err)
-		}
-		tops = append(tops, &c)
+	// Propagation first, so that no later change reaches the restorer's
+	// namespace through a peer; then unmounts, then per-mount flags.
+	var ops, remounts []mountOp
+	wantOf := map[int]*procfs.Mount{} // cur id -> the dumped mount it is
+	for w, c := range match {
+		wantOf[c] = wm[w]
 	}
-	for i := len(tops) - 1; i >= 0; i-- {
-		c := tops[i]
-		n := 1
-		for id := c.ID; ; {
-			next := -1
-			for _, k := range ck[id] {
-				if cm[k].Point == c.Point {
-					next = k
-				}
-			}
-			if next < 0 {
-				break
-			}
-			n, id = n+1, next
-		}
-		for ; n > 0; n-- {
-			ops = append(ops, mountOp{op: opUmount, target: c.Point})
-		}
-	}
-
 	// Propagation of the mounts both have.
-	covered := func(id int, mounts map[int]*procfs.Mount, kids map[int][]int) bool {
-		for _, k := range kids[id] {
-			if mounts[k].Point == mounts[id].Point {
+	// covered tells a mount of the copy that another covers (at the same
+	// point); kept counts only mounts that stay (for what comes after
+	// the unmounts).
+	covered := func(id int, kept bool) bool {
+		for _, k := range ck[id] {
+			if cm[k].Point == cm[id].Point && (!kept || matched[k]) {
 				return true
 			}
 		}
@@ -352,7 +327,7 @@ func planMounts(cur, want []procfs.Mount, procNS map[int]uint32, creatorNS uint3
 		if err != nil {
 			return nil, err
 		}
-		if len(fl) > 0 && covered(cid, cm, ck) {
+		if len(fl) > 0 && covered(cid, false) {
 			return nil, fmt.Errorf("mount %s needs other propagation but another mount covers it", w.Point)
 		}
 		for _, f := range fl {
@@ -364,12 +339,53 @@ func planMounts(cur, want []procfs.Mount, procNS map[int]uint32, creatorNS uint3
 			return nil, fmt.Errorf("mount %s: %w", w.Point, err)
 		}
 		if wf != cf {
-			if covered(cid, cm, ck) {
+			if covered(cid, true) {
 				return nil, fmt.Errorf("mount %s has other flags (%s) than the restorer's (%s) but another mount covers it", w.Point, w.Options, c.Options)
 			}
-			ops = append(ops, mountOp{op: opRemount, target: w.Point, flags: unix.MS_REMOUNT | unix.MS_BIND | wf})
+			remounts = append(remounts, mountOp{op: opRemount, target: w.Point, flags: unix.MS_REMOUNT | unix.MS_BIND | wf})
 		}
 	}
+
+	// Unmount what the dumped namespace lacks: the top of each such
+	// subtree (it takes its subtree along, MNT_DETACH), once for it and
+	// once for every lacking mount stacked on it at the same point.
+	var tops []*procfs.Mount
+	for _, c := range cur {
+		c := c
+		if matched[c.ID] || !matched[c.Parent] {
+			continue
+		}
+		if err := noneMatched(c.ID, ck, matched); err != nil {
+			return nil, fmt.Errorf("mount %s (%s): %w", c.Point, c.FSType, err)
+		}
+		// An unmount under a mount that is a peer of the restorer's
+		// would propagate there.
+		if p := cm[c.Parent]; p.Shared != 0 && wantOf[c.Parent] != nil && wantOf[c.Parent].Shared == p.Shared {
+			return nil, fmt.Errorf("mount %s (%s) is not in the dumped namespace, but its parent %s is shared with the restorer's namespace: unmounting it would unmount it there too", c.Point, c.FSType, p.Point)
+		}
+		tops = append(tops, &c)
+	}
+	for i := len(tops) - 1; i >= 0; i-- {
+		c := tops[i]
+		n := 1
+		for id := c.ID; ; {
+			next := -1
+			for _, k := range ck[id] {
+				if cm[k].Point == c.Point {
+					next = k
+				}
+			}
+			if next < 0 {
+				break
+			}
+			n, id = n+1, next
+		}
+		for ; n > 0; n-- {
+			ops = append(ops, mountOp{op: opUmount, target: c.Point})
+		}
+	}
+
+	ops = append(ops, remounts...)
 
 	// Make what the copy lacks, parents first.
 	var made []procfs.Mount // made so far, for bind sources
