@@ -84,7 +84,8 @@ func TestCritShow(t *testing.T) {
 	for _, c := range []struct {
 		prog     string
 		shellJob bool
-	}{{"files", false}, {"signals", false}, {"restart_read", true}, {"pipes", false}, {"eventfd_epoll", false}, {"zombie", false}} {
+	}{{"files", false}, {"signals", false}, {"restart_read", true}, {"pipes", false}, {"eventfd_epoll", false}, {"zombie", false},
+		{"uts_ns", false}, {"ipc_ns", false}, {"mnt_ns", false}, {"pidns_nested", false}} {
 		img := dumpOne(t, c.prog, c.shellJob)
 		ents, err := os.ReadDir(img)
 		if err != nil {
@@ -111,7 +112,7 @@ func TestCritShow(t *testing.T) {
 	}
 	// crit x DIR ps walks pstree.img from the root, whose parent is 0 as
 	// CRIU writes it, and lists every task.
-	for _, prog := range []string{"process_tree", "zombie"} {
+	for _, prog := range []string{"process_tree", "zombie", "pidns_nested"} {
 		img := dumpOne(t, prog, false)
 		out, err := exec.Command(crit, "x", img, "ps").CombinedOutput()
 		if err != nil {
