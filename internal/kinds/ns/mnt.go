@@ -545,6 +545,9 @@ func noneMatched(id int, kids map[int][]int, matched map[int]bool) error {
 	return nil
 }
 
+// mntAdvice says what to do with a mount namespace that cannot be made.
+const mntAdvice = "; undo that difference, or run ckpt inside that namespace (nsenter --mount --target PID) so that it is ckpt's"
+
 // mntDump is what the dump knows of one mount namespace while it is
 // collected: its mounts and, for proc mounts, the PID namespace they
 // show (a link, resolved to an id once every task has its ids).
@@ -610,7 +613,7 @@ func collectMounts(d *model.Dump, id uint32, pid int) (*mntDump, error) {
 	// Check the plan now, PID namespaces aside (Finish checks them).
 	ops, err := planMounts(cur, want, map[int]uint32{}, 0)
 	if err != nil {
-		return nil, ckerr.Unsupported(pid, "its mount namespace", err.Error())
+		return nil, ckerr.Unsupported(pid, "its mount namespace", err.Error()+mntAdvice)
 	}
 	for _, op := range ops {
 		if op.op != opMount {
@@ -628,7 +631,7 @@ func collectMounts(d *model.Dump, id uint32, pid int) (*mntDump, error) {
 	for _, w := range want {
 		e, err := toEntry(w)
 		if err != nil {
-			return nil, ckerr.Unsupported(pid, "its mount namespace", err.Error())
+			return nil, ckerr.Unsupported(pid, "its mount namespace", err.Error()+mntAdvice)
 		}
 		es = append(es, e)
 	}

@@ -332,7 +332,7 @@ func (n *Dumper) finishMounts(md *mntDump, ckptPidNS string) error {
 	}
 	ops, err := planMounts(cur, want, procNS, creatorNS)
 	if err != nil {
-		return ckerr.Unsupported(md.creator, "its mount namespace", err.Error())
+		return ckerr.Unsupported(md.creator, "its mount namespace", err.Error()+mntAdvice)
 	}
 	for _, op := range ops {
 		if op.pidNS == creatorNS {
