@@ -38,6 +38,7 @@ const (
 	MagicTimens    = "TIMENS"
 	MagicCpuinfo   = "CPUINFO"
 	MagicTtyInfo   = "TTY_INFO"
+	MagicFileLocks = "FILE_LOCKS"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -279,6 +280,10 @@ func TtyInfoName() string { return "tty-info.img" }
 // TimensName is the image of time namespace id: the tree's clocks
 // (CLOCK_MONOTONIC and CLOCK_BOOTTIME) as it saw them at the dump.
 func TimensName(id uint32) string { return fmt.Sprintf("timens-%d.img", id) }
+
+// FileLocksName is the image of the tree's file locks (POSIX, OFD and
+// flock), one file_lock_entry each, written with --file-locks.
+func FileLocksName() string { return "file-locks.img" }
 
 // FSName is the cwd/root/umask image of one task.
 func FSName(pid int) string { return fmt.Sprintf("fs-%d.img", pid) }

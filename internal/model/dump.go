@@ -9,6 +9,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/cpuinfo"
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
@@ -47,6 +48,11 @@ type Dump struct {
 	// TtyInfos are the terminals that files of the dump refer to, by
 	// tty_info_id (tty-info.img): their modes and window sizes.
 	TtyInfos map[uint32]*tty.TtyInfoEntry
+	// FileLocks are the file locks of the tree (file-locks.img, dumped
+	// with --file-locks): each names the process that takes it again at
+	// restore (pid, as the images name it) and an fd of that process
+	// that refers to the locked file (see package fd, lock.go).
+	FileLocks []*filelock.FileLockEntry
 }
 
 // PipeData is what a pipe held at dump time.
