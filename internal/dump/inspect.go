@@ -131,7 +131,16 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 	if err := t.inspectFiles(); err != nil {
 		return nil, err
 	}
+	// Before the task is frozen, which would interrupt the wait.
+	if err := fd.CheckLockWaits(pid); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// fdOptions are the options the kinds of files see.
+func (o *Options) fdOptions() fd.Options {
+	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks}
 }
 
 // inspectFiles lists the task's fds and finds the kind of each, or
@@ -143,7 +152,7 @@ func (t *task) inspectFiles() error {
 	if err != nil {
 		return err
 	}
-	o := fd.Options{ShellJob: t.opts.ShellJob}
+	o := t.opts.fdOptions()
 	for _, l := range fds {
 		of := openFile{File: fd.File{Fd: l.Num, Path: l.Target}}
 		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, l.Num), &of.Stat); err != nil {

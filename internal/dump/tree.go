@@ -280,6 +280,7 @@ func (tr *tree) dumpAll() (*Stats, error) {
 		}
 		d.Procs = append(d.Procs, p)
 	}
+	d.FileLocks = ft.locks.Entries
 	var uptime uint64
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil {

@@ -34,6 +34,9 @@ type Options struct {
 	// ShellJob lets the task inherit stdio that was a tty or pipe at dump
 	// time from Stdin/Stdout/Stderr.
 	ShellJob bool
+	// FileLocks takes the dumped file locks again (file-locks.img),
+	// CRIU's --file-locks; a dump that holds locks is refused without it.
+	FileLocks bool
 	// Stdin, Stdout and Stderr are given to the restored task for
 	// inherited stdio; nil means os.Stdin, os.Stdout, os.Stderr.
 	Stdin, Stdout, Stderr *os.File
@@ -98,6 +101,10 @@ func Restore(opts Options) (*Process, error) {
 		opts.Stderr = os.Stderr
 	}
 	kinds := fd.New()
+	fdOpts := fd.Options{ShellJob: opts.ShellJob, FileLocks: opts.FileLocks}
+	if err := fd.CheckLocks(d, fdOpts); err != nil {
+		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
+	}
 	var avoid []span
 	for _, im := range all {
 		if im.Zombie {
@@ -106,7 +113,7 @@ func Restore(opts Options) (*Process, error) {
 			}
 			continue
 		}
-		if err := kinds.Check(d, im.Fds, fd.Options{ShellJob: opts.ShellJob}); err != nil {
+		if err := kinds.Check(d, im.Fds, fdOpts); err != nil {
 			return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
 		}
 		for _, id := range append([]int{im.Pid}, im.Tids...) {
@@ -349,6 +356,7 @@ func (r *restorer) rebuild() error {
 		{"restore thread attributes", r.perThread(r.threadStage(attrs.StageThread))},
 		{"restore attributes after credentials", r.leaderStage(attrs.StageAfterCreds)},
 		{"restore late thread attributes", r.perThread(r.threadStage(attrs.StageLate))},
+		{"restore file locks", r.restoreLocks},
 		{"remove scratch area", r.removeScratch},
 		{"set registers", r.perThread(r.setRegisters)},
 	}

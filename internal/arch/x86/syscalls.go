@@ -66,6 +66,7 @@ const (
 	SysTimerGetoverrun
 	SysTimerDelete
 	SysMembarrier
+	SysFlock
 	numSyscalls
 )
 
@@ -134,6 +135,7 @@ var sysNums = [numSyscalls][2]int{
 	SysTimerGetoverrun: {225, 262},
 	SysTimerDelete:     {226, 263},
 	SysMembarrier:      {324, 375},
+	SysFlock:           {73, 143},
 }
 
 var sysNames = [numSyscalls]string{
@@ -146,7 +148,7 @@ var sysNames = [numSyscalls]string{
 	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid", "wait4",
 	"getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
 	"timer_getoverrun", "timer_delete",
-	"membarrier",
+	"membarrier", "flock",
 }
 
 func (s Syscall) String() string {
