@@ -31,6 +31,8 @@ type State struct {
 	// PID: a tree restored into a new PID namespace has other host PIDs).
 	Children    string
 	OomScoreAdj string
+	// Locks are the task's lines of /proc/locks (see locks).
+	Locks []string
 	// vdsoRange is "start-end" of [vdso], in maps' hex.
 	vdsoRange string
 }
@@ -54,11 +56,13 @@ func snapshot(pid int) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	inodes := map[uint64]bool{}
 	for _, fd := range fds {
 		info, err := procfs.ReadFdInfo(pid, fd.Num)
 		if err != nil {
 			return nil, err
 		}
+		inodes[info.Ino] = true
 		target := fd.Target
 		if strings.HasPrefix(target, "pipe:") {
 			target = "pipe" // inherited stdio is another pipe after restore
@@ -108,7 +112,40 @@ func snapshot(pid int) (*State, error) {
 	if s.Timers, err = timers(pid); err != nil {
 		return nil, err
 	}
+	if s.Locks, err = locks(pid, inodes); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// locks lists the file locks the task holds, as /proc/locks shows them:
+// the lines that name it (POSIX and flock locks), and the OFD locks
+// (which name no process) on files it has open (inodes). Each is its
+// kind, type, file and range; the lock ids of /proc/locks, the order of
+// its lines and the task's PID (another on the host for a tree restored
+// into a new PID namespace) may differ.
+func locks(pid int, inodes map[uint64]bool) ([]string, error) {
+	ls, err := procfs.ReadLocks()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range ls {
+		if l.Pid != pid && !(l.Class == "OFDLCK" && inodes[l.Ino]) {
+			continue
+		}
+		owner := "the task"
+		if l.Pid != pid {
+			owner = "an open file" // OFD
+		}
+		blocked := ""
+		if l.Blocked {
+			blocked = "waiting: "
+		}
+		out = append(out, fmt.Sprintf("%s%s %s %s of %s on %02x:%02x:%d, %s", blocked, l.Class, l.Mode, l.Type, owner, l.Major, l.Minor, l.Ino, l.Range()))
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // timers lists the task's POSIX timers as /proc/PID/timers shows them:
@@ -192,6 +229,9 @@ func (s *State) diff(o *State) string {
 		if c, ok := o.Sched[tid]; ok && c != a {
 			d = append(d, fmt.Sprintf("thread %d: %s, is %s", tid, a, c))
 		}
+	}
+	if a, c := strings.Join(s.Locks, "; "), strings.Join(o.Locks, "; "); a != c {
+		d = append(d, fmt.Sprintf("file locks were [%s], are [%s]", a, c))
 	}
 	if s.Children != o.Children {
 		d = append(d, fmt.Sprintf("children's states were [%s], are [%s]", s.Children, o.Children))
