@@ -47,14 +47,11 @@ import (
 // (CLONE_FILES), whose restore could be undone by the other process
 // closing a file while it is restored.
 
-// The kinds of lock of file_lock_entry.flag, and its types, as CRIU
-// writes them (criu/include/file-lock.h): flag FL_POSIX 1, FL_FLOCK 2,
-// FL_OFD 4 (FL_LEASE 8 is refused); type F_RDLCK or F_WRLCK for every
-// kind, a flock's LOCK_SH being F_RDLCK and LOCK_EX F_WRLCK.
+// The kinds of lock of file_lock_entry.flag (model.LockPosix, ...).
 const (
-	lockPosix = 1
-	lockFlock = 2
-	lockOFD   = 4
+	lockPosix = model.LockPosix
+	lockFlock = model.LockFlock
+	lockOFD   = model.LockOFD
 )
 
 // locks parses the fdinfo "lock:" lines of f.
@@ -196,19 +193,7 @@ func lockEntry(l procfs.Lock, pid, fd int) (*filelock.FileLockEntry, error) {
 }
 
 // describeLock names a lock of file-locks.img in messages.
-func describeLock(e *filelock.FileLockEntry) string {
-	kind := map[uint32]string{lockPosix: "POSIX", lockOFD: "OFD", lockFlock: "flock"}[e.GetFlag()]
-	typ := map[uint32]string{unix.F_RDLCK: "read", unix.F_WRLCK: "write"}[e.GetType()]
-	if e.GetFlag() == lockFlock {
-		typ = map[uint32]string{unix.F_RDLCK: "shared (LOCK_SH)", unix.F_WRLCK: "exclusive (LOCK_EX)"}[e.GetType()]
-		return fmt.Sprintf("%s %s lock", kind, typ)
-	}
-	rng := fmt.Sprintf("bytes %d to EOF", e.GetStart())
-	if e.GetLen() != 0 {
-		rng = fmt.Sprintf("bytes %d-%d", e.GetStart(), e.GetStart()+e.GetLen()-1)
-	}
-	return fmt.Sprintf("%s %s lock on %s", kind, typ, rng)
-}
+func describeLock(e *filelock.FileLockEntry) string { return model.DescribeLock(e) }
 
 // CheckLocks checks, before a restore starts, the locks of dump d: with
 // o.FileLocks each must name a live process of the dump and one of its
