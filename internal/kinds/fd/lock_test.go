@@ -16,6 +16,7 @@ import (
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -239,5 +240,32 @@ func TestRestoreLocks(t *testing.T) {
 	err := RestoreLocks(r, 10, d.Procs[0].Fds)
 	if !errors.Is(err, unix.EAGAIN) || !strings.Contains(err.Error(), "fd 3 (/tmp/x)") || !strings.Contains(err.Error(), "POSIX write lock on bytes 20-29") || !strings.Contains(err.Error(), "another process") {
 		t.Errorf("a lock taken meanwhile: %v", err)
+	}
+}
+
+// Lock lines of kinds a dump refuses even with --file-locks, as fdinfo
+// would show them (mandatory locks on kernels before 5.15).
+func TestCheckLocksRefused(t *testing.T) {
+	for line, want := range map[string]string{
+		"1: POSIX  MANDATORY WRITE 10 08:01:5 0 EOF": "mandatory lock",
+		"1: DELEG  ACTIVE    READ 10 08:01:5 0 EOF":  "F_SETLEASE",
+		"1: LEASE  BREAKING  READ 10 08:01:5 0 EOF":  "F_SETLEASE",
+		"1: ACCESS ADVISORY  READ 10 08:01:5 0 EOF":  "does not know",
+		"1: FLOCK  ADVISORY  MSNFS 10 08:01:5 0 EOF": "does not know",
+	} {
+		f := &File{Fd: 3, Path: "/x", Info: &procfs.FdInfo{Extra: map[string]string{"lock": line}}}
+		ls, err := f.locks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = checkLocks(10, f, ls, Options{FileLocks: true})
+		var ue *ckerr.UnsupportedError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) || !strings.Contains(ue.Object, "fd 3 (/x)") {
+			t.Errorf("%s: %v, want a refusal naming %q", line, err, want)
+		}
+	}
+	bad := &File{Fd: 3, Path: "/x", Info: &procfs.FdInfo{Extra: map[string]string{"lock": "1: POSIX"}}}
+	if _, err := New().Classify(10, bad, Options{FileLocks: true}); err == nil || !strings.Contains(err.Error(), "fd 3 (/x)") {
+		t.Errorf("a lock line that does not parse: %v", err)
 	}
 }
