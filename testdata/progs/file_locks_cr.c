@@ -11,7 +11,8 @@
  * F_GETLK (type, range, l_pid = the owner), F_OFD_GETLK and
  * flock(LOCK_NB) that every lock is held; then the owner unlocks each
  * and the checker finds them free; the inherited flock stays held until
- * the child, its last holder, is gone.
+ * the child, its last holder, is gone. The child also holds a POSIX lock
+ * of its own on the parent's open file, which names the child.
  */
 #define _FILE_OFFSET_BITS 64
 #include "ckpt_test.h"
@@ -24,15 +25,16 @@
 #define F_OFD_SETLK 37
 #endif
 
-static pid_t owner;
+static pid_t owner, kid;
 
 /* held tells what a checker finds: 0 free, else why it is not. */
 enum { FREE = 0, HELD = 1 };
 
-/* posix_state checks range [start, start+len) of path with F_GETLK for a
- * write lock: it must be held as type by the owner, exactly that range,
- * or free (type F_UNLCK). Returns an error string or NULL. */
-static const char *posix_state(const char *path, int cmd, short type, off_t start, off_t len)
+/* posix_state checks range [start, start+len) of path with cmd (F_GETLK
+ * or F_OFD_GETLK) for a write lock: it must be held as type by process
+ * want (-1 for an OFD lock), exactly that range, or be free (type
+ * F_UNLCK). Returns an error string or NULL. */
+static const char *posix_state(const char *path, int cmd, short type, off_t start, off_t len, pid_t want)
 {
 	static char msg[160];
 	int fd = open(path, O_RDWR);
@@ -49,7 +51,6 @@ static const char *posix_state(const char *path, int cmd, short type, off_t star
 	}
 	if (type == F_UNLCK)
 		return NULL;
-	pid_t want = cmd == F_GETLK ? owner : -1;
 	if (q.l_start != start || q.l_len != len || q.l_pid != want) {
 		snprintf(msg, sizeof(msg), "%s: lock [%lld,+%lld) pid %d, want [%lld,+%lld) pid %d", path,
 			 (long long)q.l_start, (long long)q.l_len, (int)q.l_pid, (long long)start, (long long)len, (int)want);
@@ -90,17 +91,19 @@ static void check(const char *when, int held, int inherited)
 	if (c == 0) {
 		close(p[0]);
 		/* The first lock that is not as it should be, in this order. */
-		const char *e = posix_state("posix", F_GETLK, held ? F_RDLCK : F_UNLCK, 0, 10);
+		const char *e = posix_state("posix", F_GETLK, held ? F_RDLCK : F_UNLCK, 0, 10, owner);
 		if (!e)
-			e = posix_state("posix", F_GETLK, F_UNLCK, 10, 10);
+			e = posix_state("posix", F_GETLK, F_UNLCK, 10, 10, owner);
 		if (!e)
-			e = posix_state("posix", F_GETLK, held ? F_WRLCK : F_UNLCK, 20, 10);
+			e = posix_state("posix", F_GETLK, held ? F_WRLCK : F_UNLCK, 20, 10, owner);
 		if (!e)
-			e = posix_state("posix", F_GETLK, held ? F_WRLCK : F_UNLCK, 100, 0);
+			e = posix_state("posix", F_GETLK, held ? F_WRLCK : F_UNLCK, 100, 0, owner);
 		if (!e)
-			e = posix_state("ofd", F_OFD_GETLK, held ? F_WRLCK : F_UNLCK, 0, 5);
+			e = posix_state("posix", F_GETLK, inherited ? F_WRLCK : F_UNLCK, 40, 10, kid);
 		if (!e)
-			e = posix_state("ofd", F_OFD_GETLK, held ? F_RDLCK : F_UNLCK, 10, 10);
+			e = posix_state("ofd", F_OFD_GETLK, held ? F_WRLCK : F_UNLCK, 0, 5, -1);
+		if (!e)
+			e = posix_state("ofd", F_OFD_GETLK, held ? F_RDLCK : F_UNLCK, 10, 10, -1);
 		if (!e)
 			e = flock_state("flock_sh", 1, !held);
 		if (!e)
@@ -146,12 +149,23 @@ int main(void)
 	CHECK_SYS(flock(fs, LOCK_SH) == 0, "flock(LOCK_SH)");
 	CHECK_SYS(flock(fe, LOCK_EX) == 0, "flock(LOCK_EX)");
 	CHECK_SYS(flock(fi, LOCK_EX) == 0, "flock(LOCK_EX) inherited");
-	pid_t kid = fork();
+	kid = fork();
 	CHECK_SYS(kid >= 0, "fork");
 	if (kid == 0) {
-		/* Holds fi, the parent's open file, until it is killed. */
+		/* Holds fi, the parent's open file, until it is killed, and a
+		 * POSIX lock of its own through fp, another open file of the
+		 * parent's. */
+		lk(fp, F_SETLK, F_WRLCK, 40, 10);
 		for (;;)
 			pause();
+	}
+	for (int i = 0;; i++) {
+		struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 40, .l_len = 10};
+		CHECK_SYS(fcntl(fp, F_GETLK, &q) == 0, "F_GETLK");
+		if (q.l_type == F_WRLCK)
+			break;
+		CHECK(i < 5000, "the child took no lock");
+		usleep(1000);
 	}
 	check("before the dump", HELD, HELD);
 
