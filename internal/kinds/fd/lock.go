@@ -38,9 +38,9 @@ import (
 // file: the restored description is shared as the dumped one was, so
 // every process that holds it holds the lock.
 //
-// Refused at dump, by name: leases (F_SETLEASE; a lease is broken by the
-// open that a restore of another process may do, and the kernel gives
-// no way to take one back in the breaking state), mandatory locks
+// Refused at dump, by name: leases (F_SETLEASE: not restored; a lease
+// being broken cannot be set again in that state, and a write lease can
+// only be taken while no other open file refers to the file), mandatory locks
 // (gone since Linux 5.15), a task blocked waiting for a lock ("->"
 // lines of /proc/locks), locks on files that are not reopened by path,
 // and a POSIX lock held in an fd table shared between processes
