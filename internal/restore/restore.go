@@ -171,7 +171,7 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 		return err
 	}
 	fault.Panic(fault.RestoreHelper)
-	if err := root.cloneTask(); err != nil {
+	if err := root.cloneTask(byPid); err != nil {
 		return err
 	}
 	fault.Panic(fault.RestoreCloned)
@@ -189,8 +189,16 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			}
 			r.sharedFiles = r.sharesFiles(parent)
 			r.sharedFS = r.sharesFS(parent)
+			// A session whose leader is gone: r is born from its
+			// temporary leaders (leaders.go).
+			chain, err := r.memberLeaders(parent, byPid, madeGroups)
+			if err != nil {
+				return fmt.Errorf("task %d: %w", r.im.Pid, err)
+			}
+			r.via = chain.from()
 			var leader *tempLeader
-			if pgid := int(r.im.Pstree.GetPgid()); r.needsGroupLeader(byPid) && !madeGroups[pgid] {
+			// (A group its parent is in exists: r is born in it.)
+			if pgid := int(r.im.Pstree.GetPgid()); r.needsGroupLeader(byPid) && !madeGroups[pgid] && pgid != int(parent.im.Pstree.GetPgid()) {
 				var err error
 				if leader, err = parent.groupLeader(pgid); err != nil {
 					return fmt.Errorf("task %d: %w", r.im.Pid, err)
@@ -209,6 +217,14 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			if leader != nil {
 				if err := leader.end(); err != nil {
 					return fmt.Errorf("child process %d: %w", r.pid, err)
+				}
+			}
+			if chain != nil {
+				if err := chain.end(); err != nil {
+					return fmt.Errorf("child process %d: %w", r.pid, err)
+				}
+				if err := parent.dropSigchld(); err != nil {
+					return fmt.Errorf("process %d: %w", parent.pid, err)
 				}
 			}
 		} else if err := r.joinSession(); err != nil {
@@ -318,6 +334,9 @@ type restorer struct {
 	// timens, on the root only, are the offsets of the time namespace the
 	// tree gets, nil for none (see timeNSOffsets).
 	timens *procfs.TimensOffsets
+	// via, when set, is the temporary session or group leader the
+	// process is cloned from (memberLeaders).
+	via *inject.Task
 	// sharedFiles and sharedFS are set for a child created with
 	// CLONE_FILES or CLONE_FS: it has nothing of its own to restore there.
 	sharedFiles, sharedFS bool

@@ -20,7 +20,7 @@ import (
 // cloneTask makes the helper clone3 a child with the dumped PID. The child
 // is created with CLONE_PARENT, so it is a child of ckpt, not of the
 // helper, and it is traced from its first instruction (PTRACE_O_TRACECLONE).
-func (r *restorer) cloneTask() error {
+func (r *restorer) cloneTask(inTree map[int]*restorer) error {
 	h := r.helperTh
 	regs, err := h.GetRegs()
 	if err != nil {
@@ -57,7 +57,20 @@ func (r *restorer) cloneTask() error {
 			}
 		}
 	}
-	got, err := inj.Syscall(x86.SysClone3, argsAddr, uapi.SizeofCloneArgs)
+	// A session (and group) whose leader is gone is made first, and the
+	// task is cloned from its temporary leader (see leaders.go).
+	src := inj
+	leaders, err := r.rootLeaders(inj, argsAddr-512, inTree)
+	if err != nil {
+		return err
+	}
+	if l := leaders.from(); l != nil {
+		src = l
+		if err := src.T.WriteBytes(argsAddr, args); err != nil {
+			return fmt.Errorf("temporary leader: write clone_args: %w", err)
+		}
+	}
+	got, err := src.Syscall(x86.SysClone3, argsAddr, uapi.SizeofCloneArgs)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return pidInUse(r.im.Pid)
@@ -76,6 +89,9 @@ func (r *restorer) cloneTask() error {
 	}
 	if st.Signal() != unix.SIGSTOP {
 		return fmt.Errorf("new task %d: %v instead of its first stop", r.pid, st)
+	}
+	if err := leaders.end(); err != nil {
+		return err
 	}
 	// The helper has served its purpose.
 	_ = r.helperUndo.Run()
@@ -194,18 +210,37 @@ func (r *restorer) unmapHelper() error {
 // the child inherits the scratch area and is traced from its first stop.
 func (r *restorer) forkChild(c *restorer) error {
 	var flags uint64
+	src := r.inj
+	if c.via != nil {
+		// Born in a session whose leader is gone (memberLeaders): from
+		// its temporary leader, as r's child all the same.
+		src, flags = c.via, unix.CLONE_PARENT
+	}
+	if c.via != nil && (c.sharesFiles(r) || c.sharesFS(r)) {
+		return fmt.Errorf("task %d shares its files or fs with its parent %d but is in another session, whose leader is gone: not supported", c.im.Pid, r.im.Pid)
+	}
 	if c.sharesFiles(r) {
 		flags |= unix.CLONE_FILES
 	}
 	if c.sharesFS(r) {
 		flags |= unix.CLONE_FS
 	}
-	args := uapi.CloneArgs{Flags: flags, ExitSignal: uint64(unix.SIGCHLD)}.WithSetTid(r.data(0), int32(c.im.Pid))
+	ca := uapi.CloneArgs{Flags: flags, ExitSignal: uint64(unix.SIGCHLD)}
+	if c.via != nil {
+		ca.ExitSignal = 0 // CLONE_PARENT: the leader's, SIGCHLD
+	}
+	args := ca.WithSetTid(r.data(0), int32(c.im.Pid))
 	p, err := r.put(0, args)
 	if err != nil {
 		return err
 	}
-	got, err := r.inj.Syscall(x86.SysClone3, p, uapi.SizeofCloneArgs)
+	if c.via != nil {
+		// The leader's memory is a copy of r's from before the put.
+		if err := src.T.WriteBytes(p, args); err != nil {
+			return fmt.Errorf("temporary leader: write clone_args: %w", err)
+		}
+	}
+	got, err := src.Syscall(x86.SysClone3, p, uapi.SizeofCloneArgs)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return pidInUse(c.im.Pid)
@@ -217,7 +252,7 @@ func (r *restorer) forkChild(c *restorer) error {
 	}
 	// clone3 answers in the parent's PID namespace; ptrace and /proc need
 	// the PID in ckpt's, which the fork event gives.
-	c.th = r.inj.Children[len(r.inj.Children)-1]
+	c.th = src.Children[len(src.Children)-1]
 	c.pid = c.th.Tid
 	c.killStep("task", c.pid, c.im.Pid, r)
 	st, err := c.th.Wait()
