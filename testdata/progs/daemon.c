@@ -7,7 +7,9 @@
  *   Y, a daemon of its own: D forked X, X called setsid() and forked Y,
  *      X exited, Y came to D: Y is in session X, whose leader is gone;
  *   G, in group F of session C: D forked F, F made its own group and
- *      forked G, F exited: G's group leader and session leader are gone.
+ *      forked G, F exited: G's group leader and session leader are gone;
+ *   Z, a zombie in session W, whose leader is gone (as Y, then it exited
+ *      with status 7 and D has not reaped it).
  * The harness dumps D (daemon=yes: D prints "READY <pid>", L exits 0).
  * After the restore each task checks its session and group: the same
  * numbers, no task leads them, and the gone leaders' PIDs name no task.
@@ -33,7 +35,7 @@ static void member(pid_t sid, pid_t pgid)
 /* Fork a child that makes its own session (or only group) and forks a
  * grandchild, which stays a member; the child exits and is reaped. The
  * grandchild, re-parented to this subreaper, is returned in *gc. */
-static pid_t orphan(int session, pid_t *gc)
+static pid_t orphan(int session, int zombie, pid_t *gc)
 {
 	int p[2];
 
@@ -50,6 +52,8 @@ static pid_t orphan(int session, pid_t *gc)
 			_exit(3);
 		if (y == 0) {
 			close(p[1]);
+			if (zombie)
+				_exit(7);
 			member(sid, me);
 		}
 		if (write(p[1], &y, sizeof(y)) != sizeof(y))
@@ -115,8 +119,14 @@ int main(void)
 	if (k == 0)
 		member(c, c);
 	pid_t y, g;
-	pid_t x = orphan(1, &y);
-	pid_t f = orphan(0, &g);
+	pid_t x = orphan(1, 0, &y);
+	pid_t f = orphan(0, 0, &g);
+	pid_t z;
+	pid_t w = orphan(1, 1, &z);
+	for (int i = 0; ckpt_proc_state(z) != 'Z'; i++) {
+		CHECK(i < 5000, "Z %d is not a zombie", z);
+		ckpt_sleep_ms(1);
+	}
 
 	char line[64];
 	int n = snprintf(line, sizeof(line), "READY %d\n", (int)getpid());
@@ -132,6 +142,11 @@ int main(void)
 	CHECK(getsid(g) == c && getpgid(g) == f, "G %d: session %d group %d, want %d %d", g, getsid(g), getpgid(g), c, f);
 	CHECK(kill(x, 0) != 0 && errno == ESRCH, "pid %d (Y's gone session leader) names a task", x);
 	CHECK(kill(f, 0) != 0 && errno == ESRCH, "pid %d (G's gone group leader) names a task", f);
+	CHECK(getsid(z) == w && getpgid(z) == w, "zombie Z %d: session %d group %d, want %d", z, getsid(z), getpgid(z), w);
+	CHECK(kill(w, 0) != 0 && errno == ESRCH, "pid %d (Z's gone session leader) names a task", w);
+	int st;
+	CHECK_SYS(waitpid(z, &st, 0) == z, "reap zombie Z %d", z);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7, "zombie Z %d: status %#x, want exit 7", z, st);
 	reap_ok(k, "K");
 	reap_ok(y, "Y");
 	reap_ok(g, "G");
