@@ -188,10 +188,14 @@ func (r *restorer) putString(off uint64, s string) (uint64, error) {
 }
 
 // unmapHelper removes every mapping the new task inherited from the
-// helper except the scratch area.
+// helper, or from its restored parent, except the scratch area and the
+// private VMAs it keeps from its parent (r.keep, see cow.go).
 func (r *restorer) unmapHelper() error {
 	cur, err := procfs.ReadMaps(r.pid)
 	if err != nil {
+		return err
+	}
+	if r.keep, err = r.inheritedVMAs(cur); err != nil {
 		return err
 	}
 	s := span{r.scratch, r.scratch + scratchPages*x86.PageSize}
@@ -199,9 +203,14 @@ func (r *restorer) unmapHelper() error {
 		if v.Path == "[vsyscall]" || overlaps(span{v.Start, v.End}, s) {
 			continue
 		}
-		if _, err := r.inj.Syscall(x86.SysMunmap, v.Start, v.End-v.Start); err != nil {
-			return fmt.Errorf("munmap %#x-%#x %s: %w", v.Start, v.End, v.Path, err)
+		for _, u := range subtract(span{v.Start, v.End}, r.keep) {
+			if _, err := r.inj.Syscall(x86.SysMunmap, u.start, u.end-u.start); err != nil {
+				return fmt.Errorf("munmap %#x-%#x %s: %w", u.start, u.end, v.Path, err)
+			}
 		}
+	}
+	if len(r.keep) > 0 {
+		r.opts.logf("restore %d: keeps %d private memory areas of its parent %d (copy-on-write)", r.pid, len(r.keep), r.parent.pid)
 	}
 	return nil
 }
