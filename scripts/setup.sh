@@ -20,10 +20,13 @@ if [ ${#need[@]} -gt 0 ]; then
 		exit 1
 	fi
 	export DEBIAN_FRONTEND=noninteractive
+	echo "setup: installing ${need[*]} with apt-get (needs the network; a few minutes on a fresh machine)"
 	apt-get update -qq
 	apt-get install -y -qq "${need[@]}" >/dev/null
+	echo "setup: installed"
 fi
 command -v go >/dev/null || { echo "setup: go is not installed (need Go 1.26)" >&2; exit 1; }
+echo "setup: Go modules"
 go mod download
 
 # The test guest's kernel: Debian's cloud kernel (ia32 emulation on, no
@@ -35,6 +38,7 @@ if ! ls "$vmdir"/vmlinuz-* >/dev/null 2>&1; then
 	pkg=$(guestkernel)
 	[ -n "$pkg" ] || { apt-get update -qq && pkg=$(guestkernel); }
 	[ -n "$pkg" ] || { echo "setup: no linux-image-cloud-amd64 package found (apt-get update?)" >&2; exit 1; }
+	echo "setup: fetching the test guest's kernel ($pkg)"
 	tmp=$(mktemp -d)
 	(cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>&1 && dpkg-deb -x ./*.deb root)
 	mkdir -p "$vmdir"

@@ -15,6 +15,7 @@ import (
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
 	attrs "github.com/ckpt/ckpt/internal/kinds/task"
+	"github.com/ckpt/ckpt/internal/kinds/vma"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 	"github.com/ckpt/ckpt/internal/uapi"
@@ -128,6 +129,9 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 	if err := attrs.InspectAll(pid); err != nil {
 		return nil, err
 	}
+	if err := inspectMemory(pid); err != nil {
+		return nil, err
+	}
 	if err := t.inspectFiles(); err != nil {
 		return nil, err
 	}
@@ -141,6 +145,22 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 // fdOptions are the options the kinds of files see.
 func (o *Options) fdOptions() fd.Options {
 	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks}
+}
+
+// inspectMemory refuses, before the freeze, a task with a memory area of
+// a kind the dump would refuse (the dump classifies the areas again
+// once the task is stopped: they may change meanwhile).
+func inspectMemory(pid int) error {
+	areas, err := procfs.ReadSmaps(pid)
+	if err != nil {
+		return err
+	}
+	for _, se := range areas {
+		if _, err := vma.Classify(pid, se); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // inspectFiles lists the task's fds and finds the kind of each, or

@@ -19,7 +19,7 @@ import (
 // before the dump and after the restore.
 type State struct {
 	Maps  []string          // /proc/PID/maps lines without [vsyscall]
-	Fds   map[int]string    // fd -> target, pos and flags
+	Fds   map[int]string    // fd -> target, pos, flags and fdinfoExtras
 	Masks map[string]uint64 // SigBlk, SigIgn, SigCgt, SigPnd, ShdPnd
 	// Timers are the POSIX timers of /proc/PID/timers, by id.
 	Timers []string
@@ -67,7 +67,7 @@ func snapshot(pid int) (*State, error) {
 		if strings.HasPrefix(target, "pipe:") {
 			target = "pipe" // inherited stdio is another pipe after restore
 		}
-		s.Fds[fd.Num] = fmt.Sprintf("%s pos=%d flags=%o", target, info.Pos, info.Flags)
+		s.Fds[fd.Num] = fmt.Sprintf("%s pos=%d flags=%o%s", target, info.Pos, info.Flags, fdinfoExtras(info))
 	}
 	st, err := procfs.ReadStatus(pid)
 	if err != nil {
@@ -146,6 +146,43 @@ func locks(pid int, inodes map[uint64]bool) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// stableFdinfo are the fdinfo fields of eventfd, signalfd, timerfd and
+// epoll files that a restore must bring back as they were and that do
+// not change while the program waits for SIGTERM (a timerfd's it_value
+// does; the programs check it themselves).
+var stableFdinfo = []string{"eventfd-count", "eventfd-semaphore", "sigmask", "clockid", "it_interval", "settime flags", "tfd"}
+
+// fdinfoExtras renders the stableFdinfo fields of one fd. An epoll
+// target's "tfd" line names its file by inode and device, which a
+// restored eventfd or pipe does not keep: those are left out, and the
+// lines are sorted.
+func fdinfoExtras(info *procfs.FdInfo) string {
+	var b strings.Builder
+	for _, k := range stableFdinfo {
+		v, ok := info.Extra[k]
+		if !ok {
+			continue
+		}
+		if k == "tfd" {
+			var lines []string
+			for _, l := range strings.Split(v, "\n") {
+				var kept []string
+				for _, f := range strings.Fields(l) {
+					if !strings.HasPrefix(f, "ino:") && !strings.HasPrefix(f, "sdev:") {
+						kept = append(kept, f)
+					}
+				}
+				lines = append(lines, strings.Join(kept, " "))
+			}
+			// In the kernel's order of its epitems, by file address.
+			sort.Strings(lines)
+			v = strings.Join(lines, "; ")
+		}
+		fmt.Fprintf(&b, " %s=%q", k, v)
+	}
+	return b.String()
 }
 
 // timers lists the task's POSIX timers as /proc/PID/timers shows them:
