@@ -52,6 +52,8 @@ const (
 	lockPosix = model.LockPosix
 	lockFlock = model.LockFlock
 	lockOFD   = model.LockOFD
+	// lockLease is CRIU's FL_LEASE, which CRIU writes for leases.
+	lockLease = 8
 )
 
 // locks parses the fdinfo "lock:" lines of f.
@@ -220,6 +222,8 @@ func CheckLocks(d *model.Dump, o Options) error {
 			return fmt.Errorf("%s: entry %d: %s: %w", "file-locks.img", i, what, ckerr.ErrCorruptImage)
 		}
 		switch {
+		case e.GetFlag() == lockLease:
+			return fmt.Errorf("file-locks.img: entry %d: a lease of task %d (fd %d), which ckpt does not restore", i, e.GetPid(), e.GetFd())
 		case e.GetFlag() != lockPosix && e.GetFlag() != lockOFD && e.GetFlag() != lockFlock:
 			return bad(fmt.Sprintf("kind of lock (flag) %d, ckpt restores POSIX (1), flock (2) and OFD (4) locks", e.GetFlag()))
 		case e.GetType() != unix.F_RDLCK && e.GetType() != unix.F_WRLCK:

@@ -171,8 +171,11 @@ func TestCheckLocks(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--file-locks") || !strings.Contains(err.Error(), "POSIX write lock on bytes 20-29") {
 		t.Errorf("without --file-locks: %v", err)
 	}
+	if err := CheckLocks(lockDump(lockE(8, unix.F_RDLCK, 10, 3, 0, 0)), Options{FileLocks: true}); err == nil || !strings.Contains(err.Error(), "a lease of task 10") {
+		t.Errorf("a lease (CRIU's FL_LEASE): %v", err)
+	}
 	for _, bad := range []*filelock.FileLockEntry{
-		lockE(8, unix.F_RDLCK, 10, 3, 0, 0),  // a lease
+		lockE(16, unix.F_RDLCK, 10, 3, 0, 0), // no such kind
 		lockE(1, 5, 10, 3, 0, 0),             // no such type
 		lockE(1, unix.F_RDLCK, 10, 3, -1, 0), // negative start
 		lockE(1, unix.F_RDLCK, 10, 9, 0, 0),  // no fd 9
