@@ -164,7 +164,7 @@ int main(void)
 		CHECK_SYS(fcntl(fp, F_GETLK, &q) == 0, "F_GETLK");
 		if (q.l_type == F_WRLCK)
 			break;
-		CHECK(i < 5000, "the child took no lock");
+		CHECK(i < 20000, "the child took no lock");
 		usleep(1000);
 	}
 	check("before the dump", HELD, HELD);

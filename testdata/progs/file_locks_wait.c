@@ -39,7 +39,7 @@ int main(void)
 		_exit(0);
 	}
 	for (int i = 0; !waiting(c); i++) {
-		CHECK(i < 5000, "the child does not wait for the lock");
+		CHECK(i < 20000, "the child does not wait for the lock");
 		usleep(1000);
 	}
 
