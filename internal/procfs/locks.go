@@ -157,3 +157,64 @@ func (l Lock) String() string {
 	}
 	return s + fmt.Sprintf(" of inode %02x:%02x:%d, pid %d", l.Major, l.Minor, l.Ino, l.Pid)
 }
+
+// TaskSyscall is what /proc/PID/task/TID/syscall shows (proc_pid_syscall
+// in fs/proc/base.c): the system call a blocked thread is in, as
+// "NR 0xARG1 ... 0xARG6 0xSP 0xPC"; "-1 0xSP 0xPC" for a thread blocked
+// outside a system call; "running" for one that runs.
+type TaskSyscall struct {
+	Running bool
+	// Nr is the call's number in the ABI the thread entered it with
+	// (an ia32 number for int $0x80), -1 for none.
+	Nr   int
+	Args [6]uint64
+}
+
+// ParseTaskSyscall parses the content of /proc/PID/task/TID/syscall.
+func ParseTaskSyscall(data []byte) (TaskSyscall, error) {
+	var s TaskSyscall
+	f := strings.Fields(string(data))
+	if len(f) == 1 && f[0] == "running" {
+		s.Running = true
+		return s, nil
+	}
+	if len(f) == 0 {
+		return s, fmt.Errorf("syscall: empty")
+	}
+	nr, err := strconv.Atoi(f[0])
+	if err != nil {
+		return s, fmt.Errorf("syscall: number %q", clip(f[0]))
+	}
+	s.Nr = nr
+	if nr < 0 {
+		if len(f) != 3 {
+			return s, fmt.Errorf("syscall: %d fields, want 3 outside a call", len(f))
+		}
+		return s, nil
+	}
+	if len(f) != 9 {
+		return s, fmt.Errorf("syscall: %d fields, want 9", len(f))
+	}
+	for i := range s.Args {
+		v, err := strconv.ParseUint(strings.TrimPrefix(f[1+i], "0x"), 16, 64)
+		if err != nil {
+			return s, fmt.Errorf("syscall: argument %d %q", i+1, clip(f[1+i]))
+		}
+		s.Args[i] = v
+	}
+	return s, nil
+}
+
+// ReadTaskSyscall reads /proc/PID/task/TID/syscall.
+func ReadTaskSyscall(pid, tid int) (TaskSyscall, error) {
+	path := fmt.Sprintf("/proc/%d/task/%d/syscall", pid, tid)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return TaskSyscall{}, err
+	}
+	s, err := ParseTaskSyscall(b)
+	if err != nil {
+		return s, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}

@@ -1,6 +1,7 @@
 package procfs
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -98,4 +99,29 @@ func FuzzParseLocks(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseTaskSyscall(t *testing.T) {
+	s, err := ParseTaskSyscall([]byte("72 0x4 0x26 0x7ffd1000 0x0 0x0 0x0 0x7ffd0ff8 0x7f1234\n"))
+	if err != nil || s.Running || s.Nr != 72 || s.Args[0] != 4 || s.Args[1] != 0x26 || s.Args[2] != 0x7ffd1000 {
+		t.Errorf("in fcntl: %+v, %v", s, err)
+	}
+	if s, err := ParseTaskSyscall([]byte("running\n")); err != nil || !s.Running {
+		t.Errorf("running: %+v, %v", s, err)
+	}
+	if s, err := ParseTaskSyscall([]byte("-1 0x7ffd0ff8 0x7f1234\n")); err != nil || s.Nr != -1 {
+		t.Errorf("outside a call: %+v, %v", s, err)
+	}
+	for _, bad := range []string{"", "x 0x1", "72 0x1", "72 0x1 0x2 0x3 0x4 0x5 zz 0x7 0x8", "-1 0x1"} {
+		if s, err := ParseTaskSyscall([]byte(bad)); err == nil {
+			t.Errorf("%q: no error, %+v", bad, s)
+		}
+	}
+}
+
+func TestReadTaskSyscallLive(t *testing.T) {
+	pid := os.Getpid()
+	if _, err := ReadTaskSyscall(pid, pid); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -5,6 +5,7 @@ package fd
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
@@ -100,24 +101,49 @@ func checkLocks(pid int, f *File, ls []procfs.Lock, o Options) error {
 	return nil
 }
 
-// CheckLockWaits refuses task pid if it waits for a file lock: /proc/locks
-// lists a blocked request of it ("->"). It is called before the task is
-// frozen, which would interrupt the wait. An OFD request names no
-// process (pid -1) and cannot be told apart; a task frozen in such a
-// wait restarts it after the restore, as any interrupted call.
+// CheckLockWaits refuses task pid if it waits for a file lock. It is
+// called before the task is frozen, which would interrupt the wait.
+// /proc/locks lists a blocked request ("->") of a POSIX or flock lock
+// with its process; an OFD request names none (pid -1): while there is
+// one, the task's threads are asked which call they are blocked in
+// (fcntl F_OFD_SETLKW, fcntl64 for ia32).
 func CheckLockWaits(pid int) error {
 	ls, err := procfs.ReadLocks()
 	if err != nil {
 		return err
 	}
+	ofd := false
 	for _, l := range ls {
 		if l.Blocked && l.Pid == pid {
-			return ckerr.Unsupported(pid, fmt.Sprintf("a wait for a file lock (%s)", l),
-				"the task is blocked waiting for a file lock: dump it once it has the lock or has given up")
+			return ckerr.Unsupported(pid, fmt.Sprintf("a wait for a file lock (%s)", l), waitReason)
 		}
+		ofd = ofd || (l.Blocked && l.Class == "OFDLCK")
+	}
+	if !ofd {
+		return nil
+	}
+	tids, err := procfs.Threads(pid)
+	if err != nil {
+		return err
+	}
+	for _, tid := range tids {
+		s, err := procfs.ReadTaskSyscall(pid, tid)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+			continue // a thread that ended meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if s.Running || (s.Nr != x86.SysFcntl.Number(false) && s.Nr != x86.SysFcntl.Number(true)) || s.Args[1] != unix.F_OFD_SETLKW {
+			continue
+		}
+		return ckerr.Unsupported(pid, fmt.Sprintf("a wait for an OFD lock (thread %d in fcntl(%d, F_OFD_SETLKW))", tid, s.Args[0]), waitReason)
 	}
 	return nil
 }
+
+// waitReason is why a task that waits for a lock is refused.
+const waitReason = "the task is blocked waiting for a file lock: dump it once it has the lock or has given up"
 
 // Locks gathers the file locks of a dump's tree, one entry each, from the
 // fds of its processes (see the top of this file).
