@@ -43,6 +43,12 @@ type DumpOptions struct {
 	// ShellJob allows stdio (fds 0-2) that is a tty or a pipe; a restore
 	// with ShellJob then gives the task the stdio of whoever restores it.
 	ShellJob bool
+	// FileLocks is CRIU's --file-locks: the POSIX (fcntl), OFD and flock
+	// locks that the tree holds are dumped (file-locks.img), for a
+	// restore with FileLocks to take again. Without it a task holding a
+	// lock is refused. Leases, mandatory locks and a task blocked waiting
+	// for a lock are refused either way.
+	FileLocks bool
 	// FreezeTimeout bounds the wait for the tree to stop (0: 10 s).
 	FreezeTimeout time.Duration
 	// CPUCap is CRIU's --cpu-cap at dump: CPUCapNone leaves out
@@ -78,6 +84,11 @@ type RestoreOptions struct {
 	// ShellJob lets the task inherit stdio that was a tty or a pipe at
 	// dump time from Stdin, Stdout and Stderr.
 	ShellJob bool
+	// FileLocks is CRIU's --file-locks: the dumped file locks are taken
+	// again, each in its process once its files exist; one that another
+	// process holds meanwhile fails the restore, naming the file and the
+	// lock. A dump that holds locks is refused without it.
+	FileLocks bool
 	// Stdin, Stdout and Stderr are given to the restored task for
 	// inherited stdio; nil means os.Stdin, os.Stdout, os.Stderr.
 	Stdin, Stdout, Stderr *os.File
@@ -147,7 +158,7 @@ var (
 func Dump(opts DumpOptions) (*DumpStats, error) {
 	st, err := dump.Dump(dump.Options{
 		Pid: opts.Pid, ImagesDir: opts.ImagesDir, LeaveRunning: opts.LeaveRunning,
-		ShellJob: opts.ShellJob, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
+		ShellJob: opts.ShellJob, FileLocks: opts.FileLocks, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
 		Context: opts.Context,
 	})
 	if err != nil {
@@ -160,7 +171,7 @@ func Dump(opts DumpOptions) (*DumpStats, error) {
 // it runs; Process.Wait waits for its root.
 func Restore(opts RestoreOptions) (*Process, error) {
 	p, err := restore.Restore(restore.Options{
-		ImagesDir: opts.ImagesDir, ShellJob: opts.ShellJob,
+		ImagesDir: opts.ImagesDir, ShellJob: opts.ShellJob, FileLocks: opts.FileLocks,
 		Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr,
 		CPUCap: opts.CPUCap, Logf: opts.Logf,
 	})

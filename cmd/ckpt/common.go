@@ -22,6 +22,7 @@ type commonFlags struct {
 	logFile   string
 	verbosity int
 	shellJob  bool
+	fileLocks bool
 	// refused are the options accepted by the parser only to be refused
 	// by name, each with its message.
 	refused map[string]string
@@ -34,7 +35,7 @@ type commonFlags struct {
 // so that the value is consumed with the option rather than taken for a
 // command.
 var criuUnimplemented = []string{
-	"tcp-established", "tcp-close", "ext-unix-sk", "file-locks", "link-remap",
+	"tcp-established", "tcp-close", "ext-unix-sk", "link-remap",
 	"manage-cgroups", "evasive-devices", "track-mem", "page-server",
 	"lazy-pages", "auto-dedup", "cpu-cap", "exec-cmd", "display-stats",
 	"stream", "tls", "tls-no-cn-verify", "force-irmap", "weak-sysctls",
@@ -62,6 +63,7 @@ func (c *commonFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&c.logFile, "log-file", "o", "", "write the log to this file (relative to the work directory)")
 	fs.CountVarP(&c.verbosity, "verbosity", "v", "verbosity: -v, -vv, ... or -v0..-v4")
 	fs.BoolVarP(&c.shellJob, "shell-job", "j", false, "the task's stdio is a tty or pipe of the shell: inherit it at restore")
+	fs.BoolVarP(&c.fileLocks, "file-locks", "l", false, "dump the file locks (POSIX, OFD, flock) the tree holds, and take them again at restore")
 	for _, name := range criuUnimplemented {
 		c.refuse(fs, name, fmt.Sprintf("option --%s is not implemented by ckpt yet", name), true)
 	}

@@ -41,7 +41,7 @@ func dumpCmd() *cobra.Command {
 			ctx, stop := interruptOnSignals()
 			defer stop()
 			st, err := ckpt.Dump(ckpt.DumpOptions{
-				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob,
+				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob, FileLocks: c.fileLocks,
 				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: log.progress,
 				Context: ctx,
 			})

@@ -30,7 +30,7 @@ func restoreCmd() *cobra.Command {
 				return err
 			}
 			defer log.close()
-			p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: c.imagesDir, ShellJob: c.shellJob, CPUCap: cpuCap, Logf: log.progress})
+			p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: c.imagesDir, ShellJob: c.shellJob, FileLocks: c.fileLocks, CPUCap: cpuCap, Logf: log.progress})
 			if err != nil {
 				return log.fail(err)
 			}

@@ -32,6 +32,8 @@ type fileTable struct {
 	// pipeEnds are, by pipe inode, the ends the tree holds (pipeRead,
 	// pipeWrite).
 	pipeEnds map[uint64]uint8
+	// locks are the file locks found so far (--file-locks).
+	locks fd.Locks
 }
 
 const (
@@ -105,7 +107,7 @@ func (t *task) fdTable(ft *fileTable) ([]*fdinfo.FdinfoEntry, error) {
 		return nil, fmt.Errorf("pidfd_open: %w", err)
 	}
 	defer unix.Close(pidfd)
-	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: fd.Options{ShellJob: t.opts.ShellJob}, PipeEnds: ft.ends, Pidfd: pidfd}
+	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: t.opts.fdOptions(), PipeEnds: ft.ends, Pidfd: pidfd}
 	var out []*fdinfo.FdinfoEntry
 	for i := range t.files {
 		f := &t.files[i]
@@ -131,6 +133,11 @@ func (t *task) fdTable(ft *fileTable) ([]*fdinfo.FdinfoEntry, error) {
 				return nil, err
 			}
 			id = ft.d.AddFile(e)
+		}
+		if t.opts.FileLocks {
+			if err := ft.locks.Collect(t.vpid(), t.pid, &f.File, id); err != nil {
+				return nil, err
+			}
 		}
 		ft.open = append(ft.open, openFD{t.pid, f, id})
 		out = append(out, &fdinfo.FdinfoEntry{

@@ -346,6 +346,7 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	if err := nsd.Finish(); err != nil {
 		return nil, err
 	}
+	d.FileLocks = ft.locks.Entries
 	var uptime uint64
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil {

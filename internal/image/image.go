@@ -41,6 +41,7 @@ const (
 	MagicUtsns     = "UTSNS"
 	MagicIpcVar    = "IPC_VAR"
 	MagicMnts      = "MNTS"
+	MagicFileLocks = "FILE_LOCKS"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -292,6 +293,10 @@ func IpcVarName(id uint32) string { return fmt.Sprintf("ipcns-var-%d.img", id) }
 
 // MountpointsName is the image of mount namespace id: its mounts.
 func MountpointsName(id uint32) string { return fmt.Sprintf("mountpoints-%d.img", id) }
+
+// FileLocksName is the image of the tree's file locks (POSIX, OFD and
+// flock), one file_lock_entry each, written with --file-locks.
+func FileLocksName() string { return "file-locks.img" }
 
 // FSName is the cwd/root/umask image of one task.
 func FSName(pid int) string { return fmt.Sprintf("fs-%d.img", pid) }

@@ -393,6 +393,11 @@ func (s *summary) printFiles(w io.Writer, t *task) {
 		fmt.Fprintf(tw, "    %d\t%v\t%s\tflags %s\tpos %s\n", fd.GetFd(), fd.GetType(), path, flags, pos)
 	}
 	tw.Flush()
+	for _, l := range s.FileLocks {
+		if int(l.GetPid()) == t.Pid {
+			p("  file lock: fd %d, %s\n", l.GetFd(), model.DescribeLock(l))
+		}
+	}
 	if t.FS != nil {
 		p("  cwd %s, root %s", s.fileName(t.FS.GetCwdId()), s.fileName(t.FS.GetRootId()))
 		if t.FS.Umask != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/cpuinfo"
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	ipcvar "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-var"
@@ -60,6 +61,11 @@ type Dump struct {
 	// Mounts are the mounts of each mount namespace of the tree other
 	// than ckpt's, by mnt_ns_id (mountpoints-ID.img), in mountinfo order.
 	Mounts map[uint32][]*mnt.MntEntry
+	// FileLocks are the file locks of the tree (file-locks.img, dumped
+	// with --file-locks): each names the process that takes it again at
+	// restore (pid, as the images name it) and an fd of that process
+	// that refers to the locked file (see package fd, lock.go).
+	FileLocks []*filelock.FileLockEntry
 }
 
 // PipeData is what a pipe held at dump time.

@@ -12,6 +12,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/cpuinfo"
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	ipcvar "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-var"
@@ -74,6 +75,11 @@ func Load(dir string) (*Dump, error) {
 		}
 		for _, ti := range infos {
 			d.TtyInfos[ti.GetId()] = ti
+		}
+	}
+	if d.exists(image.FileLocksName()) {
+		if d.FileLocks, err = image.ReadAll(d.Dir, image.FileLocksName(), image.MagicFileLocks, func() *filelock.FileLockEntry { return &filelock.FileLockEntry{} }); err != nil {
+			return nil, err
 		}
 	}
 	files, err := image.ReadAll(d.Dir, image.FilesName(), image.MagicFiles, func() *fdinfo.FileEntry { return &fdinfo.FileEntry{} })

@@ -11,6 +11,7 @@ import (
 	core "github.com/checkpoint-restore/go-criu/v8/crit/images/core-x86"
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
@@ -95,6 +96,7 @@ func testDump(t *testing.T, dir, exe string) *Dump {
 	zombie := &Process{Tree: d, Pid: 102, Zombie: true, Core: core(TaskDead),
 		Pstree: &pstree.PstreeEntry{Pid: u32(102), Ppid: u32(100), Pgid: u32(100), Sid: u32(100), Threads: []uint32{102}}}
 	d.Procs = []*Process{parent, zombie}
+	d.FileLocks = []*filelock.FileLockEntry{{Flag: u32(2), Type: u32(1), Pid: proto.Int32(100), Fd: proto.Int32(5), Start: proto.Int64(0), Len: proto.Int64(0)}}
 	if err := d.Write(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +135,9 @@ func TestWriteLoad(t *testing.T) {
 	}
 	if _, err := p.RegFile(9); err == nil {
 		t.Error("RegFile(9): no error for a missing file")
+	}
+	if len(d.FileLocks) != 1 || d.FileLocks[0].GetFlag() != 2 || d.FileLocks[0].GetFd() != 5 || d.FileLocks[0].GetPid() != 100 {
+		t.Errorf("file locks %v", d.FileLocks)
 	}
 	if pd := d.Pipes[77]; string(pd.Data) != "queued" || pd.Size != 65536 {
 		t.Errorf("pipe 77: %+v", pd)

@@ -94,6 +94,15 @@ func (d *Dump) Write(dir string) error {
 			return err
 		}
 	}
+	if len(d.FileLocks) > 0 {
+		msgs := make([]proto.Message, len(d.FileLocks))
+		for i, l := range d.FileLocks {
+			msgs[i] = l
+		}
+		if err := d.Dir.Write(image.FileLocksName(), image.MagicFileLocks, msgs...); err != nil {
+			return err
+		}
+	}
 	if d.CPU != nil {
 		if err := d.Dir.Write(image.CpuinfoName(), image.MagicCpuinfo, d.CPU); err != nil {
 			return err

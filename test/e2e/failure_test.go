@@ -10,16 +10,18 @@ import (
 	"testing"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+	"golang.org/x/sys/unix"
+
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/test/testsupport"
 )
 
-// restoreMustFail runs ckpt restore and checks that it fails naming want,
-// and that no task of it is left behind.
-func restoreMustFail(t *testing.T, img, want string, pid string) {
+// restoreMustFail runs ckpt restore (with the extra options given) and
+// checks that it fails naming want, and that no task of it is left behind.
+func restoreMustFail(t *testing.T, img, want string, pid string, extra ...string) {
 	t.Helper()
 	before := len(testsupport.Children())
-	out, err := exec.Command(ckptBin, "restore", "-D", img, "-d").CombinedOutput()
+	out, err := exec.Command(ckptBin, append([]string{"restore", "-D", img, "-d"}, extra...)...).CombinedOutput()
 	if err == nil {
 		t.Fatalf("restore succeeded; want an error naming %q", want)
 	}
@@ -110,6 +112,24 @@ func TestRestoreFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		restoreMustFail(t, img, filepath.Base(victim), pid)
+	})
+	t.Run("file lock taken meanwhile", func(t *testing.T) {
+		img := dumpOne(t, "file_locks_cr", false, "--file-locks")
+		pid := dumpedPid(t, img)
+		// Without --file-locks the dump's locks would be lost: refused.
+		restoreMustFail(t, img, "use --file-locks", pid)
+		// Another process (this test) takes a read lock where the task
+		// had a write lock (bytes 20-29 of its file "posix", in its cwd,
+		// the parent of img): the restore cannot take it back.
+		f, err := os.OpenFile(filepath.Join(filepath.Dir(img), "posix"), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := unix.FcntlFlock(f.Fd(), unix.F_SETLK, &unix.Flock_t{Type: unix.F_RDLCK, Start: 20, Len: 10}); err != nil {
+			t.Fatal(err)
+		}
+		restoreMustFail(t, img, "/posix): take its POSIX write lock on bytes 20-29 again", pid, "--file-locks")
 	})
 	t.Run("pid in use", func(t *testing.T) {
 		img := dumpOne(t, "mem_heap", false)

@@ -66,6 +66,7 @@ const (
 	SysTimerGetoverrun
 	SysTimerDelete
 	SysMembarrier
+	SysFlock
 	SysSetns
 	SysMount
 	SysUmount2
@@ -138,6 +139,7 @@ var sysNums = [numSyscalls][2]int{
 	SysTimerGetoverrun: {225, 262},
 	SysTimerDelete:     {226, 263},
 	SysMembarrier:      {324, 375},
+	SysFlock:           {73, 143},
 	SysSetns:           {308, 346},
 	SysMount:           {165, 21},
 	SysUmount2:         {166, 52},
@@ -154,7 +156,7 @@ var sysNames = [numSyscalls]string{
 	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid", "wait4",
 	"getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
 	"timer_getoverrun", "timer_delete",
-	"membarrier", "setns", "mount", "umount2", "pidfd_open",
+	"membarrier", "flock", "setns", "mount", "umount2", "pidfd_open",
 }
 
 func (s Syscall) String() string {

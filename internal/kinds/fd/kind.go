@@ -26,19 +26,14 @@ type File struct {
 	Info *procfs.FdInfo
 }
 
-// lock is the first fdinfo "lock:" line of f, "" if it holds none.
-func (f *File) lock() string {
-	if f.Info == nil {
-		return ""
-	}
-	return f.Info.Extra["lock"]
-}
-
 // Options are the dump and restore options that decide how files are taken.
 type Options struct {
 	// ShellJob: stdio that is a tty or a pipe is inherited from whoever
 	// runs the restore (--shell-job).
 	ShellJob bool
+	// FileLocks dumps and restores the file locks that fds hold
+	// (--file-locks); without it a file lock is refused (lock.go).
+	FileLocks bool
 }
 
 // Task is the frozen process whose files a kind collects.

@@ -52,10 +52,16 @@ func New() *Kinds {
 // the fd and what it is (a *ckerr.UnsupportedError).
 func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
 	// A lock held through the fd (fdinfo's "lock:" lines: POSIX locks of
-	// the task, OFD and flock locks of this open file) would be lost.
-	if l := f.lock(); l != "" {
-		return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d (%s), which holds a file lock (%s)", f.Fd, f.Path, strings.Join(strings.Fields(strings.SplitN(l, "\n", 2)[0]), " ")),
-			"file locks cannot be dumped yet (CRIU's --file-locks is not implemented): release the lock before the dump")
+	// the task, OFD and flock locks of this open file) is refused without
+	// --file-locks, else taken again by the restore (lock.go).
+	ls, err := f.locks()
+	if err != nil {
+		return nil, err
+	}
+	if len(ls) > 0 {
+		if err := checkLocks(pid, f, ls, o); err != nil {
+			return nil, err
+		}
 	}
 	for _, kind := range k.all {
 		ok, err := kind.Match(f, o)
@@ -67,6 +73,10 @@ func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
 			return nil, err
 		}
 		if ok {
+			if len(ls) > 0 && kind != Kind(k.regfile) {
+				return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d (%s), a %s that holds a file lock (%s)", f.Fd, f.Path, kind.Name(), ls[0]),
+					"locks are restored only on files reopened by path: release the lock before the dump")
+			}
 			return kind, nil
 		}
 	}
