@@ -18,9 +18,27 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+/*
+ * nspid reads the task's NSpid line. OUTER_LEVELS is the number of PID
+ * namespaces above the tree's own that /proc shows and a restore does
+ * not keep (pidns_nested_init: the host's, above the namespace the
+ * harness makes); they are left out.
+ */
+#ifndef OUTER_LEVELS
+#define OUTER_LEVELS 0
+#endif
 static void nspid(char *out, size_t cap)
 {
-	CHECK(ckpt_status_field("NSpid", out, cap) == 0, "no NSpid in /proc/self/status");
+	char line[256];
+	CHECK(ckpt_status_field("NSpid", line, sizeof(line)) == 0, "no NSpid in /proc/self/status");
+	char *p = line;
+	for (int i = 0; i < OUTER_LEVELS && p; i++) {
+		p = strpbrk(p, " \t");
+		if (p)
+			p += strspn(p, " \t");
+	}
+	CHECK(p != NULL, "NSpid %s has too few levels", line);
+	snprintf(out, cap, "%s", p);
 }
 
 static ino_t ns_ino(const char *path)
@@ -75,10 +93,19 @@ int main(void)
 	if (c == 0)
 		child();
 
+	/*
+	 * The child's PID as /proc names it: /proc may be a proc of an
+	 * outer PID namespace than ours (the harness gives a tree its own
+	 * PID namespace without a proc of it), so not c.
+	 */
+	char kids[4096] = {0};
+	CHECK_SYS(ckpt_read_file("/proc/thread-self/children", kids, sizeof(kids)) > 0, "read our children");
+	int cp = atoi(kids);
+	CHECK(cp > 0, "children %s", kids);
 	/* Wait until the grandchild exists, so that the dump sees it. */
 	for (int i = 0; i < 500; i++) {
-		char kids[64] = {0};
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", c, c);
+		memset(kids, 0, sizeof(kids));
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", cp, cp);
 		if (ckpt_read_file(path, kids, sizeof(kids)) > 0 && kids[0])
 			break;
 		ckpt_sleep_ms(2);
@@ -87,7 +114,10 @@ int main(void)
 	ckpt_wait_term();
 
 	CHECK(getpid() == self, "pid %d, want %d", getpid(), self);
-	snprintf(path, sizeof(path), "/proc/%d/ns/pid", c);
+	memset(kids, 0, sizeof(kids));
+	CHECK_SYS(ckpt_read_file("/proc/thread-self/children", kids, sizeof(kids)) > 0, "read our children");
+	cp = atoi(kids);
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", cp);
 	CHECK(ns_ino(path) != ns_ino("/proc/self/ns/pid"), "the child is in its parent's PID namespace");
 	CHECK(ns_ino(path) == ns_ino("/proc/self/ns/pid_for_children"), "pid_for_children is not the child's namespace");
 	CHECK_SYS(kill(c, SIGTERM) == 0, "kill child");
