@@ -144,6 +144,11 @@ func namespaces(pid int) (string, error) {
 			continue
 		}
 		its, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, k))
+		if k == "pid_for_children" && errors.Is(err, unix.ENOENT) {
+			// A PID namespace without an init yet (unshare without fork).
+			out = append(out, k+":new")
+			continue
+		}
 		if err != nil {
 			return "", err
 		}

@@ -268,8 +268,15 @@ func (n *Dumper) Task(pid, parent int, ids *criucore.TaskKobjIdsEntry) error {
 	}
 	its, err1 := link(pid, 0, "pid")
 	kids, err2 := link(pid, 0, "pid_for_children")
-	if err1 == nil && err2 == nil && kids != its {
+	switch {
+	case err1 == nil && err2 == nil && kids != its:
 		n.forChildren = append(n.forChildren, pendingChildren{ids, kids})
+	case err1 == nil && errors.Is(err2, unix.ENOENT):
+		// The link of a PID namespace without an init yet (made by
+		// unshare(CLONE_NEWPID) before any fork) does not resolve.
+		n.forChildren = append(n.forChildren, pendingChildren{ids, ""})
+	case err2 != nil && !errors.Is(err2, unix.ENOENT):
+		return fmt.Errorf("read its pid_for_children namespace: %w", err2)
 	}
 	return nil
 }
@@ -282,7 +289,7 @@ func (n *Dumper) Finish() error {
 	for _, f := range n.forChildren {
 		key := "pid " + f.link
 		id, ok := n.ids[key]
-		if !ok {
+		if !ok || f.link == "" {
 			id = n.next
 			n.next++
 			n.ids[key] = id
