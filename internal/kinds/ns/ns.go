@@ -1,24 +1,30 @@
 //go:build linux && amd64
 
-// Package ns is the namespaces of a dumped tree (other than PID and
-// time, which the dump and restore paths handle as the tree's): which
-// kinds ckpt dumps and restores, which it refuses, and for the ones it
-// restores their content, collect and restore side by side.
+// Package ns is the namespaces of a dumped tree: which kinds ckpt dumps
+// and restores (UTS, IPC, mount, and PID namespaces made inside the
+// tree), which it refuses (network, cgroup, user), and for the ones it
+// restores their content, collect and restore side by side. The time
+// namespace is the restore path's (internal/restore/timens.go); a tree
+// whose root is the init of a PID namespace is the dump path's.
 //
 // A task in ckpt's own namespace of a kind has no id for it in its
 // task_kobj_ids_entry and is restored into the restoring ckpt's. Every
-// other namespace of the tree gets an id (uts_ns_id, ipc_ns_id), its
-// content is dumped into its image (utsns-ID.img, ipcns-var-ID.img),
-// and the restore creates it anew with the first task in it (clone3
-// with CLONE_NEWUTS, CLONE_NEWIPC), which the others inherit by fork.
-// So a namespace must be entered by one task of the tree, with every
-// other task in it a descendant that inherited it; other sharing
-// (setns into a sibling's namespace, back into ckpt's) is refused.
+// other namespace of the tree gets an id (uts_ns_id, ipc_ns_id,
+// mnt_ns_id, pid_ns_id), its content is dumped into its image
+// (utsns-ID.img, ipcns-var-ID.img, mountpoints-ID.img; a PID namespace's
+// is its tasks' PIDs, in the pstree), and the restore creates it anew
+// with the first task in it (clone3 with CLONE_NEWUTS, CLONE_NEWIPC,
+// CLONE_NEWNS, CLONE_NEWPID), which the others inherit by fork. So a
+// namespace must be entered by one task of the tree, with every other
+// task in it a descendant that inherited it; other sharing (setns into a
+// sibling's namespace, back into ckpt's) is refused.
 //
-// Reading and setting the content happens on a locked OS thread of
+// UTS names and IPC settings are read and set on a locked OS thread of
 // ckpt that enters the namespace with setns for that (uname, the IPC
-// sysctls of /proc/sys, /proc/sysvipc and the mqueue filesystem all
-// show the reading thread's namespace) and leaves it again.
+// sysctls of /proc/sys, /proc/sysvipc and the mqueue filesystem all show
+// the reading thread's namespace) and leaves it again. Mounts are made
+// by the restored task itself (mnt.go): a multi-threaded process cannot
+// enter a mount namespace.
 package ns
 
 import (
