@@ -157,10 +157,11 @@ func (s *summary) printTask(w io.Writer, t *task) {
 	if id := model.PidForChildrenNsID(t.IDs); id != 0 {
 		p("  its next children go into PID namespace %d\n", id)
 	}
-	for id, u := range t.Tree.UTS {
-		if id == t.IDs.GetUtsNsId() {
-			p("  UTS namespace %d: hostname %q, domainname %q\n", id, u.GetNodename(), u.GetDomainname())
-		}
+	if u := t.Tree.UTS[t.IDs.GetUtsNsId()]; u != nil {
+		p("  UTS namespace %d: hostname %q, domainname %q\n", t.IDs.GetUtsNsId(), u.GetNodename(), u.GetDomainname())
+	}
+	if ms := t.Tree.Mounts[t.IDs.GetMntNsId()]; len(ms) > 0 {
+		p("  mount namespace %d: %d mounts (mountpoints-%d.img)\n", t.IDs.GetMntNsId(), len(ms), t.IDs.GetMntNsId())
 	}
 	for _, th := range t.threads {
 		s.printThread(w, t, th)
