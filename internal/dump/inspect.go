@@ -80,6 +80,31 @@ func (t *task) nsPids() []int {
 	return t.status.NSpid[t.top+1:]
 }
 
+// nsTids are, for each thread but the leader (in the order of threads),
+// its ids in the PID namespaces below the tree's top one; nil unless the
+// task is nested.
+func (t *task) nsTids() ([][]int, error) {
+	levels := len(t.nsPids())
+	if levels == 0 {
+		return nil, nil
+	}
+	var out [][]int
+	for _, th := range t.threads {
+		if th.Tid == t.pid {
+			continue
+		}
+		st, err := procfs.ReadTaskStatus(t.pid, th.Tid)
+		if err != nil {
+			return nil, fmt.Errorf("thread %d: %w", th.Tid, err)
+		}
+		if len(st.NSpid) != t.top+1+levels {
+			return nil, fmt.Errorf("thread %d: NSpid %v, its process's is %v", th.Tid, st.NSpid, t.status.NSpid)
+		}
+		out = append(out, st.NSpid[t.top+1:])
+	}
+	return out, nil
+}
+
 // vpid is the task's PID as the images name it.
 func (t *task) vpid() int {
 	if t.status == nil {

@@ -196,8 +196,7 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 // (unshare(CLONE_NEWPID) and fork, or clone with CLONE_NEWPID): the
 // restore makes it again with clone3 CLONE_NEWPID and set_tid. A child
 // that joined a namespace with setns, and a dead init (a zombie whose
-// namespace is gone), are refused; so is a process with threads in a
-// nested namespace (their ids there are not kept yet).
+// namespace is gone), are refused.
 func (tr *tree) checkPidNS(t *task, parent int) error {
 	var pt *task
 	for _, x := range tr.tasks {
@@ -232,9 +231,6 @@ func (tr *tree) checkPidNS(t *task, parent int) error {
 		}
 	default:
 		return ckerr.Unsupported(t.pid, obj, fmt.Sprintf("it is %d levels below its parent %d's and the task is PID %d there: only the init of a namespace one level below its parent's can be restored (nested PID namespaces made with setns are not)", d-pd, parent, t.status.NSpid[d-1]))
-	}
-	if d > len(tr.tasks[0].status.NSpid) && t.status.Threads > 1 {
-		return ckerr.Unsupported(t.pid, obj, "a process with threads in a nested PID namespace cannot be dumped yet")
 	}
 	return nil
 }
@@ -341,6 +337,11 @@ func (tr *tree) dumpAll() (*Stats, error) {
 			return nil, fmt.Errorf("task %d: %w", t.pid, err)
 		}
 		model.SetNsPids(p.Pstree, t.nsPids())
+		tids, err := t.nsTids()
+		if err != nil {
+			return nil, fmt.Errorf("task %d: %w", t.pid, err)
+		}
+		model.SetNsTids(p.Pstree, tids)
 		d.Procs = append(d.Procs, p)
 	}
 	if err := nsd.Finish(); err != nil {

@@ -117,6 +117,9 @@ type Process struct {
 	// tree's top one, outermost first (pstree ns_pid, see pidns.go);
 	// empty for a process of the top namespace, whose PID is Pid.
 	NsPids []int
+	// NsTids are the same for each thread but the leader, as Tids (pstree
+	// ns_tid); nil for a process of the top namespace.
+	NsTids [][]int
 	// ExePath is the executable's path; ABI is read from its ELF header
 	// at Load, Compat is ABI == ia32.
 	ExePath string
@@ -133,6 +136,17 @@ func (p *Process) VPid() int {
 		return p.NsPids[n-1]
 	}
 	return p.Pid
+}
+
+// VTid is the id of thread i (as Threads and Tids) in the process's own
+// PID namespace.
+func (p *Process) VTid(i int) int {
+	if i < len(p.NsTids) {
+		if t := p.NsTids[i]; len(t) > 0 {
+			return t[len(t)-1]
+		}
+	}
+	return p.Tids[i]
 }
 
 // FilesID is the id of the process's fd table: fdinfo-FILESID.img.

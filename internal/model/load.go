@@ -216,6 +216,12 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	default:
 		p.Refused = fmt.Errorf("%s: task state %d: only live tasks and zombies can be restored yet", image.CoreName(p.Pid), st)
 	}
+	if p.NsTids, err = NsTids(pse, len(p.NsPids)); err != nil {
+		return nil, err
+	}
+	if len(p.NsPids) > 0 && len(pse.GetThreads()) > 1 && p.NsTids == nil {
+		return nil, fmt.Errorf("pstree.img: task %d: threads in a nested PID namespace without their ids there (ns_tid)", p.Pid)
+	}
 	for _, tid := range pse.GetThreads()[1:] {
 		c := &criucore.CoreEntry{}
 		if err := d.Dir.ReadOne(image.CoreName(int(tid)), image.MagicCore, c); err != nil {

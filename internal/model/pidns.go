@@ -25,6 +25,9 @@ import (
 //   - pstree_entry field 16, ns_pid (repeated uint32): the task's PIDs in
 //     each PID namespace below the top one, outermost first; the last is
 //     getpid() in the task. Empty for a task of the top namespace.
+//   - pstree_entry field 17, ns_tid (repeated uint32): the same for each
+//     thread but the leader, in the order of threads: len(ns_pid) ids
+//     per thread.
 //   - task_kobj_ids_entry field 32, pid_for_children_ns_id (uint32): the
 //     PID namespace the task's next children go into, when it is not the
 //     task's own (after unshare(CLONE_NEWPID)): the pid_ns_id of the
@@ -34,6 +37,7 @@ import (
 //     for ckpt's.
 const (
 	pstreeNsPidField           = 16
+	pstreeNsTidField           = 17
 	idsPidForChildrenNsIDField = 32
 	mntPidNsIDField            = 32
 )
@@ -70,6 +74,42 @@ func unknownWithout(raw []byte, num protowire.Number) []byte {
 
 // NsPids returns pstree_entry.ns_pid (see above).
 func NsPids(e *pstree.PstreeEntry) ([]int, error) {
+	return pstreeInts(e, pstreeNsPidField, "ns_pid")
+}
+
+// NsTids returns pstree_entry.ns_tid (see above): for each thread but the
+// leader, its ids in the PID namespaces below the tree's top one.
+func NsTids(e *pstree.PstreeEntry, levels int) ([][]int, error) {
+	flat, err := pstreeInts(e, pstreeNsTidField, "ns_tid")
+	if err != nil {
+		return nil, err
+	}
+	if len(flat) == 0 {
+		return nil, nil
+	}
+	threads := len(e.GetThreads()) - 1
+	if levels == 0 || len(flat) != threads*levels {
+		return nil, fmt.Errorf("pstree entry of %d: %d ns_tid for %d threads at %d levels", e.GetPid(), len(flat), threads, levels)
+	}
+	out := make([][]int, threads)
+	for i := range out {
+		out[i] = flat[i*levels : (i+1)*levels]
+	}
+	return out, nil
+}
+
+// SetNsTids sets pstree_entry.ns_tid (see above).
+func SetNsTids(e *pstree.PstreeEntry, tids [][]int) {
+	var flat []int
+	for _, t := range tids {
+		flat = append(flat, t...)
+	}
+	setPstreeInts(e, pstreeNsTidField, flat)
+}
+
+// pstreeInts reads a repeated uint32 field of ckpt's among e's unknown
+// fields, packed or not; name is for errors.
+func pstreeInts(e *pstree.PstreeEntry, field protowire.Number, name string) ([]int, error) {
 	var out []int
 	raw := e.ProtoReflect().GetUnknown()
 	for len(raw) > 0 {
@@ -78,7 +118,7 @@ func NsPids(e *pstree.PstreeEntry) ([]int, error) {
 			return nil, fmt.Errorf("pstree entry of %d: bad field tag", e.GetPid())
 		}
 		raw = raw[l:]
-		if n != pstreeNsPidField {
+		if n != field {
 			m := protowire.ConsumeFieldValue(n, typ, raw)
 			if m < 0 {
 				return nil, fmt.Errorf("pstree entry of %d: bad field %d", e.GetPid(), n)
@@ -90,31 +130,31 @@ func NsPids(e *pstree.PstreeEntry) ([]int, error) {
 		case protowire.VarintType:
 			v, m := protowire.ConsumeVarint(raw)
 			if m < 0 {
-				return nil, fmt.Errorf("pstree entry of %d: bad ns_pid", e.GetPid())
+				return nil, fmt.Errorf("pstree entry of %d: bad %s", e.GetPid(), name)
 			}
 			out = append(out, int(uint32(v)))
 			raw = raw[m:]
 		case protowire.BytesType: // packed
 			b, m := protowire.ConsumeBytes(raw)
 			if m < 0 {
-				return nil, fmt.Errorf("pstree entry of %d: bad ns_pid", e.GetPid())
+				return nil, fmt.Errorf("pstree entry of %d: bad %s", e.GetPid(), name)
 			}
 			for len(b) > 0 {
 				v, k := protowire.ConsumeVarint(b)
 				if k < 0 {
-					return nil, fmt.Errorf("pstree entry of %d: bad ns_pid", e.GetPid())
+					return nil, fmt.Errorf("pstree entry of %d: bad %s", e.GetPid(), name)
 				}
 				out = append(out, int(uint32(v)))
 				b = b[k:]
 			}
 			raw = raw[m:]
 		default:
-			return nil, fmt.Errorf("pstree entry of %d: ns_pid of wire type %d", e.GetPid(), typ)
+			return nil, fmt.Errorf("pstree entry of %d: %s of wire type %d", e.GetPid(), name, typ)
 		}
 	}
 	for _, p := range out {
 		if p <= 0 {
-			return nil, fmt.Errorf("pstree entry of %d: ns_pid %v", e.GetPid(), out)
+			return nil, fmt.Errorf("pstree entry of %d: %s %v", e.GetPid(), name, out)
 		}
 	}
 	return out, nil
@@ -122,10 +162,16 @@ func NsPids(e *pstree.PstreeEntry) ([]int, error) {
 
 // SetNsPids sets pstree_entry.ns_pid (see above).
 func SetNsPids(e *pstree.PstreeEntry, pids []int) {
+	setPstreeInts(e, pstreeNsPidField, pids)
+}
+
+// setPstreeInts sets a repeated uint32 field of ckpt's among e's unknown
+// fields.
+func setPstreeInts(e *pstree.PstreeEntry, field protowire.Number, v []int) {
 	m := e.ProtoReflect()
-	raw := unknownWithout(m.GetUnknown(), pstreeNsPidField)
-	for _, p := range pids {
-		raw = protowire.AppendTag(raw, pstreeNsPidField, protowire.VarintType)
+	raw := unknownWithout(m.GetUnknown(), field)
+	for _, p := range v {
+		raw = protowire.AppendTag(raw, field, protowire.VarintType)
 		raw = protowire.AppendVarint(raw, uint64(uint32(p)))
 	}
 	m.SetUnknown(raw)

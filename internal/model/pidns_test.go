@@ -85,3 +85,34 @@ func TestPidForChildrenNsID(t *testing.T) {
 		t.Fatal("clearing left the field")
 	}
 }
+
+func TestNsTids(t *testing.T) {
+	e := &pstree.PstreeEntry{Pid: proto.Uint32(10), Ppid: proto.Uint32(9), Pgid: proto.Uint32(9), Sid: proto.Uint32(9), Threads: []uint32{10, 11, 12}}
+	SetNsPids(e, []int{4, 1})
+	SetNsTids(e, [][]int{{5, 2}, {6, 3}})
+	b, err := proto.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &pstree.PstreeEntry{}
+	if err := proto.Unmarshal(b, got); err != nil {
+		t.Fatal(err)
+	}
+	tids, err := NsTids(got, 2)
+	if err != nil || fmt.Sprint(tids) != "[[5 2] [6 3]]" {
+		t.Fatalf("NsTids = %v, %v", tids, err)
+	}
+	if pids, _ := NsPids(got); fmt.Sprint(pids) != "[4 1]" {
+		t.Fatalf("NsPids = %v", pids)
+	}
+	p := &Process{Tids: []int{11, 12}, NsTids: tids}
+	if p.VTid(0) != 2 || p.VTid(1) != 3 {
+		t.Errorf("VTid = %d, %d", p.VTid(0), p.VTid(1))
+	}
+	if _, err := NsTids(got, 3); err == nil {
+		t.Error("ns_tid of the wrong length accepted")
+	}
+	if tids, err := NsTids(&pstree.PstreeEntry{Threads: []uint32{1, 2}}, 1); err != nil || tids != nil {
+		t.Errorf("absent ns_tid: %v, %v", tids, err)
+	}
+}

@@ -31,6 +31,18 @@ func setTids(p *model.Process) []int32 {
 	return append(out, int32(p.Pid))
 }
 
+// threadSetTids is set_tid for thread i (as Tids) of process p.
+func threadSetTids(p *model.Process, i int) []int32 {
+	var out []int32
+	if i < len(p.NsTids) {
+		t := p.NsTids[i]
+		for j := len(t) - 1; j >= 0; j-- {
+			out = append(out, int32(t[j]))
+		}
+	}
+	return append(out, int32(p.Tids[i]))
+}
+
 // pidSeenBy is process p's PID as its parent sees it (what clone3
 // returns in the parent): in the parent's PID namespace.
 func pidSeenBy(p, parent *model.Process) int {

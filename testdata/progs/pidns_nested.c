@@ -9,12 +9,15 @@
  *  - each one's NSpid line (/proc/self/status, read through the host's
  *    /proc) is the same as before the dump: the outer PIDs came back;
  *  - the process's pid_for_children is still its child's namespace;
- *  - the child (init of its namespace) still reaps its child.
+ *  - the child (init of its namespace) still reaps its child;
+ *  - the grandchild's second thread has its thread id (3) there again.
  */
 #include "ckpt_test.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -48,11 +51,53 @@ static ino_t ns_ino(const char *path)
 	return st.st_ino;
 }
 
-static void grandchild(void)
+/* The grandchild's second thread: its ids before and after the restore. */
+static volatile int thread_check;
+static pid_t thread_before, thread_after;
+static char thread_ns_before[64], thread_ns_after[64];
+
+static void thread_nspid(char *out, size_t cap)
+{
+	char line[256];
+	CHECK(ckpt_file_field("/proc/thread-self/status", "NSpid", line, sizeof(line)) == 0, "no NSpid in /proc/thread-self/status");
+	char *p = line;
+	for (int i = 0; i < OUTER_LEVELS && p; i++) {
+		p = strpbrk(p, " \t");
+		if (p)
+			p += strspn(p, " \t");
+	}
+	CHECK(p != NULL, "NSpid %s has too few levels", line);
+	snprintf(out, cap, "%s", p);
+}
+
+static void *thread_main(void *arg)
+{
+	(void)arg;
+	thread_nspid(thread_ns_before, sizeof(thread_ns_before));
+	__atomic_store_n(&thread_before, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&thread_check, __ATOMIC_SEQ_CST))
+		ckpt_sleep_ms(5);
+	thread_nspid(thread_ns_after, sizeof(thread_ns_after));
+	thread_after = (pid_t)syscall(SYS_gettid);
+	return NULL;
+}
+
+static void grandchild(int ready)
 {
 	char before[64], after[64];
+	pthread_t th;
 	nspid(before, sizeof(before));
+	CHECK(pthread_create(&th, NULL, thread_main, NULL) == 0, "pthread_create");
+	while (!__atomic_load_n(&thread_before, __ATOMIC_SEQ_CST))
+		ckpt_sleep_ms(1);
+	CHECK_SYS(write(ready, "r", 1) == 1, "write ready");
+	close(ready);
 	ckpt_wait_term();
+	__atomic_store_n(&thread_check, 1, __ATOMIC_SEQ_CST);
+	CHECK(pthread_join(th, NULL) == 0, "pthread_join");
+	CHECK(thread_after == thread_before, "grandchild's thread: tid %d in its namespace, was %d", thread_after, thread_before);
+	CHECK(thread_before == 3, "grandchild's thread: tid %d, want 3", thread_before);
+	CHECK(strcmp(thread_ns_before, thread_ns_after) == 0, "grandchild's thread: NSpid %s, was %s", thread_ns_after, thread_ns_before);
 	CHECK(getpid() == 2, "grandchild: pid %d in its namespace, want 2", getpid());
 	CHECK(getppid() == 1, "grandchild: ppid %d, want 1", getppid());
 	nspid(after, sizeof(after));
@@ -60,7 +105,7 @@ static void grandchild(void)
 	_exit(0);
 }
 
-static void child(void)
+static void child(int ready)
 {
 	char before[64], after[64];
 	CHECK(getpid() == 1, "child: pid %d in its namespace, want 1", getpid());
@@ -68,7 +113,8 @@ static void child(void)
 	pid_t g = fork();
 	CHECK_SYS(g >= 0, "fork");
 	if (g == 0)
-		grandchild();
+		grandchild(ready);
+	close(ready);
 	CHECK(g == 2, "grandchild got pid %d, want 2", g);
 	ckpt_wait_term();
 	CHECK(getpid() == 1, "child: pid %d in its namespace, want 1", getpid());
@@ -87,11 +133,20 @@ int main(void)
 
 	ckpt_block_term();
 	pid_t self = getpid();
+	int ready[2];
+	CHECK_SYS(pipe(ready) == 0, "pipe");
 	CHECK_SYS(unshare(CLONE_NEWPID) == 0, "unshare(CLONE_NEWPID)");
 	pid_t c = fork();
 	CHECK_SYS(c >= 0, "fork");
-	if (c == 0)
-		child();
+	if (c == 0) {
+		close(ready[0]);
+		child(ready[1]);
+	}
+	close(ready[1]);
+	/* The grandchild and its thread exist once it writes. */
+	char r;
+	CHECK_SYS(read(ready[0], &r, 1) == 1, "read ready");
+	close(ready[0]);
 
 	/*
 	 * The child's PID as /proc names it: /proc may be a proc of an
@@ -102,14 +157,6 @@ int main(void)
 	CHECK_SYS(ckpt_read_file("/proc/thread-self/children", kids, sizeof(kids)) > 0, "read our children");
 	int cp = atoi(kids);
 	CHECK(cp > 0, "children %s", kids);
-	/* Wait until the grandchild exists, so that the dump sees it. */
-	for (int i = 0; i < 500; i++) {
-		memset(kids, 0, sizeof(kids));
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", cp, cp);
-		if (ckpt_read_file(path, kids, sizeof(kids)) > 0 && kids[0])
-			break;
-		ckpt_sleep_ms(2);
-	}
 	ckpt_ready();
 	ckpt_wait_term();
 
