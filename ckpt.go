@@ -43,6 +43,10 @@ type DumpOptions struct {
 	// ShellJob allows stdio (fds 0-2) that is a tty or a pipe; a restore
 	// with ShellJob then gives the task the stdio of whoever restores it.
 	ShellJob bool
+	// GhostLimit is the largest file, unlinked but still open or mapped,
+	// whose contents the dump saves (CRIU's --ghost-limit); a larger one
+	// is refused. 0 means 1 MiB, CRIU's default.
+	GhostLimit int64
 	// FreezeTimeout bounds the wait for the tree to stop (0: 10 s).
 	FreezeTimeout time.Duration
 	// CPUCap is CRIU's --cpu-cap at dump: CPUCapNone leaves out
@@ -148,7 +152,7 @@ func Dump(opts DumpOptions) (*DumpStats, error) {
 	st, err := dump.Dump(dump.Options{
 		Pid: opts.Pid, ImagesDir: opts.ImagesDir, LeaveRunning: opts.LeaveRunning,
 		ShellJob: opts.ShellJob, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
-		Context: opts.Context,
+		Context: opts.Context, GhostLimit: opts.GhostLimit,
 	})
 	if err != nil {
 		return nil, err

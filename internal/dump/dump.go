@@ -35,6 +35,10 @@ type Options struct {
 	// ShellJob allows stdio (fds 0-2) that is a tty or a pipe; restore
 	// then gives the task the stdio of whoever runs it.
 	ShellJob bool
+	// GhostLimit is the largest unlinked file, open or mapped, whose
+	// contents the dump saves (CRIU's --ghost-limit); 0 means
+	// fd.DefaultGhostLimit (1 MiB).
+	GhostLimit int64
 	// FreezeTimeout bounds the wait for the task to stop (0: 10 s).
 	FreezeTimeout time.Duration
 	// CPUCap is CRIU's --cpu-cap at dump: "none" leaves out cpuinfo.img,

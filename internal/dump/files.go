@@ -12,8 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -83,6 +85,50 @@ func (ft *fileTable) reg(path string, flags uint32, pos uint64, st *unix.Stat_t)
 	return id
 }
 
+// mappedFileStat stats the file that area v of task pid maps and
+// refuses a kind of file the dump cannot take: a mapped file that was
+// unlinked is saved whole (a ghost) up to ghostLimit bytes.
+func mappedFileStat(pid int, v procfs.VMA, ghostLimit int64) (*unix.Stat_t, error) {
+	var st unix.Stat_t
+	mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
+	if err := unix.Stat(mf, &st); err != nil {
+		return nil, fmt.Errorf("vma %#x-%#x: stat %s: %w", v.Start, v.End, v.Path, err)
+	}
+	object := fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path)
+	if st.Nlink == 0 || v.Deleted() {
+		if st.Nlink != 0 {
+			return nil, ckerr.Unsupported(pid, object, fmt.Sprintf("the file's path was unlinked but it has %d other links: not supported yet; keep it on disk until the dump", st.Nlink))
+		}
+		if err := fd.CheckGhost(pid, object, &st, ghostLimit); err != nil {
+			return nil, err
+		}
+		return &st, nil
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG && st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return nil, ckerr.Unsupported(pid, object, "not a regular file or character device: not supported yet")
+	}
+	return &st, nil
+}
+
+// mapped returns the id of the file that area v of task pid maps, opened
+// with flags: reopened by path, or saved whole when it was unlinked.
+func (ft *fileTable) mapped(pid int, v procfs.VMA, flags uint32, st *unix.Stat_t) (uint32, error) {
+	if !fd.IsGhost(st) {
+		return ft.reg(v.Path, flags, 0, st), nil
+	}
+	// Keyed by inode: two unlinked files may have had one name.
+	key := fmt.Sprintf("ghost\x00%d\x00%d\x00%d", st.Dev, st.Ino, flags)
+	if id, ok := ft.byKey[key]; ok {
+		return id, nil
+	}
+	id := ft.d.AddFile(fd.RegEntry(ft.d.NextFileID(), fd.GhostName(v.Path), flags, 0, st))
+	if err := fd.SaveGhost(ft.d, id, fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End), st); err != nil {
+		return 0, fmt.Errorf("vma %#x-%#x (%s): %w", v.Start, v.End, v.Path, err)
+	}
+	ft.byKey[key] = id
+	return id, nil
+}
+
 // ends tells which ends of pipe ino the tree holds.
 func (ft *fileTable) ends(ino uint64) (read, write bool) {
 	e := ft.pipeEnds[ino]
@@ -105,7 +151,7 @@ func (t *task) fdTable(ft *fileTable) ([]*fdinfo.FdinfoEntry, error) {
 		return nil, fmt.Errorf("pidfd_open: %w", err)
 	}
 	defer unix.Close(pidfd)
-	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: fd.Options{ShellJob: t.opts.ShellJob}, PipeEnds: ft.ends, Pidfd: pidfd}
+	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: fd.Options{ShellJob: t.opts.ShellJob, GhostLimit: t.opts.GhostLimit}, PipeEnds: ft.ends, Pidfd: pidfd}
 	var out []*fdinfo.FdinfoEntry
 	for i := range t.files {
 		f := &t.files[i]

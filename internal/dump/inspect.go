@@ -129,7 +129,7 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 	if err := attrs.InspectAll(pid); err != nil {
 		return nil, err
 	}
-	if err := inspectMemory(pid); err != nil {
+	if err := inspectMemory(pid, o.GhostLimit); err != nil {
 		return nil, err
 	}
 	if err := t.inspectFiles(); err != nil {
@@ -141,14 +141,20 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 // inspectMemory refuses, before the freeze, a task with a memory area of
 // a kind the dump would refuse (the dump classifies the areas again
 // once the task is stopped: they may change meanwhile).
-func inspectMemory(pid int) error {
+func inspectMemory(pid int, ghostLimit int64) error {
 	areas, err := procfs.ReadSmaps(pid)
 	if err != nil {
 		return err
 	}
 	for _, se := range areas {
-		if _, err := vma.Classify(pid, se); err != nil {
+		k, err := vma.Classify(pid, se)
+		if err != nil {
 			return err
+		}
+		if k.Class == vma.File {
+			if _, err := mappedFileStat(pid, se.VMA, ghostLimit); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -163,7 +169,7 @@ func (t *task) inspectFiles() error {
 	if err != nil {
 		return err
 	}
-	o := fd.Options{ShellJob: t.opts.ShellJob}
+	o := fd.Options{ShellJob: t.opts.ShellJob, GhostLimit: t.opts.GhostLimit}
 	for _, l := range fds {
 		of := openFile{File: fd.File{Fd: l.Num, Path: l.Target}}
 		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, l.Num), &of.Stat); err != nil {

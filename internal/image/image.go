@@ -38,6 +38,10 @@ const (
 	MagicTimens    = "TIMENS"
 	MagicCpuinfo   = "CPUINFO"
 	MagicTtyInfo   = "TTY_INFO"
+	MagicGhostFile = "GHOST_FILE"
+	MagicRemapPath = "REMAP_FPATH"
+	MagicMemfd     = "MEMFD_INODE"
+	MagicFifoData  = "FIFO_DATA"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -279,6 +283,20 @@ func TtyInfoName() string { return "tty-info.img" }
 // TimensName is the image of time namespace id: the tree's clocks
 // (CLOCK_MONOTONIC and CLOCK_BOOTTIME) as it saw them at the dump.
 func TimensName(id uint32) string { return fmt.Sprintf("timens-%d.img", id) }
+
+// GhostFileName is the contents of an unlinked file, by ghost id (hex,
+// as CRIU names it).
+func GhostFileName(id uint32) string { return fmt.Sprintf("ghost-file-%x.img", id) }
+
+// RemapPathName lists the files of files.img whose path was unlinked and
+// the ghost that holds each.
+func RemapPathName() string { return "remap-fpath.img" }
+
+// MemfdName lists the memfd inodes of the dump (CRIU's memfd.img).
+func MemfdName() string { return "memfd.img" }
+
+// FifoDataName is the bytes queued in the dumped FIFOs.
+func FifoDataName() string { return "fifo-data.img" }
 
 // FSName is the cwd/root/umask image of one task.
 func FSName(pid int) string { return fmt.Sprintf("fs-%d.img", pid) }

@@ -10,6 +10,7 @@ import (
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
+	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
@@ -47,6 +48,46 @@ type Dump struct {
 	// TtyInfos are the terminals that files of the dump refer to, by
 	// tty_info_id (tty-info.img): their modes and window sizes.
 	TtyInfos map[uint32]*tty.TtyInfoEntry
+	// Ghosts are the contents of files that were unlinked while a task
+	// held them open or mapped, by ghost id (ghost-file-ID.img).
+	Ghosts map[uint32]*Ghost
+	// Remaps name, for a regular file of Files whose path was unlinked,
+	// the ghost that holds it (remap-fpath.img, remap_type GHOST).
+	Remaps map[uint32]uint32
+}
+
+// Ghost is an unlinked file saved whole: its attributes and contents.
+type Ghost struct {
+	Entry *ghostfile.GhostFileEntry
+	Data  []byte
+}
+
+// AddGhost adds g under the next ghost id and returns the id.
+func (d *Dump) AddGhost(g *Ghost) uint32 {
+	if d.Ghosts == nil {
+		d.Ghosts = map[uint32]*Ghost{}
+	}
+	id := uint32(len(d.Ghosts) + 1)
+	d.Ghosts[id] = g
+	return id
+}
+
+// SetRemap records that regular file id is held by ghost gid.
+func (d *Dump) SetRemap(id, gid uint32) {
+	if d.Remaps == nil {
+		d.Remaps = map[uint32]uint32{}
+	}
+	d.Remaps[id] = gid
+}
+
+// GhostOf returns the ghost that holds regular file id, nil if the file
+// is reopened by its path.
+func (d *Dump) GhostOf(id uint32) (uint32, *Ghost) {
+	gid, ok := d.Remaps[id]
+	if !ok {
+		return 0, nil
+	}
+	return gid, d.Ghosts[gid]
 }
 
 // PipeData is what a pipe held at dump time.

@@ -12,6 +12,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
+	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
@@ -86,6 +87,9 @@ func (d *Dump) Write(dir string) error {
 		}
 	}
 	if err := d.writePipes(); err != nil {
+		return err
+	}
+	if err := d.writeGhosts(); err != nil {
 		return err
 	}
 	ps := make([]proto.Message, len(d.Procs))
@@ -179,6 +183,30 @@ func (d *Dump) writePipes() error {
 		data[i] = pd.Data
 	}
 	return d.Dir.WriteWithData(image.PipesDataName(), image.MagicPipesData, msgs, data)
+}
+
+// writeGhosts writes each ghost file (its entry, then its contents, not
+// in chunks) and remap-fpath.img, which ties files to them.
+func (d *Dump) writeGhosts() error {
+	if len(d.Remaps) == 0 {
+		return nil
+	}
+	for gid, g := range d.Ghosts {
+		g.Entry.Size = proto.Uint64(uint64(len(g.Data)))
+		if err := d.Dir.WriteWithData(image.GhostFileName(gid), image.MagicGhostFile, []proto.Message{g.Entry}, [][]byte{g.Data}); err != nil {
+			return err
+		}
+	}
+	ids := make([]uint32, 0, len(d.Remaps))
+	for id := range d.Remaps {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	msgs := make([]proto.Message, len(ids))
+	for i, id := range ids {
+		msgs[i] = &remap.RemapFilePathEntry{OrigId: proto.Uint32(id), RemapId: proto.Uint32(d.Remaps[id]), RemapType: remap.RemapType_GHOST.Enum()}
+	}
+	return d.Dir.Write(image.RemapPathName(), image.MagicRemapPath, msgs...)
 }
 
 // Size is the total size of the image files in the dump's directory.

@@ -98,6 +98,7 @@ func Restore(opts Options) (*Process, error) {
 		opts.Stderr = os.Stderr
 	}
 	kinds := fd.New()
+	defer kinds.Close()
 	var avoid []span
 	for _, im := range all {
 		if im.Zombie {

@@ -39,6 +39,9 @@ type Options struct {
 	// ShellJob: stdio that is a tty or a pipe is inherited from whoever
 	// runs the restore (--shell-job).
 	ShellJob bool
+	// GhostLimit is the largest unlinked file whose contents the dump
+	// saves (--ghost-limit); 0 means DefaultGhostLimit.
+	GhostLimit int64
 }
 
 // Task is the frozen process whose files a kind collects.

@@ -114,6 +114,13 @@ func (k *Kinds) Finish(r Restorer) error {
 	return nil
 }
 
+// Close releases what the kinds keep in ckpt for a restore (the unlinked
+// files made again): call it once the restore is over, whether it
+// succeeded or not.
+func (k *Kinds) Close() {
+	k.regfile.closeGhosts()
+}
+
 // Reg returns the regular-file kind, which also gives ids to the
 // executable, cwd, root and mapped files.
 func (k *Kinds) Reg() *regKind { return k.regfile }

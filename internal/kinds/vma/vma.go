@@ -92,8 +92,9 @@ var Kinds = []Kind{
 		// nameless.
 		return !v.Shared && v.Inode == 0 && (v.Path == "" || v.Path == "[heap]" || v.Path == "[stack]" || strings.HasPrefix(v.Path, "[anon:"))
 	}},
-	{Name: "deleted file", match: func(v procfs.VMA) bool { return strings.HasPrefix(v.Path, "/") && v.Deleted() },
-		Refuse: "mappings of deleted files cannot be dumped yet: keep the file on disk until the dump"},
+	// An unlinked file is saved whole by the dump (a ghost file) up to
+	// --ghost-limit; the dump refuses a larger one.
+	{Name: "deleted file", Class: File, match: func(v procfs.VMA) bool { return strings.HasPrefix(v.Path, "/") && v.Deleted() }},
 	{Name: "file", Class: File, match: func(v procfs.VMA) bool { return strings.HasPrefix(v.Path, "/") && v.Inode != 0 }},
 }
 
