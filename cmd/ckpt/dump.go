@@ -72,6 +72,11 @@ func dumpCmd() *cobra.Command {
 	// CRIU takes --pidfile on every command; only restore (and CRIU's
 	// daemons) write one.
 	c.refuse(cmd.Flags(), "pidfile", "--pidfile is a restore option (the file for the restored task's PID); a dump writes none", false)
+	// CRIU's --link-remap links an unlinked file back into the file
+	// system at dump, for the restore to open and unlink: the dump then
+	// changes the file system and a second restore of it finds the link
+	// gone. ckpt saves unlinked files whole instead.
+	c.refuse(cmd.Flags(), "link-remap", "--link-remap (link unlinked files back into the file system at dump) is not supported: ckpt saves unlinked files whole in the images; raise --ghost-limit for larger ones", true)
 	c.register(cmd.Flags())
 	cmd.Flags().IntVarP(&pid, "tree", "t", 0, "PID of the task to dump")
 	cmd.Flags().BoolVarP(&leaveRunning, "leave-running", "R", false, "let the task go on after the dump")

@@ -129,6 +129,32 @@ func (ft *fileTable) mapped(pid int, v procfs.VMA, flags uint32, st *unix.Stat_t
 	return id, nil
 }
 
+// mappedMemfd returns the id of a memfd file for area v of task pid,
+// opened with flags, saving the memfd once.
+func (ft *fileTable) mappedMemfd(pid int, v procfs.VMA, flags uint32) (uint32, error) {
+	var st unix.Stat_t
+	mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
+	if err := unix.Stat(mf, &st); err != nil {
+		return 0, fmt.Errorf("vma %#x-%#x: stat %s: %w", v.Start, v.End, v.Path, err)
+	}
+	if !fd.IsMemfd(v.Path, &st) {
+		return 0, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "a file named like a memfd that is not one: not supported")
+	}
+	if err := fd.CheckMemfd(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), &st); err != nil {
+		return 0, err
+	}
+	key := fmt.Sprintf("memfd\x00%d\x00%d", st.Ino, flags)
+	if id, ok := ft.byKey[key]; ok {
+		return id, nil
+	}
+	if err := fd.SaveMemfd(ft.d, mf, v.Path, &st); err != nil {
+		return 0, fmt.Errorf("vma %#x-%#x (%s): %w", v.Start, v.End, v.Path, err)
+	}
+	id := ft.d.AddFile(fd.MemfdEntry(ft.d.NextFileID(), flags, 0, &st))
+	ft.byKey[key] = id
+	return id, nil
+}
+
 // ends tells which ends of pipe ino the tree holds.
 func (ft *fileTable) ends(ino uint64) (read, write bool) {
 	e := ft.pipeEnds[ino]

@@ -174,6 +174,24 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			}
 			e.Shmid = proto.Uint64(uint64(id))
 			e.Fdflags = proto.Uint32(oflags)
+		case vma.Memfd:
+			oflags := uint32(unix.O_RDONLY)
+			status |= image.VMAAreaMemfd
+			if v.Shared {
+				status |= image.VMAFileShared
+				if v.Write || se.HasFlag("mw") {
+					oflags = unix.O_RDWR
+				}
+			} else {
+				status |= image.VMAFilePrivate
+				dumpPages, anonOnly = true, true
+			}
+			id, err := ft.mappedMemfd(pid, v, oflags)
+			if err != nil {
+				return nil, err
+			}
+			e.Shmid = proto.Uint64(uint64(id))
+			e.Fdflags = proto.Uint32(oflags)
 		default:
 			return nil, fmt.Errorf("vma %#x-%#x: kind %s has no dump", v.Start, v.End, kind.Name)
 		}

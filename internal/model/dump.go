@@ -12,6 +12,7 @@ import (
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
 	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	memfdimg "github.com/checkpoint-restore/go-criu/v8/crit/images/memfd"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
@@ -54,6 +55,10 @@ type Dump struct {
 	// Remaps name, for a regular file of Files whose path was unlinked,
 	// the ghost that holds it (remap-fpath.img, remap_type GHOST).
 	Remaps map[uint32]uint32
+	// Memfds are the memfds of the dump (memfd.img) by inode id; their
+	// contents are shared memory objects (Shmem, ShmemContent) named by
+	// their shmid.
+	Memfds map[uint32]*memfdimg.MemfdInodeEntry
 }
 
 // Ghost is an unlinked file saved whole: its attributes and contents.

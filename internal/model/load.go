@@ -15,6 +15,7 @@ import (
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
 	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	memfdimg "github.com/checkpoint-restore/go-criu/v8/crit/images/memfd"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
@@ -97,6 +98,16 @@ func Load(dir string) (*Dump, error) {
 	}
 	if err := d.loadGhosts(); err != nil {
 		return nil, err
+	}
+	if d.exists(image.MemfdName()) {
+		ms, err := image.ReadAll(d.Dir, image.MemfdName(), image.MagicMemfd, func() *memfdimg.MemfdInodeEntry { return &memfdimg.MemfdInodeEntry{} })
+		if err != nil {
+			return nil, err
+		}
+		d.Memfds = map[uint32]*memfdimg.MemfdInodeEntry{}
+		for _, m := range ms {
+			d.Memfds[uint32(m.GetInodeId())] = m
+		}
 	}
 	seen := map[int]bool{}
 	for i, e := range ps {

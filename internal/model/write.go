@@ -92,6 +92,20 @@ func (d *Dump) Write(dir string) error {
 	if err := d.writeGhosts(); err != nil {
 		return err
 	}
+	if len(d.Memfds) > 0 {
+		inos := make([]uint32, 0, len(d.Memfds))
+		for ino := range d.Memfds {
+			inos = append(inos, ino)
+		}
+		sort.Slice(inos, func(i, j int) bool { return inos[i] < inos[j] })
+		msgs := make([]proto.Message, len(inos))
+		for i, ino := range inos {
+			msgs[i] = d.Memfds[ino]
+		}
+		if err := d.Dir.Write(image.MemfdName(), image.MagicMemfd, msgs...); err != nil {
+			return err
+		}
+	}
 	ps := make([]proto.Message, len(d.Procs))
 	for i, p := range d.Procs {
 		ps[i] = p.Pstree

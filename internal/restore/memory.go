@@ -33,8 +33,8 @@ func (r *restorer) mapVMAs() error {
 		var err error
 		var path string
 		if st&(image.VMAFilePrivate|image.VMAFileShared) != 0 {
-			// The file's path, or an unlinked file made again (a ghost).
-			path, err = r.kinds.Reg().Path(r.im.Tree, uint32(v.GetShmid()))
+			// The file's path, or an unlinked file or memfd made again.
+			path, err = r.kinds.MappedPath(r.im.Tree, uint32(v.GetShmid()))
 			if err != nil {
 				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
 			}

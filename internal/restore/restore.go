@@ -245,6 +245,10 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			return err
 		}
 	}
+	// Once every fd and mapping of the tree exists: memfd seals.
+	if err := root.kinds.Seal(root.im.Tree); err != nil {
+		return err
+	}
 	for _, r := range rs {
 		if r.im.Zombie {
 			continue
