@@ -34,7 +34,12 @@ type fileTable struct {
 	// pipeEnds are, by pipe inode, the ends the tree holds (pipeRead,
 	// pipeWrite).
 	pipeEnds map[uint64]uint8
+	// tree are the PIDs of the dumped tree's processes.
+	tree map[int]bool
 }
+
+// inTree tells whether pid is a process of the dumped tree.
+func (ft *fileTable) inTree(pid int) bool { return ft.tree[pid] }
 
 const (
 	pipeRead  = 1
@@ -177,7 +182,7 @@ func (t *task) fdTable(ft *fileTable) ([]*fdinfo.FdinfoEntry, error) {
 		return nil, fmt.Errorf("pidfd_open: %w", err)
 	}
 	defer unix.Close(pidfd)
-	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: fd.Options{ShellJob: t.opts.ShellJob, GhostLimit: t.opts.GhostLimit}, PipeEnds: ft.ends, Pidfd: pidfd}
+	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: fd.Options{ShellJob: t.opts.ShellJob, GhostLimit: t.opts.GhostLimit}, PipeEnds: ft.ends, Pidfd: pidfd, InTree: ft.inTree}
 	var out []*fdinfo.FdinfoEntry
 	for i := range t.files {
 		f := &t.files[i]

@@ -38,6 +38,10 @@ type Dump struct {
 	Files map[uint32]*fdinfo.FileEntry
 	// Pipes are the buffered bytes and size of every dumped pipe, by pipe id.
 	Pipes map[uint32]PipeData
+	// Fifos are the bytes queued in the dumped FIFOs and their size, by
+	// pipe id (fifo-data.img); a FIFO that a process outside the tree
+	// held has none: its bytes stayed in it.
+	Fifos map[uint32]PipeData
 	// Shmem are the contents of shared anonymous memory objects, for
 	// Write; Load leaves them in their images (see ShmemContent).
 	Shmem []Shmem

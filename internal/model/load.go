@@ -84,17 +84,11 @@ func Load(dir string) (*Dump, error) {
 	for _, f := range files {
 		d.Files[f.GetId()] = f
 	}
-	d.Pipes = map[uint32]PipeData{}
-	if d.exists(image.PipesDataName()) {
-		ents, data, err := image.ReadWithData(d.Dir, image.PipesDataName(), image.MagicPipesData,
-			func() *pipedata.PipeDataEntry { return &pipedata.PipeDataEntry{} },
-			func(e *pipedata.PipeDataEntry) int { return int(e.GetBytes()) })
-		if err != nil {
-			return nil, err
-		}
-		for i, e := range ents {
-			d.Pipes[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
-		}
+	if d.Pipes, err = d.loadPipeData(image.PipesDataName(), image.MagicPipesData); err != nil {
+		return nil, err
+	}
+	if d.Fifos, err = d.loadPipeData(image.FifoDataName(), image.MagicFifoData); err != nil {
+		return nil, err
 	}
 	if err := d.loadGhosts(); err != nil {
 		return nil, err
@@ -279,4 +273,22 @@ func (d *Dump) loadGhosts() error {
 		d.SetRemap(r.GetOrigId(), gid)
 	}
 	return nil
+}
+
+// loadPipeData reads pipes-data.img or fifo-data.img, if there.
+func (d *Dump) loadPipeData(name, magic string) (map[uint32]PipeData, error) {
+	out := map[uint32]PipeData{}
+	if !d.exists(name) {
+		return out, nil
+	}
+	ents, data, err := image.ReadWithData(d.Dir, name, magic,
+		func() *pipedata.PipeDataEntry { return &pipedata.PipeDataEntry{} },
+		func(e *pipedata.PipeDataEntry) int { return int(e.GetBytes()) })
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range ents {
+		out[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
+	}
+	return out, nil
 }

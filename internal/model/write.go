@@ -86,8 +86,13 @@ func (d *Dump) Write(dir string) error {
 			return err
 		}
 	}
-	if err := d.writePipes(); err != nil {
+	if err := d.writePipes(image.PipesDataName(), image.MagicPipesData, d.Pipes); err != nil {
 		return err
+	}
+	if len(d.Fifos) > 0 {
+		if err := d.writePipes(image.FifoDataName(), image.MagicFifoData, d.Fifos); err != nil {
+			return err
+		}
 	}
 	if err := d.writeGhosts(); err != nil {
 		return err
@@ -182,21 +187,22 @@ func (d *Dump) writeShmem(sh Shmem, pagesID uint32) error {
 	return d.Dir.Write(image.ShmemPagemapName(sh.Ino), image.MagicPagemap, ents...)
 }
 
-// writePipes writes pipes-data.img: every pipe's size and buffered bytes.
-func (d *Dump) writePipes() error {
-	ids := make([]uint32, 0, len(d.Pipes))
-	for id := range d.Pipes {
+// writePipes writes pipes-data.img or fifo-data.img: every pipe's size
+// and buffered bytes.
+func (d *Dump) writePipes(name, magic string, pipes map[uint32]PipeData) error {
+	ids := make([]uint32, 0, len(pipes))
+	for id := range pipes {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	msgs := make([]proto.Message, len(ids))
 	data := make([][]byte, len(ids))
 	for i, id := range ids {
-		pd := d.Pipes[id]
+		pd := pipes[id]
 		msgs[i] = &pipedata.PipeDataEntry{PipeId: proto.Uint32(id), Bytes: proto.Uint32(uint32(len(pd.Data))), Size: proto.Uint32(uint32(pd.Size))}
 		data[i] = pd.Data
 	}
-	return d.Dir.WriteWithData(image.PipesDataName(), image.MagicPipesData, msgs, data)
+	return d.Dir.WriteWithData(name, magic, msgs, data)
 }
 
 // writeGhosts writes each ghost file (its entry, then its contents, not

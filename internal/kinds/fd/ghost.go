@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,8 +53,12 @@ func CheckGhost(task int, object string, st *unix.Stat_t, limit int64) error {
 	if limit <= 0 {
 		limit = DefaultGhostLimit
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return ckerr.Unsupported(task, object, "an unlinked file that is not a regular file cannot be dumped: keep it on disk until the dump")
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFIFO:
+		return nil // no contents: its queued bytes are the FIFO's
+	case unix.S_IFREG:
+	default:
+		return ckerr.Unsupported(task, object, "an unlinked file that is not a regular file or a FIFO cannot be dumped: keep it on disk until the dump")
 	}
 	if st.Size > limit {
 		return ckerr.Unsupported(task, fmt.Sprintf("%s, unlinked, %d bytes", object, st.Size),
@@ -72,14 +77,17 @@ func SaveGhost(d *model.Dump, id uint32, src string, st *unix.Stat_t) error {
 			return nil
 		}
 	}
-	f, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("open the unlinked file: %w", err)
-	}
-	defer f.Close()
-	data := make([]byte, st.Size)
-	if _, err := io.ReadFull(f, data); err != nil {
-		return fmt.Errorf("read the unlinked file (%d bytes): %w", st.Size, err)
+	var data []byte
+	if st.Mode&unix.S_IFMT == unix.S_IFREG {
+		f, err := os.Open(src)
+		if err != nil {
+			return fmt.Errorf("open the unlinked file: %w", err)
+		}
+		defer f.Close()
+		data = make([]byte, st.Size)
+		if _, err := io.ReadFull(f, data); err != nil {
+			return fmt.Errorf("read the unlinked file (%d bytes): %w", st.Size, err)
+		}
 	}
 	e := &ghostfile.GhostFileEntry{
 		Uid: proto.Uint32(st.Uid), Gid: proto.Uint32(st.Gid), Mode: proto.Uint32(st.Mode),
@@ -137,7 +145,13 @@ func makeGhost(name string, g *model.Ghost) (*os.File, error) {
 	if dir == "" || !filepath.IsAbs(name) {
 		return nil, fmt.Errorf("unlinked file %q: not an absolute path", name)
 	}
-	f, err := os.CreateTemp(dir, "."+base+".ckpt-ghost-*")
+	var f *os.File
+	var err error
+	if e.GetMode()&unix.S_IFMT == unix.S_IFIFO {
+		f, err = tempFifo(dir, "."+base+".ckpt-ghost-")
+	} else {
+		f, err = os.CreateTemp(dir, "."+base+".ckpt-ghost-*")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("make the unlinked file %s again: %w", name, err)
 	}
@@ -147,8 +161,10 @@ func makeGhost(name string, g *model.Ghost) (*os.File, error) {
 		os.Remove(tmp)
 		return nil, fmt.Errorf("make the unlinked file %s again: %w", name, err)
 	}
-	if _, err := f.Write(g.Data); err != nil {
-		return fail(err)
+	if len(g.Data) > 0 {
+		if _, err := f.Write(g.Data); err != nil {
+			return fail(err)
+		}
 	}
 	if err := f.Chown(int(e.GetUid()), int(e.GetGid())); err != nil {
 		return fail(err)
@@ -198,4 +214,26 @@ func makeGhost(name string, g *model.Ghost) (*os.File, error) {
 		}
 	}
 	return f, nil
+}
+
+// tempFifo makes a FIFO of a new name dir/prefixNNN and opens it for
+// reading and writing (which never waits for the other end), so that
+// opening it again through /proc/CKPTPID/fd/N never waits either.
+func tempFifo(dir, prefix string) (*os.File, error) {
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, fmt.Sprintf("%s%d", prefix, rand.Uint32()))
+		err := unix.Mkfifo(name, 0o600)
+		if errors.Is(err, unix.EEXIST) && try < 100 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(name, os.O_RDWR|unix.O_NONBLOCK, 0)
+		if err != nil {
+			os.Remove(name)
+			return nil, err
+		}
+		return f, nil
+	}
 }

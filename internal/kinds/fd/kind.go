@@ -53,6 +53,8 @@ type Task struct {
 	// with both ends in the tree is the tree's own, one with an end
 	// outside is a pipe to the outside world.
 	PipeEnds func(ino uint64) (read, write bool)
+	// InTree tells whether a process (by PID) is one of the dumped tree.
+	InTree func(pid int) bool
 	// Pidfd refers to the task, for pidfd_getfd: a kind that must look
 	// at a file through a copy of the task's fd takes it with it.
 	Pidfd int

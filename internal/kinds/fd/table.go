@@ -22,12 +22,14 @@ type Kinds struct {
 	stdio   *stdioKind
 	regfile *regKind
 	memfd   *memfdKind
+	fifo    *fifoKind
 }
 
 // New returns a fresh instance of every kind: the one table of the kinds
 // of files ckpt knows. A new kind is added here.
 func New() *Kinds {
 	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}}
+	k.fifo = &fifoKind{reg: k.regfile}
 	k.all = []Kind{
 		k.stdio,
 		&pipeKind{},
@@ -37,11 +39,13 @@ func New() *Kinds {
 		&epollKind{},
 		&timerfdKind{},
 		&signalfdKind{},
+		k.fifo,
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
 		fdinfo.FdTypes_REG:       k.regfile,
 		fdinfo.FdTypes_PIPE:      k.all[1],
 		fdinfo.FdTypes_MEMFD:     k.memfd,
+		fdinfo.FdTypes_FIFO:      k.fifo,
 		fdinfo.FdTypes_EVENTFD:   k.all[4],
 		fdinfo.FdTypes_EVENTPOLL: k.all[5],
 		fdinfo.FdTypes_TIMERFD:   k.all[6],
@@ -121,6 +125,7 @@ func (k *Kinds) Finish(r Restorer) error {
 // files made again): call it once the restore is over, whether it
 // succeeded or not.
 func (k *Kinds) Close() {
+	k.fifo.close()
 	k.regfile.closeGhosts()
 	k.memfd.close()
 }
