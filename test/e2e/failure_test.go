@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/test/testsupport"
 )
@@ -110,6 +111,42 @@ func TestRestoreFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		restoreMustFail(t, img, filepath.Base(victim), pid)
+	})
+	t.Run("ghost files", func(t *testing.T) {
+		// A restore that fails after the unlinked files were made again
+		// leaves nothing of them in the file system.
+		img := dumpOne(t, "ghost_file", false)
+		pid := dumpedPid(t, img)
+		cwd := filepath.Dir(img)
+		names := func() []string {
+			var out []string
+			ents, _ := os.ReadDir(cwd)
+			for _, e := range ents {
+				out = append(out, e.Name())
+			}
+			return out
+		}
+		before := names()
+		// The rebuild fault strikes after the task's memory is mapped,
+		// its unlinked files made again.
+		rc := exec.Command(ckptBin, "restore", "-D", img, "-d")
+		rc.Env = append(os.Environ(), fault.Env+"=panic-at="+fault.RestoreRebuild)
+		if out, err := rc.CombinedOutput(); err == nil || !strings.Contains(string(out), fault.RestoreRebuild) {
+			t.Fatalf("restore with the fault %s: %v: %s", fault.RestoreRebuild, err, testsupport.LastLines(string(out), 3))
+		}
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			t.Errorf("a task with pid %s exists after the failed restore", pid)
+		}
+		if after := names(); strings.Join(after, " ") != strings.Join(before, " ") {
+			t.Errorf("the failed restore changed the directory of the unlinked files: %v, was %v", after, before)
+		}
+		// A truncated ghost image is an error naming it.
+		ghost := filepath.Join(img, "ghost-file-2.img")
+		fi, _ := os.Stat(ghost)
+		if err := os.Truncate(ghost, fi.Size()-100); err != nil {
+			t.Fatal(err)
+		}
+		restoreMustFail(t, img, "ghost-file-2.img", pid)
 	})
 	t.Run("pid in use", func(t *testing.T) {
 		img := dumpOne(t, "mem_heap", false)
