@@ -214,11 +214,20 @@ func TestDumpFailures(t *testing.T) {
 	}
 	// CRIU options that take a separate value are refused by name, the
 	// value consumed with them.
-	for _, o := range [][]string{{"--ghost-limit", "1M"}, {"--prev-images-dir", "x"}, {"--address", "127.0.0.1"}, {"--port", "1234"}, {"--external", "mnt[]"}, {"--network-lock", "iptables"}, {"--freeze-cgroup", "/sys/fs/cgroup/x"}} {
+	for _, o := range [][]string{{"--cgroup-root", "/x"}, {"--prev-images-dir", "x"}, {"--address", "127.0.0.1"}, {"--port", "1234"}, {"--external", "mnt[]"}, {"--network-lock", "iptables"}, {"--freeze-cgroup", "/sys/fs/cgroup/x"}} {
 		out, err := exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), o[0], o[1]).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), o[0]+" is not implemented") {
 			t.Errorf("dump %s %s: %v: %s", o[0], o[1], err, out)
 		}
+	}
+	// --ghost-limit takes its value (a size), --link-remap is refused by name.
+	out, err = exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), "--ghost-limit", "2M").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no such process") {
+		t.Errorf("dump --ghost-limit 2M of a missing pid: %v: %s", err, out)
+	}
+	out, err = exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), "--link-remap").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--link-remap") || !strings.Contains(string(out), "not supported") {
+		t.Errorf("dump --link-remap: %v: %s", err, out)
 	}
 	out, err = exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), "--pidfile", "x").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--pidfile is a restore option") {
