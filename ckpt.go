@@ -49,6 +49,10 @@ type DumpOptions struct {
 	// lock is refused. Leases, mandatory locks and a task blocked waiting
 	// for a lock are refused either way.
 	FileLocks bool
+	// GhostLimit is the largest file, unlinked but still open or mapped,
+	// whose contents the dump saves (CRIU's --ghost-limit); a larger one
+	// is refused. 0 means 1 MiB, CRIU's default.
+	GhostLimit int64
 	// FreezeTimeout bounds the wait for the tree to stop (0: 10 s).
 	FreezeTimeout time.Duration
 	// CPUCap is CRIU's --cpu-cap at dump: CPUCapNone leaves out
@@ -159,7 +163,7 @@ func Dump(opts DumpOptions) (*DumpStats, error) {
 	st, err := dump.Dump(dump.Options{
 		Pid: opts.Pid, ImagesDir: opts.ImagesDir, LeaveRunning: opts.LeaveRunning,
 		ShellJob: opts.ShellJob, FileLocks: opts.FileLocks, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
-		Context: opts.Context,
+		Context: opts.Context, GhostLimit: opts.GhostLimit,
 	})
 	if err != nil {
 		return nil, err

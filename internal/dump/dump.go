@@ -39,6 +39,10 @@ type Options struct {
 	// holds into file-locks.img, CRIU's --file-locks; without it a task
 	// holding a lock is refused.
 	FileLocks bool
+	// GhostLimit is the largest unlinked file, open or mapped, whose
+	// contents the dump saves (CRIU's --ghost-limit); 0 means
+	// fd.DefaultGhostLimit (1 MiB).
+	GhostLimit int64
 	// FreezeTimeout bounds the wait for the task to stop (0: 10 s).
 	FreezeTimeout time.Duration
 	// CPUCap is CRIU's --cpu-cap at dump: "none" leaves out cpuinfo.img,

@@ -168,7 +168,7 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 	if err := attrs.InspectAll(pid); err != nil {
 		return nil, err
 	}
-	if err := inspectMemory(pid); err != nil {
+	if err := inspectMemory(pid, o.GhostLimit); err != nil {
 		return nil, err
 	}
 	if err := t.inspectFiles(); err != nil {
@@ -183,20 +183,26 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 
 // fdOptions are the options the kinds of files see.
 func (o *Options) fdOptions() fd.Options {
-	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks}
+	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks, GhostLimit: o.GhostLimit}
 }
 
 // inspectMemory refuses, before the freeze, a task with a memory area of
 // a kind the dump would refuse (the dump classifies the areas again
 // once the task is stopped: they may change meanwhile).
-func inspectMemory(pid int) error {
+func inspectMemory(pid int, ghostLimit int64) error {
 	areas, err := procfs.ReadSmaps(pid)
 	if err != nil {
 		return err
 	}
 	for _, se := range areas {
-		if _, err := vma.Classify(pid, se); err != nil {
+		k, err := vma.Classify(pid, se)
+		if err != nil {
 			return err
+		}
+		if k.Class == vma.File {
+			if _, err := mappedFileStat(pid, se.VMA, ghostLimit); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -315,6 +315,10 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	stats := &Stats{}
 	ft := newFileTable(d)
 	ft.pipeEnds = tr.pipeEnds()
+	ft.tree = map[int]bool{}
+	for _, t := range tr.tasks {
+		ft.tree[t.pid] = true
+	}
 	nsd := ns.NewDumper(d)
 	for _, t := range tr.tasks {
 		if err := o.interrupted(); err != nil {

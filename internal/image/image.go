@@ -42,6 +42,10 @@ const (
 	MagicIpcVar    = "IPC_VAR"
 	MagicMnts      = "MNTS"
 	MagicFileLocks = "FILE_LOCKS"
+	MagicGhostFile = "GHOST_FILE"
+	MagicRemapPath = "REMAP_FPATH"
+	MagicMemfd     = "MEMFD_INODE"
+	MagicFifoData  = "FIFO_DATA"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -297,6 +301,20 @@ func MountpointsName(id uint32) string { return fmt.Sprintf("mountpoints-%d.img"
 // FileLocksName is the image of the tree's file locks (POSIX, OFD and
 // flock), one file_lock_entry each, written with --file-locks.
 func FileLocksName() string { return "file-locks.img" }
+
+// GhostFileName is the contents of an unlinked file, by ghost id (hex,
+// as CRIU names it).
+func GhostFileName(id uint32) string { return fmt.Sprintf("ghost-file-%x.img", id) }
+
+// RemapPathName lists the files of files.img whose path was unlinked and
+// the ghost that holds each.
+func RemapPathName() string { return "remap-fpath.img" }
+
+// MemfdName lists the memfd inodes of the dump (CRIU's memfd.img).
+func MemfdName() string { return "memfd.img" }
+
+// FifoDataName is the bytes queued in the dumped FIFOs.
+func FifoDataName() string { return "fifo-data.img" }
 
 // FSName is the cwd/root/umask image of one task.
 func FSName(pid int) string { return fmt.Sprintf("fs-%d.img", pid) }

@@ -14,12 +14,15 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
+	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	ipcvar "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-var"
+	memfdimg "github.com/checkpoint-restore/go-criu/v8/crit/images/memfd"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mnt"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/utsns"
@@ -90,16 +93,23 @@ func Load(dir string) (*Dump, error) {
 	for _, f := range files {
 		d.Files[f.GetId()] = f
 	}
-	d.Pipes = map[uint32]PipeData{}
-	if d.exists(image.PipesDataName()) {
-		ents, data, err := image.ReadWithData(d.Dir, image.PipesDataName(), image.MagicPipesData,
-			func() *pipedata.PipeDataEntry { return &pipedata.PipeDataEntry{} },
-			func(e *pipedata.PipeDataEntry) int { return int(e.GetBytes()) })
+	if d.Pipes, err = d.loadPipeData(image.PipesDataName(), image.MagicPipesData); err != nil {
+		return nil, err
+	}
+	if d.Fifos, err = d.loadPipeData(image.FifoDataName(), image.MagicFifoData); err != nil {
+		return nil, err
+	}
+	if err := d.loadGhosts(); err != nil {
+		return nil, err
+	}
+	if d.exists(image.MemfdName()) {
+		ms, err := image.ReadAll(d.Dir, image.MemfdName(), image.MagicMemfd, func() *memfdimg.MemfdInodeEntry { return &memfdimg.MemfdInodeEntry{} })
 		if err != nil {
 			return nil, err
 		}
-		for i, e := range ents {
-			d.Pipes[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
+		d.Memfds = map[uint32]*memfdimg.MemfdInodeEntry{}
+		for _, m := range ms {
+			d.Memfds[uint32(m.GetInodeId())] = m
 		}
 	}
 	seen := map[int]bool{}
@@ -277,4 +287,67 @@ func isStopSignal(sig int) bool {
 		return true
 	}
 	return false
+}
+
+// loadGhosts reads remap-fpath.img and the ghost files it names. Only
+// ghosts are known: a dump whose files were linked back elsewhere
+// (CRIU's --link-remap) or that refers to /proc paths cannot be restored
+// by ckpt.
+func (d *Dump) loadGhosts() error {
+	if !d.exists(image.RemapPathName()) {
+		return nil
+	}
+	remaps, err := image.ReadAll(d.Dir, image.RemapPathName(), image.MagicRemapPath, func() *remap.RemapFilePathEntry { return &remap.RemapFilePathEntry{} })
+	if err != nil {
+		return err
+	}
+	for _, r := range remaps {
+		if r.GetRemapType() != remap.RemapType_GHOST {
+			return fmt.Errorf("%s: file %d is remapped as %v: only ghost files can be restored", image.RemapPathName(), r.GetOrigId(), r.GetRemapType())
+		}
+		if f, ok := d.Files[r.GetOrigId()]; !ok || f.GetReg() == nil {
+			return fmt.Errorf("%s: file %d is not a regular file of files.img", image.RemapPathName(), r.GetOrigId())
+		}
+		gid := r.GetRemapId()
+		if _, ok := d.Ghosts[gid]; !ok {
+			ents, data, err := image.ReadWithData(d.Dir, image.GhostFileName(gid), image.MagicGhostFile,
+				func() *ghostfile.GhostFileEntry { return &ghostfile.GhostFileEntry{} },
+				func(e *ghostfile.GhostFileEntry) int {
+					if e.GetChunks() || e.Size == nil || e.GetSize() > 1<<40 {
+						return -1
+					}
+					return int(e.GetSize())
+				})
+			if err != nil {
+				return err
+			}
+			if len(ents) != 1 {
+				return fmt.Errorf("image %s: %w: %d entries, want 1 (chunked ghost files are not read by ckpt)", image.GhostFileName(gid), image.ErrCorrupt, len(ents))
+			}
+			if d.Ghosts == nil {
+				d.Ghosts = map[uint32]*Ghost{}
+			}
+			d.Ghosts[gid] = &Ghost{Entry: ents[0], Data: data[0]}
+		}
+		d.SetRemap(r.GetOrigId(), gid)
+	}
+	return nil
+}
+
+// loadPipeData reads pipes-data.img or fifo-data.img, if there.
+func (d *Dump) loadPipeData(name, magic string) (map[uint32]PipeData, error) {
+	out := map[uint32]PipeData{}
+	if !d.exists(name) {
+		return out, nil
+	}
+	ents, data, err := image.ReadWithData(d.Dir, name, magic,
+		func() *pipedata.PipeDataEntry { return &pipedata.PipeDataEntry{} },
+		func(e *pipedata.PipeDataEntry) int { return int(e.GetBytes()) })
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range ents {
+		out[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
+	}
+	return out, nil
 }

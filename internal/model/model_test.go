@@ -14,6 +14,7 @@ import (
 	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
+	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
@@ -52,6 +53,13 @@ func testDump(t *testing.T, dir, exe string) *Dump {
 	fileID := d.AddFile(reg("/etc/hostname", 3))
 	if exeID != 1 || fileID != 2 || d.NextFileID() != 3 {
 		t.Fatalf("file ids %d %d, next %d", exeID, fileID, d.NextFileID())
+	}
+	// An unlinked file, opened twice: two files of one ghost.
+	for i := 0; i < 2; i++ {
+		d.SetRemap(d.AddFile(reg("/tmp/gone", 0)), 1)
+	}
+	if gid := d.AddGhost(&Ghost{Entry: &ghostfile.GhostFileEntry{Uid: u32(0), Gid: u32(0), Mode: u32(0o100640)}, Data: []byte("ghost data")}); gid != 1 {
+		t.Fatalf("ghost id %d", gid)
 	}
 	ids := &criucore.TaskKobjIdsEntry{VmId: u32(1), FilesId: u32(1), FsId: u32(1), SighandId: u32(1)}
 	core := func(state uint32) *criucore.CoreEntry {
@@ -160,6 +168,14 @@ func TestWriteLoad(t *testing.T) {
 	start, vend, vb, err := p.DumpedVDSO()
 	if err != nil || start != 0x20000 || vend != 0x21000 || vb[0] != 'b' {
 		t.Errorf("DumpedVDSO: %#x-%#x %v", start, vend, err)
+	}
+	for _, id := range []uint32{3, 4} {
+		if gid, g := d.GhostOf(id); gid != 1 || g == nil || string(g.Data) != "ghost data" || g.Entry.GetMode() != 0o100640 {
+			t.Errorf("GhostOf(%d) = %d, %+v", id, gid, g)
+		}
+	}
+	if gid, _ := d.GhostOf(2); gid != 0 {
+		t.Errorf("GhostOf(2) = %d, want none", gid)
 	}
 	sh, err := d.ShmemContent(99)
 	if err != nil || len(sh) != 2*page || sh[0] != 0 || sh[page] != 7 {

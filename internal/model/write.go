@@ -12,6 +12,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
+	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
@@ -113,8 +114,30 @@ func (d *Dump) Write(dir string) error {
 			return err
 		}
 	}
-	if err := d.writePipes(); err != nil {
+	if err := d.writePipes(image.PipesDataName(), image.MagicPipesData, d.Pipes); err != nil {
 		return err
+	}
+	if len(d.Fifos) > 0 {
+		if err := d.writePipes(image.FifoDataName(), image.MagicFifoData, d.Fifos); err != nil {
+			return err
+		}
+	}
+	if err := d.writeGhosts(); err != nil {
+		return err
+	}
+	if len(d.Memfds) > 0 {
+		inos := make([]uint32, 0, len(d.Memfds))
+		for ino := range d.Memfds {
+			inos = append(inos, ino)
+		}
+		sort.Slice(inos, func(i, j int) bool { return inos[i] < inos[j] })
+		msgs := make([]proto.Message, len(inos))
+		for i, ino := range inos {
+			msgs[i] = d.Memfds[ino]
+		}
+		if err := d.Dir.Write(image.MemfdName(), image.MagicMemfd, msgs...); err != nil {
+			return err
+		}
 	}
 	ps := make([]proto.Message, len(d.Procs))
 	for i, p := range d.Procs {
@@ -192,21 +215,46 @@ func (d *Dump) writeShmem(sh Shmem, pagesID uint32) error {
 	return d.Dir.Write(image.ShmemPagemapName(sh.Ino), image.MagicPagemap, ents...)
 }
 
-// writePipes writes pipes-data.img: every pipe's size and buffered bytes.
-func (d *Dump) writePipes() error {
-	ids := make([]uint32, 0, len(d.Pipes))
-	for id := range d.Pipes {
+// writePipes writes pipes-data.img or fifo-data.img: every pipe's size
+// and buffered bytes.
+func (d *Dump) writePipes(name, magic string, pipes map[uint32]PipeData) error {
+	ids := make([]uint32, 0, len(pipes))
+	for id := range pipes {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	msgs := make([]proto.Message, len(ids))
 	data := make([][]byte, len(ids))
 	for i, id := range ids {
-		pd := d.Pipes[id]
+		pd := pipes[id]
 		msgs[i] = &pipedata.PipeDataEntry{PipeId: proto.Uint32(id), Bytes: proto.Uint32(uint32(len(pd.Data))), Size: proto.Uint32(uint32(pd.Size))}
 		data[i] = pd.Data
 	}
-	return d.Dir.WriteWithData(image.PipesDataName(), image.MagicPipesData, msgs, data)
+	return d.Dir.WriteWithData(name, magic, msgs, data)
+}
+
+// writeGhosts writes each ghost file (its entry, then its contents, not
+// in chunks) and remap-fpath.img, which ties files to them.
+func (d *Dump) writeGhosts() error {
+	if len(d.Remaps) == 0 {
+		return nil
+	}
+	for gid, g := range d.Ghosts {
+		g.Entry.Size = proto.Uint64(uint64(len(g.Data)))
+		if err := d.Dir.WriteWithData(image.GhostFileName(gid), image.MagicGhostFile, []proto.Message{g.Entry}, [][]byte{g.Data}); err != nil {
+			return err
+		}
+	}
+	ids := make([]uint32, 0, len(d.Remaps))
+	for id := range d.Remaps {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	msgs := make([]proto.Message, len(ids))
+	for i, id := range ids {
+		msgs[i] = &remap.RemapFilePathEntry{OrigId: proto.Uint32(id), RemapId: proto.Uint32(d.Remaps[id]), RemapType: remap.RemapType_GHOST.Enum()}
+	}
+	return d.Dir.Write(image.RemapPathName(), image.MagicRemapPath, msgs...)
 }
 
 // Size is the total size of the image files in the dump's directory.

@@ -105,6 +105,7 @@ func Restore(opts Options) (*Process, error) {
 	if err := fd.CheckLocks(d, fdOpts); err != nil {
 		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
 	}
+	defer kinds.Close()
 	var avoid []span
 	for _, im := range all {
 		if im.Zombie {
@@ -278,6 +279,10 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			}
 			return err
 		}
+	}
+	// Once every fd and mapping of the tree exists: memfd seals.
+	if err := root.kinds.Seal(root.im.Tree); err != nil {
+		return err
 	}
 	for _, r := range rs {
 		if r.im.Zombie {

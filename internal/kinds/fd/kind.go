@@ -34,6 +34,9 @@ type Options struct {
 	// FileLocks dumps and restores the file locks that fds hold
 	// (--file-locks); without it a file lock is refused (lock.go).
 	FileLocks bool
+	// GhostLimit is the largest unlinked file whose contents the dump
+	// saves (--ghost-limit); 0 means DefaultGhostLimit.
+	GhostLimit int64
 }
 
 // Task is the frozen process whose files a kind collects.
@@ -45,6 +48,8 @@ type Task struct {
 	// with both ends in the tree is the tree's own, one with an end
 	// outside is a pipe to the outside world.
 	PipeEnds func(ino uint64) (read, write bool)
+	// InTree tells whether a process (by PID) is one of the dumped tree.
+	InTree func(pid int) bool
 	// Pidfd refers to the task, for pidfd_getfd: a kind that must look
 	// at a file through a copy of the task's fd takes it with it.
 	Pidfd int

@@ -21,28 +21,35 @@ type Kinds struct {
 	byType  map[fdinfo.FdTypes]Kind
 	stdio   *stdioKind
 	regfile *regKind
+	memfd   *memfdKind
+	fifo    *fifoKind
 }
 
 // New returns a fresh instance of every kind: the one table of the kinds
 // of files ckpt knows. A new kind is added here.
 func New() *Kinds {
-	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}}
+	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}}
+	k.fifo = &fifoKind{reg: k.regfile}
 	k.all = []Kind{
 		k.stdio,
 		&pipeKind{},
+		k.memfd, // before regfile: a memfd is an unlinked regular file
 		k.regfile,
 		&eventfdKind{},
 		&epollKind{},
 		&timerfdKind{},
 		&signalfdKind{},
+		k.fifo,
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
 		fdinfo.FdTypes_REG:       k.regfile,
 		fdinfo.FdTypes_PIPE:      k.all[1],
-		fdinfo.FdTypes_EVENTFD:   k.all[3],
-		fdinfo.FdTypes_EVENTPOLL: k.all[4],
-		fdinfo.FdTypes_TIMERFD:   k.all[5],
-		fdinfo.FdTypes_SIGNALFD:  k.all[6],
+		fdinfo.FdTypes_MEMFD:     k.memfd,
+		fdinfo.FdTypes_FIFO:      k.fifo,
+		fdinfo.FdTypes_EVENTFD:   k.all[4],
+		fdinfo.FdTypes_EVENTPOLL: k.all[5],
+		fdinfo.FdTypes_TIMERFD:   k.all[6],
+		fdinfo.FdTypes_SIGNALFD:  k.all[7],
 		fdinfo.FdTypes_TTY:       k.stdio,
 	}
 	return k
@@ -122,6 +129,35 @@ func (k *Kinds) Finish(r Restorer) error {
 		}
 	}
 	return nil
+}
+
+// Close releases what the kinds keep in ckpt for a restore (the unlinked
+// files made again): call it once the restore is over, whether it
+// succeeded or not.
+func (k *Kinds) Close() {
+	k.fifo.close()
+	k.regfile.closeGhosts()
+	k.memfd.close()
+}
+
+// Seal ends the restore of the files the tree shares, once every fd and
+// mapping of the tree exists: it adds the memfds' seals.
+func (k *Kinds) Seal(d *model.Dump) error {
+	return k.memfd.seal(d)
+}
+
+// MappedPath returns the path at which a task being restored opens the
+// file of files.img id that it maps: a regular file's (or its ghost's),
+// or a memfd made again.
+func (k *Kinds) MappedPath(d *model.Dump, id uint32) (string, error) {
+	f, ok := d.Files[id]
+	if !ok {
+		return "", fmt.Errorf("files.img: no file with id %d", id)
+	}
+	if m := f.GetMemfd(); m != nil {
+		return k.memfd.path(d, m.GetInodeId())
+	}
+	return k.regfile.Path(d, id)
 }
 
 // Reg returns the regular-file kind, which also gives ids to the
