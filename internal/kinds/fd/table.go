@@ -12,6 +12,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/sockdiag"
 )
 
 // Kinds is one dump's or one restore's set of kinds, each with the state
@@ -70,7 +71,7 @@ func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
 			return kind, nil
 		}
 	}
-	return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d, %s (%s)", f.Fd, describe(f.Path, f.Stat.Mode&unix.S_IFMT), f.Path), "ckpt cannot dump it yet; close it before the dump")
+	return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d, %s (%s)", f.Fd, describe(f), f.Path), "ckpt cannot dump it yet; close it before the dump")
 }
 
 // ForEntry finds the kind that restores fd of dump d.
@@ -119,7 +120,8 @@ func (k *Kinds) Finish(r Restorer) error {
 func (k *Kinds) Reg() *regKind { return k.regfile }
 
 // describe names the kind of an fd no kind takes, for the error message.
-func describe(target string, mode uint32) string {
+func describe(f *File) string {
+	target, mode := f.Path, f.Stat.Mode&unix.S_IFMT
 	switch {
 	case strings.HasPrefix(target, "anon_inode:inotify"):
 		return "an inotify instance"
@@ -128,7 +130,8 @@ func describe(target string, mode uint32) string {
 	case strings.HasPrefix(target, "anon_inode:"):
 		return "an anonymous inode " + strings.TrimPrefix(target, "anon_inode:")
 	case strings.HasPrefix(target, "socket:"):
-		return "a socket"
+		// sock_diag names its family, protocol and state.
+		return sockdiag.Describe(uint32(f.Stat.Ino))
 	case strings.HasPrefix(target, "pipe:"):
 		return "a pipe"
 	case mode == unix.S_IFIFO:
