@@ -36,6 +36,10 @@ type Dump struct {
 	Files map[uint32]*fdinfo.FileEntry
 	// Pipes are the buffered bytes and size of every dumped pipe, by pipe id.
 	Pipes map[uint32]PipeData
+	// SkQueues are the messages queued to be read in each socket, by the
+	// socket's file id, oldest first (sk-queues.img): one per datagram
+	// or seqpacket record; a stream's bytes in chunks.
+	SkQueues map[uint32][][]byte
 	// Shmem are the contents of shared anonymous memory objects, for
 	// Write; Load leaves them in their images (see ShmemContent).
 	Shmem []Shmem

@@ -17,6 +17,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+	skpacket "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-packet"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 
@@ -91,6 +92,18 @@ func Load(dir string) (*Dump, error) {
 		}
 		for i, e := range ents {
 			d.Pipes[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
+		}
+	}
+	d.SkQueues = map[uint32][][]byte{}
+	if d.exists(image.SkQueuesName()) {
+		ents, data, err := image.ReadWithData(d.Dir, image.SkQueuesName(), image.MagicSkQueues,
+			func() *skpacket.SkPacketEntry { return &skpacket.SkPacketEntry{} },
+			func(e *skpacket.SkPacketEntry) int { return int(e.GetLength()) })
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range ents {
+			d.SkQueues[e.GetIdFor()] = append(d.SkQueues[e.GetIdFor()], data[i])
 		}
 	}
 	seen := map[int]bool{}

@@ -12,6 +12,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
+	skpacket "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-packet"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
@@ -86,6 +87,9 @@ func (d *Dump) Write(dir string) error {
 		}
 	}
 	if err := d.writePipes(); err != nil {
+		return err
+	}
+	if err := d.writeSkQueues(); err != nil {
 		return err
 	}
 	ps := make([]proto.Message, len(d.Procs))
@@ -179,6 +183,28 @@ func (d *Dump) writePipes() error {
 		data[i] = pd.Data
 	}
 	return d.Dir.WriteWithData(image.PipesDataName(), image.MagicPipesData, msgs, data)
+}
+
+// writeSkQueues writes sk-queues.img, CRIU's sk_packet_entry for each
+// queued message followed by its bytes; none when no socket has any.
+func (d *Dump) writeSkQueues() error {
+	if len(d.SkQueues) == 0 {
+		return nil
+	}
+	ids := make([]uint32, 0, len(d.SkQueues))
+	for id := range d.SkQueues {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var msgs []proto.Message
+	var data [][]byte
+	for _, id := range ids {
+		for _, m := range d.SkQueues[id] {
+			msgs = append(msgs, &skpacket.SkPacketEntry{IdFor: proto.Uint32(id), Length: proto.Uint32(uint32(len(m)))})
+			data = append(data, m)
+		}
+	}
+	return d.Dir.WriteWithData(image.SkQueuesName(), image.MagicSkQueues, msgs, data)
 }
 
 // Size is the total size of the image files in the dump's directory.

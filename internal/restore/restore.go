@@ -233,6 +233,9 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			return fmt.Errorf("child process %d: restore files: %w", r.pid, err)
 		}
 	}
+	if err := root.kinds.FinishTree(); err != nil {
+		return fmt.Errorf("restore files: %w", err)
+	}
 	for _, r := range rs {
 		if r.im.Zombie {
 			continue

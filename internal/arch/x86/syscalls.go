@@ -66,6 +66,14 @@ const (
 	SysTimerGetoverrun
 	SysTimerDelete
 	SysMembarrier
+	SysSocket
+	SysSocketpair
+	SysBind
+	SysListen
+	SysConnect
+	SysAccept4
+	SysPidfdOpen
+	SysPidfdGetfd
 	numSyscalls
 )
 
@@ -134,6 +142,15 @@ var sysNums = [numSyscalls][2]int{
 	SysTimerGetoverrun: {225, 262},
 	SysTimerDelete:     {226, 263},
 	SysMembarrier:      {324, 375},
+	// ia32 has direct socket calls since Linux 4.3 (socketcall before).
+	SysSocket:     {41, 359},
+	SysSocketpair: {53, 360},
+	SysBind:       {49, 361},
+	SysListen:     {50, 363},
+	SysConnect:    {42, 362},
+	SysAccept4:    {288, 364},
+	SysPidfdOpen:  {434, 434},
+	SysPidfdGetfd: {438, 438},
 }
 
 var sysNames = [numSyscalls]string{
@@ -147,6 +164,8 @@ var sysNames = [numSyscalls]string{
 	"getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
 	"timer_getoverrun", "timer_delete",
 	"membarrier",
+	"socket", "socketpair", "bind", "listen", "connect", "accept4",
+	"pidfd_open", "pidfd_getfd",
 }
 
 func (s Syscall) String() string {

@@ -108,6 +108,19 @@ type Finisher interface {
 	Finish(r Restorer) error
 }
 
+// TreeFinisher is a kind that tidies up once every process of the tree
+// has its fd table (unix sockets close the ends they kept for other
+// processes to take).
+type TreeFinisher interface {
+	FinishTree() error
+}
+
+// Undoer is a Restorer that takes back, if the restore fails, a change
+// made outside the task (a socket file bound on disk).
+type Undoer interface {
+	OnUndo(what string, fn func() error)
+}
+
 // Checker is a kind that checks, before the restore touches anything,
 // that an fd of the dump can be restored with the options given.
 type Checker interface {

@@ -36,6 +36,7 @@ func New() *Kinds {
 		&epollKind{},
 		&timerfdKind{},
 		&signalfdKind{},
+		&unixKind{},
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
 		fdinfo.FdTypes_REG:       k.regfile,
@@ -45,6 +46,7 @@ func New() *Kinds {
 		fdinfo.FdTypes_TIMERFD:   k.all[5],
 		fdinfo.FdTypes_SIGNALFD:  k.all[6],
 		fdinfo.FdTypes_TTY:       k.stdio,
+		fdinfo.FdTypes_UNIXSK:    k.all[7],
 	}
 	return k
 }
@@ -108,6 +110,19 @@ func (k *Kinds) Finish(r Restorer) error {
 	for _, kind := range k.all {
 		if f, ok := kind.(Finisher); ok {
 			if err := f.Finish(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// FinishTree runs every kind's end-of-tree step, once every process of
+// the tree has its fd table.
+func (k *Kinds) FinishTree() error {
+	for _, kind := range k.all {
+		if f, ok := kind.(TreeFinisher); ok {
+			if err := f.FinishTree(); err != nil {
 				return err
 			}
 		}
