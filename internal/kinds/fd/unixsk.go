@@ -51,8 +51,8 @@ type unixKind struct {
 	// fd is matched before any is collected).
 	seen map[uint32]bool
 	// diag is UNIX_DIAG's view, taken anew at the first Collect, when the
-	// tree is frozen; listenerOf maps a pending connection's inode to its
-	// listener's.
+	// tree is frozen; listenerOf maps the inode of a client whose
+	// connection is not accepted yet to its listener's.
 	diag       map[uint32]*sockdiag.Unix
 	frozen     bool
 	listenerOf map[uint32]uint32
@@ -159,40 +159,35 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	obj := describeUnix(f.Fd, u)
 	refuse := func(reason string) error { return ckerr.Unsupported(t.Pid, obj, reason) }
 	peer := u.Peer
-	if u.HasPeer && peer != 0 && !k.seen[peer] {
-		l, pending := k.listenerOf[peer]
-		switch {
-		case pending && k.seen[l]:
-			if emb := k.diag[peer]; emb != nil && emb.RQueue > 0 {
-				return refuse(fmt.Sprintf("its connection to listener socket:[%d] of the tree is not accepted yet and holds %d bytes it sent: ckpt cannot read them without accepting the connection; dump once it is accepted", l, emb.RQueue))
-			}
-			peer = l // written as a client pending on that listener
-		default:
+	if l, pending := k.listenerOf[ino]; pending {
+		// A client whose connection listener l has not accepted yet: its
+		// peer, the embryo in l's queue, has no inode (peer 0); what it
+		// sent waits there and counts in its send queue.
+		if !k.seen[l] {
 			where := ""
-			if p := k.diag[peer]; p != nil && len(p.Name) > 0 {
-				where = " bound to " + nameString(p.Name)
-			} else if pending {
-				where = fmt.Sprintf(", not yet accepted by listener socket:[%d]", l)
-				if lu := k.diag[l]; lu != nil && len(lu.Name) > 0 {
-					where += " bound to " + nameString(lu.Name)
-				}
+			if lu := k.diag[l]; lu != nil && len(lu.Name) > 0 {
+				where = " bound to " + nameString(lu.Name)
 			}
-			return refuse(fmt.Sprintf("its peer socket:[%d]%s is held outside the dumped tree; connections to the outside are not supported (CRIU's --ext-unix-sk is not implemented): close it, or dump the peer's process with the tree", u.Peer, where))
+			return refuse(fmt.Sprintf("its connection waits to be accepted by listener socket:[%d]%s, held outside the dumped tree; connections to the outside are not supported (CRIU's --ext-unix-sk is not implemented)", l, where))
 		}
+		if u.WQueue > 0 {
+			return refuse(fmt.Sprintf("its connection to listener socket:[%d] of the tree is not accepted yet and holds what it sent (%d bytes of buffers): ckpt cannot read that without accepting the connection; dump once it is accepted", l, u.WQueue))
+		}
+		peer = l // written as a client pending on that listener
+	} else if u.HasPeer && peer != 0 && !k.seen[peer] {
+		where := ""
+		if p := k.diag[peer]; p != nil && len(p.Name) > 0 {
+			where = " bound to " + nameString(p.Name)
+		}
+		return refuse(fmt.Sprintf("its peer socket:[%d]%s is held outside the dumped tree; connections to the outside are not supported (CRIU's --ext-unix-sk is not implemented): close it, or dump the peer's process with the tree", u.Peer, where))
 	}
 	if u.HasPeer && peer == 0 && u.Type == unix.SOCK_DGRAM {
 		return refuse("it is connected to a peer that was closed: not supported yet")
 	}
 	for _, c := range u.Icons {
-		emb := k.diag[c]
-		if emb == nil {
-			continue
-		}
-		if !k.seen[emb.Peer] {
-			return refuse(fmt.Sprintf("a connection from socket:[%d], outside the dumped tree, waits to be accepted: accept it or let it go before the dump", emb.Peer))
-		}
-		if emb.RQueue > 0 {
-			return refuse(fmt.Sprintf("a connection from socket:[%d] waits to be accepted with %d bytes it sent: ckpt cannot read them without accepting the connection; dump once it is accepted", emb.Peer, emb.RQueue))
+		// UNIX_DIAG_ICONS lists the clients of the connections waiting.
+		if !k.seen[c] {
+			return refuse(fmt.Sprintf("a connection from socket:[%d], outside the dumped tree, waits to be accepted: accept it or let it go before the dump", c))
 		}
 	}
 
@@ -594,7 +589,8 @@ func (b *builder) run() error {
 	paths := map[string]uint32{}
 	// Paths: a stale socket file left by the dumped socket goes first.
 	for _, e := range b.sorted() {
-		if !isPath(e.GetName()) {
+		// Ends that were accepted share their listener's name and file.
+		if !isPath(e.GetName()) || e.GetState() == uapi.TCP_ESTABLISHED && e.GetType() != unix.SOCK_DGRAM {
 			continue
 		}
 		p := absPath(e)
@@ -989,6 +985,11 @@ func (b *builder) accepted(e, peer *skunix.UnixSkEntry) error {
 		// The listener is gone: a temporary one, bound to the accepting
 		// end's name, accepts the connection and goes.
 		tmp := &skunix.UnixSkEntry{Ino: proto.Uint32(closedPeer(ino(acc))), Type: acc.Type, Name: acc.GetName(), NameDir: acc.NameDir}
+		if isPath(tmp.GetName()) {
+			if err := clearStale(absPath(tmp), int(tmp.GetType())); err != nil {
+				return fmt.Errorf("socket:[%d]: %w", ino(acc), err)
+			}
+		}
 		if lfd, err = b.socket(tmp); err != nil {
 			return err
 		}
