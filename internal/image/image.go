@@ -25,20 +25,21 @@ import (
 
 // Image kinds, named as in CRIU's magic.h.
 const (
-	MagicInventory = "INVENTORY"
-	MagicPstree    = "PSTREE"
-	MagicCore      = "CORE"
-	MagicIDs       = "IDS"
-	MagicMM        = "MM"
-	MagicPagemap   = "PAGEMAP"
-	MagicFiles     = "FILES"
-	MagicFdinfo    = "FDINFO"
-	MagicFS        = "FS"
-	MagicPipesData = "PIPES_DATA"
-	MagicSkQueues  = "SK_QUEUES"
-	MagicTimens    = "TIMENS"
-	MagicCpuinfo   = "CPUINFO"
-	MagicTtyInfo   = "TTY_INFO"
+	MagicInventory  = "INVENTORY"
+	MagicPstree     = "PSTREE"
+	MagicCore       = "CORE"
+	MagicIDs        = "IDS"
+	MagicMM         = "MM"
+	MagicPagemap    = "PAGEMAP"
+	MagicFiles      = "FILES"
+	MagicFdinfo     = "FDINFO"
+	MagicFS         = "FS"
+	MagicPipesData  = "PIPES_DATA"
+	MagicSkQueues   = "SK_QUEUES"
+	MagicRemapFpath = "REMAP_FPATH"
+	MagicTimens     = "TIMENS"
+	MagicCpuinfo    = "CPUINFO"
+	MagicTtyInfo    = "TTY_INFO"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -269,6 +270,10 @@ func PipesDataName() string { return "pipes-data.img" }
 // SkQueuesName holds the messages queued in sockets (sk_packet_entry,
 // each followed by its bytes).
 func SkQueuesName() string { return "sk-queues.img" }
+
+// RemapFpathName maps files to where they are found now (for ckpt: unix
+// sockets whose bound file was renamed).
+func RemapFpathName() string { return "remap-fpath.img" }
 
 // ShmemPagemapName is the pagemap of a shared memory object.
 func ShmemPagemapName(ino uint64) string { return fmt.Sprintf("pagemap-shmem-%d.img", ino) }

@@ -40,6 +40,10 @@ type Dump struct {
 	// socket's file id, oldest first (sk-queues.img): one per datagram
 	// or seqpacket record; a stream's bytes in chunks.
 	SkQueues map[uint32][][]byte
+	// SkMoved are, by file id, the unix sockets whose bound file was
+	// renamed since it was bound: where the file is now
+	// (remap-fpath.img, with a regular-file entry for the path).
+	SkMoved map[uint32]string
 	// Shmem are the contents of shared anonymous memory objects, for
 	// Write; Load leaves them in their images (see ShmemContent).
 	Shmem []Shmem

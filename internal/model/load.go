@@ -17,6 +17,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
 	skpacket "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-packet"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
@@ -92,6 +93,20 @@ func Load(dir string) (*Dump, error) {
 		}
 		for i, e := range ents {
 			d.Pipes[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
+		}
+	}
+	d.SkMoved = map[uint32]string{}
+	if d.exists(image.RemapFpathName()) {
+		ents, err := image.ReadAll(d.Dir, image.RemapFpathName(), image.MagicRemapFpath, func() *remap.RemapFilePathEntry { return &remap.RemapFilePathEntry{} })
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			orig, to := d.Files[e.GetOrigId()], d.Files[e.GetRemapId()]
+			if orig.GetUsk() == nil || to.GetReg() == nil {
+				return nil, fmt.Errorf("%s: entry %d -> %d is not a unix socket's file: %w", image.RemapFpathName(), e.GetOrigId(), e.GetRemapId(), image.ErrCorrupt)
+			}
+			d.SkMoved[e.GetOrigId()] = to.GetReg().GetName()
 		}
 	}
 	d.SkQueues = map[uint32][][]byte{}

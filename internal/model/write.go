@@ -10,8 +10,11 @@ import (
 	"sort"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
+	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
 	skpacket "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-packet"
 	"google.golang.org/protobuf/proto"
 
@@ -44,6 +47,9 @@ func (d *Dump) Write(dir string) error {
 		if err := d.writeProc(p, fdTables); err != nil {
 			return err
 		}
+	}
+	if err := d.writeSkMoved(); err != nil {
+		return err
 	}
 	ids := make([]uint32, 0, len(d.Files))
 	for id := range d.Files {
@@ -183,6 +189,35 @@ func (d *Dump) writePipes() error {
 		data[i] = pd.Data
 	}
 	return d.Dir.WriteWithData(image.PipesDataName(), image.MagicPipesData, msgs, data)
+}
+
+// writeSkMoved writes remap-fpath.img for the unix sockets whose bound
+// file is elsewhere now: each socket's file id maps to a regular-file
+// entry, added to files.img, that names where the file is (CRIU's
+// remap_file_path_entry, LINKED: the file is found at the remap's path).
+func (d *Dump) writeSkMoved() error {
+	if len(d.SkMoved) == 0 {
+		return nil
+	}
+	ids := make([]uint32, 0, len(d.SkMoved))
+	for id := range d.SkMoved {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var msgs []proto.Message
+	for _, id := range ids {
+		z := proto.Uint32(0)
+		rid := d.AddFile(&fdinfo.FileEntry{
+			Type: fdinfo.FdTypes_REG.Enum(),
+			Reg: &regfile.RegFileEntry{
+				Flags: z, Pos: proto.Uint64(0), Name: proto.String(d.SkMoved[id]),
+				Fown: &fown.FownEntry{Uid: z, Euid: z, Signum: z, PidType: z, Pid: z},
+			},
+		})
+		d.Files[rid].Reg.Id = proto.Uint32(rid)
+		msgs = append(msgs, &remap.RemapFilePathEntry{OrigId: proto.Uint32(id), RemapId: proto.Uint32(rid), RemapType: remap.RemapType_LINKED.Enum()})
+	}
+	return d.Dir.Write(image.RemapFpathName(), image.MagicRemapFpath, msgs...)
 }
 
 // writeSkQueues writes sk-queues.img, CRIU's sk_packet_entry for each

@@ -207,12 +207,20 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		usk.Backlog = proto.Uint32(u.WQueue)
 	}
 	if len(u.Name) > 0 && u.Name[0] != 0 {
-		if err := boundFile(t.Pid, cfd, u, usk); err != nil {
+		moved, err := boundFile(t.Pid, cfd, u, usk)
+		if err != nil {
 			var ue *ckerr.UnsupportedError
 			if errors.As(err, &ue) {
 				return refuse(ue.Reason)
 			}
 			return fmt.Errorf("%s: %w", obj, err)
+		}
+		// An accepted end shares its listener's file: the listener moves it.
+		if moved != "" && (u.State != uapi.TCP_ESTABLISHED || u.Type == unix.SOCK_DGRAM) {
+			if t.Dump.SkMoved == nil {
+				t.Dump.SkMoved = map[uint32]string{}
+			}
+			t.Dump.SkMoved[e.GetId()] = moved
 		}
 	}
 	if usk.Opts, err = sockOpts(cfd); err != nil {
@@ -243,10 +251,12 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 
 // boundFile finds where the file of a socket bound to a path is now
 // (SIOCUNIXFILE opens it), and records its mode and owner, the directory
-// a relative name was bound in, and whether it was unlinked. A file
-// renamed since is refused: binding the dumped name would put it back
-// where it was, not where clients now look.
-func boundFile(pid, cfd int, u *sockdiag.Unix, usk *skunix.UnixSkEntry) error {
+// a relative name was bound in, and whether it was unlinked. For a file
+// renamed since it was bound it returns where the file is now: the
+// restore binds the name and renames the file there, so that clients
+// find it where they look now (a JVM binds .java_pidN.tmp and renames it
+// to .java_pidN) and the socket keeps its name.
+func boundFile(pid, cfd int, u *sockdiag.Unix, usk *skunix.UnixSkEntry) (moved string, err error) {
 	name := nameString(u.Name)
 	var cur string
 	var st unix.Stat_t
@@ -255,10 +265,10 @@ func boundFile(pid, cfd int, u *sockdiag.Unix, usk *skunix.UnixSkEntry) error {
 		defer unix.Close(int(pfd))
 		l, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", pfd))
 		if err != nil {
-			return fmt.Errorf("bound file: %w", err)
+			return "", fmt.Errorf("bound file: %w", err)
 		}
 		if err := unix.Fstat(int(pfd), &st); err != nil {
-			return fmt.Errorf("bound file: %w", err)
+			return "", fmt.Errorf("bound file: %w", err)
 		}
 		cur = l
 	} else {
@@ -268,7 +278,7 @@ func boundFile(pid, cfd int, u *sockdiag.Unix, usk *skunix.UnixSkEntry) error {
 		if !filepath.IsAbs(p) {
 			cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
 			if err != nil {
-				return err
+				return "", err
 			}
 			p = filepath.Join(cwd, p)
 		}
@@ -286,14 +296,27 @@ func boundFile(pid, cfd int, u *sockdiag.Unix, usk *skunix.UnixSkEntry) error {
 	switch {
 	case filepath.IsAbs(name):
 		if cur != filepath.Clean(name) {
-			return ckerr.Unsupported(pid, "", fmt.Sprintf("its file was renamed to %s since it was bound: not supported yet", cur))
+			if deleted {
+				return "", ckerr.Unsupported(pid, "", fmt.Sprintf("its file was renamed to %s and then unlinked: not supported yet", cur))
+			}
+			return cur, nil
 		}
 	case strings.HasSuffix(cur, "/"+filepath.Clean(name)):
 		usk.NameDir = proto.String(strings.TrimSuffix(cur, "/"+filepath.Clean(name)))
 	default:
-		return ckerr.Unsupported(pid, "", fmt.Sprintf("its file was renamed to %s since it was bound: not supported yet", cur))
+		if deleted {
+			return "", ckerr.Unsupported(pid, "", fmt.Sprintf("its file was renamed to %s and then unlinked: not supported yet", cur))
+		}
+		// Renamed since it was bound by a relative name: bound again from
+		// the task's working directory, the likeliest place it was bound.
+		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		if err != nil {
+			return "", err
+		}
+		usk.NameDir = proto.String(cwd)
+		return cur, nil
 	}
-	return nil
+	return "", nil
 }
 
 // sockOpts reads the socket options that are restored.
@@ -526,6 +549,9 @@ type builder struct {
 	pidfd  int
 	copies map[uint32]int
 	queues map[uint32][][]byte
+	// moved are, by inode, where the files of sockets bound and renamed
+	// since are to go.
+	moved map[uint32]string
 	// unlink are paths to unlink once every socket exists (sockets whose
 	// file was unlinked, temporary listeners).
 	unlink []string
@@ -559,6 +585,12 @@ func (k *unixKind) build(r Restorer) (err error) {
 	for id, q := range d.SkQueues {
 		if ino, ok := byID[id]; ok {
 			b.queues[ino] = q
+		}
+	}
+	b.moved = map[uint32]string{}
+	for id, p := range d.SkMoved {
+		if ino, ok := byID[id]; ok {
+			b.moved[ino] = p
 		}
 	}
 	if b.pidfd, err = unix.PidfdOpen(r.Pid(), 0); err != nil {
@@ -600,6 +632,15 @@ func (b *builder) run() error {
 		paths[p] = ino(e)
 		if err := clearStale(p, int(e.GetType())); err != nil {
 			return fmt.Errorf("socket:[%d]: %w", ino(e), err)
+		}
+		if m, ok := b.moved[ino(e)]; ok {
+			if other, dup := paths[m]; dup {
+				return fmt.Errorf("socket:[%d] and socket:[%d] are both bound to %s: not supported yet", other, ino(e), m)
+			}
+			paths[m] = ino(e)
+			if err := clearStale(m, int(e.GetType())); err != nil {
+				return fmt.Errorf("socket:[%d]: %w", ino(e), err)
+			}
 		}
 	}
 	// Listeners.
@@ -737,6 +778,7 @@ func (b *builder) run() error {
 			}
 		}
 	}
+	var moves [][2]string
 	for _, e := range b.sorted() {
 		c := b.copies[ino(e)]
 		if how := e.GetShutdown(); how != skopts.SkShutdown_NONE {
@@ -761,6 +803,25 @@ func (b *builder) run() error {
 			if e.GetDeleted() {
 				b.unlink = append(b.unlink, p)
 			}
+			if m, ok := b.moved[ino(e)]; ok {
+				// Renamed since it was bound: the file goes where it was
+				// found at the dump, once every connection to it is made.
+				moves = append(moves, [2]string{p, m})
+			}
+		}
+	}
+	for _, mv := range moves {
+		if err := os.Rename(mv[0], mv[1]); err != nil {
+			return fmt.Errorf("move the bound file where it was renamed: %w", err)
+		}
+		if u, ok := b.r.(Undoer); ok {
+			to := mv[1]
+			u.OnUndo("unlink "+to, func() error {
+				if err := os.Remove(to); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+				return nil
+			})
 		}
 	}
 	for _, p := range b.unlink {
