@@ -22,6 +22,7 @@ func dumpCmd() *cobra.Command {
 	var leaveRunning bool
 	var cpuCap string
 	var timeout int
+	var extUnixSk bool
 	cmd := &cobra.Command{
 		Use:   "dump -t PID -D DIR",
 		Short: "Checkpoint a running task into a directory of images (the task is killed unless --leave-running)",
@@ -41,7 +42,7 @@ func dumpCmd() *cobra.Command {
 			ctx, stop := interruptOnSignals()
 			defer stop()
 			st, err := ckpt.Dump(ckpt.DumpOptions{
-				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob,
+				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob, ExtUnixSk: extUnixSk,
 				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: log.progress,
 				Context: ctx,
 			})
@@ -61,6 +62,7 @@ func dumpCmd() *cobra.Command {
 	// Before register, which refuses the CRIU options left unimplemented.
 	cmd.Flags().StringVar(&cpuCap, "cpu-cap", ckpt.CPUCapIns, "none: do not record the CPU (cpuinfo.img), so that no restore can compare it; any other value records it ("+strings.Join(ckpt.CPUCapValues, ", ")+")")
 	cmd.Flags().IntVar(&timeout, "timeout", 10, "seconds to wait for the tree to stop")
+	cmd.Flags().BoolVar(&extUnixSk, "ext-unix-sk", false, "dump unix datagram sockets connected to a socket outside the tree; the restore connects them to its name again")
 	// CRIU takes --pidfile on every command; only restore (and CRIU's
 	// daemons) write one.
 	c.refuse(cmd.Flags(), "pidfile", "--pidfile is a restore option (the file for the restored task's PID); a dump writes none", false)

@@ -35,6 +35,9 @@ type Options struct {
 	// ShellJob allows stdio (fds 0-2) that is a tty or a pipe; restore
 	// then gives the task the stdio of whoever runs it.
 	ShellJob bool
+	// ExtUnixSk dumps unix datagram sockets connected outside the tree
+	// (CRIU's --ext-unix-sk).
+	ExtUnixSk bool
 	// FreezeTimeout bounds the wait for the task to stop (0: 10 s).
 	FreezeTimeout time.Duration
 	// CPUCap is CRIU's --cpu-cap at dump: "none" leaves out cpuinfo.img,

@@ -105,7 +105,7 @@ func (t *task) fdTable(ft *fileTable) ([]*fdinfo.FdinfoEntry, error) {
 		return nil, fmt.Errorf("pidfd_open: %w", err)
 	}
 	defer unix.Close(pidfd)
-	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: fd.Options{ShellJob: t.opts.ShellJob}, PipeEnds: ft.ends, Pidfd: pidfd}
+	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: fd.Options{ShellJob: t.opts.ShellJob, ExtUnixSk: t.opts.ExtUnixSk}, PipeEnds: ft.ends, Pidfd: pidfd}
 	var out []*fdinfo.FdinfoEntry
 	for i := range t.files {
 		f := &t.files[i]

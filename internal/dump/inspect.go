@@ -143,7 +143,7 @@ func (t *task) inspectFiles() error {
 	if err != nil {
 		return err
 	}
-	o := fd.Options{ShellJob: t.opts.ShellJob}
+	o := fd.Options{ShellJob: t.opts.ShellJob, ExtUnixSk: t.opts.ExtUnixSk}
 	for _, l := range fds {
 		of := openFile{File: fd.File{Fd: l.Num, Path: l.Target}}
 		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, l.Num), &of.Stat); err != nil {

@@ -44,6 +44,10 @@ type Dump struct {
 	// renamed since it was bound: where the file is now
 	// (remap-fpath.img, with a regular-file entry for the path).
 	SkMoved map[uint32]string
+	// Unlisted are files that no fd of the tree holds, added to files.img
+	// by Write: the sockets outside the tree that dumped unix sockets are
+	// connected to (--ext-unix-sk), with CRIU's USK_EXTERN flag.
+	Unlisted []*fdinfo.FileEntry
 	// Shmem are the contents of shared anonymous memory objects, for
 	// Write; Load leaves them in their images (see ShmemContent).
 	Shmem []Shmem

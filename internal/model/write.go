@@ -51,6 +51,13 @@ func (d *Dump) Write(dir string) error {
 	if err := d.writeSkMoved(); err != nil {
 		return err
 	}
+	for _, f := range d.Unlisted {
+		id := d.AddFile(f)
+		if u := f.GetUsk(); u != nil {
+			u.Id = proto.Uint32(id)
+		}
+	}
+	d.Unlisted = nil
 	ids := make([]uint32, 0, len(d.Files))
 	for id := range d.Files {
 		ids = append(ids, id)

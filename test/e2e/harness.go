@@ -34,6 +34,7 @@ type Program struct {
 	VDSO      bool
 	PidNS     bool // started as the init of a new PID namespace
 	NeedsIA32 bool // runs ia32 code even in its -m64 build
+	ExtUnixSk bool // dumped with --ext-unix-sk
 }
 
 var manifestRe = regexp.MustCompile(`^/\* ckpt-test:(.*)\*/`)
@@ -90,6 +91,8 @@ func Programs(dir string) ([]Program, error) {
 					return nil, fmt.Errorf("%s: unknown needs=%s", src, v)
 				}
 				p.NeedsIA32 = true
+			case "extunixsk":
+				p.ExtUnixSk = v == "yes"
 			case "lang":
 				// Built by the Makefile like the C programs.
 			default:
@@ -239,6 +242,9 @@ func (r *Run) execute() error {
 	dumpArgs := []string{"dump", "-t", fmt.Sprint(pid), "-D", imgDir, "-o", "dump.log", "-v4"}
 	if r.Prog.ShellJob {
 		dumpArgs = append(dumpArgs, "--shell-job")
+	}
+	if r.Prog.ExtUnixSk {
+		dumpArgs = append(dumpArgs, "--ext-unix-sk")
 	}
 	out, derr := exec.Command(r.Ckpt, dumpArgs...).CombinedOutput()
 	if r.Prog.DumpFail != "" {

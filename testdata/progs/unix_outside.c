@@ -24,6 +24,7 @@ int main(void)
 		if (fork() != 0)
 			_exit(0);
 		/* The grandchild: outside the tree once its parent is gone. */
+		setsid();
 		close(sv[0]);
 		for (;;) {
 			ssize_t n = read(sv[1], buf, sizeof(buf));

@@ -39,6 +39,9 @@ type Options struct {
 	// ShellJob: stdio that is a tty or a pipe is inherited from whoever
 	// runs the restore (--shell-job).
 	ShellJob bool
+	// ExtUnixSk: a unix datagram socket connected to a socket outside the
+	// tree is dumped and connected to it by name again (--ext-unix-sk).
+	ExtUnixSk bool
 }
 
 // Task is the frozen process whose files a kind collects.

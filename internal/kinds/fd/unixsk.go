@@ -56,12 +56,19 @@ type unixKind struct {
 	diag       map[uint32]*sockdiag.Unix
 	frozen     bool
 	listenerOf map[uint32]uint32
+	// extAdded are the sockets outside the tree written already as the
+	// peers of dumped ones (--ext-unix-sk).
+	extAdded map[uint32]bool
 
 	// home is the process where the restore made the sockets; spare is,
 	// by socket inode, the fd there that holds it.
 	home  Restorer
 	spare map[uint32]int
 }
+
+// uskExtern marks, in UnixSkEntry.uflags, a socket outside the tree that a
+// dumped one is connected to (CRIU's USK_EXTERN, criu/include/sockets.h).
+const uskExtern = 1
 
 func (*unixKind) Name() string { return "unix socket" }
 
@@ -175,11 +182,46 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		}
 		peer = l // written as a client pending on that listener
 	} else if u.HasPeer && peer != 0 && !k.seen[peer] {
+		p := k.diag[peer]
 		where := ""
-		if p := k.diag[peer]; p != nil && len(p.Name) > 0 {
+		if p != nil && len(p.Name) > 0 {
 			where = " bound to " + nameString(p.Name)
 		}
-		return refuse(fmt.Sprintf("its peer socket:[%d]%s is held outside the dumped tree; connections to the outside are not supported (CRIU's --ext-unix-sk is not implemented): close it, or dump the peer's process with the tree", u.Peer, where))
+		switch {
+		case u.Type != unix.SOCK_DGRAM:
+			return refuse(fmt.Sprintf("its peer socket:[%d]%s is held outside the dumped tree: a connection to the outside cannot be made again (also not with --ext-unix-sk, which takes datagram sockets only): close it, or dump the peer's process with the tree", u.Peer, where))
+		case !t.Opts.ExtUnixSk:
+			return refuse(fmt.Sprintf("it is connected to socket:[%d]%s outside the dumped tree: dump with --ext-unix-sk to connect it to that name again at restore", u.Peer, where))
+		case p == nil || len(p.Name) == 0:
+			return refuse(fmt.Sprintf("it is connected to socket:[%d] outside the dumped tree, which has no name to connect to again", u.Peer))
+		case len(u.Name) == 0 && u.RQueue > 0:
+			return refuse(fmt.Sprintf("datagrams from socket:[%d] outside the dumped tree wait in it, and it has no name to send them to again", u.Peer))
+		}
+		var nameDir *string
+		if isPath(p.Name) && !filepath.IsAbs(nameString(p.Name)) {
+			// A relative name, bound in the outside process's directory:
+			// taken where the task's working directory has that socket file.
+			dir, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", t.Pid))
+			var st unix.Stat_t
+			if err != nil || !p.HasVFS || unix.Stat(filepath.Join(dir, nameString(p.Name)), &st) != nil || uint32(st.Ino) != p.VFSIno {
+				return refuse(fmt.Sprintf("it is connected to socket:[%d] outside the dumped tree, bound to the relative name %s, which ckpt cannot find", u.Peer, nameString(p.Name)))
+			}
+			nameDir = proto.String(dir)
+		}
+		if !k.extAdded[peer] {
+			if k.extAdded == nil {
+				k.extAdded = map[uint32]bool{}
+			}
+			k.extAdded[peer] = true
+			t.Dump.Unlisted = append(t.Dump.Unlisted, &fdinfo.FileEntry{
+				Type: fdinfo.FdTypes_UNIXSK.Enum(),
+				Usk: &skunix.UnixSkEntry{
+					Id: proto.Uint32(0), Ino: proto.Uint32(peer), Type: proto.Uint32(uint32(p.Type)), State: proto.Uint32(uint32(p.State)),
+					Flags: proto.Uint32(0), Uflags: proto.Uint32(uskExtern), Backlog: proto.Uint32(0), Peer: proto.Uint32(p.Peer),
+					Fown: noOwner(), Name: append([]byte{}, p.Name...), NameDir: nameDir, Opts: &skopts.SkOptsEntry{SoSndbuf: proto.Uint32(0), SoRcvbuf: proto.Uint32(0), SoSndTmoSec: proto.Uint64(0), SoSndTmoUsec: proto.Uint64(0), SoRcvTmoSec: proto.Uint64(0), SoRcvTmoUsec: proto.Uint64(0)},
+				},
+			})
+		}
 	}
 	if u.HasPeer && peer == 0 && u.Type == unix.SOCK_DGRAM {
 		return refuse("it is connected to a peer that was closed: not supported yet")
@@ -542,6 +584,9 @@ type builder struct {
 	// ents are the dump's unix sockets by inode; ids in file id order.
 	ents map[uint32]*skunix.UnixSkEntry
 	ids  []uint32
+	// ext are the sockets outside the tree that dumped datagram sockets
+	// are connected to (--ext-unix-sk), by inode.
+	ext map[uint32]*skunix.UnixSkEntry
 	// fd is, by inode, the socket's fd in home (set aside above MaxFd).
 	fd map[uint32]int
 	// pidfd is ckpt's pidfd of home; copies are ckpt's copies of home's
@@ -573,7 +618,12 @@ func (k *unixKind) build(r Restorer) (err error) {
 	d := r.Dump()
 	b := &builder{r: r, ents: map[uint32]*skunix.UnixSkEntry{}, fd: map[uint32]int{}, copies: map[uint32]int{}}
 	byID := map[uint32]uint32{}
+	b.ext = map[uint32]*skunix.UnixSkEntry{}
 	for id, f := range d.Files {
+		if u := f.GetUsk(); u != nil && u.GetUflags()&uskExtern != 0 {
+			b.ext[u.GetIno()] = u
+			continue
+		}
 		if u := f.GetUsk(); u != nil {
 			b.ents[u.GetIno()] = u
 			byID[id] = u.GetIno()
@@ -737,6 +787,9 @@ func (b *builder) run() error {
 			continue
 		}
 		peer := b.entry(e.GetPeer())
+		if peer == nil {
+			peer = b.ext[e.GetPeer()] // outside the tree: connected by name
+		}
 		if peer == nil {
 			return fmt.Errorf("socket:[%d]: its peer socket:[%d] is not in the dump", ino(e), e.GetPeer())
 		}

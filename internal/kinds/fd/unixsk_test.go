@@ -103,3 +103,53 @@ func TestUnixRightsInFlight(t *testing.T) {
 		}
 	}
 }
+
+// A datagram socket connected outside the tree is refused, or with
+// --ext-unix-sk dumped with its peer as an external entry.
+func TestUnixExtDgram(t *testing.T) {
+	srv, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, srv)
+	name := "@ckpt-test-ext-" + strings.Repeat("x", 3) + string(rune('a'+os.Getpid()%26))
+	if err := unix.Bind(srv, &unix.SockaddrUnix{Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, cli)
+	if err := unix.Connect(cli, &unix.SockaddrUnix{Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		t.Skip("no pidfd:", err)
+	}
+	closeAfter(t, pidfd)
+	for _, ext := range []bool{false, true} {
+		k, d := New(), &model.Dump{}
+		f := ownFile(t, cli)
+		kind, err := k.Classify(os.Getpid(), f, Options{ExtUnixSk: ext})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &fdinfo.FileEntry{Id: proto.Uint32(1)}
+		err = kind.Collect(Task{Pid: os.Getpid(), Dump: d, Pidfd: pidfd, Opts: Options{ExtUnixSk: ext}}, f, 2, e)
+		if !ext {
+			if err == nil || !strings.Contains(err.Error(), "--ext-unix-sk") {
+				t.Errorf("without --ext-unix-sk: %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Unlisted) != 1 || d.Unlisted[0].GetUsk().GetUflags() != uskExtern || d.Unlisted[0].GetUsk().GetIno() != e.GetUsk().GetPeer() ||
+			string(d.Unlisted[0].GetUsk().GetName()) != "\x00"+name[1:] {
+			t.Errorf("external peer %v", d.Unlisted)
+		}
+	}
+}
