@@ -4,8 +4,8 @@
  * A stream listener bound to a relative path (mode 0600), a seqpacket
  * listener bound to an abstract name, a stream listener whose path was
  * unlinked; on each a client connected and accepted inside the tree with
- * data queued both ways; on the first, one more connection not accepted
- * before the dump. After the restore: every queued message reads back,
+ * data queued both ways; on the first also a client bound to a name of
+ * its own, and one more connection not accepted before the dump. After the restore: every queued message reads back,
  * names are as they were, the pending connection is accepted and carries
  * what its client sends now, new clients connect by path and by abstract
  * name, and the unlinked path is still absent.
@@ -71,7 +71,9 @@ int main(void)
 {
 	char abs_name[64];
 	size_t abs_len;
-	int l1, l2, l3, c1, a1, c2, a2, c3, a3, p1, pa, n1, na, n2, n2a;
+	int l1, l2, l3, c1, a1, c2, a2, c3, a3, c4, a4, p1, pa, n1, na, n2, n2a;
+	struct sockaddr_un cli, srv;
+	socklen_t cl, sl;
 	struct stat st;
 
 	ckpt_block_term();
@@ -92,6 +94,14 @@ int main(void)
 	a3 = accept(l3, NULL, NULL);
 	CHECK_SYS(a3 >= 0, "accept l3");
 	CHECK_SYS(unlink("gone.sock") == 0, "unlink");
+	/* A client bound to a name of its own. */
+	c4 = socket(AF_UNIX, SOCK_STREAM, 0);
+	cl = addr_of(&cli, "cli.sock", sizeof("cli.sock"));
+	sl = addr_of(&srv, "srv.sock", sizeof("srv.sock"));
+	CHECK_SYS(c4 >= 0 && bind(c4, (struct sockaddr *)&cli, cl) == 0, "bind cli.sock");
+	CHECK_SYS(connect(c4, (struct sockaddr *)&srv, sl) == 0, "connect c4");
+	a4 = accept(l1, NULL, NULL);
+	CHECK_SYS(a4 >= 0, "accept c4");
 	p1 = client(SOCK_STREAM, "srv.sock", sizeof("srv.sock"));
 
 	ckpt_write_all(c1, "ping", 4);
@@ -115,6 +125,11 @@ int main(void)
 	expect_name(l2, 0, abs_name, abs_len, "l2");
 	expect_name(a2, 0, abs_name, abs_len, "a2");
 	expect_name(l3, 0, "gone.sock", sizeof("gone.sock"), "l3");
+	expect_name(c4, 0, "cli.sock", sizeof("cli.sock"), "c4");
+	expect_name(a4, 1, "cli.sock", sizeof("cli.sock"), "a4's peer");
+	expect_name(a4, 0, "srv.sock", sizeof("srv.sock"), "a4");
+	ckpt_write_all(a4, "to c4", 5);
+	expect_msg(c4, "to c4", "c4");
 	CHECK(stat("gone.sock", &st) < 0 && errno == ENOENT, "gone.sock is back");
 	CHECK_SYS(stat("srv.sock", &st) == 0, "stat srv.sock");
 	CHECK(S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0600, "srv.sock mode %o", st.st_mode);

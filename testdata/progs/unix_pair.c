@@ -5,7 +5,8 @@
  * down for writing; a datagram pair with datagrams of 1, 100 and 3000
  * bytes one way and one the other; a seqpacket pair with two records one
  * way and one back; options (SO_PASSCRED, SO_RCVTIMEO, SO_SNDTIMEO,
- * SO_SNDBUF, O_NONBLOCK). A stream pair shared with a child: each holds
+ * SO_SNDBUF, O_NONBLOCK); a stream whose peer wrote and was closed
+ * (the bytes, then end of file). A stream pair shared with a child: each holds
  * one end, with bytes queued to each. After the restore every message
  * must come back in order with its boundaries, nothing more, and the
  * pairs must still carry new data both ways.
@@ -50,7 +51,7 @@ static void child(int fd)
 
 int main(void)
 {
-	int s[2], d[2], q[2], c[2], v, avail = 0;
+	int s[2], d[2], q[2], c[2], o[2], v, avail = 0;
 	char big[3000], buf[64];
 	struct timeval tv = { 3, 500000 }, got;
 	socklen_t len;
@@ -62,6 +63,10 @@ int main(void)
 	CHECK_SYS(socketpair(AF_UNIX, SOCK_DGRAM, 0, d) == 0, "socketpair dgram");
 	CHECK_SYS(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, q) == 0, "socketpair seqpacket");
 	CHECK_SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, c) == 0, "socketpair child");
+	CHECK_SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, o) == 0, "socketpair orphan");
+	/* A stream whose peer wrote and was closed: the bytes, then EOF. */
+	ckpt_write_all(o[1], "last words", 10);
+	close(o[1]);
 
 	pid = fork();
 	CHECK_SYS(pid >= 0, "fork");
@@ -148,6 +153,10 @@ int main(void)
 	CHECK_SYS(getsockopt(d[0], SOL_SOCKET, SO_SNDBUF, &v, &len) == 0 && v == 100000, "SO_SNDBUF %d", v);
 	CHECK((fcntl(s[0], F_GETFL) & O_NONBLOCK) != 0, "O_NONBLOCK lost");
 	CHECK((fcntl(s[1], F_GETFL) & O_NONBLOCK) == 0, "O_NONBLOCK gained");
+
+	/* The stream whose peer was closed. */
+	expect_msg(o[0], "last words", 10, MSG_DONTWAIT, "orphan stream");
+	CHECK(recv(o[0], buf, 1, MSG_DONTWAIT) == 0, "orphan stream: no end of file");
 
 	/* The child's end. */
 	expect_msg(c[0], "to-parent", 9, MSG_DONTWAIT, "from the child");

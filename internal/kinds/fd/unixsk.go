@@ -584,9 +584,15 @@ type builder struct {
 	// ents are the dump's unix sockets by inode; ids in file id order.
 	ents map[uint32]*skunix.UnixSkEntry
 	ids  []uint32
+	// list are the entries in file id order.
+	list []*skunix.UnixSkEntry
 	// ext are the sockets outside the tree that dumped datagram sockets
 	// are connected to (--ext-unix-sk), by inode.
 	ext map[uint32]*skunix.UnixSkEntry
+	// orphan is, by the inode of a stream socket whose peer was closed,
+	// the other end of the pair made for it, in home and ckpt's copy;
+	// it is closed once the queue is refilled.
+	orphan, orphanCopy map[uint32]int
 	// fd is, by inode, the socket's fd in home (set aside above MaxFd).
 	fd map[uint32]int
 	// pidfd is ckpt's pidfd of home; copies are ckpt's copies of home's
@@ -631,6 +637,10 @@ func (k *unixKind) build(r Restorer) (err error) {
 		}
 	}
 	sort.Slice(b.ids, func(i, j int) bool { return b.ids[i] < b.ids[j] })
+	for _, id := range b.ids {
+		b.list = append(b.list, b.ents[byID[id]])
+	}
+	b.orphan, b.orphanCopy = map[uint32]int{}, map[uint32]int{}
 	b.queues = map[uint32][][]byte{}
 	for id, q := range d.SkQueues {
 		if ino, ok := byID[id]; ok {
@@ -651,9 +661,15 @@ func (k *unixKind) build(r Restorer) (err error) {
 		for _, c := range b.copies {
 			unix.Close(c)
 		}
+		for _, c := range b.orphanCopy {
+			unix.Close(c)
+		}
 	}()
 	if err := b.run(); err != nil {
 		for _, fd := range b.fd {
+			_, _ = r.Syscall(x86.SysClose, uint64(fd))
+		}
+		for _, fd := range b.orphan {
 			_, _ = r.Syscall(x86.SysClose, uint64(fd))
 		}
 		return err
@@ -669,7 +685,8 @@ func ino(e *skunix.UnixSkEntry) uint32 { return e.GetIno() }
 
 func (b *builder) run() error {
 	paths := map[string]uint32{}
-	// Paths: a stale socket file left by the dumped socket goes first.
+	// Paths: two sockets bound to one is not supported; the file of a
+	// renamed one, left where it was renamed to, goes first.
 	for _, e := range b.sorted() {
 		// Ends that were accepted share their listener's name and file.
 		if !isPath(e.GetName()) || e.GetState() == uapi.TCP_ESTABLISHED && e.GetType() != unix.SOCK_DGRAM {
@@ -680,9 +697,6 @@ func (b *builder) run() error {
 			return fmt.Errorf("socket:[%d] and socket:[%d] are both bound to %s: not supported yet", other, ino(e), p)
 		}
 		paths[p] = ino(e)
-		if err := clearStale(p, int(e.GetType())); err != nil {
-			return fmt.Errorf("socket:[%d]: %w", ino(e), err)
-		}
 		if m, ok := b.moved[ino(e)]; ok {
 			if other, dup := paths[m]; dup {
 				return fmt.Errorf("socket:[%d] and socket:[%d] are both bound to %s: not supported yet", other, ino(e), m)
@@ -765,6 +779,13 @@ func (b *builder) run() error {
 		}
 		b.copies[i] = c
 	}
+	for i, fd := range b.orphan {
+		c, err := unix.PidfdGetfd(b.pidfd, fd, 0)
+		if err != nil {
+			return fmt.Errorf("socket:[%d]: pidfd_getfd: %w", i, err)
+		}
+		b.orphanCopy[i] = c
+	}
 	for _, e := range b.sorted() {
 		if err := setOpts(b.copies[ino(e)], e.GetOpts(), false); err != nil {
 			return fmt.Errorf("socket:[%d]: %w", ino(e), err)
@@ -807,7 +828,7 @@ func (b *builder) run() error {
 		}
 		from, ok := b.copies[e.GetPeer()]
 		if !ok {
-			from, ok = b.copies[closedPeer(ino(e))]
+			from, ok = b.orphanCopy[ino(e)]
 		}
 		if !ok {
 			return fmt.Errorf("socket:[%d]: %d messages queued but no peer to send them", ino(e), len(q))
@@ -821,11 +842,10 @@ func (b *builder) run() error {
 	// The other ends of streams whose peer was closed go now: the
 	// survivor sees its peer gone, as it did.
 	for _, e := range b.sorted() {
-		c := closedPeer(ino(e))
-		if fd, ok := b.fd[c]; ok {
-			unix.Close(b.copies[c])
-			delete(b.copies, c)
-			delete(b.fd, c)
+		if fd, ok := b.orphan[ino(e)]; ok {
+			unix.Close(b.orphanCopy[ino(e)])
+			delete(b.orphanCopy, ino(e))
+			delete(b.orphan, ino(e))
 			if _, err := b.r.Syscall(x86.SysClose, uint64(fd)); err != nil {
 				return err
 			}
@@ -886,22 +906,7 @@ func (b *builder) run() error {
 }
 
 // sorted lists the entries in file id order.
-func (b *builder) sorted() []*skunix.UnixSkEntry {
-	out := make([]*skunix.UnixSkEntry, 0, len(b.ids))
-	for _, id := range b.ids {
-		for _, e := range b.ents {
-			if e.GetId() == id {
-				out = append(out, e)
-			}
-		}
-	}
-	return out
-}
-
-// closedPeer is the key under which the builder keeps the temporary
-// other end of a stream whose peer was closed (no inode is 0x80000000+x
-// of a real one in practice; kept out of the entries).
-func closedPeer(ino uint32) uint32 { return ino | 1<<31 }
+func (b *builder) sorted() []*skunix.UnixSkEntry { return b.list }
 
 // clearStale removes the file a dumped socket left at p when nothing
 // listens there any more; another file there is an error.
@@ -945,20 +950,24 @@ func (b *builder) stash(fd uint64) (int, error) {
 
 // socket makes e's socket (unbound, unconnected) in home.
 func (b *builder) socket(e *skunix.UnixSkEntry) (int, error) {
+	n, err := b.newSocket(e)
+	if err == nil {
+		b.fd[ino(e)] = n
+	}
+	return n, err
+}
+
+// newSocket makes a socket of e's type in home, set aside.
+func (b *builder) newSocket(e *skunix.UnixSkEntry) (int, error) {
 	fd, err := b.r.Syscall(x86.SysSocket, unix.AF_UNIX, uint64(e.GetType())|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return 0, fmt.Errorf("socket:[%d]: socket: %w", ino(e), err)
 	}
-	n, err := b.stash(fd)
-	if err != nil {
-		return 0, err
-	}
-	b.fd[ino(e)] = n
-	return n, nil
+	return b.stash(fd)
 }
 
 // pair makes e and peer as a socketpair; with peer nil, the other end is
-// kept under closedPeer(e) to be closed later.
+// an orphan, closed later.
 func (b *builder) pair(e, peer *skunix.UnixSkEntry) error {
 	p, err := b.r.Put(make([]byte, 8))
 	if err != nil {
@@ -983,7 +992,7 @@ func (b *builder) pair(e, peer *skunix.UnixSkEntry) error {
 	if peer != nil {
 		b.fd[ino(peer)] = c
 	} else {
-		b.fd[closedPeer(ino(e))] = c
+		b.orphan[ino(e)] = c
 	}
 	return nil
 }
@@ -1002,6 +1011,12 @@ func sockaddr(name []byte) []byte {
 // bound in; a file made there is removed if the restore fails.
 func (b *builder) bind(fd int, e *skunix.UnixSkEntry) error {
 	name := e.GetName()
+	if isPath(name) {
+		// The file the dumped socket left there, if nothing listens on it.
+		if err := clearStale(absPath(e), int(e.GetType())); err != nil {
+			return fmt.Errorf("socket:[%d]: %w", ino(e), err)
+		}
+	}
 	rel := isPath(name) && !filepath.IsAbs(nameString(name))
 	if rel {
 		if e.GetNameDir() == "" {
@@ -1098,13 +1113,8 @@ func (b *builder) accepted(e, peer *skunix.UnixSkEntry) error {
 	} else {
 		// The listener is gone: a temporary one, bound to the accepting
 		// end's name, accepts the connection and goes.
-		tmp := &skunix.UnixSkEntry{Ino: proto.Uint32(closedPeer(ino(acc))), Type: acc.Type, Name: acc.GetName(), NameDir: acc.NameDir}
-		if isPath(tmp.GetName()) {
-			if err := clearStale(absPath(tmp), int(tmp.GetType())); err != nil {
-				return fmt.Errorf("socket:[%d]: %w", ino(acc), err)
-			}
-		}
-		if lfd, err = b.socket(tmp); err != nil {
+		tmp := &skunix.UnixSkEntry{Ino: acc.Ino, Type: acc.Type, Name: acc.GetName(), NameDir: acc.NameDir}
+		if lfd, err = b.newSocket(tmp); err != nil {
 			return err
 		}
 		if err := b.bind(lfd, tmp); err != nil {
@@ -1115,7 +1125,6 @@ func (b *builder) accepted(e, peer *skunix.UnixSkEntry) error {
 		}
 		l = tmp
 		defer func() {
-			delete(b.fd, ino(tmp))
 			_, _ = b.r.Syscall(x86.SysClose, uint64(lfd))
 			if isPath(tmp.GetName()) {
 				b.unlink = append(b.unlink, absPath(tmp))
@@ -1215,11 +1224,13 @@ func sendNamed(e *skunix.UnixSkEntry, q [][]byte) error {
 		return err
 	}
 	defer unix.Close(s)
-	size := 0
+	// Every datagram stays charged to the sender until it is read: room
+	// for all of them, with the kernel's per-buffer overhead.
+	size := 64 << 10
 	for _, m := range q {
-		size = max(size, len(m))
+		size += len(m) + 2048
 	}
-	_ = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, size+4096)
+	_ = unix.SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, size)
 	var to unix.SockaddrUnix
 	if isPath(e.GetName()) {
 		to.Name = absPath(e)
