@@ -980,6 +980,9 @@ func (b *builder) pair(e, peer *skunix.UnixSkEntry) error {
 	if err != nil {
 		return err
 	}
+	if len(raw) < 8 {
+		return fmt.Errorf("socket:[%d]: socketpair: read %d bytes of its fds", ino(e), len(raw))
+	}
 	a, err := b.stash(uint64(le32(raw)))
 	if err != nil {
 		return err

@@ -76,22 +76,35 @@ func TestUnixCollect(t *testing.T) {
 
 // Descriptors in flight are refused by name and not lost.
 func TestUnixRightsInFlight(t *testing.T) {
-	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	for _, typ := range []int{unix.SOCK_DGRAM, unix.SOCK_STREAM} {
+		rightsInFlight(t, typ)
+	}
+}
+
+func rightsInFlight(t *testing.T, typ int) {
+	sp, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	closeAfter(t, sp[0], sp[1])
+	// Plain bytes first: the descriptor waits behind them.
+	if _, err := unix.Write(sp[0], []byte("plain")); err != nil {
+		t.Fatal(err)
+	}
 	if err := unix.Sendmsg(sp[0], []byte("fd"), unix.UnixRights(0), nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err = peekQueue(sp[1], unix.SOCK_DGRAM, false)
+	_, err = peekQueue(sp[1], uint8(typ), false)
 	if err != errInFlight {
-		t.Errorf("peek: %v", err)
+		t.Errorf("type %d: peek: %v", typ, err)
+	}
+	if n, err := unix.Read(sp[1], make([]byte, 5)); n != 5 || err != nil {
+		t.Errorf("type %d: the plain bytes: %d, %v", typ, n, err)
 	}
 	oob := make([]byte, 64)
 	_, oobn, _, _, err := unix.Recvmsg(sp[1], make([]byte, 8), oob, unix.MSG_DONTWAIT)
 	if err != nil || oobn == 0 {
-		t.Errorf("the descriptor is gone: %v", err)
+		t.Errorf("type %d: the descriptor is gone: %v", typ, err)
 	}
 	if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
 		for _, cm := range cms {
