@@ -16,6 +16,7 @@ package sockdiag
 import (
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -140,8 +141,8 @@ func walkAttrs(b []byte, fn func(typ uint16, v []byte) error) error {
 
 // Describe names the socket with inode ino for a message: its family,
 // type or protocol and state ("a TCP socket (IPv4) in state LISTEN"),
-// from inet_diag, netlink_diag and packet_diag; unix sockets are the
-// unix kind's to describe.
+// from inet_diag, netlink_diag and packet_diag, or from the tables under
+// /proc/net when the kernel has not those (a unix socket shows there).
 func Describe(ino uint32) string {
 	for _, fam := range []struct {
 		af   uint8
@@ -187,7 +188,16 @@ func Describe(ino uint32) string {
 			return fmt.Sprintf("a packet socket (%s, protocol %#04x)", sockType(m[uapi.PacketDiagMsgType]), binary.BigEndian.Uint16(m[uapi.PacketDiagMsgNum:]))
 		}
 	}
+	if d := procNet(ino); d != "" {
+		return d
+	}
 	return "a socket of a family ckpt does not know (not unix, TCP, UDP, netlink or packet)"
+}
+
+// IsUnix tells, from /proc/net/unix, whether ino is a unix socket: for a
+// kernel that has no UNIX_DIAG, where UnixAll fails.
+func IsUnix(ino uint32) bool {
+	return procNetRow("/proc/net/unix", 6, strconv.FormatUint(uint64(ino), 10)) != nil
 }
 
 // sockType names a SOCK_* type.

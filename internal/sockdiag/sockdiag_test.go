@@ -109,3 +109,34 @@ func TestDescribeTCP(t *testing.T) {
 		t.Errorf("Describe netlink = %q", d)
 	}
 }
+
+// Without sock_diag the tables under /proc/net name a socket too.
+func TestProcNet(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Skip("no loopback:", err)
+	}
+	defer l.Close()
+	f, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if d := procNet(inode(t, int(f.Fd()))); d != "a TCP socket (IPv4) in state LISTEN" {
+		t.Errorf("procNet TCP = %q", d)
+	}
+	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(s)
+	if err := unix.Bind(s, &unix.SockaddrUnix{Name: "@ckpt-procnet-test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(s, 1); err != nil {
+		t.Fatal(err)
+	}
+	if d := procNet(inode(t, s)); d != "a unix seqpacket socket listening bound to @ckpt-procnet-test" || !IsUnix(inode(t, s)) {
+		t.Errorf("procNet unix = %q", d)
+	}
+}

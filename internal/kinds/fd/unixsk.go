@@ -74,16 +74,16 @@ func (*unixKind) Name() string { return "unix socket" }
 
 func isSocket(f *File) bool { return f.Stat.Mode&unix.S_IFMT == unix.S_IFSOCK }
 
-func (k *unixKind) lookup(ino uint32) *sockdiag.Unix {
+func (k *unixKind) lookup(ino uint32) (*sockdiag.Unix, error) {
 	if u, ok := k.diag[ino]; ok {
-		return u
+		return u, nil
 	}
 	all, err := sockdiag.UnixAll()
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	k.diag = all
-	return all[ino]
+	return all[ino], nil
 }
 
 func (k *unixKind) Match(f *File, o Options) (bool, error) {
@@ -91,7 +91,11 @@ func (k *unixKind) Match(f *File, o Options) (bool, error) {
 		return false, nil
 	}
 	ino := uint32(f.Stat.Ino)
-	u := k.lookup(ino)
+	u, err := k.lookup(ino)
+	if err != nil && sockdiag.IsUnix(ino) {
+		return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d, %s (%s)", f.Fd, sockdiag.Describe(ino), f.Path),
+			fmt.Sprintf("this kernel does not answer UNIX_DIAG (%v), which ckpt needs to find the socket's peer and queues: load the unix_diag module (CONFIG_UNIX_DIAG)", err))
+	}
 	if u == nil {
 		return false, nil // not a unix socket: refused with its kind by Classify
 	}
