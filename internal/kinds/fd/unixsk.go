@@ -30,11 +30,16 @@ import (
 //
 // Dump: UNIX_DIAG (package sockdiag) gives each socket's type, state,
 // name, peer, pending connections and shutdown state; a copy of the fd
-// taken with pidfd_getfd gives the options and, read with MSG_PEEK under
-// SO_PEEK_OFF, the queued messages without taking them out
-// (sk-queues.img). A socket whose peer is outside the tree is refused.
-// A client whose connection a listener of the tree has not accepted yet
-// is written with the listener as its peer.
+// taken with pidfd_getfd gives the options, the bound file (SIOCUNIXFILE:
+// unlinked, or renamed since, remap-fpath.img) and, read with MSG_PEEK
+// under SO_PEEK_OFF, the queued messages without taking them out
+// (sk-queues.img). A socket whose peer is outside the tree is refused,
+// except a datagram socket with --ext-unix-sk, whose peer is written as
+// an entry flagged USK_EXTERN and connected to by name at restore. A
+// client whose connection a listener of the tree has not accepted yet is
+// written with the listener as its peer. Descriptors in flight are found
+// as SCM_RIGHTS while peeking (UNIX_DIAG does not show queue contents)
+// and refused.
 //
 // Restore: every unix socket of the dump is made at once, inside the
 // first process that needs one ("home"), in an order that gives each its
@@ -42,7 +47,10 @@ import (
 // pairs; connect and accept for a connection whose accepting end has the
 // listener's name, so that it has that name again), then pending
 // connections, then the queues refilled from the peer's side, options,
-// shutdowns, file modes, and unlinking of the paths that were unlinked.
+// shutdowns, file modes, renamed files moved where they were found, and
+// the paths that were unlinked unlinked. Everything is made with 64-bit
+// syscalls, in ia32 tasks too: a socket keeps nothing of the ABI that
+// made it (the ia32 socket calls are in x86's table for completeness).
 // The sockets wait in home above its dumped fds; each process takes its
 // own with pidfd_getfd (home is alive and stopped until every fd table
 // is built), and home closes them at the end (FinishTree).
@@ -179,7 +187,7 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 			if lu := k.diag[l]; lu != nil && len(lu.Name) > 0 {
 				where = " bound to " + nameString(lu.Name)
 			}
-			return refuse(fmt.Sprintf("its connection waits to be accepted by listener socket:[%d]%s, held outside the dumped tree; connections to the outside are not supported (CRIU's --ext-unix-sk is not implemented)", l, where))
+			return refuse(fmt.Sprintf("its connection waits to be accepted by listener socket:[%d]%s, held outside the dumped tree: a connection to the outside cannot be made again; dump once it is accepted, or dump the listener's process with the tree", l, where))
 		}
 		if u.WQueue > 0 {
 			return refuse(fmt.Sprintf("its connection to listener socket:[%d] of the tree is not accepted yet and holds what it sent (%d bytes of buffers): ckpt cannot read that without accepting the connection; dump once it is accepted", l, u.WQueue))
