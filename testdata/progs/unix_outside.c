@@ -23,7 +23,12 @@ int main(void)
 	if (pid == 0) {
 		if (fork() != 0)
 			_exit(0);
-		/* The grandchild: outside the tree once its parent is gone. */
+		/* The grandchild: outside the tree once its parent is gone;
+		 * it ends when the socket closes, or on SIGTERM. */
+		sigset_t all;
+
+		sigfillset(&all);
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
 		setsid();
 		close(sv[0]);
 		for (;;) {
