@@ -3,7 +3,8 @@
 # root): gcc -m32 (gcc-multilib), make, Debian's crit (criu and
 # python3-protobuf) to prove that crit can read ckpt's images, and qemu,
 # busybox and a Debian kernel that runs ia32 programs, for the test guest
-# (test/vm) that runs them when this kernel refuses them. Go modules come
+# (test/vm) that runs them when this kernel refuses them; sqlite3 for the
+# end-to-end test of a real program that holds file locks. Go modules come
 # through `go` itself.
 set -euo pipefail
 need=()
@@ -14,16 +15,20 @@ command -v crit >/dev/null || need+=(criu)
 python3 -c 'import google.protobuf' 2>/dev/null || need+=(python3-protobuf)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v busybox >/dev/null || need+=(busybox-static)
+command -v sqlite3 >/dev/null || need+=(sqlite3)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "setup: need root to install: ${need[*]}" >&2
 		exit 1
 	fi
 	export DEBIAN_FRONTEND=noninteractive
+	echo "setup: installing ${need[*]} with apt-get (needs the network; a few minutes on a fresh machine)"
 	apt-get update -qq
 	apt-get install -y -qq "${need[@]}" >/dev/null
+	echo "setup: installed"
 fi
 command -v go >/dev/null || { echo "setup: go is not installed (need Go 1.26)" >&2; exit 1; }
+echo "setup: Go modules"
 go mod download
 
 # The test guest's kernel: Debian's cloud kernel (ia32 emulation on),
@@ -35,6 +40,7 @@ if ! ls "$vmdir"/vmlinuz-* >/dev/null 2>&1; then
 	pkg=$(guestkernel)
 	[ -n "$pkg" ] || { apt-get update -qq && pkg=$(guestkernel); }
 	[ -n "$pkg" ] || { echo "setup: no linux-image-cloud-amd64 package found (apt-get update?)" >&2; exit 1; }
+	echo "setup: fetching the test guest's kernel ($pkg)"
 	tmp=$(mktemp -d)
 	(cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>&1 && dpkg-deb -x ./*.deb root)
 	mkdir -p "$vmdir"

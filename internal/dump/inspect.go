@@ -15,6 +15,7 @@ import (
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
 	attrs "github.com/ckpt/ckpt/internal/kinds/task"
+	"github.com/ckpt/ckpt/internal/kinds/vma"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 	"github.com/ckpt/ckpt/internal/uapi"
@@ -128,10 +129,44 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 	if err := attrs.InspectAll(pid); err != nil {
 		return nil, err
 	}
+	if err := inspectMemory(pid, o.GhostLimit); err != nil {
+		return nil, err
+	}
 	if err := t.inspectFiles(); err != nil {
 		return nil, err
 	}
+	// Before the task is frozen, which would interrupt the wait.
+	if err := fd.CheckLockWaits(pid); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// fdOptions are the options the kinds of files see.
+func (o *Options) fdOptions() fd.Options {
+	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks, GhostLimit: o.GhostLimit, ExtUnixSk: o.ExtUnixSk}
+}
+
+// inspectMemory refuses, before the freeze, a task with a memory area of
+// a kind the dump would refuse (the dump classifies the areas again
+// once the task is stopped: they may change meanwhile).
+func inspectMemory(pid int, ghostLimit int64) error {
+	areas, err := procfs.ReadSmaps(pid)
+	if err != nil {
+		return err
+	}
+	for _, se := range areas {
+		k, err := vma.Classify(pid, se)
+		if err != nil {
+			return err
+		}
+		if k.Class == vma.File {
+			if _, err := mappedFileStat(pid, se.VMA, ghostLimit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // inspectFiles lists the task's fds and finds the kind of each, or
@@ -143,7 +178,7 @@ func (t *task) inspectFiles() error {
 	if err != nil {
 		return err
 	}
-	o := fd.Options{ShellJob: t.opts.ShellJob, ExtUnixSk: t.opts.ExtUnixSk}
+	o := t.opts.fdOptions()
 	for _, l := range fds {
 		of := openFile{File: fd.File{Fd: l.Num, Path: l.Target}}
 		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, l.Num), &of.Stat); err != nil {

@@ -6,16 +6,15 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"strings"
 
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
+	vmaimg "github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
-	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/kinds/vma"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
@@ -64,7 +63,7 @@ func vmaProt(v procfs.VMA) uint32 {
 // dumpMemory classifies every VMA, writes the pages that hold data to the
 // process's pages image, sets its pagemap and returns the vma entries for
 // its mm image.
-func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTable, stats *Stats) ([]*vma.VmaEntry, error) {
+func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTable, stats *Stats) ([]*vmaimg.VmaEntry, error) {
 	pid := t.pid
 	pmf, err := procfs.OpenPagemap(pid)
 	if err != nil {
@@ -83,23 +82,31 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 	defer pages.Close()
 	pw := pages.Writer()
 
-	var out []*vma.VmaEntry
+	var out []*vmaimg.VmaEntry
 	buf := make([]byte, 4<<20)
 	for _, se := range vmas {
 		v := se.VMA
-		if v.Path == "[vsyscall]" {
+		kind, err := vma.Classify(pid, se)
+		if err != nil {
+			return nil, err
+		}
+		if kind.Class == vma.Skip {
 			continue
 		}
-		e := &vma.VmaEntry{
+		e := &vmaimg.VmaEntry{
 			Start: proto.Uint64(v.Start), End: proto.Uint64(v.End),
 			Pgoff: proto.Uint64(v.Offset), Shmid: proto.Uint64(0),
 			Prot: proto.Uint32(vmaProt(v)), Fd: proto.Int64(-1),
 		}
 		var flags, status uint32
 		status = image.VMAAreaRegular
-		if v.Shared {
+		switch {
+		case v.Shared:
 			flags = unix.MAP_SHARED
-		} else {
+		case se.HasFlag("dp"):
+			// MAP_DROPPABLE is a mapping type of its own (Linux 6.11).
+			flags = unix.MAP_DROPPABLE
+		default:
 			flags = unix.MAP_PRIVATE
 		}
 		if se.HasFlag("gd") {
@@ -109,40 +116,31 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			flags |= unix.MAP_NORESERVE
 		}
 		// Locked by mlock, mlockall(MCL_CURRENT) or MAP_LOCKED: VM_LOCKED,
-		// restored as MAP_LOCKED (as CRIU keeps it). Locked on fault
-		// (mlock2(MLOCK_ONFAULT), MCL_ONFAULT) has no mmap flag.
-		if se.HasFlag("lf") {
-			return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x %s locked on fault (mlock2 MLOCK_ONFAULT)", v.Start, v.End, v.Path), "the image format has no flag for VM_LOCKONFAULT: not supported yet")
-		}
+		// restored as MAP_LOCKED (as CRIU keeps it).
 		if se.HasFlag("lo") {
 			flags |= unix.MAP_LOCKED
 		}
 		dumpPages, anonOnly, wholeVMA := false, false, false
-		switch {
-		case v.Path == "[vdso]":
+		switch kind.Class {
+		case vma.VDSO:
 			status |= image.VMAAreaVDSO
 			flags |= unix.MAP_ANONYMOUS
 			// Saved whole: a restore on another kernel reads the dumped
 			// vDSO's symbols from it to build trampolines.
 			dumpPages, wholeVMA = true, true
-		case v.Path == "[vvar]" || v.Path == "[vvar_vclock]":
+		case vma.VVAR:
 			status |= image.VMAAreaVVAR
 			flags |= unix.MAP_ANONYMOUS
-		case v.IsSpecial():
-			return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x %s", v.Start, v.End, v.Path), "special mapping not supported")
-		case v.Shared && (v.Path == "/dev/zero (deleted)" || strings.HasPrefix(v.Path, "[anon_shmem:")):
-			// MAP_SHARED|MAP_ANONYMOUS: a shmem object, maybe shared with
-			// other processes of the tree; its content is saved once.
+		case vma.AnonShared:
+			// A shmem object, maybe shared with other processes of the
+			// tree; its content is saved once.
 			flags |= unix.MAP_ANONYMOUS
 			status |= image.VMAAnonShared
 			e.Shmid = proto.Uint64(v.Inode)
 			if err := ft.saveShmem(pid, v); err != nil {
 				return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
 			}
-		case v.Inode == 0 || v.Path == "" || strings.HasPrefix(v.Path, "[anon:") || v.Path == "[heap]" || v.Path == "[stack]":
-			if v.Shared {
-				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x", v.Start, v.End), "shared anonymous memory is not supported yet")
-			}
+		case vma.AnonPrivate:
 			flags |= unix.MAP_ANONYMOUS
 			status |= image.VMAAnonPrivate
 			if v.Path == "[heap]" {
@@ -152,20 +150,10 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 				status |= image.VMAAreaStack
 			}
 			dumpPages = true
-		default:
-			if v.Deleted() {
-				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "deleted files are not supported yet")
-			}
-			if !strings.HasPrefix(v.Path, "/") {
-				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "not a file path: not supported yet")
-			}
-			var st unix.Stat_t
-			mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
-			if err := unix.Stat(mf, &st); err != nil {
-				return nil, fmt.Errorf("vma %#x-%#x: stat %s: %w", v.Start, v.End, v.Path, err)
-			}
-			if st.Mode&unix.S_IFMT != unix.S_IFREG && st.Mode&unix.S_IFMT != unix.S_IFCHR {
-				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "not a regular file or character device: not supported yet")
+		case vma.File:
+			st, err := mappedFileStat(pid, v, t.opts.GhostLimit)
+			if err != nil {
+				return nil, err
 			}
 			oflags := uint32(unix.O_RDONLY)
 			if v.Shared {
@@ -180,8 +168,32 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 				status |= image.VMAFilePrivate
 				dumpPages, anonOnly = true, true
 			}
-			e.Shmid = proto.Uint64(uint64(ft.reg(v.Path, oflags, 0, &st)))
+			id, err := ft.mapped(pid, v, oflags, st)
+			if err != nil {
+				return nil, err
+			}
+			e.Shmid = proto.Uint64(uint64(id))
 			e.Fdflags = proto.Uint32(oflags)
+		case vma.Memfd:
+			oflags := uint32(unix.O_RDONLY)
+			status |= image.VMAAreaMemfd
+			if v.Shared {
+				status |= image.VMAFileShared
+				if v.Write || se.HasFlag("mw") {
+					oflags = unix.O_RDWR
+				}
+			} else {
+				status |= image.VMAFilePrivate
+				dumpPages, anonOnly = true, true
+			}
+			id, err := ft.mappedMemfd(pid, v, oflags)
+			if err != nil {
+				return nil, err
+			}
+			e.Shmid = proto.Uint64(uint64(id))
+			e.Fdflags = proto.Uint32(oflags)
+		default:
+			return nil, fmt.Errorf("vma %#x-%#x: kind %s has no dump", v.Start, v.End, kind.Name)
 		}
 		e.Flags = proto.Uint32(flags)
 		e.Status = proto.Uint32(status)

@@ -263,6 +263,10 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	stats := &Stats{}
 	ft := newFileTable(d)
 	ft.pipeEnds = tr.pipeEnds()
+	ft.tree = map[int]bool{}
+	for _, t := range tr.tasks {
+		ft.tree[t.pid] = true
+	}
 	for _, t := range tr.tasks {
 		if err := o.interrupted(); err != nil {
 			return nil, err
@@ -280,6 +284,7 @@ func (tr *tree) dumpAll() (*Stats, error) {
 		}
 		d.Procs = append(d.Procs, p)
 	}
+	d.FileLocks = ft.locks.Entries
 	var uptime uint64
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil {

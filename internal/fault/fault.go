@@ -63,10 +63,17 @@ const (
 	// RestoreRebuild: the middle of a task's rebuild (its memory and
 	// threads exist, its registers are not set).
 	RestoreRebuild = "restore-rebuild"
+	// RestoreLeaders: the root's temporary session leader (and group
+	// leader) exist, the root does not yet.
+	RestoreLeaders = "restore-leaders"
+	// RestoreMemberLeaders: a tree member's temporary session leader
+	// exists, the member does not yet.
+	RestoreMemberLeaders = "restore-member-leaders"
 )
 
 // Steps are the steps panic-at knows.
-var Steps = []string{DumpFrozen, DumpInjecting, DumpMemory, RestoreHelper, RestoreCloned, RestoreRebuild}
+var Steps = []string{DumpFrozen, DumpInjecting, DumpMemory, RestoreHelper, RestoreCloned, RestoreRebuild,
+	RestoreLeaders, RestoreMemberLeaders}
 
 // known maps each fault to whether it takes a value.
 var known = map[string]bool{VDSOTrampolines: false, VDSODrop: true, ClocksBehind: true, PanicAt: true}

@@ -25,21 +25,25 @@ import (
 
 // Image kinds, named as in CRIU's magic.h.
 const (
-	MagicInventory  = "INVENTORY"
-	MagicPstree     = "PSTREE"
-	MagicCore       = "CORE"
-	MagicIDs        = "IDS"
-	MagicMM         = "MM"
-	MagicPagemap    = "PAGEMAP"
-	MagicFiles      = "FILES"
-	MagicFdinfo     = "FDINFO"
-	MagicFS         = "FS"
-	MagicPipesData  = "PIPES_DATA"
-	MagicSkQueues   = "SK_QUEUES"
-	MagicRemapFpath = "REMAP_FPATH"
-	MagicTimens     = "TIMENS"
-	MagicCpuinfo    = "CPUINFO"
-	MagicTtyInfo    = "TTY_INFO"
+	MagicInventory = "INVENTORY"
+	MagicPstree    = "PSTREE"
+	MagicCore      = "CORE"
+	MagicIDs       = "IDS"
+	MagicMM        = "MM"
+	MagicPagemap   = "PAGEMAP"
+	MagicFiles     = "FILES"
+	MagicFdinfo    = "FDINFO"
+	MagicFS        = "FS"
+	MagicPipesData = "PIPES_DATA"
+	MagicSkQueues  = "SK_QUEUES"
+	MagicTimens    = "TIMENS"
+	MagicCpuinfo   = "CPUINFO"
+	MagicTtyInfo   = "TTY_INFO"
+	MagicFileLocks = "FILE_LOCKS"
+	MagicGhostFile = "GHOST_FILE"
+	MagicRemapPath = "REMAP_FPATH"
+	MagicMemfd     = "MEMFD_INODE"
+	MagicFifoData  = "FIFO_DATA"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -271,10 +275,6 @@ func PipesDataName() string { return "pipes-data.img" }
 // each followed by its bytes).
 func SkQueuesName() string { return "sk-queues.img" }
 
-// RemapFpathName maps files to where they are found now (for ckpt: unix
-// sockets whose bound file was renamed).
-func RemapFpathName() string { return "remap-fpath.img" }
-
 // ShmemPagemapName is the pagemap of a shared memory object.
 func ShmemPagemapName(ino uint64) string { return fmt.Sprintf("pagemap-shmem-%d.img", ino) }
 
@@ -289,6 +289,24 @@ func TtyInfoName() string { return "tty-info.img" }
 // TimensName is the image of time namespace id: the tree's clocks
 // (CLOCK_MONOTONIC and CLOCK_BOOTTIME) as it saw them at the dump.
 func TimensName(id uint32) string { return fmt.Sprintf("timens-%d.img", id) }
+
+// FileLocksName is the image of the tree's file locks (POSIX, OFD and
+// flock), one file_lock_entry each, written with --file-locks.
+func FileLocksName() string { return "file-locks.img" }
+
+// GhostFileName is the contents of an unlinked file, by ghost id (hex,
+// as CRIU names it).
+func GhostFileName(id uint32) string { return fmt.Sprintf("ghost-file-%x.img", id) }
+
+// RemapPathName lists the files of files.img whose path was unlinked and
+// the ghost that holds each.
+func RemapPathName() string { return "remap-fpath.img" }
+
+// MemfdName lists the memfd inodes of the dump (CRIU's memfd.img).
+func MemfdName() string { return "memfd.img" }
+
+// FifoDataName is the bytes queued in the dumped FIFOs.
+func FifoDataName() string { return "fifo-data.img" }
 
 // FSName is the cwd/root/umask image of one task.
 func FSName(pid int) string { return fmt.Sprintf("fs-%d.img", pid) }

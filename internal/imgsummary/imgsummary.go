@@ -264,7 +264,10 @@ func (s *summary) vmaKind(status uint32, shmid uint64) string {
 		return "heap"
 	case status&(image.VMAFilePrivate|image.VMAFileShared) != 0:
 		if f, ok := s.Files[uint32(shmid)]; ok && f.GetReg() != nil {
-			return "file " + f.GetReg().GetName()
+			return "file " + f.GetReg().GetName() + s.ghostMark(uint32(shmid))
+		}
+		if f, ok := s.Files[uint32(shmid)]; ok && f.GetMemfd() != nil {
+			return "memfd " + s.memfdName(f.GetMemfd().GetInodeId())
 		}
 		return fmt.Sprintf("file id %d (not in files.img)", shmid)
 	case status&(image.VMAAnonPrivate|image.VMAAnonShared) != 0:
@@ -341,6 +344,27 @@ func openFlagsStr(f uint32) string {
 	return strings.Join(parts, "|")
 }
 
+// ghostMark marks a file whose path was unlinked, saved in the dump.
+func (s *summary) ghostMark(id uint32) string {
+	gid, g := s.GhostOf(id)
+	if gid == 0 {
+		return ""
+	}
+	if g == nil {
+		return fmt.Sprintf(" (unlinked; ghost %d missing)", gid)
+	}
+	return fmt.Sprintf(" (unlinked; %d bytes in %s)", len(g.Data), image.GhostFileName(gid))
+}
+
+// memfdName names memfd ino of the dump with its seals.
+func (s *summary) memfdName(ino uint32) string {
+	m, ok := s.Memfds[ino]
+	if !ok {
+		return fmt.Sprintf("%d (not in memfd.img)", ino)
+	}
+	return fmt.Sprintf("%q (%d bytes, seals %#x)", m.GetName(), m.GetSize(), m.GetSeals())
+}
+
 func (s *summary) fileName(id uint32) string {
 	f, ok := s.Files[id]
 	if !ok {
@@ -366,7 +390,22 @@ func (s *summary) printFiles(w io.Writer, t *task) {
 			path = fmt.Sprintf("file id %d (not in files.img)", fd.GetId())
 		case f.GetReg() != nil:
 			r := f.GetReg()
-			path, flags, pos = r.GetName(), openFlagsStr(r.GetFlags()), fmt.Sprint(r.GetPos())
+			path, flags, pos = r.GetName()+s.ghostMark(fd.GetId()), openFlagsStr(r.GetFlags()), fmt.Sprint(r.GetPos())
+		case f.GetMemfd() != nil:
+			m := f.GetMemfd()
+			path, flags, pos = "memfd "+s.memfdName(m.GetInodeId()), openFlagsStr(m.GetFlags()), fmt.Sprint(m.GetPos())
+		case f.GetFifo() != nil:
+			fe := f.GetFifo()
+			path = fmt.Sprintf("FIFO %s", s.fileName(fe.GetRegfId()))
+			if r, ok := s.Files[fe.GetRegfId()]; ok && r.GetReg() != nil {
+				path += s.ghostMark(fe.GetRegfId())
+				flags = openFlagsStr(r.GetReg().GetFlags())
+			}
+			if pd, ok := s.Fifos[fe.GetPipeId()]; ok {
+				path += fmt.Sprintf(", %d bytes queued", len(pd.Data))
+			} else {
+				path += ", held outside the tree: its bytes stayed in it"
+			}
 		case f.GetPipe() != nil:
 			path, flags = fmt.Sprintf("pipe:[%d] (inherited)", f.GetPipe().GetPipeId()), openFlagsStr(f.GetPipe().GetFlags())
 		case f.GetTty() != nil:
@@ -381,6 +420,11 @@ func (s *summary) printFiles(w io.Writer, t *task) {
 		fmt.Fprintf(tw, "    %d\t%v\t%s\tflags %s\tpos %s\n", fd.GetFd(), fd.GetType(), path, flags, pos)
 	}
 	tw.Flush()
+	for _, l := range s.FileLocks {
+		if int(l.GetPid()) == t.Pid {
+			p("  file lock: fd %d, %s\n", l.GetFd(), model.DescribeLock(l))
+		}
+	}
 	if t.FS != nil {
 		p("  cwd %s, root %s", s.fileName(t.FS.GetCwdId()), s.fileName(t.FS.GetRootId()))
 		if t.FS.Umask != nil {

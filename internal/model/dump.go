@@ -9,8 +9,11 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/cpuinfo"
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
+	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	memfdimg "github.com/checkpoint-restore/go-criu/v8/crit/images/memfd"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
@@ -48,6 +51,10 @@ type Dump struct {
 	// by Write: the sockets outside the tree that dumped unix sockets are
 	// connected to (--ext-unix-sk), with CRIU's USK_EXTERN flag.
 	Unlisted []*fdinfo.FileEntry
+	// Fifos are the bytes queued in the dumped FIFOs and their size, by
+	// pipe id (fifo-data.img); a FIFO that a process outside the tree
+	// held has none: its bytes stayed in it.
+	Fifos map[uint32]PipeData
 	// Shmem are the contents of shared anonymous memory objects, for
 	// Write; Load leaves them in their images (see ShmemContent).
 	Shmem []Shmem
@@ -59,6 +66,55 @@ type Dump struct {
 	// TtyInfos are the terminals that files of the dump refer to, by
 	// tty_info_id (tty-info.img): their modes and window sizes.
 	TtyInfos map[uint32]*tty.TtyInfoEntry
+	// FileLocks are the file locks of the tree (file-locks.img, dumped
+	// with --file-locks): each names the process that takes it again at
+	// restore (pid, as the images name it) and an fd of that process
+	// that refers to the locked file (see package fd, lock.go).
+	FileLocks []*filelock.FileLockEntry
+	// Ghosts are the contents of files that were unlinked while a task
+	// held them open or mapped, by ghost id (ghost-file-ID.img).
+	Ghosts map[uint32]*Ghost
+	// Remaps name, for a regular file of Files whose path was unlinked,
+	// the ghost that holds it (remap-fpath.img, remap_type GHOST).
+	Remaps map[uint32]uint32
+	// Memfds are the memfds of the dump (memfd.img) by inode id; their
+	// contents are shared memory objects (Shmem, ShmemContent) named by
+	// their shmid.
+	Memfds map[uint32]*memfdimg.MemfdInodeEntry
+}
+
+// Ghost is an unlinked file saved whole: its attributes and contents.
+type Ghost struct {
+	Entry *ghostfile.GhostFileEntry
+	Data  []byte
+}
+
+// AddGhost adds g under the next ghost id and returns the id.
+func (d *Dump) AddGhost(g *Ghost) uint32 {
+	if d.Ghosts == nil {
+		d.Ghosts = map[uint32]*Ghost{}
+	}
+	id := uint32(len(d.Ghosts) + 1)
+	d.Ghosts[id] = g
+	return id
+}
+
+// SetRemap records that regular file id is held by ghost gid.
+func (d *Dump) SetRemap(id, gid uint32) {
+	if d.Remaps == nil {
+		d.Remaps = map[uint32]uint32{}
+	}
+	d.Remaps[id] = gid
+}
+
+// GhostOf returns the ghost that holds regular file id, nil if the file
+// is reopened by its path.
+func (d *Dump) GhostOf(id uint32) (uint32, *Ghost) {
+	gid, ok := d.Remaps[id]
+	if !ok {
+		return 0, nil
+	}
+	return gid, d.Ghosts[gid]
 }
 
 // PipeData is what a pipe held at dump time.

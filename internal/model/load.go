@@ -12,8 +12,11 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/cpuinfo"
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
+	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	memfdimg "github.com/checkpoint-restore/go-criu/v8/crit/images/memfd"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
@@ -75,6 +78,11 @@ func Load(dir string) (*Dump, error) {
 			d.TtyInfos[ti.GetId()] = ti
 		}
 	}
+	if d.exists(image.FileLocksName()) {
+		if d.FileLocks, err = image.ReadAll(d.Dir, image.FileLocksName(), image.MagicFileLocks, func() *filelock.FileLockEntry { return &filelock.FileLockEntry{} }); err != nil {
+			return nil, err
+		}
+	}
 	files, err := image.ReadAll(d.Dir, image.FilesName(), image.MagicFiles, func() *fdinfo.FileEntry { return &fdinfo.FileEntry{} })
 	if err != nil {
 		return nil, err
@@ -83,30 +91,23 @@ func Load(dir string) (*Dump, error) {
 	for _, f := range files {
 		d.Files[f.GetId()] = f
 	}
-	d.Pipes = map[uint32]PipeData{}
-	if d.exists(image.PipesDataName()) {
-		ents, data, err := image.ReadWithData(d.Dir, image.PipesDataName(), image.MagicPipesData,
-			func() *pipedata.PipeDataEntry { return &pipedata.PipeDataEntry{} },
-			func(e *pipedata.PipeDataEntry) int { return int(e.GetBytes()) })
-		if err != nil {
-			return nil, err
-		}
-		for i, e := range ents {
-			d.Pipes[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
-		}
+	if d.Pipes, err = d.loadPipeData(image.PipesDataName(), image.MagicPipesData); err != nil {
+		return nil, err
 	}
-	d.SkMoved = map[uint32]string{}
-	if d.exists(image.RemapFpathName()) {
-		ents, err := image.ReadAll(d.Dir, image.RemapFpathName(), image.MagicRemapFpath, func() *remap.RemapFilePathEntry { return &remap.RemapFilePathEntry{} })
+	if d.Fifos, err = d.loadPipeData(image.FifoDataName(), image.MagicFifoData); err != nil {
+		return nil, err
+	}
+	if err := d.loadGhosts(); err != nil {
+		return nil, err
+	}
+	if d.exists(image.MemfdName()) {
+		ms, err := image.ReadAll(d.Dir, image.MemfdName(), image.MagicMemfd, func() *memfdimg.MemfdInodeEntry { return &memfdimg.MemfdInodeEntry{} })
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range ents {
-			orig, to := d.Files[e.GetOrigId()], d.Files[e.GetRemapId()]
-			if orig.GetUsk() == nil || to.GetReg() == nil {
-				return nil, fmt.Errorf("%s: entry %d -> %d is not a unix socket's file: %w", image.RemapFpathName(), e.GetOrigId(), e.GetRemapId(), image.ErrCorrupt)
-			}
-			d.SkMoved[e.GetOrigId()] = to.GetReg().GetName()
+		d.Memfds = map[uint32]*memfdimg.MemfdInodeEntry{}
+		for _, m := range ms {
+			d.Memfds[uint32(m.GetInodeId())] = m
 		}
 	}
 	d.SkQueues = map[uint32][][]byte{}
@@ -246,4 +247,80 @@ func isStopSignal(sig int) bool {
 		return true
 	}
 	return false
+}
+
+// loadGhosts reads remap-fpath.img and the ghost files it names. Only
+// ghosts are known, and the unix sockets whose file was renamed (a
+// LINKED remap of a socket to a regular-file entry): a dump whose files
+// were linked back elsewhere (CRIU's --link-remap) or that refers to
+// /proc paths cannot be restored by ckpt.
+func (d *Dump) loadGhosts() error {
+	if !d.exists(image.RemapPathName()) {
+		return nil
+	}
+	remaps, err := image.ReadAll(d.Dir, image.RemapPathName(), image.MagicRemapPath, func() *remap.RemapFilePathEntry { return &remap.RemapFilePathEntry{} })
+	if err != nil {
+		return err
+	}
+	for _, r := range remaps {
+		if r.GetRemapType() == remap.RemapType_LINKED {
+			// A unix socket whose bound file was renamed: the remap is a
+			// regular-file entry naming where the file is (see SkMoved).
+			orig, to := d.Files[r.GetOrigId()], d.Files[r.GetRemapId()]
+			if orig.GetUsk() != nil && to.GetReg() != nil {
+				if d.SkMoved == nil {
+					d.SkMoved = map[uint32]string{}
+				}
+				d.SkMoved[r.GetOrigId()] = to.GetReg().GetName()
+				continue
+			}
+		}
+		if r.GetRemapType() != remap.RemapType_GHOST {
+			return fmt.Errorf("%s: file %d is remapped as %v: only ghost files can be restored", image.RemapPathName(), r.GetOrigId(), r.GetRemapType())
+		}
+		if f, ok := d.Files[r.GetOrigId()]; !ok || f.GetReg() == nil {
+			return fmt.Errorf("%s: file %d is not a regular file of files.img", image.RemapPathName(), r.GetOrigId())
+		}
+		gid := r.GetRemapId()
+		if _, ok := d.Ghosts[gid]; !ok {
+			ents, data, err := image.ReadWithData(d.Dir, image.GhostFileName(gid), image.MagicGhostFile,
+				func() *ghostfile.GhostFileEntry { return &ghostfile.GhostFileEntry{} },
+				func(e *ghostfile.GhostFileEntry) int {
+					if e.GetChunks() || e.Size == nil || e.GetSize() > 1<<40 {
+						return -1
+					}
+					return int(e.GetSize())
+				})
+			if err != nil {
+				return err
+			}
+			if len(ents) != 1 {
+				return fmt.Errorf("image %s: %w: %d entries, want 1 (chunked ghost files are not read by ckpt)", image.GhostFileName(gid), image.ErrCorrupt, len(ents))
+			}
+			if d.Ghosts == nil {
+				d.Ghosts = map[uint32]*Ghost{}
+			}
+			d.Ghosts[gid] = &Ghost{Entry: ents[0], Data: data[0]}
+		}
+		d.SetRemap(r.GetOrigId(), gid)
+	}
+	return nil
+}
+
+// loadPipeData reads pipes-data.img or fifo-data.img, if there.
+func (d *Dump) loadPipeData(name, magic string) (map[uint32]PipeData, error) {
+	out := map[uint32]PipeData{}
+	if !d.exists(name) {
+		return out, nil
+	}
+	ents, data, err := image.ReadWithData(d.Dir, name, magic,
+		func() *pipedata.PipeDataEntry { return &pipedata.PipeDataEntry{} },
+		func(e *pipedata.PipeDataEntry) int { return int(e.GetBytes()) })
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range ents {
+		out[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
+	}
+	return out, nil
 }

@@ -11,8 +11,10 @@ import (
 	core "github.com/checkpoint-restore/go-criu/v8/crit/images/core-x86"
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
+	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
@@ -53,6 +55,13 @@ func testDump(t *testing.T, dir, exe string) *Dump {
 	fileID := d.AddFile(reg("/etc/hostname", 3))
 	if exeID != 1 || fileID != 2 || d.NextFileID() != 3 {
 		t.Fatalf("file ids %d %d, next %d", exeID, fileID, d.NextFileID())
+	}
+	// An unlinked file, opened twice: two files of one ghost.
+	for i := 0; i < 2; i++ {
+		d.SetRemap(d.AddFile(reg("/tmp/gone", 0)), 1)
+	}
+	if gid := d.AddGhost(&Ghost{Entry: &ghostfile.GhostFileEntry{Uid: u32(0), Gid: u32(0), Mode: u32(0o100640)}, Data: []byte("ghost data")}); gid != 1 {
+		t.Fatalf("ghost id %d", gid)
 	}
 	ids := &criucore.TaskKobjIdsEntry{VmId: u32(1), FilesId: u32(1), FsId: u32(1), SighandId: u32(1)}
 	core := func(state uint32) *criucore.CoreEntry {
@@ -110,6 +119,7 @@ func testDump(t *testing.T, dir, exe string) *Dump {
 	d.SkQueues = map[uint32][][]byte{skID: {[]byte("ab"), {}}}
 	d.SkMoved = map[uint32]string{skID: "/tmp/s"}
 	d.Unlisted = []*fdinfo.FileEntry{usk(501, 1)}
+	d.FileLocks = []*filelock.FileLockEntry{{Flag: u32(2), Type: u32(1), Pid: proto.Int32(100), Fd: proto.Int32(5), Start: proto.Int64(0), Len: proto.Int64(0)}}
 	if err := d.Write(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -149,20 +159,29 @@ func TestWriteLoad(t *testing.T) {
 	if _, err := p.RegFile(9); err == nil {
 		t.Error("RegFile(9): no error for a missing file")
 	}
+	if len(d.FileLocks) != 1 || d.FileLocks[0].GetFlag() != 2 || d.FileLocks[0].GetFd() != 5 || d.FileLocks[0].GetPid() != 100 {
+		t.Errorf("file locks %v", d.FileLocks)
+	}
 	if pd := d.Pipes[77]; string(pd.Data) != "queued" || pd.Size != 65536 {
 		t.Errorf("pipe 77: %+v", pd)
 	}
-	if q := d.SkQueues[3]; len(q) != 2 || string(q[0]) != "ab" || len(q[1]) != 0 {
-		t.Errorf("socket 3's queue %q", q)
-	}
-	if d.SkMoved[3] != "/tmp/s" {
-		t.Errorf("socket 3 moved to %q", d.SkMoved[3])
-	}
-	ext := 0
+	ext, skID := 0, uint32(0)
 	for _, f := range d.Files {
 		if u := f.GetUsk(); u != nil && u.GetUflags() == 1 && u.GetIno() == 501 && u.GetId() == f.GetId() {
 			ext++
 		}
+		if u := f.GetUsk(); u != nil && u.GetIno() == 500 {
+			skID = f.GetId()
+		}
+	}
+	if q := d.SkQueues[skID]; len(q) != 2 || string(q[0]) != "ab" || len(q[1]) != 0 {
+		t.Errorf("socket %d's queue %q", skID, q)
+	}
+	if d.SkMoved[skID] != "/tmp/s" {
+		t.Errorf("socket %d moved to %q", skID, d.SkMoved[skID])
+	}
+	if _, g := d.GhostOf(4); g == nil {
+		t.Error("the ghost's remap was lost beside the socket's")
 	}
 	if ext != 1 {
 		t.Errorf("%d external peers loaded", ext)
@@ -185,6 +204,14 @@ func TestWriteLoad(t *testing.T) {
 	start, vend, vb, err := p.DumpedVDSO()
 	if err != nil || start != 0x20000 || vend != 0x21000 || vb[0] != 'b' {
 		t.Errorf("DumpedVDSO: %#x-%#x %v", start, vend, err)
+	}
+	for _, id := range []uint32{3, 4} {
+		if gid, g := d.GhostOf(id); gid != 1 || g == nil || string(g.Data) != "ghost data" || g.Entry.GetMode() != 0o100640 {
+			t.Errorf("GhostOf(%d) = %d, %+v", id, gid, g)
+		}
+	}
+	if gid, _ := d.GhostOf(2); gid != 0 {
+		t.Errorf("GhostOf(2) = %d, want none", gid)
 	}
 	sh, err := d.ShmemContent(99)
 	if err != nil || len(sh) != 2*page || sh[0] != 0 || sh[page] != 7 {

@@ -24,6 +24,9 @@ type SmapsEntry struct {
 	// Rss and Anonymous are the "Rss:" and "Anonymous:" values converted
 	// from kB to bytes.
 	Rss, Anonymous uint64
+	// ProtectionKey is the "ProtectionKey:" value (x86 memory protection
+	// keys, pkey_mprotect(2)); 0 where the line is absent.
+	ProtectionKey uint64
 }
 
 // HasFlag reports whether f (e.g. "gd") is one of the entry's VmFlags.
@@ -70,6 +73,8 @@ func ParseSmaps(data []byte) ([]SmapsEntry, error) {
 			e.Rss, err = parseKB(key, val)
 		case "Anonymous":
 			e.Anonymous, err = parseKB(key, val)
+		case "ProtectionKey":
+			e.ProtectionKey, err = parseUint(key, trimWS(val), 10, 64)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("smaps line %d: %w", it.n, err)

@@ -26,6 +26,9 @@ func (r *restorer) mapVMAs() error {
 		if overlaps(span{start, end}, s) {
 			return fmt.Errorf("vma %#x-%#x overlaps the scratch area", start, end)
 		}
+		if inSpans(span{start, end}, r.keep) {
+			continue // inherited from the parent as it is (cow.go)
+		}
 		flags := uint64(v.GetFlags()) | unix.MAP_FIXED
 		fd := ^uint64(0)
 		created := uint64(0)
@@ -33,11 +36,11 @@ func (r *restorer) mapVMAs() error {
 		var err error
 		var path string
 		if st&(image.VMAFilePrivate|image.VMAFileShared) != 0 {
-			f, err := r.im.RegFile(uint32(v.GetShmid()))
+			// The file's path, or an unlinked file or memfd made again.
+			path, err = r.kinds.MappedPath(r.im.Tree, uint32(v.GetShmid()))
 			if err != nil {
 				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
 			}
-			path = f.GetReg().GetName()
 			p, err := r.putString(0, path)
 			if err != nil {
 				return err
@@ -154,6 +157,19 @@ func (r *restorer) fillPages() error {
 		return false
 	}
 	buf := make([]byte, 4<<20)
+	// Pages in VMAs kept from the parent are written only where they
+	// differ from the parent's (cow.go).
+	pix, err := r.parentPages()
+	if err != nil {
+		return fmt.Errorf("parent %d: %w", r.parent.pid, err)
+	}
+	defer pix.close()
+	var pbuf []byte
+	var own []span
+	var shared, total uint64
+	if pix != nil {
+		pbuf = make([]byte, len(buf))
+	}
 	end, err := r.im.PageRuns(func(run model.PageRun) error {
 		addr, n, off := run.Vaddr, run.NrPages, run.Off
 		size := n * x86.PageSize
@@ -166,10 +182,23 @@ func (r *restorer) fillPages() error {
 		}
 		for size > 0 {
 			c := min(size, uint64(len(buf)))
+			if pix != nil {
+				// Up to the next edge of a kept VMA: all of a chunk is
+				// kept or none is.
+				c = min(c, keepEdge(addr, r.keep)-addr)
+			}
 			if err := image.ReadFullAt(pf, buf[:c], off); err != nil {
 				return err
 			}
-			if err := mem.WriteAt(buf[:c], addr); err != nil {
+			if pix != nil && inSpans(span{addr, addr + c}, r.keep) {
+				own = append(own, span{addr, addr + c})
+				n, err := r.writeInherited(pix, mem, buf[:c], addr, pbuf)
+				if err != nil {
+					return err
+				}
+				shared += c - n
+				total += c
+			} else if err := mem.WriteAt(buf[:c], addr); err != nil {
 				return err
 			}
 			off += int64(c)
@@ -184,7 +213,28 @@ func (r *restorer) fillPages() error {
 	if fi, err := pf.Stat(); err == nil && fi.Size() != end {
 		return fmt.Errorf("%s: %d bytes, pagemap accounts for %d", pf.Name(), fi.Size(), end)
 	}
+	if pix != nil {
+		if err := r.dropParentOnly(pix, own); err != nil {
+			return err
+		}
+		r.opts.logf("restore %d: %d of %d bytes in memory kept from the parent stay shared with it", r.pid, shared, total)
+	}
 	return nil
+}
+
+// keepEdge returns the first start or end of a span of keep above addr
+// (^0 for none).
+func keepEdge(addr uint64, keep []span) uint64 {
+	e := ^uint64(0)
+	for _, k := range keep {
+		if k.start > addr {
+			e = min(e, k.start)
+		}
+		if k.end > addr {
+			e = min(e, k.end)
+		}
+	}
+	return e
 }
 
 func inSpans(s span, in []span) bool {

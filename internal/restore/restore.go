@@ -34,6 +34,9 @@ type Options struct {
 	// ShellJob lets the task inherit stdio that was a tty or pipe at dump
 	// time from Stdin/Stdout/Stderr.
 	ShellJob bool
+	// FileLocks takes the dumped file locks again (file-locks.img),
+	// CRIU's --file-locks; a dump that holds locks is refused without it.
+	FileLocks bool
 	// Stdin, Stdout and Stderr are given to the restored task for
 	// inherited stdio; nil means os.Stdin, os.Stdout, os.Stderr.
 	Stdin, Stdout, Stderr *os.File
@@ -98,6 +101,11 @@ func Restore(opts Options) (*Process, error) {
 		opts.Stderr = os.Stderr
 	}
 	kinds := fd.New()
+	fdOpts := fd.Options{ShellJob: opts.ShellJob, FileLocks: opts.FileLocks}
+	if err := fd.CheckLocks(d, fdOpts); err != nil {
+		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
+	}
+	defer kinds.Close()
 	var avoid []span
 	for _, im := range all {
 		if im.Zombie {
@@ -106,7 +114,7 @@ func Restore(opts Options) (*Process, error) {
 			}
 			continue
 		}
-		if err := kinds.Check(d, im.Fds, fd.Options{ShellJob: opts.ShellJob}); err != nil {
+		if err := kinds.Check(d, im.Fds, fdOpts); err != nil {
 			return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
 		}
 		for _, id := range append([]int{im.Pid}, im.Tids...) {
@@ -171,7 +179,7 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 		return err
 	}
 	fault.Panic(fault.RestoreHelper)
-	if err := root.cloneTask(); err != nil {
+	if err := root.cloneTask(byPid); err != nil {
 		return err
 	}
 	fault.Panic(fault.RestoreCloned)
@@ -187,10 +195,19 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			if !ok || parent.pid == 0 {
 				return fmt.Errorf("task %d: parent %d not restored first", r.im.Pid, r.im.Pstree.GetPpid())
 			}
+			r.parent = parent
 			r.sharedFiles = r.sharesFiles(parent)
 			r.sharedFS = r.sharesFS(parent)
+			// A session whose leader is gone: r is born from its
+			// temporary leaders (leaders.go).
+			chain, err := r.memberLeaders(parent, byPid, madeGroups)
+			if err != nil {
+				return fmt.Errorf("task %d: %w", r.im.Pid, err)
+			}
+			r.via = chain.from()
 			var leader *tempLeader
-			if pgid := int(r.im.Pstree.GetPgid()); r.needsGroupLeader(byPid) && !madeGroups[pgid] {
+			// (A group its parent is in exists: r is born in it.)
+			if pgid := int(r.im.Pstree.GetPgid()); r.needsGroupLeader(byPid) && !madeGroups[pgid] && pgid != int(parent.im.Pstree.GetPgid()) {
 				var err error
 				if leader, err = parent.groupLeader(pgid); err != nil {
 					return fmt.Errorf("task %d: %w", r.im.Pid, err)
@@ -211,6 +228,14 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 					return fmt.Errorf("child process %d: %w", r.pid, err)
 				}
 			}
+			if chain != nil {
+				if err := chain.end(); err != nil {
+					return fmt.Errorf("child process %d: %w", r.pid, err)
+				}
+				if err := parent.dropSigchld(); err != nil {
+					return fmt.Errorf("process %d: %w", parent.pid, err)
+				}
+			}
 		} else if err := r.joinSession(); err != nil {
 			return err
 		}
@@ -223,14 +248,21 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 		if r.sharedFiles {
 			// The fd table is the parent's, already built.
 			r.fdIDs = r.inherited
-			continue
-		}
-		r.opts.logf("restore %d: restore files", r.pid)
-		if err := r.restoreFiles(); err != nil {
-			if r == root {
-				return fmt.Errorf("restore files: %w", err)
+		} else {
+			r.opts.logf("restore %d: restore files", r.pid)
+			if err := r.restoreFiles(); err != nil {
+				if r == root {
+					return fmt.Errorf("restore files: %w", err)
+				}
+				return fmt.Errorf("child process %d: restore files: %w", r.pid, err)
 			}
-			return fmt.Errorf("child process %d: restore files: %w", r.pid, err)
+		}
+		// Before it forks its children, which inherit its memory.
+		if err := r.rebuildMemory(); err != nil {
+			if r != root {
+				return fmt.Errorf("child process %d: %w", r.pid, err)
+			}
+			return err
 		}
 	}
 	if err := root.kinds.FinishTree(); err != nil {
@@ -246,6 +278,10 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			}
 			return err
 		}
+	}
+	// Once every fd and mapping of the tree exists: memfd seals.
+	if err := root.kinds.Seal(root.im.Tree); err != nil {
+		return err
 	}
 	for _, r := range rs {
 		if r.im.Zombie {
@@ -321,6 +357,14 @@ type restorer struct {
 	// timens, on the root only, are the offsets of the time namespace the
 	// tree gets, nil for none (see timeNSOffsets).
 	timens *procfs.TimensOffsets
+	// parent is the restorer of the process's parent, nil for the root.
+	parent *restorer
+	// keep are the private VMAs the process keeps as it inherited them
+	// from its parent, sorted (cow.go).
+	keep []span
+	// via, when set, is the temporary session or group leader the
+	// process is cloned from (memberLeaders).
+	via *inject.Task
 	// sharedFiles and sharedFS are set for a child created with
 	// CLONE_FILES or CLONE_FS: it has nothing of its own to restore there.
 	sharedFiles, sharedFS bool
@@ -336,14 +380,7 @@ const scratchPages = 4
 
 // rebuild turns a created process into the dumped one; it stays stopped.
 func (r *restorer) rebuild() error {
-	steps := []struct {
-		name string
-		fn   func() error
-	}{
-		{"unmap helper memory", r.unmapHelper},
-		{"map vDSO", r.mapVDSO},
-		{"map memory", r.mapVMAs},
-		{"fill pages", r.fillPages},
+	return r.run([]step{
 		{"restore fs", r.restoreFS},
 		{"restore mm fields", r.restoreMM},
 		{"restore task attributes", r.leaderStage(attrs.StageProcess)},
@@ -352,9 +389,32 @@ func (r *restorer) rebuild() error {
 		{"restore thread attributes", r.perThread(r.threadStage(attrs.StageThread))},
 		{"restore attributes after credentials", r.leaderStage(attrs.StageAfterCreds)},
 		{"restore late thread attributes", r.perThread(r.threadStage(attrs.StageLate))},
+		{"restore file locks", r.restoreLocks},
 		{"remove scratch area", r.removeScratch},
 		{"set registers", r.perThread(r.setRegisters)},
-	}
+	})
+}
+
+// rebuildMemory gives a created process its dumped memory, before it
+// forks its children: they inherit it and keep what they shared with
+// it since fork (cow.go).
+func (r *restorer) rebuildMemory() error {
+	return r.run([]step{
+		{"unmap helper memory", r.unmapHelper},
+		{"map vDSO", r.mapVDSO},
+		{"map memory", r.mapVMAs},
+		{"fill pages", r.fillPages},
+	})
+}
+
+// step is one named step of a rebuild.
+type step struct {
+	name string
+	fn   func() error
+}
+
+// run runs the steps in order, logging each, and stops at the first error.
+func (r *restorer) run(steps []step) error {
 	for _, s := range steps {
 		if s.name != "" {
 			r.opts.logf("restore %d: %s", r.pid, s.name)

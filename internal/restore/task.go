@@ -20,7 +20,7 @@ import (
 // cloneTask makes the helper clone3 a child with the dumped PID. The child
 // is created with CLONE_PARENT, so it is a child of ckpt, not of the
 // helper, and it is traced from its first instruction (PTRACE_O_TRACECLONE).
-func (r *restorer) cloneTask() error {
+func (r *restorer) cloneTask(inTree map[int]*restorer) error {
 	h := r.helperTh
 	regs, err := h.GetRegs()
 	if err != nil {
@@ -57,7 +57,20 @@ func (r *restorer) cloneTask() error {
 			}
 		}
 	}
-	got, err := inj.Syscall(x86.SysClone3, argsAddr, uapi.SizeofCloneArgs)
+	// A session (and group) whose leader is gone is made first, and the
+	// task is cloned from its temporary leader (see leaders.go).
+	src := inj
+	leaders, err := r.rootLeaders(inj, argsAddr-512, inTree)
+	if err != nil {
+		return err
+	}
+	if l := leaders.from(); l != nil {
+		src = l
+		if err := src.T.WriteBytes(argsAddr, args); err != nil {
+			return fmt.Errorf("temporary leader: write clone_args: %w", err)
+		}
+	}
+	got, err := src.Syscall(x86.SysClone3, argsAddr, uapi.SizeofCloneArgs)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return pidInUse(r.im.Pid)
@@ -76,6 +89,9 @@ func (r *restorer) cloneTask() error {
 	}
 	if st.Signal() != unix.SIGSTOP {
 		return fmt.Errorf("new task %d: %v instead of its first stop", r.pid, st)
+	}
+	if err := leaders.end(); err != nil {
+		return err
 	}
 	// The helper has served its purpose.
 	_ = r.helperUndo.Run()
@@ -172,10 +188,14 @@ func (r *restorer) putString(off uint64, s string) (uint64, error) {
 }
 
 // unmapHelper removes every mapping the new task inherited from the
-// helper except the scratch area.
+// helper, or from its restored parent, except the scratch area and the
+// private VMAs it keeps from its parent (r.keep, see cow.go).
 func (r *restorer) unmapHelper() error {
 	cur, err := procfs.ReadMaps(r.pid)
 	if err != nil {
+		return err
+	}
+	if r.keep, err = r.inheritedVMAs(cur); err != nil {
 		return err
 	}
 	s := span{r.scratch, r.scratch + scratchPages*x86.PageSize}
@@ -183,9 +203,14 @@ func (r *restorer) unmapHelper() error {
 		if v.Path == "[vsyscall]" || overlaps(span{v.Start, v.End}, s) {
 			continue
 		}
-		if _, err := r.inj.Syscall(x86.SysMunmap, v.Start, v.End-v.Start); err != nil {
-			return fmt.Errorf("munmap %#x-%#x %s: %w", v.Start, v.End, v.Path, err)
+		for _, u := range subtract(span{v.Start, v.End}, r.keep) {
+			if _, err := r.inj.Syscall(x86.SysMunmap, u.start, u.end-u.start); err != nil {
+				return fmt.Errorf("munmap %#x-%#x %s: %w", u.start, u.end, v.Path, err)
+			}
 		}
+	}
+	if len(r.keep) > 0 {
+		r.opts.logf("restore %d: keeps %d private memory areas of its parent %d (copy-on-write)", r.pid, len(r.keep), r.parent.pid)
 	}
 	return nil
 }
@@ -194,18 +219,37 @@ func (r *restorer) unmapHelper() error {
 // the child inherits the scratch area and is traced from its first stop.
 func (r *restorer) forkChild(c *restorer) error {
 	var flags uint64
+	src := r.inj
+	if c.via != nil {
+		// Born in a session whose leader is gone (memberLeaders): from
+		// its temporary leader, as r's child all the same.
+		src, flags = c.via, unix.CLONE_PARENT
+	}
+	if c.via != nil && (c.sharesFiles(r) || c.sharesFS(r)) {
+		return fmt.Errorf("task %d shares its files or fs with its parent %d but is in another session, whose leader is gone: not supported", c.im.Pid, r.im.Pid)
+	}
 	if c.sharesFiles(r) {
 		flags |= unix.CLONE_FILES
 	}
 	if c.sharesFS(r) {
 		flags |= unix.CLONE_FS
 	}
-	args := uapi.CloneArgs{Flags: flags, ExitSignal: uint64(unix.SIGCHLD)}.WithSetTid(r.data(0), int32(c.im.Pid))
+	ca := uapi.CloneArgs{Flags: flags, ExitSignal: uint64(unix.SIGCHLD)}
+	if c.via != nil {
+		ca.ExitSignal = 0 // CLONE_PARENT: the leader's, SIGCHLD
+	}
+	args := ca.WithSetTid(r.data(0), int32(c.im.Pid))
 	p, err := r.put(0, args)
 	if err != nil {
 		return err
 	}
-	got, err := r.inj.Syscall(x86.SysClone3, p, uapi.SizeofCloneArgs)
+	if c.via != nil {
+		// The leader's memory is a copy of r's from before the put.
+		if err := src.T.WriteBytes(p, args); err != nil {
+			return fmt.Errorf("temporary leader: write clone_args: %w", err)
+		}
+	}
+	got, err := src.Syscall(x86.SysClone3, p, uapi.SizeofCloneArgs)
 	if err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return pidInUse(c.im.Pid)
@@ -217,7 +261,7 @@ func (r *restorer) forkChild(c *restorer) error {
 	}
 	// clone3 answers in the parent's PID namespace; ptrace and /proc need
 	// the PID in ckpt's, which the fork event gives.
-	c.th = r.inj.Children[len(r.inj.Children)-1]
+	c.th = src.Children[len(src.Children)-1]
 	c.pid = c.th.Tid
 	c.killStep("task", c.pid, c.im.Pid, r)
 	st, err := c.th.Wait()

@@ -30,3 +30,12 @@ var MembarrierRegistrations = []int{
 	MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
 	MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ,
 }
+
+// MembarrierPrivate pairs each private expedited command with the
+// registration it needs: the command fails with EPERM until the mm is
+// registered (kernel/sched/membarrier.c, membarrier_private_expedited).
+var MembarrierPrivate = []struct{ Cmd, Register int }{
+	{MEMBARRIER_CMD_PRIVATE_EXPEDITED, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED},
+	{MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE},
+	{MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ},
+}

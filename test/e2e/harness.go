@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/test/testsupport"
 )
 
@@ -34,7 +35,12 @@ type Program struct {
 	VDSO      bool
 	PidNS     bool // started as the init of a new PID namespace
 	NeedsIA32 bool // runs ia32 code even in its -m64 build
-	ExtUnixSk bool // dumped with --ext-unix-sk
+	// Args are extra ckpt options given to both dump and restore
+	// (args=--file-locks; several separated by commas).
+	Args []string
+	// Daemon: the started process double-forks a daemon, which prints
+	// "READY <pid>", and exits 0; the daemon is what is dumped.
+	Daemon bool
 }
 
 var manifestRe = regexp.MustCompile(`^/\* ckpt-test:(.*)\*/`)
@@ -84,6 +90,8 @@ func Programs(dir string) ([]Program, error) {
 				p.DumpFail = v
 			case "vdso":
 				p.VDSO = v == "yes"
+			case "daemon":
+				p.Daemon = v == "yes"
 			case "pidns":
 				p.PidNS = v == "yes"
 			case "needs":
@@ -91,8 +99,8 @@ func Programs(dir string) ([]Program, error) {
 					return nil, fmt.Errorf("%s: unknown needs=%s", src, v)
 				}
 				p.NeedsIA32 = true
-			case "extunixsk":
-				p.ExtUnixSk = v == "yes"
+			case "args":
+				p.Args = append(p.Args, strings.Split(v, ",")...)
 			case "lang":
 				// Built by the Makefile like the C programs.
 			default:
@@ -223,17 +231,39 @@ func (r *Run) execute() error {
 	}
 	pid := cmd.Process.Pid
 	alive := true
+	sessions := []int{pid}
 	defer func() {
 		// Whatever the outcome, nothing of the program's tree outlives
 		// the run (a failing root can leave children behind).
-		killSession(pid)
+		for _, sid := range sessions {
+			killSession(sid)
+		}
 		if alive {
 			_, _ = reap(pid, goneTimeout)
 		}
+		if r.Prog.Daemon {
+			// A daemon's children may be in sessions of their own; all
+			// of them came to this subreaper once the daemon was killed.
+			waitALittle()
+			testsupport.KillAndReap(testsupport.Children(), goneTimeout)
+		}
 		reapAdopted()
 	}()
-	if _, err := testsupport.WaitReady(logPath, readyTimeout, pid); err != nil {
+	ready, err := testsupport.WaitReady(logPath, readyTimeout, pid)
+	if err != nil {
 		return fmt.Errorf("before dump: %w", err)
+	}
+	if r.Prog.Daemon {
+		d, err := daemonPid(ready, pid)
+		if err != nil {
+			return err
+		}
+		pid = d // this subreaper's child now
+		sid, err := unix.Getsid(d)
+		if err != nil {
+			return fmt.Errorf("daemon %d: getsid: %w", d, err)
+		}
+		sessions = append(sessions, sid)
 	}
 	before, err := stableSnapshot(pid)
 	if err != nil {
@@ -243,9 +273,7 @@ func (r *Run) execute() error {
 	if r.Prog.ShellJob {
 		dumpArgs = append(dumpArgs, "--shell-job")
 	}
-	if r.Prog.ExtUnixSk {
-		dumpArgs = append(dumpArgs, "--ext-unix-sk")
-	}
+	dumpArgs = append(dumpArgs, r.Prog.Args...)
 	out, derr := exec.Command(r.Ckpt, dumpArgs...).CombinedOutput()
 	if r.Prog.DumpFail != "" {
 		if derr == nil {
@@ -272,7 +300,11 @@ func (r *Run) execute() error {
 	}
 	// The dumped tree was killed; reap it (its children were re-parented
 	// to this subreaper) and make sure the PIDs are free.
-	_ = cmd.Wait()
+	if r.Prog.Daemon {
+		_, _ = reap(pid, goneTimeout)
+	} else {
+		_ = cmd.Wait()
+	}
 	if err := testsupport.WaitGone(pid, goneTimeout); err != nil {
 		return err
 	}
@@ -289,6 +321,7 @@ func (r *Run) execute() error {
 	if r.Prog.ShellJob {
 		rc.Args = append(rc.Args, "--shell-job")
 	}
+	rc.Args = append(rc.Args, r.Prog.Args...)
 	if r.Prog.StdinPipe {
 		pr, pw, err := os.Pipe()
 		if err != nil {
@@ -352,6 +385,36 @@ func (r *Run) execute() error {
 		return fmt.Errorf("ckpt restore: %v", werr)
 	}
 	return verdict(logPath, testsupport.ExitCode(werr), rerr.String())
+}
+
+// daemonPid returns the daemon's PID from its "READY <pid>" line once
+// the started process (launcher), which must exit 0, is reaped; the
+// daemon is then a child of this subreaper.
+func daemonPid(ready string, launcher int) (int, error) {
+	d, err := strconv.Atoi(strings.TrimPrefix(ready, "READY "))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("daemon=yes: want \"READY <pid>\", got %q", ready)
+	}
+	ws, err := reap(launcher, readyTimeout)
+	if err != nil {
+		return 0, fmt.Errorf("daemon=yes: the started process: %w", err)
+	}
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		return 0, fmt.Errorf("daemon=yes: the started process ended with status %#x, want exit 0", uint32(ws))
+	}
+	for i := 0; ; i++ {
+		st, err := procfs.ReadStat(d)
+		if err != nil {
+			return 0, fmt.Errorf("daemon %d: %w", d, err)
+		}
+		if st.PPid == os.Getpid() {
+			return d, nil
+		}
+		if i == 100 {
+			return 0, fmt.Errorf("daemon %d: its parent is %d, not this subreaper", d, st.PPid)
+		}
+		waitALittle()
+	}
 }
 
 // finish sends SIGTERM to a task that is still the harness's child and

@@ -19,7 +19,7 @@ import (
 // before the dump and after the restore.
 type State struct {
 	Maps  []string          // /proc/PID/maps lines without [vsyscall]
-	Fds   map[int]string    // fd -> target, pos and flags
+	Fds   map[int]string    // fd -> target, pos, flags and fdinfoExtras
 	Masks map[string]uint64 // SigBlk, SigIgn, SigCgt, SigPnd, ShdPnd
 	// Timers are the POSIX timers of /proc/PID/timers, by id.
 	Timers []string
@@ -31,6 +31,8 @@ type State struct {
 	// PID: a tree restored into a new PID namespace has other host PIDs).
 	Children    string
 	OomScoreAdj string
+	// Locks are the task's lines of /proc/locks (see locks).
+	Locks []string
 	// vdsoRange is "start-end" of [vdso], in maps' hex.
 	vdsoRange string
 }
@@ -54,11 +56,13 @@ func snapshot(pid int) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	inodes := map[uint64]bool{}
 	for _, fd := range fds {
 		info, err := procfs.ReadFdInfo(pid, fd.Num)
 		if err != nil {
 			return nil, err
 		}
+		inodes[info.Ino] = true
 		target := fd.Target
 		if strings.HasPrefix(target, "pipe:") {
 			target = "pipe" // inherited stdio is another pipe after restore
@@ -66,7 +70,7 @@ func snapshot(pid int) (*State, error) {
 		if strings.HasPrefix(target, "socket:") {
 			target = "socket" // a restored socket is a new inode
 		}
-		s.Fds[fd.Num] = fmt.Sprintf("%s pos=%d flags=%o", target, info.Pos, info.Flags)
+		s.Fds[fd.Num] = fmt.Sprintf("%s pos=%d flags=%o%s", target, info.Pos, info.Flags, fdinfoExtras(info))
 	}
 	st, err := procfs.ReadStatus(pid)
 	if err != nil {
@@ -111,7 +115,77 @@ func snapshot(pid int) (*State, error) {
 	if s.Timers, err = timers(pid); err != nil {
 		return nil, err
 	}
+	if s.Locks, err = locks(pid, inodes); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// locks lists the file locks the task holds, as /proc/locks shows them:
+// the lines that name it (POSIX and flock locks), and the OFD locks
+// (which name no process) on files it has open (inodes). Each is its
+// kind, type, file and range; the lock ids of /proc/locks, the order of
+// its lines and the task's PID (another on the host for a tree restored
+// into a new PID namespace) may differ.
+func locks(pid int, inodes map[uint64]bool) ([]string, error) {
+	ls, err := procfs.ReadLocks()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range ls {
+		if l.Pid != pid && !(l.Class == "OFDLCK" && inodes[l.Ino]) {
+			continue
+		}
+		owner := "the task"
+		if l.Pid != pid {
+			owner = "an open file" // OFD
+		}
+		blocked := ""
+		if l.Blocked {
+			blocked = "waiting: "
+		}
+		out = append(out, fmt.Sprintf("%s%s %s %s of %s on %02x:%02x:%d, %s", blocked, l.Class, l.Mode, l.Type, owner, l.Major, l.Minor, l.Ino, l.Range()))
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// stableFdinfo are the fdinfo fields of eventfd, signalfd, timerfd and
+// epoll files that a restore must bring back as they were and that do
+// not change while the program waits for SIGTERM (a timerfd's it_value
+// does; the programs check it themselves).
+var stableFdinfo = []string{"eventfd-count", "eventfd-semaphore", "sigmask", "clockid", "it_interval", "settime flags", "tfd"}
+
+// fdinfoExtras renders the stableFdinfo fields of one fd. An epoll
+// target's "tfd" line names its file by inode and device, which a
+// restored eventfd or pipe does not keep: those are left out, and the
+// lines are sorted.
+func fdinfoExtras(info *procfs.FdInfo) string {
+	var b strings.Builder
+	for _, k := range stableFdinfo {
+		v, ok := info.Extra[k]
+		if !ok {
+			continue
+		}
+		if k == "tfd" {
+			var lines []string
+			for _, l := range strings.Split(v, "\n") {
+				var kept []string
+				for _, f := range strings.Fields(l) {
+					if !strings.HasPrefix(f, "ino:") && !strings.HasPrefix(f, "sdev:") {
+						kept = append(kept, f)
+					}
+				}
+				lines = append(lines, strings.Join(kept, " "))
+			}
+			// In the kernel's order of its epitems, by file address.
+			sort.Strings(lines)
+			v = strings.Join(lines, "; ")
+		}
+		fmt.Fprintf(&b, " %s=%q", k, v)
+	}
+	return b.String()
 }
 
 // timers lists the task's POSIX timers as /proc/PID/timers shows them:
@@ -195,6 +269,9 @@ func (s *State) diff(o *State) string {
 		if c, ok := o.Sched[tid]; ok && c != a {
 			d = append(d, fmt.Sprintf("thread %d: %s, is %s", tid, a, c))
 		}
+	}
+	if a, c := strings.Join(s.Locks, "; "), strings.Join(o.Locks, "; "); a != c {
+		d = append(d, fmt.Sprintf("file locks were [%s], are [%s]", a, c))
 	}
 	if s.Children != o.Children {
 		d = append(d, fmt.Sprintf("children's states were [%s], are [%s]", s.Children, o.Children))

@@ -136,14 +136,20 @@ func dumpPanics(t *testing.T, prog, step string) {
 }
 
 func restorePanics(t *testing.T, prog, step string) {
-	img := dumpOne(t, prog, false)
+	restorePanicsIn(t, dumpOne(t, prog, false), step)
+}
+
+// restorePanicsIn restores the dump in img with a panic at step and
+// checks that nothing is left: no task with a dumped PID, session or
+// group id (a temporary leader), no child process.
+func restorePanicsIn(t *testing.T, img, step string) {
 	ps, err := image.ReadAll(image.Dir{Path: img}, image.PstreeName(), image.MagicPstree, func() *pstree.PstreeEntry { return &pstree.PstreeEntry{} })
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []int
 	for _, p := range ps {
-		ids = append(ids, int(p.GetPid()))
+		ids = append(ids, int(p.GetPid()), int(p.GetSid()), int(p.GetPgid()))
 		for _, tid := range p.GetThreads() {
 			ids = append(ids, int(tid))
 		}

@@ -8,9 +8,18 @@
 # /dev/null (or a pipe for stdin=pipe programs), stdout+stderr appended to a
 # log file; wait for READY, for stdin=pipe write "ckpt-input\n", send SIGTERM,
 # then require exit status 0 and a final PASS line.
+# daemon=yes programs: the started process must exit 0 after the daemon's
+# "READY <pid>"; SIGTERM goes to the daemon, whose PASS line counts (the
+# script runs as a child subreaper, through perl, so that the daemon comes
+# back to it and is reaped instead of staying a zombie under PID 1).
 # Exit status: 0 if everything passed, 1 otherwise.
 
 set -u
+
+if [ -z "${CKPT_STANDALONE_SUBREAPER:-}" ] && command -v perl >/dev/null; then
+	# prctl(PR_SET_CHILD_SUBREAPER = 36, 1): syscall 157 on x86_64.
+	CKPT_STANDALONE_SUBREAPER=1 exec perl -e 'syscall(157, 36, 1, 0, 0, 0) == 0 or die "prctl: $!\n"; exec @ARGV or die "exec: $!\n"' bash "$0" "$@"
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 build="$here/build"
@@ -73,6 +82,8 @@ for bin in "${bins[@]}"; do
 	: >"$log"
 	stdin_pipe=0
 	manifest_has "$name" "stdin=pipe" && stdin_pipe=1
+	daemon=0
+	manifest_has "$name" "daemon=yes" && daemon=1
 
 	if [ $stdin_pipe = 1 ]; then
 		mkfifo "$cur_tmp/fifo"
@@ -85,7 +96,7 @@ for bin in "${bins[@]}"; do
 
 	reason=""
 	start=$SECONDS
-	while ! grep -qx READY "$log"; do
+	while ! grep -qE '^READY( [0-9]+)?$' "$log"; do
 		if ! kill -0 "$cur_pid" 2>/dev/null; then
 			reason="exited before READY"
 			break
@@ -97,6 +108,14 @@ for bin in "${bins[@]}"; do
 		sleep 0.05
 	done
 
+	if [ -z "$reason" ] && [ $daemon = 1 ]; then
+		# The started process exits; the daemon gets SIGTERM.
+		wait "$cur_pid"
+		rc=$?
+		[ $rc = 0 ] || reason="the started process exited $rc"
+		cur_pid=$(sed -n 's/^READY \([0-9][0-9]*\)$/\1/p' "$log" | head -n 1)
+		[ -n "$cur_pid" ] || reason="no READY <pid> line"
+	fi
 	if [ -z "$reason" ]; then
 		if [ $stdin_pipe = 1 ]; then
 			printf 'ckpt-input\n' >&3
@@ -117,11 +136,14 @@ for bin in "${bins[@]}"; do
 	fi
 	wait "$cur_pid" 2>/dev/null
 	rc=$?
+	if [ $daemon = 1 ]; then
+		rc=0 # not this shell's child: its PASS line tells
+	fi
 	cur_pid=""
 	[ $stdin_pipe = 1 ] && exec 3>&-
 
 	if [ -z "$reason" ]; then
-		nready=$(grep -cx READY "$log")
+		nready=$(grep -cE '^READY( [0-9]+)?$' "$log")
 		last=$(grep -v '^# ' "$log" | tail -n 1)
 		if [ "$nready" != 1 ]; then
 			reason="READY printed $nready times"
@@ -129,7 +151,7 @@ for bin in "${bins[@]}"; do
 			reason="last line: ${last:-<none>} (exit $rc)"
 		elif [ $rc != 0 ]; then
 			reason="PASS but exit status $rc"
-		elif [ "$(grep -v '^# ' "$log" | grep -cvx -e READY -e PASS)" != 0 ]; then
+		elif [ "$(grep -v '^# ' "$log" | grep -cvE -e '^READY( [0-9]+)?$' -e '^PASS$')" != 0 ]; then
 			reason="unexpected output lines"
 		fi
 	fi

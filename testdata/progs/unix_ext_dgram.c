@@ -1,4 +1,4 @@
-/* ckpt-test: extunixsk=yes */
+/* ckpt-test: args=--ext-unix-sk */
 /*
  * unix_ext_dgram: a unix datagram socket connected to a socket outside
  * the dumped tree, as a daemon's syslog socket is connected to /dev/log,

@@ -66,6 +66,7 @@ const (
 	SysTimerGetoverrun
 	SysTimerDelete
 	SysMembarrier
+	SysFlock
 	SysSocket
 	SysSocketpair
 	SysBind
@@ -142,6 +143,7 @@ var sysNums = [numSyscalls][2]int{
 	SysTimerGetoverrun: {225, 262},
 	SysTimerDelete:     {226, 263},
 	SysMembarrier:      {324, 375},
+	SysFlock:           {73, 143},
 	// ia32 has direct socket calls since Linux 4.3 (socketcall before).
 	SysSocket:     {41, 359},
 	SysSocketpair: {53, 360},
@@ -163,7 +165,7 @@ var sysNames = [numSyscalls]string{
 	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid", "wait4",
 	"getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
 	"timer_getoverrun", "timer_delete",
-	"membarrier",
+	"membarrier", "flock",
 	"socket", "socketpair", "bind", "listen", "connect", "accept4",
 	"pidfd_open", "pidfd_getfd",
 }

@@ -26,14 +26,6 @@ type File struct {
 	Info *procfs.FdInfo
 }
 
-// lock is the first fdinfo "lock:" line of f, "" if it holds none.
-func (f *File) lock() string {
-	if f.Info == nil {
-		return ""
-	}
-	return f.Info.Extra["lock"]
-}
-
 // Options are the dump and restore options that decide how files are taken.
 type Options struct {
 	// ShellJob: stdio that is a tty or a pipe is inherited from whoever
@@ -42,6 +34,12 @@ type Options struct {
 	// ExtUnixSk: a unix datagram socket connected to a socket outside the
 	// tree is dumped and connected to it by name again (--ext-unix-sk).
 	ExtUnixSk bool
+	// FileLocks dumps and restores the file locks that fds hold
+	// (--file-locks); without it a file lock is refused (lock.go).
+	FileLocks bool
+	// GhostLimit is the largest unlinked file whose contents the dump
+	// saves (--ghost-limit); 0 means DefaultGhostLimit.
+	GhostLimit int64
 }
 
 // Task is the frozen process whose files a kind collects.
@@ -53,6 +51,8 @@ type Task struct {
 	// with both ends in the tree is the tree's own, one with an end
 	// outside is a pipe to the outside world.
 	PipeEnds func(ino uint64) (read, write bool)
+	// InTree tells whether a process (by PID) is one of the dumped tree.
+	InTree func(pid int) bool
 	// Pidfd refers to the task, for pidfd_getfd: a kind that must look
 	// at a file through a copy of the task's fd takes it with it.
 	Pidfd int

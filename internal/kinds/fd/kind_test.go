@@ -255,7 +255,7 @@ func TestClassifyRefusesLock(t *testing.T) {
 	}
 	_, err = New().Classify(os.Getpid(), ownFile(t, int(f.Fd())), Options{})
 	var ue *ckerr.UnsupportedError
-	if !errors.As(err, &ue) || !strings.Contains(ue.Object, "FLOCK") || !strings.Contains(ue.Reason, "release the lock") {
+	if !errors.As(err, &ue) || !strings.Contains(ue.Object, "FLOCK") || !strings.Contains(ue.Reason, "use --file-locks") {
 		t.Errorf("a flock'ed file: %v", err)
 	}
 }

@@ -33,6 +33,8 @@ func fownOf(e *fdinfo.FileEntry) **fown.FownEntry {
 		return &e.Tfd.Fown
 	case e.Sgfd != nil:
 		return &e.Sgfd.Fown
+	case e.Memfd != nil:
+		return &e.Memfd.Fown
 	}
 	// A tty is inherited stdio: its owner is whoever restores it.
 	return nil
@@ -121,6 +123,8 @@ func entryFlags(e *fdinfo.FileEntry) uint32 {
 		return e.Tfd.GetFlags()
 	case e.Sgfd != nil:
 		return e.Sgfd.GetFlags()
+	case e.Memfd != nil:
+		return e.Memfd.GetFlags()
 	}
 	return 0
 }

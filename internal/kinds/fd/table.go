@@ -22,31 +22,38 @@ type Kinds struct {
 	byType  map[fdinfo.FdTypes]Kind
 	stdio   *stdioKind
 	regfile *regKind
+	memfd   *memfdKind
+	fifo    *fifoKind
 }
 
 // New returns a fresh instance of every kind: the one table of the kinds
 // of files ckpt knows. A new kind is added here.
 func New() *Kinds {
-	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}}
+	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}}
+	k.fifo = &fifoKind{reg: k.regfile}
 	k.all = []Kind{
 		k.stdio,
 		&pipeKind{},
+		k.memfd, // before regfile: a memfd is an unlinked regular file
 		k.regfile,
 		&eventfdKind{},
 		&epollKind{},
 		&timerfdKind{},
 		&signalfdKind{},
+		k.fifo,
 		&unixKind{},
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
 		fdinfo.FdTypes_REG:       k.regfile,
 		fdinfo.FdTypes_PIPE:      k.all[1],
-		fdinfo.FdTypes_EVENTFD:   k.all[3],
-		fdinfo.FdTypes_EVENTPOLL: k.all[4],
-		fdinfo.FdTypes_TIMERFD:   k.all[5],
-		fdinfo.FdTypes_SIGNALFD:  k.all[6],
+		fdinfo.FdTypes_MEMFD:     k.memfd,
+		fdinfo.FdTypes_FIFO:      k.fifo,
+		fdinfo.FdTypes_EVENTFD:   k.all[4],
+		fdinfo.FdTypes_EVENTPOLL: k.all[5],
+		fdinfo.FdTypes_TIMERFD:   k.all[6],
+		fdinfo.FdTypes_SIGNALFD:  k.all[7],
 		fdinfo.FdTypes_TTY:       k.stdio,
-		fdinfo.FdTypes_UNIXSK:    k.all[7],
+		fdinfo.FdTypes_UNIXSK:    k.all[9],
 	}
 	return k
 }
@@ -55,10 +62,16 @@ func New() *Kinds {
 // the fd and what it is (a *ckerr.UnsupportedError).
 func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
 	// A lock held through the fd (fdinfo's "lock:" lines: POSIX locks of
-	// the task, OFD and flock locks of this open file) would be lost.
-	if l := f.lock(); l != "" {
-		return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d (%s), which holds a file lock (%s)", f.Fd, f.Path, strings.Join(strings.Fields(strings.SplitN(l, "\n", 2)[0]), " ")),
-			"file locks cannot be dumped yet (CRIU's --file-locks is not implemented): release the lock before the dump")
+	// the task, OFD and flock locks of this open file) is refused without
+	// --file-locks, else taken again by the restore (lock.go).
+	ls, err := f.locks()
+	if err != nil {
+		return nil, err
+	}
+	if len(ls) > 0 {
+		if err := checkLocks(pid, f, ls, o); err != nil {
+			return nil, err
+		}
 	}
 	for _, kind := range k.all {
 		ok, err := kind.Match(f, o)
@@ -70,6 +83,10 @@ func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
 			return nil, err
 		}
 		if ok {
+			if len(ls) > 0 && kind != Kind(k.regfile) {
+				return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d (%s), a %s that holds a file lock (%s)", f.Fd, f.Path, kind.Name(), ls[0]),
+					"locks are restored only on files reopened by path: release the lock before the dump")
+			}
 			return kind, nil
 		}
 	}
@@ -128,6 +145,35 @@ func (k *Kinds) FinishTree() error {
 		}
 	}
 	return nil
+}
+
+// Close releases what the kinds keep in ckpt for a restore (the unlinked
+// files made again): call it once the restore is over, whether it
+// succeeded or not.
+func (k *Kinds) Close() {
+	k.fifo.close()
+	k.regfile.closeGhosts()
+	k.memfd.close()
+}
+
+// Seal ends the restore of the files the tree shares, once every fd and
+// mapping of the tree exists: it adds the memfds' seals.
+func (k *Kinds) Seal(d *model.Dump) error {
+	return k.memfd.seal(d)
+}
+
+// MappedPath returns the path at which a task being restored opens the
+// file of files.img id that it maps: a regular file's (or its ghost's),
+// or a memfd made again.
+func (k *Kinds) MappedPath(d *model.Dump, id uint32) (string, error) {
+	f, ok := d.Files[id]
+	if !ok {
+		return "", fmt.Errorf("files.img: no file with id %d", id)
+	}
+	if m := f.GetMemfd(); m != nil {
+		return k.memfd.path(d, m.GetInodeId())
+	}
+	return k.regfile.Path(d, id)
 }
 
 // Reg returns the regular-file kind, which also gives ids to the

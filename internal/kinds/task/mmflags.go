@@ -68,8 +68,11 @@ func (thpDisabled) Restore(t Thread, e Entry) error {
 // membarrier is the mm's membarrier(2) registrations, in CRIU's
 // task_core_entry.membarrier_registration_mask (the
 // MEMBARRIER_CMD_REGISTER_* commands). They are read with
-// MEMBARRIER_CMD_GET_REGISTRATIONS, which Linux 6.3 brought: an older
-// kernel cannot tell them, and the dump records none (see Collect).
+// MEMBARRIER_CMD_GET_REGISTRATIONS, which Linux 6.3 brought. On an older
+// kernel the private ones are found by trying each private command in
+// the task (EPERM when it is not registered; a barrier when it is, which
+// changes nothing for stopped threads); a global-expedited registration
+// cannot be seen there and is not kept (the README says so).
 type membarrier struct{}
 
 func (membarrier) Name() string { return "membarrier registrations" }
@@ -86,11 +89,12 @@ func knownMembarrier() uint64 {
 func (membarrier) Collect(t Thread, e Entry) error {
 	v, err := t.Syscall(x86.SysMembarrier, uapi.MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0)
 	switch {
-	case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS):
-		// A kernel before 6.3 (or without CONFIG_MEMBARRIER): no way to
-		// read them. The field stays unset, which says "unknown" to a
-		// restore, not "none".
-		return nil
+	case errors.Is(err, unix.ENOSYS):
+		return nil // no CONFIG_MEMBARRIER: nothing to register
+	case errors.Is(err, unix.EINVAL):
+		if v, err = probeMembarrier(t); err != nil {
+			return err
+		}
 	case err != nil:
 		return fmt.Errorf("membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS): %w", err)
 	}
@@ -99,6 +103,29 @@ func (membarrier) Collect(t Thread, e Entry) error {
 	}
 	e.Core.Tc.MembarrierRegistrationMask = proto.Uint32(uint32(v))
 	return nil
+}
+
+// probeMembarrier finds the private registrations of the task's mm on
+// a kernel before 6.3 by issuing each private command the kernel has.
+func probeMembarrier(t Thread) (uint64, error) {
+	have, err := t.Syscall(x86.SysMembarrier, uapi.MEMBARRIER_CMD_QUERY, 0, 0)
+	if err != nil {
+		return 0, fmt.Errorf("membarrier(MEMBARRIER_CMD_QUERY): %w", err)
+	}
+	var v uint64
+	for _, p := range uapi.MembarrierPrivate {
+		if have&uint64(p.Cmd) == 0 {
+			continue
+		}
+		_, err := t.Syscall(x86.SysMembarrier, uint64(p.Cmd), 0, 0)
+		switch {
+		case err == nil:
+			v |= uint64(p.Register)
+		case !errors.Is(err, unix.EPERM):
+			return 0, fmt.Errorf("membarrier(%#x) to probe its registration: %w", p.Cmd, err)
+		}
+	}
+	return v, nil
 }
 
 func (membarrier) Restore(t Thread, e Entry) error {
