@@ -24,7 +24,7 @@ static socklen_t addr_of(struct sockaddr_un *sa, const char *name)
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name) + 1);
 }
 
-static void outside(int ready)
+static void outside(int ready, pid_t program)
 {
 	struct sockaddr_un log, cli;
 	socklen_t ll = addr_of(&log, "log.sock"), cl = addr_of(&cli, "client.sock");
@@ -41,9 +41,21 @@ static void outside(int ready)
 		_exit(1);
 	ckpt_write_all(ready, "r", 1);
 	close(ready);
+	/* Wake up every second: gone for 20 s (not just between its dump and
+	 * its restore), the program will not say bye. */
+	struct timeval tv = { 1, 0 };
+	int away = 0;
+
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	for (;;) {
 		ssize_t n = recv(s, buf, sizeof(buf) - 1, 0);
 
+		if (n < 0 && errno == EAGAIN) {
+			away = kill(program, 0) < 0 && errno == ESRCH ? away + 1 : 0;
+			if (away >= 20)
+				_exit(0);
+			continue;
+		}
 		if (n < 0)
 			_exit(1);
 		buf[n] = '\0';
@@ -60,12 +72,13 @@ int main(void)
 	socklen_t ll, cl;
 	char buf[80], want[80], c;
 	int s, p[2], status;
-	pid_t pid, outer = 0;
+	pid_t pid, self, outer = 0;
 
 	ckpt_block_term();
 	ll = addr_of(&log, "log.sock");
 	cl = addr_of(&cli, "client.sock");
 	CHECK_SYS(pipe(p) == 0, "pipe");
+	self = getpid();
 	pid = fork();
 	CHECK_SYS(pid >= 0, "fork");
 	if (pid == 0) {
@@ -76,7 +89,7 @@ int main(void)
 			_exit(0);
 		}
 		close(p[0]);
-		outside(p[1]);
+		outside(p[1], self);
 	}
 	close(p[1]);
 	CHECK_SYS(read(p[0], &outer, sizeof(outer)) == sizeof(outer), "outside pid");
