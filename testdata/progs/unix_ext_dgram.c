@@ -35,13 +35,13 @@ static void outside(int ready, pid_t program)
 	/* Never outlive a failed test for long; SIGTERM ends it too. */
 	sigfillset(&all);
 	sigprocmask(SIG_UNBLOCK, &all, NULL);
-	alarm(120);
+	alarm(600);
 	setsid(); /* its group and session must not keep the root's PID in use */
 	if (s < 0 || bind(s, (struct sockaddr *)&log, ll) != 0)
 		_exit(1);
 	ckpt_write_all(ready, "r", 1);
 	close(ready);
-	/* Wake up every second: gone for 20 s (not just between its dump and
+	/* Wake up every second: gone for 60 s (not just between its dump and
 	 * its restore), the program will not say bye. */
 	struct timeval tv = { 1, 0 };
 	int away = 0;
@@ -52,7 +52,7 @@ static void outside(int ready, pid_t program)
 
 		if (n < 0 && errno == EAGAIN) {
 			away = kill(program, 0) < 0 && errno == ESRCH ? away + 1 : 0;
-			if (away >= 20)
+			if (away >= 60)
 				_exit(0);
 			continue;
 		}
