@@ -43,6 +43,11 @@ type DumpOptions struct {
 	// ShellJob allows stdio (fds 0-2) that is a tty or a pipe; a restore
 	// with ShellJob then gives the task the stdio of whoever restores it.
 	ShellJob bool
+	// ExtUnixSk is CRIU's --ext-unix-sk: a unix datagram socket connected
+	// to a socket outside the tree is dumped, and connected to that
+	// socket's name again at restore (a stream connection to the outside
+	// is refused still: its other end cannot be made again).
+	ExtUnixSk bool
 	// FileLocks is CRIU's --file-locks: the POSIX (fcntl), OFD and flock
 	// locks that the tree holds are dumped (file-locks.img), for a
 	// restore with FileLocks to take again. Without it a task holding a
@@ -162,7 +167,7 @@ var (
 func Dump(opts DumpOptions) (*DumpStats, error) {
 	st, err := dump.Dump(dump.Options{
 		Pid: opts.Pid, ImagesDir: opts.ImagesDir, LeaveRunning: opts.LeaveRunning,
-		ShellJob: opts.ShellJob, FileLocks: opts.FileLocks, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
+		ShellJob: opts.ShellJob, ExtUnixSk: opts.ExtUnixSk, FileLocks: opts.FileLocks, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
 		Context: opts.Context, GhostLimit: opts.GhostLimit,
 	})
 	if err != nil {

@@ -32,8 +32,8 @@ command -v go >/dev/null || { echo "setup: go is not installed (need Go 1.26)" >
 echo "setup: Go modules"
 go mod download
 
-# The test guest's kernel: Debian's cloud kernel (ia32 emulation on, no
-# modules needed), unpacked from its package into /var/cache/ckpt-vm.
+# The test guest's kernel: Debian's cloud kernel (ia32 emulation on),
+# unpacked from its package into /var/cache/ckpt-vm.
 vmdir=/var/cache/ckpt-vm
 if ! ls "$vmdir"/vmlinuz-* >/dev/null 2>&1; then
 	[ "$(id -u)" = 0 ] || { echo "setup: need root to fetch the test guest's kernel" >&2; exit 1; }
@@ -48,3 +48,18 @@ if ! ls "$vmdir"/vmlinuz-* >/dev/null 2>&1; then
 	cp "$tmp"/root/boot/vmlinuz-* "$vmdir"/
 	rm -rf "$tmp"
 fi
+# Its sock_diag modules (UNIX_DIAG and the others are modules in Debian's
+# kernel; the guest has no /lib/modules to load them on demand), kept in
+# modules-RELEASE next to it for the guest to load at boot.
+for k in "$vmdir"/vmlinuz-*; do
+	rel=${k##*/vmlinuz-}
+	[ -e "$vmdir/modules-$rel/unix_diag.ko" ] && continue
+	[ "$(id -u)" = 0 ] || { echo "setup: need root to fetch the test guest's kernel modules" >&2; exit 1; }
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -q "linux-image-$rel" >/dev/null 2>&1 && dpkg-deb -x ./*.deb root) ||
+		{ echo "setup: cannot fetch linux-image-$rel for its sock_diag modules" >&2; rm -rf "$tmp"; exit 1; }
+	mkdir -p "$vmdir/modules-$rel"
+	find "$tmp/root/lib/modules" -name '*_diag.ko' \( -path '*/net/unix/*' -o -path '*/net/ipv4/*' -o -path '*/net/netlink/*' -o -path '*/net/packet/*' \) \
+		-exec cp {} "$vmdir/modules-$rel/" \;
+	rm -rf "$tmp"
+done

@@ -35,6 +35,9 @@ type Options struct {
 	// ShellJob allows stdio (fds 0-2) that is a tty or a pipe; restore
 	// then gives the task the stdio of whoever runs it.
 	ShellJob bool
+	// ExtUnixSk dumps unix datagram sockets connected outside the tree
+	// (CRIU's --ext-unix-sk).
+	ExtUnixSk bool
 	// FileLocks dumps the file locks (POSIX, OFD, flock) that the tree
 	// holds into file-locks.img, CRIU's --file-locks; without it a task
 	// holding a lock is refused.

@@ -183,7 +183,7 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 
 // fdOptions are the options the kinds of files see.
 func (o *Options) fdOptions() fd.Options {
-	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks, GhostLimit: o.GhostLimit}
+	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks, GhostLimit: o.GhostLimit, ExtUnixSk: o.ExtUnixSk}
 }
 
 // inspectMemory refuses, before the freeze, a task with a memory area of

@@ -35,6 +35,7 @@ const (
 	MagicFdinfo    = "FDINFO"
 	MagicFS        = "FS"
 	MagicPipesData = "PIPES_DATA"
+	MagicSkQueues  = "SK_QUEUES"
 	MagicTimens    = "TIMENS"
 	MagicCpuinfo   = "CPUINFO"
 	MagicTtyInfo   = "TTY_INFO"
@@ -272,6 +273,10 @@ func FdinfoName(filesID uint32) string { return fmt.Sprintf("fdinfo-%d.img", fil
 
 // PipesDataName holds the bytes buffered in pipes.
 func PipesDataName() string { return "pipes-data.img" }
+
+// SkQueuesName holds the messages queued in sockets (sk_packet_entry,
+// each followed by its bytes).
+func SkQueuesName() string { return "sk-queues.img" }
 
 // ShmemPagemapName is the pagemap of a shared memory object.
 func ShmemPagemapName(ino uint64) string { return fmt.Sprintf("pagemap-shmem-%d.img", ino) }

@@ -426,6 +426,9 @@ func (s *summary) printFiles(w io.Writer, t *task) {
 			path, flags = fmt.Sprintf("pipe:[%d] (inherited)", f.GetPipe().GetPipeId()), openFlagsStr(f.GetPipe().GetFlags())
 		case f.GetTty() != nil:
 			path, flags = "tty (inherited)", openFlagsStr(f.GetTty().GetFlags())
+		case f.GetUsk() != nil:
+			u := f.GetUsk()
+			path, flags = fmt.Sprintf("unix socket:[%d] type %d state %d peer %d name %q", u.GetIno(), u.GetType(), u.GetState(), u.GetPeer(), u.GetName()), openFlagsStr(u.GetFlags())
 		}
 		if fd.GetFlags()&1 != 0 { // FD_CLOEXEC
 			flags += " cloexec"

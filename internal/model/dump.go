@@ -42,6 +42,18 @@ type Dump struct {
 	Files map[uint32]*fdinfo.FileEntry
 	// Pipes are the buffered bytes and size of every dumped pipe, by pipe id.
 	Pipes map[uint32]PipeData
+	// SkQueues are the messages queued to be read in each socket, by the
+	// socket's file id, oldest first (sk-queues.img): one per datagram
+	// or seqpacket record; a stream's bytes in chunks.
+	SkQueues map[uint32][][]byte
+	// SkMoved are, by file id, the unix sockets whose bound file was
+	// renamed since it was bound: where the file is now
+	// (remap-fpath.img, with a regular-file entry for the path).
+	SkMoved map[uint32]string
+	// Unlisted are files that no fd of the tree holds, added to files.img
+	// by Write: the sockets outside the tree that dumped unix sockets are
+	// connected to (--ext-unix-sk), with CRIU's USK_EXTERN flag.
+	Unlisted []*fdinfo.FileEntry
 	// Fifos are the bytes queued in the dumped FIFOs and their size, by
 	// pipe id (fifo-data.img); a FIFO that a process outside the tree
 	// held has none: its bytes stayed in it.

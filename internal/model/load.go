@@ -23,6 +23,7 @@ import (
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
+	skpacket "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-packet"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/utsns"
@@ -110,6 +111,18 @@ func Load(dir string) (*Dump, error) {
 		d.Memfds = map[uint32]*memfdimg.MemfdInodeEntry{}
 		for _, m := range ms {
 			d.Memfds[uint32(m.GetInodeId())] = m
+		}
+	}
+	d.SkQueues = map[uint32][][]byte{}
+	if d.exists(image.SkQueuesName()) {
+		ents, data, err := image.ReadWithData(d.Dir, image.SkQueuesName(), image.MagicSkQueues,
+			func() *skpacket.SkPacketEntry { return &skpacket.SkPacketEntry{} },
+			func(e *skpacket.SkPacketEntry) int { return int(e.GetLength()) })
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range ents {
+			d.SkQueues[e.GetIdFor()] = append(d.SkQueues[e.GetIdFor()], data[i])
 		}
 	}
 	seen := map[int]bool{}
@@ -290,9 +303,10 @@ func isStopSignal(sig int) bool {
 }
 
 // loadGhosts reads remap-fpath.img and the ghost files it names. Only
-// ghosts are known: a dump whose files were linked back elsewhere
-// (CRIU's --link-remap) or that refers to /proc paths cannot be restored
-// by ckpt.
+// ghosts are known, and the unix sockets whose file was renamed (a
+// LINKED remap of a socket to a regular-file entry): a dump whose files
+// were linked back elsewhere (CRIU's --link-remap) or that refers to
+// /proc paths cannot be restored by ckpt.
 func (d *Dump) loadGhosts() error {
 	if !d.exists(image.RemapPathName()) {
 		return nil
@@ -302,6 +316,18 @@ func (d *Dump) loadGhosts() error {
 		return err
 	}
 	for _, r := range remaps {
+		if r.GetRemapType() == remap.RemapType_LINKED {
+			// A unix socket whose bound file was renamed: the remap is a
+			// regular-file entry naming where the file is (see SkMoved).
+			orig, to := d.Files[r.GetOrigId()], d.Files[r.GetRemapId()]
+			if orig.GetUsk() != nil && to.GetReg() != nil {
+				if d.SkMoved == nil {
+					d.SkMoved = map[uint32]string{}
+				}
+				d.SkMoved[r.GetOrigId()] = to.GetReg().GetName()
+				continue
+			}
+		}
 		if r.GetRemapType() != remap.RemapType_GHOST {
 			return fmt.Errorf("%s: file %d is remapped as %v: only ghost files can be restored", image.RemapPathName(), r.GetOrigId(), r.GetRemapType())
 		}

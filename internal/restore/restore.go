@@ -268,6 +268,9 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			return err
 		}
 	}
+	if err := root.kinds.FinishTree(); err != nil {
+		return fmt.Errorf("restore files: %w", err)
+	}
 	childrenPidNS(rs)
 	for _, r := range rs {
 		if r.im.Zombie {

@@ -71,6 +71,9 @@ func snapshot(pid int) (*State, error) {
 		if strings.HasPrefix(target, "pipe:") {
 			target = "pipe" // inherited stdio is another pipe after restore
 		}
+		if strings.HasPrefix(target, "socket:") {
+			target = "socket" // a restored socket is a new inode
+		}
 		s.Fds[fd.Num] = fmt.Sprintf("%s pos=%d flags=%o%s", target, info.Pos, info.Flags, fdinfoExtras(info))
 	}
 	st, err := procfs.ReadStatus(pid)

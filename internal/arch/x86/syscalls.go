@@ -70,7 +70,14 @@ const (
 	SysSetns
 	SysMount
 	SysUmount2
+	SysSocket
+	SysSocketpair
+	SysBind
+	SysListen
+	SysConnect
+	SysAccept4
 	SysPidfdOpen
+	SysPidfdGetfd
 	numSyscalls
 )
 
@@ -143,7 +150,15 @@ var sysNums = [numSyscalls][2]int{
 	SysSetns:           {308, 346},
 	SysMount:           {165, 21},
 	SysUmount2:         {166, 52},
-	SysPidfdOpen:       {434, 434},
+	// ia32 has direct socket calls since Linux 4.3 (socketcall before).
+	SysSocket:     {41, 359},
+	SysSocketpair: {53, 360},
+	SysBind:       {49, 361},
+	SysListen:     {50, 363},
+	SysConnect:    {42, 362},
+	SysAccept4:    {288, 364},
+	SysPidfdOpen:  {434, 434},
+	SysPidfdGetfd: {438, 438},
 }
 
 var sysNames = [numSyscalls]string{
@@ -156,7 +171,9 @@ var sysNames = [numSyscalls]string{
 	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid", "wait4",
 	"getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
 	"timer_getoverrun", "timer_delete",
-	"membarrier", "flock", "setns", "mount", "umount2", "pidfd_open",
+	"membarrier", "flock", "setns", "mount", "umount2",
+	"socket", "socketpair", "bind", "listen", "connect", "accept4",
+	"pidfd_open", "pidfd_getfd",
 }
 
 func (s Syscall) String() string {

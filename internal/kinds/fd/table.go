@@ -12,6 +12,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/sockdiag"
 )
 
 // Kinds is one dump's or one restore's set of kinds, each with the state
@@ -40,6 +41,7 @@ func New() *Kinds {
 		&timerfdKind{},
 		&signalfdKind{},
 		k.fifo,
+		&unixKind{},
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
 		fdinfo.FdTypes_REG:       k.regfile,
@@ -51,6 +53,7 @@ func New() *Kinds {
 		fdinfo.FdTypes_TIMERFD:   k.all[6],
 		fdinfo.FdTypes_SIGNALFD:  k.all[7],
 		fdinfo.FdTypes_TTY:       k.stdio,
+		fdinfo.FdTypes_UNIXSK:    k.all[9],
 	}
 	return k
 }
@@ -87,7 +90,7 @@ func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
 			return kind, nil
 		}
 	}
-	return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d, %s (%s)", f.Fd, describe(f.Path, f.Stat.Mode&unix.S_IFMT), f.Path), "ckpt cannot dump it yet; close it before the dump")
+	return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d, %s (%s)", f.Fd, describe(f), f.Path), "ckpt cannot dump it yet; close it before the dump")
 }
 
 // ForEntry finds the kind that restores fd of dump d.
@@ -131,6 +134,19 @@ func (k *Kinds) Finish(r Restorer) error {
 	return nil
 }
 
+// FinishTree runs every kind's end-of-tree step, once every process of
+// the tree has its fd table.
+func (k *Kinds) FinishTree() error {
+	for _, kind := range k.all {
+		if f, ok := kind.(TreeFinisher); ok {
+			if err := f.FinishTree(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Close releases what the kinds keep in ckpt for a restore (the unlinked
 // files made again): call it once the restore is over, whether it
 // succeeded or not.
@@ -165,7 +181,8 @@ func (k *Kinds) MappedPath(d *model.Dump, id uint32) (string, error) {
 func (k *Kinds) Reg() *regKind { return k.regfile }
 
 // describe names the kind of an fd no kind takes, for the error message.
-func describe(target string, mode uint32) string {
+func describe(f *File) string {
+	target, mode := f.Path, f.Stat.Mode&unix.S_IFMT
 	switch {
 	case strings.HasPrefix(target, "anon_inode:inotify"):
 		return "an inotify instance"
@@ -174,7 +191,8 @@ func describe(target string, mode uint32) string {
 	case strings.HasPrefix(target, "anon_inode:"):
 		return "an anonymous inode " + strings.TrimPrefix(target, "anon_inode:")
 	case strings.HasPrefix(target, "socket:"):
-		return "a socket"
+		// sock_diag names its family, protocol and state.
+		return sockdiag.Describe(uint32(f.Stat.Ino))
 	case strings.HasPrefix(target, "pipe:"):
 		return "a pipe"
 	case mode == unix.S_IFIFO:

@@ -27,6 +27,24 @@ func main() {
 	select {}
 }
 
+// modulesDir holds kernel modules to load at boot, in name order
+// (vm.GuestModulesDir: the sock_diag modules of a modular kernel).
+const modulesDir = "/ckpt-modules"
+
+func loadModules() {
+	ents, _ := os.ReadDir(modulesDir)
+	for _, e := range ents {
+		f, err := os.Open(modulesDir + "/" + e.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && err != unix.EEXIST {
+			fmt.Fprintf(os.Stderr, "ckpt-vm: load module %s: %v\n", e.Name(), err)
+		}
+		f.Close()
+	}
+}
+
 func run() int {
 	mounts := []struct{ src, dst, fs, data string }{
 		{"proc", "/proc", "proc", ""},
@@ -55,6 +73,7 @@ func run() int {
 		c.Close()
 	}
 	_ = unix.Sethostname([]byte("ckpt-guest"))
+	loadModules()
 	b, err := os.ReadFile("/vm-args")
 	if err != nil {
 		fmt.Println("ckpt-vm:", err)
