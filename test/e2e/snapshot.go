@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -29,7 +30,11 @@ type State struct {
 	Sched map[int]string
 	// Children are the states of the task's children, sorted (not by
 	// PID: a tree restored into a new PID namespace has other host PIDs).
-	Children    string
+	Children string
+	// churn is set on a state taken while the task's children kept
+	// coming and going (fork_storm): their states and namespaces are
+	// then not compared.
+	churn       bool
 	OomScoreAdj string
 	// Namespaces is which namespaces the task and its children are in,
 	// as a sharing structure (see namespaces), not inode numbers: a
@@ -331,10 +336,15 @@ func (s *State) diff(o *State) string {
 	if a, c := strings.Join(s.Locks, "; "), strings.Join(o.Locks, "; "); a != c {
 		d = append(d, fmt.Sprintf("file locks were [%s], are [%s]", a, c))
 	}
-	if s.Children != o.Children {
+	if s.Children != o.Children && !s.churn {
 		d = append(d, fmt.Sprintf("children's states were [%s], are [%s]", s.Children, o.Children))
 	}
-	if s.Namespaces != o.Namespaces {
+	if a, c := s.Namespaces, o.Namespaces; s.churn {
+		a, c = childNS.ReplaceAllString(a, ""), childNS.ReplaceAllString(c, "")
+		if a != c {
+			d = append(d, fmt.Sprintf("namespaces were %s, are %s", a, c))
+		}
+	} else if s.Namespaces != o.Namespaces {
 		d = append(d, fmt.Sprintf("namespaces were %s, are %s", s.Namespaces, o.Namespaces))
 	}
 	if s.OomScoreAdj != o.OomScoreAdj {
@@ -369,8 +379,23 @@ func stableSnapshot(pid int) (*State, error) {
 		}
 		prev = s
 	}
+	// Never stable: if only the children changed, they are churning.
+	last, err := snapshot(pid)
+	if err != nil {
+		return nil, err
+	}
+	prev.churn = true
+	if prev.diff(last) == "" {
+		return last.withChurn(), nil
+	}
+	prev.churn = false
 	return prev, nil
 }
+
+// childNS matches the children's part of a Namespaces entry.
+var childNS = regexp.MustCompile(` children \[[^]]*\]`)
+
+func (s *State) withChurn() *State { s.churn = true; return s }
 
 // settledSnapshot retries for a short while until the task's state equals
 // want: a restored task may still be on its way back into the syscall it

@@ -48,7 +48,7 @@ static void check_mounts(const char *who)
 	CHECK(mount_line(0, "t", l, sizeof(l)) == 0, "%s: no tmpfs mount", who);
 	CHECK(strstr(l, "nosuid,nodev") && strstr(l, " - tmpfs ckpt-tmp ") && strstr(l, "size=1024k") && strstr(l, "mode=700"), "%s: tmpfs is %s", who, l);
 	CHECK(mount_line(0, "dst", l, sizeof(l)) == 0, "%s: no bind mount", who);
-	CHECK(strstr(l, " ro,") && strstr(l, "/src "), "%s: bind mount is %s", who, l);
+	CHECK((strstr(l, " ro,") || strstr(l, " ro - ")) && strstr(l, "/src "), "%s: bind mount is %s", who, l);
 	CHECK(mount_line(0, "p", l, sizeof(l)) == 0 && strstr(l, " - proc "), "%s: no proc mount", who);
 	CHECK(mount_line(0, "s", l, sizeof(l)) == 0 && strstr(l, " - sysfs "), "%s: no sysfs mount", who);
 

@@ -525,7 +525,9 @@ func byID(ms []procfs.Mount) (map[int]*procfs.Mount, map[int][]int) {
 // rootOf is the mount of "/" whose parent is not in the namespace.
 func rootOf(ms []procfs.Mount, m map[int]*procfs.Mount) *procfs.Mount {
 	for i := range ms {
-		if _, ok := m[ms[i].Parent]; !ok && ms[i].Point == "/" {
+		// The root's parent is outside the namespace's view, or the
+		// root itself where it is the initial rootfs (an initramfs).
+		if _, ok := m[ms[i].Parent]; (!ok || ms[i].Parent == ms[i].ID) && ms[i].Point == "/" {
 			return &ms[i]
 		}
 	}

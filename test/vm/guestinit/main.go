@@ -45,6 +45,25 @@ func loadModules() {
 	}
 }
 
+// upLoopback brings up the loopback interface, which test programs use
+// for TCP and UDP sockets (the kernel starts with it down).
+func upLoopback() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP | unix.IFF_RUNNING)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
 func run() int {
 	mounts := []struct{ src, dst, fs, data string }{
 		{"proc", "/proc", "proc", ""},
@@ -74,6 +93,9 @@ func run() int {
 	}
 	_ = unix.Sethostname([]byte("ckpt-guest"))
 	loadModules()
+	if err := upLoopback(); err != nil {
+		fmt.Fprintf(os.Stderr, "ckpt-vm: bring up lo: %v\n", err)
+	}
 	b, err := os.ReadFile("/vm-args")
 	if err != nil {
 		fmt.Println("ckpt-vm:", err)
