@@ -103,6 +103,12 @@ func mappedFileStat(pid int, v procfs.VMA, ghostLimit int64) (*unix.Stat_t, erro
 	}
 	object := fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path)
 	if st.Nlink == 0 || v.Deleted() {
+		if st.Nlink != 0 && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			if _, err := fd.CheckLinked(pid, object, fd.GhostName(v.Path), &st); err != nil {
+				return nil, err
+			}
+			return &st, nil
+		}
 		if st.Nlink != 0 {
 			return nil, ckerr.Unsupported(pid, object, fmt.Sprintf("the file's path was unlinked but it has %d other links: not supported yet; keep it on disk until the dump", st.Nlink))
 		}
@@ -120,6 +126,22 @@ func mappedFileStat(pid int, v procfs.VMA, ghostLimit int64) (*unix.Stat_t, erro
 // mapped returns the id of the file that area v of task pid maps, opened
 // with flags: reopened by path, or saved whole when it was unlinked.
 func (ft *fileTable) mapped(pid int, v procfs.VMA, flags uint32, st *unix.Stat_t) (uint32, error) {
+	if !fd.IsGhost(st) && v.Deleted() {
+		// Unlinked, but linked under another name (fd/linked.go).
+		key := fmt.Sprintf("linked\x00%d\x00%d\x00%d", st.Dev, st.Ino, flags)
+		if id, ok := ft.byKey[key]; ok {
+			return id, nil
+		}
+		other, err := fd.CheckLinked(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), fd.GhostName(v.Path), st)
+		if err != nil {
+			return 0, err
+		}
+		to := fd.LinkedEntry(ft.d, other, st)
+		id := ft.d.AddFile(fd.RegEntry(ft.d.NextFileID(), fd.GhostName(v.Path), flags, 0, st))
+		ft.d.SetLinked(id, to)
+		ft.byKey[key] = id
+		return id, nil
+	}
 	if !fd.IsGhost(st) {
 		return ft.reg(v.Path, flags, 0, st), nil
 	}

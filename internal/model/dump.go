@@ -90,6 +90,12 @@ type Dump struct {
 	// Remaps name, for a regular file of Files whose path was unlinked,
 	// the ghost that holds it (remap-fpath.img, remap_type GHOST).
 	Remaps map[uint32]uint32
+	// Linked name, for a regular file of Files whose path was unlinked
+	// while the file kept another name (glibc's sem_open maps a
+	// temporary file, links it to the semaphore's name and unlinks the
+	// temporary one), the regular-file entry of that other name
+	// (remap-fpath.img, remap_type LINKED).
+	Linked map[uint32]uint32
 	// Memfds are the memfds of the dump (memfd.img) by inode id; their
 	// contents are shared memory objects (Shmem, ShmemContent) named by
 	// their shmid.
@@ -118,6 +124,15 @@ func (d *Dump) SetRemap(id, gid uint32) {
 		d.Remaps = map[uint32]uint32{}
 	}
 	d.Remaps[id] = gid
+}
+
+// SetLinked records that regular file id, whose path was unlinked, is
+// linked at the path of regular file to.
+func (d *Dump) SetLinked(id, to uint32) {
+	if d.Linked == nil {
+		d.Linked = map[uint32]uint32{}
+	}
+	d.Linked[id] = to
 }
 
 // GhostOf returns the ghost that holds regular file id, nil if the file

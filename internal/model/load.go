@@ -327,6 +327,12 @@ func (d *Dump) loadGhosts() error {
 				d.SkMoved[r.GetOrigId()] = to.GetReg().GetName()
 				continue
 			}
+			// A regular file unlinked under one name and linked under
+			// another (see Linked).
+			if orig.GetReg() != nil && to.GetReg() != nil && r.GetOrigId() != r.GetRemapId() {
+				d.SetLinked(r.GetOrigId(), r.GetRemapId())
+				continue
+			}
 		}
 		if r.GetRemapType() != remap.RemapType_GHOST {
 			return fmt.Errorf("%s: file %d is remapped as %v: only ghost files can be restored", image.RemapPathName(), r.GetOrigId(), r.GetRemapType())

@@ -60,6 +60,8 @@ func testDump(t *testing.T, dir, exe string) *Dump {
 	for i := 0; i < 2; i++ {
 		d.SetRemap(d.AddFile(reg("/tmp/gone", 0)), 1)
 	}
+	// A file unlinked under one name and linked under another (ids 5, 6).
+	d.SetLinked(d.AddFile(reg("/dev/shm/sem.tmp", 0)), d.AddFile(reg("/dev/shm/sem.x", 0)))
 	if gid := d.AddGhost(&Ghost{Entry: &ghostfile.GhostFileEntry{Uid: u32(0), Gid: u32(0), Mode: u32(0o100640)}, Data: []byte("ghost data")}); gid != 1 {
 		t.Fatalf("ghost id %d", gid)
 	}
@@ -182,6 +184,9 @@ func TestWriteLoad(t *testing.T) {
 	}
 	if _, g := d.GhostOf(4); g == nil {
 		t.Error("the ghost's remap was lost beside the socket's")
+	}
+	if d.Linked[5] != 6 || len(d.Linked) != 1 {
+		t.Errorf("linked files %v", d.Linked)
 	}
 	if ext != 1 {
 		t.Errorf("%d external peers loaded", ext)

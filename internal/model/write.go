@@ -251,7 +251,7 @@ func (d *Dump) writePipes(name, magic string, pipes map[uint32]PipeData) error {
 // in chunks) and remap-fpath.img, which ties files to them; moved are
 // the remaps of unix sockets whose file was renamed (addSkMoved).
 func (d *Dump) writeGhosts(moved []proto.Message) error {
-	if len(d.Remaps) == 0 && len(moved) == 0 {
+	if len(d.Remaps) == 0 && len(d.Linked) == 0 && len(moved) == 0 {
 		return nil
 	}
 	for gid, g := range d.Ghosts {
@@ -268,6 +268,14 @@ func (d *Dump) writeGhosts(moved []proto.Message) error {
 	msgs := make([]proto.Message, len(ids))
 	for i, id := range ids {
 		msgs[i] = &remap.RemapFilePathEntry{OrigId: proto.Uint32(id), RemapId: proto.Uint32(d.Remaps[id]), RemapType: remap.RemapType_GHOST.Enum()}
+	}
+	ids = ids[:0]
+	for id := range d.Linked {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		msgs = append(msgs, &remap.RemapFilePathEntry{OrigId: proto.Uint32(id), RemapId: proto.Uint32(d.Linked[id]), RemapType: remap.RemapType_LINKED.Enum()})
 	}
 	msgs = append(msgs, moved...)
 	return d.Dir.Write(image.RemapPathName(), image.MagicRemapPath, msgs...)

@@ -25,6 +25,9 @@ type regKind struct {
 	// ghosts are, at restore, ckpt's fds of the unlinked files it made
 	// again, by ghost id.
 	ghosts map[uint32]*os.File
+	// linked are, at restore, ckpt's fds of the files opened under an
+	// unlinked name of theirs (linked.go), by that name and the file's.
+	linked map[string]*os.File
 }
 
 func (*regKind) Name() string { return "regular file" }
@@ -36,11 +39,11 @@ func (*regKind) Match(f *File, o Options) (bool, error) {
 			return true, CheckGhost(0, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), &f.Stat, o.GhostLimit)
 		}
 		if strings.HasSuffix(f.Path, deletedMark) {
-			what := "a directory that was removed"
 			if f.Stat.Mode&unix.S_IFMT == unix.S_IFREG {
-				what = fmt.Sprintf("a file whose path was unlinked but that has %d other links", f.Stat.Nlink)
+				_, err := CheckLinked(0, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), GhostName(f.Path), &f.Stat)
+				return err == nil, err
 			}
-			return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d, %s (%s)", f.Fd, what, f.Path), "not supported yet: close it before the dump")
+			return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d, a directory that was removed (%s)", f.Fd, f.Path), "not supported yet: close it before the dump")
 		}
 		if !strings.HasPrefix(f.Path, "/") {
 			if ns, ok := nsfsName(f.Path); ok {
@@ -62,6 +65,17 @@ func (*regKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) erro
 		if err := SaveGhost(t.Dump, e.GetId(), fmt.Sprintf("/proc/%d/fd/%d", t.Pid, f.Fd), &f.Stat); err != nil {
 			return fmt.Errorf("fd %d (%s): %w", f.Fd, f.Path, err)
 		}
+		return nil
+	}
+	if f.Stat.Mode&unix.S_IFMT == unix.S_IFREG && strings.HasSuffix(f.Path, deletedMark) {
+		other, err := CheckLinked(t.Pid, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), GhostName(f.Path), &f.Stat)
+		if err != nil {
+			return err
+		}
+		// e takes the id after the other name's entry (see model.AddFile).
+		to := LinkedEntry(t.Dump, other, &f.Stat)
+		*e = *RegEntry(t.Dump.NextFileID(), GhostName(f.Path), flags, uint64(f.Info.Pos), &f.Stat)
+		t.Dump.SetLinked(e.GetId(), to)
 		return nil
 	}
 	*e = *RegEntry(e.GetId(), f.Path, flags, uint64(f.Info.Pos), &f.Stat)
@@ -111,6 +125,9 @@ func (k *regKind) Path(d *model.Dump, id uint32) (string, error) {
 	}
 	if gid, g := d.GhostOf(id); gid != 0 {
 		return k.ghostPath(d, id, gid, g)
+	}
+	if to, ok := d.Linked[id]; ok {
+		return k.linkedPath(d, id, to)
 	}
 	return f.GetReg().GetName(), nil
 }

@@ -153,6 +153,7 @@ func (k *Kinds) FinishTree() error {
 func (k *Kinds) Close() {
 	k.fifo.close()
 	k.regfile.closeGhosts()
+	k.regfile.closeLinked()
 	k.memfd.close()
 }
 
