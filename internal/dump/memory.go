@@ -14,6 +14,7 @@ import (
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/kinds/ns"
 	"github.com/ckpt/ckpt/internal/kinds/vma"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
@@ -192,6 +193,14 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			}
 			e.Shmid = proto.Uint64(uint64(id))
 			e.Fdflags = proto.Uint32(oflags)
+		case vma.SysVShm:
+			// Saved with its IPC namespace (package ns); attached again
+			// at restore.
+			if err := ns.CheckShmAttach(pid, v); err != nil {
+				return nil, err
+			}
+			status |= image.VMAAreaSysVIPC
+			e.Shmid = proto.Uint64(v.Inode)
 		default:
 			return nil, fmt.Errorf("vma %#x-%#x: kind %s has no dump", v.Start, v.End, kind.Name)
 		}

@@ -14,6 +14,7 @@ const (
 	VMAFileShared   = 1 << 7
 	VMAAnonShared   = 1 << 8
 	VMAAnonPrivate  = 1 << 9
+	VMAAreaSysVIPC  = 1 << 10
 	VMAAreaVVAR     = 1 << 12
 	VMAAreaMemfd    = 1 << 14
 )

@@ -47,6 +47,9 @@ const (
 	MagicRemapPath = "REMAP_FPATH"
 	MagicMemfd     = "MEMFD_INODE"
 	MagicFifoData  = "FIFO_DATA"
+	MagicIpcShm    = "IPCNS_SHM"
+	MagicIpcSem    = "IPCNS_SEM"
+	MagicIpcMsg    = "IPCNS_MSG"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -296,6 +299,16 @@ func TimensName(id uint32) string { return fmt.Sprintf("timens-%d.img", id) }
 // UtsnsName is the image of UTS namespace id: its host and domain names.
 func UtsnsName(id uint32) string { return fmt.Sprintf("utsns-%d.img", id) }
 
+// IpcShmName, IpcSemName and IpcMsgName are the images of IPC namespace
+// id's SysV shared memory segments, semaphore sets and message queues.
+func IpcShmName(id uint32) string { return fmt.Sprintf("ipcns-shm-%d.img", id) }
+
+// IpcSemName: see IpcShmName.
+func IpcSemName(id uint32) string { return fmt.Sprintf("ipcns-sem-%d.img", id) }
+
+// IpcMsgName: see IpcShmName.
+func IpcMsgName(id uint32) string { return fmt.Sprintf("ipcns-msg-%d.img", id) }
+
 // IpcVarName is the image of IPC namespace id's settings (its kernel.shm*,
 // kernel.msg*, kernel.sem and fs.mqueue.* sysctls).
 func IpcVarName(id uint32) string { return fmt.Sprintf("ipcns-var-%d.img", id) }
@@ -393,4 +406,47 @@ func ReadWithData[T proto.Message](d Dir, name, kind string, newMsg func() T, si
 		b = b[k:]
 	}
 	return msgs, data, nil
+}
+
+// ReadFramed reads an image written by WriteWithData whose entries are
+// of several message types (IPCNS_MSG: a queue's entry, then each of its
+// messages): next gets each entry's raw bytes in turn and returns how
+// many raw bytes follow it, or an error.
+func ReadFramed(d Dir, name, kind string, next func(i int, raw []byte) (int, error)) ([][]byte, error) {
+	path := filepath.Join(d.Path, name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read image %s: %w", name, err)
+	}
+	want, err := magicOf(kind)
+	if err != nil {
+		return nil, err
+	}
+	le := binary.LittleEndian
+	if len(b) < 8 || le.Uint32(b[4:]) != want {
+		return nil, fmt.Errorf("image %s: %w: not a %s image", path, ErrCorrupt, kind)
+	}
+	b = b[8:]
+	var data [][]byte
+	for i := 0; len(b) > 0; i++ {
+		if len(b) < 4 {
+			return nil, fmt.Errorf("image %s: %w: truncated entry size", path, ErrCorrupt)
+		}
+		n := int(le.Uint32(b))
+		b = b[4:]
+		if n > maxEntry || n > len(b) {
+			return nil, fmt.Errorf("image %s: %w: entry of %d bytes, %d left", path, ErrCorrupt, n, len(b))
+		}
+		k, err := next(i, b[:n])
+		if err != nil {
+			return nil, fmt.Errorf("image %s: entry %d: %w", path, i, err)
+		}
+		b = b[n:]
+		if k < 0 || k > len(b) {
+			return nil, fmt.Errorf("image %s: entry %d: %w: %d data bytes, %d left", path, i, ErrCorrupt, k, len(b))
+		}
+		data = append(data, b[:k])
+		b = b[k:]
+	}
+	return data, nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/kinds/ns"
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/uapi"
 	"github.com/ckpt/ckpt/internal/vdso"
 )
 
@@ -160,6 +161,9 @@ func (s *summary) printTask(w io.Writer, t *task) {
 	if u := t.Tree.UTS[t.IDs.GetUtsNsId()]; u != nil {
 		p("  UTS namespace %d: hostname %q, domainname %q\n", t.IDs.GetUtsNsId(), u.GetNodename(), u.GetDomainname())
 	}
+	if sv := t.Tree.SysV[t.IDs.GetIpcNsId()]; sv != nil && len(sv.Shm)+len(sv.Sem)+len(sv.Msg) > 0 {
+		p("  IPC namespace %d: %s\n", t.IDs.GetIpcNsId(), sysvSummary(sv))
+	}
 	if ms := t.Tree.Mounts[t.IDs.GetMntNsId()]; len(ms) > 0 {
 		p("  mount namespace %d: %d mounts (mountpoints-%d.img)\n", t.IDs.GetMntNsId(), len(ms), t.IDs.GetMntNsId())
 	}
@@ -288,6 +292,8 @@ func (s *summary) vmaKind(status uint32, shmid uint64) string {
 		return fmt.Sprintf("file id %d (not in files.img)", shmid)
 	case status&(image.VMAAnonPrivate|image.VMAAnonShared) != 0:
 		return "anon"
+	case status&image.VMAAreaSysVIPC != 0:
+		return fmt.Sprintf("SysV shared memory %d", shmid)
 	}
 	return fmt.Sprintf("status %#x", status)
 }
@@ -649,4 +655,27 @@ func (t *task) vdsoImage() string {
 		abi = "ia32"
 	}
 	return fmt.Sprintf("%s image, %d bytes, %d symbols: %s", abi, v.Size, len(v.Symbols), strings.Join(v.Names(), " "))
+}
+
+// sysvSummary names the SysV IPC objects of an IPC namespace: each by
+// id and key, with its size, values or number of messages.
+func sysvSummary(sv *model.SysV) string {
+	var parts []string
+	for _, o := range sv.Shm {
+		e := o.Entry.GetDesc()
+		mark := ""
+		if e.GetMode()&uapi.SHM_DEST != 0 {
+			mark = ", marked for removal"
+		}
+		parts = append(parts, fmt.Sprintf("shm %d key %#x mode %o %d bytes%s", e.GetId(), e.GetKey(), e.GetMode()&0o777, len(o.Data), mark))
+	}
+	for _, o := range sv.Sem {
+		e := o.Entry.GetDesc()
+		parts = append(parts, fmt.Sprintf("sem %d key %#x mode %o values %v", e.GetId(), e.GetKey(), e.GetMode()&0o777, o.Values))
+	}
+	for _, o := range sv.Msg {
+		e := o.Entry.GetDesc()
+		parts = append(parts, fmt.Sprintf("msg %d key %#x mode %o %d messages", e.GetId(), e.GetKey(), e.GetMode()&0o777, len(o.Msgs)))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -76,6 +76,9 @@ type Dump struct {
 	// into the restoring ckpt's.
 	UTS map[uint32]*utsns.UtsnsEntry
 	IPC map[uint32]*ipcvar.IpcVarEntry
+	// SysV are the SysV IPC objects of the IPC namespaces of IPC, by
+	// the same ids (sysvipc.go).
+	SysV map[uint32]*SysV
 	// Mounts are the mounts of each mount namespace of the tree other
 	// than ckpt's, by mnt_ns_id (mountpoints-ID.img), in mountinfo order.
 	Mounts map[uint32][]*mnt.MntEntry

@@ -179,6 +179,14 @@ func (d *Dump) loadNamespaces() error {
 				return fmt.Errorf("%s: %w: %d sem_ctls, want 4", image.IpcVarName(id), image.ErrCorrupt, n)
 			}
 			d.IPC[id] = e
+			sv, err := d.loadSysV(id)
+			if err != nil {
+				return fmt.Errorf("task %d's IPC namespace %d: %w", p.Pid, id, err)
+			}
+			if d.SysV == nil {
+				d.SysV = map[uint32]*SysV{}
+			}
+			d.SysV[id] = sv
 		}
 	}
 	return nil

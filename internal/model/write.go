@@ -105,6 +105,11 @@ func (d *Dump) Write(dir string) error {
 		if err := d.Dir.Write(image.IpcVarName(id), image.MagicIpcVar, e); err != nil {
 			return err
 		}
+		if s := d.SysV[id]; s != nil {
+			if err := d.writeSysV(id, s); err != nil {
+				return err
+			}
+		}
 	}
 	if len(d.FileLocks) > 0 {
 		msgs := make([]proto.Message, len(d.FileLocks))

@@ -29,6 +29,12 @@ func (r *restorer) mapVMAs() error {
 		if inSpans(span{start, end}, r.keep) {
 			continue // inherited from the parent as it is (cow.go)
 		}
+		if st&image.VMAAreaSysVIPC != 0 {
+			if err := r.attachShm(v); err != nil {
+				return err
+			}
+			continue
+		}
 		flags := uint64(v.GetFlags()) | unix.MAP_FIXED
 		fd := ^uint64(0)
 		created := uint64(0)

@@ -1,10 +1,10 @@
 /* ckpt-test: expect=dump-fail dump-error=IPC */
 /*
  * A task in an IPC namespace of its own that holds a SysV shared memory
- * segment and a POSIX message queue. IPC objects cannot be dumped yet,
- * so the dump must refuse the task, naming them, and leave it as it
- * was: afterwards the segment still holds its bytes and the queue its
- * message.
+ * segment and a POSIX message queue. POSIX message queues cannot be
+ * dumped yet, so the dump must refuse the task, naming the queue, and
+ * leave it as it was: afterwards the segment still holds its bytes and
+ * the queue its message.
  */
 #include "ckpt_test.h"
 

@@ -78,6 +78,8 @@ const (
 	SysAccept4
 	SysPidfdOpen
 	SysPidfdGetfd
+	SysShmat
+	SysShmctl
 	numSyscalls
 )
 
@@ -159,6 +161,8 @@ var sysNums = [numSyscalls][2]int{
 	SysAccept4:    {288, 364},
 	SysPidfdOpen:  {434, 434},
 	SysPidfdGetfd: {438, 438},
+	SysShmat:      {30, 397},
+	SysShmctl:     {31, 396},
 }
 
 var sysNames = [numSyscalls]string{
@@ -173,7 +177,7 @@ var sysNames = [numSyscalls]string{
 	"timer_getoverrun", "timer_delete",
 	"membarrier", "flock", "setns", "mount", "umount2",
 	"socket", "socketpair", "bind", "listen", "connect", "accept4",
-	"pidfd_open", "pidfd_getfd",
+	"pidfd_open", "pidfd_getfd", "shmat", "shmctl",
 }
 
 func (s Syscall) String() string {

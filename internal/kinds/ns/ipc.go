@@ -18,8 +18,28 @@ import (
 
 // An IPC namespace is its settings (the sysctls below, ipc_var_entry)
 // and its objects: SysV shared memory segments, semaphore sets and
-// message queues, and POSIX message queues. ckpt restores the settings
-// of a namespace without objects and refuses one that holds any.
+// message queues (sysv.go), and POSIX message queues. ckpt restores the
+// settings and the SysV objects, and refuses a namespace that holds
+// POSIX message queues.
+
+// collectIPCNS reads the settings and SysV objects of the IPC namespace
+// the thread is in.
+func collectIPCNS(d *model.Dump, id uint32) error {
+	if err := collectIPC(d, id); err != nil {
+		return err
+	}
+	return collectSysV(d, id)
+}
+
+// restoreIPCNS makes the SysV objects of the new IPC namespace the
+// thread is in, then sets its settings (the objects' ids go through
+// kernel.*_next_id, which get their dumped values last).
+func restoreIPCNS(d *model.Dump, id uint32) error {
+	if err := restoreSysV(d, id); err != nil {
+		return err
+	}
+	return restoreIPC(d, id)
+}
 
 // ipcSysctl is one setting of an IPC namespace: its file under
 // /proc/sys (which shows the reading thread's IPC namespace; see
@@ -212,25 +232,10 @@ func restoreIPC(d *model.Dump, id uint32) error {
 	return nil
 }
 
-// inspectIPC refuses an IPC namespace that holds objects, naming them.
+// inspectIPC refuses an IPC namespace that holds POSIX message queues,
+// naming them.
 func inspectIPC(pid int) error {
 	var found []string
-	for _, o := range []struct{ file, what string }{
-		{"shm", "SysV shared memory segment"},
-		{"sem", "SysV semaphore set"},
-		{"msg", "SysV message queue"},
-	} {
-		b, err := os.ReadFile("/proc/sysvipc/" + o.file)
-		if err != nil {
-			return fmt.Errorf("read /proc/sysvipc/%s in its IPC namespace: %w", o.file, err)
-		}
-		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		for _, l := range lines[1:] { // the first line names the columns
-			if f := strings.Fields(l); len(f) >= 2 {
-				found = append(found, fmt.Sprintf("%s key %s id %s", o.what, f[0], f[1]))
-			}
-		}
-	}
 	mq, err := posixQueues()
 	if err != nil {
 		return err
@@ -245,7 +250,7 @@ func inspectIPC(pid int) error {
 		found = append(found[:4], fmt.Sprintf("and %d more", len(found)-4))
 	}
 	return ckerr.Unsupported(pid, "its IPC namespace's objects ("+strings.Join(found, ", ")+")",
-		"IPC objects cannot be dumped yet, only the settings of an empty IPC namespace; remove them (ipcrm, mq_unlink) or dump without them")
+		"POSIX message queues cannot be dumped yet; remove them (mq_unlink) or dump without them")
 }
 
 // posixQueues lists the POSIX message queues of the thread's IPC

@@ -65,3 +65,20 @@ func TestIPCSysctlsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A /proc/sysvipc/shm row becomes an ipc_desc_entry: the key signed in
+// decimal, the perms in octal with SHM_DEST kept.
+func TestSysVDesc(t *testing.T) {
+	row := map[string]string{"key": "-1", "shmid": "32769", "perms": "1640", "uid": "1000", "gid": "1001", "cuid": "0", "cgid": "0"}
+	e, err := desc(row, "shmid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.GetKey() != 0xffffffff || e.GetId() != 32769 || e.GetMode() != 0o1640 || e.GetUid() != 1000 || e.GetGid() != 1001 {
+		t.Errorf("entry %v", e)
+	}
+	row["perms"] = "rw"
+	if _, err := desc(row, "shmid"); err == nil {
+		t.Error("perms \"rw\" parsed")
+	}
+}

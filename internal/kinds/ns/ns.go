@@ -75,7 +75,7 @@ var kinds = []kind{
 		name: "ipc", what: "IPC", flag: unix.CLONE_NEWIPC,
 		id:      (*criucore.TaskKobjIdsEntry).GetIpcNsId,
 		setID:   func(e *criucore.TaskKobjIdsEntry, id uint32) { e.IpcNsId = proto.Uint32(id) },
-		inspect: inspectIPC, collect: collectIPC, restore: restoreIPC,
+		inspect: inspectIPC, collect: collectIPCNS, restore: restoreIPCNS,
 	},
 	{
 		// Mounts are made by the restored task itself (mnt.go): no

@@ -37,6 +37,10 @@ const (
 	// Memfd maps a memfd: its contents are saved once per memfd, and
 	// for a private mapping the pages written since.
 	Memfd
+	// SysVShm is a SysV shared memory segment attached with shmat: the
+	// segment is saved with its IPC namespace, the area attaches it
+	// again at restore.
+	SysVShm
 )
 
 // Kind is one kind of memory area.
@@ -80,8 +84,7 @@ var Kinds = []Kind{
 		Refuse: "the uprobes area of a probed program cannot be dumped: remove the uprobes (perf probe, bpftrace) first"},
 	{Name: "AIO ring", match: path("/[aio]" + deleted),
 		Refuse: "AIO contexts (io_setup) cannot be dumped yet: dump the task when it has destroyed them (io_destroy)"},
-	{Name: "SysV shared memory", match: deletedWithPrefix("/SYSV"),
-		Refuse: "SysV shared memory attached with shmat cannot be dumped yet: detach it (shmdt) before the dump"},
+	{Name: "SysV shared memory", Class: SysVShm, match: deletedWithPrefix("/SYSV")},
 	{Name: "hugetlb memory", match: deletedWithPrefix("/anon_hugepage"),
 		Refuse: "hugetlb memory (MAP_HUGETLB) cannot be dumped yet"},
 	{Name: "memfd mapping", Class: Memfd, match: deletedWithPrefix("/memfd:")},

@@ -38,6 +38,7 @@ func TestClassifySupported(t *testing.T) {
 		{area("/srv/data file", true, 99, "sh", "ms", "wr"), File},
 		{area("/tmp/gone (deleted)", false, 4), File},
 		{area("/memfd:pool (deleted)", true, 4, "sh", "ms"), Memfd},
+		{area("/SYSV00001234 (deleted)", true, 4, "sh", "ms"), SysVShm},
 	} {
 		k, err := Classify(1, c.se)
 		if err != nil {
@@ -64,7 +65,6 @@ func TestClassifyRefused(t *testing.T) {
 		// Kinds the table refuses by name.
 		{area("[uprobes]", false, 0), "uprobes"},
 		{area("/[aio] (deleted)", true, 4, "de"), "AIO"},
-		{area("/SYSV00001234 (deleted)", true, 4), "SysV shared memory"},
 		{area("/anon_hugepage (deleted)", false, 4, "ht"), "hugetlb"},
 		// Flags the table refuses, on an area of a supported kind.
 		{area("", false, 0, "um"), "userfaultfd"},

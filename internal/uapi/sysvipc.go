@@ -1,0 +1,57 @@
+//go:build linux && amd64
+
+package uapi
+
+// SysV IPC facts for x86_64 callers (include/uapi/linux/ipc.h, shm.h,
+// sem.h, msg.h; include/uapi/asm-generic/ipcbuf.h and msgbuf.h, which
+// x86_64 uses).
+
+// semctl commands (include/uapi/linux/sem.h).
+const (
+	GETALL = 13
+	SETALL = 17
+)
+
+// MSG_COPY is msgrcv's flag that copies the message at index msgtyp
+// without taking it off the queue (include/uapi/linux/msg.h; needs
+// CONFIG_CHECKPOINT_RESTORE).
+const MSG_COPY = 0o40000
+
+// Mode bits that the kernel keeps in a segment's shm_perm.mode beside
+// the permissions (include/linux/shm.h; ipc/shm.c: SHM_DEST is
+// set by IPC_RMID while the segment is attached, SHM_LOCKED by
+// SHM_LOCK).
+const (
+	SHM_DEST   = 0o1000
+	SHM_LOCKED = 0o2000
+)
+
+// shmat flags that x/sys/unix lacks (include/uapi/linux/shm.h).
+const (
+	SHM_REMAP = 0o40000  // take the place of mappings there
+	SHM_EXEC  = 0o100000 // executable
+)
+
+// shmctl commands that lock a segment in memory (include/uapi/linux/shm.h).
+const (
+	SHM_LOCK   = 11
+	SHM_UNLOCK = 12
+)
+
+// Layout of struct ipc64_perm, which every *id64_ds starts with
+// (include/uapi/asm-generic/ipcbuf.h): key, uid, gid, cuid, cgid, mode.
+const (
+	SizeofIpc64Perm = 48
+	Ipc64PermUid    = 4
+	Ipc64PermGid    = 8
+	Ipc64PermMode   = 20
+)
+
+// MsqidQbytes is the offset of msg_qbytes in struct msqid64_ds
+// (include/uapi/asm-generic/msgbuf.h): the perm, then msg_stime,
+// msg_rtime, msg_ctime, msg_cbytes, msg_qnum, each 8 bytes.
+const MsqidQbytes = SizeofIpc64Perm + 5*8
+
+// SizeofIpcDs is large enough for each of shmid64_ds (112 bytes),
+// semid64_ds (104) and msqid64_ds (120).
+const SizeofIpcDs = 128
