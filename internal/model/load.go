@@ -189,6 +189,16 @@ func (d *Dump) loadNamespaces() error {
 			d.SysV[id] = sv
 		}
 	}
+	if d.exists(image.IpcShmName(HostIPC)) {
+		sv, err := d.loadSysV(HostIPC)
+		if err != nil {
+			return fmt.Errorf("the SysV objects of the host's IPC namespace: %w", err)
+		}
+		if d.SysV == nil {
+			d.SysV = map[uint32]*SysV{}
+		}
+		d.SysV[HostIPC] = sv
+	}
 	return nil
 }
 

@@ -14,6 +14,11 @@ import (
 	"github.com/ckpt/ckpt/internal/image"
 )
 
+// HostIPC is the id under which Dump.SysV holds the objects of the
+// dumping ckpt's own IPC namespace that the tree uses (images
+// ipcns-shm-0.img, ...): 0, the id of no namespace of the tree.
+const HostIPC = 0
+
 // SysV holds the SysV IPC objects of one IPC namespace of the tree, in
 // CRIU's images: ipcns-shm-ID.img (each segment's entry, then its
 // contents padded to 4 bytes), ipcns-sem-ID.img (each set's entry, then

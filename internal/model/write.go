@@ -111,6 +111,11 @@ func (d *Dump) Write(dir string) error {
 			}
 		}
 	}
+	if s := d.SysV[HostIPC]; s != nil {
+		if err := d.writeSysV(HostIPC, s); err != nil {
+			return err
+		}
+	}
 	if len(d.FileLocks) > 0 {
 		msgs := make([]proto.Message, len(d.FileLocks))
 		for i, l := range d.FileLocks {

@@ -21,6 +21,7 @@ import (
 	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
+	"github.com/ckpt/ckpt/internal/kinds/ns"
 	attrs "github.com/ckpt/ckpt/internal/kinds/task"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
@@ -175,6 +176,11 @@ func Restore(opts Options) (*Process, error) {
 // restored parent with its own PID, then rebuilds each, then lets all go.
 func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 	root := rs[0]
+	// The SysV objects the tree used in the host's IPC namespace exist
+	// before any task of the tree, which may attach them.
+	if err := ns.RestoreHostSysV(root.im.Tree, func(what string, fn func() error) { root.s.Push(what, fn) }); err != nil {
+		return err
+	}
 	if err := root.startHelper(helperABI(root.im.Tree.Procs)); err != nil {
 		return err
 	}

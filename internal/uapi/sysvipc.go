@@ -8,6 +8,7 @@ package uapi
 
 // semctl commands (include/uapi/linux/sem.h).
 const (
+	GETPID = 11 // the PID of the last semop on one semaphore
 	GETALL = 13
 	SETALL = 17
 )
@@ -51,6 +52,22 @@ const (
 // (include/uapi/asm-generic/msgbuf.h): the perm, then msg_stime,
 // msg_rtime, msg_ctime, msg_cbytes, msg_qnum, each 8 bytes.
 const MsqidQbytes = SizeofIpc64Perm + 5*8
+
+// ShmidSegsz is the offset of shm_segsz in struct shmid64_ds
+// (arch/x86/include/uapi/asm/shmbuf.h): right after the perm.
+const ShmidSegsz = SizeofIpc64Perm
+
+// SemidNsems is the offset of sem_nsems in x86_64's struct semid64_ds
+// (arch/x86/include/uapi/asm/sembuf.h): the perm, then sem_otime,
+// __unused1, sem_ctime, __unused2, each 8 bytes.
+const SemidNsems = SizeofIpc64Perm + 4*8
+
+// Ipc64PermCuid and Ipc64PermCgid are the creator's ids in struct
+// ipc64_perm.
+const (
+	Ipc64PermCuid = 12
+	Ipc64PermCgid = 16
+)
 
 // SizeofIpcDs is large enough for each of shmid64_ds (112 bytes),
 // semid64_ds (104) and msqid64_ds (120).

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/kinds/ns"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/test/testsupport"
 )
@@ -41,6 +42,11 @@ type Program struct {
 	// Daemon: the started process double-forks a daemon, which prints
 	// "READY <pid>", and exits 0; the daemon is what is dumped.
 	Daemon bool
+	// Between names what the harness does between the dump and the
+	// restore: "ipcrm" removes the SysV objects of the host's IPC
+	// namespace that the dump holds, as a fresh machine would not have
+	// them.
+	Between string
 }
 
 var manifestRe = regexp.MustCompile(`^/\* ckpt-test:(.*)\*/`)
@@ -101,6 +107,11 @@ func Programs(dir string) ([]Program, error) {
 				p.NeedsIA32 = true
 			case "args":
 				p.Args = append(p.Args, strings.Split(v, ",")...)
+			case "between":
+				if v != "ipcrm" {
+					return nil, fmt.Errorf("%s: unknown between=%s", src, v)
+				}
+				p.Between = v
 			case "lang":
 				// Built by the Makefile like the C programs.
 			default:
@@ -310,6 +321,11 @@ func (r *Run) execute() error {
 	}
 	reapAdopted()
 	alive = false
+	if r.Prog.Between == "ipcrm" {
+		if err := ns.RemoveHostSysV(imgDir); err != nil {
+			return fmt.Errorf("remove the dumped SysV objects before the restore: %w", err)
+		}
+	}
 	// Restore without -d: ckpt stays the parent and reports the task's
 	// exit status, as a user running it in a shell sees it.
 	pidfile := filepath.Join(r.Work, "restored.pid")

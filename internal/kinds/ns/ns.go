@@ -302,6 +302,9 @@ func (n *Dumper) Finish() error {
 		}
 		model.SetPidForChildrenNsID(f.ids, id)
 	}
+	if err := n.finishHostSysV(); err != nil {
+		return err
+	}
 	mine, err := os.Readlink("/proc/self/ns/pid")
 	if err != nil {
 		return err

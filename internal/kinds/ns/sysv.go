@@ -101,6 +101,20 @@ func desc(row map[string]string, idCol string) (*ipcdesc.IpcDescEntry, error) {
 // collectSysV reads the SysV objects of the IPC namespace the thread is in.
 func collectSysV(d *model.Dump, id uint32) error {
 	s := &model.SysV{}
+	if err := collectSysVInto(s, func(string, map[string]string, uint32) bool { return true }); err != nil {
+		return err
+	}
+	if d.SysV == nil {
+		d.SysV = map[uint32]*model.SysV{}
+	}
+	d.SysV[id] = s
+	return nil
+}
+
+// collectSysVInto reads the SysV objects of the thread's IPC namespace
+// that keep takes (given the table, "shm", "sem" or "msg", its row of
+// /proc/sysvipc and the object's id) into s; the others are not touched.
+func collectSysVInto(s *model.SysV, keep func(table string, row map[string]string, id uint32) bool) error {
 	rows, err := sysvipcTable("shm")
 	if err != nil {
 		return err
@@ -109,6 +123,9 @@ func collectSysV(d *model.Dump, id uint32) error {
 		e, err := desc(row, "shmid")
 		if err != nil {
 			return fmt.Errorf("/proc/sysvipc/shm: %w", err)
+		}
+		if !keep("shm", row, e.GetId()) {
+			continue
 		}
 		size, err := strconv.ParseUint(row["size"], 10, 64)
 		if err != nil {
@@ -127,6 +144,9 @@ func collectSysV(d *model.Dump, id uint32) error {
 		e, err := desc(row, "semid")
 		if err != nil {
 			return fmt.Errorf("/proc/sysvipc/sem: %w", err)
+		}
+		if !keep("sem", row, e.GetId()) {
+			continue
 		}
 		n, err := strconv.ParseUint(row["nsems"], 10, 32)
 		if err != nil {
@@ -148,16 +168,15 @@ func collectSysV(d *model.Dump, id uint32) error {
 		if err != nil {
 			return fmt.Errorf("/proc/sysvipc/msg: %w", err)
 		}
+		if !keep("msg", row, e.GetId()) {
+			continue
+		}
 		q, err := msgQueue(e)
 		if err != nil {
 			return fmt.Errorf("SysV message queue %d (key %#x): %w", e.GetId(), e.GetKey(), err)
 		}
 		s.Msg = append(s.Msg, q)
 	}
-	if d.SysV == nil {
-		d.SysV = map[uint32]*model.SysV{}
-	}
-	d.SysV[id] = s
 	return nil
 }
 
@@ -406,23 +425,10 @@ func ShmSegment(d *model.Dump, ipcNS uint32, shmid uint64) (*model.SysVShm, erro
 }
 
 // CheckShmAttach refuses an area of task pid that attaches a SysV
-// segment in a way the restore cannot make again: a segment of ckpt's
-// own IPC namespace (only a namespace of the tree's own is dumped with
-// its objects), or part of a segment (unmapped or split in part), which
-// a new shmat would not give.
+// segment in a way the restore cannot make again: part of a segment
+// (unmapped or split in part), which a new shmat would not give.
 func CheckShmAttach(pid int, v procfs.VMA) error {
 	object := fmt.Sprintf("vma %#x-%#x, SysV shared memory segment %d (%s)", v.Start, v.End, v.Inode, v.Path)
-	mine, err := os.Readlink("/proc/self/ns/ipc")
-	if err != nil {
-		return err
-	}
-	its, err := link(pid, 0, "ipc")
-	if err != nil {
-		return fmt.Errorf("read its IPC namespace: %w", err)
-	}
-	if its == mine {
-		return ckerr.Unsupported(pid, object, "SysV shared memory of ckpt's own IPC namespace cannot be dumped yet, only that of an IPC namespace of the tree's own: detach it (shmdt) before the dump, or run the program in an IPC namespace of its own (unshare --ipc)")
-	}
 	var st unix.Stat_t
 	if err := unix.Stat(fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End), &st); err != nil {
 		return fmt.Errorf("%s: stat: %w", object, err)
