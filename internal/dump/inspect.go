@@ -223,6 +223,13 @@ func (t *task) inspectFiles() error {
 		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, l.Num), &of.Stat); err != nil {
 			return fmt.Errorf("fd %d (%s): stat: %w", l.Num, l.Target, err)
 		}
+		if of.Stat.Mode&unix.S_IFMT == unix.S_IFREG {
+			var sfs unix.Statfs_t
+			if err := unix.Statfs(fmt.Sprintf("/proc/%d/fd/%d", pid, l.Num), &sfs); err != nil {
+				return fmt.Errorf("fd %d (%s): statfs: %w", l.Num, l.Target, err)
+			}
+			of.FsType = sfs.Type
+		}
 		if of.Info, err = procfs.ReadFdInfo(pid, l.Num); err != nil {
 			return fmt.Errorf("fd %d (%s): %w", l.Num, l.Target, err)
 		}

@@ -72,3 +72,7 @@ const (
 // SizeofIpcDs is large enough for each of shmid64_ds (112 bytes),
 // semid64_ds (104) and msqid64_ds (120).
 const SizeofIpcDs = 128
+
+// MQUEUE_MAGIC is the statfs f_type of the mqueue file system, which
+// holds POSIX message queues (include/uapi/linux/magic.h).
+const MQUEUE_MAGIC = 0x19800202

@@ -24,6 +24,9 @@ type File struct {
 	Path string // the target of /proc/PID/fd/N
 	Stat unix.Stat_t
 	Info *procfs.FdInfo
+	// FsType is the file system's magic (statfs f_type) of a regular
+	// file, 0 for other files.
+	FsType int64
 }
 
 // Options are the dump and restore options that decide how files are taken.

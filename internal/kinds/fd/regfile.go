@@ -16,6 +16,7 @@ import (
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // regKind is a regular file, a directory or a character device that is
@@ -35,6 +36,9 @@ func (*regKind) Name() string { return "regular file" }
 func (*regKind) Match(f *File, o Options) (bool, error) {
 	switch f.Stat.Mode & unix.S_IFMT {
 	case unix.S_IFREG, unix.S_IFDIR:
+		if f.FsType == uapi.MQUEUE_MAGIC {
+			return false, nil // a POSIX message queue (posixmq.go)
+		}
 		if IsGhost(&f.Stat) {
 			return true, CheckGhost(0, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), &f.Stat, o.GhostLimit)
 		}

@@ -42,6 +42,7 @@ func New() *Kinds {
 		&signalfdKind{},
 		k.fifo,
 		&unixKind{},
+		&posixMQKind{}, // a regular file of mqueue, which regfile leaves
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
 		fdinfo.FdTypes_REG:       k.regfile,

@@ -42,6 +42,11 @@ import (
 // restore by the tasks themselves (shmat at the address, see ShmAttach);
 // a segment marked for removal (IPC_RMID while attached: SHM_DEST) is
 // made unmarked and marked again once a task has attached it.
+//
+// Semaphore undo lists (SEM_UNDO) are not dumped: the kernel shows
+// neither the adjustments nor whether a task has any (kcmp
+// KCMP_SYSVSEM only tells that a task has a list, and every threaded
+// process has one: clone with CLONE_SYSVSEM allocates it).
 
 // sysvipcTable reads /proc/sysvipc/NAME: one map of column name to
 // value per object.
