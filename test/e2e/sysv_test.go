@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/kinds/ns"
 	"github.com/ckpt/ckpt/internal/model"
 )
@@ -82,5 +83,29 @@ func TestSysVHostIDTaken(t *testing.T) {
 	}
 	if after := sysvCount(t); after != before {
 		t.Errorf("the refused restore left %d SysV objects, there were %d", after, before)
+	}
+}
+
+// TestSysVHostUndo: a restore that fails after it made the host's SysV
+// objects again removes them.
+func TestSysVHostUndo(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	img := dumpOne(t, "sysv_host", false)
+	if err := ns.RemoveHostSysV(img); err != nil {
+		t.Fatal(err)
+	}
+	before := sysvCount(t)
+	for _, step := range []string{fault.RestoreCloned, fault.RestoreRebuild} {
+		c := exec.Command(ckptBin, "restore", "-D", img, "-d")
+		c.Env = append(os.Environ(), "CKPT_FAULT=panic-at="+step)
+		out, err := c.CombinedOutput()
+		mustNamePanic(t, "restore", out, err, step)
+		reapAdopted()
+		if after := sysvCount(t); after != before {
+			t.Errorf("a restore that panicked at %s left %d SysV objects, there were %d", step, after, before)
+			ns.RemoveHostSysV(img)
+		}
 	}
 }
