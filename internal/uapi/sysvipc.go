@@ -76,3 +76,26 @@ const SizeofIpcDs = 128
 // MQUEUE_MAGIC is the statfs f_type of the mqueue file system, which
 // holds POSIX message queues (include/uapi/linux/magic.h).
 const MQUEUE_MAGIC = 0x19800202
+
+// System calls that wait on a SysV semaphore set or message queue, whose
+// first argument is its id: x86_64 (arch/x86/entry/syscalls/syscall_64.tbl)
+// and ia32 (syscall_32.tbl; i386 has no semop of its own).
+const (
+	NR_semop      = 65
+	NR_semtimedop = 220
+	NR_msgsnd     = 69
+	NR_msgrcv     = 70
+
+	NR32_ipc               = 117 // ipc(call, first=id, ...)
+	NR32_msgsnd            = 400
+	NR32_msgrcv            = 401
+	NR32_semtimedop_time64 = 420
+)
+
+// ipc(2) call numbers (include/uapi/linux/ipc.h).
+const (
+	IPCCALL_SEMOP      = 1
+	IPCCALL_SEMTIMEDOP = 4
+	IPCCALL_MSGSND     = 11
+	IPCCALL_MSGRCV     = 12
+)

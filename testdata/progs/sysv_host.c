@@ -7,7 +7,11 @@
  *  - segment P (IPC_PRIVATE), attached read-only, then marked for
  *    removal (IPC_RMID): it goes away with the dumped process;
  *  - semaphore set (IPC_PRIVATE, values 5 1);
- *  - message queue (IPC_PRIVATE) with 2 messages.
+ *  - message queue (IPC_PRIVATE) with 2 messages;
+ *  - a message queue W and a semaphore set S2 that the tree only made
+ *    (which leaves no PID in them) and waits on: one child waits in
+ *    msgrcv on W, another in semop on S2, across the dump; the parent
+ *    wakes both after the restore.
  * Restored on the same machine, the objects still there are left as they
  * are and P is made again; sysv_host_rm (the same program, between=ipcrm)
  * has all of them removed between dump and restore, so every one is
@@ -21,6 +25,7 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/wait.h>
 
 #define PG 4096
 
@@ -35,7 +40,7 @@ struct msg {
 	char text[64];
 };
 
-static int a = -1, n = -1, p = -1, sem = -1, q = -1;
+static int a = -1, n = -1, p = -1, sem = -1, q = -1, w = -1, s2 = -1;
 
 static void cleanup(void)
 {
@@ -49,6 +54,10 @@ static void cleanup(void)
 		semctl(sem, 0, IPC_RMID);
 	if (q >= 0)
 		msgctl(q, IPC_RMID, NULL);
+	if (w >= 0)
+		msgctl(w, IPC_RMID, NULL);
+	if (s2 >= 0)
+		semctl(s2, 0, IPC_RMID);
 }
 
 /* CHECK that removes the objects first: they are the host's. */
@@ -112,6 +121,34 @@ int main(void)
 	struct msg m1 = {3, "first"}, m2 = {4, "second!"};
 	HCHECK(msgsnd(q, &m1, 6, 0) == 0 && msgsnd(q, &m2, 8, 0) == 0, "msgsnd");
 
+	w = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+	HCHECK(w >= 0, "msgget W");
+	s2 = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+	HCHECK(s2 >= 0, "semget S2");
+	pid_t cw = fork();
+	HCHECK(cw >= 0, "fork");
+	if (cw == 0) {
+		struct msg r = {0, ""};
+		while (msgrcv(w, &r, sizeof(r.text), 0, 0) < 0)
+			CHECK_SYS(errno == EINTR, "child: msgrcv on W");
+		CHECK(r.type == 7 && strcmp(r.text, "wake") == 0, "child: W gave type %ld %s", r.type, r.text);
+		_exit(0);
+	}
+	pid_t cs = fork();
+	HCHECK(cs >= 0, "fork");
+	if (cs == 0) {
+		struct sembuf op = {0, -1, 0};
+		while (semop(s2, &op, 1) != 0)
+			CHECK_SYS(errno == EINTR, "child: semop on S2");
+		_exit(0);
+	}
+	for (int i = 0; i < 5000; i++) {
+		struct msqid_ds ds;
+		if (semctl(s2, 0, GETNCNT) == 1 && msgctl(w, IPC_STAT, &ds) == 0 && ds.msg_lrpid == 0 && ckpt_proc_state(cw) == 'S')
+			break;
+		usleep(1000);
+	}
+	usleep(20000);
 	if (ckpt_maps_line(ma, la, sizeof(la)) || ckpt_maps_line(mp, lp, sizeof(lp))) {
 		cleanup();
 		ckpt_fail("segments not in maps");
@@ -144,6 +181,14 @@ int main(void)
 	       "first message: type %ld %s", r.type, r.text);
 	HCHECK(msgrcv(q, &r, sizeof(r.text), 0, IPC_NOWAIT) == 8 && r.type == 4 && strcmp(r.text, "second!") == 0,
 	       "second message: type %ld %s", r.type, r.text);
+	/* Wake the children that wait on W and S2. */
+	struct msg wake = {7, "wake"};
+	struct sembuf up = {0, 1, 0};
+	int st;
+	HCHECK(msgsnd(w, &wake, 5, 0) == 0, "msgsnd W: %s", strerror(errno));
+	HCHECK(semop(s2, &up, 1) == 0, "semop S2: %s", strerror(errno));
+	HCHECK(waitpid(cw, &st, 0) == cw && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child waiting on W: status %#x", st);
+	HCHECK(waitpid(cs, &st, 0) == cs && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child waiting on S2: status %#x", st);
 	cleanup();
 	ckpt_pass();
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 
+	corex86 "github.com/checkpoint-restore/go-criu/v8/crit/images/core-x86"
+	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/image"
@@ -20,9 +22,10 @@ import (
 // shares it is dumped with the objects it uses, by its model id 0
 // (model.HostIPC). The namespace holds other programs' objects too, so
 // the dump takes only those that a process of the tree attached
-// (segments mapped by it), created (a segment's cpid), or operated on
-// last (a segment's lpid, a semaphore's sempid, a queue's lspid or
-// lrpid). The restore makes each again with its id where that id is
+// (segments mapped by it), created (a segment's cpid), operated on last
+// (a segment's lpid, a semaphore's sempid, a queue's lspid or lrpid) or
+// waits on (a thread caught in semop or msgrcv, its id in its
+// registers). The restore makes each again with its id where that id is
 // free; where the object is still there (the same id, key, size, mode
 // and owners: the tree was restored on the machine it was dumped on, and
 // the object outlived it) it is left as it is, with the contents and
@@ -33,7 +36,7 @@ import (
 // collectHostSysV reads the SysV objects of ckpt's IPC namespace that
 // the processes pids of the tree use; attached are the segments they
 // have attached.
-func collectHostSysV(d *model.Dump, pids map[int]bool, attached map[uint64]bool) error {
+func collectHostSysV(d *model.Dump, pids map[int]bool, attached map[uint64]bool, waitSem, waitMsg map[uint32]bool) error {
 	inTree := func(s string) bool {
 		p, err := strconv.Atoi(s)
 		return err == nil && p > 0 && pids[p]
@@ -44,7 +47,10 @@ func collectHostSysV(d *model.Dump, pids map[int]bool, attached map[uint64]bool)
 		case "shm":
 			return attached[uint64(id)] || inTree(row["cpid"]) || inTree(row["lpid"])
 		case "msg":
-			return inTree(row["lspid"]) || inTree(row["lrpid"])
+			return waitMsg[id] || inTree(row["lspid"]) || inTree(row["lrpid"])
+		}
+		if waitSem[id] {
+			return true
 		}
 		n, _ := strconv.Atoi(row["nsems"])
 		for i := 0; i < n; i++ {
@@ -82,6 +88,7 @@ func collectHostSysV(d *model.Dump, pids map[int]bool, attached map[uint64]bool)
 func (n *Dumper) finishHostSysV() error {
 	pids := map[int]bool{}
 	attached := map[uint64]bool{}
+	waitSem, waitMsg := map[uint32]bool{}, map[uint32]bool{}
 	host := false
 	for _, p := range n.d.Procs {
 		pids[p.Pid] = true
@@ -94,14 +101,57 @@ func (n *Dumper) finishHostSysV() error {
 				attached[v.GetShmid()] = true
 			}
 		}
+		for _, c := range append([]*criucore.CoreEntry{p.Core}, p.Threads...) {
+			if id, sem, ok := waitsOn(c); ok && sem {
+				waitSem[id] = true
+			} else if ok {
+				waitMsg[id] = true
+			}
+		}
 	}
 	if !host {
 		return nil
 	}
-	if err := collectHostSysV(n.d, pids, attached); err != nil {
+	if err := collectHostSysV(n.d, pids, attached, waitSem, waitMsg); err != nil {
 		return fmt.Errorf("the SysV IPC objects of the host's IPC namespace: %w", err)
 	}
 	return nil
+}
+
+// waitsOn tells the semaphore set (sem) or message queue a thread was
+// caught waiting on in a system call, from its dumped registers: the
+// call in orig_ax, the id its first argument (rdi; ebx for ia32, or ecx
+// for ia32's ipc(2), whose first argument is the call).
+func waitsOn(c *criucore.CoreEntry) (id uint32, sem, ok bool) {
+	g := c.GetThreadInfo().GetGpregs()
+	if g == nil {
+		return 0, false, false
+	}
+	nr := int64(g.GetOrigAx())
+	if g.GetMode() == corex86.UserX86RegsMode_COMPAT {
+		nr = int64(int32(g.GetOrigAx()))
+		switch nr {
+		case uapi.NR32_semtimedop_time64:
+			return uint32(g.GetBx()), true, true
+		case uapi.NR32_msgsnd, uapi.NR32_msgrcv:
+			return uint32(g.GetBx()), false, true
+		case uapi.NR32_ipc:
+			switch uint32(g.GetBx()) & 0xffff { // the call's version is in the high half
+			case uapi.IPCCALL_SEMOP, uapi.IPCCALL_SEMTIMEDOP:
+				return uint32(g.GetCx()), true, true
+			case uapi.IPCCALL_MSGSND, uapi.IPCCALL_MSGRCV:
+				return uint32(g.GetCx()), false, true
+			}
+		}
+		return 0, false, false
+	}
+	switch nr {
+	case uapi.NR_semop, uapi.NR_semtimedop:
+		return uint32(g.GetDi()), true, true
+	case uapi.NR_msgsnd, uapi.NR_msgrcv:
+		return uint32(g.GetDi()), false, true
+	}
+	return 0, false, false
 }
 
 // hostObject is a dumped object of ckpt's IPC namespace at restore.
