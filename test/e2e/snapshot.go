@@ -111,11 +111,11 @@ func snapshot(pid int) (*State, error) {
 	return s, nil
 }
 
-// stableFdinfo are the fdinfo fields of eventfd, signalfd, timerfd and
+// stableFdinfo are the fdinfo fields of eventfd, signalfd, timerfd, inotify and
 // epoll files that a restore must bring back as they were and that do
 // not change while the program waits for SIGTERM (a timerfd's it_value
 // does; the programs check it themselves).
-var stableFdinfo = []string{"eventfd-count", "eventfd-semaphore", "sigmask", "clockid", "it_interval", "settime flags", "tfd"}
+var stableFdinfo = []string{"eventfd-count", "eventfd-semaphore", "sigmask", "clockid", "it_interval", "settime flags", "tfd", "inotify wd"}
 
 // fdinfoExtras renders the stableFdinfo fields of one fd. An epoll
 // target's "tfd" line names its file by inode and device, which a

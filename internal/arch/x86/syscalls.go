@@ -66,6 +66,9 @@ const (
 	SysTimerGetoverrun
 	SysTimerDelete
 	SysMembarrier
+	SysInotifyInit1
+	SysInotifyAddWatch
+	SysInotifyRmWatch
 	numSyscalls
 )
 
@@ -134,6 +137,9 @@ var sysNums = [numSyscalls][2]int{
 	SysTimerGetoverrun: {225, 262},
 	SysTimerDelete:     {226, 263},
 	SysMembarrier:      {324, 375},
+	SysInotifyInit1:    {294, 332},
+	SysInotifyAddWatch: {254, 292},
+	SysInotifyRmWatch:  {255, 293},
 }
 
 var sysNames = [numSyscalls]string{
@@ -147,6 +153,7 @@ var sysNames = [numSyscalls]string{
 	"getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
 	"timer_getoverrun", "timer_delete",
 	"membarrier",
+	"inotify_init1", "inotify_add_watch", "inotify_rm_watch",
 }
 
 func (s Syscall) String() string {

@@ -35,6 +35,7 @@ func New() *Kinds {
 		&epollKind{},
 		&timerfdKind{},
 		&signalfdKind{},
+		&inotifyKind{},
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
 		fdinfo.FdTypes_REG:       k.regfile,
@@ -44,6 +45,7 @@ func New() *Kinds {
 		fdinfo.FdTypes_TIMERFD:   k.all[5],
 		fdinfo.FdTypes_SIGNALFD:  k.all[6],
 		fdinfo.FdTypes_TTY:       k.stdio,
+		fdinfo.FdTypes_INOTIFY:   k.all[7],
 	}
 	return k
 }

@@ -1,0 +1,50 @@
+package procfs
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestParseInotify(t *testing.T) {
+	fi, err := ParseFdInfo([]byte("pos:\t0\nflags:\t04000\nmnt_id:\t17\nino:\t1038\n" +
+		"inotify wd:3 ino:13 sdev:fe00000 mask:80000002 ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:1300000000000000\n" +
+		"inotify wd:2 ino:2e1 sdev:fe00000 mask:4000002 ignored_mask:0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := ParseInotify(fi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 2 || ws[0].Wd != 3 || ws[0].Ino != 0x13 || ws[0].Sdev != 0xfe00000 || ws[0].Mask != 0x80000002 ||
+		ws[0].HandleType != 1 || !bytes.Equal(ws[0].Handle, []byte{0x13, 0, 0, 0, 0, 0, 0, 0}) ||
+		ws[1].Wd != 2 || ws[1].Ino != 0x2e1 || ws[1].Handle != nil {
+		t.Fatalf("watches: %+v", ws)
+	}
+	if ws, err := ParseInotify(&FdInfo{Extra: map[string]string{}}); err != nil || ws != nil {
+		t.Errorf("no watches: %v %v", ws, err)
+	}
+	for _, bad := range []string{"", "zz ino:1 sdev:1 mask:1", "1 ino:1 mask:1", "1 ino:1 sdev:1 mask:1 mask:2",
+		"1 ino:1 sdev:1 mask:1 fhandle-bytes:4 f_handle:00", "1 ino:1 sdev:1 mask:1 f_handle:0g", "1 ino sdev:1 mask:1", "-1 ino:1 sdev:1 mask:1"} {
+		if _, err := ParseInotify(&FdInfo{Extra: map[string]string{"inotify wd": bad}}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestParseMountPoints(t *testing.T) {
+	ms, err := ParseMountPoints([]byte("22 27 0:21 / /proc rw,relatime - proc proc rw\n" +
+		"36 35 254:0 /mnt1 /mnt/a\\040b rw,noatime master:1 - ext3 /dev/root rw\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].ID != 22 || ms[0].Major != 0 || ms[0].Minor != 21 || ms[0].Path != "/proc" ||
+		ms[1].Major != 254 || ms[1].Path != "/mnt/a b" {
+		t.Fatalf("mounts: %+v", ms)
+	}
+	for _, bad := range []string{"1 2 3", "x 27 0:21 / /p", "1 2 0-21 / /p", "1 2 a:1 / /p"} {
+		if _, err := ParseMountPoints([]byte(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
