@@ -38,6 +38,7 @@ const (
 	MagicTimens    = "TIMENS"
 	MagicCpuinfo   = "CPUINFO"
 	MagicTtyInfo   = "TTY_INFO"
+	MagicTtyData   = "TTY_DATA"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -275,6 +276,9 @@ func CpuinfoName() string { return "cpuinfo.img" }
 // TtyInfoName is the image of the terminals the dump's files refer to:
 // their modes (termios) and window sizes.
 func TtyInfoName() string { return "tty-info.img" }
+
+// TtyDataName is the image of the bytes queued in the dump's terminals.
+func TtyDataName() string { return "tty-data.img" }
 
 // TimensName is the image of time namespace id: the tree's clocks
 // (CLOCK_MONOTONIC and CLOCK_BOOTTIME) as it saw them at the dump.

@@ -47,6 +47,9 @@ type Dump struct {
 	// TtyInfos are the terminals that files of the dump refer to, by
 	// tty_info_id (tty-info.img): their modes and window sizes.
 	TtyInfos map[uint32]*tty.TtyInfoEntry
+	// TtyData are the bytes queued in terminals (tty-data.img), by
+	// tty_id: the id of the pty end whose reader they wait for.
+	TtyData map[uint32][]byte
 }
 
 // PipeData is what a pipe held at dump time.

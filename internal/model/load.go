@@ -73,6 +73,16 @@ func Load(dir string) (*Dump, error) {
 			d.TtyInfos[ti.GetId()] = ti
 		}
 	}
+	d.TtyData = map[uint32][]byte{}
+	if d.exists(image.TtyDataName()) {
+		ents, err := image.ReadAll(d.Dir, image.TtyDataName(), image.MagicTtyData, func() *tty.TtyDataEntry { return &tty.TtyDataEntry{} })
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			d.TtyData[e.GetTtyId()] = e.GetData()
+		}
+	}
 	files, err := image.ReadAll(d.Dir, image.FilesName(), image.MagicFiles, func() *fdinfo.FileEntry { return &fdinfo.FileEntry{} })
 	if err != nil {
 		return nil, err

@@ -257,6 +257,11 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			return err
 		}
 	}
+	// Every process exists: a restored controlling terminal can get its
+	// foreground process group.
+	if err := root.kinds.FinishTree(); err != nil {
+		return err
+	}
 	for _, r := range rs {
 		if r.im.Zombie {
 			continue

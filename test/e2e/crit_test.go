@@ -84,7 +84,7 @@ func TestCritShow(t *testing.T) {
 	for _, c := range []struct {
 		prog     string
 		shellJob bool
-	}{{"files", false}, {"signals", false}, {"restart_read", true}, {"pipes", false}, {"eventfd_epoll", false}, {"zombie", false}} {
+	}{{"files", false}, {"signals", false}, {"restart_read", true}, {"pipes", false}, {"eventfd_epoll", false}, {"zombie", false}, {"inotify", false}, {"pty", false}} {
 		img := dumpOne(t, c.prog, c.shellJob)
 		ents, err := os.ReadDir(img)
 		if err != nil {

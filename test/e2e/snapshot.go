@@ -63,6 +63,9 @@ func snapshot(pid int) (*State, error) {
 		if strings.HasPrefix(target, "pipe:") {
 			target = "pipe" // inherited stdio is another pipe after restore
 		}
+		if strings.HasPrefix(target, "/dev/pts/") {
+			target = "/dev/pts/*" // a restored pty pair is a new one
+		}
 		s.Fds[fd.Num] = fmt.Sprintf("%s pos=%d flags=%o%s", target, info.Pos, info.Flags, fdinfoExtras(info))
 	}
 	st, err := procfs.ReadStatus(pid)

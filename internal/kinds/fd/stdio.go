@@ -139,7 +139,9 @@ func Inherited(d *model.Dump, fd *fdinfo.FdinfoEntry) bool {
 	}
 	switch fd.GetType() {
 	case fdinfo.FdTypes_TTY:
-		return true
+		// A pty of the tree's own is restored, not inherited.
+		ti := d.TtyInfos[d.Files[fd.GetId()].GetTty().GetTtyInfoId()]
+		return ti.GetType() != tty.TtyType_PTY
 	case fdinfo.FdTypes_PIPE:
 		_, own := d.Pipes[d.Files[fd.GetId()].GetPipe().GetPipeId()]
 		return !own

@@ -20,13 +20,14 @@ type Kinds struct {
 	all     []Kind
 	byType  map[fdinfo.FdTypes]Kind
 	stdio   *stdioKind
+	pty     *ptyKind
 	regfile *regKind
 }
 
 // New returns a fresh instance of every kind: the one table of the kinds
 // of files ckpt knows. A new kind is added here.
 func New() *Kinds {
-	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}}
+	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, pty: &ptyKind{}}
 	k.all = []Kind{
 		k.stdio,
 		&pipeKind{},
@@ -44,9 +45,11 @@ func New() *Kinds {
 		fdinfo.FdTypes_EVENTPOLL: k.all[4],
 		fdinfo.FdTypes_TIMERFD:   k.all[5],
 		fdinfo.FdTypes_SIGNALFD:  k.all[6],
-		fdinfo.FdTypes_TTY:       k.stdio,
+		fdinfo.FdTypes_TTY:       k.pty, // inherited terminals: ForEntry
 		fdinfo.FdTypes_INOTIFY:   k.all[7],
 	}
+	// A pty end whose master the tree holds, before stdio takes terminals.
+	k.all = append([]Kind{k.pty}, k.all...)
 	return k
 }
 
@@ -115,6 +118,10 @@ func (k *Kinds) Finish(r Restorer) error {
 	}
 	return nil
 }
+
+// FinishTree runs the steps that need every process of the tree: a
+// restored controlling terminal gets its foreground process group.
+func (k *Kinds) FinishTree() error { return k.pty.FinishTree() }
 
 // Reg returns the regular-file kind, which also gives ids to the
 // executable, cwd, root and mapped files.

@@ -1,0 +1,601 @@
+//go:build linux && amd64
+
+package fd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/uapi"
+)
+
+// ptyKind is an end of a pseudo-terminal pair whose master (/dev/ptmx)
+// the dumped tree holds: the master, and the slave (/dev/pts/N) fds of
+// that pair. Each end has a tty-info.img entry (type PTY, its own rdev,
+// the pair's index N) with the pair's state: the slave's termios and
+// window size, packet mode, lock state, the session that has the slave
+// as its controlling terminal and that session's foreground process
+// group; tty-data.img holds the bytes waiting for each end's reader, by
+// that end's tty-info id.
+//
+// The restore opens a new pair (/dev/ptmx in the task that held the
+// master), so the slave's number N may differ; slaves are opened as
+// /dev/pts/<new N>. The session leader that had the slave as its
+// controlling terminal takes it again (TIOCSCTTY), and once every
+// process of the tree exists its foreground process group is set
+// (TIOCSPGRP, FinishTree).
+//
+// A slave whose master is not in the tree is a terminal of the outside
+// world: stdioKind takes it (inherited stdio with --shell-job) or
+// refuses it.
+type ptyKind struct {
+	// masters are the indexes (N) of the pairs whose master the dumped
+	// tree holds, as seen by Match.
+	masters map[int]bool
+	// restored maps a dumped pair's index to its new slave's path.
+	restored map[uint32]string
+	// cttys are, by the dumped pair's index, the session leaders that
+	// took the slave as their controlling terminal at restore, with the
+	// fd they hold.
+	cttys map[uint32]ctty
+	// masterFds are, by the dumped pair's index, the restored masters
+	// (the first fd of each).
+	masterFds map[uint32]ctty
+}
+
+type ctty struct {
+	r   Restorer
+	num int
+}
+
+// Device numbers (include/uapi/linux/major.h): /dev/ptmx is 5:2
+// (TTYAUX_MAJOR), Unix98 slaves take majors 136-143
+// (UNIX98_PTY_SLAVE_MAJOR, UNIX98_PTY_MAJOR_COUNT 8), 256 minors each.
+const (
+	ttyauxMajor    = 5
+	ptmxMinor      = 2
+	ptySlaveMajor  = 136
+	ptySlaveMajors = 8
+)
+
+// ptyInfoBase keeps the tty-info ids of pty ends apart from those of
+// inherited terminals, which take their file's id: pair N's master has
+// ptyInfoBase+2N, its slave ptyInfoBase+2N+1.
+const ptyInfoBase = 0x40000000
+
+func ptyMasterInfo(idx int) uint32 { return ptyInfoBase + 2*uint32(idx) }
+func ptySlaveInfo(idx int) uint32  { return ptyInfoBase + 2*uint32(idx) + 1 }
+
+func isPtmx(f *File) bool {
+	return f.Stat.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(f.Stat.Rdev) == ttyauxMajor && unix.Minor(f.Stat.Rdev) == ptmxMinor
+}
+
+// slaveIndex is N of a /dev/pts/N slave, -1 for another file.
+func slaveIndex(f *File) int {
+	if f.Stat.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return -1
+	}
+	ma, mi := unix.Major(f.Stat.Rdev), unix.Minor(f.Stat.Rdev)
+	if ma < ptySlaveMajor || ma >= ptySlaveMajor+ptySlaveMajors {
+		return -1
+	}
+	return int(ma-ptySlaveMajor)*256 + int(mi)
+}
+
+func (*ptyKind) Name() string { return "pty" }
+
+func (k *ptyKind) Match(f *File, o Options) (bool, error) {
+	if isPtmx(f) {
+		// fdinfo's tty-index (drivers/tty/pty.c, pty_show_fdinfo).
+		n, err := strconv.Atoi(strings.TrimSpace(f.Info.Extra["tty-index"]))
+		if err != nil {
+			return false, fmt.Errorf("fd %d (%s): fdinfo has no tty-index: %v", f.Fd, f.Path, err)
+		}
+		if k.masters == nil {
+			k.masters = map[int]bool{}
+		}
+		k.masters[n] = true
+		return true, nil
+	}
+	n := slaveIndex(f)
+	return n >= 0 && k.masters[n], nil
+}
+
+func (k *ptyKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
+	var info uint32
+	if isPtmx(f) {
+		idx, err := k.collectPair(t, f)
+		if err != nil {
+			return err
+		}
+		info = ptyMasterInfo(idx)
+	} else {
+		info = ptySlaveInfo(slaveIndex(f))
+	}
+	e.Type = fdinfo.FdTypes_TTY.Enum()
+	e.Tty = &tty.TtyFileEntry{Id: e.Id, TtyInfoId: proto.Uint32(info), Flags: proto.Uint32(flags), Fown: noOwner()}
+	return nil
+}
+
+// collectPair fills the pair's tty-info entry and its queued bytes from
+// the master at fd f of the task, through a copy of it (pidfd_getfd):
+// opening /dev/ptmx again would make a new pair.
+func (k *ptyKind) collectPair(t Task, f *File) (int, error) {
+	fail := func(err error) (int, error) { return 0, fmt.Errorf("fd %d (pty master): %w", f.Fd, err) }
+	m, err := unix.PidfdGetfd(t.Pidfd, f.Fd, 0)
+	if err != nil {
+		return fail(fmt.Errorf("pidfd_getfd: %w", err))
+	}
+	defer unix.Close(m)
+	idx, err := unix.IoctlGetInt(m, unix.TIOCGPTN)
+	if err != nil {
+		return fail(fmt.Errorf("TIOCGPTN: %w", err))
+	}
+	if _, done := t.Dump.TtyInfos[ptyMasterInfo(idx)]; done {
+		return idx, nil // another fd of this master, dumped already
+	}
+	locked, err := unix.IoctlGetInt(m, unix.TIOCGPTLCK)
+	if err != nil {
+		return fail(fmt.Errorf("TIOCGPTLCK: %w", err))
+	}
+	pkt, err := unix.IoctlGetInt(m, unix.TIOCGPKT)
+	if err != nil {
+		return fail(fmt.Errorf("TIOCGPKT: %w", err))
+	}
+	// On a master, the termios and window size ioctls act on the slave
+	// (drivers/tty/tty_io.c, tty_pair_get_tty), as do TIOCGSID and
+	// TIOCGPGRP, which a process outside the session may ask there.
+	tio, err := unix.IoctlGetTermios(m, unix.TCGETS)
+	if err != nil {
+		return fail(fmt.Errorf("TCGETS: %w", err))
+	}
+	ws, err := unix.IoctlGetWinsize(m, unix.TIOCGWINSZ)
+	if err != nil {
+		return fail(fmt.Errorf("TIOCGWINSZ: %w", err))
+	}
+	sid, err := unix.IoctlGetInt(m, unix.TIOCGSID)
+	if errors.Is(err, unix.ENOTTY) {
+		sid, err = 0, nil // no session has it as its terminal
+	}
+	if err != nil {
+		return fail(fmt.Errorf("TIOCGSID: %w", err))
+	}
+	pgrp := 0
+	if sid != 0 && !leaderHolds(sid, idx) {
+		return 0, ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, the master of /dev/pts/%d, the controlling terminal of session %d", f.Fd, idx, sid),
+			"the session leader holds no fd of the terminal, through which the restore would make it its controlling terminal again; keep one open in the leader")
+	}
+	if sid != 0 {
+		if pgrp, err = unix.IoctlGetInt(m, unix.TIOCGPGRP); err != nil {
+			return fail(fmt.Errorf("TIOCGPGRP: %w", err))
+		}
+	}
+	in, out, err := ptyQueues(m, idx, *tio, locked != 0)
+	if err != nil {
+		return 0, ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, the master of /dev/pts/%d", f.Fd, idx), err.Error())
+	}
+	if t.Dump.TtyInfos == nil {
+		t.Dump.TtyInfos = map[uint32]*tty.TtyInfoEntry{}
+	}
+	if t.Dump.TtyData == nil {
+		t.Dump.TtyData = map[uint32][]byte{}
+	}
+	for _, end := range []struct {
+		id   uint32
+		rdev uint64
+		data []byte
+	}{
+		{ptyMasterInfo(idx), unix.Mkdev(ttyauxMajor, ptmxMinor), out},
+		{ptySlaveInfo(idx), unix.Mkdev(ptySlaveMajor+uint32(idx/256), uint32(idx%256)), in},
+	} {
+		t.Dump.TtyInfos[end.id] = &tty.TtyInfoEntry{
+			Id: proto.Uint32(end.id), Type: tty.TtyType_PTY.Enum(), Locked: proto.Bool(locked != 0), Exclusive: proto.Bool(false),
+			PacketMode: proto.Bool(pkt != 0), Sid: proto.Uint32(uint32(sid)), Pgrp: proto.Uint32(uint32(pgrp)),
+			Rdev: proto.Uint32(uint32(end.rdev)), Termios: termiosEntry(tio), Winsize: winsizeEntry(ws), Pty: &tty.TtyPtyEntry{Index: proto.Uint32(uint32(idx))},
+		}
+		if len(end.data) > 0 {
+			t.Dump.TtyData[end.id] = end.data
+		}
+	}
+	return idx, nil
+}
+
+func termiosEntry(tio *unix.Termios) *tty.TermiosEntry {
+	cc := make([]uint32, len(tio.Cc))
+	for i, c := range tio.Cc {
+		cc[i] = uint32(c)
+	}
+	return &tty.TermiosEntry{
+		CIflag: proto.Uint32(tio.Iflag), COflag: proto.Uint32(tio.Oflag), CCflag: proto.Uint32(tio.Cflag), CLflag: proto.Uint32(tio.Lflag),
+		CLine: proto.Uint32(uint32(tio.Line)), CIspeed: proto.Uint32(tio.Ispeed), COspeed: proto.Uint32(tio.Ospeed), CCc: cc,
+	}
+}
+
+func winsizeEntry(ws *unix.Winsize) *tty.WinsizeEntry {
+	return &tty.WinsizeEntry{WsRow: proto.Uint32(uint32(ws.Row)), WsCol: proto.Uint32(uint32(ws.Col)), WsXpixel: proto.Uint32(uint32(ws.Xpixel)), WsYpixel: proto.Uint32(uint32(ws.Ypixel))}
+}
+
+func termiosOf(te *tty.TermiosEntry) unix.Termios {
+	tio := unix.Termios{Iflag: te.GetCIflag(), Oflag: te.GetCOflag(), Cflag: te.GetCCflag(), Lflag: te.GetCLflag(),
+		Line: uint8(te.GetCLine()), Ispeed: te.GetCIspeed(), Ospeed: te.GetCOspeed()}
+	for i, c := range te.GetCCc() {
+		if i < len(tio.Cc) {
+			tio.Cc[i] = uint8(c)
+		}
+	}
+	return tio
+}
+
+// rawTermios is tio with the input and output processing, echo, signals
+// and canonical mode off (as cfmakeraw(3)): bytes written on one end
+// then arrive at the other as they are.
+func rawTermios(tio unix.Termios) unix.Termios {
+	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON | unix.IXOFF | unix.IUCLC | unix.IMAXBEL
+	tio.Oflag &^= unix.OPOST
+	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
+	return tio
+}
+
+// ptyQueues reads the bytes queued in a pair, through its master m and
+// the slave opened anew, and puts them back at once: the tree is frozen,
+// so no reader of the tree sees the pair meanwhile, and the pair holds
+// the same bytes whether the dump goes on, fails or leaves the tree
+// running. in waits for the slave's reader, out for the master's.
+//
+// The slave is switched to raw mode meanwhile, so that a partial line a
+// canonical reader has not got yet is read too, and the bytes come back
+// without echo or translation. A line discipline other than N_TTY, a
+// locked pair with bytes queued, and a pair whose queue does not settle
+// are refused.
+func ptyQueues(m, idx int, tio unix.Termios, locked bool) (in, out []byte, err error) {
+	if tio.Line != uapi.N_TTY {
+		return nil, nil, fmt.Errorf("its line discipline is %d, not N_TTY; ckpt restores only N_TTY terminals", tio.Line)
+	}
+	pkt, err := unix.IoctlGetInt(m, unix.TIOCGPKT)
+	if err != nil {
+		return nil, nil, fmt.Errorf("TIOCGPKT: %w", err)
+	}
+	if locked {
+		// Nothing opened the slave since the pair was made: nothing can
+		// be queued for it, only bytes written on the master.
+		if n, err := unix.IoctlGetInt(m, unix.TIOCINQ); err != nil || n != 0 {
+			return nil, nil, fmt.Errorf("the pair is locked (TIOCSPTLCK) and its master has %d bytes queued (%v): unlock it or read them before the dump", n, err)
+		}
+		return nil, nil, nil
+	}
+	s, err := unix.Open(fmt.Sprintf("/dev/pts/%d", idx), unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open /dev/pts/%d to read its queue: %w", idx, err)
+	}
+	defer unix.Close(s)
+	excl, err := unix.IoctlGetInt(s, unix.TIOCGEXCL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("TIOCGEXCL: %w", err)
+	}
+	if excl != 0 {
+		return nil, nil, fmt.Errorf("the slave is in exclusive mode (TIOCEXCL), which ckpt does not restore yet: clear it (TIOCNXCL) before the dump")
+	}
+	if pkt != 0 {
+		// A master read in packet mode starts with a status byte.
+		if err := unix.IoctlSetPointerInt(m, unix.TIOCPKT, 0); err != nil {
+			return nil, nil, fmt.Errorf("TIOCPKT off: %w", err)
+		}
+		defer unix.IoctlSetPointerInt(m, unix.TIOCPKT, 1)
+	}
+	raw := rawTermios(tio)
+	if err := unix.IoctlSetTermios(m, unix.TCSETS, &raw); err != nil {
+		return nil, nil, fmt.Errorf("TCSETS raw: %w", err)
+	}
+	defer unix.IoctlSetTermios(m, unix.TCSETS, &tio)
+	if in, err = drainTTY(s); err != nil {
+		return nil, nil, fmt.Errorf("read the slave's queue: %w", err)
+	}
+	if out, err = drainTTY(m); err != nil {
+		return nil, nil, fmt.Errorf("read the master's queue: %w", err)
+	}
+	if err := refillPty(m, s, in, out); err != nil {
+		return nil, nil, fmt.Errorf("put its queued bytes back: %w", err)
+	}
+	return in, out, nil
+}
+
+// drainTTY reads every byte queued for the reader of fd, a terminal in
+// raw mode (TIOCINQ tells how many; a read of that many never blocks).
+func drainTTY(fd int) ([]byte, error) {
+	var all []byte
+	for {
+		n, err := unix.IoctlGetInt(fd, unix.TIOCINQ)
+		if err != nil {
+			return nil, fmt.Errorf("TIOCINQ: %w", err)
+		}
+		if n == 0 {
+			return all, nil
+		}
+		buf := make([]byte, n)
+		got, err := unix.Read(fd, buf)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, buf[:got]...)
+	}
+}
+
+// ptySettle bounds the wait for bytes written on one end to reach the
+// other end's line discipline (the kernel moves them in a work item).
+const ptySettle = 2 * time.Second
+
+// refillPty writes in on master m, for the slave's reader, and out on
+// slave s, for the master's; the slave is in raw mode. It waits until
+// each side's queue holds its bytes, so that switching the slave's mode
+// afterwards cannot process them again.
+func refillPty(m, s int, in, out []byte) error {
+	for _, q := range []struct {
+		from, to int
+		data     []byte
+		what     string
+	}{{m, s, in, "slave"}, {s, m, out, "master"}} {
+		if len(q.data) == 0 {
+			continue
+		}
+		for b := q.data; len(b) > 0; {
+			n, err := unix.Write(q.from, b)
+			if err != nil {
+				return fmt.Errorf("write %d bytes for the %s: %w", len(b), q.what, err)
+			}
+			b = b[n:]
+		}
+		deadline := time.Now().Add(ptySettle)
+		for {
+			n, err := unix.IoctlGetInt(q.to, unix.TIOCINQ)
+			if err != nil {
+				return fmt.Errorf("TIOCINQ: %w", err)
+			}
+			if n >= len(q.data) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("only %d of %d bytes reached the %s", n, len(q.data), q.what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// Open makes the pty end of e at fd num: a new pair for a master, the
+// new pair's slave for a slave.
+func (k *ptyKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error {
+	te := e.GetTty()
+	ti := r.Dump().TtyInfos[te.GetTtyInfoId()]
+	if ti == nil || ti.GetType() != tty.TtyType_PTY || ti.GetTermios() == nil {
+		return fmt.Errorf("fd %d: terminal %d is not a pty of the dump", num, te.GetTtyInfoId())
+	}
+	id := ti.GetPty().GetIndex()
+	if k.restored == nil {
+		k.restored = map[uint32]string{}
+		k.cttys = map[uint32]ctty{}
+		k.masterFds = map[uint32]ctty{}
+	}
+	flags := uint64(te.GetFlags()) &^ unix.O_CLOEXEC
+	if unix.Major(uint64(ti.GetRdev())) == ttyauxMajor {
+		if err := k.openMaster(r, num, cloexec, flags, id, ti); err != nil {
+			return fmt.Errorf("fd %d (pty master of /dev/pts/%d): %w", num, ti.GetPty().GetIndex(), err)
+		}
+		return nil
+	}
+	path, ok := k.restored[id]
+	if !ok {
+		return fmt.Errorf("fd %d: the slave /dev/pts/%d comes before its master, which ckpt does not restore yet", num, ti.GetPty().GetIndex())
+	}
+	got, err := openTTY(r, path, flags)
+	if err != nil {
+		return fmt.Errorf("fd %d: open %s (was /dev/pts/%d): %w", num, path, ti.GetPty().GetIndex(), err)
+	}
+	if err := r.Place(int(got), num, cloexec); err != nil {
+		return fmt.Errorf("fd %d: %w", num, err)
+	}
+	return nil
+}
+
+// Finish makes a restored slave the controlling terminal of the session
+// leader it was that of (TIOCSCTTY on an fd of it, opened here or
+// inherited from its parent); the processes of its session forked after
+// it get it from it.
+func (k *ptyKind) Finish(r Restorer) error {
+	for id, path := range k.restored {
+		ti := r.Dump().TtyInfos[ptySlaveInfo(int(id))]
+		if sid := int(ti.GetSid()); sid == 0 || sid != r.Pid() {
+			continue
+		}
+		if _, done := k.cttys[id]; done {
+			continue
+		}
+		var want unix.Stat_t
+		if err := unix.Stat(path, &want); err != nil {
+			return fmt.Errorf("stat %s: %w", path, err)
+		}
+		dir := fmt.Sprintf("/proc/%d/fd", r.Pid())
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		num := -1
+		for _, e := range ents {
+			var st unix.Stat_t
+			if unix.Stat(dir+"/"+e.Name(), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == want.Rdev {
+				num, _ = strconv.Atoi(e.Name())
+				break
+			}
+		}
+		if num < 0 {
+			return fmt.Errorf("%s (was /dev/pts/%d) was the controlling terminal of session %d, whose leader holds no fd of it", path, id, r.Pid())
+		}
+		if _, err := r.Syscall(x86.SysIoctl, uint64(num), unix.TIOCSCTTY, 0); err != nil {
+			return fmt.Errorf("fd %d: make %s the controlling terminal of session %d: %w", num, path, r.Pid(), err)
+		}
+		k.cttys[id] = ctty{r, num}
+	}
+	return nil
+}
+
+func (k *ptyKind) openMaster(r Restorer, num int, cloexec bool, flags uint64, id uint32, ti *tty.TtyInfoEntry) error {
+	got, err := openTTY(r, "/dev/ptmx", flags)
+	if err != nil {
+		return fmt.Errorf("open /dev/ptmx: %w", err)
+	}
+	if err := r.Place(int(got), num, cloexec); err != nil {
+		return err
+	}
+	pidfd, err := unix.PidfdOpen(r.Pid(), 0)
+	if err != nil {
+		return fmt.Errorf("pidfd_open: %w", err)
+	}
+	defer unix.Close(pidfd)
+	m, err := unix.PidfdGetfd(pidfd, num, 0)
+	if err != nil {
+		return fmt.Errorf("pidfd_getfd: %w", err)
+	}
+	defer unix.Close(m)
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		return fmt.Errorf("unlock: %w", err)
+	}
+	idx, err := unix.IoctlGetInt(m, unix.TIOCGPTN)
+	if err != nil {
+		return fmt.Errorf("TIOCGPTN: %w", err)
+	}
+	path := fmt.Sprintf("/dev/pts/%d", idx)
+	k.restored[id] = path
+	k.masterFds[id] = ctty{r, num}
+	tio := termiosOf(ti.GetTermios())
+	if tio.Line != uapi.N_TTY {
+		return fmt.Errorf("line discipline %d: only N_TTY is restored", tio.Line)
+	}
+	if w := ti.GetWinsize(); w != nil {
+		ws := unix.Winsize{Row: uint16(w.GetWsRow()), Col: uint16(w.GetWsCol()), Xpixel: uint16(w.GetWsXpixel()), Ypixel: uint16(w.GetWsYpixel())}
+		if err := unix.IoctlSetWinsize(m, unix.TIOCSWINSZ, &ws); err != nil {
+			return fmt.Errorf("window size: %w", err)
+		}
+	}
+	in, out := r.Dump().TtyData[ptySlaveInfo(int(id))], r.Dump().TtyData[ptyMasterInfo(int(id))]
+	if len(in) > 0 || len(out) > 0 {
+		s, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open %s to refill it: %w", path, err)
+		}
+		defer unix.Close(s)
+		raw := rawTermios(tio)
+		if err := unix.IoctlSetTermios(m, unix.TCSETS, &raw); err != nil {
+			return fmt.Errorf("TCSETS raw: %w", err)
+		}
+		if err := refillPty(m, s, in, out); err != nil {
+			return err
+		}
+	}
+	if err := unix.IoctlSetTermios(m, unix.TCSETS, &tio); err != nil {
+		return fmt.Errorf("set the dumped termios: %w", err)
+	}
+	if ti.GetPacketMode() {
+		if err := unix.IoctlSetPointerInt(m, unix.TIOCPKT, 1); err != nil {
+			return fmt.Errorf("packet mode: %w", err)
+		}
+	}
+	return nil
+}
+
+// FinishTree runs once every process of the tree exists: each restored
+// controlling terminal gets its session's foreground process group
+// (TIOCSPGRP works only from inside the session), and pairs dumped
+// locked are locked again.
+func (k *ptyKind) FinishTree() error {
+	for id, c := range k.masterFds {
+		ti := c.r.Dump().TtyInfos[ptySlaveInfo(int(id))]
+		if sid := ti.GetSid(); sid != 0 {
+			if _, ok := k.cttys[id]; !ok {
+				return fmt.Errorf("/dev/pts/%d was the controlling terminal of session %d, whose leader opened no fd of it at restore", id, sid)
+			}
+		}
+		if !ti.GetLocked() {
+			continue
+		}
+		if err := lockPty(c.r.Pid(), c.num); err != nil {
+			return fmt.Errorf("task %d: fd %d: lock the pty again: %w", c.r.Pid(), c.num, err)
+		}
+	}
+	for id, c := range k.cttys {
+		ti := c.r.Dump().TtyInfos[ptySlaveInfo(int(id))]
+		pgrp := ti.GetPgrp()
+		if pgrp == 0 || pgrp == ti.GetSid() {
+			continue // TIOCSCTTY made the leader's group the foreground
+		}
+		b := make([]byte, 4)
+		b[0], b[1], b[2], b[3] = byte(pgrp), byte(pgrp>>8), byte(pgrp>>16), byte(pgrp>>24)
+		p, err := c.r.Put(b)
+		if err != nil {
+			return err
+		}
+		if _, err := c.r.Syscall(x86.SysIoctl, uint64(c.num), unix.TIOCSPGRP, p); err != nil {
+			return fmt.Errorf("task %d: make process group %d the foreground of %s: %w", c.r.Pid(), pgrp, k.restored[id], err)
+		}
+	}
+	return nil
+}
+
+// lockPty locks the pair of master fd num of task pid (TIOCSPTLCK).
+func lockPty(pid, num int) error {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return fmt.Errorf("pidfd_open: %w", err)
+	}
+	defer unix.Close(pidfd)
+	m, err := unix.PidfdGetfd(pidfd, num, 0)
+	if err != nil {
+		return fmt.Errorf("pidfd_getfd: %w", err)
+	}
+	defer unix.Close(m)
+	return unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 1)
+}
+
+// leaderHolds tells whether process sid holds an fd of /dev/pts/idx: a
+// session leader takes its controlling terminal back at restore by
+// TIOCSCTTY on such an fd.
+func leaderHolds(sid, idx int) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", sid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		var st unix.Stat_t
+		if unix.Stat(dir+"/"+e.Name(), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFCHR &&
+			slaveIndex(&File{Stat: st}) == idx {
+			return true
+		}
+	}
+	return false
+}
+
+// openTTY opens a terminal in the task, never as its controlling
+// terminal. An ia32 task's opens use the ia32 call, which does not add
+// O_LARGEFILE (see openAt).
+func openTTY(r Restorer, path string, flags uint64) (uint64, error) {
+	p, err := r.PutString(path)
+	if err != nil {
+		return 0, err
+	}
+	if r.Compat() {
+		return r.Syscall32(x86.SysOpenat, atFdcwd, p, flags|unix.O_NOCTTY, 0)
+	}
+	return r.Syscall(x86.SysOpenat, atFdcwd, p, flags|unix.O_NOCTTY, 0)
+}
