@@ -1,15 +1,16 @@
 /* ckpt-test: */
 /*
  * pty: a pseudo-terminal pair (/dev/ptmx and /dev/pts/N) held by the
- * process, the slave in raw mode with a changed special character, a
- * window size, packet mode on the master; a child that makes the slave
+ * process, the slave in raw mode with a changed special character and an
+ * owner of its own, a window size, packet mode on the master, and a
+ * second pair left locked (O_NONBLOCK); a child that makes the slave
  * the controlling terminal of its new session, and a grandchild in
  * another process group that is the terminal's foreground group. Bytes
  * are queued both ways: written on the master for the child (who has
  * not read them) and by the child on the slave for the master.
  *
  * After the restore the process checks the slave's termios, window size,
- * packet mode and lock state, reads the child's queued bytes from the
+ * packet mode, lock state and owner, reads the child's queued bytes from the
  * master (in packet mode: after a TIOCPKT_DATA byte), and asks the child
  * to check itself: its controlling terminal is its slave (/dev/tty is the
  * same device; ttyname names a /dev/pts/M, M may differ from N), it leads
@@ -130,6 +131,11 @@ int main(void)
 	CHECK_SYS(ioctl(m, TIOCSWINSZ, &ws) == 0, "TIOCSWINSZ");
 	int one = 1;
 	CHECK_SYS(ioctl(m, TIOCPKT, &one) == 0, "TIOCPKT");
+	/* A second pair, left locked as posix_openpt(3) makes it. */
+	int m2 = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
+	CHECK_SYS(m2 >= 0, "posix_openpt 2");
+	/* An owner of its own (as grantpt(3) or a server gives it). */
+	CHECK_SYS(fchown(s, 4321, 5) == 0, "fchown the slave");
 
 	int cmd[2], res[2], ready[2];
 	CHECK_SYS(pipe(cmd) == 0 && pipe(res) == 0 && pipe(ready) == 0, "pipe");
@@ -196,10 +202,14 @@ int main(void)
 	int pkt = -1, lck = -1;
 	CHECK_SYS(ioctl(m, TIOCGPKT, &pkt) == 0 && ioctl(m, TIOCGPTLCK, &lck) == 0, "TIOCGPKT/TIOCGPTLCK");
 	CHECK(pkt == 1 && lck == 0, "packet mode %d, lock %d", pkt, lck);
+	CHECK_SYS(ioctl(m2, TIOCGPTLCK, &lck) == 0 && ioctl(m2, TIOCGPKT, &pkt) == 0, "second pair");
+	CHECK(lck == 1 && pkt == 0, "second pair: lock %d, packet mode %d, want locked, no packet mode", lck, pkt);
+	CHECK(fcntl(m2, F_GETFL) & O_NONBLOCK, "second master lost O_NONBLOCK");
 	char *sname2 = ptsname(m);
 	struct stat st1, st2;
 	CHECK_SYS(sname2 && stat(sname2, &st1) == 0 && fstat(s, &st2) == 0, "stat the slave");
 	CHECK(st1.st_rdev == st2.st_rdev, "fd %d is not the slave %s of master %d", s, sname2, m);
+	CHECK(st2.st_uid == 4321 && st2.st_gid == 5, "the slave's owner is %d:%d, want 4321:5", (int)st2.st_uid, (int)st2.st_gid);
 	ckpt_log("pty after the restore: %s", sname2);
 
 	char buf[64];

@@ -56,6 +56,7 @@ func New() *Kinds {
 // Classify finds the kind of f, an fd of task pid, or refuses it naming
 // the fd and what it is (a *ckerr.UnsupportedError).
 func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
+	k.pty.seen(pid)
 	// A lock held through the fd (fdinfo's "lock:" lines: POSIX locks of
 	// the task, OFD and flock locks of this open file) would be lost.
 	if l := f.lock(); l != "" {

@@ -43,6 +43,9 @@ type ptyKind struct {
 	// masters are the indexes (N) of the pairs whose master the dumped
 	// tree holds, as seen by Match.
 	masters map[int]bool
+	// tree are the processes of the dumped tree whose files were
+	// classified (every live one).
+	tree map[int]bool
 	// restored maps a dumped pair's index to its new slave's path.
 	restored map[uint32]string
 	// cttys are, by the dumped pair's index, the session leaders that
@@ -94,6 +97,14 @@ func slaveIndex(f *File) int {
 }
 
 func (*ptyKind) Name() string { return "pty" }
+
+// seen notes a process of the dumped tree.
+func (k *ptyKind) seen(pid int) {
+	if k.tree == nil {
+		k.tree = map[int]bool{}
+	}
+	k.tree[pid] = true
+}
 
 func (k *ptyKind) Match(f *File, o Options) (bool, error) {
 	if isPtmx(f) {
@@ -172,6 +183,10 @@ func (k *ptyKind) collectPair(t Task, f *File) (int, error) {
 		return fail(fmt.Errorf("TIOCGSID: %w", err))
 	}
 	pgrp := 0
+	if sid != 0 && !k.tree[sid] {
+		return 0, ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, the master of /dev/pts/%d, the controlling terminal of session %d", f.Fd, idx, sid),
+			"the session's leader is not in the dumped tree, and only it can make the restored terminal its controlling terminal again; dump the tree from the session leader")
+	}
 	if sid != 0 && !leaderHolds(sid, idx) {
 		return 0, ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, the master of /dev/pts/%d, the controlling terminal of session %d", f.Fd, idx, sid),
 			"the session leader holds no fd of the terminal, through which the restore would make it its controlling terminal again; keep one open in the leader")
@@ -180,6 +195,11 @@ func (k *ptyKind) collectPair(t Task, f *File) (int, error) {
 		if pgrp, err = unix.IoctlGetInt(m, unix.TIOCGPGRP); err != nil {
 			return fail(fmt.Errorf("TIOCGPGRP: %w", err))
 		}
+	}
+	// The slave's owner: grantpt(3) or the program may have changed it.
+	var sst unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/dev/pts/%d", idx), &sst); err != nil {
+		return fail(fmt.Errorf("stat the slave: %w", err))
 	}
 	in, out, err := ptyQueues(m, idx, *tio, locked != 0)
 	if err != nil {
@@ -203,6 +223,7 @@ func (k *ptyKind) collectPair(t Task, f *File) (int, error) {
 			Id: proto.Uint32(end.id), Type: tty.TtyType_PTY.Enum(), Locked: proto.Bool(locked != 0), Exclusive: proto.Bool(false),
 			PacketMode: proto.Bool(pkt != 0), Sid: proto.Uint32(uint32(sid)), Pgrp: proto.Uint32(uint32(pgrp)),
 			Rdev: proto.Uint32(uint32(end.rdev)), Termios: termiosEntry(tio), Winsize: winsizeEntry(ws), Pty: &tty.TtyPtyEntry{Index: proto.Uint32(uint32(idx))},
+			Uid: proto.Uint32(sst.Uid), Gid: proto.Uint32(sst.Gid),
 		}
 		if len(end.data) > 0 {
 			t.Dump.TtyData[end.id] = end.data
@@ -478,6 +499,11 @@ func (k *ptyKind) openMaster(r Restorer, num int, cloexec bool, flags uint64, id
 	path := fmt.Sprintf("/dev/pts/%d", idx)
 	k.restored[id] = path
 	k.masterFds[id] = ctty{r, num}
+	if ti.Uid != nil && ti.Gid != nil {
+		if err := unix.Chown(path, int(ti.GetUid()), int(ti.GetGid())); err != nil {
+			return fmt.Errorf("give %s its owner %d:%d: %w", path, ti.GetUid(), ti.GetGid(), err)
+		}
+	}
 	tio := termiosOf(ti.GetTermios())
 	if tio.Line != uapi.N_TTY {
 		return fmt.Errorf("line discipline %d: only N_TTY is restored", tio.Line)
