@@ -12,11 +12,12 @@
  * After the restore the process checks the slave's termios, window size,
  * packet mode, lock state and owner, reads the child's queued bytes from the
  * master (in packet mode: after a TIOCPKT_DATA byte), and asks the child
- * to check itself: its controlling terminal is its slave (/dev/tty is the
- * same device; ttyname names a /dev/pts/M, M may differ from N), it leads
- * its session (TIOCGSID), the grandchild's group is in the foreground
- * (TIOCGPGRP), it reads the bytes queued for it, then answers "ping" with
- * "pong" through the pair.
+ * to check itself: its controlling terminal is its slave (tty_nr of
+ * /proc/self/stat; ttyname names a /dev/pts/M, M may differ from N), it
+ * leads its session (TIOCGSID), the grandchild's group is in the
+ * foreground (TIOCGPGRP); then the grandchild, in the foreground, reads
+ * the bytes queued for the slave and answers "ping" with "pong" through
+ * the pair.
  */
 #include "ckpt_test.h"
 
