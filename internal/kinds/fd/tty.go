@@ -259,8 +259,8 @@ func termiosOf(te *tty.TermiosEntry) unix.Termios {
 }
 
 // rawTermios is tio with the input and output processing, echo, signals
-// and canonical mode off (as cfmakeraw(3)): bytes written on one end
-// then arrive at the other as they are.
+// and canonical mode off (as cfmakeraw(3)): the slave's reader gets every
+// byte queued, a partial line too.
 func rawTermios(tio unix.Termios) unix.Termios {
 	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON | unix.IXOFF | unix.IUCLC | unix.IMAXBEL
 	tio.Oflag &^= unix.OPOST
@@ -269,17 +269,37 @@ func rawTermios(tio unix.Termios) unix.Termios {
 	return tio
 }
 
+// fillTermios is the mode in which a pair is refilled: the dumped one
+// (canonical or not, with its line-ending characters) without input or
+// output translation, signals or flow control, so that bytes written on
+// one end arrive at the other as they are, and with a plain echo (no
+// ^X forms, no erase effects), which tells when the slave's line
+// discipline has taken the bytes.
+func fillTermios(tio unix.Termios) unix.Termios {
+	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON | unix.IXOFF | unix.IUCLC | unix.IMAXBEL
+	tio.Oflag &^= unix.OPOST
+	tio.Lflag &^= unix.ISIG | unix.ECHOCTL | unix.ECHOE | unix.ECHOK | unix.ECHOKE | unix.ECHOPRT | unix.ECHONL | unix.FLUSHO | unix.PENDIN | unix.TOSTOP
+	tio.Lflag |= unix.ECHO
+	return tio
+}
+
+// canonical reports a terminal mode whose reader gets whole lines.
+func canonical(tio unix.Termios) bool { return tio.Lflag&unix.ICANON != 0 }
+
+// lineEnd reports a byte that ends a canonical line in mode tio
+// (drivers/tty/n_tty.c: '\n', VEOL, and VEOL2 with IEXTEN).
+func lineEnd(tio unix.Termios, c byte) bool {
+	return c == '\n' || (c != 0 && c == tio.Cc[unix.VEOL]) || (c != 0 && tio.Lflag&unix.IEXTEN != 0 && c == tio.Cc[unix.VEOL2])
+}
+
 // ptyQueues reads the bytes queued in a pair, through its master m and
 // the slave opened anew, and puts them back at once: the tree is frozen,
 // so no reader of the tree sees the pair meanwhile, and the pair holds
 // the same bytes whether the dump goes on, fails or leaves the tree
-// running. in waits for the slave's reader, out for the master's.
-//
-// The slave is switched to raw mode meanwhile, so that a partial line a
-// canonical reader has not got yet is read too, and the bytes come back
-// without echo or translation. A line discipline other than N_TTY, a
-// locked pair with bytes queued, and a pair whose queue does not settle
-// are refused.
+// running. in waits for the slave's reader, written as they are to be
+// typed again on the master (see slaveQueue); out waits for the
+// master's reader. A line discipline other than N_TTY, a locked pair
+// with bytes queued, and a pair in exclusive mode are refused.
 func ptyQueues(m, idx int, tio unix.Termios, locked bool) (in, out []byte, err error) {
 	if tio.Line != uapi.N_TTY {
 		return nil, nil, fmt.Errorf("its line discipline is %d, not N_TTY; ckpt restores only N_TTY terminals", tio.Line)
@@ -315,21 +335,57 @@ func ptyQueues(m, idx int, tio unix.Termios, locked bool) (in, out []byte, err e
 		}
 		defer unix.IoctlSetPointerInt(m, unix.TIOCPKT, 1)
 	}
-	raw := rawTermios(tio)
-	if err := unix.IoctlSetTermios(m, unix.TCSETS, &raw); err != nil {
-		return nil, nil, fmt.Errorf("TCSETS raw: %w", err)
-	}
 	defer unix.IoctlSetTermios(m, unix.TCSETS, &tio)
-	if in, err = drainTTY(s); err != nil {
+	if in, err = slaveQueue(m, s, tio); err != nil {
 		return nil, nil, fmt.Errorf("read the slave's queue: %w", err)
 	}
 	if out, err = drainTTY(m); err != nil {
 		return nil, nil, fmt.Errorf("read the master's queue: %w", err)
 	}
-	if err := refillPty(m, s, in, out); err != nil {
+	if err := refillPty(m, s, tio, in, out); err != nil {
 		return nil, nil, fmt.Errorf("put its queued bytes back: %w", err)
 	}
 	return in, out, nil
+}
+
+// slaveQueue takes the bytes queued for the slave's reader. In canonical
+// mode it first reads the complete lines as the reader would, one read
+// each: a line that does not end in a line-ending character was ended by
+// VEOF, which the kernel does not queue, and gets it back so that typing
+// it again ends the line again. Then the slave goes to raw mode, which
+// gives the partial line after them. (An empty line ended by VEOF alone
+// shows as a NUL byte then: n_tty keeps it as __DISABLED_CHAR.)
+func slaveQueue(m, s int, tio unix.Termios) ([]byte, error) {
+	var all []byte
+	if canonical(tio) {
+		buf := make([]byte, 4096) // N_TTY_BUF_SIZE: no line is longer
+		for {
+			n, err := unix.IoctlGetInt(s, unix.TIOCINQ)
+			if err != nil {
+				return nil, fmt.Errorf("TIOCINQ: %w", err)
+			}
+			if n == 0 {
+				break
+			}
+			got, err := unix.Read(s, buf)
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, buf[:got]...)
+			if got == 0 || !lineEnd(tio, buf[got-1]) {
+				all = append(all, tio.Cc[unix.VEOF])
+			}
+		}
+	}
+	raw := rawTermios(tio)
+	if err := unix.IoctlSetTermios(m, unix.TCSETS, &raw); err != nil {
+		return nil, fmt.Errorf("TCSETS raw: %w", err)
+	}
+	rest, err := drainTTY(s)
+	if err != nil {
+		return nil, err
+	}
+	return append(all, rest...), nil
 }
 
 // drainTTY reads every byte queued for the reader of fd, a terminal in
@@ -357,40 +413,85 @@ func drainTTY(fd int) ([]byte, error) {
 // other end's line discipline (the kernel moves them in a work item).
 const ptySettle = 2 * time.Second
 
-// refillPty writes in on master m, for the slave's reader, and out on
-// slave s, for the master's; the slave is in raw mode. It waits until
-// each side's queue holds its bytes, so that switching the slave's mode
-// afterwards cannot process them again.
-func refillPty(m, s int, in, out []byte) error {
-	for _, q := range []struct {
-		from, to int
-		data     []byte
-		what     string
-	}{{m, s, in, "slave"}, {s, m, out, "master"}} {
-		if len(q.data) == 0 {
-			continue
+// waitInq waits until fd's reader has n bytes queued (TIOCINQ).
+func waitInq(fd, n int, what string) error {
+	deadline := time.Now().Add(ptySettle)
+	for {
+		got, err := unix.IoctlGetInt(fd, unix.TIOCINQ)
+		if err != nil {
+			return fmt.Errorf("TIOCINQ: %w", err)
 		}
-		for b := q.data; len(b) > 0; {
-			n, err := unix.Write(q.from, b)
-			if err != nil {
-				return fmt.Errorf("write %d bytes for the %s: %w", len(b), q.what, err)
-			}
-			b = b[n:]
+		if got >= n {
+			return nil
 		}
-		deadline := time.Now().Add(ptySettle)
-		for {
-			n, err := unix.IoctlGetInt(q.to, unix.TIOCINQ)
-			if err != nil {
-				return fmt.Errorf("TIOCINQ: %w", err)
-			}
-			if n >= len(q.data) {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("only %d of %d bytes reached the %s", n, len(q.data), q.what)
-			}
-			time.Sleep(time.Millisecond)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d bytes reached the %s", got, n, what)
 		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// refillPty fills an empty pair, master m and slave s: in is typed on
+// the master for the slave's reader in fillTermios mode, out written on
+// the slave for the master's reader; then the pair gets mode tio. The
+// echo of in (one byte for each byte but VEOF) tells when the slave's
+// line discipline has taken in, and is read away from the master before
+// out goes there.
+func refillPty(m, s int, tio unix.Termios, in, out []byte) error {
+	fill := fillTermios(tio)
+	if err := unix.IoctlSetTermios(m, unix.TCSETS, &fill); err != nil {
+		return fmt.Errorf("TCSETS: %w", err)
+	}
+	if len(in) > 0 {
+		echo := len(in)
+		if canonical(tio) {
+			special := []byte{tio.Cc[unix.VERASE], tio.Cc[unix.VKILL]}
+			if tio.Lflag&unix.IEXTEN != 0 {
+				special = append(special, tio.Cc[unix.VWERASE], tio.Cc[unix.VREPRINT], tio.Cc[unix.VLNEXT])
+			}
+			for _, c := range in {
+				if c == tio.Cc[unix.VEOF] {
+					echo--
+					continue
+				}
+				for _, sc := range special {
+					if sc != 0 && c == sc {
+						return fmt.Errorf("a byte queued for the slave (%#x) is one of its line-editing characters, which typing it again would not queue", c)
+					}
+				}
+			}
+		}
+		if err := writeAll(m, in); err != nil {
+			return fmt.Errorf("write %d bytes for the slave: %w", len(in), err)
+		}
+		if err := waitInq(m, echo, "master as echo"); err != nil {
+			return err
+		}
+		if _, err := drainTTY(m); err != nil {
+			return fmt.Errorf("read the echo: %w", err)
+		}
+	}
+	if len(out) > 0 {
+		if err := writeAll(s, out); err != nil {
+			return fmt.Errorf("write %d bytes for the master: %w", len(out), err)
+		}
+		if err := waitInq(m, len(out), "master"); err != nil {
+			return err
+		}
+	}
+	if err := unix.IoctlSetTermios(m, unix.TCSETS, &tio); err != nil {
+		return fmt.Errorf("set the dumped termios: %w", err)
+	}
+	return nil
+}
+
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			return err
+		}
+		b = b[n:]
 	}
 	return nil
 }
@@ -521,15 +622,10 @@ func (k *ptyKind) openMaster(r Restorer, num int, cloexec bool, flags uint64, id
 			return fmt.Errorf("open %s to refill it: %w", path, err)
 		}
 		defer unix.Close(s)
-		raw := rawTermios(tio)
-		if err := unix.IoctlSetTermios(m, unix.TCSETS, &raw); err != nil {
-			return fmt.Errorf("TCSETS raw: %w", err)
-		}
-		if err := refillPty(m, s, in, out); err != nil {
+		if err := refillPty(m, s, tio, in, out); err != nil {
 			return err
 		}
-	}
-	if err := unix.IoctlSetTermios(m, unix.TCSETS, &tio); err != nil {
+	} else if err := unix.IoctlSetTermios(m, unix.TCSETS, &tio); err != nil {
 		return fmt.Errorf("set the dumped termios: %w", err)
 	}
 	if ti.GetPacketMode() {
