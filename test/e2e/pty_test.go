@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,4 +59,127 @@ func TestPtyLeaveRunning(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestShellJobTTYAbove2 is a shell job with its terminal open above fd 2,
+// as an editor or a pager has it: a shell (the session leader, with a
+// pty as its controlling terminal) runs a job whose fd 3 is /dev/tty and
+// fd 4 its terminal opened by name, waiting to read a line on fd 3. The
+// job is dumped with --shell-job, and the same shell restores it in its
+// place, as a shell job is: the restored job must read a line typed on
+// the terminal through fd 3, then one through fd 4. (bash's read -u reads
+// the fd itself; sh's read <&3 would move it to fd 0 meanwhile.)
+func TestShellJobTTYAbove2(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	work := t.TempDir()
+	master, slave := openPty(t)
+	logPath := filepath.Join(work, "log")
+	inner := `exec 3</dev/tty 4<>"$(tty)"
+echo "ready $$" >> "$LOG"
+read -u 3 a
+echo "fd3:$a" >> "$LOG"
+read -u 4 b
+echo "fd4:$b" >> "$LOG"
+`
+	outer := `exec 5<&0
+bash ./inner.sh <&5 &
+while [ ! -e go ]; do sleep 0.05; done
+"$CKPT" restore -D img --shell-job
+echo "restore exit $?" >> "$LOG"
+`
+	if err := os.WriteFile(filepath.Join(work, "inner.sh"), []byte(inner), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", outer)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "LOG="+logPath, "CKPT="+ckptBin)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL); _ = cmd.Wait() }()
+	// Keep the master drained (the terminal's echo, ckpt's messages),
+	// and what came kept for the failure messages.
+	var mu sync.Mutex
+	var screen []byte
+	go func() {
+		b := make([]byte, 256)
+		for {
+			n, err := master.Read(b)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			screen = append(screen, b[:n]...)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("terminal: %q", screen)
+			mu.Unlock()
+		}
+	}()
+	waitLog := func(want string) string {
+		t.Helper()
+		deadline := time.Now().Add(readyTimeout)
+		for {
+			b, _ := os.ReadFile(logPath)
+			if i := strings.Index(string(b), want); i >= 0 {
+				return string(b[i:])
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("log %q lacks %q", b, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	rest := waitLog("ready ")
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(strings.TrimPrefix(rest, "ready "), "\n", 2)[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The job waits in its read on fd 3.
+	time.Sleep(100 * time.Millisecond)
+	if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/3", pid)); err != nil || l != "/dev/tty" {
+		t.Fatalf("the job's fd 3 is %q (%v)", l, err)
+	}
+	img := filepath.Join(work, "img")
+	if out, err := exec.Command(ckptBin, "dump", "-t", strconv.Itoa(pid), "-D", img).CombinedOutput(); err == nil || !strings.Contains(string(out), "a tty") {
+		t.Fatalf("dump without --shell-job: %v: %s; want a refusal naming the tty", err, out)
+	}
+	if out, err := exec.Command(ckptBin, "dump", "-t", strconv.Itoa(pid), "-D", img, "--shell-job").CombinedOutput(); err != nil {
+		t.Fatalf("dump --shell-job: %v: %s", err, out)
+	}
+	if err := testsupport.WaitGone(pid, goneTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Once restored, the job is back in its read on fd 3.
+	for deadline := time.Now().Add(readyTimeout); ; time.Sleep(20 * time.Millisecond) {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/3", pid)); err == nil && l == "/dev/tty" {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			ps, _ := exec.Command("sh", "-c", "ps -o pid,ppid,pgid,sid,tty,stat,wchan:20,args -s "+strconv.Itoa(cmd.Process.Pid)+"; ls -l /proc/"+strconv.Itoa(pid)+"/fd/").CombinedOutput()
+			t.Fatalf("the job was not restored: %s\n%s", b, ps)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := master.WriteString("one\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("fd3:one\n")
+	if _, err := master.WriteString("two\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("fd4:two\n")
+	waitLog("restore exit 0\n")
 }

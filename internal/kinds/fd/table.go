@@ -81,7 +81,7 @@ func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
 
 // ForEntry finds the kind that restores fd of dump d.
 func (k *Kinds) ForEntry(d *model.Dump, fd *fdinfo.FdinfoEntry) (Kind, error) {
-	if Inherited(d, fd) {
+	if Inherited(d, fd) || outsideTTY(d, fd) {
 		return k.stdio, nil
 	}
 	kind, ok := k.byType[fd.GetType()]
