@@ -3,7 +3,8 @@
  * pty: a pseudo-terminal pair (/dev/ptmx and /dev/pts/N) held by the
  * process, the slave in raw mode with a changed special character and an
  * owner of its own, a window size, packet mode on the master, and a
- * second pair left locked (O_NONBLOCK); a child that makes the slave
+ * second pair left locked (O_NONBLOCK), a third whose slave has a lower fd
+ * than its master, with bytes queued; a child that makes the slave
  * the controlling terminal of its new session, and a grandchild in
  * another process group that is the terminal's foreground group. Bytes
  * are queued both ways: written on the master for the child (who has
@@ -135,6 +136,18 @@ int main(void)
 	/* A second pair, left locked as posix_openpt(3) makes it. */
 	int m2 = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
 	CHECK_SYS(m2 >= 0, "posix_openpt 2");
+	/* A third pair whose slave has a lower fd than its master. */
+	int m3a = posix_openpt(O_RDWR | O_NOCTTY);
+	CHECK_SYS(m3a >= 0 && grantpt(m3a) == 0 && unlockpt(m3a) == 0, "posix_openpt 3");
+	int s3 = open(ptsname(m3a), O_RDWR | O_NOCTTY);
+	CHECK_SYS(s3 >= 0, "open slave 3");
+	int m3 = dup2(m3a, 40);
+	CHECK_SYS(m3 == 40 && close(m3a) == 0, "move master 3 above its slave");
+	struct termios raw3;
+	CHECK_SYS(tcgetattr(s3, &raw3) == 0, "tcgetattr 3");
+	cfmakeraw(&raw3);
+	CHECK_SYS(tcsetattr(s3, TCSANOW, &raw3) == 0, "tcsetattr 3");
+	CHECK_SYS(write(m3, "q3", 2) == 2, "queue for slave 3");
 	/* An owner of its own (as grantpt(3) or a server gives it). */
 	CHECK_SYS(fchown(s, 4321, 5) == 0, "fchown the slave");
 
@@ -206,6 +219,14 @@ int main(void)
 	CHECK_SYS(ioctl(m2, TIOCGPTLCK, &lck) == 0 && ioctl(m2, TIOCGPKT, &pkt) == 0, "second pair");
 	CHECK(lck == 1 && pkt == 0, "second pair: lock %d, packet mode %d, want locked, no packet mode", lck, pkt);
 	CHECK(fcntl(m2, F_GETFL) & O_NONBLOCK, "second master lost O_NONBLOCK");
+	{
+		struct stat a, b;
+		char *n3 = ptsname(m3);
+		CHECK_SYS(n3 && stat(n3, &a) == 0 && fstat(s3, &b) == 0, "stat pair 3");
+		CHECK(a.st_rdev == b.st_rdev, "fd %d is not the slave of master %d", s3, m3);
+		char q[2];
+		CHECK(read_full(s3, q, 2) == 0 && memcmp(q, "q3", 2) == 0, "pair 3 lost its queued bytes");
+	}
 	char *sname2 = ptsname(m);
 	struct stat st1, st2;
 	CHECK_SYS(sname2 && stat(sname2, &st1) == 0 && fstat(s, &st2) == 0, "stat the slave");

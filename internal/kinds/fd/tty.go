@@ -37,8 +37,8 @@ import (
 // (TIOCSPGRP, FinishTree).
 //
 // A slave whose master is not in the tree is a terminal of the outside
-// world: stdioKind takes it (inherited stdio with --shell-job) or
-// refuses it.
+// world: stdioKind's Collect takes it (inherited stdio with --shell-job)
+// or refuses it; the restore gives it to stdioKind by its tty-info type.
 type ptyKind struct {
 	// masters are the indexes (N) of the pairs whose master the dumped
 	// tree holds, as seen by Match.
@@ -55,6 +55,13 @@ type ptyKind struct {
 	// masterFds are, by the dumped pair's index, the restored masters
 	// (the first fd of each).
 	masterFds map[uint32]ctty
+	// spares are, by the dumped pair's index, masters made early, above
+	// the dumped fds, for a slave that comes first in its process; the
+	// master's own fd takes it.
+	spares map[uint32]ctty
+	// slaveFirst are, at dump, the pairs whose slave was collected before
+	// their master, with the process that holds it.
+	slaveFirst map[int]int
 }
 
 type ctty struct {
@@ -119,8 +126,9 @@ func (k *ptyKind) Match(f *File, o Options) (bool, error) {
 		k.masters[n] = true
 		return true, nil
 	}
-	n := slaveIndex(f)
-	return n >= 0 && k.masters[n], nil
+	// Every slave: whether its master is in the tree is known only once
+	// every fd of the tree has been seen, in Collect.
+	return slaveIndex(f) >= 0, nil
 }
 
 func (k *ptyKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
@@ -132,7 +140,29 @@ func (k *ptyKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) er
 		}
 		info = ptyMasterInfo(idx)
 	} else {
-		info = ptySlaveInfo(slaveIndex(f))
+		idx := slaveIndex(f)
+		if !k.masters[idx] {
+			// A terminal of the outside world.
+			var sk stdioKind
+			if _, err := sk.Match(f, t.Opts); err != nil {
+				var ue *ckerr.UnsupportedError
+				if errors.As(err, &ue) {
+					ue.Task = t.Pid
+				}
+				return err
+			}
+			return sk.Collect(t, f, flags, e)
+		}
+		if _, ok := t.Dump.TtyInfos[ptyMasterInfo(idx)]; !ok {
+			// The restore meets this slave before its master.
+			if k.slaveFirst == nil {
+				k.slaveFirst = map[int]int{}
+			}
+			if _, seen := k.slaveFirst[idx]; !seen {
+				k.slaveFirst[idx] = t.Pid
+			}
+		}
+		info = ptySlaveInfo(idx)
 	}
 	e.Type = fdinfo.FdTypes_TTY.Enum()
 	e.Tty = &tty.TtyFileEntry{Id: e.Id, TtyInfoId: proto.Uint32(info), Flags: proto.Uint32(flags), Fown: noOwner()}
@@ -155,6 +185,10 @@ func (k *ptyKind) collectPair(t Task, f *File) (int, error) {
 	}
 	if _, done := t.Dump.TtyInfos[ptyMasterInfo(idx)]; done {
 		return idx, nil // another fd of this master, dumped already
+	}
+	if p, ok := k.slaveFirst[idx]; ok && p != t.Pid {
+		return 0, ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, the master of /dev/pts/%d", f.Fd, idx),
+			fmt.Sprintf("process %d, which the restore makes first, holds the slave: ckpt restores a pair whose slave comes first only within the process that holds the master", p))
 	}
 	locked, err := unix.IoctlGetInt(m, unix.TIOCGPTLCK)
 	if err != nil {
@@ -509,6 +543,7 @@ func (k *ptyKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) e
 		k.restored = map[uint32]string{}
 		k.cttys = map[uint32]ctty{}
 		k.masterFds = map[uint32]ctty{}
+		k.spares = map[uint32]ctty{}
 	}
 	flags := uint64(te.GetFlags()) &^ unix.O_CLOEXEC
 	if unix.Major(uint64(ti.GetRdev())) == ttyauxMajor {
@@ -519,7 +554,24 @@ func (k *ptyKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) e
 	}
 	path, ok := k.restored[id]
 	if !ok {
-		return fmt.Errorf("fd %d: the slave /dev/pts/%d comes before its master, which ckpt does not restore yet", num, ti.GetPty().GetIndex())
+		// The master comes later in this process: make the pair now,
+		// its master set aside for it.
+		got, err := openTTY(r, "/dev/ptmx", unix.O_RDWR)
+		if err != nil {
+			return fmt.Errorf("fd %d: open /dev/ptmx for the slave's pair: %w", num, err)
+		}
+		moved, err := r.Syscall(x86.SysFcntl, got, unix.F_DUPFD, uint64(r.MaxFd()+1))
+		if err != nil {
+			return fmt.Errorf("fd %d: set the new master aside: %w", num, err)
+		}
+		if _, err := r.Syscall(x86.SysClose, got); err != nil {
+			return fmt.Errorf("fd %d: close: %w", num, err)
+		}
+		if err := k.setupPair(r, int(moved), id, ti); err != nil {
+			return fmt.Errorf("fd %d (pty slave, its master made first): %w", num, err)
+		}
+		k.spares[id] = ctty{r, int(moved)}
+		path = k.restored[id]
 	}
 	got, err := openTTY(r, path, flags)
 	if err != nil {
@@ -536,6 +588,11 @@ func (k *ptyKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) e
 // inherited from its parent); the processes of its session forked after
 // it get it from it.
 func (k *ptyKind) Finish(r Restorer) error {
+	for id, sp := range k.spares {
+		if sp.r.Pid() == r.Pid() {
+			return fmt.Errorf("the master of /dev/pts/%d is not in the fd table of process %d, which holds its slave first", id, r.Pid())
+		}
+	}
 	for id, path := range k.restored {
 		ti := r.Dump().TtyInfos[ptySlaveInfo(int(id))]
 		if sid := int(ti.GetSid()); sid == 0 || sid != r.Pid() {
@@ -573,6 +630,17 @@ func (k *ptyKind) Finish(r Restorer) error {
 }
 
 func (k *ptyKind) openMaster(r Restorer, num int, cloexec bool, flags uint64, id uint32, ti *tty.TtyInfoEntry) error {
+	if sp, ok := k.spares[id]; ok && sp.r.Pid() == r.Pid() {
+		delete(k.spares, id)
+		if err := r.Place(sp.num, num, cloexec); err != nil {
+			return err
+		}
+		if _, err := r.Syscall(x86.SysFcntl, uint64(num), unix.F_SETFL, flags&^unix.O_ACCMODE); err != nil {
+			return fmt.Errorf("fcntl(F_SETFL): %w", err)
+		}
+		k.masterFds[id] = ctty{r, num}
+		return nil
+	}
 	got, err := openTTY(r, "/dev/ptmx", flags)
 	if err != nil {
 		return fmt.Errorf("open /dev/ptmx: %w", err)
@@ -580,6 +648,13 @@ func (k *ptyKind) openMaster(r Restorer, num int, cloexec bool, flags uint64, id
 	if err := r.Place(int(got), num, cloexec); err != nil {
 		return err
 	}
+	return k.setupPair(r, num, id, ti)
+}
+
+// setupPair gives the new pair of master fd num of the task the dumped
+// pair's state: unlocked (until FinishTree locks it again), owner,
+// window size, queued bytes, termios and packet mode.
+func (k *ptyKind) setupPair(r Restorer, num int, id uint32, ti *tty.TtyInfoEntry) error {
 	pidfd, err := unix.PidfdOpen(r.Pid(), 0)
 	if err != nil {
 		return fmt.Errorf("pidfd_open: %w", err)
