@@ -48,3 +48,34 @@ func TestParseMountPoints(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseInotify(f *testing.F) {
+	f.Add([]byte("pos:\t0\nflags:\t04000\nmnt_id:\t17\nino:\t1038\n" +
+		"inotify wd:3 ino:13 sdev:fe00000 mask:80000002 ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:1300000000000000\n"))
+	f.Add([]byte("pos:\t0\nflags:\t0\nmnt_id:\t1\nino:\t1\ninotify wd:1 ino:1 sdev:1 mask:1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fi, err := ParseFdInfo(data)
+		if err != nil {
+			return
+		}
+		ws, err := ParseInotify(fi)
+		if err != nil {
+			return
+		}
+		for _, w := range ws {
+			if w.Wd < 0 {
+				t.Fatalf("negative wd %d", w.Wd)
+			}
+		}
+	})
+}
+
+func FuzzParseMountPoints(f *testing.F) {
+	f.Add([]byte("22 27 0:21 / /proc rw,relatime - proc proc rw\n36 35 254:0 /mnt1 /mnt/a\\040b rw - ext3 /dev/root rw\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ms, err := ParseMountPoints(data)
+		if err != nil && ms != nil {
+			t.Fatal("mounts returned with an error")
+		}
+	})
+}
