@@ -117,8 +117,8 @@ int main(void)
 	int m = posix_openpt(O_RDWR | O_NOCTTY);
 	CHECK_SYS(m >= 0, "posix_openpt");
 	CHECK_SYS(grantpt(m) == 0 && unlockpt(m) == 0, "grantpt/unlockpt");
-	char *sname = ptsname(m);
-	CHECK_SYS(sname != NULL, "ptsname");
+	char sname[64];
+	CHECK_SYS(ptsname_r(m, sname, sizeof(sname)) == 0, "ptsname");
 	int s = open(sname, O_RDWR | O_NOCTTY);
 	CHECK_SYS(s >= 0, "open %s", sname);
 	struct termios tio;
@@ -232,7 +232,7 @@ int main(void)
 	CHECK_SYS(sname2 && stat(sname2, &st1) == 0 && fstat(s, &st2) == 0, "stat the slave");
 	CHECK(st1.st_rdev == st2.st_rdev, "fd %d is not the slave %s of master %d", s, sname2, m);
 	CHECK(st2.st_uid == 4321 && st2.st_gid == 5, "the slave's owner is %d:%d, want 4321:5", (int)st2.st_uid, (int)st2.st_gid);
-	ckpt_log("pty after the restore: %s", sname2);
+	ckpt_log("pty after the restore: %s (was %s)", sname2, sname);
 
 	char buf[64];
 	CHECK(read_full(m, buf, 1 + strlen(FROM_CHILD)) == 0, "no queued bytes from the child");

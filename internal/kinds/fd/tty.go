@@ -556,7 +556,7 @@ func (k *ptyKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) e
 	if !ok {
 		// The master comes later in this process: make the pair now,
 		// its master set aside for it.
-		got, err := openTTY(r, "/dev/ptmx", unix.O_RDWR)
+		got, err := openPtmx(r, unix.O_RDWR, int(id))
 		if err != nil {
 			return fmt.Errorf("fd %d: open /dev/ptmx for the slave's pair: %w", num, err)
 		}
@@ -641,7 +641,7 @@ func (k *ptyKind) openMaster(r Restorer, num int, cloexec bool, flags uint64, id
 		k.masterFds[id] = ctty{r, num}
 		return nil
 	}
-	got, err := openTTY(r, "/dev/ptmx", flags)
+	got, err := openPtmx(r, flags, int(id))
 	if err != nil {
 		return fmt.Errorf("open /dev/ptmx: %w", err)
 	}
@@ -795,4 +795,35 @@ func openTTY(r Restorer, path string, flags uint64) (uint64, error) {
 		return r.Syscall32(x86.SysOpenat, atFdcwd, p, flags|unix.O_NOCTTY, 0)
 	}
 	return r.Syscall(x86.SysOpenat, atFdcwd, p, flags|unix.O_NOCTTY, 0)
+}
+
+// maxPtyReach bounds the pairs ckpt holds to get a slave number back.
+const maxPtyReach = 1024
+
+// openPtmx opens /dev/ptmx in the task, trying for the dumped slave
+// number want: devpts gives a new pair the lowest free number
+// (drivers/tty/pty.c, devpts_new_index), so ckpt holds pairs of its own
+// on the free numbers below want meanwhile. When want is taken, the task
+// gets another number (a program that kept the slave's name finds
+// another terminal there).
+func openPtmx(r Restorer, flags uint64, want int) (uint64, error) {
+	var held []int
+	defer func() {
+		for _, fd := range held {
+			unix.Close(fd)
+		}
+	}()
+	for len(held) < maxPtyReach && want < maxPtyReach {
+		fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+		if err != nil || n >= want {
+			unix.Close(fd) // frees want, now the lowest free number
+			break
+		}
+		held = append(held, fd)
+	}
+	return openTTY(r, "/dev/ptmx", flags)
 }
