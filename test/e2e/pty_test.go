@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/test/testsupport"
 )
 
@@ -182,4 +183,105 @@ echo "restore exit $?" >> "$LOG"
 	}
 	waitLog("fd4:two\n")
 	waitLog("restore exit 0\n")
+}
+
+// TestScriptPty dumps util-linux's script(1), which holds the master of a
+// pty pair and runs a shell loop in a session of its own on the slave,
+// with a line already passed through; it restores it with --shell-job
+// (script's stdin is a pipe from the test) and types another line: the
+// shell, whose controlling terminal must again be the slave, answers
+// through the restored pair. Closing script's stdin then ends both.
+func TestScriptPty(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("no script(1)")
+	}
+	work := t.TempDir()
+	outPath := filepath.Join(work, "out")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.Command(scriptBin, "-q", "-f", "-c", "while read l; do echo got:$l; done", filepath.Join(work, "typescript"))
+	cmd.Dir = work
+	cmd.Stdout, cmd.Stderr = out, out
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	defer func() { _ = unix.Kill(pid, unix.SIGKILL); _ = cmd.Wait() }()
+	waitOut := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(readyTimeout)
+		for {
+			b, _ := os.ReadFile(outPath)
+			if strings.Contains(string(b), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("script's output %q lacks %q", b, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if _, err := in.Write([]byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitOut("got:one")
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil || len(strings.Fields(string(kids))) != 1 {
+		t.Fatalf("script's children: %q (%v)", kids, err)
+	}
+	child, _ := strconv.Atoi(strings.Fields(string(kids))[0])
+	img := filepath.Join(work, "img")
+	if o, err := exec.Command(ckptBin, "dump", "-t", strconv.Itoa(pid), "-D", img, "--shell-job").CombinedOutput(); err != nil {
+		t.Fatalf("dump: %v: %s", err, o)
+	}
+	_ = cmd.Wait()
+	reapAdopted()
+	for _, p := range []int{pid, child} {
+		if err := testsupport.WaitGone(p, goneTimeout); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rc := exec.Command(ckptBin, "restore", "-D", img, "--shell-job", "--pidfile", filepath.Join(work, "pid"))
+	rc.Stdin, rc.Stdout, rc.Stderr = r, out, out
+	_, done := restoreInBackground(t, rc, filepath.Join(work, "pid"))
+	r.Close()
+	// The shell's controlling terminal is the restored slave, its stdin.
+	stat, err := procfs.ReadStat(child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/0", child), &st); err != nil || stat.TtyNr != int(st.Rdev) || unix.Major(st.Rdev) < 136 {
+		t.Errorf("the shell's controlling terminal is %#x, its stdin %#x (%v)", stat.TtyNr, st.Rdev, err)
+	}
+	if _, err := w.Write([]byte("two\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitOut("got:two")
+	w.Close()
+	select {
+	case err := <-done:
+		if code := testsupport.ExitCode(err); code != 0 {
+			b, _ := os.ReadFile(outPath)
+			t.Errorf("restored script exited with %d: %s", code, b)
+		}
+	case <-time.After(finishTimeout):
+		t.Fatal("restored script did not end when its input did")
+	}
 }
