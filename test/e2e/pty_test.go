@@ -285,3 +285,109 @@ func TestScriptPty(t *testing.T) {
 		t.Fatal("restored script did not end when its input did")
 	}
 }
+
+// TestShellJobForeground is a job of an interactive bash (job control on,
+// a pty as its terminal) in the foreground, waiting to read a line. It is
+// dumped with --shell-job, and the shell restores it as a job of its own
+// (`ckpt restore --shell-job` typed at the prompt): the restored job must
+// be in the foreground again and read the next line typed, instead of
+// stopping on SIGTTIN in the background.
+func TestShellJobForeground(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	work := t.TempDir()
+	master, slave := openPty(t)
+	cmd := exec.Command(bash, "--norc", "--noprofile", "-i")
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "PS1=$ ", "TERM=dumb", "CKPT="+ckptBin)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL); _ = cmd.Wait() }()
+	var mu sync.Mutex
+	var screen []byte
+	go func() {
+		b := make([]byte, 256)
+		for {
+			n, err := master.Read(b)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			screen = append(screen, b[:n]...)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("terminal: %q", screen)
+			mu.Unlock()
+		}
+	}()
+	typeLine := func(s string) {
+		t.Helper()
+		if _, err := master.WriteString(s + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFile := func(name, want string) string {
+		t.Helper()
+		deadline := time.Now().Add(readyTimeout)
+		for {
+			b, err := os.ReadFile(filepath.Join(work, name))
+			if err == nil && strings.HasPrefix(string(b), want) && strings.HasSuffix(string(b), "\n") {
+				return strings.TrimSpace(string(b))
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %q (%v), want %q", name, b, err, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	foreground := func(pid int) bool {
+		st, err := procfs.ReadStat(pid)
+		return err == nil && st.Tpgid == pid && st.Pgrp == pid
+	}
+	time.Sleep(200 * time.Millisecond) // the first prompt
+	typeLine(`sh -c 'echo $$ > pid; read x; echo "got:$x" > got'`)
+	pid, err := strconv.Atoi(waitFile("pid", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(readyTimeout); !foreground(pid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the job is not in the foreground before the dump")
+		}
+	}
+	if o, err := exec.Command(ckptBin, "dump", "-t", strconv.Itoa(pid), "-D", filepath.Join(work, "img"), "--shell-job").CombinedOutput(); err != nil {
+		t.Fatalf("dump: %v: %s", err, o)
+	}
+	if err := testsupport.WaitGone(pid, goneTimeout); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the shell's next prompt
+	typeLine(`"$CKPT" restore -D img --shell-job`)
+	for deadline := time.Now().Add(readyTimeout); ; time.Sleep(20 * time.Millisecond) {
+		st, err := procfs.ReadStat(pid)
+		if err == nil && st.State == 'S' {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job was not restored, or is not waiting (%+v, %v)", st, err)
+		}
+	}
+	if !foreground(pid) {
+		st, _ := procfs.ReadStat(pid)
+		t.Errorf("the restored job is not in the foreground: pgrp %d, terminal's foreground %d", st.Pgrp, st.Tpgid)
+	}
+	typeLine("hello")
+	waitFile("got", "got:hello")
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/procfs"
 )
 
 // stdioKind is a terminal of the outside world in a --shell-job dump: at
@@ -27,7 +28,19 @@ import (
 // inherited the same way; pipeKind decides that, because only the whole
 // tree tells whether a pipe leads outside. A pty whose master the tree
 // holds is ptyKind's.)
-type stdioKind struct{}
+//
+// A job in the foreground of its terminal at the dump (the terminal is
+// its controlling terminal and its process group the terminal's
+// foreground group) is put in the foreground of the restore's terminal
+// again, once the tree exists (FinishTree): a shell gives the terminal to
+// `ckpt restore`, the job it started, and the restored job, a process
+// group of its own in that session, would otherwise stop at its first
+// read of the terminal (SIGTTIN). With -d the shell takes the terminal
+// back when ckpt returns.
+type stdioKind struct {
+	// fg is, at restore, the process group to put in the foreground.
+	fg int
+}
 
 func (stdioKind) Name() string { return "inherited stdio" }
 
@@ -87,12 +100,20 @@ func (stdioKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) err
 		cc[i] = uint32(c)
 	}
 	z, no := proto.Uint32(0), proto.Bool(false)
+	sid, pgrp := z, z
+	if st, err := procfs.ReadStat(t.Pid); err != nil {
+		return fmt.Errorf("fd %d (%s): %w", f.Fd, f.Path, err)
+	} else if f.Fd <= 2 && uint64(st.TtyNr) == f.Stat.Rdev && st.Tpgid > 0 && st.Tpgid == st.Pgrp && st.Pgrp == t.Pid && st.Session != t.Pid {
+		// A job leader in the foreground of its terminal, in a
+		// session it does not lead (a shell's).
+		sid, pgrp = proto.Uint32(uint32(st.Session)), proto.Uint32(uint32(st.Pgrp))
+	}
 	if t.Dump.TtyInfos == nil {
 		t.Dump.TtyInfos = map[uint32]*tty.TtyInfoEntry{}
 	}
 	t.Dump.TtyInfos[e.GetId()] = &tty.TtyInfoEntry{
 		Id: e.Id, Type: typ.Enum(), Locked: no, Exclusive: no, PacketMode: no,
-		Sid: z, Pgrp: z, Rdev: proto.Uint32(uint32(f.Stat.Rdev)),
+		Sid: sid, Pgrp: pgrp, Rdev: proto.Uint32(uint32(f.Stat.Rdev)),
 		Termios: &tty.TermiosEntry{
 			CIflag: proto.Uint32(tio.Iflag), COflag: proto.Uint32(tio.Oflag), CCflag: proto.Uint32(tio.Cflag), CLflag: proto.Uint32(tio.Lflag),
 			CLine: proto.Uint32(uint32(tio.Line)), CIspeed: proto.Uint32(tio.Ispeed), COspeed: proto.Uint32(tio.Ospeed), CCc: cc,
@@ -107,8 +128,11 @@ func (stdioKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) err
 // above 2 it opens that terminal again (or /dev/tty). Then it puts the
 // terminal in the dumped modes and window size. A restore that gives the
 // task no terminal at 0-2 (a pipe, a file) has nothing to set.
-func (stdioKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error {
+func (k *stdioKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error {
 	ti := r.Dump().TtyInfos[e.GetTty().GetTtyInfoId()]
+	if num <= 2 && ti.GetPgrp() != 0 && int(ti.GetPgrp()) == r.Pid() {
+		k.fg = r.Pid()
+	}
 	if num > 2 {
 		if err := openAbove2(r, num, cloexec, e, ti); err != nil {
 			return fmt.Errorf("fd %d: %w", num, err)
@@ -272,4 +296,23 @@ func outsideTTY(d *model.Dump, fd *fdinfo.FdinfoEntry) bool {
 		return false
 	}
 	return d.TtyInfos[d.Files[fd.GetId()].GetTty().GetTtyInfoId()].GetType() != tty.TtyType_PTY
+}
+
+// FinishTree puts the job that was in the foreground of its terminal at
+// the dump in the foreground of the restore's (ckpt's controlling
+// terminal, which the restored tree shares with --shell-job). A restore
+// run without a terminal has none to give.
+func (k *stdioKind) FinishTree() error {
+	if k.fg == 0 {
+		return nil
+	}
+	t, err := unix.Open("/dev/tty", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil // ENXIO: ckpt has no controlling terminal
+	}
+	defer unix.Close(t)
+	if err := unix.IoctlSetPointerInt(t, unix.TIOCSPGRP, k.fg); err != nil {
+		return fmt.Errorf("put the restored job %d in the foreground of the terminal, where it was: %w", k.fg, err)
+	}
+	return nil
 }

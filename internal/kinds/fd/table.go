@@ -121,8 +121,14 @@ func (k *Kinds) Finish(r Restorer) error {
 }
 
 // FinishTree runs the steps that need every process of the tree: a
-// restored controlling terminal gets its foreground process group.
-func (k *Kinds) FinishTree() error { return k.pty.FinishTree() }
+// restored controlling terminal gets its foreground process group, and a
+// shell job in the foreground at the dump gets the restore's terminal.
+func (k *Kinds) FinishTree() error {
+	if err := k.pty.FinishTree(); err != nil {
+		return err
+	}
+	return k.stdio.FinishTree()
+}
 
 // Reg returns the regular-file kind, which also gives ids to the
 // executable, cwd, root and mapped files.
