@@ -3,7 +3,7 @@
  * pty: a pseudo-terminal pair (/dev/ptmx and /dev/pts/N) held by the
  * process, the slave in raw mode with a changed special character and an
  * owner of its own, a window size, packet mode on the master, and a
- * second pair left locked (O_NONBLOCK), a third whose slave has a lower fd
+ * second pair left locked (O_NONBLOCK) with a line typed on its master, a third whose slave has a lower fd
  * than its master, with bytes queued; a child that makes the slave
  * the controlling terminal of its new session, and a grandchild in
  * another process group that is the terminal's foreground group. Bytes
@@ -136,6 +136,8 @@ int main(void)
 	/* A second pair, left locked as posix_openpt(3) makes it. */
 	int m2 = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK);
 	CHECK_SYS(m2 >= 0, "posix_openpt 2");
+	/* Typed ahead for a slave nobody opened yet. */
+	CHECK_SYS(write(m2, "early\n", 6) == 6, "write on the locked pair");
 	/* A third pair whose slave has a lower fd than its master. */
 	int m3a = posix_openpt(O_RDWR | O_NOCTTY);
 	CHECK_SYS(m3a >= 0 && grantpt(m3a) == 0 && unlockpt(m3a) == 0, "posix_openpt 3");
@@ -219,6 +221,15 @@ int main(void)
 	CHECK_SYS(ioctl(m2, TIOCGPTLCK, &lck) == 0 && ioctl(m2, TIOCGPKT, &pkt) == 0, "second pair");
 	CHECK(lck == 1 && pkt == 0, "second pair: lock %d, packet mode %d, want locked, no packet mode", lck, pkt);
 	CHECK(fcntl(m2, F_GETFL) & O_NONBLOCK, "second master lost O_NONBLOCK");
+	{
+		int u = 0;
+		char n2[64], e[8] = "";
+		CHECK_SYS(ioctl(m2, TIOCSPTLCK, &u) == 0 && ptsname_r(m2, n2, sizeof(n2)) == 0, "unlock the second pair");
+		int s2 = open(n2, O_RDWR | O_NOCTTY);
+		CHECK_SYS(s2 >= 0, "open %s", n2);
+		CHECK(read_full(s2, e, 6) == 0 && memcmp(e, "early\n", 6) == 0, "the bytes typed on the locked pair: '%.6s'", e);
+		close(s2);
+	}
 	{
 		struct stat a, b;
 		char *n3 = ptsname(m3);

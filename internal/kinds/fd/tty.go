@@ -17,6 +17,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -221,6 +222,15 @@ func (k *ptyKind) collectPair(t Task, f *File) (int, error) {
 		return 0, ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, the master of /dev/pts/%d, the controlling terminal of session %d", f.Fd, idx, sid),
 			"the session's leader is not in the dumped tree, and only it can make the restored terminal its controlling terminal again; dump the tree from the session leader")
 	}
+	if sid != 0 {
+		// The restore compares the session with the restored processes'
+		// PIDs as ckpt sees them, which a PID namespace of the tree's
+		// own changes.
+		if st, err := procfs.ReadStatus(sid); err == nil && len(st.NSpid) > 1 {
+			return 0, ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, the master of /dev/pts/%d, the controlling terminal of session %d", f.Fd, idx, sid),
+				"the session is in a PID namespace of its own, where ckpt does not restore a controlling terminal yet")
+		}
+	}
 	if sid != 0 && !leaderHolds(sid, idx) {
 		return 0, ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, the master of /dev/pts/%d, the controlling terminal of session %d", f.Fd, idx, sid),
 			"the session leader holds no fd of the terminal, through which the restore would make it its controlling terminal again; keep one open in the leader")
@@ -332,8 +342,8 @@ func lineEnd(tio unix.Termios, c byte) bool {
 // the same bytes whether the dump goes on, fails or leaves the tree
 // running. in waits for the slave's reader, written as they are to be
 // typed again on the master (see slaveQueue); out waits for the
-// master's reader. A line discipline other than N_TTY, a locked pair
-// with bytes queued, and a pair in exclusive mode are refused.
+// master's reader. A locked pair is unlocked meanwhile. A line
+// discipline other than N_TTY and a pair in exclusive mode are refused.
 func ptyQueues(m, idx int, tio unix.Termios, locked bool) (in, out []byte, err error) {
 	if tio.Line != uapi.N_TTY {
 		return nil, nil, fmt.Errorf("its line discipline is %d, not N_TTY; ckpt restores only N_TTY terminals", tio.Line)
@@ -343,12 +353,12 @@ func ptyQueues(m, idx int, tio unix.Termios, locked bool) (in, out []byte, err e
 		return nil, nil, fmt.Errorf("TIOCGPKT: %w", err)
 	}
 	if locked {
-		// Nothing opened the slave since the pair was made: nothing can
-		// be queued for it, only bytes written on the master.
-		if n, err := unix.IoctlGetInt(m, unix.TIOCINQ); err != nil || n != 0 {
-			return nil, nil, fmt.Errorf("the pair is locked (TIOCSPTLCK) and its master has %d bytes queued (%v): unlock it or read them before the dump", n, err)
+		// Bytes written on the master wait for a slave not opened yet:
+		// ckpt opens it, so the pair is unlocked meanwhile.
+		if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+			return nil, nil, fmt.Errorf("unlock to read its queue: %w", err)
 		}
-		return nil, nil, nil
+		defer unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 1)
 	}
 	s, err := unix.Open(fmt.Sprintf("/dev/pts/%d", idx), unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
