@@ -4,7 +4,8 @@
  * IN_MODIFY, a directory for IN_CREATE|IN_DELETE and another file for
  * IN_ATTRIB|IN_ONESHOT, with a gap in the wds (a watch added and removed
  * between them, as a program that stopped watching something leaves),
- * and a second instance with no watches and no flags. After the restore
+ * and a second instance with no watches and no flags, but an owner
+ * (F_SETOWN). After the restore
  * the flags must be as they were; a file created in the directory, a
  * write to the file and a chmod of the other file must be reported with
  * the dumped wds, and nothing else (no IN_IGNORED of the restore's own
@@ -68,6 +69,7 @@ int main(void)
 	CHECK(n == 2 && evs[0].mask == IN_IGNORED && evs[1].mask == IN_IGNORED, "%d events before the dump", n);
 	ckpt_log("wds: f %d, d %d, g %d", wf, wd, wg);
 	int fl = fcntl(in, F_GETFL), fd = fcntl(in, F_GETFD);
+	CHECK_SYS(fcntl(in2, F_SETOWN, getpid()) == 0, "F_SETOWN");
 	int fl2 = fcntl(in2, F_GETFL), fd2 = fcntl(in2, F_GETFD);
 
 	ckpt_ready();
@@ -76,6 +78,7 @@ int main(void)
 	CHECK(fcntl(in, F_GETFL) == fl && (fl & O_NONBLOCK), "flags %#x -> %#x", fl, fcntl(in, F_GETFL));
 	CHECK(fcntl(in, F_GETFD) == fd && fd == FD_CLOEXEC, "fd flags %#x -> %#x", fd, fcntl(in, F_GETFD));
 	CHECK(fcntl(in2, F_GETFL) == fl2 && fcntl(in2, F_GETFD) == fd2, "second instance's flags changed");
+	CHECK(fcntl(in2, F_GETOWN) == getpid(), "second instance's owner is %d", fcntl(in2, F_GETOWN));
 	n = read_events(in, evs, 16);
 	CHECK(n == 0, "%d events queued after the restore (first wd %d mask %#x)", n, evs[0].wd, evs[0].mask);
 

@@ -4,7 +4,7 @@
  * process, the slave in raw mode with a changed special character and an
  * owner of its own, a window size, packet mode on the master, and a
  * second pair left locked (O_NONBLOCK) with a line typed on its master, a third whose slave has a lower fd
- * than its master, with bytes queued; a child that makes the slave
+ * than its master, with bytes queued and an owner (F_SETOWN); a child that makes the slave
  * the controlling terminal of its new session, and a grandchild in
  * another process group that is the terminal's foreground group. Bytes
  * are queued both ways: written on the master for the child (who has
@@ -150,6 +150,8 @@ int main(void)
 	cfmakeraw(&raw3);
 	CHECK_SYS(tcsetattr(s3, TCSANOW, &raw3) == 0, "tcsetattr 3");
 	CHECK_SYS(write(m3, "q3", 2) == 2, "queue for slave 3");
+	/* An owner for signal-driven I/O (no O_ASYNC: no SIGIO comes). */
+	CHECK_SYS(fcntl(m3, F_SETOWN, getpid()) == 0, "F_SETOWN");
 	/* An owner of its own (as grantpt(3) or a server gives it). */
 	CHECK_SYS(fchown(s, 4321, 5) == 0, "fchown the slave");
 
@@ -237,6 +239,7 @@ int main(void)
 		CHECK(a.st_rdev == b.st_rdev, "fd %d is not the slave of master %d", s3, m3);
 		char q[2];
 		CHECK(read_full(s3, q, 2) == 0 && memcmp(q, "q3", 2) == 0, "pair 3 lost its queued bytes");
+		CHECK(fcntl(m3, F_GETOWN) == getpid(), "master 3's owner is %d", fcntl(m3, F_GETOWN));
 	}
 	char *sname2 = ptsname(m);
 	struct stat st1, st2;
