@@ -22,6 +22,7 @@ type commonFlags struct {
 	logFile   string
 	verbosity int
 	shellJob  bool
+	fileLocks bool
 	// refused are the options accepted by the parser only to be refused
 	// by name, each with its message.
 	refused map[string]string
@@ -30,11 +31,11 @@ type commonFlags struct {
 // criuUnimplemented are CRIU options that ckpt does not implement yet. They
 // are accepted by the parser only to be refused by name. Those that
 // stand alone (or take an optional =VALUE) are in criuUnimplemented;
-// those that take a value (--ghost-limit 1M) in criuUnimplementedValue,
+// those that take a value (--cgroup-root DIR) in criuUnimplementedValue,
 // so that the value is consumed with the option rather than taken for a
 // command.
 var criuUnimplemented = []string{
-	"tcp-established", "tcp-close", "ext-unix-sk", "file-locks", "link-remap",
+	"tcp-established", "tcp-close", "ext-unix-sk", "link-remap",
 	"manage-cgroups", "evasive-devices", "track-mem", "page-server",
 	"lazy-pages", "auto-dedup", "cpu-cap", "exec-cmd", "display-stats",
 	"stream", "tls", "tls-no-cn-verify", "force-irmap", "weak-sysctls",
@@ -46,7 +47,7 @@ var criuUnimplemented = []string{
 
 // criuUnimplementedValue are CRIU options that take a value (criu(8)).
 var criuUnimplementedValue = []string{
-	"ghost-limit", "cgroup-root", "inherit-fd", "external", "freeze-cgroup",
+	"cgroup-root", "inherit-fd", "external", "freeze-cgroup",
 	"prev-images-dir", "address", "port", "network-lock", "root",
 	"irmap-scan-path", "skip-mnt", "enable-fs", "action-script", "veth-pair",
 	"empty-ns", "lsm-profile", "status-fd", "tls-cacert", "tls-cacrl",
@@ -62,6 +63,7 @@ func (c *commonFlags) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&c.logFile, "log-file", "o", "", "write the log to this file (relative to the work directory)")
 	fs.CountVarP(&c.verbosity, "verbosity", "v", "verbosity: -v, -vv, ... or -v0..-v4")
 	fs.BoolVarP(&c.shellJob, "shell-job", "j", false, "the task's stdio is a tty or pipe of the shell: inherit it at restore")
+	fs.BoolVarP(&c.fileLocks, "file-locks", "l", false, "dump the file locks (POSIX, OFD, flock) the tree holds, and take them again at restore")
 	for _, name := range criuUnimplemented {
 		c.refuse(fs, name, fmt.Sprintf("option --%s is not implemented by ckpt yet", name), true)
 	}

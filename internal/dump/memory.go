@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
-	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/kinds/vma"
@@ -152,13 +151,9 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			}
 			dumpPages = true
 		case vma.File:
-			var st unix.Stat_t
-			mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
-			if err := unix.Stat(mf, &st); err != nil {
-				return nil, fmt.Errorf("vma %#x-%#x: stat %s: %w", v.Start, v.End, v.Path, err)
-			}
-			if st.Mode&unix.S_IFMT != unix.S_IFREG && st.Mode&unix.S_IFMT != unix.S_IFCHR {
-				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "not a regular file or character device: not supported yet")
+			st, err := mappedFileStat(pid, v, t.opts.GhostLimit)
+			if err != nil {
+				return nil, err
 			}
 			oflags := uint32(unix.O_RDONLY)
 			if v.Shared {
@@ -173,7 +168,29 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 				status |= image.VMAFilePrivate
 				dumpPages, anonOnly = true, true
 			}
-			e.Shmid = proto.Uint64(uint64(ft.reg(v.Path, oflags, 0, &st)))
+			id, err := ft.mapped(pid, v, oflags, st)
+			if err != nil {
+				return nil, err
+			}
+			e.Shmid = proto.Uint64(uint64(id))
+			e.Fdflags = proto.Uint32(oflags)
+		case vma.Memfd:
+			oflags := uint32(unix.O_RDONLY)
+			status |= image.VMAAreaMemfd
+			if v.Shared {
+				status |= image.VMAFileShared
+				if v.Write || se.HasFlag("mw") {
+					oflags = unix.O_RDWR
+				}
+			} else {
+				status |= image.VMAFilePrivate
+				dumpPages, anonOnly = true, true
+			}
+			id, err := ft.mappedMemfd(pid, v, oflags)
+			if err != nil {
+				return nil, err
+			}
+			e.Shmid = proto.Uint64(uint64(id))
 			e.Fdflags = proto.Uint32(oflags)
 		default:
 			return nil, fmt.Errorf("vma %#x-%#x: kind %s has no dump", v.Start, v.End, kind.Name)

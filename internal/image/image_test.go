@@ -13,6 +13,7 @@ import (
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	criusa "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-sa"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
@@ -40,6 +41,10 @@ var wantMagic = map[string]uint32{
 	MagicFiles:     0x56303138,
 	MagicFdinfo:    0x56213732,
 	MagicFS:        0x51403912,
+	MagicUtsns:     0x54473203,
+	MagicIpcVar:    0x53115007,
+	MagicMnts:      0x55563928,
+	MagicFileLocks: 0x54323616,
 }
 
 var (
@@ -166,6 +171,11 @@ func samples() []sample {
 			&fdinfo.FdinfoEntry{Id: u32(2), Flags: u32(1), Type: fdinfo.FdTypes_REG.Enum(), Fd: u32(3)},
 		}, one(func() proto.Message { return &fdinfo.FdinfoEntry{} })},
 		{MagicFS, []proto.Message{&fsimg.FsEntry{CwdId: u32(1), RootId: u32(1), Umask: u32(0o22)}}, one(func() proto.Message { return &fsimg.FsEntry{} })},
+		{MagicFileLocks, []proto.Message{
+			// A POSIX write lock on bytes 20-29, an OFD read lock to EOF.
+			&filelock.FileLockEntry{Flag: u32(1), Type: u32(1), Pid: proto.Int32(42), Fd: proto.Int32(3), Start: proto.Int64(20), Len: proto.Int64(10)},
+			&filelock.FileLockEntry{Flag: u32(4), Type: u32(0), Pid: proto.Int32(42), Fd: proto.Int32(4), Start: proto.Int64(100), Len: proto.Int64(0)},
+		}, one(func() proto.Message { return &filelock.FileLockEntry{} })},
 	}
 }
 

@@ -5,8 +5,6 @@ package procfs
 import (
 	"encoding/hex"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 )
 
@@ -98,71 +96,4 @@ func ParseInotify(fi *FdInfo) ([]InotifyWatch, error) {
 		out = append(out, w)
 	}
 	return out, nil
-}
-
-// MountPoint is a mount of /proc/PID/mountinfo (proc(5)): its id, the
-// device of its filesystem and where it is mounted.
-type MountPoint struct {
-	ID           int
-	Major, Minor uint32
-	Path         string
-}
-
-// ReadMountPoints reads /proc/PID/mountinfo.
-func ReadMountPoints(pid int) ([]MountPoint, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
-	if err != nil {
-		return nil, err
-	}
-	return ParseMountPoints(b)
-}
-
-// ParseMountPoints parses mountinfo lines:
-//
-//	36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw
-//
-// (mount id, parent id, major:minor, root, mount point with spaces,
-// tabs, newlines and backslashes escaped as \ooo, ...).
-func ParseMountPoints(b []byte) ([]MountPoint, error) {
-	var out []MountPoint
-	for i, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		if l == "" {
-			continue
-		}
-		fs := strings.Fields(l)
-		if len(fs) < 5 {
-			return nil, fmt.Errorf("mountinfo line %d: %d fields", i+1, len(fs))
-		}
-		id, err := strconv.Atoi(fs[0])
-		if err != nil {
-			return nil, fmt.Errorf("mountinfo line %d: mount id %q", i+1, clip(fs[0]))
-		}
-		ma, mi, ok := strings.Cut(fs[2], ":")
-		major, err1 := strconv.ParseUint(ma, 10, 32)
-		minor, err2 := strconv.ParseUint(mi, 10, 32)
-		if !ok || err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("mountinfo line %d: device %q", i+1, clip(fs[2]))
-		}
-		out = append(out, MountPoint{ID: id, Major: uint32(major), Minor: uint32(minor), Path: unescapeOctal(fs[4])})
-	}
-	return out, nil
-}
-
-// unescapeOctal undoes the kernel's \ooo escapes (seq_escape).
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

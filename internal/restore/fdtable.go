@@ -118,6 +118,17 @@ func (r *restorer) restoreFiles() error {
 	return nil
 }
 
+// restoreLocks takes the process's file locks again (--file-locks). It
+// runs late in rebuild, after every step that opens and closes a file in
+// the task (mapping files, the exe for PR_SET_MM_MAP): closing an fd of
+// a file drops the process's POSIX locks on it.
+func (r *restorer) restoreLocks() error {
+	if !r.opts.FileLocks {
+		return nil
+	}
+	return fd.RestoreLocks(r, r.im.Pid, r.im.Fds)
+}
+
 // The restorer is what kinds of files see of the task being restored
 // (fd.Restorer).
 var _ fd.Restorer = (*restorer)(nil)
@@ -134,6 +145,9 @@ func (r *restorer) Syscall(s x86.Syscall, args ...uint64) (uint64, error) {
 func (r *restorer) Syscall32(s x86.Syscall, args ...uint64) (uint64, error) {
 	return r.inj.Syscall32(s, args...)
 }
+
+// OnUndo takes a change made outside the task back if the restore fails.
+func (r *restorer) OnUndo(what string, fn func() error) { r.s.Push(what, fn) }
 
 func (r *restorer) Put(b []byte) (uint64, error)       { return r.put(0, b) }
 func (r *restorer) PutString(s string) (uint64, error) { return r.putString(0, s) }

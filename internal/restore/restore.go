@@ -34,6 +34,9 @@ type Options struct {
 	// ShellJob lets the task inherit stdio that was a tty or pipe at dump
 	// time from Stdin/Stdout/Stderr.
 	ShellJob bool
+	// FileLocks takes the dumped file locks again (file-locks.img),
+	// CRIU's --file-locks; a dump that holds locks is refused without it.
+	FileLocks bool
 	// Stdin, Stdout and Stderr are given to the restored task for
 	// inherited stdio; nil means os.Stdin, os.Stdout, os.Stderr.
 	Stdin, Stdout, Stderr *os.File
@@ -98,6 +101,11 @@ func Restore(opts Options) (*Process, error) {
 		opts.Stderr = os.Stderr
 	}
 	kinds := fd.New()
+	fdOpts := fd.Options{ShellJob: opts.ShellJob, FileLocks: opts.FileLocks}
+	if err := fd.CheckLocks(d, fdOpts); err != nil {
+		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
+	}
+	defer kinds.Close()
 	var avoid []span
 	for _, im := range all {
 		if im.Zombie {
@@ -106,7 +114,7 @@ func Restore(opts Options) (*Process, error) {
 			}
 			continue
 		}
-		if err := kinds.Check(d, im.Fds, fd.Options{ShellJob: opts.ShellJob}); err != nil {
+		if err := kinds.Check(d, im.Fds, fdOpts); err != nil {
 			return nil, fmt.Errorf("restore task %d: %w", im.Pid, err)
 		}
 		for _, id := range append([]int{im.Pid}, im.Tids...) {
@@ -177,6 +185,9 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 	fault.Panic(fault.RestoreCloned)
 	if err := root.setupScratch(); err != nil {
 		return fmt.Errorf("set up scratch area: %w", err)
+	}
+	if err := root.restoreNamespaces(nil); err != nil {
+		return err
 	}
 	// Parents come before children: each joins its session and builds its
 	// fd table before it forks its children, which inherit both.
@@ -257,11 +268,10 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			return err
 		}
 	}
-	// Every process exists: a restored controlling terminal can get its
-	// foreground process group.
 	if err := root.kinds.FinishTree(); err != nil {
-		return err
+		return fmt.Errorf("restore files: %w", err)
 	}
+	childrenPidNS(rs)
 	for _, r := range rs {
 		if r.im.Zombie {
 			continue
@@ -272,6 +282,10 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			}
 			return err
 		}
+	}
+	// Once every fd and mapping of the tree exists: memfd seals.
+	if err := root.kinds.Seal(root.im.Tree); err != nil {
+		return err
 	}
 	for _, r := range rs {
 		if r.im.Zombie {
@@ -362,6 +376,10 @@ type restorer struct {
 	maxFd int
 	// scratch is the address of the pages used for code and data.
 	scratch uint64
+	// pidnsInit is, for a process whose next children go into another
+	// PID namespace than its own, the PID of that namespace's init as
+	// the process sees it, -1 if it has none (see childrenPidNS); else 0.
+	pidnsInit int
 }
 
 // scratchPages is the size of the scratch area: one page of code and
@@ -375,10 +393,12 @@ func (r *restorer) rebuild() error {
 		{"restore mm fields", r.restoreMM},
 		{"restore task attributes", r.leaderStage(attrs.StageProcess)},
 		{"create threads", r.createThreads},
+		{"restore pid_for_children", r.restorePidForChildren},
 		{"", func() error { fault.Panic(fault.RestoreRebuild); return nil }},
 		{"restore thread attributes", r.perThread(r.threadStage(attrs.StageThread))},
 		{"restore attributes after credentials", r.leaderStage(attrs.StageAfterCreds)},
 		{"restore late thread attributes", r.perThread(r.threadStage(attrs.StageLate))},
+		{"restore file locks", r.restoreLocks},
 		{"remove scratch area", r.removeScratch},
 		{"set registers", r.perThread(r.setRegisters)},
 	})

@@ -49,8 +49,9 @@ func startProg(t *testing.T, prog, work string, stdinPipe bool) (*exec.Cmd, stri
 	return cmd, logPath
 }
 
-// dumpOne starts a test program, waits for READY and dumps it (killed).
-func dumpOne(t *testing.T, prog string, shellJob bool) string {
+// dumpOne starts a test program, waits for READY and dumps it (killed),
+// with the extra ckpt options given.
+func dumpOne(t *testing.T, prog string, shellJob bool, extra ...string) string {
 	t.Helper()
 	work := t.TempDir()
 	cmd, _ := startProg(t, prog, work, shellJob)
@@ -64,6 +65,7 @@ func dumpOne(t *testing.T, prog string, shellJob bool) string {
 	if shellJob {
 		args = append(args, "--shell-job")
 	}
+	args = append(args, extra...)
 	if out, err := exec.Command(ckptBin, args...).CombinedOutput(); err != nil {
 		t.Fatalf("dump: %v: %s", err, out)
 	}
@@ -84,8 +86,12 @@ func TestCritShow(t *testing.T) {
 	for _, c := range []struct {
 		prog     string
 		shellJob bool
-	}{{"files", false}, {"signals", false}, {"restart_read", true}, {"pipes", false}, {"eventfd_epoll", false}, {"zombie", false}, {"inotify", false}, {"pty", false}} {
-		img := dumpOne(t, c.prog, c.shellJob)
+		args     []string
+	}{{"files", false, nil}, {"signals", false, nil}, {"restart_read", true, nil}, {"pipes", false, nil}, {"eventfd_epoll", false, nil}, {"zombie", false, nil},
+		{"file_locks_cr", false, []string{"--file-locks"}}, {"ghost_file", false, nil}, {"memfd", false, nil}, {"fifo", false, nil},
+		{"uts_ns", false, nil}, {"ipc_ns", false, nil}, {"mnt_ns", false, nil}, {"pidns_nested", false, nil},
+		{"unix_pair", false, nil}, {"unix_renamed", false, nil}, {"inotify", false, nil}, {"pty", false, nil}} {
+		img := dumpOne(t, c.prog, c.shellJob, c.args...)
 		ents, err := os.ReadDir(img)
 		if err != nil {
 			t.Fatal(err)
@@ -111,7 +117,7 @@ func TestCritShow(t *testing.T) {
 	}
 	// crit x DIR ps walks pstree.img from the root, whose parent is 0 as
 	// CRIU writes it, and lists every task.
-	for _, prog := range []string{"process_tree", "zombie"} {
+	for _, prog := range []string{"process_tree", "zombie", "pidns_nested"} {
 		img := dumpOne(t, prog, false)
 		out, err := exec.Command(crit, "x", img, "ps").CombinedOutput()
 		if err != nil {

@@ -35,6 +35,9 @@ type Program struct {
 	VDSO      bool
 	PidNS     bool // started as the init of a new PID namespace
 	NeedsIA32 bool // runs ia32 code even in its -m64 build
+	// Args are extra ckpt options given to both dump and restore
+	// (args=--file-locks; several separated by commas).
+	Args []string
 	// Daemon: the started process double-forks a daemon, which prints
 	// "READY <pid>", and exits 0; the daemon is what is dumped.
 	Daemon bool
@@ -96,6 +99,8 @@ func Programs(dir string) ([]Program, error) {
 					return nil, fmt.Errorf("%s: unknown needs=%s", src, v)
 				}
 				p.NeedsIA32 = true
+			case "args":
+				p.Args = append(p.Args, strings.Split(v, ",")...)
 			case "lang":
 				// Built by the Makefile like the C programs.
 			default:
@@ -268,6 +273,7 @@ func (r *Run) execute() error {
 	if r.Prog.ShellJob {
 		dumpArgs = append(dumpArgs, "--shell-job")
 	}
+	dumpArgs = append(dumpArgs, r.Prog.Args...)
 	out, derr := exec.Command(r.Ckpt, dumpArgs...).CombinedOutput()
 	if r.Prog.DumpFail != "" {
 		if derr == nil {
@@ -315,6 +321,7 @@ func (r *Run) execute() error {
 	if r.Prog.ShellJob {
 		rc.Args = append(rc.Args, "--shell-job")
 	}
+	rc.Args = append(rc.Args, r.Prog.Args...)
 	if r.Prog.StdinPipe {
 		pr, pw, err := os.Pipe()
 		if err != nil {

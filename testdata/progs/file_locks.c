@@ -1,11 +1,12 @@
-/* ckpt-test: expect=dump-fail dump-error=lock */
+/* ckpt-test: expect=dump-fail dump-error=--file-locks */
 /*
  * A task holding file locks: a POSIX write lock (fcntl) on one file and a
- * flock on another. ckpt cannot bring locks back yet, and a restore that
- * dropped them would let another process write under the task (sqlite's
- * committed data was lost that way), so the dump must refuse, naming the
- * lock, and leave the task as it was: afterwards another process still
- * finds both files locked.
+ * flock on another, dumped without --file-locks. A restore that dropped
+ * the locks would let another process write under the task (sqlite's
+ * committed data was lost that way), so such a dump must refuse, as
+ * CRIU's does, naming the lock and --file-locks, and leave the task as
+ * it was: afterwards another process still finds both files locked.
+ * (file_locks_cr dumps and restores locks with --file-locks.)
  */
 #include "ckpt_test.h"
 

@@ -64,9 +64,9 @@ func (inotifyKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		return ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, an inotify instance with %d bytes of events queued", f.Fd, n),
 			"queued inotify events cannot be dumped (the kernel gives them only to a read, which takes them); dump again once the program has read them")
 	}
-	var mounts []procfs.MountPoint
+	var mounts []procfs.Mount
 	if len(ws) > 0 {
-		if mounts, err = procfs.ReadMountPoints(t.Pid); err != nil {
+		if mounts, err = procfs.ReadMountinfo(t.Pid); err != nil {
 			return fmt.Errorf("fd %d (inotify): %w", f.Fd, err)
 		}
 	}
@@ -119,17 +119,17 @@ func inotifyQueued(pidfd, fd int) (int, error) {
 // watchPath finds the path of a watched inode: the file handle opened on
 // a mount of its filesystem (the task's mounts are ckpt's: a task in
 // another mount namespace is refused), then the link of the fd.
-func watchPath(pid int, mounts []procfs.MountPoint, w procfs.InotifyWatch) (string, int, error) {
+func watchPath(pid int, mounts []procfs.Mount, w procfs.InotifyWatch) (string, int, error) {
 	if w.Handle == nil {
 		return "", 0, fmt.Errorf("this kernel shows no file handle for the watched inode (built without CONFIG_EXPORTFS?); remove the watch before the dump")
 	}
 	major, minor := w.Sdev>>uapi.MINORBITS, w.Sdev&(1<<uapi.MINORBITS-1)
 	var lastErr error
 	for _, m := range mounts {
-		if m.Major != major || m.Minor != minor {
+		if uint32(m.Major) != major || uint32(m.Minor) != minor {
 			continue
 		}
-		path, err := openHandle(pid, m.Path, w)
+		path, err := openHandle(pid, m.Point, w)
 		if err == nil {
 			return path, m.ID, nil
 		}

@@ -37,6 +37,8 @@ func fownOf(e *fdinfo.FileEntry) **fown.FownEntry {
 		return &e.Ify.Fown
 	case e.Tty != nil && e.Tty.GetTtyInfoId() >= ptyInfoBase:
 		return &e.Tty.Fown // a pty end of the tree's own
+	case e.Memfd != nil:
+		return &e.Memfd.Fown
 	}
 	// Another tty is inherited stdio: its owner is whoever restores it.
 	return nil
@@ -129,6 +131,8 @@ func entryFlags(e *fdinfo.FileEntry) uint32 {
 		return e.Ify.GetFlags()
 	case e.Tty != nil:
 		return e.Tty.GetFlags()
+	case e.Memfd != nil:
+		return e.Memfd.GetFlags()
 	}
 	return 0
 }
