@@ -391,3 +391,98 @@ func TestShellJobForeground(t *testing.T) {
 	typeLine("hello")
 	waitFile("got", "got:hello")
 }
+
+// TestTmux dumps a tmux server (Debian's) with a shell in one window and
+// vim editing a file in another, restores it detached, and drives both
+// with a new tmux client: the restored server takes the client on its
+// restored socket, the shell runs a command through the restored pty and
+// vim, its unsaved text intact, appends to it and writes the file.
+func TestTmux(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		t.Skip("no tmux")
+	}
+	vim, err := exec.LookPath("vim")
+	if err != nil {
+		t.Skip("no vim")
+	}
+	work := t.TempDir()
+	sock := filepath.Join(work, "sock")
+	env := append(os.Environ(), "TERM=xterm", "SHELL=/bin/sh", "HOME="+work)
+	tm := func(args ...string) (string, error) {
+		c := exec.Command(tmux, append([]string{"-S", sock, "-f", "/dev/null"}, args...)...)
+		c.Env, c.Dir = env, work
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := tm(args...)
+		if err != nil {
+			t.Fatalf("tmux %v: %v: %s", args, err, out)
+		}
+		return out
+	}
+	waitPane := func(pane, want string) {
+		t.Helper()
+		deadline := time.Now().Add(readyTimeout)
+		for {
+			out, _ := tm("capture-pane", "-p", "-t", pane)
+			if strings.Contains(out, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pane %s lacks %q:\n%s", pane, want, out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	must("new-session", "-d", "-s", "s", "-x", "80", "-y", "24", "sh")
+	defer func() { _, _ = tm("kill-server"); reapAdopted() }()
+	must("new-window", "-d", "-t", "s:1", vim, "-u", "NONE", "-N", "-n", "file.txt")
+	pid, err := strconv.Atoi(strings.TrimSpace(must("display-message", "-p", "-t", "s", "#{pid}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must("send-keys", "-t", "s:0", "echo before-$((1+1))", "Enter")
+	waitPane("s:0", "before-2")
+	waitPane("s:1", "file.txt")
+	must("send-keys", "-t", "s:1", "ihello", "Escape")
+	waitPane("s:1", "hello")
+	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	img := filepath.Join(work, "img")
+	if o, err := exec.Command(ckptBin, "dump", "-t", strconv.Itoa(pid), "-D", img).CombinedOutput(); err != nil {
+		t.Fatalf("dump: %v: %s", err, o)
+	}
+	reapAdopted()
+	for _, p := range append([]string{strconv.Itoa(pid)}, strings.Fields(string(kids))...) {
+		n, _ := strconv.Atoi(p)
+		if err := testsupport.WaitGone(n, goneTimeout); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tm("has-session", "-t", "s"); err == nil {
+		t.Fatal("a tmux server answers after the dump")
+	}
+	if o, err := exec.Command(ckptBin, "restore", "-D", img, "-d").CombinedOutput(); err != nil {
+		t.Fatalf("restore: %v: %s", err, o)
+	}
+	must("send-keys", "-t", "s:0", "echo after-$((2+3))", "Enter")
+	waitPane("s:0", "after-5")
+	must("send-keys", "-t", "s:1", "A world", "Escape", ":wq", "Enter")
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		b, _ := os.ReadFile(filepath.Join(work, "file.txt"))
+		if string(b) == "hello world\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			out, _ := tm("capture-pane", "-p", "-t", "s:1")
+			t.Fatalf("file.txt is %q; vim's pane:\n%s", b, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -126,9 +126,10 @@ func (k *ptyKind) Match(f *File, o Options) (bool, error) {
 		k.masters[n] = true
 		return true, nil
 	}
-	// Every slave: whether its master is in the tree is known only once
-	// every fd of the tree has been seen, in Collect.
-	return slaveIndex(f) >= 0, nil
+	// Every slave, and /dev/tty (which may be one): whether its master
+	// is in the tree is known only once every fd of the tree has been
+	// seen, in Collect.
+	return slaveIndex(f) >= 0 || isDevTTY(&f.Stat), nil
 }
 
 func (k *ptyKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
@@ -141,7 +142,18 @@ func (k *ptyKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) er
 		info = ptyMasterInfo(idx)
 	} else {
 		idx := slaveIndex(f)
-		if !k.masters[idx] {
+		if isDevTTY(&f.Stat) {
+			// /dev/tty is the task's controlling terminal: when that is
+			// a slave of the tree's, the restore opens that slave (by
+			// its name, as the restored task may not have its
+			// controlling terminal yet).
+			st, err := procfs.ReadStat(t.Pid)
+			if err != nil {
+				return fmt.Errorf("fd %d (%s): %w", f.Fd, f.Path, err)
+			}
+			idx = slaveIndex(&File{Stat: unix.Stat_t{Mode: unix.S_IFCHR, Rdev: uint64(st.TtyNr)}})
+		}
+		if idx < 0 || !k.masters[idx] {
 			// A terminal of the outside world.
 			var sk stdioKind
 			if _, err := sk.Match(f, t.Opts); err != nil {
