@@ -2,11 +2,12 @@
 /*
  * pty_canon: a pty pair whose slave is in canonical mode with echo (the
  * default modes of a new terminal), with input queued for the slave's
- * reader that it has not read: two complete lines, a line ended by VEOF
- * (^D, which the kernel does not queue) and a partial line; and their
- * echo queued for the master's reader. After the restore the slave must
- * read the same lines one read each ("line1\n", "eof", "line2\n"), the
- * partial line must still wait for its end (it is not readable until
+ * reader that it has not read: complete lines, one ended by VEOF (^D,
+ * which the kernel does not queue), one holding the erase character
+ * typed after VLNEXT (^V), and a partial line; and their echo queued for
+ * the master's reader. After the restore the slave must read the same
+ * lines one read each ("line1\n", "eof", "lit<DEL>x\n", "line2\n"),
+ * the partial line must still wait for its end (it is not readable until
  * "ial\n" completes it), and the master must read the same echo.
  */
 #include "ckpt_test.h"
@@ -15,8 +16,9 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 
-#define TYPED "line1\neof\004line2\npart"
-#define ECHOED "line1\r\neofline2\r\npart"
+/* lit^V<DEL>x: a DEL (the erase character) queued as it is, after VLNEXT. */
+#define TYPED "line1\neof\004lit\026\177x\nline2\npart"
+#define ECHOED "line1\r\neoflit^\b^?x\r\nline2\r\npart"
 
 static ssize_t read_wait(int fd, char *buf, size_t n)
 {
@@ -53,8 +55,8 @@ int main(void)
 	CHECK(t2.c_iflag == tio.c_iflag && t2.c_oflag == tio.c_oflag && t2.c_lflag == tio.c_lflag &&
 	      memcmp(t2.c_cc, tio.c_cc, sizeof(tio.c_cc)) == 0, "termios changed");
 	char buf[256];
-	const char *lines[] = {"line1\n", "eof", "line2\n"};
-	for (int i = 0; i < 3; i++) {
+	const char *lines[] = {"line1\n", "eof", "lit\177x\n", "line2\n"};
+	for (int i = 0; i < 4; i++) {
 		memset(buf, 0, sizeof(buf));
 		ssize_t n = read_wait(s, buf, sizeof(buf));
 		CHECK(n == (ssize_t)strlen(lines[i]) && memcmp(buf, lines[i], n) == 0, "read %d: %zd bytes '%s', want '%s'", i, n, buf, lines[i]);

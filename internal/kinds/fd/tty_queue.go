@@ -110,8 +110,9 @@ func ptyQueues(m, idx int, tio unix.Termios, locked bool) (in, out []byte, err e
 // each: a line that does not end in a line-ending character was ended by
 // VEOF, which the kernel does not queue, and gets it back so that typing
 // it again ends the line again. Then the slave goes to raw mode, which
-// gives the partial line after them. (An empty line ended by VEOF alone
-// shows as a NUL byte then: n_tty keeps it as __DISABLED_CHAR.)
+// gives the partial line after them. The result is what is to be typed
+// again on the master (see appendTyped). (An empty line ended by VEOF
+// alone shows as a NUL byte then: n_tty keeps it as __DISABLED_CHAR.)
 func slaveQueue(m, s int, tio unix.Termios) ([]byte, error) {
 	var all []byte
 	if canonical(tio) {
@@ -128,8 +129,17 @@ func slaveQueue(m, s int, tio unix.Termios) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			all = append(all, buf[:got]...)
-			if got == 0 || !lineEnd(tio, buf[got-1]) {
+			line := buf[:got]
+			end := got > 0 && lineEnd(tio, line[got-1])
+			if end {
+				line = line[:got-1]
+			}
+			if all, err = appendTyped(all, tio, line); err != nil {
+				return nil, err
+			}
+			if end {
+				all = append(all, buf[got-1])
+			} else {
 				all = append(all, tio.Cc[unix.VEOF])
 			}
 		}
@@ -142,7 +152,67 @@ func slaveQueue(m, s int, tio unix.Termios) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(all, rest...), nil
+	if !canonical(tio) {
+		return rest, nil
+	}
+	return appendTyped(all, tio, rest)
+}
+
+// canonSpecial lists the characters that a canonical reader's line
+// discipline acts on instead of queueing them (drivers/tty/n_tty.c,
+// n_tty_receive_char_special, with ICANON, and ECHO as in fillTermios);
+// 0 is a disabled one.
+func canonSpecial(tio unix.Termios) []byte {
+	sp := []byte{tio.Cc[unix.VEOF], tio.Cc[unix.VERASE], tio.Cc[unix.VKILL], tio.Cc[unix.VEOL]}
+	if tio.Lflag&unix.IEXTEN != 0 {
+		sp = append(sp, tio.Cc[unix.VEOL2], tio.Cc[unix.VWERASE], tio.Cc[unix.VREPRINT], tio.Cc[unix.VLNEXT])
+	}
+	return sp
+}
+
+// appendTyped appends the bytes b of a canonical line, without its end,
+// as they are to be typed again: a byte that the line discipline would
+// act on (queued as it is because it was typed after VLNEXT) gets a
+// VLNEXT before it. Without IEXTEN there is no VLNEXT, and such a byte
+// cannot be queued again.
+func appendTyped(out []byte, tio unix.Termios, b []byte) ([]byte, error) {
+	sp := canonSpecial(tio)
+	for _, c := range b {
+		for _, x := range sp {
+			if x != 0 && c == x {
+				if tio.Lflag&unix.IEXTEN == 0 || tio.Cc[unix.VLNEXT] == 0 {
+					return nil, fmt.Errorf("a byte queued for the slave's reader (%#x) is one of its line-editing characters, and without IEXTEN no VLNEXT can queue it again", c)
+				}
+				out = append(out, tio.Cc[unix.VLNEXT])
+				break
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// typedEcho is how many bytes the echo of typed (fillTermios mode, no
+// ECHOCTL) has: one for each byte but a VLNEXT that escapes the next one
+// and a VEOF that ends a line, neither of which is echoed.
+func typedEcho(tio unix.Termios, typed []byte) int {
+	if !canonical(tio) {
+		return len(typed)
+	}
+	n := 0
+	lnext := tio.Lflag&unix.IEXTEN != 0 && tio.Cc[unix.VLNEXT] != 0
+	for i := 0; i < len(typed); i++ {
+		c := typed[i]
+		switch {
+		case lnext && c == tio.Cc[unix.VLNEXT]:
+			i++ // the byte it escapes is echoed
+			n++
+		case c != 0 && c == tio.Cc[unix.VEOF]:
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // drainTTY reads every byte queued for the reader of fd, a terminal in
@@ -200,24 +270,7 @@ func refillPty(m, s int, tio unix.Termios, in, out []byte) error {
 		return fmt.Errorf("TCSETS: %w", err)
 	}
 	if len(in) > 0 {
-		echo := len(in)
-		if canonical(tio) {
-			special := []byte{tio.Cc[unix.VERASE], tio.Cc[unix.VKILL]}
-			if tio.Lflag&unix.IEXTEN != 0 {
-				special = append(special, tio.Cc[unix.VWERASE], tio.Cc[unix.VREPRINT], tio.Cc[unix.VLNEXT])
-			}
-			for _, c := range in {
-				if c == tio.Cc[unix.VEOF] {
-					echo--
-					continue
-				}
-				for _, sc := range special {
-					if sc != 0 && c == sc {
-						return fmt.Errorf("a byte queued for the slave (%#x) is one of its line-editing characters, which typing it again would not queue", c)
-					}
-				}
-			}
-		}
+		echo := typedEcho(tio, in)
 		if err := writeAll(m, in); err != nil {
 			return fmt.Errorf("write %d bytes for the slave: %w", len(in), err)
 		}

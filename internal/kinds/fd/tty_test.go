@@ -34,6 +34,29 @@ func TestTtyModes(t *testing.T) {
 	}
 }
 
+func TestPtyTyped(t *testing.T) {
+	var tio unix.Termios
+	tio.Lflag = unix.ICANON | unix.ECHO | unix.IEXTEN
+	tio.Cc[unix.VEOF], tio.Cc[unix.VERASE], tio.Cc[unix.VLNEXT], tio.Cc[unix.VKILL] = 4, 0x7f, 0x16, 0x15
+	got, err := appendTyped(nil, tio, []byte("a\x7fb\x16\x04"))
+	if err != nil || string(got) != "a\x16\x7fb\x16\x16\x16\x04" {
+		t.Fatalf("typed %q, %v", got, err)
+	}
+	// A line ended by VEOF: its bytes, the escapes' targets; no VEOF.
+	typed := append(got, 4)
+	if n := typedEcho(tio, typed); n != 5 {
+		t.Errorf("echo of %q: %d bytes, want 5", typed, n)
+	}
+	tio.Lflag &^= unix.IEXTEN
+	if _, err := appendTyped(nil, tio, []byte{0x7f}); err == nil {
+		t.Error("an erase character queued again without IEXTEN")
+	}
+	tio.Lflag &^= unix.ICANON
+	if n := typedEcho(tio, []byte{4, 0x16, 'x'}); n != 3 {
+		t.Errorf("non-canonical echo: %d", n)
+	}
+}
+
 func TestPtyNumbers(t *testing.T) {
 	if ptyMasterInfo(3) == ptySlaveInfo(3) || ptySlaveInfo(3) == ptyMasterInfo(4) || ptyMasterInfo(0) < ptyInfoBase {
 		t.Error("tty-info ids collide")
