@@ -197,7 +197,7 @@ func TestScriptPty(t *testing.T) {
 	}
 	scriptBin, err := exec.LookPath("script")
 	if err != nil {
-		t.Skip("no script(1)")
+		t.Fatal("script(1) is not installed (Debian package bsdutils)")
 	}
 	work := t.TempDir()
 	outPath := filepath.Join(work, "out")
@@ -298,7 +298,7 @@ func TestShellJobForeground(t *testing.T) {
 	}
 	bash, err := exec.LookPath("bash")
 	if err != nil {
-		t.Skip("no bash")
+		t.Fatal("bash is not installed")
 	}
 	work := t.TempDir()
 	master, slave := openPty(t)
@@ -403,11 +403,11 @@ func TestTmux(t *testing.T) {
 	}
 	tmux, err := exec.LookPath("tmux")
 	if err != nil {
-		t.Skip("no tmux")
+		t.Fatal("tmux is not installed (apt-get install tmux; scripts/setup.sh does it)")
 	}
 	vim, err := exec.LookPath("vim")
 	if err != nil {
-		t.Skip("no vim")
+		t.Fatal("vim is not installed (apt-get install vim; scripts/setup.sh does it)")
 	}
 	work := t.TempDir()
 	sock := filepath.Join(work, "sock")

@@ -25,7 +25,7 @@ func TestTailFollow(t *testing.T) {
 	}
 	tail, err := exec.LookPath("tail")
 	if err != nil {
-		t.Skip("no tail")
+		t.Fatal("tail is not installed (coreutils)")
 	}
 	work := t.TempDir()
 	logPath, outPath := filepath.Join(work, "followed.log"), filepath.Join(work, "tail.out")
