@@ -47,6 +47,7 @@ const (
 	MagicRemapPath = "REMAP_FPATH"
 	MagicMemfd     = "MEMFD_INODE"
 	MagicFifoData  = "FIFO_DATA"
+	MagicTtyData   = "TTY_DATA"
 	MagicIpcShm    = "IPCNS_SHM"
 	MagicIpcSem    = "IPCNS_SEM"
 	MagicIpcMsg    = "IPCNS_MSG"
@@ -291,6 +292,9 @@ func CpuinfoName() string { return "cpuinfo.img" }
 // TtyInfoName is the image of the terminals the dump's files refer to:
 // their modes (termios) and window sizes.
 func TtyInfoName() string { return "tty-info.img" }
+
+// TtyDataName is the image of the bytes queued in the dump's terminals.
+func TtyDataName() string { return "tty-data.img" }
 
 // TimensName is the image of time namespace id: the tree's clocks
 // (CLOCK_MONOTONIC and CLOCK_BOOTTIME) as it saw them at the dump.

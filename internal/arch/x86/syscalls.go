@@ -78,6 +78,9 @@ const (
 	SysAccept4
 	SysPidfdOpen
 	SysPidfdGetfd
+	SysInotifyInit1
+	SysInotifyAddWatch
+	SysInotifyRmWatch
 	SysShmat
 	SysShmctl
 	numSyscalls
@@ -153,16 +156,19 @@ var sysNums = [numSyscalls][2]int{
 	SysMount:           {165, 21},
 	SysUmount2:         {166, 52},
 	// ia32 has direct socket calls since Linux 4.3 (socketcall before).
-	SysSocket:     {41, 359},
-	SysSocketpair: {53, 360},
-	SysBind:       {49, 361},
-	SysListen:     {50, 363},
-	SysConnect:    {42, 362},
-	SysAccept4:    {288, 364},
-	SysPidfdOpen:  {434, 434},
-	SysPidfdGetfd: {438, 438},
-	SysShmat:      {30, 397},
-	SysShmctl:     {31, 396},
+	SysSocket:          {41, 359},
+	SysSocketpair:      {53, 360},
+	SysBind:            {49, 361},
+	SysListen:          {50, 363},
+	SysConnect:         {42, 362},
+	SysAccept4:         {288, 364},
+	SysPidfdOpen:       {434, 434},
+	SysPidfdGetfd:      {438, 438},
+	SysInotifyInit1:    {294, 332},
+	SysInotifyAddWatch: {254, 292},
+	SysInotifyRmWatch:  {255, 293},
+	SysShmat:           {30, 397},
+	SysShmctl:          {31, 396},
 }
 
 var sysNames = [numSyscalls]string{
@@ -177,7 +183,8 @@ var sysNames = [numSyscalls]string{
 	"timer_getoverrun", "timer_delete",
 	"membarrier", "flock", "setns", "mount", "umount2",
 	"socket", "socketpair", "bind", "listen", "connect", "accept4",
-	"pidfd_open", "pidfd_getfd", "shmat", "shmctl",
+	"pidfd_open", "pidfd_getfd",
+	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "shmat", "shmctl",
 }
 
 func (s Syscall) String() string {
