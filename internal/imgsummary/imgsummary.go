@@ -164,7 +164,11 @@ func (s *summary) printTask(w io.Writer, t *task) {
 		p("  UTS namespace %d: hostname %q, domainname %q\n", t.IDs.GetUtsNsId(), u.GetNodename(), u.GetDomainname())
 	}
 	if sv := t.Tree.SysV[t.IDs.GetIpcNsId()]; sv != nil && len(sv.Shm)+len(sv.Sem)+len(sv.Msg) > 0 {
-		p("  IPC namespace %d: %s\n", t.IDs.GetIpcNsId(), sysvSummary(sv))
+		if t.IDs.GetIpcNsId() == model.HostIPC {
+			p("  SysV objects of the host's IPC namespace that the tree uses: %s\n", sysvSummary(sv))
+		} else {
+			p("  IPC namespace %d: %s\n", t.IDs.GetIpcNsId(), sysvSummary(sv))
+		}
 	}
 	if ms := t.Tree.Mounts[t.IDs.GetMntNsId()]; len(ms) > 0 {
 		p("  mount namespace %d: %d mounts (mountpoints-%d.img)\n", t.IDs.GetMntNsId(), len(ms), t.IDs.GetMntNsId())
