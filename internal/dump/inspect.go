@@ -14,6 +14,7 @@ import (
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
+	"github.com/ckpt/ckpt/internal/kinds/ns"
 	attrs "github.com/ckpt/ckpt/internal/kinds/task"
 	"github.com/ckpt/ckpt/internal/kinds/vma"
 	"github.com/ckpt/ckpt/internal/procfs"
@@ -201,6 +202,11 @@ func inspectMemory(pid int, ghostLimit int64) error {
 		}
 		if k.Class == vma.File {
 			if _, err := mappedFileStat(pid, se.VMA, ghostLimit); err != nil {
+				return err
+			}
+		}
+		if k.Class == vma.SysVShm {
+			if err := ns.CheckShmAttach(pid, se.VMA); err != nil {
 				return err
 			}
 		}
