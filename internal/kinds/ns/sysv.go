@@ -195,8 +195,35 @@ func shmContents(id int, size uint64) ([]byte, error) {
 		return nil, fmt.Errorf("shmat: %w", err)
 	}
 	defer unix.SysvShmDetach(m)
+	// A segment of huge pages (SHM_HUGETLB) is a hugetlbfs file, which
+	// /proc/sysvipc does not tell.
+	start := uint64(uintptr(unsafe.Pointer(&m[0])))
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return nil, err
+	}
+	vmas, err := procfs.ParseMaps(b)
+	if err != nil {
+		return nil, fmt.Errorf("ckpt's maps: %w", err)
+	}
+	end := uint64(0)
+	for _, v := range vmas {
+		if v.Start == start {
+			end = v.End
+		}
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(fmt.Sprintf("/proc/self/map_files/%x-%x", start, end), &sfs); err != nil {
+		return nil, fmt.Errorf("statfs of ckpt's attach at %#x-%#x: %w", start, end, err)
+	}
+	if sfs.Type == unix.HUGETLBFS_MAGIC {
+		return nil, errHugetlbShm
+	}
 	return append([]byte(nil), m[:size]...), nil
 }
+
+// errHugetlbShm refuses a segment of huge pages.
+var errHugetlbShm = errors.New("a segment of huge pages (SHM_HUGETLB) cannot be dumped yet")
 
 // ipcStat runs IPC_STAT on object id with ctl (semctl, msgctl or
 // shmctl) into a buffer large enough for any *id64_ds.
@@ -265,15 +292,15 @@ func restoreSysV(d *model.Dump, id uint32) error {
 	var objs []sysvObject
 	for i := range s.Shm {
 		o := &s.Shm[i]
-		objs = append(objs, sysvObject{o.Entry.GetDesc().GetId(), func() error { return makeShm(o) }})
+		objs = append(objs, sysvObject{o.Entry.GetDesc().GetId(), func() error { return makeShm(o, nil) }})
 	}
 	for i := range s.Sem {
 		o := &s.Sem[i]
-		objs = append(objs, sysvObject{o.Entry.GetDesc().GetId(), func() error { return makeSem(o) }})
+		objs = append(objs, sysvObject{o.Entry.GetDesc().GetId(), func() error { return makeSem(o, nil) }})
 	}
 	for i := range s.Msg {
 		o := &s.Msg[i]
-		objs = append(objs, sysvObject{o.Entry.GetDesc().GetId(), func() error { return makeMsg(o) }})
+		objs = append(objs, sysvObject{o.Entry.GetDesc().GetId(), func() error { return makeMsg(o, nil) }})
 	}
 	sort.SliceStable(objs, func(i, j int) bool { return objs[i].id < objs[j].id })
 	for _, o := range objs {
@@ -286,17 +313,38 @@ func restoreSysV(d *model.Dump, id uint32) error {
 
 // withID runs get, which makes an object, after setting kernel.NAME to
 // want (the kernel gives the next object that id and resets it), and
-// checks that the object got it.
-func withID(name string, want uint32, get func() (int, error)) error {
-	if err := os.WriteFile("/proc/sys/kernel/"+name, []byte(strconv.FormatUint(uint64(want), 10)), 0); err != nil {
+// checks that the object got it. Should get fail, kernel.NAME is reset
+// (-1) so that no later object takes the id; should another object
+// made meanwhile have taken it, the one made here is removed with ctl.
+func withID(name string, ctl uintptr, want uint32, get func() (int, error)) error {
+	path := "/proc/sys/kernel/" + name
+	if err := os.WriteFile(path, []byte(strconv.FormatUint(uint64(want), 10)), 0); err != nil {
 		return fmt.Errorf("set kernel.%s to %d: %w", name, want, err)
 	}
 	got, err := get()
 	if err != nil {
+		if rerr := os.WriteFile(path, []byte("-1"), 0); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("reset kernel.%s: %w", name, rerr))
+		}
 		return err
 	}
 	if uint32(got) != want {
-		return fmt.Errorf("made with id %d, not %d (kernel.%s)", got, want, name)
+		rmid(ctl, uint32(got))
+		return fmt.Errorf("made with id %d, not %d (kernel.%s): another object was made at the same moment", got, want, name)
+	}
+	return nil
+}
+
+// rmid removes object id with ctl (shmctl, semctl or msgctl).
+func rmid(ctl uintptr, id uint32) error {
+	var errno unix.Errno
+	if ctl == unix.SYS_SEMCTL {
+		_, _, errno = unix.Syscall6(ctl, uintptr(id), 0, unix.IPC_RMID, 0, 0, 0)
+	} else {
+		_, _, errno = unix.Syscall(ctl, uintptr(id), unix.IPC_RMID, 0)
+	}
+	if errno != 0 {
+		return errno
 	}
 	return nil
 }
@@ -327,13 +375,15 @@ func setPerm(ctl uintptr, e *ipcdesc.IpcDescEntry, qbytes uint32) error {
 	return nil
 }
 
-func makeShm(o *model.SysVShm) error {
+// makeShm makes segment o with its id and contents; made, if set, is
+// told once the segment exists (to remove it should the restore fail).
+func makeShm(o *model.SysVShm, made func()) error {
 	e := o.Entry.GetDesc()
 	what := fmt.Sprintf("SysV shared memory segment %d (key %#x)", e.GetId(), e.GetKey())
 	if o.Entry.GetHugetlbFlag() != 0 {
 		return fmt.Errorf("%s: a hugetlb segment cannot be restored yet", what)
 	}
-	if err := withID("shm_next_id", e.GetId(), func() (int, error) {
+	if err := withID("shm_next_id", unix.SYS_SHMCTL, e.GetId(), func() (int, error) {
 		id, err := unix.SysvShmGet(int(int32(e.GetKey())), int(o.Entry.GetSize()), unix.IPC_CREAT|unix.IPC_EXCL|0o600)
 		if err != nil {
 			return 0, fmt.Errorf("shmget: %w", err)
@@ -341,6 +391,9 @@ func makeShm(o *model.SysVShm) error {
 		return id, nil
 	}); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	if made != nil {
+		made()
 	}
 	if len(o.Data) > 0 {
 		m, err := unix.SysvShmAttach(int(e.GetId()), 0, 0)
@@ -363,10 +416,11 @@ func makeShm(o *model.SysVShm) error {
 	return nil
 }
 
-func makeSem(o *model.SysVSem) error {
+// makeSem makes semaphore set o with its id and values; made: see makeShm.
+func makeSem(o *model.SysVSem, made func()) error {
 	e := o.Entry.GetDesc()
 	what := fmt.Sprintf("SysV semaphore set %d (key %#x)", e.GetId(), e.GetKey())
-	if err := withID("sem_next_id", e.GetId(), func() (int, error) {
+	if err := withID("sem_next_id", unix.SYS_SEMCTL, e.GetId(), func() (int, error) {
 		id, _, errno := unix.Syscall(unix.SYS_SEMGET, uintptr(int32(e.GetKey())), uintptr(len(o.Values)), unix.IPC_CREAT|unix.IPC_EXCL|0o600)
 		if errno != 0 {
 			return 0, fmt.Errorf("semget: %w", errno)
@@ -374,6 +428,9 @@ func makeSem(o *model.SysVSem) error {
 		return int(id), nil
 	}); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	if made != nil {
+		made()
 	}
 	if len(o.Values) > 0 {
 		if _, _, errno := unix.Syscall6(unix.SYS_SEMCTL, uintptr(e.GetId()), 0, uapi.SETALL, uintptr(unsafe.Pointer(&o.Values[0])), 0, 0); errno != 0 {
@@ -386,10 +443,12 @@ func makeSem(o *model.SysVSem) error {
 	return nil
 }
 
-func makeMsg(o *model.SysVMsgQueue) error {
+// makeMsg makes message queue o with its id and messages; made: see
+// makeShm.
+func makeMsg(o *model.SysVMsgQueue, made func()) error {
 	e := o.Entry.GetDesc()
 	what := fmt.Sprintf("SysV message queue %d (key %#x)", e.GetId(), e.GetKey())
-	if err := withID("msg_next_id", e.GetId(), func() (int, error) {
+	if err := withID("msg_next_id", unix.SYS_MSGCTL, e.GetId(), func() (int, error) {
 		id, _, errno := unix.Syscall(unix.SYS_MSGGET, uintptr(int32(e.GetKey())), unix.IPC_CREAT|unix.IPC_EXCL|0o600, 0)
 		if errno != 0 {
 			return 0, fmt.Errorf("msgget: %w", errno)
@@ -397,6 +456,9 @@ func makeMsg(o *model.SysVMsgQueue) error {
 		return int(id), nil
 	}); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	if made != nil {
+		made()
 	}
 	// The size limit first: the messages may need it.
 	if err := setPerm(unix.SYS_MSGCTL, &ipcdesc.IpcDescEntry{Id: e.Id, Uid: proto.Uint32(0), Gid: proto.Uint32(0), Mode: proto.Uint32(0o600)}, o.Entry.GetQbytes()); err != nil {

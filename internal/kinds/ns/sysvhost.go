@@ -163,7 +163,8 @@ type hostObject struct {
 	// same tells whether the IPC_STAT of the live object with the id
 	// shows the dumped one.
 	same func(st []byte) bool
-	make func() error
+	// make makes it, calling made once it exists.
+	make func(made func()) error
 }
 
 // RestoreHostSysV makes again the SysV objects of ckpt's IPC namespace
@@ -195,7 +196,7 @@ func RestoreHostSysV(d *model.Dump, onUndo func(what string, fn func() error)) e
 		objs = append(objs, hostObject{
 			what: fmt.Sprintf("SysV shared memory segment %d (key %#x)", e.GetId(), e.GetKey()), typ: "m", id: e.GetId(), ctl: unix.SYS_SHMCTL,
 			same: func(st []byte) bool { return perm(st, e) && le.Uint64(st[uapi.ShmidSegsz:]) == o.Entry.GetSize() },
-			make: func() error { return makeShm(o) },
+			make: func(made func()) error { return makeShm(o, made) },
 		})
 	}
 	for i := range s.Sem {
@@ -204,7 +205,7 @@ func RestoreHostSysV(d *model.Dump, onUndo func(what string, fn func() error)) e
 		objs = append(objs, hostObject{
 			what: fmt.Sprintf("SysV semaphore set %d (key %#x)", e.GetId(), e.GetKey()), typ: "s", id: e.GetId(), ctl: unix.SYS_SEMCTL,
 			same: func(st []byte) bool { return perm(st, e) && le.Uint64(st[uapi.SemidNsems:]) == uint64(len(o.Values)) },
-			make: func() error { return makeSem(o) },
+			make: func(made func()) error { return makeSem(o, made) },
 		})
 	}
 	for i := range s.Msg {
@@ -213,7 +214,7 @@ func RestoreHostSysV(d *model.Dump, onUndo func(what string, fn func() error)) e
 		objs = append(objs, hostObject{
 			what: fmt.Sprintf("SysV message queue %d (key %#x)", e.GetId(), e.GetKey()), typ: "q", id: e.GetId(), ctl: unix.SYS_MSGCTL,
 			same: func(st []byte) bool { return perm(st, e) },
-			make: func() error { return makeMsg(o) },
+			make: func(made func()) error { return makeMsg(o, made) },
 		})
 	}
 	sort.SliceStable(objs, func(i, j int) bool { return objs[i].id < objs[j].id })
@@ -234,7 +235,9 @@ func RestoreHostSysV(d *model.Dump, onUndo func(what string, fn func() error)) e
 		}
 	}
 	for _, o := range todo {
-		if err := o.make(); err != nil {
+		o := o
+		made := func() { onUndo("remove "+o.what, func() error { return rmid(o.ctl, o.id) }) }
+		if err := o.make(made); err != nil {
 			// makeShm and the others name the object; a key in use
 			// fails them with EEXIST.
 			if errors.Is(err, unix.EEXIST) {
@@ -242,19 +245,6 @@ func RestoreHostSysV(d *model.Dump, onUndo func(what string, fn func() error)) e
 			}
 			return err
 		}
-		o := o
-		onUndo("remove "+o.what, func() error {
-			var errno unix.Errno
-			if o.ctl == unix.SYS_SEMCTL {
-				_, _, errno = unix.Syscall6(o.ctl, uintptr(o.id), 0, unix.IPC_RMID, 0, 0, 0)
-			} else {
-				_, _, errno = unix.Syscall(o.ctl, uintptr(o.id), unix.IPC_RMID, 0)
-			}
-			if errno != 0 {
-				return errno
-			}
-			return nil
-		})
 	}
 	return nil
 }
@@ -272,14 +262,8 @@ func RemoveHostSysV(dir string) error {
 	}
 	var errs []error
 	rm := func(ctl uintptr, id uint32) {
-		var errno unix.Errno
-		if ctl == unix.SYS_SEMCTL {
-			_, _, errno = unix.Syscall6(ctl, uintptr(id), 0, unix.IPC_RMID, 0, 0, 0)
-		} else {
-			_, _, errno = unix.Syscall(ctl, uintptr(id), unix.IPC_RMID, 0)
-		}
-		if errno != 0 && errno != unix.EINVAL && errno != unix.EIDRM {
-			errs = append(errs, fmt.Errorf("IPC_RMID %d: %w", id, errno))
+		if err := rmid(ctl, id); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EIDRM) {
+			errs = append(errs, fmt.Errorf("IPC_RMID %d: %w", id, err))
 		}
 	}
 	for _, o := range s.Shm {
