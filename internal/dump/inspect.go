@@ -219,7 +219,7 @@ func (t *task) inspectFiles() error {
 	}
 	o := t.opts.fdOptions()
 	for _, l := range fds {
-		of := openFile{File: fd.File{Fd: l.Num, Path: l.Target}}
+		of := openFile{File: fd.File{Fd: l.Num, Path: l.Target, Pid: pid}}
 		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, l.Num), &of.Stat); err != nil {
 			return fmt.Errorf("fd %d (%s): stat: %w", l.Num, l.Target, err)
 		}

@@ -46,6 +46,11 @@ type Dump struct {
 	// socket's file id, oldest first (sk-queues.img): one per datagram
 	// or seqpacket record; a stream's bytes in chunks.
 	SkQueues map[uint32][][]byte
+	// SkAddrs are, beside SkQueues, the sender's address of each queued
+	// datagram of an inet socket (a raw struct sockaddr_in or
+	// sockaddr_in6), nil where none: sk_packet_entry's field 3, which
+	// CRIU reserves for the message address.
+	SkAddrs map[uint32][][]byte
 	// SkMoved are, by file id, the unix sockets whose bound file was
 	// renamed since it was bound: where the file is now
 	// (remap-fpath.img, with a regular-file entry for the path).

@@ -27,6 +27,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/utsns"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
@@ -122,7 +123,17 @@ func Load(dir string) (*Dump, error) {
 			return nil, err
 		}
 		for i, e := range ents {
-			d.SkQueues[e.GetIdFor()] = append(d.SkQueues[e.GetIdFor()], data[i])
+			id := e.GetIdFor()
+			d.SkQueues[id] = append(d.SkQueues[id], data[i])
+			if a := skAddr(e.ProtoReflect().GetUnknown()); a != nil {
+				if d.SkAddrs == nil {
+					d.SkAddrs = map[uint32][][]byte{}
+				}
+				for len(d.SkAddrs[id]) < len(d.SkQueues[id])-1 {
+					d.SkAddrs[id] = append(d.SkAddrs[id], nil)
+				}
+				d.SkAddrs[id] = append(d.SkAddrs[id], a)
+			}
 		}
 	}
 	seen := map[int]bool{}
@@ -376,4 +387,29 @@ func (d *Dump) loadPipeData(name, magic string) (map[uint32]PipeData, error) {
 		out[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
 	}
 	return out, nil
+}
+
+// skAddr finds field 3 (the message address) in the unknown fields of a
+// sk_packet_entry; nil if absent or malformed.
+func skAddr(b []byte) []byte {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil
+		}
+		b = b[n:]
+		if num == skAddrField && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return nil
+			}
+			return append([]byte{}, v...)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return nil
+		}
+		b = b[m:]
+	}
+	return nil
 }

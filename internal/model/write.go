@@ -16,6 +16,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
 	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
 	skpacket "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-packet"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
@@ -300,6 +301,10 @@ func (d *Dump) addSkMoved() []proto.Message {
 	return msgs
 }
 
+// skAddrField is sk_packet_entry's reserved "optional bytes addr = 3"
+// (CRIU's images/sk-packet.proto).
+const skAddrField = 3
+
 // writeSkQueues writes sk-queues.img, CRIU's sk_packet_entry for each
 // queued message followed by its bytes; none when no socket has any.
 func (d *Dump) writeSkQueues() error {
@@ -314,8 +319,14 @@ func (d *Dump) writeSkQueues() error {
 	var msgs []proto.Message
 	var data [][]byte
 	for _, id := range ids {
-		for _, m := range d.SkQueues[id] {
-			msgs = append(msgs, &skpacket.SkPacketEntry{IdFor: proto.Uint32(id), Length: proto.Uint32(uint32(len(m)))})
+		for i, m := range d.SkQueues[id] {
+			e := &skpacket.SkPacketEntry{IdFor: proto.Uint32(id), Length: proto.Uint32(uint32(len(m)))}
+			if as := d.SkAddrs[id]; i < len(as) && len(as[i]) > 0 {
+				// go-criu has no field for it: written as field 3 unknown
+				// to its type, as CRIU reserves it (optional bytes addr).
+				e.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, skAddrField, protowire.BytesType), as[i]))
+			}
+			msgs = append(msgs, e)
 			data = append(data, m)
 		}
 	}

@@ -22,6 +22,8 @@ import (
 type File struct {
 	Fd   int
 	Path string // the target of /proc/PID/fd/N
+	// Pid is the task that holds it (0: ckpt itself, in tests).
+	Pid  int
 	Stat unix.Stat_t
 	Info *procfs.FdInfo
 }

@@ -174,7 +174,7 @@ func TestStdio(t *testing.T) {
 	if err := k.Check(d, []*fdinfo.FdinfoEntry{stdin}, Options{ShellJob: true}); err != nil {
 		t.Errorf("tty stdin with --shell-job: %v", err)
 	}
-	sock := &fdinfo.FdinfoEntry{Id: proto.Uint32(2), Type: fdinfo.FdTypes_INETSK.Enum(), Fd: proto.Uint32(3), Flags: proto.Uint32(0)}
+	sock := &fdinfo.FdinfoEntry{Id: proto.Uint32(2), Type: fdinfo.FdTypes_PACKETSK.Enum(), Fd: proto.Uint32(3), Flags: proto.Uint32(0)}
 	if err := k.Check(d, []*fdinfo.FdinfoEntry{sock}, Options{}); err == nil || !strings.Contains(err.Error(), "cannot restore") {
 		t.Errorf("a socket entry: %v", err)
 	}

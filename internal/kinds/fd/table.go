@@ -24,12 +24,13 @@ type Kinds struct {
 	regfile *regKind
 	memfd   *memfdKind
 	fifo    *fifoKind
+	inet    *inetKind
 }
 
 // New returns a fresh instance of every kind: the one table of the kinds
 // of files ckpt knows. A new kind is added here.
 func New() *Kinds {
-	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}}
+	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}, inet: &inetKind{}}
 	k.fifo = &fifoKind{reg: k.regfile}
 	k.all = []Kind{
 		k.stdio,
@@ -42,6 +43,7 @@ func New() *Kinds {
 		&signalfdKind{},
 		k.fifo,
 		&unixKind{},
+		k.inet,
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
 		fdinfo.FdTypes_REG:       k.regfile,
@@ -54,6 +56,7 @@ func New() *Kinds {
 		fdinfo.FdTypes_SIGNALFD:  k.all[7],
 		fdinfo.FdTypes_TTY:       k.stdio,
 		fdinfo.FdTypes_UNIXSK:    k.all[9],
+		fdinfo.FdTypes_INETSK:    k.inet,
 	}
 	return k
 }
@@ -154,6 +157,7 @@ func (k *Kinds) Close() {
 	k.fifo.close()
 	k.regfile.closeGhosts()
 	k.memfd.close()
+	k.inet.Close()
 }
 
 // Seal ends the restore of the files the tree shares, once every fd and
