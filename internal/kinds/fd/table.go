@@ -44,6 +44,7 @@ func New() *Kinds {
 		k.fifo,
 		&unixKind{},
 		k.inet,
+		&netlinkKind{},
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
 		fdinfo.FdTypes_REG:       k.regfile,
@@ -57,6 +58,7 @@ func New() *Kinds {
 		fdinfo.FdTypes_TTY:       k.stdio,
 		fdinfo.FdTypes_UNIXSK:    k.all[9],
 		fdinfo.FdTypes_INETSK:    k.inet,
+		fdinfo.FdTypes_NETLINKSK: k.all[11],
 	}
 	return k
 }
