@@ -183,7 +183,8 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 
 // fdOptions are the options the kinds of files see.
 func (o *Options) fdOptions() fd.Options {
-	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks, GhostLimit: o.GhostLimit, ExtUnixSk: o.ExtUnixSk}
+	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks, GhostLimit: o.GhostLimit, ExtUnixSk: o.ExtUnixSk,
+		TcpEstablished: o.TcpEstablished, TcpClose: o.TcpClose, LeaveRunning: o.LeaveRunning}
 }
 
 // inspectMemory refuses, before the freeze, a task with a memory area of

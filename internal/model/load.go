@@ -24,6 +24,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
 	skpacket "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-packet"
+	tcpstream "github.com/checkpoint-restore/go-criu/v8/crit/images/tcp-stream"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/utsns"
@@ -135,6 +136,9 @@ func Load(dir string) (*Dump, error) {
 				d.SkAddrs[id] = append(d.SkAddrs[id], a)
 			}
 		}
+	}
+	if err := d.loadTcpStreams(); err != nil {
+		return nil, err
 	}
 	seen := map[int]bool{}
 	for i, e := range ps {
@@ -410,6 +414,40 @@ func skAddr(b []byte) []byte {
 			return nil
 		}
 		b = b[m:]
+	}
+	return nil
+}
+
+// loadTcpStreams reads the tcp-stream image of every established TCP
+// socket of files.img.
+func (d *Dump) loadTcpStreams() error {
+	for _, f := range d.Files {
+		isk := f.GetIsk()
+		if isk == nil || isk.GetProto() != syscall.IPPROTO_TCP || isk.GetState() != 1 { // TCP_ESTABLISHED
+			continue
+		}
+		name := image.TcpStreamName(isk.GetIno())
+		if !d.exists(name) {
+			continue // dumped with --tcp-close: restored closed
+		}
+		ents, data, err := image.ReadWithData(d.Dir, name, image.MagicTcpStream,
+			func() *tcpstream.TcpStreamEntry { return &tcpstream.TcpStreamEntry{} },
+			func(e *tcpstream.TcpStreamEntry) int { return int(e.GetInqLen()) + int(e.GetOutqLen()) })
+		if err != nil {
+			return err
+		}
+		if len(ents) != 1 {
+			return fmt.Errorf("%s: %d entries: %w", name, len(ents), image.ErrCorrupt)
+		}
+		e := ents[0]
+		if e.GetUnsqLen() > e.GetOutqLen() {
+			return fmt.Errorf("%s: %d unsent bytes of %d in the send queue: %w", name, e.GetUnsqLen(), e.GetOutqLen(), image.ErrCorrupt)
+		}
+		if d.TcpStreams == nil {
+			d.TcpStreams = map[uint32]*TcpStream{}
+		}
+		in := int(e.GetInqLen())
+		d.TcpStreams[isk.GetIno()] = &TcpStream{Entry: e, In: data[0][:in], Out: data[0][in:]}
 	}
 	return nil
 }

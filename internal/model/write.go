@@ -129,6 +129,9 @@ func (d *Dump) Write(dir string) error {
 	if err := d.writePipes(image.PipesDataName(), image.MagicPipesData, d.Pipes); err != nil {
 		return err
 	}
+	if err := d.writeTcpStreams(); err != nil {
+		return err
+	}
 	if err := d.writeSkQueues(); err != nil {
 		return err
 	}
@@ -343,4 +346,16 @@ func (d *Dump) Size() int64 {
 		}
 	}
 	return n
+}
+
+// writeTcpStreams writes one tcp-stream-INO.img per established TCP
+// connection.
+func (d *Dump) writeTcpStreams() error {
+	for ino, t := range d.TcpStreams {
+		data := append(append([]byte{}, t.In...), t.Out...)
+		if err := d.Dir.WriteWithData(image.TcpStreamName(ino), image.MagicTcpStream, []proto.Message{t.Entry}, [][]byte{data}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

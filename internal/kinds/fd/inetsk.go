@@ -17,6 +17,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -53,6 +54,28 @@ type inetKind struct {
 	home    Restorer
 	refills []dgramRefill
 	udp     []udpSock
+	// conns are the established TCP connections of the tree, by connKey
+	// (tcprepair.go); tcpClose restores them closed (--tcp-close).
+	conns    map[string]bool
+	tcpClose bool
+	// listens are the listeners to listen once every socket is bound
+	// (an accepted connection shares its listener's port, which a
+	// listener would refuse), repairs the connections to take out of
+	// repair mode; kept are ckpt's copies to close at the end.
+	listens []listenLater
+	repairs []repairLater
+	kept    []int
+}
+
+type listenLater struct {
+	copy int
+	e    *skinet.InetSkEntry
+}
+
+type repairLater struct {
+	copy int
+	e    *skinet.InetSkEntry
+	st   *model.TcpStream
 }
 
 type dgramRefill struct {
@@ -75,12 +98,21 @@ var inetProto = map[string][2]int{
 	"UDP": {unix.AF_INET, unix.IPPROTO_UDP}, "UDPv6": {unix.AF_INET6, unix.IPPROTO_UDP},
 }
 
-func (*inetKind) Match(f *File, o Options) (bool, error) {
+func (k *inetKind) Match(f *File, o Options) (bool, error) {
 	if !isSocket(f) {
 		return false, nil
 	}
-	_, ok := inetProto[sockProtoName(f)]
+	p, ok := inetProto[sockProtoName(f)]
+	if ok && p[1] == unix.IPPROTO_TCP {
+		k.noteConn(f)
+	}
 	return ok, nil
+}
+
+// Check takes the restore's options (--tcp-close).
+func (k *inetKind) Check(fd *fdinfo.FdinfoEntry, o Options) error {
+	k.tcpClose = o.TcpClose
+	return nil
 }
 
 // famName names an address family for messages.
@@ -195,6 +227,10 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 			}
 			isk.Backlog = proto.Uint32(ti.Sacked)
 		case uapi.TCP_CLOSE:
+		case uapi.TCP_ESTABLISHED:
+			if err := k.collectEstablished(t, cfd, f.Fd, isk, local, refuse); err != nil {
+				return err
+			}
 		default:
 			s := "in state " + uapi.TCPStateName(ti.State)
 			if p, err := unix.Getpeername(cfd); err == nil {
@@ -526,7 +562,7 @@ func (k *inetKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 	if (fam != unix.AF_INET && fam != unix.AF_INET6) || (prot != unix.IPPROTO_TCP && prot != unix.IPPROTO_UDP) {
 		return fmt.Errorf("%s: family %d protocol %d: not an inet socket ckpt restores", obj, fam, prot)
 	}
-	if prot == unix.IPPROTO_TCP && isk.GetState() != uapi.TCP_LISTEN && isk.GetState() != uapi.TCP_CLOSE {
+	if prot == unix.IPPROTO_TCP && isk.GetState() != uapi.TCP_LISTEN && isk.GetState() != uapi.TCP_CLOSE && isk.GetState() != uapi.TCP_ESTABLISHED {
 		return fmt.Errorf("%s: TCP state %s: ckpt restores only listening and bound TCP sockets", obj, uapi.TCPStateName(uint8(isk.GetState())))
 	}
 	tmp, c, err := socketIn(r, fam, int(isk.GetType()), prot)
@@ -539,7 +575,8 @@ func (k *inetKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 			unix.Close(c)
 		}
 	}()
-	if err := k.setUp(c, isk); err != nil {
+	later := len(k.listens) + len(k.repairs)
+	if err := k.setUp(c, isk, r.Dump()); err != nil {
 		_, _ = r.Syscall(x86.SysClose, uint64(tmp))
 		return fmt.Errorf("%s: %w", obj, err)
 	}
@@ -552,6 +589,11 @@ func (k *inetKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 	k.made[e.GetId()] = placed{r, num}
 	if k.home == nil {
 		k.home = r
+	}
+	if len(k.listens)+len(k.repairs) > later {
+		// setUp left it for FinishTree.
+		keep = true
+		k.kept = append(k.kept, c)
 	}
 	if prot == unix.IPPROTO_UDP {
 		keep = true
@@ -566,11 +608,20 @@ func (k *inetKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 
 // setUp gives a new socket (ckpt's copy c) its options, address, backlog
 // and peer.
-func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry) error {
+func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry, d *model.Dump) error {
 	fam, prot := int(isk.GetFamily()), int(isk.GetProto())
 	o := isk.GetOpts()
 	if o == nil {
 		return errors.New("no socket options in the entry")
+	}
+	var stream *model.TcpStream
+	if prot == unix.IPPROTO_TCP && isk.GetState() == uapi.TCP_ESTABLISHED {
+		stream = d.TcpStreams[isk.GetIno()]
+		if stream == nil || k.tcpClose {
+			// Dumped or restored with --tcp-close: a TCP socket that
+			// never connected stands for the closed connection.
+			return setInetOpts(c, isk)
+		}
 	}
 	// Options that decide whether the address can be taken.
 	reuse := b2i(o.GetReuseaddr())
@@ -600,17 +651,29 @@ func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry) error {
 	if err != nil {
 		return err
 	}
+	if stream != nil {
+		peer, err := wordsAddr(fam, isk.GetDstAddr(), isk.GetDstPort())
+		if err != nil {
+			return err
+		}
+		if err := repairConnect(c, isk, stream, local, peer); err != nil {
+			return err
+		}
+		k.repairs = append(k.repairs, repairLater{c, isk, stream})
+		if err := setInt(c, unix.SOL_SOCKET, unix.SO_REUSEADDR, b2i(o.GetReuseaddr())); err != nil {
+			return err
+		}
+		return setInetOpts(c, isk)
+	}
 	if a, port, _ := splitAddr(local); port != 0 || !allZero(a) {
 		if err := unix.Bind(c, local); err != nil {
 			return fmt.Errorf("bind %s: %w", sockaddrString(local), err)
 		}
 	}
 	if isk.GetState() == uapi.TCP_LISTEN {
-		if err := unix.Listen(c, int(isk.GetBacklog())); err != nil {
-			return fmt.Errorf("listen(%d): %w", isk.GetBacklog(), err)
-		}
-	}
-	if prot == unix.IPPROTO_TCP {
+		// listen and the dumped SO_REUSEADDR come in FinishTree.
+		k.listens = append(k.listens, listenLater{c, isk})
+	} else if prot == unix.IPPROTO_TCP {
 		if err := setInt(c, unix.SOL_SOCKET, unix.SO_REUSEADDR, b2i(o.GetReuseaddr())); err != nil {
 			return err
 		}
@@ -640,6 +703,19 @@ func allZero(b []byte) bool {
 // tree exists, and lets go of ckpt's copies.
 func (k *inetKind) FinishTree() error {
 	defer k.Close()
+	for _, l := range k.listens {
+		if err := unix.Listen(l.copy, int(l.e.GetBacklog())); err != nil {
+			return fmt.Errorf("inet socket socket:[%d]: listen(%d): %w", l.e.GetIno(), l.e.GetBacklog(), err)
+		}
+		if err := setInt(l.copy, unix.SOL_SOCKET, unix.SO_REUSEADDR, b2i(l.e.GetOpts().GetReuseaddr())); err != nil {
+			return fmt.Errorf("inet socket socket:[%d]: %w", l.e.GetIno(), err)
+		}
+	}
+	for _, rp := range k.repairs {
+		if err := repairFinish(rp.copy, rp.st); err != nil {
+			return fmt.Errorf("inet socket socket:[%d]: %w", rp.e.GetIno(), err)
+		}
+	}
 	for _, rf := range k.refills {
 		if err := k.refill(rf); err != nil {
 			return fmt.Errorf("inet socket socket:[%d]: queue its %d datagrams again: %w", rf.e.GetIno(), len(rf.msgs), err)
@@ -653,7 +729,10 @@ func (k *inetKind) Close() {
 	for _, u := range k.udp {
 		unix.Close(u.copy)
 	}
-	k.udp, k.refills, k.home = nil, nil, nil
+	for _, c := range k.kept {
+		unix.Close(c)
+	}
+	k.udp, k.refills, k.home, k.kept, k.listens, k.repairs = nil, nil, nil, nil, nil, nil
 }
 
 // refill sends each queued datagram to its socket from the address it
