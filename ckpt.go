@@ -49,11 +49,11 @@ type DumpOptions struct {
 	// is refused still: its other end cannot be made again).
 	ExtUnixSk bool
 	// TcpEstablished is CRIU's --tcp-established: established TCP
-	// connections whose two ends the tree holds are dumped with their
-	// state and queues (TCP_REPAIR) and restored; without it (and
-	// without TcpClose) one is refused. A connection to a peer outside
-	// the tree is refused either way: the network lock that would keep
-	// the peer's packets from being answered with a reset is not done.
+	// connections are dumped with their state and queues (TCP_REPAIR)
+	// and restored; one to a peer outside the tree is locked in the
+	// network (nftables rules that drop its packets) from the dump until
+	// the restore, so that the peer sees no reset. Without it (and
+	// without TcpClose) an established connection is refused.
 	TcpEstablished bool
 	// TcpClose is CRIU's --tcp-close: established TCP connections are
 	// dumped without their state, and restored closed.

@@ -18,6 +18,7 @@ import (
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/netlock"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -76,6 +77,10 @@ type repairLater struct {
 	copy int
 	e    *skinet.InetSkEntry
 	st   *model.TcpStream
+	// ns is the network namespace the socket is in, where the dump may
+	// have locked the connection (netlock).
+	ns          string
+	local, peer unix.Sockaddr
 }
 
 type dgramRefill struct {
@@ -576,7 +581,7 @@ func (k *inetKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 		}
 	}()
 	later := len(k.listens) + len(k.repairs)
-	if err := k.setUp(c, isk, r.Dump()); err != nil {
+	if err := k.setUp(c, isk, r.Dump(), fmt.Sprintf("/proc/%d/ns/net", r.Pid())); err != nil {
 		_, _ = r.Syscall(x86.SysClose, uint64(tmp))
 		return fmt.Errorf("%s: %w", obj, err)
 	}
@@ -608,7 +613,7 @@ func (k *inetKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 
 // setUp gives a new socket (ckpt's copy c) its options, address, backlog
 // and peer.
-func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry, d *model.Dump) error {
+func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry, d *model.Dump, ns string) error {
 	fam, prot := int(isk.GetFamily()), int(isk.GetProto())
 	o := isk.GetOpts()
 	if o == nil {
@@ -659,7 +664,7 @@ func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry, d *model.Dump) error {
 		if err := repairConnect(c, isk, stream, local, peer); err != nil {
 			return err
 		}
-		k.repairs = append(k.repairs, repairLater{c, isk, stream})
+		k.repairs = append(k.repairs, repairLater{copy: c, e: isk, st: stream, ns: ns, local: local, peer: peer})
 		if err := setInt(c, unix.SOL_SOCKET, unix.SO_REUSEADDR, b2i(o.GetReuseaddr())); err != nil {
 			return err
 		}
@@ -714,6 +719,12 @@ func (k *inetKind) FinishTree() error {
 	for _, rp := range k.repairs {
 		if err := repairFinish(rp.copy, rp.st); err != nil {
 			return fmt.Errorf("inet socket socket:[%d]: %w", rp.e.GetIno(), err)
+		}
+		// The connection has its socket again: its packets may come in.
+		if lc, err := lockConn(rp.local, rp.peer); err == nil {
+			if err := netlock.Unlock(rp.ns, lc); err != nil {
+				return fmt.Errorf("inet socket socket:[%d]: %w", rp.e.GetIno(), err)
+			}
 		}
 	}
 	for _, rf := range k.refills {

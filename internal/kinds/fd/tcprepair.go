@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"unsafe"
 
 	skinet "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-inet"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/netlock"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -30,10 +32,11 @@ import (
 // (FinishTree), so that the first packet it sends finds its peer; then
 // it sends what was not sent yet.
 //
-// Only connections whose two ends the tree holds are taken: a peer
-// outside would see the connection vanish between the dump and the
-// restore and answer its next packet with a reset; keeping its packets
-// out needs a network lock, not done yet.
+// A connection to a peer outside the tree is locked in the network
+// (package netlock: nftables rules in the socket's network namespace
+// drop its packets) before its state is read, until the restore has
+// taken it out of repair mode: else the peer's next packet, finding no
+// socket, would be answered with a reset.
 
 // connKey names a connection from one end: its local and peer addresses.
 func connKey(local, peer unix.Sockaddr) string {
@@ -79,14 +82,25 @@ func (k *inetKind) collectEstablished(t Task, cfd, num int, isk *skinet.InetSkEn
 	if !t.Opts.TcpEstablished && !t.Opts.TcpClose {
 		return refuse(fmt.Sprintf("it is an established connection to %s: dump with --tcp-established to restore it, or --tcp-close to restore it closed", sockaddrString(peer)))
 	}
-	if !k.conns[connKey(peer, local)] {
-		if t.Opts.TcpClose && !t.Opts.TcpEstablished {
-			return nil // restored closed: the peer outside sees it end
-		}
-		return refuse(fmt.Sprintf("it is connected to %s, outside the dumped tree: ckpt restores only connections whose two ends it dumps (the network lock that keeps an outside peer's packets from being answered with a reset is not done yet); dump with --tcp-close to restore it closed", sockaddrString(peer)))
-	}
 	if !t.Opts.TcpEstablished {
-		return nil
+		return nil // --tcp-close: restored closed
+	}
+	ns := fmt.Sprintf("/proc/%d/ns/net", t.Pid)
+	if !k.conns[connKey(peer, local)] {
+		// The peer is outside the tree: its packets are kept away until
+		// the restore (netlock), so that no reset answers them.
+		lc, err := lockConn(local, peer)
+		if err != nil {
+			return refuse(err.Error())
+		}
+		if err := netlock.Lock(ns, lc); err != nil {
+			return refuse(fmt.Sprintf("it is connected to %s, outside the dumped tree, and ckpt cannot lock the connection in the network (%v): close it, or dump with --tcp-close to restore it closed", sockaddrString(peer), err))
+		}
+		if t.Opts.LeaveRunning || t.Undo == nil {
+			defer func() { _ = netlock.Unlock(ns, lc) }()
+		} else {
+			t.Undo("network unlock of "+lc.String(), func() error { return netlock.Unlock(ns, lc) })
+		}
 	}
 	st, err := repairRead(cfd)
 	if err != nil {
@@ -120,6 +134,22 @@ func (k *inetKind) collectEstablished(t Task, cfd, num int, isk *skinet.InetSkEn
 	}
 	t.Dump.TcpStreams[isk.GetIno()] = st
 	return nil
+}
+
+// lockConn is the connection from local to peer for netlock.
+func lockConn(local, peer unix.Sockaddr) (netlock.Conn, error) {
+	ap := func(sa unix.Sockaddr) (netip.AddrPort, error) {
+		switch a := sa.(type) {
+		case *unix.SockaddrInet4:
+			return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)), nil
+		case *unix.SockaddrInet6:
+			return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)), nil
+		}
+		return netip.AddrPort{}, fmt.Errorf("address %T", sa)
+	}
+	l, err1 := ap(local)
+	p, err2 := ap(peer)
+	return netlock.Conn{Local: l, Peer: p}, errors.Join(err1, err2)
 }
 
 func repairOff(fd int) error {
