@@ -44,8 +44,9 @@ import (
 // way), listen with the dumped backlog, connect for a UDP socket. Queued
 // datagrams are sent again once every process of the tree has its files
 // (FinishTree): by the tree's own socket that has the sender's address,
-// else by a socket of ckpt's bound to that address; if a socket outside
-// the tree holds it, the restore fails naming it.
+// else by a socket of ckpt's bound to that address. A datagram whose
+// sender's address a socket outside the tree holds is refused at dump
+// (checkSender); if one holds it at restore, the restore fails naming it.
 type inetKind struct {
 	made madeSockets
 	// home is the first process where a socket was made, for temporary
@@ -59,6 +60,8 @@ type inetKind struct {
 	// (tcprepair.go); tcpClose restores them closed (--tcp-close).
 	conns    map[string]bool
 	tcpClose bool
+	// udpAddrs are the tree's UDP sockets' addresses (sockaddrString).
+	udpAddrs map[string]bool
 	// listens are the listeners to listen once every socket is bound
 	// (an accepted connection shares its listener's port, which a
 	// listener would refuse), repairs the connections to take out of
@@ -108,8 +111,8 @@ func (k *inetKind) Match(f *File, o Options) (bool, error) {
 		return false, nil
 	}
 	p, ok := inetProto[sockProtoName(f)]
-	if ok && p[1] == unix.IPPROTO_TCP {
-		k.noteConn(f)
+	if ok {
+		k.noteConn(f, p[1])
 	}
 	return ok, nil
 }
@@ -286,6 +289,9 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 			if s := sockaddrString(a); peer != nil && s != sockaddrString(peer) {
 				return refuse(fmt.Sprintf("it is connected to %s and holds a datagram from %s, received before it connected: ckpt could not queue it again", sockaddrString(peer), s))
 			}
+			if err := k.checkSender(t.Pid, local, a); err != nil {
+				return refuse(err.Error())
+			}
 		}
 		if len(msgs) > 0 {
 			if t.Dump.SkQueues == nil {
@@ -302,6 +308,38 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	}
 	e.Type = fdinfo.FdTypes_INETSK.Enum()
 	e.Isk = isk
+	return nil
+}
+
+// checkSender refuses a queued datagram the restore could not send again
+// from its sender's address: one whose address a socket outside the tree
+// holds (found by binding a probe to it, where the task shares ckpt's
+// network namespace; elsewhere the restore finds out).
+func (k *inetKind) checkSender(pid int, local, from unix.Sockaddr) error {
+	s := sockaddrString(from)
+	_, port, _ := splitAddr(from)
+	any4 := sockaddrString(&unix.SockaddrInet4{Port: port})
+	any6 := sockaddrString(&unix.SockaddrInet6{Port: port})
+	if s == sockaddrString(local) || k.udpAddrs[s] || k.udpAddrs[any4] || k.udpAddrs[any6] {
+		return nil // sent again by the tree's socket that has it (sender)
+	}
+	var own, theirs unix.Stat_t
+	if unix.Stat("/proc/self/ns/net", &own) != nil || unix.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &theirs) != nil || own.Ino != theirs.Ino {
+		return nil
+	}
+	fam := unix.AF_INET
+	if _, ok := from.(*unix.SockaddrInet6); ok {
+		fam = unix.AF_INET6
+	}
+	p, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(p)
+	_ = unix.SetsockoptInt(p, unix.IPPROTO_IP, unix.IP_FREEBIND, 1)
+	if err := unix.Bind(p, from); errors.Is(err, unix.EADDRINUSE) {
+		return fmt.Errorf("it holds a datagram from %s, whose address a socket outside the dumped tree holds: the restore could not send it again from there; read it before the dump, or dump that socket's process with the tree", s)
+	}
 	return nil
 }
 

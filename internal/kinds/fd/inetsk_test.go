@@ -116,6 +116,27 @@ func TestInetCollect(t *testing.T) {
 	if n, _, err := unix.Recvfrom(u, buf, unix.MSG_DONTWAIT); err != nil || string(buf[:n]) != "dgram" {
 		t.Errorf("the datagram was taken out by the dump: %q, %v", buf[:n], err)
 	}
+	// A datagram from a socket outside the tree that still holds its
+	// address cannot be sent again from there: refused.
+	o, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, o)
+	if err := unix.Bind(o, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Sendto(o, []byte("out"), 0, self); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = collectOwn(t, k, u, Options{})
+	var ue *ckerr.UnsupportedError
+	if !errors.As(err, &ue) || !strings.Contains(ue.Reason, "outside the dumped tree holds") {
+		t.Errorf("datagram from a live outside socket: %v", err)
+	}
+	if _, _, err := unix.Recvfrom(u, buf, unix.MSG_DONTWAIT); err != nil {
+		t.Fatal(err)
+	}
 
 	nl, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
@@ -143,7 +164,6 @@ func TestInetCollect(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = collectOwn(t, k, c, Options{})
-	var ue *ckerr.UnsupportedError
 	if !errors.As(err, &ue) || !strings.Contains(ue.Reason, "--tcp-established") || !strings.Contains(ue.Object, "TCP socket (IPv4)") {
 		t.Errorf("established: %v", err)
 	}

@@ -44,8 +44,9 @@ func connKey(local, peer unix.Sockaddr) string {
 }
 
 // noteConn records, while the tree's fds are matched, the addresses of an
-// established TCP socket, so that Collect can tell a peer inside the tree.
-func (k *inetKind) noteConn(f *File) {
+// established TCP socket, so that Collect can tell a peer inside the
+// tree, and the address of a UDP socket, a sender the restore can use.
+func (k *inetKind) noteConn(f *File, prot int) {
 	if f.Pid == 0 {
 		return
 	}
@@ -60,6 +61,15 @@ func (k *inetKind) noteConn(f *File) {
 	}
 	defer unix.Close(c)
 	l, err1 := unix.Getsockname(c)
+	if prot == unix.IPPROTO_UDP {
+		if err1 == nil {
+			if k.udpAddrs == nil {
+				k.udpAddrs = map[string]bool{}
+			}
+			k.udpAddrs[sockaddrString(l)] = true
+		}
+		return
+	}
 	p, err2 := unix.Getpeername(c)
 	if err1 != nil || err2 != nil {
 		return
