@@ -274,6 +274,16 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		if err := errors.Join(err1, err2); err != nil {
 			return fmt.Errorf("%s: TCP options: %w", obj, err)
 		}
+		// Options CRIU's image has no field for: refused when set, rather
+		// than lost.
+		for _, o := range []struct {
+			opt  int
+			name string
+		}{{unix.TCP_DEFER_ACCEPT, "TCP_DEFER_ACCEPT"}, {unix.TCP_FASTOPEN, "TCP_FASTOPEN"}, {unix.TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT"}} {
+			if v, err := unix.GetsockoptInt(cfd, unix.IPPROTO_TCP, o.opt); err == nil && v != 0 {
+				return refuse(fmt.Sprintf("its option %s is set (%d), which ckpt cannot restore yet", o.name, v))
+			}
+		}
 		isk.TcpOpts = &tcpstream.TcpOptsEntry{Nodelay: proto.Bool(nd != 0), Cork: proto.Bool(ck != 0)}
 		isk.TcpOpts.Keepcnt, isk.TcpOpts.Keepidle, isk.TcpOpts.Keepintvl = isk.Opts.TcpKeepcnt, isk.Opts.TcpKeepidle, isk.Opts.TcpKeepintvl
 	}
