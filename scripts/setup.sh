@@ -3,8 +3,8 @@
 # root): gcc -m32 (gcc-multilib), make, Debian's crit (criu and
 # python3-protobuf) to prove that crit can read ckpt's images, and qemu,
 # busybox and a Debian kernel that runs ia32 programs, for the test guest
-# (test/vm) that runs them when this kernel refuses them; sqlite3 for the
-# end-to-end test of a real program that holds file locks. Go modules come
+# (test/vm) that runs them when this kernel refuses them; sqlite3, tmux and
+# vim for the end-to-end tests of real programs. Go modules come
 # through `go` itself.
 set -euo pipefail
 need=()
@@ -17,6 +17,8 @@ python3 -c 'import google.protobuf' 2>/dev/null || need+=(python3-protobuf)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v busybox >/dev/null || need+=(busybox-static)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
+command -v tmux >/dev/null || need+=(tmux)
+command -v vim >/dev/null || need+=(vim)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "setup: need root to install: ${need[*]}" >&2

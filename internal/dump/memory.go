@@ -45,6 +45,17 @@ func (ft *fileTable) saveShmem(pid int, v procfs.VMA) error {
 	return nil
 }
 
+// fileOpenFlags are the open flags a restore maps a file area's file
+// with: O_RDWR for a shared area that is writable or may be made so
+// ("mw", VM_MAYWRITE: the file was opened for writing, and the task may
+// mprotect it writable later), else O_RDONLY.
+func fileOpenFlags(se procfs.SmapsEntry) uint32 {
+	if se.VMA.Shared && (se.VMA.Write || se.HasFlag("mw")) {
+		return unix.O_RDWR
+	}
+	return unix.O_RDONLY
+}
+
 // vmaProt converts maps permissions to PROT_* bits.
 func vmaProt(v procfs.VMA) uint32 {
 	var p uint32
@@ -150,48 +161,30 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 				status |= image.VMAAreaStack
 			}
 			dumpPages = true
-		case vma.File:
-			st, err := mappedFileStat(pid, v, t.opts.GhostLimit)
-			if err != nil {
-				return nil, err
+		case vma.File, vma.Memfd:
+			var id uint32
+			if kind.Class == vma.File {
+				st, err := mappedFileStat(pid, v, t.opts.GhostLimit)
+				if err != nil {
+					return nil, err
+				}
+				if id, err = ft.mapped(pid, v, fileOpenFlags(se), st); err != nil {
+					return nil, err
+				}
+			} else {
+				status |= image.VMAAreaMemfd
+				if id, err = ft.mappedMemfd(pid, v, fileOpenFlags(se)); err != nil {
+					return nil, err
+				}
 			}
-			oflags := uint32(unix.O_RDONLY)
 			if v.Shared {
 				status |= image.VMAFileShared
-				// "mw" (VM_MAYWRITE): the file was opened for writing,
-				// so the task may mprotect the mapping writable later,
-				// though it is read-only now.
-				if v.Write || se.HasFlag("mw") {
-					oflags = unix.O_RDWR
-				}
 			} else {
 				status |= image.VMAFilePrivate
 				dumpPages, anonOnly = true, true
 			}
-			id, err := ft.mapped(pid, v, oflags, st)
-			if err != nil {
-				return nil, err
-			}
 			e.Shmid = proto.Uint64(uint64(id))
-			e.Fdflags = proto.Uint32(oflags)
-		case vma.Memfd:
-			oflags := uint32(unix.O_RDONLY)
-			status |= image.VMAAreaMemfd
-			if v.Shared {
-				status |= image.VMAFileShared
-				if v.Write || se.HasFlag("mw") {
-					oflags = unix.O_RDWR
-				}
-			} else {
-				status |= image.VMAFilePrivate
-				dumpPages, anonOnly = true, true
-			}
-			id, err := ft.mappedMemfd(pid, v, oflags)
-			if err != nil {
-				return nil, err
-			}
-			e.Shmid = proto.Uint64(uint64(id))
-			e.Fdflags = proto.Uint32(oflags)
+			e.Fdflags = proto.Uint32(fileOpenFlags(se))
 		default:
 			return nil, fmt.Errorf("vma %#x-%#x: kind %s has no dump", v.Start, v.End, kind.Name)
 		}

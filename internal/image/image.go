@@ -48,6 +48,7 @@ const (
 	MagicMemfd     = "MEMFD_INODE"
 	MagicFifoData  = "FIFO_DATA"
 	MagicTcpStream = "TCP_STREAM"
+	MagicTtyData   = "TTY_DATA"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -294,6 +295,9 @@ func CpuinfoName() string { return "cpuinfo.img" }
 // TtyInfoName is the image of the terminals the dump's files refer to:
 // their modes (termios) and window sizes.
 func TtyInfoName() string { return "tty-info.img" }
+
+// TtyDataName is the image of the bytes queued in the dump's terminals.
+func TtyDataName() string { return "tty-data.img" }
 
 // TimensName is the image of time namespace id: the tree's clocks
 // (CLOCK_MONOTONIC and CLOCK_BOOTTIME) as it saw them at the dump.

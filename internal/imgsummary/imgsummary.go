@@ -25,6 +25,8 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
+	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
@@ -425,7 +427,16 @@ func (s *summary) printFiles(w io.Writer, t *task) {
 		case f.GetPipe() != nil:
 			path, flags = fmt.Sprintf("pipe:[%d] (inherited)", f.GetPipe().GetPipeId()), openFlagsStr(f.GetPipe().GetFlags())
 		case f.GetTty() != nil:
-			path, flags = "tty (inherited)", openFlagsStr(f.GetTty().GetFlags())
+			path, flags = s.ttyName(f.GetTty().GetTtyInfoId()), openFlagsStr(f.GetTty().GetFlags())
+		case f.GetIfy() != nil:
+			var ws []string
+			for _, w := range f.GetIfy().GetWd() {
+				ws = append(ws, fmt.Sprintf("wd %d %s (mask %#x)", w.GetWd(), w.GetFHandle().GetPath(), w.GetMask()))
+			}
+			path, flags = "inotify, no watches", openFlagsStr(f.GetIfy().GetFlags())
+			if len(ws) > 0 {
+				path = "inotify: " + strings.Join(ws, ", ")
+			}
 		case f.GetUsk() != nil:
 			u := f.GetUsk()
 			path, flags = fmt.Sprintf("unix socket:[%d] type %d state %d peer %d name %q", u.GetIno(), u.GetType(), u.GetState(), u.GetPeer(), u.GetName()), openFlagsStr(u.GetFlags())
@@ -655,4 +666,24 @@ func (t *task) vdsoImage() string {
 		abi = "ia32"
 	}
 	return fmt.Sprintf("%s image, %d bytes, %d symbols: %s", abi, v.Size, len(v.Symbols), strings.Join(v.Names(), " "))
+}
+
+// ttyName names the terminal of tty-info id: a pty end of the tree's own
+// with its dumped number and the bytes queued for its reader, or a
+// terminal the restore gives.
+func (s *summary) ttyName(id uint32) string {
+	ti := s.TtyInfos[id]
+	name := "tty (inherited)"
+	switch {
+	case ti.GetType() == tty.TtyType_PTY && unix.Major(uint64(ti.GetRdev())) == 5:
+		name = fmt.Sprintf("pty master of /dev/pts/%d", ti.GetPty().GetIndex())
+	case ti.GetType() == tty.TtyType_PTY:
+		name = fmt.Sprintf("/dev/pts/%d (pty slave)", ti.GetPty().GetIndex())
+	case ti.GetType() == tty.TtyType_CTTY:
+		name = "/dev/tty (inherited)"
+	}
+	if n := len(s.TtyData[id]); n > 0 {
+		name += fmt.Sprintf(", %d bytes queued", n)
+	}
+	return name
 }

@@ -78,6 +78,9 @@ type Dump struct {
 	// TtyInfos are the terminals that files of the dump refer to, by
 	// tty_info_id (tty-info.img): their modes and window sizes.
 	TtyInfos map[uint32]*tty.TtyInfoEntry
+	// TtyData are the bytes queued in terminals (tty-data.img), by
+	// tty_id: the id of the pty end whose reader they wait for.
+	TtyData map[uint32][]byte
 	// UTS and IPC are the namespaces of the tree other than ckpt's, by
 	// the id that task_kobj_ids_entry.uts_ns_id and ipc_ns_id name them
 	// with (utsns-ID.img, ipcns-var-ID.img). A task without such an id

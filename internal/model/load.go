@@ -83,6 +83,16 @@ func Load(dir string) (*Dump, error) {
 			d.TtyInfos[ti.GetId()] = ti
 		}
 	}
+	d.TtyData = map[uint32][]byte{}
+	if d.exists(image.TtyDataName()) {
+		ents, err := image.ReadAll(d.Dir, image.TtyDataName(), image.MagicTtyData, func() *tty.TtyDataEntry { return &tty.TtyDataEntry{} })
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			d.TtyData[e.GetTtyId()] = e.GetData()
+		}
+	}
 	if d.exists(image.FileLocksName()) {
 		if d.FileLocks, err = image.ReadAll(d.Dir, image.FileLocksName(), image.MagicFileLocks, func() *filelock.FileLockEntry { return &filelock.FileLockEntry{} }); err != nil {
 			return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
 	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
 	skpacket "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-packet"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -85,6 +86,20 @@ func (d *Dump) Write(dir string) error {
 			msgs[i] = d.TtyInfos[id]
 		}
 		if err := d.Dir.Write(image.TtyInfoName(), image.MagicTtyInfo, msgs...); err != nil {
+			return err
+		}
+	}
+	if len(d.TtyData) > 0 {
+		ids := make([]uint32, 0, len(d.TtyData))
+		for id := range d.TtyData {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		msgs := make([]proto.Message, len(ids))
+		for i, id := range ids {
+			msgs[i] = &tty.TtyDataEntry{TtyId: proto.Uint32(id), Data: d.TtyData[id]}
+		}
+		if err := d.Dir.Write(image.TtyDataName(), image.MagicTtyData, msgs...); err != nil {
 			return err
 		}
 	}

@@ -76,6 +76,9 @@ func snapshot(pid int) (*State, error) {
 		if strings.HasPrefix(target, "pipe:") {
 			target = "pipe" // inherited stdio is another pipe after restore
 		}
+		if strings.HasPrefix(target, "/dev/pts/") {
+			target = "/dev/pts/*" // a restored pty pair is a new one
+		}
 		if strings.HasPrefix(target, "socket:") {
 			target = "socket" // a restored socket is a new inode
 		}
@@ -214,11 +217,11 @@ func locks(pid int, inodes map[uint64]bool) ([]string, error) {
 	return out, nil
 }
 
-// stableFdinfo are the fdinfo fields of eventfd, signalfd, timerfd and
+// stableFdinfo are the fdinfo fields of eventfd, signalfd, timerfd, inotify and
 // epoll files that a restore must bring back as they were and that do
 // not change while the program waits for SIGTERM (a timerfd's it_value
 // does; the programs check it themselves).
-var stableFdinfo = []string{"eventfd-count", "eventfd-semaphore", "sigmask", "clockid", "it_interval", "settime flags", "tfd"}
+var stableFdinfo = []string{"eventfd-count", "eventfd-semaphore", "sigmask", "clockid", "it_interval", "settime flags", "tfd", "inotify wd"}
 
 // fdinfoExtras renders the stableFdinfo fields of one fd. An epoll
 // target's "tfd" line names its file by inode and device, which a

@@ -36,7 +36,7 @@ func TestUnsharePidFork(t *testing.T) {
 	}
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
-		t.Skip("no util-linux unshare (scripts/setup.sh installs it)")
+		t.Fatal("util-linux unshare is not installed (scripts/setup.sh installs it)")
 	}
 	for _, mountProc := range []bool{false, true} {
 		name := "plain"

@@ -78,6 +78,9 @@ const (
 	SysAccept4
 	SysPidfdOpen
 	SysPidfdGetfd
+	SysInotifyInit1
+	SysInotifyAddWatch
+	SysInotifyRmWatch
 	numSyscalls
 )
 
@@ -151,14 +154,17 @@ var sysNums = [numSyscalls][2]int{
 	SysMount:           {165, 21},
 	SysUmount2:         {166, 52},
 	// ia32 has direct socket calls since Linux 4.3 (socketcall before).
-	SysSocket:     {41, 359},
-	SysSocketpair: {53, 360},
-	SysBind:       {49, 361},
-	SysListen:     {50, 363},
-	SysConnect:    {42, 362},
-	SysAccept4:    {288, 364},
-	SysPidfdOpen:  {434, 434},
-	SysPidfdGetfd: {438, 438},
+	SysSocket:          {41, 359},
+	SysSocketpair:      {53, 360},
+	SysBind:            {49, 361},
+	SysListen:          {50, 363},
+	SysConnect:         {42, 362},
+	SysAccept4:         {288, 364},
+	SysPidfdOpen:       {434, 434},
+	SysPidfdGetfd:      {438, 438},
+	SysInotifyInit1:    {294, 332},
+	SysInotifyAddWatch: {254, 292},
+	SysInotifyRmWatch:  {255, 293},
 }
 
 var sysNames = [numSyscalls]string{
@@ -174,6 +180,7 @@ var sysNames = [numSyscalls]string{
 	"membarrier", "flock", "setns", "mount", "umount2",
 	"socket", "socketpair", "bind", "listen", "connect", "accept4",
 	"pidfd_open", "pidfd_getfd",
+	"inotify_init1", "inotify_add_watch", "inotify_rm_watch",
 }
 
 func (s Syscall) String() string {

@@ -151,7 +151,14 @@ func TestStdio(t *testing.T) {
 	}{
 		{tty, true, "inherited stdio"},
 		{tty, false, "dump with --shell-job"},
-		{&File{Fd: 4, Path: "/dev/pts/3", Stat: tty.Stat}, true, "only stdio"},
+		// Above 2, Collect checks that it is the stdio's terminal.
+		{&File{Fd: 4, Path: "/dev/pts/3", Stat: tty.Stat}, true, "inherited stdio"},
+		{&File{Fd: 4, Path: "/dev/pts/3", Stat: tty.Stat}, false, "dump with --shell-job"},
+		// A Unix98 slave (136:3): the pty kind decides in Collect whether
+		// its master is in the tree.
+		{&File{Fd: 4, Path: "/dev/pts/3", Stat: unix.Stat_t{Mode: unix.S_IFCHR, Rdev: unix.Mkdev(136, 3)}}, false, "pty"},
+		{&File{Fd: 5, Path: "/dev/ptmx", Stat: unix.Stat_t{Mode: unix.S_IFCHR, Rdev: unix.Mkdev(5, 2)}, Info: &procfs.FdInfo{Extra: map[string]string{"tty-index": "3"}}}, false, "pty"},
+		{&File{Fd: 5, Path: "/dev/ptmx", Stat: unix.Stat_t{Mode: unix.S_IFCHR, Rdev: unix.Mkdev(5, 2)}, Info: &procfs.FdInfo{Extra: map[string]string{}}}, false, "tty-index"},
 	} {
 		kind, err := k.Classify(1, c.f, Options{ShellJob: c.shell})
 		got := ""

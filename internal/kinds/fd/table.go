@@ -21,6 +21,7 @@ type Kinds struct {
 	all     []Kind
 	byType  map[fdinfo.FdTypes]Kind
 	stdio   *stdioKind
+	pty     *ptyKind
 	regfile *regKind
 	memfd   *memfdKind
 	fifo    *fifoKind
@@ -30,7 +31,7 @@ type Kinds struct {
 // New returns a fresh instance of every kind: the one table of the kinds
 // of files ckpt knows. A new kind is added here.
 func New() *Kinds {
-	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}, inet: &inetKind{}}
+	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}, pty: &ptyKind{}, inet: &inetKind{}}
 	k.fifo = &fifoKind{reg: k.regfile}
 	k.all = []Kind{
 		k.stdio,
@@ -43,6 +44,7 @@ func New() *Kinds {
 		&signalfdKind{},
 		k.fifo,
 		&unixKind{},
+		&inotifyKind{},
 		k.inet,
 		&netlinkKind{},
 	}
@@ -55,17 +57,21 @@ func New() *Kinds {
 		fdinfo.FdTypes_EVENTPOLL: k.all[5],
 		fdinfo.FdTypes_TIMERFD:   k.all[6],
 		fdinfo.FdTypes_SIGNALFD:  k.all[7],
-		fdinfo.FdTypes_TTY:       k.stdio,
+		fdinfo.FdTypes_TTY:       k.pty, // inherited terminals: ForEntry
 		fdinfo.FdTypes_UNIXSK:    k.all[9],
+		fdinfo.FdTypes_INOTIFY:   k.all[10],
 		fdinfo.FdTypes_INETSK:    k.inet,
-		fdinfo.FdTypes_NETLINKSK: k.all[11],
+		fdinfo.FdTypes_NETLINKSK: k.all[12],
 	}
+	// A pty end whose master the tree holds, before stdio takes terminals.
+	k.all = append([]Kind{k.pty}, k.all...)
 	return k
 }
 
 // Classify finds the kind of f, an fd of task pid, or refuses it naming
 // the fd and what it is (a *ckerr.UnsupportedError).
 func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
+	k.pty.seen(pid)
 	// A lock held through the fd (fdinfo's "lock:" lines: POSIX locks of
 	// the task, OFD and flock locks of this open file) is refused without
 	// --file-locks, else taken again by the restore (lock.go).
@@ -100,7 +106,7 @@ func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
 
 // ForEntry finds the kind that restores fd of dump d.
 func (k *Kinds) ForEntry(d *model.Dump, fd *fdinfo.FdinfoEntry) (Kind, error) {
-	if Inherited(d, fd) {
+	if Inherited(d, fd) || outsideTTY(d, fd) {
 		return k.stdio, nil
 	}
 	kind, ok := k.byType[fd.GetType()]
