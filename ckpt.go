@@ -48,6 +48,16 @@ type DumpOptions struct {
 	// socket's name again at restore (a stream connection to the outside
 	// is refused still: its other end cannot be made again).
 	ExtUnixSk bool
+	// TcpEstablished is CRIU's --tcp-established: established TCP
+	// connections are dumped with their state and queues (TCP_REPAIR)
+	// and restored; one to a peer outside the tree is locked in the
+	// network (nftables rules that drop its packets) from the dump until
+	// the restore, so that the peer sees no reset. Without it (and
+	// without TcpClose) an established connection is refused.
+	TcpEstablished bool
+	// TcpClose is CRIU's --tcp-close: established TCP connections are
+	// dumped without their state, and restored closed.
+	TcpClose bool
 	// FileLocks is CRIU's --file-locks: the POSIX (fcntl), OFD and flock
 	// locks that the tree holds are dumped (file-locks.img), for a
 	// restore with FileLocks to take again. Without it a task holding a
@@ -98,6 +108,9 @@ type RestoreOptions struct {
 	// process holds meanwhile fails the restore, naming the file and the
 	// lock. A dump that holds locks is refused without it.
 	FileLocks bool
+	// TcpClose is CRIU's --tcp-close: the dumped established TCP
+	// connections are restored closed.
+	TcpClose bool
 	// Stdin, Stdout and Stderr are given to the restored task for
 	// inherited stdio; nil means os.Stdin, os.Stdout, os.Stderr.
 	Stdin, Stdout, Stderr *os.File
@@ -169,6 +182,7 @@ func Dump(opts DumpOptions) (*DumpStats, error) {
 		Pid: opts.Pid, ImagesDir: opts.ImagesDir, LeaveRunning: opts.LeaveRunning,
 		ShellJob: opts.ShellJob, ExtUnixSk: opts.ExtUnixSk, FileLocks: opts.FileLocks, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
 		Context: opts.Context, GhostLimit: opts.GhostLimit,
+		TcpEstablished: opts.TcpEstablished, TcpClose: opts.TcpClose,
 	})
 	if err != nil {
 		return nil, err
@@ -182,7 +196,7 @@ func Restore(opts RestoreOptions) (*Process, error) {
 	p, err := restore.Restore(restore.Options{
 		ImagesDir: opts.ImagesDir, ShellJob: opts.ShellJob, FileLocks: opts.FileLocks,
 		Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr,
-		CPUCap: opts.CPUCap, Logf: opts.Logf,
+		CPUCap: opts.CPUCap, Logf: opts.Logf, TcpClose: opts.TcpClose,
 	})
 	if err != nil {
 		return nil, err

@@ -51,11 +51,12 @@ if ! ls "$vmdir"/vmlinuz-* >/dev/null 2>&1; then
 	rm -rf "$tmp"
 fi
 # Its sock_diag modules (UNIX_DIAG and the others are modules in Debian's
-# kernel; the guest has no /lib/modules to load them on demand), kept in
-# modules-RELEASE next to it for the guest to load at boot.
+# kernel; the guest has no /lib/modules to load them on demand), and
+# nf_tables with what it needs (the network lock of TCP connections),
+# kept in modules-RELEASE next to it for the guest to load at boot.
 for k in "$vmdir"/vmlinuz-*; do
 	rel=${k##*/vmlinuz-}
-	[ -e "$vmdir/modules-$rel/unix_diag.ko" ] && continue
+	[ -e "$vmdir/modules-$rel/unix_diag.ko" ] && [ -e "$vmdir/modules-$rel/nf_tables.ko" ] && continue
 	[ "$(id -u)" = 0 ] || { echo "setup: need root to fetch the test guest's kernel modules" >&2; exit 1; }
 	tmp=$(mktemp -d)
 	(cd "$tmp" && apt-get download -q "linux-image-$rel" >/dev/null 2>&1 && dpkg-deb -x ./*.deb root) ||
@@ -63,5 +64,6 @@ for k in "$vmdir"/vmlinuz-*; do
 	mkdir -p "$vmdir/modules-$rel"
 	find "$tmp/root/lib/modules" -name '*_diag.ko' \( -path '*/net/unix/*' -o -path '*/net/ipv4/*' -o -path '*/net/netlink/*' -o -path '*/net/packet/*' \) \
 		-exec cp {} "$vmdir/modules-$rel/" \;
+	find "$tmp/root/lib/modules" \( -name nfnetlink.ko -o -name nf_tables.ko -o -name libcrc32c.ko \) -exec cp {} "$vmdir/modules-$rel/" \;
 	rm -rf "$tmp"
 done

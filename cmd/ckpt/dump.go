@@ -24,7 +24,7 @@ func dumpCmd() *cobra.Command {
 	var leaveRunning bool
 	var cpuCap string
 	var timeout int
-	var extUnixSk bool
+	var extUnixSk, tcpEstablished, tcpClose bool
 	var ghostLimit string
 	cmd := &cobra.Command{
 		Use:   "dump -t PID -D DIR",
@@ -51,7 +51,7 @@ func dumpCmd() *cobra.Command {
 			st, err := ckpt.Dump(ckpt.DumpOptions{
 				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob, FileLocks: c.fileLocks, ExtUnixSk: extUnixSk,
 				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: log.progress,
-				Context: ctx, GhostLimit: limit,
+				Context: ctx, GhostLimit: limit, TcpEstablished: tcpEstablished, TcpClose: tcpClose,
 			})
 			if err != nil {
 				return log.fail(err)
@@ -69,6 +69,8 @@ func dumpCmd() *cobra.Command {
 	// Before register, which refuses the CRIU options left unimplemented.
 	cmd.Flags().StringVar(&cpuCap, "cpu-cap", ckpt.CPUCapIns, "none: do not record the CPU (cpuinfo.img), so that no restore can compare it; any other value records it ("+strings.Join(ckpt.CPUCapValues, ", ")+")")
 	cmd.Flags().IntVar(&timeout, "timeout", 10, "seconds to wait for the tree to stop")
+	cmd.Flags().BoolVar(&tcpEstablished, "tcp-established", false, "dump established TCP connections with their state and queues (TCP_REPAIR); one to a peer outside the tree stays locked in the network (nftables) until the restore")
+	cmd.Flags().BoolVar(&tcpClose, "tcp-close", false, "dump established TCP connections without their state; the restore makes them closed")
 	cmd.Flags().BoolVar(&extUnixSk, "ext-unix-sk", false, "dump unix datagram sockets connected to a socket outside the tree; the restore connects them to its name again")
 	cmd.Flags().StringVar(&ghostLimit, "ghost-limit", "1M", "largest file, unlinked but still open or mapped, whose contents the dump saves (bytes, or with a K, M or G suffix); a larger one is refused")
 	// CRIU takes --pidfile on every command; only restore (and CRIU's

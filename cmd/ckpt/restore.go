@@ -17,6 +17,7 @@ func restoreCmd() *cobra.Command {
 	var c commonFlags
 	var detach bool
 	var pidfile, cpuCap string
+	var tcpClose bool
 	cmd := &cobra.Command{
 		Use:   "restore -D DIR",
 		Short: "Restore a dumped task; without -d, wait for it and exit with its status",
@@ -30,7 +31,7 @@ func restoreCmd() *cobra.Command {
 				return err
 			}
 			defer log.close()
-			p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: c.imagesDir, ShellJob: c.shellJob, FileLocks: c.fileLocks, CPUCap: cpuCap, Logf: log.progress})
+			p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: c.imagesDir, ShellJob: c.shellJob, FileLocks: c.fileLocks, CPUCap: cpuCap, Logf: log.progress, TcpClose: tcpClose})
 			if err != nil {
 				return log.fail(err)
 			}
@@ -64,6 +65,8 @@ func restoreCmd() *cobra.Command {
 	cmd.Flags().StringVar(&cpuCap, "cpu-cap", ckpt.CPUCapIns, "CPU check: ins refuses a dump from a CPU with instruction-set features this one lacks; fpu checks only the xsave state in use ("+strings.Join(ckpt.CPUCapValues, ", ")+")")
 	// CRIU's --timeout bounds the freeze at dump; a restore has none.
 	c.refuse(cmd.Flags(), "timeout", "--timeout is a dump option (how long to wait for the tree to stop); restore takes none", false)
+	cmd.Flags().BoolVar(&tcpClose, "tcp-close", false, "restore the dumped established TCP connections closed")
+	cmd.Flags().Bool("tcp-established", false, "accepted as CRIU does; the images say which TCP connections were dumped with their state")
 	// CRIU wants --ext-unix-sk at restore too; here the images say which
 	// sockets were connected outside the tree.
 	cmd.Flags().Bool("ext-unix-sk", false, "accepted as CRIU does; the images say which unix sockets lead outside the tree")

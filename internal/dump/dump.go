@@ -38,6 +38,9 @@ type Options struct {
 	// ExtUnixSk dumps unix datagram sockets connected outside the tree
 	// (CRIU's --ext-unix-sk).
 	ExtUnixSk bool
+	// TcpEstablished and TcpClose take established TCP connections
+	// (CRIU's --tcp-established, --tcp-close; see fd.Options).
+	TcpEstablished, TcpClose bool
 	// FileLocks dumps the file locks (POSIX, OFD, flock) that the tree
 	// holds into file-locks.img, CRIU's --file-locks; without it a task
 	// holding a lock is refused.

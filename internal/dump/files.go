@@ -206,7 +206,8 @@ func (t *task) fdTable(ft *fileTable) ([]*fdinfo.FdinfoEntry, error) {
 		return nil, fmt.Errorf("pidfd_open: %w", err)
 	}
 	defer unix.Close(pidfd)
-	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: t.opts.fdOptions(), PipeEnds: ft.ends, Pidfd: pidfd, InTree: ft.inTree}
+	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: t.opts.fdOptions(), PipeEnds: ft.ends, Pidfd: pidfd, InTree: ft.inTree,
+		Undo: func(what string, fn func() error) { t.s.Push(what, fn) }}
 	var out []*fdinfo.FdinfoEntry
 	for i := range t.files {
 		f := &t.files[i]

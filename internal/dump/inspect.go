@@ -184,7 +184,8 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 
 // fdOptions are the options the kinds of files see.
 func (o *Options) fdOptions() fd.Options {
-	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks, GhostLimit: o.GhostLimit, ExtUnixSk: o.ExtUnixSk}
+	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks, GhostLimit: o.GhostLimit, ExtUnixSk: o.ExtUnixSk,
+		TcpEstablished: o.TcpEstablished, TcpClose: o.TcpClose, LeaveRunning: o.LeaveRunning}
 }
 
 // inspectMemory refuses, before the freeze, a task with a memory area of
@@ -225,7 +226,7 @@ func (t *task) inspectFiles() error {
 	}
 	o := t.opts.fdOptions()
 	for _, l := range fds {
-		of := openFile{File: fd.File{Fd: l.Num, Path: l.Target}}
+		of := openFile{File: fd.File{Fd: l.Num, Path: l.Target, Pid: pid}}
 		if err := unix.Stat(fmt.Sprintf("/proc/%d/fd/%d", pid, l.Num), &of.Stat); err != nil {
 			return fmt.Errorf("fd %d (%s): stat: %w", l.Num, l.Target, err)
 		}

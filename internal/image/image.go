@@ -47,6 +47,7 @@ const (
 	MagicRemapPath = "REMAP_FPATH"
 	MagicMemfd     = "MEMFD_INODE"
 	MagicFifoData  = "FIFO_DATA"
+	MagicTcpStream = "TCP_STREAM"
 	MagicTtyData   = "TTY_DATA"
 	MagicIpcShm    = "IPCNS_SHM"
 	MagicIpcSem    = "IPCNS_SEM"
@@ -281,6 +282,11 @@ func PipesDataName() string { return "pipes-data.img" }
 // SkQueuesName holds the messages queued in sockets (sk_packet_entry,
 // each followed by its bytes).
 func SkQueuesName() string { return "sk-queues.img" }
+
+// TcpStreamName is the state of the established TCP connection of socket
+// inode ino (tcp_stream_entry, then its receive and send queues' bytes);
+// CRIU names it by the inode in hex.
+func TcpStreamName(ino uint32) string { return fmt.Sprintf("tcp-stream-%x.img", ino) }
 
 // ShmemPagemapName is the pagemap of a shared memory object.
 func ShmemPagemapName(ino uint64) string { return fmt.Sprintf("pagemap-shmem-%d.img", ino) }

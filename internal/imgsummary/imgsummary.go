@@ -453,6 +453,15 @@ func (s *summary) printFiles(w io.Writer, t *task) {
 		case f.GetUsk() != nil:
 			u := f.GetUsk()
 			path, flags = fmt.Sprintf("unix socket:[%d] type %d state %d peer %d name %q", u.GetIno(), u.GetType(), u.GetState(), u.GetPeer(), u.GetName()), openFlagsStr(u.GetFlags())
+		case f.GetIsk() != nil:
+			i := f.GetIsk()
+			path, flags = fmt.Sprintf("inet socket:[%d] family %d proto %d state %d port %d -> %d, %d datagrams queued", i.GetIno(), i.GetFamily(), i.GetProto(), i.GetState(), i.GetSrcPort(), i.GetDstPort(), len(s.SkQueues[fd.GetId()])), openFlagsStr(i.GetFlags())
+			if ts, ok := s.TcpStreams[i.GetIno()]; ok {
+				path += fmt.Sprintf(", TCP stream: %d bytes to read, %d to send", len(ts.In), len(ts.Out))
+			}
+		case f.GetNlsk() != nil:
+			n := f.GetNlsk()
+			path, flags = fmt.Sprintf("netlink socket:[%d] protocol %d port id %d groups %v", n.GetIno(), n.GetProtocol(), n.GetPortid(), n.GetGroups()), openFlagsStr(n.GetFlags())
 		}
 		if fd.GetFlags()&1 != 0 { // FD_CLOEXEC
 			flags += " cloexec"

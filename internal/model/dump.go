@@ -4,6 +4,7 @@ package model
 
 import (
 	"fmt"
+	tcpstream "github.com/checkpoint-restore/go-criu/v8/crit/images/tcp-stream"
 	"os"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/cpuinfo"
@@ -46,6 +47,14 @@ type Dump struct {
 	// socket's file id, oldest first (sk-queues.img): one per datagram
 	// or seqpacket record; a stream's bytes in chunks.
 	SkQueues map[uint32][][]byte
+	// SkAddrs are, beside SkQueues, the sender's address of each queued
+	// datagram of an inet socket (a raw struct sockaddr_in or
+	// sockaddr_in6), nil where none: sk_packet_entry's field 3, which
+	// CRIU reserves for the message address.
+	SkAddrs map[uint32][][]byte
+	// TcpStreams are the established TCP connections' states, by socket
+	// inode (tcp-stream-INO.img, --tcp-established).
+	TcpStreams map[uint32]*TcpStream
 	// SkMoved are, by file id, the unix sockets whose bound file was
 	// renamed since it was bound: where the file is now
 	// (remap-fpath.img, with a regular-file entry for the path).
@@ -285,4 +294,12 @@ func (p *Process) readABI() {
 		return
 	}
 	p.Compat = p.ABI == x86.ABI32
+}
+
+// TcpStream is one established TCP connection's state as TCP_REPAIR gives
+// it: CRIU's tcp_stream_entry, then the bytes of the receive queue (not
+// read yet) and of the send queue (not acknowledged yet, or not sent).
+type TcpStream struct {
+	Entry   *tcpstream.TcpStreamEntry
+	In, Out []byte
 }

@@ -24,9 +24,11 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
 	skpacket "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-packet"
+	tcpstream "github.com/checkpoint-restore/go-criu/v8/crit/images/tcp-stream"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/utsns"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
@@ -132,8 +134,21 @@ func Load(dir string) (*Dump, error) {
 			return nil, err
 		}
 		for i, e := range ents {
-			d.SkQueues[e.GetIdFor()] = append(d.SkQueues[e.GetIdFor()], data[i])
+			id := e.GetIdFor()
+			d.SkQueues[id] = append(d.SkQueues[id], data[i])
+			if a := skAddr(e.ProtoReflect().GetUnknown()); a != nil {
+				if d.SkAddrs == nil {
+					d.SkAddrs = map[uint32][][]byte{}
+				}
+				for len(d.SkAddrs[id]) < len(d.SkQueues[id])-1 {
+					d.SkAddrs[id] = append(d.SkAddrs[id], nil)
+				}
+				d.SkAddrs[id] = append(d.SkAddrs[id], a)
+			}
 		}
+	}
+	if err := d.loadTcpStreams(); err != nil {
+		return nil, err
 	}
 	seen := map[int]bool{}
 	for i, e := range ps {
@@ -410,4 +425,63 @@ func (d *Dump) loadPipeData(name, magic string) (map[uint32]PipeData, error) {
 		out[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
 	}
 	return out, nil
+}
+
+// skAddr finds field 3 (the message address) in the unknown fields of a
+// sk_packet_entry; nil if absent or malformed.
+func skAddr(b []byte) []byte {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil
+		}
+		b = b[n:]
+		if num == skAddrField && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return nil
+			}
+			return append([]byte{}, v...)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return nil
+		}
+		b = b[m:]
+	}
+	return nil
+}
+
+// loadTcpStreams reads the tcp-stream image of every established TCP
+// socket of files.img.
+func (d *Dump) loadTcpStreams() error {
+	for _, f := range d.Files {
+		isk := f.GetIsk()
+		if isk == nil || isk.GetProto() != syscall.IPPROTO_TCP || isk.GetState() != 1 { // TCP_ESTABLISHED
+			continue
+		}
+		name := image.TcpStreamName(isk.GetIno())
+		if !d.exists(name) {
+			continue // dumped with --tcp-close: restored closed
+		}
+		ents, data, err := image.ReadWithData(d.Dir, name, image.MagicTcpStream,
+			func() *tcpstream.TcpStreamEntry { return &tcpstream.TcpStreamEntry{} },
+			func(e *tcpstream.TcpStreamEntry) int { return int(e.GetInqLen()) + int(e.GetOutqLen()) })
+		if err != nil {
+			return err
+		}
+		if len(ents) != 1 {
+			return fmt.Errorf("%s: %d entries: %w", name, len(ents), image.ErrCorrupt)
+		}
+		e := ents[0]
+		if e.GetUnsqLen() > e.GetOutqLen() {
+			return fmt.Errorf("%s: %d unsent bytes of %d in the send queue: %w", name, e.GetUnsqLen(), e.GetOutqLen(), image.ErrCorrupt)
+		}
+		if d.TcpStreams == nil {
+			d.TcpStreams = map[uint32]*TcpStream{}
+		}
+		in := int(e.GetInqLen())
+		d.TcpStreams[isk.GetIno()] = &TcpStream{Entry: e, In: data[0][:in], Out: data[0][in:]}
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
 	skpacket "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-packet"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
@@ -151,6 +152,9 @@ func (d *Dump) Write(dir string) error {
 		}
 	}
 	if err := d.writePipes(image.PipesDataName(), image.MagicPipesData, d.Pipes); err != nil {
+		return err
+	}
+	if err := d.writeTcpStreams(); err != nil {
 		return err
 	}
 	if err := d.writeSkQueues(); err != nil {
@@ -333,6 +337,10 @@ func (d *Dump) addSkMoved() []proto.Message {
 	return msgs
 }
 
+// skAddrField is sk_packet_entry's reserved "optional bytes addr = 3"
+// (CRIU's images/sk-packet.proto).
+const skAddrField = 3
+
 // writeSkQueues writes sk-queues.img, CRIU's sk_packet_entry for each
 // queued message followed by its bytes; none when no socket has any.
 func (d *Dump) writeSkQueues() error {
@@ -347,8 +355,14 @@ func (d *Dump) writeSkQueues() error {
 	var msgs []proto.Message
 	var data [][]byte
 	for _, id := range ids {
-		for _, m := range d.SkQueues[id] {
-			msgs = append(msgs, &skpacket.SkPacketEntry{IdFor: proto.Uint32(id), Length: proto.Uint32(uint32(len(m)))})
+		for i, m := range d.SkQueues[id] {
+			e := &skpacket.SkPacketEntry{IdFor: proto.Uint32(id), Length: proto.Uint32(uint32(len(m)))}
+			if as := d.SkAddrs[id]; i < len(as) && len(as[i]) > 0 {
+				// go-criu has no field for it: written as field 3 unknown
+				// to its type, as CRIU reserves it (optional bytes addr).
+				e.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, skAddrField, protowire.BytesType), as[i]))
+			}
+			msgs = append(msgs, e)
 			data = append(data, m)
 		}
 	}
@@ -365,4 +379,16 @@ func (d *Dump) Size() int64 {
 		}
 	}
 	return n
+}
+
+// writeTcpStreams writes one tcp-stream-INO.img per established TCP
+// connection.
+func (d *Dump) writeTcpStreams() error {
+	for ino, t := range d.TcpStreams {
+		data := append(append([]byte{}, t.In...), t.Out...)
+		if err := d.Dir.WriteWithData(image.TcpStreamName(ino), image.MagicTcpStream, []proto.Message{t.Entry}, [][]byte{data}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -38,6 +38,9 @@ type Options struct {
 	// FileLocks takes the dumped file locks again (file-locks.img),
 	// CRIU's --file-locks; a dump that holds locks is refused without it.
 	FileLocks bool
+	// TcpClose restores the dumped established TCP connections closed
+	// (--tcp-close).
+	TcpClose bool
 	// Stdin, Stdout and Stderr are given to the restored task for
 	// inherited stdio; nil means os.Stdin, os.Stdout, os.Stderr.
 	Stdin, Stdout, Stderr *os.File
@@ -102,7 +105,7 @@ func Restore(opts Options) (*Process, error) {
 		opts.Stderr = os.Stderr
 	}
 	kinds := fd.New()
-	fdOpts := fd.Options{ShellJob: opts.ShellJob, FileLocks: opts.FileLocks}
+	fdOpts := fd.Options{ShellJob: opts.ShellJob, FileLocks: opts.FileLocks, TcpClose: opts.TcpClose}
 	if err := fd.CheckLocks(d, fdOpts); err != nil {
 		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
 	}

@@ -163,11 +163,12 @@ wait:
 
 // sockDiagModules are the kernel modules that answer sock_diag (ckpt
 // reads unix sockets' peers and queues through UNIX_DIAG, and names
-// other sockets through the others), in an order that loads each after
-// what it needs. Debian's kernel has them as modules, which a guest
-// without /lib/modules cannot load on demand; scripts/setup.sh keeps
-// them next to the kernel, in modules-RELEASE.
-var sockDiagModules = []string{"inet_diag", "tcp_diag", "udp_diag", "raw_diag", "unix_diag", "netlink_diag", "af_packet_diag"}
+// other sockets through the others), then nf_tables and what it needs
+// (the network lock of dumped TCP connections), in an order that loads
+// each after what it needs. Debian's kernel has them as modules, which a
+// guest without /lib/modules cannot load on demand; scripts/setup.sh
+// keeps them next to the kernel, in modules-RELEASE.
+var sockDiagModules = []string{"inet_diag", "tcp_diag", "udp_diag", "raw_diag", "unix_diag", "netlink_diag", "af_packet_diag", "nfnetlink", "libcrc32c", "nf_tables"}
 
 // GuestModulesDir is where the guest finds the modules to load at boot
 // (test/vm/guestinit loads every file there, in name order); at the

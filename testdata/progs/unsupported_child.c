@@ -1,15 +1,17 @@
-/* ckpt-test: expect=dump-fail dump-error=UDP */
+/* ckpt-test: expect=dump-fail dump-error=packet */
 /*
- * A tree whose child holds a socket, which ckpt cannot dump yet (a UDP
- * socket on loopback with a datagram queued, named "UDP" by the dump). The
- * child is found only once the tree is frozen, so the dump fails after
- * it stopped the tree: both processes must be let go exactly as they
- * were (not stopped, not traced, the child's socket still holding its byte).
+ * A tree whose child holds a socket that ckpt cannot dump (a packet
+ * socket, named "packet" by the dump), beside a UDP socket on loopback with
+ * a datagram queued, which ckpt can dump. The child is found only once the
+ * tree is frozen, so the dump fails after it stopped the tree: both
+ * processes must be let go exactly as they were (not stopped, not traced,
+ * the child's UDP socket still holding its byte, the packet socket open).
  */
 #include "ckpt_test.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <linux/if_packet.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -42,11 +44,17 @@ int main(void)
 		CHECK_SYS(bind(u, (struct sockaddr *)&sin, sizeof(sin)) == 0, "bind");
 		CHECK_SYS(getsockname(u, (struct sockaddr *)&sin, &sl) == 0, "getsockname");
 		CHECK_SYS(sendto(u, "y", 1, 0, (struct sockaddr *)&sin, sizeof(sin)) == 1, "sendto");
+		/* Protocol 0: it receives nothing, so it stays as it is. */
+		int pk = socket(AF_PACKET, SOCK_DGRAM, 0);
+		CHECK_SYS(pk >= 0, "packet socket");
 		CHECK_SYS(write(sync[1], "c", 1) == 1, "sync");
 		close(sync[1]);
 		ckpt_wait_term();
 		not_traced("child");
 		CHECK_SYS(read(u, &c, 1) == 1 && c == 'y', "child: socket byte lost");
+		int ty = 0;
+		socklen_t tl = sizeof ty;
+		CHECK_SYS(getsockopt(pk, SOL_SOCKET, SO_TYPE, &ty, &tl) == 0 && ty == SOCK_DGRAM, "child: packet socket");
 		_exit(0);
 	}
 	close(sync[1]);

@@ -1,9 +1,9 @@
 /* ckpt-test: expect=dump-fail dump-error=TCP */
 /*
- * unsupported_fd: the checkpoint must refuse an fd type it cannot handle
- * (a TCP listener on loopback and a connection through it with a byte in
- * flight), naming it ("TCP socket (IPv4) in state LISTEN"), and leave the
- * process untouched.
+ * unsupported_fd: the checkpoint must refuse an fd it cannot handle (an
+ * established TCP connection with a byte in flight, through a TCP listener
+ * on loopback, which ckpt can dump), naming it ("a TCP socket (IPv4) ...
+ * in state ESTABLISHED"), and leave the process untouched.
  * Besides the sockets the process has a memory pattern (heap and mmap), a
  * blocked signal mask and a few sigactions. After SIGTERM it verifies: the
  * eventfd counter is still 7, the memory is intact, mask and sigactions are

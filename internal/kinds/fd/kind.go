@@ -22,6 +22,8 @@ import (
 type File struct {
 	Fd   int
 	Path string // the target of /proc/PID/fd/N
+	// Pid is the task that holds it (0: ckpt itself, in tests).
+	Pid  int
 	Stat unix.Stat_t
 	Info *procfs.FdInfo
 	// FsType is the file system's magic (statfs f_type) of a regular
@@ -43,6 +45,14 @@ type Options struct {
 	// GhostLimit is the largest unlinked file whose contents the dump
 	// saves (--ghost-limit); 0 means DefaultGhostLimit.
 	GhostLimit int64
+	// TcpEstablished dumps established TCP connections with their state
+	// and queues through TCP_REPAIR, and restores them
+	// (--tcp-established); TcpClose dumps them without their state and
+	// restores them closed (--tcp-close).
+	TcpEstablished, TcpClose bool
+	// LeaveRunning: the tree goes on after the dump (--leave-running),
+	// so sockets the dump put in repair mode leave it at once.
+	LeaveRunning bool
 }
 
 // Task is the frozen process whose files a kind collects.
@@ -59,6 +69,10 @@ type Task struct {
 	// Pidfd refers to the task, for pidfd_getfd: a kind that must look
 	// at a file through a copy of the task's fd takes it with it.
 	Pidfd int
+	// Undo registers a step that takes back, if the dump fails, a change
+	// a kind made to the task's files (a socket put in repair mode); nil
+	// where no dump runs (tests).
+	Undo func(what string, fn func() error)
 }
 
 // Restorer is a process being restored, as a kind sees it: each call

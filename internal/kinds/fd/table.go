@@ -25,12 +25,13 @@ type Kinds struct {
 	regfile *regKind
 	memfd   *memfdKind
 	fifo    *fifoKind
+	inet    *inetKind
 }
 
 // New returns a fresh instance of every kind: the one table of the kinds
 // of files ckpt knows. A new kind is added here.
 func New() *Kinds {
-	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}, pty: &ptyKind{}}
+	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}, pty: &ptyKind{}, inet: &inetKind{}}
 	k.fifo = &fifoKind{reg: k.regfile}
 	k.all = []Kind{
 		k.stdio,
@@ -44,6 +45,8 @@ func New() *Kinds {
 		k.fifo,
 		&unixKind{},
 		&inotifyKind{},
+		k.inet,
+		&netlinkKind{},
 		&posixMQKind{}, // a regular file of mqueue, which regfile leaves
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
@@ -58,6 +61,8 @@ func New() *Kinds {
 		fdinfo.FdTypes_TTY:       k.pty, // inherited terminals: ForEntry
 		fdinfo.FdTypes_UNIXSK:    k.all[9],
 		fdinfo.FdTypes_INOTIFY:   k.all[10],
+		fdinfo.FdTypes_INETSK:    k.inet,
+		fdinfo.FdTypes_NETLINKSK: k.all[12],
 	}
 	// A pty end whose master the tree holds, before stdio takes terminals.
 	k.all = append([]Kind{k.pty}, k.all...)
@@ -162,6 +167,7 @@ func (k *Kinds) Close() {
 	k.regfile.closeGhosts()
 	k.regfile.closeLinked()
 	k.memfd.close()
+	k.inet.Close()
 }
 
 // Seal ends the restore of the files the tree shares, once every fd and

@@ -402,12 +402,14 @@ func sockOpts(fd int) (*skopts.SkOptsEntry, error) {
 		}
 		*tm.sec, *tm.usec = proto.Uint64(uint64(tv.Sec)), proto.Uint64(uint64(tv.Usec))
 	}
+	// Recent kernels (6.18 here) answer EOPNOTSUPP for these on sockets
+	// other than unix and netlink ones, which cannot have them set.
 	pc, err := geti(unix.SO_PASSCRED)
-	if err != nil {
+	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
 		return nil, err
 	}
 	ps, err := geti(unix.SO_PASSSEC)
-	if err != nil {
+	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) {
 		return nil, err
 	}
 	o.SoPasscred, o.SoPasssec = proto.Bool(pc != 0), proto.Bool(ps != 0)
@@ -520,42 +522,7 @@ func (k *unixKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 
 // take puts the socket held at fd spare of home at num of r.
 func (k *unixKind) take(r Restorer, spare, num int, cloexec bool) error {
-	var tmp uint64
-	if r.Pid() == k.home.Pid() {
-		got, err := r.Syscall(x86.SysFcntl, uint64(spare), unix.F_DUPFD, uint64(r.MaxFd()+1))
-		if err != nil {
-			return fmt.Errorf("dup: %w", err)
-		}
-		tmp = got
-	} else {
-		vpid, err := innerPid(k.home.Pid())
-		if err != nil {
-			return err
-		}
-		pfd, err := r.Syscall(x86.SysPidfdOpen, uint64(vpid), 0)
-		if err != nil {
-			return fmt.Errorf("pidfd_open(%d): %w", vpid, err)
-		}
-		got, err := r.Syscall(x86.SysPidfdGetfd, pfd, uint64(spare), 0)
-		if _, cerr := r.Syscall(x86.SysClose, pfd); err == nil && cerr != nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("pidfd_getfd from %d: %w", vpid, err)
-		}
-		tmp = got
-	}
-	if err := r.Place(int(tmp), num, cloexec); err != nil {
-		return err
-	}
-	fdFlags := uint64(0)
-	if cloexec {
-		fdFlags = unix.FD_CLOEXEC
-	}
-	if _, err := r.Syscall(x86.SysFcntl, uint64(num), unix.F_SETFD, fdFlags); err != nil {
-		return fmt.Errorf("fcntl(F_SETFD): %w", err)
-	}
-	return nil
+	return takeFd(r, k.home, spare, num, cloexec)
 }
 
 // innerPid is the PID of host pid in its own (innermost) PID namespace,

@@ -1,0 +1,151 @@
+//go:build linux && amd64
+
+// Package netlock keeps the packets of dumped TCP connections away from
+// the kernel between the dump and the restore: while a connection has no
+// socket, a packet from its peer would be answered with a reset and the
+// peer would drop the connection. It adds nftables rules (table "ckpt",
+// family inet, in the network namespace of the connection) that drop
+// the connection's packets in both directions, one rule per direction
+// tagged with the connection, and removes them once the connection is
+// restored. CRIU does the same with its network lock.
+//
+// It must not touch any other table: the rules are found again by their
+// tag, and the table goes once it holds none.
+package netlock
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// Conn is one TCP connection, seen from its dumped end.
+type Conn struct {
+	Local, Peer netip.AddrPort
+}
+
+// String names the connection; it is also the tag of its rules.
+func (c Conn) String() string { return "ckpt " + c.Local.String() + " " + c.Peer.String() }
+
+const tableName = "ckpt"
+
+var table = &nftables.Table{Name: tableName, Family: nftables.TableFamilyINet}
+
+// conn opens nftables in the network namespace at nsPath ("" for ckpt's).
+func conn(nsPath string) (*nftables.Conn, func(), error) {
+	if nsPath == "" {
+		c, err := nftables.New()
+		return c, func() {}, err
+	}
+	f, err := os.Open(nsPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return c, func() { f.Close() }, nil
+}
+
+func chains() (in, out *nftables.Chain) {
+	accept := nftables.ChainPolicyAccept
+	in = &nftables.Chain{Name: "input", Table: table, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter, Policy: &accept}
+	out = &nftables.Chain{Name: "output", Table: table, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter, Policy: &accept}
+	return in, out
+}
+
+// match is the expressions that match TCP packets from src to dst.
+func match(src, dst netip.AddrPort) []expr.Any {
+	proto, saddr, daddr, alen := byte(unix.NFPROTO_IPV4), uint32(12), uint32(16), uint32(4)
+	if src.Addr().Is6() && !src.Addr().Is4In6() {
+		proto, saddr, daddr, alen = unix.NFPROTO_IPV6, 8, 24, 16
+	}
+	addr := func(a netip.Addr) []byte {
+		if alen == 4 {
+			b := a.Unmap().As4()
+			return b[:]
+		}
+		b := a.As16()
+		return b[:]
+	}
+	port := func(p uint16) []byte { return []byte{byte(p >> 8), byte(p)} }
+	cmp := func(b []byte) *expr.Cmp { return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b} }
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, cmp([]byte{proto}),
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, cmp([]byte{unix.IPPROTO_TCP}),
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: saddr, Len: alen}, cmp(addr(src.Addr())),
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: daddr, Len: alen}, cmp(addr(dst.Addr())),
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2}, cmp(port(src.Port())),
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}, cmp(port(dst.Port())),
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}
+}
+
+// Lock drops every packet of c, in the network namespace at nsPath
+// ("" for ckpt's own), until Unlock.
+func Lock(nsPath string, c Conn) error {
+	nc, done, err := conn(nsPath)
+	if err != nil {
+		return fmt.Errorf("network lock of %s: nftables: %w", c, err)
+	}
+	defer done()
+	in, out := chains()
+	nc.AddTable(table)
+	nc.AddChain(in)
+	nc.AddChain(out)
+	tag := []byte(c.String())
+	nc.AddRule(&nftables.Rule{Table: table, Chain: in, Exprs: match(c.Peer, c.Local), UserData: tag})
+	nc.AddRule(&nftables.Rule{Table: table, Chain: out, Exprs: match(c.Local, c.Peer), UserData: tag})
+	if err := nc.Flush(); err != nil {
+		return fmt.Errorf("network lock of %s: add nftables rules: %w", c, err)
+	}
+	return nil
+}
+
+// Unlock removes c's rules, and the table once it holds none; a
+// connection without rules is no error.
+func Unlock(nsPath string, c Conn) error {
+	nc, done, err := conn(nsPath)
+	if err != nil {
+		return fmt.Errorf("network unlock of %s: nftables: %w", c, err)
+	}
+	defer done()
+	if _, err := nc.ListTableOfFamily(tableName, nftables.TableFamilyINet); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("network unlock of %s: %w", c, err)
+	}
+	in, out := chains()
+	left := 0
+	tag := c.String()
+	for _, ch := range []*nftables.Chain{in, out} {
+		rules, err := nc.GetRules(table, ch)
+		if err != nil {
+			return fmt.Errorf("network unlock of %s: list rules: %w", c, err)
+		}
+		for _, r := range rules {
+			if string(r.UserData) != tag {
+				left++
+				continue
+			}
+			if err := nc.DelRule(r); err != nil {
+				return fmt.Errorf("network unlock of %s: %w", c, err)
+			}
+		}
+	}
+	if left == 0 {
+		nc.DelTable(table)
+	}
+	if err := nc.Flush(); err != nil {
+		return fmt.Errorf("network unlock of %s: remove nftables rules: %w", c, err)
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+//go:build linux && amd64
+
+package netlock
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+)
+
+// A locked connection's packets are dropped: a client bound to the locked
+// local address cannot reach the peer; once unlocked it can, and the
+// table is gone.
+func TestLockUnlock(t *testing.T) {
+	if nc, err := nftables.New(); err != nil {
+		t.Skip(err)
+	} else if _, err := nc.ListTables(); err != nil {
+		t.Skip("nftables:", err)
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	peer := l.Addr().(*net.TCPAddr).AddrPort()
+	probe, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := probe.Addr().(*net.TCPAddr).AddrPort() // a free port
+	probe.Close()
+	c := Conn{Local: local, Peer: peer}
+	if err := Lock("", c); err != nil {
+		t.Skip(err) // no nftables here
+	}
+	locked := true
+	defer func() {
+		if locked {
+			_ = Unlock("", c)
+		}
+	}()
+	d := net.Dialer{Timeout: 300 * time.Millisecond, LocalAddr: net.TCPAddrFromAddrPort(local)}
+	if conn, err := d.Dial("tcp4", peer.String()); err == nil {
+		conn.Close()
+		t.Fatal("connected through the lock")
+	}
+	if err := Unlock("", c); err != nil {
+		t.Fatal(err)
+	}
+	locked = false
+	nc, _ := nftables.New()
+	if _, err := nc.ListTableOfFamily(tableName, nftables.TableFamilyINet); err == nil {
+		t.Error("table left after the last unlock")
+	}
+	// Another local port (the first may wait in SYN_SENT's aftermath).
+	d.LocalAddr = nil
+	conn, err := d.Dial("tcp4", peer.String())
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	conn.Close()
+	if err := Unlock("", Conn{Local: netip.MustParseAddrPort("127.0.0.1:1"), Peer: peer}); err != nil {
+		t.Errorf("unlock without a table: %v", err)
+	}
+}
