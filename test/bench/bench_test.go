@@ -201,6 +201,7 @@ func runOnce(b *testing.B, exe, dir string) (res *result, err error) {
 	}
 	r.frozen = st.FrozenFor
 	r.pageBytes = int64(st.PagesWritten) * pageSize
+	b.Logf("dump: %d pages written, %d of them spliced (one copy)", st.PagesWritten, st.PagesSpliced)
 	r.imageBytes = st.ImageBytes
 	if note, err := t.reapDumped(); err != nil {
 		return nil, err

@@ -78,6 +78,8 @@ const (
 	SysAccept4
 	SysPidfdOpen
 	SysPidfdGetfd
+	SysVmsplice
+	SysPreadv
 	numSyscalls
 )
 
@@ -159,6 +161,9 @@ var sysNums = [numSyscalls][2]int{
 	SysAccept4:    {288, 364},
 	SysPidfdOpen:  {434, 434},
 	SysPidfdGetfd: {438, 438},
+	SysVmsplice:   {278, 316},
+	// ia32: compat_sys_preadv, the offset split into two 32-bit halves.
+	SysPreadv: {295, 333},
 }
 
 var sysNames = [numSyscalls]string{
@@ -173,7 +178,7 @@ var sysNames = [numSyscalls]string{
 	"timer_getoverrun", "timer_delete",
 	"membarrier", "flock", "setns", "mount", "umount2",
 	"socket", "socketpair", "bind", "listen", "connect", "accept4",
-	"pidfd_open", "pidfd_getfd",
+	"pidfd_open", "pidfd_getfd", "vmsplice", "preadv",
 }
 
 func (s Syscall) String() string {
