@@ -48,6 +48,11 @@ const (
 	// pipe2 returns, then the iovecs of one vmsplice (16 bytes each, 8
 	// for an ia32 task).
 	spliceScratch = x86.PageSize + spliceIovMax*16
+	// spliceMin is the least a process must have to save for the fast
+	// path: setting it up and taking it down costs about a dozen
+	// injected calls, as much as copying a megabyte the other way (a
+	// tree of many small processes would pay it in each).
+	spliceMin = 1 << 20
 )
 
 // splicePipeSizes are the pipe sizes tried with F_SETPIPE_SZ, largest
@@ -72,7 +77,7 @@ func (t *task) copyRuns(runs []pageRun, code uint64, mem *ptrace.Mem, f *os.File
 		return nil
 	}
 	var sp *splicer
-	if code != 0 {
+	if code != 0 && total >= spliceMin {
 		if sp, err = t.startSplice(code, mem); err != nil {
 			t.opts.logf("dump %d: pages copied through the task's memory file, not vmsplice: %v", t.pid, err)
 			sp = nil
