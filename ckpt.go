@@ -92,6 +92,10 @@ type DumpStats struct {
 	PagesWritten uint64
 	// ZeroPages counts the pages left out because they map the zero page.
 	ZeroPages uint64
+	// PagesSpliced counts, of PagesWritten, the pages the task vmspliced
+	// into pipes that ckpt spliced into the image (one copy); the others
+	// were read through its memory and written (two).
+	PagesSpliced uint64
 	// ImageBytes is the size of all image files written.
 	ImageBytes int64
 }
@@ -187,7 +191,7 @@ func Dump(opts DumpOptions) (*DumpStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DumpStats{FrozenFor: st.FrozenFor, PagesWritten: st.PagesWritten, ZeroPages: st.ZeroPages, ImageBytes: st.ImageBytes}, nil
+	return &DumpStats{FrozenFor: st.FrozenFor, PagesWritten: st.PagesWritten, ZeroPages: st.ZeroPages, PagesSpliced: st.PagesSpliced, ImageBytes: st.ImageBytes}, nil
 }
 
 // Restore brings back the tree dumped in opts.ImagesDir and returns once

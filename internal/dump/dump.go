@@ -82,6 +82,7 @@ type Stats struct {
 	FrozenFor    time.Duration // from the stop of the task to its kill or release
 	PagesWritten uint64        // pages written to the pages image
 	ZeroPages    uint64        // pages left out because they map the zero page
+	PagesSpliced uint64        // of PagesWritten, those the task vmspliced into pipes (one copy)
 	ImageBytes   int64         // size of all image files written
 }
 

@@ -3,7 +3,6 @@
 package dump
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 
@@ -12,7 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
-	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/kinds/ns"
 	"github.com/ckpt/ckpt/internal/kinds/vma"
@@ -92,10 +90,17 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 		return nil, err
 	}
 	defer pages.Close()
-	pw := pages.Writer()
+	// Injected calls (the fast page copy, pagecopy.go) run from code
+	// written over the first bytes of this page; its run is read first,
+	// while it still holds the task's own bytes.
+	code, err := scratchCodeAddr(vmas)
+	if err != nil {
+		code = 0
+	}
+	codePage := code &^ (x86.PageSize - 1)
 
 	var out []*vmaimg.VmaEntry
-	buf := make([]byte, 4<<20)
+	var runs []pageRun
 	for _, se := range vmas {
 		v := se.VMA
 		kind, err := vma.Classify(pid, se)
@@ -241,20 +246,37 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			}
 			start := v.Start + uint64(i)*x86.PageSize
 			n := uint64(j - i)
-			if err := copyPages(t.opts, mem, pw, buf, start, n*x86.PageSize); err != nil {
-				return nil, fmt.Errorf("dump vma %#x-%#x: %w", v.Start, v.End, err)
-			}
 			pages.Add(start, n)
 			stats.PagesWritten += n
+			// The vDSO is a special mapping; what the task cannot read
+			// it cannot vmsplice: both are read through /proc/PID/mem.
+			viaMem := wholeVMA || !v.Read
+			end := start + n*x86.PageSize
+			if code != 0 && start <= codePage && codePage < end {
+				cp := make([]byte, x86.PageSize)
+				if err := mem.ReadAt(cp, codePage); err != nil {
+					return nil, fmt.Errorf("dump vma %#x-%#x: %w", v.Start, v.End, err)
+				}
+				runs = appendRun(runs, pageRun{addr: start, size: codePage - start, viaMem: viaMem})
+				runs = append(runs, pageRun{addr: codePage, size: x86.PageSize, data: cp})
+				runs = appendRun(runs, pageRun{addr: codePage + x86.PageSize, size: end - codePage - x86.PageSize, viaMem: viaMem})
+			} else {
+				runs = append(runs, pageRun{addr: start, size: end - start, viaMem: viaMem})
+			}
 			i = j
 		}
-		if stats.PagesWritten > 0 {
-			fault.Panic(fault.DumpMemory)
-		}
+	}
+	f, err := pages.File()
+	if err != nil {
+		return nil, err
+	}
+	if err := t.copyRuns(runs, code, mem, f, stats); err != nil {
+		return nil, fmt.Errorf("dump memory: %w", err)
 	}
 	if p.PagesID, p.Pagemap, err = pages.Finish(); err != nil {
 		return nil, err
 	}
+
 	return out, nil
 }
 
@@ -282,22 +304,10 @@ func madvBits(se procfs.SmapsEntry) uint64 {
 	return m
 }
 
-// copyPages copies size bytes from addr to w, in chunks of len(buf);
-// between chunks the dump may be interrupted.
-func copyPages(o *Options, mem *ptrace.Mem, w *bufio.Writer, buf []byte, addr, size uint64) error {
-	for size > 0 {
-		if err := o.interrupted(); err != nil {
-			return err
-		}
-		n := min(size, uint64(len(buf)))
-		if err := mem.ReadAt(buf[:n], addr); err != nil {
-			return err
-		}
-		if _, err := w.Write(buf[:n]); err != nil {
-			return fmt.Errorf("write pages image: %w", err)
-		}
-		addr += n
-		size -= n
+// appendRun appends r unless it is empty.
+func appendRun(runs []pageRun, r pageRun) []pageRun {
+	if r.size == 0 {
+		return runs
 	}
-	return nil
+	return append(runs, r)
 }

@@ -181,6 +181,16 @@ func CreatePages(dir image.Dir, id uint32) (*PagesWriter, error) {
 // Writer is where the bytes of the next run go, in order.
 func (w *PagesWriter) Writer() *bufio.Writer { return w.w }
 
+// File flushes what Writer holds and returns the image file, for a writer
+// that puts the bytes of the next runs there itself (splice, pwrite from
+// the file's current size on) and leaves its offset at the end.
+func (w *PagesWriter) File() (*os.File, error) {
+	if err := w.w.Flush(); err != nil {
+		return nil, fmt.Errorf("write pages image: %w", err)
+	}
+	return w.f, nil
+}
+
 // Add records that the next nrPages pages written are those at vaddr.
 func (w *PagesWriter) Add(vaddr, nrPages uint64) {
 	w.pm = append(w.pm, &pagemap.PagemapEntry{

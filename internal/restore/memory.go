@@ -170,6 +170,8 @@ func (r *restorer) fillPages() error {
 		return fmt.Errorf("parent %d: %w", r.parent.pid, err)
 	}
 	defer pix.close()
+	// The task reads what it can of the image itself (pagefill.go).
+	fill := r.newPageFiller(pf)
 	var pbuf []byte
 	var own []span
 	var shared, total uint64
@@ -185,6 +187,11 @@ func (r *restorer) fillPages() error {
 		}
 		if n == 0 || n > 1<<36 || addr%x86.PageSize != 0 || !inVMA(span{addr, addr + size}) {
 			return fmt.Errorf("%s: entry %d (%#x, %d pages) lies outside every vma", image.PagemapName(r.im.Pid), run.Index, addr, n)
+		}
+		if pix == nil || !overlapsAny(span{addr, addr + size}, r.keep) {
+			if ok, err := fill.take(addr, size, off); ok || err != nil {
+				return err
+			}
 		}
 		for size > 0 {
 			c := min(size, uint64(len(buf)))
@@ -213,6 +220,12 @@ func (r *restorer) fillPages() error {
 		}
 		return nil
 	})
+	if err == nil {
+		err = fill.flush()
+	}
+	if cerr := fill.close(); cerr != nil && err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,11 @@ func BenchmarkDumpRestore1GiB(b *testing.B) {
 
 	tmp := b.TempDir()
 	exe := filepath.Join(tmp, "touch1g")
-	if err := testsupport.BuildC(exe, filepath.Join("testdata", "touch1g.c"), "-O2", "-Wall"); err != nil {
+	cflags := []string{"-O2", "-Wall"}
+	if os.Getenv("CKPT_BENCH_M32") != "" {
+		cflags = append(cflags, "-m32") // an ia32 target
+	}
+	if err := testsupport.BuildC(exe, filepath.Join("testdata", "touch1g.c"), cflags...); err != nil {
 		b.Fatal(err)
 	}
 	thp, _ := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
@@ -201,6 +205,7 @@ func runOnce(b *testing.B, exe, dir string) (res *result, err error) {
 	}
 	r.frozen = st.FrozenFor
 	r.pageBytes = int64(st.PagesWritten) * pageSize
+	b.Logf("dump: %d pages written, %d of them spliced (one copy)", st.PagesWritten, st.PagesSpliced)
 	r.imageBytes = st.ImageBytes
 	if note, err := t.reapDumped(); err != nil {
 		return nil, err

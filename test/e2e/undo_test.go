@@ -36,6 +36,16 @@ func TestPanicUndo(t *testing.T) {
 			t.Run(prog+"/"+step, func(t *testing.T) { restorePanics(t, prog, step) })
 		}
 	}
+	// mem_anon has more pages than the dump's fast copy needs (its
+	// pipes, scratch and injection in the task are undone too).
+	for _, prog := range []string{"mem_anon", "mem_anon.32"} {
+		t.Run(prog+"/"+fault.DumpMemory, func(t *testing.T) {
+			if strings.HasSuffix(prog, ".32") && !hostIA32 {
+				t.Skip("this kernel does not run ia32 programs")
+			}
+			dumpPanics(t, prog, fault.DumpMemory)
+		})
+	}
 	// A tree of ia32 processes is restored from the ia32 helper (exec'd
 	// from a memfd), which must be undone as well.
 	for _, step := range []string{fault.RestoreHelper, fault.RestoreCloned, fault.RestoreRebuild} {

@@ -292,6 +292,8 @@ func TestSyscallNumbers(t *testing.T) {
 		{SysRseq, "rseq", 334, 386},
 		{SysCloseRange, "close_range", 436, 436},
 		{SysMembarrier, "membarrier", 324, 375},
+		{SysVmsplice, "vmsplice", 278, 316},
+		{SysPreadv, "preadv", 295, 333},
 	} {
 		if got := tc.s.Number(false); got != tc.n64 {
 			t.Errorf("%v x86_64: %d, want %d", tc.s, got, tc.n64)

@@ -83,6 +83,8 @@ const (
 	SysInotifyRmWatch
 	SysShmat
 	SysShmctl
+	SysVmsplice
+	SysPreadv
 	numSyscalls
 )
 
@@ -169,6 +171,9 @@ var sysNums = [numSyscalls][2]int{
 	SysInotifyRmWatch:  {255, 293},
 	SysShmat:           {30, 397},
 	SysShmctl:          {31, 396},
+	SysVmsplice:        {278, 316},
+	// ia32: compat_sys_preadv, the offset split into two 32-bit halves.
+	SysPreadv: {295, 333},
 }
 
 var sysNames = [numSyscalls]string{
@@ -185,6 +190,7 @@ var sysNames = [numSyscalls]string{
 	"socket", "socketpair", "bind", "listen", "connect", "accept4",
 	"pidfd_open", "pidfd_getfd",
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "shmat", "shmctl",
+	"vmsplice", "preadv",
 }
 
 func (s Syscall) String() string {

@@ -1,0 +1,487 @@
+//go:build linux && amd64
+
+package dump
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/fault"
+	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/ptrace"
+)
+
+// This file copies the pages a dump saves from the frozen task into its
+// pages image. The fast path makes one copy: the task itself, by injected
+// vmsplice calls, hands references to its pages to a pipe whose read end
+// ckpt took with pidfd_getfd, and ckpt splices the pipe into the image
+// (the only copy, into the page cache). Two pipes take turns: the task
+// fills one while ckpt drains the other. Where that path is not there
+// (no pidfd_getfd before Linux 5.6, a pipe that cannot be made, a task
+// without room for one more fd), the pages are read through the task's
+// memory (process_vm_readv, /proc/PID/mem) and written, two copies.
+
+// pageRun is a run of pages the dump saves, in pagemap order.
+type pageRun struct {
+	addr, size uint64
+	// viaMem: read through the memory file, not vmsplice: the vDSO (a
+	// special mapping) and mappings the task itself cannot read.
+	viaMem bool
+	// data, when set, is the run's content read before syscalls were
+	// injected: the page the injected code is written over.
+	data []byte
+}
+
+const (
+	// splicePipes is the number of pipes that take turns.
+	splicePipes = 2
+	// spliceIovMax is UIO_MAXIOV (include/uapi/linux/uio.h): the most
+	// iovecs one vmsplice takes.
+	spliceIovMax = 1024
+	// spliceScratch is the size of the task's scratch mapping: the fds
+	// pipe2 returns, then the iovecs of one vmsplice (16 bytes each, 8
+	// for an ia32 task).
+	spliceScratch = x86.PageSize + spliceIovMax*16
+	// spliceMin is the least a process must have to save for the fast
+	// path: setting it up and taking it down costs about a dozen
+	// injected calls, as much as copying a megabyte the other way (a
+	// tree of many small processes would pay it in each).
+	spliceMin = 1 << 20
+)
+
+// splicePipeSizes are the pipe sizes tried with F_SETPIPE_SZ, largest
+// first: a larger pipe takes more pages per injected call. Above
+// /proc/sys/fs/pipe-max-size (1 MiB by default) they need
+// CAP_SYS_RESOURCE, which a dump run as root has.
+var splicePipeSizes = []int{8 << 20, 4 << 20, 1 << 20}
+
+// copyRuns writes the content of runs to the pages image, in order.
+// code is where injected syscalls run from (0: nowhere, no fast path).
+func (t *task) copyRuns(runs []pageRun, code uint64, mem *ptrace.Mem, f *os.File, stats *Stats) error {
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("pages image: %w", err)
+	}
+	c := &pageCopier{t: t, mem: mem, f: f, off: off, buf: make([]byte, 4<<20)}
+	var total uint64
+	for _, r := range runs {
+		total += r.size
+	}
+	if total == 0 {
+		return nil
+	}
+	var sp *splicer
+	if code != 0 && total >= spliceMin {
+		if sp, err = t.startSplice(code, mem); err != nil {
+			t.opts.logf("dump %d: pages copied through the task's memory file, not vmsplice: %v", t.pid, err)
+			sp = nil
+		}
+	}
+	if sp == nil {
+		err = c.runsViaMem(runs)
+	} else {
+		// On a panic the run's undo stack takes back what the task
+		// holds; ckpt's own ends are closed here.
+		defer sp.closeLocal()
+		err = sp.copy(c, runs)
+		if ferr := sp.finish(); ferr != nil && err == nil {
+			err = ferr
+		}
+		if err == nil {
+			stats.PagesSpliced += sp.spliced / x86.PageSize
+		}
+	}
+	if err != nil {
+		return err
+	}
+	// Later writers of the image go on from its end.
+	if _, err := f.Seek(c.off, io.SeekStart); err != nil {
+		return fmt.Errorf("pages image: %w", err)
+	}
+	return nil
+}
+
+// pageCopier writes to the pages image at off, which grows with each run.
+type pageCopier struct {
+	t       *task
+	mem     *ptrace.Mem
+	f       *os.File
+	off     int64
+	buf     []byte
+	written bool // the fault point after the first pages was passed
+}
+
+// wrote notes n more bytes in the image and passes the fault point that
+// stands for a dump stopped with part of the pages written.
+func (c *pageCopier) wrote(n uint64) {
+	c.off += int64(n)
+	if !c.written && n > 0 {
+		c.written = true
+		fault.Panic(fault.DumpMemory)
+	}
+}
+
+// runsViaMem copies runs through the task's memory file.
+func (c *pageCopier) runsViaMem(runs []pageRun) error {
+	for _, r := range runs {
+		if err := c.viaMem(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// viaMem copies one run, read through the memory file (or from r.data),
+// in chunks of len(buf); between chunks the dump may be interrupted.
+func (c *pageCopier) viaMem(r pageRun) error {
+	addr, size := r.addr, r.size
+	for size > 0 {
+		if err := c.t.opts.interrupted(); err != nil {
+			return err
+		}
+		n := min(size, uint64(len(c.buf)))
+		b := c.buf[:n]
+		if r.data != nil {
+			b = r.data[addr-r.addr:][:n]
+		} else if err := c.mem.ReadAt(b, addr); err != nil {
+			return fmt.Errorf("pages at %#x: %w", addr, err)
+		}
+		if _, err := c.f.WriteAt(b, c.off); err != nil {
+			return fmt.Errorf("write pages image: %w", err)
+		}
+		if n >= 1<<20 {
+			startWriteback(int(c.f.Fd()), c.off, int64(n))
+		}
+		c.wrote(n)
+		addr += n
+		size -= n
+	}
+	return nil
+}
+
+// splicer is the fast path's state: syscalls injected into the task's
+// leader, a scratch mapping there, and pipes whose write ends the task
+// holds and whose read ends ckpt holds.
+type splicer struct {
+	t       *task
+	inj     *inject.Task
+	compat  bool
+	scratch uint64
+	wfd     [splicePipes]int // in the task
+	rfd     [splicePipes]int // in ckpt
+	size    int              // bytes each pipe holds
+	undo    []*ptrace.Step   // newest last
+	spliced uint64
+	off     bool // vmsplice failed other than for bad pages: not used again
+}
+
+// direct says whether run r can go through the pipes: not a run read
+// through the memory file, and for an ia32 task below 4 GiB where its
+// 32-bit iovecs reach.
+func (s *splicer) direct(r pageRun) bool {
+	return !r.viaMem && r.data == nil && (!s.compat || r.addr+r.size <= 1<<32)
+}
+
+// closeLocal closes ckpt's ends of the pipes.
+func (s *splicer) closeLocal() {
+	for i := range s.rfd {
+		if s.rfd[i] >= 0 {
+			unix.Close(s.rfd[i])
+			s.rfd[i] = -1
+		}
+	}
+}
+
+func (s *splicer) syscall(nr x86.Syscall, args ...uint64) (uint64, error) {
+	if s.compat {
+		return s.inj.Syscall32(nr, args...)
+	}
+	return s.inj.Syscall(nr, args...)
+}
+
+// startSplice sets up the fast path in the frozen task, or says why it
+// cannot; then nothing of it is left in the task.
+func (t *task) startSplice(code uint64, mem *ptrace.Mem) (sp *splicer, err error) {
+	if len(t.threads) == 0 || t.threads[0].Tid != t.pid {
+		return nil, errors.New("no leader thread to inject into")
+	}
+	pidfd, err := unix.PidfdOpen(t.pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open: %w", err)
+	}
+	defer unix.Close(pidfd)
+	inj, err := inject.BeginUndo(t.s.Undo, t.threads[0], code)
+	if err != nil {
+		return nil, fmt.Errorf("prepare injection: %w", err)
+	}
+	s := &splicer{t: t, inj: inj, compat: t.abi == x86.ABI32}
+	for i := range s.rfd {
+		s.wfd[i], s.rfd[i] = -1, -1
+	}
+	defer func() {
+		if err != nil {
+			if ferr := s.finish(); ferr != nil {
+				err = fmt.Errorf("%w; then: %v", err, ferr)
+			}
+			sp = nil
+		}
+	}()
+	// An ia32 task's scratch comes from the ia32 mmap2, below 4 GiB
+	// where its syscalls can point.
+	s.scratch, err = s.syscall(x86.SysMmap, 0, spliceScratch, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, ^uint64(0), 0)
+	if err != nil {
+		return nil, fmt.Errorf("map scratch: %w", err)
+	}
+	scratch := s.scratch
+	s.push(fmt.Sprintf("unmap splice scratch %#x in %d", scratch, t.pid), func() error {
+		_, err := s.syscall(x86.SysMunmap, scratch, spliceScratch)
+		return err
+	})
+	for i := range s.wfd {
+		if _, err := s.syscall(x86.SysPipe2, scratch, unix.O_CLOEXEC); err != nil {
+			return nil, fmt.Errorf("pipe2: %w", err)
+		}
+		var fds [8]byte
+		if err := mem.ReadAt(fds[:], scratch); err != nil {
+			return nil, fmt.Errorf("pipe2: read fds: %w", err)
+		}
+		r, w := uint64(binary.LittleEndian.Uint32(fds[:4])), uint64(binary.LittleEndian.Uint32(fds[4:]))
+		s.wfd[i] = int(w)
+		s.push(fmt.Sprintf("close pipe fd %d in %d", w, t.pid), func() error {
+			_, err := s.syscall(x86.SysClose, w)
+			return err
+		})
+		closeR := s.push(fmt.Sprintf("close pipe fd %d in %d", r, t.pid), func() error {
+			_, err := s.syscall(x86.SysClose, r)
+			return err
+		})
+		local, err := unix.PidfdGetfd(pidfd, int(r), 0)
+		if err != nil {
+			return nil, fmt.Errorf("pidfd_getfd: %w", err)
+		}
+		s.rfd[i] = local
+		// The task needs only the write end.
+		if err := closeR.Run(); err != nil {
+			return nil, err
+		}
+		for _, size := range splicePipeSizes {
+			if _, err = unix.FcntlInt(uintptr(local), unix.F_SETPIPE_SZ, size); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("F_SETPIPE_SZ: %w", err)
+		}
+		size, err := unix.FcntlInt(uintptr(local), unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			return nil, fmt.Errorf("F_GETPIPE_SZ: %w", err)
+		}
+		if s.size == 0 || size < s.size {
+			s.size = size
+		}
+	}
+	return s, nil
+}
+
+func (s *splicer) push(what string, fn func() error) *ptrace.Step {
+	st := s.t.s.Push(what, fn)
+	s.undo = append(s.undo, st)
+	return st
+}
+
+// finish closes the pipes on both sides, unmaps the scratch and puts the
+// task's registers back.
+func (s *splicer) finish() error {
+	var errs []error
+	s.closeLocal()
+	for i := len(s.undo) - 1; i >= 0; i-- {
+		if err := s.undo[i].Run(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.undo = nil
+	if err := s.inj.End(); err != nil {
+		errs = append(errs, fmt.Errorf("finish injection: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// drainReq asks for n bytes of pipe k to go to the image at off.
+type drainReq struct {
+	k   int
+	n   int
+	off int64
+}
+
+// copy writes runs to the image: runs that must be read through the
+// memory file are, the others are vmspliced by the task into the pipes
+// and spliced from them by a goroutine, while the task fills the next.
+func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
+	reqs := make(chan drainReq, splicePipes)
+	var done [splicePipes]chan error
+	for k := range done {
+		done[k] = make(chan error, 1)
+	}
+	var busy [splicePipes]bool
+	dst := int(c.f.Fd())
+	go func() {
+		for r := range reqs {
+			err := spliceOut(s.rfd[r.k], dst, r.n, r.off)
+			if err == nil {
+				startWriteback(dst, r.off, int64(r.n))
+			}
+			done[r.k] <- err
+		}
+	}()
+	// wait collects pipe k's drain; the pipes are always waited for
+	// before returning, also when panicking, so that no splice goes on
+	// into a file or pipe being closed.
+	wait := func(k int) error {
+		if !busy[k] {
+			return nil
+		}
+		busy[k] = false
+		return <-done[k]
+	}
+	waitAll := func() error {
+		var errs []error
+		for k := range busy {
+			errs = append(errs, wait(k))
+		}
+		return errors.Join(errs...)
+	}
+	defer func() {
+		close(reqs)
+		if werr := waitAll(); werr != nil && err == nil {
+			err = werr
+		}
+	}()
+
+	iovAddr := s.scratch + x86.PageSize
+	enc := make([]byte, 0, spliceIovMax*16)
+	type span struct{ addr, size uint64 }
+	var batch []span
+	ri, roff := 0, uint64(0) // next byte to copy: runs[ri] at roff
+	advance := func(n uint64) {
+		for n > 0 {
+			m := min(n, runs[ri].size-roff)
+			roff += m
+			n -= m
+			if roff == runs[ri].size {
+				ri, roff = ri+1, 0
+			}
+		}
+	}
+	k := 0
+	for ri < len(runs) {
+		if err := s.t.opts.interrupted(); err != nil {
+			return err
+		}
+		if r := runs[ri]; s.off || !s.direct(r) {
+			// In order in the image: what the pipes hold goes first.
+			if err := waitAll(); err != nil {
+				return err
+			}
+			if err := c.viaMem(r); err != nil {
+				return err
+			}
+			ri, roff = ri+1, 0
+			continue
+		}
+		if err := wait(k); err != nil {
+			return err
+		}
+		batch, enc = batch[:0], enc[:0]
+		var total uint64
+		for j, o := ri, roff; j < len(runs) && len(batch) < spliceIovMax && total < uint64(s.size); {
+			r := runs[j]
+			if !s.direct(r) {
+				break
+			}
+			n := min(r.size-o, uint64(s.size)-total)
+			batch = append(batch, span{r.addr + o, n})
+			if s.compat {
+				enc = binary.LittleEndian.AppendUint32(enc, uint32(r.addr+o))
+				enc = binary.LittleEndian.AppendUint32(enc, uint32(n))
+			} else {
+				enc = binary.LittleEndian.AppendUint64(enc, r.addr+o)
+				enc = binary.LittleEndian.AppendUint64(enc, n)
+			}
+			total += n
+			if o += n; o == r.size {
+				j, o = j+1, 0
+			}
+		}
+		if err := c.mem.WriteAt(enc, iovAddr); err != nil {
+			return fmt.Errorf("write iovecs: %w", err)
+		}
+		n, err := s.syscall(x86.SysVmsplice, uint64(s.wfd[k]), iovAddr, uint64(len(batch)), unix.SPLICE_F_NONBLOCK)
+		if err != nil {
+			var se *inject.SyscallError
+			if !errors.As(err, &se) {
+				return err
+			}
+			// Pages the task cannot hand over (EFAULT: PROT_NONE,
+			// a mapping gup refuses): this batch goes through the
+			// memory file instead; any other error turns the fast
+			// path off for the rest.
+			if se.Errno != unix.EFAULT {
+				s.t.opts.logf("dump %d: vmsplice: %v; the rest of the pages through the memory file", s.t.pid, err)
+				s.off = true
+			}
+			if err := waitAll(); err != nil {
+				return err
+			}
+			for _, b := range batch {
+				if err := c.viaMem(pageRun{addr: b.addr, size: b.size}); err != nil {
+					return err
+				}
+			}
+			advance(total)
+			continue
+		}
+		if n == 0 || n > total {
+			return fmt.Errorf("vmsplice of %d bytes returned %d", total, n)
+		}
+		reqs <- drainReq{k: k, n: int(n), off: c.off}
+		busy[k] = true
+		s.spliced += n
+		c.wrote(n)
+		advance(n)
+		k = (k + 1) % splicePipes
+	}
+	return nil
+}
+
+// startWriteback starts writing n bytes of the image at off to disk
+// (sync_file_range SYNC_FILE_RANGE_WRITE, which does not wait for it), so
+// that the fsync that ends the image finds little left and the page cache
+// does not fill with dirty pages that throttle the copy. It is only a
+// hint: an error shows again at the fsync.
+func startWriteback(fd int, off, n int64) {
+	_ = unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
+
+// spliceOut moves n bytes from pipe rfd to file dst at off.
+func spliceOut(rfd, dst, n int, off int64) error {
+	for n > 0 {
+		m, err := unix.Splice(rfd, nil, dst, &off, n, unix.SPLICE_F_MOVE)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("splice to pages image: %w", err)
+		}
+		if m == 0 {
+			return fmt.Errorf("splice to pages image: pipe empty with %d bytes to go", n)
+		}
+		n -= int(m)
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+//go:build linux && amd64
+
+package restore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/arch/x86"
+	"github.com/ckpt/ckpt/internal/image"
+)
+
+// pageFiller puts dumped pages into the task in one copy: the task opens
+// the pages image itself and preadv's runs of it straight into place,
+// many runs per injected call (iovecs in the scratch data area). Only
+// runs in writable mappings go this way: a preadv into a read-only one
+// fails, where a write to /proc/PID/mem (the other path) does not.
+type pageFiller struct {
+	r    *restorer
+	fd   uint64 // the pages image, open in the task
+	name string // its path, for errors
+	// writable are the dumped VMAs with PROT_WRITE.
+	writable []span
+	// The pending call: iovecs enc (count n) for the bytes of the
+	// image from off to next.
+	enc       []byte
+	n         int
+	off, next int64
+}
+
+// fillerIovMax is how many iovecs one call takes: what the scratch data
+// area holds, at 16 bytes each (below UIO_MAXIOV, 1024).
+const fillerIovMax = dataSize / 16
+
+// newPageFiller opens the pages image pf in the task; nil, with the
+// reason logged, when the task cannot open it (the image's path is not
+// reachable from the task): the pages then go through /proc/PID/mem.
+func (r *restorer) newPageFiller(pf *os.File) *pageFiller {
+	path, err := filepath.Abs(pf.Name())
+	if err == nil {
+		var p uint64
+		if p, err = r.putString(0, path); err == nil {
+			var fd uint64
+			if fd, err = r.inj.Syscall(x86.SysOpenat, atFdcwd, p, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+				f := &pageFiller{r: r, fd: fd, name: pf.Name()}
+				for _, v := range r.im.MM.GetVmas() {
+					if v.GetProt()&unix.PROT_WRITE != 0 && v.GetStatus()&(image.VMAAreaVDSO|image.VMAAreaVVAR) == 0 {
+						f.writable = append(f.writable, span{v.GetStart(), v.GetEnd()})
+					}
+				}
+				return f
+			}
+		}
+	}
+	r.opts.logf("restore %d: pages through /proc/PID/mem, not preadv: open %s in the task: %v", r.pid, pf.Name(), err)
+	return nil
+}
+
+// take queues the run of size bytes at addr, at offset off of the image,
+// for preadv and says so, or says it must go another way.
+func (f *pageFiller) take(addr, size uint64, off int64) (bool, error) {
+	if f == nil || !inSpans(span{addr, addr + size}, f.writable) {
+		return false, nil
+	}
+	if f.n > 0 && (off != f.next || f.n == fillerIovMax) {
+		if err := f.flush(); err != nil {
+			return false, err
+		}
+	}
+	if f.n == 0 {
+		f.off, f.next = off, off
+	}
+	f.enc = binary.LittleEndian.AppendUint64(f.enc, addr)
+	f.enc = binary.LittleEndian.AppendUint64(f.enc, size)
+	f.n++
+	f.next += int64(size)
+	return true, nil
+}
+
+// flush runs the pending preadv, again from where a short read stopped.
+func (f *pageFiller) flush() error {
+	if f == nil || f.n == 0 {
+		return nil
+	}
+	iov, enc, off := f.enc, f.enc, f.off
+	f.enc, f.n = f.enc[:0], 0
+	for len(iov) > 0 {
+		p, err := f.r.put(0, iov)
+		if err != nil {
+			return err
+		}
+		got, err := f.r.inj.Syscall(x86.SysPreadv, f.fd, p, uint64(len(iov)/16), uint64(off), 0)
+		if err != nil {
+			return fmt.Errorf("%s: preadv at byte %d into %#x: %w", f.name, off, binary.LittleEndian.Uint64(iov), err)
+		}
+		if got == 0 {
+			return fmt.Errorf("%s: %w: truncated at byte %d", f.name, image.ErrCorrupt, off)
+		}
+		off += int64(got)
+		// Drop what was read: whole iovecs, then the front of one.
+		for got > 0 {
+			base, n := binary.LittleEndian.Uint64(iov), binary.LittleEndian.Uint64(iov[8:])
+			if got < n {
+				binary.LittleEndian.PutUint64(iov, base+got)
+				binary.LittleEndian.PutUint64(iov[8:], n-got)
+				break
+			}
+			got -= n
+			iov = iov[16:]
+		}
+	}
+	f.enc = enc[:0]
+	return nil
+}
+
+// close closes the image in the task.
+func (f *pageFiller) close() error {
+	if f == nil {
+		return nil
+	}
+	if _, err := f.r.inj.Syscall(x86.SysClose, f.fd); err != nil {
+		return fmt.Errorf("close pages image in the task: %w", err)
+	}
+	return nil
+}
+
+// overlapsAny reports whether s overlaps a span of in.
+func overlapsAny(s span, in []span) bool {
+	for _, v := range in {
+		if overlaps(s, v) {
+			return true
+		}
+	}
+	return false
+}
