@@ -183,6 +183,7 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	if err := d.Dir.ReadOne(image.MMName(p.Pid), image.MagicMM, p.MM); err != nil {
 		return nil, err
 	}
+	dropVsyscall(p.MM)
 	var err error
 	if p.PagesID, p.Pagemap, err = d.readPagemap(image.PagemapName(p.Pid)); err != nil {
 		return nil, err

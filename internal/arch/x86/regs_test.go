@@ -98,3 +98,27 @@ func TestRewindSyscall(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSSelectorBase(t *testing.T) {
+	descs := []UserDesc{
+		{EntryNumber: 12, BaseAddr: 0xf7d8a740, Limit: 0xfffff, Seg32Bit: true, LimitInPages: true, Useable: true},
+		{EntryNumber: 13, SegNotPresent: true, ReadExecOnly: true},
+	}
+	for _, c := range []struct {
+		sel  uint64
+		base uint64
+		ok   bool
+	}{
+		{12<<3 | 3, 0xf7d8a740, true}, // glibc's %gs in an ia32 task: 0x63
+		{13<<3 | 3, 0, false},         // an empty entry
+		{14<<3 | 3, 0, false},         // not in descs
+		{12<<3 | 4 | 3, 0, false},     // LDT
+		{0x2b, 0, false},              // __USER_DS
+		{0, 0, false},
+	} {
+		base, ok := TLSSelectorBase(c.sel, descs)
+		if base != c.base || ok != c.ok {
+			t.Errorf("TLSSelectorBase(%#x) = %#x, %v; want %#x, %v", c.sel, base, ok, c.base, c.ok)
+		}
+	}
+}
