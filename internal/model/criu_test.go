@@ -103,7 +103,7 @@ func TestDropVsyscall(t *testing.T) {
 	v := func(start uint64, st uint32) *vmaimg.VmaEntry {
 		return &vmaimg.VmaEntry{Start: proto.Uint64(start), End: proto.Uint64(start + 4096), Status: proto.Uint32(st)}
 	}
-	m := &mm.MmEntry{Vmas: []*vmaimg.VmaEntry{v(0x1000, image.VMAAreaRegular | image.VMAAnonPrivate), v(0xffffffffff600000, image.VMAAreaVsyscall)}}
+	m := &mm.MmEntry{Vmas: []*vmaimg.VmaEntry{v(0x1000, image.VMAAreaRegular|image.VMAAnonPrivate), v(0xffffffffff600000, image.VMAAreaVsyscall)}}
 	dropVsyscall(m)
 	if len(m.Vmas) != 1 || m.Vmas[0].GetStart() != 0x1000 {
 		t.Errorf("after dropVsyscall: %v", m.Vmas)
