@@ -102,9 +102,9 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 	if t.ns {
 		ids.PidNsId = proto.Uint32(model.OwnPidNsID)
 	}
-	for _, c := range append([]*criucore.CoreEntry{p.Core}, p.Threads...) {
-		c.Ids = ids
-	}
+	// In the leader's core only: CRIU refuses a thread core with ids
+	// (or a task core), which are the process's.
+	p.Core.Ids = ids
 	vpid, ppid, pgid, sid := t.treeIDs()
 	p.Pid = vpid
 	p.Pstree = &pstree.PstreeEntry{

@@ -34,6 +34,17 @@ import (
 //     for dumps that have no ids-PID.img.
 //   - [vsyscall] in a CRIU mm image is not a VMA of the task: Load drops
 //     it (ckpt never writes it).
+//   - A thread's core has no ids and no task core (CRIU refuses one that
+//     has); the leader's blocked signals are tc.blk_sigset, which CRIU
+//     restores (ckpt writes them in thread_core too, and reads tc's).
+//   - A syscall a thread was interrupted in is rewound in the image (ax
+//     holds the syscall number again, ip the syscall instruction), as
+//     CRIU writes it: CRIU restores registers as they are
+//     (x86.RestartInImage).
+//   - A task is in a namespace of its own where its id differs from
+//     root_ids' (CRIU writes every namespace's id); Load refuses by name
+//     a CRIU dump's tasks in namespaces other than the restorer's, and
+//     what else ckpt does not restore (criuRefusal).
 //
 // Where ckpt's images differ from CRIU's, and why:
 //
@@ -171,4 +182,36 @@ func dropVsyscall(m *mm.MmEntry) {
 		}
 	}
 	m.Vmas = vmas
+}
+
+// criuRefusal says why p, loaded from a dump, cannot be restored by ckpt
+// though the images are sound: state only CRIU writes (its dumps hold
+// namespaces and AIO rings, which ckpt refuses at dump), or nil.
+func (d *Dump) criuRefusal(p *Process) error {
+	root := d.Inventory.GetRootIds()
+	for _, ns := range []struct {
+		name      string
+		task, dmp uint32
+	}{
+		{"network", p.IDs.GetNetNsId(), root.GetNetNsId()},
+		{"IPC", p.IDs.GetIpcNsId(), root.GetIpcNsId()},
+		{"UTS", p.IDs.GetUtsNsId(), root.GetUtsNsId()},
+		{"mount", p.IDs.GetMntNsId(), root.GetMntNsId()},
+		{"user", p.IDs.GetUserNsId(), root.GetUserNsId()},
+		{"cgroup", p.IDs.GetCgroupNsId(), root.GetCgroupNsId()},
+		{"time", p.IDs.GetTimeNsId(), root.GetTimeNsId()},
+	} {
+		// Only a dump whose root_ids name the namespace (CRIU's) says
+		// by the id whether the task shares the restorer's.
+		if ns.dmp != 0 && ns.task != ns.dmp {
+			return fmt.Errorf("task %d is in a %s namespace of its own (id %d, the dumping tool's %d): ckpt restores tasks into its own %s namespace only", p.Pid, ns.name, ns.task, ns.dmp, ns.name)
+		}
+	}
+	if n := len(p.MM.GetAios()); n > 0 {
+		return fmt.Errorf("task %d has %d AIO ring(s) (io_setup) in %s: not restored by ckpt", p.Pid, n, image.MMName(p.Pid))
+	}
+	if m := p.Core.GetThreadCore().GetSeccompMode(); m != criucore.SeccompMode_disabled {
+		return fmt.Errorf("task %d runs under seccomp (mode %v): not restored by ckpt", p.Pid, m)
+	}
+	return nil
 }

@@ -5,8 +5,11 @@ package model
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"testing"
 
+	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	vmaimg "github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
 	"google.golang.org/protobuf/proto"
@@ -107,5 +110,31 @@ func TestDropVsyscall(t *testing.T) {
 	dropVsyscall(m)
 	if len(m.Vmas) != 1 || m.Vmas[0].GetStart() != 0x1000 {
 		t.Errorf("after dropVsyscall: %v", m.Vmas)
+	}
+}
+
+func TestCRIURefusal(t *testing.T) {
+	u32 := proto.Uint32
+	root := &criucore.TaskKobjIdsEntry{NetNsId: u32(7), UtsNsId: u32(8), PidNsId: u32(9)}
+	d := &Dump{Inventory: &inventory.InventoryEntry{RootIds: root}}
+	proc := func(ids *criucore.TaskKobjIdsEntry) *Process {
+		return &Process{Pid: 42, IDs: ids, MM: &mm.MmEntry{}, Core: &criucore.CoreEntry{}}
+	}
+	if err := d.criuRefusal(proc(&criucore.TaskKobjIdsEntry{NetNsId: u32(7), UtsNsId: u32(8), PidNsId: u32(9)})); err != nil {
+		t.Errorf("a task in the dumping tool's namespaces: %v", err)
+	}
+	err := d.criuRefusal(proc(&criucore.TaskKobjIdsEntry{NetNsId: u32(7), UtsNsId: u32(11)}))
+	if err == nil || !strings.Contains(err.Error(), "UTS namespace") {
+		t.Errorf("a task in a UTS namespace of its own: %v", err)
+	}
+	// ckpt's own dumps name no such namespace in root_ids.
+	d.Inventory.RootIds = RootIDs(1, false)
+	if err := d.criuRefusal(proc(&criucore.TaskKobjIdsEntry{UtsNsId: u32(3)})); err != nil {
+		t.Errorf("a ckpt dump: %v", err)
+	}
+	p := proc(&criucore.TaskKobjIdsEntry{})
+	p.MM.Aios = []*mm.AioRingEntry{{}}
+	if err := d.criuRefusal(p); err == nil || !strings.Contains(err.Error(), "AIO") {
+		t.Errorf("AIO rings: %v", err)
 	}
 }

@@ -148,7 +148,9 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 			return nil, err
 		}
 	}
-	p.OwnPidNS = p.IDs.GetPidNsId() == OwnPidNsID
+	// A PID namespace of its own: other than the dumping tool's
+	// (root_ids; ckpt's dumps before RootIDs left it out there).
+	p.OwnPidNS = p.IDs.GetPidNsId() != 0 && p.IDs.GetPidNsId() != d.Inventory.GetRootIds().GetPidNsId()
 	switch st := p.Core.GetTc().GetTaskState(); st {
 	case TaskAlive:
 	case TaskStopped:
@@ -210,6 +212,9 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 		if v.GetStart() >= v.GetEnd() || v.GetStart()%x86.PageSize != 0 || v.GetEnd()%x86.PageSize != 0 {
 			return nil, fmt.Errorf("%s: bad vma %#x-%#x", image.MMName(p.Pid), v.GetStart(), v.GetEnd())
 		}
+	}
+	if p.Refused == nil {
+		p.Refused = d.criuRefusal(p)
 	}
 	if p.Refused == nil {
 		p.readABI()

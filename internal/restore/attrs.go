@@ -151,7 +151,13 @@ func (r *restorer) setRegisters(th *thread) error {
 	if err := h.SetRegs(&regs); err != nil {
 		return fmt.Errorf("set registers (ip %#x cs %#x): %w", regs.Rip, regs.Cs, err)
 	}
+	// The leader's mask is the task core's, as CRIU reads it (CRIU
+	// writes the leader's only there); other threads' are in their
+	// thread cores.
 	mask := th.core.GetThreadCore().GetBlkSigset()
+	if tc := th.core.GetTc(); tc != nil {
+		mask = tc.GetBlkSigset()
+	}
 	if err := h.SetSigmask(mask); err != nil {
 		return fmt.Errorf("set signal mask: %w", err)
 	}

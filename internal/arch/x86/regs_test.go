@@ -122,3 +122,23 @@ func TestTLSSelectorBase(t *testing.T) {
 		}
 	}
 }
+
+func TestRestartInImage(t *testing.T) {
+	restart := int64(-ERESTARTSYS)
+	r := Regs{Orig_rax: 202, Rax: uint64(restart), Rip: 0x401002, Cs: UserCS}
+	RestartInImage(&r)
+	if r.Rax != 202 || r.Rip != 0x401000 || r.Orig_rax != 202 {
+		t.Errorf("after RestartInImage: ax %d ip %#x orig_ax %d; want 202, 0x401000, 202", r.Rax, r.Rip, int64(r.Orig_rax))
+	}
+	// Restored by ckpt: already rewound, left alone.
+	RewindSyscall(&r)
+	if r.Rax != 202 || r.Rip != 0x401000 {
+		t.Errorf("RewindSyscall rewound twice: ax %d ip %#x", r.Rax, r.Rip)
+	}
+	// Not interrupted: unchanged.
+	r = Regs{Orig_rax: 0, Rax: 5, Rip: 0x401002, Cs: UserCS}
+	RestartInImage(&r)
+	if r.Rax != 5 || r.Rip != 0x401002 {
+		t.Errorf("a finished syscall was changed: ax %d ip %#x", r.Rax, r.Rip)
+	}
+}
