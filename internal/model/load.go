@@ -127,15 +127,16 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	if p.Pid <= 0 {
 		return nil, fmt.Errorf("pstree.img: invalid pid %d", p.Pid)
 	}
-	if th := pse.GetThreads(); len(th) == 0 || int(th[0]) != p.Pid {
-		return nil, fmt.Errorf("pstree.img: task %d: the thread list does not start with the leader", p.Pid)
-	}
 	p.Core = &criucore.CoreEntry{}
 	if err := d.Dir.ReadOne(image.CoreName(p.Pid), image.MagicCore, p.Core); err != nil {
 		return nil, err
 	}
 	if p.Core.GetMtype() != criucore.CoreEntry_X86_64 || p.Core.GetTc() == nil {
 		return nil, fmt.Errorf("%s: not an x86_64 task core (mtype %v)", image.CoreName(p.Pid), p.Core.GetMtype())
+	}
+	// A zombie's thread list is not read (CRIU lists tid 0 for it).
+	if th := pse.GetThreads(); p.Core.GetTc().GetTaskState() != TaskDead && (len(th) == 0 || int(th[0]) != p.Pid) {
+		return nil, fmt.Errorf("pstree.img: task %d: the thread list does not start with the leader", p.Pid)
 	}
 	if p.Core.GetThreadInfo() == nil && p.Core.GetTc().GetTaskState() != TaskDead {
 		return nil, fmt.Errorf("%s: a live task's core without registers", image.CoreName(p.Pid))
