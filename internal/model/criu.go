@@ -62,9 +62,13 @@ import (
 //     ckpt refuses a task in a namespace other than its own), seccomp,
 //     tmpfs and ghost files. CRIU restores without them.
 //   - Images ckpt writes that CRIU does not read: timens-1.img for a
-//     tree without a time namespace (ckpt's clocks at the dump), and
-//     cpuinfo.img unless --cpu-cap=none (CRIU writes it only with
-//     --cpu-cap=cpu).
+//     tree without a time namespace (ckpt's clocks at the dump, for a
+//     restore where they are behind), and cpuinfo.img unless
+//     --cpu-cap=none (CRIU's default dump writes none). CRIU's
+//     timens-0.img and stats images are not read by ckpt.
+//   - A CRIU 3.17 dump of shared anonymous memory on Linux 6.1 names it
+//     a memfd (memfd.img), which ckpt does not restore yet: refused by
+//     name (Dump.RegFile).
 const (
 	// CRIUAuxvWords is CRIU's AT_VECTOR_SIZE on x86: the most 64-bit
 	// words of mm_saved_auxv it restores (criu/arch/x86/include/asm/

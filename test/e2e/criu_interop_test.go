@@ -244,6 +244,8 @@ busybox ip link set lo up
 # large) would fault in a huge page, resident pages the task never had.
 echo madvise >/sys/kernel/mm/transparent_hugepage/enabled
 log() { echo "$*" >>$out; }
+# The first error a log names, without its time stamp and source line.
+firsterr() { busybox grep -m1 -E 'Error' $1 | busybox sed 's/.*Error[^:]*: //'; }
 fail() { log "--- $1 $2 logs:"; busybox tail -n 15 $3/prog.log $3/img/dump.log $3/img/restore.log >>$out 2>&1; log "CELL $1 $2 FAIL $4"; }
 cell() {
 	prog=$1 col=$2 bin=$3 dumper=$4 restorer=$5
@@ -256,7 +258,7 @@ cell() {
 	while ! busybox grep -q '^READY$' $d/prog.log && [ $i -lt 300 ]; do busybox sleep 0.1; i=$((i+1)); done
 	if ! busybox grep -q '^READY$' $d/prog.log; then kill -KILL $p; wait $p; fail $prog $col $d "no READY"; return; fi
 	if [ $dumper = ckpt ]; then ckpt dump -t $p -D $d/img -v4 -o dump.log; else criu dump -t $p -D $d/img -v4 -o dump.log; fi
-	if [ $? != 0 ]; then kill -KILL $p; wait $p; fail $prog $col $d "dump by $dumper failed"; return; fi
+	if [ $? != 0 ]; then kill -KILL $p; wait $p; fail $prog $col $d "dump by $dumper failed: $(firsterr $d/img/dump.log)"; return; fi
 	wait $p
 	# The tree's other processes, killed too, are reaped by init.
 	i=0
@@ -264,7 +266,7 @@ cell() {
 	busybox sleep 0.5
 	if [ $dumper = criu ] && ! ckpt show $d/img >$d/img/restore.log 2>&1; then fail $prog $col $d "ckpt show failed on CRIU's dump"; return; fi
 	if [ $restorer = ckpt ]; then ckpt restore -D $d/img -d -v4 -o restore.log; else criu restore -D $d/img -d -v4 -o restore.log; fi
-	if [ $? != 0 ]; then fail $prog $col $d "restore by $restorer failed"; return; fi
+	if [ $? != 0 ]; then fail $prog $col $d "restore by $restorer failed: $(firsterr $d/img/restore.log)"; return; fi
 	busybox sleep 1
 	kill -TERM $p
 	i=0
