@@ -43,12 +43,21 @@ type DumpOptions struct {
 	// ShellJob allows stdio (fds 0-2) that is a tty or a pipe; a restore
 	// with ShellJob then gives the task the stdio of whoever restores it.
 	ShellJob bool
+	// ExtUnixSk is CRIU's --ext-unix-sk: a unix datagram socket connected
+	// to a socket outside the tree is dumped, and connected to that
+	// socket's name again at restore (a stream connection to the outside
+	// is refused still: its other end cannot be made again).
+	ExtUnixSk bool
 	// FileLocks is CRIU's --file-locks: the POSIX (fcntl), OFD and flock
 	// locks that the tree holds are dumped (file-locks.img), for a
 	// restore with FileLocks to take again. Without it a task holding a
 	// lock is refused. Leases, mandatory locks and a task blocked waiting
 	// for a lock are refused either way.
 	FileLocks bool
+	// GhostLimit is the largest file, unlinked but still open or mapped,
+	// whose contents the dump saves (CRIU's --ghost-limit); a larger one
+	// is refused. 0 means 1 MiB, CRIU's default.
+	GhostLimit int64
 	// FreezeTimeout bounds the wait for the tree to stop (0: 10 s).
 	FreezeTimeout time.Duration
 	// CPUCap is CRIU's --cpu-cap at dump: CPUCapNone leaves out
@@ -158,8 +167,8 @@ var (
 func Dump(opts DumpOptions) (*DumpStats, error) {
 	st, err := dump.Dump(dump.Options{
 		Pid: opts.Pid, ImagesDir: opts.ImagesDir, LeaveRunning: opts.LeaveRunning,
-		ShellJob: opts.ShellJob, FileLocks: opts.FileLocks, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
-		Context: opts.Context,
+		ShellJob: opts.ShellJob, ExtUnixSk: opts.ExtUnixSk, FileLocks: opts.FileLocks, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
+		Context: opts.Context, GhostLimit: opts.GhostLimit,
 	})
 	if err != nil {
 		return nil, err

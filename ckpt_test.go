@@ -78,7 +78,7 @@ func TestDumpUnsupported(t *testing.T) {
 	if !errors.Is(err, ckpt.ErrUnsupported) || !errors.As(err, &ue) {
 		t.Fatalf("dump of a task with a socket: %v; want an *UnsupportedError", err)
 	}
-	if ue.Task != cmd.Process.Pid || !strings.Contains(ue.Object, "fd 3") || !strings.Contains(ue.Object, "socket") || ue.Reason == "" {
+	if ue.Task != cmd.Process.Pid || !strings.Contains(ue.Object, "fd 3") || !strings.Contains(ue.Object, "a TCP socket (IPv4) in state LISTEN") || ue.Reason == "" {
 		t.Errorf("refusal %+v", ue)
 	}
 	st, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status")

@@ -3,17 +3,20 @@
 # root): gcc -m32 (gcc-multilib), make, Debian's crit (criu and
 # python3-protobuf) to prove that crit can read ckpt's images, and qemu,
 # busybox and a Debian kernel that runs ia32 programs, for the test guest
-# (test/vm) that runs them when this kernel refuses them. Go modules come
+# (test/vm) that runs them when this kernel refuses them; sqlite3 for the
+# end-to-end test of a real program that holds file locks. Go modules come
 # through `go` itself.
 set -euo pipefail
 need=()
 command -v gcc >/dev/null || need+=(gcc)
 command -v make >/dev/null || need+=(make)
 [ -e /usr/lib/gcc/x86_64-linux-gnu/*/32/crtbegin.o ] 2>/dev/null || dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib)
+command -v unshare >/dev/null && command -v nsenter >/dev/null || need+=(util-linux)
 command -v crit >/dev/null || need+=(criu)
 python3 -c 'import google.protobuf' 2>/dev/null || need+=(python3-protobuf)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v busybox >/dev/null || need+=(busybox-static)
+command -v sqlite3 >/dev/null || need+=(sqlite3)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "setup: need root to install: ${need[*]}" >&2
@@ -29,8 +32,8 @@ command -v go >/dev/null || { echo "setup: go is not installed (need Go 1.26)" >
 echo "setup: Go modules"
 go mod download
 
-# The test guest's kernel: Debian's cloud kernel (ia32 emulation on, no
-# modules needed), unpacked from its package into /var/cache/ckpt-vm.
+# The test guest's kernel: Debian's cloud kernel (ia32 emulation on),
+# unpacked from its package into /var/cache/ckpt-vm.
 vmdir=/var/cache/ckpt-vm
 if ! ls "$vmdir"/vmlinuz-* >/dev/null 2>&1; then
 	[ "$(id -u)" = 0 ] || { echo "setup: need root to fetch the test guest's kernel" >&2; exit 1; }
@@ -45,3 +48,18 @@ if ! ls "$vmdir"/vmlinuz-* >/dev/null 2>&1; then
 	cp "$tmp"/root/boot/vmlinuz-* "$vmdir"/
 	rm -rf "$tmp"
 fi
+# Its sock_diag modules (UNIX_DIAG and the others are modules in Debian's
+# kernel; the guest has no /lib/modules to load them on demand), kept in
+# modules-RELEASE next to it for the guest to load at boot.
+for k in "$vmdir"/vmlinuz-*; do
+	rel=${k##*/vmlinuz-}
+	[ -e "$vmdir/modules-$rel/unix_diag.ko" ] && continue
+	[ "$(id -u)" = 0 ] || { echo "setup: need root to fetch the test guest's kernel modules" >&2; exit 1; }
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -q "linux-image-$rel" >/dev/null 2>&1 && dpkg-deb -x ./*.deb root) ||
+		{ echo "setup: cannot fetch linux-image-$rel for its sock_diag modules" >&2; rm -rf "$tmp"; exit 1; }
+	mkdir -p "$vmdir/modules-$rel"
+	find "$tmp/root/lib/modules" -name '*_diag.ko' \( -path '*/net/unix/*' -o -path '*/net/ipv4/*' -o -path '*/net/netlink/*' -o -path '*/net/packet/*' \) \
+		-exec cp {} "$vmdir/modules-$rel/" \;
+	rm -rf "$tmp"
+done

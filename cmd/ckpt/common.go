@@ -31,7 +31,7 @@ type commonFlags struct {
 // criuUnimplemented are CRIU options that ckpt does not implement yet. They
 // are accepted by the parser only to be refused by name. Those that
 // stand alone (or take an optional =VALUE) are in criuUnimplemented;
-// those that take a value (--ghost-limit 1M) in criuUnimplementedValue,
+// those that take a value (--cgroup-root DIR) in criuUnimplementedValue,
 // so that the value is consumed with the option rather than taken for a
 // command.
 var criuUnimplemented = []string{
@@ -47,7 +47,7 @@ var criuUnimplemented = []string{
 
 // criuUnimplementedValue are CRIU options that take a value (criu(8)).
 var criuUnimplementedValue = []string{
-	"ghost-limit", "cgroup-root", "inherit-fd", "external", "freeze-cgroup",
+	"cgroup-root", "inherit-fd", "external", "freeze-cgroup",
 	"prev-images-dir", "address", "port", "network-lock", "root",
 	"irmap-scan-path", "skip-mnt", "enable-fs", "action-script", "veth-pair",
 	"empty-ns", "lsm-profile", "status-fd", "tls-cacert", "tls-cacrl",

@@ -5,8 +5,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +24,8 @@ func dumpCmd() *cobra.Command {
 	var leaveRunning bool
 	var cpuCap string
 	var timeout int
+	var extUnixSk bool
+	var ghostLimit string
 	cmd := &cobra.Command{
 		Use:   "dump -t PID -D DIR",
 		Short: "Checkpoint a running task into a directory of images (the task is killed unless --leave-running)",
@@ -33,6 +37,10 @@ func dumpCmd() *cobra.Command {
 			if pid <= 0 {
 				return fmt.Errorf("dump needs -t PID")
 			}
+			limit, err := parseSize(ghostLimit)
+			if err != nil {
+				return fmt.Errorf("--ghost-limit: %w", err)
+			}
 			log, err := c.logger()
 			if err != nil {
 				return err
@@ -41,9 +49,9 @@ func dumpCmd() *cobra.Command {
 			ctx, stop := interruptOnSignals()
 			defer stop()
 			st, err := ckpt.Dump(ckpt.DumpOptions{
-				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob, FileLocks: c.fileLocks,
+				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob, FileLocks: c.fileLocks, ExtUnixSk: extUnixSk,
 				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: log.progress,
-				Context: ctx,
+				Context: ctx, GhostLimit: limit,
 			})
 			if err != nil {
 				return log.fail(err)
@@ -61,9 +69,16 @@ func dumpCmd() *cobra.Command {
 	// Before register, which refuses the CRIU options left unimplemented.
 	cmd.Flags().StringVar(&cpuCap, "cpu-cap", ckpt.CPUCapIns, "none: do not record the CPU (cpuinfo.img), so that no restore can compare it; any other value records it ("+strings.Join(ckpt.CPUCapValues, ", ")+")")
 	cmd.Flags().IntVar(&timeout, "timeout", 10, "seconds to wait for the tree to stop")
+	cmd.Flags().BoolVar(&extUnixSk, "ext-unix-sk", false, "dump unix datagram sockets connected to a socket outside the tree; the restore connects them to its name again")
+	cmd.Flags().StringVar(&ghostLimit, "ghost-limit", "1M", "largest file, unlinked but still open or mapped, whose contents the dump saves (bytes, or with a K, M or G suffix); a larger one is refused")
 	// CRIU takes --pidfile on every command; only restore (and CRIU's
 	// daemons) write one.
 	c.refuse(cmd.Flags(), "pidfile", "--pidfile is a restore option (the file for the restored task's PID); a dump writes none", false)
+	// CRIU's --link-remap links an unlinked file back into the file
+	// system at dump, for the restore to open and unlink: the dump then
+	// changes the file system and a second restore of it finds the link
+	// gone. ckpt saves unlinked files whole instead.
+	c.refuse(cmd.Flags(), "link-remap", "--link-remap (link unlinked files back into the file system at dump) is not supported: ckpt saves unlinked files whole in the images; raise --ghost-limit for larger ones", true)
 	c.register(cmd.Flags())
 	cmd.Flags().IntVarP(&pid, "tree", "t", 0, "PID of the task to dump")
 	cmd.Flags().BoolVarP(&leaveRunning, "leave-running", "R", false, "let the task go on after the dump")
@@ -93,4 +108,28 @@ func interruptOnSignals() (context.Context, func()) {
 		close(done)
 		cancel(nil)
 	}
+}
+
+// parseSize reads a size as CRIU's --ghost-limit takes it: a number of
+// bytes, or of KiB, MiB or GiB with a K, M or G suffix.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'K', 'k':
+			mult = 1 << 10
+		case 'M', 'm':
+			mult = 1 << 20
+		case 'G', 'g':
+			mult = 1 << 30
+		}
+		if mult != 1 {
+			s = s[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 || v > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is not a size (bytes, or a number with K, M or G)", s)
+	}
+	return v * mult, nil
 }

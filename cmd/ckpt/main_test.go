@@ -55,11 +55,31 @@ func TestCheckFeature(t *testing.T) {
 // Options that CRIU gives a value are refused by name with it.
 func TestRefusedValueOptions(t *testing.T) {
 	for _, cmd := range []string{"dump", "restore"} {
-		for _, o := range append(append([]string{}, criuUnimplementedValue...), "ghost-limit") {
+		for _, o := range append(append([]string{}, criuUnimplementedValue...), "cgroup-root") {
 			code, _, errs := runArgs(t, cmd, "-D", t.TempDir(), "--"+o, "v")
 			if code == 0 || !strings.Contains(errs, "--"+o+" is not implemented") {
 				t.Errorf("%s --%s v: exit %d, %q", cmd, o, code, errs)
 			}
+		}
+	}
+	// --ghost-limit takes a size at dump and is refused by name at restore.
+	if code, _, errs := runArgs(t, "dump", "-t", "1", "-D", t.TempDir(), "--ghost-limit", "v"); code == 0 || !strings.Contains(errs, "--ghost-limit") || !strings.Contains(errs, "not a size") {
+		t.Errorf("dump --ghost-limit v: exit %d, %q", code, errs)
+	}
+	if code, _, errs := runArgs(t, "restore", "-D", t.TempDir(), "--ghost-limit", "1M"); code == 0 || !strings.Contains(errs, "--ghost-limit is a dump option") {
+		t.Errorf("restore --ghost-limit 1M: exit %d, %q", code, errs)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "4096": 4096, "1K": 1 << 10, "2M": 2 << 20, "1g": 1 << 30} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "M", "-1", "1T", "x1M", "99999999999G"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) accepted", in)
 		}
 	}
 }

@@ -64,6 +64,10 @@ func restoreCmd() *cobra.Command {
 	cmd.Flags().StringVar(&cpuCap, "cpu-cap", ckpt.CPUCapIns, "CPU check: ins refuses a dump from a CPU with instruction-set features this one lacks; fpu checks only the xsave state in use ("+strings.Join(ckpt.CPUCapValues, ", ")+")")
 	// CRIU's --timeout bounds the freeze at dump; a restore has none.
 	c.refuse(cmd.Flags(), "timeout", "--timeout is a dump option (how long to wait for the tree to stop); restore takes none", false)
+	// CRIU wants --ext-unix-sk at restore too; here the images say which
+	// sockets were connected outside the tree.
+	cmd.Flags().Bool("ext-unix-sk", false, "accepted as CRIU does; the images say which unix sockets lead outside the tree")
+	c.refuse(cmd.Flags(), "ghost-limit", "--ghost-limit is a dump option (the largest unlinked file the dump saves); restore takes none", false)
 	c.register(cmd.Flags())
 	cmd.Flags().BoolVarP(&detach, "restore-detached", "d", false, "return once the task runs, without waiting for it")
 	cmd.Flags().StringVar(&pidfile, "pidfile", "", "write the restored task's PID to this file")

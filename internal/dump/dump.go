@@ -35,10 +35,17 @@ type Options struct {
 	// ShellJob allows stdio (fds 0-2) that is a tty or a pipe; restore
 	// then gives the task the stdio of whoever runs it.
 	ShellJob bool
+	// ExtUnixSk dumps unix datagram sockets connected outside the tree
+	// (CRIU's --ext-unix-sk).
+	ExtUnixSk bool
 	// FileLocks dumps the file locks (POSIX, OFD, flock) that the tree
 	// holds into file-locks.img, CRIU's --file-locks; without it a task
 	// holding a lock is refused.
 	FileLocks bool
+	// GhostLimit is the largest unlinked file, open or mapped, whose
+	// contents the dump saves (CRIU's --ghost-limit); 0 means
+	// fd.DefaultGhostLimit (1 MiB).
+	GhostLimit int64
 	// FreezeTimeout bounds the wait for the task to stop (0: 10 s).
 	FreezeTimeout time.Duration
 	// CPUCap is CRIU's --cpu-cap at dump: "none" leaves out cpuinfo.img,

@@ -12,8 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -34,7 +36,12 @@ type fileTable struct {
 	pipeEnds map[uint64]uint8
 	// locks are the file locks found so far (--file-locks).
 	locks fd.Locks
+	// tree are the PIDs of the dumped tree's processes.
+	tree map[int]bool
 }
+
+// inTree tells whether pid is a process of the dumped tree.
+func (ft *fileTable) inTree(pid int) bool { return ft.tree[pid] }
 
 const (
 	pipeRead  = 1
@@ -85,6 +92,76 @@ func (ft *fileTable) reg(path string, flags uint32, pos uint64, st *unix.Stat_t)
 	return id
 }
 
+// mappedFileStat stats the file that area v of task pid maps and
+// refuses a kind of file the dump cannot take: a mapped file that was
+// unlinked is saved whole (a ghost) up to ghostLimit bytes.
+func mappedFileStat(pid int, v procfs.VMA, ghostLimit int64) (*unix.Stat_t, error) {
+	var st unix.Stat_t
+	mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
+	if err := unix.Stat(mf, &st); err != nil {
+		return nil, fmt.Errorf("vma %#x-%#x: stat %s: %w", v.Start, v.End, v.Path, err)
+	}
+	object := fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path)
+	if st.Nlink == 0 || v.Deleted() {
+		if st.Nlink != 0 {
+			return nil, ckerr.Unsupported(pid, object, fmt.Sprintf("the file's path was unlinked but it has %d other links: not supported yet; keep it on disk until the dump", st.Nlink))
+		}
+		if err := fd.CheckGhost(pid, object, &st, ghostLimit); err != nil {
+			return nil, err
+		}
+		return &st, nil
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG && st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return nil, ckerr.Unsupported(pid, object, "not a regular file or character device: not supported yet")
+	}
+	return &st, nil
+}
+
+// mapped returns the id of the file that area v of task pid maps, opened
+// with flags: reopened by path, or saved whole when it was unlinked.
+func (ft *fileTable) mapped(pid int, v procfs.VMA, flags uint32, st *unix.Stat_t) (uint32, error) {
+	if !fd.IsGhost(st) {
+		return ft.reg(v.Path, flags, 0, st), nil
+	}
+	// Keyed by inode: two unlinked files may have had one name.
+	key := fmt.Sprintf("ghost\x00%d\x00%d\x00%d", st.Dev, st.Ino, flags)
+	if id, ok := ft.byKey[key]; ok {
+		return id, nil
+	}
+	id := ft.d.AddFile(fd.RegEntry(ft.d.NextFileID(), fd.GhostName(v.Path), flags, 0, st))
+	if err := fd.SaveGhost(ft.d, id, fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End), st); err != nil {
+		return 0, fmt.Errorf("vma %#x-%#x (%s): %w", v.Start, v.End, v.Path, err)
+	}
+	ft.byKey[key] = id
+	return id, nil
+}
+
+// mappedMemfd returns the id of a memfd file for area v of task pid,
+// opened with flags, saving the memfd once.
+func (ft *fileTable) mappedMemfd(pid int, v procfs.VMA, flags uint32) (uint32, error) {
+	var st unix.Stat_t
+	mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
+	if err := unix.Stat(mf, &st); err != nil {
+		return 0, fmt.Errorf("vma %#x-%#x: stat %s: %w", v.Start, v.End, v.Path, err)
+	}
+	if !fd.IsMemfd(v.Path, &st) {
+		return 0, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "a file named like a memfd that is not one: not supported")
+	}
+	if err := fd.CheckMemfd(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), &st); err != nil {
+		return 0, err
+	}
+	key := fmt.Sprintf("memfd\x00%d\x00%d", st.Ino, flags)
+	if id, ok := ft.byKey[key]; ok {
+		return id, nil
+	}
+	if err := fd.SaveMemfd(ft.d, mf, v.Path, &st); err != nil {
+		return 0, fmt.Errorf("vma %#x-%#x (%s): %w", v.Start, v.End, v.Path, err)
+	}
+	id := ft.d.AddFile(fd.MemfdEntry(ft.d.NextFileID(), flags, 0, &st))
+	ft.byKey[key] = id
+	return id, nil
+}
+
 // ends tells which ends of pipe ino the tree holds.
 func (ft *fileTable) ends(ino uint64) (read, write bool) {
 	e := ft.pipeEnds[ino]
@@ -107,7 +184,7 @@ func (t *task) fdTable(ft *fileTable) ([]*fdinfo.FdinfoEntry, error) {
 		return nil, fmt.Errorf("pidfd_open: %w", err)
 	}
 	defer unix.Close(pidfd)
-	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: t.opts.fdOptions(), PipeEnds: ft.ends, Pidfd: pidfd}
+	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: t.opts.fdOptions(), PipeEnds: ft.ends, Pidfd: pidfd, InTree: ft.inTree}
 	var out []*fdinfo.FdinfoEntry
 	for i := range t.files {
 		f := &t.files[i]

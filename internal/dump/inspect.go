@@ -55,15 +55,54 @@ type task struct {
 	// root is that namespace's init): the images then name every task by
 	// its PID inside it.
 	ns bool
+	// top is the index, in the NSpid, NSpgid and NSsid lists, of the
+	// tree's top PID namespace (the root's): the ids the images name
+	// tasks by. A task in a PID namespace below it (nested) has more.
+	top int
 }
 
-// virt returns the innermost of a task's ids (NSpid, NSpgid, NSsid lines)
-// when the tree has its own PID namespace, else the host id.
+// virt returns a task's id in the tree's top PID namespace from its
+// NSpid, NSpgid or NSsid list when the tree has its own PID namespace,
+// else the host id.
 func (t *task) virt(ids []int, host int) int {
-	if t.ns && len(ids) > 0 {
-		return ids[len(ids)-1]
+	if t.ns && len(ids) > t.top {
+		return ids[t.top]
 	}
 	return host
+}
+
+// nsPids are the task's PIDs in the PID namespaces below the tree's top
+// one, outermost first (model.NsPids): empty unless it is nested.
+func (t *task) nsPids() []int {
+	if t.status == nil || len(t.status.NSpid) <= t.top+1 {
+		return nil
+	}
+	return t.status.NSpid[t.top+1:]
+}
+
+// nsTids are, for each thread but the leader (in the order of threads),
+// its ids in the PID namespaces below the tree's top one; nil unless the
+// task is nested.
+func (t *task) nsTids() ([][]int, error) {
+	levels := len(t.nsPids())
+	if levels == 0 {
+		return nil, nil
+	}
+	var out [][]int
+	for _, th := range t.threads {
+		if th.Tid == t.pid {
+			continue
+		}
+		st, err := procfs.ReadTaskStatus(t.pid, th.Tid)
+		if err != nil {
+			return nil, fmt.Errorf("thread %d: %w", th.Tid, err)
+		}
+		if len(st.NSpid) != t.top+1+levels {
+			return nil, fmt.Errorf("thread %d: NSpid %v, its process's is %v", th.Tid, st.NSpid, t.status.NSpid)
+		}
+		out = append(out, st.NSpid[t.top+1:])
+	}
+	return out, nil
 }
 
 // vpid is the task's PID as the images name it.
@@ -129,7 +168,7 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 	if err := attrs.InspectAll(pid); err != nil {
 		return nil, err
 	}
-	if err := inspectMemory(pid); err != nil {
+	if err := inspectMemory(pid, o.GhostLimit); err != nil {
 		return nil, err
 	}
 	if err := t.inspectFiles(); err != nil {
@@ -144,20 +183,26 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 
 // fdOptions are the options the kinds of files see.
 func (o *Options) fdOptions() fd.Options {
-	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks}
+	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks, GhostLimit: o.GhostLimit, ExtUnixSk: o.ExtUnixSk}
 }
 
 // inspectMemory refuses, before the freeze, a task with a memory area of
 // a kind the dump would refuse (the dump classifies the areas again
 // once the task is stopped: they may change meanwhile).
-func inspectMemory(pid int) error {
+func inspectMemory(pid int, ghostLimit int64) error {
 	areas, err := procfs.ReadSmaps(pid)
 	if err != nil {
 		return err
 	}
 	for _, se := range areas {
-		if _, err := vma.Classify(pid, se); err != nil {
+		k, err := vma.Classify(pid, se)
+		if err != nil {
 			return err
+		}
+		if k.Class == vma.File {
+			if _, err := mappedFileStat(pid, se.VMA, ghostLimit); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
-	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/kinds/vma"
@@ -44,6 +43,17 @@ func (ft *fileTable) saveShmem(pid int, v procfs.VMA) error {
 	}
 	ft.d.Shmem = append(ft.d.Shmem, model.Shmem{Ino: v.Inode, Data: data})
 	return nil
+}
+
+// fileOpenFlags are the open flags a restore maps a file area's file
+// with: O_RDWR for a shared area that is writable or may be made so
+// ("mw", VM_MAYWRITE: the file was opened for writing, and the task may
+// mprotect it writable later), else O_RDONLY.
+func fileOpenFlags(se procfs.SmapsEntry) uint32 {
+	if se.VMA.Shared && (se.VMA.Write || se.HasFlag("mw")) {
+		return unix.O_RDWR
+	}
+	return unix.O_RDONLY
 }
 
 // vmaProt converts maps permissions to PROT_* bits.
@@ -153,30 +163,30 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 				status |= image.VMAAreaStack
 			}
 			dumpPages = true
-		case vma.File:
-			var st unix.Stat_t
-			mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
-			if err := unix.Stat(mf, &st); err != nil {
-				return nil, fmt.Errorf("vma %#x-%#x: stat %s: %w", v.Start, v.End, v.Path, err)
+		case vma.File, vma.Memfd:
+			var id uint32
+			if kind.Class == vma.File {
+				st, err := mappedFileStat(pid, v, t.opts.GhostLimit)
+				if err != nil {
+					return nil, err
+				}
+				if id, err = ft.mapped(pid, v, fileOpenFlags(se), st); err != nil {
+					return nil, err
+				}
+			} else {
+				status |= image.VMAAreaMemfd
+				if id, err = ft.mappedMemfd(pid, v, fileOpenFlags(se)); err != nil {
+					return nil, err
+				}
 			}
-			if st.Mode&unix.S_IFMT != unix.S_IFREG && st.Mode&unix.S_IFMT != unix.S_IFCHR {
-				return nil, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), "not a regular file or character device: not supported yet")
-			}
-			oflags := uint32(unix.O_RDONLY)
 			if v.Shared {
 				status |= image.VMAFileShared
-				// "mw" (VM_MAYWRITE): the file was opened for writing,
-				// so the task may mprotect the mapping writable later,
-				// though it is read-only now.
-				if v.Write || se.HasFlag("mw") {
-					oflags = unix.O_RDWR
-				}
 			} else {
 				status |= image.VMAFilePrivate
 				dumpPages, anonOnly = true, true
 			}
-			e.Shmid = proto.Uint64(uint64(ft.reg(v.Path, oflags, 0, &st)))
-			e.Fdflags = proto.Uint32(oflags)
+			e.Shmid = proto.Uint64(uint64(id))
+			e.Fdflags = proto.Uint32(fileOpenFlags(se))
 		default:
 			return nil, fmt.Errorf("vma %#x-%#x: kind %s has no dump", v.Start, v.End, kind.Name)
 		}

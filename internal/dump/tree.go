@@ -21,6 +21,7 @@ import (
 	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
+	"github.com/ckpt/ckpt/internal/kinds/ns"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
@@ -90,6 +91,9 @@ func discover(o *Options) (*tree, error) {
 		}
 		t.ns = true
 	}
+	if n := len(t.status.NSpid); n > 0 {
+		t.top = n - 1
+	}
 	return &tree{opts: o, kinds: k, tasks: []*task{t}}, nil
 }
 
@@ -106,36 +110,39 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 	// that failed to be inspected or frozen gets a moment to finish
 	// exiting: the exe link goes at exit_mm, the zombie state comes at
 	// exit_notify.
-	zombie := func(wait bool) (*task, bool) {
+	zombie := func(wait bool) (*task, bool, error) {
 		deadline := time.Now().Add(zombieWait)
 		for {
 			st, err := procfs.ReadStat(pid)
 			if err == nil && st.State == 'Z' {
-				t := &task{opts: o, kinds: tr.kinds, pid: pid, index: len(tr.tasks) + 1, stat: st, zombie: true, ns: tr.tasks[0].ns}
+				t := &task{opts: o, kinds: tr.kinds, pid: pid, index: len(tr.tasks) + 1, stat: st, zombie: true, ns: tr.tasks[0].ns, top: tr.tasks[0].top}
 				// Its ids inside the tree's PID namespace; a zombie keeps them.
 				t.status, _ = procfs.ReadStatus(pid)
+				if err := tr.checkPidNS(t, parent); err != nil {
+					return nil, false, err
+				}
 				tr.tasks = append(tr.tasks, t)
-				return t, true
+				return t, true, nil
 			}
 			if !wait || err != nil || time.Now().After(deadline) {
-				return nil, false
+				return nil, false, nil
 			}
 			time.Sleep(time.Millisecond)
 		}
 	}
-	if t, ok := zombie(false); ok {
-		return t, nil
+	if t, ok, err := zombie(false); ok || err != nil {
+		return t, err
 	}
 	t, err := inspect(o, tr.kinds, pid, len(tr.tasks)+1)
 	if err != nil {
-		if t, ok := zombie(true); ok {
-			return t, nil
+		if t, ok, zerr := zombie(true); ok || zerr != nil {
+			return t, zerr
 		}
 		return nil, fmt.Errorf("child process %d: %w", pid, err)
 	}
-	t.ns = tr.tasks[0].ns
-	if len(t.status.NSpid) != len(tr.tasks[0].status.NSpid) {
-		return nil, ckerr.Unsupported(pid, fmt.Sprintf("the PID namespace of child process %d", pid), "it is one of its own, below the tree's: nested PID namespaces are not supported yet")
+	t.ns, t.top = tr.tasks[0].ns, tr.tasks[0].top
+	if err := tr.checkPidNS(t, parent); err != nil {
+		return nil, err
 	}
 	for _, c := range []struct {
 		typ  int
@@ -170,8 +177,8 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 	if err := t.seizeAll(); err != nil {
 		tr.tasks = tr.tasks[:len(tr.tasks)-1]
 		_ = tr.s.UnwindTo(mark) // let go of what of it was seized
-		if t, ok := zombie(true); ok {
-			return t, nil
+		if t, ok, zerr := zombie(true); ok || zerr != nil {
+			return t, zerr
 		}
 		return nil, fmt.Errorf("child process %d: %w", pid, err)
 	}
@@ -181,6 +188,51 @@ func (tr *tree) addChild(pid, parent int) (*task, error) {
 		return nil, fmt.Errorf("child process %d: %w", pid, err)
 	}
 	return t, nil
+}
+
+// checkPidNS refuses a child whose PID namespace cannot be restored.
+// A child is in its parent's PID namespace, or it is the init (PID 1)
+// of a namespace one level below its parent's, which the parent made
+// (unshare(CLONE_NEWPID) and fork, or clone with CLONE_NEWPID): the
+// restore makes it again with clone3 CLONE_NEWPID and set_tid. A child
+// that joined a namespace with setns, and a dead init (a zombie whose
+// namespace is gone), are refused.
+func (tr *tree) checkPidNS(t *task, parent int) error {
+	var pt *task
+	for _, x := range tr.tasks {
+		if x.pid == parent {
+			pt = x
+		}
+	}
+	if t.zombie && t.status == nil {
+		return nil // its status could not be read: nothing to check
+	}
+	if pt == nil || pt.status == nil || t.status == nil {
+		return fmt.Errorf("child process %d: its parent %d is not in the tree", t.pid, parent)
+	}
+	obj := fmt.Sprintf("the PID namespace of child process %d", t.pid)
+	d, pd := len(t.status.NSpid), len(pt.status.NSpid)
+	switch {
+	case d == pd:
+		if t.zombie {
+			return nil // it cannot have moved; its links are gone
+		}
+		mine, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", t.pid))
+		its, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", parent))
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("child process %d: %w", t.pid, err)
+		}
+		if mine != its {
+			return ckerr.Unsupported(t.pid, obj, fmt.Sprintf("it is %s, its parent %d's is %s, at the same depth: it was entered with setns, which a restore cannot redo", mine, parent, its))
+		}
+	case d == pd+1 && t.status.NSpid[d-1] == 1:
+		if t.zombie {
+			return ckerr.Unsupported(t.pid, obj, "it is the dead init of a PID namespace of its own (a zombie): its namespace is gone; reap it first")
+		}
+	default:
+		return ckerr.Unsupported(t.pid, obj, fmt.Sprintf("it is %d levels below its parent %d's and the task is PID %d there: only the init of a namespace one level below its parent's can be restored (nested PID namespaces made with setns are not)", d-pd, parent, t.status.NSpid[d-1]))
+	}
+	return nil
 }
 
 // freezeTree freezes the tree from the top: each process is stopped before
@@ -263,12 +315,19 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	stats := &Stats{}
 	ft := newFileTable(d)
 	ft.pipeEnds = tr.pipeEnds()
+	ft.tree = map[int]bool{}
+	for _, t := range tr.tasks {
+		ft.tree[t.pid] = true
+	}
+	nsd := ns.NewDumper(d)
 	for _, t := range tr.tasks {
 		if err := o.interrupted(); err != nil {
 			return nil, err
 		}
 		if t.zombie {
-			d.Procs = append(d.Procs, t.zombieProcess(d))
+			p := t.zombieProcess(d)
+			model.SetNsPids(p.Pstree, t.nsPids())
+			d.Procs = append(d.Procs, p)
 			continue
 		}
 		p, err := t.collect(ft, stats)
@@ -278,7 +337,19 @@ func (tr *tree) dumpAll() (*Stats, error) {
 			}
 			return nil, err
 		}
+		if err := nsd.Task(t.pid, tr.parentOf(t), p.IDs); err != nil {
+			return nil, fmt.Errorf("task %d: %w", t.pid, err)
+		}
+		model.SetNsPids(p.Pstree, t.nsPids())
+		tids, err := t.nsTids()
+		if err != nil {
+			return nil, fmt.Errorf("task %d: %w", t.pid, err)
+		}
+		model.SetNsTids(p.Pstree, tids)
 		d.Procs = append(d.Procs, p)
+	}
+	if err := nsd.Finish(); err != nil {
+		return nil, err
 	}
 	d.FileLocks = ft.locks.Entries
 	var uptime uint64
@@ -314,6 +385,14 @@ func (tr *tree) dumpAll() (*Stats, error) {
 		return nil, err
 	}
 	return stats, nil
+}
+
+// parentOf is the PID of t's parent if the parent is in the tree, else 0.
+func (tr *tree) parentOf(t *task) int {
+	if t.index == 1 {
+		return 0
+	}
+	return t.stat.PPid
 }
 
 // kill kills every process and waits for its death, children before

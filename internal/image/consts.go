@@ -15,6 +15,7 @@ const (
 	VMAAnonShared   = 1 << 8
 	VMAAnonPrivate  = 1 << 9
 	VMAAreaVVAR     = 1 << 12
+	VMAAreaMemfd    = 1 << 14
 )
 
 // Pagemap entry flags (CRIU's include/pagemap.h).

@@ -35,10 +35,19 @@ const (
 	MagicFdinfo    = "FDINFO"
 	MagicFS        = "FS"
 	MagicPipesData = "PIPES_DATA"
+	MagicSkQueues  = "SK_QUEUES"
 	MagicTimens    = "TIMENS"
 	MagicCpuinfo   = "CPUINFO"
 	MagicTtyInfo   = "TTY_INFO"
+	MagicUtsns     = "UTSNS"
+	MagicIpcVar    = "IPC_VAR"
+	MagicMnts      = "MNTS"
 	MagicFileLocks = "FILE_LOCKS"
+	MagicGhostFile = "GHOST_FILE"
+	MagicRemapPath = "REMAP_FPATH"
+	MagicMemfd     = "MEMFD_INODE"
+	MagicFifoData  = "FIFO_DATA"
+	MagicTtyData   = "TTY_DATA"
 )
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
@@ -266,6 +275,10 @@ func FdinfoName(filesID uint32) string { return fmt.Sprintf("fdinfo-%d.img", fil
 // PipesDataName holds the bytes buffered in pipes.
 func PipesDataName() string { return "pipes-data.img" }
 
+// SkQueuesName holds the messages queued in sockets (sk_packet_entry,
+// each followed by its bytes).
+func SkQueuesName() string { return "sk-queues.img" }
+
 // ShmemPagemapName is the pagemap of a shared memory object.
 func ShmemPagemapName(ino uint64) string { return fmt.Sprintf("pagemap-shmem-%d.img", ino) }
 
@@ -277,13 +290,40 @@ func CpuinfoName() string { return "cpuinfo.img" }
 // their modes (termios) and window sizes.
 func TtyInfoName() string { return "tty-info.img" }
 
+// TtyDataName is the image of the bytes queued in the dump's terminals.
+func TtyDataName() string { return "tty-data.img" }
+
 // TimensName is the image of time namespace id: the tree's clocks
 // (CLOCK_MONOTONIC and CLOCK_BOOTTIME) as it saw them at the dump.
 func TimensName(id uint32) string { return fmt.Sprintf("timens-%d.img", id) }
 
+// UtsnsName is the image of UTS namespace id: its host and domain names.
+func UtsnsName(id uint32) string { return fmt.Sprintf("utsns-%d.img", id) }
+
+// IpcVarName is the image of IPC namespace id's settings (its kernel.shm*,
+// kernel.msg*, kernel.sem and fs.mqueue.* sysctls).
+func IpcVarName(id uint32) string { return fmt.Sprintf("ipcns-var-%d.img", id) }
+
+// MountpointsName is the image of mount namespace id: its mounts.
+func MountpointsName(id uint32) string { return fmt.Sprintf("mountpoints-%d.img", id) }
+
 // FileLocksName is the image of the tree's file locks (POSIX, OFD and
 // flock), one file_lock_entry each, written with --file-locks.
 func FileLocksName() string { return "file-locks.img" }
+
+// GhostFileName is the contents of an unlinked file, by ghost id (hex,
+// as CRIU names it).
+func GhostFileName(id uint32) string { return fmt.Sprintf("ghost-file-%x.img", id) }
+
+// RemapPathName lists the files of files.img whose path was unlinked and
+// the ghost that holds each.
+func RemapPathName() string { return "remap-fpath.img" }
+
+// MemfdName lists the memfd inodes of the dump (CRIU's memfd.img).
+func MemfdName() string { return "memfd.img" }
+
+// FifoDataName is the bytes queued in the dumped FIFOs.
+func FifoDataName() string { return "fifo-data.img" }
 
 // FSName is the cwd/root/umask image of one task.
 func FSName(pid int) string { return fmt.Sprintf("fs-%d.img", pid) }

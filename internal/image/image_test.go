@@ -41,6 +41,9 @@ var wantMagic = map[string]uint32{
 	MagicFiles:     0x56303138,
 	MagicFdinfo:    0x56213732,
 	MagicFS:        0x51403912,
+	MagicUtsns:     0x54473203,
+	MagicIpcVar:    0x53115007,
+	MagicMnts:      0x55563928,
 	MagicFileLocks: 0x54323616,
 }
 

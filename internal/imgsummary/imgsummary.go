@@ -25,9 +25,12 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
+	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/kinds/ns"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/vdso"
 )
@@ -146,6 +149,21 @@ func (s *summary) printTask(w io.Writer, t *task) {
 	}
 	if pers := tc.GetPersonality(); pers != 0 {
 		p("  personality: %#x\n", pers)
+	}
+	if d := ns.Describe(t.IDs); d != "" {
+		p("  namespaces of the tree (not ckpt's): %s\n", d)
+	}
+	if len(t.NsPids) > 0 {
+		p("  in a nested PID namespace: PIDs there %v (outermost first)\n", t.NsPids)
+	}
+	if id := model.PidForChildrenNsID(t.IDs); id != 0 {
+		p("  its next children go into PID namespace %d\n", id)
+	}
+	if u := t.Tree.UTS[t.IDs.GetUtsNsId()]; u != nil {
+		p("  UTS namespace %d: hostname %q, domainname %q\n", t.IDs.GetUtsNsId(), u.GetNodename(), u.GetDomainname())
+	}
+	if ms := t.Tree.Mounts[t.IDs.GetMntNsId()]; len(ms) > 0 {
+		p("  mount namespace %d: %d mounts (mountpoints-%d.img)\n", t.IDs.GetMntNsId(), len(ms), t.IDs.GetMntNsId())
 	}
 	for _, th := range t.threads {
 		s.printThread(w, t, th)
@@ -266,7 +284,10 @@ func (s *summary) vmaKind(status uint32, shmid uint64) string {
 		return "heap"
 	case status&(image.VMAFilePrivate|image.VMAFileShared) != 0:
 		if f, ok := s.Files[uint32(shmid)]; ok && f.GetReg() != nil {
-			return "file " + f.GetReg().GetName()
+			return "file " + f.GetReg().GetName() + s.ghostMark(uint32(shmid))
+		}
+		if f, ok := s.Files[uint32(shmid)]; ok && f.GetMemfd() != nil {
+			return "memfd " + s.memfdName(f.GetMemfd().GetInodeId())
 		}
 		return fmt.Sprintf("file id %d (not in files.img)", shmid)
 	case status&(image.VMAAnonPrivate|image.VMAAnonShared) != 0:
@@ -343,6 +364,27 @@ func openFlagsStr(f uint32) string {
 	return strings.Join(parts, "|")
 }
 
+// ghostMark marks a file whose path was unlinked, saved in the dump.
+func (s *summary) ghostMark(id uint32) string {
+	gid, g := s.GhostOf(id)
+	if gid == 0 {
+		return ""
+	}
+	if g == nil {
+		return fmt.Sprintf(" (unlinked; ghost %d missing)", gid)
+	}
+	return fmt.Sprintf(" (unlinked; %d bytes in %s)", len(g.Data), image.GhostFileName(gid))
+}
+
+// memfdName names memfd ino of the dump with its seals.
+func (s *summary) memfdName(ino uint32) string {
+	m, ok := s.Memfds[ino]
+	if !ok {
+		return fmt.Sprintf("%d (not in memfd.img)", ino)
+	}
+	return fmt.Sprintf("%q (%d bytes, seals %#x)", m.GetName(), m.GetSize(), m.GetSeals())
+}
+
 func (s *summary) fileName(id uint32) string {
 	f, ok := s.Files[id]
 	if !ok {
@@ -368,11 +410,38 @@ func (s *summary) printFiles(w io.Writer, t *task) {
 			path = fmt.Sprintf("file id %d (not in files.img)", fd.GetId())
 		case f.GetReg() != nil:
 			r := f.GetReg()
-			path, flags, pos = r.GetName(), openFlagsStr(r.GetFlags()), fmt.Sprint(r.GetPos())
+			path, flags, pos = r.GetName()+s.ghostMark(fd.GetId()), openFlagsStr(r.GetFlags()), fmt.Sprint(r.GetPos())
+		case f.GetMemfd() != nil:
+			m := f.GetMemfd()
+			path, flags, pos = "memfd "+s.memfdName(m.GetInodeId()), openFlagsStr(m.GetFlags()), fmt.Sprint(m.GetPos())
+		case f.GetFifo() != nil:
+			fe := f.GetFifo()
+			path = fmt.Sprintf("FIFO %s", s.fileName(fe.GetRegfId()))
+			if r, ok := s.Files[fe.GetRegfId()]; ok && r.GetReg() != nil {
+				path += s.ghostMark(fe.GetRegfId())
+				flags = openFlagsStr(r.GetReg().GetFlags())
+			}
+			if pd, ok := s.Fifos[fe.GetPipeId()]; ok {
+				path += fmt.Sprintf(", %d bytes queued", len(pd.Data))
+			} else {
+				path += ", held outside the tree: its bytes stayed in it"
+			}
 		case f.GetPipe() != nil:
 			path, flags = fmt.Sprintf("pipe:[%d] (inherited)", f.GetPipe().GetPipeId()), openFlagsStr(f.GetPipe().GetFlags())
 		case f.GetTty() != nil:
-			path, flags = "tty (inherited)", openFlagsStr(f.GetTty().GetFlags())
+			path, flags = s.ttyName(f.GetTty().GetTtyInfoId()), openFlagsStr(f.GetTty().GetFlags())
+		case f.GetIfy() != nil:
+			var ws []string
+			for _, w := range f.GetIfy().GetWd() {
+				ws = append(ws, fmt.Sprintf("wd %d %s (mask %#x)", w.GetWd(), w.GetFHandle().GetPath(), w.GetMask()))
+			}
+			path, flags = "inotify, no watches", openFlagsStr(f.GetIfy().GetFlags())
+			if len(ws) > 0 {
+				path = "inotify: " + strings.Join(ws, ", ")
+			}
+		case f.GetUsk() != nil:
+			u := f.GetUsk()
+			path, flags = fmt.Sprintf("unix socket:[%d] type %d state %d peer %d name %q", u.GetIno(), u.GetType(), u.GetState(), u.GetPeer(), u.GetName()), openFlagsStr(u.GetFlags())
 		}
 		if fd.GetFlags()&1 != 0 { // FD_CLOEXEC
 			flags += " cloexec"
@@ -590,4 +659,24 @@ func (t *task) vdsoImage() string {
 		abi = "ia32"
 	}
 	return fmt.Sprintf("%s image, %d bytes, %d symbols: %s", abi, v.Size, len(v.Symbols), strings.Join(v.Names(), " "))
+}
+
+// ttyName names the terminal of tty-info id: a pty end of the tree's own
+// with its dumped number and the bytes queued for its reader, or a
+// terminal the restore gives.
+func (s *summary) ttyName(id uint32) string {
+	ti := s.TtyInfos[id]
+	name := "tty (inherited)"
+	switch {
+	case ti.GetType() == tty.TtyType_PTY && unix.Major(uint64(ti.GetRdev())) == 5:
+		name = fmt.Sprintf("pty master of /dev/pts/%d", ti.GetPty().GetIndex())
+	case ti.GetType() == tty.TtyType_PTY:
+		name = fmt.Sprintf("/dev/pts/%d (pty slave)", ti.GetPty().GetIndex())
+	case ti.GetType() == tty.TtyType_CTTY:
+		name = "/dev/tty (inherited)"
+	}
+	if n := len(s.TtyData[id]); n > 0 {
+		name += fmt.Sprintf(", %d bytes queued", n)
+	}
+	return name
 }

@@ -41,10 +41,13 @@ import (
 //     holds the syscall number again, ip the syscall instruction), as
 //     CRIU writes it: CRIU restores registers as they are
 //     (x86.RestartInImage).
-//   - A task is in a namespace of its own where its id differs from
-//     root_ids' (CRIU writes every namespace's id); Load refuses by name
-//     a CRIU dump's tasks in namespaces other than the restorer's, and
-//     what else ckpt does not restore (criuRefusal).
+//   - CRIU writes every namespace's id, the dumping tool's in root_ids:
+//     a task's id equal to root_ids' is a namespace shared with the
+//     dumping tool, which Load clears (shareDumpersNamespaces): ckpt's
+//     images name only a tree's own namespaces. Load refuses by name a
+//     task in its own namespace of a kind ckpt does not restore
+//     (network, user, cgroup, time), and what else only CRIU restores
+//     (criuRefusal).
 //
 // Where ckpt's images differ from CRIU's, and why:
 //
@@ -188,27 +191,50 @@ func dropVsyscall(m *mm.MmEntry) {
 	m.Vmas = vmas
 }
 
+// nsIDs are the namespace ids of task_kobj_ids_entry, by kind: get and
+// clear.
+var nsIDs = []struct {
+	what  string
+	get   func(*criucore.TaskKobjIdsEntry) uint32
+	clear func(*criucore.TaskKobjIdsEntry)
+	// restored: ckpt restores a namespace of this kind of the tree's
+	// own (package ns); the others must be the restorer's.
+	restored bool
+}{
+	{"PID", (*criucore.TaskKobjIdsEntry).GetPidNsId, func(e *criucore.TaskKobjIdsEntry) { e.PidNsId = nil }, true},
+	{"UTS", (*criucore.TaskKobjIdsEntry).GetUtsNsId, func(e *criucore.TaskKobjIdsEntry) { e.UtsNsId = nil }, true},
+	{"IPC", (*criucore.TaskKobjIdsEntry).GetIpcNsId, func(e *criucore.TaskKobjIdsEntry) { e.IpcNsId = nil }, true},
+	{"mount", (*criucore.TaskKobjIdsEntry).GetMntNsId, func(e *criucore.TaskKobjIdsEntry) { e.MntNsId = nil }, true},
+	{"network", (*criucore.TaskKobjIdsEntry).GetNetNsId, func(e *criucore.TaskKobjIdsEntry) { e.NetNsId = nil }, false},
+	{"user", (*criucore.TaskKobjIdsEntry).GetUserNsId, func(e *criucore.TaskKobjIdsEntry) { e.UserNsId = nil }, false},
+	{"cgroup", (*criucore.TaskKobjIdsEntry).GetCgroupNsId, func(e *criucore.TaskKobjIdsEntry) { e.CgroupNsId = nil }, false},
+	{"time", (*criucore.TaskKobjIdsEntry).GetTimeNsId, func(e *criucore.TaskKobjIdsEntry) { e.TimeNsId = nil }, false},
+}
+
+// shareDumpersNamespaces clears in ids the namespace ids that root, the
+// dump's root_ids, has too: CRIU writes every namespace's id, and those
+// of the dumping tool are namespaces the tree shares with it, which a
+// restore leaves as the restorer's; ckpt's images write only the ids of
+// a tree's own namespaces (and root_ids name none of them).
+func shareDumpersNamespaces(ids, root *criucore.TaskKobjIdsEntry) {
+	if ids == nil || root == nil {
+		return
+	}
+	for _, k := range nsIDs {
+		if r := k.get(root); r != 0 && k.get(ids) == r {
+			k.clear(ids)
+		}
+	}
+}
+
 // criuRefusal says why p, loaded from a dump, cannot be restored by ckpt
-// though the images are sound: state only CRIU writes (its dumps hold
-// namespaces and AIO rings, which ckpt refuses at dump), or nil.
+// though the images are sound: state only CRIU writes (namespaces of
+// kinds ckpt does not restore, AIO rings, seccomp, which ckpt refuses at
+// dump), or nil.
 func (d *Dump) criuRefusal(p *Process) error {
-	root := d.Inventory.GetRootIds()
-	for _, ns := range []struct {
-		name      string
-		task, dmp uint32
-	}{
-		{"network", p.IDs.GetNetNsId(), root.GetNetNsId()},
-		{"IPC", p.IDs.GetIpcNsId(), root.GetIpcNsId()},
-		{"UTS", p.IDs.GetUtsNsId(), root.GetUtsNsId()},
-		{"mount", p.IDs.GetMntNsId(), root.GetMntNsId()},
-		{"user", p.IDs.GetUserNsId(), root.GetUserNsId()},
-		{"cgroup", p.IDs.GetCgroupNsId(), root.GetCgroupNsId()},
-		{"time", p.IDs.GetTimeNsId(), root.GetTimeNsId()},
-	} {
-		// Only a dump whose root_ids name the namespace (CRIU's) says
-		// by the id whether the task shares the restorer's.
-		if ns.dmp != 0 && ns.task != ns.dmp {
-			return fmt.Errorf("task %d is in a %s namespace of its own (id %d, the dumping tool's %d): ckpt restores tasks into its own %s namespace only", p.Pid, ns.name, ns.task, ns.dmp, ns.name)
+	for _, k := range nsIDs {
+		if id := k.get(p.IDs); id != 0 && !k.restored {
+			return fmt.Errorf("task %d is in a %s namespace of its own (id %d): ckpt restores tasks into its own %s namespace only", p.Pid, k.what, id, k.what)
 		}
 	}
 	if n := len(p.MM.GetAios()); n > 0 {

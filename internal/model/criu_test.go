@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
-	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	vmaimg "github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
 	"google.golang.org/protobuf/proto"
@@ -115,24 +114,36 @@ func TestDropVsyscall(t *testing.T) {
 
 func TestCRIURefusal(t *testing.T) {
 	u32 := proto.Uint32
-	root := &criucore.TaskKobjIdsEntry{NetNsId: u32(7), UtsNsId: u32(8), PidNsId: u32(9)}
-	d := &Dump{Inventory: &inventory.InventoryEntry{RootIds: root}}
+	root := &criucore.TaskKobjIdsEntry{NetNsId: u32(7), UtsNsId: u32(8), PidNsId: u32(9), MntNsId: u32(10)}
+	d := &Dump{}
 	proc := func(ids *criucore.TaskKobjIdsEntry) *Process {
+		shareDumpersNamespaces(ids, root)
 		return &Process{Pid: 42, IDs: ids, MM: &mm.MmEntry{}, Core: &criucore.CoreEntry{}}
 	}
-	if err := d.criuRefusal(proc(&criucore.TaskKobjIdsEntry{NetNsId: u32(7), UtsNsId: u32(8), PidNsId: u32(9)})); err != nil {
+	p := proc(&criucore.TaskKobjIdsEntry{NetNsId: u32(7), UtsNsId: u32(8), PidNsId: u32(9), MntNsId: u32(10), FilesId: u32(1)})
+	if err := d.criuRefusal(p); err != nil {
 		t.Errorf("a task in the dumping tool's namespaces: %v", err)
 	}
-	err := d.criuRefusal(proc(&criucore.TaskKobjIdsEntry{NetNsId: u32(7), UtsNsId: u32(11)}))
-	if err == nil || !strings.Contains(err.Error(), "UTS namespace") {
-		t.Errorf("a task in a UTS namespace of its own: %v", err)
+	if p.IDs.NetNsId != nil || p.IDs.PidNsId != nil || p.IDs.MntNsId != nil || p.IDs.GetFilesId() != 1 {
+		t.Errorf("the dumping tool's namespaces are not cleared: %v", p.IDs)
 	}
-	// ckpt's own dumps name no such namespace in root_ids.
-	d.Inventory.RootIds = RootIDs(1, false)
-	if err := d.criuRefusal(proc(&criucore.TaskKobjIdsEntry{UtsNsId: u32(3)})); err != nil {
-		t.Errorf("a ckpt dump: %v", err)
+	// A UTS namespace of its own: restored from its utsns image.
+	p = proc(&criucore.TaskKobjIdsEntry{NetNsId: u32(7), UtsNsId: u32(11)})
+	if err := d.criuRefusal(p); err != nil || p.IDs.GetUtsNsId() != 11 {
+		t.Errorf("a task in a UTS namespace of its own: %v, uts id %d", err, p.IDs.GetUtsNsId())
 	}
-	p := proc(&criucore.TaskKobjIdsEntry{})
+	err := d.criuRefusal(proc(&criucore.TaskKobjIdsEntry{NetNsId: u32(12)}))
+	if err == nil || !strings.Contains(err.Error(), "network namespace") {
+		t.Errorf("a task in a network namespace of its own: %v", err)
+	}
+	// ckpt's own dumps: root_ids name no namespace but the PID one of a
+	// tree that has its own.
+	own := &criucore.TaskKobjIdsEntry{PidNsId: u32(OwnPidNsID), UtsNsId: u32(3)}
+	shareDumpersNamespaces(own, RootIDs(1, true))
+	if own.GetPidNsId() != OwnPidNsID || own.GetUtsNsId() != 3 {
+		t.Errorf("a ckpt dump's own namespaces were cleared: %v", own)
+	}
+	p = proc(&criucore.TaskKobjIdsEntry{})
 	p.MM.Aios = []*mm.AioRingEntry{{}}
 	if err := d.criuRefusal(p); err == nil || !strings.Contains(err.Error(), "AIO") {
 		t.Errorf("AIO rings: %v", err)

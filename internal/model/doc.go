@@ -23,6 +23,10 @@ const (
 	// that runs in a PID namespace of its own (its root is that
 	// namespace's init); the pstree then names tasks by their PIDs there.
 	OwnPidNsID = 2
+	// FirstNsID is the first id given to the tree's other namespaces
+	// (task_kobj_ids_entry's uts_ns_id, ipc_ns_id, ...): the dump numbers
+	// them from here, one counter for every kind, as CRIU does.
+	FirstNsID = 3
 	// TimensID is the id of the tree's clocks image (timens-ID.img).
 	TimensID = 1
 	// DefaultFilesID is the fd table of a core without ids (CRIU's

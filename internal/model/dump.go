@@ -11,12 +11,17 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
+	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	ipcvar "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-var"
+	memfdimg "github.com/checkpoint-restore/go-criu/v8/crit/images/memfd"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/mnt"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/utsns"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
@@ -37,6 +42,22 @@ type Dump struct {
 	Files map[uint32]*fdinfo.FileEntry
 	// Pipes are the buffered bytes and size of every dumped pipe, by pipe id.
 	Pipes map[uint32]PipeData
+	// SkQueues are the messages queued to be read in each socket, by the
+	// socket's file id, oldest first (sk-queues.img): one per datagram
+	// or seqpacket record; a stream's bytes in chunks.
+	SkQueues map[uint32][][]byte
+	// SkMoved are, by file id, the unix sockets whose bound file was
+	// renamed since it was bound: where the file is now
+	// (remap-fpath.img, with a regular-file entry for the path).
+	SkMoved map[uint32]string
+	// Unlisted are files that no fd of the tree holds, added to files.img
+	// by Write: the sockets outside the tree that dumped unix sockets are
+	// connected to (--ext-unix-sk), with CRIU's USK_EXTERN flag.
+	Unlisted []*fdinfo.FileEntry
+	// Fifos are the bytes queued in the dumped FIFOs and their size, by
+	// pipe id (fifo-data.img); a FIFO that a process outside the tree
+	// held has none: its bytes stayed in it.
+	Fifos map[uint32]PipeData
 	// Shmem are the contents of shared anonymous memory objects, for
 	// Write; Load leaves them in their images (see ShmemContent).
 	Shmem []Shmem
@@ -48,11 +69,68 @@ type Dump struct {
 	// TtyInfos are the terminals that files of the dump refer to, by
 	// tty_info_id (tty-info.img): their modes and window sizes.
 	TtyInfos map[uint32]*tty.TtyInfoEntry
+	// TtyData are the bytes queued in terminals (tty-data.img), by
+	// tty_id: the id of the pty end whose reader they wait for.
+	TtyData map[uint32][]byte
+	// UTS and IPC are the namespaces of the tree other than ckpt's, by
+	// the id that task_kobj_ids_entry.uts_ns_id and ipc_ns_id name them
+	// with (utsns-ID.img, ipcns-var-ID.img). A task without such an id
+	// shares the namespace of the ckpt that dumped it, and is restored
+	// into the restoring ckpt's.
+	UTS map[uint32]*utsns.UtsnsEntry
+	IPC map[uint32]*ipcvar.IpcVarEntry
+	// Mounts are the mounts of each mount namespace of the tree other
+	// than ckpt's, by mnt_ns_id (mountpoints-ID.img), in mountinfo order.
+	Mounts map[uint32][]*mnt.MntEntry
 	// FileLocks are the file locks of the tree (file-locks.img, dumped
 	// with --file-locks): each names the process that takes it again at
 	// restore (pid, as the images name it) and an fd of that process
 	// that refers to the locked file (see package fd, lock.go).
 	FileLocks []*filelock.FileLockEntry
+	// Ghosts are the contents of files that were unlinked while a task
+	// held them open or mapped, by ghost id (ghost-file-ID.img).
+	Ghosts map[uint32]*Ghost
+	// Remaps name, for a regular file of Files whose path was unlinked,
+	// the ghost that holds it (remap-fpath.img, remap_type GHOST).
+	Remaps map[uint32]uint32
+	// Memfds are the memfds of the dump (memfd.img) by inode id; their
+	// contents are shared memory objects (Shmem, ShmemContent) named by
+	// their shmid.
+	Memfds map[uint32]*memfdimg.MemfdInodeEntry
+}
+
+// Ghost is an unlinked file saved whole: its attributes and contents.
+type Ghost struct {
+	Entry *ghostfile.GhostFileEntry
+	Data  []byte
+}
+
+// AddGhost adds g under the next ghost id and returns the id.
+func (d *Dump) AddGhost(g *Ghost) uint32 {
+	if d.Ghosts == nil {
+		d.Ghosts = map[uint32]*Ghost{}
+	}
+	id := uint32(len(d.Ghosts) + 1)
+	d.Ghosts[id] = g
+	return id
+}
+
+// SetRemap records that regular file id is held by ghost gid.
+func (d *Dump) SetRemap(id, gid uint32) {
+	if d.Remaps == nil {
+		d.Remaps = map[uint32]uint32{}
+	}
+	d.Remaps[id] = gid
+}
+
+// GhostOf returns the ghost that holds regular file id, nil if the file
+// is reopened by its path.
+func (d *Dump) GhostOf(id uint32) (uint32, *Ghost) {
+	gid, ok := d.Remaps[id]
+	if !ok {
+		return 0, nil
+	}
+	return gid, d.Ghosts[gid]
 }
 
 // PipeData is what a pipe held at dump time.
@@ -100,6 +178,13 @@ type Process struct {
 	StopSig int
 	// OwnPidNS is set when the tree runs in a PID namespace of its own.
 	OwnPidNS bool
+	// NsPids are the process's PIDs in the PID namespaces below the
+	// tree's top one, outermost first (pstree ns_pid, see pidns.go);
+	// empty for a process of the top namespace, whose PID is Pid.
+	NsPids []int
+	// NsTids are the same for each thread but the leader, as Tids (pstree
+	// ns_tid); nil for a process of the top namespace.
+	NsTids [][]int
 	// ExePath is the executable's path; ABI is read from its ELF header
 	// at Load, Compat is ABI == ia32.
 	ExePath string
@@ -108,6 +193,25 @@ type Process struct {
 	// Refused says why this process cannot be restored on this machine
 	// (its executable is gone, an x32 program, ...); nil if it can.
 	Refused error
+}
+
+// VPid is the process's PID in its own PID namespace: getpid() in it.
+func (p *Process) VPid() int {
+	if n := len(p.NsPids); n > 0 {
+		return p.NsPids[n-1]
+	}
+	return p.Pid
+}
+
+// VTid is the id of thread i (as Threads and Tids) in the process's own
+// PID namespace.
+func (p *Process) VTid(i int) int {
+	if i < len(p.NsTids) {
+		if t := p.NsTids[i]; len(t) > 0 {
+			return t[len(t)-1]
+		}
+	}
+	return p.Tids[i]
 }
 
 // FilesID is the id of the process's fd table: fdinfo-FILESID.img.

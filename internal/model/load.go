@@ -14,12 +14,19 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
+	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
+	ipcvar "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-var"
+	memfdimg "github.com/checkpoint-restore/go-criu/v8/crit/images/memfd"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/mnt"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
+	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
+	skpacket "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-packet"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/utsns"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
@@ -74,6 +81,16 @@ func Load(dir string) (*Dump, error) {
 			d.TtyInfos[ti.GetId()] = ti
 		}
 	}
+	d.TtyData = map[uint32][]byte{}
+	if d.exists(image.TtyDataName()) {
+		ents, err := image.ReadAll(d.Dir, image.TtyDataName(), image.MagicTtyData, func() *tty.TtyDataEntry { return &tty.TtyDataEntry{} })
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			d.TtyData[e.GetTtyId()] = e.GetData()
+		}
+	}
 	if d.exists(image.FileLocksName()) {
 		if d.FileLocks, err = image.ReadAll(d.Dir, image.FileLocksName(), image.MagicFileLocks, func() *filelock.FileLockEntry { return &filelock.FileLockEntry{} }); err != nil {
 			return nil, err
@@ -87,16 +104,35 @@ func Load(dir string) (*Dump, error) {
 	for _, f := range files {
 		d.Files[f.GetId()] = f
 	}
-	d.Pipes = map[uint32]PipeData{}
-	if d.exists(image.PipesDataName()) {
-		ents, data, err := image.ReadWithData(d.Dir, image.PipesDataName(), image.MagicPipesData,
-			func() *pipedata.PipeDataEntry { return &pipedata.PipeDataEntry{} },
-			func(e *pipedata.PipeDataEntry) int { return int(e.GetBytes()) })
+	if d.Pipes, err = d.loadPipeData(image.PipesDataName(), image.MagicPipesData); err != nil {
+		return nil, err
+	}
+	if d.Fifos, err = d.loadPipeData(image.FifoDataName(), image.MagicFifoData); err != nil {
+		return nil, err
+	}
+	if err := d.loadGhosts(); err != nil {
+		return nil, err
+	}
+	if d.exists(image.MemfdName()) {
+		ms, err := image.ReadAll(d.Dir, image.MemfdName(), image.MagicMemfd, func() *memfdimg.MemfdInodeEntry { return &memfdimg.MemfdInodeEntry{} })
+		if err != nil {
+			return nil, err
+		}
+		d.Memfds = map[uint32]*memfdimg.MemfdInodeEntry{}
+		for _, m := range ms {
+			d.Memfds[uint32(m.GetInodeId())] = m
+		}
+	}
+	d.SkQueues = map[uint32][][]byte{}
+	if d.exists(image.SkQueuesName()) {
+		ents, data, err := image.ReadWithData(d.Dir, image.SkQueuesName(), image.MagicSkQueues,
+			func() *skpacket.SkPacketEntry { return &skpacket.SkPacketEntry{} },
+			func(e *skpacket.SkPacketEntry) int { return int(e.GetLength()) })
 		if err != nil {
 			return nil, err
 		}
 		for i, e := range ents {
-			d.Pipes[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
+			d.SkQueues[e.GetIdFor()] = append(d.SkQueues[e.GetIdFor()], data[i])
 		}
 	}
 	seen := map[int]bool{}
@@ -114,7 +150,48 @@ func Load(dir string) (*Dump, error) {
 		seen[p.Pid] = true
 		d.Procs = append(d.Procs, p)
 	}
+	if err := d.loadNamespaces(); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// loadNamespaces reads the image of every UTS and IPC namespace that a
+// task's ids name.
+func (d *Dump) loadNamespaces() error {
+	d.UTS = map[uint32]*utsns.UtsnsEntry{}
+	d.IPC = map[uint32]*ipcvar.IpcVarEntry{}
+	d.Mounts = map[uint32][]*mnt.MntEntry{}
+	for _, p := range d.Procs {
+		if id := p.IDs.GetMntNsId(); id != 0 && d.Mounts[id] == nil {
+			ms, err := image.ReadAll(d.Dir, image.MountpointsName(id), image.MagicMnts, func() *mnt.MntEntry { return &mnt.MntEntry{} })
+			if err != nil {
+				return fmt.Errorf("task %d's mount namespace %d: %w", p.Pid, id, err)
+			}
+			if len(ms) == 0 {
+				return fmt.Errorf("%s: %w: no mounts", image.MountpointsName(id), image.ErrCorrupt)
+			}
+			d.Mounts[id] = ms
+		}
+		if id := p.IDs.GetUtsNsId(); id != 0 && d.UTS[id] == nil {
+			e := &utsns.UtsnsEntry{}
+			if err := d.Dir.ReadOne(image.UtsnsName(id), image.MagicUtsns, e); err != nil {
+				return fmt.Errorf("task %d's UTS namespace %d: %w", p.Pid, id, err)
+			}
+			d.UTS[id] = e
+		}
+		if id := p.IDs.GetIpcNsId(); id != 0 && d.IPC[id] == nil {
+			e := &ipcvar.IpcVarEntry{}
+			if err := d.Dir.ReadOne(image.IpcVarName(id), image.MagicIpcVar, e); err != nil {
+				return fmt.Errorf("task %d's IPC namespace %d: %w", p.Pid, id, err)
+			}
+			if n := len(e.GetSemCtls()); n != 4 {
+				return fmt.Errorf("%s: %w: %d sem_ctls, want 4", image.IpcVarName(id), image.ErrCorrupt, n)
+			}
+			d.IPC[id] = e
+		}
+	}
+	return nil
 }
 
 func (d *Dump) exists(name string) bool {
@@ -124,6 +201,7 @@ func (d *Dump) exists(name string) bool {
 
 func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	p := &Process{Tree: d, Pstree: pse, Pid: int(pse.GetPid())}
+	var err error
 	if p.Pid <= 0 {
 		return nil, fmt.Errorf("pstree.img: invalid pid %d", p.Pid)
 	}
@@ -149,9 +227,13 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 			return nil, err
 		}
 	}
-	// A PID namespace of its own: other than the dumping tool's
-	// (root_ids; ckpt's dumps before RootIDs left it out there).
-	p.OwnPidNS = p.IDs.GetPidNsId() != 0 && p.IDs.GetPidNsId() != d.Inventory.GetRootIds().GetPidNsId()
+	// A CRIU dump names the namespaces the tree shares with the dumping
+	// tool by root_ids' ids; ckpt's images leave those out (criu.go).
+	shareDumpersNamespaces(p.IDs, d.Inventory.GetRootIds())
+	p.OwnPidNS = p.IDs.GetPidNsId() == OwnPidNsID
+	if p.NsPids, err = NsPids(pse); err != nil {
+		return nil, err
+	}
 	switch st := p.Core.GetTc().GetTaskState(); st {
 	case TaskAlive:
 	case TaskStopped:
@@ -171,6 +253,12 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	default:
 		p.Refused = fmt.Errorf("%s: task state %d: only live tasks and zombies can be restored yet", image.CoreName(p.Pid), st)
 	}
+	if p.NsTids, err = NsTids(pse, len(p.NsPids)); err != nil {
+		return nil, err
+	}
+	if len(p.NsPids) > 0 && len(pse.GetThreads()) > 1 && p.NsTids == nil {
+		return nil, fmt.Errorf("pstree.img: task %d: threads in a nested PID namespace without their ids there (ns_tid)", p.Pid)
+	}
 	for _, tid := range pse.GetThreads()[1:] {
 		c := &criucore.CoreEntry{}
 		if err := d.Dir.ReadOne(image.CoreName(int(tid)), image.MagicCore, c); err != nil {
@@ -187,7 +275,6 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 		return nil, err
 	}
 	dropVsyscall(p.MM)
-	var err error
 	if p.PagesID, p.Pagemap, err = d.readPagemap(image.PagemapName(p.Pid)); err != nil {
 		return nil, err
 	}
@@ -231,4 +318,80 @@ func isStopSignal(sig int) bool {
 		return true
 	}
 	return false
+}
+
+// loadGhosts reads remap-fpath.img and the ghost files it names. Only
+// ghosts are known, and the unix sockets whose file was renamed (a
+// LINKED remap of a socket to a regular-file entry): a dump whose files
+// were linked back elsewhere (CRIU's --link-remap) or that refers to
+// /proc paths cannot be restored by ckpt.
+func (d *Dump) loadGhosts() error {
+	if !d.exists(image.RemapPathName()) {
+		return nil
+	}
+	remaps, err := image.ReadAll(d.Dir, image.RemapPathName(), image.MagicRemapPath, func() *remap.RemapFilePathEntry { return &remap.RemapFilePathEntry{} })
+	if err != nil {
+		return err
+	}
+	for _, r := range remaps {
+		if r.GetRemapType() == remap.RemapType_LINKED {
+			// A unix socket whose bound file was renamed: the remap is a
+			// regular-file entry naming where the file is (see SkMoved).
+			orig, to := d.Files[r.GetOrigId()], d.Files[r.GetRemapId()]
+			if orig.GetUsk() != nil && to.GetReg() != nil {
+				if d.SkMoved == nil {
+					d.SkMoved = map[uint32]string{}
+				}
+				d.SkMoved[r.GetOrigId()] = to.GetReg().GetName()
+				continue
+			}
+		}
+		if r.GetRemapType() != remap.RemapType_GHOST {
+			return fmt.Errorf("%s: file %d is remapped as %v: only ghost files can be restored", image.RemapPathName(), r.GetOrigId(), r.GetRemapType())
+		}
+		if f, ok := d.Files[r.GetOrigId()]; !ok || f.GetReg() == nil {
+			return fmt.Errorf("%s: file %d is not a regular file of files.img", image.RemapPathName(), r.GetOrigId())
+		}
+		gid := r.GetRemapId()
+		if _, ok := d.Ghosts[gid]; !ok {
+			ents, data, err := image.ReadWithData(d.Dir, image.GhostFileName(gid), image.MagicGhostFile,
+				func() *ghostfile.GhostFileEntry { return &ghostfile.GhostFileEntry{} },
+				func(e *ghostfile.GhostFileEntry) int {
+					if e.GetChunks() || e.Size == nil || e.GetSize() > 1<<40 {
+						return -1
+					}
+					return int(e.GetSize())
+				})
+			if err != nil {
+				return err
+			}
+			if len(ents) != 1 {
+				return fmt.Errorf("image %s: %w: %d entries, want 1 (chunked ghost files are not read by ckpt)", image.GhostFileName(gid), image.ErrCorrupt, len(ents))
+			}
+			if d.Ghosts == nil {
+				d.Ghosts = map[uint32]*Ghost{}
+			}
+			d.Ghosts[gid] = &Ghost{Entry: ents[0], Data: data[0]}
+		}
+		d.SetRemap(r.GetOrigId(), gid)
+	}
+	return nil
+}
+
+// loadPipeData reads pipes-data.img or fifo-data.img, if there.
+func (d *Dump) loadPipeData(name, magic string) (map[uint32]PipeData, error) {
+	out := map[uint32]PipeData{}
+	if !d.exists(name) {
+		return out, nil
+	}
+	ents, data, err := image.ReadWithData(d.Dir, name, magic,
+		func() *pipedata.PipeDataEntry { return &pipedata.PipeDataEntry{} },
+		func(e *pipedata.PipeDataEntry) int { return int(e.GetBytes()) })
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range ents {
+		out[e.GetPipeId()] = PipeData{Data: data[i], Size: int(e.GetSize())}
+	}
+	return out, nil
 }

@@ -14,10 +14,13 @@ import (
 	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
+	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
+	skopts "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-opts"
+	skunix "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-unix"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/timens"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/vma"
 	"google.golang.org/protobuf/proto"
@@ -52,6 +55,13 @@ func testDump(t *testing.T, dir, exe string) *Dump {
 	fileID := d.AddFile(reg("/etc/hostname", 3))
 	if exeID != 1 || fileID != 2 || d.NextFileID() != 3 {
 		t.Fatalf("file ids %d %d, next %d", exeID, fileID, d.NextFileID())
+	}
+	// An unlinked file, opened twice: two files of one ghost.
+	for i := 0; i < 2; i++ {
+		d.SetRemap(d.AddFile(reg("/tmp/gone", 0)), 1)
+	}
+	if gid := d.AddGhost(&Ghost{Entry: &ghostfile.GhostFileEntry{Uid: u32(0), Gid: u32(0), Mode: u32(0o100640)}, Data: []byte("ghost data")}); gid != 1 {
+		t.Fatalf("ghost id %d", gid)
 	}
 	ids := &criucore.TaskKobjIdsEntry{VmId: u32(1), FilesId: u32(1), FsId: u32(1), SighandId: u32(1)}
 	core := func(state uint32) *criucore.CoreEntry {
@@ -96,6 +106,19 @@ func testDump(t *testing.T, dir, exe string) *Dump {
 	zombie := &Process{Tree: d, Pid: 102, Zombie: true, Core: core(TaskDead),
 		Pstree: &pstree.PstreeEntry{Pid: u32(102), Ppid: u32(100), Pgid: u32(100), Sid: u32(100), Threads: []uint32{102}}}
 	d.Procs = []*Process{parent, zombie}
+	// A unix socket with two queued records, its file renamed, and an
+	// external peer (no fd holds these).
+	z := u32(0)
+	usk := func(ino uint32, uflags uint32) *fdinfo.FileEntry {
+		return &fdinfo.FileEntry{Type: fdinfo.FdTypes_UNIXSK.Enum(), Usk: &skunix.UnixSkEntry{
+			Id: u32(d.NextFileID()), Ino: u32(ino), Type: u32(2), State: u32(1), Flags: z, Uflags: u32(uflags), Backlog: z, Peer: u32(0),
+			Fown: &fown.FownEntry{Uid: z, Euid: z, Signum: z, PidType: z, Pid: z}, Name: []byte("/tmp/s.tmp\x00"),
+			Opts: &skopts.SkOptsEntry{SoSndbuf: z, SoRcvbuf: z, SoSndTmoSec: u64(0), SoSndTmoUsec: u64(0), SoRcvTmoSec: u64(0), SoRcvTmoUsec: u64(0)}}}
+	}
+	skID := d.AddFile(usk(500, 0))
+	d.SkQueues = map[uint32][][]byte{skID: {[]byte("ab"), {}}}
+	d.SkMoved = map[uint32]string{skID: "/tmp/s"}
+	d.Unlisted = []*fdinfo.FileEntry{usk(501, 1)}
 	d.FileLocks = []*filelock.FileLockEntry{{Flag: u32(2), Type: u32(1), Pid: proto.Int32(100), Fd: proto.Int32(5), Start: proto.Int64(0), Len: proto.Int64(0)}}
 	if err := d.Write(dir); err != nil {
 		t.Fatal(err)
@@ -142,6 +165,27 @@ func TestWriteLoad(t *testing.T) {
 	if pd := d.Pipes[77]; string(pd.Data) != "queued" || pd.Size != 65536 {
 		t.Errorf("pipe 77: %+v", pd)
 	}
+	ext, skID := 0, uint32(0)
+	for _, f := range d.Files {
+		if u := f.GetUsk(); u != nil && u.GetUflags() == 1 && u.GetIno() == 501 && u.GetId() == f.GetId() {
+			ext++
+		}
+		if u := f.GetUsk(); u != nil && u.GetIno() == 500 {
+			skID = f.GetId()
+		}
+	}
+	if q := d.SkQueues[skID]; len(q) != 2 || string(q[0]) != "ab" || len(q[1]) != 0 {
+		t.Errorf("socket %d's queue %q", skID, q)
+	}
+	if d.SkMoved[skID] != "/tmp/s" {
+		t.Errorf("socket %d moved to %q", skID, d.SkMoved[skID])
+	}
+	if _, g := d.GhostOf(4); g == nil {
+		t.Error("the ghost's remap was lost beside the socket's")
+	}
+	if ext != 1 {
+		t.Errorf("%d external peers loaded", ext)
+	}
 	if d.Clocks.GetBoottime().GetTvSec() != 7 || d.CPU != nil {
 		t.Errorf("clocks %v, cpu %v", d.Clocks, d.CPU)
 	}
@@ -160,6 +204,14 @@ func TestWriteLoad(t *testing.T) {
 	start, vend, vb, err := p.DumpedVDSO()
 	if err != nil || start != 0x20000 || vend != 0x21000 || vb[0] != 'b' {
 		t.Errorf("DumpedVDSO: %#x-%#x %v", start, vend, err)
+	}
+	for _, id := range []uint32{3, 4} {
+		if gid, g := d.GhostOf(id); gid != 1 || g == nil || string(g.Data) != "ghost data" || g.Entry.GetMode() != 0o100640 {
+			t.Errorf("GhostOf(%d) = %d, %+v", id, gid, g)
+		}
+	}
+	if gid, _ := d.GhostOf(2); gid != 0 {
+		t.Errorf("GhostOf(2) = %d, want none", gid)
 	}
 	sh, err := d.ShmemContent(99)
 	if err != nil || len(sh) != 2*page || sh[0] != 0 || sh[page] != 7 {

@@ -10,8 +10,13 @@ import (
 	"sort"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	pipedata "github.com/checkpoint-restore/go-criu/v8/crit/images/pipe-data"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/regfile"
+	remap "github.com/checkpoint-restore/go-criu/v8/crit/images/remap-file-path"
+	skpacket "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-packet"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
@@ -44,6 +49,14 @@ func (d *Dump) Write(dir string) error {
 			return err
 		}
 	}
+	moved := d.addSkMoved()
+	for _, f := range d.Unlisted {
+		id := d.AddFile(f)
+		if u := f.GetUsk(); u != nil {
+			u.Id = proto.Uint32(id)
+		}
+	}
+	d.Unlisted = nil
 	ids := make([]uint32, 0, len(d.Files))
 	for id := range d.Files {
 		ids = append(ids, id)
@@ -75,6 +88,39 @@ func (d *Dump) Write(dir string) error {
 			return err
 		}
 	}
+	if len(d.TtyData) > 0 {
+		ids := make([]uint32, 0, len(d.TtyData))
+		for id := range d.TtyData {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		msgs := make([]proto.Message, len(ids))
+		for i, id := range ids {
+			msgs[i] = &tty.TtyDataEntry{TtyId: proto.Uint32(id), Data: d.TtyData[id]}
+		}
+		if err := d.Dir.Write(image.TtyDataName(), image.MagicTtyData, msgs...); err != nil {
+			return err
+		}
+	}
+	for id, e := range d.UTS {
+		if err := d.Dir.Write(image.UtsnsName(id), image.MagicUtsns, e); err != nil {
+			return err
+		}
+	}
+	for id, ms := range d.Mounts {
+		msgs := make([]proto.Message, len(ms))
+		for i, m := range ms {
+			msgs[i] = m
+		}
+		if err := d.Dir.Write(image.MountpointsName(id), image.MagicMnts, msgs...); err != nil {
+			return err
+		}
+	}
+	for id, e := range d.IPC {
+		if err := d.Dir.Write(image.IpcVarName(id), image.MagicIpcVar, e); err != nil {
+			return err
+		}
+	}
 	if len(d.FileLocks) > 0 {
 		msgs := make([]proto.Message, len(d.FileLocks))
 		for i, l := range d.FileLocks {
@@ -94,8 +140,33 @@ func (d *Dump) Write(dir string) error {
 			return err
 		}
 	}
-	if err := d.writePipes(); err != nil {
+	if err := d.writePipes(image.PipesDataName(), image.MagicPipesData, d.Pipes); err != nil {
 		return err
+	}
+	if err := d.writeSkQueues(); err != nil {
+		return err
+	}
+	if len(d.Fifos) > 0 {
+		if err := d.writePipes(image.FifoDataName(), image.MagicFifoData, d.Fifos); err != nil {
+			return err
+		}
+	}
+	if err := d.writeGhosts(moved); err != nil {
+		return err
+	}
+	if len(d.Memfds) > 0 {
+		inos := make([]uint32, 0, len(d.Memfds))
+		for ino := range d.Memfds {
+			inos = append(inos, ino)
+		}
+		sort.Slice(inos, func(i, j int) bool { return inos[i] < inos[j] })
+		msgs := make([]proto.Message, len(inos))
+		for i, ino := range inos {
+			msgs[i] = d.Memfds[ino]
+		}
+		if err := d.Dir.Write(image.MemfdName(), image.MagicMemfd, msgs...); err != nil {
+			return err
+		}
 	}
 	ps := make([]proto.Message, len(d.Procs))
 	for i, p := range d.Procs {
@@ -173,21 +244,97 @@ func (d *Dump) writeShmem(sh Shmem, pagesID uint32) error {
 	return d.Dir.Write(image.ShmemPagemapName(sh.Ino), image.MagicPagemap, ents...)
 }
 
-// writePipes writes pipes-data.img: every pipe's size and buffered bytes.
-func (d *Dump) writePipes() error {
-	ids := make([]uint32, 0, len(d.Pipes))
-	for id := range d.Pipes {
+// writePipes writes pipes-data.img or fifo-data.img: every pipe's size
+// and buffered bytes.
+func (d *Dump) writePipes(name, magic string, pipes map[uint32]PipeData) error {
+	ids := make([]uint32, 0, len(pipes))
+	for id := range pipes {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	msgs := make([]proto.Message, len(ids))
 	data := make([][]byte, len(ids))
 	for i, id := range ids {
-		pd := d.Pipes[id]
+		pd := pipes[id]
 		msgs[i] = &pipedata.PipeDataEntry{PipeId: proto.Uint32(id), Bytes: proto.Uint32(uint32(len(pd.Data))), Size: proto.Uint32(uint32(pd.Size))}
 		data[i] = pd.Data
 	}
-	return d.Dir.WriteWithData(image.PipesDataName(), image.MagicPipesData, msgs, data)
+	return d.Dir.WriteWithData(name, magic, msgs, data)
+}
+
+// writeGhosts writes each ghost file (its entry, then its contents, not
+// in chunks) and remap-fpath.img, which ties files to them; moved are
+// the remaps of unix sockets whose file was renamed (addSkMoved).
+func (d *Dump) writeGhosts(moved []proto.Message) error {
+	if len(d.Remaps) == 0 && len(moved) == 0 {
+		return nil
+	}
+	for gid, g := range d.Ghosts {
+		g.Entry.Size = proto.Uint64(uint64(len(g.Data)))
+		if err := d.Dir.WriteWithData(image.GhostFileName(gid), image.MagicGhostFile, []proto.Message{g.Entry}, [][]byte{g.Data}); err != nil {
+			return err
+		}
+	}
+	ids := make([]uint32, 0, len(d.Remaps))
+	for id := range d.Remaps {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	msgs := make([]proto.Message, len(ids))
+	for i, id := range ids {
+		msgs[i] = &remap.RemapFilePathEntry{OrigId: proto.Uint32(id), RemapId: proto.Uint32(d.Remaps[id]), RemapType: remap.RemapType_GHOST.Enum()}
+	}
+	msgs = append(msgs, moved...)
+	return d.Dir.Write(image.RemapPathName(), image.MagicRemapPath, msgs...)
+}
+
+// addSkMoved adds to files.img, for each unix socket whose bound file is
+// elsewhere now (SkMoved), a regular-file entry that names where the file
+// is, and returns the remap-fpath.img entries that tie the socket to it
+// (CRIU's remap_file_path_entry, LINKED: the file is found at the
+// remap's path). It runs before files.img is written.
+func (d *Dump) addSkMoved() []proto.Message {
+	ids := make([]uint32, 0, len(d.SkMoved))
+	for id := range d.SkMoved {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var msgs []proto.Message
+	for _, id := range ids {
+		z := proto.Uint32(0)
+		rid := d.AddFile(&fdinfo.FileEntry{
+			Type: fdinfo.FdTypes_REG.Enum(),
+			Reg: &regfile.RegFileEntry{
+				Flags: z, Pos: proto.Uint64(0), Name: proto.String(d.SkMoved[id]),
+				Fown: &fown.FownEntry{Uid: z, Euid: z, Signum: z, PidType: z, Pid: z},
+			},
+		})
+		d.Files[rid].Reg.Id = proto.Uint32(rid)
+		msgs = append(msgs, &remap.RemapFilePathEntry{OrigId: proto.Uint32(id), RemapId: proto.Uint32(rid), RemapType: remap.RemapType_LINKED.Enum()})
+	}
+	return msgs
+}
+
+// writeSkQueues writes sk-queues.img, CRIU's sk_packet_entry for each
+// queued message followed by its bytes; none when no socket has any.
+func (d *Dump) writeSkQueues() error {
+	if len(d.SkQueues) == 0 {
+		return nil
+	}
+	ids := make([]uint32, 0, len(d.SkQueues))
+	for id := range d.SkQueues {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var msgs []proto.Message
+	var data [][]byte
+	for _, id := range ids {
+		for _, m := range d.SkQueues[id] {
+			msgs = append(msgs, &skpacket.SkPacketEntry{IdFor: proto.Uint32(id), Length: proto.Uint32(uint32(len(m)))})
+			data = append(data, m)
+		}
+	}
+	return d.Dir.WriteWithData(image.SkQueuesName(), image.MagicSkQueues, msgs, data)
 }
 
 // Size is the total size of the image files in the dump's directory.

@@ -24,6 +24,7 @@ type Stat struct {
 	Pgrp    int    // field 5
 	Session int    // field 6
 	TtyNr   int    // field 7, controlling terminal device number
+	Tpgid   int    // field 8, the foreground process group of that terminal, -1 without one
 
 	Flags      uint64 // field 9, PF_* task flags
 	Nice       int    // field 19, -20..19
@@ -98,6 +99,7 @@ func ParseStat(data []byte) (*Stat, error) {
 		{5, "pgrp", &st.Pgrp},
 		{6, "session", &st.Session},
 		{7, "tty_nr", &st.TtyNr},
+		{8, "tpgid", &st.Tpgid},
 		{19, "nice", &st.Nice},
 		{20, "num_threads", &st.NumThreads},
 		{38, "exit_signal", &st.ExitSignal},

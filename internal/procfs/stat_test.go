@@ -15,7 +15,7 @@ func TestParseStatReal(t *testing.T) {
 			// comm set with prctl(PR_SET_NAME, "a) (b\nc\\d").
 			file: "stat_weird_comm.txt",
 			want: Stat{
-				Pid: 4193, Comm: "a) (b\nc\\d", State: 'R', PPid: 4190, Pgrp: 4190, Session: 2153,
+				Pid: 4193, Comm: "a) (b\nc\\d", State: 'R', PPid: 4190, Pgrp: 4190, Session: 2153, Tpgid: -1,
 				Flags: 4194304, NumThreads: 1, StartTime: 41574,
 				StartCode: 94152154750976, EndCode: 94152154751317, StartStack: 140729299126064,
 				StartData: 94152154762672, EndData: 94152154763288, StartBrk: 94152430768128,
@@ -26,13 +26,13 @@ func TestParseStatReal(t *testing.T) {
 		{
 			file: "stat_zombie.txt",
 			want: Stat{
-				Pid: 4336, Comm: "sleep", State: 'Z', PPid: 4335, Pgrp: 4327, Session: 2153,
+				Pid: 4336, Comm: "sleep", State: 'Z', PPid: 4335, Pgrp: 4327, Session: 2153, Tpgid: -1,
 				Flags: 4227084, NumThreads: 1, StartTime: 41941, ExitSignal: 17,
 			},
 		},
 		{
 			file: "stat_kthread.txt",
-			want: Stat{Pid: 2, Comm: "kthreadd", State: 'S', Flags: 2129984, NumThreads: 1, StartTime: 19},
+			want: Stat{Pid: 2, Comm: "kthreadd", State: 'S', Tpgid: -1, Flags: 2129984, NumThreads: 1, StartTime: 19},
 		},
 	}
 	for _, tt := range tests {

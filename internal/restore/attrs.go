@@ -84,7 +84,7 @@ type restoringThread struct {
 
 func (t restoringThread) Pid() int               { return t.r.pid }
 func (t restoringThread) Tid() int               { return t.th.h.Tid }
-func (t restoringThread) VPid() int              { return t.r.im.Pid }
+func (t restoringThread) VPid() int              { return t.r.im.VPid() }
 func (t restoringThread) VTid() int              { return t.th.vtid }
 func (t restoringThread) Leader() bool           { return t.th.h.Tid == t.r.pid }
 func (t restoringThread) Compat() bool           { return t.r.im.Compat }

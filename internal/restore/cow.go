@@ -50,18 +50,8 @@ func (r *restorer) inheritedVMAs(cur []procfs.VMA) ([]span, error) {
 			v.GetPgoff() != w.GetPgoff() || v.GetMadv() != w.GetMadv() || v.GetFdflags() != w.GetFdflags() {
 			continue
 		}
-		if v.GetStatus()&image.VMAFilePrivate != 0 {
-			f, err := r.im.RegFile(uint32(v.GetShmid()))
-			if err != nil {
-				return nil, fmt.Errorf("vma %#x-%#x: %w", s.start, s.end, err)
-			}
-			g, err := p.im.RegFile(uint32(w.GetShmid()))
-			if err != nil {
-				return nil, fmt.Errorf("parent's vma %#x-%#x: %w", s.start, s.end, err)
-			}
-			if f.GetReg().GetName() != g.GetReg().GetName() {
-				continue
-			}
+		if v.GetStatus()&image.VMAFilePrivate != 0 && !sameFile(r.im.Tree, v.GetShmid(), w.GetShmid()) {
+			continue
 		}
 		if !covered(s, cur) {
 			continue // not inherited after all
@@ -69,6 +59,26 @@ func (r *restorer) inheritedVMAs(cur []procfs.VMA) ([]span, error) {
 		keep = append(keep, s)
 	}
 	return keep, nil
+}
+
+// sameFile tells whether files a and b of the dump are one file: the
+// same entry, or regular files of one path that is not an unlinked one
+// (each ghost or memfd entry is a file of its own).
+func sameFile(d *model.Dump, a, b uint64) bool {
+	if a == b {
+		return true
+	}
+	fa, fb := d.Files[uint32(a)], d.Files[uint32(b)]
+	if fa.GetReg() == nil || fb.GetReg() == nil {
+		return false
+	}
+	if _, g := d.GhostOf(uint32(a)); g != nil {
+		return false
+	}
+	if _, g := d.GhostOf(uint32(b)); g != nil {
+		return false
+	}
+	return fa.GetReg().GetName() == fb.GetReg().GetName()
 }
 
 // inheritable tells whether a dumped VMA is private memory that fork

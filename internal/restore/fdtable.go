@@ -146,6 +146,9 @@ func (r *restorer) Syscall32(s x86.Syscall, args ...uint64) (uint64, error) {
 	return r.inj.Syscall32(s, args...)
 }
 
+// OnUndo takes a change made outside the task back if the restore fails.
+func (r *restorer) OnUndo(what string, fn func() error) { r.s.Push(what, fn) }
+
 func (r *restorer) Put(b []byte) (uint64, error)       { return r.put(0, b) }
 func (r *restorer) PutString(s string) (uint64, error) { return r.putString(0, s) }
 

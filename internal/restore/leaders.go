@@ -110,6 +110,11 @@ func (c *restorer) memberLeaders(parent *restorer, inTree map[int]*restorer, mad
 	if c.im.OwnPidNS || sid == 0 || sid == c.im.Pid || sid == int(pps.GetSid()) || inTree[sid] != nil {
 		return nil, nil
 	}
+	if len(c.im.NsPids) > 0 {
+		// In a nested PID namespace, a session from outside it cannot be
+		// made from inside (see joinSession).
+		return nil, nil
+	}
 	if made[sid] {
 		return nil, fmt.Errorf("session %d, whose leader is gone, holds task %d and another task that is not its ancestor: not supported yet", sid, c.im.Pid)
 	}

@@ -36,11 +36,11 @@ func (r *restorer) mapVMAs() error {
 		var err error
 		var path string
 		if st&(image.VMAFilePrivate|image.VMAFileShared) != 0 {
-			f, err := r.im.RegFile(uint32(v.GetShmid()))
+			// The file's path, or an unlinked file or memfd made again.
+			path, err = r.kinds.MappedPath(r.im.Tree, uint32(v.GetShmid()))
 			if err != nil {
 				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
 			}
-			path = f.GetReg().GetName()
 			p, err := r.putString(0, path)
 			if err != nil {
 				return err

@@ -105,6 +105,7 @@ func Restore(opts Options) (*Process, error) {
 	if err := fd.CheckLocks(d, fdOpts); err != nil {
 		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
 	}
+	defer kinds.Close()
 	var avoid []span
 	for _, im := range all {
 		if im.Zombie {
@@ -185,6 +186,9 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 	if err := root.setupScratch(); err != nil {
 		return fmt.Errorf("set up scratch area: %w", err)
 	}
+	if err := root.restoreNamespaces(nil); err != nil {
+		return err
+	}
 	// Parents come before children: each joins its session and builds its
 	// fd table before it forks its children, which inherit both.
 	madeGroups := map[int]bool{}
@@ -264,6 +268,10 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			return err
 		}
 	}
+	if err := root.kinds.FinishTree(); err != nil {
+		return fmt.Errorf("restore files: %w", err)
+	}
+	childrenPidNS(rs)
 	for _, r := range rs {
 		if r.im.Zombie {
 			continue
@@ -274,6 +282,10 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			}
 			return err
 		}
+	}
+	// Once every fd and mapping of the tree exists: memfd seals.
+	if err := root.kinds.Seal(root.im.Tree); err != nil {
+		return err
 	}
 	for _, r := range rs {
 		if r.im.Zombie {
@@ -364,6 +376,10 @@ type restorer struct {
 	maxFd int
 	// scratch is the address of the pages used for code and data.
 	scratch uint64
+	// pidnsInit is, for a process whose next children go into another
+	// PID namespace than its own, the PID of that namespace's init as
+	// the process sees it, -1 if it has none (see childrenPidNS); else 0.
+	pidnsInit int
 }
 
 // scratchPages is the size of the scratch area: one page of code and
@@ -377,6 +393,7 @@ func (r *restorer) rebuild() error {
 		{"restore mm fields", r.restoreMM},
 		{"restore task attributes", r.leaderStage(attrs.StageProcess)},
 		{"create threads", r.createThreads},
+		{"restore pid_for_children", r.restorePidForChildren},
 		{"", func() error { fault.Panic(fault.RestoreRebuild); return nil }},
 		{"restore thread attributes", r.perThread(r.threadStage(attrs.StageThread))},
 		{"restore attributes after credentials", r.leaderStage(attrs.StageAfterCreds)},

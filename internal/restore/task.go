@@ -12,6 +12,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/inject"
+	"github.com/ckpt/ckpt/internal/kinds/ns"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
 	"github.com/ckpt/ckpt/internal/uapi"
@@ -32,6 +33,7 @@ func (r *restorer) cloneTask(inTree map[int]*restorer) error {
 		// set_tid[0] is then the PID inside the new namespace (1).
 		flags |= unix.CLONE_NEWPID
 	}
+	flags |= ns.CloneFlags(r.im.IDs, nil)
 	args := uapi.CloneArgs{Flags: flags}.WithSetTid(argsAddr, int32(r.im.Pid))
 	if err := h.WriteBytes(argsAddr, args); err != nil {
 		return fmt.Errorf("helper: write clone_args: %w", err)
@@ -234,11 +236,12 @@ func (r *restorer) forkChild(c *restorer) error {
 	if c.sharesFS(r) {
 		flags |= unix.CLONE_FS
 	}
+	flags |= ns.CloneFlags(c.im.IDs, r.im.IDs)
 	ca := uapi.CloneArgs{Flags: flags, ExitSignal: uint64(unix.SIGCHLD)}
 	if c.via != nil {
 		ca.ExitSignal = 0 // CLONE_PARENT: the leader's, SIGCHLD
 	}
-	args := ca.WithSetTid(r.data(0), int32(c.im.Pid))
+	args := ca.WithSetTid(r.data(0), setTids(c.im)...)
 	p, err := r.put(0, args)
 	if err != nil {
 		return err
@@ -256,8 +259,8 @@ func (r *restorer) forkChild(c *restorer) error {
 		}
 		return fmt.Errorf("clone3 with pid %d: %w", c.im.Pid, err)
 	}
-	if int(got) != c.im.Pid {
-		return fmt.Errorf("clone3 gave pid %d, want %d", got, c.im.Pid)
+	if want := pidSeenBy(c.im, r.im); int(got) != want {
+		return fmt.Errorf("clone3 gave pid %d, want %d", got, want)
 	}
 	// clone3 answers in the parent's PID namespace; ptrace and /proc need
 	// the PID in ckpt's, which the fork event gives.
@@ -280,8 +283,8 @@ func (r *restorer) forkChild(c *restorer) error {
 	for id, fd := range r.fdIDs {
 		c.inherited[id] = fd
 	}
-	c.threads = []*thread{{h: c.th, vtid: c.im.Pid, core: c.im.Core, inj: c.inj}}
-	return nil
+	c.threads = []*thread{{h: c.th, vtid: c.im.VPid(), core: c.im.Core, inj: c.inj}}
+	return c.restoreNamespaces(r)
 }
 
 // joinSession puts a new process into its dumped session and process
@@ -300,7 +303,13 @@ func (r *restorer) joinSession() error {
 		}
 	case r.im.OwnPidNS && pgid == 0:
 		// The group lies outside the tree's PID namespace: keep it.
+	case len(r.im.NsPids) > 0 && nsView(r.im, pgid) == 0:
+		// In a nested PID namespace, a group whose leader is outside
+		// it: it cannot be named from inside, it was inherited.
 	default:
+		if len(r.im.NsPids) > 0 {
+			pgid = nsView(r.im, pgid)
+		}
 		// Asked inside the task: its PID namespace's view.
 		c, err := r.inj.Syscall(x86.SysGetpgid, 0)
 		if err != nil {
@@ -363,6 +372,9 @@ func (c *restorer) needsGroupLeader(inTree map[int]*restorer) bool {
 	pgid := int(c.im.Pstree.GetPgid())
 	if pgid == 0 || pgid == c.im.Pid || c.im.Pstree.GetSid() == c.im.Pstree.GetPid() {
 		return false
+	}
+	if len(c.im.NsPids) > 0 {
+		return false // nested: see joinSession
 	}
 	if _, ok := inTree[pgid]; ok {
 		return false

@@ -45,7 +45,7 @@ const threadCloneFlags = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES | unix
 func (r *restorer) createThreads() error {
 	for i, core := range r.im.Threads {
 		tid := r.im.Tids[i]
-		args := uapi.CloneArgs{Flags: threadCloneFlags}.WithSetTid(r.data(0), int32(tid))
+		args := uapi.CloneArgs{Flags: threadCloneFlags}.WithSetTid(r.data(0), threadSetTids(r.im, i)...)
 		p, err := r.put(0, args)
 		if err != nil {
 			return err
@@ -54,8 +54,8 @@ func (r *restorer) createThreads() error {
 		if err != nil {
 			return fmt.Errorf("clone3 thread %d: %w", tid, err)
 		}
-		if int(got) != tid {
-			return fmt.Errorf("clone3 gave thread %d, want %d", got, tid)
+		if want := r.im.VTid(i); int(got) != want {
+			return fmt.Errorf("clone3 gave thread %d, want %d", got, want)
 		}
 		host := r.inj.Children[len(r.inj.Children)-1]
 		st, err := host.Wait()
@@ -70,7 +70,7 @@ func (r *restorer) createThreads() error {
 			return fmt.Errorf("thread %d: %w", tid, err)
 		}
 		inj.Stack = r.inj.Stack
-		r.threads = append(r.threads, &thread{h: host, vtid: tid, core: core, inj: inj})
+		r.threads = append(r.threads, &thread{h: host, vtid: r.im.VTid(i), core: core, inj: inj})
 	}
 	return nil
 }

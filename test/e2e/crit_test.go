@@ -88,7 +88,9 @@ func TestCritShow(t *testing.T) {
 		shellJob bool
 		args     []string
 	}{{"files", false, nil}, {"signals", false, nil}, {"restart_read", true, nil}, {"pipes", false, nil}, {"eventfd_epoll", false, nil}, {"zombie", false, nil},
-		{"file_locks_cr", false, []string{"--file-locks"}}} {
+		{"file_locks_cr", false, []string{"--file-locks"}}, {"ghost_file", false, nil}, {"memfd", false, nil}, {"fifo", false, nil},
+		{"uts_ns", false, nil}, {"ipc_ns", false, nil}, {"mnt_ns", false, nil}, {"pidns_nested", false, nil},
+		{"unix_pair", false, nil}, {"unix_renamed", false, nil}, {"inotify", false, nil}, {"pty", false, nil}} {
 		img := dumpOne(t, c.prog, c.shellJob, c.args...)
 		ents, err := os.ReadDir(img)
 		if err != nil {
@@ -115,7 +117,7 @@ func TestCritShow(t *testing.T) {
 	}
 	// crit x DIR ps walks pstree.img from the root, whose parent is 0 as
 	// CRIU writes it, and lists every task.
-	for _, prog := range []string{"process_tree", "zombie"} {
+	for _, prog := range []string{"process_tree", "zombie", "pidns_nested"} {
 		img := dumpOne(t, prog, false)
 		out, err := exec.Command(crit, "x", img, "ps").CombinedOutput()
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pstree"
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/test/testsupport"
 )
@@ -131,6 +132,42 @@ func TestRestoreFailures(t *testing.T) {
 		}
 		restoreMustFail(t, img, "/posix): take its POSIX write lock on bytes 20-29 again", pid, "--file-locks")
 	})
+	t.Run("ghost files", func(t *testing.T) {
+		// A restore that fails after the unlinked files were made again
+		// leaves nothing of them in the file system.
+		img := dumpOne(t, "ghost_file", false)
+		pid := dumpedPid(t, img)
+		cwd := filepath.Dir(img)
+		names := func() []string {
+			var out []string
+			ents, _ := os.ReadDir(cwd)
+			for _, e := range ents {
+				out = append(out, e.Name())
+			}
+			return out
+		}
+		before := names()
+		// The rebuild fault strikes after the task's memory is mapped,
+		// its unlinked files made again.
+		rc := exec.Command(ckptBin, "restore", "-D", img, "-d")
+		rc.Env = append(os.Environ(), fault.Env+"=panic-at="+fault.RestoreRebuild)
+		if out, err := rc.CombinedOutput(); err == nil || !strings.Contains(string(out), fault.RestoreRebuild) {
+			t.Fatalf("restore with the fault %s: %v: %s", fault.RestoreRebuild, err, testsupport.LastLines(string(out), 3))
+		}
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			t.Errorf("a task with pid %s exists after the failed restore", pid)
+		}
+		if after := names(); strings.Join(after, " ") != strings.Join(before, " ") {
+			t.Errorf("the failed restore changed the directory of the unlinked files: %v, was %v", after, before)
+		}
+		// A truncated ghost image is an error naming it.
+		ghost := filepath.Join(img, "ghost-file-2.img")
+		fi, _ := os.Stat(ghost)
+		if err := os.Truncate(ghost, fi.Size()-100); err != nil {
+			t.Fatal(err)
+		}
+		restoreMustFail(t, img, "ghost-file-2.img", pid)
+	})
 	t.Run("pid in use", func(t *testing.T) {
 		img := dumpOne(t, "mem_heap", false)
 		pid := dumpedPid(t, img)
@@ -197,11 +234,20 @@ func TestDumpFailures(t *testing.T) {
 	}
 	// CRIU options that take a separate value are refused by name, the
 	// value consumed with them.
-	for _, o := range [][]string{{"--ghost-limit", "1M"}, {"--prev-images-dir", "x"}, {"--address", "127.0.0.1"}, {"--port", "1234"}, {"--external", "mnt[]"}, {"--network-lock", "iptables"}, {"--freeze-cgroup", "/sys/fs/cgroup/x"}} {
+	for _, o := range [][]string{{"--cgroup-root", "/x"}, {"--prev-images-dir", "x"}, {"--address", "127.0.0.1"}, {"--port", "1234"}, {"--external", "mnt[]"}, {"--network-lock", "iptables"}, {"--freeze-cgroup", "/sys/fs/cgroup/x"}} {
 		out, err := exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), o[0], o[1]).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), o[0]+" is not implemented") {
 			t.Errorf("dump %s %s: %v: %s", o[0], o[1], err, out)
 		}
+	}
+	// --ghost-limit takes its value (a size), --link-remap is refused by name.
+	out, err = exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), "--ghost-limit", "2M").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no such process") {
+		t.Errorf("dump --ghost-limit 2M of a missing pid: %v: %s", err, out)
+	}
+	out, err = exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), "--link-remap").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--link-remap") || !strings.Contains(string(out), "not supported") {
+		t.Errorf("dump --link-remap: %v: %s", err, out)
 	}
 	out, err = exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), "--pidfile", "x").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--pidfile is a restore option") {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -29,8 +30,16 @@ type State struct {
 	Sched map[int]string
 	// Children are the states of the task's children, sorted (not by
 	// PID: a tree restored into a new PID namespace has other host PIDs).
-	Children    string
+	Children string
+	// churn is set on a state taken while the task's children kept
+	// coming and going (fork_storm): their states and namespaces are
+	// then not compared.
+	churn       bool
 	OomScoreAdj string
+	// Namespaces is which namespaces the task and its children are in,
+	// as a sharing structure (see namespaces), not inode numbers: a
+	// restore makes new ones.
+	Namespaces string
 	// Locks are the task's lines of /proc/locks (see locks).
 	Locks []string
 	// vdsoRange is "start-end" of [vdso], in maps' hex.
@@ -66,6 +75,12 @@ func snapshot(pid int) (*State, error) {
 		target := fd.Target
 		if strings.HasPrefix(target, "pipe:") {
 			target = "pipe" // inherited stdio is another pipe after restore
+		}
+		if strings.HasPrefix(target, "/dev/pts/") {
+			target = "/dev/pts/*" // a restored pty pair is a new one
+		}
+		if strings.HasPrefix(target, "socket:") {
+			target = "socket" // a restored socket is a new inode
 		}
 		s.Fds[fd.Num] = fmt.Sprintf("%s pos=%d flags=%o%s", target, info.Pos, info.Flags, fdinfoExtras(info))
 	}
@@ -112,10 +127,64 @@ func snapshot(pid int) (*State, error) {
 	if s.Timers, err = timers(pid); err != nil {
 		return nil, err
 	}
+	if s.Namespaces, err = namespaces(pid); err != nil {
+		return nil, err
+	}
 	if s.Locks, err = locks(pid, inodes); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// nsKinds are the namespaces compared: all but time, which a restore
+// may give the tree to keep its clocks going on.
+var nsKinds = []string{"uts", "ipc", "mnt", "net", "cgroup", "user", "pid", "pid_for_children"}
+
+// namespaces describes, for each kind, whether the task's namespace is
+// the harness's (ckpt's) or its own, and for each child (sorted)
+// whether it shares its parent's, the harness's or is in another.
+func namespaces(pid int) (string, error) {
+	var out []string
+	var kids []string
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
+		kids = strings.Fields(string(b))
+	}
+	for _, k := range nsKinds {
+		mine, err := os.Readlink("/proc/self/ns/" + k)
+		if err != nil {
+			continue
+		}
+		its, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, k))
+		if k == "pid_for_children" && errors.Is(err, unix.ENOENT) {
+			// A PID namespace without an init yet (unshare without fork).
+			out = append(out, k+":new")
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		d := k + ":" + map[bool]string{true: "ckpt's", false: "own"}[its == mine]
+		var ks []string
+		for _, c := range kids {
+			l, err := os.Readlink(fmt.Sprintf("/proc/%s/ns/%s", c, k))
+			switch {
+			case err != nil:
+				continue // a zombie or a child that just ended
+			case l == its:
+				ks = append(ks, "parent's")
+			case l == mine:
+				ks = append(ks, "ckpt's")
+			default:
+				ks = append(ks, "other")
+			}
+		}
+		sort.Strings(ks)
+		if len(ks) > 0 {
+			d += " children [" + strings.Join(ks, ",") + "]"
+		}
+		out = append(out, d)
+	}
+	return strings.Join(out, "; "), nil
 }
 
 // locks lists the file locks the task holds, as /proc/locks shows them:
@@ -148,11 +217,11 @@ func locks(pid int, inodes map[uint64]bool) ([]string, error) {
 	return out, nil
 }
 
-// stableFdinfo are the fdinfo fields of eventfd, signalfd, timerfd and
+// stableFdinfo are the fdinfo fields of eventfd, signalfd, timerfd, inotify and
 // epoll files that a restore must bring back as they were and that do
 // not change while the program waits for SIGTERM (a timerfd's it_value
 // does; the programs check it themselves).
-var stableFdinfo = []string{"eventfd-count", "eventfd-semaphore", "sigmask", "clockid", "it_interval", "settime flags", "tfd"}
+var stableFdinfo = []string{"eventfd-count", "eventfd-semaphore", "sigmask", "clockid", "it_interval", "settime flags", "tfd", "inotify wd"}
 
 // fdinfoExtras renders the stableFdinfo fields of one fd. An epoll
 // target's "tfd" line names its file by inode and device, which a
@@ -270,8 +339,16 @@ func (s *State) diff(o *State) string {
 	if a, c := strings.Join(s.Locks, "; "), strings.Join(o.Locks, "; "); a != c {
 		d = append(d, fmt.Sprintf("file locks were [%s], are [%s]", a, c))
 	}
-	if s.Children != o.Children {
+	if s.Children != o.Children && !s.churn {
 		d = append(d, fmt.Sprintf("children's states were [%s], are [%s]", s.Children, o.Children))
+	}
+	if a, c := s.Namespaces, o.Namespaces; s.churn {
+		a, c = childNS.ReplaceAllString(a, ""), childNS.ReplaceAllString(c, "")
+		if a != c {
+			d = append(d, fmt.Sprintf("namespaces were %s, are %s", a, c))
+		}
+	} else if s.Namespaces != o.Namespaces {
+		d = append(d, fmt.Sprintf("namespaces were %s, are %s", s.Namespaces, o.Namespaces))
 	}
 	if s.OomScoreAdj != o.OomScoreAdj {
 		d = append(d, fmt.Sprintf("oom_score_adj was %s, is %s", s.OomScoreAdj, o.OomScoreAdj))
@@ -305,8 +382,23 @@ func stableSnapshot(pid int) (*State, error) {
 		}
 		prev = s
 	}
+	// Never stable: if only the children changed, they are churning.
+	last, err := snapshot(pid)
+	if err != nil {
+		return nil, err
+	}
+	prev.churn = true
+	if prev.diff(last) == "" {
+		return last.withChurn(), nil
+	}
+	prev.churn = false
 	return prev, nil
 }
+
+// childNS matches the children's part of a Namespaces entry.
+var childNS = regexp.MustCompile(` children \[[^]]*\]`)
+
+func (s *State) withChurn() *State { s.churn = true; return s }
 
 // settledSnapshot retries for a short while until the task's state equals
 // want: a restored task may still be on its way back into the syscall it

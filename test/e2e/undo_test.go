@@ -26,7 +26,9 @@ func TestPanicUndo(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	for _, prog := range []string{"threads", "process_tree"} {
+	// mnt_ns and pidns_nested: a tree in namespaces of its own (mounts
+	// made inside a new mount namespace, a nested PID namespace).
+	for _, prog := range []string{"threads", "process_tree", "mnt_ns", "pidns_nested"} {
 		for _, step := range []string{fault.DumpFrozen, fault.DumpInjecting, fault.DumpMemory} {
 			t.Run(prog+"/"+step, func(t *testing.T) { dumpPanics(t, prog, step) })
 		}

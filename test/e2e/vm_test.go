@@ -136,6 +136,9 @@ func guestBase(t *testing.T) (*vm.Initramfs, string) {
 			t.Fatal(err)
 		}
 	}
+	if err := a.KernelModules(kernel); err != nil {
+		t.Fatal(err)
+	}
 	return a, kernel
 }
 

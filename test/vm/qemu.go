@@ -160,3 +160,33 @@ wait:
 	}
 	return out, nil
 }
+
+// sockDiagModules are the kernel modules that answer sock_diag (ckpt
+// reads unix sockets' peers and queues through UNIX_DIAG, and names
+// other sockets through the others), in an order that loads each after
+// what it needs. Debian's kernel has them as modules, which a guest
+// without /lib/modules cannot load on demand; scripts/setup.sh keeps
+// them next to the kernel, in modules-RELEASE.
+var sockDiagModules = []string{"inet_diag", "tcp_diag", "udp_diag", "raw_diag", "unix_diag", "netlink_diag", "af_packet_diag"}
+
+// GuestModulesDir is where the guest finds the modules to load at boot
+// (test/vm/guestinit loads every file there, in name order); at the
+// root, where no symlink of the archive (/lib -> usr/lib) can hide it.
+const GuestModulesDir = "/ckpt-modules"
+
+// KernelModules adds the sock_diag modules kept for kernel (a
+// vmlinuz-RELEASE file) to the archive, if scripts/setup.sh kept them.
+func (a *Initramfs) KernelModules(kernel string) error {
+	rel := strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-")
+	dir := filepath.Join(filepath.Dir(kernel), "modules-"+rel)
+	for i, m := range sockDiagModules {
+		src := filepath.Join(dir, m+".ko")
+		if _, err := os.Stat(src); err != nil {
+			continue
+		}
+		if err := a.File(fmt.Sprintf("%s/%02d-%s.ko", GuestModulesDir, i, m), src); err != nil {
+			return err
+		}
+	}
+	return nil
+}

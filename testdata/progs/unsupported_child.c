@@ -1,12 +1,15 @@
-/* ckpt-test: expect=dump-fail dump-error=socket */
+/* ckpt-test: expect=dump-fail dump-error=UDP */
 /*
- * A tree whose child holds a socket, which ckpt cannot dump yet. The
+ * A tree whose child holds a socket, which ckpt cannot dump yet (a UDP
+ * socket on loopback with a datagram queued, named "UDP" by the dump). The
  * child is found only once the tree is frozen, so the dump fails after
  * it stopped the tree: both processes must be let go exactly as they
  * were (not stopped, not traced, the child's socket still holding its byte).
  */
 #include "ckpt_test.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -28,15 +31,22 @@ int main(void)
 	CHECK_SYS(c >= 0, "fork");
 	if (c == 0) {
 		close(sync[0]);
-		int sv[2];
+		struct sockaddr_in sin;
+		socklen_t sl = sizeof(sin);
 		char c = 0;
-		CHECK_SYS(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv) == 0, "socketpair");
-		CHECK_SYS(write(sv[0], "y", 1) == 1, "write socket");
+		int u = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+		CHECK_SYS(u >= 0, "socket");
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		CHECK_SYS(bind(u, (struct sockaddr *)&sin, sizeof(sin)) == 0, "bind");
+		CHECK_SYS(getsockname(u, (struct sockaddr *)&sin, &sl) == 0, "getsockname");
+		CHECK_SYS(sendto(u, "y", 1, 0, (struct sockaddr *)&sin, sizeof(sin)) == 1, "sendto");
 		CHECK_SYS(write(sync[1], "c", 1) == 1, "sync");
 		close(sync[1]);
 		ckpt_wait_term();
 		not_traced("child");
-		CHECK_SYS(read(sv[1], &c, 1) == 1 && c == 'y', "child: socket byte lost");
+		CHECK_SYS(read(u, &c, 1) == 1 && c == 'y', "child: socket byte lost");
 		_exit(0);
 	}
 	close(sync[1]);

@@ -1,7 +1,9 @@
-/* ckpt-test: expect=dump-fail dump-error=socket */
+/* ckpt-test: expect=dump-fail dump-error=TCP */
 /*
  * unsupported_fd: the checkpoint must refuse an fd type it cannot handle
- * (a unix socket pair with a byte in flight) and leave the process untouched.
+ * (a TCP listener on loopback and a connection through it with a byte in
+ * flight), naming it ("TCP socket (IPv4) in state LISTEN"), and leave the
+ * process untouched.
  * Besides the sockets the process has a memory pattern (heap and mmap), a
  * blocked signal mask and a few sigactions. After SIGTERM it verifies: the
  * eventfd counter is still 7, the memory is intact, mask and sigactions are
@@ -13,6 +15,8 @@
 #include "ckpt_test.h"
 
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -104,10 +108,25 @@ int main(void)
 	CHECK_SYS(map != MAP_FAILED, "mmap");
 	ckpt_fill(map, mlen, 42, 0);
 
-	int sv[2];
-	CHECK_SYS(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0, "socketpair");
-	CHECK_SYS(write(sv[0], "x", 1) == 1, "write socket");
-	efd = sv[1];
+	int lfd, cfd;
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK_SYS(lfd >= 0, "socket");
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK_SYS(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0, "bind 127.0.0.1");
+	CHECK_SYS(listen(lfd, 4) == 0, "listen");
+	CHECK_SYS(getsockname(lfd, (struct sockaddr *)&sin, &slen) == 0, "getsockname");
+	cfd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK_SYS(cfd >= 0, "socket");
+	CHECK_SYS(connect(cfd, (struct sockaddr *)&sin, sizeof(sin)) == 0, "connect");
+	efd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+	CHECK_SYS(efd >= 0, "accept");
+	CHECK_SYS(write(cfd, "x", 1) == 1, "write socket");
+	ckpt_sleep_ms(50); /* the byte reaches the accepted end */
 	efl0 = fcntl(efd, F_GETFL);
 
 	memset(&sa, 0, sizeof(sa));

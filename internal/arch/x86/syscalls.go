@@ -67,6 +67,20 @@ const (
 	SysTimerDelete
 	SysMembarrier
 	SysFlock
+	SysSetns
+	SysMount
+	SysUmount2
+	SysSocket
+	SysSocketpair
+	SysBind
+	SysListen
+	SysConnect
+	SysAccept4
+	SysPidfdOpen
+	SysPidfdGetfd
+	SysInotifyInit1
+	SysInotifyAddWatch
+	SysInotifyRmWatch
 	numSyscalls
 )
 
@@ -136,6 +150,21 @@ var sysNums = [numSyscalls][2]int{
 	SysTimerDelete:     {226, 263},
 	SysMembarrier:      {324, 375},
 	SysFlock:           {73, 143},
+	SysSetns:           {308, 346},
+	SysMount:           {165, 21},
+	SysUmount2:         {166, 52},
+	// ia32 has direct socket calls since Linux 4.3 (socketcall before).
+	SysSocket:          {41, 359},
+	SysSocketpair:      {53, 360},
+	SysBind:            {49, 361},
+	SysListen:          {50, 363},
+	SysConnect:         {42, 362},
+	SysAccept4:         {288, 364},
+	SysPidfdOpen:       {434, 434},
+	SysPidfdGetfd:      {438, 438},
+	SysInotifyInit1:    {294, 332},
+	SysInotifyAddWatch: {254, 292},
+	SysInotifyRmWatch:  {255, 293},
 }
 
 var sysNames = [numSyscalls]string{
@@ -148,7 +177,10 @@ var sysNames = [numSyscalls]string{
 	"getpid", "exit_group", "close_range", "set_robust_list", "get_robust_list", "unshare", "write", "eventfd2", "epoll_create1", "epoll_ctl", "pipe2", "timerfd_create", "timerfd_settime", "signalfd4", "ioctl", "getpgid", "wait4",
 	"getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
 	"timer_getoverrun", "timer_delete",
-	"membarrier", "flock",
+	"membarrier", "flock", "setns", "mount", "umount2",
+	"socket", "socketpair", "bind", "listen", "connect", "accept4",
+	"pidfd_open", "pidfd_getfd",
+	"inotify_init1", "inotify_add_watch", "inotify_rm_watch",
 }
 
 func (s Syscall) String() string {

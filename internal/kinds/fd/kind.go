@@ -31,9 +31,15 @@ type Options struct {
 	// ShellJob: stdio that is a tty or a pipe is inherited from whoever
 	// runs the restore (--shell-job).
 	ShellJob bool
+	// ExtUnixSk: a unix datagram socket connected to a socket outside the
+	// tree is dumped and connected to it by name again (--ext-unix-sk).
+	ExtUnixSk bool
 	// FileLocks dumps and restores the file locks that fds hold
 	// (--file-locks); without it a file lock is refused (lock.go).
 	FileLocks bool
+	// GhostLimit is the largest unlinked file whose contents the dump
+	// saves (--ghost-limit); 0 means DefaultGhostLimit.
+	GhostLimit int64
 }
 
 // Task is the frozen process whose files a kind collects.
@@ -45,6 +51,8 @@ type Task struct {
 	// with both ends in the tree is the tree's own, one with an end
 	// outside is a pipe to the outside world.
 	PipeEnds func(ino uint64) (read, write bool)
+	// InTree tells whether a process (by PID) is one of the dumped tree.
+	InTree func(pid int) bool
 	// Pidfd refers to the task, for pidfd_getfd: a kind that must look
 	// at a file through a copy of the task's fd takes it with it.
 	Pidfd int
@@ -101,6 +109,19 @@ type Fixer interface {
 // (a pipe closes the ends no fd took).
 type Finisher interface {
 	Finish(r Restorer) error
+}
+
+// TreeFinisher is a kind that tidies up once every process of the tree
+// has its fd table (unix sockets close the ends they kept for other
+// processes to take).
+type TreeFinisher interface {
+	FinishTree() error
+}
+
+// Undoer is a Restorer that takes back, if the restore fails, a change
+// made outside the task (a socket file bound on disk).
+type Undoer interface {
+	OnUndo(what string, fn func() error)
 }
 
 // Checker is a kind that checks, before the restore touches anything,

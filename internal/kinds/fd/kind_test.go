@@ -126,14 +126,17 @@ func TestClassifyCollect(t *testing.T) {
 // A file no kind takes is refused with a typed error that names the task,
 // the fd and what it is.
 func TestClassifyRefuses(t *testing.T) {
-	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	nl, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
 	}
-	closeAfter(t, sp[0], sp[1])
-	_, err = New().Classify(1234, ownFile(t, sp[0]), Options{})
+	closeAfter(t, nl)
+	if err := unix.Bind(nl, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New().Classify(1234, ownFile(t, nl), Options{})
 	var ue *ckerr.UnsupportedError
-	if !errors.As(err, &ue) || ue.Task != 1234 || !strings.Contains(ue.Object, fmt.Sprintf("fd %d, a socket", sp[0])) {
+	if !errors.As(err, &ue) || ue.Task != 1234 || !strings.Contains(ue.Object, fmt.Sprintf("fd %d, a netlink socket (NETLINK_ROUTE, SOCK_RAW)", nl)) {
 		t.Errorf("socket: %v (%+v)", err, ue)
 	}
 }
@@ -151,7 +154,14 @@ func TestStdio(t *testing.T) {
 	}{
 		{tty, true, "inherited stdio"},
 		{tty, false, "dump with --shell-job"},
-		{&File{Fd: 4, Path: "/dev/pts/3", Stat: tty.Stat}, true, "only stdio"},
+		// Above 2, Collect checks that it is the stdio's terminal.
+		{&File{Fd: 4, Path: "/dev/pts/3", Stat: tty.Stat}, true, "inherited stdio"},
+		{&File{Fd: 4, Path: "/dev/pts/3", Stat: tty.Stat}, false, "dump with --shell-job"},
+		// A Unix98 slave (136:3): the pty kind decides in Collect whether
+		// its master is in the tree.
+		{&File{Fd: 4, Path: "/dev/pts/3", Stat: unix.Stat_t{Mode: unix.S_IFCHR, Rdev: unix.Mkdev(136, 3)}}, false, "pty"},
+		{&File{Fd: 5, Path: "/dev/ptmx", Stat: unix.Stat_t{Mode: unix.S_IFCHR, Rdev: unix.Mkdev(5, 2)}, Info: &procfs.FdInfo{Extra: map[string]string{"tty-index": "3"}}}, false, "pty"},
+		{&File{Fd: 5, Path: "/dev/ptmx", Stat: unix.Stat_t{Mode: unix.S_IFCHR, Rdev: unix.Mkdev(5, 2)}, Info: &procfs.FdInfo{Extra: map[string]string{}}}, false, "tty-index"},
 	} {
 		kind, err := k.Classify(1, c.f, Options{ShellJob: c.shell})
 		got := ""
@@ -171,7 +181,7 @@ func TestStdio(t *testing.T) {
 	if err := k.Check(d, []*fdinfo.FdinfoEntry{stdin}, Options{ShellJob: true}); err != nil {
 		t.Errorf("tty stdin with --shell-job: %v", err)
 	}
-	sock := &fdinfo.FdinfoEntry{Id: proto.Uint32(2), Type: fdinfo.FdTypes_UNIXSK.Enum(), Fd: proto.Uint32(3), Flags: proto.Uint32(0)}
+	sock := &fdinfo.FdinfoEntry{Id: proto.Uint32(2), Type: fdinfo.FdTypes_INETSK.Enum(), Fd: proto.Uint32(3), Flags: proto.Uint32(0)}
 	if err := k.Check(d, []*fdinfo.FdinfoEntry{sock}, Options{}); err == nil || !strings.Contains(err.Error(), "cannot restore") {
 		t.Errorf("a socket entry: %v", err)
 	}

@@ -33,8 +33,14 @@ func fownOf(e *fdinfo.FileEntry) **fown.FownEntry {
 		return &e.Tfd.Fown
 	case e.Sgfd != nil:
 		return &e.Sgfd.Fown
+	case e.Ify != nil:
+		return &e.Ify.Fown
+	case e.Tty != nil && e.Tty.GetTtyInfoId() >= ptyInfoBase:
+		return &e.Tty.Fown // a pty end of the tree's own
+	case e.Memfd != nil:
+		return &e.Memfd.Fown
 	}
-	// A tty is inherited stdio: its owner is whoever restores it.
+	// Another tty is inherited stdio: its owner is whoever restores it.
 	return nil
 }
 
@@ -121,6 +127,12 @@ func entryFlags(e *fdinfo.FileEntry) uint32 {
 		return e.Tfd.GetFlags()
 	case e.Sgfd != nil:
 		return e.Sgfd.GetFlags()
+	case e.Ify != nil:
+		return e.Ify.GetFlags()
+	case e.Tty != nil:
+		return e.Tty.GetFlags()
+	case e.Memfd != nil:
+		return e.Memfd.GetFlags()
 	}
 	return 0
 }

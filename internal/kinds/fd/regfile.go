@@ -4,6 +4,7 @@ package fd
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
@@ -14,19 +15,32 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/model"
 )
 
 // regKind is a regular file, a directory or a character device that is
-// not a terminal: reopened by path with its flags and offset.
-type regKind struct{}
+// not a terminal: reopened by path with its flags and offset. An
+// unlinked regular file is saved whole and made again (ghost.go).
+type regKind struct {
+	// ghosts are, at restore, ckpt's fds of the unlinked files it made
+	// again, by ghost id.
+	ghosts map[uint32]*os.File
+}
 
-func (regKind) Name() string { return "regular file" }
+func (*regKind) Name() string { return "regular file" }
 
-func (regKind) Match(f *File, o Options) (bool, error) {
+func (*regKind) Match(f *File, o Options) (bool, error) {
 	switch f.Stat.Mode & unix.S_IFMT {
 	case unix.S_IFREG, unix.S_IFDIR:
-		if strings.HasSuffix(f.Path, " (deleted)") {
-			return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), "the file was deleted: deleted files are not supported yet")
+		if IsGhost(&f.Stat) {
+			return true, CheckGhost(0, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), &f.Stat, o.GhostLimit)
+		}
+		if strings.HasSuffix(f.Path, deletedMark) {
+			what := "a directory that was removed"
+			if f.Stat.Mode&unix.S_IFMT == unix.S_IFREG {
+				what = fmt.Sprintf("a file whose path was unlinked but that has %d other links", f.Stat.Nlink)
+			}
+			return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d, %s (%s)", f.Fd, what, f.Path), "not supported yet: close it before the dump")
 		}
 		if !strings.HasPrefix(f.Path, "/") {
 			if ns, ok := nsfsName(f.Path); ok {
@@ -42,7 +56,14 @@ func (regKind) Match(f *File, o Options) (bool, error) {
 	return false, nil
 }
 
-func (regKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
+func (*regKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
+	if IsGhost(&f.Stat) {
+		*e = *RegEntry(e.GetId(), GhostName(f.Path), flags, uint64(f.Info.Pos), &f.Stat)
+		if err := SaveGhost(t.Dump, e.GetId(), fmt.Sprintf("/proc/%d/fd/%d", t.Pid, f.Fd), &f.Stat); err != nil {
+			return fmt.Errorf("fd %d (%s): %w", f.Fd, f.Path, err)
+		}
+		return nil
+	}
 	*e = *RegEntry(e.GetId(), f.Path, flags, uint64(f.Info.Pos), &f.Stat)
 	return nil
 }
@@ -65,15 +86,33 @@ func RegEntry(id uint32, path string, flags uint32, pos uint64, st *unix.Stat_t)
 	}
 }
 
-func (regKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error {
+func (k *regKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error {
 	reg := e.GetReg()
 	if reg == nil {
 		return fmt.Errorf("fd %d: files.img: no regular file with id %d", num, e.GetId())
 	}
-	if err := openAt(r, num, reg.GetName(), reg.GetFlags(), cloexec, reg.GetPos()); err != nil {
+	path, err := k.Path(r.Dump(), e.GetId())
+	if err != nil {
+		return fmt.Errorf("fd %d: %w", num, err)
+	}
+	if err := openAt(r, num, path, reg.GetFlags(), cloexec, reg.GetPos()); err != nil {
 		return fmt.Errorf("fd %d (%s): %w", num, reg.GetName(), err)
 	}
 	return nil
+}
+
+// Path returns the path at which a task being restored opens regular
+// file id of d: its own, or for a file whose path was unlinked, the file
+// ckpt made again from its ghost (see ghost.go).
+func (k *regKind) Path(d *model.Dump, id uint32) (string, error) {
+	f, err := d.RegFile(id)
+	if err != nil {
+		return "", err
+	}
+	if gid, g := d.GhostOf(id); gid != 0 {
+		return k.ghostPath(d, id, gid, g)
+	}
+	return f.GetReg().GetName(), nil
 }
 
 // atFdcwd is AT_FDCWD (-100) as a syscall argument.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/ckerr"
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/sockdiag"
 )
 
 // Kinds is one dump's or one restore's set of kinds, each with the state
@@ -20,37 +21,52 @@ type Kinds struct {
 	all     []Kind
 	byType  map[fdinfo.FdTypes]Kind
 	stdio   *stdioKind
+	pty     *ptyKind
 	regfile *regKind
+	memfd   *memfdKind
+	fifo    *fifoKind
 }
 
 // New returns a fresh instance of every kind: the one table of the kinds
 // of files ckpt knows. A new kind is added here.
 func New() *Kinds {
-	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}}
+	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}, pty: &ptyKind{}}
+	k.fifo = &fifoKind{reg: k.regfile}
 	k.all = []Kind{
 		k.stdio,
 		&pipeKind{},
+		k.memfd, // before regfile: a memfd is an unlinked regular file
 		k.regfile,
 		&eventfdKind{},
 		&epollKind{},
 		&timerfdKind{},
 		&signalfdKind{},
+		k.fifo,
+		&unixKind{},
+		&inotifyKind{},
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
 		fdinfo.FdTypes_REG:       k.regfile,
 		fdinfo.FdTypes_PIPE:      k.all[1],
-		fdinfo.FdTypes_EVENTFD:   k.all[3],
-		fdinfo.FdTypes_EVENTPOLL: k.all[4],
-		fdinfo.FdTypes_TIMERFD:   k.all[5],
-		fdinfo.FdTypes_SIGNALFD:  k.all[6],
-		fdinfo.FdTypes_TTY:       k.stdio,
+		fdinfo.FdTypes_MEMFD:     k.memfd,
+		fdinfo.FdTypes_FIFO:      k.fifo,
+		fdinfo.FdTypes_EVENTFD:   k.all[4],
+		fdinfo.FdTypes_EVENTPOLL: k.all[5],
+		fdinfo.FdTypes_TIMERFD:   k.all[6],
+		fdinfo.FdTypes_SIGNALFD:  k.all[7],
+		fdinfo.FdTypes_TTY:       k.pty, // inherited terminals: ForEntry
+		fdinfo.FdTypes_UNIXSK:    k.all[9],
+		fdinfo.FdTypes_INOTIFY:   k.all[10],
 	}
+	// A pty end whose master the tree holds, before stdio takes terminals.
+	k.all = append([]Kind{k.pty}, k.all...)
 	return k
 }
 
 // Classify finds the kind of f, an fd of task pid, or refuses it naming
 // the fd and what it is (a *ckerr.UnsupportedError).
 func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
+	k.pty.seen(pid)
 	// A lock held through the fd (fdinfo's "lock:" lines: POSIX locks of
 	// the task, OFD and flock locks of this open file) is refused without
 	// --file-locks, else taken again by the restore (lock.go).
@@ -80,12 +96,12 @@ func (k *Kinds) Classify(pid int, f *File, o Options) (Kind, error) {
 			return kind, nil
 		}
 	}
-	return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d, %s (%s)", f.Fd, describe(f.Path, f.Stat.Mode&unix.S_IFMT), f.Path), "ckpt cannot dump it yet; close it before the dump")
+	return nil, ckerr.Unsupported(pid, fmt.Sprintf("fd %d, %s (%s)", f.Fd, describe(f), f.Path), "ckpt cannot dump it yet; close it before the dump")
 }
 
 // ForEntry finds the kind that restores fd of dump d.
 func (k *Kinds) ForEntry(d *model.Dump, fd *fdinfo.FdinfoEntry) (Kind, error) {
-	if Inherited(d, fd) {
+	if Inherited(d, fd) || outsideTTY(d, fd) {
 		return k.stdio, nil
 	}
 	kind, ok := k.byType[fd.GetType()]
@@ -124,12 +140,55 @@ func (k *Kinds) Finish(r Restorer) error {
 	return nil
 }
 
+// FinishTree runs every kind's end-of-tree step, once every process of
+// the tree has its fd table.
+func (k *Kinds) FinishTree() error {
+	for _, kind := range k.all {
+		if f, ok := kind.(TreeFinisher); ok {
+			if err := f.FinishTree(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Close releases what the kinds keep in ckpt for a restore (the unlinked
+// files made again): call it once the restore is over, whether it
+// succeeded or not.
+func (k *Kinds) Close() {
+	k.fifo.close()
+	k.regfile.closeGhosts()
+	k.memfd.close()
+}
+
+// Seal ends the restore of the files the tree shares, once every fd and
+// mapping of the tree exists: it adds the memfds' seals.
+func (k *Kinds) Seal(d *model.Dump) error {
+	return k.memfd.seal(d)
+}
+
+// MappedPath returns the path at which a task being restored opens the
+// file of files.img id that it maps: a regular file's (or its ghost's),
+// or a memfd made again.
+func (k *Kinds) MappedPath(d *model.Dump, id uint32) (string, error) {
+	f, ok := d.Files[id]
+	if !ok {
+		return "", fmt.Errorf("files.img: no file with id %d", id)
+	}
+	if m := f.GetMemfd(); m != nil {
+		return k.memfd.path(d, m.GetInodeId())
+	}
+	return k.regfile.Path(d, id)
+}
+
 // Reg returns the regular-file kind, which also gives ids to the
 // executable, cwd, root and mapped files.
 func (k *Kinds) Reg() *regKind { return k.regfile }
 
 // describe names the kind of an fd no kind takes, for the error message.
-func describe(target string, mode uint32) string {
+func describe(f *File) string {
+	target, mode := f.Path, f.Stat.Mode&unix.S_IFMT
 	switch {
 	case strings.HasPrefix(target, "anon_inode:inotify"):
 		return "an inotify instance"
@@ -138,7 +197,8 @@ func describe(target string, mode uint32) string {
 	case strings.HasPrefix(target, "anon_inode:"):
 		return "an anonymous inode " + strings.TrimPrefix(target, "anon_inode:")
 	case strings.HasPrefix(target, "socket:"):
-		return "a socket"
+		// sock_diag names its family, protocol and state.
+		return sockdiag.Describe(uint32(f.Stat.Ino))
 	case strings.HasPrefix(target, "pipe:"):
 		return "a pipe"
 	case mode == unix.S_IFIFO:

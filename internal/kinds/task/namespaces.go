@@ -1,45 +1,20 @@
 package task
 
-import (
-	"fmt"
-	"os"
+import "github.com/ckpt/ckpt/internal/kinds/ns"
 
-	"github.com/ckpt/ckpt/internal/ckerr"
-)
-
-// namespaces are the task's namespaces other than PID and time, which
-// the dump and restore paths handle as the tree's (a PID namespace whose
-// init is the root, the time namespace from its clocks). A task in a
-// UTS, IPC, mount, network, cgroup or user namespace other than ckpt's
-// is refused before it is frozen: a restore would put it into ckpt's own
-// (its hostname, its mounts, its network gone), which nothing could tell.
+// namespaces checks, before the task is frozen, that its namespaces
+// can be dumped (package ns: UTS and IPC namespaces of its own are, the
+// others must be ckpt's). PID and time namespaces are the tree's, which
+// the dump and restore paths handle; the content of UTS and IPC
+// namespaces is collected for the tree (ns.Dumper), not per task.
 type namespaces struct{}
-
-// foreignNS are the namespaces a task must share with ckpt.
-var foreignNS = []string{"uts", "ipc", "mnt", "net", "cgroup", "user"}
 
 func (namespaces) Name() string { return "namespaces" }
 func (namespaces) Stage() Stage { return StageThread }
 
-// Inspect refuses a task in a namespace of its own, before anything is
-// changed.
-func (namespaces) Inspect(pid int) error {
-	for _, ns := range foreignNS {
-		mine, err := os.Readlink("/proc/self/ns/" + ns)
-		if err != nil {
-			continue // a kernel without this namespace kind
-		}
-		its, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
-		if err != nil {
-			return fmt.Errorf("read its %s namespace: %w", ns, err)
-		}
-		if its != mine {
-			return ckerr.Unsupported(pid, fmt.Sprintf("its %s namespace (%s; ckpt's is %s)", ns, its, mine),
-				"a task in a "+ns+" namespace of its own cannot be dumped yet: a restore would put it into ckpt's; run ckpt inside that namespace (nsenter) or dump a task that shares ckpt's")
-		}
-	}
-	return nil
-}
+// Inspect refuses a task in namespaces ckpt cannot restore, before
+// anything is changed.
+func (namespaces) Inspect(pid int) error { return ns.Inspect(pid) }
 
 func (namespaces) Collect(t Thread, e Entry) error { return nil }
 func (namespaces) Restore(t Thread, e Entry) error { return nil }

@@ -34,6 +34,9 @@ const (
 	AnonShared
 	// File maps a file, private (pages written since saved) or shared.
 	File
+	// Memfd maps a memfd: its contents are saved once per memfd, and
+	// for a private mapping the pages written since.
+	Memfd
 )
 
 // Kind is one kind of memory area.
@@ -81,8 +84,7 @@ var Kinds = []Kind{
 		Refuse: "SysV shared memory attached with shmat cannot be dumped yet: detach it (shmdt) before the dump"},
 	{Name: "hugetlb memory", match: deletedWithPrefix("/anon_hugepage"),
 		Refuse: "hugetlb memory (MAP_HUGETLB) cannot be dumped yet"},
-	{Name: "memfd mapping", match: deletedWithPrefix("/memfd:"),
-		Refuse: "a mapping of a memfd cannot be dumped yet"},
+	{Name: "memfd mapping", Class: Memfd, match: deletedWithPrefix("/memfd:")},
 	{Name: "shared anonymous memory", Class: AnonShared, match: func(v procfs.VMA) bool {
 		return v.Shared && (v.Path == "/dev/zero"+deleted || strings.HasPrefix(v.Path, "[anon_shmem:"))
 	}},
@@ -92,8 +94,9 @@ var Kinds = []Kind{
 		// nameless.
 		return !v.Shared && v.Inode == 0 && (v.Path == "" || v.Path == "[heap]" || v.Path == "[stack]" || strings.HasPrefix(v.Path, "[anon:"))
 	}},
-	{Name: "deleted file", match: func(v procfs.VMA) bool { return strings.HasPrefix(v.Path, "/") && v.Deleted() },
-		Refuse: "mappings of deleted files cannot be dumped yet: keep the file on disk until the dump"},
+	// An unlinked file is saved whole by the dump (a ghost file) up to
+	// --ghost-limit; the dump refuses a larger one.
+	{Name: "deleted file", Class: File, match: func(v procfs.VMA) bool { return strings.HasPrefix(v.Path, "/") && v.Deleted() }},
 	{Name: "file", Class: File, match: func(v procfs.VMA) bool { return strings.HasPrefix(v.Path, "/") && v.Inode != 0 }},
 }
 

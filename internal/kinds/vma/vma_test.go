@@ -36,6 +36,8 @@ func TestClassifySupported(t *testing.T) {
 		{area("[anon_shmem:ring]", true, 7, "sh", "ms"), AnonShared},
 		{area("/usr/lib/libc.so.6", false, 99), File},
 		{area("/srv/data file", true, 99, "sh", "ms", "wr"), File},
+		{area("/tmp/gone (deleted)", false, 4), File},
+		{area("/memfd:pool (deleted)", true, 4, "sh", "ms"), Memfd},
 	} {
 		k, err := Classify(1, c.se)
 		if err != nil {
@@ -64,8 +66,6 @@ func TestClassifyRefused(t *testing.T) {
 		{area("/[aio] (deleted)", true, 4, "de"), "AIO"},
 		{area("/SYSV00001234 (deleted)", true, 4), "SysV shared memory"},
 		{area("/anon_hugepage (deleted)", false, 4, "ht"), "hugetlb"},
-		{area("/memfd:pool (deleted)", true, 4), "memfd"},
-		{area("/tmp/gone (deleted)", false, 4), "deleted files"},
 		// Flags the table refuses, on an area of a supported kind.
 		{area("", false, 0, "um"), "userfaultfd"},
 		{area("", false, 0, "ss"), "shadow stack"},

@@ -27,6 +27,43 @@ func main() {
 	select {}
 }
 
+// modulesDir holds kernel modules to load at boot, in name order
+// (vm.GuestModulesDir: the sock_diag modules of a modular kernel).
+const modulesDir = "/ckpt-modules"
+
+func loadModules() {
+	ents, _ := os.ReadDir(modulesDir)
+	for _, e := range ents {
+		f, err := os.Open(modulesDir + "/" + e.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && err != unix.EEXIST {
+			fmt.Fprintf(os.Stderr, "ckpt-vm: load module %s: %v\n", e.Name(), err)
+		}
+		f.Close()
+	}
+}
+
+// upLoopback brings up the loopback interface, which test programs use
+// for TCP and UDP sockets (the kernel starts with it down).
+func upLoopback() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP | unix.IFF_RUNNING)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
 func run() int {
 	mounts := []struct{ src, dst, fs, data string }{
 		{"proc", "/proc", "proc", ""},
@@ -55,6 +92,10 @@ func run() int {
 		c.Close()
 	}
 	_ = unix.Sethostname([]byte("ckpt-guest"))
+	loadModules()
+	if err := upLoopback(); err != nil {
+		fmt.Fprintf(os.Stderr, "ckpt-vm: bring up lo: %v\n", err)
+	}
 	b, err := os.ReadFile("/vm-args")
 	if err != nil {
 		fmt.Println("ckpt-vm:", err)

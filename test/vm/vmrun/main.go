@@ -70,6 +70,9 @@ func run(files, dirs []string, args []string, timeout time.Duration) error {
 	if err := a.File("/init", initBin); err != nil {
 		return err
 	}
+	if err := a.KernelModules(kernel); err != nil {
+		return err
+	}
 	if err := addELF("/bin/sh", "/bin/dash"); err != nil {
 		return err
 	}

@@ -1,0 +1,78 @@
+//go:build linux && amd64
+
+package fd
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestTtyModes(t *testing.T) {
+	var tio unix.Termios
+	tio.Iflag = unix.ICRNL | unix.IXON | unix.IUTF8
+	tio.Oflag = unix.OPOST | unix.ONLCR
+	tio.Lflag = unix.ICANON | unix.ECHO | unix.ECHOE | unix.ECHOCTL | unix.ISIG | unix.IEXTEN
+	tio.Cc[unix.VEOF], tio.Cc[unix.VEOL], tio.Cc[unix.VEOL2] = 4, 0, 'x'
+	raw := rawTermios(tio)
+	if canonical(raw) || raw.Lflag&(unix.ECHO|unix.ISIG) != 0 || raw.Iflag&unix.ICRNL != 0 || raw.Oflag&unix.OPOST != 0 || raw.Cc[unix.VMIN] != 1 {
+		t.Errorf("raw: %+v", raw)
+	}
+	fill := fillTermios(tio)
+	if !canonical(fill) || fill.Lflag&unix.ECHO == 0 || fill.Lflag&(unix.ECHOCTL|unix.ECHOE|unix.ISIG) != 0 ||
+		fill.Lflag&unix.IEXTEN == 0 || fill.Iflag&(unix.ICRNL|unix.IXON) != 0 || fill.Iflag&unix.IUTF8 == 0 || fill.Oflag&unix.OPOST != 0 {
+		t.Errorf("fill: %+v", fill)
+	}
+	// '\n' always ends a line; a disabled VEOL (0) never does; VEOL2
+	// only with IEXTEN.
+	if !lineEnd(tio, '\n') || lineEnd(tio, 0) || !lineEnd(tio, 'x') || lineEnd(tio, 'a') {
+		t.Error("line ends")
+	}
+	tio.Lflag &^= unix.IEXTEN
+	if lineEnd(tio, 'x') {
+		t.Error("VEOL2 without IEXTEN ends a line")
+	}
+}
+
+func TestPtyTyped(t *testing.T) {
+	var tio unix.Termios
+	tio.Lflag = unix.ICANON | unix.ECHO | unix.IEXTEN
+	tio.Cc[unix.VEOF], tio.Cc[unix.VERASE], tio.Cc[unix.VLNEXT], tio.Cc[unix.VKILL] = 4, 0x7f, 0x16, 0x15
+	got, err := appendTyped(nil, tio, []byte("a\x7fb\x16\x04"))
+	if err != nil || string(got) != "a\x16\x7fb\x16\x16\x16\x04" {
+		t.Fatalf("typed %q, %v", got, err)
+	}
+	// A line ended by VEOF: its bytes, the escapes' targets; no VEOF.
+	typed := append(got, 4)
+	if n := typedEcho(tio, typed); n != 5 {
+		t.Errorf("echo of %q: %d bytes, want 5", typed, n)
+	}
+	tio.Lflag &^= unix.IEXTEN
+	if _, err := appendTyped(nil, tio, []byte{0x7f}); err == nil {
+		t.Error("an erase character queued again without IEXTEN")
+	}
+	tio.Lflag &^= unix.ICANON
+	if n := typedEcho(tio, []byte{4, 0x16, 'x'}); n != 3 {
+		t.Errorf("non-canonical echo: %d", n)
+	}
+}
+
+func TestPtyNumbers(t *testing.T) {
+	if ptyMasterInfo(3) == ptySlaveInfo(3) || ptySlaveInfo(3) == ptyMasterInfo(4) || ptyMasterInfo(0) < ptyInfoBase {
+		t.Error("tty-info ids collide")
+	}
+	for _, c := range []struct {
+		rdev uint64
+		want int
+	}{{unix.Mkdev(136, 3), 3}, {unix.Mkdev(137, 1), 257}, {unix.Mkdev(144, 0), -1}, {unix.Mkdev(5, 2), -1}, {unix.Mkdev(4, 1), -1}} {
+		if got := slaveIndex(&File{Stat: unix.Stat_t{Mode: unix.S_IFCHR, Rdev: c.rdev}}); got != c.want {
+			t.Errorf("slaveIndex(%d:%d) = %d, want %d", unix.Major(c.rdev), unix.Minor(c.rdev), got, c.want)
+		}
+	}
+	if !isPtmx(&File{Stat: unix.Stat_t{Mode: unix.S_IFCHR, Rdev: unix.Mkdev(5, 2)}}) || isPtmx(&File{Stat: unix.Stat_t{Mode: unix.S_IFCHR, Rdev: unix.Mkdev(5, 0)}}) {
+		t.Error("isPtmx")
+	}
+	if !isDevTTY(&unix.Stat_t{Mode: unix.S_IFCHR, Rdev: unix.Mkdev(5, 0)}) {
+		t.Error("isDevTTY")
+	}
+}
