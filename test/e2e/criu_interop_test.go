@@ -22,7 +22,8 @@ var (
 // criuPrograms are the test programs TestCRIUInterop exchanges, each
 // built -m64 and -m32: first what both tools restore (memory, threads
 // with their TLS and masks, trees with zombies and stopped tasks,
-// signals, timers, robust futexes, rseq, FPU state, pipes), then
+// signals, timers, robust futexes, rseq, FPU state, pipes, shared
+// anonymous memory, which CRIU 3.17 dumps as a memfd on Linux 6.1), then
 // programs whose cells show where CRIU 3.17 differs (recorded as
 // failures in docs/RESULTS.md with CRIU's reason): files (CRIU opens an
 // ia32 task's files with O_LARGEFILE), restart_nanosleep (CRIU dumps an
@@ -31,7 +32,7 @@ var (
 // (CRIU 3.17 loses SCHED_RESET_ON_FORK tasks' priority and refuses
 // them), eventfd_epoll (CRIU does not keep EFD_SEMAPHORE).
 var criuPrograms = []string{"mem_anon", "threads", "process_tree", "zombie", "stopped", "signals", "posix_timers", "itimers",
-	"robust_futex", "rseq", "fpu_regs", "pipes",
+	"robust_futex", "rseq", "fpu_regs", "pipes", "shared_anon",
 	"files", "restart_nanosleep", "threads_compat_tls", "sched_attrs", "eventfd_epoll"}
 
 // criuColumns are the matrix columns of the exchange: ckpt dumps and
@@ -247,7 +248,7 @@ log() { echo "$*" >>$out; }
 # The first error a log names, without its time stamp and source line
 # (and without those of CRIU's probes of what the guest lacks: iptables,
 # tun, veth).
-firsterr() { busybox grep -E 'Error' $1 | busybox grep -v -E 'util.c|tun.c|libnetlink.c|net.c:' | busybox head -n 1 | busybox sed 's/.*Error[^:]*: //'; }
+firsterr() { busybox grep -E 'Error' $1 | busybox grep -v -E 'util.c|tun.c|libnetlink.c|net.c:' | busybox head -n 1 | busybox sed -e 's/.*Error ([^)]*): //' -e 's/.*Error: //'; }
 fail() { log "--- $1 $2 logs:"; busybox tail -n 15 $3/prog.log $3/img/dump.log $3/img/restore.log >>$out 2>&1; log "CELL $1 $2 FAIL $4"; }
 cell() {
 	prog=$1 col=$2 bin=$3 dumper=$4 restorer=$5
