@@ -70,8 +70,8 @@ import (
 //     --cpu-cap=none (CRIU's default dump writes none). CRIU's
 //     timens-0.img and stats images are not read by ckpt.
 //   - A CRIU 3.17 dump of shared anonymous memory on Linux 6.1 names it
-//     a memfd (memfd.img), which ckpt does not restore yet: refused by
-//     name (Dump.RegFile).
+//     a memfd (memfd.img), which ckpt restores as one; a file area of a
+//     kind ckpt does not map is refused naming its type (Dump.RegFile).
 const (
 	// CRIUAuxvWords is CRIU's AT_VECTOR_SIZE on x86: the most 64-bit
 	// words of mm_saved_auxv it restores (criu/arch/x86/include/asm/
