@@ -57,6 +57,10 @@ func cpuState(th ptrace.Thread, leader bool) (*criucore.CoreEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signal mask: %w", err)
 	}
+	// An interrupted syscall is rewound in the image, as CRIU writes it
+	// (model/criu.go); regs stay as they are for the live thread.
+	img := regs
+	x86.RestartInImage(&img)
 	var tls []*core.UserDescT
 	for i := 0; i < x86.GDTEntryTLSEntries; i++ {
 		raw, err := th.GetThreadArea(x86.GDTEntryTLSMin + i)
@@ -73,7 +77,7 @@ func cpuState(th ptrace.Thread, leader bool) (*criucore.CoreEntry, error) {
 		Mtype: criucore.CoreEntry_X86_64.Enum(),
 		ThreadInfo: &core.ThreadInfoX86{
 			ClearTidAddr: proto.Uint64(0),
-			Gpregs:       x86img.RegsToImage(&regs),
+			Gpregs:       x86img.RegsToImage(&img),
 			Fpregs:       fp,
 			Tls:          tls,
 		},

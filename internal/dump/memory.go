@@ -140,13 +140,15 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 		dumpPages, anonOnly, wholeVMA := false, false, false
 		switch kind.Class {
 		case vma.VDSO:
-			status |= image.VMAAreaVDSO
+			// VMA_ANON_PRIVATE too, as CRIU writes it (CRIU restores
+			// pages only into private VMAs).
+			status |= image.VMAAreaVDSO | image.VMAAnonPrivate
 			flags |= unix.MAP_ANONYMOUS
 			// Saved whole: a restore on another kernel reads the dumped
 			// vDSO's symbols from it to build trampolines.
 			dumpPages, wholeVMA = true, true
 		case vma.VVAR:
-			status |= image.VMAAreaVVAR
+			status |= image.VMAAreaVVAR | image.VMAAnonPrivate
 			flags |= unix.MAP_ANONYMOUS
 		case vma.AnonShared:
 			// A shmem object, maybe shared with other processes of the

@@ -58,8 +58,8 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 	if t.abi == x86.ABI32 {
 		word = 4
 	}
-	auxv, err := procfs.ParseAuxv(auxvRaw, word)
-	if err != nil {
+	// Checked, then kept as the kernel shows it (model.PutSavedAuxv).
+	if _, err := procfs.ParseAuxv(auxvRaw, word); err != nil {
 		return nil, fmt.Errorf("auxv: %w", err)
 	}
 
@@ -70,11 +70,6 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 		return nil, err
 	}
 
-	var savedAuxv []uint64
-	for _, a := range auxv {
-		savedAuxv = append(savedAuxv, a.Type, a.Value)
-	}
-	savedAuxv = append(savedAuxv, 0, 0)
 	s := t.stat
 	m := p.MM
 	m.MmStartCode, m.MmEndCode = proto.Uint64(s.StartCode), proto.Uint64(s.EndCode)
@@ -83,7 +78,7 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 	m.MmArgStart, m.MmArgEnd = proto.Uint64(s.ArgStart), proto.Uint64(s.ArgEnd)
 	m.MmEnvStart, m.MmEnvEnd = proto.Uint64(s.EnvStart), proto.Uint64(s.EnvEnd)
 	m.ExeFileId = proto.Uint32(exeID)
-	m.MmSavedAuxv = savedAuxv
+	model.PutSavedAuxv(m, auxvRaw)
 	m.Vmas = vmaEntries
 
 	if t.filesOf == 0 {
@@ -107,9 +102,9 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 	if t.ns {
 		ids.PidNsId = proto.Uint32(model.OwnPidNsID)
 	}
-	for _, c := range append([]*criucore.CoreEntry{p.Core}, p.Threads...) {
-		c.Ids = ids
-	}
+	// In the leader's core only: CRIU refuses a thread core with ids
+	// (or a task core), which are the process's.
+	p.Core.Ids = ids
 	vpid, ppid, pgid, sid := t.treeIDs()
 	p.Pid = vpid
 	p.Pstree = &pstree.PstreeEntry{

@@ -360,7 +360,7 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	d.Inventory = &inventory.InventoryEntry{
 		ImgVersion:  proto.Uint32(image.ImgVersion),
 		FdinfoPerId: proto.Bool(true),
-		RootIds:     &criucore.TaskKobjIdsEntry{VmId: proto.Uint32(1), FilesId: proto.Uint32(1), FsId: proto.Uint32(1), SighandId: proto.Uint32(1)},
+		RootIds:     model.RootIDs(len(tr.tasks), tr.tasks[0].ns),
 		NsPerId:     proto.Bool(false),
 		Lsmtype:     inventory.Lsmtype_NO_LSM.Enum(),
 		DumpUptime:  proto.Uint64(uptime),

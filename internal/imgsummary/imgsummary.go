@@ -219,6 +219,8 @@ func (s *summary) printThread(w io.Writer, t *task, th thread) {
 		p(", in syscall %d", orig)
 		if name := restartName(-ax); name != "" {
 			p(" (ax %d, %s)", ax, name)
+		} else if ax == orig {
+			p(" (interrupted, runs again)")
 		} else {
 			p(" (ax %d)", ax)
 		}

@@ -263,8 +263,12 @@ func (d *Dump) Refused() error {
 // RegFile returns the regular-file entry with the given id.
 func (d *Dump) RegFile(id uint32) (*fdinfo.FileEntry, error) {
 	f, ok := d.Files[id]
-	if !ok || f.GetReg() == nil {
+	if !ok {
 		return nil, fmt.Errorf("files.img: no regular file with id %d", id)
+	}
+	if f.GetReg() == nil {
+		// A kind ckpt does not map, such as a memfd in CRIU's dump.
+		return nil, fmt.Errorf("files.img: file id %d is a %v, not a regular file: not supported", id, f.GetType())
 	}
 	return f, nil
 }

@@ -238,15 +238,16 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	if p.Pid <= 0 {
 		return nil, fmt.Errorf("pstree.img: invalid pid %d", p.Pid)
 	}
-	if th := pse.GetThreads(); len(th) == 0 || int(th[0]) != p.Pid {
-		return nil, fmt.Errorf("pstree.img: task %d: the thread list does not start with the leader", p.Pid)
-	}
 	p.Core = &criucore.CoreEntry{}
 	if err := d.Dir.ReadOne(image.CoreName(p.Pid), image.MagicCore, p.Core); err != nil {
 		return nil, err
 	}
 	if p.Core.GetMtype() != criucore.CoreEntry_X86_64 || p.Core.GetTc() == nil {
 		return nil, fmt.Errorf("%s: not an x86_64 task core (mtype %v)", image.CoreName(p.Pid), p.Core.GetMtype())
+	}
+	// A zombie's thread list is not read (CRIU lists tid 0 for it).
+	if th := pse.GetThreads(); p.Core.GetTc().GetTaskState() != TaskDead && (len(th) == 0 || int(th[0]) != p.Pid) {
+		return nil, fmt.Errorf("pstree.img: task %d: the thread list does not start with the leader", p.Pid)
 	}
 	if p.Core.GetThreadInfo() == nil && p.Core.GetTc().GetTaskState() != TaskDead {
 		return nil, fmt.Errorf("%s: a live task's core without registers", image.CoreName(p.Pid))
@@ -259,6 +260,9 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 			return nil, err
 		}
 	}
+	// A CRIU dump names the namespaces the tree shares with the dumping
+	// tool by root_ids' ids; ckpt's images leave those out (criu.go).
+	shareDumpersNamespaces(p.IDs, d.Inventory.GetRootIds())
 	p.OwnPidNS = p.IDs.GetPidNsId() == OwnPidNsID
 	if p.NsPids, err = NsPids(pse); err != nil {
 		return nil, err
@@ -303,6 +307,7 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	if err := d.Dir.ReadOne(image.MMName(p.Pid), image.MagicMM, p.MM); err != nil {
 		return nil, err
 	}
+	dropVsyscall(p.MM)
 	if p.PagesID, p.Pagemap, err = d.readPagemap(image.PagemapName(p.Pid)); err != nil {
 		return nil, err
 	}
@@ -328,6 +333,9 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 		if v.GetStart() >= v.GetEnd() || v.GetStart()%x86.PageSize != 0 || v.GetEnd()%x86.PageSize != 0 {
 			return nil, fmt.Errorf("%s: bad vma %#x-%#x", image.MMName(p.Pid), v.GetStart(), v.GetEnd())
 		}
+	}
+	if p.Refused == nil {
+		p.Refused = d.criuRefusal(p)
 	}
 	if p.Refused == nil {
 		p.readABI()

@@ -3,13 +3,13 @@
 package restore
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	attrs "github.com/ckpt/ckpt/internal/kinds/task"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/model/x86img"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/ptrace"
@@ -19,14 +19,10 @@ import (
 // restoreMM sets the mm fields, saved auxv and exe link with PR_SET_MM_MAP.
 func (r *restorer) restoreMM() error {
 	m := r.im.MM
-	// auxv is stored as words; an ia32 task's saved auxv is 32-bit words.
-	var auxv []byte
-	for _, w := range m.GetMmSavedAuxv() {
-		if r.im.Compat {
-			auxv = binary.LittleEndian.AppendUint32(auxv, uint32(w))
-		} else {
-			auxv = binary.LittleEndian.AppendUint64(auxv, w)
-		}
+	// The bytes /proc/PID/auxv showed (an ia32 task's in 32-bit words).
+	auxv, err := model.SavedAuxv(m)
+	if err != nil {
+		return err
 	}
 	if len(auxv) > 2*x86.PageSize-uapi.SizeofPrctlMMMap {
 		return fmt.Errorf("saved auxv of %d bytes is too large", len(auxv))
@@ -128,8 +124,11 @@ func (r *restorer) removeScratch() error {
 func (r *restorer) setRegisters(th *thread) error {
 	ti := th.core.GetThreadInfo()
 	h := th.h
+	var tls []x86.UserDesc
 	for _, d := range ti.GetTls() {
-		if err := h.SetThreadArea(int(d.GetEntryNumber()), x86.EncodeUserDesc(x86img.UserDescFromImage(d))); err != nil {
+		ud := x86img.UserDescFromImage(d)
+		tls = append(tls, ud)
+		if err := h.SetThreadArea(int(d.GetEntryNumber()), x86.EncodeUserDesc(ud)); err != nil {
 			return fmt.Errorf("TLS entry %d: %w", d.GetEntryNumber(), err)
 		}
 	}
@@ -145,15 +144,38 @@ func (r *restorer) setRegisters(th *thread) error {
 		return fmt.Errorf("set xstate: %w", err)
 	}
 	regs := x86img.RegsFromImage(ti.GetGpregs())
+	tlsBases(&regs, tls)
 	// The task leaves a syscall-exit stop, where the kernel applies no
 	// restart rules: rewind an interrupted syscall here.
 	x86.RewindSyscall(&regs)
 	if err := h.SetRegs(&regs); err != nil {
 		return fmt.Errorf("set registers (ip %#x cs %#x): %w", regs.Rip, regs.Cs, err)
 	}
+	// The leader's mask is the task core's, as CRIU reads it (CRIU
+	// writes the leader's only there); other threads' are in their
+	// thread cores.
 	mask := th.core.GetThreadCore().GetBlkSigset()
+	if tc := th.core.GetTc(); tc != nil {
+		mask = tc.GetBlkSigset()
+	}
 	if err := h.SetSigmask(mask); err != nil {
 		return fmt.Errorf("set signal mask: %w", err)
 	}
 	return nil
+}
+
+// tlsBases makes fs_base and gs_base those of the GDT TLS entries that
+// the fs and gs selectors name, where the image's base is 0 or the
+// thread runs 32-bit code (which cannot set a base other than through a
+// selector): CRIU dumps an ia32 task with bases of 0 and its TLS in the
+// GDT entries only, and the kernel, which restores the base after the
+// selector on a CPU with FSGSBASE, would leave gs_base 0 (model/criu.go).
+func tlsBases(regs *x86.Regs, tls []x86.UserDesc) {
+	compat := regs.Cs == x86.User32CS
+	if b, ok := x86.TLSSelectorBase(regs.Gs, tls); ok && (compat || regs.Gs_base == 0) {
+		regs.Gs_base = b
+	}
+	if b, ok := x86.TLSSelectorBase(regs.Fs, tls); ok && (compat || regs.Fs_base == 0) {
+		regs.Fs_base = b
+	}
 }

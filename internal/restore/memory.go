@@ -149,19 +149,16 @@ func (r *restorer) fillPages() error {
 	}
 	var vmas, vdsoRanges []span
 	for _, v := range r.im.MM.GetVmas() {
-		vmas = append(vmas, span{v.GetStart(), v.GetEnd()})
-		if v.GetStatus()&image.VMAAreaVDSO != 0 {
+		switch st := v.GetStatus(); {
+		case st&image.VMAAreaVDSO != 0:
 			vdsoRanges = append(vdsoRanges, span{v.GetStart(), v.GetEnd()})
+		case st&image.VMAAreaVVAR == 0:
+			vmas = append(vmas, span{v.GetStart(), v.GetEnd()})
 		}
 	}
-	inVMA := func(s span) bool {
-		for _, v := range vmas {
-			if s.start >= v.start && s.end <= v.end {
-				return true
-			}
-		}
-		return false
-	}
+	// A run of pages may span adjacent VMAs (CRIU's pagemap does):
+	// every byte of it must lie in one VMA or another.
+	inVMA := func(s span) bool { return spansCover(s, vmas) }
 	buf := make([]byte, 4<<20)
 	// Pages in VMAs kept from the parent are written only where they
 	// differ from the parent's (cow.go).
@@ -254,6 +251,21 @@ func keepEdge(addr uint64, keep []span) uint64 {
 		}
 	}
 	return e
+}
+
+// spansCover tells whether every byte of s lies in one of in, which are
+// in address order and do not overlap (a task's VMAs).
+func spansCover(s span, in []span) bool {
+	at := s.start
+	for _, v := range in {
+		if v.start <= at && at < v.end {
+			at = v.end
+			if at >= s.end {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func inSpans(s span, in []span) bool {

@@ -36,8 +36,23 @@ func SetSyscallArgs(r *Regs, nr int, compat bool, args ...uint64) {
 // restored; the original syscall runs again with its original arguments
 // instead. Values of a compat thread are compared as 32 bits.
 func RewindSyscall(r *Regs) {
+	if restartSyscall(r) {
+		r.Orig_rax = ^uint64(0)
+	}
+}
+
+// RestartInImage rewinds an interrupted syscall as RewindSyscall does,
+// for the image, as CRIU writes registers: orig_ax keeps the syscall
+// number (it tells that the thread was in a syscall). CRIU restores the
+// registers as they are, so a restart code left in ax would be the
+// syscall's result in the restored program (glibc aborts on a futex
+// that returns -ERESTARTSYS). RewindSyscall leaves such registers alone.
+func RestartInImage(r *Regs) { restartSyscall(r) }
+
+// restartSyscall rewinds r if it holds an interrupted syscall.
+func restartSyscall(r *Regs) bool {
 	if int32(r.Orig_rax) < 0 {
-		return
+		return false
 	}
 	ax := int64(r.Rax)
 	if RegsMode(r) == ModeCompat {
@@ -47,6 +62,7 @@ func RewindSyscall(r *Regs) {
 	case ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK:
 		r.Rax = r.Orig_rax
 		r.Rip -= SyscallInsnLen
-		r.Orig_rax = ^uint64(0)
+		return true
 	}
+	return false
 }

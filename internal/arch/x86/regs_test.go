@@ -98,3 +98,47 @@ func TestRewindSyscall(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSSelectorBase(t *testing.T) {
+	descs := []UserDesc{
+		{EntryNumber: 12, BaseAddr: 0xf7d8a740, Limit: 0xfffff, Seg32Bit: true, LimitInPages: true, Useable: true},
+		{EntryNumber: 13, SegNotPresent: true, ReadExecOnly: true},
+	}
+	for _, c := range []struct {
+		sel  uint64
+		base uint64
+		ok   bool
+	}{
+		{12<<3 | 3, 0xf7d8a740, true}, // glibc's %gs in an ia32 task: 0x63
+		{13<<3 | 3, 0, false},         // an empty entry
+		{14<<3 | 3, 0, false},         // not in descs
+		{12<<3 | 4 | 3, 0, false},     // LDT
+		{0x2b, 0, false},              // __USER_DS
+		{0, 0, false},
+	} {
+		base, ok := TLSSelectorBase(c.sel, descs)
+		if base != c.base || ok != c.ok {
+			t.Errorf("TLSSelectorBase(%#x) = %#x, %v; want %#x, %v", c.sel, base, ok, c.base, c.ok)
+		}
+	}
+}
+
+func TestRestartInImage(t *testing.T) {
+	restart := int64(-ERESTARTSYS)
+	r := Regs{Orig_rax: 202, Rax: uint64(restart), Rip: 0x401002, Cs: UserCS}
+	RestartInImage(&r)
+	if r.Rax != 202 || r.Rip != 0x401000 || r.Orig_rax != 202 {
+		t.Errorf("after RestartInImage: ax %d ip %#x orig_ax %d; want 202, 0x401000, 202", r.Rax, r.Rip, int64(r.Orig_rax))
+	}
+	// Restored by ckpt: already rewound, left alone.
+	RewindSyscall(&r)
+	if r.Rax != 202 || r.Rip != 0x401000 {
+		t.Errorf("RewindSyscall rewound twice: ax %d ip %#x", r.Rax, r.Rip)
+	}
+	// Not interrupted: unchanged.
+	r = Regs{Orig_rax: 0, Rax: 5, Rip: 0x401002, Cs: UserCS}
+	RestartInImage(&r)
+	if r.Rax != 5 || r.Rip != 0x401002 {
+		t.Errorf("a finished syscall was changed: ax %d ip %#x", r.Rax, r.Rip)
+	}
+}

@@ -88,3 +88,23 @@ func EncodeUserDesc(d UserDesc) []byte {
 func (d UserDesc) Empty() bool {
 	return d.BaseAddr == 0 && d.Limit == 0 && d.SegNotPresent && d.ReadExecOnly
 }
+
+// TLSSelectorBase returns the base of the GDT TLS entry that segment
+// selector sel names (index GDTEntryTLSMin.. in bits 3-15, table
+// indicator bit 2 clear: the GDT; arch/x86/include/asm/segment.h), taken
+// from descs; ok is false for any other selector, or an entry descs lack
+// or hold empty. A selector loaded from the GDT gets its base from the
+// entry, so the entry is what the base was: a tool that dumps an ia32
+// task without fs_base/gs_base (CRIU writes 0) leaves it there.
+func TLSSelectorBase(sel uint64, descs []UserDesc) (base uint64, ok bool) {
+	idx := sel >> 3
+	if sel&4 != 0 || idx < GDTEntryTLSMin || idx >= GDTEntryTLSMin+GDTEntryTLSEntries || sel > 0xffff {
+		return 0, false
+	}
+	for _, d := range descs {
+		if uint64(d.EntryNumber) == idx && !d.Empty() {
+			return uint64(d.BaseAddr), true
+		}
+	}
+	return 0, false
+}

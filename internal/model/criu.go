@@ -1,0 +1,247 @@
+//go:build linux && amd64
+
+package model
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/image"
+)
+
+// CRIU interoperability. ckpt's images follow CRIU's conventions where
+// CRIU defines one, so that CRIU restores ckpt's dumps and ckpt restores
+// CRIU's (test/e2e/criu_test.go runs both with a real CRIU):
+//
+//   - pstree.img: the root's ppid is 0 (treeIDs in package dump).
+//   - inventory.img root_ids are ids of the dumping tool, which no task of
+//     the tree has (RootIDs); CRIU takes a root task with the same
+//     files_id for a corrupt image.
+//   - core: tc.timers is always present (the interval timers, with the
+//     POSIX timers in its posix list), which CRIU requires; loginuid,
+//     sched_nice/policy/prio and mm's thp_disabled are written as CRIU
+//     writes them (package task).
+//   - mm_saved_auxv holds /proc/PID/auxv's bytes in 64-bit words, two
+//     32-bit values per word for an ia32 task, and at most CRIUAuxvWords
+//     words, CRIU's limit (PutSavedAuxv).
+//   - [vdso] and [vvar] have VMA_ANON_PRIVATE besides their area bit.
+//   - ids-PID.img holds a task's ids; a core's own ids field is read too,
+//     for dumps that have no ids-PID.img.
+//   - [vsyscall] in a CRIU mm image is not a VMA of the task: Load drops
+//     it (ckpt never writes it).
+//   - A thread's core has no ids and no task core (CRIU refuses one that
+//     has); the leader's blocked signals are tc.blk_sigset, which CRIU
+//     restores (ckpt writes them in thread_core too, and reads tc's).
+//   - A syscall a thread was interrupted in is rewound in the image (ax
+//     holds the syscall number again, ip the syscall instruction), as
+//     CRIU writes it: CRIU restores registers as they are
+//     (x86.RestartInImage).
+//   - CRIU writes every namespace's id, the dumping tool's in root_ids:
+//     a task's id equal to root_ids' is a namespace shared with the
+//     dumping tool, which Load clears (shareDumpersNamespaces): ckpt's
+//     images name only a tree's own namespaces. Load refuses by name a
+//     task in its own namespace of a kind ckpt does not restore
+//     (network, user, cgroup, time), and what else only CRIU restores
+//     (criuRefusal).
+//
+// Where ckpt's images differ from CRIU's, and why:
+//
+//   - The saved auxv words past CRIU's limit (a 6.x kernel's native auxv
+//     has more entries) go into mm_entry field AuxvRestField, unknown to
+//     CRIU, which protobuf parsers skip: ckpt keeps the whole auxv,
+//     CRIU restores the first CRIUAuxvWords words, as it does with its
+//     own dumps.
+//   - The thread registers of an ia32 task carry fs_base/gs_base as the
+//     kernel shows them to a 64-bit tracer; CRIU writes 0 and keeps the
+//     TLS in the GDT entries only. ckpt's restore takes the base from
+//     the GDT entry a selector names (x86.TLSSelectorBase), so both work.
+//   - Images CRIU writes that ckpt does not: stats-dump.img, cgroup.img
+//     (tc.cg_set), the namespace images (utsns, ipcns, mntns, netns:
+//     ckpt refuses a task in a namespace other than its own), seccomp,
+//     tmpfs and ghost files. CRIU restores without them.
+//   - Images ckpt writes that CRIU does not read: timens-1.img for a
+//     tree without a time namespace (ckpt's clocks at the dump, for a
+//     restore where they are behind), and cpuinfo.img unless
+//     --cpu-cap=none (CRIU's default dump writes none). CRIU's
+//     timens-0.img and stats images are not read by ckpt.
+//   - A CRIU 3.17 dump of shared anonymous memory on Linux 6.1 names it
+//     a memfd (memfd.img), which ckpt restores as one; a file area of a
+//     kind ckpt does not map is refused naming its type (Dump.RegFile).
+const (
+	// CRIUAuxvWords is CRIU's AT_VECTOR_SIZE on x86: the most 64-bit
+	// words of mm_saved_auxv it restores (criu/arch/x86/include/asm/
+	// types.h); it refuses an mm image with more.
+	CRIUAuxvWords = 44
+	// AuxvRestField is the mm_entry field number where ckpt keeps the
+	// saved auxv words past CRIUAuxvWords: packed varints, a field CRIU's
+	// schema (images/mm.proto, fields 1-17) does not have.
+	AuxvRestField protowire.Number = 170001
+)
+
+// RootIDs is inventory.img's root_ids: the ids of the dumping tool,
+// which CRIU compares with the root task's to tell what it shares with
+// the restorer. nTasks is how many tasks the tree has (their ids are
+// 1..nTasks); ownPidNS says the tree's root is the init of a PID
+// namespace of its own, which the restorer's (id 1) is not.
+func RootIDs(nTasks int, ownPidNS bool) *criucore.TaskKobjIdsEntry {
+	id := proto.Uint32(uint32(nTasks + 1))
+	ids := &criucore.TaskKobjIdsEntry{VmId: id, FilesId: id, FsId: id, SighandId: id}
+	if ownPidNS {
+		ids.PidNsId = proto.Uint32(OwnPidNsID - 1)
+	}
+	return ids
+}
+
+// PutSavedAuxv stores raw, the bytes of /proc/PID/auxv (64-bit or, for
+// an ia32 task, 32-bit words), into m as CRIU does: little-endian 64-bit
+// words, at most CRIUAuxvWords of them in mm_saved_auxv, the rest in
+// field AuxvRestField.
+func PutSavedAuxv(m *mm.MmEntry, raw []byte) {
+	var words []uint64
+	for off := 0; off < len(raw); off += 8 {
+		var w [8]byte
+		copy(w[:], raw[off:])
+		words = append(words, binary.LittleEndian.Uint64(w[:]))
+	}
+	n := min(len(words), CRIUAuxvWords)
+	m.MmSavedAuxv = words[:n:n]
+	var unknown []byte
+	for b := m.ProtoReflect().GetUnknown(); len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			break
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			break
+		}
+		if num != AuxvRestField {
+			unknown = append(unknown, b[:n+m]...)
+		}
+		b = b[n+m:]
+	}
+	if rest := words[n:]; len(rest) > 0 {
+		var packed []byte
+		for _, w := range rest {
+			packed = protowire.AppendVarint(packed, w)
+		}
+		unknown = protowire.AppendTag(unknown, AuxvRestField, protowire.BytesType)
+		unknown = protowire.AppendBytes(unknown, packed)
+	}
+	m.ProtoReflect().SetUnknown(unknown)
+}
+
+// SavedAuxv returns the saved auxv of m as the bytes PR_SET_MM_MAP
+// takes: mm_saved_auxv's words and those of field AuxvRestField, if
+// any, little-endian.
+func SavedAuxv(m *mm.MmEntry) ([]byte, error) {
+	words := append([]uint64(nil), m.GetMmSavedAuxv()...)
+	for b := m.ProtoReflect().GetUnknown(); len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, fmt.Errorf("mm image: unknown fields: %w", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if num != AuxvRestField {
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				return nil, fmt.Errorf("mm image: field %d: %w", num, protowire.ParseError(n))
+			}
+			b = b[n:]
+			continue
+		}
+		if typ != protowire.BytesType {
+			return nil, fmt.Errorf("mm image: field %d (rest of the auxv): wire type %d", num, typ)
+		}
+		packed, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return nil, fmt.Errorf("mm image: field %d (rest of the auxv): %w", num, protowire.ParseError(n))
+		}
+		b = b[n:]
+		for len(packed) > 0 {
+			w, k := protowire.ConsumeVarint(packed)
+			if k < 0 {
+				return nil, fmt.Errorf("mm image: field %d (rest of the auxv): %w", num, protowire.ParseError(k))
+			}
+			words = append(words, w)
+			packed = packed[k:]
+		}
+	}
+	out := make([]byte, 0, 8*len(words))
+	for _, w := range words {
+		out = binary.LittleEndian.AppendUint64(out, w)
+	}
+	return out, nil
+}
+
+// dropVsyscall takes [vsyscall] out of a CRIU mm image: it is the
+// kernel's emulated page, present in every mm of a 64-bit exec, not
+// something a restore maps.
+func dropVsyscall(m *mm.MmEntry) {
+	vmas := m.GetVmas()[:0]
+	for _, v := range m.GetVmas() {
+		if v.GetStatus()&image.VMAAreaVsyscall == 0 {
+			vmas = append(vmas, v)
+		}
+	}
+	m.Vmas = vmas
+}
+
+// nsIDs are the namespace ids of task_kobj_ids_entry, by kind: get and
+// clear.
+var nsIDs = []struct {
+	what  string
+	get   func(*criucore.TaskKobjIdsEntry) uint32
+	clear func(*criucore.TaskKobjIdsEntry)
+	// restored: ckpt restores a namespace of this kind of the tree's
+	// own (package ns); the others must be the restorer's.
+	restored bool
+}{
+	{"PID", (*criucore.TaskKobjIdsEntry).GetPidNsId, func(e *criucore.TaskKobjIdsEntry) { e.PidNsId = nil }, true},
+	{"UTS", (*criucore.TaskKobjIdsEntry).GetUtsNsId, func(e *criucore.TaskKobjIdsEntry) { e.UtsNsId = nil }, true},
+	{"IPC", (*criucore.TaskKobjIdsEntry).GetIpcNsId, func(e *criucore.TaskKobjIdsEntry) { e.IpcNsId = nil }, true},
+	{"mount", (*criucore.TaskKobjIdsEntry).GetMntNsId, func(e *criucore.TaskKobjIdsEntry) { e.MntNsId = nil }, true},
+	{"network", (*criucore.TaskKobjIdsEntry).GetNetNsId, func(e *criucore.TaskKobjIdsEntry) { e.NetNsId = nil }, false},
+	{"user", (*criucore.TaskKobjIdsEntry).GetUserNsId, func(e *criucore.TaskKobjIdsEntry) { e.UserNsId = nil }, false},
+	{"cgroup", (*criucore.TaskKobjIdsEntry).GetCgroupNsId, func(e *criucore.TaskKobjIdsEntry) { e.CgroupNsId = nil }, false},
+	{"time", (*criucore.TaskKobjIdsEntry).GetTimeNsId, func(e *criucore.TaskKobjIdsEntry) { e.TimeNsId = nil }, false},
+}
+
+// shareDumpersNamespaces clears in ids the namespace ids that root, the
+// dump's root_ids, has too: CRIU writes every namespace's id, and those
+// of the dumping tool are namespaces the tree shares with it, which a
+// restore leaves as the restorer's; ckpt's images write only the ids of
+// a tree's own namespaces (and root_ids name none of them).
+func shareDumpersNamespaces(ids, root *criucore.TaskKobjIdsEntry) {
+	if ids == nil || root == nil {
+		return
+	}
+	for _, k := range nsIDs {
+		if r := k.get(root); r != 0 && k.get(ids) == r {
+			k.clear(ids)
+		}
+	}
+}
+
+// criuRefusal says why p, loaded from a dump, cannot be restored by ckpt
+// though the images are sound: state only CRIU writes (namespaces of
+// kinds ckpt does not restore, AIO rings, seccomp, which ckpt refuses at
+// dump), or nil.
+func (d *Dump) criuRefusal(p *Process) error {
+	for _, k := range nsIDs {
+		if id := k.get(p.IDs); id != 0 && !k.restored {
+			return fmt.Errorf("task %d is in a %s namespace of its own (id %d): ckpt restores tasks into its own %s namespace only", p.Pid, k.what, id, k.what)
+		}
+	}
+	if n := len(p.MM.GetAios()); n > 0 {
+		return fmt.Errorf("task %d has %d AIO ring(s) (io_setup) in %s: not restored by ckpt", p.Pid, n, image.MMName(p.Pid))
+	}
+	if m := p.Core.GetThreadCore().GetSeccompMode(); m != criucore.SeccompMode_disabled {
+		return fmt.Errorf("task %d runs under seccomp (mode %v): not restored by ckpt", p.Pid, m)
+	}
+	return nil
+}

@@ -1,0 +1,282 @@
+package e2e
+
+import (
+	"debug/elf"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ckpt/ckpt/test/testsupport"
+)
+
+var (
+	criuFlag      = flag.String("criu", "", "the CRIU binary TestCRIUInterop exchanges dumps with (default $CKPT_CRIU, else criu in $PATH: Debian's 3.17 from scripts/setup.sh)")
+	criuProgsFlag = flag.String("criu-progs", "", "the test programs TestCRIUInterop exchanges, comma-separated (default criuPrograms)")
+)
+
+// criuPrograms are the test programs TestCRIUInterop exchanges, each
+// built -m64 and -m32: first what both tools restore (memory, threads
+// with their TLS and masks, trees with zombies and stopped tasks,
+// signals, timers, robust futexes, rseq, FPU state, pipes, shared
+// anonymous memory, which CRIU 3.17 dumps as a memfd on Linux 6.1), then
+// programs whose cells show where CRIU 3.17 differs (recorded as
+// failures in docs/RESULTS.md with CRIU's reason): files (CRIU opens an
+// ia32 task's files with O_LARGEFILE), restart_nanosleep (CRIU dumps an
+// interrupted nanosleep as EINTR), threads_compat_tls (the ia32
+// sigreturn CRIU restores through turns a null fs into 3), sched_attrs
+// (CRIU 3.17 loses SCHED_RESET_ON_FORK tasks' priority and refuses
+// them), eventfd_epoll (CRIU does not keep EFD_SEMAPHORE).
+var criuPrograms = []string{"mem_anon", "threads", "process_tree", "zombie", "stopped", "signals", "posix_timers", "itimers",
+	"robust_futex", "rseq", "fpu_regs", "pipes", "shared_anon",
+	"files", "restart_nanosleep", "threads_compat_tls", "sched_attrs", "eventfd_epoll"}
+
+// criuColumns are the matrix columns of the exchange: ckpt dumps and
+// CRIU restores (to-criu), CRIU dumps and ckpt restores (from-criu).
+var criuColumns = []struct{ col, suffix, dumper, restorer string }{
+	{"native-to-criu", "64", "ckpt", "criu"},
+	{"compat-to-criu", "32", "ckpt", "criu"},
+	{"native-from-criu", "64", "criu", "ckpt"},
+	{"compat-from-criu", "32", "criu", "ckpt"},
+}
+
+// TestCRIUInterop exchanges dumps with a real CRIU in the test guest, in
+// both directions, for -m64 and -m32 builds: ckpt dumps and CRIU
+// restores, CRIU dumps and ckpt restores, and the program must PASS its
+// own checks after the restore. It runs in the guest because Debian's
+// CRIU (3.17) fails on a kernel it does not know (Linux 6.18's
+// [vvar_vclock]: "Unexpected rt vDSO area bounds") and works on the
+// guest's Debian kernel. -criu (or $CKPT_CRIU) names another CRIU, with
+// its libraries copied in. With -update the cells go into
+// docs/RESULTS.md; without, they are checked against it.
+func TestCRIUInterop(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if *prebuilt != "" {
+		t.Skip("already running in the guest")
+	}
+	criu := *criuFlag
+	if criu == "" {
+		criu = os.Getenv("CKPT_CRIU")
+	}
+	if criu == "" {
+		var err error
+		if criu, err = exec.LookPath("criu"); err != nil {
+			t.Skip("no criu: install Debian's (scripts/setup.sh does), or name one with -criu or $CKPT_CRIU")
+		}
+	}
+	version, err := exec.Command(criu, "--version").Output()
+	if err != nil {
+		t.Fatalf("%s --version: %v", criu, err)
+	}
+	ver := strings.TrimPrefix(strings.SplitN(strings.TrimSpace(string(version)), "\n", 2)[0], "Version: ")
+	known, err := ReadMatrix(resultsPath)
+	if err != nil && !*update {
+		t.Fatalf("read %s: %v", resultsPath, err)
+	}
+
+	a, kernel := guestBase(t)
+	if err := a.Program("/bin/criu", criu); err != nil {
+		t.Fatal(err)
+	}
+	// The guest loads no kernel modules, so it has no nf_tables; the
+	// libnftables that Debian's criu links exits the process when it
+	// cannot open its netlink socket, from a probe criu runs before
+	// every dump and restore. A stand-in library answers the probe
+	// ("nftables cannot make sets"), which these dumps never need.
+	if lib, ok := importedLib(criu, "libnftables.so.1"); ok {
+		stub := filepath.Join(t.TempDir(), "libnftables.so.1")
+		if err := buildNftStub(stub); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.File(lib, stub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	progs := criuPrograms
+	if *criuProgsFlag != "" {
+		progs = strings.Split(*criuProgsFlag, ",")
+	}
+	var cells []string
+	for _, p := range progs {
+		for _, c := range criuColumns {
+			bin, _ := filepath.Abs(filepath.Join(progsDir, "build", p+"."+c.suffix))
+			if err := a.Program(bin, bin); err != nil {
+				t.Fatal(err)
+			}
+			cells = append(cells, p, c.col, bin, c.dumper, c.restorer)
+		}
+	}
+	a.Bytes("/criu-interop.sh", []byte(criuInteropScript), 0o755)
+	out, err := bootGuest(t, a, kernel, append([]string{"/", "/bin/sh", "/criu-interop.sh"}, cells...), 30*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := string(out.Output)
+	where := fmt.Sprintf("Linux %s amd64 in a qemu guest with CRIU %s (TestCRIUInterop)", strings.TrimPrefix(filepath.Base(kernel), "vmlinuz-"), ver)
+	got := NewMatrix()
+	for _, c := range criuColumns {
+		got.SetWhere(c.col, where)
+	}
+	n := 0
+	var logs []string // the lines the guest wrote before this cell's verdict
+	for _, l := range strings.Split(res, "\n") {
+		f := strings.SplitN(l, " ", 4)
+		if len(f) < 4 || f[0] != "CELL" {
+			logs = append(logs, l)
+			continue
+		}
+		cellLogs := strings.Join(logs, "\n")
+		logs = nil
+		n++
+		prog, col, verdict := f[1], f[2], f[3]
+		r := Result{Pass: verdict == "PASS"}
+		if !r.Pass {
+			r.Reason = strings.TrimPrefix(verdict, "FAIL ")
+		}
+		got.Set(prog, col, r)
+		t.Run(prog+"/"+col, func(t *testing.T) {
+			if !r.Pass && cellLogs != "" {
+				t.Log(cellLogs)
+			}
+			if *update {
+				if !r.Pass {
+					t.Logf("FAIL (recorded): %s", r.Reason)
+				}
+				return
+			}
+			want, listed := known.Get(prog, col)
+			switch {
+			case r.Pass && listed && !want.Pass:
+				t.Errorf("passes now, but %s lists it as failing (%s): regenerate the matrix", resultsPath, want.Reason)
+			case !r.Pass && listed && !want.Pass:
+				t.Skipf("known failure listed in %s: %s", resultsPath, r.Reason)
+			case !r.Pass:
+				t.Errorf("FAIL: %s", r.Reason)
+			}
+		})
+	}
+	if n != len(cells)/5 {
+		t.Fatalf("the guest sent back %d of %d cells (exit code %d):\n%s", n, len(cells)/5, out.ExitCode, testsupport.LastLines(res, 40))
+	}
+	if *update {
+		m := NewMatrix()
+		if known != nil {
+			m.Merge(known, nil)
+		}
+		m.Merge(got, nil)
+		if err := m.Write(resultsPath); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote the CRIU exchange's cells into %s", resultsPath)
+	}
+}
+
+// importedLib returns where the library named soname that program links
+// is found on this machine.
+func importedLib(program, soname string) (string, bool) {
+	f, err := elf.Open(program)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	libs, _ := f.ImportedLibraries()
+	for _, l := range libs {
+		if l != soname {
+			continue
+		}
+		for _, d := range []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/usr/local/lib"} {
+			if _, err := os.Stat(filepath.Join(d, l)); err == nil {
+				return filepath.Join(d, l), true
+			}
+		}
+	}
+	return "", false
+}
+
+// buildNftStub builds the stand-in libnftables.so.1 (its API: nftables'
+// include/nftables/libnftables.h): a context that exists, and commands
+// that succeed but for making a set, so that criu's probe finds nftables
+// without concatenated sets and goes on.
+func buildNftStub(out string) error {
+	dir := filepath.Dir(out)
+	src := filepath.Join(dir, "nftstub.c")
+	script := filepath.Join(dir, "nftstub.map")
+	if err := os.WriteFile(src, []byte(nftStubSource), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(script, []byte("LIBNFTABLES_1 { global: nft_*; local: *; };\n"), 0o644); err != nil {
+		return err
+	}
+	return testsupport.BuildC(out, src, "-shared", "-fPIC", "-Wl,-soname,libnftables.so.1", "-Wl,--version-script="+script)
+}
+
+const nftStubSource = `#include <string.h>
+struct nft_ctx { int unused; };
+static struct nft_ctx ctx;
+struct nft_ctx *nft_ctx_new(unsigned int flags) { (void)flags; return &ctx; }
+void nft_ctx_free(struct nft_ctx *c) { (void)c; }
+int nft_ctx_buffer_output(struct nft_ctx *c) { (void)c; return 0; }
+int nft_ctx_buffer_error(struct nft_ctx *c) { (void)c; return 0; }
+const char *nft_ctx_get_output_buffer(struct nft_ctx *c) { (void)c; return ""; }
+const char *nft_ctx_get_error_buffer(struct nft_ctx *c) { (void)c; return ""; }
+void nft_ctx_set_output(struct nft_ctx *c, unsigned int flags) { (void)c; (void)flags; }
+int nft_run_cmd_from_buffer(struct nft_ctx *c, const char *buf) { (void)c; return strncmp(buf, "add set", 7) == 0 ? -1 : 0; }
+`
+
+// criuInteropScript runs, in the guest, each cell given as five
+// arguments (program, column, binary, dumper, restorer): the program
+// starts in its own session in a fresh directory, the dumper dumps it
+// (and kills it), ckpt show reads a dump of CRIU's, the restorer
+// restores it detached, and SIGTERM makes it check itself. Each cell ends as a line "CELL PROGRAM COLUMN PASS"
+// or "CELL PROGRAM COLUMN FAIL reason" in /tmp/vm-out, after the logs of
+// a failed one.
+const criuInteropScript = `set -u
+out=/tmp/vm-out
+: >$out
+busybox ip link set lo up
+# CRIU fills pages before it applies a VMA's madvise bits: with THP
+# "always", filling one page of a MADV_NOHUGEPAGE area (mem_anon's
+# large) would fault in a huge page, resident pages the task never had.
+echo madvise >/sys/kernel/mm/transparent_hugepage/enabled
+log() { echo "$*" >>$out; }
+# The first error a log names, without its time stamp and source line
+# (and without those of CRIU's probes of what the guest lacks: iptables,
+# tun, veth).
+firsterr() { busybox grep -E 'Error' $1 | busybox grep -v -E 'util.c|tun.c|libnetlink.c|net.c:' | busybox head -n 1 | busybox sed -e 's/.*Error ([^)]*): //' -e 's/.*Error: //'; }
+fail() { log "--- $1 $2 logs:"; busybox tail -n 15 $3/prog.log $3/img/dump.log $3/img/restore.log >>$out 2>&1; log "CELL $1 $2 FAIL $4"; }
+cell() {
+	prog=$1 col=$2 bin=$3 dumper=$4 restorer=$5
+	d=/tmp/ix/$prog.$col
+	busybox mkdir -p $d/cwd $d/img
+	cd $d/cwd
+	CKPT_TEST_DIR=$d/cwd busybox setsid $bin >$d/prog.log 2>&1 </dev/null &
+	p=$!
+	i=0
+	while ! busybox grep -q '^READY$' $d/prog.log && [ $i -lt 300 ]; do busybox sleep 0.1; i=$((i+1)); done
+	if ! busybox grep -q '^READY$' $d/prog.log; then kill -KILL $p; wait $p; fail $prog $col $d "no READY"; return; fi
+	if [ $dumper = ckpt ]; then ckpt dump -t $p -D $d/img -v4 -o dump.log; else criu dump -t $p -D $d/img -v4 -o dump.log; fi
+	if [ $? != 0 ]; then kill -KILL $p; wait $p; fail $prog $col $d "dump by $dumper failed: $(firsterr $d/img/dump.log)"; return; fi
+	wait $p
+	# The tree's other processes, killed too, are reaped by init.
+	i=0
+	while [ -d /proc/$p ] && [ $i -lt 100 ]; do busybox sleep 0.1; i=$((i+1)); done
+	busybox sleep 0.5
+	if [ $dumper = criu ] && ! ckpt show $d/img >$d/img/restore.log 2>&1; then fail $prog $col $d "ckpt show failed on CRIU's dump: $(busybox tail -n 1 $d/img/restore.log)"; return; fi
+	if [ $restorer = ckpt ]; then ckpt restore -D $d/img -d -v4 -o restore.log; else criu restore -D $d/img -d -v4 -o restore.log; fi
+	if [ $? != 0 ]; then fail $prog $col $d "restore by $restorer failed: $(firsterr $d/img/restore.log)"; return; fi
+	busybox sleep 1
+	kill -TERM $p
+	i=0
+	while ! busybox grep -q -E '^(PASS|FAIL)' $d/prog.log && [ $i -lt 300 ]; do busybox sleep 0.1; i=$((i+1)); done
+	if busybox grep -q '^PASS$' $d/prog.log; then log "CELL $prog $col PASS"; return; fi
+	r=$(busybox grep -m1 '^FAIL' $d/prog.log)
+	fail $prog $col $d "after the restore by $restorer: ${r:-no PASS or FAIL}"
+}
+while [ $# -ge 5 ]; do cell "$1" "$2" "$3" "$4" "$5"; shift 5; done
+`
