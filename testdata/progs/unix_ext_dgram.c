@@ -39,7 +39,13 @@ static void outside(int ready, pid_t program)
 	setsid(); /* its group and session must not keep the root's PID in use */
 	if (s < 0 || bind(s, (struct sockaddr *)&log, ll) != 0)
 		_exit(1);
-	ckpt_write_all(ready, "r", 1);
+	/* Its PID, then the ready byte, in one write: the intermediate
+	 * process writes nothing, so the two cannot interleave. */
+	char msg[sizeof(pid_t) + 1];
+	pid_t me = getpid();
+	memcpy(msg, &me, sizeof(me));
+	msg[sizeof(me)] = 'r';
+	ckpt_write_all(ready, msg, sizeof(msg));
 	close(ready);
 	/* Wake up every second: gone for 60 s (not just between its dump and
 	 * its restore), the program will not say bye. */
@@ -84,10 +90,8 @@ int main(void)
 	if (pid == 0) {
 		pid_t g = fork();
 
-		if (g != 0) {
-			ckpt_write_all(p[1], (char *)&g, sizeof(g));
-			_exit(0);
-		}
+		if (g != 0)
+			_exit(g < 0);
 		close(p[0]);
 		outside(p[1], self);
 	}
