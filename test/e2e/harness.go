@@ -42,6 +42,9 @@ type Program struct {
 	// Daemon: the started process double-forks a daemon, which prints
 	// "READY <pid>", and exits 0; the daemon is what is dumped.
 	Daemon bool
+	// Churn: the program's children keep coming and going
+	// (children=churn), so their number and states are not compared.
+	Churn bool
 	// Between names what the harness does between the dump and the
 	// restore: "ipcrm" removes the SysV objects of the host's IPC
 	// namespace that the dump holds, as a fresh machine would not have
@@ -98,6 +101,11 @@ func Programs(dir string) ([]Program, error) {
 				p.VDSO = v == "yes"
 			case "daemon":
 				p.Daemon = v == "yes"
+			case "children":
+				if v != "churn" {
+					return nil, fmt.Errorf("%s: unknown children=%s", src, v)
+				}
+				p.Churn = true
 			case "pidns":
 				p.PidNS = v == "yes"
 			case "needs":
@@ -280,6 +288,7 @@ func (r *Run) execute() error {
 	if err != nil {
 		return fmt.Errorf("snapshot before dump: %w", err)
 	}
+	before.churn = r.Prog.Churn
 	dumpArgs := []string{"dump", "-t", fmt.Sprint(pid), "-D", imgDir, "-o", "dump.log", "-v4"}
 	if r.Prog.ShellJob {
 		dumpArgs = append(dumpArgs, "--shell-job")

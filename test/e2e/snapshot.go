@@ -31,9 +31,9 @@ type State struct {
 	// Children are the states of the task's children, sorted (not by
 	// PID: a tree restored into a new PID namespace has other host PIDs).
 	Children string
-	// churn is set on a state taken while the task's children kept
-	// coming and going (fork_storm): their states and namespaces are
-	// then not compared.
+	// churn is set for a program whose children keep coming and going
+	// (manifest children=churn): their states and namespaces are then
+	// not compared.
 	churn       bool
 	OomScoreAdj string
 	// Namespaces is which namespaces the task and its children are in,
@@ -382,23 +382,11 @@ func stableSnapshot(pid int) (*State, error) {
 		}
 		prev = s
 	}
-	// Never stable: if only the children changed, they are churning.
-	last, err := snapshot(pid)
-	if err != nil {
-		return nil, err
-	}
-	prev.churn = true
-	if prev.diff(last) == "" {
-		return last.withChurn(), nil
-	}
-	prev.churn = false
 	return prev, nil
 }
 
 // childNS matches the children's part of a Namespaces entry.
 var childNS = regexp.MustCompile(` children \[[^]]*\]`)
-
-func (s *State) withChurn() *State { s.churn = true; return s }
 
 // settledSnapshot retries for a short while until the task's state equals
 // want: a restored task may still be on its way back into the syscall it

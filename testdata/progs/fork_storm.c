@@ -1,4 +1,4 @@
-/* ckpt-test: */
+/* ckpt-test: children=churn */
 /*
  * fork_storm: the tree changes all the time while ckpt freezes it. The
  * main thread keeps up to 8 children alive, forking a new one as soon as
