@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -200,4 +201,203 @@ func TestRedis(t *testing.T) {
 	case <-time.After(finishTimeout):
 		t.Error("restored redis-server did not end after SHUTDOWN")
 	}
+}
+
+// TestNginx checkpoints Debian's nginx, a master process and two worker
+// processes (their channels are unix socketpairs, they share the
+// listening socket and an accept mutex in shared memory), serving a file
+// from a temporary root; curl fetches it before the dump (and holds a
+// keep-alive connection to a worker across it, with --tcp-established)
+// and after the restore, when the master still answers a reload.
+func TestNginx(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	nginx, err1 := exec.LookPath("nginx")
+	curl, err2 := exec.LookPath("curl")
+	if err1 != nil || err2 != nil {
+		t.Fatal("nginx or curl is not installed (apt-get install nginx-light curl; scripts/setup.sh does it)")
+	}
+	work := t.TempDir()
+	port := strconv.Itoa(freePort(t))
+	if err := os.MkdirAll(filepath.Join(work, "www"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	page := "served by nginx " + port + "\n"
+	if err := os.WriteFile(filepath.Join(work, "www", "index.html"), []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := `daemon off;
+master_process on;
+worker_processes 2;
+user root;
+pid ` + work + `/nginx.pid;
+error_log ` + work + `/error.log info;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path ` + work + `/body;
+	proxy_temp_path ` + work + `/proxy;
+	fastcgi_temp_path ` + work + `/fastcgi;
+	uwsgi_temp_path ` + work + `/uwsgi;
+	scgi_temp_path ` + work + `/scgi;
+	keepalive_timeout 300s;
+	server {
+		listen 127.0.0.1:` + port + `;
+		root ` + work + `/www;
+	}
+}
+`
+	confPath := filepath.Join(work, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(work, "nginx.log")
+	logF, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logF.Close()
+	cmd := exec.Command(nginx, "-p", work, "-c", confPath)
+	cmd.Dir = work
+	cmd.Stdout, cmd.Stderr = logF, logF
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	defer func() { _ = unix.Kill(-pid, unix.SIGKILL); _ = cmd.Wait() }()
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("nginx's output and ckpt's:\n%s", testsupport.LastLines(string(b), 20))
+		}
+	}()
+	url := "http://127.0.0.1:" + port + "/index.html"
+	fetch := func() error {
+		out, err := exec.Command(curl, "-sS", "--max-time", "5", url).CombinedOutput()
+		if err != nil || string(out) != page {
+			b, _ := os.ReadFile(filepath.Join(work, "error.log"))
+			return fmt.Errorf("curl: %v: %q; error.log:\n%s", err, out, testsupport.LastLines(string(b), 10))
+		}
+		return nil
+	}
+	waitServing(t, "nginx does not serve the page", fetch)
+	workers := func(master int) []int {
+		var ws []int
+		for _, c := range procChildren(master) {
+			if testsupport.Comm(c) == "nginx" {
+				ws = append(ws, c)
+			}
+		}
+		return ws
+	}
+	waitServing(t, "nginx's workers", func() error {
+		if n := len(workers(pid)); n != 2 {
+			return fmt.Errorf("%d workers", n)
+		}
+		return nil
+	})
+
+	// A keep-alive connection to a worker, across the dump.
+	conn, err := net.Dial("tcp4", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rd := bufio.NewReader(conn)
+	get := func(what string) {
+		t.Helper()
+		_ = conn.SetDeadline(time.Now().Add(readyTimeout))
+		if _, err := fmt.Fprintf(conn, "GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		length := -1
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s: reading the answer: %v", what, err)
+			}
+			if v, ok := strings.CutPrefix(strings.ToLower(line), "content-length: "); ok {
+				length, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		body := make([]byte, length)
+		if _, err := io.ReadFull(rd, body); err != nil || string(body) != page {
+			t.Fatalf("%s: body %q (%v), want %q", what, body, err, page)
+		}
+	}
+	get("before the dump")
+
+	dumped := workers(pid)
+	dumpServer(t, cmd, filepath.Join(work, "img"), "--tcp-established")
+	// The killed workers come to this subreaper, which reaps them: the
+	// restore needs their PIDs.
+	for _, w := range dumped {
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(w, &ws, unix.WALL, nil)
+	}
+	rc := exec.Command(ckptBin, "restore", "-D", filepath.Join(work, "img"), "--tcp-established", "--pidfile", filepath.Join(work, "pid"))
+	rc.Stdout, rc.Stderr = logF, logF
+	rpid, done := restoreInBackground(t, rc, filepath.Join(work, "pid"))
+	ended := false
+	defer func() {
+		if ended {
+			return
+		}
+		_ = unix.Kill(-rpid, unix.SIGKILL)
+		_ = unix.Kill(rpid, unix.SIGKILL)
+		select {
+		case <-done:
+		case <-time.After(finishTimeout):
+		}
+	}()
+	if n := len(workers(rpid)); n != 2 {
+		t.Fatalf("the restored master has %d workers, want 2", n)
+	}
+	get("on the kept connection after the restore")
+	if err := fetch(); err != nil {
+		t.Fatalf("after the restore: %v", err)
+	}
+	// The master still commands its workers: a reload starts new ones.
+	old := workers(rpid)
+	if err := unix.Kill(rpid, unix.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, "new workers after a reload", func() error {
+		ws := workers(rpid)
+		if len(ws) != 2 || ws[0] == old[0] || ws[0] == old[1] || ws[1] == old[0] || ws[1] == old[1] {
+			return fmt.Errorf("workers %v, were %v", ws, old)
+		}
+		return nil
+	})
+	waitServing(t, "nginx after the reload", fetch)
+	if err := unix.Kill(rpid, unix.SIGQUIT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+		ended = true
+	case <-time.After(finishTimeout):
+		t.Error("the restored nginx did not end after SIGQUIT")
+	}
+}
+
+// procChildren lists the children of pid (from each of its threads'
+// children files).
+func procChildren(pid int) []int {
+	var kids []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				kids = append(kids, n)
+			}
+		}
+	}
+	return kids
 }
