@@ -109,35 +109,57 @@ func Lock(nsPath string, c Conn) error {
 	return nil
 }
 
-// Unlock removes c's rules, and the table once it holds none; a
-// connection without rules is no error.
-func Unlock(nsPath string, c Conn) error {
+// Unlock removes the rules of the connections cs, and the table once it
+// holds none; a connection without rules is no error. The rules are
+// listed once for all of cs: a restore of many connections unlocks them
+// together.
+func Unlock(nsPath string, cs ...Conn) error {
+	const flushEvery = 256
+	if len(cs) == 0 {
+		return nil
+	}
+	what := cs[0].String()
+	if len(cs) > 1 {
+		what = fmt.Sprintf("%s and %d other connections", what, len(cs)-1)
+	}
 	nc, done, err := conn(nsPath)
 	if err != nil {
-		return fmt.Errorf("network unlock of %s: nftables: %w", c, err)
+		return fmt.Errorf("network unlock of %s: nftables: %w", what, err)
 	}
 	defer done()
 	if _, err := nc.ListTableOfFamily(tableName, nftables.TableFamilyINet); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return nil
 		}
-		return fmt.Errorf("network unlock of %s: %w", c, err)
+		return fmt.Errorf("network unlock of %s: %w", what, err)
+	}
+	tags := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		tags[c.String()] = true
 	}
 	in, out := chains()
-	left := 0
-	tag := c.String()
+	left, pending := 0, 0
 	for _, ch := range []*nftables.Chain{in, out} {
 		rules, err := nc.GetRules(table, ch)
 		if err != nil {
-			return fmt.Errorf("network unlock of %s: list rules: %w", c, err)
+			return fmt.Errorf("network unlock of %s: list rules: %w", what, err)
 		}
 		for _, r := range rules {
-			if string(r.UserData) != tag {
+			if !tags[string(r.UserData)] {
 				left++
 				continue
 			}
 			if err := nc.DelRule(r); err != nil {
-				return fmt.Errorf("network unlock of %s: %w", c, err)
+				return fmt.Errorf("network unlock of %s: %w", what, err)
+			}
+			// A batch of thousands of deletions overflows the socket's
+			// receive buffer with their acknowledgements (ENOBUFS):
+			// flushed a few hundred at a time.
+			if pending++; pending == flushEvery {
+				if err := nc.Flush(); err != nil {
+					return fmt.Errorf("network unlock of %s: remove nftables rules: %w", what, err)
+				}
+				pending = 0
 			}
 		}
 	}
@@ -145,7 +167,7 @@ func Unlock(nsPath string, c Conn) error {
 		nc.DelTable(table)
 	}
 	if err := nc.Flush(); err != nil {
-		return fmt.Errorf("network unlock of %s: remove nftables rules: %w", c, err)
+		return fmt.Errorf("network unlock of %s: remove nftables rules: %w", what, err)
 	}
 	return nil
 }

@@ -797,16 +797,27 @@ func (k *inetKind) FinishTree() error {
 			return fmt.Errorf("inet socket socket:[%d]: %w", l.e.GetIno(), err)
 		}
 	}
+	// Connections that have their socket again, whose packets may come
+	// in: unlocked together, per network namespace (one listing of the
+	// rules for all, not one per connection), also when a later one fails.
+	unlock := map[string][]netlock.Conn{}
+	unlockAll := func() error {
+		var errs []error
+		for ns, cs := range unlock {
+			errs = append(errs, netlock.Unlock(ns, cs...))
+		}
+		return errors.Join(errs...)
+	}
 	for _, rp := range k.repairs {
 		if err := repairFinish(rp.copy, rp.st); err != nil {
-			return fmt.Errorf("inet socket socket:[%d]: %w", rp.e.GetIno(), err)
+			return errors.Join(fmt.Errorf("inet socket socket:[%d]: %w", rp.e.GetIno(), err), unlockAll())
 		}
-		// The connection has its socket again: its packets may come in.
 		if lc, err := lockConn(rp.local, rp.peer); err == nil {
-			if err := netlock.Unlock(rp.ns, lc); err != nil {
-				return fmt.Errorf("inet socket socket:[%d]: %w", rp.e.GetIno(), err)
-			}
+			unlock[rp.ns] = append(unlock[rp.ns], lc)
 		}
+	}
+	if err := unlockAll(); err != nil {
+		return fmt.Errorf("inet sockets: %w", err)
 	}
 	for _, rf := range k.refills {
 		if err := k.refill(rf); err != nil {
