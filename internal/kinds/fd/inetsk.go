@@ -60,6 +60,13 @@ type inetKind struct {
 	// (tcprepair.go); tcpClose restores them closed (--tcp-close).
 	conns    map[string]bool
 	tcpClose bool
+	// connLocks are the same connections as locks with the network
+	// namespace of their task, for one nftables transaction that locks
+	// every connection to a peer outside the tree (batchLock); locked
+	// are those it locked, by connKey.
+	connLocks map[string]nsConn
+	locked    map[string]bool
+	batched   bool
 	// udpAddrs are the tree's UDP sockets' addresses (sockaddrString).
 	udpAddrs map[string]bool
 	// listens are the listeners to listen once every socket is bound
