@@ -216,7 +216,11 @@ func splitAddr(sa unix.Sockaddr) ([]byte, int, uint32) {
 func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
 	fp := inetProto[sockProtoName(f)]
 	fam, prot := fp[0], fp[1]
-	obj := fmt.Sprintf("fd %d, a %s socket (%s)", f.Fd, inetProtoName(prot), famName(fam))
+	article := "a"
+	if prot == unix.IPPROTO_MPTCP {
+		article = "an"
+	}
+	obj := fmt.Sprintf("fd %d, %s %s socket (%s)", f.Fd, article, inetProtoName(prot), famName(fam))
 	cfd, err := unix.PidfdGetfd(t.Pidfd, f.Fd, 0)
 	if err != nil {
 		return fmt.Errorf("%s: pidfd_getfd: %w", obj, err)
