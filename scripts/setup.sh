@@ -4,7 +4,9 @@
 # python3-protobuf) to prove that crit can read ckpt's images, and qemu,
 # busybox and a Debian kernel that runs ia32 programs, for the test guest
 # (test/vm) that runs them when this kernel refuses them; sqlite3, tmux and
-# vim for the end-to-end tests of real programs. Go modules come
+# vim, redis-server, redis-cli, nginx and curl for the end-to-end tests of real
+# programs (the tests start them with their own configuration, ports and
+# temporary directories; the packages' services are stopped and disabled). Go modules come
 # through `go` itself.
 set -euo pipefail
 need=()
@@ -19,6 +21,10 @@ command -v busybox >/dev/null || need+=(busybox-static)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v tmux >/dev/null || need+=(tmux)
 command -v vim >/dev/null || need+=(vim)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-cli >/dev/null || need+=(redis-tools)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "setup: need root to install: ${need[*]}" >&2
@@ -28,6 +34,15 @@ if [ ${#need[@]} -gt 0 ]; then
 	echo "setup: installing ${need[*]} with apt-get (needs the network; a few minutes on a fresh machine)"
 	apt-get update -qq
 	apt-get install -y -qq "${need[@]}" >/dev/null
+	# The distribution's redis and nginx services, if the install
+	# started them, would hold ports and files the tests do not need.
+	for svc in redis-server nginx; do
+		if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+			systemctl disable --now "$svc" >/dev/null 2>&1 || true
+		elif [ -x "/etc/init.d/$svc" ]; then
+			"/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+		fi
+	done
 	echo "setup: installed"
 fi
 command -v go >/dev/null || { echo "setup: go is not installed (need Go 1.26)" >&2; exit 1; }

@@ -88,56 +88,105 @@ func match(src, dst netip.AddrPort) []expr.Any {
 	}
 }
 
-// Lock drops every packet of c, in the network namespace at nsPath
-// ("" for ckpt's own), until Unlock.
-func Lock(nsPath string, c Conn) error {
+// Lock drops every packet of the connections cs, in the network
+// namespace at nsPath ("" for ckpt's own), until Unlock: all of them in
+// one transaction, as many as a batch holds.
+func Lock(nsPath string, cs ...Conn) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	what := cs[0].String()
+	if len(cs) > 1 {
+		what = fmt.Sprintf("%s and %d other connections", what, len(cs)-1)
+	}
 	nc, done, err := conn(nsPath)
 	if err != nil {
-		return fmt.Errorf("network lock of %s: nftables: %w", c, err)
+		return fmt.Errorf("network lock of %s: nftables: %w", what, err)
 	}
 	defer done()
 	in, out := chains()
 	nc.AddTable(table)
 	nc.AddChain(in)
 	nc.AddChain(out)
-	tag := []byte(c.String())
-	nc.AddRule(&nftables.Rule{Table: table, Chain: in, Exprs: match(c.Peer, c.Local), UserData: tag})
-	nc.AddRule(&nftables.Rule{Table: table, Chain: out, Exprs: match(c.Local, c.Peer), UserData: tag})
+	for i, c := range cs {
+		tag := []byte(c.String())
+		nc.AddRule(&nftables.Rule{Table: table, Chain: in, Exprs: match(c.Peer, c.Local), UserData: tag})
+		nc.AddRule(&nftables.Rule{Table: table, Chain: out, Exprs: match(c.Local, c.Peer), UserData: tag})
+		// A batch's acknowledgements must fit the socket's receive
+		// buffer (ENOBUFS otherwise).
+		if (i+1)%lockEvery == 0 {
+			if err := nc.Flush(); err != nil {
+				return errors.Join(fmt.Errorf("network lock of %s: add nftables rules: %w", what, err), unlockIn(nc, cs[:i+1]))
+			}
+		}
+	}
 	if err := nc.Flush(); err != nil {
-		return fmt.Errorf("network lock of %s: add nftables rules: %w", c, err)
+		return errors.Join(fmt.Errorf("network lock of %s: add nftables rules: %w", what, err), unlockIn(nc, cs))
 	}
 	return nil
 }
 
-// Unlock removes c's rules, and the table once it holds none; a
-// connection without rules is no error.
-func Unlock(nsPath string, c Conn) error {
+// lockEvery is how many connections' rules one nftables batch adds, and
+// flushEvery how many it removes: a larger batch overflows the netlink
+// socket's receive buffer with its answers (ENOBUFS; each added rule is
+// echoed back whole).
+const (
+	lockEvery  = 32
+	flushEvery = 128
+)
+
+// Unlock removes the rules of the connections cs, and the table once it
+// holds none; a connection without rules is no error. The rules are
+// listed once for all of cs: a restore of many connections unlocks them
+// together.
+func Unlock(nsPath string, cs ...Conn) error {
+	if len(cs) == 0 {
+		return nil
+	}
 	nc, done, err := conn(nsPath)
 	if err != nil {
-		return fmt.Errorf("network unlock of %s: nftables: %w", c, err)
+		return fmt.Errorf("network unlock of %s: nftables: %w", cs[0], err)
 	}
 	defer done()
+	return unlockIn(nc, cs)
+}
+
+// unlockIn is Unlock on an open nftables connection.
+func unlockIn(nc *nftables.Conn, cs []Conn) error {
+	what := cs[0].String()
+	if len(cs) > 1 {
+		what = fmt.Sprintf("%s and %d other connections", what, len(cs)-1)
+	}
 	if _, err := nc.ListTableOfFamily(tableName, nftables.TableFamilyINet); err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			return nil
 		}
-		return fmt.Errorf("network unlock of %s: %w", c, err)
+		return fmt.Errorf("network unlock of %s: %w", what, err)
+	}
+	tags := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		tags[c.String()] = true
 	}
 	in, out := chains()
-	left := 0
-	tag := c.String()
+	left, pending := 0, 0
 	for _, ch := range []*nftables.Chain{in, out} {
 		rules, err := nc.GetRules(table, ch)
 		if err != nil {
-			return fmt.Errorf("network unlock of %s: list rules: %w", c, err)
+			return fmt.Errorf("network unlock of %s: list rules: %w", what, err)
 		}
 		for _, r := range rules {
-			if string(r.UserData) != tag {
+			if !tags[string(r.UserData)] {
 				left++
 				continue
 			}
 			if err := nc.DelRule(r); err != nil {
-				return fmt.Errorf("network unlock of %s: %w", c, err)
+				return fmt.Errorf("network unlock of %s: %w", what, err)
+			}
+			if pending++; pending == 2*flushEvery {
+				if err := nc.Flush(); err != nil {
+					return fmt.Errorf("network unlock of %s: remove nftables rules: %w", what, err)
+				}
+				pending = 0
 			}
 		}
 	}
@@ -145,7 +194,7 @@ func Unlock(nsPath string, c Conn) error {
 		nc.DelTable(table)
 	}
 	if err := nc.Flush(); err != nil {
-		return fmt.Errorf("network unlock of %s: remove nftables rules: %w", c, err)
+		return fmt.Errorf("network unlock of %s: remove nftables rules: %w", what, err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ package netlock
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +65,46 @@ func TestLockUnlock(t *testing.T) {
 	conn.Close()
 	if err := Unlock("", Conn{Local: netip.MustParseAddrPort("127.0.0.1:1"), Peer: peer}); err != nil {
 		t.Errorf("unlock without a table: %v", err)
+	}
+}
+
+// Lock and Unlock of many connections at once: more than one batch of
+// rules each way, every one of them gone after the unlock.
+func TestLockUnlockMany(t *testing.T) {
+	if nc, err := nftables.New(); err != nil {
+		t.Skip(err)
+	} else if _, err := nc.ListTables(); err != nil {
+		t.Skip("nftables:", err)
+	}
+	peer := netip.MustParseAddrPort("127.0.0.1:9")
+	var cs []Conn
+	for i := 0; i < 3*lockEvery+5; i++ {
+		cs = append(cs, Conn{Local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(40000+i)), Peer: peer})
+	}
+	if err := Lock("", cs...); err != nil {
+		t.Skip(err) // no nftables here
+	}
+	mine := func() int {
+		nc, _ := nftables.New()
+		in, out := chains()
+		n := 0
+		for _, ch := range []*nftables.Chain{in, out} {
+			rules, _ := nc.GetRules(table, ch)
+			for _, r := range rules {
+				if strings.HasPrefix(string(r.UserData), "ckpt 127.0.0.2:") {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := mine(); n != 2*len(cs) {
+		t.Errorf("%d rules after locking %d connections, want %d", n, len(cs), 2*len(cs))
+	}
+	if err := Unlock("", cs...); err != nil {
+		t.Fatal(err)
+	}
+	if n := mine(); n != 0 {
+		t.Errorf("%d rules left after the unlock", n)
 	}
 }

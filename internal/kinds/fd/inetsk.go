@@ -60,6 +60,13 @@ type inetKind struct {
 	// (tcprepair.go); tcpClose restores them closed (--tcp-close).
 	conns    map[string]bool
 	tcpClose bool
+	// connLocks are the same connections as locks with the network
+	// namespace of their task, for one nftables transaction that locks
+	// every connection to a peer outside the tree (batchLock); locked
+	// are those it locked, by connKey.
+	connLocks map[string]nsConn
+	locked    map[string]bool
+	batched   bool
 	// udpAddrs are the tree's UDP sockets' addresses (sockaddrString).
 	udpAddrs map[string]bool
 	// listens are the listeners to listen once every socket is bound
@@ -101,9 +108,28 @@ type udpSock struct {
 func (*inetKind) Name() string { return "inet socket" }
 
 // inetProto maps sockfs's protocol names to family and protocol.
+// MPTCP sockets (Go's net.Listen makes them by default since Go 1.24)
+// are taken as listening or bound sockets only: an MPTCP connection has
+// no TCP_REPAIR.
 var inetProto = map[string][2]int{
 	"TCP": {unix.AF_INET, unix.IPPROTO_TCP}, "TCPv6": {unix.AF_INET6, unix.IPPROTO_TCP},
 	"UDP": {unix.AF_INET, unix.IPPROTO_UDP}, "UDPv6": {unix.AF_INET6, unix.IPPROTO_UDP},
+	"MPTCP": {unix.AF_INET, unix.IPPROTO_MPTCP}, "MPTCPv6": {unix.AF_INET6, unix.IPPROTO_MPTCP},
+}
+
+// streamProto tells TCP and MPTCP, which share TCP's states and its
+// SOL_TCP options, from UDP.
+func streamProto(prot int) bool { return prot == unix.IPPROTO_TCP || prot == unix.IPPROTO_MPTCP }
+
+// inetProtoName names a protocol for messages.
+func inetProtoName(prot int) string {
+	switch prot {
+	case unix.IPPROTO_TCP:
+		return "TCP"
+	case unix.IPPROTO_MPTCP:
+		return "MPTCP"
+	}
+	return "UDP"
 }
 
 func (k *inetKind) Match(f *File, o Options) (bool, error) {
@@ -190,11 +216,11 @@ func splitAddr(sa unix.Sockaddr) ([]byte, int, uint32) {
 func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
 	fp := inetProto[sockProtoName(f)]
 	fam, prot := fp[0], fp[1]
-	pname := "UDP"
-	if prot == unix.IPPROTO_TCP {
-		pname = "TCP"
+	article := "a"
+	if prot == unix.IPPROTO_MPTCP {
+		article = "an"
 	}
-	obj := fmt.Sprintf("fd %d, a %s socket (%s)", f.Fd, pname, famName(fam))
+	obj := fmt.Sprintf("fd %d, %s %s socket (%s)", f.Fd, article, inetProtoName(prot), famName(fam))
 	cfd, err := unix.PidfdGetfd(t.Pidfd, f.Fd, 0)
 	if err != nil {
 		return fmt.Errorf("%s: pidfd_getfd: %w", obj, err)
@@ -220,7 +246,7 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		DstPort: proto.Uint32(0), Flags: proto.Uint32(flags), Backlog: proto.Uint32(0), SrcAddr: addrWords(laddr), Fown: noOwner(),
 	}
 	var peer unix.Sockaddr
-	if prot == unix.IPPROTO_TCP {
+	if streamProto(prot) {
 		ti, err := unix.GetsockoptTCPInfo(cfd, unix.IPPROTO_TCP, unix.TCP_INFO)
 		if err != nil {
 			return fmt.Errorf("%s: TCP_INFO: %w", obj, err)
@@ -236,6 +262,12 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 			isk.Backlog = proto.Uint32(ti.Sacked)
 		case uapi.TCP_CLOSE:
 		case uapi.TCP_ESTABLISHED:
+			if prot == unix.IPPROTO_MPTCP {
+				if p, err := unix.Getpeername(cfd); err == nil {
+					obj += ", connected to " + sockaddrString(p)
+				}
+				return refuse("it is an established MPTCP connection, which ckpt cannot restore (TCP_REPAIR works on TCP sockets only): close it before the dump")
+			}
 			if err := k.collectEstablished(t, cfd, f.Fd, isk, local, refuse); err != nil {
 				return err
 			}
@@ -258,7 +290,7 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	if isk.Opts, err = inetOpts(cfd, prot); err != nil {
 		return fmt.Errorf("%s: %w", obj, err)
 	}
-	if isk.IpOpts, err = ipOpts(cfd, fam); err != nil {
+	if isk.IpOpts, err = ipOpts(cfd, fam, prot); err != nil {
 		return fmt.Errorf("%s: %w", obj, err)
 	}
 	if fam == unix.AF_INET6 {
@@ -268,7 +300,7 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		}
 		isk.V6Only = proto.Bool(v6 != 0)
 	}
-	if prot == unix.IPPROTO_TCP {
+	if streamProto(prot) {
 		nd, err1 := unix.GetsockoptInt(cfd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
 		ck, err2 := unix.GetsockoptInt(cfd, unix.IPPROTO_TCP, unix.TCP_CORK)
 		if err := errors.Join(err1, err2); err != nil {
@@ -474,7 +506,7 @@ func inetOpts(fd, prot int) (*skopts.SkOptsEntry, error) {
 	if dev, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE); err == nil && dev != "" {
 		o.SoBoundDev = proto.String(dev)
 	}
-	if prot == unix.IPPROTO_TCP {
+	if streamProto(prot) {
 		o.TcpKeepcnt = proto.Uint32(uint32(geti(unix.IPPROTO_TCP, unix.TCP_KEEPCNT)))
 		o.TcpKeepidle = proto.Uint32(uint32(geti(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)))
 		o.TcpKeepintvl = proto.Uint32(uint32(geti(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL)))
@@ -483,7 +515,7 @@ func inetOpts(fd, prot int) (*skopts.SkOptsEntry, error) {
 }
 
 // ipOpts reads the IP-level options kept in ip_opts_entry.
-func ipOpts(fd, fam int) (*skinet.IpOptsEntry, error) {
+func ipOpts(fd, fam, prot int) (*skinet.IpOptsEntry, error) {
 	var errs []error
 	geti := func(level, opt int) int {
 		v, err := unix.GetsockoptInt(fd, level, opt)
@@ -493,6 +525,14 @@ func ipOpts(fd, fam int) (*skinet.IpOptsEntry, error) {
 		return v
 	}
 	o := &skinet.IpOptsEntry{Freebind: proto.Bool(geti(unix.IPPROTO_IP, unix.IP_FREEBIND) != 0)}
+	if prot == unix.IPPROTO_MPTCP {
+		// MPTCP passes few IP options to its subflows: of these, IP_TOS
+		// (net/mptcp/sockopt.c); the others it refuses to get or set.
+		if fam == unix.AF_INET {
+			o.Tos = proto.Uint32(uint32(geti(unix.IPPROTO_IP, unix.IP_TOS)))
+		}
+		return o, errors.Join(errs...)
+	}
 	if fam == unix.AF_INET {
 		o.Pktinfo = proto.Bool(geti(unix.IPPROTO_IP, unix.IP_PKTINFO) != 0)
 		o.Tos = proto.Uint32(uint32(geti(unix.IPPROTO_IP, unix.IP_TOS)))
@@ -574,7 +614,11 @@ func setInetOpts(fd int, e *skinet.InetSkEntry) error {
 		errs = append(errs, err)
 	}
 	if ip := e.GetIpOpts(); ip != nil {
-		if fam == unix.AF_INET {
+		if e.GetProto() == unix.IPPROTO_MPTCP {
+			if fam == unix.AF_INET && ip.Tos != nil {
+				set(unix.IPPROTO_IP, unix.IP_TOS, int(ip.GetTos()))
+			}
+		} else if fam == unix.AF_INET {
 			set(unix.IPPROTO_IP, unix.IP_PKTINFO, b2i(ip.GetPktinfo()))
 			set(unix.IPPROTO_IP, unix.IP_TOS, int(ip.GetTos()))
 			set(unix.IPPROTO_IP, unix.IP_TTL, int(ip.GetTtl()))
@@ -584,7 +628,7 @@ func setInetOpts(fd int, e *skinet.InetSkEntry) error {
 			set(unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, int(ip.GetTtl()))
 		}
 	}
-	if e.GetProto() == unix.IPPROTO_TCP {
+	if streamProto(int(e.GetProto())) {
 		set(unix.IPPROTO_TCP, unix.TCP_KEEPCNT, int(o.GetTcpKeepcnt()))
 		set(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(o.GetTcpKeepidle()))
 		set(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(o.GetTcpKeepintvl()))
@@ -612,10 +656,10 @@ func (k *inetKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 		return nil
 	}
 	fam, prot := int(isk.GetFamily()), int(isk.GetProto())
-	if (fam != unix.AF_INET && fam != unix.AF_INET6) || (prot != unix.IPPROTO_TCP && prot != unix.IPPROTO_UDP) {
+	if (fam != unix.AF_INET && fam != unix.AF_INET6) || (!streamProto(prot) && prot != unix.IPPROTO_UDP) {
 		return fmt.Errorf("%s: family %d protocol %d: not an inet socket ckpt restores", obj, fam, prot)
 	}
-	if prot == unix.IPPROTO_TCP && isk.GetState() != uapi.TCP_LISTEN && isk.GetState() != uapi.TCP_CLOSE && isk.GetState() != uapi.TCP_ESTABLISHED {
+	if streamProto(prot) && isk.GetState() != uapi.TCP_LISTEN && isk.GetState() != uapi.TCP_CLOSE && (isk.GetState() != uapi.TCP_ESTABLISHED || prot != unix.IPPROTO_TCP) {
 		return fmt.Errorf("%s: TCP state %s: ckpt restores only listening and bound TCP sockets", obj, uapi.TCPStateName(uint8(isk.GetState())))
 	}
 	tmp, c, err := socketIn(r, fam, int(isk.GetType()), prot)
@@ -678,7 +722,7 @@ func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry, d *model.Dump, ns strin
 	}
 	// Options that decide whether the address can be taken.
 	reuse := b2i(o.GetReuseaddr())
-	if prot == unix.IPPROTO_TCP {
+	if streamProto(prot) {
 		reuse = 1 // until it listens: TIME_WAIT connections of the dumped one
 	}
 	if err := setInt(c, unix.SOL_SOCKET, unix.SO_REUSEADDR, reuse); err != nil {
@@ -726,7 +770,7 @@ func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry, d *model.Dump, ns strin
 	if isk.GetState() == uapi.TCP_LISTEN {
 		// listen and the dumped SO_REUSEADDR come in FinishTree.
 		k.listens = append(k.listens, listenLater{c, isk})
-	} else if prot == unix.IPPROTO_TCP {
+	} else if streamProto(prot) {
 		if err := setInt(c, unix.SOL_SOCKET, unix.SO_REUSEADDR, b2i(o.GetReuseaddr())); err != nil {
 			return err
 		}
@@ -764,16 +808,27 @@ func (k *inetKind) FinishTree() error {
 			return fmt.Errorf("inet socket socket:[%d]: %w", l.e.GetIno(), err)
 		}
 	}
+	// Connections that have their socket again, whose packets may come
+	// in: unlocked together, per network namespace (one listing of the
+	// rules for all, not one per connection), also when a later one fails.
+	unlock := map[string][]netlock.Conn{}
+	unlockAll := func() error {
+		var errs []error
+		for ns, cs := range unlock {
+			errs = append(errs, netlock.Unlock(ns, cs...))
+		}
+		return errors.Join(errs...)
+	}
 	for _, rp := range k.repairs {
 		if err := repairFinish(rp.copy, rp.st); err != nil {
-			return fmt.Errorf("inet socket socket:[%d]: %w", rp.e.GetIno(), err)
+			return errors.Join(fmt.Errorf("inet socket socket:[%d]: %w", rp.e.GetIno(), err), unlockAll())
 		}
-		// The connection has its socket again: its packets may come in.
 		if lc, err := lockConn(rp.local, rp.peer); err == nil {
-			if err := netlock.Unlock(rp.ns, lc); err != nil {
-				return fmt.Errorf("inet socket socket:[%d]: %w", rp.e.GetIno(), err)
-			}
+			unlock[rp.ns] = append(unlock[rp.ns], lc)
 		}
+	}
+	if err := unlockAll(); err != nil {
+		return fmt.Errorf("inet sockets: %w", err)
 	}
 	for _, rf := range k.refills {
 		if err := k.refill(rf); err != nil {

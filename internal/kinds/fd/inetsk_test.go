@@ -168,3 +168,47 @@ func TestInetCollect(t *testing.T) {
 		t.Errorf("established: %v", err)
 	}
 }
+
+// An MPTCP listener is collected as MPTCP (protocol 262) with its
+// backlog; a connection it accepted, an MPTCP socket even from a TCP
+// client, is refused by name, with --tcp-established too.
+func TestMPTCPCollect(t *testing.T) {
+	k := New()
+	l, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+	if err != nil {
+		t.Skipf("no MPTCP here: %v", err)
+	}
+	closeAfter(t, l)
+	if err := unix.Bind(l, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(l, 6); err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := collectOwn(t, k, l, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := e.GetIsk(); i.GetProto() != unix.IPPROTO_MPTCP || i.GetState() != uapi.TCP_LISTEN || i.GetBacklog() != 6 || i.GetIpOpts().Ttl != nil {
+		t.Errorf("MPTCP listener %v", e)
+	}
+	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, c)
+	la, _ := unix.Getsockname(l)
+	if err := unix.Connect(c, la); err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, a)
+	_, _, err = collectOwn(t, k, a, Options{TcpEstablished: true})
+	var ue *ckerr.UnsupportedError
+	if !errors.As(err, &ue) || !strings.Contains(ue.Reason, "established MPTCP connection") || !strings.Contains(ue.Object, "MPTCP socket (IPv4)") {
+		t.Errorf("accepted MPTCP connection: %v", err)
+	}
+}

@@ -76,8 +76,57 @@ func (k *inetKind) noteConn(f *File, prot int) {
 	}
 	if k.conns == nil {
 		k.conns = map[string]bool{}
+		k.connLocks = map[string]nsConn{}
 	}
 	k.conns[connKey(l, p)] = true
+	if lc, err := lockConn(l, p); err == nil {
+		k.connLocks[connKey(l, p)] = nsConn{fmt.Sprintf("/proc/%d/ns/net", f.Pid), lc}
+	}
+}
+
+// nsConn is a connection to lock in the network namespace at ns.
+type nsConn struct {
+	ns string
+	c  netlock.Conn
+}
+
+// batchLock locks, in one nftables transaction per network namespace,
+// every connection of the tree whose peer is outside it (one transaction
+// each would cost a server with a thousand connections seconds), and
+// registers their unlock as one undo step of the dump. A connection it
+// could not lock is locked alone by collectEstablished, which names it.
+func (k *inetKind) batchLock(t Task) {
+	k.batched = true
+	byNs := map[string][]netlock.Conn{}
+	keys := map[string][]string{}
+	for key, nc := range k.connLocks {
+		rev := connKey(netip2sa(nc.c.Peer), netip2sa(nc.c.Local))
+		if k.conns[rev] {
+			continue // both ends in the tree
+		}
+		byNs[nc.ns] = append(byNs[nc.ns], nc.c)
+		keys[nc.ns] = append(keys[nc.ns], key)
+	}
+	for ns, cs := range byNs {
+		if err := netlock.Lock(ns, cs...); err != nil {
+			continue
+		}
+		if k.locked == nil {
+			k.locked = map[string]bool{}
+		}
+		for _, key := range keys[ns] {
+			k.locked[key] = true
+		}
+		t.Undo(fmt.Sprintf("network unlock of %d connections", len(cs)), func() error { return netlock.Unlock(ns, cs...) })
+	}
+}
+
+// netip2sa is the sockaddr of an address and port.
+func netip2sa(ap netip.AddrPort) unix.Sockaddr {
+	if ap.Addr().Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
 }
 
 // collectEstablished takes an established connection (socket cfd of fd
@@ -103,7 +152,12 @@ func (k *inetKind) collectEstablished(t Task, cfd, num int, isk *skinet.InetSkEn
 		if err != nil {
 			return refuse(err.Error())
 		}
-		if err := netlock.Lock(ns, lc); err != nil {
+		if !k.batched && !t.Opts.LeaveRunning && t.Undo != nil {
+			k.batchLock(t)
+		}
+		if k.locked[connKey(local, peer)] {
+			// Locked by batchLock, unlocked by its undo step.
+		} else if err := netlock.Lock(ns, lc); err != nil {
 			return refuse(fmt.Sprintf("it is connected to %s, outside the dumped tree, and ckpt cannot lock the connection in the network (%v): close it, or dump with --tcp-close to restore it closed", sockaddrString(peer), err))
 		}
 		if t.Opts.LeaveRunning || t.Undo == nil {
