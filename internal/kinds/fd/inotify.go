@@ -272,14 +272,9 @@ const inotifyEventSize = 16
 // drainIgnored reads the events queued in fd num of task pid and checks
 // that each is the IN_IGNORED of a removed throwaway watch.
 func drainIgnored(pid, num int, skipped []uint32) error {
-	pidfd, err := unix.PidfdOpen(pid, 0)
+	cp, err := fdOf(pid, num)
 	if err != nil {
-		return fmt.Errorf("pidfd_open: %w", err)
-	}
-	defer unix.Close(pidfd)
-	cp, err := unix.PidfdGetfd(pidfd, num, 0)
-	if err != nil {
-		return fmt.Errorf("pidfd_getfd: %w", err)
+		return err
 	}
 	defer unix.Close(cp)
 	left := map[uint32]bool{}

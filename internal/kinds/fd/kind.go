@@ -10,6 +10,8 @@
 package fd
 
 import (
+	"fmt"
+
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"golang.org/x/sys/unix"
 
@@ -145,4 +147,19 @@ type Undoer interface {
 // that an fd of the dump can be restored with the options given.
 type Checker interface {
 	Check(fd *fdinfo.FdinfoEntry, o Options) error
+}
+
+// fdOf returns ckpt's own copy of fd num of task pid (pidfd_getfd), for
+// the caller to close.
+func fdOf(pid, num int) (int, error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return -1, fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	defer unix.Close(pidfd)
+	c, err := unix.PidfdGetfd(pidfd, num, 0)
+	if err != nil {
+		return -1, fmt.Errorf("pidfd_getfd of fd %d of task %d: %w", num, pid, err)
+	}
+	return c, nil
 }

@@ -94,14 +94,9 @@ func socketIn(r Restorer, family, typ, proto int) (fd, copy int, err error) {
 	if err != nil {
 		return -1, -1, fmt.Errorf("set a socket aside: %w", err)
 	}
-	pidfd, err := unix.PidfdOpen(r.Pid(), 0)
-	if err == nil {
-		copy, err = unix.PidfdGetfd(pidfd, int(moved), 0)
-		unix.Close(pidfd)
-	}
-	if err != nil {
+	if copy, err = fdOf(r.Pid(), int(moved)); err != nil {
 		_, _ = r.Syscall(x86.SysClose, moved)
-		return -1, -1, fmt.Errorf("pidfd_getfd of the new socket: %w", err)
+		return -1, -1, fmt.Errorf("the new socket: %w", err)
 	}
 	return int(moved), copy, nil
 }

@@ -141,14 +141,9 @@ func (k *stdioKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry)
 	if ti == nil || ti.GetTermios() == nil {
 		return nil
 	}
-	pidfd, err := unix.PidfdOpen(r.Pid(), 0)
+	tfd, err := fdOf(r.Pid(), num)
 	if err != nil {
-		return fmt.Errorf("fd %d: pidfd_open: %w", num, err)
-	}
-	defer unix.Close(pidfd)
-	tfd, err := unix.PidfdGetfd(pidfd, num, 0)
-	if err != nil {
-		return fmt.Errorf("fd %d: pidfd_getfd: %w", num, err)
+		return err
 	}
 	defer unix.Close(tfd)
 	if _, err := unix.IoctlGetTermios(tfd, unix.TCGETS); errors.Is(err, unix.ENOTTY) {

@@ -50,12 +50,7 @@ func (k *inetKind) noteConn(f *File, prot int) {
 	if f.Pid == 0 {
 		return
 	}
-	pidfd, err := unix.PidfdOpen(f.Pid, 0)
-	if err != nil {
-		return
-	}
-	defer unix.Close(pidfd)
-	c, err := unix.PidfdGetfd(pidfd, f.Fd, 0)
+	c, err := fdOf(f.Pid, f.Fd)
 	if err != nil {
 		return
 	}
@@ -180,12 +175,7 @@ func (k *inetKind) collectEstablished(t Task, cfd, num int, isk *skinet.InetSkEn
 		// socket back as it was.
 		pid, fdn := t.Pid, num
 		t.Undo(fmt.Sprintf("take fd %d of %d out of TCP repair mode", num, pid), func() error {
-			pidfd, err := unix.PidfdOpen(pid, 0)
-			if err != nil {
-				return err
-			}
-			defer unix.Close(pidfd)
-			c, err := unix.PidfdGetfd(pidfd, fdn, 0)
+			c, err := fdOf(pid, fdn)
 			if err != nil {
 				return err
 			}

@@ -438,14 +438,9 @@ func (k *ptyKind) openMaster(r Restorer, num int, cloexec bool, flags uint64, id
 // pair's state: unlocked (until FinishTree locks it again), owner,
 // window size, queued bytes, termios and packet mode.
 func (k *ptyKind) setupPair(r Restorer, num int, id uint32, ti *tty.TtyInfoEntry) error {
-	pidfd, err := unix.PidfdOpen(r.Pid(), 0)
+	m, err := fdOf(r.Pid(), num)
 	if err != nil {
-		return fmt.Errorf("pidfd_open: %w", err)
-	}
-	defer unix.Close(pidfd)
-	m, err := unix.PidfdGetfd(pidfd, num, 0)
-	if err != nil {
-		return fmt.Errorf("pidfd_getfd: %w", err)
+		return err
 	}
 	defer unix.Close(m)
 	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
@@ -534,14 +529,9 @@ func (k *ptyKind) FinishTree() error {
 
 // lockPty locks the pair of master fd num of task pid (TIOCSPTLCK).
 func lockPty(pid, num int) error {
-	pidfd, err := unix.PidfdOpen(pid, 0)
+	m, err := fdOf(pid, num)
 	if err != nil {
-		return fmt.Errorf("pidfd_open: %w", err)
-	}
-	defer unix.Close(pidfd)
-	m, err := unix.PidfdGetfd(pidfd, num, 0)
-	if err != nil {
-		return fmt.Errorf("pidfd_getfd: %w", err)
+		return err
 	}
 	defer unix.Close(m)
 	return unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 1)
