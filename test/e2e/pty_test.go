@@ -102,29 +102,7 @@ echo "restore exit $?" >> "$LOG"
 		t.Fatal(err)
 	}
 	defer func() { _ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL); _ = cmd.Wait() }()
-	// Keep the master drained (the terminal's echo, ckpt's messages),
-	// and what came kept for the failure messages.
-	var mu sync.Mutex
-	var screen []byte
-	go func() {
-		b := make([]byte, 256)
-		for {
-			n, err := master.Read(b)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			screen = append(screen, b[:n]...)
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("terminal: %q", screen)
-			mu.Unlock()
-		}
-	}()
+	drainTerminal(t, master)
 	waitLog := func(want string) string {
 		t.Helper()
 		deadline := time.Now().Add(readyTimeout)
@@ -311,27 +289,7 @@ func TestShellJobForeground(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL); _ = cmd.Wait() }()
-	var mu sync.Mutex
-	var screen []byte
-	go func() {
-		b := make([]byte, 256)
-		for {
-			n, err := master.Read(b)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			screen = append(screen, b[:n]...)
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("terminal: %q", screen)
-			mu.Unlock()
-		}
-	}()
+	drainTerminal(t, master)
 	typeLine := func(s string) {
 		t.Helper()
 		if _, err := master.WriteString(s + "\n"); err != nil {
@@ -485,4 +443,30 @@ func TestTmux(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// drainTerminal keeps the master of a test's terminal drained (the
+// terminal's echo, ckpt's messages) and logs what came if the test fails.
+func drainTerminal(t *testing.T, master *os.File) {
+	var mu sync.Mutex
+	var screen []byte
+	go func() {
+		b := make([]byte, 256)
+		for {
+			n, err := master.Read(b)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			screen = append(screen, b[:n]...)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("terminal: %q", screen)
+			mu.Unlock()
+		}
+	})
 }

@@ -646,9 +646,6 @@ func (k *inetKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 		return fmt.Errorf("fd %d: inet socket entry %d without data", num, e.GetId())
 	}
 	obj := fmt.Sprintf("fd %d (inet socket socket:[%d])", num, isk.GetIno())
-	if k.made == nil {
-		k.made = madeSockets{}
-	}
 	if ok, err := k.made.take(r, e.GetId(), num, cloexec); ok || err != nil {
 		if err != nil {
 			return fmt.Errorf("%s: %w", obj, err)
@@ -683,7 +680,7 @@ func (k *inetKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) 
 	if _, err := r.Syscall(x86.SysFcntl, uint64(num), unix.F_SETFL, uint64(isk.GetFlags())&^unix.O_ACCMODE); err != nil {
 		return fmt.Errorf("%s: fcntl(F_SETFL): %w", obj, err)
 	}
-	k.made[e.GetId()] = placed{r, num}
+	k.made.put(e.GetId(), r, num)
 	if k.home == nil {
 		k.home = r
 	}

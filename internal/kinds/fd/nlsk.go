@@ -124,9 +124,6 @@ func (k *netlinkKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntr
 		return fmt.Errorf("fd %d: netlink socket entry %d without data", num, e.GetId())
 	}
 	obj := fmt.Sprintf("fd %d (netlink socket socket:[%d])", num, nsk.GetIno())
-	if k.made == nil {
-		k.made = madeSockets{}
-	}
 	if ok, err := k.made.take(r, e.GetId(), num, cloexec); ok || err != nil {
 		if err != nil {
 			return fmt.Errorf("%s: %w", obj, err)
@@ -152,7 +149,7 @@ func (k *netlinkKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntr
 	if _, err := r.Syscall(x86.SysFcntl, uint64(num), unix.F_SETFL, uint64(nsk.GetFlags())&^unix.O_ACCMODE); err != nil {
 		return fmt.Errorf("%s: fcntl(F_SETFL): %w", obj, err)
 	}
-	k.made[e.GetId()] = placed{r, num}
+	k.made.put(e.GetId(), r, num)
 	return nil
 }
 

@@ -27,8 +27,16 @@ type placed struct {
 // madeSockets remembers, by file id, where each socket was made.
 type madeSockets map[uint32]placed
 
+// put records that socket id was made at fd num of r.
+func (m *madeSockets) put(id uint32, r Restorer, num int) {
+	if *m == nil {
+		*m = madeSockets{}
+	}
+	(*m)[id] = placed{r, num}
+}
+
 // take gives r, at num, the socket of file id if another process made it
-// already; it tells whether it did.
+// already (a nil m holds none); it tells whether it did.
 func (m madeSockets) take(r Restorer, id uint32, num int, cloexec bool) (bool, error) {
 	p, ok := m[id]
 	if !ok {
