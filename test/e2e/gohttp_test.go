@@ -41,7 +41,14 @@ func TestGoHTTPServer(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("go build GOARCH=%s: %v\n%s", arch, err, out)
 			}
-			t.Run("tcp", func(t *testing.T) { testHTTPServer(t, t.TempDir(), bin, false) })
+			col := "native"
+			if arch == "386" {
+				col = "compat"
+			}
+			t.Run("tcp", func(t *testing.T) {
+				realProgram(t, "Go net/http server (TCP listener)", col)
+				testHTTPServer(t, t.TempDir(), bin, false)
+			})
 			t.Run("mptcp", func(t *testing.T) { testHTTPServer(t, t.TempDir(), bin, true) })
 		})
 	}
