@@ -202,6 +202,10 @@ func describe(f *File) string {
 		return "an inotify instance"
 	case strings.HasPrefix(target, "anon_inode:[pidfd]"):
 		return "a pidfd"
+	case strings.HasPrefix(target, "anon_inode:[io_uring]"):
+		// No kernel interface restores its rings, registered files and
+		// buffers, or requests in flight (CRIU refuses one too).
+		return "an io_uring instance"
 	case strings.HasPrefix(target, "anon_inode:"):
 		return "an anonymous inode " + strings.TrimPrefix(target, "anon_inode:")
 	case strings.HasPrefix(target, "socket:"):

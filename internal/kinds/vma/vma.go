@@ -84,6 +84,8 @@ var Kinds = []Kind{
 		Refuse: "the uprobes area of a probed program cannot be dumped: remove the uprobes (perf probe, bpftrace) first"},
 	{Name: "AIO ring", match: path("/[aio]" + deleted),
 		Refuse: "AIO contexts (io_setup) cannot be dumped yet: dump the task when it has destroyed them (io_destroy)"},
+	{Name: "io_uring rings", match: path("anon_inode:[io_uring]"),
+		Refuse: "an io_uring cannot be dumped (no kernel interface restores its rings, registered files and buffers, or requests in flight): dump the task when it has closed the io_uring"},
 	{Name: "SysV shared memory", Class: SysVShm, match: deletedWithPrefix("/SYSV")},
 	{Name: "hugetlb memory", match: deletedWithPrefix("/anon_hugepage"),
 		Refuse: "hugetlb memory (MAP_HUGETLB) cannot be dumped yet"},

@@ -60,10 +60,11 @@ func TestClassifyRefused(t *testing.T) {
 		// without a shmem path, a path that is not absolute, a flag.
 		{area("[newthing]", false, 0), "kind ckpt does not know"},
 		{area("", true, 0, "sh"), "shared memory of a kind ckpt does not know"},
-		{area("anon_inode:[io_uring]", true, 5), "kind ckpt does not know"},
+		{area("anon_inode:[newring]", true, 5), "kind ckpt does not know"},
 		{area("", false, 0, "zz"), `VmFlags "zz"`},
 		// Kinds the table refuses by name.
 		{area("[uprobes]", false, 0), "uprobes"},
+		{area("anon_inode:[io_uring]", true, 5), "io_uring"},
 		{area("/[aio] (deleted)", true, 4, "de"), "AIO"},
 		{area("/anon_hugepage (deleted)", false, 4, "ht"), "hugetlb"},
 		// Flags the table refuses, on an area of a supported kind.
