@@ -69,6 +69,15 @@ import (
 //     restore where they are behind), and cpuinfo.img unless
 //     --cpu-cap=none (CRIU's default dump writes none). CRIU's
 //     timens-0.img and stats images are not read by ckpt.
+//   - An established socket an MPTCP listener accepted from a plain TCP
+//     client is a TCP socket (the kernel drops its MPTCP context at the
+//     handshake) that accept names "MPTCP" after its listener
+//     (system.sockprotoname); its inet_sk_entry says proto 6 (TCP), as
+//     CRIU, which finds it among the TCP sockets of sock_diag, would
+//     write it. Restored, it is the same TCP socket under the name
+//     "TCP": the name is the one difference a program can see
+//     (getsockopt SOL_MPTCP fails the same way on both;
+//     internal/kinds/fd/tcprepair.go, mptcpEstablished).
 //   - A CRIU 3.17 dump of shared anonymous memory on Linux 6.1 names it
 //     a memfd (memfd.img), which ckpt restores as one; a file area of a
 //     kind ckpt does not map is refused naming its type (Dump.RegFile).

@@ -109,8 +109,10 @@ func (*inetKind) Name() string { return "inet socket" }
 
 // inetProto maps sockfs's protocol names to family and protocol.
 // MPTCP sockets (Go's net.Listen makes them by default since Go 1.24)
-// are taken as listening or bound sockets only: an MPTCP connection has
-// no TCP_REPAIR.
+// are taken listening or bound; the connections an MPTCP listener
+// accepted from plain TCP clients are TCP sockets under its name, taken
+// as TCP connections (mptcpEstablished); an MPTCP connection has no
+// TCP_REPAIR.
 var inetProto = map[string][2]int{
 	"TCP": {unix.AF_INET, unix.IPPROTO_TCP}, "TCPv6": {unix.AF_INET6, unix.IPPROTO_TCP},
 	"UDP": {unix.AF_INET, unix.IPPROTO_UDP}, "UDPv6": {unix.AF_INET6, unix.IPPROTO_UDP},
@@ -263,10 +265,12 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		case uapi.TCP_CLOSE:
 		case uapi.TCP_ESTABLISHED:
 			if prot == unix.IPPROTO_MPTCP {
-				if p, err := unix.Getpeername(cfd); err == nil {
-					obj += ", connected to " + sockaddrString(p)
+				if err := mptcpEstablished(cfd, refuse, &obj); err != nil {
+					return err
 				}
-				return refuse("it is an established MPTCP connection, which ckpt cannot restore (TCP_REPAIR works on TCP sockets only): close it before the dump")
+				// A TCP socket (mptcpEstablished): restored as one.
+				prot = unix.IPPROTO_TCP
+				isk.Proto = proto.Uint32(unix.IPPROTO_TCP)
 			}
 			if err := k.collectEstablished(t, cfd, f.Fd, isk, local, refuse); err != nil {
 				return err
