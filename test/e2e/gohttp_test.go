@@ -49,7 +49,10 @@ func TestGoHTTPServer(t *testing.T) {
 				realProgram(t, "Go net/http server (TCP listener)", col)
 				testHTTPServer(t, t.TempDir(), bin, false)
 			})
-			t.Run("mptcp", func(t *testing.T) { testHTTPServer(t, t.TempDir(), bin, true) })
+			t.Run("mptcp", func(t *testing.T) {
+				realProgram(t, "Go net/http server (MPTCP listener, Go's default)", col)
+				testHTTPServer(t, t.TempDir(), bin, true)
+			})
 		})
 	}
 }
