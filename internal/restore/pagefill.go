@@ -101,6 +101,7 @@ func (f *pageFiller) flush() error {
 			return fmt.Errorf("%s: %w: truncated at byte %d", f.name, image.ErrCorrupt, off)
 		}
 		off += int64(got)
+		f.r.filled(got)
 		// Drop what was read: whole iovecs, then the front of one.
 		for got > 0 {
 			base, n := binary.LittleEndian.Uint64(iov), binary.LittleEndian.Uint64(iov[8:])
