@@ -26,7 +26,8 @@ type Meter struct {
 	// probe, while set, says how many bytes of the step under way are
 	// done (for a copy that runs where the counter cannot be told, as
 	// the growth of the file it writes).
-	probe func() uint64
+	probe  func() uint64
+	commit bool // the probe's last value counts as done at its end
 }
 
 // AddTotal adds n bytes to the total.
@@ -55,15 +56,29 @@ func (m *Meter) Track(probe func() uint64) (end func()) {
 	if m == nil {
 		return func() {}
 	}
+	return m.watch(probe, true)
+}
+
+// Watch shows probe() as done while a step runs, which counts its bytes
+// with Add itself once they are known for sure (probe then no longer
+// counts them); the returned end stops asking and counts nothing.
+func (m *Meter) Watch(probe func() uint64) (end func()) {
+	if m == nil {
+		return func() {}
+	}
+	return m.watch(probe, false)
+}
+
+func (m *Meter) watch(probe func() uint64, commit bool) (end func()) {
 	m.mu.Lock()
-	m.probe = probe
+	m.probe, m.commit = probe, commit
 	m.mu.Unlock()
 	return func() {
 		m.mu.Lock()
-		if m.probe != nil {
+		if m.probe != nil && m.commit {
 			m.done += m.probe()
-			m.probe = nil
 		}
+		m.probe = nil
 		m.mu.Unlock()
 	}
 }

@@ -58,6 +58,14 @@ func TestMeter(t *testing.T) {
 	if d, _ := m.Snapshot(); d != 40 {
 		t.Fatalf("done %d after the step, want 40", d)
 	}
+	endW := m.Watch(func() uint64 { return 20 })
+	if d, _ := m.Snapshot(); d != 60 {
+		t.Fatalf("done %d while watching, want 60", d)
+	}
+	endW()
+	if d, _ := m.Snapshot(); d != 40 {
+		t.Fatalf("done %d after watching, want 40: Watch counts nothing", d)
+	}
 	m.Add(500)
 	if d, tot := m.Snapshot(); d != 100 || tot != 100 {
 		t.Fatalf("snapshot %d of %d, want done capped at the total", d, tot)
@@ -67,6 +75,7 @@ func TestMeter(t *testing.T) {
 	nm.Add(1)
 	nm.AddTotal(1)
 	nm.Track(func() uint64 { return 1 })()
+	nm.Watch(func() uint64 { return 1 })()
 	if d, tot := nm.Snapshot(); d != 0 || tot != 0 {
 		t.Fatal("nil meter counted")
 	}

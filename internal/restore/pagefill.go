@@ -87,6 +87,7 @@ func (f *pageFiller) flush() error {
 		return nil
 	}
 	iov, enc, off := f.enc, f.enc, f.off
+	defer f.r.watchFill(uint64(f.next - f.off))()
 	f.enc, f.n = f.enc[:0], 0
 	for len(iov) > 0 {
 		p, err := f.r.put(0, iov)

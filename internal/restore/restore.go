@@ -55,7 +55,7 @@ type Options struct {
 	// total.
 	Progress *progress.Meter
 
-	stats runStats // measured for stats-restore
+	stats *runStats // measured for stats-restore
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -93,6 +93,7 @@ func Restore(opts Options) (*Process, error) {
 	}
 	all := d.Procs
 	root := all[0]
+	opts.stats = &runStats{}
 	opts.Progress.AddTotal(progressTotal(d))
 	for _, im := range all {
 		if im.Refused != nil {

@@ -5,11 +5,13 @@ package restore
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/procfs"
 )
 
 // This file measures a restore for stats-restore (CRIU's statistics
@@ -21,8 +23,11 @@ import (
 type runStats struct {
 	forking time.Duration
 	// filled are the bytes of pages put into place (written or left
-	// shared with the parent); shared those left shared.
-	filled, shared, compared uint64
+	// shared with the parent); the progress line reads it meanwhile.
+	filled atomic.Uint64
+	// shared are the bytes of those left shared with the parent, of
+	// compared, the bytes compared with the parent's.
+	shared, compared uint64
 }
 
 // since adds the time from now to the call of the function it returns
@@ -37,8 +42,35 @@ func (r *restorer) timeForking() func() { return since(&r.opts.stats.forking) }
 
 // filled notes n bytes of pages put into place.
 func (r *restorer) filled(n uint64) {
-	r.opts.stats.filled += n
+	r.opts.stats.filled.Add(n)
 	r.opts.Progress.Add(n)
+}
+
+// watchFill shows on the progress line, while the task preadv's up to
+// limit bytes of pages into place, how much of its memory became
+// resident meanwhile: one call can move a gigabyte, and says how much it
+// moved only when it returns (when filled counts it).
+func (r *restorer) watchFill(limit uint64) (end func()) {
+	m := r.opts.Progress
+	if m == nil {
+		return func() {}
+	}
+	rss0, err := procfs.ReadStatmResident(r.pid)
+	if err != nil {
+		return func() {}
+	}
+	filled0 := r.opts.stats.filled.Load()
+	return m.Watch(func() uint64 {
+		rss, err := procfs.ReadStatmResident(r.pid)
+		if err != nil || rss <= rss0 {
+			return 0
+		}
+		grown, counted := (rss-rss0)*x86.PageSize, r.opts.stats.filled.Load()-filled0
+		if grown <= counted {
+			return 0
+		}
+		return min(grown-counted, limit)
+	})
 }
 
 // cow notes the bytes of memory kept from the parent that were
@@ -69,11 +101,15 @@ func progressTotal(d *model.Dump) uint64 {
 // The tree runs by then: any other failure is logged, not returned.
 func writeStats(o *Options, took time.Duration) {
 	s := o.stats
-	_, err := model.WriteRestoreStats(o.ImagesDir, model.RestoreStats{
+	filled := s.filled.Load()
+	written, err := model.WriteRestoreStats(o.ImagesDir, model.RestoreStats{
 		Forking: s.forking, Restore: took,
 		PagesCompared: s.compared / x86.PageSize, PagesSkippedCOW: s.shared / x86.PageSize,
-		PagesRestored: (s.filled - min(s.shared, s.filled)) / x86.PageSize,
+		PagesRestored: (filled - min(s.shared, filled)) / x86.PageSize,
 	})
+	if err == nil && !written {
+		o.logf("restore: %s not written: %s cannot be written", image.StatsRestoreName(), o.ImagesDir)
+	}
 	if err != nil {
 		o.logf("restore: statistics not written: %v", fmt.Errorf("%s: %w", image.StatsRestoreName(), err))
 	}
