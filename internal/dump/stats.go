@@ -3,9 +3,13 @@
 package dump
 
 import (
+	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/model"
 )
 
@@ -51,9 +55,13 @@ func (t *task) startCopy(f *os.File, runs []pageRun, stats *Stats) (end func()) 
 }
 
 // writeStats writes stats-dump into the images directory, once the tree
-// was released or killed. The dump is done by then: a failure to write
-// it is logged, not returned.
+// was released or killed, and removes an earlier dump's stats-restore,
+// which is not about this dump. The dump is done by then: a failure is
+// logged, not returned.
 func writeStats(o *Options, st *Stats) {
+	if err := os.Remove(filepath.Join(o.ImagesDir, image.StatsRestoreName())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		o.logf("dump %d: an earlier restore's statistics left: %v", o.Pid, err)
+	}
 	err := model.WriteDumpStats(o.ImagesDir, model.DumpStats{
 		Freezing: st.Freezing, Frozen: st.Frozen, MemDump: st.MemDump, MemWrite: st.MemWrite,
 		PagesScanned: st.PagesScanned, PagesWritten: st.PagesWritten,
