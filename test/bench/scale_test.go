@@ -74,6 +74,22 @@ func scaleTimeout(b *testing.B) time.Duration {
 	return timeout
 }
 
+// scaleHung is hung for the benchmarks of this file: it names the
+// benchmark, prints every goroutine, removes the files, kills every
+// child and ends the test process.
+func scaleHung(name string, run int, timeout time.Duration, tmp string) {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	fmt.Fprintf(os.Stderr, "%s: run %d did not finish within %v (CKPT_BENCH_TIMEOUT); goroutines:\n%s\n", name, run, timeout, buf)
+	_ = os.RemoveAll(filepath.Dir(tmp))
+	kids := testsupport.Children()
+	for _, pid := range kids {
+		fmt.Fprintf(os.Stderr, "killing child %s\n", testsupport.Describe(pid))
+	}
+	testsupport.KillAndReap(kids, 5*time.Second)
+	os.Exit(2)
+}
+
 // startProg starts exe with stdin /dev/null and stdout and stderr a
 // file in dir, and returns its READY line.
 func startProg(exe, dir string, args ...string) (*exec.Cmd, string, error) {
@@ -243,7 +259,7 @@ func BenchmarkDumpRestoreSizes(b *testing.B) {
 				if err := os.Mkdir(dir, 0o700); err != nil {
 					b.Fatal(err)
 				}
-				watchdog := time.AfterFunc(scaleTimeout(b), func() { hung(i, scaleTimeout(b), tmp) })
+				watchdog := time.AfterFunc(scaleTimeout(b), func() { scaleHung(b.Name(), i, scaleTimeout(b), tmp) })
 				r, err := sizeRun(b, exe, dir, sizeMiB)
 				watchdog.Stop()
 				if err != nil {
@@ -326,7 +342,7 @@ func BenchmarkDumpRestoreTree(b *testing.B) {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			b.Fatal(err)
 		}
-		watchdog := time.AfterFunc(scaleTimeout(b), func() { hung(i, scaleTimeout(b), tmp) })
+		watchdog := time.AfterFunc(scaleTimeout(b), func() { scaleHung(b.Name(), i, scaleTimeout(b), tmp) })
 		r, err := treeRun(b, exe, dir)
 		watchdog.Stop()
 		if err != nil {
@@ -387,7 +403,7 @@ func BenchmarkDumpRestoreThreads(b *testing.B) {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			b.Fatal(err)
 		}
-		watchdog := time.AfterFunc(scaleTimeout(b), func() { hung(i, scaleTimeout(b), tmp) })
+		watchdog := time.AfterFunc(scaleTimeout(b), func() { scaleHung(b.Name(), i, scaleTimeout(b), tmp) })
 		r, err := threadsRun(b, exe, dir)
 		watchdog.Stop()
 		if err != nil {
