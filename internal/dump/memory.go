@@ -74,6 +74,7 @@ func vmaProt(v procfs.VMA) uint32 {
 // process's pages image, sets its pagemap and returns the vma entries for
 // its mm image.
 func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTable, stats *Stats) ([]*vmaimg.VmaEntry, error) {
+	defer since(&stats.MemDump)()
 	pid := t.pid
 	pmf, err := procfs.OpenPagemap(pid)
 	if err != nil {
@@ -217,6 +218,7 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 		if err != nil {
 			return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
 		}
+		stats.PagesScanned += uint64(len(pm))
 		zp := zeroPages()
 		keep := func(p procfs.PagemapEntry) bool {
 			if wholeVMA || p.Swapped() {
@@ -272,6 +274,7 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 	if err != nil {
 		return nil, err
 	}
+	defer t.startCopy(f, runs, stats)()
 	if err := t.copyRuns(runs, code, mem, f, stats); err != nil {
 		return nil, fmt.Errorf("dump memory: %w", err)
 	}

@@ -283,6 +283,7 @@ func (tr *tree) freezeAndDump(s *ptrace.Session) (*Stats, error) {
 	if err := tr.freezeTree(); err != nil {
 		return nil, err
 	}
+	frozen := time.Now()
 	o.logf("tree of %d stopped (%d processes)", o.Pid, len(tr.tasks))
 	fault.Panic(fault.DumpFrozen)
 	if err := o.interrupted(); err != nil {
@@ -303,6 +304,7 @@ func (tr *tree) freezeAndDump(s *ptrace.Session) (*Stats, error) {
 		o.logf("tree of %d killed after dump", o.Pid)
 	}
 	stats.FrozenFor = time.Since(start)
+	stats.Freezing, stats.Frozen = frozen.Sub(start), time.Since(frozen)
 	return stats, nil
 }
 

@@ -45,6 +45,7 @@ type summary struct {
 	// broken says why no restore can work (a pages image missing or
 	// shorter than its pagemap); Write returns it after the summary.
 	broken error
+	stats  model.Stats // stats-dump and stats-restore, if there
 }
 
 // task is a process of the dump with its threads listed leader first.
@@ -75,6 +76,9 @@ func load(dir string) (*summary, error) {
 		return nil, err
 	}
 	s := &summary{Dump: d, dir: dir, refused: d.Refused(), broken: d.CheckPages()}
+	if s.stats, err = model.LoadStats(dir); err != nil {
+		return nil, err
+	}
 	for _, p := range d.Procs {
 		s.tasks = append(s.tasks, &task{Process: p, threads: loadedThreads(p)})
 	}
@@ -126,6 +130,7 @@ func (s *summary) print(out io.Writer) error {
 	for _, t := range s.tasks {
 		s.printTask(ew, t)
 	}
+	printStats(ew, s.stats)
 	total, pages, nfiles := s.sizes()
 	p("sizes: %d image files, %s in all; pages images %s\n", nfiles, bytesStr(total), bytesStr(pages))
 	if ew.err != nil {

@@ -180,6 +180,7 @@ func (r *restorer) fillPages() error {
 		size := n * x86.PageSize
 		if inSpans(span{addr, addr + size}, vdsoRanges) {
 			// The vDSO image was used by mapVDSO, not written here.
+			r.opts.Progress.Add(size)
 			return nil
 		}
 		if n == 0 || n > 1<<36 || addr%x86.PageSize != 0 || !inVMA(span{addr, addr + size}) {
@@ -211,6 +212,7 @@ func (r *restorer) fillPages() error {
 			} else if err := mem.WriteAt(buf[:c], addr); err != nil {
 				return err
 			}
+			r.filled(c)
 			off += int64(c)
 			addr += c
 			size -= c
@@ -233,6 +235,7 @@ func (r *restorer) fillPages() error {
 		if err := r.dropParentOnly(pix, own); err != nil {
 			return err
 		}
+		r.cow(shared, total)
 		r.opts.logf("restore %d: %d of %d bytes in memory kept from the parent stay shared with it", r.pid, shared, total)
 	}
 	return nil

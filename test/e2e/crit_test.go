@@ -100,7 +100,7 @@ func TestCritShow(t *testing.T) {
 		}
 		n := 0
 		for _, e := range ents {
-			if !strings.HasSuffix(e.Name(), ".img") || strings.HasPrefix(e.Name(), "pages-") {
+			if (!strings.HasSuffix(e.Name(), ".img") && !strings.HasPrefix(e.Name(), "stats-")) || strings.HasPrefix(e.Name(), "pages-") {
 				continue
 			}
 			out, err := exec.Command(crit, "show", filepath.Join(img, e.Name())).CombinedOutput()
