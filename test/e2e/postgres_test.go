@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,8 +28,9 @@ import (
 // listening on 127.0.0.1 and on a unix socket there. Rows written with
 // psql before the dump are read back after the restore, over TCP and over
 // the unix socket, and new rows go in (each connection is a new backend
-// the restored postmaster forks). No client stays connected across the
-// dump.
+// the restored postmaster forks). A psql session (outside the tree) keeps
+// its TCP connection across (--tcp-established), and its backend an open
+// transaction, committed after the restore.
 func TestPostgres(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -72,8 +74,12 @@ func TestPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logF.Close()
+	// huge_pages=off: the default (try) maps the main shared memory
+	// with MAP_HUGETLB where the machine has huge pages reserved, and
+	// ckpt refuses hugetlb memory.
 	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", work, "-p", port,
-		"-c", "listen_addresses=127.0.0.1", "-c", "shared_buffers=16MB", "-c", "dynamic_shared_memory_type=posix")
+		"-c", "listen_addresses=127.0.0.1", "-c", "shared_buffers=16MB", "-c", "dynamic_shared_memory_type=posix",
+		"-c", "huge_pages=off")
 	cmd.Dir, cmd.Env, cmd.SysProcAttr = work, env, asPostgres
 	cmd.Stdout, cmd.Stderr = logF, logF
 	if err := cmd.Start(); err != nil {
@@ -123,15 +129,57 @@ func TestPostgres(t *testing.T) {
 	})
 	time.Sleep(200 * time.Millisecond) // let the first connections' backends end
 
+	// A psql session reading statements from a pipe holds its TCP
+	// connection, and its backend a transaction, across the dump.
+	session := exec.Command(filepath.Join(bin, "psql"), "-X", "-At", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", "postgres")
+	session.Dir, session.Env, session.SysProcAttr = work, env, &syscall.SysProcAttr{Credential: asPostgres.Credential}
+	in, err := session.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outPipe, err := session.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	session.Stderr = session.Stdout
+	if err := session.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = session.Process.Kill(); _ = session.Wait() }()
+	replies := bufio.NewScanner(outPipe)
+	ask := func(what, sql, w string) {
+		t.Helper()
+		if _, err := fmt.Fprintln(in, sql); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		got := make(chan bool, 1)
+		go func() { got <- replies.Scan() }()
+		select {
+		case ok := <-got:
+			if !ok {
+				t.Fatalf("%s: psql ended: %v", what, replies.Err())
+			}
+			if w != "" && replies.Text() != w {
+				t.Fatalf("%s: %s: %q, want %q", what, sql, replies.Text(), w)
+			}
+		case <-time.After(readyTimeout):
+			t.Fatalf("%s: no answer to %s", what, sql)
+		}
+	}
+	ask("session", "SELECT 'session ' || pg_backend_pid();", "")
+	backend := replies.Text()
+	ask("begin", "BEGIN;", "BEGIN")
+	ask("insert in the transaction", "INSERT INTO t VALUES (5000, 'in a transaction');", "INSERT 0 1")
+
 	dumped := procChildren(pid)
-	dumpServer(t, cmd, filepath.Join(work, "img"))
+	dumpServer(t, cmd, filepath.Join(work, "img"), "--tcp-established")
 	// The killed children come to this subreaper, which reaps them: the
 	// restore needs their PIDs.
 	for _, c := range dumped {
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(c, &ws, unix.WALL, nil)
 	}
-	rc := exec.Command(ckptBin, "restore", "-D", filepath.Join(work, "img"), "--pidfile", filepath.Join(work, "pid"))
+	rc := exec.Command(ckptBin, "restore", "-D", filepath.Join(work, "img"), "--tcp-established", "--pidfile", filepath.Join(work, "pid"))
 	rc.Stdout, rc.Stderr = logF, logF
 	rpid, done := restoreInBackground(t, rc, filepath.Join(work, "pid"))
 	ended := false
@@ -148,6 +196,11 @@ func TestPostgres(t *testing.T) {
 	}()
 
 	want("count after the restore", "127.0.0.1", "SELECT count(*), sum(i) FROM t", "1000|500500")
+	// The same session, the same backend, the same transaction.
+	ask("session after the restore", "SELECT 'session ' || pg_backend_pid();", backend)
+	ask("commit", "COMMIT;", "COMMIT")
+	want("the session's row", work, "SELECT s FROM t WHERE i = 5000", "in a transaction")
+	ask("session delete", "DELETE FROM t WHERE i = 5000;", "DELETE 1")
 	want("a row over the unix socket", work, "SELECT s FROM t WHERE i = 777", "row 777")
 	want("insert after the restore", "127.0.0.1", "INSERT INTO t VALUES (1001, 'after')", "INSERT 0 1")
 	want("update after the restore", work, "UPDATE t SET s = 'changed' WHERE i <= 10", "UPDATE 10")
