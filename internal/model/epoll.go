@@ -50,3 +50,21 @@ func SetEpollTfdHolder(t *eventpoll.EventpollTfdEntry, holder uint32) {
 	}
 	m.SetUnknown(raw)
 }
+
+// epollHolderPidField is ckpt's own field of eventpoll_tfd_entry: the
+// process of the tree whose fd (epollHolderField) holds the target's
+// file when no fd of the epoll's own process does. Absent: the epoll's
+// own process.
+const epollHolderPidField protowire.Number = 170003
+
+// EpollTfdHolderPid returns the process whose fd holds the file of
+// target t, 0 for the epoll's own process.
+func EpollTfdHolderPid(t *eventpoll.EventpollTfdEntry) uint32 {
+	return extUint32(t.ProtoReflect().GetUnknown(), epollHolderPidField)
+}
+
+// SetEpollTfdHolderPid records that process pid holds the file of target
+// t (0: the epoll's own process, and nothing is written).
+func SetEpollTfdHolderPid(t *eventpoll.EventpollTfdEntry, pid uint32) {
+	setExtUint32(t.ProtoReflect(), epollHolderPidField, pid)
+}

@@ -40,4 +40,22 @@ func TestEpollTfdHolder(t *testing.T) {
 	if h := EpollTfdHolder(e); h != 40 {
 		t.Errorf("malformed field: holder %d, want 40", h)
 	}
+	e.ProtoReflect().SetUnknown(nil)
+	SetEpollTfdHolder(e, 5)
+	SetEpollTfdHolderPid(e, 1234)
+	b, err := proto.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back eventpoll.EventpollTfdEntry
+	if err := proto.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if EpollTfdHolder(&back) != 5 || EpollTfdHolderPid(&back) != 1234 {
+		t.Errorf("holder fd %d of process %d, want 5 of 1234", EpollTfdHolder(&back), EpollTfdHolderPid(&back))
+	}
+	SetEpollTfdHolderPid(e, 0)
+	if EpollTfdHolderPid(e) != 0 || EpollTfdHolder(e) != 5 {
+		t.Errorf("holder pid not removed")
+	}
 }
