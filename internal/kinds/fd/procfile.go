@@ -25,7 +25,9 @@ import (
 //     the path names the same process after the restore. /proc/self/...
 //     shows as /proc/PID/... of the task itself. A process outside the
 //     tree is refused: after the restore the PID may name another
-//     process, or none;
+//     process, or none. So is a thread other than a process's first
+//     (/proc/PID/task/TID, /proc/TID): the restore makes threads after
+//     every fd table;
 //   - other files (/proc/sys/..., /proc/meminfo) reopen by path;
 //   - the flags and the offset are kept (regfile.go; seq_file and sysctl
 //     files seek to it again);
@@ -51,6 +53,24 @@ func procPid(path string) int {
 	return pid
 }
 
+// procTid returns the TID of a path /proc/PID/task/TID[/...], else 0.
+func procTid(path string) int {
+	pid := procPid(path)
+	if pid == 0 {
+		return 0
+	}
+	rest, ok := strings.CutPrefix(path, "/proc/"+strconv.Itoa(pid)+"/task/")
+	if !ok {
+		return 0
+	}
+	num, _, _ := strings.Cut(rest, "/")
+	tid, err := strconv.Atoi(num)
+	if err != nil || tid <= 0 || strconv.Itoa(tid) != num {
+		return 0
+	}
+	return tid
+}
+
 // checkProcFile refuses, at dump, an fd of task t on a file of /proc that
 // the restore could not open again in the same terms (see above). Files
 // of other file systems pass.
@@ -74,12 +94,19 @@ func checkProcFile(t Task, f *File) error {
 		return ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, a file of process %d in another proc mount (%s)", f.Fd, pid, f.Path),
 			"files of a /proc mounted apart from ckpt's (maybe of another PID namespace) cannot be dumped yet; close it before the dump")
 	}
+	threadRefusal := func(tid int) error {
+		return ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, a file of thread %d (%s)", f.Fd, tid, f.Path),
+			"files of a thread other than a process's first are not supported yet (the restore makes threads after the files); close it before the dump")
+	}
+	if tid := procTid(f.Path); tid != 0 && tid != pid {
+		return threadRefusal(tid)
+	}
 	if t.InTree == nil || t.InTree(pid) {
 		return nil
 	}
 	// /proc/TID/... of a thread of a process of the tree.
 	if st, err := procfs.ReadStatus(pid); err == nil && t.InTree(st.Tgid) {
-		return nil
+		return threadRefusal(pid)
 	}
 	return ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, a file of process %d (%s)", f.Fd, pid, f.Path),
 		fmt.Sprintf("process %d is not in the dumped tree (or is gone): after the restore its PID could name another process; close the fd or dump a tree that holds process %d", pid, pid))

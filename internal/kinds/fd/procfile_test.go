@@ -20,6 +20,17 @@ func TestProcPid(t *testing.T) {
 	}
 }
 
+func TestProcTid(t *testing.T) {
+	for path, want := range map[string]int{
+		"/proc/7/task/8/comm": 8, "/proc/7/task/7": 7, "/proc/7/task": 0, "/proc/7/stat": 0,
+		"/proc/self/task/8/stat": 0, "/proc/7/task/08/stat": 0,
+	} {
+		if got := procTid(path); got != want {
+			t.Errorf("procTid(%q) = %d, want %d", path, got, want)
+		}
+	}
+}
+
 func TestNsNames(t *testing.T) {
 	for name, flag := range nsFlags {
 		if got, ok := nsName(flag); !ok || got != name {
