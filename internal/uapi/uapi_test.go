@@ -121,6 +121,12 @@ func TestConstants(t *testing.T) {
 	if KCMP_FILE != 0 || KCMP_VM != 1 || KCMP_FILES != 2 || KCMP_FS != 3 || KCMP_SIGHAND != 4 {
 		t.Error("kcmp types")
 	}
+	if KCMP_EPOLL_TFD != 7 {
+		t.Error("KCMP_EPOLL_TFD")
+	}
+	if b := (KcmpEpollSlot{Efd: 3, Tfd: 0x40, Toff: 2}).Bytes(); string(b) != "\x03\x00\x00\x00\x40\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00" {
+		t.Errorf("kcmp_epoll_slot % x", b)
+	}
 }
 
 // The kernel agrees on the size of struct prctl_mm_map where

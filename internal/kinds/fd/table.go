@@ -64,8 +64,10 @@ func New() *Kinds {
 		fdinfo.FdTypes_INETSK:    k.inet,
 		fdinfo.FdTypes_NETLINKSK: k.all[12],
 	}
+	// A namespace file, which regfile refuses as a file without a path.
+	k.byType[fdinfo.FdTypes_NS] = nsFileKind{}
 	// A pty end whose master the tree holds, before stdio takes terminals.
-	k.all = append([]Kind{k.pty}, k.all...)
+	k.all = append([]Kind{k.pty, nsFileKind{}}, k.all...)
 	return k
 }
 
