@@ -35,9 +35,10 @@ func TestPostgres(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	realProgram(t, "PostgreSQL with a psql session in a transaction", "native")
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
 	if len(bins) == 0 {
-		t.Skip("postgresql is not installed (apt-get install postgresql; scripts/setup.sh does it)")
+		t.Fatal("postgresql is not installed (apt-get install postgresql; scripts/setup.sh does it)")
 	}
 	sort.Strings(bins)
 	bin := filepath.Dir(bins[len(bins)-1])
