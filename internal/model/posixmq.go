@@ -39,7 +39,7 @@ import (
 //		repeated posix_mq_msg  msgs  = 12; // in the order mq_receive gives them
 //		repeated posix_mq_file files = 13;
 //	}
-//	message posix_mq_notify { int32 notify = 1; uint32 signo = 2; uint32 pid = 3; }
+//	message posix_mq_notify { int32 notify = 1; uint32 signo = 2; uint32 pid = 3; uint64 value = 4; }
 //	message posix_mq_msg    { uint32 prio = 1; bytes data = 2; }
 //	message posix_mq_file   { uint32 id = 1; uint32 flags = 2; }
 //
@@ -78,11 +78,13 @@ type PosixMQ struct {
 }
 
 // MQNotify is an mq_notify registration: how (SIGEV_*), the signal,
-// and the process it is for (pid as the images name it).
+// its sigev_value (SIGEV_SIGNAL), and the process it is for (its PID in
+// the dumping ckpt's PID namespace).
 type MQNotify struct {
 	Notify int32
 	Signo  uint32
 	Pid    uint32
+	Value  uint64
 }
 
 // MQMsg is one queued message.
@@ -165,6 +167,7 @@ func EncodePosixMQ(q *PosixMQ) []byte {
 		m = appendUint(m, 1, uint64(uint32(n.Notify)))
 		m = appendUint(m, 2, uint64(n.Signo))
 		m = appendUint(m, 3, uint64(n.Pid))
+		m = appendUint(m, 4, n.Value)
 		b = appendBytes(b, mqNotify, m)
 	}
 	for _, msg := range q.Msgs {
@@ -254,14 +257,14 @@ func DecodePosixMQ(raw []byte) (*PosixMQ, error) {
 			if err = wireType(n, isBytes, true); err != nil {
 				return err
 			}
-			var vals [3]uint64
+			var vals [4]uint64
 			var data []byte
 			err = walkFields(b, func(k protowire.Number, v uint64, b []byte, isBytes bool) error {
 				if k == 2 && n == mqMsgs {
 					data = b
 					return wireType(k, isBytes, true)
 				}
-				if k >= 1 && k <= 3 {
+				if k >= 1 && k <= 4 {
 					vals[k-1] = v
 					return wireType(k, isBytes, false)
 				}
@@ -272,7 +275,7 @@ func DecodePosixMQ(raw []byte) (*PosixMQ, error) {
 			}
 			switch n {
 			case mqNotify:
-				q.Notify = &MQNotify{Notify: int32(uint32(vals[0]))}
+				q.Notify = &MQNotify{Notify: int32(uint32(vals[0])), Value: vals[3]}
 				if q.Notify.Signo, err = u32(2, vals[1]); err == nil {
 					q.Notify.Pid, err = u32(3, vals[2])
 				}
@@ -360,6 +363,9 @@ func (q *PosixMQ) check() error {
 		if f.ID == 0 {
 			return errors.New("an open file without id")
 		}
+	}
+	if n := q.Notify; n != nil && (n.Notify != 0 && n.Notify != 1 || n.Signo > 64 || n.Pid == 0) {
+		return fmt.Errorf("notification %+v", *n)
 	}
 	if q.Outside && (q.Unlinked || q.OwnNS || len(q.Msgs) > 0) {
 		return errors.New("held outside the tree, yet unlinked, in a namespace of the tree, or with messages saved")

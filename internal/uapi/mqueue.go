@@ -54,6 +54,21 @@ func (s Sigevent) CompatBytes() []byte {
 	return b
 }
 
+// SI_MESGQ is the si_code of a message queue's notification
+// (include/uapi/asm-generic/siginfo.h).
+const SI_MESGQ = -3
+
+// Offsets in siginfo_t (include/uapi/asm-generic/siginfo.h) of si_code
+// and of the _rt member's si_value: after si_signo, si_errno, si_code
+// and (x86_64) 4 bytes of padding, the union starts with si_pid and
+// si_uid. SizeofSiginfo is SI_MAX_SIZE.
+const (
+	SiginfoCode        = 8
+	SiginfoValue       = 24
+	CompatSiginfoValue = 20
+	SizeofSiginfo      = 128
+)
+
 // System calls that block on a full POSIX message queue: mq_timedsend
 // on x86_64 (syscall_64.tbl) and on ia32 (syscall_32.tbl, with
 // mq_timedsend_time64).
@@ -61,4 +76,12 @@ const (
 	NR_mq_timedsend          = 242
 	NR32_mq_timedsend        = 279
 	NR32_mq_timedsend_time64 = 418
+)
+
+// System calls that wait for a message on an empty POSIX message queue:
+// mq_timedreceive on x86_64 and ia32 (and mq_timedreceive_time64).
+const (
+	NR_mq_timedreceive          = 243
+	NR32_mq_timedreceive        = 280
+	NR32_mq_timedreceive_time64 = 419
 )

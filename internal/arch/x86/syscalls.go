@@ -88,6 +88,7 @@ const (
 	SysMqOpen
 	SysMqUnlink
 	SysMqNotify
+	SysRtSigtimedwait
 	numSyscalls
 )
 
@@ -182,6 +183,8 @@ var sysNums = [numSyscalls][2]int{
 	SysMqOpen:   {240, 277},
 	SysMqUnlink: {241, 278},
 	SysMqNotify: {244, 281}, // ia32: a compat_sigevent
+	// ia32: the call with the 32-bit old_timespec32.
+	SysRtSigtimedwait: {128, 177},
 }
 
 var sysNames = [numSyscalls]string{
@@ -199,6 +202,7 @@ var sysNames = [numSyscalls]string{
 	"pidfd_open", "pidfd_getfd",
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "shmat", "shmctl",
 	"vmsplice", "preadv", "mq_open", "mq_unlink", "mq_notify",
+	"rt_sigtimedwait",
 }
 
 func (s Syscall) String() string {

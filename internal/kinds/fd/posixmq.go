@@ -3,6 +3,7 @@
 package fd
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -53,11 +54,12 @@ import (
 //     gets a message): refused by name.
 //
 // Notifications. The mqueue file shows how (SIGEV_*), the signal and
-// the process registered, not sigev_value: a SIGEV_NONE registration
-// is restored (by its process, which must hold the queue open too);
-// SIGEV_SIGNAL, whose value cannot be read back, and SIGEV_THREAD
-// (glibc's thread notification, through a netlink socket of the
-// process) are refused by name.
+// the process registered, not sigev_value, which notifyValue reads by
+// firing the notification under control. SIGEV_NONE and SIGEV_SIGNAL
+// registrations are restored by their process (which must hold the
+// queue open too) with mq_notify; SIGEV_THREAD (glibc's thread
+// notification, through a netlink socket of the process) is refused by
+// name.
 //
 // Restore. A queue is made by the first process that opens a file on
 // it, with mq_open inside that process, so it lands in the process's
@@ -67,8 +69,9 @@ import (
 // of ckpt's namespace that still exists is opened as it is, like the
 // SysV objects of ckpt's namespace (the messages read at the dump were
 // sent back to it, and it may be shared with the outside); the attributes
-// must match. An unlinked queue is made under a temporary name,
-// unlinked once every process of the tree has its files.
+// must match. An unlinked queue is made under its name (another one if
+// that is taken), unlinked once every process of the tree has its
+// files.
 type posixMQKind struct {
 	// byIno are the queues dumped so far, by device and inode.
 	byIno map[[2]uint64]*model.PosixMQ
@@ -80,6 +83,7 @@ type posixMQKind struct {
 }
 
 type madeMQ struct {
+	q    *model.PosixMQ
 	home Restorer
 	tmp  string // temporary name of an unlinked queue, "" once unlinked
 }
@@ -218,11 +222,12 @@ func MQHolders(path string, st *unix.Stat_t) ([]int, error) {
 	return out, nil
 }
 
-// blockedSender finds a thread of pid inside mq_timedsend (the only way
-// to block on a full queue), or returns 0. A thread's syscall number
-// alone does not tell its ABI; a number that is mq_timedsend in either
-// is taken for one, which at worst refuses a full queue needlessly.
-func blockedSender(pid int) int {
+// blockedIn finds a thread of pid inside one of the system calls nrs
+// (mq_timedsend, the only way to block on a full queue, or
+// mq_timedreceive), or returns 0. A thread's syscall number alone does
+// not tell its ABI; a number that is the call in either is taken for
+// it, which at worst refuses a queue needlessly.
+func blockedIn(pid int, nrs ...int) int {
 	tids, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		return 0
@@ -233,8 +238,8 @@ func blockedSender(pid int) int {
 			continue
 		}
 		nr, _, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
-		switch n, _ := strconv.Atoi(nr); n {
-		case uapi.NR_mq_timedsend, uapi.NR32_mq_timedsend, uapi.NR32_mq_timedsend_time64:
+		n, err := strconv.Atoi(nr)
+		if err == nil && contains(nrs, n) {
 			tid, _ := strconv.Atoi(t.Name())
 			return tid
 		}
@@ -244,7 +249,7 @@ func blockedSender(pid int) int {
 
 func (k *posixMQKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
 	e.Type = fdinfo.FdTypes_EXT.Enum()
-	e.Ext = &ext_file.ExtFileEntry{Id: proto.Uint32(e.GetId())}
+	e.Ext = &ext_file.ExtFileEntry{Id: proto.Uint32(e.GetId()), Fown: noOwner()}
 	key := [2]uint64{f.Stat.Dev, f.Stat.Ino}
 	q := k.byIno[key]
 	if q == nil {
@@ -315,9 +320,7 @@ func collectMQ(t Task, f *File) (*model.PosixMQ, error) {
 			return nil, refuse(fmt.Sprintf("its mq_notify registration is for process %d, outside the tree: unregister it (mq_notify(fd, NULL) in that process) before the dump", st.pid))
 		case st.notify == uapi.SIGEV_THREAD:
 			return nil, refuse("it has an mq_notify registration with SIGEV_THREAD (glibc's thread notification, through a netlink socket), which cannot be dumped yet: unregister it (mq_notify(mqd, NULL)) before the dump")
-		case st.notify == uapi.SIGEV_SIGNAL:
-			return nil, refuse(fmt.Sprintf("it has an mq_notify registration with SIGEV_SIGNAL (signal %d), whose sigev_value the kernel does not show, so it cannot be dumped yet: unregister it (mq_notify(mqd, NULL)) before the dump", st.signo))
-		case st.notify != uapi.SIGEV_NONE:
+		case st.notify != uapi.SIGEV_NONE && st.notify != uapi.SIGEV_SIGNAL:
 			return nil, refuse(fmt.Sprintf("it has an mq_notify registration of an unknown kind (sigev_notify %d)", st.notify))
 		case attr.Curmsgs > 0 && !q.Outside:
 			return nil, refuse(fmt.Sprintf("it holds %d message(s) and has an mq_notify registration, which reading the messages without losing them would fire: unregister it or empty the queue before the dump", attr.Curmsgs))
@@ -325,13 +328,18 @@ func collectMQ(t Task, f *File) (*model.PosixMQ, error) {
 			return nil, refuse(fmt.Sprintf("its mq_notify registration is for process %d, which does not hold the queue open: it could not register again at restore", st.pid))
 		}
 		q.Notify = &model.MQNotify{Notify: int32(st.notify), Signo: uint32(st.signo), Pid: uint32(st.pid)}
+		if st.notify == uapi.SIGEV_SIGNAL {
+			if q.Notify.Value, err = notifyValue(t, f, fd, q, holders); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if q.Outside || attr.Curmsgs == 0 {
 		return q, nil
 	}
 	if attr.Curmsgs == attr.Maxmsg {
 		for _, p := range holders {
-			if tid := blockedSender(p); tid != 0 {
+			if tid := blockedIn(p, uapi.NR_mq_timedsend, uapi.NR32_mq_timedsend, uapi.NR32_mq_timedsend_time64); tid != 0 {
 				return nil, ckerr.Unsupported(p, fmt.Sprintf("thread %d, maybe blocked in mq_timedsend on the full POSIX message queue %s", tid, f.Path),
 					"reading the queue's messages would let its message in: dump when the queue is not full")
 			}
@@ -346,6 +354,143 @@ func collectMQ(t Task, f *File) (*model.PosixMQ, error) {
 	}
 	q.Msgs = msgs
 	return q, nil
+}
+
+// notifyValue finds the sigev_value of the queue's SIGEV_SIGNAL
+// registration, which the kernel shows nowhere but in the signal it
+// sends: ckpt sends a message of its own to the empty queue, which
+// fires the notification (and drops the registration), takes the
+// message back, then, inside the frozen owner, takes the signal from
+// its pending set with rt_sigtimedwait (every signal is blocked while
+// ckpt injects, and a traced task is never woken for one) and
+// registers again with mq_notify and the value read from si_value. The
+// owner goes on with its registration as before and no signal; the
+// notification itself has not happened for it. Refused first, by name,
+// what would make this unsafe: the owner being another process than
+// the one dumped here (ckpt injects into that one), the signal pending
+// already (it could not be told from the new one), a thread waiting in
+// mq_timedreceive (the message would go to it), a process outside the
+// tree holding the queue (it could send or receive meanwhile).
+func notifyValue(t Task, f *File, fd int, q *model.PosixMQ, holders []int) (uint64, error) {
+	sig := int(q.Notify.Signo)
+	refuse := func(why string) error {
+		return ckerr.Unsupported(t.Pid, fmt.Sprintf("fd %d, the POSIX message queue %s with an mq_notify registration (SIGEV_SIGNAL, signal %d)", f.Fd, f.Path, sig),
+			why+"; unregister it (mq_notify(mqd, NULL)) before the dump")
+	}
+	switch {
+	case t.Inject == nil:
+		return 0, refuse("its sigev_value can only be read inside the task")
+	case int(q.Notify.Pid) != t.Pid:
+		return 0, refuse(fmt.Sprintf("it is for process %d, which is not the first process of the tree found holding the queue (%d): ckpt reads the registration's sigev_value inside the process that holds it", q.Notify.Pid, t.Pid))
+	case q.Outside:
+		return 0, refuse("a process outside the tree holds the queue, and could send or receive while ckpt reads the registration's sigev_value")
+	case sig <= 0 || sig > 64:
+		return 0, refuse("its signal number is out of range")
+	}
+	for _, p := range holders {
+		if tid := blockedIn(p, uapi.NR_mq_timedreceive, uapi.NR32_mq_timedreceive, uapi.NR32_mq_timedreceive_time64); tid != 0 {
+			return 0, refuse(fmt.Sprintf("thread %d of process %d may wait in mq_timedreceive, which would take the message that ckpt sends to read the registration's sigev_value", tid, p))
+		}
+	}
+	if pending, err := signalPending(t.Pid, sig); err != nil {
+		return 0, fmt.Errorf("fd %d, the POSIX message queue %s: %w", f.Fd, f.Path, err)
+	} else if pending {
+		return 0, refuse(fmt.Sprintf("signal %d is pending in the process already, so the notification that ckpt fires to read the registration's sigev_value could not be told apart", sig))
+	}
+	object := fmt.Sprintf("fd %d, the POSIX message queue %s", f.Fd, f.Path)
+	if err := mqSend(fd, nil, 0); err != nil {
+		return 0, fmt.Errorf("%s: send a message to read its notification: %w", object, err)
+	}
+	if _, _, err := mqReceive(fd, make([]byte, q.MsgSize)); err != nil {
+		return 0, fmt.Errorf("%s: take back the message sent to read its notification: %w (it is left in the queue, and the registration gone)", object, err)
+	}
+	var value uint64
+	err := t.Inject(func(in Injector) error {
+		var err error
+		value, err = takeNotification(in, f.Fd, sig)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: read the sigev_value of its notification (signal %d): %w; the registration may be lost", object, sig, err)
+	}
+	return value, nil
+}
+
+// takeNotification runs inside the owner of a queue's registration
+// whose notification just fired: it takes signal sig (with si_code
+// SI_MESGQ) from the pending signals and registers again through the
+// owner's fd num with the sigev_value the signal carried, which it
+// returns.
+func takeNotification(in Injector, num, sig int) (uint64, error) {
+	set := make([]byte, 8)
+	binary.LittleEndian.PutUint64(set, 1<<(sig-1))
+	base := in.Scratch()
+	setAt, tsAt, infoAt, evAt := base, base+16, base+64, base+64+uapi.SizeofSiginfo
+	if err := in.Write(setAt, set); err != nil {
+		return 0, err
+	}
+	if err := in.Write(tsAt, make([]byte, 16)); err != nil { // no wait
+		return 0, err
+	}
+	got, err := in.Syscall(x86.SysRtSigtimedwait, setAt, infoAt, tsAt, 8)
+	if err != nil {
+		return 0, fmt.Errorf("rt_sigtimedwait: %w", err)
+	}
+	info, err := in.Read(infoAt, uapi.SizeofSiginfo)
+	if err != nil {
+		return 0, err
+	}
+	code := int32(binary.LittleEndian.Uint32(info[uapi.SiginfoCode:]))
+	if int(got) != sig || code != uapi.SI_MESGQ {
+		return 0, fmt.Errorf("rt_sigtimedwait took signal %d with si_code %d, not the notification", got, code)
+	}
+	ev := uapi.Sigevent{Signo: int32(sig), Notify: uapi.SIGEV_SIGNAL}
+	var b []byte
+	if in.Compat() {
+		ev.Value = uint64(binary.LittleEndian.Uint32(info[uapi.CompatSiginfoValue:]))
+		b = ev.CompatBytes()
+	} else {
+		ev.Value = binary.LittleEndian.Uint64(info[uapi.SiginfoValue:])
+		b = ev.Bytes()
+	}
+	if err := in.Write(evAt, b); err != nil {
+		return 0, err
+	}
+	if _, err := in.Syscall(x86.SysMqNotify, uint64(num), evAt); err != nil {
+		return 0, fmt.Errorf("mq_notify again: %w", err)
+	}
+	return ev.Value, nil
+}
+
+// signalPending tells whether signal sig is pending in process pid, for
+// the process or one of its threads (/proc/PID/task/TID/status ShdPnd
+// and SigPnd).
+func signalPending(pid, sig int) (bool, error) {
+	tids, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false, err
+	}
+	bit := uint64(1) << (sig - 1)
+	for _, t := range tids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			return false, err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok || (k != "ShdPnd" && k != "SigPnd") {
+				continue
+			}
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				return false, fmt.Errorf("%s of %s: %w", k, t.Name(), err)
+			}
+			if m&bit != 0 {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 func contains(s []int, v int) bool {
@@ -447,7 +592,7 @@ func (k *posixMQKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntr
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if n := q.Notify; n != nil && !k.notified[q.ID] && r.Pid() == int(n.Pid) {
-		ev := uapi.Sigevent{Signo: int32(n.Signo), Notify: n.Notify}
+		ev := uapi.Sigevent{Value: n.Value, Signo: int32(n.Signo), Notify: n.Notify}
 		b, call := ev.Bytes(), r.Syscall
 		if r.Compat() {
 			b, call = ev.CompatBytes(), r.Syscall32
@@ -485,14 +630,17 @@ func (k *posixMQKind) openQueue(r Restorer, q *model.PosixMQ, flags int) (int, e
 		if err != nil {
 			return -1, fmt.Errorf("mq_open of the queue shared with processes outside the tree (its messages were left in it): %w", err)
 		}
-		k.made[q.ID] = &madeMQ{home: r}
+		k.made[q.ID] = &madeMQ{q: q, home: r}
 		return fd, nil
-	}
-	if q.Unlinked {
-		name = fmt.Sprintf("ckpt-mq-%d-%d", os.Getpid(), q.ID)
 	}
 	attr := &uapi.MqAttr{Maxmsg: int64(q.MaxMsg), Msgsize: int64(q.MsgSize)}
 	fd, err := mqOpenIn(r, name, flags|unix.O_CREAT|unix.O_EXCL, q.Mode, attr)
+	if errors.Is(err, unix.EEXIST) && q.Unlinked {
+		// Its name was taken since: made under another one, which
+		// /proc then shows.
+		name = fmt.Sprintf("ckpt-mq-%d-%d", os.Getpid(), q.ID)
+		fd, err = mqOpenIn(r, name, flags|unix.O_CREAT|unix.O_EXCL, q.Mode, attr)
+	}
 	if errors.Is(err, unix.EEXIST) && !q.Unlinked && !q.OwnNS {
 		// A queue of ckpt's namespace that outlived the tree: taken as
 		// it is, like the SysV objects that still exist.
@@ -503,13 +651,13 @@ func (k *posixMQKind) openQueue(r Restorer, q *model.PosixMQ, flags int) (int, e
 			_, _ = r.Syscall(x86.SysClose, uint64(fd))
 			return -1, err
 		}
-		k.made[q.ID] = &madeMQ{home: r}
+		k.made[q.ID] = &madeMQ{q: q, home: r}
 		return fd, nil
 	}
 	if err != nil {
 		return -1, fmt.Errorf("mq_open(O_CREAT|O_EXCL, mq_maxmsg %d, mq_msgsize %d): %w", q.MaxMsg, q.MsgSize, err)
 	}
-	m := &madeMQ{home: r}
+	m := &madeMQ{q: q, home: r}
 	if q.Unlinked {
 		m.tmp = name
 	}
@@ -584,8 +732,14 @@ func fillQueue(r Restorer, fd int, q *model.PosixMQ) error {
 }
 
 // FinishTree unlinks the temporary names of the unlinked queues, once
-// every process has opened its files on them.
+// every process has opened its files on them, and checks that every
+// notification was registered again.
 func (k *posixMQKind) FinishTree() error {
+	for id, m := range k.made {
+		if n := m.q.Notify; n != nil && !k.notified[id] {
+			return fmt.Errorf("POSIX message queue /%s: its mq_notify registration was for process %d, which opened no file on it at restore", m.q.Name, n.Pid)
+		}
+	}
 	for id, m := range k.made {
 		if m.tmp == "" {
 			continue
