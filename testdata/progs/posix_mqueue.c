@@ -16,6 +16,7 @@
 #include "ckpt_test.h"
 
 #include <mqueue.h>
+#include <sched.h>
 #include <sys/stat.h>
 
 static char name[64], gone[64], note[64];
@@ -61,6 +62,9 @@ int main(void)
 	char buf[256];
 
 	ckpt_block_term();
+#ifdef MQ_OWN_NS
+	CHECK_SYS(unshare(CLONE_NEWIPC) == 0, "unshare(CLONE_NEWIPC)");
+#endif
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	CHECK_SYS(sigprocmask(SIG_BLOCK, &usr1, NULL) == 0, "block SIGUSR1");
