@@ -1,4 +1,4 @@
-/* ckpt-test: expect=dump-fail dump-error=mq_notify */
+/* ckpt-test: expect=dump-fail dump-error=SIGEV_THREAD */
 /*
  * A task that holds a POSIX message queue with an mq_notify
  * registration of glibc's SIGEV_THREAD kind (a thread started by a

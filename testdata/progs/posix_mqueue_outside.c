@@ -26,7 +26,7 @@ int main(void)
 	unsigned prio;
 
 	ckpt_block_term();
-	snprintf(name, sizeof(name), "/ckpt-mqueue-outside-%d", getpid());
+	snprintf(name, sizeof(name), "/ckpt-mqueue-shared-%d", getpid());
 	mqd_t q = mq_open(name, O_CREAT | O_EXCL | O_RDWR | O_NONBLOCK, 0600, &a);
 	CHECK_SYS(q != (mqd_t)-1, "mq_open %s", name);
 	CHECK_SYS(mq_send(q, "second", 7, 1) == 0 && mq_send(q, "first", 6, 5) == 0, "mq_send");
