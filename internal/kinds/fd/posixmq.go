@@ -49,6 +49,10 @@ import (
 //     shared with the outside): the restore opens it again by name as
 //     it is then. Unlinked, or in an IPC namespace of the tree, it could
 //     not be found again: refused by name;
+//     (A process that holds no fd of a named queue at the dump could
+//     still mq_open it by name and use it in the microseconds between
+//     the reading and the sending back: the kernel has no way to lock
+//     a queue against that.)
 //   - a notification registered on a queue that holds messages: sending
 //     them back would fire it (the kernel notifies when an empty queue
 //     gets a message): refused by name.
