@@ -122,17 +122,17 @@ func TestPosixMQCorrupt(t *testing.T) {
 		}
 	}
 	bad := map[string]*PosixMQ{
-		"no id":              {Name: "q", MaxMsg: 1, MsgSize: 1, Files: []MQFile{{ID: 3}}},
-		"slash in name":      {ID: 1, Name: "a/b", MaxMsg: 1, MsgSize: 1, Files: []MQFile{{ID: 3}}},
-		"too many messages":  {ID: 1, Name: "q", MaxMsg: 1, MsgSize: 4, Msgs: []MQMsg{{1, nil}, {0, nil}}, Files: []MQFile{{ID: 3}}},
-		"message too long":   {ID: 1, Name: "q", MaxMsg: 1, MsgSize: 2, Msgs: []MQMsg{{1, []byte("abc")}}, Files: []MQFile{{ID: 3}}},
-		"priority too high":  {ID: 1, Name: "q", MaxMsg: 1, MsgSize: 2, Msgs: []MQMsg{{MQPrioMax, nil}}, Files: []MQFile{{ID: 3}}},
-		"not receive order":  {ID: 1, Name: "q", MaxMsg: 2, MsgSize: 2, Msgs: []MQMsg{{1, nil}, {2, nil}}, Files: []MQFile{{ID: 3}}},
-		"no file":            {ID: 1, Name: "q", MaxMsg: 1, MsgSize: 1},
-		"file not EXT":       {ID: 1, Name: "q", MaxMsg: 1, MsgSize: 1, Files: []MQFile{{ID: 7}}},
-		"outside, unlinked":  {ID: 1, Name: "q", Outside: true, Unlinked: true, MaxMsg: 1, MsgSize: 1, Files: []MQFile{{ID: 3}}},
-		"zero msgsize":       {ID: 1, Name: "q", MaxMsg: 1, Files: []MQFile{{ID: 3}}},
-		"bad notify":         {ID: 1, Name: "q", MaxMsg: 1, MsgSize: 1, Notify: &MQNotify{Notify: 2, Pid: 1}, Files: []MQFile{{ID: 3}}},
+		"no id":             {Name: "q", MaxMsg: 1, MsgSize: 1, Files: []MQFile{{ID: 3}}},
+		"slash in name":     {ID: 1, Name: "a/b", MaxMsg: 1, MsgSize: 1, Files: []MQFile{{ID: 3}}},
+		"too many messages": {ID: 1, Name: "q", MaxMsg: 1, MsgSize: 4, Msgs: []MQMsg{{1, nil}, {0, nil}}, Files: []MQFile{{ID: 3}}},
+		"message too long":  {ID: 1, Name: "q", MaxMsg: 1, MsgSize: 2, Msgs: []MQMsg{{1, []byte("abc")}}, Files: []MQFile{{ID: 3}}},
+		"priority too high": {ID: 1, Name: "q", MaxMsg: 1, MsgSize: 2, Msgs: []MQMsg{{MQPrioMax, nil}}, Files: []MQFile{{ID: 3}}},
+		"not receive order": {ID: 1, Name: "q", MaxMsg: 2, MsgSize: 2, Msgs: []MQMsg{{1, nil}, {2, nil}}, Files: []MQFile{{ID: 3}}},
+		"no file":           {ID: 1, Name: "q", MaxMsg: 1, MsgSize: 1},
+		"file not EXT":      {ID: 1, Name: "q", MaxMsg: 1, MsgSize: 1, Files: []MQFile{{ID: 7}}},
+		"outside, unlinked": {ID: 1, Name: "q", Outside: true, Unlinked: true, MaxMsg: 1, MsgSize: 1, Files: []MQFile{{ID: 3}}},
+		"zero msgsize":      {ID: 1, Name: "q", MaxMsg: 1, Files: []MQFile{{ID: 3}}},
+		"bad notify":        {ID: 1, Name: "q", MaxMsg: 1, MsgSize: 1, Notify: &MQNotify{Notify: 2, Pid: 1}, Files: []MQFile{{ID: 3}}},
 	}
 	for what, q := range bad {
 		l := posixMQDump(t)
