@@ -466,6 +466,11 @@ func (s *summary) printFiles(w io.Writer, t *task) {
 			if ts, ok := s.TcpStreams[i.GetIno()]; ok {
 				path += fmt.Sprintf(", TCP stream: %d bytes to read, %d to send", len(ts.In), len(ts.Out))
 			}
+		case f.GetExt() != nil:
+			path = fmt.Sprintf("external file %d", f.GetExt().GetId())
+			if q, mf, ok := s.PosixMQFile(fd.GetId()); ok {
+				path, flags = posixMQSummary(q), openFlagsStr(mf.Flags)
+			}
 		case f.GetNlsk() != nil:
 			n := f.GetNlsk()
 			path, flags = fmt.Sprintf("netlink socket:[%d] protocol %d port id %d groups %v", n.GetIno(), n.GetProtocol(), n.GetPortid(), n.GetGroups()), openFlagsStr(n.GetFlags())
@@ -706,6 +711,24 @@ func (s *summary) ttyName(id uint32) string {
 		name += fmt.Sprintf(", %d bytes queued", n)
 	}
 	return name
+}
+
+// posixMQSummary describes a POSIX message queue of posix-mq.img.
+func posixMQSummary(q *model.PosixMQ) string {
+	out := fmt.Sprintf("POSIX message queue /%s", q.Name)
+	if q.Unlinked {
+		out += " (unlinked)"
+	}
+	out += fmt.Sprintf(" mode %#o mq_maxmsg %d mq_msgsize %d", q.Mode, q.MaxMsg, q.MsgSize)
+	if q.Outside {
+		out += ", held outside the tree: its messages stayed in it"
+	} else {
+		out += fmt.Sprintf(", %d messages queued", len(q.Msgs))
+	}
+	if n := q.Notify; n != nil {
+		out += fmt.Sprintf(", mq_notify for %d (sigev_notify %d, signal %d, value %#x)", n.Pid, n.Notify, n.Signo, n.Value)
+	}
+	return out
 }
 
 // sysvSummary names the SysV IPC objects of an IPC namespace: each by

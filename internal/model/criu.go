@@ -64,6 +64,13 @@ import (
 //     (tc.cg_set), the namespace images (utsns, ipcns, mntns, netns:
 //     ckpt refuses a task in a namespace other than its own), seccomp,
 //     tmpfs and ghost files. CRIU restores without them.
+//   - POSIX message queues, which CRIU does not dump: ckpt writes each
+//     open file of one as an EXT entry of files.img (CRIU's type for
+//     files a plugin restores: CRIU refuses the dump for want of the
+//     plugin, crit shows an external file) and the queues in its own
+//     posix-mq.img, in CRIU's framing with a magic that is not CRIU's
+//     (image.MagicPosixMQ; crit says "Unknown magic"), schema in
+//     posixmq.go.
 //   - Images ckpt writes that CRIU does not read: timens-1.img for a
 //     tree without a time namespace (ckpt's clocks at the dump, for a
 //     restore where they are behind), and cpuinfo.img unless

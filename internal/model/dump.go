@@ -115,6 +115,9 @@ type Dump struct {
 	// contents are shared memory objects (Shmem, ShmemContent) named by
 	// their shmid.
 	Memfds map[uint32]*memfdimg.MemfdInodeEntry
+	// PosixMQs are the POSIX message queues the tree holds open, with
+	// their messages (posix-mq.img, ckpt's own: posixmq.go).
+	PosixMQs []*PosixMQ
 }
 
 // Ghost is an unlinked file saved whole: its attributes and contents.

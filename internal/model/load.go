@@ -112,6 +112,9 @@ func Load(dir string) (*Dump, error) {
 	if d.Fifos, err = d.loadPipeData(image.FifoDataName(), image.MagicFifoData); err != nil {
 		return nil, err
 	}
+	if err := d.loadPosixMQs(); err != nil {
+		return nil, err
+	}
 	if err := d.loadGhosts(); err != nil {
 		return nil, err
 	}

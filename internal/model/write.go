@@ -168,6 +168,11 @@ func (d *Dump) Write(dir string) error {
 	if err := d.writeGhosts(moved); err != nil {
 		return err
 	}
+	if len(d.PosixMQs) > 0 {
+		if err := d.writePosixMQs(); err != nil {
+			return err
+		}
+	}
 	if len(d.Memfds) > 0 {
 		inos := make([]uint32, 0, len(d.Memfds))
 		for ino := range d.Memfds {

@@ -85,6 +85,10 @@ const (
 	SysShmctl
 	SysVmsplice
 	SysPreadv
+	SysMqOpen
+	SysMqUnlink
+	SysMqNotify
+	SysRtSigtimedwait
 	numSyscalls
 )
 
@@ -174,6 +178,13 @@ var sysNums = [numSyscalls][2]int{
 	SysVmsplice:        {278, 316},
 	// ia32: compat_sys_preadv, the offset split into two 32-bit halves.
 	SysPreadv: {295, 333},
+	// ia32 mq_open takes a compat_mq_attr (four 32-bit longs and four
+	// reserved).
+	SysMqOpen:   {240, 277},
+	SysMqUnlink: {241, 278},
+	SysMqNotify: {244, 281}, // ia32: a compat_sigevent
+	// ia32: the call with the 32-bit old_timespec32.
+	SysRtSigtimedwait: {128, 177},
 }
 
 var sysNames = [numSyscalls]string{
@@ -190,7 +201,8 @@ var sysNames = [numSyscalls]string{
 	"socket", "socketpair", "bind", "listen", "connect", "accept4",
 	"pidfd_open", "pidfd_getfd",
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "shmat", "shmctl",
-	"vmsplice", "preadv",
+	"vmsplice", "preadv", "mq_open", "mq_unlink", "mq_notify",
+	"rt_sigtimedwait",
 }
 
 func (s Syscall) String() string {

@@ -26,12 +26,13 @@ type Kinds struct {
 	memfd   *memfdKind
 	fifo    *fifoKind
 	inet    *inetKind
+	mq      *posixMQKind
 }
 
 // New returns a fresh instance of every kind: the one table of the kinds
 // of files ckpt knows. A new kind is added here.
 func New() *Kinds {
-	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}, pty: &ptyKind{}, inet: &inetKind{}}
+	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}, pty: &ptyKind{}, inet: &inetKind{}, mq: &posixMQKind{}}
 	k.fifo = &fifoKind{reg: k.regfile}
 	k.all = []Kind{
 		k.stdio,
@@ -47,7 +48,7 @@ func New() *Kinds {
 		&inotifyKind{},
 		k.inet,
 		&netlinkKind{},
-		&posixMQKind{}, // a regular file of mqueue, which regfile leaves
+		k.mq, // a regular file of mqueue, which regfile leaves
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
 		fdinfo.FdTypes_REG:       k.regfile,
@@ -63,6 +64,7 @@ func New() *Kinds {
 		fdinfo.FdTypes_INOTIFY:   k.all[10],
 		fdinfo.FdTypes_INETSK:    k.inet,
 		fdinfo.FdTypes_NETLINKSK: k.all[12],
+		fdinfo.FdTypes_EXT:       k.mq, // ckpt's EXT files are POSIX message queues
 	}
 	// A namespace file, which regfile refuses as a file without a path.
 	k.byType[fdinfo.FdTypes_NS] = nsFileKind{}
