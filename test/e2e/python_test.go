@@ -30,6 +30,7 @@ func TestPythonMultiprocessing(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	realProgram(t, "Python multiprocessing pool, queue, lock and semaphore", "native")
 	if _, err := os.Stat(pythonBin); err != nil {
 		t.Fatalf("%s is not installed (apt-get install python3; scripts/setup.sh does it)", pythonBin)
 	}
