@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -58,6 +59,8 @@ type unixKind struct {
 	// seen are the inodes of unix sockets that fds of the tree hold (every
 	// fd is matched before any is collected).
 	seen map[uint32]bool
+	// holder names, by inode, the first fd found that holds the socket.
+	holder map[uint32]string
 	// diag is UNIX_DIAG's view, taken anew at the first Collect, when the
 	// tree is frozen; listenerOf maps the inode of a client whose
 	// connection is not accepted yet to its listener's.
@@ -114,6 +117,12 @@ func (k *unixKind) Match(f *File, o Options) (bool, error) {
 		k.seen = map[uint32]bool{}
 	}
 	k.seen[ino] = true
+	if k.holder == nil {
+		k.holder = map[uint32]string{}
+	}
+	if _, ok := k.holder[ino]; !ok {
+		k.holder[ino] = fmt.Sprintf("fd %d of task %d", f.Fd, f.Pid)
+	}
 	return true, nil
 }
 
@@ -190,7 +199,24 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 			return refuse(fmt.Sprintf("its connection waits to be accepted by listener socket:[%d]%s, held outside the dumped tree: a connection to the outside cannot be made again; dump once it is accepted, or dump the listener's process with the tree", l, where))
 		}
 		if u.WQueue > 0 {
-			return refuse(fmt.Sprintf("its connection to listener socket:[%d] of the tree is not accepted yet and holds what it sent (%d bytes of buffers): ckpt cannot read that without accepting the connection; dump once it is accepted", l, u.WQueue))
+			// What the client sent waits in the receive queue of the
+			// embryo socket that accept() will return. The embryo has no
+			// fd and no inode (UNIX_DIAG does not list it: it skips
+			// sockets without one); no call reads a socket's queue
+			// without an fd of it, and the only way to get one, accept()
+			// on the listener, takes the connection away from the task
+			// (a dump that fails, or --leave-running, would leave it
+			// without that connection). Recv on the client reads its own
+			// queue, not its peer's. So this stays refused (CRIU refuses
+			// it too: "Non-empty write queue on an in-flight socket").
+			// UNIX_DIAG_RQLEN's write queue of the client counts kernel
+			// buffers (sk_wmem_alloc, with their overhead), not bytes of
+			// data: the message says so.
+			lname := ""
+			if lu := k.diag[l]; lu != nil && len(lu.Name) > 0 {
+				lname = " bound to " + nameString(lu.Name)
+			}
+			return refuse(fmt.Sprintf("its connection to the listening socket:[%d]%s (%s) has not been accepted yet, and holds data it sent (%d bytes of kernel buffers, data and overhead): the kernel gives no way to read a connection's data before accept() takes it from the task; let the listener accept the connection (or have the client send only once it is accepted), then dump", l, lname, k.holder[l], u.WQueue))
 		}
 		peer = l // written as a client pending on that listener
 	} else if u.HasPeer && peer != 0 && !k.seen[peer] {
@@ -251,6 +277,26 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	}
 	defer unix.Close(cfd)
 
+	if off, err := unix.GetsockoptInt(cfd, unix.SOL_SOCKET, unix.SO_PEEK_OFF); err == nil && off != -1 {
+		return refuse(fmt.Sprintf("its peek offset is set (SO_PEEK_OFF %d): not supported yet", off))
+	}
+	var msgs [][]byte
+	var scm [][]uint32
+	if u.State != uapi.TCP_LISTEN {
+		var inflight [][]int
+		msgs, inflight, err = peekQueue(cfd, u.Type, u.Shutdown&uapi.RCV_SHUTDOWN != 0)
+		if err != nil {
+			return fmt.Errorf("%s: read its queue: %w", obj, err)
+		}
+		scm, err = k.collectInFlight(t, inflight, refuse)
+		closeInFlight(inflight)
+		if err != nil {
+			return err
+		}
+		// The files in flight took the ids after e's: e takes the next.
+		e.Id = proto.Uint32(t.Dump.NextFileID())
+	}
+
 	usk := &skunix.UnixSkEntry{
 		Id: e.Id, Ino: proto.Uint32(ino), Type: proto.Uint32(uint32(u.Type)), State: proto.Uint32(uint32(u.State)),
 		Flags: proto.Uint32(flags), Uflags: proto.Uint32(0), Backlog: proto.Uint32(0), Peer: proto.Uint32(peer),
@@ -280,27 +326,53 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	if usk.Opts, err = sockOpts(cfd); err != nil {
 		return fmt.Errorf("%s: %w", obj, err)
 	}
-	if off, err := unix.GetsockoptInt(cfd, unix.SOL_SOCKET, unix.SO_PEEK_OFF); err == nil && off != -1 {
-		return refuse(fmt.Sprintf("its peek offset is set (SO_PEEK_OFF %d): not supported yet", off))
+	if len(msgs) > 0 {
+		if t.Dump.SkQueues == nil {
+			t.Dump.SkQueues = map[uint32][][]byte{}
+		}
+		t.Dump.SkQueues[e.GetId()] = msgs
 	}
-	if u.State != uapi.TCP_LISTEN {
-		msgs, err := peekQueue(cfd, u.Type, u.Shutdown&uapi.RCV_SHUTDOWN != 0)
-		if errors.Is(err, errInFlight) {
-			return refuse("its receive queue holds file descriptors in flight (SCM_RIGHTS): not supported yet; dump once they are received")
+	if len(scm) > 0 {
+		if t.Dump.SkScm == nil {
+			t.Dump.SkScm = map[uint32][][]uint32{}
 		}
-		if err != nil {
-			return fmt.Errorf("%s: read its queue: %w", obj, err)
-		}
-		if len(msgs) > 0 {
-			if t.Dump.SkQueues == nil {
-				t.Dump.SkQueues = map[uint32][][]byte{}
-			}
-			t.Dump.SkQueues[e.GetId()] = msgs
-		}
+		t.Dump.SkScm[e.GetId()] = scm
 	}
 	e.Type = fdinfo.FdTypes_UNIXSK.Enum()
 	e.Usk = usk
 	return nil
+}
+
+// collectInFlight adds to the dump the files in flight that peekQueue
+// found (inflight[i] are ckpt's copies of those of message i) and
+// returns, by message, their file ids (nil when no message has any). A
+// file in flight is dumped as a file of its own, which no fd holds: a
+// regular file reopened by path at its offset. Other kinds are refused.
+func (k *unixKind) collectInFlight(t Task, inflight [][]int, refuse func(string) error) ([][]uint32, error) {
+	var scm [][]uint32
+	for i, fds := range inflight {
+		for _, x := range fds {
+			fe, what := inFlightFile(x)
+			if fe == nil {
+				return nil, refuse(fmt.Sprintf("message %d of its receive queue carries a file descriptor in flight (SCM_RIGHTS): %s, which ckpt cannot restore yet (only regular files in flight come back); let the receiver take it before the dump", i+1, what))
+			}
+		}
+	}
+	for i, fds := range inflight {
+		if len(fds) == 0 {
+			continue
+		}
+		if scm == nil {
+			scm = make([][]uint32, len(inflight))
+		}
+		for _, x := range fds {
+			fe, _ := inFlightFile(x)
+			fe.Id = proto.Uint32(t.Dump.NextFileID())
+			fe.Reg.Id = fe.Id
+			scm[i] = append(scm[i], t.Dump.AddFile(fe))
+		}
+	}
+	return scm, nil
 }
 
 // boundFile finds where the file of a socket bound to a path is now
@@ -416,9 +488,6 @@ func sockOpts(fd int) (*skopts.SkOptsEntry, error) {
 	return o, nil
 }
 
-// errInFlight marks a queue that holds descriptors (SCM_RIGHTS).
-var errInFlight = errors.New("descriptors in flight")
-
 // maxQueue bounds what one socket's queue may hold at dump (the kernel's
 // own limits keep it far below).
 const maxQueue = 64 << 20
@@ -426,17 +495,23 @@ const maxQueue = 64 << 20
 // peekQueue reads every message queued to be read on fd without taking
 // any out: MSG_PEEK from a peek offset that starts at 0 and moves past
 // each message read (SO_PEEK_OFF), put back to -1 afterwards. A datagram
-// or seqpacket record comes whole, a stream in chunks. Descriptors in
-// flight show as SCM_RIGHTS: the copies that peeking installs in ckpt are
-// closed and errInFlight returned.
-func peekQueue(fd int, typ uint8, rcvShut bool) ([][]byte, error) {
+// or seqpacket record comes whole, a stream in chunks (a chunk ends with
+// the part that carries files). Descriptors in flight (SCM_RIGHTS) are installed in ckpt
+// by the peek (unix_peek_fds): fds[i] are those of message i, for the
+// caller to close (closed here on error).
+func peekQueue(fd int, typ uint8, rcvShut bool) (msgs [][]byte, fds [][]int, err error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0); err != nil {
-		return nil, fmt.Errorf("SO_PEEK_OFF: %w", err)
+		return nil, nil, fmt.Errorf("SO_PEEK_OFF: %w", err)
 	}
 	defer unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, -1)
+	defer func() {
+		if err != nil {
+			closeInFlight(fds)
+			msgs, fds = nil, nil
+		}
+	}()
 	buf := make([]byte, 1<<16)
-	oob := make([]byte, 4096)
-	var out [][]byte
+	oob := make([]byte, unix.CmsgSpace(4*253)+unix.CmsgSpace(64)) // SCM_MAX_FD files, and credentials
 	total := 0
 	for {
 		flags := unix.MSG_PEEK | unix.MSG_DONTWAIT | unix.MSG_CMSG_CLOEXEC
@@ -445,54 +520,128 @@ func peekQueue(fd int, typ uint8, rcvShut bool) ([][]byte, error) {
 		}
 		n, oobn, rflags, _, err := unix.Recvmsg(fd, buf, oob, flags)
 		if err == unix.EAGAIN {
-			return out, nil
+			return msgs, fds, nil
 		}
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return msgs, fds, err
 		}
+		var got []int
 		if oobn > 0 {
-			cms, err := unix.ParseSocketControlMessage(oob[:oobn])
-			if err != nil {
-				return nil, fmt.Errorf("control message: %w", err)
-			}
-			rights := false
-			for _, cm := range cms {
-				if cm.Header.Level == unix.SOL_SOCKET && cm.Header.Type == unix.SCM_RIGHTS {
-					rights = true
-					if fds, err := unix.ParseUnixRights(&cm); err == nil {
-						for _, x := range fds {
-							unix.Close(x)
-						}
-					}
-				}
-			}
-			if rights {
-				return nil, errInFlight
+			if got, err = rightsOf(oob[:oobn]); err != nil {
+				closeInFlight([][]int{got})
+				return msgs, fds, err
 			}
 		}
 		if rflags&unix.MSG_CTRUNC != 0 {
-			return nil, errInFlight
+			closeInFlight([][]int{got})
+			return msgs, fds, fmt.Errorf("a message carries more control data than %d bytes", len(oob))
 		}
 		if n > len(buf) {
 			// A record longer than the buffer: start again with one that fits.
+			closeInFlight(append(fds, got))
 			buf = make([]byte, n)
 			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			out, total = nil, 0
+			msgs, fds, total = nil, nil, 0
 			continue
 		}
-		if n == 0 && (typ == unix.SOCK_STREAM || rcvShut) {
-			return out, nil // end of the stream, or of a shut-down queue
+		if n == 0 && len(got) == 0 && (typ == unix.SOCK_STREAM || rcvShut) {
+			return msgs, fds, nil // end of the stream, or of a shut-down queue
 		}
-		out = append(out, append([]byte{}, buf[:n]...))
-		if total += n; total > maxQueue || len(out) > 1<<20 {
-			return nil, fmt.Errorf("more than %d bytes queued", maxQueue)
+		if typ == unix.SOCK_STREAM && len(got) > 0 && n > 1 {
+			// A stream chunk ends with the part that carries files, but
+			// where that part begins cannot be seen: a peek gives the
+			// files of the first part that has them however few bytes it
+			// asks for, from any offset before them (on 6.18 the peek
+			// walks on past the bytes it copies to the next part with
+			// files). The files go back with the chunk's last byte, so
+			// that a receiver that reads the bytes sent before them, by
+			// their length, does not get (and lose) them: it gets them
+			// with the read that takes the last byte.
+			msgs = append(msgs, append([]byte{}, buf[:n-1]...), []byte{buf[n-1]})
+			fds = append(fds, nil, got)
+			total += n
+			continue
+		}
+		msgs = append(msgs, append([]byte{}, buf[:n]...))
+		fds = append(fds, got)
+		if total += n; total > maxQueue || len(msgs) > 1<<20 {
+			return msgs, fds, fmt.Errorf("more than %d bytes queued", maxQueue)
 		}
 	}
+}
+
+// rightsOf returns the files that the SCM_RIGHTS messages among control
+// messages b installed (other control messages, credentials, are left).
+func rightsOf(b []byte) ([]int, error) {
+	cms, err := unix.ParseSocketControlMessage(b)
+	if err != nil {
+		return nil, fmt.Errorf("control message: %w", err)
+	}
+	var out []int
+	for i := range cms {
+		if cms[i].Header.Level != unix.SOL_SOCKET || cms[i].Header.Type != unix.SCM_RIGHTS {
+			continue
+		}
+		fds, err := unix.ParseUnixRights(&cms[i])
+		if err != nil {
+			return out, fmt.Errorf("SCM_RIGHTS: %w", err)
+		}
+		out = append(out, fds...)
+	}
+	return out, nil
+}
+
+// closeInFlight closes ckpt's copies of files in flight.
+func closeInFlight(fds [][]int) {
+	for _, m := range fds {
+		for _, x := range m {
+			unix.Close(x)
+		}
+	}
+}
+
+// inFlightFile makes the files.img entry (id left to the caller) of a
+// file in flight that ckpt holds at x; for a file ckpt cannot restore it
+// returns no entry and what the file is.
+func inFlightFile(x int) (*fdinfo.FileEntry, string) {
+	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", x))
+	if err != nil {
+		return nil, fmt.Sprintf("a file ckpt cannot look at (%v)", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(x, &st); err != nil {
+		return nil, fmt.Sprintf("%s, which ckpt cannot stat (%v)", link, err)
+	}
+	var sfs unix.Statfs_t
+	_ = unix.Fstatfs(x, &sfs)
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFSOCK:
+		return nil, fmt.Sprintf("a socket (%s)", link)
+	case st.Mode&unix.S_IFMT == unix.S_IFIFO && strings.HasPrefix(link, "pipe:"):
+		return nil, fmt.Sprintf("a pipe end (%s)", link)
+	case st.Mode&unix.S_IFMT == unix.S_IFIFO:
+		return nil, fmt.Sprintf("a FIFO (%s)", link)
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return nil, fmt.Sprintf("a file of mode %#o (%s)", st.Mode&unix.S_IFMT, link)
+	case !filepath.IsAbs(link) || strings.HasPrefix(link, "/memfd:") || sfs.Type == uapi.MQUEUE_MAGIC:
+		return nil, fmt.Sprintf("a file without a path to open again (%s)", link)
+	case st.Nlink == 0 || strings.HasSuffix(link, deletedMark):
+		return nil, fmt.Sprintf("a regular file that was unlinked (%s)", link)
+	}
+	fl, err := unix.FcntlInt(uintptr(x), unix.F_GETFL, 0)
+	if err != nil {
+		return nil, fmt.Sprintf("%s, whose flags ckpt cannot read (%v)", link, err)
+	}
+	pos, err := unix.Seek(x, 0, io.SeekCurrent)
+	if err != nil {
+		pos = 0 // a file without an offset
+	}
+	return RegEntry(0, link, uint32(fl)&^unix.O_CLOEXEC, uint64(pos), &st), ""
 }
 
 // Open gives the task the socket of e at num; the first call of a
@@ -579,6 +728,8 @@ type builder struct {
 	pidfd  int
 	copies map[uint32]int
 	queues map[uint32][][]byte
+	// scm are, beside queues, the file ids in flight of each message.
+	scm map[uint32][][]uint32
 	// moved are, by inode, where the files of sockets bound and renamed
 	// since are to go.
 	moved map[uint32]string
@@ -621,9 +772,11 @@ func (k *unixKind) build(r Restorer) (err error) {
 	}
 	b.orphan, b.orphanCopy = map[uint32]int{}, map[uint32]int{}
 	b.queues = map[uint32][][]byte{}
+	b.scm = map[uint32][][]uint32{}
 	for id, q := range d.SkQueues {
 		if ino, ok := byID[id]; ok {
 			b.queues[ino] = q
+			b.scm[ino] = d.SkScm[id]
 		}
 	}
 	b.moved = map[uint32]string{}
@@ -778,7 +931,7 @@ func (b *builder) run() error {
 		if len(q) == 0 || e.GetType() != unix.SOCK_DGRAM || len(e.GetName()) == 0 {
 			continue
 		}
-		if err := sendNamed(e, q); err != nil {
+		if err := sendNamed(e, q, b.rightsFor(e)); err != nil {
 			return fmt.Errorf("socket:[%d]: refill its queue: %w", ino(e), err)
 		}
 	}
@@ -812,8 +965,15 @@ func (b *builder) run() error {
 		if !ok {
 			return fmt.Errorf("socket:[%d]: %d messages queued but no peer to send them", ino(e), len(q))
 		}
-		for _, m := range q {
-			if err := sendAll(from, m, e.GetType() == unix.SOCK_STREAM); err != nil {
+		rights := b.rightsFor(e)
+		for i, m := range q {
+			oob, done, err := rights(i)
+			if err != nil {
+				return fmt.Errorf("socket:[%d]: message %d: %w", ino(e), i+1, err)
+			}
+			err = sendWith(from, m, oob, e.GetType() == unix.SOCK_STREAM)
+			done()
+			if err != nil {
 				return fmt.Errorf("socket:[%d]: refill its queue: %w", ino(e), err)
 			}
 		}
@@ -1198,9 +1358,79 @@ func setOpts(fd int, o *skopts.SkOptsEntry, late bool) error {
 	return nil
 }
 
+// rightsFunc gives the control message (SCM_RIGHTS) that message i of a
+// queue carries, nil for none, and a func that closes ckpt's copies of
+// its files once it is sent.
+type rightsFunc func(i int) (oob []byte, done func(), err error)
+
+// rightsFor returns the rightsFunc of e's queue: the files in flight of
+// each message are opened in home (in its mount namespace and with its
+// credentials, as the task would) and taken by ckpt, which sends them.
+func (b *builder) rightsFor(e *skunix.UnixSkEntry) rightsFunc {
+	scm := b.scm[ino(e)]
+	return func(i int) ([]byte, func(), error) {
+		if i >= len(scm) || len(scm[i]) == 0 {
+			return nil, func() {}, nil
+		}
+		var fds []int
+		done := func() {
+			for _, x := range fds {
+				unix.Close(x)
+			}
+		}
+		for _, id := range scm[i] {
+			x, err := b.openInFlight(id)
+			if err != nil {
+				done()
+				return nil, nil, err
+			}
+			fds = append(fds, x)
+		}
+		return unix.UnixRights(fds...), done, nil
+	}
+}
+
+// openInFlight opens file id of the dump, a file in flight, in home and
+// returns ckpt's copy of it (home's fd is closed).
+func (b *builder) openInFlight(id uint32) (int, error) {
+	f := b.r.Dump().Files[id]
+	reg := f.GetReg()
+	if reg == nil {
+		return -1, fmt.Errorf("file %d in flight: files.img has no regular file with that id", id)
+	}
+	p, err := b.r.PutString(reg.GetName())
+	if err != nil {
+		return -1, err
+	}
+	flags := uint64(reg.GetFlags()) &^ (unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_CLOEXEC)
+	var got uint64
+	if b.r.Compat() {
+		got, err = b.r.Syscall32(x86.SysOpenat, atFdcwd, p, flags, 0)
+	} else {
+		got, err = b.r.Syscall(x86.SysOpenat, atFdcwd, p, flags, 0)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("file in flight %s: open: %w", reg.GetName(), err)
+	}
+	c, err := unix.PidfdGetfd(b.pidfd, int(got), 0)
+	if _, cerr := b.r.Syscall(x86.SysClose, got); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return -1, fmt.Errorf("file in flight %s: pidfd_getfd: %w", reg.GetName(), err)
+	}
+	if pos := reg.GetPos(); pos != 0 {
+		if _, err := unix.Seek(c, int64(pos), io.SeekStart); err != nil {
+			unix.Close(c)
+			return -1, fmt.Errorf("file in flight %s: lseek to %d: %w", reg.GetName(), pos, err)
+		}
+	}
+	return c, nil
+}
+
 // sendNamed refills the queue of a named datagram socket: each datagram
 // sent to its name from a socket of ckpt's.
-func sendNamed(e *skunix.UnixSkEntry, q [][]byte) error {
+func sendNamed(e *skunix.UnixSkEntry, q [][]byte, rights rightsFunc) error {
 	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -1219,8 +1449,14 @@ func sendNamed(e *skunix.UnixSkEntry, q [][]byte) error {
 	} else {
 		to.Name = "@" + string(e.GetName()[1:])
 	}
-	for _, m := range q {
-		if err := unix.Sendmsg(s, m, nil, &to, unix.MSG_DONTWAIT); err != nil {
+	for i, m := range q {
+		oob, done, err := rights(i)
+		if err != nil {
+			return fmt.Errorf("message %d: %w", i+1, err)
+		}
+		err = unix.Sendmsg(s, m, oob, &to, unix.MSG_DONTWAIT)
+		done()
+		if err != nil {
 			return err
 		}
 	}
@@ -1228,9 +1464,13 @@ func sendNamed(e *skunix.UnixSkEntry, q [][]byte) error {
 }
 
 // sendAll sends m on fd: a stream may take it in parts, a record whole.
-func sendAll(fd int, m []byte, stream bool) error {
+func sendAll(fd int, m []byte, stream bool) error { return sendWith(fd, m, nil, stream) }
+
+// sendWith is sendAll with control message oob (files in flight) on the
+// first part.
+func sendWith(fd int, m, oob []byte, stream bool) error {
 	for {
-		n, err := unix.SendmsgN(fd, m, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		n, err := unix.SendmsgN(fd, m, oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 		if err == unix.EINTR {
 			continue
 		}
@@ -1240,6 +1480,6 @@ func sendAll(fd int, m []byte, stream bool) error {
 		if !stream || n == len(m) {
 			return nil
 		}
-		m = m[n:]
+		m, oob = m[n:], nil
 	}
 }

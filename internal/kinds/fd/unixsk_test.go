@@ -74,9 +74,11 @@ func TestUnixCollect(t *testing.T) {
 	}
 }
 
-// Descriptors in flight are refused by name and not lost.
+// Descriptors in flight are read with their message, stay queued, and
+// are collected as files of their own: a regular file with its offset
+// and flags; a pipe end is refused by name.
 func TestUnixRightsInFlight(t *testing.T) {
-	for _, typ := range []int{unix.SOCK_DGRAM, unix.SOCK_STREAM} {
+	for _, typ := range []int{unix.SOCK_DGRAM, unix.SOCK_STREAM, unix.SOCK_SEQPACKET} {
 		rightsInFlight(t, typ)
 	}
 }
@@ -87,17 +89,43 @@ func rightsInFlight(t *testing.T, typ int) {
 		t.Fatal(err)
 	}
 	closeAfter(t, sp[0], sp[1])
+	file, err := os.CreateTemp(t.TempDir(), "inflight")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	if _, err := file.WriteString("0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.Seek(4, 0); err != nil {
+		t.Fatal(err)
+	}
 	// Plain bytes first: the descriptor waits behind them.
 	if _, err := unix.Write(sp[0], []byte("plain")); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Sendmsg(sp[0], []byte("fd"), unix.UnixRights(0), nil, 0); err != nil {
+	if err := unix.Sendmsg(sp[0], []byte("fd"), unix.UnixRights(int(file.Fd())), nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err = peekQueue(sp[1], uint8(typ), false)
-	if err != errInFlight {
-		t.Errorf("type %d: peek: %v", typ, err)
+	msgs, fds, err := peekQueue(sp[1], uint8(typ), false)
+	if err != nil {
+		t.Fatalf("type %d: peek: %v", typ, err)
 	}
+	// A record comes whole; a stream's files go with its last byte.
+	want := []string{"plain", "fd"}
+	if typ == unix.SOCK_STREAM {
+		want = []string{"plainf", "d"}
+	}
+	if len(fds) != 2 || len(msgs) != 2 || string(msgs[0]) != want[0] || string(msgs[1]) != want[1] || len(fds[0]) != 0 || len(fds[1]) != 1 {
+		t.Errorf("type %d: messages %q, files %v", typ, msgs, fds)
+	}
+	if len(fds) > 0 && len(fds[len(fds)-1]) == 1 {
+		fe, what := inFlightFile(fds[len(fds)-1][0])
+		if fe == nil || fe.GetReg().GetName() != file.Name() || fe.GetReg().GetPos() != 4 || fe.GetReg().GetFlags()&unix.O_ACCMODE != unix.O_RDWR {
+			t.Errorf("type %d: in flight %v (%s)", typ, fe, what)
+		}
+	}
+	closeInFlight(fds)
 	if n, err := unix.Read(sp[1], make([]byte, 5)); n != 5 || err != nil {
 		t.Errorf("type %d: the plain bytes: %d, %v", typ, n, err)
 	}
@@ -106,13 +134,66 @@ func rightsInFlight(t *testing.T, typ int) {
 	if err != nil || oobn == 0 {
 		t.Errorf("type %d: the descriptor is gone: %v", typ, err)
 	}
-	if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-		for _, cm := range cms {
-			if fds, err := unix.ParseUnixRights(&cm); err == nil {
-				for _, f := range fds {
-					unix.Close(f)
-				}
+	got, _ := rightsOf(oob[:oobn])
+	closeInFlight([][]int{got})
+}
+
+// A queue whose message carries a pipe end is refused, naming it; one
+// that carries a regular file is collected with it as a file of its own.
+func TestUnixCollectInFlight(t *testing.T) {
+	pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		t.Skip("no pidfd:", err)
+	}
+	closeAfter(t, pidfd)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, p[0], p[1])
+	reg, err := os.Open("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	for _, withPipe := range []bool{false, true} {
+		sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeAfter(t, sp[0], sp[1])
+		rights := unix.UnixRights(int(reg.Fd()))
+		if withPipe {
+			rights = unix.UnixRights(p[1])
+		}
+		if err := unix.Sendmsg(sp[0], []byte("x"), nil, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Sendmsg(sp[0], []byte("y"), rights, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		k, d := New(), &model.Dump{}
+		if _, err := k.Classify(os.Getpid(), ownFile(t, sp[0]), Options{}); err != nil {
+			t.Fatal(err)
+		}
+		f := ownFile(t, sp[1])
+		kind, err := k.Classify(os.Getpid(), f, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &fdinfo.FileEntry{Id: proto.Uint32(d.NextFileID())}
+		err = kind.Collect(Task{Pid: os.Getpid(), Dump: d, Pidfd: pidfd}, f, 2, e)
+		if withPipe {
+			if err == nil || !strings.Contains(err.Error(), "a pipe end (pipe:[") || !strings.Contains(err.Error(), "message 2") {
+				t.Errorf("a pipe in flight: %v", err)
 			}
+			continue
+		}
+		if _, isReg := d.Files[1]; err != nil || e.GetId() != 2 || e.GetUsk().GetId() != 2 || !isReg {
+			t.Fatalf("collect: %v, entry %d, files %v", err, e.GetId(), d.Files)
+		}
+		if got := d.SkScm[2]; len(got) != 2 || len(got[0]) != 0 || len(got[1]) != 1 || got[1][0] != 1 || d.Files[1].GetReg() == nil {
+			t.Errorf("scm %v, files %v", got, d.Files)
 		}
 	}
 }
