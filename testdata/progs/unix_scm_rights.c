@@ -6,11 +6,15 @@
  * and then a message with two regular files (one read-write at offset 3,
  * one write-only O_APPEND); on a seqpacket socketpair, a plain record and
  * then a record with a read-only file at offset 5 of a file that was
- * written since; on a datagram socketpair, one datagram with a file. After
- * the restore every message reads back with its bytes, record boundaries
- * and files: offsets, access modes and flags as they were, the files'
- * contents readable and writable, and the read-write file shares its
- * offset with nothing else.
+ * written since, then a record with two pipe ends: the write end of a pipe
+ * whose read end the process keeps, and the read end (O_NONBLOCK) of a
+ * pipe whose write end it keeps, each pipe holding bytes; on a datagram
+ * socketpair, one datagram with a file. After the restore every message
+ * reads back with its bytes, record boundaries and files: offsets, access
+ * modes and flags as they were, the files' contents readable and
+ * writable, the pipes' bytes still in them and each pipe joining the end
+ * received to the end kept (writes go through, EOF once the write end
+ * received is closed).
  */
 #include "ckpt_test.h"
 
@@ -94,7 +98,7 @@ static void expect_plain(int sk, const char *want, const char *what)
 
 int main(void)
 {
-	int st[2], sq[2], sd[2], fds[2], files[2], f;
+	int st[2], sq[2], sd[2], pa[2], pb[2], fds[2], files[2], f;
 	char buf[64];
 	ssize_t n;
 
@@ -121,6 +125,16 @@ int main(void)
 	files[0] = open_at("data.txt", O_RDONLY, 5);
 	send_fds(sq[0], "rec+fd", files, 1);
 	close(files[0]);
+	/* Seqpacket: a record with two pipe ends. */
+	CHECK_SYS(pipe(pa) == 0 && pipe(pb) == 0, "pipe");
+	ckpt_write_all(pa[1], "in-a", 4);
+	ckpt_write_all(pb[1], "in-b", 4);
+	CHECK_SYS(fcntl(pb[0], F_SETFL, O_NONBLOCK) == 0, "O_NONBLOCK");
+	files[0] = pa[1];
+	files[1] = pb[0];
+	send_fds(sq[0], "pipes", files, 2);
+	close(pa[1]);
+	close(pb[0]);
 	/* Datagram: one datagram with a file. */
 	files[0] = open_at("data.txt", O_RDONLY, 8);
 	send_fds(sd[0], "dgram+fd", files, 1);
@@ -154,6 +168,19 @@ int main(void)
 	recv_fds(sq[1], "rec+fd", fds, 1, "record with a file");
 	expect_file(fds[0], 5, O_RDONLY, 0, "5678X!", "read-only file");
 	close(fds[0]);
+	recv_fds(sq[1], "pipes", fds, 2, "record with pipe ends");
+	expect_file(fds[0], -1, O_WRONLY, 0, NULL, "write end in flight");
+	expect_file(fds[1], -1, O_RDONLY, O_NONBLOCK, NULL, "read end in flight");
+	ckpt_write_all(fds[0], "+more", 5);
+	n = read(pa[0], buf, sizeof(buf));
+	CHECK(n == 9 && memcmp(buf, "in-a+more", 9) == 0, "pipe a: read '%.*s'", (int)(n > 0 ? n : 0), buf);
+	close(fds[0]);
+	CHECK(read(pa[0], buf, sizeof(buf)) == 0, "pipe a: no EOF once the end received is closed");
+	ckpt_write_all(pb[1], "+more", 5);
+	n = read(fds[1], buf, sizeof(buf));
+	CHECK(n == 9 && memcmp(buf, "in-b+more", 9) == 0, "pipe b: read '%.*s'", (int)(n > 0 ? n : 0), buf);
+	CHECK(read(fds[1], buf, sizeof(buf)) < 0 && errno == EAGAIN, "pipe b: not non-blocking");
+	close(fds[1]);
 	recv_fds(sd[1], "dgram+fd", fds, 1, "datagram with a file");
 	expect_file(fds[0], 8, O_RDONLY, 0, "8X!", "datagram's file");
 	close(fds[0]);

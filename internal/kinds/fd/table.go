@@ -33,9 +33,10 @@ type Kinds struct {
 func New() *Kinds {
 	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}, pty: &ptyKind{}, inet: &inetKind{}}
 	k.fifo = &fifoKind{reg: k.regfile}
+	pipes := &pipeKind{}
 	k.all = []Kind{
 		k.stdio,
-		&pipeKind{},
+		pipes,
 		k.memfd, // before regfile: a memfd is an unlinked regular file
 		k.regfile,
 		&eventfdKind{},
@@ -43,7 +44,7 @@ func New() *Kinds {
 		&timerfdKind{},
 		&signalfdKind{},
 		k.fifo,
-		&unixKind{},
+		&unixKind{pipes: pipes},
 		&inotifyKind{},
 		k.inet,
 		&netlinkKind{},

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pipe"
 	skopts "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-opts"
 	skunix "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-unix"
 	"golang.org/x/sys/unix"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/sockdiag"
 	"github.com/ckpt/ckpt/internal/uapi"
@@ -67,14 +69,24 @@ type unixKind struct {
 	diag       map[uint32]*sockdiag.Unix
 	frozen     bool
 	listenerOf map[uint32]uint32
+	// peeked are, by inode, the queues read at Match, for Collect.
+	peeked map[uint32]peekedQueue
 	// extAdded are the sockets outside the tree written already as the
 	// peers of dumped ones (--ext-unix-sk).
 	extAdded map[uint32]bool
 
+	// pipes is the pipe kind, told at Match of the pipe ends in flight
+	// (so that a pipe whose other end the tree holds is the tree's) and
+	// asked at restore to make them.
+	pipes *pipeKind
+
 	// home is the process where the restore made the sockets; spare is,
-	// by socket inode, the fd there that holds it.
+	// by socket inode, the fd there that holds it; keep are fds of home
+	// that hold files in flight made there (pipe ends that other
+	// processes open through /proc/PID/fd), closed with the spares.
 	home  Restorer
 	spare map[uint32]int
+	keep  []int
 }
 
 // uskExtern marks, in UnixSkEntry.uflags, a socket outside the tree that a
@@ -123,7 +135,70 @@ func (k *unixKind) Match(f *File, o Options) (bool, error) {
 	if _, ok := k.holder[ino]; !ok {
 		k.holder[ino] = fmt.Sprintf("fd %d of task %d", f.Fd, f.Pid)
 	}
+	if u.State != uapi.TCP_LISTEN && k.pipes != nil {
+		k.pipesInFlight(f, u)
+	}
 	return true, nil
+}
+
+// pipesInFlight tells the pipe kind which pipe ends the messages queued
+// on f carry, before any fd is collected: a pipe whose one end is in
+// flight and whose other a task holds is the tree's. A queue that cannot
+// be read here is read again, and its error reported, by Collect.
+func (k *unixKind) pipesInFlight(f *File, u *sockdiag.Unix) {
+	if _, done := k.peeked[u.Ino]; done {
+		return // another fd of the same socket
+	}
+	pid := f.Pid
+	if pid == 0 {
+		pid = os.Getpid()
+	}
+	c, err := fdOf(pid, f.Fd)
+	if err != nil {
+		return
+	}
+	defer unix.Close(c)
+	if off, err := unix.GetsockoptInt(c, unix.SOL_SOCKET, unix.SO_PEEK_OFF); err != nil || off != -1 {
+		return
+	}
+	msgs, fds, err := peekQueue(c, u.Type, u.Shutdown&uapi.RCV_SHUTDOWN != 0)
+	if err != nil {
+		return
+	}
+	// Kept for Collect: a second peek would miss the empty records,
+	// which the kernel marks peeked and then skips at a peek offset
+	// (__skb_try_recv_from_queue).
+	if k.peeked == nil {
+		k.peeked = map[uint32]peekedQueue{}
+	}
+	k.peeked[u.Ino] = peekedQueue{msgs, fds}
+	for _, m := range fds {
+		for _, x := range m {
+			var st unix.Stat_t
+			if ino, ok := pipeOf(x, &st); ok {
+				fl, err := unix.FcntlInt(uintptr(x), unix.F_GETFL, 0)
+				if err == nil {
+					k.pipes.addInFlight(ino, fl&unix.O_ACCMODE == unix.O_WRONLY)
+				}
+			}
+		}
+	}
+}
+
+// peekedQueue is a socket's queue as Match read it: the messages and
+// ckpt's copies of the files in flight that each carries.
+type peekedQueue struct {
+	msgs [][]byte
+	fds  [][]int
+}
+
+// pipeOf tells whether x is an end of a pipe, and its inode.
+func pipeOf(x int, st *unix.Stat_t) (uint64, bool) {
+	if unix.Fstat(x, st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return 0, false
+	}
+	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", x))
+	return st.Ino, err == nil && strings.HasPrefix(link, "pipe:")
 }
 
 // unixTypeName names a unix socket type for messages.
@@ -284,8 +359,10 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	var scm [][]uint32
 	if u.State != uapi.TCP_LISTEN {
 		var inflight [][]int
-		msgs, inflight, err = peekQueue(cfd, u.Type, u.Shutdown&uapi.RCV_SHUTDOWN != 0)
-		if err != nil {
+		if q, ok := k.peeked[ino]; ok {
+			delete(k.peeked, ino)
+			msgs, inflight = q.msgs, q.fds
+		} else if msgs, inflight, err = peekQueue(cfd, u.Type, u.Shutdown&uapi.RCV_SHUTDOWN != 0); err != nil {
 			return fmt.Errorf("%s: read its queue: %w", obj, err)
 		}
 		scm, err = k.collectInFlight(t, inflight, refuse)
@@ -347,28 +424,58 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 // found (inflight[i] are ckpt's copies of those of message i) and
 // returns, by message, their file ids (nil when no message has any). A
 // file in flight is dumped as a file of its own, which no fd holds: a
-// regular file reopened by path at its offset. Other kinds are refused.
+// regular file reopened by path at its offset, or a pipe end (the pipe
+// the tree's, with its bytes). Other kinds are refused.
 func (k *unixKind) collectInFlight(t Task, inflight [][]int, refuse func(string) error) ([][]uint32, error) {
 	var scm [][]uint32
+	ents := make([][]*fdinfo.FileEntry, len(inflight))
 	for i, fds := range inflight {
 		for _, x := range fds {
 			fe, what := inFlightFile(x)
 			if fe == nil {
-				return nil, refuse(fmt.Sprintf("message %d of its receive queue carries a file descriptor in flight (SCM_RIGHTS): %s, which ckpt cannot restore yet (only regular files in flight come back); let the receiver take it before the dump", i+1, what))
+				return nil, refuse(fmt.Sprintf("message %d of its receive queue carries a file descriptor in flight (SCM_RIGHTS): %s, which ckpt cannot restore yet (regular files and pipe ends in flight come back); let the receiver take it before the dump", i+1, what))
 			}
+			if pe := fe.GetPipe(); pe != nil {
+				write := pe.GetFlags()&unix.O_ACCMODE == unix.O_WRONLY
+				ino := uint64(pe.GetPipeId())
+				if k.pipes == nil || !k.pipes.inFlight(ino, write) {
+					return nil, refuse(fmt.Sprintf("message %d of its receive queue carries an end of pipe:[%d] that was not in flight when the tree's files were listed: dump again", i+1, ino))
+				}
+				r, w := false, false
+				if t.PipeEnds != nil {
+					r, w = t.PipeEnds(ino)
+				}
+				if r, w = r || k.pipes.inFlight(ino, false), w || k.pipes.inFlight(ino, true); !r || !w {
+					return nil, refuse(fmt.Sprintf("message %d of its receive queue carries an end of pipe:[%d] in flight whose other end is held outside the dumped tree (or closed): pipes to the outside are not supported yet; let the receiver take it before the dump", i+1, ino))
+				}
+				if _, ok := t.Dump.Pipes[uint32(ino)]; !ok {
+					pd, err := pipeData(os.Getpid(), x)
+					if err != nil {
+						return nil, fmt.Errorf("message %d: pipe:[%d] in flight: %w", i+1, ino, err)
+					}
+					if t.Dump.Pipes == nil {
+						t.Dump.Pipes = map[uint32]model.PipeData{}
+					}
+					t.Dump.Pipes[uint32(ino)] = pd
+				}
+			}
+			ents[i] = append(ents[i], fe)
 		}
 	}
-	for i, fds := range inflight {
-		if len(fds) == 0 {
+	for i, es := range ents {
+		if len(es) == 0 {
 			continue
 		}
 		if scm == nil {
 			scm = make([][]uint32, len(inflight))
 		}
-		for _, x := range fds {
-			fe, _ := inFlightFile(x)
+		for _, fe := range es {
 			fe.Id = proto.Uint32(t.Dump.NextFileID())
-			fe.Reg.Id = fe.Id
+			if fe.Reg != nil {
+				fe.Reg.Id = fe.Id
+			} else {
+				fe.Pipe.Id = fe.Id
+			}
 			scm[i] = append(scm[i], t.Dump.AddFile(fe))
 		}
 	}
@@ -606,8 +713,8 @@ func closeInFlight(fds [][]int) {
 }
 
 // inFlightFile makes the files.img entry (id left to the caller) of a
-// file in flight that ckpt holds at x; for a file ckpt cannot restore it
-// returns no entry and what the file is.
+// file in flight that ckpt holds at x, a regular file or a pipe end; for
+// a file ckpt cannot restore it returns no entry and what the file is.
 func inFlightFile(x int) (*fdinfo.FileEntry, string) {
 	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", x))
 	if err != nil {
@@ -623,7 +730,13 @@ func inFlightFile(x int) (*fdinfo.FileEntry, string) {
 	case st.Mode&unix.S_IFMT == unix.S_IFSOCK:
 		return nil, fmt.Sprintf("a socket (%s)", link)
 	case st.Mode&unix.S_IFMT == unix.S_IFIFO && strings.HasPrefix(link, "pipe:"):
-		return nil, fmt.Sprintf("a pipe end (%s)", link)
+		fl, err := unix.FcntlInt(uintptr(x), unix.F_GETFL, 0)
+		if err != nil {
+			return nil, fmt.Sprintf("a pipe end (%s), whose flags ckpt cannot read (%v)", link, err)
+		}
+		return &fdinfo.FileEntry{Type: fdinfo.FdTypes_PIPE.Enum(), Pipe: &pipe.PipeEntry{
+			Id: proto.Uint32(0), PipeId: proto.Uint32(uint32(st.Ino)), Flags: proto.Uint32(uint32(fl) &^ unix.O_CLOEXEC), Fown: noOwner(),
+		}}, ""
 	case st.Mode&unix.S_IFMT == unix.S_IFIFO:
 		return nil, fmt.Sprintf("a FIFO (%s)", link)
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
@@ -702,7 +815,12 @@ func (k *unixKind) FinishTree() error {
 			return fmt.Errorf("close the spare of unix socket socket:[%d] in %d: %w", ino, k.home.Pid(), err)
 		}
 	}
-	k.home, k.spare = nil, nil
+	for _, fd := range k.keep {
+		if _, err := k.home.Syscall(x86.SysClose, uint64(fd)); err != nil {
+			return fmt.Errorf("close fd %d, a file in flight, in %d: %w", fd, k.home.Pid(), err)
+		}
+	}
+	k.home, k.spare, k.keep = nil, nil, nil
 	return nil
 }
 
@@ -730,6 +848,10 @@ type builder struct {
 	queues map[uint32][][]byte
 	// scm are, beside queues, the file ids in flight of each message.
 	scm map[uint32][][]uint32
+	// pipes makes the pipe ends in flight; keep are the fds of home that
+	// hold them.
+	pipes *pipeKind
+	keep  []int
 	// moved are, by inode, where the files of sockets bound and renamed
 	// since are to go.
 	moved map[uint32]string
@@ -752,7 +874,7 @@ func isPath(name []byte) bool { return len(name) > 0 && name[0] != 0 }
 // build makes the sockets in r, which becomes their home.
 func (k *unixKind) build(r Restorer) (err error) {
 	d := r.Dump()
-	b := &builder{r: r, ents: map[uint32]*skunix.UnixSkEntry{}, fd: map[uint32]int{}, copies: map[uint32]int{}}
+	b := &builder{r: r, ents: map[uint32]*skunix.UnixSkEntry{}, fd: map[uint32]int{}, copies: map[uint32]int{}, pipes: k.pipes}
 	byID := map[uint32]uint32{}
 	b.ext = map[uint32]*skunix.UnixSkEntry{}
 	for id, f := range d.Files {
@@ -804,9 +926,12 @@ func (k *unixKind) build(r Restorer) (err error) {
 		for _, fd := range b.orphan {
 			_, _ = r.Syscall(x86.SysClose, uint64(fd))
 		}
+		for _, fd := range b.keep {
+			_, _ = r.Syscall(x86.SysClose, uint64(fd))
+		}
 		return err
 	}
-	k.home, k.spare = r, b.fd
+	k.home, k.spare, k.keep = r, b.fd, b.keep
 	return nil
 }
 
@@ -1379,7 +1504,7 @@ func (b *builder) rightsFor(e *skunix.UnixSkEntry) rightsFunc {
 			}
 		}
 		for _, id := range scm[i] {
-			x, err := b.openInFlight(id)
+			x, err := b.openInFlight(id, e)
 			if err != nil {
 				done()
 				return nil, nil, err
@@ -1390,13 +1515,35 @@ func (b *builder) rightsFor(e *skunix.UnixSkEntry) rightsFunc {
 	}
 }
 
-// openInFlight opens file id of the dump, a file in flight, in home and
-// returns ckpt's copy of it (home's fd is closed).
-func (b *builder) openInFlight(id uint32) (int, error) {
+// openInFlight opens file id of the dump, a file in flight on e's queue,
+// in home and returns ckpt's copy of it. Home's fd of a regular file is
+// closed; a pipe end is made by the pipe kind at a number of home above
+// the dumped fds, kept until every process has its files (another
+// process may open the pipe through it).
+func (b *builder) openInFlight(id uint32, e *skunix.UnixSkEntry) (int, error) {
 	f := b.r.Dump().Files[id]
+	if pe := f.GetPipe(); pe != nil {
+		if b.pipes == nil {
+			return -1, fmt.Errorf("pipe:[%d] in flight: no pipe kind to make it", pe.GetPipeId())
+		}
+		// A free number above the dumped fds: what F_DUPFD gives.
+		slot, err := b.r.Syscall(x86.SysFcntl, uint64(b.fd[ino(e)]), unix.F_DUPFD, uint64(b.r.MaxFd()+1))
+		if err != nil {
+			return -1, fmt.Errorf("pipe:[%d] in flight: a free fd: %w", pe.GetPipeId(), err)
+		}
+		b.keep = append(b.keep, int(slot))
+		if err := b.pipes.open(b.r, int(slot), pe, true); err != nil {
+			return -1, fmt.Errorf("pipe:[%d] in flight: %w", pe.GetPipeId(), err)
+		}
+		c, err := unix.PidfdGetfd(b.pidfd, int(slot), 0)
+		if err != nil {
+			return -1, fmt.Errorf("pipe:[%d] in flight: pidfd_getfd: %w", pe.GetPipeId(), err)
+		}
+		return c, nil
+	}
 	reg := f.GetReg()
 	if reg == nil {
-		return -1, fmt.Errorf("file %d in flight: files.img has no regular file with that id", id)
+		return -1, fmt.Errorf("file %d in flight: files.img has no regular file or pipe with that id", id)
 	}
 	p, err := b.r.PutString(reg.GetName())
 	if err != nil {
