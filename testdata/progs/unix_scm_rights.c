@@ -8,19 +8,21 @@
  * then a record with a read-only file at offset 5 of a file that was
  * written since, then a record with two pipe ends: the write end of a pipe
  * whose read end the process keeps, and the read end (O_NONBLOCK) of a
- * pipe whose write end it keeps, each pipe holding bytes; on a datagram
- * socketpair, one datagram with a file. After the restore every message
+ * pipe whose write end it keeps, each pipe holding bytes, then a record
+ * with the read end of a pipe whose write end only a child holds; on a
+ * datagram socketpair, one datagram with a file. After the restore every message
  * reads back with its bytes, record boundaries and files: offsets, access
  * modes and flags as they were, the files' contents readable and
  * writable, the pipes' bytes still in them and each pipe joining the end
  * received to the end kept (writes go through, EOF once the write end
- * received is closed).
+ * received is closed), the child's end writing into the end received.
  */
 #include "ckpt_test.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 static void send_fds(int sk, const char *msg, const int *fds, int n)
 {
@@ -98,11 +100,27 @@ static void expect_plain(int sk, const char *want, const char *what)
 
 int main(void)
 {
-	int st[2], sq[2], sd[2], pa[2], pb[2], fds[2], files[2], f;
+	int st[2], sq[2], sd[2], pa[2], pb[2], pc[2], ctl[2], fds[2], files[2], f, status;
 	char buf[64];
 	ssize_t n;
+	pid_t child;
 
 	ckpt_block_term();
+	/* A child that holds the write end of pipe c, and writes into it
+	 * when told to on ctl. */
+	CHECK_SYS(pipe(pc) == 0 && pipe(ctl) == 0, "pipe");
+	ckpt_write_all(pc[1], "in-c", 4);
+	child = fork();
+	CHECK_SYS(child >= 0, "fork");
+	if (child == 0) {
+		close(pc[0]);
+		close(ctl[1]);
+		if (read(ctl[0], buf, 2) != 2)
+			_exit(2);
+		_exit(write(pc[1], "from-child", 10) == 10 ? 0 : 3);
+	}
+	close(pc[1]);
+	close(ctl[0]);
 	CHECK_SYS(socketpair(AF_UNIX, SOCK_STREAM, 0, st) == 0, "socketpair stream");
 	CHECK_SYS(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sq) == 0, "socketpair seqpacket");
 	CHECK_SYS(socketpair(AF_UNIX, SOCK_DGRAM, 0, sd) == 0, "socketpair dgram");
@@ -135,6 +153,8 @@ int main(void)
 	send_fds(sq[0], "pipes", files, 2);
 	close(pa[1]);
 	close(pb[0]);
+	send_fds(sq[0], "child-pipe", &pc[0], 1);
+	close(pc[0]);
 	/* Datagram: one datagram with a file. */
 	files[0] = open_at("data.txt", O_RDONLY, 8);
 	send_fds(sd[0], "dgram+fd", files, 1);
@@ -181,6 +201,16 @@ int main(void)
 	CHECK(n == 9 && memcmp(buf, "in-b+more", 9) == 0, "pipe b: read '%.*s'", (int)(n > 0 ? n : 0), buf);
 	CHECK(read(fds[1], buf, sizeof(buf)) < 0 && errno == EAGAIN, "pipe b: not non-blocking");
 	close(fds[1]);
+	recv_fds(sq[1], "child-pipe", fds, 1, "record with the child's pipe");
+	n = read(fds[0], buf, 4);
+	CHECK(n == 4 && memcmp(buf, "in-c", 4) == 0, "pipe c: read '%.*s'", (int)(n > 0 ? n : 0), buf);
+	ckpt_write_all(ctl[1], "go", 2);
+	n = read(fds[0], buf, sizeof(buf));
+	CHECK(n == 10 && memcmp(buf, "from-child", 10) == 0, "pipe c: read '%.*s'", (int)(n > 0 ? n : 0), buf);
+	CHECK_SYS(waitpid(child, &status, 0) == child, "waitpid");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+	CHECK(read(fds[0], buf, sizeof(buf)) == 0, "pipe c: no EOF once the child is gone");
+	close(fds[0]);
 	recv_fds(sd[1], "dgram+fd", fds, 1, "datagram with a file");
 	expect_file(fds[0], 8, O_RDONLY, 0, "8X!", "datagram's file");
 	close(fds[0]);

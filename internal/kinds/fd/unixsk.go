@@ -365,7 +365,7 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		} else if msgs, inflight, err = peekQueue(cfd, u.Type, u.Shutdown&uapi.RCV_SHUTDOWN != 0); err != nil {
 			return fmt.Errorf("%s: read its queue: %w", obj, err)
 		}
-		scm, err = k.collectInFlight(t, inflight, refuse)
+		scm, err = k.collectInFlight(t, inflight, queuePlace(msgs, u.Type), refuse)
 		closeInFlight(inflight)
 		if err != nil {
 			return err
@@ -420,38 +420,54 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	return nil
 }
 
+// queuePlace names, for messages, where message i of a queue is: its
+// number, or for a stream (whose messages are chunks of ckpt's making)
+// the byte that ends it.
+func queuePlace(msgs [][]byte, typ uint8) func(int) string {
+	return func(i int) string {
+		if typ != unix.SOCK_STREAM {
+			return fmt.Sprintf("message %d of its receive queue", i+1)
+		}
+		n := 0
+		for _, m := range msgs[:i+1] {
+			n += len(m)
+		}
+		return fmt.Sprintf("its receive queue, at byte %d,", n)
+	}
+}
+
 // collectInFlight adds to the dump the files in flight that peekQueue
 // found (inflight[i] are ckpt's copies of those of message i) and
 // returns, by message, their file ids (nil when no message has any). A
 // file in flight is dumped as a file of its own, which no fd holds: a
 // regular file reopened by path at its offset, or a pipe end (the pipe
 // the tree's, with its bytes). Other kinds are refused.
-func (k *unixKind) collectInFlight(t Task, inflight [][]int, refuse func(string) error) ([][]uint32, error) {
+func (k *unixKind) collectInFlight(t Task, inflight [][]int, place func(int) string, refuse func(string) error) ([][]uint32, error) {
 	var scm [][]uint32
 	ents := make([][]*fdinfo.FileEntry, len(inflight))
 	for i, fds := range inflight {
 		for _, x := range fds {
 			fe, what := inFlightFile(x)
 			if fe == nil {
-				return nil, refuse(fmt.Sprintf("message %d of its receive queue carries a file descriptor in flight (SCM_RIGHTS): %s, which ckpt cannot restore yet (regular files and pipe ends in flight come back); let the receiver take it before the dump", i+1, what))
+				return nil, refuse(fmt.Sprintf("%s carries a file descriptor in flight (SCM_RIGHTS): %s, which ckpt cannot restore yet (regular files and pipe ends in flight come back); let the receiver take it before the dump", place(i), what))
 			}
 			if pe := fe.GetPipe(); pe != nil {
 				write := pe.GetFlags()&unix.O_ACCMODE == unix.O_WRONLY
 				ino := uint64(pe.GetPipeId())
 				if k.pipes == nil || !k.pipes.inFlight(ino, write) {
-					return nil, refuse(fmt.Sprintf("message %d of its receive queue carries an end of pipe:[%d] that was not in flight when the tree's files were listed: dump again", i+1, ino))
+					return nil, refuse(fmt.Sprintf("%s carries an end of pipe:[%d] that was not in flight when the tree's files were listed: dump again", place(i), ino))
 				}
 				r, w := false, false
 				if t.PipeEnds != nil {
 					r, w = t.PipeEnds(ino)
 				}
 				if r, w = r || k.pipes.inFlight(ino, false), w || k.pipes.inFlight(ino, true); !r || !w {
-					return nil, refuse(fmt.Sprintf("message %d of its receive queue carries an end of pipe:[%d] in flight whose other end is held outside the dumped tree (or closed): pipes to the outside are not supported yet; let the receiver take it before the dump", i+1, ino))
+					return nil, refuse(fmt.Sprintf("%s carries an end of pipe:[%d] in flight whose other end is held outside the dumped tree (or closed): pipes to the outside are not supported yet; let the receiver take it before the dump", place(i), ino))
 				}
 				if _, ok := t.Dump.Pipes[uint32(ino)]; !ok {
 					pd, err := pipeData(os.Getpid(), x)
 					if err != nil {
-						return nil, fmt.Errorf("message %d: pipe:[%d] in flight: %w", i+1, ino, err)
+						return nil, fmt.Errorf("%s: pipe:[%d] in flight: %w", place(i), ino, err)
 					}
 					if t.Dump.Pipes == nil {
 						t.Dump.Pipes = map[uint32]model.PipeData{}
@@ -728,7 +744,9 @@ func inFlightFile(x int) (*fdinfo.FileEntry, string) {
 	_ = unix.Fstatfs(x, &sfs)
 	switch {
 	case st.Mode&unix.S_IFMT == unix.S_IFSOCK:
-		return nil, fmt.Sprintf("a socket (%s)", link)
+		return nil, fmt.Sprintf("%s (%s)", sockdiag.Describe(uint32(st.Ino)), link)
+	case strings.HasPrefix(link, "anon_inode:"):
+		return nil, fmt.Sprintf("%s (%s)", describe(&File{Path: link, Stat: st}), link)
 	case st.Mode&unix.S_IFMT == unix.S_IFIFO && strings.HasPrefix(link, "pipe:"):
 		fl, err := unix.FcntlInt(uintptr(x), unix.F_GETFL, 0)
 		if err != nil {

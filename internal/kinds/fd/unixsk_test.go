@@ -183,7 +183,7 @@ func TestUnixCollectInFlight(t *testing.T) {
 		closeAfter(t, sp[0], sp[1])
 		if c.name == "socket" {
 			c.fd = sp[0]
-			c.refuse = "a socket (socket:["
+			c.refuse = "a unix seqpacket socket" // sockdiag.Describe
 		}
 		if err := unix.Sendmsg(sp[0], []byte("x"), nil, nil, 0); err != nil {
 			t.Fatal(err)
