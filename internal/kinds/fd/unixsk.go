@@ -41,15 +41,20 @@ import (
 // an entry flagged USK_EXTERN and connected to by name at restore. A
 // client whose connection a listener of the tree has not accepted yet is
 // written with the listener as its peer. Descriptors in flight are found
-// as SCM_RIGHTS while peeking (UNIX_DIAG does not show queue contents)
-// and refused.
+// as SCM_RIGHTS while peeking (UNIX_DIAG does not show queue contents):
+// regular files, pipe ends and unix sockets are dumped as files of their
+// own that no fd holds, listed in the message's sk_packet_entry.scm; the
+// queues are read once, at Match, so that the pipes and sockets in
+// flight count as the tree's before any fd is collected. Other files in
+// flight are refused by kind.
 //
 // Restore: every unix socket of the dump is made at once, inside the
 // first process that needs one ("home"), in an order that gives each its
 // place: bound listeners first, then connections (socketpair for unnamed
 // pairs; connect and accept for a connection whose accepting end has the
 // listener's name, so that it has that name again), then pending
-// connections, then the queues refilled from the peer's side, options,
+// connections, then the queues refilled from the peer's side (with the
+// files in flight: opened in home and sent by ckpt), options,
 // shutdowns, file modes, renamed files moved where they were found, and
 // the paths that were unlinked unlinked. Everything is made with 64-bit
 // syscalls, in ia32 tasks too: a socket keeps nothing of the ABI that
@@ -71,6 +76,10 @@ type unixKind struct {
 	listenerOf map[uint32]uint32
 	// peeked are, by inode, the queues read at Match, for Collect.
 	peeked map[uint32]peekedQueue
+	// inflightSk are the unix sockets that queued messages carry (files
+	// in flight), by inode; inflightID the file ids of those collected.
+	inflightSk map[uint32]bool
+	inflightID map[uint32]uint32
 	// extAdded are the sockets outside the tree written already as the
 	// peers of dumped ones (--ext-unix-sk).
 	extAdded map[uint32]bool
@@ -135,17 +144,20 @@ func (k *unixKind) Match(f *File, o Options) (bool, error) {
 	if _, ok := k.holder[ino]; !ok {
 		k.holder[ino] = fmt.Sprintf("fd %d of task %d", f.Fd, f.Pid)
 	}
-	if u.State != uapi.TCP_LISTEN && k.pipes != nil {
-		k.pipesInFlight(f, u)
+	if u.State != uapi.TCP_LISTEN {
+		k.filesInFlight(f, u)
 	}
 	return true, nil
 }
 
-// pipesInFlight tells the pipe kind which pipe ends the messages queued
-// on f carry, before any fd is collected: a pipe whose one end is in
-// flight and whose other a task holds is the tree's. A queue that cannot
-// be read here is read again, and its error reported, by Collect.
-func (k *unixKind) pipesInFlight(f *File, u *sockdiag.Unix) {
+// filesInFlight reads, before any fd is collected, the files that the
+// messages queued on f carry: the pipe kind learns which pipe ends are
+// in flight (a pipe whose one end is in flight and whose other a task
+// holds is the tree's), and a unix socket in flight counts as one of
+// the tree's (its peer may be a task's), its own queue read in turn. A
+// queue that cannot be read here is read again, and its error
+// reported, by Collect.
+func (k *unixKind) filesInFlight(f *File, u *sockdiag.Unix) {
 	if _, done := k.peeked[u.Ino]; done {
 		return // another fd of the same socket
 	}
@@ -158,6 +170,14 @@ func (k *unixKind) pipesInFlight(f *File, u *sockdiag.Unix) {
 		return
 	}
 	defer unix.Close(c)
+	k.scanQueue(c, u)
+}
+
+// scanQueue is filesInFlight on ckpt's copy c of socket u.
+func (k *unixKind) scanQueue(c int, u *sockdiag.Unix) {
+	if _, done := k.peeked[u.Ino]; done {
+		return
+	}
 	if off, err := unix.GetsockoptInt(c, unix.SOL_SOCKET, unix.SO_PEEK_OFF); err != nil || off != -1 {
 		return
 	}
@@ -177,9 +197,25 @@ func (k *unixKind) pipesInFlight(f *File, u *sockdiag.Unix) {
 			var st unix.Stat_t
 			if ino, ok := pipeOf(x, &st); ok {
 				fl, err := unix.FcntlInt(uintptr(x), unix.F_GETFL, 0)
-				if err == nil {
+				if err == nil && k.pipes != nil {
 					k.pipes.addInFlight(ino, fl&unix.O_ACCMODE == unix.O_WRONLY)
 				}
+				continue
+			}
+			if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+				continue
+			}
+			su, err := k.lookup(uint32(st.Ino))
+			if err != nil || su == nil {
+				continue // not a unix socket: refused by Collect
+			}
+			if k.inflightSk == nil {
+				k.inflightSk = map[uint32]bool{}
+			}
+			k.inflightSk[su.Ino] = true
+			k.seen[su.Ino] = true
+			if su.State != uapi.TCP_LISTEN {
+				k.scanQueue(x, su)
 			}
 		}
 	}
@@ -420,6 +456,45 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	return nil
 }
 
+// collectSocketInFlight collects the unix socket ino that a queued
+// message carries (ckpt's copy at x) as a file of its own, once however
+// many messages carry it, and returns its file id.
+func (k *unixKind) collectSocketInFlight(t Task, x int, ino uint32, place string, refuse func(string) error) (uint32, error) {
+	if id, ok := k.inflightID[ino]; ok {
+		return id, nil
+	}
+	self, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return 0, fmt.Errorf("pidfd_open: %w", err)
+	}
+	defer unix.Close(self)
+	var st unix.Stat_t
+	if err := unix.Fstat(x, &st); err != nil {
+		return 0, err
+	}
+	fl, err := unix.FcntlInt(uintptr(x), unix.F_GETFL, 0)
+	if err != nil {
+		return 0, err
+	}
+	// Collected like a task's socket, through ckpt's own copy.
+	own := t
+	own.Pidfd = self
+	e := &fdinfo.FileEntry{Id: proto.Uint32(t.Dump.NextFileID())}
+	if err := k.Collect(own, &File{Fd: x, Path: fmt.Sprintf("socket:[%d]", ino), Stat: st}, uint32(fl)&^unix.O_CLOEXEC, e); err != nil {
+		var ue *ckerr.UnsupportedError
+		if errors.As(err, &ue) {
+			return 0, refuse(fmt.Sprintf("%s carries in flight (SCM_RIGHTS) %s: %s", place, strings.TrimPrefix(ue.Object, fmt.Sprintf("fd %d, ", x)), ue.Reason))
+		}
+		return 0, fmt.Errorf("%s: socket:[%d] in flight: %w", place, ino, err)
+	}
+	id := t.Dump.AddFile(e)
+	if k.inflightID == nil {
+		k.inflightID = map[uint32]uint32{}
+	}
+	k.inflightID[ino] = id
+	return id, nil
+}
+
 // queuePlace names, for messages, where message i of a queue is: its
 // number, or for a stream (whose messages are chunks of ckpt's making)
 // the byte that ends it.
@@ -447,6 +522,15 @@ func (k *unixKind) collectInFlight(t Task, inflight [][]int, place func(int) str
 	ents := make([][]*fdinfo.FileEntry, len(inflight))
 	for i, fds := range inflight {
 		for _, x := range fds {
+			var st unix.Stat_t
+			if unix.Fstat(x, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK && k.inflightSk[uint32(st.Ino)] {
+				// A unix socket: collected below, as the tree's.
+				if h, held := k.holder[uint32(st.Ino)]; held {
+					return nil, refuse(fmt.Sprintf("%s carries in flight (SCM_RIGHTS) %s, which %s holds too: a socket both in flight and held by a task is not supported yet; let the receiver take it before the dump", place(i), sockdiag.Describe(uint32(st.Ino)), h))
+				}
+				ents[i] = append(ents[i], &fdinfo.FileEntry{Type: fdinfo.FdTypes_UNIXSK.Enum(), Usk: &skunix.UnixSkEntry{Ino: proto.Uint32(uint32(st.Ino))}})
+				continue
+			}
 			fe, what := inFlightFile(x)
 			if fe == nil {
 				return nil, refuse(fmt.Sprintf("%s carries a file descriptor in flight (SCM_RIGHTS): %s, which ckpt cannot restore yet (regular files and pipe ends in flight come back); let the receiver take it before the dump", place(i), what))
@@ -485,7 +569,15 @@ func (k *unixKind) collectInFlight(t Task, inflight [][]int, place func(int) str
 		if scm == nil {
 			scm = make([][]uint32, len(inflight))
 		}
-		for _, fe := range es {
+		for j, fe := range es {
+			if fe.Usk != nil {
+				id, err := k.collectSocketInFlight(t, inflight[i][j], fe.Usk.GetIno(), place(i), refuse)
+				if err != nil {
+					return nil, err
+				}
+				scm[i] = append(scm[i], id)
+				continue
+			}
 			fe.Id = proto.Uint32(t.Dump.NextFileID())
 			if fe.Reg != nil {
 				fe.Reg.Id = fe.Id
@@ -1540,6 +1632,19 @@ func (b *builder) rightsFor(e *skunix.UnixSkEntry) rightsFunc {
 // process may open the pipe through it).
 func (b *builder) openInFlight(id uint32, e *skunix.UnixSkEntry) (int, error) {
 	f := b.r.Dump().Files[id]
+	if usk := f.GetUsk(); usk != nil {
+		// A socket of the dump, made with the others: ckpt sends its copy.
+		c, ok := b.copies[usk.GetIno()]
+		if !ok {
+			return -1, fmt.Errorf("socket:[%d] in flight was not made", usk.GetIno())
+		}
+		// No fd's Open sets its status flags (the sockets are made
+		// non-blocking): set here, on the open file it shares.
+		if _, err := unix.FcntlInt(uintptr(c), unix.F_SETFL, int(usk.GetFlags()&^unix.O_ACCMODE)); err != nil {
+			return -1, fmt.Errorf("socket:[%d] in flight: fcntl(F_SETFL): %w", usk.GetIno(), err)
+		}
+		return unix.FcntlInt(uintptr(c), unix.F_DUPFD_CLOEXEC, 0)
+	}
 	if pe := f.GetPipe(); pe != nil {
 		if b.pipes == nil {
 			return -1, fmt.Errorf("pipe:[%d] in flight: no pipe kind to make it", pe.GetPipeId())

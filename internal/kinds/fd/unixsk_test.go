@@ -175,15 +175,29 @@ func TestUnixCollectInFlight(t *testing.T) {
 		{"pipe", p[1], true, ""},
 		{"pipe to the outside", p[1], false, "held outside the dumped tree"},
 		{"socket", pidfd, false, "message 2 of its receive queue carries a file descriptor in flight (SCM_RIGHTS): a file"},
+		{"unix socket", -1, false, ""},
 	} {
 		sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		closeAfter(t, sp[0], sp[1])
-		if c.name == "socket" {
-			c.fd = sp[0]
-			c.refuse = "a unix seqpacket socket" // sockdiag.Describe
+		var z [2]int
+		switch c.name {
+		case "socket":
+			c.fd = sp[0] // held by a task too
+			c.refuse = "which fd "
+		case "unix socket":
+			// One end of a pair whose other end the tree holds, in
+			// flight only, with a byte queued.
+			if z, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
+				t.Fatal(err)
+			}
+			closeAfter(t, z[0])
+			if _, err := unix.Write(z[0], []byte("z")); err != nil {
+				t.Fatal(err)
+			}
+			c.fd = z[1]
 		}
 		if err := unix.Sendmsg(sp[0], []byte("x"), nil, nil, 0); err != nil {
 			t.Fatal(err)
@@ -191,9 +205,21 @@ func TestUnixCollectInFlight(t *testing.T) {
 		if err := unix.Sendmsg(sp[0], []byte("y"), unix.UnixRights(c.fd), nil, 0); err != nil {
 			t.Fatal(err)
 		}
+		var zst unix.Stat_t
+		if c.name == "unix socket" {
+			if err := unix.Fstat(z[1], &zst); err != nil {
+				t.Fatal(err)
+			}
+			unix.Close(z[1])
+		}
 		k, d := New(), &model.Dump{}
 		if _, err := k.Classify(os.Getpid(), ownFile(t, sp[0]), Options{}); err != nil {
 			t.Fatal(err)
+		}
+		if c.name == "unix socket" {
+			if _, err := k.Classify(os.Getpid(), ownFile(t, z[0]), Options{}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		f := ownFile(t, sp[1])
 		kind, err := k.Classify(os.Getpid(), f, Options{})
@@ -215,7 +241,12 @@ func TestUnixCollectInFlight(t *testing.T) {
 		if got := d.SkScm[2]; len(got) != 2 || len(got[0]) != 0 || len(got[1]) != 1 || got[1][0] != 1 {
 			t.Errorf("%s: scm %v", c.name, got)
 		}
-		if c.fd == p[1] {
+		if c.name == "unix socket" {
+			u := d.Files[1].GetUsk()
+			if u.GetIno() != uint32(zst.Ino) || u.GetId() != 1 || u.GetPeer() == 0 || len(d.SkQueues[1]) != 1 || string(d.SkQueues[1][0]) != "z" {
+				t.Errorf("socket in flight %v, its queue %q", u, d.SkQueues[1])
+			}
+		} else if c.fd == p[1] {
 			pe := d.Files[1].GetPipe()
 			if pe.GetPipeId() != uint32(pst.Ino) || pe.GetFlags()&unix.O_ACCMODE != unix.O_WRONLY || pe.GetId() != 1 || string(d.Pipes[uint32(pst.Ino)].Data) != "piped" {
 				t.Errorf("pipe in flight %v, data %v", pe, d.Pipes)
