@@ -456,6 +456,53 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	return nil
 }
 
+// inFlightName names a file in flight of entry fe for messages.
+func inFlightName(fe *fdinfo.FileEntry) string {
+	if pe := fe.GetPipe(); pe != nil {
+		return fmt.Sprintf("an end of pipe:[%d]", pe.GetPipeId())
+	}
+	return "the regular file " + fe.GetReg().GetName()
+}
+
+// heldByTree finds an fd of a process of the tree that holds the open
+// file that ckpt holds at x (kcmp KCMP_FILE), looking at the fds that
+// stat to the same file in /proc/PID/fd of every process inTree tells
+// is the tree's.
+func heldByTree(inTree func(pid int) bool, x int) (pid, fd int, ok bool) {
+	var st unix.Stat_t
+	if inTree == nil || unix.Fstat(x, &st) != nil {
+		return 0, 0, false
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, 0, false
+	}
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self || !inTree(pid) {
+			continue
+		}
+		dir := fmt.Sprintf("/proc/%d/fd", pid)
+		fds, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, f := range fds {
+			n, err := strconv.Atoi(f.Name())
+			var fst unix.Stat_t
+			if err != nil || unix.Stat(dir+"/"+f.Name(), &fst) != nil || fst.Dev != st.Dev || fst.Ino != st.Ino {
+				continue
+			}
+			r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(self), uintptr(pid), uapi.KCMP_FILE, uintptr(x), uintptr(n), 0)
+			if errno == 0 && r == 0 {
+				return pid, n, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
 // collectSocketInFlight collects the unix socket ino that a queued
 // message carries (ckpt's copy at x) as a file of its own, once however
 // many messages carry it, and returns its file id.
@@ -534,6 +581,9 @@ func (k *unixKind) collectInFlight(t Task, inflight [][]int, place func(int) str
 			fe, what := inFlightFile(x)
 			if fe == nil {
 				return nil, refuse(fmt.Sprintf("%s carries a file descriptor in flight (SCM_RIGHTS): %s, which ckpt cannot restore yet (regular files and pipe ends in flight come back); let the receiver take it before the dump", place(i), what))
+			}
+			if pid, n, held := heldByTree(t.InTree, x); held {
+				return nil, refuse(fmt.Sprintf("%s carries in flight (SCM_RIGHTS) %s, which fd %d of task %d holds too, as the same open file: a file both in flight and held cannot come back yet (it would come back as two open files, no longer sharing offset and flags); let the receiver take it, or the task close its fd, before the dump", place(i), inFlightName(fe), n, pid))
 			}
 			if pe := fe.GetPipe(); pe != nil {
 				write := pe.GetFlags()&unix.O_ACCMODE == unix.O_WRONLY
