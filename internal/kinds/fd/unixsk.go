@@ -4,6 +4,7 @@ package fd
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -841,7 +842,8 @@ func peekQueue(fd int, typ uint8, rcvShut bool) (msgs [][]byte, fds [][]int, err
 }
 
 // rightsOf returns the files that the SCM_RIGHTS messages among control
-// messages b installed (other control messages, credentials, are left).
+// messages b installed (credentials are left; the pidfd of the sender
+// that SO_PASSPIDFD has the kernel install, SCM_PIDFD, is closed).
 func rightsOf(b []byte) ([]int, error) {
 	cms, err := unix.ParseSocketControlMessage(b)
 	if err != nil {
@@ -849,6 +851,10 @@ func rightsOf(b []byte) ([]int, error) {
 	}
 	var out []int
 	for i := range cms {
+		if cms[i].Header.Level == unix.SOL_SOCKET && cms[i].Header.Type == unix.SCM_PIDFD && len(cms[i].Data) >= 4 {
+			unix.Close(int(int32(binary.LittleEndian.Uint32(cms[i].Data))))
+			continue
+		}
 		if cms[i].Header.Level != unix.SOL_SOCKET || cms[i].Header.Type != unix.SCM_RIGHTS {
 			continue
 		}

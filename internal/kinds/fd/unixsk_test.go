@@ -306,3 +306,35 @@ func TestUnixExtDgram(t *testing.T) {
 		}
 	}
 }
+
+// With SO_PASSPIDFD the peek installs the sender's pidfd (SCM_PIDFD),
+// which peekQueue closes: no file of ckpt's is left behind.
+func TestUnixPeekPidfd(t *testing.T) {
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, sp[0], sp[1])
+	const soPassPidfd = 76 // SO_PASSPIDFD, include/uapi/asm-generic/socket.h (Linux 6.5)
+	if err := unix.SetsockoptInt(sp[1], unix.SOL_SOCKET, soPassPidfd, 1); err != nil {
+		t.Skip("no SO_PASSPIDFD:", err)
+	}
+	if _, err := unix.Write(sp[0], []byte("m")); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, fds, err := peekQueue(sp[1], unix.SOCK_DGRAM, false)
+	if err != nil || len(msgs) != 1 || len(fds[0]) != 0 {
+		t.Fatalf("peek: %q, %v, %v", msgs, fds, err)
+	}
+	after, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Errorf("%d fds before the peek, %d after", len(before), len(after))
+	}
+}
