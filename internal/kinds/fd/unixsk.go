@@ -440,6 +440,10 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	if usk.Opts, err = sockOpts(cfd); err != nil {
 		return fmt.Errorf("%s: %w", obj, err)
 	}
+	if v, err := unix.GetsockoptInt(cfd, unix.SOL_SOCKET, uapi.SO_PASSPIDFD); err == nil && v != 0 {
+		// CRIU's sk_opts_entry has no field for it: it would be lost.
+		return refuse("SO_PASSPIDFD is set on it (its messages come with their sender's pidfd): not supported yet; clear it before the dump")
+	}
 	if len(msgs) > 0 {
 		if t.Dump.SkQueues == nil {
 			t.Dump.SkQueues = map[uint32][][]byte{}

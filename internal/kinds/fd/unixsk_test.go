@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/uapi"
 )
 
 // A seqpacket pair of this process is collected with its records, which
@@ -315,8 +316,7 @@ func TestUnixPeekPidfd(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeAfter(t, sp[0], sp[1])
-	const soPassPidfd = 76 // SO_PASSPIDFD, include/uapi/asm-generic/socket.h (Linux 6.5)
-	if err := unix.SetsockoptInt(sp[1], unix.SOL_SOCKET, soPassPidfd, 1); err != nil {
+	if err := unix.SetsockoptInt(sp[1], unix.SOL_SOCKET, uapi.SO_PASSPIDFD, 1); err != nil {
 		t.Skip("no SO_PASSPIDFD:", err)
 	}
 	if _, err := unix.Write(sp[0], []byte("m")); err != nil {
@@ -336,5 +336,24 @@ func TestUnixPeekPidfd(t *testing.T) {
 	}
 	if len(after) != len(before) {
 		t.Errorf("%d fds before the peek, %d after", len(before), len(after))
+	}
+	// The option itself, which the image cannot hold, is refused.
+	k, d := New(), &model.Dump{}
+	if _, err := k.Classify(os.Getpid(), ownFile(t, sp[0]), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f := ownFile(t, sp[1])
+	kind, err := k.Classify(os.Getpid(), f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		t.Skip("no pidfd:", err)
+	}
+	closeAfter(t, pidfd)
+	err = kind.Collect(Task{Pid: os.Getpid(), Dump: d, Pidfd: pidfd}, f, 2, &fdinfo.FileEntry{Id: proto.Uint32(1)})
+	if err == nil || !strings.Contains(err.Error(), "SO_PASSPIDFD") {
+		t.Errorf("SO_PASSPIDFD: %v", err)
 	}
 }
