@@ -81,6 +81,9 @@ type unixKind struct {
 	// in flight), by inode; inflightID the file ids of those collected.
 	inflightSk map[uint32]bool
 	inflightID map[uint32]uint32
+	// collecting are the sockets in flight being collected (a cycle of
+	// them is refused).
+	collecting map[uint32]bool
 	// extAdded are the sockets outside the tree written already as the
 	// peers of dumped ones (--ext-unix-sk).
 	extAdded map[uint32]bool
@@ -515,6 +518,15 @@ func (k *unixKind) collectSocketInFlight(t Task, x int, ino uint32, place string
 	if id, ok := k.inflightID[ino]; ok {
 		return id, nil
 	}
+	if k.collecting[ino] {
+		// Its own queue carries it, or carries a socket that does.
+		return 0, refuse(fmt.Sprintf("%s carries in flight (SCM_RIGHTS) socket:[%d], which messages in flight on it carry in turn: a cycle of sockets in flight is not supported yet; let the receiver take them before the dump", place, ino))
+	}
+	if k.collecting == nil {
+		k.collecting = map[uint32]bool{}
+	}
+	k.collecting[ino] = true
+	defer delete(k.collecting, ino)
 	self, err := unix.PidfdOpen(os.Getpid(), 0)
 	if err != nil {
 		return 0, fmt.Errorf("pidfd_open: %w", err)

@@ -357,3 +357,48 @@ func TestUnixPeekPidfd(t *testing.T) {
 		t.Errorf("SO_PASSPIDFD: %v", err)
 	}
 }
+
+// A socket in flight whose own queue carries it (a cycle that only the
+// kernel's garbage collector would free) is refused, not followed
+// forever.
+func TestUnixInFlightCycle(t *testing.T) {
+	pidfd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		t.Skip("no pidfd:", err)
+	}
+	closeAfter(t, pidfd)
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, sp[0], sp[1])
+	z, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, z[0])
+	// z[1] carries itself, and sp[1] carries z[1]; only sp and z[0] are
+	// held.
+	if err := unix.Sendmsg(z[0], []byte("self"), unix.UnixRights(z[1]), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Sendmsg(sp[0], []byte("z"), unix.UnixRights(z[1]), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(z[1])
+	k, d := New(), &model.Dump{}
+	for _, fd := range []int{sp[0], z[0]} {
+		if _, err := k.Classify(os.Getpid(), ownFile(t, fd), Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := ownFile(t, sp[1])
+	kind, err := k.Classify(os.Getpid(), f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = kind.Collect(Task{Pid: os.Getpid(), Dump: d, Pidfd: pidfd}, f, 2, &fdinfo.FileEntry{Id: proto.Uint32(1)})
+	if err == nil || !strings.Contains(err.Error(), "cycle") {
+		t.Errorf("a cycle in flight: %v", err)
+	}
+}
