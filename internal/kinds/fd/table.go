@@ -34,9 +34,10 @@ type Kinds struct {
 func New() *Kinds {
 	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}, pty: &ptyKind{}, inet: &inetKind{}, mq: &posixMQKind{}}
 	k.fifo = &fifoKind{reg: k.regfile}
+	pipes := &pipeKind{}
 	k.all = []Kind{
 		k.stdio,
-		&pipeKind{},
+		pipes,
 		k.memfd, // before regfile: a memfd is an unlinked regular file
 		k.regfile,
 		&eventfdKind{},
@@ -44,7 +45,7 @@ func New() *Kinds {
 		&timerfdKind{},
 		&signalfdKind{},
 		k.fifo,
-		&unixKind{},
+		&unixKind{pipes: pipes},
 		&inotifyKind{},
 		k.inet,
 		&netlinkKind{},
