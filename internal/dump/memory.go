@@ -160,6 +160,33 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			if err := ft.saveShmem(pid, v); err != nil {
 				return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
 			}
+		case vma.Hugetlb:
+			// Anonymous hugetlb memory, as CRIU writes it: an anonymous
+			// area whose flags carry MAP_HUGETLB and the page size.
+			hf, err := vma.HugetlbFlags(pid, se)
+			if err != nil {
+				return nil, err
+			}
+			flags |= unix.MAP_ANONYMOUS | hf
+			if v.Shared {
+				status |= image.VMAAnonShared
+				e.Shmid = proto.Uint64(v.Inode)
+				if err := ft.saveShmem(pid, v); err != nil {
+					return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
+				}
+			} else {
+				status |= image.VMAAnonPrivate
+				dumpPages = true
+			}
+		case vma.AIORing:
+			// CRIU's record: the area marked as a ring alone, its pages
+			// (header and events) saved whole, and an aio_ring_entry.
+			if _, err := vma.ReadAIORing(pid, v); err != nil {
+				return nil, err
+			}
+			status = image.VMAAreaAIORing
+			p.MM.Aios = append(p.MM.Aios, vma.AIORingEntry(v))
+			dumpPages, wholeVMA = true, true
 		case vma.AnonPrivate:
 			flags |= unix.MAP_ANONYMOUS
 			status |= image.VMAAnonPrivate

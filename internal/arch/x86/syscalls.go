@@ -85,6 +85,11 @@ const (
 	SysShmctl
 	SysVmsplice
 	SysPreadv
+	SysMremap
+	SysIoSetup
+	SysIoDestroy
+	SysIoSubmit
+	SysIoGetevents
 	numSyscalls
 )
 
@@ -174,6 +179,13 @@ var sysNums = [numSyscalls][2]int{
 	SysVmsplice:        {278, 316},
 	// ia32: compat_sys_preadv, the offset split into two 32-bit halves.
 	SysPreadv: {295, 333},
+	SysMremap: {25, 163},
+	// The aio calls (fs/aio.c); ia32 has compat_sys_io_setup/submit/
+	// getevents with 32-bit pointers and old_timespec32.
+	SysIoSetup:     {206, 245},
+	SysIoDestroy:   {207, 246},
+	SysIoSubmit:    {209, 248},
+	SysIoGetevents: {208, 247},
 }
 
 var sysNames = [numSyscalls]string{
@@ -190,7 +202,7 @@ var sysNames = [numSyscalls]string{
 	"socket", "socketpair", "bind", "listen", "connect", "accept4",
 	"pidfd_open", "pidfd_getfd",
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "shmat", "shmctl",
-	"vmsplice", "preadv",
+	"vmsplice", "preadv", "mremap", "io_setup", "io_destroy", "io_submit", "io_getevents",
 }
 
 func (s Syscall) String() string {
