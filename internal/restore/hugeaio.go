@@ -109,9 +109,10 @@ const (
 // mremap (the kernel's aio_ring_mremap then takes the dumped address as
 // the context's id, which is what the task holds).
 //
-// The syscalls are the native ones in native and ia32 tasks alike: the
-// aio context is a plain number to the kernel, and the ring ends at the
-// dumped address whatever io_setup chose.
+// An ia32 task makes its context with the ia32 io_setup (see
+// restoreAIORing); the other calls are the native ones in both kinds of
+// task: they take the ids and iocb pointers ckpt writes, as 64-bit
+// values, and mremap goes to a fixed address.
 func (r *restorer) restoreAIORings() error {
 	vmas := map[uint64]*vmaimg.VmaEntry{}
 	for _, v := range r.im.MM.GetVmas() {
@@ -152,7 +153,14 @@ func (r *restorer) restoreAIORing(id, ringLen uint64, nrReq uint32) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.inj.Syscall(x86.SysIoSetup, uint64(nrReq), ctxp); err != nil {
+	setup := r.inj.Syscall
+	if r.im.Compat {
+		// A native io_setup in an ia32 task looks for room for the
+		// ring above the task's 4 GiB limit and fails (ENOMEM); the
+		// ia32 one (compat_sys_io_setup) writes a 32-bit id.
+		setup = r.inj.Syscall32
+	}
+	if _, err := setup(x86.SysIoSetup, uint64(nrReq), ctxp); err != nil {
 		return fmt.Errorf("io_setup(%d): %w", nrReq, err)
 	}
 	b := make([]byte, 8)
