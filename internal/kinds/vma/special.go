@@ -18,13 +18,27 @@ import (
 // HugetlbFlags returns the mmap flags that map a hugetlb area se again
 // with its page size: MAP_HUGETLB and the page size's MAP_HUGE_* bits,
 // as CRIU writes them into vma_entry.flags (its MAP_HUGETLB_2MB, ...).
-// The page size is smaps' KernelPageSize.
+// The page size is smaps' KernelPageSize. A shared area must map its
+// whole object (see below).
 func HugetlbFlags(pid int, se procfs.SmapsEntry) (uint32, error) {
 	v := se.VMA
 	hf := uapi.MapHugeFlag(se.KernelPageSize)
 	if hf == 0 || se.KernelPageSize <= uint64(os.Getpagesize()) {
 		return 0, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x %s", v.Start, v.End, v.Path),
 			fmt.Sprintf("hugetlb memory with a page size of %d bytes (smaps KernelPageSize) cannot be dumped", se.KernelPageSize))
+	}
+	if v.Shared {
+		// The restore fills a shared object through its mapping
+		// (hugetlbfs has no write(2)), so the area must map it whole.
+		var st unix.Stat_t
+		mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
+		if err := unix.Stat(mf, &st); err != nil {
+			return 0, fmt.Errorf("task %d: vma %#x-%#x %s: stat: %w", pid, v.Start, v.End, v.Path, err)
+		}
+		if v.Offset != 0 || uint64(st.Size) != v.End-v.Start {
+			return 0, ckerr.Unsupported(pid, fmt.Sprintf("vma %#x-%#x %s", v.Start, v.End, v.Path),
+				fmt.Sprintf("shared hugetlb memory mapped in part (%d bytes at offset %d of %d) cannot be dumped yet", v.End-v.Start, v.Offset, st.Size))
+		}
 	}
 	return unix.MAP_HUGETLB | hf, nil
 }
