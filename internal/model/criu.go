@@ -49,9 +49,11 @@ import (
 //     (network, user, cgroup, time), and what else only CRIU restores
 //     (criuRefusal).
 //   - Anonymous hugetlb memory (MAP_HUGETLB) is an anonymous area whose
-//     vma_entry.flags carry MAP_HUGETLB and the page size's MAP_HUGE_*
-//     bits (CRIU's MAP_HUGETLB_2MB, ...); a shared one's content is
-//     saved as other shared anonymous memory's.
+//     vma_entry.flags carry MAP_HUGETLB (CRIU sets it from VmFlags "ht")
+//     and the page size's MAP_HUGE_* bits (CRIU's MAP_HUGETLB_2MB, ...);
+//     a shared one's content is saved as other shared anonymous
+//     memory's, VMA_ANON_SHARED: the form CRIU writes where the kernel
+//     has no hugetlb memfds, and restores everywhere.
 //   - An AIO ring's area has status VMA_AREA_AIORING alone (no
 //     VMA_AREA_REGULAR), flags MAP_SHARED as maps shows it, its pages
 //     (header and events) saved whole, and an aio_ring_entry in mm.aios
@@ -86,6 +88,9 @@ import (
 //     "TCP": the name is the one difference a program can see
 //     (getsockopt SOL_MPTCP fails the same way on both;
 //     internal/kinds/fd/tcprepair.go, mptcpEstablished).
+//   - CRIU on a kernel with hugetlb memfds writes a shared MAP_HUGETLB
+//     area as a memfd area (VMA_AREA_MEMFD, memfd hugetlb_flag), which
+//     ckpt does not restore (hugetlb memfds are refused): its mmap fails.
 //   - A CRIU 3.17 dump of shared anonymous memory on Linux 6.1 names it
 //     a memfd (memfd.img), which ckpt restores as one; a file area of a
 //     kind ckpt does not map is refused naming its type (Dump.RegFile).
