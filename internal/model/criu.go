@@ -90,7 +90,7 @@ import (
 //     internal/kinds/fd/tcprepair.go, mptcpEstablished).
 //   - CRIU on a kernel with hugetlb memfds writes a shared MAP_HUGETLB
 //     area as a memfd area (VMA_AREA_MEMFD, memfd hugetlb_flag), which
-//     ckpt does not restore (hugetlb memfds are refused): its mmap fails.
+//     ckpt's restore refuses by name (hugetlb memfds are not restored).
 //   - A CRIU 3.17 dump of shared anonymous memory on Linux 6.1 names it
 //     a memfd (memfd.img), which ckpt restores as one; a file area of a
 //     kind ckpt does not map is refused naming its type (Dump.RegFile).

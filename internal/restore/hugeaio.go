@@ -24,6 +24,11 @@ import (
 // flags is mapped, whether this machine has its page size, naming the
 // size when it does not.
 func checkHugetlb(v *vmaimg.VmaEntry) error {
+	if v.GetStatus()&(image.VMAFilePrivate|image.VMAFileShared) != 0 {
+		// CRIU writes a shared MAP_HUGETLB area so where the kernel
+		// has hugetlb memfds.
+		return fmt.Errorf("vma %#x-%#x maps a hugetlb file or memfd (MFD_HUGETLB): not restored by ckpt", v.GetStart(), v.GetEnd())
+	}
 	size := uapi.MapHugeSize(v.GetFlags())
 	if size == 0 {
 		return nil // the default huge page size, whichever it is
@@ -38,7 +43,9 @@ func checkHugetlb(v *vmaimg.VmaEntry) error {
 // hugetlbMapError explains a failed mmap of hugetlb area v: most often
 // the pool has too few free pages of its size.
 func hugetlbMapError(v *vmaimg.VmaEntry, err error) error {
-	if !errors.Is(err, unix.ENOMEM) && !errors.Is(err, unix.EINVAL) {
+	// hugetlb_reserve_pages fails with ENOMEM when the pool cannot
+	// cover the area.
+	if !errors.Is(err, unix.ENOMEM) {
 		return err
 	}
 	size := uapi.MapHugeSize(v.GetFlags())

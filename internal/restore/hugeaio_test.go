@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -30,6 +31,11 @@ func TestCheckHugetlb(t *testing.T) {
 	}
 	if err := checkHugetlb(hugeVMA(2 << 20)); err != nil {
 		t.Logf("2 MiB pages (this kernel may have no hugetlb): %v", err)
+	}
+	memfd := hugeVMA(2 << 20)
+	memfd.Status = proto.Uint32(image.VMAAreaRegular | image.VMAFileShared | image.VMAAreaMemfd)
+	if err := checkHugetlb(memfd); err == nil || !strings.Contains(err.Error(), "MFD_HUGETLB") {
+		t.Errorf("a hugetlb memfd area: %v", err)
 	}
 	err = hugetlbMapError(hugeVMA(2<<20), unix.ENOMEM)
 	if err == nil || !strings.Contains(err.Error(), "hugepages-2048kB/nr_hugepages") {
