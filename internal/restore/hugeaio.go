@@ -56,6 +56,40 @@ func hugetlbMapError(v *vmaimg.VmaEntry, err error) error {
 	return fmt.Errorf("hugetlb memory (%d kB pages): the pool has too few free pages for %d bytes (raise %s): %w", size>>10, v.GetEnd()-v.GetStart(), pool, err)
 }
 
+// mapProt is the protection area v is mapped with until its pages are
+// in: its own, but a private hugetlb area is writable meanwhile, as
+// kernels from 6.0 on may refuse forced writes (/proc/PID/mem) into
+// hugetlb memory that is not writable (mm/gup.c, the commit "mm/gup:
+// disallow FOLL_FORCE|FOLL_WRITE on hugetlb mappings"; 6.18 allows
+// them, unchecked which versions between do not); finishSpecialMemory
+// protects it as dumped.
+func mapProt(v *vmaimg.VmaEntry) uint64 {
+	p := uint64(v.GetProt())
+	if privateHugetlbRO(v) {
+		p |= unix.PROT_WRITE
+	}
+	return p
+}
+
+func privateHugetlbRO(v *vmaimg.VmaEntry) bool {
+	return isHugetlb(v) && v.GetFlags()&unix.MAP_SHARED == 0 && v.GetProt()&unix.PROT_WRITE == 0
+}
+
+// finishSpecialMemory runs once the dumped pages are in: private
+// hugetlb areas get their dumped protection (mapProt), AIO rings are
+// made again.
+func (r *restorer) finishSpecialMemory() error {
+	for _, v := range r.im.MM.GetVmas() {
+		if !privateHugetlbRO(v) || inSpans(span{v.GetStart(), v.GetEnd()}, r.keep) {
+			continue
+		}
+		if _, err := r.inj.Syscall(x86.SysMprotect, v.GetStart(), v.GetEnd()-v.GetStart(), uint64(v.GetProt())); err != nil {
+			return fmt.Errorf("vma %#x-%#x (hugetlb): protect as dumped: %w", v.GetStart(), v.GetEnd(), err)
+		}
+	}
+	return r.restoreAIORings()
+}
+
 // isHugetlb tells whether dumped area v is hugetlb memory.
 func isHugetlb(v *vmaimg.VmaEntry) bool { return v.GetFlags()&unix.MAP_HUGETLB != 0 }
 

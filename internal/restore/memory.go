@@ -100,7 +100,7 @@ func (r *restorer) mapVMAs() error {
 				return err
 			}
 		}
-		got, err := r.inj.Syscall(x86.SysMmap, start, end-start, uint64(v.GetProt()), flags, fd, v.GetPgoff())
+		got, err := r.inj.Syscall(x86.SysMmap, start, end-start, mapProt(v), flags, fd, v.GetPgoff())
 		if err != nil && isHugetlb(v) {
 			err = hugetlbMapError(v, err)
 		}

@@ -431,7 +431,7 @@ func (r *restorer) rebuildMemory() error {
 		{"map vDSO", r.mapVDSO},
 		{"map memory", r.mapVMAs},
 		{"fill pages", r.fillPages},
-		{"restore AIO rings", r.restoreAIORings},
+		{"finish hugetlb areas and AIO rings", r.finishSpecialMemory},
 	})
 }
 
