@@ -102,6 +102,7 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 
 	var out []*vmaimg.VmaEntry
 	var runs []pageRun
+	rings := map[procfs.VMA]uint32{} // AIO rings and their tails
 	for _, se := range vmas {
 		v := se.VMA
 		kind, err := vma.Classify(pid, se)
@@ -160,6 +161,38 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			if err := ft.saveShmem(pid, v); err != nil {
 				return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
 			}
+		case vma.Hugetlb:
+			// Anonymous hugetlb memory, as CRIU writes it: an anonymous
+			// area whose flags carry MAP_HUGETLB and the page size.
+			hf, err := vma.HugetlbFlags(pid, se)
+			if err != nil {
+				return nil, err
+			}
+			flags |= unix.MAP_ANONYMOUS | hf
+			if v.Shared {
+				status |= image.VMAAnonShared
+				e.Shmid = proto.Uint64(v.Inode)
+				if err := ft.saveShmem(pid, v); err != nil {
+					return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
+				}
+			} else {
+				status |= image.VMAAnonPrivate
+				dumpPages = true
+			}
+		case vma.AIORing:
+			// CRIU's record: the area marked as a ring alone, its pages
+			// (header and events) saved whole, and an aio_ring_entry.
+			hdr, err := vma.ReadAIORing(pid, v)
+			if err != nil {
+				return nil, err
+			}
+			if err := t.aioRingOwned(v, code); err != nil {
+				return nil, err
+			}
+			rings[v] = hdr.Tail
+			status = image.VMAAreaAIORing
+			p.MM.Aios = append(p.MM.Aios, vma.AIORingEntry(v))
+			dumpPages, wholeVMA = true, true
 		case vma.AnonPrivate:
 			flags |= unix.MAP_ANONYMOUS
 			status |= image.VMAAnonPrivate
@@ -277,6 +310,9 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 	defer t.startCopy(f, runs, stats)()
 	if err := t.copyRuns(runs, code, mem, f, stats); err != nil {
 		return nil, fmt.Errorf("dump memory: %w", err)
+	}
+	if err := aioRingsSettled(pid, mem, rings); err != nil {
+		return nil, err
 	}
 	if p.PagesID, p.Pagemap, err = pages.Finish(); err != nil {
 		return nil, err

@@ -307,6 +307,8 @@ func (s *summary) vmaKind(status uint32, shmid uint64) string {
 		return "anon"
 	case status&image.VMAAreaSysVIPC != 0:
 		return fmt.Sprintf("SysV shared memory %d", shmid)
+	case status&image.VMAAreaAIORing != 0:
+		return "AIO ring"
 	}
 	return fmt.Sprintf("status %#x", status)
 }

@@ -89,6 +89,11 @@ const (
 	SysMqUnlink
 	SysMqNotify
 	SysRtSigtimedwait
+	SysMremap
+	SysIoSetup
+	SysIoDestroy
+	SysIoSubmit
+	SysIoGetevents
 	numSyscalls
 )
 
@@ -185,6 +190,13 @@ var sysNums = [numSyscalls][2]int{
 	SysMqNotify: {244, 281}, // ia32: a compat_sigevent
 	// ia32: the call with the 32-bit old_timespec32.
 	SysRtSigtimedwait: {128, 177},
+	SysMremap:         {25, 163},
+	// The aio calls (fs/aio.c); ia32 has compat_sys_io_setup/submit/
+	// getevents with 32-bit pointers and old_timespec32.
+	SysIoSetup:     {206, 245},
+	SysIoDestroy:   {207, 246},
+	SysIoSubmit:    {209, 248},
+	SysIoGetevents: {208, 247},
 }
 
 var sysNames = [numSyscalls]string{
@@ -202,7 +214,7 @@ var sysNames = [numSyscalls]string{
 	"pidfd_open", "pidfd_getfd",
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "shmat", "shmctl",
 	"vmsplice", "preadv", "mq_open", "mq_unlink", "mq_notify",
-	"rt_sigtimedwait",
+	"rt_sigtimedwait", "mremap", "io_setup", "io_destroy", "io_submit", "io_getevents",
 }
 
 func (s Syscall) String() string {
