@@ -69,6 +69,11 @@ import (
 //     restore where they are behind), and cpuinfo.img unless
 //     --cpu-cap=none (CRIU's default dump writes none). CRIU's
 //     timens-0.img and stats images are not read by ckpt.
+//   - Socket state CRIU's images have no field for is kept in fields of
+//     ckpt's own (sockext.go), which CRIU skips: a netlink socket's
+//     SOCK_DGRAM type (CRIU makes every netlink socket SOCK_RAW) and a
+//     UDP socket's multicast groups, source filters and multicast
+//     options (CRIU restores the socket without them).
 //   - A CRIU 3.17 dump of shared anonymous memory on Linux 6.1 names it
 //     a memfd (memfd.img), which ckpt restores as one; a file area of a
 //     kind ckpt does not map is refused naming its type (Dump.RegFile).

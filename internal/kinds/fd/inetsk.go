@@ -293,6 +293,12 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	if isk.IpOpts, err = ipOpts(cfd, fam, prot); err != nil {
 		return fmt.Errorf("%s: %w", obj, err)
 	}
+	if prot == unix.IPPROTO_UDP {
+		// Multicast groups and options (inetmcast.go).
+		if err := collectMcast(cfd, fam, t.Pid, isk); err != nil {
+			return fmt.Errorf("%s: %w", obj, err)
+		}
+	}
 	if fam == unix.AF_INET6 {
 		v6, err := unix.GetsockoptInt(cfd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
 		if err != nil {
@@ -626,6 +632,11 @@ func setInetOpts(fd int, e *skinet.InetSkEntry) error {
 			set(unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, b2i(ip.GetPktinfo()))
 			set(unix.IPPROTO_IPV6, unix.IPV6_TCLASS, int(ip.GetTos()))
 			set(unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, int(ip.GetTtl()))
+		}
+	}
+	if e.GetProto() == unix.IPPROTO_UDP {
+		if err := setMcast(fd, e); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if streamProto(int(e.GetProto())) {

@@ -1,0 +1,303 @@
+//go:build linux && amd64
+
+package fd
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	skinet "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-inet"
+	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/uapi"
+)
+
+// Multicast state of a UDP socket (part of inetKind): the groups it
+// joined, each on its interface with its source filter, and its
+// multicast options. CRIU's inet_sk_entry has no field for either; ckpt
+// keeps them in fields of its own (model.McastGroups, model.McastOpts).
+//
+// The kernel lists no socket's groups, but it answers for one group:
+// getsockopt(MCAST_MSFILTER) gives the filter mode and sources of a
+// group the socket joined on an interface, and EADDRNOTAVAIL when it did
+// not (ip_mc_gsfget in net/ipv4/igmp.c, ip6_mc_msfget in
+// net/ipv6/mcast.c). Every group a socket joined is joined on its
+// interface, so it shows in /proc/net/igmp or /proc/net/igmp6 of the
+// socket's network namespace: those are the candidates, asked about one
+// by one.
+//
+// Restore: MCAST_JOIN_GROUP on the interface, then MCAST_MSFILTER for a
+// filter other than "exclude nothing" (an IP_ADD_SOURCE_MEMBERSHIP,
+// MCAST_JOIN_SOURCE_GROUP or MCAST_BLOCK_SOURCE).
+//
+// What is not seen: IP_MULTICAST_IF set by interface index alone
+// (struct ip_mreqn without an address), which getsockopt does not show
+// (it gives the address only, net/ipv4/ip_sockglue.c).
+
+// mcastCand is a group joined on an interface of the namespace.
+type mcastCand struct {
+	ifindex uint32
+	group   netip.Addr
+}
+
+// parseIgmp reads /proc/net/igmp (igmp_mc_seq_show, net/ipv4/igmp.c): a
+// line per interface ("1\tlo        :     1      V3") followed by a
+// line per group ("\t\t\t\t010000E0     1 0:00000000\t\t0"), the group
+// being the __be32 printed with %08X, so its bytes in little-endian
+// order on x86.
+func parseIgmp(text string) ([]mcastCand, error) {
+	var out []mcastCand
+	var ifindex uint32
+	haveIf := false
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		f := strings.Fields(line)
+		if n == 1 || len(f) == 0 {
+			continue // header "Idx Device : Count Querier Group Users Timer Reporter"
+		}
+		if line[0] != '\t' && line[0] != ' ' {
+			i, err := strconv.ParseUint(f[0], 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: interface index %q", n, f[0])
+			}
+			ifindex, haveIf = uint32(i), true
+			continue
+		}
+		v, err := strconv.ParseUint(f[0], 16, 32)
+		if err != nil || len(f[0]) != 8 || !haveIf {
+			return nil, fmt.Errorf("line %d: group %q", n, f[0])
+		}
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], uint32(v))
+		out = append(out, mcastCand{ifindex, netip.AddrFrom4(b)})
+	}
+	return out, nil
+}
+
+// parseIgmp6 reads /proc/net/igmp6 (igmp6_mc_seq_show, net/ipv6/mcast.c):
+// "1    lo              ff020000000000000000000000000001     1 0000000C 0".
+func parseIgmp6(text string) ([]mcastCand, error) {
+	var out []mcastCand
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for n := 1; sc.Scan(); n++ {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) < 3 {
+			return nil, fmt.Errorf("line %d: %d fields", n, len(f))
+		}
+		i, err1 := strconv.ParseUint(f[0], 10, 32)
+		b, err2 := hex.DecodeString(f[2])
+		if err1 != nil || err2 != nil || len(b) != 16 {
+			return nil, fmt.Errorf("line %d: %q", n, sc.Text())
+		}
+		out = append(out, mcastCand{uint32(i), netip.AddrFrom16([16]byte(b))})
+	}
+	return out, nil
+}
+
+// mcastCands reads the groups joined in the network namespace of task
+// pid; a file that is not there (no IPv6) lists none.
+func mcastCands(pid int) (v4, v6 []mcastCand, err error) {
+	read := func(name string, parse func(string) ([]mcastCand, error)) ([]mcastCand, error) {
+		p := fmt.Sprintf("/proc/%d/net/%s", pid, name)
+		b, err := os.ReadFile(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		c, err := parse(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		return c, nil
+	}
+	if v4, err = read("igmp", parseIgmp); err != nil {
+		return nil, nil, err
+	}
+	v6, err = read("igmp6", parseIgmp6)
+	return v4, v6, err
+}
+
+// msfilter asks the socket about group g on interface ifindex at level
+// (SOL_IP, SOL_IPV6): its filter, or ok false when it is no member.
+func msfilter(fd, level int, ifindex uint32, g netip.Addr) (grp model.McastGroup, ok bool, err error) {
+	for n := 8; ; {
+		b, err := uapi.GroupFilter(ifindex, g.AsSlice(), 0, nil)
+		if err != nil {
+			return grp, false, err
+		}
+		b = append(b, make([]byte, uapi.GroupFilterSize(n)-len(b))...)
+		binary.LittleEndian.PutUint32(b[uapi.GroupFilterHdr-4:], uint32(n))
+		l := uint32(len(b))
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), unix.MCAST_MSFILTER,
+			uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&l)), 0)
+		if errno == unix.EADDRNOTAVAIL {
+			return grp, false, nil
+		}
+		if errno != 0 {
+			return grp, false, errno
+		}
+		fmode, num, srcs, err := uapi.ParseGroupFilter(b[:min(int(l), len(b))])
+		if err != nil {
+			return grp, false, err
+		}
+		if num > n {
+			n = num
+			continue
+		}
+		if len(srcs) != num {
+			return grp, false, fmt.Errorf("%d of %d sources", len(srcs), num)
+		}
+		return model.McastGroup{Level: level, Ifindex: ifindex, Group: g.AsSlice(), Fmode: fmode, Sources: srcs}, true, nil
+	}
+}
+
+// collectMcast reads the multicast groups and options of UDP socket cfd
+// of family fam, in the network namespace of task pid, into isk.
+func collectMcast(cfd, fam, pid int, isk *skinet.InetSkEntry) error {
+	c4, c6, err := mcastCands(pid)
+	if err != nil {
+		return fmt.Errorf("multicast groups of the network namespace: %w", err)
+	}
+	var groups []model.McastGroup
+	ask := func(level int, cs []mcastCand) error {
+		for _, c := range cs {
+			g, ok, err := msfilter(cfd, level, c.ifindex, c.group)
+			if err != nil {
+				return fmt.Errorf("multicast group %s on interface %d: MCAST_MSFILTER: %w", c.group, c.ifindex, err)
+			}
+			if ok {
+				groups = append(groups, g)
+			}
+		}
+		return nil
+	}
+	// An IPv6 UDP socket takes IPv4 requests at SOL_IP too
+	// (udpv6_getsockopt passes them on to ip_getsockopt).
+	if err := ask(unix.SOL_IP, c4); err != nil {
+		return err
+	}
+	if fam == unix.AF_INET6 {
+		if err := ask(unix.SOL_IPV6, c6); err != nil {
+			return err
+		}
+	}
+	model.SetMcastGroups(isk, groups)
+
+	var o model.McastOpts
+	var errs []error
+	geti := func(level, opt int) uint32 {
+		v, err := unix.GetsockoptInt(cfd, level, opt)
+		errs = append(errs, err)
+		return uint32(v)
+	}
+	o.TTL = geti(unix.SOL_IP, unix.IP_MULTICAST_TTL)
+	o.Loop = geti(unix.SOL_IP, unix.IP_MULTICAST_LOOP)
+	o.All = geti(unix.SOL_IP, unix.IP_MULTICAST_ALL)
+	ifa, err := unix.GetsockoptInet4Addr(cfd, unix.SOL_IP, unix.IP_MULTICAST_IF)
+	errs = append(errs, err)
+	o.IfAddr = ifa
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("IPv4 multicast options: %w", err)
+	}
+	o.V4 = true
+	if fam == unix.AF_INET6 {
+		errs = nil
+		o.Hops = geti(unix.SOL_IPV6, unix.IPV6_MULTICAST_HOPS)
+		o.Loop6 = geti(unix.SOL_IPV6, unix.IPV6_MULTICAST_LOOP)
+		o.All6 = geti(unix.SOL_IPV6, unix.IPV6_MULTICAST_ALL)
+		o.IfIndex6 = geti(unix.SOL_IPV6, unix.IPV6_MULTICAST_IF)
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("IPv6 multicast options: %w", err)
+		}
+		o.V6 = true
+	}
+	model.SetMcastOpts(isk, o)
+	return nil
+}
+
+// setMcast gives ckpt's copy c of a restored UDP socket its dumped
+// multicast options and groups.
+func setMcast(c int, isk *skinet.InetSkEntry) error {
+	o, ok, err := model.GetMcastOpts(isk)
+	if err != nil {
+		return err
+	}
+	if ok {
+		var errs []error
+		set := func(level, opt int, v uint32) {
+			if err := setInt(c, level, opt, int(v)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if o.V4 {
+			set(unix.SOL_IP, unix.IP_MULTICAST_TTL, o.TTL)
+			set(unix.SOL_IP, unix.IP_MULTICAST_LOOP, o.Loop)
+			set(unix.SOL_IP, unix.IP_MULTICAST_ALL, o.All)
+			if o.IfAddr != [4]byte{} {
+				if err := unix.SetsockoptInet4Addr(c, unix.SOL_IP, unix.IP_MULTICAST_IF, o.IfAddr); err != nil {
+					errs = append(errs, fmt.Errorf("IP_MULTICAST_IF %s: %w", netip.AddrFrom4(o.IfAddr), err))
+				}
+			}
+		}
+		if o.V6 {
+			set(unix.SOL_IPV6, unix.IPV6_MULTICAST_HOPS, o.Hops)
+			set(unix.SOL_IPV6, unix.IPV6_MULTICAST_LOOP, o.Loop6)
+			set(unix.SOL_IPV6, unix.IPV6_MULTICAST_ALL, o.All6)
+			set(unix.SOL_IPV6, unix.IPV6_MULTICAST_IF, o.IfIndex6)
+		}
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("multicast options: %w", err)
+		}
+	}
+	groups, err := model.McastGroups(isk)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		a, _ := netip.AddrFromSlice(g.Group)
+		what := fmt.Sprintf("multicast group %s on interface %d", a, g.Ifindex)
+		req, err := uapi.GroupReq(g.Ifindex, g.Group)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := setsockoptBytes(c, g.Level, unix.MCAST_JOIN_GROUP, req); err != nil {
+			return fmt.Errorf("join %s: %w", what, err)
+		}
+		if g.Fmode == unix.MCAST_EXCLUDE && len(g.Sources) == 0 {
+			continue // what a join gives
+		}
+		f, err := uapi.GroupFilter(g.Ifindex, g.Group, g.Fmode, g.Sources)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := setsockoptBytes(c, g.Level, unix.MCAST_MSFILTER, f); err != nil {
+			return fmt.Errorf("%s: source filter (mode %d, %d sources): %w", what, g.Fmode, len(g.Sources), err)
+		}
+	}
+	return nil
+}
+
+// setsockoptBytes is setsockopt with a raw option value.
+func setsockoptBytes(fd, level, opt int, b []byte) error {
+	_, _, errno := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt),
+		uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
