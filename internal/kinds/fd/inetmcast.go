@@ -35,9 +35,11 @@ import (
 // socket's network namespace: those are the candidates, asked about one
 // by one.
 //
-// Restore: MCAST_JOIN_GROUP on the interface, then MCAST_MSFILTER for a
-// filter other than "exclude nothing" (an IP_ADD_SOURCE_MEMBERSHIP,
-// MCAST_JOIN_SOURCE_GROUP or MCAST_BLOCK_SOURCE).
+// Restore, before the socket is bound (inetKind.setUp), so that no
+// datagram comes in meanwhile: MCAST_JOIN_GROUP on the interface, then
+// MCAST_MSFILTER for a filter other than "exclude nothing" (from
+// IP_ADD_SOURCE_MEMBERSHIP, MCAST_JOIN_SOURCE_GROUP, MCAST_BLOCK_SOURCE
+// or MCAST_MSFILTER).
 //
 // What is not seen: IP_MULTICAST_IF set by interface index alone
 // (struct ip_mreqn without an address), which getsockopt does not show

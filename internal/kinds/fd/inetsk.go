@@ -634,11 +634,6 @@ func setInetOpts(fd int, e *skinet.InetSkEntry) error {
 			set(unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, int(ip.GetTtl()))
 		}
 	}
-	if e.GetProto() == unix.IPPROTO_UDP {
-		if err := setMcast(fd, e); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if streamProto(int(e.GetProto())) {
 		set(unix.IPPROTO_TCP, unix.TCP_KEEPCNT, int(o.GetTcpKeepcnt()))
 		set(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(o.GetTcpKeepidle()))
@@ -769,6 +764,14 @@ func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry, d *model.Dump, ns strin
 			return err
 		}
 		return setInetOpts(c, isk)
+	}
+	if prot == unix.IPPROTO_UDP {
+		// Multicast groups and options (inetmcast.go), before bind: a
+		// socket not bound yet receives nothing, so no datagram gets in
+		// between a join and the source filter that follows it.
+		if err := setMcast(c, isk); err != nil {
+			return err
+		}
 	}
 	if a, port, _ := splitAddr(local); port != 0 || !allZero(a) {
 		if err := unix.Bind(c, local); err != nil {
