@@ -3,21 +3,18 @@
 package fd
 
 import (
-	"bufio"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
-	"strconv"
-	"strings"
 	"unsafe"
 
 	skinet "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-inet"
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -45,74 +42,10 @@ import (
 // (struct ip_mreqn without an address), which getsockopt does not show
 // (it gives the address only, net/ipv4/ip_sockglue.c).
 
-// mcastCand is a group joined on an interface of the namespace.
-type mcastCand struct {
-	ifindex uint32
-	group   netip.Addr
-}
-
-// parseIgmp reads /proc/net/igmp (igmp_mc_seq_show, net/ipv4/igmp.c): a
-// line per interface ("1\tlo        :     1      V3") followed by a
-// line per group ("\t\t\t\t010000E0     1 0:00000000\t\t0"), the group
-// being the __be32 printed with %08X, so its bytes in little-endian
-// order on x86.
-func parseIgmp(text string) ([]mcastCand, error) {
-	var out []mcastCand
-	var ifindex uint32
-	haveIf := false
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		f := strings.Fields(line)
-		if n == 1 || len(f) == 0 {
-			continue // header "Idx Device : Count Querier Group Users Timer Reporter"
-		}
-		if line[0] != '\t' && line[0] != ' ' {
-			i, err := strconv.ParseUint(f[0], 10, 32)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: interface index %q", n, f[0])
-			}
-			ifindex, haveIf = uint32(i), true
-			continue
-		}
-		v, err := strconv.ParseUint(f[0], 16, 32)
-		if err != nil || len(f[0]) != 8 || !haveIf {
-			return nil, fmt.Errorf("line %d: group %q", n, f[0])
-		}
-		var b [4]byte
-		binary.LittleEndian.PutUint32(b[:], uint32(v))
-		out = append(out, mcastCand{ifindex, netip.AddrFrom4(b)})
-	}
-	return out, nil
-}
-
-// parseIgmp6 reads /proc/net/igmp6 (igmp6_mc_seq_show, net/ipv6/mcast.c):
-// "1    lo              ff020000000000000000000000000001     1 0000000C 0".
-func parseIgmp6(text string) ([]mcastCand, error) {
-	var out []mcastCand
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for n := 1; sc.Scan(); n++ {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) < 3 {
-			return nil, fmt.Errorf("line %d: %d fields", n, len(f))
-		}
-		i, err1 := strconv.ParseUint(f[0], 10, 32)
-		b, err2 := hex.DecodeString(f[2])
-		if err1 != nil || err2 != nil || len(b) != 16 {
-			return nil, fmt.Errorf("line %d: %q", n, sc.Text())
-		}
-		out = append(out, mcastCand{uint32(i), netip.AddrFrom16([16]byte(b))})
-	}
-	return out, nil
-}
-
 // mcastCands reads the groups joined in the network namespace of task
 // pid; a file that is not there (no IPv6) lists none.
-func mcastCands(pid int) (v4, v6 []mcastCand, err error) {
-	read := func(name string, parse func(string) ([]mcastCand, error)) ([]mcastCand, error) {
+func mcastCands(pid int) (v4, v6 []procfs.McastMember, err error) {
+	read := func(name string, parse func(string) ([]procfs.McastMember, error)) ([]procfs.McastMember, error) {
 		p := fmt.Sprintf("/proc/%d/net/%s", pid, name)
 		b, err := os.ReadFile(p)
 		if errors.Is(err, os.ErrNotExist) {
@@ -127,10 +60,10 @@ func mcastCands(pid int) (v4, v6 []mcastCand, err error) {
 		}
 		return c, nil
 	}
-	if v4, err = read("igmp", parseIgmp); err != nil {
+	if v4, err = read("igmp", procfs.ParseIgmp); err != nil {
 		return nil, nil, err
 	}
-	v6, err = read("igmp6", parseIgmp6)
+	v6, err = read("igmp6", procfs.ParseIgmp6)
 	return v4, v6, err
 }
 
@@ -176,11 +109,11 @@ func collectMcast(cfd, fam, pid int, isk *skinet.InetSkEntry) error {
 		return fmt.Errorf("multicast groups of the network namespace: %w", err)
 	}
 	var groups []model.McastGroup
-	ask := func(level int, cs []mcastCand) error {
+	ask := func(level int, cs []procfs.McastMember) error {
 		for _, c := range cs {
-			g, ok, err := msfilter(cfd, level, c.ifindex, c.group)
+			g, ok, err := msfilter(cfd, level, c.Ifindex, c.Group)
 			if err != nil {
-				return fmt.Errorf("multicast group %s on interface %d: MCAST_MSFILTER: %w", c.group, c.ifindex, err)
+				return fmt.Errorf("multicast group %s on interface %d: MCAST_MSFILTER: %w", c.Group, c.Ifindex, err)
 			}
 			if ok {
 				groups = append(groups, g)
