@@ -72,14 +72,18 @@ type McastGroup struct {
 }
 
 // McastOpts are the multicast options of a UDP socket. Message fields:
-// 1 ttl, 2 loop, 3 all, 4 if_addr (4 bytes) for IPv4 (present together,
-// V4 set); 5 hops, 6 loop6, 7 all6, 8 if_index6 for IPv6 (V6 set).
+// 1 ttl, 2 loop, 3 all, 4 if_addr (4 bytes), 9 if_index for IPv4 (V4
+// set); 5 hops, 6 loop6, 7 all6, 8 if_index6 for IPv6 (V6 set).
 type McastOpts struct {
-	V4       bool
-	TTL      uint32 // IP_MULTICAST_TTL
-	Loop     uint32 // IP_MULTICAST_LOOP
-	All      uint32 // IP_MULTICAST_ALL
-	IfAddr   [4]byte
+	V4     bool
+	TTL    uint32  // IP_MULTICAST_TTL
+	Loop   uint32  // IP_MULTICAST_LOOP
+	All    uint32  // IP_MULTICAST_ALL
+	IfAddr [4]byte // IP_MULTICAST_IF's address
+	// IfIndex is the interface of IP_MULTICAST_IF (inet_sock.mc_index,
+	// which getsockopt does not show; package sockbpf reads it), 0 if
+	// none or not known.
+	IfIndex  uint32
 	V6       bool
 	Hops     uint32 // IPV6_MULTICAST_HOPS
 	Loop6    uint32 // IPV6_MULTICAST_LOOP
@@ -116,6 +120,9 @@ func (o McastOpts) marshal() []byte {
 		put(3, o.All)
 		b = protowire.AppendTag(b, 4, protowire.BytesType)
 		b = protowire.AppendBytes(b, o.IfAddr[:])
+		if o.IfIndex != 0 {
+			put(9, o.IfIndex)
+		}
 	}
 	if o.V6 {
 		put(5, o.Hops)
@@ -219,6 +226,9 @@ func unmarshalMcastOpts(b []byte) (McastOpts, error) {
 			}
 			o.V4 = true
 			copy(o.IfAddr[:], bs)
+		case 9:
+			o.V4 = true
+			o.IfIndex = uint32(v)
 		case 5, 6, 7, 8:
 			o.V6 = true
 			*[]*uint32{&o.Hops, &o.Loop6, &o.All6, &o.IfIndex6}[n-5] = uint32(v)

@@ -48,7 +48,7 @@ func TestMcastFields(t *testing.T) {
 		{Level: 0, Ifindex: 1, Group: []byte{239, 7, 7, 2}, Fmode: 1, Sources: [][]byte{{127, 0, 0, 1}}},
 		{Level: 41, Ifindex: 2, Group: []byte{0xff, 0x15, 14: 7, 15: 1}, Sources: [][]byte{{0x20, 1, 15: 5}}},
 	}
-	o := McastOpts{V4: true, TTL: 9, All: 1, IfAddr: [4]byte{127, 0, 0, 1}, V6: true, Hops: 6, Loop6: 1, IfIndex6: 1}
+	o := McastOpts{V4: true, TTL: 9, All: 1, IfAddr: [4]byte{127, 0, 0, 1}, IfIndex: 3, V6: true, Hops: 6, Loop6: 1, IfIndex6: 1}
 	SetMcastGroups(e, gs[:1])
 	SetMcastGroups(e, gs) // replaces
 	SetMcastOpts(e, McastOpts{})

@@ -7,10 +7,15 @@
  * IPv6 socket joins ff15::7:1 on lo (IPV6_JOIN_GROUP), with an EXCLUDE
  * filter of one source (MCAST_MSFILTER), and sets IPV6_MULTICAST_HOPS,
  * _LOOP, _ALL and _IF; a dual-stack IPv6 socket joins the IPv4 group
- * 239.7.7.5 (IP_ADD_MEMBERSHIP at SOL_IP). After the restore: MCAST_MSFILTER shows each
+ * 239.7.7.5 (IP_ADD_MEMBERSHIP at SOL_IP); a sender sets
+ * IP_MULTICAST_IF by interface index alone (struct ip_mreqn, as Go's
+ * net.ListenMulticastUDP does), which getsockopt does not show, and
+ * TTL 0 (looped back, never on the wire). After the restore: MCAST_MSFILTER shows each
  * membership with its filter, the options are as set, and a datagram
  * sent to each IPv4 group on lo arrives (the one from a source the
- * INCLUDE filter lists too). lo has no IPv6 multicast route (sending to
+ * INCLUDE filter lists too), and one the sender sends without naming
+ * an interface goes out on lo and comes back to the member there (with
+ * its interface lost it would take the default route). lo has no IPv6 multicast route (sending to
  * ff15::7:1 there fails with ENETUNREACH), so the IPv6 group is checked
  * with MCAST_MSFILTER only.
  */
@@ -85,7 +90,7 @@ static struct sockaddr_storage v6(const char *a)
 	return ss;
 }
 
-static int s4, s6, sd;
+static int s4, s6, sd, sm;
 static unsigned lo;
 
 /* Checks every membership and option; where says when. */
@@ -160,6 +165,24 @@ static void deliver(int to, struct sockaddr_storage g, const char *msg)
 	CHECK(strcmp(buf, msg) == 0, "got '%s', sent '%s'", buf, msg);
 }
 
+/* Sends msg from sm to 239.7.7.1 (s4's port) naming no interface: only
+ * sm's IP_MULTICAST_IF (lo, by index) takes it to lo, where s4 is a
+ * member; then waits up to 3 s for it on s4. */
+static void send_by_index(const char *msg)
+{
+	struct sockaddr_storage g = v4("239.7.7.1");
+	((struct sockaddr_in *)&g)->sin_port = port(s4);
+	ssize_t n = sendto(sm, msg, strlen(msg), 0, (struct sockaddr *)&g, sizeof(struct sockaddr_in));
+	CHECK_SYS(n == (ssize_t)strlen(msg), "%s: send from the socket with IP_MULTICAST_IF by index", msg);
+	struct pollfd p = {.fd = s4, .events = POLLIN};
+	CHECK(poll(&p, 1, 3000) == 1, "%s: nothing arrived in 3 s (IP_MULTICAST_IF by index lost?)", msg);
+	char buf[64];
+	n = recv(s4, buf, sizeof buf - 1, 0);
+	CHECK_SYS(n >= 0, "recv");
+	buf[n] = 0;
+	CHECK(strcmp(buf, msg) == 0, "got '%s', sent '%s'", buf, msg);
+}
+
 int main(void)
 {
 	ckpt_block_term();
@@ -214,10 +237,17 @@ int main(void)
 	CHECK_SYS(bind(sd, (struct sockaddr *)&a6, sizeof a6) == 0, "bind dual-stack");
 	inet_pton(AF_INET, "239.7.7.5", &mr.imr_multiaddr);
 	CHECK_SYS(setsockopt(sd, SOL_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr) == 0, "IP_ADD_MEMBERSHIP 239.7.7.5 (dual-stack)");
+	sm = socket(AF_INET, SOCK_DGRAM, 0);
+	CHECK_SYS(sm >= 0, "socket (sender)");
+	CHECK_SYS(bind(sm, (struct sockaddr *)&a4, sizeof a4) == 0, "bind sender");
+	struct ip_mreqn mi = {.imr_ifindex = (int)lo};
+	CHECK_SYS(setsockopt(sm, SOL_IP, IP_MULTICAST_IF, &mi, sizeof mi) == 0, "IP_MULTICAST_IF by index");
+	seti(sm, SOL_IP, IP_MULTICAST_TTL, 0);
 	check("before the dump");
 	deliver(s4, v4("239.7.7.1"), "before 239.7.7.1");
 	deliver(s4, v4("239.7.7.2"), "before 239.7.7.2");
 	deliver(sd, v4("239.7.7.5"), "before 239.7.7.5");
+	send_by_index("before, by index");
 
 	ckpt_ready();
 	ckpt_wait_term();
@@ -226,5 +256,6 @@ int main(void)
 	deliver(s4, v4("239.7.7.1"), "after 239.7.7.1");
 	deliver(s4, v4("239.7.7.2"), "after 239.7.7.2");
 	deliver(sd, v4("239.7.7.5"), "after 239.7.7.5");
+	send_by_index("after, by index");
 	ckpt_pass();
 }

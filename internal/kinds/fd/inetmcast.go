@@ -15,6 +15,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/sockbpf"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -38,9 +39,14 @@ import (
 // IP_ADD_SOURCE_MEMBERSHIP, MCAST_JOIN_SOURCE_GROUP, MCAST_BLOCK_SOURCE
 // or MCAST_MSFILTER).
 //
-// What is not seen: IP_MULTICAST_IF set by interface index alone
-// (struct ip_mreqn without an address), which getsockopt does not show
-// (it gives the address only, net/ipv4/ip_sockglue.c).
+// IP_MULTICAST_IF's interface index (set with a struct ip_mreqn, as Go's
+// net.ListenMulticastUDP does, by index alone) is not shown by getsockopt
+// (it gives the address only, net/ipv4/ip_sockglue.c): a BPF iterator
+// reads it (package sockbpf) for the bound sockets of ckpt's network
+// namespace. Where that cannot run (a kernel without BTF or BPF
+// iterators) or does not list the socket (never bound, or of another
+// network namespace), the index is not known and the socket comes back
+// with the address alone.
 
 // mcastCands reads the groups joined in the network namespace of task
 // pid; a file that is not there (no IPv6) lists none.
@@ -101,9 +107,47 @@ func msfilter(fd, level int, ifindex uint32, g netip.Addr) (grp model.McastGroup
 	}
 }
 
+// mcastIndex is what the BPF iterator read of the UDP sockets' multicast
+// interface index, by socket cookie, for one dump.
+type mcastIndex struct {
+	idx map[uint64]uint32
+	// asked are the cookies that existed when the iterator last ran (a
+	// socket gets its cookie when first asked for it, so one asked for
+	// later needs another run); err is why it cannot run.
+	asked map[uint64]bool
+	err   error
+}
+
+// of returns the multicast interface index of socket cfd, and whether it
+// is known.
+func (m *mcastIndex) of(cfd int) (uint32, bool) {
+	cookie, err := unix.GetsockoptUint64(cfd, unix.SOL_SOCKET, unix.SO_COOKIE)
+	if err != nil {
+		return 0, false
+	}
+	if v, ok := m.idx[cookie]; ok {
+		return v, true
+	}
+	if m.err != nil || m.asked[cookie] {
+		return 0, false
+	}
+	idx, err := sockbpf.UDPMcastIndex()
+	if err != nil {
+		m.err = err
+		return 0, false
+	}
+	if m.asked == nil {
+		m.asked = map[uint64]bool{}
+	}
+	m.idx = idx
+	m.asked[cookie] = true
+	v, ok := idx[cookie]
+	return v, ok
+}
+
 // collectMcast reads the multicast groups and options of UDP socket cfd
 // of family fam, in the network namespace of task pid, into isk.
-func collectMcast(cfd, fam, pid int, isk *skinet.InetSkEntry) error {
+func (k *inetKind) collectMcast(cfd, fam, pid int, isk *skinet.InetSkEntry) error {
 	c4, c6, err := mcastCands(pid)
 	if err != nil {
 		return fmt.Errorf("multicast groups of the network namespace: %w", err)
@@ -146,6 +190,9 @@ func collectMcast(cfd, fam, pid int, isk *skinet.InetSkEntry) error {
 	ifa, err := unix.GetsockoptInet4Addr(cfd, unix.SOL_IP, unix.IP_MULTICAST_IF)
 	errs = append(errs, err)
 	o.IfAddr = ifa
+	if idx, ok := k.mcIndex.of(cfd); ok {
+		o.IfIndex = idx
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("IPv4 multicast options: %w", err)
 	}
@@ -183,7 +230,13 @@ func setMcast(c int, isk *skinet.InetSkEntry) error {
 			set(unix.SOL_IP, unix.IP_MULTICAST_TTL, o.TTL)
 			set(unix.SOL_IP, unix.IP_MULTICAST_LOOP, o.Loop)
 			set(unix.SOL_IP, unix.IP_MULTICAST_ALL, o.All)
-			if o.IfAddr != [4]byte{} {
+			if o.IfIndex != 0 {
+				// Index and address, as a struct ip_mreqn sets them.
+				mr := &unix.IPMreqn{Address: o.IfAddr, Ifindex: int32(o.IfIndex)}
+				if err := unix.SetsockoptIPMreqn(c, unix.SOL_IP, unix.IP_MULTICAST_IF, mr); err != nil {
+					errs = append(errs, fmt.Errorf("IP_MULTICAST_IF interface %d address %s: %w", o.IfIndex, netip.AddrFrom4(o.IfAddr), err))
+				}
+			} else if o.IfAddr != [4]byte{} {
 				if err := unix.SetsockoptInet4Addr(c, unix.SOL_IP, unix.IP_MULTICAST_IF, o.IfAddr); err != nil {
 					errs = append(errs, fmt.Errorf("IP_MULTICAST_IF %s: %w", netip.AddrFrom4(o.IfAddr), err))
 				}

@@ -69,6 +69,9 @@ type inetKind struct {
 	batched   bool
 	// udpAddrs are the tree's UDP sockets' addresses (sockaddrString).
 	udpAddrs map[string]bool
+	// mcIndex reads the UDP sockets' multicast interface index
+	// (inetmcast.go).
+	mcIndex mcastIndex
 	// listens are the listeners to listen once every socket is bound
 	// (an accepted connection shares its listener's port, which a
 	// listener would refuse), repairs the connections to take out of
@@ -295,7 +298,7 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	}
 	if prot == unix.IPPROTO_UDP {
 		// Multicast groups and options (inetmcast.go).
-		if err := collectMcast(cfd, fam, t.Pid, isk); err != nil {
+		if err := k.collectMcast(cfd, fam, t.Pid, isk); err != nil {
 			return fmt.Errorf("%s: %w", obj, err)
 		}
 	}
