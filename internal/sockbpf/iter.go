@@ -29,6 +29,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/fault"
 )
 
 // BPF instruction encoding (include/uapi/linux/bpf.h, bpf_common.h).
@@ -150,6 +152,9 @@ func bpf(cmd int, attr []byte) (int, error) {
 // bound sockets only: one never bound (nor autobound by a send) is not
 // listed.
 func UDPMcastIndex() (map[uint64]uint32, error) {
+	if fault.On(fault.NoSockBPF) {
+		return nil, fmt.Errorf("BPF iterators: off (%s=%s)", fault.Env, fault.NoSockBPF)
+	}
 	l, err := kernelLayout()
 	if err != nil {
 		return nil, err

@@ -45,8 +45,9 @@ import (
 // reads it (package sockbpf) for the bound sockets of ckpt's network
 // namespace. Where that cannot run (a kernel without BTF or BPF
 // iterators) or does not list the socket (never bound, or of another
-// network namespace), the index is not known and the socket comes back
-// with the address alone.
+// network namespace), the index is not known: a socket that uses
+// multicast (joined a group, or set a multicast option) is refused, one
+// that does not comes back with the address alone.
 
 // mcastCands reads the groups joined in the network namespace of task
 // pid; a file that is not there (no IPv6) lists none.
@@ -118,36 +119,45 @@ type mcastIndex struct {
 	err   error
 }
 
-// of returns the multicast interface index of socket cfd, and whether it
-// is known.
-func (m *mcastIndex) of(cfd int) (uint32, bool) {
+// of returns the multicast interface index of socket cfd, or why it is
+// not known.
+func (m *mcastIndex) of(cfd int) (uint32, error) {
 	cookie, err := unix.GetsockoptUint64(cfd, unix.SOL_SOCKET, unix.SO_COOKIE)
 	if err != nil {
-		return 0, false
+		return 0, fmt.Errorf("SO_COOKIE: %w", err)
 	}
 	if v, ok := m.idx[cookie]; ok {
-		return v, true
+		return v, nil
 	}
-	if m.err != nil || m.asked[cookie] {
-		return 0, false
+	notListed := errors.New("the BPF iterator over UDP sockets does not list it (never bound, or in another network namespace than ckpt's)")
+	if m.err != nil {
+		return 0, m.err
+	}
+	if m.asked[cookie] {
+		return 0, notListed
 	}
 	idx, err := sockbpf.UDPMcastIndex()
 	if err != nil {
 		m.err = err
-		return 0, false
+		return 0, err
 	}
 	if m.asked == nil {
 		m.asked = map[uint64]bool{}
 	}
 	m.idx = idx
 	m.asked[cookie] = true
-	v, ok := idx[cookie]
-	return v, ok
+	if v, ok := idx[cookie]; ok {
+		return v, nil
+	}
+	return 0, notListed
 }
 
 // collectMcast reads the multicast groups and options of UDP socket cfd
 // of family fam, in the network namespace of task pid, into isk.
-func (k *inetKind) collectMcast(cfd, fam, pid int, isk *skinet.InetSkEntry) error {
+//
+// A socket that uses multicast whose interface index (mcastIndex) is not
+// known is refused with refuse.
+func (k *inetKind) collectMcast(cfd, fam, pid int, isk *skinet.InetSkEntry, refuse func(string) error) error {
 	c4, c6, err := mcastCands(pid)
 	if err != nil {
 		return fmt.Errorf("multicast groups of the network namespace: %w", err)
@@ -190,13 +200,18 @@ func (k *inetKind) collectMcast(cfd, fam, pid int, isk *skinet.InetSkEntry) erro
 	ifa, err := unix.GetsockoptInet4Addr(cfd, unix.SOL_IP, unix.IP_MULTICAST_IF)
 	errs = append(errs, err)
 	o.IfAddr = ifa
-	if idx, ok := k.mcIndex.of(cfd); ok {
-		o.IfIndex = idx
-	}
+	idx, idxErr := k.mcIndex.of(cfd)
+	o.IfIndex = idx
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("IPv4 multicast options: %w", err)
 	}
 	o.V4 = true
+	// A socket that uses multicast (a member of a group, or with
+	// multicast options of its own) whose interface index is not known
+	// is refused: it may have been set by index alone.
+	if idxErr != nil && (len(groups) > 0 || o.TTL != 1 || o.Loop != 1 || o.All != 1 || o.IfAddr != [4]byte{}) {
+		return refuse(fmt.Sprintf("it uses multicast, and the interface index of its IP_MULTICAST_IF, which getsockopt does not show, cannot be read (%v): ckpt reads it with a BPF iterator, which needs a kernel with BTF (/sys/kernel/btf/vmlinux) and a bound socket", idxErr))
+	}
 	if fam == unix.AF_INET6 {
 		errs = nil
 		o.Hops = geti(unix.SOL_IPV6, unix.IPV6_MULTICAST_HOPS)

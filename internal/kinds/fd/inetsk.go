@@ -298,7 +298,9 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	}
 	if prot == unix.IPPROTO_UDP {
 		// Multicast groups and options (inetmcast.go).
-		if err := k.collectMcast(cfd, fam, t.Pid, isk); err != nil {
+		if err := k.collectMcast(cfd, fam, t.Pid, isk, refuse); errors.Is(err, ckerr.ErrUnsupported) {
+			return err // names the socket already
+		} else if err != nil {
 			return fmt.Errorf("%s: %w", obj, err)
 		}
 	}
