@@ -206,11 +206,17 @@ func (k *inetKind) collectMcast(cfd, fam, pid int, isk *skinet.InetSkEntry, refu
 		return fmt.Errorf("IPv4 multicast options: %w", err)
 	}
 	o.V4 = true
-	// A socket that uses multicast (a member of a group, or with
-	// multicast options of its own) whose interface index is not known
-	// is refused: it may have been set by index alone.
-	if idxErr != nil && (len(groups) > 0 || o.TTL != 1 || o.Loop != 1 || o.All != 1 || o.IfAddr != [4]byte{}) {
-		return refuse(fmt.Sprintf("it uses multicast, and the interface index of its IP_MULTICAST_IF, which getsockopt does not show, cannot be read (%v): ckpt reads it with a BPF iterator, which needs a kernel with BTF (/sys/kernel/btf/vmlinux) and a bound socket", idxErr))
+	// A socket that uses IPv4 multicast (a member of an IPv4 group, or
+	// with IPv4 multicast options of its own) whose interface index is
+	// not known is refused: it may have been set by index alone.
+	v4groups := 0
+	for _, g := range groups {
+		if g.Level == unix.SOL_IP {
+			v4groups++
+		}
+	}
+	if idxErr != nil && (v4groups > 0 || o.TTL != 1 || o.Loop != 1 || o.All != 1 || o.IfAddr != [4]byte{}) {
+		return refuse(fmt.Sprintf("it uses IPv4 multicast, and the interface index of its IP_MULTICAST_IF, which getsockopt does not show, cannot be read (%v): ckpt reads it with a BPF iterator, which needs a kernel with BTF (/sys/kernel/btf/vmlinux) and a bound socket", idxErr))
 	}
 	if fam == unix.AF_INET6 {
 		errs = nil
