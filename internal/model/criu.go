@@ -98,6 +98,11 @@ import (
 //   - CRIU on a kernel with hugetlb memfds writes a shared MAP_HUGETLB
 //     area as a memfd area (VMA_AREA_MEMFD, memfd hugetlb_flag), which
 //     ckpt's restore refuses by name (hugetlb memfds are not restored).
+//   - Socket state CRIU's images have no field for is kept in fields of
+//     ckpt's own (sockext.go), which CRIU skips: a netlink socket's
+//     SOCK_DGRAM type (CRIU makes every netlink socket SOCK_RAW) and a
+//     UDP socket's multicast groups, source filters and multicast
+//     options (CRIU restores the socket without them).
 //   - A CRIU 3.17 dump of shared anonymous memory on Linux 6.1 names it
 //     a memfd (memfd.img), which ckpt restores as one; a file area of a
 //     kind ckpt does not map is refused naming its type (Dump.RegFile).
