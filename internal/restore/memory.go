@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -155,6 +156,18 @@ func (r *restorer) mapVMAs() error {
 // atFdcwd is AT_FDCWD as a syscall argument.
 var atFdcwd = ^uint64(99) // -100
 
+// copyBufs holds the 4 MiB buffers through which fillPages copies the
+// pages the task does not read itself.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 4<<20); return &b }}
+
+func getCopyBuf() []byte { return *copyBufs.Get().(*[]byte) }
+
+func putCopyBuf(b []byte) {
+	if b != nil {
+		copyBufs.Put(&b)
+	}
+}
+
 // fillPages copies the dumped pages into the task.
 func (r *restorer) fillPages() error {
 	pf, err := r.im.OpenPages()
@@ -178,7 +191,11 @@ func (r *restorer) fillPages() error {
 	// A run of pages may span adjacent VMAs (CRIU's pagemap does):
 	// every byte of it must lie in one VMA or another.
 	inVMA := func(s span) bool { return spansCover(s, vmas) }
-	buf := make([]byte, 4<<20)
+	// The copy buffers come from a pool, taken only when a run is not
+	// read by the task itself: a tree of a thousand small processes
+	// would otherwise allocate and clear megabytes per process.
+	var buf, pbuf []byte
+	defer func() { putCopyBuf(buf); putCopyBuf(pbuf) }()
 	// Pages in VMAs kept from the parent are written only where they
 	// differ from the parent's (cow.go).
 	pix, err := r.parentPages()
@@ -188,12 +205,8 @@ func (r *restorer) fillPages() error {
 	defer pix.close()
 	// The task reads what it can of the image itself (pagefill.go).
 	fill := r.newPageFiller(pf)
-	var pbuf []byte
 	var own []span
 	var shared, total uint64
-	if pix != nil {
-		pbuf = make([]byte, len(buf))
-	}
 	end, err := r.im.PageRuns(func(run model.PageRun) error {
 		addr, n, off := run.Vaddr, run.NrPages, run.Off
 		size := n * x86.PageSize
@@ -208,6 +221,12 @@ func (r *restorer) fillPages() error {
 		if pix == nil || !overlapsAny(span{addr, addr + size}, r.keep) {
 			if ok, err := fill.take(addr, size, off); ok || err != nil {
 				return err
+			}
+		}
+		if buf == nil {
+			buf = getCopyBuf()
+			if pix != nil {
+				pbuf = getCopyBuf()
 			}
 		}
 		for size > 0 {
