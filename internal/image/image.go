@@ -86,9 +86,6 @@ var magics = magic.LoadMagic()
 var ErrCorrupt = ckerr.ErrCorruptImage
 
 func magicOf(name string) (uint32, error) {
-	if v, ok := ownMagics[name]; ok {
-		return v, nil
-	}
 	m, ok := magics.ByName[name]
 	if !ok {
 		return 0, fmt.Errorf("unknown image magic %q", name)

@@ -77,10 +77,12 @@ import (
 //   - POSIX message queues, which CRIU does not dump: ckpt writes each
 //     open file of one as an EXT entry of files.img (CRIU's type for
 //     files a plugin restores: CRIU refuses the dump for want of the
-//     plugin, crit shows an external file) and the queues in its own
-//     posix-mq.img, in CRIU's framing with a magic that is not CRIU's
-//     (image.MagicPosixMQ; crit says "Unknown magic"), schema in
-//     posixmq.go.
+//     plugin, crit shows an external file) and the queues in
+//     posix-mq.img, ckpt's own image in the format of CRIU's SysV
+//     message-queue image (IPCNS_MSG, which crit shows), with what a
+//     SysV queue has not (name, mq_attr, notification, open files) in
+//     fields of ckpt's own; mapping in posixmq.go. CRIU does not read
+//     it (it reads SysV queues from ipcns-msg-ID.img only).
 //   - Images ckpt writes that CRIU does not read: timens-1.img for a
 //     tree without a time namespace (ckpt's clocks at the dump, for a
 //     restore where they are behind), and cpuinfo.img unless

@@ -5,48 +5,61 @@ package model
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	ipcdesc "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-desc"
+	ipcmsg "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-msg"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/ckpt/ckpt/internal/image"
 )
 
 // POSIX message queues (mq_open). CRIU does not dump them and has no
-// image for them, so ckpt keeps them in an image of its own,
-// posix-mq.img (image.MagicPosixMQ), in CRIU's framing: IMG_COMMON, the
-// magic, then one entry per queue, each a protobuf message behind its
-// 32-bit size. Its schema, written and read here with protowire (no
-// generated code; unknown fields are skipped, for later additions):
+// image for them. ckpt keeps them in posix-mq.img, an image of its own
+// in the format of CRIU's SysV message-queue image (IPCNS_MSG, as
+// ipcns-msg-ID.img; images/ipc-msg.proto, ipc-desc.proto), which crit
+// decodes by its magic: per queue an ipc_msg_entry, then for each of
+// its qnum messages an ipc_msg behind its 32-bit size and the message's
+// bytes padded to 8, as CRIU writes a SysV queue (criu/ipc_ns.c). A
+// queue maps onto it so:
 //
-//	message posix_mq_entry {
-//		uint32 id       = 1;  // ckpt's id of the queue, 1..n
-//		string name     = 2;  // without the leading '/'
-//		bool   unlinked = 3;  // mq_unlink'ed while open
-//		uint32 mode     = 4;  // permission bits
-//		uint32 uid      = 5;
-//		uint32 gid      = 6;
-//		uint64 maxmsg   = 7;  // mq_attr.mq_maxmsg
-//		uint64 msgsize  = 8;  // mq_attr.mq_msgsize
-//		bool   outside  = 9;  // held by a process outside the tree too:
-//		                      // its messages are not saved, the
-//		                      // restore opens it by name as it is
-//		bool   own_ns   = 10; // in an IPC namespace of the tree
-//		posix_mq_notify notify = 11;
-//		repeated posix_mq_msg  msgs  = 12; // in the order mq_receive gives them
-//		repeated posix_mq_file files = 13;
-//	}
+//	ipc_msg_entry.desc  key 0, uid, gid, cuid = uid, cgid = gid,
+//	                    mode (permission bits), id = ckpt's id of the
+//	                    queue (1..n)
+//	ipc_msg_entry.qbytes  mq_maxmsg * mq_msgsize, at most 2^32-1 (the
+//	                    bytes the queue can hold, as msg_qbytes is for
+//	                    a SysV queue)
+//	ipc_msg_entry.qnum  the number of messages saved
+//	ipc_msg.mtype       a message's priority
+//	ipc_msg.msize       its length
+//
+// in the order mq_receive gives them (highest priority first). The rest
+// is in fields of ckpt's own in ipc_msg_entry, numbered far above any
+// CRIU uses (CRIU and crit skip them), written and read with protowire:
+//
+//	string name     = 170200; // without the leading '/'
+//	bool   unlinked = 170201; // mq_unlink'ed while open
+//	uint64 maxmsg   = 170202; // mq_attr.mq_maxmsg
+//	uint64 msgsize  = 170203; // mq_attr.mq_msgsize
+//	bool   outside  = 170204; // held by a process outside the tree too:
+//	                          // its messages are not saved, the
+//	                          // restore opens it by name as it is
+//	bool   own_ns   = 170205; // in an IPC namespace of the tree
+//	posix_mq_notify notify      = 170206;
+//	repeated posix_mq_file files = 170207;
+//
 //	message posix_mq_notify { int32 notify = 1; uint32 signo = 2; uint32 pid = 3; uint64 value = 4; }
-//	message posix_mq_msg    { uint32 prio = 1; bytes data = 2; }
 //	message posix_mq_file   { uint32 id = 1; uint32 flags = 2; }
 //
-// In files.img each open file of a queue is an EXT entry (CRIU's type
-// for files a plugin restores) whose id is a posix_mq_file's: CRIU
-// refuses it for want of a plugin rather than taking it for something
-// else, and crit shows it as an external file.
+// CRIU reads SysV queues from ipcns-msg-ID.img only, never from
+// posix-mq.img (a name it does not know), so the image cannot be taken
+// for a SysV queue. In files.img each open file of a queue is an EXT
+// entry (CRIU's type for files a plugin restores) whose id is a
+// posix_mq_file's: CRIU refuses it for want of a plugin rather than
+// taking it for something else, and crit shows it as an external file.
 
 // PosixMQ is one POSIX message queue and the open files of the dump on
 // it.
@@ -127,9 +140,16 @@ func (d *Dump) PosixMQFile(id uint32) (*PosixMQ, MQFile, bool) {
 	return nil, MQFile{}, false
 }
 
-// Field numbers of posix_mq_entry and its messages (see above).
+// Field numbers of ckpt's own fields in ipc_msg_entry (see above).
 const (
-	mqID, mqName, mqUnlinked, mqMode, mqUID, mqGID, mqMaxmsg, mqMsgsize, mqOutside, mqOwnNS, mqNotify, mqMsgs, mqFiles protowire.Number = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
+	mqName     protowire.Number = 170200
+	mqUnlinked protowire.Number = 170201
+	mqMaxmsg   protowire.Number = 170202
+	mqMsgsize  protowire.Number = 170203
+	mqOutside  protowire.Number = 170204
+	mqOwnNS    protowire.Number = 170205
+	mqNotify   protowire.Number = 170206
+	mqFiles    protowire.Number = 170207
 )
 
 func appendUint(b []byte, n protowire.Number, v uint64) []byte {
@@ -149,15 +169,32 @@ func appendBytes(b []byte, n protowire.Number, v []byte) []byte {
 	return protowire.AppendBytes(b, v)
 }
 
-// EncodePosixMQ encodes q as a posix_mq_entry.
-func EncodePosixMQ(q *PosixMQ) []byte {
+// mqQbytes is ipc_msg_entry.qbytes of q: the bytes it can hold, capped
+// to the field's 32 bits.
+func mqQbytes(q *PosixMQ) uint32 {
+	if q.MsgSize != 0 && q.MaxMsg > math.MaxUint32/q.MsgSize {
+		return math.MaxUint32
+	}
+	return uint32(q.MaxMsg * q.MsgSize)
+}
+
+// EncodePosixMQ returns the entries of q in posix-mq.img: its
+// ipc_msg_entry, then an ipc_msg per message, each with the raw bytes
+// that follow it (none after the ipc_msg_entry; a message's bytes
+// padded to 8 after its ipc_msg).
+func EncodePosixMQ(q *PosixMQ) ([]proto.Message, [][]byte) {
+	e := &ipcmsg.IpcMsgEntry{
+		Desc: &ipcdesc.IpcDescEntry{
+			Key: proto.Uint32(0), Uid: proto.Uint32(q.UID), Gid: proto.Uint32(q.GID),
+			Cuid: proto.Uint32(q.UID), Cgid: proto.Uint32(q.GID),
+			Mode: proto.Uint32(q.Mode), Id: proto.Uint32(q.ID),
+		},
+		Qbytes: proto.Uint32(mqQbytes(q)),
+		Qnum:   proto.Uint32(uint32(len(q.Msgs))),
+	}
 	var b []byte
-	b = appendUint(b, mqID, uint64(q.ID))
 	b = appendBytes(b, mqName, []byte(q.Name))
 	b = appendBool(b, mqUnlinked, q.Unlinked)
-	b = appendUint(b, mqMode, uint64(q.Mode))
-	b = appendUint(b, mqUID, uint64(q.UID))
-	b = appendUint(b, mqGID, uint64(q.GID))
 	b = appendUint(b, mqMaxmsg, q.MaxMsg)
 	b = appendUint(b, mqMsgsize, q.MsgSize)
 	b = appendBool(b, mqOutside, q.Outside)
@@ -170,22 +207,23 @@ func EncodePosixMQ(q *PosixMQ) []byte {
 		m = appendUint(m, 4, n.Value)
 		b = appendBytes(b, mqNotify, m)
 	}
-	for _, msg := range q.Msgs {
-		var m []byte
-		m = appendUint(m, 1, uint64(msg.Prio))
-		m = appendBytes(m, 2, msg.Data)
-		b = appendBytes(b, mqMsgs, m)
-	}
 	for _, f := range q.Files {
 		var m []byte
 		m = appendUint(m, 1, uint64(f.ID))
 		m = appendUint(m, 2, uint64(f.Flags))
 		b = appendBytes(b, mqFiles, m)
 	}
-	return b
+	e.ProtoReflect().SetUnknown(b)
+	msgs := []proto.Message{e}
+	data := [][]byte{nil}
+	for _, m := range q.Msgs {
+		msgs = append(msgs, &ipcmsg.IpcMsg{Mtype: proto.Uint64(uint64(m.Prio)), Msize: proto.Uint32(uint32(len(m.Data)))})
+		data = append(data, pad(append([]byte(nil), m.Data...), 8))
+	}
+	return msgs, data
 }
 
-var errMQ = errors.New("posix_mq_entry")
+var errMQ = errors.New("posix-mq.img")
 
 // walkFields calls fn for each field of raw: its number, and its value
 // (a varint, or bytes of a length-delimited field); other wire types
@@ -242,28 +280,30 @@ func u32(n protowire.Number, v uint64) (uint32, error) {
 	return uint32(v), nil
 }
 
-// DecodePosixMQ decodes and checks a posix_mq_entry: a malformed or
-// inconsistent one is an error wrapping image.ErrCorrupt.
-func DecodePosixMQ(raw []byte) (*PosixMQ, error) {
-	q := &PosixMQ{}
-	err := walkFields(raw, func(n protowire.Number, v uint64, b []byte, isBytes bool) error {
+// decodeMQEntry decodes a queue's ipc_msg_entry of posix-mq.img: the
+// queue without its messages, and how many follow. A malformed entry is
+// an error wrapping image.ErrCorrupt; the queue is checked once its
+// messages are read.
+func decodeMQEntry(raw []byte) (*PosixMQ, int, error) {
+	e := &ipcmsg.IpcMsgEntry{}
+	if err := proto.Unmarshal(raw, e); err != nil {
+		return nil, 0, fmt.Errorf("%w: %w: not an ipc_msg_entry: %v", image.ErrCorrupt, errMQ, err)
+	}
+	d := e.GetDesc()
+	q := &PosixMQ{ID: d.GetId(), Mode: d.GetMode(), UID: d.GetUid(), GID: d.GetGid()}
+	err := walkFields(e.ProtoReflect().GetUnknown(), func(n protowire.Number, v uint64, b []byte, isBytes bool) error {
 		var err error
 		switch n {
 		case mqName:
 			if err = wireType(n, isBytes, true); err == nil {
 				q.Name = string(b)
 			}
-		case mqNotify, mqMsgs, mqFiles:
+		case mqNotify, mqFiles:
 			if err = wireType(n, isBytes, true); err != nil {
 				return err
 			}
 			var vals [4]uint64
-			var data []byte
 			err = walkFields(b, func(k protowire.Number, v uint64, b []byte, isBytes bool) error {
-				if k == 2 && n == mqMsgs {
-					data = b
-					return wireType(k, isBytes, true)
-				}
 				if k >= 1 && k <= 4 {
 					vals[k-1] = v
 					return wireType(k, isBytes, false)
@@ -273,42 +313,25 @@ func DecodePosixMQ(raw []byte) (*PosixMQ, error) {
 			if err != nil {
 				return err
 			}
-			switch n {
-			case mqNotify:
+			if n == mqNotify {
 				q.Notify = &MQNotify{Notify: int32(uint32(vals[0])), Value: vals[3]}
 				if q.Notify.Signo, err = u32(2, vals[1]); err == nil {
 					q.Notify.Pid, err = u32(3, vals[2])
 				}
-			case mqMsgs:
-				var p uint32
-				if p, err = u32(1, vals[0]); err == nil {
-					q.Msgs = append(q.Msgs, MQMsg{Prio: p, Data: append([]byte(nil), data...)})
-				}
-			case mqFiles:
-				var f MQFile
-				if f.ID, err = u32(1, vals[0]); err == nil {
-					f.Flags, err = u32(2, vals[1])
-				}
-				q.Files = append(q.Files, f)
+				return err
 			}
-		default:
+			var f MQFile
+			if f.ID, err = u32(1, vals[0]); err == nil {
+				f.Flags, err = u32(2, vals[1])
+			}
+			q.Files = append(q.Files, f)
+		case mqUnlinked, mqMaxmsg, mqMsgsize, mqOutside, mqOwnNS:
 			if err = wireType(n, isBytes, false); err != nil {
-				if n > mqFiles {
-					return nil // a later field of another type
-				}
 				return err
 			}
 			switch n {
-			case mqID:
-				q.ID, err = u32(n, v)
 			case mqUnlinked:
 				q.Unlinked = v != 0
-			case mqMode:
-				q.Mode, err = u32(n, v)
-			case mqUID:
-				q.UID, err = u32(n, v)
-			case mqGID:
-				q.GID, err = u32(n, v)
 			case mqMaxmsg:
 				q.MaxMsg = v
 			case mqMsgsize:
@@ -319,15 +342,19 @@ func DecodePosixMQ(raw []byte) (*PosixMQ, error) {
 				q.OwnNS = v != 0
 			}
 		}
+		// Other fields (of a later version) are skipped.
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if err := q.check(); err != nil {
-		return nil, fmt.Errorf("%w: %w: queue %d (/%s): %w", image.ErrCorrupt, errMQ, q.ID, q.Name, err)
+	if e.GetQbytes() != mqQbytes(q) {
+		return nil, 0, fmt.Errorf("%w: %w: queue %d (/%s): qbytes %d, not mq_maxmsg %d * mq_msgsize %d", image.ErrCorrupt, errMQ, q.ID, q.Name, e.GetQbytes(), q.MaxMsg, q.MsgSize)
 	}
-	return q, nil
+	if e.GetQnum() > 65536 || uint64(e.GetQnum()) > q.MaxMsg {
+		return nil, 0, fmt.Errorf("%w: %w: queue %d (/%s): %d messages, mq_maxmsg %d", image.ErrCorrupt, errMQ, q.ID, q.Name, e.GetQnum(), q.MaxMsg)
+	}
+	return q, int(e.GetQnum()), nil
 }
 
 // check tells whether q could be a queue the kernel holds.
@@ -375,16 +402,13 @@ func (q *PosixMQ) check() error {
 
 // writePosixMQs writes posix-mq.img.
 func (d *Dump) writePosixMQs() error {
-	msgs := make([]proto.Message, len(d.PosixMQs))
-	for i, q := range d.PosixMQs {
-		// An entry is raw bytes: a message without fields of its own
-		// that carries them as unknown fields, which Marshal writes
-		// as they are.
-		e := &emptypb.Empty{}
-		e.ProtoReflect().SetUnknown(EncodePosixMQ(q))
-		msgs[i] = e
+	var msgs []proto.Message
+	var data [][]byte
+	for _, q := range d.PosixMQs {
+		m, b := EncodePosixMQ(q)
+		msgs, data = append(msgs, m...), append(data, b...)
 	}
-	return d.Dir.Write(image.PosixMQName(), image.MagicPosixMQ, msgs...)
+	return d.Dir.WriteWithData(image.PosixMQName(), image.MagicIpcMsg, msgs, data)
 }
 
 // loadPosixMQs reads posix-mq.img, if the dump has one, and checks that
@@ -393,13 +417,9 @@ func (d *Dump) loadPosixMQs() error {
 	if !d.exists(image.PosixMQName()) {
 		return nil
 	}
-	ents, err := d.Dir.ReadRaw(image.PosixMQName(), image.MagicPosixMQ)
+	qs, err := readPosixMQs(d.Dir)
 	if err != nil {
 		return err
-	}
-	qs, err := decodePosixMQs(ents)
-	if err != nil {
-		return fmt.Errorf("image %s: %w", image.PosixMQName(), err)
 	}
 	for _, q := range qs {
 		for _, f := range q.Files {
@@ -412,27 +432,68 @@ func (d *Dump) loadPosixMQs() error {
 	return nil
 }
 
-// decodePosixMQs decodes the entries of posix-mq.img and checks that
-// queue ids and file ids are unique.
-func decodePosixMQs(ents [][]byte) ([]*PosixMQ, error) {
+// readPosixMQs reads the queues of posix-mq.img and checks each, and
+// that queue ids and file ids are unique.
+func readPosixMQs(dir image.Dir) ([]*PosixMQ, error) {
 	var qs []*PosixMQ
+	left := 0 // messages of the last queue still to come
+	// sizes[i] is the length of message entry i of the image, or -1
+	// for a queue's entry; the messages' bytes are copied once all is
+	// read.
+	var sizes []int
+	data, err := image.ReadFramed(dir, image.PosixMQName(), image.MagicIpcMsg, func(i int, raw []byte) (int, error) {
+		if left == 0 {
+			q, n, err := decodeMQEntry(raw)
+			if err != nil {
+				return 0, err
+			}
+			qs = append(qs, q)
+			left = n
+			sizes = append(sizes, -1)
+			return 0, nil
+		}
+		q := qs[len(qs)-1]
+		m := &ipcmsg.IpcMsg{}
+		if err := proto.Unmarshal(raw, m); err != nil {
+			return 0, fmt.Errorf("%w: %w: queue %d (/%s): not an ipc_msg: %v", image.ErrCorrupt, errMQ, q.ID, q.Name, err)
+		}
+		if m.GetMtype() >= MQPrioMax || uint64(m.GetMsize()) > q.MsgSize {
+			return 0, fmt.Errorf("%w: %w: queue %d (/%s): a message of priority %d and %d bytes (mq_msgsize %d)", image.ErrCorrupt, errMQ, q.ID, q.Name, m.GetMtype(), m.GetMsize(), q.MsgSize)
+		}
+		q.Msgs = append(q.Msgs, MQMsg{Prio: uint32(m.GetMtype())})
+		sizes = append(sizes, int(m.GetMsize()))
+		left--
+		return padded(int(m.GetMsize()), 8), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if left != 0 {
+		return nil, fmt.Errorf("image %s: %w: %w: %d messages of the last queue missing", image.PosixMQName(), image.ErrCorrupt, errMQ, left)
+	}
+	k := 0
 	ids, files := map[uint32]bool{}, map[uint32]bool{}
-	for i, raw := range ents {
-		q, err := DecodePosixMQ(raw)
-		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i, err)
+	for _, q := range qs {
+		k++ // the queue's own entry
+		for i := range q.Msgs {
+			if n := sizes[k]; n > 0 {
+				q.Msgs[i].Data = append([]byte(nil), data[k][:n]...)
+			}
+			k++
+		}
+		if err := q.check(); err != nil {
+			return nil, fmt.Errorf("image %s: %w: queue %d (/%s): %w", image.PosixMQName(), image.ErrCorrupt, q.ID, q.Name, err)
 		}
 		if ids[q.ID] {
-			return nil, fmt.Errorf("entry %d: %w: queue id %d twice", i, image.ErrCorrupt, q.ID)
+			return nil, fmt.Errorf("image %s: %w: queue id %d twice", image.PosixMQName(), image.ErrCorrupt, q.ID)
 		}
 		ids[q.ID] = true
 		for _, f := range q.Files {
 			if files[f.ID] {
-				return nil, fmt.Errorf("entry %d: %w: file %d on two queues", i, image.ErrCorrupt, f.ID)
+				return nil, fmt.Errorf("image %s: %w: file %d on two queues", image.PosixMQName(), image.ErrCorrupt, f.ID)
 			}
 			files[f.ID] = true
 		}
-		qs = append(qs, q)
 	}
 	return qs, nil
 }

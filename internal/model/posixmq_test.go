@@ -12,6 +12,7 @@ import (
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"github.com/checkpoint-restore/go-criu/v8/magic"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/image"
@@ -31,8 +32,11 @@ func testQueues() []*PosixMQ {
 }
 
 // posixMQDump is a dump whose files.img has EXT entries 3..6.
-func posixMQDump(t *testing.T) *Dump {
-	d := &Dump{Dir: image.Dir{Path: t.TempDir()}, Files: map[uint32]*fdinfo.FileEntry{}}
+func posixMQDump(t *testing.T) *Dump { return posixMQDumpIn(t.TempDir()) }
+
+// posixMQDumpIn is posixMQDump in directory dir.
+func posixMQDumpIn(dir string) *Dump {
+	d := &Dump{Dir: image.Dir{Path: dir}, Files: map[uint32]*fdinfo.FileEntry{}}
 	for id := uint32(3); id <= 6; id++ {
 		d.Files[id] = &fdinfo.FileEntry{Id: proto.Uint32(id), Type: fdinfo.FdTypes_EXT.Enum()}
 	}
@@ -68,18 +72,53 @@ func TestPosixMQRoundTrip(t *testing.T) {
 	if _, _, ok := got.PosixMQFile(9); ok {
 		t.Fatal("PosixMQFile(9) found a queue")
 	}
-	// CRIU's framing: IMG_COMMON, then ckpt's magic, which is not CRIU's.
+	// CRIU's SysV message-queue image: IMG_COMMON, IPCNS_MSG, then
+	// entries a SysV reader takes as queues and their messages.
 	b, err := os.ReadFile(filepath.Join(d.Dir.Path, image.PosixMQName()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := magic.LoadMagic()
-	if binary.LittleEndian.Uint32(b) != uint32(m.ByName["IMG_COMMON"]) {
-		t.Fatalf("first magic %#x", binary.LittleEndian.Uint32(b))
+	if binary.LittleEndian.Uint32(b) != uint32(m.ByName["IMG_COMMON"]) || binary.LittleEndian.Uint32(b[4:]) != uint32(m.ByName["IPCNS_MSG"]) {
+		t.Fatalf("magics %#x %#x", binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:]))
 	}
-	if name, ok := m.ByValue[uint64(binary.LittleEndian.Uint32(b[4:]))]; ok {
-		t.Fatalf("magic of posix-mq.img is CRIU's %s", name)
+	s, err := d.loadSysVMsgAs(image.PosixMQName())
+	if err != nil {
+		t.Fatal(err)
 	}
+	if len(s) != 3 {
+		t.Fatalf("%d SysV queues", len(s))
+	}
+	e := s[0].Entry
+	if d := e.GetDesc(); d.GetId() != 1 || d.GetUid() != 1000 || d.GetGid() != 1001 || d.GetCuid() != 1000 || d.GetCgid() != 1001 || d.GetMode() != 0o640 || d.GetKey() != 0 ||
+		e.GetQbytes() != 8*128 || e.GetQnum() != 4 {
+		t.Fatalf("queue 1 as a SysV queue: %v", e)
+	}
+	if got := s[0].Msgs[1]; got.Type != 7 || string(got.Text) != "high-2" {
+		t.Fatalf("message 2 as a SysV message: %+v", got)
+	}
+	if q := (&PosixMQ{MaxMsg: 65536, MsgSize: 16 << 20}); mqQbytes(q) != 1<<32-1 {
+		t.Fatalf("qbytes of the largest queue: %d", mqQbytes(q))
+	}
+}
+
+// loadSysVMsgAs reads image name as CRIU's SysV queues, as crit does.
+func (d *Dump) loadSysVMsgAs(name string) ([]SysVMsgQueue, error) {
+	if err := os.Rename(filepath.Join(d.Dir.Path, name), filepath.Join(d.Dir.Path, image.IpcMsgName(9))); err != nil {
+		return nil, err
+	}
+	defer os.Rename(filepath.Join(d.Dir.Path, image.IpcMsgName(9)), filepath.Join(d.Dir.Path, name))
+	if err := d.Dir.Write(image.IpcShmName(9), image.MagicIpcShm); err != nil {
+		return nil, err
+	}
+	if err := d.Dir.Write(image.IpcSemName(9), image.MagicIpcSem); err != nil {
+		return nil, err
+	}
+	s, err := d.loadSysV(9)
+	if err != nil {
+		return nil, err
+	}
+	return s.Msg, nil
 }
 
 // TestPosixMQCorrupt: every truncation and every flipped byte of the
@@ -153,34 +192,69 @@ func TestPosixMQCorrupt(t *testing.T) {
 	if err := l.loadPosixMQs(); !errors.Is(err, image.ErrCorrupt) {
 		t.Errorf("queue id twice: %v, want ErrCorrupt", err)
 	}
-	// Wrong wire types.
-	for _, raw := range [][]byte{
-		{0x0a, 0x01, 0x00},       // id as bytes
-		{0x10, 0x01},             // name as a varint
-		{0x62, 0x02, 0x0a, 0x00}, // a message's prio as bytes
-		{0x62, 0x05, 0x12, 0x09}, // a message's data overruns
-		{0x08},                   // truncated varint
-	} {
-		if _, err := DecodePosixMQ(raw); !errors.Is(err, image.ErrCorrupt) {
-			t.Errorf("DecodePosixMQ(% x): %v, want ErrCorrupt", raw, err)
+	// Own fields with the wrong wire types, a later field skipped.
+	entry := func(extra ...byte) []byte {
+		msgs, _ := EncodePosixMQ(&PosixMQ{ID: 1, Name: "q", MaxMsg: 1, MsgSize: 1, Files: []MQFile{{ID: 3}}})
+		b, err := proto.Marshal(msgs[0])
+		if err != nil {
+			t.Fatal(err)
 		}
+		return append(b, extra...)
+	}
+	tag := func(n protowire.Number, typ protowire.Type) []byte { return protowire.AppendTag(nil, n, typ) }
+	for _, raw := range [][]byte{
+		append(tag(mqMaxmsg, protowire.BytesType), 0x01, 0x00),      // maxmsg as bytes
+		append(tag(mqName, protowire.VarintType), 0x01),             // name as a varint
+		append(tag(mqFiles, protowire.BytesType), 0x02, 0x0a, 0x00), // a file's id as bytes
+		append(tag(mqFiles, protowire.BytesType), 0x05, 0x08),       // a file overruns
+		tag(mqMaxmsg, protowire.VarintType),                         // truncated varint
+		{0x10, 0x05},                                                // ipc_msg_entry.qbytes twice, wrong
+	} {
+		if _, _, err := decodeMQEntry(entry(raw...)); !errors.Is(err, image.ErrCorrupt) {
+			t.Errorf("decodeMQEntry(... % x): %v, want ErrCorrupt", raw, err)
+		}
+	}
+	if _, _, err := decodeMQEntry(append(entry(), append(tag(170299, protowire.BytesType), 0x01, 0x00)...)); err != nil {
+		t.Errorf("a later field: %v", err)
+	}
+	if _, _, err := decodeMQEntry(entry()[2:]); !errors.Is(err, image.ErrCorrupt) {
+		t.Errorf("an entry without desc: %v, want ErrCorrupt", err)
 	}
 }
 
-func FuzzDecodePosixMQ(f *testing.F) {
-	for _, q := range testQueues() {
-		f.Add(EncodePosixMQ(q))
+// FuzzPosixMQImage: any posix-mq.img is read or refused with
+// image.ErrCorrupt, and what is read is written back the same.
+func FuzzPosixMQImage(f *testing.F) {
+	d := posixMQDumpIn(f.TempDir())
+	d.PosixMQs = testQueues()
+	if err := d.writePosixMQs(); err != nil {
+		f.Fatal(err)
 	}
+	good, err := os.ReadFile(filepath.Join(d.Dir.Path, image.PosixMQName()))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)/2])
 	f.Fuzz(func(t *testing.T, b []byte) {
-		q, err := DecodePosixMQ(b)
-		if err != nil {
+		l := posixMQDump(t)
+		path := filepath.Join(l.Dir.Path, image.PosixMQName())
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.loadPosixMQs(); err != nil {
 			if !errors.Is(err, image.ErrCorrupt) {
 				t.Fatalf("%v, not ErrCorrupt", err)
 			}
 			return
 		}
-		if q2, err := DecodePosixMQ(EncodePosixMQ(q)); err != nil || !reflect.DeepEqual(q, q2) {
-			t.Fatalf("round trip of %+v: %+v, %v", q, q2, err)
+		if err := l.writePosixMQs(); err != nil {
+			t.Fatal(err)
+		}
+		l2 := posixMQDump(t)
+		l2.Dir = l.Dir
+		if err := l2.loadPosixMQs(); err != nil || !reflect.DeepEqual(l.PosixMQs, l2.PosixMQs) {
+			t.Fatalf("round trip of %+v: %+v, %v", l.PosixMQs, l2.PosixMQs, err)
 		}
 	})
 }
