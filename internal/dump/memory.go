@@ -89,7 +89,12 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 	if err != nil {
 		return nil, err
 	}
-	defer pages.Close()
+	handedOver := false // to a snapshot copy, which closes it
+	defer func() {
+		if !handedOver {
+			pages.Close()
+		}
+	}()
 	// Injected calls (the fast page copy, pagecopy.go) run from code
 	// written over the first bytes of this page; its run is read first,
 	// while it still holds the task's own bytes.
@@ -138,6 +143,11 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			flags |= unix.MAP_LOCKED
 		}
 		dumpPages, anonOnly, wholeVMA := false, false, false
+		// Areas a fork does not copy into its child as they are
+		// (MADV_DONTFORK: left out; MADV_WIPEONFORK, MAP_DROPPABLE
+		// too: empty there) are read while the tree is frozen, never
+		// from a snapshot (snapshot.go).
+		frozenOnly := se.HasFlag("dc") || se.HasFlag("wf")
 		switch kind.Class {
 		case vma.VDSO:
 			// VMA_ANON_PRIVATE too, as CRIU writes it (CRIU restores
@@ -253,20 +263,34 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			// The vDSO is a special mapping; what the task cannot read
 			// it cannot vmsplice: both are read through /proc/PID/mem.
 			viaMem := wholeVMA || !v.Read
+			// The vDSO too is read while frozen: the injected
+			// code is written over its first bytes, in the
+			// snapshot as well.
+			frozen := frozenOnly || wholeVMA
 			end := start + n*x86.PageSize
 			if code != 0 && start <= codePage && codePage < end {
 				cp := make([]byte, x86.PageSize)
 				if err := mem.ReadAt(cp, codePage); err != nil {
 					return nil, fmt.Errorf("dump vma %#x-%#x: %w", v.Start, v.End, err)
 				}
-				runs = appendRun(runs, pageRun{addr: start, size: codePage - start, viaMem: viaMem})
+				runs = appendRun(runs, pageRun{addr: start, size: codePage - start, viaMem: viaMem, frozen: frozen})
 				runs = append(runs, pageRun{addr: codePage, size: x86.PageSize, data: cp})
-				runs = appendRun(runs, pageRun{addr: codePage + x86.PageSize, size: end - codePage - x86.PageSize, viaMem: viaMem})
+				runs = appendRun(runs, pageRun{addr: codePage + x86.PageSize, size: end - codePage - x86.PageSize, viaMem: viaMem, frozen: frozen})
 			} else {
-				runs = append(runs, pageRun{addr: start, size: end - start, viaMem: viaMem})
+				runs = append(runs, pageRun{addr: start, size: end - start, viaMem: viaMem, frozen: frozen})
 			}
 			i = j
 		}
+	}
+	if t.opts.snapshotWanted(runs) {
+		// The pages are read from a snapshot once the tree is
+		// released; what a snapshot does not hold is read now.
+		if err := readFrozen(runs, mem); err != nil {
+			return nil, fmt.Errorf("dump memory: %w", err)
+		}
+		t.later = &laterPages{p: p, pages: pages, runs: runs, code: code}
+		handedOver = true
+		return out, nil
 	}
 	f, err := pages.File()
 	if err != nil {

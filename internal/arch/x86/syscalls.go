@@ -85,6 +85,7 @@ const (
 	SysShmctl
 	SysVmsplice
 	SysPreadv
+	SysClone
 	numSyscalls
 )
 
@@ -174,6 +175,9 @@ var sysNums = [numSyscalls][2]int{
 	SysVmsplice:        {278, 316},
 	// ia32: compat_sys_preadv, the offset split into two 32-bit halves.
 	SysPreadv: {295, 333},
+	// clone(2): x86_64 takes (flags, newsp, parent_tid, child_tid, tls),
+	// ia32 (flags, newsp, parent_tid, tls, child_tid) (CLONE_BACKWARDS).
+	SysClone: {56, 120},
 }
 
 var sysNames = [numSyscalls]string{
@@ -190,7 +194,7 @@ var sysNames = [numSyscalls]string{
 	"socket", "socketpair", "bind", "listen", "connect", "accept4",
 	"pidfd_open", "pidfd_getfd",
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "shmat", "shmctl",
-	"vmsplice", "preadv",
+	"vmsplice", "preadv", "clone",
 }
 
 func (s Syscall) String() string {
