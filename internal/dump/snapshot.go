@@ -57,7 +57,8 @@ import (
 // copy; a fork that fails (RLIMIT_NPROC, a cgroup's pids.max, memory)
 // falls back to copying while frozen, with a note in the log.
 // CKPT_SNAPSHOT=off turns it off (for comparison), =always forks
-// whatever the size (for tests).
+// whatever the size, also in a dump that kills the tree (for tests: there
+// the tree stays frozen until the pages are copied from the snapshots).
 
 // snapshotMin is the least a process must have to copy for a snapshot:
 // the fork and the injected calls around it cost about what copying a
@@ -87,20 +88,27 @@ func snapshotEnv() (snapshotMode, error) {
 	}
 }
 
-// snapshotWanted says whether a process whose pages are runs has them
-// copied from a snapshot.
-func (o *Options) snapshotWanted(runs []pageRun) bool {
-	if !o.LeaveRunning || o.snapshot == snapshotOff {
+// snapshotWanted says whether a process whose pages are in areas has
+// them copied from a snapshot: what a snapshot would hold (smaps'
+// Anonymous of the areas not read while frozen) is worth a fork.
+func (o *Options) snapshotWanted(areas []*scanArea) bool {
+	// A dump that kills the tree gains nothing from a snapshot; with
+	// CKPT_SNAPSHOT=always it takes one all the same (and copies from
+	// it while the tree stays frozen), so that every test program's
+	// dump goes through it.
+	if o.snapshot == snapshotOff || !o.LeaveRunning && o.snapshot != snapshotAlways {
 		return false
 	}
 	var n uint64
-	for _, r := range runs {
-		if !r.frozen && r.data == nil {
-			n += r.size
+	later := false
+	for _, a := range areas {
+		if !a.frozen {
+			n += a.anon
+			later = true
 		}
 	}
 	if o.snapshot == snapshotAlways {
-		return n > 0
+		return later
 	}
 	return n >= snapshotMin
 }
@@ -120,12 +128,17 @@ func readFrozen(runs []pageRun, mem *ptrace.Mem) error {
 	return nil
 }
 
-// laterPages is a process whose pages are copied after the freeze.
+// laterPages is a process whose pages are found and copied after the
+// freeze (and, without a snapshot, the same steps done at once).
 type laterPages struct {
 	p     *model.Process
 	pages *model.PagesWriter
-	runs  []pageRun
+	areas []*scanArea
 	code  uint64 // where injected syscalls run from, as in the task
+	// codePage holds code; codeData is its content read before any
+	// injected call wrote there.
+	codePage uint64
+	codeData []byte
 	// snap is the child holding the snapshot (its Tid in ckpt's PID
 	// namespace); vpid is its PID as the task knows it, for wait4.
 	snap    ptrace.Thread
@@ -156,7 +169,7 @@ func (tr *tree) snapshotAll(stats *Stats) error {
 			t.later = nil
 			continue
 		}
-		tr.opts.logf("dump %d: copy-on-write snapshot in child %d (the fork took %v); pages copied from it after the tree is released", t.pid, l.snap.Tid, time.Since(forkAt))
+		tr.opts.logf("dump %d: copy-on-write snapshot in child %d (the fork took %v): the pages are copied from it", t.pid, l.snap.Tid, time.Since(forkAt))
 	}
 	return nil
 }
@@ -220,8 +233,10 @@ func (t *task) forkSnapshot(l *laterPages) (err error) {
 	return nil
 }
 
-// copyLater copies l's runs from the process pid, whose thread th runs
-// the injected calls, to the pages image and finishes it.
+// copyLater finds the pages of l's areas not scanned yet in the pagemap
+// of process pid, the task or its snapshot, and copies them from there,
+// pid's thread th running the injected calls, to the pages image, and
+// finishes it.
 func (t *task) copyLater(l *laterPages, th ptrace.Thread, pid int, stats *Stats) error {
 	defer l.pages.Close()
 	mem, err := ptrace.OpenMem(pid)
@@ -229,11 +244,20 @@ func (t *task) copyLater(l *laterPages, th ptrace.Thread, pid int, stats *Stats)
 		return fmt.Errorf("open memory of %d: %w", pid, err)
 	}
 	defer mem.Close()
+	pmf, err := procfs.OpenPagemap(pid)
+	if err != nil {
+		return err
+	}
+	defer pmf.Close()
+	runs, err := l.assemble(pmf, stats)
+	if err != nil {
+		return err
+	}
 	f, err := l.pages.File()
 	if err != nil {
 		return err
 	}
-	if err := t.copyRunsFrom(th, pid, l.runs, l.code, mem, f, stats); err != nil {
+	if err := t.copyRunsFrom(th, pid, runs, l.code, mem, f, stats); err != nil {
 		return fmt.Errorf("dump memory: %w", err)
 	}
 	if l.p.PagesID, l.p.Pagemap, err = l.pages.Finish(); err != nil {
@@ -255,8 +279,10 @@ func (tr *tree) copySnapshots(stats *Stats) error {
 			return fmt.Errorf("process %d, from its snapshot %d: %w", t.pid, l.snap.Tid, err)
 		}
 		var n uint64
-		for _, r := range l.runs {
-			n += r.size
+		for _, a := range l.areas {
+			for _, r := range a.runs {
+				n += r.size
+			}
 		}
 		tr.opts.logf("dump %d: %d KiB of pages copied from snapshot %d in %v (%d KiB spliced)", t.pid, n>>10, l.snap.Tid, time.Since(start), (stats.PagesSpliced-spliced)*x86.PageSize>>10)
 		t.dropSnapshot(l)

@@ -389,8 +389,10 @@ func (tr *tree) dumpAll() (*Stats, error) {
 		if err := tr.snapshotAll(stats); err != nil {
 			return nil, err
 		}
-		if err := tr.release(stats); err != nil {
-			return nil, err
+		if o.LeaveRunning {
+			if err := tr.release(stats); err != nil {
+				return nil, err
+			}
 		}
 		if err := tr.copySnapshots(stats); err != nil {
 			return nil, err

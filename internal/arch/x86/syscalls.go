@@ -86,6 +86,7 @@ const (
 	SysVmsplice
 	SysPreadv
 	SysClone
+	SysMunlock
 	numSyscalls
 )
 
@@ -177,7 +178,8 @@ var sysNums = [numSyscalls][2]int{
 	SysPreadv: {295, 333},
 	// clone(2): x86_64 takes (flags, newsp, parent_tid, child_tid, tls),
 	// ia32 (flags, newsp, parent_tid, tls, child_tid) (CLONE_BACKWARDS).
-	SysClone: {56, 120},
+	SysClone:   {56, 120},
+	SysMunlock: {150, 151},
 }
 
 var sysNames = [numSyscalls]string{
@@ -194,7 +196,7 @@ var sysNames = [numSyscalls]string{
 	"socket", "socketpair", "bind", "listen", "connect", "accept4",
 	"pidfd_open", "pidfd_getfd",
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "shmat", "shmctl",
-	"vmsplice", "preadv", "clone",
+	"vmsplice", "preadv", "clone", "munlock",
 }
 
 func (s Syscall) String() string {
