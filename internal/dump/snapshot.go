@@ -201,7 +201,7 @@ func (t *task) forkSnapshot(l *laterPages) (err error) {
 		if l.forked {
 			t.dropSnapshot(l)
 		}
-		return fmt.Errorf("clone: %w", cerr)
+		return cerr
 	}
 	if !l.forked {
 		return fmt.Errorf("clone returned %d, but no child was reported", vpid)

@@ -22,15 +22,39 @@ import (
 // child, no SIGCHLD, its DONTFORK and WIPEONFORK areas intact: it checks
 // that itself on SIGTERM), and the restored copy must find one
 // consistent instant of its memory (it checks that by its own logic as
-// it goes on).
+// it goes on). Where the fork is refused (a full pids cgroup), the dump
+// copies the pages while the tree is frozen, and both must pass as well.
 func TestLeaveRunningSnapshot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	for _, prog := range []string{"leave_running_freeze.64", "leave_running_freeze.32"} {
-		t.Run(prog, func(t *testing.T) {
+	for _, tc := range []struct {
+		prog string
+		// pidsMax puts the program in a pids cgroup with no room for
+		// one more task: the fork fails, and the pages must be copied
+		// while the tree is frozen instead.
+		pidsMax bool
+	}{{"leave_running_freeze.64", false}, {"leave_running_freeze.32", false}, {"leave_running_freeze.64", true}} {
+		prog, pidsMax := tc.prog, tc.pidsMax
+		name := prog
+		if pidsMax {
+			name += "/pids.max"
+		}
+		t.Run(name, func(t *testing.T) {
 			if strings.HasSuffix(prog, ".32") && !hostIA32 {
 				t.Skip("this kernel does not run ia32 programs")
+			}
+			cgroup := ""
+			if pidsMax {
+				if _, err := os.Stat("/sys/fs/cgroup/pids/cgroup.procs"); err != nil {
+					t.Skip("no cgroup v1 pids hierarchy at /sys/fs/cgroup/pids")
+				}
+				cgroup = filepath.Join("/sys/fs/cgroup/pids", fmt.Sprintf("ckpt-e2e-%d", os.Getpid()))
+				if err := os.Mkdir(cgroup, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				// Removed once the program is gone (deferred first, run last).
+				defer os.Remove(cgroup)
 			}
 			work := t.TempDir()
 			bin, _ := filepath.Abs(filepath.Join(progsDir, "build", prog))
@@ -55,6 +79,15 @@ func TestLeaveRunningSnapshot(t *testing.T) {
 					_ = cmd.Wait()
 				}
 			}()
+			if cgroup != "" {
+				// Its three threads, and no room for a fourth task.
+				if err := os.WriteFile(filepath.Join(cgroup, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(cgroup, "pids.max"), []byte("3"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			// Let the worker make a few passes.
 			time.Sleep(100 * time.Millisecond)
 			img := filepath.Join(work, "img")
@@ -62,7 +95,10 @@ func TestLeaveRunningSnapshot(t *testing.T) {
 				t.Fatalf("dump -R: %v: %s", err, out)
 			}
 			dlog, _ := os.ReadFile(filepath.Join(img, "dump.log"))
-			if !strings.Contains(string(dlog), "copy-on-write snapshot in child") {
+			switch {
+			case pidsMax && !strings.Contains(string(dlog), "no copy-on-write snapshot"):
+				t.Errorf("the fork of the snapshot did not fail in a full pids cgroup; the dump's log: %s", testsupport.LastLines(string(dlog), 5))
+			case !pidsMax && !strings.Contains(string(dlog), "copy-on-write snapshot in child"):
 				t.Errorf("the dump did not copy the pages from a snapshot; its log: %s", testsupport.LastLines(string(dlog), 5))
 			}
 			for _, l := range strings.Split(string(dlog), "\n") {
