@@ -51,7 +51,12 @@ import (
 //     thread, a few hundred microseconds. Until then it shows in the
 //     task's /proc/PID/task/TID/children, and a wait with __WALL would
 //     find it (a WNOHANG one sees it alive).
-//   - the fork takes a PID: the task's next fork gets the one after.
+//   - the fork takes a PID: the task's next fork gets the one after;
+//   - the CPU time the child spends in the injected calls of the copy
+//     is added to the task's RUSAGE_CHILDREN when it reaps it;
+//   - until the child is gone, every page the task writes is copied on
+//     write (a fault and a copy per page), and the machine holds both
+//     copies of the pages written meanwhile.
 //
 // A process forks only if it has at least snapshotMin bytes of pages to
 // copy; a fork that fails (RLIMIT_NPROC, a cgroup's pids.max, memory)

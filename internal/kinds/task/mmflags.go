@@ -187,13 +187,25 @@ func (mlockFuture) Collect(t Thread, e Entry) error {
 	return nil
 }
 
+func (mlockFuture) Restore(t Thread, e Entry) error { return nil }
+
 // lockedKiB is VmLck of /proc/PID/status (mm->locked_vm, in KiB).
 func lockedKiB(pid int) (uint64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
-	for _, l := range strings.Split(string(b), "\n") {
+	n, err := parseVmLck(b)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/status: %w", pid, err)
+	}
+	return n, nil
+}
+
+// parseVmLck reads the "VmLck:   N kB" line of a /proc/PID/status
+// (task_mem in fs/proc/task_mmu.c).
+func parseVmLck(status []byte) (uint64, error) {
+	for _, l := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(l, "VmLck:"); ok {
 			f := strings.Fields(v)
 			if len(f) == 2 && f[1] == "kB" {
@@ -201,10 +213,8 @@ func lockedKiB(pid int) (uint64, error) {
 					return n, nil
 				}
 			}
-			return 0, fmt.Errorf("/proc/%d/status: VmLck: %q", pid, v)
+			return 0, fmt.Errorf("VmLck: %q", v)
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status has no VmLck", pid)
+	return 0, errors.New("no VmLck line")
 }
-
-func (mlockFuture) Restore(t Thread, e Entry) error { return nil }
