@@ -4,7 +4,7 @@
 # python3-protobuf) to prove that crit can read ckpt's images, and qemu,
 # busybox and a Debian kernel that runs ia32 programs, for the test guest
 # (test/vm) that runs them when this kernel refuses them; sqlite3, tmux and
-# vim, redis-server, redis-cli, nginx and curl for the end-to-end tests of real
+# vim, redis-server, redis-cli, nginx, curl and postgresql for the end-to-end tests of real
 # programs (the tests start them with their own configuration, ports and
 # temporary directories; the packages' services are stopped and disabled). Go modules come
 # through `go` itself.
@@ -15,6 +15,7 @@ command -v make >/dev/null || need+=(make)
 [ -e /usr/lib/gcc/x86_64-linux-gnu/*/32/crtbegin.o ] 2>/dev/null || dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib)
 command -v unshare >/dev/null && command -v nsenter >/dev/null || need+=(util-linux)
 command -v crit >/dev/null || need+=(criu)
+[ -x /usr/bin/python3 ] || need+=(python3) # crit's, and TestPythonMultiprocessing's
 /usr/bin/python3 -c 'import google.protobuf' 2>/dev/null || need+=(python3-protobuf)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v busybox >/dev/null || need+=(busybox-static)
@@ -25,6 +26,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v curl >/dev/null || need+=(curl)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "setup: need root to install: ${need[*]}" >&2
@@ -34,9 +36,9 @@ if [ ${#need[@]} -gt 0 ]; then
 	echo "setup: installing ${need[*]} with apt-get (needs the network; a few minutes on a fresh machine)"
 	apt-get update -qq
 	apt-get install -y -qq "${need[@]}" >/dev/null
-	# The distribution's redis and nginx services, if the install
-	# started them, would hold ports and files the tests do not need.
-	for svc in redis-server nginx; do
+	# The distribution's redis, nginx and postgresql services, if the
+	# install started them, would hold ports and files the tests do not need.
+	for svc in redis-server nginx postgresql; do
 		if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
 			systemctl disable --now "$svc" >/dev/null 2>&1 || true
 		elif [ -x "/etc/init.d/$svc" ]; then

@@ -48,11 +48,13 @@ func dumpCmd() *cobra.Command {
 			defer log.close()
 			ctx, stop := interruptOnSignals()
 			defer stop()
+			meter, endLine := log.progressLine("dump")
 			st, err := ckpt.Dump(ckpt.DumpOptions{
 				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob, FileLocks: c.fileLocks, ExtUnixSk: extUnixSk,
 				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: log.progress,
-				Context: ctx, GhostLimit: limit, TcpEstablished: tcpEstablished, TcpClose: tcpClose,
+				Context: ctx, GhostLimit: limit, TcpEstablished: tcpEstablished, TcpClose: tcpClose, Progress: meter,
 			})
+			endLine()
 			if err != nil {
 				return log.fail(err)
 			}

@@ -31,7 +31,9 @@ func restoreCmd() *cobra.Command {
 				return err
 			}
 			defer log.close()
-			p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: c.imagesDir, ShellJob: c.shellJob, FileLocks: c.fileLocks, CPUCap: cpuCap, Logf: log.progress, TcpClose: tcpClose})
+			meter, endLine := log.progressLine("restore")
+			p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: c.imagesDir, ShellJob: c.shellJob, FileLocks: c.fileLocks, CPUCap: cpuCap, Logf: log.progress, TcpClose: tcpClose, Progress: meter})
+			endLine()
 			if err != nil {
 				return log.fail(err)
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/progress"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
 
@@ -57,6 +58,8 @@ type Options struct {
 	CPUCap string
 	// Logf, if set, receives progress messages.
 	Logf func(format string, args ...any)
+	// Progress, if set, counts the bytes of memory copied of the total.
+	Progress *progress.Meter
 	// snapshot is CKPT_SNAPSHOT (snapshot.go), read by Dump.
 	snapshot snapshotMode
 	// Context, if set, aborts the dump when it is done (Ctrl-C in the
@@ -89,6 +92,10 @@ type Stats struct {
 	ZeroPages    uint64 // pages left out because they map the zero page
 	PagesSpliced uint64 // of PagesWritten, those the task vmspliced into pipes (one copy)
 	ImageBytes   int64  // size of all image files written
+	// For stats-dump (see model.DumpStats).
+	Freezing, Frozen  time.Duration // stopping the tree; from stopped to release
+	MemDump, MemWrite time.Duration // the memory dump; its page copies
+	PagesScanned      uint64        // pages of the areas whose pagemap was read
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -161,6 +168,7 @@ func Dump(opts Options) (*Stats, error) {
 		}
 		return nil, fmt.Errorf("dump task %d: %w", opts.Pid, err)
 	}
+	writeStats(&opts, stats)
 	return stats, nil
 }
 

@@ -218,6 +218,16 @@ func inspectMemory(pid int, ghostLimit int64) error {
 				return err
 			}
 		}
+		if k.Class == vma.Hugetlb {
+			if _, err := vma.HugetlbFlags(pid, se); err != nil {
+				return err
+			}
+		}
+		if k.Class == vma.AIORing {
+			if _, err := vma.ReadAIORing(pid, se.VMA); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -74,6 +74,7 @@ func vmaProt(v procfs.VMA) uint32 {
 // process's pages image, sets its pagemap and returns the vma entries for
 // its mm image.
 func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTable, stats *Stats) ([]*vmaimg.VmaEntry, error) {
+	defer since(&stats.MemDump)()
 	pid := t.pid
 	pmf, err := procfs.OpenPagemap(pid)
 	if err != nil {
@@ -106,6 +107,7 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 
 	var out []*vmaimg.VmaEntry
 	var areas []*scanArea
+	rings := map[procfs.VMA]uint32{} // AIO rings and their tails
 	for _, se := range vmas {
 		v := se.VMA
 		kind, err := vma.Classify(pid, se)
@@ -147,7 +149,11 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 		// (MADV_DONTFORK: left out; MADV_WIPEONFORK, MAP_DROPPABLE
 		// too: empty there) are read while the tree is frozen, never
 		// from a snapshot (snapshot.go).
-		frozenOnly := se.HasFlag("dc") || se.HasFlag("wf")
+		// So are hugetlb areas: a private one's pages may be taken
+		// from a child when the parent copies on write and the pool
+		// is empty (unmap_ref_private, mm/hugetlb.c). (AIO rings are
+		// saved whole, as the vDSO, and read while frozen too.)
+		frozenOnly := se.HasFlag("dc") || se.HasFlag("wf") || kind.Class == vma.Hugetlb
 		switch kind.Class {
 		case vma.VDSO:
 			// VMA_ANON_PRIVATE too, as CRIU writes it (CRIU restores
@@ -169,6 +175,38 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			if err := ft.saveShmem(pid, v); err != nil {
 				return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
 			}
+		case vma.Hugetlb:
+			// Anonymous hugetlb memory, as CRIU writes it: an anonymous
+			// area whose flags carry MAP_HUGETLB and the page size.
+			hf, err := vma.HugetlbFlags(pid, se)
+			if err != nil {
+				return nil, err
+			}
+			flags |= unix.MAP_ANONYMOUS | hf
+			if v.Shared {
+				status |= image.VMAAnonShared
+				e.Shmid = proto.Uint64(v.Inode)
+				if err := ft.saveShmem(pid, v); err != nil {
+					return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
+				}
+			} else {
+				status |= image.VMAAnonPrivate
+				dumpPages = true
+			}
+		case vma.AIORing:
+			// CRIU's record: the area marked as a ring alone, its pages
+			// (header and events) saved whole, and an aio_ring_entry.
+			hdr, err := vma.ReadAIORing(pid, v)
+			if err != nil {
+				return nil, err
+			}
+			if err := t.aioRingOwned(v, code); err != nil {
+				return nil, err
+			}
+			rings[v] = hdr.Tail
+			status = image.VMAAreaAIORing
+			p.MM.Aios = append(p.MM.Aios, vma.AIORingEntry(v))
+			dumpPages, wholeVMA = true, true
 		case vma.AnonPrivate:
 			flags |= unix.MAP_ANONYMOUS
 			status |= image.VMAAnonPrivate
@@ -250,6 +288,9 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 				}
 			}
 		}
+		if err := aioRingsSettled(pid, mem, rings); err != nil {
+			return nil, err
+		}
 		t.later = l
 		handedOver = true
 		return out, nil
@@ -262,8 +303,12 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 	if err != nil {
 		return nil, err
 	}
+	defer t.startCopy(f, runs, stats)()
 	if err := t.copyRuns(runs, code, mem, f, stats); err != nil {
 		return nil, fmt.Errorf("dump memory: %w", err)
+	}
+	if err := aioRingsSettled(pid, mem, rings); err != nil {
+		return nil, err
 	}
 	if p.PagesID, p.Pagemap, err = pages.Finish(); err != nil {
 		return nil, err
@@ -328,6 +373,7 @@ func (l *laterPages) scan(a *scanArea, pmf *os.File, stats *Stats) error {
 	if err != nil {
 		return fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
 	}
+	stats.PagesScanned += uint64(len(pm))
 	zp := zeroPages()
 	keep := func(p procfs.PagemapEntry) bool {
 		if a.wholeVMA || p.Swapped() {

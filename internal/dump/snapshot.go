@@ -243,6 +243,7 @@ func (t *task) forkSnapshot(l *laterPages) (err error) {
 // pid's thread th running the injected calls, to the pages image, and
 // finishes it.
 func (t *task) copyLater(l *laterPages, th ptrace.Thread, pid int, stats *Stats) error {
+	defer since(&stats.MemDump)()
 	defer l.pages.Close()
 	mem, err := ptrace.OpenMem(pid)
 	if err != nil {
@@ -262,6 +263,7 @@ func (t *task) copyLater(l *laterPages, th ptrace.Thread, pid int, stats *Stats)
 	if err != nil {
 		return err
 	}
+	defer t.startCopy(f, runs, stats)()
 	if err := t.copyRunsFrom(th, pid, runs, l.code, mem, f, stats); err != nil {
 		return fmt.Errorf("dump memory: %w", err)
 	}
@@ -404,6 +406,7 @@ func (tr *tree) release(stats *Stats) error {
 		return fmt.Errorf("release tree: %w", err)
 	}
 	stats.FrozenFor = time.Since(tr.frozenAt)
+	stats.Freezing, stats.Frozen = tr.stoppedAt.Sub(tr.frozenAt), time.Since(tr.stoppedAt)
 	tr.released = true
 	for _, t := range tr.tasks {
 		t.released = true

@@ -38,10 +38,11 @@ type tree struct {
 	// stage is where the images are written before publish moves them
 	// into the images directory.
 	stage string
-	// frozenAt is when the freeze began; released, whether the tree was
-	// let go before the dump's end (snapshot.go).
-	frozenAt time.Time
-	released bool
+	// frozenAt is when the freeze began, stoppedAt when the whole tree
+	// was stopped; released, whether the tree was let go before the
+	// dump's end (snapshot.go).
+	frozenAt, stoppedAt time.Time
+	released            bool
 }
 
 // children lists the child processes of every thread of pid.
@@ -288,6 +289,8 @@ func (tr *tree) freezeAndDump(s *ptrace.Session) (*Stats, error) {
 	if err := tr.freezeTree(); err != nil {
 		return nil, err
 	}
+	frozen := time.Now()
+	tr.stoppedAt = frozen
 	o.logf("tree of %d stopped (%d processes)", o.Pid, len(tr.tasks))
 	fault.Panic(fault.DumpFrozen)
 	if err := o.interrupted(); err != nil {
@@ -311,6 +314,7 @@ func (tr *tree) freezeAndDump(s *ptrace.Session) (*Stats, error) {
 		o.logf("tree of %d killed after dump", o.Pid)
 	}
 	stats.FrozenFor = time.Since(start)
+	stats.Freezing, stats.Frozen = frozen.Sub(start), time.Since(frozen)
 	return stats, nil
 }
 

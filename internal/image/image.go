@@ -52,7 +52,25 @@ const (
 	MagicIpcShm    = "IPCNS_SHM"
 	MagicIpcSem    = "IPCNS_SEM"
 	MagicIpcMsg    = "IPCNS_MSG"
+	// MagicStats is stats-dump's and stats-restore's (STATS_MAGIC,
+	// 0x57093306). CRIU opens them O_SERVICE (criu/image-desc.c), so
+	// their first magic is IMG_SERVICE (0x55105940), not IMG_COMMON.
+	MagicStats = "STATS"
 )
+
+// serviceKinds are the image kinds framed with IMG_SERVICE: images about
+// a run of the tool rather than about the tree.
+var serviceKinds = map[string]bool{MagicStats: true}
+
+// firstMagic is the magic that comes before kind's own.
+func firstMagic(kind string) uint32 {
+	name := "IMG_COMMON"
+	if serviceKinds[kind] {
+		name = "IMG_SERVICE"
+	}
+	m, _ := magicOf(name)
+	return m
+}
 
 // ImgVersion is CRTOOLS_IMAGES_V1_1, the inventory image version.
 const ImgVersion = 2
@@ -68,6 +86,9 @@ var magics = magic.LoadMagic()
 var ErrCorrupt = ckerr.ErrCorruptImage
 
 func magicOf(name string) (uint32, error) {
+	if v, ok := ownMagics[name]; ok {
+		return v, nil
+	}
 	m, ok := magics.ByName[name]
 	if !ok {
 		return 0, fmt.Errorf("unknown image magic %q", name)
@@ -84,8 +105,7 @@ func Encode(kind string, entries ...proto.Message) ([]byte, error) {
 	var buf bytes.Buffer
 	le := binary.LittleEndian
 	if kind != MagicInventory {
-		common, _ := magicOf("IMG_COMMON")
-		_ = binary.Write(&buf, le, common)
+		_ = binary.Write(&buf, le, firstMagic(kind))
 	}
 	_ = binary.Write(&buf, le, m)
 	for _, e := range entries {
@@ -111,9 +131,8 @@ func Decode(kind string, data []byte) ([][]byte, error) {
 		if len(data) < 4 {
 			return nil, fmt.Errorf("%w: %d bytes, no magic", ErrCorrupt, len(data))
 		}
-		common, _ := magicOf("IMG_COMMON")
-		if got := le.Uint32(data); got != common {
-			return nil, fmt.Errorf("%w: first magic %#x, want IMG_COMMON %#x", ErrCorrupt, got, common)
+		if got, first := le.Uint32(data), firstMagic(kind); got != first {
+			return nil, fmt.Errorf("%w: first magic %#x, want %s %#x", ErrCorrupt, got, magics.ByValue[uint64(first)], first)
 		}
 		data = data[4:]
 	}
@@ -346,6 +365,14 @@ func FifoDataName() string { return "fifo-data.img" }
 
 // FSName is the cwd/root/umask image of one task.
 func FSName(pid int) string { return fmt.Sprintf("fs-%d.img", pid) }
+
+// StatsDumpName is the statistics of the last dump into the directory:
+// a stats_entry with its dump part, named as CRIU names it (no ".img").
+func StatsDumpName() string { return "stats-dump" }
+
+// StatsRestoreName is the statistics of the last restore from the
+// directory: a stats_entry with its restore part.
+func StatsRestoreName() string { return "stats-restore" }
 
 // WriteWithData writes an image whose entries are each followed by raw
 // bytes (PIPES_DATA: a pipe_data_entry, then the pipe's buffered bytes).

@@ -265,6 +265,7 @@ func TestLiveDump(t *testing.T) {
 		"pending signals: 1 (0 shared, 1 per-thread)",
 		"vdso layout: ",
 		"clocks: the tree saw CLOCK_MONOTONIC ",
+		"stats-dump: freezing ",
 	)
 	if strings.Contains(s, "warning") {
 		t.Errorf("unexpected warning:\n%s", s)

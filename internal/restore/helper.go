@@ -87,6 +87,7 @@ func ia32HelperImage() (*os.File, error) {
 // this kernel does not run ia32 programs) ckpt's own binary. Its image
 // never runs; it is only a source for clone3.
 func (r *restorer) startHelper(abi x86.ABI) error {
+	defer r.timeForking()()
 	files := []uintptr{r.opts.Stdin.Fd(), r.opts.Stdout.Fd(), r.opts.Stderr.Fd()}
 	attr := &syscall.ProcAttr{Dir: "/", Env: []string{}, Files: files, Sys: &syscall.SysProcAttr{Ptrace: true}}
 	pid := 0

@@ -60,6 +60,9 @@ func (r *restorer) mapVMAs() error {
 		} else if st&image.VMAAnonShared != 0 {
 			ino := v.GetShmid()
 			_, ok := r.shmem[ino]
+			if !ok && v.GetPgoff() != 0 && isHugetlb(v) {
+				return fmt.Errorf("vma %#x-%#x: shared hugetlb memory mapped from offset %#x without its start: not supported", start, end, v.GetPgoff())
+			}
 			if !ok && v.GetPgoff() != 0 {
 				// The object's first page is not mapped here (the task
 				// unmapped it, or moved this part): make the object
@@ -85,10 +88,22 @@ func (r *restorer) mapVMAs() error {
 			} else {
 				created = ino
 			}
+		} else if st&image.VMAAreaAIORing != 0 {
+			// A placeholder for the dumped ring, replaced by a new
+			// ring once the pages are in (hugeaio.go).
+			flags = unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED
 		} else if st&image.VMAAnonPrivate == 0 {
 			return fmt.Errorf("vma %#x-%#x: status %#x is not supported", start, end, st)
 		}
-		got, err := r.inj.Syscall(x86.SysMmap, start, end-start, uint64(v.GetProt()), flags, fd, v.GetPgoff())
+		if isHugetlb(v) {
+			if err := checkHugetlb(v); err != nil {
+				return err
+			}
+		}
+		got, err := r.inj.Syscall(x86.SysMmap, start, end-start, mapProt(v), flags, fd, v.GetPgoff())
+		if err != nil && isHugetlb(v) {
+			err = hugetlbMapError(v, err)
+		}
 		if fd != ^uint64(0) {
 			if _, cerr := r.inj.Syscall(x86.SysClose, fd); cerr != nil && err == nil {
 				err = cerr
@@ -113,7 +128,11 @@ func (r *restorer) mapVMAs() error {
 			if err != nil {
 				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
 			}
-			if err := r.fillShmem(created, data, start, end); err != nil {
+			fill := func() error { return r.fillShmem(created, data, start, end) }
+			if isHugetlb(v) {
+				fill = func() error { return r.fillHugeShmem(created, data, v) }
+			}
+			if err := fill(); err != nil {
 				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
 			}
 		} else if st&image.VMAAnonShared != 0 {
@@ -180,6 +199,7 @@ func (r *restorer) fillPages() error {
 		size := n * x86.PageSize
 		if inSpans(span{addr, addr + size}, vdsoRanges) {
 			// The vDSO image was used by mapVDSO, not written here.
+			r.opts.Progress.Add(size)
 			return nil
 		}
 		if n == 0 || n > 1<<36 || addr%x86.PageSize != 0 || !inVMA(span{addr, addr + size}) {
@@ -211,6 +231,7 @@ func (r *restorer) fillPages() error {
 			} else if err := mem.WriteAt(buf[:c], addr); err != nil {
 				return err
 			}
+			r.filled(c)
 			off += int64(c)
 			addr += c
 			size -= c
@@ -233,6 +254,7 @@ func (r *restorer) fillPages() error {
 		if err := r.dropParentOnly(pix, own); err != nil {
 			return err
 		}
+		r.cow(shared, total)
 		r.opts.logf("restore %d: %d of %d bytes in memory kept from the parent stay shared with it", r.pid, shared, total)
 	}
 	return nil

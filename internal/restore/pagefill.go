@@ -87,6 +87,7 @@ func (f *pageFiller) flush() error {
 		return nil
 	}
 	iov, enc, off := f.enc, f.enc, f.off
+	defer f.r.watchFill(uint64(f.next - f.off))()
 	f.enc, f.n = f.enc[:0], 0
 	for len(iov) > 0 {
 		p, err := f.r.put(0, iov)
@@ -101,6 +102,7 @@ func (f *pageFiller) flush() error {
 			return fmt.Errorf("%s: %w: truncated at byte %d", f.name, image.ErrCorrupt, off)
 		}
 		off += int64(got)
+		f.r.filled(got)
 		// Drop what was read: whole iovecs, then the front of one.
 		for got > 0 {
 			base, n := binary.LittleEndian.Uint64(iov), binary.LittleEndian.Uint64(iov[8:])

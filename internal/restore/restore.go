@@ -25,6 +25,7 @@ import (
 	attrs "github.com/ckpt/ckpt/internal/kinds/task"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/progress"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
 
@@ -50,6 +51,11 @@ type Options struct {
 	CPUCap string
 	// Logf, if set, receives progress messages.
 	Logf func(format string, args ...any)
+	// Progress, if set, counts the bytes of memory put in place of the
+	// total.
+	Progress *progress.Meter
+
+	stats *runStats // measured for stats-restore
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -87,6 +93,8 @@ func Restore(opts Options) (*Process, error) {
 	}
 	all := d.Procs
 	root := all[0]
+	opts.stats = &runStats{}
+	opts.Progress.AddTotal(progressTotal(d))
 	for _, im := range all {
 		if im.Refused != nil {
 			return nil, fmt.Errorf("restore task %d: %w", im.Pid, im.Refused)
@@ -170,6 +178,7 @@ func Restore(opts Options) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
 	}
+	writeStats(&opts, time.Since(start))
 	// The host's PID of the root: the dumped one, or in a new PID
 	// namespace whatever the kernel chose outside it.
 	return &Process{Pid: rs[0].pid, Took: time.Since(start)}, nil
@@ -422,6 +431,7 @@ func (r *restorer) rebuildMemory() error {
 		{"map vDSO", r.mapVDSO},
 		{"map memory", r.mapVMAs},
 		{"fill pages", r.fillPages},
+		{"finish hugetlb areas and AIO rings", r.finishSpecialMemory},
 	})
 }
 

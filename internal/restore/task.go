@@ -22,6 +22,7 @@ import (
 // is created with CLONE_PARENT, so it is a child of ckpt, not of the
 // helper, and it is traced from its first instruction (PTRACE_O_TRACECLONE).
 func (r *restorer) cloneTask(inTree map[int]*restorer) error {
+	defer r.timeForking()()
 	h := r.helperTh
 	regs, err := h.GetRegs()
 	if err != nil {
@@ -220,6 +221,7 @@ func (r *restorer) unmapHelper() error {
 // forkChild has this (restored) process clone3 the child c with its PID;
 // the child inherits the scratch area and is traced from its first stop.
 func (r *restorer) forkChild(c *restorer) error {
+	defer r.timeForking()()
 	var flags uint64
 	src := r.inj
 	if c.via != nil {

@@ -61,7 +61,7 @@ func TestMain(m *testing.M) {
 	hostIA32, _ = kerndat.IA32Runs()
 	if *prebuilt != "" {
 		ckptBin = *prebuilt
-		os.Exit(m.Run())
+		os.Exit(finishRealPrograms(m.Run()))
 	}
 	dir, err := os.MkdirTemp("", "ckpt-e2e-bin-")
 	if err != nil {
@@ -80,7 +80,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := finishRealPrograms(m.Run())
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -95,7 +95,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	known, err := ReadMatrix(resultsPath)
 	if err != nil && !*update {
-		t.Fatalf("read %s: %v (regenerate with: go test ./test/e2e -run 'TestEndToEnd|TestGuestKernel' -args -update)", resultsPath, err)
+		t.Fatalf("read %s: %v (regenerate with: go test ./test/e2e -args -update)", resultsPath, err)
 	}
 	// With -update, cells this run does not reach (a -run filter) keep
 	// their recorded result.

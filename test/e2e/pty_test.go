@@ -173,6 +173,7 @@ func TestScriptPty(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	realProgram(t, "script (a pty pair)", "native")
 	scriptBin, err := exec.LookPath("script")
 	if err != nil {
 		t.Fatal("script(1) is not installed (Debian package bsdutils)")
@@ -274,6 +275,7 @@ func TestShellJobForeground(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	realProgram(t, "bash with a job in the foreground", "native")
 	bash, err := exec.LookPath("bash")
 	if err != nil {
 		t.Fatal("bash is not installed")
@@ -359,6 +361,7 @@ func TestTmux(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	realProgram(t, "tmux with a shell and vim", "native")
 	tmux, err := exec.LookPath("tmux")
 	if err != nil {
 		t.Fatal("tmux is not installed (apt-get install tmux; scripts/setup.sh does it)")

@@ -71,6 +71,7 @@ func TestRedis(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	realProgram(t, "redis-server", "native")
 	server, err1 := exec.LookPath("redis-server")
 	cli, err2 := exec.LookPath("redis-cli")
 	if err1 != nil || err2 != nil {
@@ -213,6 +214,7 @@ func TestNginx(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	realProgram(t, "nginx, master and workers", "native")
 	nginx, err1 := exec.LookPath("nginx")
 	curl, err2 := exec.LookPath("curl")
 	if err1 != nil || err2 != nil {

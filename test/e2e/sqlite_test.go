@@ -26,6 +26,7 @@ func TestSqliteTransaction(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	realProgram(t, "sqlite3 in a write transaction", "native")
 	sqlite, err := exec.LookPath("sqlite3")
 	if err != nil {
 		t.Fatal("sqlite3 is not installed (apt-get install sqlite3; scripts/setup.sh does it)")

@@ -23,6 +23,7 @@ func TestTailFollow(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	realProgram(t, "tail -f", "native")
 	tail, err := exec.LookPath("tail")
 	if err != nil {
 		t.Fatal("tail is not installed (coreutils)")

@@ -48,6 +48,11 @@ func TestUnsharePidFork(t *testing.T) {
 }
 
 func testUnshare(t *testing.T, unshare string, mountProc bool) {
+	name := "unshare --pid --fork"
+	if mountProc {
+		name += " --mount-proc"
+	}
+	realProgram(t, name, "native")
 	const host = "ckpt-unshare"
 	work := t.TempDir()
 	bin, _ := filepath.Abs(filepath.Join(progsDir, "build", "pidns_init.64"))

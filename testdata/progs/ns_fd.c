@@ -1,8 +1,10 @@
-/* ckpt-test: expect=dump-fail dump-error=namespace */
+/* ckpt-test: */
 /*
- * A task holding an open namespace file (/proc/self/ns/net). ckpt cannot
- * dump one yet: the dump must refuse it, saying it is a namespace file,
- * and leave the task as it was (the fd still open on the same namespace).
+ * A task holding an open namespace file (/proc/self/ns/net) of its own
+ * network namespace, ckpt's: after the restore the fd is on the network
+ * namespace the task is in, which is the one it was in (the same inode).
+ * (proc_fds covers a namespace made anew; proc_fds_oldns the refusal of
+ * a namespace the task has left.)
  */
 #include "ckpt_test.h"
 
@@ -10,7 +12,7 @@
 
 int main(void)
 {
-	struct stat before, after;
+	struct stat before, after, now;
 
 	ckpt_block_term();
 	int fd = open("/proc/self/ns/net", O_RDONLY);
@@ -21,6 +23,8 @@ int main(void)
 	ckpt_wait_term();
 
 	CHECK_SYS(fstat(fd, &after) == 0, "fstat after");
-	CHECK(after.st_ino == before.st_ino, "fd %d is another file after the refused dump", fd);
+	CHECK_SYS(stat("/proc/self/ns/net", &now) == 0, "stat /proc/self/ns/net");
+	CHECK(after.st_ino == now.st_ino && after.st_dev == now.st_dev, "fd %d is not the task's network namespace", fd);
+	CHECK(after.st_ino == before.st_ino, "fd %d is another network namespace after the restore", fd);
 	ckpt_pass();
 }

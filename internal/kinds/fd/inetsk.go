@@ -69,6 +69,9 @@ type inetKind struct {
 	batched   bool
 	// udpAddrs are the tree's UDP sockets' addresses (sockaddrString).
 	udpAddrs map[string]bool
+	// mcIndex reads the UDP sockets' multicast interface index
+	// (inetmcast.go).
+	mcIndex mcastIndex
 	// listens are the listeners to listen once every socket is bound
 	// (an accepted connection shares its listener's port, which a
 	// listener would refuse), repairs the connections to take out of
@@ -109,8 +112,10 @@ func (*inetKind) Name() string { return "inet socket" }
 
 // inetProto maps sockfs's protocol names to family and protocol.
 // MPTCP sockets (Go's net.Listen makes them by default since Go 1.24)
-// are taken as listening or bound sockets only: an MPTCP connection has
-// no TCP_REPAIR.
+// are taken listening or bound; the connections an MPTCP listener
+// accepted from plain TCP clients are TCP sockets under its name, taken
+// as TCP connections (mptcpEstablished); an MPTCP connection has no
+// TCP_REPAIR.
 var inetProto = map[string][2]int{
 	"TCP": {unix.AF_INET, unix.IPPROTO_TCP}, "TCPv6": {unix.AF_INET6, unix.IPPROTO_TCP},
 	"UDP": {unix.AF_INET, unix.IPPROTO_UDP}, "UDPv6": {unix.AF_INET6, unix.IPPROTO_UDP},
@@ -263,10 +268,12 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		case uapi.TCP_CLOSE:
 		case uapi.TCP_ESTABLISHED:
 			if prot == unix.IPPROTO_MPTCP {
-				if p, err := unix.Getpeername(cfd); err == nil {
-					obj += ", connected to " + sockaddrString(p)
+				if err := mptcpEstablished(cfd, refuse, &obj); err != nil {
+					return err
 				}
-				return refuse("it is an established MPTCP connection, which ckpt cannot restore (TCP_REPAIR works on TCP sockets only): close it before the dump")
+				// A TCP socket (mptcpEstablished): restored as one.
+				prot = unix.IPPROTO_TCP
+				isk.Proto = proto.Uint32(unix.IPPROTO_TCP)
 			}
 			if err := k.collectEstablished(t, cfd, f.Fd, isk, local, refuse); err != nil {
 				return err
@@ -292,6 +299,14 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	}
 	if isk.IpOpts, err = ipOpts(cfd, fam, prot); err != nil {
 		return fmt.Errorf("%s: %w", obj, err)
+	}
+	if prot == unix.IPPROTO_UDP {
+		// Multicast groups and options (inetmcast.go).
+		if err := k.collectMcast(cfd, fam, t.Pid, isk, refuse); errors.Is(err, ckerr.ErrUnsupported) {
+			return err // names the socket already
+		} else if err != nil {
+			return fmt.Errorf("%s: %w", obj, err)
+		}
 	}
 	if fam == unix.AF_INET6 {
 		v6, err := unix.GetsockoptInt(cfd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
@@ -758,6 +773,14 @@ func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry, d *model.Dump, ns strin
 			return err
 		}
 		return setInetOpts(c, isk)
+	}
+	if prot == unix.IPPROTO_UDP {
+		// Multicast groups and options (inetmcast.go), before bind: a
+		// socket not bound yet receives nothing, so no datagram gets in
+		// between a join and the source filter that follows it.
+		if err := setMcast(c, isk); err != nil {
+			return err
+		}
 	}
 	if a, port, _ := splitAddr(local); port != 0 || !allZero(a) {
 		if err := unix.Bind(c, local); err != nil {

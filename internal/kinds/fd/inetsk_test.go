@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"golang.org/x/sys/unix"
@@ -170,8 +171,11 @@ func TestInetCollect(t *testing.T) {
 }
 
 // An MPTCP listener is collected as MPTCP (protocol 262) with its
-// backlog; a connection it accepted, an MPTCP socket even from a TCP
-// client, is refused by name, with --tcp-established too.
+// backlog; a connection it accepted from a plain TCP client (a TCP socket
+// named after its listener, SO_PROTOCOL 6) is collected with
+// --tcp-established as the TCP connection it is, with its queued bytes;
+// an MPTCP connection (an MPTCP client's, real MPTCP) is refused by name,
+// and so is an MPTCP client fallen back to TCP (its server a TCP one).
 func TestMPTCPCollect(t *testing.T) {
 	k := New()
 	l, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
@@ -192,23 +196,78 @@ func TestMPTCPCollect(t *testing.T) {
 	if i := e.GetIsk(); i.GetProto() != unix.IPPROTO_MPTCP || i.GetState() != uapi.TCP_LISTEN || i.GetBacklog() != 6 || i.GetIpOpts().Ttl != nil {
 		t.Errorf("MPTCP listener %v", e)
 	}
-	c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeAfter(t, c)
 	la, _ := unix.Getsockname(l)
-	if err := unix.Connect(c, la); err != nil {
+	connect := func(prot int) (c, a int) {
+		t.Helper()
+		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, prot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeAfter(t, c)
+		if err := unix.Connect(c, la); err != nil {
+			t.Fatal(err)
+		}
+		a, _, err = unix.Accept4(l, unix.SOCK_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		closeAfter(t, a)
+		return c, a
+	}
+
+	// A plain TCP client: both ends in "the tree" (this process), so no
+	// network lock is needed.
+	c, a := connect(unix.IPPROTO_TCP)
+	if _, err := unix.Write(c, []byte("unread")); err != nil {
 		t.Fatal(err)
 	}
-	a, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC)
+	time.Sleep(20 * time.Millisecond)
+	if _, err := k.Classify(os.Getpid(), ownFile(t, c), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	e, d, err := collectOwn(t, k, a, Options{TcpEstablished: true})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("connection accepted from a TCP client: %v", err)
 	}
-	closeAfter(t, a)
+	i := e.GetIsk()
+	if i.GetProto() != unix.IPPROTO_TCP || i.GetState() != uapi.TCP_ESTABLISHED {
+		t.Errorf("connection accepted from a TCP client: %v", e)
+	}
+	if st := d.TcpStreams[i.GetIno()]; st == nil || string(st.In) != "unread" {
+		t.Errorf("connection accepted from a TCP client: stream %v", st)
+	}
+
+	// An MPTCP client: a real MPTCP connection.
+	_, a = connect(unix.IPPROTO_MPTCP)
 	_, _, err = collectOwn(t, k, a, Options{TcpEstablished: true})
 	var ue *ckerr.UnsupportedError
-	if !errors.As(err, &ue) || !strings.Contains(ue.Reason, "established MPTCP connection") || !strings.Contains(ue.Object, "MPTCP socket (IPv4)") {
+	if !errors.As(err, &ue) || !strings.Contains(ue.Reason, "established MPTCP connection,") || !strings.Contains(ue.Object, "MPTCP socket (IPv4)") {
 		t.Errorf("accepted MPTCP connection: %v", err)
+	}
+
+	// An MPTCP client of a TCP server: fallen back to TCP.
+	tl, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, tl)
+	if err := unix.Bind(tl, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(tl, 1); err != nil {
+		t.Fatal(err)
+	}
+	tla, _ := unix.Getsockname(tl)
+	mc, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAfter(t, mc)
+	if err := unix.Connect(mc, tla); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = collectOwn(t, k, mc, Options{TcpEstablished: true})
+	if !errors.As(err, &ue) || !strings.Contains(ue.Reason, "fallen back to TCP") || !strings.Contains(ue.Object, "MPTCP socket (IPv4)") {
+		t.Errorf("MPTCP client of a TCP server: %v", err)
 	}
 }

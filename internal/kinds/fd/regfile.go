@@ -29,6 +29,9 @@ type regKind struct {
 	// linked are, at restore, ckpt's fds of the files opened under an
 	// unlinked name of theirs (linked.go), by that name and the file's.
 	linked map[string]*os.File
+	// late are, at restore, the fds of /proc/PID/... files whose process
+	// did not exist yet (procfile.go).
+	late []lateProc
 }
 
 func (*regKind) Name() string { return "regular file" }
@@ -82,6 +85,9 @@ func (*regKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) erro
 		t.Dump.SetLinked(e.GetId(), to)
 		return nil
 	}
+	if err := checkProcFile(t, f); err != nil {
+		return err
+	}
 	*e = *RegEntry(e.GetId(), f.Path, flags, uint64(f.Info.Pos), &f.Stat)
 	return nil
 }
@@ -113,7 +119,7 @@ func (k *regKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) e
 	if err != nil {
 		return fmt.Errorf("fd %d: %w", num, err)
 	}
-	if err := openAt(r, num, path, reg.GetFlags(), cloexec, reg.GetPos()); err != nil {
+	if err := k.openProc(r, num, path, reg.GetFlags(), cloexec, reg.GetPos()); err != nil {
 		return fmt.Errorf("fd %d (%s): %w", num, reg.GetName(), err)
 	}
 	return nil

@@ -190,6 +190,48 @@ func (k *inetKind) collectEstablished(t Task, cfd, num int, isk *skinet.InetSkEn
 	return nil
 }
 
+// Established sockets named MPTCP. A Go 1.24+ server's listener is an
+// MPTCP socket, and the connections it accepts from plain TCP clients
+// carry its name (system.sockprotoname "MPTCP": accept names the new
+// file after the listener's protocol, net/socket.c do_accept). What they
+// are underneath (Linux 6.18, net/mptcp/subflow.c and protocol.c, and
+// checked):
+//   - accepted from a plain TCP client: a plain TCP socket. The listener's
+//     subflow answers a SYN without MP_CAPABLE with a TCP child and drops
+//     its subflow context (subflow_syn_recv_sock, "fallback"), and
+//     mptcp_stream_accept hands that TCP socket over with TCP's own
+//     operations (mptcp_fallback_tcp_ops): SO_PROTOCOL says TCP, recvmsg,
+//     ioctl and TCP_REPAIR are TCP's, both repair queues read as for any
+//     TCP socket. It is dumped and restored as a TCP connection; the
+//     restored one differs only in its name (sockprotoname "TCP").
+//   - an MPTCP connection (SO_PROTOCOL 262), real or fallen back to TCP
+//     (an MPTCP client whose server speaks plain TCP: MPTCP_INFO then
+//     fails, as the option goes to the TCP subflow): the MPTCP socket
+//     keeps its own queues (mptcp_recvmsg, mptcp_ioctl) and refuses
+//     TCP_REPAIR (ENOPROTOOPT, also in fallback): refused by name.
+
+// mptcpEstablished checks that fd, an established socket named MPTCP, is
+// a TCP socket an MPTCP listener accepted, or refuses it; obj names it.
+func mptcpEstablished(fd int, refuse func(string) error, obj *string) error {
+	p, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+	if err != nil {
+		return fmt.Errorf("SO_PROTOCOL: %w", err)
+	}
+	if p == unix.IPPROTO_TCP {
+		return nil
+	}
+	if peer, err := unix.Getpeername(fd); err == nil {
+		*obj += ", connected to " + sockaddrString(peer)
+	}
+	buf := make([]byte, 256)
+	l := uint32(len(buf))
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), uapi.SOL_MPTCP, uapi.MPTCP_INFO, uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&l)), 0)
+	if e == unix.EOPNOTSUPP || e == unix.ENOPROTOOPT {
+		return refuse("it is an established MPTCP connection fallen back to TCP (an MPTCP client of a plain TCP server), which ckpt cannot restore (the MPTCP socket refuses TCP_REPAIR): close it before the dump, or connect with a TCP socket")
+	}
+	return refuse("it is an established MPTCP connection, which ckpt cannot restore (TCP_REPAIR works on TCP sockets only): close it before the dump")
+}
+
 // lockConn is the connection from local to peer for netlock.
 func lockConn(local, peer unix.Sockaddr) (netlock.Conn, error) {
 	ap := func(sa unix.Sockaddr) (netip.AddrPort, error) {

@@ -39,6 +39,9 @@ func TestClassifySupported(t *testing.T) {
 		{area("/tmp/gone (deleted)", false, 4), File},
 		{area("/memfd:pool (deleted)", true, 4, "sh", "ms"), Memfd},
 		{area("/SYSV00001234 (deleted)", true, 4, "sh", "ms"), SysVShm},
+		{area("/anon_hugepage (deleted)", false, 4, "ht", "de"), Hugetlb},
+		{area("/anon_hugepage (deleted)", true, 4, "sh", "ms", "ht"), Hugetlb},
+		{area("/[aio] (deleted)", true, 4, "sh", "ms", "de"), AIORing},
 	} {
 		k, err := Classify(1, c.se)
 		if err != nil {
@@ -60,12 +63,15 @@ func TestClassifyRefused(t *testing.T) {
 		// without a shmem path, a path that is not absolute, a flag.
 		{area("[newthing]", false, 0), "kind ckpt does not know"},
 		{area("", true, 0, "sh"), "shared memory of a kind ckpt does not know"},
-		{area("anon_inode:[io_uring]", true, 5), "kind ckpt does not know"},
+		{area("anon_inode:[newring]", true, 5), "kind ckpt does not know"},
 		{area("", false, 0, "zz"), `VmFlags "zz"`},
 		// Kinds the table refuses by name.
 		{area("[uprobes]", false, 0), "uprobes"},
-		{area("/[aio] (deleted)", true, 4, "de"), "AIO"},
-		{area("/anon_hugepage (deleted)", false, 4, "ht"), "hugetlb"},
+		{area("anon_inode:[io_uring]", true, 5), "io_uring"},
+		// hugetlb memory other than MAP_HUGETLB's: a hugetlbfs file, a
+		// MFD_HUGETLB memfd.
+		{area("/dev/hugepages/buf", true, 4, "sh", "ht"), "hugetlbfs file"},
+		{area("/memfd:huge (deleted)", true, 4, "sh", "ht"), "MFD_HUGETLB"},
 		// Flags the table refuses, on an area of a supported kind.
 		{area("", false, 0, "um"), "userfaultfd"},
 		{area("", false, 0, "ss"), "shadow stack"},
