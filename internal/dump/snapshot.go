@@ -33,8 +33,15 @@ import (
 //     IPC namespace kinds) during the frozen collection anyway;
 //   - areas with MADV_DONTFORK (VmFlags "dc": not in the child) and
 //     MADV_WIPEONFORK or MAP_DROPPABLE ("wf": empty in the child);
-//   - the vDSO (small; the injected code sits on its first page) and the
-//     page the injected code is written over.
+//   - hugetlb areas (a private one's pages can be taken from the child
+//     when the parent copies on write and the pool is empty), AIO rings
+//     (shared with the kernel), the vDSO (small; the injected code sits
+//     on its first page) and the page the injected code is written over.
+//
+// Which pages of the other areas hold data is read from the child's
+// pagemap after the release: a fork copies every page table entry of an
+// area that has anonymous pages, so present, swapped and zero pages show
+// there as in the task.
 //
 // The child must never run code of the program, never be seen by it and
 // never signal it:
@@ -50,7 +57,8 @@ import (
 //     reap it with an injected wait4(pid, __WALL): one more stop of one
 //     thread, a few hundred microseconds. Until then it shows in the
 //     task's /proc/PID/task/TID/children, and a wait with __WALL would
-//     find it (a WNOHANG one sees it alive).
+//     count it (waitpid(-1, WNOHANG|__WALL) returns 0, not ECHILD, and
+//     one without WNOHANG waits for it).
 //   - the fork takes a PID: the task's next fork gets the one after;
 //   - the CPU time the child spends in the injected calls of the copy
 //     is added to the task's RUSAGE_CHILDREN when it reaps it;
