@@ -94,6 +94,8 @@ const (
 	SysIoDestroy
 	SysIoSubmit
 	SysIoGetevents
+	SysClone
+	SysMunlock
 	numSyscalls
 )
 
@@ -197,6 +199,10 @@ var sysNums = [numSyscalls][2]int{
 	SysIoDestroy:   {207, 246},
 	SysIoSubmit:    {209, 248},
 	SysIoGetevents: {208, 247},
+	// clone(2): x86_64 takes (flags, newsp, parent_tid, child_tid, tls),
+	// ia32 (flags, newsp, parent_tid, tls, child_tid) (CLONE_BACKWARDS).
+	SysClone:   {56, 120},
+	SysMunlock: {150, 151},
 }
 
 var sysNames = [numSyscalls]string{
@@ -215,6 +221,7 @@ var sysNames = [numSyscalls]string{
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "shmat", "shmctl",
 	"vmsplice", "preadv", "mq_open", "mq_unlink", "mq_notify",
 	"rt_sigtimedwait", "mremap", "io_setup", "io_destroy", "io_submit", "io_getevents",
+	"clone", "munlock",
 }
 
 func (s Syscall) String() string {
