@@ -86,7 +86,6 @@ func (t *task) copyRunsFrom(th ptrace.Thread, pid int, runs []pageRun, code uint
 	if err != nil {
 		return fmt.Errorf("pages image: %w", err)
 	}
-	c := &pageCopier{t: t, mem: mem, f: f, off: off, buf: make([]byte, 4<<20)}
 	var total uint64
 	for _, r := range runs {
 		total += r.size
@@ -94,6 +93,9 @@ func (t *task) copyRunsFrom(th ptrace.Thread, pid int, runs []pageRun, code uint
 	if total == 0 {
 		return nil
 	}
+	// A buffer no larger than the pages: a tree of a thousand small
+	// processes would otherwise allocate and clear 4 MiB for each.
+	c := &pageCopier{t: t, mem: mem, f: f, off: off, buf: make([]byte, min(total, 4<<20))}
 	var sp *splicer
 	if code != 0 && total >= spliceMin {
 		if sp, err = t.startSplice(th, pid, code, mem); err != nil {
