@@ -327,6 +327,11 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	if p.PagesID, p.Pagemap, err = d.readPagemap(image.PagemapName(p.Pid)); err != nil {
 		return nil, err
 	}
+	// Pages left in the parent dumps of a pre-copy chain: a broken chain
+	// refuses the restore before it begins.
+	if p.FromParents, err = p.ParentRuns(); err != nil && p.Refused == nil {
+		p.Refused = err
+	}
 	filesID := p.FilesID()
 	if p.Fds, err = image.ReadAll(d.Dir, image.FdinfoName(filesID), image.MagicFdinfo, func() *fdinfo.FdinfoEntry { return &fdinfo.FdinfoEntry{} }); err != nil {
 		return nil, err

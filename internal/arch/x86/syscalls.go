@@ -96,6 +96,7 @@ const (
 	SysIoGetevents
 	SysClone
 	SysMunlock
+	SysUserfaultfd
 	numSyscalls
 )
 
@@ -203,6 +204,9 @@ var sysNums = [numSyscalls][2]int{
 	// ia32 (flags, newsp, parent_tid, tls, child_tid) (CLONE_BACKWARDS).
 	SysClone:   {56, 120},
 	SysMunlock: {150, 151},
+	// userfaultfd(2) (fs/userfaultfd.c): its fd belongs to the mm of
+	// the caller, so a dump that tracks writes runs it in the task.
+	SysUserfaultfd: {323, 374},
 }
 
 var sysNames = [numSyscalls]string{
@@ -221,7 +225,7 @@ var sysNames = [numSyscalls]string{
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "shmat", "shmctl",
 	"vmsplice", "preadv", "mq_open", "mq_unlink", "mq_notify",
 	"rt_sigtimedwait", "mremap", "io_setup", "io_destroy", "io_submit", "io_getevents",
-	"clone", "munlock",
+	"clone", "munlock", "userfaultfd",
 }
 
 func (s Syscall) String() string {
