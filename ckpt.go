@@ -17,6 +17,7 @@ package ckpt
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -88,6 +89,20 @@ type DumpOptions struct {
 	// names context.Cause. A dump whose images are all in place goes on
 	// to its end.
 	Context context.Context
+	// PreDump is CRIU's pre-dump: the tree's memory is saved and the
+	// tree left running with its writes tracked, for a later dump with
+	// PrevImagesDir and TrackMem to save only the pages changed since.
+	PreDump bool
+	// PrevImagesDir is CRIU's --prev-images-dir: the images directory of
+	// the previous dump of a pre-copy chain (relative to ImagesDir, or
+	// absolute), where unchanged pages are left (the "parent" link).
+	PrevImagesDir string
+	// TrackMem is CRIU's --track-mem: track the tree's writes, and leave
+	// unchanged pages in PrevImagesDir's dump.
+	TrackMem bool
+	// Notef, if set, receives notes for the user (a pre-copy dump that
+	// had to save every page, and why).
+	Notef func(format string, args ...any)
 }
 
 // DumpStats are measurements of a dump.
@@ -104,6 +119,9 @@ type DumpStats struct {
 	PagesSpliced uint64
 	// ImageBytes is the size of all image files written.
 	ImageBytes int64
+	// PagesInParent counts the pages a pre-copy dump left in the parent
+	// dump, unchanged since (pagemap entries in_parent).
+	PagesInParent uint64
 }
 
 // RestoreOptions control a restore.
@@ -208,11 +226,27 @@ func Dump(opts DumpOptions) (*DumpStats, error) {
 		ShellJob: opts.ShellJob, ExtUnixSk: opts.ExtUnixSk, FileLocks: opts.FileLocks, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
 		Progress: opts.Progress, Context: opts.Context, GhostLimit: opts.GhostLimit,
 		TcpEstablished: opts.TcpEstablished, TcpClose: opts.TcpClose,
+		PreDump: opts.PreDump, PrevImagesDir: opts.PrevImagesDir, TrackMem: opts.TrackMem, Notef: opts.Notef,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &DumpStats{FrozenFor: st.FrozenFor, PagesWritten: st.PagesWritten, ZeroPages: st.ZeroPages, PagesSpliced: st.PagesSpliced, ImageBytes: st.ImageBytes}, nil
+	return &DumpStats{FrozenFor: st.FrozenFor, PagesWritten: st.PagesWritten, ZeroPages: st.ZeroPages, PagesSpliced: st.PagesSpliced, ImageBytes: st.ImageBytes,
+		PagesInParent: st.PagesInParent}, nil
+}
+
+// TrackHolderCommand is the hidden command of the ckpt binary that runs
+// the process holding a pre-copy chain's write tracking between two dumps
+// (RunTrackHolder); a pre-dump starts it by running its own executable.
+const TrackHolderCommand = dump.TrackHolderCommand
+
+// RunTrackHolder runs that process: args are its command line after
+// TrackHolderCommand.
+func RunTrackHolder(args []string) error {
+	if len(args) < 1 {
+		return fmt.Errorf("%s DIR PID...", TrackHolderCommand)
+	}
+	return dump.RunTrackHolder(args[0], args[1:])
 }
 
 // Restore brings back the tree dumped in opts.ImagesDir and returns once

@@ -26,6 +26,7 @@ func dumpCmd() *cobra.Command {
 	var timeout int
 	var extUnixSk, tcpEstablished, tcpClose bool
 	var ghostLimit string
+	var tf trackFlags
 	cmd := &cobra.Command{
 		Use:   "dump -t PID -D DIR",
 		Short: "Checkpoint a running task into a directory of images (the task is killed unless --leave-running)",
@@ -53,6 +54,7 @@ func dumpCmd() *cobra.Command {
 				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob, FileLocks: c.fileLocks, ExtUnixSk: extUnixSk,
 				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: log.progress,
 				Context: ctx, GhostLimit: limit, TcpEstablished: tcpEstablished, TcpClose: tcpClose, Progress: meter,
+				PrevImagesDir: tf.prevImagesDir, TrackMem: tf.trackMem, Notef: notef,
 			})
 			endLine()
 			if err != nil {
@@ -62,7 +64,7 @@ func dumpCmd() *cobra.Command {
 			if leaveRunning {
 				what = "left running"
 			}
-			log.result("dumped task %d into %s (the tree %s): %d pages (%d zero pages left out), %d bytes of images, frozen for %v", pid, c.imagesDir, what, st.PagesWritten, st.ZeroPages, st.ImageBytes, st.FrozenFor)
+			log.result("dumped task %d into %s (the tree %s): %d pages (%d zero pages left out%s), %d bytes of images, frozen for %v", pid, c.imagesDir, what, st.PagesWritten, st.ZeroPages, inParentNote(st), st.ImageBytes, st.FrozenFor)
 			return nil
 		},
 	}
@@ -83,6 +85,7 @@ func dumpCmd() *cobra.Command {
 	// changes the file system and a second restore of it finds the link
 	// gone. ckpt saves unlinked files whole instead.
 	c.refuse(cmd.Flags(), "link-remap", "--link-remap (link unlinked files back into the file system at dump) is not supported: ckpt saves unlinked files whole in the images; raise --ghost-limit for larger ones", true)
+	tf.register(cmd)
 	c.register(cmd.Flags())
 	cmd.Flags().IntVarP(&pid, "tree", "t", 0, "PID of the task to dump")
 	cmd.Flags().BoolVarP(&leaveRunning, "leave-running", "R", false, "let the task go on after the dump")
