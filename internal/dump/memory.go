@@ -388,7 +388,7 @@ func (l *laterPages) scan(a *scanArea, pmf *os.File, stats *Stats) error {
 	stats.PagesScanned += uint64(len(pm))
 	zp := zeroPages()
 	keep := func(p procfs.PagemapEntry) bool {
-		if a.wholeVMA || p.Swapped() {
+		if a.wholeVMA || p.Swapped() && !pteMarker(p) {
 			return true
 		}
 		if !p.Present() {

@@ -237,7 +237,10 @@ func (t *task) newUffd(vmas []procfs.SmapsEntry) (tp *trackedProc, err error) {
 		return nil, fmt.Errorf("pidfd_getfd %d of process %d: %w", tfd, t.pid, err)
 	}
 	tp = &trackedProc{pid: t.pid, uffd: os.NewFile(uintptr(fd), "userfaultfd"), pidfd: os.NewFile(uintptr(pidfd), "pidfd")}
-	api := uapi.UffdioAPI{API: uapi.UFFD_API, Features: uapi.UFFD_FEATURE_WP_ASYNC | uapi.UFFD_FEATURE_WP_UNPOPULATED}
+	// The kernel turns UFFD_FEATURE_WP_UNPOPULATED on with WP_ASYNC
+	// (userfaultfd_api): holes of a protected area get markers, which
+	// the page scan leaves out (pteMarker).
+	api := uapi.UffdioAPI{API: uapi.UFFD_API, Features: uapi.UFFD_FEATURE_WP_ASYNC}
 	if err := uapi.Ioctl(fd, uapi.UFFDIO_API, unsafe.Pointer(&api)); err != nil {
 		tp.close()
 		return nil, fmt.Errorf("UFFDIO_API with asynchronous write protection: %w", err)
@@ -316,4 +319,19 @@ func splitClean(clean []model.PageRange, start, n, skip uint64, f func(start, n 
 	if at < end {
 		f(at, (end-at)/x86.PageSize, false)
 	}
+}
+
+// swpPteMarker is the swap type of a page-table marker: the last of the
+// 32 swap types (SWP_PTE_MARKER, include/linux/swap.h, with
+// MAX_SWAPFILES_SHIFT 5). /proc/PID/pagemap shows a marker as a swapped
+// page of that type (pte_to_pagemap_entry, fs/proc/task_mmu.c).
+const swpPteMarker = 31
+
+// pteMarker reports a pagemap entry that is a page-table marker and no
+// page: the uffd-wp marker that write protection leaves in a hole of a
+// tracked area (UFFD_FEATURE_WP_ASYNC turns WP_UNPOPULATED on), which
+// reads as zeros and is not saved. (Without CAP_SYS_ADMIN pagemap hides
+// swap types; ckpt runs as root.)
+func pteMarker(e procfs.PagemapEntry) bool {
+	return e.Swapped() && e.PFN()&0x1f == swpPteMarker
 }

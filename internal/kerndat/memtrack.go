@@ -23,8 +23,8 @@ var memTrack struct {
 
 // MemTracking says, once per run, whether this kernel can track a task's
 // writes the way pre-copy dumps do (pre-dump, dump --track-mem): a
-// userfaultfd with asynchronous write protection (UFFD_FEATURE_WP_ASYNC
-// and WP_UNPOPULATED, Linux 6.7) and the PAGEMAP_SCAN ioctl that reads
+// userfaultfd with asynchronous write protection (UFFD_FEATURE_WP_ASYNC,
+// Linux 6.7) and the PAGEMAP_SCAN ioctl that reads
 // and resets it (Linux 6.7). Soft-dirty bits are not used: kernels built
 // without CONFIG_MEM_SOFT_DIRTY (this project's) have none. The error
 // says what is missing.
@@ -39,7 +39,7 @@ func probeMemTracking() error {
 		return fmt.Errorf("userfaultfd: %v (CONFIG_USERFAULTFD off, or not allowed here): pre-copy needs it to track writes", e)
 	}
 	defer unix.Close(int(fd))
-	api := uapi.UffdioAPI{API: uapi.UFFD_API, Features: uapi.UFFD_FEATURE_WP_ASYNC | uapi.UFFD_FEATURE_WP_UNPOPULATED}
+	api := uapi.UffdioAPI{API: uapi.UFFD_API, Features: uapi.UFFD_FEATURE_WP_ASYNC}
 	if err := uapi.Ioctl(int(fd), uapi.UFFDIO_API, unsafe.Pointer(&api)); err != nil {
 		return fmt.Errorf("userfaultfd asynchronous write protection (UFFD_FEATURE_WP_ASYNC, Linux 6.7): %v: this kernel cannot track writes for pre-copy", err)
 	}
