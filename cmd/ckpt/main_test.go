@@ -56,6 +56,9 @@ func TestCheckFeature(t *testing.T) {
 func TestRefusedValueOptions(t *testing.T) {
 	for _, cmd := range []string{"dump", "restore"} {
 		for _, o := range append(append([]string{}, criuUnimplementedValue...), "cgroup-root") {
+			if cmd == "dump" && o == "prev-images-dir" {
+				continue // implemented by dump (pre-copy), refused by restore
+			}
 			code, _, errs := runArgs(t, cmd, "-D", t.TempDir(), "--"+o, "v")
 			if code == 0 || !strings.Contains(errs, "--"+o+" is not implemented") {
 				t.Errorf("%s --%s v: exit %d, %q", cmd, o, code, errs)
