@@ -313,7 +313,12 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 		return nil, err
 	}
 	defer t.startCopy(f, runs, stats)()
-	if err := t.copyRuns(runs, code, mem, f, stats); err != nil {
+	copyRuns := func() error { return t.copyRuns(runs, code, mem, f, stats) }
+	if trk != nil && sparseRuns(runs) {
+		// The pages written since the previous dump (track.go).
+		copyRuns = func() error { return t.copySparse(runs, mem, f) }
+	}
+	if err := copyRuns(); err != nil {
 		return nil, fmt.Errorf("dump memory: %w", err)
 	}
 	if err := aioRingsSettled(pid, mem, rings); err != nil {

@@ -5,8 +5,10 @@ package dump
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -17,6 +19,7 @@ import (
 	"github.com/ckpt/ckpt/internal/kinds/vma"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
+	"github.com/ckpt/ckpt/internal/ptrace"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -146,6 +149,9 @@ func (t *task) trackWrites(vmas []procfs.SmapsEntry) (*procTrack, error) {
 		}
 	}
 	m.procs[pid] = tp
+	defer func(start time.Time) {
+		t.opts.logf("process %d: writes since the previous dump read and protected again in %v", pid, time.Since(start))
+	}(time.Now())
 	var parentPages []model.PageRange
 	if m.parent != "" && !fresh {
 		var err error
@@ -268,6 +274,11 @@ func cleanPages(start, end uint64, written []uapi.PageRegion, parent []model.Pag
 		return parent[i].Vaddr+parent[i].NrPages*x86.PageSize > start
 	})
 	for _, u := range unwritten {
+		// Both are sorted: the parent's runs that end before u are
+		// done with.
+		for i < len(parent) && parent[i].Vaddr+parent[i].NrPages*x86.PageSize <= u[0] {
+			i++
+		}
 		for j := i; j < len(parent) && parent[j].Vaddr < u[1]; j++ {
 			ps, pe := parent[j].Vaddr, parent[j].Vaddr+parent[j].NrPages*x86.PageSize
 			lo, hi := max(ps, u[0]), min(pe, u[1])
@@ -334,4 +345,98 @@ const swpPteMarker = 31
 // swap types; ckpt runs as root.)
 func pteMarker(e procfs.PagemapEntry) bool {
 	return e.Swapped() && e.PFN()&0x1f == swpPteMarker
+}
+
+// sparseRunAvg: runs smaller than this on average (the pages written
+// since the previous dump, scattered) are copied by copySparse.
+const sparseRunAvg = 64 << 10
+
+// sparseRuns says whether runs are many and small: each a vmsplice
+// iovec, or a read and a write of its own, costs more than its copy.
+func sparseRuns(runs []pageRun) bool {
+	var total uint64
+	for _, r := range runs {
+		total += r.size
+	}
+	return len(runs) >= 256 && total/uint64(len(runs)) < sparseRunAvg
+}
+
+// copySparse writes the content of runs to the pages image f (from its
+// current offset, left at the end), reading up to 1024 runs at a time
+// with one process_vm_readv into a 4 MiB buffer and writing it at once.
+// Runs process_vm_readv cannot read (the vDSO, memory the task cannot
+// read) go through the memory file; runs with data are copied from it.
+func (t *task) copySparse(runs []pageRun, mem *ptrace.Mem, f *os.File) error {
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("pages image: %w", err)
+	}
+	buf := make([]byte, 4<<20)
+	var local []unix.Iovec
+	var remote []unix.RemoteIovec
+	fill := 0
+	flush := func() error {
+		if len(remote) > 0 {
+			n, err := unix.ProcessVMReadv(t.pid, local, remote, 0)
+			if err != nil {
+				n = 0
+			}
+			// What it did not read (it stops at the first iovec it
+			// cannot read) goes through the memory file.
+			for i, r := range remote {
+				if n >= r.Len {
+					n -= r.Len
+					continue
+				}
+				b := unsafe.Slice(local[i].Base, local[i].Len)[n:]
+				if err := mem.ReadAt(b, uint64(r.Base)+uint64(n)); err != nil {
+					return fmt.Errorf("pages at %#x: %w", uint64(r.Base)+uint64(n), err)
+				}
+				n = 0
+			}
+		}
+		if fill > 0 {
+			if _, err := f.WriteAt(buf[:fill], off); err != nil {
+				return fmt.Errorf("write pages image: %w", err)
+			}
+			startWriteback(int(f.Fd()), off, int64(fill))
+			off += int64(fill)
+		}
+		local, remote, fill = local[:0], remote[:0], 0
+		return nil
+	}
+	for _, r := range runs {
+		for done := uint64(0); done < r.size; {
+			if err := t.opts.interrupted(); err != nil {
+				return err
+			}
+			if fill == len(buf) || len(remote) == spliceIovMax {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			n := min(r.size-done, uint64(len(buf)-fill))
+			b := buf[fill : fill+int(n)]
+			switch {
+			case r.data != nil:
+				copy(b, r.data[done:done+n])
+			case r.viaMem:
+				if err := mem.ReadAt(b, r.addr+done); err != nil {
+					return fmt.Errorf("pages at %#x: %w", r.addr+done, err)
+				}
+			default:
+				local = append(local, unix.Iovec{Base: &b[0], Len: n})
+				remote = append(remote, unix.RemoteIovec{Base: uintptr(r.addr + done), Len: int(n)})
+			}
+			fill += int(n)
+			done += n
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return fmt.Errorf("pages image: %w", err)
+	}
+	return nil
 }
