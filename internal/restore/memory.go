@@ -260,9 +260,12 @@ func (r *restorer) fillPages() error {
 		}
 		return nil
 	}
-	end, err := r.im.PageRuns(func(run model.PageRun) error { return doRun(run, pf, fill) })
+	// The pages left in parent dumps first: one read of a parent's may
+	// cover pages of this dump's own, written over them next.
+	err = r.fillFromParents(doRun)
+	var end int64
 	if err == nil {
-		err = r.fillFromParents(doRun)
+		end, err = r.im.PageRuns(func(run model.PageRun) error { return doRun(run, pf, fill) })
 	}
 	if err == nil {
 		err = fill.flush()

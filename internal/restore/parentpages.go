@@ -5,13 +5,15 @@ package restore
 import (
 	"fmt"
 	"os"
+	"sort"
 
+	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/model"
 )
 
-// fillFromParents puts in the pages a pre-copy dump left in its parent
-// dumps (pagemap entries in_parent, resolved through the chain of parent
+// fillFromParents puts in, before the dump's own pages, the pages a
+// pre-copy dump left in its parent dumps (pagemap entries in_parent, resolved through the chain of parent
 // links at Load): each run goes as a run of the dump's own pages image
 // would (doRun), read from the pages image of the ancestor that holds it,
 // which the task opens itself for the preadv path too.
@@ -34,7 +36,7 @@ func (r *restorer) fillFromParents(doRun func(model.PageRun, *os.File, *pageFill
 		}
 		return first
 	}
-	for i, pr := range r.im.FromParents {
+	for i, pr := range mergeOverOwn(r.im.FromParents, ownPages(r.im)) {
 		s := open[pr.Path]
 		if s == nil {
 			f, err := os.Open(pr.Path)
@@ -52,4 +54,45 @@ func (r *restorer) fillFromParents(doRun func(model.PageRun, *os.File, *pageFill
 		}
 	}
 	return done()
+}
+
+// ownPages are the runs of pages the process's own pages image holds, in
+// address order.
+func ownPages(p *model.Process) []span {
+	var out []span
+	p.PageRuns(func(r model.PageRun) error {
+		s := span{r.Vaddr, r.Vaddr + r.NrPages*x86.PageSize}
+		if n := len(out); n > 0 && out[n-1].end == s.start {
+			out[n-1].end = s.end
+		} else {
+			out = append(out, s)
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].start < out[j].start })
+	return out
+}
+
+// mergeOverOwn joins runs (in address order) of one ancestor's pages
+// image that the dump's own pages interrupt: where the pages between two
+// runs lie between them in that image too, and the dump's own pages
+// cover them, one read takes both runs and the pages between, which the
+// dump's own pages, written afterwards, replace. A chain of a task that
+// rewrites every tenth page then fills in a few reads, not one per gap.
+func mergeOverOwn(runs []model.ParentRun, own []span) []model.ParentRun {
+	var out []model.ParentRun
+	for _, r := range runs {
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			end := last.Vaddr + last.NrPages*x86.PageSize
+			gap := r.Vaddr - end
+			if r.Path == last.Path && r.Vaddr > end && r.Off-last.Off == int64(r.Vaddr-last.Vaddr) &&
+				gap <= 1<<20 && spansCover(span{end, r.Vaddr}, own) {
+				last.NrPages += (gap / x86.PageSize) + r.NrPages
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }
