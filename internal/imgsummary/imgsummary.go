@@ -316,12 +316,20 @@ func (s *summary) vmaKind(status uint32, shmid uint64) string {
 func (s *summary) printMemory(w io.Writer, t *task) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	vmas := t.MM.GetVmas()
-	var inPagemap uint64
+	var inPagemap, inParent uint64
 	for _, e := range t.Pagemap {
+		if model.InParent(e) {
+			inParent += model.EntryPages(e) // no bytes in this pages image
+			continue
+		}
 		inPagemap += model.EntryPages(e)
 	}
 	p("  memory: %d vmas, %d pages (%s) in pagemap-%d.img, pages-%d.img\n",
 		len(vmas), inPagemap, bytesStr(int64(inPagemap*x86.PageSize)), t.Pstree.GetPid(), t.PagesID)
+	if inParent > 0 {
+		parent, _ := model.ParentDir(s.dir)
+		p("  pre-copy: %d more pages (%s) left in the parent dump %s (in_parent)\n", inParent, bytesStr(int64(inParent*x86.PageSize)), parent)
+	}
 	pagesName := image.PagesName(t.PagesID)
 	if fi, err := os.Stat(filepath.Join(s.dir, pagesName)); err != nil {
 		p("  warning: %v\n", err)
