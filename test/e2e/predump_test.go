@@ -263,3 +263,77 @@ func TestPreDumpHolderGone(t *testing.T) {
 	_ = cmd.Wait()
 	waitNoHolder(t, pre2)
 }
+
+// TestPreDumpTree runs a shorter chain (pre-dump, dump --track-mem) on a
+// tree of processes (pipeline: a parent and children joined by pipes):
+// one holder keeps the tracking of all of them, and the restore of the
+// chain must pass the program's own checks.
+func TestPreDumpTree(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	for _, prog := range []string{"pipeline.64", "pipeline.32"} {
+		t.Run(prog, func(t *testing.T) {
+			work := t.TempDir()
+			cmd, logPath := startPredumpProg(t, prog, work)
+			pid := cmd.Process.Pid
+			alive := true
+			defer func() {
+				if alive {
+					_ = unix.Kill(pid, unix.SIGKILL)
+					_ = cmd.Wait()
+				}
+			}()
+			pre, final := filepath.Join(work, "pre"), filepath.Join(work, "final")
+			t.Cleanup(func() {
+				for _, h := range holders(pre) {
+					_ = unix.Kill(h, unix.SIGKILL)
+				}
+			})
+			ckptRun(t, "pre-dump", "-t", strconv.Itoa(pid), "-D", pre)
+			if h := holders(pre); len(h) != 1 {
+				t.Fatalf("holders of %s: %v, want one", pre, h)
+			}
+			out := ckptRun(t, "dump", "-t", strconv.Itoa(pid), "-D", final, "--prev-images-dir", "../pre", "--track-mem", "-v")
+			if !strings.Contains(out, "left in the parent dump") {
+				t.Errorf("the final dump left no page in the parent: %s", testsupport.LastLines(out, 3))
+			}
+			waitNoHolder(t, pre)
+			_ = cmd.Wait()
+			alive = false
+			orig, _ := os.ReadFile(logPath)
+			// The children the dump killed come to this subreaper.
+			reapZombies(t)
+			if err := testsupport.WaitGone(pid, goneTimeout); err != nil {
+				t.Fatal(err)
+			}
+			if err := restoreAndFinish(t, final, work, pid, logPath, len(orig)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// reapZombies reaps the children of this process that are zombies, until
+// none is left for a while.
+func reapZombies(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(goneTimeout)
+	quiet := 0
+	for quiet < 20 && time.Now().Before(deadline) {
+		found := false
+		for _, c := range testsupport.Children() {
+			if testsupport.State(c) == 'Z' {
+				var ws unix.WaitStatus
+				_, _ = unix.Wait4(c, &ws, unix.WALL|unix.WNOHANG, nil)
+				found = true
+			}
+		}
+		if found {
+			quiet = 0
+		} else {
+			quiet++
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
