@@ -72,6 +72,7 @@ func spawnHolder(dir string, procs map[int]*trackedProc) error {
 	cmd.ExtraFiles = files
 	cmd.Stdout = w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = "/" // keeps no directory busy
 	err = cmd.Start()
 	w.Close()
 	if err != nil {

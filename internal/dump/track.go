@@ -183,7 +183,7 @@ func (t *task) trackWrites(vmas []procfs.SmapsEntry) (*procTrack, error) {
 		reg := uapi.UffdioRegister{Range: uapi.UffdioRange{Start: v.Start, Len: v.End - v.Start}, Mode: uapi.UFFDIO_REGISTER_MODE_WP}
 		if err := uapi.Ioctl(uffd, uapi.UFFDIO_REGISTER, unsafe.Pointer(&reg)); err != nil {
 			if errors.Is(err, unix.EBUSY) {
-				return nil, ckerr.Unsupported(pid, object, "memory registered with a userfaultfd of the task's own cannot be dumped yet")
+				return nil, ckerr.Unsupported(pid, object, "memory registered with another userfaultfd (the task's own, or the tracking of a pre-dump this dump does not continue: give its directory as --prev-images-dir, or stop its holder) cannot be dumped yet")
 			}
 			// An area the kernel does not track (MAP_DROPPABLE, ...):
 			// saved whole every time.

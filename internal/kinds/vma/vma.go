@@ -160,7 +160,7 @@ var Flags = map[string]Flag{
 	"nh": {Meaning: "no huge pages advised (MADV_NOHUGEPAGE)"},
 	"mg": {Meaning: "mergeable (MADV_MERGEABLE)"},
 	"um": {Meaning: "userfaultfd missing-page tracking", Refuse: "memory registered with userfaultfd cannot be dumped yet"},
-	"uw": {Meaning: "userfaultfd write-protect tracking", Refuse: "memory registered with userfaultfd cannot be dumped yet"},
+	"uw": {Meaning: "userfaultfd write-protect tracking", Refuse: "memory registered with userfaultfd cannot be dumped yet (if a ckpt pre-dump tracks the task's writes, dump it with --prev-images-dir and --track-mem, or stop that pre-dump's holder, ckpt __track-holder, first)"},
 	"ui": {Meaning: "userfaultfd minor-fault tracking", Refuse: "memory registered with userfaultfd cannot be dumped yet"},
 	"ur": {Meaning: "userfaultfd read-write-protect tracking", Refuse: "memory registered with userfaultfd cannot be dumped yet"},
 	"ss": {Meaning: "shadow stack", Refuse: "a CET shadow stack cannot be dumped yet"},
