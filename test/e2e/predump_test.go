@@ -167,6 +167,13 @@ func TestPreDumpChain(t *testing.T) {
 					t.Errorf("%s/parent: %q, %v; want %q", dir, got, err, want)
 				}
 			}
+			// CRIU's crit reads the in_parent entries.
+			if crit, err := exec.LookPath("crit"); err == nil {
+				out, err := exec.Command(crit, "show", filepath.Join(final, "pagemap-"+strconv.Itoa(pid)+".img")).CombinedOutput()
+				if err != nil || !strings.Contains(string(out), `"in_parent": true`) || !strings.Contains(string(out), "PE_PARENT") {
+					t.Errorf("crit show of the final pagemap: %v: %s", err, testsupport.LastLines(string(out), 5))
+				}
+			}
 			n2, nf := pagesBytes(t, pre2), pagesBytes(t, final)
 			t.Logf("pages images: pre1 %d, pre2 %d, final %d bytes (area %d)", pagesBytes(t, pre1), n2, nf, predumpArea)
 			// A tenth of the area is rewritten all the time; the rest
