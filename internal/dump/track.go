@@ -137,7 +137,9 @@ func (t *task) trackWrites(vmas []procfs.SmapsEntry) (*procTrack, error) {
 	pid := t.pid
 	tp := m.held[pid]
 	delete(m.held, pid)
-	if tp != nil && !tp.alive() {
+	if tp != nil && (!tp.alive() || !anyTracked(vmas)) {
+		// Gone, or no area is tracked any more: the task exec'd (its
+		// new mm is not the userfaultfd's) or unmapped them all.
 		tp.close()
 		tp = nil
 	}
@@ -200,6 +202,16 @@ func (t *task) trackWrites(vmas []procfs.SmapsEntry) (*procTrack, error) {
 		pt.clean = append(pt.clean, cleanPages(v.Start, v.End, written, parentPages)...)
 	}
 	return pt, nil
+}
+
+// anyTracked says whether an area of vmas is write-protect tracked.
+func anyTracked(vmas []procfs.SmapsEntry) bool {
+	for _, se := range vmas {
+		if se.HasFlag("uw") {
+			return true
+		}
+	}
+	return false
 }
 
 // newUffd creates a userfaultfd in the frozen process's mm with
