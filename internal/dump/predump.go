@@ -36,7 +36,11 @@ func (o *Options) startTracking() error {
 		return nil
 	}
 	if err := kerndat.MemTracking(); err != nil {
-		return fmt.Errorf("--track-mem: %w", err)
+		what := "--track-mem"
+		if o.PreDump {
+			what = "pre-dump (it tracks writes)"
+		}
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	m := &memTracker{held: map[int]*trackedProc{}, procs: map[int]*trackedProc{}}
 	if o.PrevImagesDir != "" {

@@ -48,6 +48,9 @@ const (
 	PanicAt = "panic-at"
 	// NoSockBPF makes package sockbpf fail as on a kernel without BTF.
 	NoSockBPF = "no-sockbpf"
+	// NoPagemapScan makes the write-tracking probe (kerndat.MemTracking)
+	// fail as on a kernel without PAGEMAP_SCAN (before Linux 6.7).
+	NoPagemapScan = "no-pagemap-scan"
 )
 
 // The steps of panic-at. Each is named where it is checked, once per run
@@ -80,7 +83,7 @@ var Steps = []string{DumpFrozen, DumpInjecting, DumpMemory, RestoreHelper, Resto
 	RestoreLeaders, RestoreMemberLeaders}
 
 // known maps each fault to whether it takes a value.
-var known = map[string]bool{VDSOTrampolines: false, VDSODrop: true, ClocksBehind: true, PanicAt: true, NoSockBPF: false}
+var known = map[string]bool{VDSOTrampolines: false, VDSODrop: true, ClocksBehind: true, PanicAt: true, NoSockBPF: false, NoPagemapScan: false}
 
 // items returns the entries of CKPT_FAULT as name, value, hasValue.
 func items() [][3]string {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -60,6 +61,9 @@ func probeMemTracking() error {
 	defer pm.Close()
 	end := start + uint64(len(mem))
 	// Protect, write, and find the page written.
+	if fault.On(fault.NoPagemapScan) {
+		return fmt.Errorf("PAGEMAP_SCAN (Linux 6.7): %v: this kernel cannot report written pages for pre-copy", unix.ENOTTY)
+	}
 	if _, err := uapi.PagemapScan(pm, start, end, uapi.PM_SCAN_WP_MATCHING|uapi.PM_SCAN_CHECK_WPASYNC, uapi.PAGE_IS_WRITTEN, uapi.PAGE_IS_WRITTEN); err != nil {
 		if errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EINVAL) {
 			return fmt.Errorf("PAGEMAP_SCAN (Linux 6.7): %v: this kernel cannot report written pages for pre-copy", err)

@@ -234,8 +234,19 @@ func TestPreDumpHolderGone(t *testing.T) {
 		_ = unix.Kill(pid, unix.SIGKILL)
 		_ = cmd.Wait()
 	}()
+	// Refused on a kernel without PAGEMAP_SCAN, before the tree is
+	// touched and the directory made.
+	nope := exec.Command(ckptBin, "pre-dump", "-t", strconv.Itoa(pid), "-D", bad)
+	nope.Env = append(os.Environ(), "CKPT_FAULT=no-pagemap-scan")
+	out, err := nope.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "PAGEMAP_SCAN (Linux 6.7)") {
+		t.Errorf("pre-dump on a kernel without PAGEMAP_SCAN: %v: %s", err, out)
+	}
+	if _, err := os.Stat(bad); err == nil {
+		t.Errorf("a refused pre-dump made %s", bad)
+	}
 	// Refused: the previous images directory does not exist.
-	out, err := exec.Command(ckptBin, "pre-dump", "-t", strconv.Itoa(pid), "-D", bad, "--prev-images-dir", "../nowhere").CombinedOutput()
+	out, err = exec.Command(ckptBin, "pre-dump", "-t", strconv.Itoa(pid), "-D", bad, "--prev-images-dir", "../nowhere").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "nowhere") {
 		t.Errorf("pre-dump with a missing --prev-images-dir: %v: %s", err, out)
 	}
