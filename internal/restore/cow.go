@@ -53,6 +53,9 @@ func (r *restorer) inheritedVMAs(cur []procfs.VMA) ([]span, error) {
 		if v.GetStatus()&image.VMAFilePrivate != 0 && !sameFile(r.im.Tree, v.GetShmid(), w.GetShmid()) {
 			continue
 		}
+		if r.opts.lazy != nil && lazyKind(v) {
+			continue // mapped anew and filled lazily (lazy.go)
+		}
 		if !covered(s, cur) {
 			continue // not inherited after all
 		}

@@ -175,7 +175,7 @@ func (r *restorer) fillPages() error {
 	if pix != nil {
 		pbuf = make([]byte, len(buf))
 	}
-	end, err := r.im.PageRuns(func(run model.PageRun) error {
+	end, err := r.im.PageRuns(r.skipLazy(func(run model.PageRun) error {
 		addr, n, off := run.Vaddr, run.NrPages, run.Off
 		size := n * x86.PageSize
 		if inSpans(span{addr, addr + size}, vdsoRanges) {
@@ -218,7 +218,7 @@ func (r *restorer) fillPages() error {
 			size -= c
 		}
 		return nil
-	})
+	}))
 	if err == nil {
 		err = fill.flush()
 	}
