@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
@@ -60,21 +61,25 @@ type Stats struct {
 // How many pages one copy puts in: a few around a fault, more in the
 // background (bounded so that a fault waits at most one such copy).
 const (
+	// low4G bounds a source address every mm's TASK_SIZE admits (an
+	// ia32 mm's is IA32_PAGE_OFFSET, 0xFFFFE000).
+	low4G      = 0xFFFFE000
 	faultPages = 16
 	pushPages  = 256
 )
 
 type server struct {
-	opts                             Options
-	ctx                              context.Context
-	dump                             *model.Dump
-	procs                            map[int]*model.Process
-	wg                               sync.WaitGroup
-	mu                               sync.Mutex
-	mms                              []*mm
-	srcs                             [][]byte // mapped pages images, unmapped at the end
-	first                            time.Time
-	last                             atomic.Int64 // UnixNano of the last mm done
+	opts  Options
+	ctx   context.Context
+	dump  *model.Dump
+	procs map[int]*model.Process
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	srcs  [][]byte // mapped pages images, unmapped at the end
+	slow  bool     // CKPT_FAULT=lazy-slow: push at a crawl
+	first time.Time
+	last  atomic.Int64 // UnixNano of the last mm done
+
 	faults, faultPages, pushed, zero atomic.Uint64
 	forks, gone, tasks               atomic.Int64
 }
@@ -90,11 +95,14 @@ func Serve(opts Options) (*Stats, error) {
 	if opts.Context == nil {
 		opts.Context = context.Background()
 	}
+	if err := fault.Check(); err != nil {
+		return nil, fmt.Errorf("lazy-pages: %w", err)
+	}
 	d, err := model.Load(opts.ImagesDir)
 	if err != nil {
 		return nil, fmt.Errorf("lazy-pages: %w", err)
 	}
-	s := &server{opts: opts, ctx: opts.Context, dump: d, procs: map[int]*model.Process{}}
+	s := &server{opts: opts, ctx: opts.Context, dump: d, procs: map[int]*model.Process{}, slow: fault.On(fault.LazySlow)}
 	for _, p := range d.Procs {
 		s.procs[p.Pid] = p
 	}
@@ -235,7 +243,15 @@ func (s *server) taskPages(p *model.Process, areas [][2]uint64) ([]byte, []page,
 	if fi.Size() < end {
 		return nil, nil, fmt.Errorf("%s: %d bytes, the pagemap accounts for %d", f.Name(), fi.Size(), end)
 	}
-	src, err := unix.Mmap(int(f.Fd()), 0, int(end), unix.PROT_READ, unix.MAP_SHARED)
+	// UFFDIO_COPY checks its source address against the TASK_SIZE of
+	// the task's mm, not the caller's (fs/userfaultfd.c, userfaultfd_copy:
+	// validate_unaligned_range(ctx->mm, src)): for an ia32 task the
+	// source must lie below 4 GiB, so the image goes into the low 2 GiB
+	// (MAP_32BIT) where it fits; else a bounce buffer there (mm.copy).
+	src, err := unix.Mmap(int(f.Fd()), 0, int(end), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_32BIT)
+	if err != nil {
+		src, err = unix.Mmap(int(f.Fd()), 0, int(end), unix.PROT_READ, unix.MAP_SHARED)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("map %s: %w", f.Name(), err)
 	}
@@ -257,6 +273,8 @@ type mm struct {
 	fd      uintptr
 	msgs    chan []uapi.UffdMsg
 	born    time.Time
+	// bounce is a buffer below 4 GiB for an image mapped above (copy).
+	bounce []byte
 	// deferred are faults that met a change of the mm in progress
 	// (EAGAIN): served again once its event is read.
 	deferred []uint64
@@ -306,6 +324,9 @@ func (m *mm) serve() {
 	err := m.loop()
 	// Drain the reader: closing the file ends its Read.
 	m.f.Close()
+	if m.bounce != nil {
+		unix.Munmap(m.bounce)
+	}
 	for range m.msgs {
 	}
 	m.s.last.Store(time.Now().UnixNano())
@@ -347,6 +368,16 @@ func (m *mm) loop() error {
 			break
 		}
 		n := m.set.run(i, pushPages)
+		if m.s.slow {
+			// 16 pages every 2 ms, serving messages meanwhile.
+			n = min(n, 16)
+			if err := m.waitFor(2 * time.Millisecond); err != nil {
+				return err
+			}
+			if m.set.find(m.set.pages[i].addr) != i {
+				continue // the messages changed the set
+			}
+		}
 		done, err := m.copy(i, n)
 		m.s.pushed.Add(done)
 		switch {
@@ -365,8 +396,11 @@ func (m *mm) loop() error {
 }
 
 // wait waits for the next batch of messages and handles it.
-func (m *mm) wait() error {
-	t := time.NewTimer(10 * time.Millisecond)
+func (m *mm) wait() error { return m.waitFor(10 * time.Millisecond) }
+
+// waitFor waits at most d for the next batch of messages and handles it.
+func (m *mm) waitFor(d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case batch, ok := <-m.msgs:
@@ -439,6 +473,18 @@ func (m *mm) fault(addr uint64) error {
 func (m *mm) copy(i, n int) (uint64, error) {
 	p := m.set.pages[i]
 	c := uapi.UffdioCopy{Dst: p.addr, Src: uint64(uintptr(unsafe.Pointer(&m.src[p.off]))), Len: uint64(n) * pageSize}
+	if c.Src+c.Len > low4G {
+		// Not below 4 GiB: through a buffer that is (see taskPages).
+		if m.bounce == nil {
+			b, err := unix.Mmap(-1, 0, pushPages*pageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_32BIT)
+			if err != nil {
+				return 0, fmt.Errorf("a copy buffer below 4 GiB: %w", err)
+			}
+			m.bounce = b
+		}
+		copy(m.bounce, m.src[p.off:p.off+int64(c.Len)])
+		c.Src = uint64(uintptr(unsafe.Pointer(&m.bounce[0])))
+	}
 	err := m.ioctl(uapi.UFFDIO_COPY, unsafe.Pointer(&c))
 	done := uint64(0)
 	if c.Copy > 0 {
@@ -457,8 +503,10 @@ func (m *mm) copy(i, n int) (uint64, error) {
 		return done, nil
 	case errors.Is(err, unix.ESRCH):
 		return done, errGone
+	case errors.Is(err, unix.EAGAIN):
+		return done, err
 	}
-	return done, err
+	return done, fmt.Errorf("UFFDIO_COPY of %d pages at %#x: %w", n, p.addr, err)
 }
 
 // wake wakes the threads waiting on r, whose page is there.
