@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -127,6 +128,9 @@ func readRequest(c *net.UnixConn) (request, []int, error) {
 	buf := make([]byte, maxMsg)
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if errors.Is(err, io.EOF) {
+		return request{}, nil, errEOF
+	}
 	if err != nil {
 		return request{}, nil, err
 	}

@@ -160,8 +160,9 @@ func (s *server) session(c *net.UnixConn) error {
 	for {
 		req, fds, err := readRequest(c)
 		if errors.Is(err, errEOF) || (err != nil && s.ctx.Err() != nil) {
-			s.opts.logf("lazy-pages: the restore closed the connection before it was done")
-			return nil
+			// The restore failed (its tasks are killed, which ends
+			// their service) or was stopped.
+			return errors.New("the restore closed the connection before it was done (did it fail?)")
 		}
 		if err != nil {
 			return fmt.Errorf("read request: %w", err)
