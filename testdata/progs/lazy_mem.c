@@ -141,7 +141,9 @@ int main(void)
 	ro = map(RO, PROT_READ | PROT_WRITE);
 	fill(ro, RO, 5);
 	mprotect(ro, RO, PROT_READ);
-	none = map(PG, PROT_READ | PROT_WRITE);
+	/* Between two RW pages, so that no PROT_NONE neighbour merges with it. */
+	none = map(3 * PG, PROT_READ | PROT_WRITE) + PG;
+	fill(none - PG, 3 * PG, 9);
 	fill(none, PG, 6);
 	mprotect(none, PG, PROT_NONE);
 	heap = sbrk(HEAP);
