@@ -13,6 +13,9 @@ type page struct {
 	addr uint64
 	off  int64
 	done bool
+	// first marks the first page of a registered area: a copy, which
+	// fills one VMA only, does not run on past the area's end into it.
+	first bool
 }
 
 // pageSet is what one mm still needs from the images: pages sorted by
@@ -65,7 +68,7 @@ func (s *pageSet) run(i, max int) int {
 	n := 1
 	for n < max && i+n < len(s.pages) {
 		p, q := s.pages[i+n-1], s.pages[i+n]
-		if q.done || q.addr != p.addr+pageSize || q.off != p.off+pageSize {
+		if q.done || q.first || q.addr != p.addr+pageSize || q.off != p.off+pageSize {
 			break
 		}
 		n++

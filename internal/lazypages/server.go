@@ -217,11 +217,15 @@ func (s *server) taskPages(p *model.Process, areas [][2]uint64) ([]byte, []page,
 		i := sort.Search(len(areas), func(i int) bool { return areas[i][1] > a })
 		return i < len(areas) && areas[i][0] <= a
 	}
+	isStart := func(a uint64) bool {
+		i := sort.Search(len(areas), func(i int) bool { return areas[i][0] >= a })
+		return i < len(areas) && areas[i][0] == a
+	}
 	var pages []page
 	end, err := p.PageRuns(func(r model.PageRun) error {
 		for k := uint64(0); k < r.NrPages; k++ {
 			if a := r.Vaddr + k*pageSize; in(a) {
-				pages = append(pages, page{addr: a, off: r.Off + int64(k*pageSize)})
+				pages = append(pages, page{addr: a, off: r.Off + int64(k*pageSize), first: isStart(a)})
 			}
 		}
 		return nil
@@ -499,7 +503,22 @@ func (m *mm) copy(i, n int) (uint64, error) {
 	case errors.Is(err, unix.EEXIST):
 		m.set.markDone(i+int(done), 1)
 		return done, m.wake(uapi.UffdioRange{Start: p.addr + done*pageSize, Len: pageSize})
+	case errors.Is(err, unix.ENOENT) && n-int(done) > 1:
+		// The run crosses the end of a VMA (the program split an area,
+		// with mprotect say): one copy fills one VMA. Page by page.
+		for k := i + int(done); k < i+n; k++ {
+			if m.set.pages[k].done {
+				break
+			}
+			d, err := m.copy(k, 1)
+			done += d
+			if err != nil {
+				return done, err
+			}
+		}
+		return done, nil
 	case errors.Is(err, unix.ENOENT):
+		// Not registered (or not mapped) any more: its event follows.
 		m.set.markDone(i+int(done), 1)
 		return done, nil
 	case errors.Is(err, unix.ESRCH):

@@ -11,7 +11,8 @@
  *  - a 2 MiB region moved by mremap after the restore;
  *  - a read-only region and a PROT_NONE page holding data;
  *  - 256 KiB of [heap] (sbrk) and 64 KiB of [stack].
- * After SIGTERM, before touching anything else: madvise(MADV_DONTNEED)
+ * After SIGTERM, before touching anything else: mprotect of a part of
+ * the big region (splits it), madvise(MADV_DONTNEED)
  * (must read zero), mremap (must keep its pages), munmap of the big
  * region's last MiB and a fresh mmap there (must read zero), then fork:
  * the child checks all memory and exits 0/1; then the parent does.
@@ -156,6 +157,9 @@ int main(void)
 	ckpt_wait_term();
 
 	ckpt_log("resident at wake: %zu of %u pages of the big region", resident(big, BIG), BIG / PG);
+	/* Split the big region in three VMAs while its pages are missing. */
+	if (mprotect(big + (8u << 20), 1u << 20, PROT_READ) < 0)
+		ckpt_fail("mprotect: %s", strerror(errno));
 	if (madvise(drop, DROP / 2, MADV_DONTNEED) < 0)
 		ckpt_fail("madvise: %s", strerror(errno));
 	if (mremap(move, MOVE, MOVE, MREMAP_MAYMOVE | MREMAP_FIXED, moved) != moved)
