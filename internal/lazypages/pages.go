@@ -2,7 +2,11 @@
 
 package lazypages
 
-import "sort"
+import (
+	"cmp"
+	"slices"
+	"sort"
+)
 
 // pageSize is the unit of userfaultfd's copies here.
 const pageSize = 4096
@@ -28,7 +32,9 @@ type pageSet struct {
 
 // newPageSet returns the set of pages; they need not be sorted.
 func newPageSet(pages []page) *pageSet {
-	sort.Slice(pages, func(i, j int) bool { return pages[i].addr < pages[j].addr })
+	if !slices.IsSortedFunc(pages, byAddr) {
+		slices.SortStableFunc(pages, byAddr)
+	}
 	s := &pageSet{pages: pages}
 	for _, p := range pages {
 		if !p.done {
@@ -116,7 +122,7 @@ func (s *pageSet) remap(from, to, n uint64) {
 		kept = append(kept, p)
 	}
 	s.pages = kept
-	sort.SliceStable(s.pages, func(i, j int) bool { return s.pages[i].addr < s.pages[j].addr })
+	slices.SortStableFunc(s.pages, byAddr)
 }
 
 // next returns the index of the first pending page at or after index i,
@@ -133,3 +139,5 @@ func (s *pageSet) next(i int) int {
 	}
 	return -1
 }
+
+func byAddr(a, b page) int { return cmp.Compare(a.addr, b.addr) }

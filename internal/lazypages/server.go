@@ -77,6 +77,10 @@ type server struct {
 	mu    sync.Mutex
 	srcs  [][]byte // mapped pages images, unmapped at the end
 	slow  bool     // CKPT_FAULT=lazy-slow: push at a crawl
+	// over is closed once the restore is over (done or gone): the
+	// background push waits for it, so as not to slow the restore down;
+	// faults are served from the start.
+	over  chan struct{}
 	first time.Time
 	last  atomic.Int64 // UnixNano of the last mm done
 
@@ -102,7 +106,7 @@ func Serve(opts Options) (*Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lazy-pages: %w", err)
 	}
-	s := &server{opts: opts, ctx: opts.Context, dump: d, procs: map[int]*model.Process{}, slow: fault.On(fault.LazySlow)}
+	s := &server{opts: opts, ctx: opts.Context, dump: d, procs: map[int]*model.Process{}, slow: fault.On(fault.LazySlow), over: make(chan struct{})}
 	for _, p := range d.Procs {
 		s.procs[p.Pid] = p
 	}
@@ -132,10 +136,12 @@ func Serve(opts Options) (*Stats, error) {
 	// One restore only: nobody else connects from now on.
 	ln.Close()
 	serr := s.session(c)
+	close(s.over)
 	c.Close()
 	s.wg.Wait()
 	for _, b := range s.srcs {
-		unix.Munmap(b)
+		// Not unix.Munmap: mapLow's mappings are not of unix.Mmap.
+		_ = unix.MunmapPtr(unsafe.Pointer(&b[0]), uintptr(len(b)))
 	}
 	st := &Stats{
 		Tasks: int(s.tasks.Load()), Forks: int(s.forks.Load()), Gone: int(s.gone.Load()),
@@ -213,23 +219,31 @@ func (s *server) addTask(req request, uffd int) error {
 // taskPages maps the pages image of p and lists its pages in areas.
 func (s *server) taskPages(p *model.Process, areas [][2]uint64) ([]byte, []page, error) {
 	sort.Slice(areas, func(i, j int) bool { return areas[i][0] < areas[j][0] })
-	in := func(a uint64) bool {
-		i := sort.Search(len(areas), func(i int) bool { return areas[i][1] > a })
-		return i < len(areas) && areas[i][0] <= a
-	}
-	isStart := func(a uint64) bool {
-		i := sort.Search(len(areas), func(i int) bool { return areas[i][0] >= a })
-		return i < len(areas) && areas[i][0] == a
-	}
 	var pages []page
-	end, err := p.PageRuns(func(r model.PageRun) error {
-		for k := uint64(0); k < r.NrPages; k++ {
-			if a := r.Vaddr + k*pageSize; in(a) {
-				pages = append(pages, page{addr: a, off: r.Off + int64(k*pageSize), first: isStart(a)})
+	count := 0
+	each := func(r model.PageRun) error {
+		// The part of the run in each area.
+		re := r.Vaddr + r.NrPages*pageSize
+		for _, a := range areas {
+			lo, hi := max(a[0], r.Vaddr), min(a[1], re)
+			if pages == nil {
+				if hi > lo {
+					count += int((hi - lo) / pageSize)
+				}
+				continue
+			}
+			for addr := lo; addr < hi; addr += pageSize {
+				pages = append(pages, page{addr: addr, off: r.Off + int64(addr-r.Vaddr), first: addr == a[0]})
 			}
 		}
 		return nil
-	})
+	}
+	// Counted first: one allocation.
+	if _, err := p.PageRuns(each); err != nil {
+		return nil, nil, err
+	}
+	pages = make([]page, 0, count)
+	end, err := p.PageRuns(each)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -251,9 +265,9 @@ func (s *server) taskPages(p *model.Process, areas [][2]uint64) ([]byte, []page,
 	// UFFDIO_COPY checks its source address against the TASK_SIZE of
 	// the task's mm, not the caller's (fs/userfaultfd.c, userfaultfd_copy:
 	// validate_unaligned_range(ctx->mm, src)): for an ia32 task the
-	// source must lie below 4 GiB, so the image goes into the low 2 GiB
-	// (MAP_32BIT) where it fits; else a bounce buffer there (mm.copy).
-	src, err := unix.Mmap(int(f.Fd()), 0, int(end), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_32BIT)
+	// source must lie below 4 GiB, so the image is mapped there where it
+	// fits (mapLow); else through a bounce buffer there (mm.copy).
+	src, err := mapLow(f, int(end))
 	if err != nil {
 		src, err = unix.Mmap(int(f.Fd()), 0, int(end), unix.PROT_READ, unix.MAP_SHARED)
 	}
@@ -367,6 +381,24 @@ func (m *mm) loop() error {
 		case <-m.s.ctx.Done():
 			return context.Cause(m.s.ctx)
 		default:
+		}
+		select {
+		case <-m.s.over:
+		default:
+			// The restore goes on: faults only.
+			select {
+			case batch, ok := <-m.msgs:
+				if !ok {
+					return errGone
+				}
+				if err := m.handle(batch); err != nil {
+					return err
+				}
+			case <-m.s.over:
+			case <-m.s.ctx.Done():
+				return context.Cause(m.s.ctx)
+			}
+			continue
 		}
 		i := m.set.next(cursor)
 		if i < 0 {
@@ -559,4 +591,25 @@ func (m *mm) fork(ufd int) {
 	if err := c.start(ufd); err != nil {
 		m.s.opts.logf("lazy-pages: %s: %v", c.name, err)
 	}
+}
+
+// lowBase is where mapLow tries to map an image: above what a Go
+// program maps low (its binary), below 4 GiB.
+const lowBase = 0x10000000
+
+// mapLow maps the first size bytes of f read-only below 4 GiB, at the
+// first free place from lowBase on that it finds (MAP_FIXED_NOREPLACE).
+func mapLow(f *os.File, size int) ([]byte, error) {
+	sz := uint64(size+pageSize-1) &^ (pageSize - 1)
+	for at := uint64(lowBase); at+sz <= low4G; at += 256 << 20 {
+		// The hint as a pointer (nothing is there yet: it is free).
+		p, err := unix.MmapPtr(int(f.Fd()), 0, unsafe.Add(unsafe.Pointer(nil), at), uintptr(size), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_FIXED_NOREPLACE)
+		if err == nil {
+			return unsafe.Slice((*byte)(p), size), nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return nil, err
+		}
+	}
+	return nil, unix.ENOMEM
 }
