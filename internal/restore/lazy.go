@@ -36,9 +36,9 @@ import (
 // vDSO, locked areas (MAP_LOCKED is filled at mmap), areas with
 // MADV_DONTFORK or MADV_WIPEONFORK, and any area of a kind other than
 // plain anonymous private memory (heap and stack included in the lazy
-// kind). Copy-on-write inheritance (cow.go) keeps only the other
-// private areas in lazy mode: a child maps its anonymous areas anew and
-// gets them lazily itself, instead of sharing its parent's pages.
+// kind), and the areas that a child keeps as fork gave them, sharing
+// their pages with its parent (cow.go): the parent fills them before it
+// forks, as in an eager restore, and the child fills only what differs.
 
 // lazyFeatures are the userfaultfd features a lazy restore needs: a
 // fork, mremap, madvise(MADV_DONTNEED) or munmap by the program must be
@@ -87,15 +87,39 @@ func (r *restorer) lazyAreas() []span {
 	}
 	if r.lazy == nil {
 		r.lazy = []span{}
+		kept := r.keptByChildren()
 		for _, v := range r.im.MM.GetVmas() {
 			s := span{v.GetStart(), v.GetEnd()}
-			if lazyKind(v) && !overlapsAny(s, r.keep) {
+			if lazyKind(v) && !overlapsAny(s, r.keep) && !kept[s] {
 				r.lazy = append(r.lazy, s)
 			}
 		}
 		sort.Slice(r.lazy, func(i, j int) bool { return r.lazy[i].start < r.lazy[j].start })
 	}
 	return r.lazy
+}
+
+// keptByChildren are the VMAs of the process that a child of it keeps
+// as fork gives them (cow.go): they are filled before the fork, so that
+// the child shares their pages.
+func (r *restorer) keptByChildren() map[span]bool {
+	kept := map[span]bool{}
+	mine := map[span]*vma.VmaEntry{}
+	for _, v := range r.im.MM.GetVmas() {
+		mine[span{v.GetStart(), v.GetEnd()}] = v
+	}
+	for _, c := range r.im.Tree.Procs {
+		if c.Zombie || c == r.im || int(c.Pstree.GetPpid()) != r.im.Pid || c.Compat != r.im.Compat {
+			continue
+		}
+		for _, v := range c.MM.GetVmas() {
+			s := span{v.GetStart(), v.GetEnd()}
+			if w := mine[s]; w != nil && inherits(r.im.Tree, v, w) {
+				kept[s] = true
+			}
+		}
+	}
+	return kept
 }
 
 // skipLazy wraps the page-run callback of fillPages: the parts of a run
