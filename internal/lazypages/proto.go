@@ -11,6 +11,24 @@
 // The two talk over a SOCK_SEQPACKET unix socket in the images
 // directory (SocketName): one JSON message per packet, a task's
 // userfaultfd beside its message (SCM_RIGHTS), one answer per message.
+// One server serves one restore, as CRIU's: `ckpt lazy-pages -D DIR`
+// first, then `ckpt restore -D DIR --lazy-pages`; a restore that finds
+// no server fails, naming what to start (it does not start one itself:
+// the server must outlive a `restore -d`, and its log and exit status
+// are the user's to see).
+//
+// Failure rules (checked on Linux 6.18). Once the restore has handed a
+// task over, only the server holds its userfaultfd. When it closes it
+// (every page in), the kernel unregisters the areas. When it dies
+// before that, the same happens: the areas are unregistered and a
+// page not yet in reads as zeros, silently, rather than hanging the
+// task. So the server kills the tasks whose pages are not all in when
+// it is stopped (a signal to `ckpt lazy-pages`, Options.Context) or
+// meets an error; nothing can when it is killed with SIGKILL. A task
+// forked after the restore is known to the server only by its
+// userfaultfd (the fork event gives no PID): it is not killed. A restore
+// that fails kills its tasks (its undo steps); the server sees them go
+// (ESRCH), then the connection close, and exits with an error.
 package lazypages
 
 import (
