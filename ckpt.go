@@ -29,7 +29,9 @@ import (
 	"github.com/ckpt/ckpt/internal/dump"
 	"github.com/ckpt/ckpt/internal/imgsummary"
 	"github.com/ckpt/ckpt/internal/kerndat"
+	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/lazypages"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/progress"
 	"github.com/ckpt/ckpt/internal/restore"
 )
@@ -261,6 +263,38 @@ func Restore(opts RestoreOptions) (*Process, error) {
 		return nil, err
 	}
 	return &Process{Pid: p.Pid, Took: p.Took}, nil
+}
+
+// NetUnlockOptions control NetUnlock.
+type NetUnlockOptions struct {
+	// ImagesDir holds the dump whose connections to unlock.
+	ImagesDir string
+	// NetNs is the network namespace to unlock them in, as a file
+	// (/proc/PID/ns/net, /run/netns/NAME); "" for ckpt's own, where a
+	// dump locks them (ckpt dumps no task of another network namespace).
+	NetNs string
+}
+
+// NetUnlock lifts the network lock that a dump with TcpEstablished left
+// for its connections to peers outside the tree, for a dump that will
+// not be restored (a restore lifts it itself): it removes exactly the
+// nftables rules (table inet ckpt) of the connections in the dump, and
+// returns those connections as "ckpt LOCAL PEER"; none when none of them
+// was locked.
+func NetUnlock(opts NetUnlockOptions) ([]string, error) {
+	d, err := model.Load(opts.ImagesDir)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := fd.NetUnlock(d, opts.NetNs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.String()
+	}
+	return out, nil
 }
 
 // Show writes what the dump in dir holds, as `ckpt show` prints it: the

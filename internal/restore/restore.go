@@ -448,6 +448,7 @@ func (r *restorer) rebuildMemory() error {
 		{"map vDSO", r.mapVDSO},
 		{"map memory", r.mapVMAs},
 		{"fill pages", r.fillPages},
+		{"finish hugetlb areas and AIO rings", r.finishSpecialMemory},
 		{"register lazy memory", r.registerLazy},
 	})
 }

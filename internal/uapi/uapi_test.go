@@ -213,3 +213,44 @@ func TestParseUffdMsg(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupReqFilter(t *testing.T) {
+	if SizeofGroupReq != 136 || GroupFilterSize(0) != 144 || GroupFilterSize(2) != 400 {
+		t.Fatalf("sizes %d %d %d, want 136 144 400", SizeofGroupReq, GroupFilterSize(0), GroupFilterSize(2))
+	}
+	r, err := GroupReq(7, []byte{239, 1, 2, 3})
+	if err != nil || len(r) != 136 || le.Uint32(r) != 7 || le.Uint16(r[8:]) != unix.AF_INET || string(r[12:16]) != "\xef\x01\x02\x03" {
+		t.Errorf("group_req %x %v", r[:16], err)
+	}
+	g6 := []byte{0xff, 0x15, 14: 7, 15: 1}
+	s1, s2 := []byte{0x20, 1, 0xd, 0xb8, 15: 5}, []byte{0x20, 1, 0xd, 0xb8, 15: 6}
+	f, err := GroupFilter(3, g6, unix.MCAST_INCLUDE, [][]byte{s1, s2})
+	if err != nil || len(f) != 400 {
+		t.Fatalf("group_filter: %d bytes, %v", len(f), err)
+	}
+	if le.Uint32(f) != 3 || le.Uint16(f[8:]) != unix.AF_INET6 || string(f[16:32]) != string(g6) || le.Uint32(f[136:]) != 1 || le.Uint32(f[140:]) != 2 {
+		t.Errorf("group_filter header %x", f[:144])
+	}
+	if le.Uint16(f[144:]) != unix.AF_INET6 || string(f[152:168]) != string(s1) || string(f[272+8:272+24]) != string(s2) {
+		t.Errorf("group_filter sources")
+	}
+	mode, n, srcs, err := ParseGroupFilter(f)
+	if err != nil || mode != unix.MCAST_INCLUDE || n != 2 || len(srcs) != 2 || string(srcs[1]) != string(s2) {
+		t.Errorf("parse: %d %d %x %v", mode, n, srcs, err)
+	}
+	// The kernel says how many sources there are even when fewer fit.
+	mode, n, srcs, err = ParseGroupFilter(f[:GroupFilterSize(1)])
+	if err != nil || n != 2 || len(srcs) != 1 {
+		t.Errorf("short: %d %d %x %v", mode, n, srcs, err)
+	}
+	if _, _, _, err := ParseGroupFilter(f[:100]); err == nil {
+		t.Error("short header: no error")
+	}
+	f[144] = 99
+	if _, _, _, err := ParseGroupFilter(f); err == nil {
+		t.Error("bad source family: no error")
+	}
+	if _, err := GroupReq(1, []byte{1, 2, 3}); err == nil {
+		t.Error("3-byte group: no error")
+	}
+}

@@ -1,45 +1,59 @@
-/* ckpt-test: expect=dump-fail dump-error=AIO */
+/* ckpt-test: expect=dump-fail dump-error=MLOCK_ONFAULT */
 /*
- * A task with an AIO context (io_setup): its ring is a memory area of a
- * kind ckpt refuses by name (internal/kinds/vma). A restore without it
- * would leave the program's context id pointing at nothing, so the dump
- * must refuse the area, naming it, before it stops the task, and leave
- * the task as it was: afterwards the context still works (io_destroy
- * accepts it) and its ring is still mapped.
+ * A task with memory locked on fault (mlock2 MLOCK_ONFAULT): a kind of
+ * area ckpt refuses by name (internal/kinds/vma, VmFlags "lf": the image
+ * format has no flag for it, and a restore would either lock it all at
+ * once or not at all). The dump must refuse the area, naming it, before
+ * it stops the task, and leave the task as it was: afterwards the area
+ * is still locked on fault and holds what was written to it.
  */
 #include "ckpt_test.h"
 
-#include <linux/aio_abi.h>
+#include <sys/mman.h>
 
-static int ring_mapped(unsigned long ctx)
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 0x01
+#endif
+
+#define LEN (4 * 4096)
+
+static int locked_on_fault(void *addr)
 {
-	char line[512];
-	FILE *f = fopen("/proc/self/maps", "r");
-	int found = 0;
+	static char buf[1 << 21];
+	char head[32];
+	char *p, *flags, *nl;
 
-	if (!f)
+	if (ckpt_read_file("/proc/self/smaps", buf, sizeof(buf)) < 0)
+		ckpt_fail("read smaps: %s", strerror(errno));
+	snprintf(head, sizeof(head), "%lx-", (unsigned long)(uintptr_t)addr);
+	for (p = buf; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, head, strlen(head)) == 0)
+			break;
+	if (!p || !(flags = strstr(p, "VmFlags:")))
 		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long start = strtoul(line, NULL, 16);
-		if (start == ctx && strstr(line, "[aio]"))
-			found = 1;
-	}
-	fclose(f);
-	return found;
+	nl = strchr(flags, '\n');
+	if (nl)
+		*nl = '\0';
+	return strstr(flags, " lf") != NULL;
 }
 
 int main(void)
 {
-	aio_context_t ctx = 0;
+	uint8_t *p;
+	size_t off;
 
 	ckpt_block_term();
-	CHECK_SYS(syscall(SYS_io_setup, 4, &ctx) == 0, "io_setup");
-	CHECK(ring_mapped(ctx) == 1, "the AIO ring at %#lx is not in /proc/self/maps", (unsigned long)ctx);
+	p = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK_SYS(p != MAP_FAILED, "mmap");
+	CHECK_SYS(syscall(SYS_mlock2, p, LEN, MLOCK_ONFAULT) == 0, "mlock2(MLOCK_ONFAULT)");
+	ckpt_fill(p, 4096, 3, 0);
+	CHECK(locked_on_fault(p) == 1, "the area at %p is not locked on fault", (void *)p);
 
 	ckpt_ready();
 	ckpt_wait_term();
 
-	CHECK(ring_mapped(ctx) == 1, "the AIO ring at %#lx is gone after the refused dump", (unsigned long)ctx);
-	CHECK_SYS(syscall(SYS_io_destroy, ctx) == 0, "io_destroy after the refused dump");
+	CHECK(locked_on_fault(p) == 1, "the area at %p is no longer locked on fault after the refused dump", (void *)p);
+	off = ckpt_verify(p, 4096, 3, 0);
+	CHECK(off == (size_t)-1, "the area differs at byte %zu after the refused dump", off);
 	ckpt_pass();
 }
