@@ -80,8 +80,10 @@ var residentRe = regexp.MustCompile(`# resident at (wake|fork): (\d+) of (\d+) p
 // made for it, and trees (the restore forks children from a parent
 // whose memory is registered; cow_shared checks that its children still
 // share their pages with it), threads, rseq (the kernel writes into
-// lazy memory), shared memory (eager) and a zombie.
-var lazyProgs = []string{"lazy_mem", "cow_shared", "process_tree", "mixed_tree", "shared_anon", "zombie", "threads", "rseq", "mem_heap"}
+// lazy memory), shared memory, file mappings, hugetlb memory and AIO
+// rings (all eager) and a zombie.
+var lazyProgs = []string{"lazy_mem", "cow_shared", "process_tree", "mixed_tree", "shared_anon", "zombie", "threads", "rseq", "mem_heap",
+	"mem_file_private", "hugetlb_map", "aio_ring"}
 
 // TestLazyPages restores lazy_mem (-m64 and -m32) with --lazy-pages from
 // a `ckpt lazy-pages` server that pushes at a crawl (CKPT_FAULT=lazy-slow),
