@@ -159,8 +159,9 @@ func TestLazyPages(t *testing.T) {
 }
 
 // TestLazyPagesFailures: a lazy restore without a server fails naming
-// what to start; a lazy restore that fails midway leaves nothing behind,
-// and the server exits by itself once its tasks are gone.
+// what to start; a server stopped (SIGTERM) before every page is in
+// kills the task; a lazy restore that fails midway leaves nothing
+// behind, and the server exits by itself once its tasks are gone.
 func TestLazyPagesFailures(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -177,6 +178,37 @@ func TestLazyPagesFailures(t *testing.T) {
 		}
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
 			t.Errorf("task %d exists after the failed restore", pid)
+		}
+	})
+	t.Run("server stopped", func(t *testing.T) {
+		// Stopped before every page is in, the server kills the task:
+		// without it, the pages not yet in would read as zeros.
+		srv, srvDone := startLazyServer(t, img, "CKPT_FAULT=lazy-slow")
+		pidfile := filepath.Join(t.TempDir(), "pid")
+		rc := exec.Command(ckptBin, "restore", "-D", img, "--lazy-pages", "--pidfile", pidfile)
+		got, done := restoreInBackground(t, rc, pidfile)
+		if got != pid {
+			t.Fatalf("restored pid %d, want %d", got, pid)
+		}
+		if err := srv.Process.Signal(unix.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		waitServer(t, img, srvDone, true)
+		select {
+		case err := <-done:
+			if code := testsupport.ExitCode(err); code != 128+int(unix.SIGKILL) {
+				t.Errorf("ckpt restore: %v (exit %d), want the task killed by SIGKILL", err, code)
+			}
+		case <-time.After(finishTimeout):
+			_ = unix.Kill(pid, unix.SIGKILL)
+			t.Fatalf("the task lives on after its server stopped")
+		}
+		if slog := serverLog(img); !strings.Contains(slog, "killed it") {
+			t.Errorf("lazy-pages log does not say it killed the task:\n%s", slog)
+		}
+		reapAdopted()
+		if left := testsupport.Children(); len(left) > 0 {
+			t.Errorf("processes left behind: %v", left)
 		}
 	})
 	t.Run("restore fails midway", func(t *testing.T) {
