@@ -4,8 +4,10 @@
  * As touch1g: maps 1 GiB of private anonymous memory, writes PATTERN ^ i
  * into every 8-byte word of page i, prints
  *
- *   READY addr=0x7f0123400000 len=1073741824
+ *   READY addr=0x7f0123400000 len=1073741824 gap=0x...
  *
+ * (gap= is where touch1g keeps its heartbeat's longest gap, which the
+ * shared READY parser wants; lazy1g has no heartbeat: the word stays 0)
  * and then waits for SIGUSR1 (blocked, sigwaitinfo). For each one it
  * reads the first word of the page whose index the signal's value gives
  * (sigqueue), and prints "UP <index> ok" or "UP <index> bad": the
@@ -24,6 +26,8 @@
 
 #define LEN (1UL << 30)
 #define PATTERN 0xC0FFEE5A5A000000ULL
+
+static volatile uint64_t no_gap;
 
 static void say(const char *s)
 {
@@ -69,7 +73,7 @@ int main(void)
 		for (j = 0; j < (size_t)pg / sizeof(*w); j++)
 			w[j] = v;
 	}
-	snprintf(line, sizeof(line), "READY addr=%p len=%lu\n", (void *)p, LEN);
+	snprintf(line, sizeof(line), "READY addr=%p len=%lu gap=%p\n", (void *)p, LEN, (void *)&no_gap);
 	say(line);
 	for (;;) {
 		if (sigwaitinfo(&set, &si) < 0)
