@@ -207,7 +207,7 @@ func (r *restorer) fillPages() error {
 	fill := r.newPageFiller(pf)
 	var own []span
 	var shared, total uint64
-	end, err := r.im.PageRuns(func(run model.PageRun) error {
+	end, err := r.im.PageRuns(r.skipLazy(func(run model.PageRun) error {
 		addr, n, off := run.Vaddr, run.NrPages, run.Off
 		size := n * x86.PageSize
 		if inSpans(span{addr, addr + size}, vdsoRanges) {
@@ -256,7 +256,7 @@ func (r *restorer) fillPages() error {
 			size -= c
 		}
 		return nil
-	})
+	}))
 	if err == nil {
 		err = fill.flush()
 	}
