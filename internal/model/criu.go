@@ -97,9 +97,13 @@ import (
 //     "TCP": the name is the one difference a program can see
 //     (getsockopt SOL_MPTCP fails the same way on both;
 //     internal/kinds/fd/tcprepair.go, mptcpEstablished).
-//   - CRIU on a kernel with hugetlb memfds writes a shared MAP_HUGETLB
-//     area as a memfd area (VMA_AREA_MEMFD, memfd hugetlb_flag), which
-//     ckpt's restore refuses by name (hugetlb memfds are not restored).
+//   - A memfd of huge pages (MFD_HUGETLB) has CRIU's
+//     memfd_inode_entry.hugetlb_flag (MFD_HUGETLB and the MFD_HUGE_*
+//     size bits); its shared mappings are memfd areas as any memfd's.
+//     CRIU on a kernel with hugetlb memfds writes a shared anonymous
+//     MAP_HUGETLB area as such a memfd area with MAP_HUGETLB in its
+//     vma flags, which ckpt's restore still refuses by name (not tried
+//     with a CRIU dump yet).
 //   - Socket state CRIU's images have no field for is kept in fields of
 //     ckpt's own (sockext.go), which CRIU skips: a netlink socket's
 //     SOCK_DGRAM type (CRIU makes every netlink socket SOCK_RAW) and a

@@ -265,7 +265,7 @@ func (r *restorer) fillPages() error {
 	err = r.fillFromParents(doRun)
 	var end int64
 	if err == nil {
-		end, err = r.im.PageRuns(func(run model.PageRun) error { return doRun(run, pf, fill) })
+		end, err = r.im.PageRuns(r.skipLazy(func(run model.PageRun) error { return doRun(run, pf, fill) }))
 	}
 	if err == nil {
 		err = fill.flush()

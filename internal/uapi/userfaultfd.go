@@ -3,52 +3,75 @@
 package uapi
 
 import (
-	"fmt"
-	"os"
-	"runtime"
+	"encoding/binary"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
-// userfaultfd(2) ABI, from include/uapi/linux/userfaultfd.h.
+// userfaultfd(2) and its ioctls (include/uapi/linux/userfaultfd.h,
+// Documentation/admin-guide/mm/userfaultfd.rst).
+
+// UFFD_API is the API version UFFDIO_API asks for.
+const UFFD_API = 0xAA
+
+// UFFD_USER_MODE_ONLY is the flag of userfaultfd(2) that limits it to
+// faults from user space (not used by a lazy restore: the kernel's own
+// writes into a restored task's memory, rseq's cpu_id say, must be
+// served too; used by write tracking, whose asynchronous protection the
+// kernel resolves before that check).
+const UFFD_USER_MODE_ONLY = 1
+
+// Features asked for in uffdio_api.features.
 const (
-	// UFFD_API is the only API version (uffdio_api.api).
-	UFFD_API = 0xAA
-	// UFFD_USER_MODE_ONLY (userfaultfd flag, Linux 5.11): handle user-mode
-	// faults only; what an unprivileged task may ask for when
-	// vm.unprivileged_userfaultfd is 0.
-	UFFD_USER_MODE_ONLY = 1
+	UFFD_FEATURE_PAGEFAULT_FLAG_WP = 1 << 0
+	UFFD_FEATURE_EVENT_FORK        = 1 << 1
+	UFFD_FEATURE_EVENT_REMAP       = 1 << 2
+	UFFD_FEATURE_EVENT_REMOVE      = 1 << 3
+	UFFD_FEATURE_MISSING_HUGETLBFS = 1 << 4
+	UFFD_FEATURE_MISSING_SHMEM     = 1 << 5
+	UFFD_FEATURE_EVENT_UNMAP       = 1 << 6
+	UFFD_FEATURE_SIGBUS            = 1 << 7
+	UFFD_FEATURE_THREAD_ID         = 1 << 8
+)
 
-	// UFFD_FEATURE_WP_UNPOPULATED (Linux 6.4): write-protecting a range
-	// marks its unpopulated entries too, so a first write to them counts.
-	UFFD_FEATURE_WP_UNPOPULATED = 1 << 13
-	// UFFD_FEATURE_WP_ASYNC (Linux 6.7): a write to a write-protected page
-	// is resolved by the kernel at once (no message, no waiting thread);
-	// the page just stops being write-protected, which PAGEMAP_SCAN
-	// reports as PAGE_IS_WRITTEN.
-	UFFD_FEATURE_WP_ASYNC = 1 << 15
+// uffd_msg.event values.
+const (
+	UFFD_EVENT_PAGEFAULT = 0x12
+	UFFD_EVENT_FORK      = 0x13
+	UFFD_EVENT_REMAP     = 0x14
+	UFFD_EVENT_REMOVE    = 0x15
+	UFFD_EVENT_UNMAP     = 0x16
+)
 
-	// UFFDIO_REGISTER_MODE_WP asks for write-protect tracking of a range.
-	UFFDIO_REGISTER_MODE_WP = 1 << 1
-	// UFFDIO_WRITEPROTECT_MODE_WP sets write protection (clear: remove).
-	UFFDIO_WRITEPROTECT_MODE_WP = 1 << 0
+// UFFD_PAGEFAULT_FLAG_WRITE is set in uffd_msg.arg.pagefault.flags for a
+// write fault.
+const UFFD_PAGEFAULT_FLAG_WRITE = 1 << 0
 
-	// ioctl numbers: _IOWR(UFFDIO=0xAA, nr, struct).
-	UFFDIO_API          = 0xC018AA3F // nr 0x3F, struct uffdio_api (24 bytes)
-	UFFDIO_REGISTER     = 0xC020AA00 // nr 0x00, struct uffdio_register (32 bytes)
-	UFFDIO_UNREGISTER   = 0x8010AA01 // _IOR, nr 0x01, struct uffdio_range (16 bytes)
-	UFFDIO_WRITEPROTECT = 0xC018AA06 // nr 0x06, struct uffdio_writeprotect (24 bytes)
+// UFFDIO_REGISTER_MODE_MISSING registers a range for faults on pages
+// that are not there.
+const UFFDIO_REGISTER_MODE_MISSING = 1 << 0
+
+// The ioctls: _IOWR/_IOR(UFFDIO = 0xAA, nr, struct), computed from the
+// struct sizes below (asm-generic/ioctl.h: dir<<30 | size<<16 | type<<8 | nr).
+const (
+	UFFDIO_API        = 3<<30 | SizeofUffdioAPI<<16 | 0xAA<<8 | 0x3F
+	UFFDIO_REGISTER   = 3<<30 | SizeofUffdioRegister<<16 | 0xAA<<8 | 0x00
+	UFFDIO_UNREGISTER = 2<<30 | SizeofUffdioRange<<16 | 0xAA<<8 | 0x01
+	UFFDIO_WAKE       = 2<<30 | SizeofUffdioRange<<16 | 0xAA<<8 | 0x02
+	UFFDIO_COPY       = 3<<30 | SizeofUffdioCopy<<16 | 0xAA<<8 | 0x03
+	UFFDIO_ZEROPAGE   = 3<<30 | SizeofUffdioZeropage<<16 | 0xAA<<8 | 0x04
 )
 
 // UffdioAPI is struct uffdio_api.
 type UffdioAPI struct {
-	API, Features, Ioctls uint64
+	API      uint64
+	Features uint64
+	Ioctls   uint64
 }
 
 // UffdioRange is struct uffdio_range.
 type UffdioRange struct {
-	Start, Len uint64
+	Start uint64
+	Len   uint64
 }
 
 // UffdioRegister is struct uffdio_register.
@@ -58,88 +81,71 @@ type UffdioRegister struct {
 	Ioctls uint64
 }
 
-// UffdioWriteprotect is struct uffdio_writeprotect.
-type UffdioWriteprotect struct {
-	Range UffdioRange
-	Mode  uint64
+// UffdioCopy is struct uffdio_copy: Copy is what the kernel copied, or
+// a negative errno.
+type UffdioCopy struct {
+	Dst  uint64
+	Src  uint64
+	Len  uint64
+	Mode uint64
+	Copy int64
 }
 
-// PAGEMAP_SCAN (Linux 6.7), an ioctl on /proc/PID/pagemap, from
-// include/uapi/linux/fs.h and Documentation/admin-guide/mm/pagemap.rst.
+// UffdioZeropage is struct uffdio_zeropage.
+type UffdioZeropage struct {
+	Range    UffdioRange
+	Mode     uint64
+	Zeropage int64
+}
+
+// Struct sizes (the same for every ABI: only __u64 fields).
 const (
-	// PAGEMAP_SCAN is _IOWR('f', 16, struct pm_scan_arg) (96 bytes).
-	PAGEMAP_SCAN = 0xC0606610
-
-	// Page categories (pm_scan_arg masks, page_region.categories).
-	PAGE_IS_WPALLOWED = 1 << 0
-	PAGE_IS_WRITTEN   = 1 << 1
-	PAGE_IS_FILE      = 1 << 2
-	PAGE_IS_PRESENT   = 1 << 3
-	PAGE_IS_SWAPPED   = 1 << 4
-	PAGE_IS_PFNZERO   = 1 << 5
-	PAGE_IS_HUGE      = 1 << 6
-
-	// PM_SCAN_WP_MATCHING write-protects the pages that match, in the
-	// same walk that reports them (get and clear in one step).
-	PM_SCAN_WP_MATCHING = 1 << 0
-	// PM_SCAN_CHECK_WPASYNC fails the scan (EPERM) where a page of the
-	// range is not registered for asynchronous write protection.
-	PM_SCAN_CHECK_WPASYNC = 1 << 1
+	SizeofUffdioAPI      = 24
+	SizeofUffdioRange    = 16
+	SizeofUffdioRegister = 32
+	SizeofUffdioCopy     = 40
+	SizeofUffdioZeropage = 32
+	// SizeofUffdMsg is struct uffd_msg (__packed): event (u8), three
+	// reserved fields, then a 24-byte union.
+	SizeofUffdMsg = 32
 )
 
-// PmScanArg is struct pm_scan_arg.
-type PmScanArg struct {
-	Size, Flags, Start, End, WalkEnd, Vec, VecLen, MaxPages uint64
-	CategoryInverted, CategoryMask, CategoryAnyofMask       uint64
-	ReturnMask                                              uint64
+var (
+	_ [SizeofUffdioAPI]byte      = [unsafe.Sizeof(UffdioAPI{})]byte{}
+	_ [SizeofUffdioRegister]byte = [unsafe.Sizeof(UffdioRegister{})]byte{}
+	_ [SizeofUffdioCopy]byte     = [unsafe.Sizeof(UffdioCopy{})]byte{}
+	_ [SizeofUffdioZeropage]byte = [unsafe.Sizeof(UffdioZeropage{})]byte{}
+)
+
+// UffdMsg is a decoded struct uffd_msg. Which of the fields mean
+// something depends on Event:
+//   - PAGEFAULT: Flags, Address (and Ptid with UFFD_FEATURE_THREAD_ID);
+//   - FORK: Ufd, the new userfaultfd, installed in the reader's fd table;
+//   - REMAP: From, To, Len;
+//   - REMOVE and UNMAP: Start, End.
+type UffdMsg struct {
+	Event          uint8
+	Flags, Address uint64
+	Ptid           uint32
+	Ufd            uint32
+	From, To, Len  uint64
+	Start, End     uint64
 }
 
-// PageRegion is struct page_region: [Start, End) with its categories.
-type PageRegion struct {
-	Start, End, Categories uint64
-}
-
-// Ioctl runs ioctl(fd, req, arg) with arg a pointer to a struct above.
-func Ioctl(fd int, req uintptr, arg unsafe.Pointer) error {
-	for {
-		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(arg))
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return e
-		}
-		return nil
+// ParseUffdMsg decodes one struct uffd_msg of b (SizeofUffdMsg bytes).
+func ParseUffdMsg(b []byte) UffdMsg {
+	le := binary.LittleEndian
+	a := b[8:32]
+	m := UffdMsg{Event: b[0]}
+	switch m.Event {
+	case UFFD_EVENT_PAGEFAULT:
+		m.Flags, m.Address, m.Ptid = le.Uint64(a), le.Uint64(a[8:]), le.Uint32(a[16:])
+	case UFFD_EVENT_FORK:
+		m.Ufd = le.Uint32(a)
+	case UFFD_EVENT_REMAP:
+		m.From, m.To, m.Len = le.Uint64(a), le.Uint64(a[8:]), le.Uint64(a[16:])
+	case UFFD_EVENT_REMOVE, UFFD_EVENT_UNMAP:
+		m.Start, m.End = le.Uint64(a), le.Uint64(a[8:])
 	}
-}
-
-// PagemapScan runs PAGEMAP_SCAN on the open /proc/PID/pagemap pm over
-// [start, end) with the given flags and masks, and returns the regions
-// found (adjacent pages of the same categories merged by the kernel).
-// It calls again from where the kernel stopped when vec fills up.
-func PagemapScan(pm *os.File, start, end, flags, categoryMask, returnMask uint64) ([]PageRegion, error) {
-	var out []PageRegion
-	vec := make([]PageRegion, 512)
-	for start < end {
-		a := PmScanArg{
-			Size: uint64(unsafe.Sizeof(PmScanArg{})), Flags: flags, Start: start, End: end,
-			Vec: uint64(uintptr(unsafe.Pointer(&vec[0]))), VecLen: uint64(len(vec)),
-			CategoryMask: categoryMask, ReturnMask: returnMask,
-		}
-		// The ioctl returns the number of regions filled.
-		n, _, e := unix.Syscall(unix.SYS_IOCTL, pm.Fd(), PAGEMAP_SCAN, uintptr(unsafe.Pointer(&a)))
-		runtime.KeepAlive(vec)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return nil, fmt.Errorf("PAGEMAP_SCAN %#x-%#x: %w", start, end, e)
-		}
-		out = append(out, vec[:n]...)
-		if a.WalkEnd <= start {
-			return nil, fmt.Errorf("PAGEMAP_SCAN %#x-%#x: no progress (walk_end %#x)", start, end, a.WalkEnd)
-		}
-		start = a.WalkEnd
-	}
-	return out, nil
+	return m
 }
