@@ -205,6 +205,14 @@ func TestPreDumpChain(t *testing.T) {
 			if err := os.Rename(pre1+".away", pre1); err != nil {
 				t.Fatal(err)
 			}
+			// A lazy restore of the chain is refused before it begins.
+			out, err = exec.Command(ckptBin, "restore", "-D", final, "-d", "--lazy-pages").CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "--lazy-pages of a pre-copy dump") {
+				t.Errorf("restore --lazy-pages of a pre-copy dump: %v: %s", err, out)
+			}
+			if unix.Kill(pid, 0) == nil {
+				t.Errorf("a refused lazy restore left pid %d behind", pid)
+			}
 			if err := restoreAndFinish(t, final, work, pid, logPath, len(orig)); err != nil {
 				t.Fatal(err)
 			}
