@@ -87,7 +87,7 @@ func mergeOverOwn(runs []model.ParentRun, own []span) []model.ParentRun {
 			end := last.Vaddr + last.NrPages*x86.PageSize
 			gap := r.Vaddr - end
 			if r.Path == last.Path && r.Vaddr > end && r.Off-last.Off == int64(r.Vaddr-last.Vaddr) &&
-				gap <= 1<<20 && spansCover(span{end, r.Vaddr}, own) {
+				gap <= 1<<20 && coveredBy(span{end, r.Vaddr}, own) {
 				last.NrPages += (gap / x86.PageSize) + r.NrPages
 				continue
 			}
@@ -95,4 +95,12 @@ func mergeOverOwn(runs []model.ParentRun, own []span) []model.ParentRun {
 		out = append(out, r)
 	}
 	return out
+}
+
+// coveredBy tells whether every byte of s lies in in (sorted, not
+// overlapping), looked up by binary search: mergeOverOwn asks it for
+// tens of thousands of gaps.
+func coveredBy(s span, in []span) bool {
+	i := sort.Search(len(in), func(i int) bool { return in[i].end > s.start })
+	return spansCover(s, in[i:])
 }
