@@ -81,7 +81,7 @@ func pagesBytes(t *testing.T, dir string) int64 {
 
 // startPredumpProg starts predump_mem (.64 or .32) in work and returns it
 // with its log path; the caller kills it if it is still there.
-func startPredumpProg(t *testing.T, prog, work string) (*exec.Cmd, string) {
+func startPredumpProg(t *testing.T, prog, work string, env ...string) (*exec.Cmd, string) {
 	t.Helper()
 	if strings.HasSuffix(prog, ".32") && !hostIA32 {
 		t.Skip("this kernel does not run ia32 programs")
@@ -95,7 +95,7 @@ func startPredumpProg(t *testing.T, prog, work string) (*exec.Cmd, string) {
 	t.Cleanup(func() { logF.Close() })
 	cmd := exec.Command(bin)
 	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "CKPT_TEST_DIR="+work)
+	cmd.Env = append(append(os.Environ(), "CKPT_TEST_DIR="+work), env...)
 	cmd.Stdout, cmd.Stderr = logF, logF
 	if _, err := testsupport.StartReady(cmd, logPath, readyTimeout); err != nil {
 		t.Fatal(err)
@@ -127,7 +127,8 @@ func TestPreDumpChain(t *testing.T) {
 	for _, prog := range []string{"predump_mem.64", "predump_mem.32"} {
 		t.Run(prog, func(t *testing.T) {
 			work := t.TempDir()
-			cmd, logPath := startPredumpProg(t, prog, work)
+			// Mappings made, unmapped and moved between the dumps too.
+			cmd, logPath := startPredumpProg(t, prog, work, "PREDUMP_CHURN=1")
 			pid := cmd.Process.Pid
 			alive := true
 			defer func() {

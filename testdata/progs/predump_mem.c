@@ -15,6 +15,13 @@
  * goes on from its registers and finishes what it was doing, so once it
  * is stopped every page must match gen[] and freed[] exactly.
  *
+ * With PREDUMP_CHURN=1 in its environment (TestPreDumpChain; not in the
+ * matrix, whose harness compares the maps before and after), mappings
+ * come and go too: each sweep the worker replaces one of RING small
+ * areas by a new mapping filled with its own tag, and moves another with
+ * mremap to a new address (mappings made or moved since a pre-dump are
+ * not tracked as the old ones were: a dump must save them whole).
+ *
  * It also checks that it has as many fds after the restore as before
  * READY: the userfaultfd that tracks its writes is ckpt's, never its own.
  */
@@ -32,6 +39,49 @@ static volatile uint32_t *area;
 static volatile uint32_t gen[AREA_PAGES];
 static volatile uint8_t freed[AREA_PAGES];
 static volatile int stop;
+static int churning;
+
+#define RING 4
+#define RING_PAGES 16u
+static struct {
+	uint32_t *volatile p;
+	volatile uint32_t tag;
+} ring[RING];
+
+static uint32_t ring_word(uint32_t tag, uint32_t w)
+{
+	return tag * 0x9e3779b9u ^ w;
+}
+
+/* Sweep s: area s % RING is made anew, area (s + 2) % RING moves. */
+static void churn(uint32_t s)
+{
+	size_t len = (size_t)RING_PAGES * PAGE;
+	unsigned i = s % RING, j = (s + 2) % RING;
+	uint32_t *p, *old = ring[i].p, *q;
+
+	ring[i].p = NULL;
+	if (old && munmap(old, len))
+		ckpt_fail("munmap: %s", strerror(errno));
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		ckpt_fail("mmap: %s", strerror(errno));
+	for (uint32_t w = 0; w < len / 4; w++)
+		p[w] = ring_word(s, w);
+	ring[i].tag = s;
+	ring[i].p = p;
+	if (!ring[j].p)
+		return;
+	/* A place elsewhere, then the area moved over it. */
+	q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (q == MAP_FAILED)
+		ckpt_fail("mmap: %s", strerror(errno));
+	old = ring[j].p;
+	q = mremap(old, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, q);
+	if (q == MAP_FAILED)
+		ckpt_fail("mremap: %s", strerror(errno));
+	ring[j].p = q;
+}
 static volatile uint32_t sweeps;
 
 static uint32_t page_word(uint32_t page, uint32_t g, uint32_t w)
@@ -70,6 +120,8 @@ static void *worker(void *arg)
 				ckpt_fail("madvise(MADV_DONTNEED): %s", strerror(errno));
 			next_free += 10;
 		}
+		if (churning)
+			churn(sweeps);
 		sweeps = sweeps + 1;
 	}
 	return NULL;
@@ -96,6 +148,7 @@ int main(void)
 	int fds;
 
 	ckpt_block_term();
+	churning = getenv("PREDUMP_CHURN") && !strcmp(getenv("PREDUMP_CHURN"), "1");
 	area = mmap(NULL, (size_t)AREA_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (area == MAP_FAILED)
 		ckpt_fail("mmap: %s", strerror(errno));
@@ -131,9 +184,16 @@ int main(void)
 	}
 	if (hot != AREA_PAGES / 10 + 1 - (AREA_PAGES % 10 == 0))
 		ckpt_fail("%u pages were written, want every tenth", hot);
+	for (unsigned i = 0; i < RING; i++) {
+		if (!ring[i].p)
+			continue;
+		for (uint32_t w = 0; w < RING_PAGES * PAGE / 4; w++)
+			if (ring[i].p[w] != ring_word(ring[i].tag, w))
+				ckpt_fail("area %u (tag %u) word %u: %#x, want %#x", i, ring[i].tag, w, ring[i].p[w], ring_word(ring[i].tag, w));
+	}
 	int now = count_fds();
 	if (now != fds)
 		ckpt_fail("%d fds now, %d before READY", now, fds);
-	ckpt_log("%u sweeps, %u hot pages at gen %u, %u pages freed", sweeps, hot, gen[0], nfreed);
+	ckpt_log("%u sweeps, %u hot pages at gen %u, %u pages freed%s", sweeps, hot, gen[0], nfreed, churning ? ", mappings churned" : "");
 	ckpt_pass();
 }
