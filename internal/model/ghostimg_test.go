@@ -1,0 +1,94 @@
+//go:build linux && amd64
+
+package model
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/image"
+)
+
+// criuFrame builds an image of kind as CRIU lays it out: its magic, then
+// each part, a message with its 32-bit length before it or raw bytes.
+func criuFrame(t *testing.T, kind string, parts ...any) []byte {
+	t.Helper()
+	head, err := image.Encode(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := bytes.NewBuffer(head)
+	for _, p := range parts {
+		switch p := p.(type) {
+		case proto.Message:
+			b, err := proto.Marshal(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = binary.Write(buf, binary.LittleEndian, uint32(len(b)))
+			buf.Write(b)
+		case []byte:
+			buf.Write(p)
+		}
+	}
+	return buf.Bytes()
+}
+
+func TestReadGhostCRIUForms(t *testing.T) {
+	entry := func(mode uint32, size *uint64, chunks bool) *ghostfile.GhostFileEntry {
+		e := &ghostfile.GhostFileEntry{Uid: proto.Uint32(0), Gid: proto.Uint32(0), Mode: proto.Uint32(mode), Size: size}
+		if chunks {
+			e.Chunks = proto.Bool(true)
+		}
+		return e
+	}
+	chunk := func(off, n uint64) *ghostfile.GhostChunkEntry {
+		return &ghostfile.GhostChunkEntry{Off: proto.Uint64(off), Len: proto.Uint64(n)}
+	}
+	reg := uint32(unix.S_IFREG | 0o600)
+	for _, c := range []struct {
+		name  string
+		parts []any
+		want  []byte
+		bad   bool
+	}{
+		{"criu raw", []any{entry(reg, nil, false), []byte("hello")}, []byte("hello"), false},
+		{"ckpt sized", []any{entry(reg, proto.Uint64(5), false), []byte("hello")}, []byte("hello"), false},
+		{"empty", []any{entry(reg, nil, false)}, []byte{}, false},
+		{"fifo", []any{entry(unix.S_IFIFO|0o600, nil, false)}, nil, false},
+		{"chunks", []any{entry(reg, proto.Uint64(10), true), chunk(1, 2), []byte("ab"), chunk(7, 3), []byte("xyz")},
+			[]byte{0, 'a', 'b', 0, 0, 0, 0, 'x', 'y', 'z'}, false},
+		{"size mismatch", []any{entry(reg, proto.Uint64(6), false), []byte("hello")}, nil, true},
+		{"chunks without size", []any{entry(reg, nil, true)}, nil, true},
+		{"chunk past the end", []any{entry(reg, proto.Uint64(4), true), chunk(3, 2), []byte("ab")}, nil, true},
+		{"chunk data truncated", []any{entry(reg, proto.Uint64(4), true), chunk(0, 4), []byte("ab")}, nil, true},
+		{"huge", []any{entry(reg, proto.Uint64(1<<40), true)}, nil, true},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, image.GhostFileName(1)), criuFrame(t, image.MagicGhostFile, c.parts...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		g, err := readGhost(image.Dir{Path: dir}, 1)
+		if c.bad {
+			if !errors.Is(err, image.ErrCorrupt) {
+				t.Errorf("%s: err %v, want a corrupt image", c.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if !bytes.Equal(g.Data, c.want) {
+			t.Errorf("%s: data %q, want %q", c.name, g.Data, c.want)
+		}
+	}
+}
