@@ -36,7 +36,7 @@ func readGhost(d image.Dir, gid uint32) (*Ghost, error) {
 		return nil, fmt.Errorf("read image %s: %w", name, err)
 	}
 	g := &Ghost{Entry: &ghostfile.GhostFileEntry{}}
-	const header = 8 // magic words
+	const header = 8  // magic words
 	var offs []uint64 // each chunk's offset in the file, by entry
 	data, err := image.ReadFramed(d, name, image.MagicGhostFile, func(i int, raw []byte) (int, error) {
 		if i == 0 {
