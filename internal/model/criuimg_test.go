@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
+	ipcshm "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-shm"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
@@ -90,5 +92,51 @@ func TestReadGhostCRIUForms(t *testing.T) {
 		if !bytes.Equal(g.Data, c.want) {
 			t.Errorf("%s: data %q, want %q", c.name, g.Data, c.want)
 		}
+	}
+}
+
+// A SysV segment CRIU saved in pagemaps (in_pagemaps, nothing after its
+// entry) is read from pagemap-shmem-ID.img and the pages image it names,
+// ID being the segment's IPC id; pages left out read as zeros up to the
+// segment's size.
+func TestLoadSysVInPagemaps(t *testing.T) {
+	dir := t.TempDir()
+	put := func(name string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shm := &ipcshm.IpcShmEntry{Desc: testDesc(7, 0x77), Size: proto.Uint64(3*4096 + 10), InPagemaps: proto.Bool(true)}
+	put(image.IpcShmName(2), criuFrame(t, image.MagicIpcShm, shm))
+	put(image.IpcSemName(2), criuFrame(t, image.MagicIpcSem))
+	put(image.IpcMsgName(2), criuFrame(t, image.MagicIpcMsg))
+	put(image.ShmemPagemapName(7), criuFrame(t, image.MagicPagemap,
+		&pagemap.PagemapHead{PagesId: proto.Uint32(9)},
+		&pagemap.PagemapEntry{Vaddr: proto.Uint64(4096), NrPages: proto.Uint64(1), CompatNrPages: proto.Uint32(1), Flags: proto.Uint32(image.PEPresent)}))
+	page := bytes.Repeat([]byte{0xab}, 4096)
+	put(image.PagesName(9), page)
+	d := &Dump{Dir: image.Dir{Path: dir}}
+	s, err := d.loadSysV(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Shm) != 1 {
+		t.Fatalf("%d segments, want 1", len(s.Shm))
+	}
+	want := make([]byte, 3*4096+10)
+	copy(want[4096:], page)
+	if !bytes.Equal(s.Shm[0].Data, want) {
+		t.Errorf("segment contents differ: %d bytes, page 1 starts %x", len(s.Shm[0].Data), s.Shm[0].Data[4096:4100])
+	}
+	// Written again by ckpt, the contents follow the entry.
+	if err := d.writeSysV(3, s); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := d.loadSysV(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(s2.Shm[0].Data, want) || s2.Shm[0].Entry.GetInPagemaps() {
+		t.Errorf("rewritten segment: in_pagemaps %v, %d bytes", s2.Shm[0].Entry.GetInPagemaps(), len(s2.Shm[0].Data))
 	}
 }
