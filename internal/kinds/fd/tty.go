@@ -221,6 +221,12 @@ func (k *ptyKind) collectPair(t Task, f *File) (int, error) {
 	if err != nil {
 		return fail(fmt.Errorf("TIOCGWINSZ: %w", err))
 	}
+	// The locked termios (TIOCSLCKTRMIOS, root only): CRIU takes a master
+	// without it for a corrupt image (criu/tty.c, verify_info).
+	ltio, err := unix.IoctlGetTermios(m, unix.TIOCGLCKTRMIOS)
+	if err != nil {
+		return fail(fmt.Errorf("TIOCGLCKTRMIOS: %w", err))
+	}
 	sid, err := unix.IoctlGetInt(m, unix.TIOCGSID)
 	if errors.Is(err, unix.ENOTTY) {
 		sid, err = 0, nil // no session has it as its terminal
@@ -277,7 +283,7 @@ func (k *ptyKind) collectPair(t Task, f *File) (int, error) {
 		t.Dump.TtyInfos[end.id] = &tty.TtyInfoEntry{
 			Id: proto.Uint32(end.id), Type: tty.TtyType_PTY.Enum(), Locked: proto.Bool(locked != 0), Exclusive: proto.Bool(false),
 			PacketMode: proto.Bool(pkt != 0), Sid: proto.Uint32(uint32(sid)), Pgrp: proto.Uint32(uint32(pgrp)),
-			Rdev: proto.Uint32(uint32(end.rdev)), Termios: termiosEntry(tio), Winsize: winsizeEntry(ws), Pty: &tty.TtyPtyEntry{Index: proto.Uint32(uint32(idx))},
+			Rdev: proto.Uint32(uint32(end.rdev)), Termios: termiosEntry(tio), TermiosLocked: termiosEntry(ltio), Winsize: winsizeEntry(ws), Pty: &tty.TtyPtyEntry{Index: proto.Uint32(uint32(idx))},
 			Uid: proto.Uint32(sst.Uid), Gid: proto.Uint32(sst.Gid),
 		}
 		if len(end.data) > 0 {
@@ -287,15 +293,41 @@ func (k *ptyKind) collectPair(t Task, f *File) (int, error) {
 	return idx, nil
 }
 
+// termiosNCC is how many c_cc words a termios_entry has (CRIU's
+// TERMIOS_NCC, criu/include/tty.h).
+const termiosNCC = 19
+
+// termiosEntry is tio as CRIU writes it (criu/tty.c, termios_copy): CRIU
+// copies the bytes of libc's c_cc array into the repeated uint32 c_cc,
+// four characters to a word, little-endian, in termiosNCC words; the
+// kernel's 19 characters fill the first five words, the rest are zero.
 func termiosEntry(tio *unix.Termios) *tty.TermiosEntry {
-	cc := make([]uint32, len(tio.Cc))
+	cc := make([]uint32, termiosNCC)
 	for i, c := range tio.Cc {
-		cc[i] = uint32(c)
+		cc[i/4] |= uint32(c) << (8 * (i % 4))
 	}
 	return &tty.TermiosEntry{
 		CIflag: proto.Uint32(tio.Iflag), COflag: proto.Uint32(tio.Oflag), CCflag: proto.Uint32(tio.Cflag), CLflag: proto.Uint32(tio.Lflag),
 		CLine: proto.Uint32(uint32(tio.Line)), CIspeed: proto.Uint32(tio.Ispeed), COspeed: proto.Uint32(tio.Ospeed), CCc: cc,
 	}
+}
+
+// ccPacked tells CRIU's packing of c_cc (termiosEntry) from the one
+// character a word that ckpt wrote before: a packed word may exceed 255,
+// and past the fifth word packed ones are zero while a word a character
+// holds VMIN, VSTART, VSTOP, ... there.
+func ccPacked(w []uint32) bool {
+	for _, v := range w {
+		if v > 0xff {
+			return true
+		}
+	}
+	for _, v := range w[min(5, len(w)):] {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func winsizeEntry(ws *unix.Winsize) *tty.WinsizeEntry {
@@ -305,9 +337,14 @@ func winsizeEntry(ws *unix.Winsize) *tty.WinsizeEntry {
 func termiosOf(te *tty.TermiosEntry) unix.Termios {
 	tio := unix.Termios{Iflag: te.GetCIflag(), Oflag: te.GetCOflag(), Cflag: te.GetCCflag(), Lflag: te.GetCLflag(),
 		Line: uint8(te.GetCLine()), Ispeed: te.GetCIspeed(), Ospeed: te.GetCOspeed()}
-	for i, c := range te.GetCCc() {
-		if i < len(tio.Cc) {
-			tio.Cc[i] = uint8(c)
+	w := te.GetCCc()
+	packed := ccPacked(w)
+	for i := range tio.Cc {
+		switch {
+		case packed && i/4 < len(w):
+			tio.Cc[i] = uint8(w[i/4] >> (8 * (i % 4)))
+		case !packed && i < len(w):
+			tio.Cc[i] = uint8(w[i])
 		}
 	}
 	return tio
@@ -480,6 +517,13 @@ func (k *ptyKind) setupPair(r Restorer, num int, id uint32, ti *tty.TtyInfoEntry
 		}
 	} else if err := unix.IoctlSetTermios(m, unix.TCSETS, &tio); err != nil {
 		return fmt.Errorf("set the dumped termios: %w", err)
+	}
+	if l := ti.GetTermiosLocked(); l != nil {
+		if ltio := termiosOf(l); ltio != (unix.Termios{}) {
+			if err := unix.IoctlSetTermios(m, unix.TIOCSLCKTRMIOS, &ltio); err != nil {
+				return fmt.Errorf("set the dumped locked termios: %w", err)
+			}
+		}
 	}
 	if ti.GetPacketMode() {
 		if err := unix.IoctlSetPointerInt(m, unix.TIOCPKT, 1); err != nil {

@@ -5,6 +5,7 @@ package fd
 import (
 	"testing"
 
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,5 +75,40 @@ func TestPtyNumbers(t *testing.T) {
 	}
 	if !isDevTTY(&unix.Stat_t{Mode: unix.S_IFCHR, Rdev: unix.Mkdev(5, 0)}) {
 		t.Error("isDevTTY")
+	}
+}
+
+// c_cc is packed as CRIU packs it: the characters' bytes four to a
+// 32-bit word, little-endian, in 19 words; termiosOf reads that and the
+// one-character-a-word form of older ckpt images.
+func TestTermiosCCCRIU(t *testing.T) {
+	var tio unix.Termios
+	tio.Lflag = unix.ICANON
+	for i := range tio.Cc {
+		tio.Cc[i] = uint8(i + 1)
+	}
+	e := termiosEntry(&tio)
+	w := e.GetCCc()
+	if len(w) != 19 || w[0] != 0x04030201 || w[4] != 0x00131211 || w[5] != 0 || w[18] != 0 {
+		t.Fatalf("c_cc words %#x", w)
+	}
+	if got := termiosOf(e); got.Cc != tio.Cc || got.Lflag != tio.Lflag {
+		t.Errorf("round trip: %v, want %v", got.Cc, tio.Cc)
+	}
+	// A CRIU image of a terminal with Linux's default characters
+	// (VINTR ^C, VQUIT ^\, VERASE DEL, VKILL ^U, VEOF ^D, VTIME 0, VMIN 1,
+	// ...).
+	criu := []uint32{0x157f1c03, 0x00010004, 0x001a1311, 0x16170f12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	cc := termiosOf(&tty.TermiosEntry{CCc: criu}).Cc
+	if cc[unix.VINTR] != 3 || cc[unix.VERASE] != 0x7f || cc[unix.VEOF] != 4 || cc[unix.VMIN] != 1 || cc[unix.VSUSP] != 0x1a || cc[unix.VLNEXT] != 0x16 || cc[unix.VKILL] != 0x15 || cc[unix.VSTOP] != 0x13 {
+		t.Errorf("CRIU's c_cc read as %v", cc)
+	}
+	// One character a word (older ckpt images).
+	old := make([]uint32, 19)
+	for i := range old {
+		old[i] = uint32(tio.Cc[i])
+	}
+	if got := termiosOf(&tty.TermiosEntry{CCc: old}).Cc; got != tio.Cc {
+		t.Errorf("one character a word read as %v", got)
 	}
 }
