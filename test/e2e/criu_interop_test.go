@@ -102,14 +102,19 @@ func TestCRIUInterop(t *testing.T) {
 	if *criuProgsFlag != "" {
 		progs = strings.Split(*criuProgsFlag, ",")
 	}
+	manifests, err := Programs(progsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var cells []string
 	for _, p := range progs {
+		opts := criuOptions(t, manifests, p)
 		for _, c := range criuColumns {
 			bin, _ := filepath.Abs(filepath.Join(progsDir, "build", p+"."+c.suffix))
 			if err := a.Program(bin, bin); err != nil {
 				t.Fatal(err)
 			}
-			cells = append(cells, p, c.col, bin, c.dumper, c.restorer)
+			cells = append(cells, p, c.col, bin, c.dumper, c.restorer, opts)
 		}
 	}
 	a.Bytes("/criu-interop.sh", []byte(criuInteropScript), 0o755)
@@ -161,8 +166,8 @@ func TestCRIUInterop(t *testing.T) {
 			}
 		})
 	}
-	if n != len(cells)/5 {
-		t.Fatalf("the guest sent back %d of %d cells (exit code %d):\n%s", n, len(cells)/5, out.ExitCode, testsupport.LastLines(res, 40))
+	if n != len(cells)/6 {
+		t.Fatalf("the guest sent back %d of %d cells (exit code %d):\n%s", n, len(cells)/6, out.ExitCode, testsupport.LastLines(res, 40))
 	}
 	if *update {
 		m := NewMatrix()
@@ -175,6 +180,33 @@ func TestCRIUInterop(t *testing.T) {
 		}
 		t.Logf("wrote the CRIU exchange's cells into %s", resultsPath)
 	}
+}
+
+// criuOptions are the options of program name's manifest that both
+// tools take at dump and restore (--tcp-established, --file-locks,
+// --shell-job, ...: ckpt's options have CRIU's names), comma-separated,
+// "-" for none. A program that needs a start the exchange does not make
+// (a daemon, the init of a PID namespace, stdin a pipe) fails the test.
+func criuOptions(t *testing.T, manifests []Program, name string) string {
+	t.Helper()
+	for _, p := range manifests {
+		if p.Name != name {
+			continue
+		}
+		if p.Daemon || p.PidNS || p.StdinPipe || p.DumpFail != "" || p.Between != "" {
+			t.Fatalf("%s: the CRIU exchange starts a program plainly and expects its dump to work: leave it out", name)
+		}
+		opts := append([]string(nil), p.Args...)
+		if p.ShellJob {
+			opts = append(opts, "--shell-job")
+		}
+		if len(opts) == 0 {
+			return "-"
+		}
+		return strings.Join(opts, ",")
+	}
+	t.Fatalf("no test program %s in %s", name, progsDir)
+	return ""
 }
 
 // importedLib returns where the library named soname that program links
@@ -229,8 +261,9 @@ void nft_ctx_set_output(struct nft_ctx *c, unsigned int flags) { (void)c; (void)
 int nft_run_cmd_from_buffer(struct nft_ctx *c, const char *buf) { (void)c; return strncmp(buf, "add set", 7) == 0 ? -1 : 0; }
 `
 
-// criuInteropScript runs, in the guest, each cell given as five
-// arguments (program, column, binary, dumper, restorer): the program
+// criuInteropScript runs, in the guest, each cell given as six
+// arguments (program, column, binary, dumper, restorer, the options of
+// both tools comma-separated or "-"): the program
 // starts in its own session in a fresh directory, the dumper dumps it
 // (and kills it), ckpt show reads a dump of CRIU's, the restorer
 // restores it detached, and SIGTERM makes it check itself. Each cell ends as a line "CELL PROGRAM COLUMN PASS"
@@ -251,7 +284,8 @@ log() { echo "$*" >>$out; }
 firsterr() { busybox grep -E 'Error' $1 | busybox grep -v -E 'util.c|tun.c|libnetlink.c|net.c:' | busybox head -n 1 | busybox sed -e 's/.*Error ([^)]*): //' -e 's/.*Error: //'; }
 fail() { log "--- $1 $2 logs:"; busybox tail -n 15 $3/prog.log $3/img/dump.log $3/img/restore.log >>$out 2>&1; log "CELL $1 $2 FAIL $4"; }
 cell() {
-	prog=$1 col=$2 bin=$3 dumper=$4 restorer=$5
+	prog=$1 col=$2 bin=$3 dumper=$4 restorer=$5 opts=
+	[ "$6" != - ] && opts=$(echo "$6" | busybox tr , ' ')
 	d=/tmp/ix/$prog.$col
 	busybox mkdir -p $d/cwd $d/img
 	cd $d/cwd
@@ -260,7 +294,7 @@ cell() {
 	i=0
 	while ! busybox grep -q '^READY$' $d/prog.log && [ $i -lt 300 ]; do busybox sleep 0.1; i=$((i+1)); done
 	if ! busybox grep -q '^READY$' $d/prog.log; then kill -KILL $p; wait $p; fail $prog $col $d "no READY"; return; fi
-	if [ $dumper = ckpt ]; then ckpt dump -t $p -D $d/img -v4 -o dump.log; else criu dump -t $p -D $d/img -v4 -o dump.log; fi
+	if [ $dumper = ckpt ]; then ckpt dump -t $p -D $d/img -v4 -o dump.log $opts; else criu dump -t $p -D $d/img -v4 -o dump.log $opts; fi
 	if [ $? != 0 ]; then kill -KILL $p; wait $p; fail $prog $col $d "dump by $dumper failed: $(firsterr $d/img/dump.log)"; return; fi
 	wait $p
 	# The tree's other processes, killed too, are reaped by init.
@@ -268,7 +302,7 @@ cell() {
 	while [ -d /proc/$p ] && [ $i -lt 100 ]; do busybox sleep 0.1; i=$((i+1)); done
 	busybox sleep 0.5
 	if [ $dumper = criu ] && ! ckpt show $d/img >$d/img/restore.log 2>&1; then fail $prog $col $d "ckpt show failed on CRIU's dump: $(busybox tail -n 1 $d/img/restore.log)"; return; fi
-	if [ $restorer = ckpt ]; then ckpt restore -D $d/img -d -v4 -o restore.log; else criu restore -D $d/img -d -v4 -o restore.log; fi
+	if [ $restorer = ckpt ]; then ckpt restore -D $d/img -d -v4 -o restore.log $opts; else criu restore -D $d/img -d -v4 -o restore.log $opts; fi
 	if [ $? != 0 ]; then fail $prog $col $d "restore by $restorer failed: $(firsterr $d/img/restore.log)"; return; fi
 	busybox sleep 1
 	kill -TERM $p
@@ -278,5 +312,5 @@ cell() {
 	r=$(busybox grep -m1 '^FAIL' $d/prog.log)
 	fail $prog $col $d "after the restore by $restorer: ${r:-no PASS or FAIL}"
 }
-while [ $# -ge 5 ]; do cell "$1" "$2" "$3" "$4" "$5"; shift 5; done
+while [ $# -ge 6 ]; do cell "$1" "$2" "$3" "$4" "$5" "$6"; shift 6; done
 `
