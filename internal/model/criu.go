@@ -48,6 +48,27 @@ import (
 //     task in its own namespace of a kind ckpt does not restore
 //     (network, user, cgroup, time), and what else only CRIU restores
 //     (criuRefusal).
+//   - inventory.img says ns_per_id: the namespace images (utsns-ID.img,
+//     ipcns-*-ID.img, mountpoints-ID.img) are named by namespace id, as
+//     CRIU names them (CRIU 3.17 looks for utsns-PID.img without it).
+//   - A reg_file_entry has a size only for a regular file not open
+//     O_WRONLY|O_APPEND, as CRIU writes it: CRIU checks a recorded size
+//     at restore, and a directory's (the cwd's) changes (fd.RegEntry).
+//   - An inet_sk_entry always has dst_addr, zeros of the family's length
+//     when unconnected (CRIU refuses one without); ip_opts' ttl, which
+//     CRIU does not write, is set at restore only when the image has it.
+//   - A timerfd that fired and was not read since (fdinfo shows no time
+//     left) is written with one interval left, as ckpt restores it: CRIU
+//     arms a timerfd with the image's values as they are.
+//   - A pty's termios_entry c_cc holds the characters four to a 32-bit
+//     word, little-endian, in 19 words (CRIU copies libc's c_cc bytes
+//     into the words); both ends have termios, termios_locked and
+//     winsize, which CRIU requires of a master.
+//   - Load reads the forms of CRIU's images that ckpt does not write:
+//     ghost files with the contents raw to the end of the image (no
+//     size) or in chunks (readGhost), a SysV shm segment in_pagemaps
+//     (pagemap-shmem-IPCID.img), and an empty memfd without a
+//     pagemap-shmem image.
 //
 // Where ckpt's images differ from CRIU's, and why:
 //
@@ -61,9 +82,11 @@ import (
 //     TLS in the GDT entries only. ckpt's restore takes the base from
 //     the GDT entry a selector names (x86.TLSSelectorBase), so both work.
 //   - Images CRIU writes that ckpt does not: stats-dump.img, cgroup.img
-//     (tc.cg_set), the namespace images (utsns, ipcns, mntns, netns:
-//     ckpt refuses a task in a namespace other than its own), seccomp,
-//     tmpfs and ghost files. CRIU restores without them.
+//     (tc.cg_set), the images of the namespaces ckpt does not restore
+//     (netns, userns, ...: ckpt refuses a task in one of its own),
+//     seccomp and tmpfs. CRIU restores without them.
+//   - A SysV shm segment's contents follow its entry in ipcns-shm-ID.img
+//     (CRIU 3.17 reads that form; it writes them in_pagemaps).
 //   - Images ckpt writes that CRIU does not read: timens-1.img for a
 //     tree without a time namespace (ckpt's clocks at the dump, for a
 //     restore where they are behind), and cpuinfo.img unless

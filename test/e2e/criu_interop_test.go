@@ -282,7 +282,7 @@ log() { echo "$*" >>$out; }
 # (and without those of CRIU's probes of what the guest lacks: iptables,
 # tun, veth).
 firsterr() { busybox grep -E 'Error' $1 | busybox grep -v -E 'util.c|tun.c|libnetlink.c|net.c:' | busybox head -n 1 | busybox sed -e 's/.*Error ([^)]*): //' -e 's/.*Error: //'; }
-fail() { log "--- $1 $2 logs:"; busybox tail -n 15 $3/prog.log $3/img/dump.log $3/img/restore.log >>$out 2>&1; log "CELL $1 $2 FAIL $4"; }
+fail() { log "--- $1 $2 logs:"; busybox tail -n 15 $3/prog.log $3/img/dump.log >>$out 2>&1; busybox tail -n 40 $3/img/restore.log >>$out 2>&1; log "CELL $1 $2 FAIL $4"; }
 cell() {
 	prog=$1 col=$2 bin=$3 dumper=$4 restorer=$5 opts=
 	[ "$6" != - ] && opts=$(echo "$6" | busybox tr , ' ')

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
@@ -86,6 +88,47 @@ const ptyInfoBase = 0x40000000
 
 func ptyMasterInfo(idx int) uint32 { return ptyInfoBase + 2*uint32(idx) }
 func ptySlaveInfo(idx int) uint32  { return ptyInfoBase + 2*uint32(idx) + 1 }
+
+// ptyEnd is the tty-info id and entry of one end of pair idx in d:
+// ckpt's own ids (ptyMasterInfo, ptySlaveInfo), or in a CRIU dump, whose
+// ids are CRIU's file ids, the entry of that pty index and end. CRIU
+// writes an entry only for an end some task holds open; 0 and nil when
+// there is none.
+func ptyEnd(d *model.Dump, idx uint32, master bool) (uint32, *tty.TtyInfoEntry) {
+	want := ptySlaveInfo(int(idx))
+	if master {
+		want = ptyMasterInfo(int(idx))
+	}
+	isEnd := func(ti *tty.TtyInfoEntry) bool {
+		return ti.GetType() == tty.TtyType_PTY && ti.GetPty().GetIndex() == idx &&
+			(unix.Major(uint64(ti.GetRdev())) == ttyauxMajor) == master
+	}
+	if ti := d.TtyInfos[want]; ti != nil && isEnd(ti) {
+		return want, ti
+	}
+	ids := make([]uint32, 0, len(d.TtyInfos))
+	for id := range d.TtyInfos {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if isEnd(d.TtyInfos[id]) {
+			return id, d.TtyInfos[id]
+		}
+	}
+	return 0, nil
+}
+
+// ptyInfo is the tty-info entry of pair idx that tells its session,
+// foreground group and lock: the given end's, else the other's (the
+// ioctls that read them act on the slave from either end).
+func ptyInfo(d *model.Dump, idx uint32, master bool) *tty.TtyInfoEntry {
+	if _, ti := ptyEnd(d, idx, master); ti != nil {
+		return ti
+	}
+	_, ti := ptyEnd(d, idx, !master)
+	return ti
+}
 
 func isPtmx(f *File) bool {
 	return f.Stat.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(f.Stat.Rdev) == ttyauxMajor && unix.Minor(f.Stat.Rdev) == ptmxMinor
@@ -414,7 +457,7 @@ func (k *ptyKind) Finish(r Restorer) error {
 		}
 	}
 	for id, path := range k.restored {
-		ti := r.Dump().TtyInfos[ptySlaveInfo(int(id))]
+		ti := ptyInfo(r.Dump(), id, false)
 		if sid := int(ti.GetSid()); sid == 0 || sid != r.Pid() {
 			continue
 		}
@@ -505,7 +548,15 @@ func (k *ptyKind) setupPair(r Restorer, num int, id uint32, ti *tty.TtyInfoEntry
 			return fmt.Errorf("window size: %w", err)
 		}
 	}
-	in, out := r.Dump().TtyData[ptySlaveInfo(int(id))], r.Dump().TtyData[ptyMasterInfo(int(id))]
+	sid, _ := ptyEnd(r.Dump(), id, false)
+	mid, _ := ptyEnd(r.Dump(), id, true)
+	var in, out []byte
+	if sid != 0 {
+		in = r.Dump().TtyData[sid]
+	}
+	if mid != 0 {
+		out = r.Dump().TtyData[mid]
+	}
 	if len(in) > 0 || len(out) > 0 {
 		s, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -539,13 +590,15 @@ func (k *ptyKind) setupPair(r Restorer, num int, id uint32, ti *tty.TtyInfoEntry
 // locked are locked again.
 func (k *ptyKind) FinishTree() error {
 	for id, c := range k.masterFds {
-		ti := c.r.Dump().TtyInfos[ptySlaveInfo(int(id))]
+		ti := ptyInfo(c.r.Dump(), id, false)
 		if sid := ti.GetSid(); sid != 0 {
 			if _, ok := k.cttys[id]; !ok {
 				return fmt.Errorf("/dev/pts/%d was the controlling terminal of session %d, whose leader opened no fd of it at restore", id, sid)
 			}
 		}
-		if !ti.GetLocked() {
+		// The lock is read on a master (TIOCGPTLCK): CRIU's entry of a
+		// slave does not say it.
+		if !ptyInfo(c.r.Dump(), id, true).GetLocked() {
 			continue
 		}
 		if err := lockPty(c.r.Pid(), c.num); err != nil {
@@ -553,7 +606,7 @@ func (k *ptyKind) FinishTree() error {
 		}
 	}
 	for id, c := range k.cttys {
-		ti := c.r.Dump().TtyInfos[ptySlaveInfo(int(id))]
+		ti := ptyInfo(c.r.Dump(), id, false)
 		pgrp := ti.GetPgrp()
 		if pgrp == 0 || pgrp == ti.GetSid() {
 			continue // TIOCSCTTY made the leader's group the foreground
