@@ -7,6 +7,9 @@ import (
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/model"
 )
 
 func TestTtyModes(t *testing.T) {
@@ -110,5 +113,38 @@ func TestTermiosCCCRIU(t *testing.T) {
 	}
 	if got := termiosOf(&tty.TermiosEntry{CCc: old}).Cc; got != tio.Cc {
 		t.Errorf("one character a word read as %v", got)
+	}
+}
+
+// A CRIU dump names its tty-info entries by CRIU's ids and has one only
+// for an end some task holds: ptyEnd finds each end by index and device,
+// ptyInfo falls back to the other end.
+func TestPtyEndCRIUIds(t *testing.T) {
+	info := func(idx uint32, rdev uint64, locked bool, sid uint32) *tty.TtyInfoEntry {
+		return &tty.TtyInfoEntry{Type: tty.TtyType_PTY.Enum(), Rdev: proto.Uint32(uint32(rdev)), Locked: proto.Bool(locked),
+			Sid: proto.Uint32(sid), Pty: &tty.TtyPtyEntry{Index: proto.Uint32(idx)}}
+	}
+	ptmx := unix.Mkdev(ttyauxMajor, ptmxMinor)
+	d := &model.Dump{TtyInfos: map[uint32]*tty.TtyInfoEntry{
+		1: info(0, ptmx, false, 0),
+		4: info(0, unix.Mkdev(ptySlaveMajor, 0), false, 77),
+		5: info(3, ptmx, true, 0),
+	}}
+	if id, ti := ptyEnd(d, 0, false); id != 4 || ti.GetSid() != 77 {
+		t.Errorf("slave of pair 0: id %d", id)
+	}
+	if id, _ := ptyEnd(d, 0, true); id != 1 {
+		t.Errorf("master of pair 0: id %d", id)
+	}
+	if id, ti := ptyEnd(d, 3, false); id != 0 || ti != nil {
+		t.Errorf("pair 3 has no slave entry, got id %d", id)
+	}
+	if ti := ptyInfo(d, 3, false); !ti.GetLocked() {
+		t.Errorf("pair 3: the master's entry (locked) not found: %v", ti)
+	}
+	// ckpt's own ids come first.
+	d.TtyInfos[ptySlaveInfo(0)] = info(0, unix.Mkdev(ptySlaveMajor, 0), false, 88)
+	if id, ti := ptyEnd(d, 0, false); id != ptySlaveInfo(0) || ti.GetSid() != 88 {
+		t.Errorf("ckpt's id of pair 0's slave: got %#x", id)
 	}
 }
