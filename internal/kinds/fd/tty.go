@@ -81,13 +81,16 @@ const (
 	ptySlaveMajors = 8
 )
 
-// ptyInfoBase keeps the tty-info ids of pty ends apart from those of
-// inherited terminals, which take their file's id: pair N's master has
-// ptyInfoBase+2N, its slave ptyInfoBase+2N+1.
-const ptyInfoBase = 0x40000000
+// The tty-info ids of pty ends are CRIU's (criu/tty.c, tty_gen_id): pair
+// N's slave has 2N, its master 2N+1; CRIU pairs the ends by these ids and
+// refuses a larger one than 2*1088 (MAX_TTYS) with termios. An inherited
+// terminal's (stdio.go) is stdioInfoBase plus its file's id, apart from
+// them. Older ckpt dumps numbered pty ends from 0x40000000; ptyEnd finds
+// them by index.
+const stdioInfoBase = 0x40000000
 
-func ptyMasterInfo(idx int) uint32 { return ptyInfoBase + 2*uint32(idx) }
-func ptySlaveInfo(idx int) uint32  { return ptyInfoBase + 2*uint32(idx) + 1 }
+func ptyMasterInfo(idx int) uint32 { return 2*uint32(idx) + 1 }
+func ptySlaveInfo(idx int) uint32  { return 2 * uint32(idx) }
 
 // ptyEnd is the tty-info id and entry of one end of pair idx in d:
 // ckpt's own ids (ptyMasterInfo, ptySlaveInfo), or in a CRIU dump, whose

@@ -62,7 +62,7 @@ func TestPtyTyped(t *testing.T) {
 }
 
 func TestPtyNumbers(t *testing.T) {
-	if ptyMasterInfo(3) == ptySlaveInfo(3) || ptySlaveInfo(3) == ptyMasterInfo(4) || ptyMasterInfo(0) < ptyInfoBase {
+	if ptyMasterInfo(3) == ptySlaveInfo(3) || ptySlaveInfo(3) == ptyMasterInfo(4) || ptyMasterInfo(1000) >= stdioInfoBase || ptySlaveInfo(2) != 4 || ptyMasterInfo(2) != 5 {
 		t.Error("tty-info ids collide")
 	}
 	for _, c := range []struct {
