@@ -479,6 +479,10 @@ func (d *Dump) loadTcpStreams() error {
 		}
 		in := int(e.GetInqLen())
 		d.TcpStreams[isk.GetIno()] = &TcpStream{Entry: e, In: data[0][:in], Out: data[0][in:]}
+		if isk.TcpOpts == nil && (e.Cork != nil || e.Nodelay != nil) {
+			// A CRIU 3.17 dump keeps them in the stream's entry only.
+			isk.TcpOpts = &tcpstream.TcpOptsEntry{Cork: e.Cork, Nodelay: e.Nodelay}
+		}
 	}
 	return nil
 }
