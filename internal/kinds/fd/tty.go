@@ -222,8 +222,15 @@ func (k *ptyKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) er
 		}
 		info = ptySlaveInfo(idx)
 	}
+	// The path and flags go into a regular-file entry of their own too,
+	// which CRIU opens (tty_file_entry's regf_id; CRIU refuses a pty end
+	// without one as deprecated); e takes the id after it (see
+	// model.AddFile).
+	regID := t.Dump.AddFile(RegEntry(t.Dump.NextFileID(), f.Path, flags, 0, &f.Stat))
+	id := proto.Uint32(t.Dump.NextFileID())
+	e.Id = id
 	e.Type = fdinfo.FdTypes_TTY.Enum()
-	e.Tty = &tty.TtyFileEntry{Id: e.Id, TtyInfoId: proto.Uint32(info), Flags: proto.Uint32(flags), Fown: noOwner()}
+	e.Tty = &tty.TtyFileEntry{Id: id, TtyInfoId: proto.Uint32(info), Flags: proto.Uint32(flags), Fown: noOwner(), RegfId: proto.Uint32(regID)}
 	return nil
 }
 
