@@ -96,7 +96,7 @@ func ptySlaveInfo(idx int) uint32  { return 2 * uint32(idx) }
 // ckpt's own ids (ptyMasterInfo, ptySlaveInfo), or in a CRIU dump, whose
 // ids are CRIU's file ids, the entry of that pty index and end. CRIU
 // writes an entry only for an end some task holds open; 0 and nil when
-// there is none.
+// there is none (0 is a valid id: pair 0's slave).
 func ptyEnd(d *model.Dump, idx uint32, master bool) (uint32, *tty.TtyInfoEntry) {
 	want := ptySlaveInfo(int(idx))
 	if master {
@@ -558,13 +558,11 @@ func (k *ptyKind) setupPair(r Restorer, num int, id uint32, ti *tty.TtyInfoEntry
 			return fmt.Errorf("window size: %w", err)
 		}
 	}
-	sid, _ := ptyEnd(r.Dump(), id, false)
-	mid, _ := ptyEnd(r.Dump(), id, true)
 	var in, out []byte
-	if sid != 0 {
+	if sid, ti := ptyEnd(r.Dump(), id, false); ti != nil {
 		in = r.Dump().TtyData[sid]
 	}
-	if mid != 0 {
+	if mid, ti := ptyEnd(r.Dump(), id, true); ti != nil {
 		out = r.Dump().TtyData[mid]
 	}
 	if len(in) > 0 || len(out) > 0 {
