@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fown"
 	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	ipcshm "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-shm"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
@@ -138,5 +141,45 @@ func TestLoadSysVInPagemaps(t *testing.T) {
 	}
 	if !bytes.Equal(s2.Shm[0].Data, want) || s2.Shm[0].Entry.GetInPagemaps() {
 		t.Errorf("rewritten segment: in_pagemaps %v, %d bytes", s2.Shm[0].Entry.GetInPagemaps(), len(s2.Shm[0].Data))
+	}
+}
+
+// Bytes queued for a pty end that no file opens go into its tty-info
+// entry (TtyInfoDataField), not tty-data.img, which CRIU refuses for
+// such an end; Load puts them back.
+func TestTtyDataOfUnopenedEnd(t *testing.T) {
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testDump(t, dir, exe)
+	info := func(id uint32) *tty.TtyInfoEntry {
+		return &tty.TtyInfoEntry{Id: proto.Uint32(id), Type: tty.TtyType_PTY.Enum(), Locked: proto.Bool(true), Exclusive: proto.Bool(false),
+			PacketMode: proto.Bool(false), Sid: proto.Uint32(0), Pgrp: proto.Uint32(0), Rdev: proto.Uint32(0), Pty: &tty.TtyPtyEntry{Index: proto.Uint32(0)}}
+	}
+	d.AddFile(&fdinfo.FileEntry{Type: fdinfo.FdTypes_TTY.Enum(), Tty: &tty.TtyFileEntry{Id: proto.Uint32(d.NextFileID()), TtyInfoId: proto.Uint32(1),
+		Flags: proto.Uint32(2), Fown: &fown.FownEntry{Uid: proto.Uint32(0), Euid: proto.Uint32(0), Signum: proto.Uint32(0), PidType: proto.Uint32(0), Pid: proto.Uint32(0)}}})
+	d.TtyInfos = map[uint32]*tty.TtyInfoEntry{0: info(0), 1: info(1)}
+	d.TtyData = map[uint32][]byte{0: []byte("early\n"), 1: []byte("out")}
+	if err := d.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := image.ReadAll(image.Dir{Path: dir}, image.TtyDataName(), image.MagicTtyData, func() *tty.TtyDataEntry { return &tty.TtyDataEntry{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].GetTtyId() != 1 {
+		t.Errorf("tty-data.img has %v, want only the opened end 1's bytes", ents)
+	}
+	if ttyInfoData(d.TtyInfos[0]) != nil {
+		t.Error("Write changed the dump's own tty-info entry")
+	}
+	back, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(back.TtyData[0]) != "early\n" || string(back.TtyData[1]) != "out" {
+		t.Errorf("loaded tty data %q / %q", back.TtyData[0], back.TtyData[1])
 	}
 }

@@ -92,6 +92,11 @@ func Load(dir string) (*Dump, error) {
 			d.TtyData[e.GetTtyId()] = e.GetData()
 		}
 	}
+	for id, ti := range d.TtyInfos {
+		if b := ttyInfoData(ti); b != nil && d.TtyData[id] == nil {
+			d.TtyData[id] = b // an end no file opens (ttydata.go)
+		}
+	}
 	if d.exists(image.FileLocksName()) {
 		if d.FileLocks, err = image.ReadAll(d.Dir, image.FileLocksName(), image.MagicFileLocks, func() *filelock.FileLockEntry { return &filelock.FileLockEntry{} }); err != nil {
 			return nil, err
