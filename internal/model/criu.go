@@ -63,7 +63,20 @@ import (
 //   - A pty's termios_entry c_cc holds the characters four to a 32-bit
 //     word, little-endian, in 19 words (CRIU copies libc's c_cc bytes
 //     into the words); both ends have termios, termios_locked and
-//     winsize, which CRIU requires of a master.
+//     winsize, which CRIU requires of a master. A pty end's tty-info id
+//     is CRIU's (2N for pair N's slave, 2N+1 for its master; CRIU
+//     silently refuses larger ones), and each tty file has its path in a
+//     regular-file entry of its own (regf_id), which CRIU requires.
+//   - An established TCP connection's cork and nodelay are also in
+//     tcp_stream_entry, where CRIU 3.17 reads them (later CRIU reads
+//     inet_sk_entry's tcp_opts); Load takes them from there when a dump
+//     has no tcp_opts.
+//   - A SysV shm mapping is VMA_AREA_SYSVIPC|VMA_ANON_SHARED with
+//     MAP_ANONYMOUS, as CRIU marks it (CRIU does not attach it again
+//     otherwise).
+//   - ipcns-var leaves out a *_next_id of -1 (the initial value), as CRIU
+//     does: CRIU writes a present one as unsigned, which the kernel
+//     refuses.
 //   - Load reads the forms of CRIU's images that ckpt does not write:
 //     ghost files with the contents raw to the end of the image (no
 //     size) or in chunks (readGhost), a SysV shm segment in_pagemaps
@@ -87,6 +100,14 @@ import (
 //     seccomp and tmpfs. CRIU restores without them.
 //   - A SysV shm segment's contents follow its entry in ipcns-shm-ID.img
 //     (CRIU 3.17 reads that form; it writes them in_pagemaps).
+//   - Bytes queued for a pty end that no file opens (typed on a locked
+//     pair's master) are in that end's tty_info_entry, field
+//     TtyInfoDataField, which CRIU's schema lacks: CRIU refuses a
+//     tty-data.img entry of an end with no file, and dumps no such bytes
+//     itself.
+//   - Inherited terminals (a shell job's) have tty-info ids from
+//     0x40000000 on, apart from the pty ends' (CRIU gives external ttys
+//     other ids, and restores them only with --inherit-fd anyway).
 //   - Images ckpt writes that CRIU does not read: timens-1.img for a
 //     tree without a time namespace (ckpt's clocks at the dump, for a
 //     restore where they are behind), and cpuinfo.img unless
