@@ -29,6 +29,9 @@ import (
 	"github.com/ckpt/ckpt/internal/dump"
 	"github.com/ckpt/ckpt/internal/imgsummary"
 	"github.com/ckpt/ckpt/internal/kerndat"
+	"github.com/ckpt/ckpt/internal/kinds/fd"
+	"github.com/ckpt/ckpt/internal/lazypages"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/progress"
 	"github.com/ckpt/ckpt/internal/restore"
 )
@@ -131,6 +134,40 @@ type RestoreOptions struct {
 	// Progress, if set, counts the bytes of memory put in place of the
 	// total (see ShowProgress).
 	Progress *Progress
+	// LazyPages is CRIU's --lazy-pages: the tree runs as soon as its
+	// registers are set, and its private anonymous memory is put in by a
+	// lazy-pages server (ServeLazyPages, `ckpt lazy-pages`) that must
+	// already listen in ImagesDir; without one the restore fails, saying
+	// what to start. The tasks depend on the server until it has put in
+	// every page and exited: should it be killed before that, the pages
+	// not yet in read as zeros.
+	LazyPages bool
+}
+
+// LazyPagesOptions control a lazy-pages server.
+type LazyPagesOptions struct {
+	// ImagesDir holds the dump; the server's socket is made there
+	// (lazy-pages.socket).
+	ImagesDir string
+	// Context, if set, stops the server when cancelled; the tasks whose
+	// pages are not all in are killed.
+	Context context.Context
+	// Ready, if set, is called once the socket listens.
+	Ready func()
+	// Logf, if set, receives progress messages.
+	Logf func(format string, args ...any)
+}
+
+// LazyPagesStats say what a lazy-pages server did.
+type LazyPagesStats = lazypages.Stats
+
+// ServeLazyPages is CRIU's lazy-pages: it serves the memory of one lazy
+// restore (RestoreOptions.LazyPages) of the dump in opts.ImagesDir, page
+// faults first and every other page in the background, following the
+// tasks' forks, mremaps, madvise(MADV_DONTNEED)s and munmaps, and
+// returns once all pages of all tasks are in or the tasks are gone.
+func ServeLazyPages(opts LazyPagesOptions) (*LazyPagesStats, error) {
+	return lazypages.Serve(lazypages.Options{ImagesDir: opts.ImagesDir, Context: opts.Context, Ready: opts.Ready, Logf: opts.Logf})
 }
 
 // Progress counts the bytes of memory a dump or a restore has copied,
@@ -220,11 +257,44 @@ func Restore(opts RestoreOptions) (*Process, error) {
 		ImagesDir: opts.ImagesDir, ShellJob: opts.ShellJob, FileLocks: opts.FileLocks,
 		Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr,
 		CPUCap: opts.CPUCap, Logf: opts.Logf, TcpClose: opts.TcpClose, Progress: opts.Progress,
+		LazyPages: opts.LazyPages,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &Process{Pid: p.Pid, Took: p.Took}, nil
+}
+
+// NetUnlockOptions control NetUnlock.
+type NetUnlockOptions struct {
+	// ImagesDir holds the dump whose connections to unlock.
+	ImagesDir string
+	// NetNs is the network namespace to unlock them in, as a file
+	// (/proc/PID/ns/net, /run/netns/NAME); "" for ckpt's own, where a
+	// dump locks them (ckpt dumps no task of another network namespace).
+	NetNs string
+}
+
+// NetUnlock lifts the network lock that a dump with TcpEstablished left
+// for its connections to peers outside the tree, for a dump that will
+// not be restored (a restore lifts it itself): it removes exactly the
+// nftables rules (table inet ckpt) of the connections in the dump, and
+// returns those connections as "ckpt LOCAL PEER"; none when none of them
+// was locked.
+func NetUnlock(opts NetUnlockOptions) ([]string, error) {
+	d, err := model.Load(opts.ImagesDir)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := fd.NetUnlock(d, opts.NetNs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.String()
+	}
+	return out, nil
 }
 
 // Show writes what the dump in dir holds, as `ckpt show` prints it: the

@@ -15,6 +15,7 @@ command -v make >/dev/null || need+=(make)
 [ -e /usr/lib/gcc/x86_64-linux-gnu/*/32/crtbegin.o ] 2>/dev/null || dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib)
 command -v unshare >/dev/null && command -v nsenter >/dev/null || need+=(util-linux)
 command -v crit >/dev/null || need+=(criu)
+[ -x /usr/bin/python3 ] || need+=(python3) # crit's, and TestPythonMultiprocessing's
 /usr/bin/python3 -c 'import google.protobuf' 2>/dev/null || need+=(python3-protobuf)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v busybox >/dev/null || need+=(busybox-static)

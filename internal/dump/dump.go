@@ -60,6 +60,8 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Progress, if set, counts the bytes of memory copied of the total.
 	Progress *progress.Meter
+	// snapshot is CKPT_SNAPSHOT (snapshot.go), read by Dump.
+	snapshot snapshotMode
 	// Context, if set, aborts the dump when it is done (Ctrl-C in the
 	// CLI): the dump stops at its next safe point, between steps or page
 	// chunks, and releases the tree as it was. Its cause (context.Cause)
@@ -82,11 +84,14 @@ func (o *Options) interrupted() error {
 
 // Stats are measurements of one dump.
 type Stats struct {
-	FrozenFor    time.Duration // from the stop of the task to its kill or release
-	PagesWritten uint64        // pages written to the pages image
-	ZeroPages    uint64        // pages left out because they map the zero page
-	PagesSpliced uint64        // of PagesWritten, those the task vmspliced into pipes (one copy)
-	ImageBytes   int64         // size of all image files written
+	FrozenFor time.Duration // from the stop of the task to its kill or release
+	// Snapshots is the number of processes whose pages were copied from
+	// a copy-on-write snapshot after the tree was released (snapshot.go).
+	Snapshots    int
+	PagesWritten uint64 // pages written to the pages image
+	ZeroPages    uint64 // pages left out because they map the zero page
+	PagesSpliced uint64 // of PagesWritten, those the task vmspliced into pipes (one copy)
+	ImageBytes   int64  // size of all image files written
 	// For stats-dump (see model.DumpStats).
 	Freezing, Frozen  time.Duration // stopping the tree; from stopped to release
 	MemDump, MemWrite time.Duration // the memory dump; its page copies
@@ -108,6 +113,10 @@ func Dump(opts Options) (*Stats, error) {
 		return nil, fmt.Errorf("dump: %w", err)
 	}
 	if err := fault.Check(); err != nil {
+		return nil, fmt.Errorf("dump: %w", err)
+	}
+	var err error
+	if opts.snapshot, err = snapshotEnv(); err != nil {
 		return nil, fmt.Errorf("dump: %w", err)
 	}
 	// Everything that can be checked without touching the tree is checked

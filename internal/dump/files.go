@@ -207,7 +207,7 @@ func (t *task) fdTable(ft *fileTable) ([]*fdinfo.FdinfoEntry, error) {
 	}
 	defer unix.Close(pidfd)
 	task := fd.Task{Pid: t.pid, Dump: ft.d, Opts: t.opts.fdOptions(), PipeEnds: ft.ends, Pidfd: pidfd, InTree: ft.inTree,
-		Undo: func(what string, fn func() error) { t.s.Push(what, fn) }}
+		Undo: func(what string, fn func() error) { t.s.Push(what, fn) }, Inject: t.injectFiles}
 	var out []*fdinfo.FdinfoEntry
 	for i := range t.files {
 		f := &t.files[i]

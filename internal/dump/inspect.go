@@ -60,6 +60,13 @@ type task struct {
 	// tree's top PID namespace (the root's): the ids the images name
 	// tasks by. A task in a PID namespace below it (nested) has more.
 	top int
+	// later is set when the task's private pages are to be read from a
+	// copy-on-write snapshot once the tree is released (snapshot.go);
+	// dumpMemory then leaves them to it.
+	later *laterPages
+	// released: the tree was let go before the dump ended (its pages
+	// come from snapshots); ptrace handles of its threads are stale.
+	released bool
 }
 
 // virt returns a task's id in the tree's top PID namespace from its
@@ -208,6 +215,16 @@ func inspectMemory(pid int, ghostLimit int64) error {
 		}
 		if k.Class == vma.SysVShm {
 			if err := ns.CheckShmAttach(pid, se.VMA); err != nil {
+				return err
+			}
+		}
+		if k.Class == vma.Hugetlb {
+			if _, err := vma.HugetlbFlags(pid, se); err != nil {
+				return err
+			}
+		}
+		if k.Class == vma.AIORing {
+			if _, err := vma.ReadAIORing(pid, se.VMA); err != nil {
 				return err
 			}
 		}

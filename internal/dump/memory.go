@@ -90,7 +90,12 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 	if err != nil {
 		return nil, err
 	}
-	defer pages.Close()
+	handedOver := false // to a snapshot copy, which closes it
+	defer func() {
+		if !handedOver {
+			pages.Close()
+		}
+	}()
 	// Injected calls (the fast page copy, pagecopy.go) run from code
 	// written over the first bytes of this page; its run is read first,
 	// while it still holds the task's own bytes.
@@ -101,7 +106,8 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 	codePage := code &^ (x86.PageSize - 1)
 
 	var out []*vmaimg.VmaEntry
-	var runs []pageRun
+	var areas []*scanArea
+	rings := map[procfs.VMA]uint32{} // AIO rings and their tails
 	for _, se := range vmas {
 		v := se.VMA
 		kind, err := vma.Classify(pid, se)
@@ -139,6 +145,15 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			flags |= unix.MAP_LOCKED
 		}
 		dumpPages, anonOnly, wholeVMA := false, false, false
+		// Areas a fork does not copy into its child as they are
+		// (MADV_DONTFORK: left out; MADV_WIPEONFORK, MAP_DROPPABLE
+		// too: empty there) are read while the tree is frozen, never
+		// from a snapshot (snapshot.go).
+		// So are hugetlb areas: a private one's pages may be taken
+		// from a child when the parent copies on write and the pool
+		// is empty (unmap_ref_private, mm/hugetlb.c). (AIO rings are
+		// saved whole, as the vDSO, and read while frozen too.)
+		frozenOnly := se.HasFlag("dc") || se.HasFlag("wf") || kind.Class == vma.Hugetlb
 		switch kind.Class {
 		case vma.VDSO:
 			// VMA_ANON_PRIVATE too, as CRIU writes it (CRIU restores
@@ -160,6 +175,38 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			if err := ft.saveShmem(pid, v); err != nil {
 				return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
 			}
+		case vma.Hugetlb:
+			// Anonymous hugetlb memory, as CRIU writes it: an anonymous
+			// area whose flags carry MAP_HUGETLB and the page size.
+			hf, err := vma.HugetlbFlags(pid, se)
+			if err != nil {
+				return nil, err
+			}
+			flags |= unix.MAP_ANONYMOUS | hf
+			if v.Shared {
+				status |= image.VMAAnonShared
+				e.Shmid = proto.Uint64(v.Inode)
+				if err := ft.saveShmem(pid, v); err != nil {
+					return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
+				}
+			} else {
+				status |= image.VMAAnonPrivate
+				dumpPages = true
+			}
+		case vma.AIORing:
+			// CRIU's record: the area marked as a ring alone, its pages
+			// (header and events) saved whole, and an aio_ring_entry.
+			hdr, err := vma.ReadAIORing(pid, v)
+			if err != nil {
+				return nil, err
+			}
+			if err := t.aioRingOwned(v, code); err != nil {
+				return nil, err
+			}
+			rings[v] = hdr.Tail
+			status = image.VMAAreaAIORing
+			p.MM.Aios = append(p.MM.Aios, vma.AIORingEntry(v))
+			dumpPages, wholeVMA = true, true
 		case vma.AnonPrivate:
 			flags |= unix.MAP_ANONYMOUS
 			status |= image.VMAAnonPrivate
@@ -217,61 +264,43 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 		if !dumpPages {
 			continue
 		}
-		pm, err := procfs.PagemapEntries(pmf, v.Start, v.End)
-		if err != nil {
-			return nil, fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
+		// The vDSO is read while frozen too: the injected code is
+		// written over its first bytes, in a snapshot as well.
+		areas = append(areas, &scanArea{v: v, anonOnly: anonOnly, wholeVMA: wholeVMA,
+			frozen: frozenOnly || wholeVMA, anon: se.Anonymous})
+	}
+	l := &laterPages{p: p, pages: pages, areas: areas, code: code, codePage: codePage}
+	if code != 0 {
+		// Read now: later injections write over it, in the task and
+		// in a snapshot.
+		l.codeData = make([]byte, x86.PageSize)
+		if err := mem.ReadAt(l.codeData, codePage); err != nil {
+			return nil, fmt.Errorf("dump memory: page %#x: %w", codePage, err)
 		}
-		stats.PagesScanned += uint64(len(pm))
-		zp := zeroPages()
-		keep := func(p procfs.PagemapEntry) bool {
-			if wholeVMA || p.Swapped() {
-				return true
-			}
-			if !p.Present() {
-				return false
-			}
-			if zp.is(p.PFN()) {
-				return false
-			}
-			// In a private file mapping only pages copied on write hold
-			// data of the task's own; the rest comes from the file.
-			return !anonOnly || !p.FileOrShared()
-		}
-		for _, p := range pm {
-			if !wholeVMA && p.Present() && zp.is(p.PFN()) {
-				stats.ZeroPages++
-			}
-		}
-		for i := 0; i < len(pm); {
-			if !keep(pm[i]) {
-				i++
-				continue
-			}
-			j := i
-			for j < len(pm) && keep(pm[j]) {
-				j++
-			}
-			start := v.Start + uint64(i)*x86.PageSize
-			n := uint64(j - i)
-			pages.Add(start, n)
-			stats.PagesWritten += n
-			// The vDSO is a special mapping; what the task cannot read
-			// it cannot vmsplice: both are read through /proc/PID/mem.
-			viaMem := wholeVMA || !v.Read
-			end := start + n*x86.PageSize
-			if code != 0 && start <= codePage && codePage < end {
-				cp := make([]byte, x86.PageSize)
-				if err := mem.ReadAt(cp, codePage); err != nil {
-					return nil, fmt.Errorf("dump vma %#x-%#x: %w", v.Start, v.End, err)
+	}
+	if t.opts.snapshotWanted(areas) {
+		// The pages are read from a snapshot once the tree is
+		// released; what a snapshot does not hold is read now.
+		for _, a := range areas {
+			if a.frozen {
+				if err := l.scan(a, pmf, stats); err != nil {
+					return nil, err
 				}
-				runs = appendRun(runs, pageRun{addr: start, size: codePage - start, viaMem: viaMem})
-				runs = append(runs, pageRun{addr: codePage, size: x86.PageSize, data: cp})
-				runs = appendRun(runs, pageRun{addr: codePage + x86.PageSize, size: end - codePage - x86.PageSize, viaMem: viaMem})
-			} else {
-				runs = append(runs, pageRun{addr: start, size: end - start, viaMem: viaMem})
+				if err := readFrozen(a.runs, mem); err != nil {
+					return nil, fmt.Errorf("dump memory: %w", err)
+				}
 			}
-			i = j
 		}
+		if err := aioRingsSettled(pid, mem, rings); err != nil {
+			return nil, err
+		}
+		t.later = l
+		handedOver = true
+		return out, nil
+	}
+	runs, err := l.assemble(pmf, stats)
+	if err != nil {
+		return nil, err
 	}
 	f, err := pages.File()
 	if err != nil {
@@ -280,6 +309,9 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 	defer t.startCopy(f, runs, stats)()
 	if err := t.copyRuns(runs, code, mem, f, stats); err != nil {
 		return nil, fmt.Errorf("dump memory: %w", err)
+	}
+	if err := aioRingsSettled(pid, mem, rings); err != nil {
+		return nil, err
 	}
 	if p.PagesID, p.Pagemap, err = pages.Finish(); err != nil {
 		return nil, err
@@ -318,4 +350,98 @@ func appendRun(runs []pageRun, r pageRun) []pageRun {
 		return runs
 	}
 	return append(runs, r)
+}
+
+// scanArea is a mapping whose pages the dump saves: which of them is
+// found in the pagemap of the task, or of its snapshot (snapshot.go),
+// which has the same pages but for the areas marked frozen.
+type scanArea struct {
+	v procfs.VMA
+	// anonOnly: a private file mapping, whose pages copied on write
+	// only are saved; wholeVMA: every page (the vDSO); frozen: read
+	// while the tree is frozen, never from a snapshot.
+	anonOnly, wholeVMA, frozen bool
+	anon                       uint64 // smaps' Anonymous: an estimate of what is saved
+	scanned                    bool
+	runs                       []pageRun
+	entries                    [][2]uint64 // pagemap entries: first page, number of pages
+}
+
+// scan finds the pages of a to save in the pagemap pmf: present (or
+// swapped) and not the zero page, for a private file mapping only those
+// copied on write.
+func (l *laterPages) scan(a *scanArea, pmf *os.File, stats *Stats) error {
+	v := a.v
+	pm, err := procfs.PagemapEntries(pmf, v.Start, v.End)
+	if err != nil {
+		return fmt.Errorf("vma %#x-%#x: %w", v.Start, v.End, err)
+	}
+	stats.PagesScanned += uint64(len(pm))
+	zp := zeroPages()
+	keep := func(p procfs.PagemapEntry) bool {
+		if a.wholeVMA || p.Swapped() {
+			return true
+		}
+		if !p.Present() {
+			return false
+		}
+		if zp.is(p.PFN()) {
+			return false
+		}
+		// In a private file mapping only pages copied on write hold
+		// data of the task's own; the rest comes from the file.
+		return !a.anonOnly || !p.FileOrShared()
+	}
+	for _, p := range pm {
+		if !a.wholeVMA && p.Present() && zp.is(p.PFN()) {
+			stats.ZeroPages++
+		}
+	}
+	// The vDSO is a special mapping; what the task cannot read it
+	// cannot vmsplice: both are read through /proc/PID/mem.
+	viaMem := a.wholeVMA || !v.Read
+	for i := 0; i < len(pm); {
+		if !keep(pm[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(pm) && keep(pm[j]) {
+			j++
+		}
+		start := v.Start + uint64(i)*x86.PageSize
+		n := uint64(j - i)
+		a.entries = append(a.entries, [2]uint64{start, n})
+		stats.PagesWritten += n
+		end := start + n*x86.PageSize
+		if cp := l.codePage; l.code != 0 && start <= cp && cp < end {
+			a.runs = appendRun(a.runs, pageRun{addr: start, size: cp - start, viaMem: viaMem, frozen: a.frozen})
+			a.runs = append(a.runs, pageRun{addr: cp, size: x86.PageSize, data: l.codeData})
+			a.runs = appendRun(a.runs, pageRun{addr: cp + x86.PageSize, size: end - cp - x86.PageSize, viaMem: viaMem, frozen: a.frozen})
+		} else {
+			a.runs = append(a.runs, pageRun{addr: start, size: end - start, viaMem: viaMem, frozen: a.frozen})
+		}
+		i = j
+	}
+	a.scanned = true
+	return nil
+}
+
+// assemble scans, in pmf, the areas not scanned yet, records the pagemap
+// of all of them in order in the pages image's writer and returns their
+// runs, in the same order.
+func (l *laterPages) assemble(pmf *os.File, stats *Stats) ([]pageRun, error) {
+	var runs []pageRun
+	for _, a := range l.areas {
+		if !a.scanned {
+			if err := l.scan(a, pmf, stats); err != nil {
+				return nil, err
+			}
+		}
+		for _, e := range a.entries {
+			l.pages.Add(e[0], e[1])
+		}
+		runs = append(runs, a.runs...)
+	}
+	return runs, nil
 }

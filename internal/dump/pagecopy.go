@@ -34,8 +34,13 @@ type pageRun struct {
 	// special mapping) and mappings the task itself cannot read.
 	viaMem bool
 	// data, when set, is the run's content read before syscalls were
-	// injected: the page the injected code is written over.
+	// injected (the page the injected code is written over), or while
+	// the tree was frozen (a run marked frozen, when the other pages are
+	// read from a snapshot).
 	data []byte
+	// frozen: a run a copy-on-write snapshot of the task does not hold
+	// as the task has it (snapshot.go).
+	frozen bool
 }
 
 const (
@@ -64,11 +69,23 @@ var splicePipeSizes = []int{8 << 20, 4 << 20, 1 << 20}
 // copyRuns writes the content of runs to the pages image, in order.
 // code is where injected syscalls run from (0: nowhere, no fast path).
 func (t *task) copyRuns(runs []pageRun, code uint64, mem *ptrace.Mem, f *os.File, stats *Stats) error {
+	if len(t.threads) == 0 || t.threads[0].Tid != t.pid {
+		code = 0 // no leader thread to inject into
+	}
+	var th ptrace.Thread
+	if code != 0 {
+		th = t.threads[0]
+	}
+	return t.copyRunsFrom(th, t.pid, runs, code, mem, f, stats)
+}
+
+// copyRunsFrom is copyRuns from process pid, the task or its snapshot
+// (snapshot.go), whose thread th runs the injected calls; mem is pid's.
+func (t *task) copyRunsFrom(th ptrace.Thread, pid int, runs []pageRun, code uint64, mem *ptrace.Mem, f *os.File, stats *Stats) error {
 	off, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
 		return fmt.Errorf("pages image: %w", err)
 	}
-	c := &pageCopier{t: t, mem: mem, f: f, off: off, buf: make([]byte, 4<<20)}
 	var total uint64
 	for _, r := range runs {
 		total += r.size
@@ -76,10 +93,13 @@ func (t *task) copyRuns(runs []pageRun, code uint64, mem *ptrace.Mem, f *os.File
 	if total == 0 {
 		return nil
 	}
+	// A buffer no larger than the pages: a tree of a thousand small
+	// processes would otherwise allocate and clear 4 MiB for each.
+	c := &pageCopier{t: t, mem: mem, f: f, off: off, buf: make([]byte, min(total, 4<<20))}
 	var sp *splicer
 	if code != 0 && total >= spliceMin {
-		if sp, err = t.startSplice(code, mem); err != nil {
-			t.opts.logf("dump %d: pages copied through the task's memory file, not vmsplice: %v", t.pid, err)
+		if sp, err = t.startSplice(th, pid, code, mem); err != nil {
+			t.opts.logf("dump %d: pages copied through the memory file of %d, not vmsplice: %v", t.pid, pid, err)
 			sp = nil
 		}
 	}
@@ -166,10 +186,11 @@ func (c *pageCopier) viaMem(r pageRun) error {
 }
 
 // splicer is the fast path's state: syscalls injected into the task's
-// leader, a scratch mapping there, and pipes whose write ends the task
-// holds and whose read ends ckpt holds.
+// leader (or its snapshot), a scratch mapping there, and pipes whose
+// write ends the task holds and whose read ends ckpt holds.
 type splicer struct {
 	t       *task
+	pid     int // the process injected into: the task or its snapshot
 	inj     *inject.Task
 	compat  bool
 	scratch uint64
@@ -207,20 +228,17 @@ func (s *splicer) syscall(nr x86.Syscall, args ...uint64) (uint64, error) {
 
 // startSplice sets up the fast path in the frozen task, or says why it
 // cannot; then nothing of it is left in the task.
-func (t *task) startSplice(code uint64, mem *ptrace.Mem) (sp *splicer, err error) {
-	if len(t.threads) == 0 || t.threads[0].Tid != t.pid {
-		return nil, errors.New("no leader thread to inject into")
-	}
-	pidfd, err := unix.PidfdOpen(t.pid, 0)
+func (t *task) startSplice(th ptrace.Thread, pid int, code uint64, mem *ptrace.Mem) (sp *splicer, err error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pidfd_open: %w", err)
 	}
 	defer unix.Close(pidfd)
-	inj, err := inject.BeginUndo(t.s.Undo, t.threads[0], code)
+	inj, err := inject.BeginUndo(t.s.Undo, th, code)
 	if err != nil {
 		return nil, fmt.Errorf("prepare injection: %w", err)
 	}
-	s := &splicer{t: t, inj: inj, compat: t.abi == x86.ABI32}
+	s := &splicer{t: t, pid: pid, inj: inj, compat: t.abi == x86.ABI32}
 	for i := range s.rfd {
 		s.wfd[i], s.rfd[i] = -1, -1
 	}
@@ -239,7 +257,7 @@ func (t *task) startSplice(code uint64, mem *ptrace.Mem) (sp *splicer, err error
 		return nil, fmt.Errorf("map scratch: %w", err)
 	}
 	scratch := s.scratch
-	s.push(fmt.Sprintf("unmap splice scratch %#x in %d", scratch, t.pid), func() error {
+	s.push(fmt.Sprintf("unmap splice scratch %#x in %d", scratch, pid), func() error {
 		_, err := s.syscall(x86.SysMunmap, scratch, spliceScratch)
 		return err
 	})
@@ -253,11 +271,11 @@ func (t *task) startSplice(code uint64, mem *ptrace.Mem) (sp *splicer, err error
 		}
 		r, w := uint64(binary.LittleEndian.Uint32(fds[:4])), uint64(binary.LittleEndian.Uint32(fds[4:]))
 		s.wfd[i] = int(w)
-		s.push(fmt.Sprintf("close pipe fd %d in %d", w, t.pid), func() error {
+		s.push(fmt.Sprintf("close pipe fd %d in %d", w, pid), func() error {
 			_, err := s.syscall(x86.SysClose, w)
 			return err
 		})
-		closeR := s.push(fmt.Sprintf("close pipe fd %d in %d", r, t.pid), func() error {
+		closeR := s.push(fmt.Sprintf("close pipe fd %d in %d", r, pid), func() error {
 			_, err := s.syscall(x86.SysClose, r)
 			return err
 		})

@@ -47,7 +47,7 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 		p.Core.Tc.StopSigno = proto.Uint32(uint32(t.stopSig))
 	}
 	// The scratch data mapping is gone again; read the maps anew.
-	if vmas, err = procfs.ReadSmaps(pid); err != nil {
+	if vmas, err = rereadVMAs(pid, vmas); err != nil {
 		return nil, err
 	}
 	auxvRaw, err := procfs.ReadAuxvRaw(pid)
@@ -114,4 +114,25 @@ func (t *task) collect(ft *fileTable, stats *Stats) (*model.Process, error) {
 	}
 	p.IDs, p.FS = ids, fsEntry
 	return p, nil
+}
+
+// rereadVMAs returns the mappings of the frozen process pid once the
+// injected calls are done, which map and unmap their scratch page and
+// change nothing else: smaps read before them (old) if /proc/PID/maps
+// shows the same mappings again, else smaps read anew. (smaps walks the
+// page tables of every mapping, maps does not: 5-10 ms for 1 GiB of
+// memory, while the tree is frozen.)
+func rereadVMAs(pid int, old []procfs.SmapsEntry) ([]procfs.SmapsEntry, error) {
+	maps, err := procfs.ReadMaps(pid)
+	if err != nil {
+		return nil, err
+	}
+	same := len(maps) == len(old)
+	for i := 0; same && i < len(maps); i++ {
+		same = maps[i] == old[i].VMA
+	}
+	if same {
+		return old, nil
+	}
+	return procfs.ReadSmaps(pid)
 }

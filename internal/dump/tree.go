@@ -38,6 +38,11 @@ type tree struct {
 	// stage is where the images are written before publish moves them
 	// into the images directory.
 	stage string
+	// frozenAt is when the freeze began, stoppedAt when the whole tree
+	// was stopped; released, whether the tree was let go before the
+	// dump's end (snapshot.go).
+	frozenAt, stoppedAt time.Time
+	released            bool
 }
 
 // children lists the child processes of every thread of pid.
@@ -280,10 +285,12 @@ func (tr *tree) freezeAndDump(s *ptrace.Session) (*Stats, error) {
 	tr.s = s
 	tr.tasks[0].s = s
 	start := time.Now()
+	tr.frozenAt = start
 	if err := tr.freezeTree(); err != nil {
 		return nil, err
 	}
 	frozen := time.Now()
+	tr.stoppedAt = frozen
 	o.logf("tree of %d stopped (%d processes)", o.Pid, len(tr.tasks))
 	fault.Panic(fault.DumpFrozen)
 	if err := o.interrupted(); err != nil {
@@ -292,6 +299,9 @@ func (tr *tree) freezeAndDump(s *ptrace.Session) (*Stats, error) {
 	stats, err := tr.dumpAll()
 	if err != nil {
 		return nil, err
+	}
+	if tr.released {
+		return stats, nil // let go before the pages were copied
 	}
 	if o.LeaveRunning {
 		if err := s.Unwind(); err != nil {
@@ -332,6 +342,7 @@ func (tr *tree) dumpAll() (*Stats, error) {
 			d.Procs = append(d.Procs, p)
 			continue
 		}
+		collectAt := time.Now()
 		p, err := t.collect(ft, stats)
 		if err != nil {
 			if t.pid != o.Pid {
@@ -349,6 +360,7 @@ func (tr *tree) dumpAll() (*Stats, error) {
 		}
 		model.SetNsTids(p.Pstree, tids)
 		d.Procs = append(d.Procs, p)
+		o.logf("process %d collected in %v", t.pid, time.Since(collectAt))
 	}
 	if err := nsd.Finish(); err != nil {
 		return nil, err
@@ -373,6 +385,22 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	}
 	if cpucap.Records(tr.opts.CPUCap) {
 		d.CPU = cpuEntry()
+	}
+	// Everything but the pages left for later is read: those come from
+	// snapshots, taken now, and the tree is let go.
+	if tr.hasLater() {
+		defer tr.dropSnapshots()
+		if err := tr.snapshotAll(stats); err != nil {
+			return nil, err
+		}
+		if o.LeaveRunning {
+			if err := tr.release(stats); err != nil {
+				return nil, err
+			}
+		}
+		if err := tr.copySnapshots(stats); err != nil {
+			return nil, err
+		}
 	}
 	if err := d.Write(tr.stage); err != nil {
 		return nil, err

@@ -14,10 +14,16 @@
 //	clocks-behind=DUR     act as if this machine's CLOCK_MONOTONIC and
 //	                      CLOCK_BOOTTIME were DUR (a time.ParseDuration
 //	                      string, e.g. 1h) behind the dumped values
+//	no-sockbpf            act as if this kernel could not run ckpt's BPF
+//	                      iterators (package sockbpf)
 //	panic-at=STEP         panic at the named step of a dump or restore,
 //	                      to prove that the undo of a run leaves every
 //	                      dumped task as it was and nothing of a failed
 //	                      restore behind (the steps are listed in Steps)
+//	lazy-slow             (for `ckpt lazy-pages`) push pages in the
+//	                      background at a crawl, about 32 MiB/s, so that
+//	                      a lazily restored program runs while most of
+//	                      its pages are missing
 //
 // A name not in this list is refused by Check, so that a typo does not
 // pass for a test of a path that was never taken.
@@ -44,6 +50,10 @@ const (
 	ClocksBehind = "clocks-behind"
 	// PanicAt=STEP panics at step STEP (one of Steps).
 	PanicAt = "panic-at"
+	// NoSockBPF makes package sockbpf fail as on a kernel without BTF.
+	NoSockBPF = "no-sockbpf"
+	// LazySlow slows the lazy-pages server's background push.
+	LazySlow = "lazy-slow"
 )
 
 // The steps of panic-at. Each is named where it is checked, once per run
@@ -76,7 +86,7 @@ var Steps = []string{DumpFrozen, DumpInjecting, DumpMemory, RestoreHelper, Resto
 	RestoreLeaders, RestoreMemberLeaders}
 
 // known maps each fault to whether it takes a value.
-var known = map[string]bool{VDSOTrampolines: false, VDSODrop: true, ClocksBehind: true, PanicAt: true}
+var known = map[string]bool{VDSOTrampolines: false, VDSODrop: true, ClocksBehind: true, PanicAt: true, NoSockBPF: false, LazySlow: false}
 
 // items returns the entries of CKPT_FAULT as name, value, hasValue.
 func items() [][3]string {
@@ -104,7 +114,7 @@ func Check() error {
 		takes, ok := known[it[0]]
 		switch {
 		case !ok:
-			return fmt.Errorf("%s: unknown fault %q (known: %s, %s=NAME, %s=DURATION, %s=STEP)", Env, it[0], VDSOTrampolines, VDSODrop, ClocksBehind, PanicAt)
+			return fmt.Errorf("%s: unknown fault %q (known: %s, %s=NAME, %s=DURATION, %s=STEP, %s, %s)", Env, it[0], VDSOTrampolines, VDSODrop, ClocksBehind, PanicAt, NoSockBPF, LazySlow)
 		case takes && it[2] == "":
 			return fmt.Errorf("%s: fault %s needs a value (%s=...)", Env, it[0], it[0])
 		case !takes && it[2] != "":

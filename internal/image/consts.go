@@ -16,7 +16,10 @@ const (
 	VMAAnonPrivate  = 1 << 9
 	VMAAreaSysVIPC  = 1 << 10
 	VMAAreaVVAR     = 1 << 12
-	VMAAreaMemfd    = 1 << 14
+	// VMAAreaAIORing marks an AIO ring (io_setup); CRIU sets it alone,
+	// without VMAAreaRegular, and saves the ring's pages.
+	VMAAreaAIORing = 1 << 13
+	VMAAreaMemfd   = 1 << 14
 )
 
 // Pagemap entry flags (CRIU's include/pagemap.h).

@@ -307,6 +307,8 @@ func (s *summary) vmaKind(status uint32, shmid uint64) string {
 		return fmt.Sprintf("SysV shared memory %d", shmid)
 	case status&(image.VMAAnonPrivate|image.VMAAnonShared) != 0:
 		return "anon"
+	case status&image.VMAAreaAIORing != 0:
+		return "AIO ring"
 	}
 	return fmt.Sprintf("status %#x", status)
 }
@@ -465,6 +467,11 @@ func (s *summary) printFiles(w io.Writer, t *task) {
 			path, flags = fmt.Sprintf("inet socket:[%d] family %d proto %d state %d port %d -> %d, %d datagrams queued", i.GetIno(), i.GetFamily(), i.GetProto(), i.GetState(), i.GetSrcPort(), i.GetDstPort(), len(s.SkQueues[fd.GetId()])), openFlagsStr(i.GetFlags())
 			if ts, ok := s.TcpStreams[i.GetIno()]; ok {
 				path += fmt.Sprintf(", TCP stream: %d bytes to read, %d to send", len(ts.In), len(ts.Out))
+			}
+		case f.GetExt() != nil:
+			path = fmt.Sprintf("external file %d", f.GetExt().GetId())
+			if q, mf, ok := s.PosixMQFile(fd.GetId()); ok {
+				path, flags = posixMQSummary(q), openFlagsStr(mf.Flags)
 			}
 		case f.GetNlsk() != nil:
 			n := f.GetNlsk()
@@ -706,6 +713,24 @@ func (s *summary) ttyName(id uint32) string {
 		name += fmt.Sprintf(", %d bytes queued", n)
 	}
 	return name
+}
+
+// posixMQSummary describes a POSIX message queue of posix-mq.img.
+func posixMQSummary(q *model.PosixMQ) string {
+	out := fmt.Sprintf("POSIX message queue /%s", q.Name)
+	if q.Unlinked {
+		out += " (unlinked)"
+	}
+	out += fmt.Sprintf(" mode %#o mq_maxmsg %d mq_msgsize %d", q.Mode, q.MaxMsg, q.MsgSize)
+	if q.Outside {
+		out += ", held outside the tree: its messages stayed in it"
+	} else {
+		out += fmt.Sprintf(", %d messages queued", len(q.Msgs))
+	}
+	if n := q.Notify; n != nil {
+		out += fmt.Sprintf(", mq_notify for %d (sigev_notify %d, signal %d, value %#x)", n.Pid, n.Notify, n.Signo, n.Value)
+	}
+	return out
 }
 
 // sysvSummary names the SysV IPC objects of an IPC namespace: each by

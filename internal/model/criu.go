@@ -82,6 +82,16 @@ import (
 //     size) or in chunks (readGhost), a SysV shm segment in_pagemaps
 //     (pagemap-shmem-IPCID.img), and an empty memfd without a
 //     pagemap-shmem image.
+//   - Anonymous hugetlb memory (MAP_HUGETLB) is an anonymous area whose
+//     vma_entry.flags carry MAP_HUGETLB (CRIU sets it from VmFlags "ht")
+//     and the page size's MAP_HUGE_* bits (CRIU's MAP_HUGETLB_2MB, ...);
+//     a shared one's content is saved as other shared anonymous
+//     memory's, VMA_ANON_SHARED: the form CRIU writes where the kernel
+//     has no hugetlb memfds, and restores everywhere.
+//   - An AIO ring's area has status VMA_AREA_AIORING alone (no
+//     VMA_AREA_REGULAR), flags MAP_SHARED as maps shows it, its pages
+//     (header and events) saved whole, and an aio_ring_entry in mm.aios
+//     (id = the ring's address, ring_len, nr_req as CRIU estimates it).
 //
 // Where ckpt's images differ from CRIU's, and why:
 //
@@ -108,6 +118,15 @@ import (
 //   - Inherited terminals (a shell job's) have tty-info ids from
 //     0x40000000 on, apart from the pty ends' (CRIU gives external ttys
 //     other ids, and restores them only with --inherit-fd anyway).
+//   - POSIX message queues, which CRIU does not dump: ckpt writes each
+//     open file of one as an EXT entry of files.img (CRIU's type for
+//     files a plugin restores: CRIU refuses the dump for want of the
+//     plugin, crit shows an external file) and the queues in
+//     posix-mq.img, ckpt's own image in the format of CRIU's SysV
+//     message-queue image (IPCNS_MSG, which crit shows), with what a
+//     SysV queue has not (name, mq_attr, notification, open files) in
+//     fields of ckpt's own; mapping in posixmq.go. CRIU does not read
+//     it (it reads SysV queues from ipcns-msg-ID.img only).
 //   - Images ckpt writes that CRIU does not read: timens-1.img for a
 //     tree without a time namespace (ckpt's clocks at the dump, for a
 //     restore where they are behind), and cpuinfo.img unless
@@ -122,6 +141,18 @@ import (
 //     "TCP": the name is the one difference a program can see
 //     (getsockopt SOL_MPTCP fails the same way on both;
 //     internal/kinds/fd/tcprepair.go, mptcpEstablished).
+//   - A memfd of huge pages (MFD_HUGETLB) has CRIU's
+//     memfd_inode_entry.hugetlb_flag (MFD_HUGETLB and the MFD_HUGE_*
+//     size bits); its shared mappings are memfd areas as any memfd's.
+//     CRIU on a kernel with hugetlb memfds writes a shared anonymous
+//     MAP_HUGETLB area as such a memfd area with MAP_HUGETLB in its
+//     vma flags, which ckpt's restore still refuses by name (not tried
+//     with a CRIU dump yet).
+//   - Socket state CRIU's images have no field for is kept in fields of
+//     ckpt's own (sockext.go), which CRIU skips: a netlink socket's
+//     SOCK_DGRAM type (CRIU makes every netlink socket SOCK_RAW) and a
+//     UDP socket's multicast groups, source filters and multicast
+//     options (CRIU restores the socket without them).
 //   - A CRIU 3.17 dump of shared anonymous memory on Linux 6.1 names it
 //     a memfd (memfd.img), which ckpt restores as one; a file area of a
 //     kind ckpt does not map is refused naming its type (Dump.RegFile).
@@ -282,16 +313,13 @@ func shareDumpersNamespaces(ids, root *criucore.TaskKobjIdsEntry) {
 
 // criuRefusal says why p, loaded from a dump, cannot be restored by ckpt
 // though the images are sound: state only CRIU writes (namespaces of
-// kinds ckpt does not restore, AIO rings, seccomp, which ckpt refuses at
+// kinds ckpt does not restore, seccomp, which ckpt refuses at
 // dump), or nil.
 func (d *Dump) criuRefusal(p *Process) error {
 	for _, k := range nsIDs {
 		if id := k.get(p.IDs); id != 0 && !k.restored {
 			return fmt.Errorf("task %d is in a %s namespace of its own (id %d): ckpt restores tasks into its own %s namespace only", p.Pid, k.what, id, k.what)
 		}
-	}
-	if n := len(p.MM.GetAios()); n > 0 {
-		return fmt.Errorf("task %d has %d AIO ring(s) (io_setup) in %s: not restored by ckpt", p.Pid, n, image.MMName(p.Pid))
 	}
 	if m := p.Core.GetThreadCore().GetSeccompMode(); m != criucore.SeccompMode_disabled {
 		return fmt.Errorf("task %d runs under seccomp (mode %v): not restored by ckpt", p.Pid, m)

@@ -52,6 +52,10 @@ type Dump struct {
 	// sockaddr_in6), nil where none: sk_packet_entry's field 3, which
 	// CRIU reserves for the message address.
 	SkAddrs map[uint32][][]byte
+	// SkScm are, beside SkQueues, the files in flight that each queued
+	// message of a unix socket carries (SCM_RIGHTS), as file ids of
+	// Files, nil where none: sk_packet_entry's scm.
+	SkScm map[uint32][][]uint32
 	// TcpStreams are the established TCP connections' states, by socket
 	// inode (tcp-stream-INO.img, --tcp-established).
 	TcpStreams map[uint32]*TcpStream
@@ -115,6 +119,9 @@ type Dump struct {
 	// contents are shared memory objects (Shmem, ShmemContent) named by
 	// their shmid.
 	Memfds map[uint32]*memfdimg.MemfdInodeEntry
+	// PosixMQs are the POSIX message queues the tree holds open, with
+	// their messages (posix-mq.img, ckpt's own: posixmq.go).
+	PosixMQs []*PosixMQ
 }
 
 // Ghost is an unlinked file saved whole: its attributes and contents.

@@ -116,6 +116,9 @@ func Load(dir string) (*Dump, error) {
 	if d.Fifos, err = d.loadPipeData(image.FifoDataName(), image.MagicFifoData); err != nil {
 		return nil, err
 	}
+	if err := d.loadPosixMQs(); err != nil {
+		return nil, err
+	}
 	if err := d.loadGhosts(); err != nil {
 		return nil, err
 	}
@@ -140,6 +143,19 @@ func Load(dir string) (*Dump, error) {
 		for i, e := range ents {
 			id := e.GetIdFor()
 			d.SkQueues[id] = append(d.SkQueues[id], data[i])
+			for _, sc := range e.GetScm() {
+				if sc.GetType() != scmRights {
+					return nil, fmt.Errorf("%s: message %d of socket %d carries control data of type %d, which ckpt cannot restore", image.SkQueuesName(), i, id, sc.GetType())
+				}
+				if d.SkScm == nil {
+					d.SkScm = map[uint32][][]uint32{}
+				}
+				for len(d.SkScm[id]) < len(d.SkQueues[id]) {
+					d.SkScm[id] = append(d.SkScm[id], nil)
+				}
+				n := len(d.SkQueues[id]) - 1
+				d.SkScm[id][n] = append(d.SkScm[id][n], sc.GetRights()...)
+			}
 			if a := skAddr(e.ProtoReflect().GetUnknown()); a != nil {
 				if d.SkAddrs == nil {
 					d.SkAddrs = map[uint32][][]byte{}

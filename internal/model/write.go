@@ -169,6 +169,11 @@ func (d *Dump) Write(dir string) error {
 	if err := d.writeGhosts(moved); err != nil {
 		return err
 	}
+	if len(d.PosixMQs) > 0 {
+		if err := d.writePosixMQs(); err != nil {
+			return err
+		}
+	}
 	if len(d.Memfds) > 0 {
 		inos := make([]uint32, 0, len(d.Memfds))
 		for ino := range d.Memfds {
@@ -342,6 +347,10 @@ func (d *Dump) addSkMoved() []proto.Message {
 // (CRIU's images/sk-packet.proto).
 const skAddrField = 3
 
+// scmRights is SCM_RIGHTS, the type of a ScmEntry that lists files in
+// flight (include/linux/socket.h).
+const scmRights = 1
+
 // writeSkQueues writes sk-queues.img, CRIU's sk_packet_entry for each
 // queued message followed by its bytes; none when no socket has any.
 func (d *Dump) writeSkQueues() error {
@@ -362,6 +371,9 @@ func (d *Dump) writeSkQueues() error {
 				// go-criu has no field for it: written as field 3 unknown
 				// to its type, as CRIU reserves it (optional bytes addr).
 				e.ProtoReflect().SetUnknown(protowire.AppendBytes(protowire.AppendTag(nil, skAddrField, protowire.BytesType), as[i]))
+			}
+			if sc := d.SkScm[id]; i < len(sc) && len(sc[i]) > 0 {
+				e.Scm = []*skpacket.ScmEntry{{Type: proto.Uint32(scmRights), Rights: sc[i]}}
 			}
 			msgs = append(msgs, e)
 			data = append(data, m)

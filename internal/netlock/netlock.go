@@ -7,7 +7,9 @@
 // family inet, in the network namespace of the connection) that drop
 // the connection's packets in both directions, one rule per direction
 // tagged with the connection, and removes them once the connection is
-// restored. CRIU does the same with its network lock.
+// restored, or when `ckpt net-unlock` lifts them for a dump that will
+// not be restored (Locked lists them). CRIU does the same with its
+// network lock.
 //
 // It must not touch any other table: the rules are found again by their
 // tag, and the table goes once it holds none.
@@ -18,6 +20,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -197,4 +200,55 @@ func unlockIn(nc *nftables.Conn, cs []Conn) error {
 		return fmt.Errorf("network unlock of %s: remove nftables rules: %w", what, err)
 	}
 	return nil
+}
+
+// ParseTag reads back the connection a rule's tag (Conn.String) names.
+func ParseTag(tag string) (Conn, bool) {
+	f := strings.Fields(tag)
+	if len(f) != 3 || f[0] != "ckpt" {
+		return Conn{}, false
+	}
+	l, err1 := netip.ParseAddrPort(f[1])
+	p, err2 := netip.ParseAddrPort(f[2])
+	if err1 != nil || err2 != nil {
+		return Conn{}, false
+	}
+	return Conn{Local: l, Peer: p}, true
+}
+
+// Locked lists the connections that have rules in the network namespace
+// at nsPath ("" for ckpt's own), each once; none when there is no table
+// ckpt. Rules of the table that carry no tag of a connection are not
+// listed (and never removed by Unlock).
+func Locked(nsPath string) ([]Conn, error) {
+	nc, done, err := conn(nsPath)
+	if err != nil {
+		return nil, fmt.Errorf("network lock: nftables: %w", err)
+	}
+	defer done()
+	if _, err := nc.ListTableOfFamily(tableName, nftables.TableFamilyINet); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("network lock: table inet %s: %w", tableName, err)
+	}
+	var out []Conn
+	seen := map[Conn]bool{}
+	in, outc := chains()
+	for _, ch := range []*nftables.Chain{in, outc} {
+		rules, err := nc.GetRules(table, ch)
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("network lock: list rules of chain %s: %w", ch.Name, err)
+		}
+		for _, r := range rules {
+			if c, ok := ParseTag(string(r.UserData)); ok && !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
 }

@@ -108,3 +108,50 @@ func TestLockUnlockMany(t *testing.T) {
 		t.Errorf("%d rules left after the unlock", n)
 	}
 }
+
+func TestParseTag(t *testing.T) {
+	for _, c := range []Conn{
+		{netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("10.1.2.3:80")},
+		{netip.MustParseAddrPort("[::1]:5"), netip.MustParseAddrPort("[2001:db8::1]:443")},
+	} {
+		if got, ok := ParseTag(c.String()); !ok || got != c {
+			t.Errorf("%q: %v %v", c.String(), got, ok)
+		}
+	}
+	for _, bad := range []string{"", "ckpt", "ckpt 1.2.3.4:5", "other 1.2.3.4:5 1.2.3.4:6", "ckpt 1.2.3.4 1.2.3.4:6", "ckpt 1.2.3.4:5 1.2.3.4:6 x"} {
+		if _, ok := ParseTag(bad); ok {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+// Locked lists what Lock locked, and no longer what Unlock unlocked.
+func TestLocked(t *testing.T) {
+	a := Conn{netip.MustParseAddrPort("127.0.0.1:1"), netip.MustParseAddrPort("127.0.0.9:2")}
+	b := Conn{netip.MustParseAddrPort("[::1]:3"), netip.MustParseAddrPort("[::1]:4")}
+	if err := Lock("", a, b); err != nil {
+		t.Skip(err) // no nftables here
+	}
+	defer func() { _ = Unlock("", a, b) }()
+	has := func(c Conn) bool {
+		cs, err := Locked("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range cs {
+			if x == c {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(a) || !has(b) {
+		t.Fatal("a locked connection is not listed")
+	}
+	if err := Unlock("", a); err != nil {
+		t.Fatal(err)
+	}
+	if has(a) || !has(b) {
+		t.Error("after unlocking a: a listed or b not")
+	}
+}

@@ -27,6 +27,9 @@ type SmapsEntry struct {
 	// ProtectionKey is the "ProtectionKey:" value (x86 memory protection
 	// keys, pkey_mprotect(2)); 0 where the line is absent.
 	ProtectionKey uint64
+	// KernelPageSize is the "KernelPageSize:" value in bytes: the page
+	// size the kernel backs the area with (2 MiB or 1 GiB for hugetlb).
+	KernelPageSize uint64
 }
 
 // HasFlag reports whether f (e.g. "gd") is one of the entry's VmFlags.
@@ -73,6 +76,8 @@ func ParseSmaps(data []byte) ([]SmapsEntry, error) {
 			e.Rss, err = parseKB(key, val)
 		case "Anonymous":
 			e.Anonymous, err = parseKB(key, val)
+		case "KernelPageSize":
+			e.KernelPageSize, err = parseKB(key, val)
 		case "ProtectionKey":
 			e.ProtectionKey, err = parseUint(key, trimWS(val), 10, 64)
 		}

@@ -56,7 +56,11 @@ func TestParseSmapsCrafted(t *testing.T) {
 		"ProtectionKey:         0\n" +
 		"VmFlags: rd wr mr mw me dc dd \n" +
 		"3000-5000 r--s 00001000 08:01 42                         /a file (deleted)\n" +
-		"Rss:                   0 kB\n"
+		"Rss:                   0 kB\n" +
+		"7f0000000000-7f0000400000 rw-p 00000000 00:10 5             /anon_hugepage (deleted)\n" +
+		"KernelPageSize:     2048 kB\n" +
+		"MMUPageSize:        2048 kB\n" +
+		"VmFlags: rd wr mr mw me de ht \n"
 	es, err := ParseSmaps([]byte(in))
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +69,8 @@ func TestParseSmapsCrafted(t *testing.T) {
 		{VMA: VMA{Start: 0x1000, End: 0x2000, Read: true, Write: true},
 			Flags: []string{"rd", "wr", "mr", "mw", "me", "dc", "dd"}, Rss: 4096, Anonymous: 4096},
 		{VMA: VMA{Start: 0x3000, End: 0x5000, Read: true, Shared: true, Offset: 0x1000, Major: 8, Minor: 1, Inode: 42, Path: "/a file (deleted)"}},
+		{VMA: VMA{Start: 0x7f0000000000, End: 0x7f0000400000, Read: true, Write: true, Minor: 0x10, Inode: 5, Path: "/anon_hugepage (deleted)"},
+			Flags: []string{"rd", "wr", "mr", "mw", "me", "de", "ht"}, KernelPageSize: 2 << 20},
 	}
 	if !reflect.DeepEqual(es, want) {
 		t.Fatalf("got %+v\nwant %+v", es, want)
@@ -80,6 +86,7 @@ func TestParseSmapsErrors(t *testing.T) {
 		{"bad header", "1000-2000 rw-p 00000000 00:00 0\nRss: 4 kB\nxyz\n", "line 3"},
 		{"bad rss unit", "1000-2000 rw-p 00000000 00:00 0\nRss: 4 MB\n", "line 2: Rss"},
 		{"bad rss number", "1000-2000 rw-p 00000000 00:00 0\nRss: x kB\n", "Rss"},
+		{"bad page size", "1000-2000 rw-p 00000000 00:00 0\nKernelPageSize: 4 pages\n", "KernelPageSize"},
 		{"rss overflow", "1000-2000 rw-p 00000000 00:00 0\nAnonymous: 18446744073709551615 kB\n", "overflows"},
 	}
 	for _, tt := range tests {

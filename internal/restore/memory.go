@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -60,6 +61,9 @@ func (r *restorer) mapVMAs() error {
 		} else if st&image.VMAAnonShared != 0 {
 			ino := v.GetShmid()
 			_, ok := r.shmem[ino]
+			if !ok && v.GetPgoff() != 0 && isHugetlb(v) {
+				return fmt.Errorf("vma %#x-%#x: shared hugetlb memory mapped from offset %#x without its start: not supported", start, end, v.GetPgoff())
+			}
 			if !ok && v.GetPgoff() != 0 {
 				// The object's first page is not mapped here (the task
 				// unmapped it, or moved this part): make the object
@@ -85,10 +89,22 @@ func (r *restorer) mapVMAs() error {
 			} else {
 				created = ino
 			}
+		} else if st&image.VMAAreaAIORing != 0 {
+			// A placeholder for the dumped ring, replaced by a new
+			// ring once the pages are in (hugeaio.go).
+			flags = unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED
 		} else if st&image.VMAAnonPrivate == 0 {
 			return fmt.Errorf("vma %#x-%#x: status %#x is not supported", start, end, st)
 		}
-		got, err := r.inj.Syscall(x86.SysMmap, start, end-start, uint64(v.GetProt()), flags, fd, v.GetPgoff())
+		if isHugetlb(v) {
+			if err := checkHugetlb(v); err != nil {
+				return err
+			}
+		}
+		got, err := r.inj.Syscall(x86.SysMmap, start, end-start, mapProt(v), flags, fd, v.GetPgoff())
+		if err != nil && isHugetlb(v) {
+			err = hugetlbMapError(v, err)
+		}
 		if fd != ^uint64(0) {
 			if _, cerr := r.inj.Syscall(x86.SysClose, fd); cerr != nil && err == nil {
 				err = cerr
@@ -113,7 +129,11 @@ func (r *restorer) mapVMAs() error {
 			if err != nil {
 				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
 			}
-			if err := r.fillShmem(created, data, start, end); err != nil {
+			fill := func() error { return r.fillShmem(created, data, start, end) }
+			if isHugetlb(v) {
+				fill = func() error { return r.fillHugeShmem(created, data, v) }
+			}
+			if err := fill(); err != nil {
 				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
 			}
 		} else if st&image.VMAAnonShared != 0 {
@@ -135,6 +155,18 @@ func (r *restorer) mapVMAs() error {
 
 // atFdcwd is AT_FDCWD as a syscall argument.
 var atFdcwd = ^uint64(99) // -100
+
+// copyBufs holds the 4 MiB buffers through which fillPages copies the
+// pages the task does not read itself.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 4<<20); return &b }}
+
+func getCopyBuf() []byte { return *copyBufs.Get().(*[]byte) }
+
+func putCopyBuf(b []byte) {
+	if b != nil {
+		copyBufs.Put(&b)
+	}
+}
 
 // fillPages copies the dumped pages into the task.
 func (r *restorer) fillPages() error {
@@ -159,7 +191,11 @@ func (r *restorer) fillPages() error {
 	// A run of pages may span adjacent VMAs (CRIU's pagemap does):
 	// every byte of it must lie in one VMA or another.
 	inVMA := func(s span) bool { return spansCover(s, vmas) }
-	buf := make([]byte, 4<<20)
+	// The copy buffers come from a pool, taken only when a run is not
+	// read by the task itself: a tree of a thousand small processes
+	// would otherwise allocate and clear megabytes per process.
+	var buf, pbuf []byte
+	defer func() { putCopyBuf(buf); putCopyBuf(pbuf) }()
 	// Pages in VMAs kept from the parent are written only where they
 	// differ from the parent's (cow.go).
 	pix, err := r.parentPages()
@@ -169,13 +205,9 @@ func (r *restorer) fillPages() error {
 	defer pix.close()
 	// The task reads what it can of the image itself (pagefill.go).
 	fill := r.newPageFiller(pf)
-	var pbuf []byte
 	var own []span
 	var shared, total uint64
-	if pix != nil {
-		pbuf = make([]byte, len(buf))
-	}
-	end, err := r.im.PageRuns(func(run model.PageRun) error {
+	end, err := r.im.PageRuns(r.skipLazy(func(run model.PageRun) error {
 		addr, n, off := run.Vaddr, run.NrPages, run.Off
 		size := n * x86.PageSize
 		if inSpans(span{addr, addr + size}, vdsoRanges) {
@@ -189,6 +221,12 @@ func (r *restorer) fillPages() error {
 		if pix == nil || !overlapsAny(span{addr, addr + size}, r.keep) {
 			if ok, err := fill.take(addr, size, off); ok || err != nil {
 				return err
+			}
+		}
+		if buf == nil {
+			buf = getCopyBuf()
+			if pix != nil {
+				pbuf = getCopyBuf()
 			}
 		}
 		for size > 0 {
@@ -218,7 +256,7 @@ func (r *restorer) fillPages() error {
 			size -= c
 		}
 		return nil
-	})
+	}))
 	if err == nil {
 		err = fill.flush()
 	}

@@ -168,3 +168,89 @@ func TestSigevent(t *testing.T) {
 		t.Errorf("sigevent % x", b)
 	}
 }
+
+// The userfaultfd ioctl numbers as include/uapi/linux/userfaultfd.h
+// makes them on x86_64.
+func TestUffdIoctls(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		got, want uint64
+	}{
+		{"UFFDIO_API", UFFDIO_API, 0xc018aa3f},
+		{"UFFDIO_REGISTER", UFFDIO_REGISTER, 0xc020aa00},
+		{"UFFDIO_UNREGISTER", UFFDIO_UNREGISTER, 0x8010aa01},
+		{"UFFDIO_WAKE", UFFDIO_WAKE, 0x8010aa02},
+		{"UFFDIO_COPY", UFFDIO_COPY, 0xc028aa03},
+		{"UFFDIO_ZEROPAGE", UFFDIO_ZEROPAGE, 0xc020aa04},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %#x, want %#x", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestParseUffdMsg(t *testing.T) {
+	msg := func(ev byte, words ...uint64) []byte {
+		b := make([]byte, SizeofUffdMsg)
+		b[0] = ev
+		for i, w := range words {
+			binary.LittleEndian.PutUint64(b[8+8*i:], w)
+		}
+		return b
+	}
+	if m := ParseUffdMsg(msg(UFFD_EVENT_PAGEFAULT, UFFD_PAGEFAULT_FLAG_WRITE, 0x7f0000001234, 42)); m.Event != UFFD_EVENT_PAGEFAULT || m.Flags != 1 || m.Address != 0x7f0000001234 || m.Ptid != 42 {
+		t.Errorf("pagefault: %+v", m)
+	}
+	if m := ParseUffdMsg(msg(UFFD_EVENT_FORK, 7)); m.Ufd != 7 {
+		t.Errorf("fork: %+v", m)
+	}
+	if m := ParseUffdMsg(msg(UFFD_EVENT_REMAP, 0x1000, 0x9000, 0x2000)); m.From != 0x1000 || m.To != 0x9000 || m.Len != 0x2000 {
+		t.Errorf("remap: %+v", m)
+	}
+	for _, ev := range []byte{UFFD_EVENT_REMOVE, UFFD_EVENT_UNMAP} {
+		if m := ParseUffdMsg(msg(ev, 0x4000, 0x6000)); m.Start != 0x4000 || m.End != 0x6000 {
+			t.Errorf("event %#x: %+v", ev, m)
+		}
+	}
+}
+
+func TestGroupReqFilter(t *testing.T) {
+	if SizeofGroupReq != 136 || GroupFilterSize(0) != 144 || GroupFilterSize(2) != 400 {
+		t.Fatalf("sizes %d %d %d, want 136 144 400", SizeofGroupReq, GroupFilterSize(0), GroupFilterSize(2))
+	}
+	r, err := GroupReq(7, []byte{239, 1, 2, 3})
+	if err != nil || len(r) != 136 || le.Uint32(r) != 7 || le.Uint16(r[8:]) != unix.AF_INET || string(r[12:16]) != "\xef\x01\x02\x03" {
+		t.Errorf("group_req %x %v", r[:16], err)
+	}
+	g6 := []byte{0xff, 0x15, 14: 7, 15: 1}
+	s1, s2 := []byte{0x20, 1, 0xd, 0xb8, 15: 5}, []byte{0x20, 1, 0xd, 0xb8, 15: 6}
+	f, err := GroupFilter(3, g6, unix.MCAST_INCLUDE, [][]byte{s1, s2})
+	if err != nil || len(f) != 400 {
+		t.Fatalf("group_filter: %d bytes, %v", len(f), err)
+	}
+	if le.Uint32(f) != 3 || le.Uint16(f[8:]) != unix.AF_INET6 || string(f[16:32]) != string(g6) || le.Uint32(f[136:]) != 1 || le.Uint32(f[140:]) != 2 {
+		t.Errorf("group_filter header %x", f[:144])
+	}
+	if le.Uint16(f[144:]) != unix.AF_INET6 || string(f[152:168]) != string(s1) || string(f[272+8:272+24]) != string(s2) {
+		t.Errorf("group_filter sources")
+	}
+	mode, n, srcs, err := ParseGroupFilter(f)
+	if err != nil || mode != unix.MCAST_INCLUDE || n != 2 || len(srcs) != 2 || string(srcs[1]) != string(s2) {
+		t.Errorf("parse: %d %d %x %v", mode, n, srcs, err)
+	}
+	// The kernel says how many sources there are even when fewer fit.
+	mode, n, srcs, err = ParseGroupFilter(f[:GroupFilterSize(1)])
+	if err != nil || n != 2 || len(srcs) != 1 {
+		t.Errorf("short: %d %d %x %v", mode, n, srcs, err)
+	}
+	if _, _, _, err := ParseGroupFilter(f[:100]); err == nil {
+		t.Error("short header: no error")
+	}
+	f[144] = 99
+	if _, _, _, err := ParseGroupFilter(f); err == nil {
+		t.Error("bad source family: no error")
+	}
+	if _, err := GroupReq(1, []byte{1, 2, 3}); err == nil {
+		t.Error("3-byte group: no error")
+	}
+}

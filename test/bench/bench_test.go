@@ -33,6 +33,7 @@ const (
 // metricOrder fixes the order of the b.ReportMetric calls.
 var metricOrder = []string{
 	"dump-MiB/s", "freeze-ms", "image-MiB", "restore-MiB/s",
+	"task-freeze-R-ms", "task-freeze-R-nosnap-ms", "dump-R-ms", "dump-R-nosnap-ms",
 	"vmreadv-MiB/s", "procmem-read-MiB/s", "file-write-MiB/s",
 	"file-read-MiB/s", "procmem-write-MiB/s",
 	"dump/read-limit", "dump/write-limit", "dump/serial-limit", "restore/limit",
@@ -63,7 +64,7 @@ func BenchmarkDumpRestore1GiB(b *testing.B) {
 
 	tmp := b.TempDir()
 	exe := filepath.Join(tmp, "touch1g")
-	cflags := []string{"-O2", "-Wall"}
+	cflags := []string{"-O2", "-Wall", "-pthread"}
 	if os.Getenv("CKPT_BENCH_M32") != "" {
 		cflags = append(cflags, "-m32") // an ia32 target
 	}
@@ -179,6 +180,16 @@ func runOnce(b *testing.B, exe, dir string) (res *result, err error) {
 	// mapped its 1 GiB, so every page is faulted in by the write, as in a
 	// restore. A new process for each try.
 	r.procWrite, r.procWriteErr = best(func() (time.Duration, error) { return timeProcMemWrite(exe, dir, buf) })
+
+	// Dumps that leave the target running: how long the target itself
+	// saw itself frozen, with and without the copy-on-write snapshot.
+	for _, mode := range freezeModes {
+		lr, err := dumpLeaveRunning(t, dir, mode)
+		if err != nil {
+			return nil, err
+		}
+		r.leaveRunning = append(r.leaveRunning, lr)
+	}
 
 	// Dump; the target is killed by the engine.
 	var logMu sync.Mutex

@@ -25,10 +25,11 @@ type target struct {
 	cmd    *exec.Cmd
 	out    string
 	addr   uint64
+	gap    uint64 // the heartbeat's longest gap, ns (testdata/touch1g.c)
 	reaped bool
 }
 
-var readyRE = regexp.MustCompile(`^READY addr=0x([0-9a-f]+) len=([0-9]+)$`)
+var readyRE = regexp.MustCompile(`^READY addr=0x([0-9a-f]+) len=([0-9]+) gap=0x([0-9a-f]+)$`)
 
 // startTarget starts touch1g with stdin /dev/null and stdout and stderr a
 // file in dir, and waits for its READY line.
@@ -54,6 +55,7 @@ func startTarget(exe, dir, name string, args ...string) (*target, error) {
 		return nil, fmt.Errorf("%s: READY line %q, want %s", name, line, readyRE)
 	}
 	t.addr, _ = strconv.ParseUint(m[1], 16, 64)
+	t.gap, _ = strconv.ParseUint(m[3], 16, 64)
 	if n, _ := strconv.ParseUint(m[2], 10, 64); n != memSize {
 		_ = t.kill()
 		return nil, fmt.Errorf("%s: mapping of %d bytes, want %d", name, n, memSize)

@@ -294,6 +294,8 @@ func TestSyscallNumbers(t *testing.T) {
 		{SysMembarrier, "membarrier", 324, 375},
 		{SysVmsplice, "vmsplice", 278, 316},
 		{SysPreadv, "preadv", 295, 333},
+		{SysClone, "clone", 56, 120},
+		{SysMunlock, "munlock", 150, 151},
 	} {
 		if got := tc.s.Number(false); got != tc.n64 {
 			t.Errorf("%v x86_64: %d, want %d", tc.s, got, tc.n64)

@@ -78,6 +78,7 @@ const (
 	SysAccept4
 	SysPidfdOpen
 	SysPidfdGetfd
+	SysUserfaultfd
 	SysInotifyInit1
 	SysInotifyAddWatch
 	SysInotifyRmWatch
@@ -85,6 +86,17 @@ const (
 	SysShmctl
 	SysVmsplice
 	SysPreadv
+	SysMqOpen
+	SysMqUnlink
+	SysMqNotify
+	SysRtSigtimedwait
+	SysMremap
+	SysIoSetup
+	SysIoDestroy
+	SysIoSubmit
+	SysIoGetevents
+	SysClone
+	SysMunlock
 	numSyscalls
 )
 
@@ -166,6 +178,7 @@ var sysNums = [numSyscalls][2]int{
 	SysAccept4:         {288, 364},
 	SysPidfdOpen:       {434, 434},
 	SysPidfdGetfd:      {438, 438},
+	SysUserfaultfd:     {323, 374},
 	SysInotifyInit1:    {294, 332},
 	SysInotifyAddWatch: {254, 292},
 	SysInotifyRmWatch:  {255, 293},
@@ -174,6 +187,24 @@ var sysNums = [numSyscalls][2]int{
 	SysVmsplice:        {278, 316},
 	// ia32: compat_sys_preadv, the offset split into two 32-bit halves.
 	SysPreadv: {295, 333},
+	// ia32 mq_open takes a compat_mq_attr (four 32-bit longs and four
+	// reserved).
+	SysMqOpen:   {240, 277},
+	SysMqUnlink: {241, 278},
+	SysMqNotify: {244, 281}, // ia32: a compat_sigevent
+	// ia32: the call with the 32-bit old_timespec32.
+	SysRtSigtimedwait: {128, 177},
+	SysMremap:         {25, 163},
+	// The aio calls (fs/aio.c); ia32 has compat_sys_io_setup/submit/
+	// getevents with 32-bit pointers and old_timespec32.
+	SysIoSetup:     {206, 245},
+	SysIoDestroy:   {207, 246},
+	SysIoSubmit:    {209, 248},
+	SysIoGetevents: {208, 247},
+	// clone(2): x86_64 takes (flags, newsp, parent_tid, child_tid, tls),
+	// ia32 (flags, newsp, parent_tid, tls, child_tid) (CLONE_BACKWARDS).
+	SysClone:   {56, 120},
+	SysMunlock: {150, 151},
 }
 
 var sysNames = [numSyscalls]string{
@@ -188,9 +219,11 @@ var sysNames = [numSyscalls]string{
 	"timer_getoverrun", "timer_delete",
 	"membarrier", "flock", "setns", "mount", "umount2",
 	"socket", "socketpair", "bind", "listen", "connect", "accept4",
-	"pidfd_open", "pidfd_getfd",
+	"pidfd_open", "pidfd_getfd", "userfaultfd",
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "shmat", "shmctl",
-	"vmsplice", "preadv",
+	"vmsplice", "preadv", "mq_open", "mq_unlink", "mq_notify",
+	"rt_sigtimedwait", "mremap", "io_setup", "io_destroy", "io_submit", "io_getevents",
+	"clone", "munlock",
 }
 
 func (s Syscall) String() string {

@@ -69,6 +69,9 @@ type inetKind struct {
 	batched   bool
 	// udpAddrs are the tree's UDP sockets' addresses (sockaddrString).
 	udpAddrs map[string]bool
+	// mcIndex reads the UDP sockets' multicast interface index
+	// (inetmcast.go).
+	mcIndex mcastIndex
 	// listens are the listeners to listen once every socket is bound
 	// (an accepted connection shares its listener's port, which a
 	// listener would refuse), repairs the connections to take out of
@@ -299,6 +302,14 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	}
 	if isk.IpOpts, err = ipOpts(cfd, fam, prot); err != nil {
 		return fmt.Errorf("%s: %w", obj, err)
+	}
+	if prot == unix.IPPROTO_UDP {
+		// Multicast groups and options (inetmcast.go).
+		if err := k.collectMcast(cfd, fam, t.Pid, isk, refuse); errors.Is(err, ckerr.ErrUnsupported) {
+			return err // names the socket already
+		} else if err != nil {
+			return fmt.Errorf("%s: %w", obj, err)
+		}
 	}
 	if fam == unix.AF_INET6 {
 		v6, err := unix.GetsockoptInt(cfd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
@@ -771,6 +782,14 @@ func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry, d *model.Dump, ns strin
 			return err
 		}
 		return setInetOpts(c, isk)
+	}
+	if prot == unix.IPPROTO_UDP {
+		// Multicast groups and options (inetmcast.go), before bind: a
+		// socket not bound yet receives nothing, so no datagram gets in
+		// between a join and the source filter that follows it.
+		if err := setMcast(c, isk); err != nil {
+			return err
+		}
 	}
 	if a, port, _ := splitAddr(local); port != 0 || !allZero(a) {
 		if err := unix.Bind(c, local); err != nil {

@@ -75,6 +75,21 @@ type Task struct {
 	// a kind made to the task's files (a socket put in repair mode); nil
 	// where no dump runs (tests).
 	Undo func(what string, fn func() error)
+	// Inject runs fn with syscalls injected into the frozen task, which
+	// is put back as it was afterwards; nil where no dump runs.
+	Inject func(fn func(Injector) error) error
+}
+
+// Injector runs syscalls inside a frozen task being dumped.
+type Injector interface {
+	// Compat tells an ia32 task; Syscall uses the task's ABI.
+	Compat() bool
+	Syscall(s x86.Syscall, args ...uint64) (uint64, error)
+	// Scratch is the address of a page of the task's that Write and
+	// Read may use.
+	Scratch() uint64
+	Write(addr uint64, b []byte) error
+	Read(addr uint64, n int) ([]byte, error)
 }
 
 // Restorer is a process being restored, as a kind sees it: each call

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
 
@@ -22,7 +23,8 @@ import (
 // programs keep open to watch routes and links: its protocol, port id,
 // multicast groups and the port or group it is connected to.
 //
-// Dump: through a copy of the fd (pidfd_getfd): SO_TYPE and SO_PROTOCOL,
+// Dump: through a copy of the fd (pidfd_getfd): SO_TYPE (SOCK_RAW or
+// SOCK_DGRAM, kept in a field of ckpt's: model.NetlinkType) and SO_PROTOCOL,
 // getsockname (the port id), NETLINK_LIST_MEMBERSHIPS (every group, not
 // only the first 32 that nl_groups shows), getpeername. A socket with
 // messages waiting to be read is refused by name: the kernel's answers
@@ -73,6 +75,9 @@ func (k *netlinkKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry
 		Flags: proto.Uint32(flags), Portid: proto.Uint32(nl.Pid), Groups: groups, DstPortid: proto.Uint32(0), DstGroup: proto.Uint32(0),
 		Fown: noOwner(),
 	}
+	// SOCK_DGRAM or SOCK_RAW (the two netlink_create takes): CRIU's
+	// entry has no field for it, ckpt's own does.
+	model.SetNetlinkType(nsk, typ)
 	if p, err := unix.Getpeername(cfd); err == nil {
 		if pn, ok := p.(*unix.SockaddrNetlink); ok && (pn.Pid != 0 || pn.Groups != 0) {
 			nsk.State = proto.Uint32(uapi.TCP_ESTABLISHED)
@@ -130,9 +135,12 @@ func (k *netlinkKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntr
 		}
 		return nil
 	}
-	typ := unix.SOCK_RAW
 	if t := nsk.GetOpts(); t == nil {
 		return fmt.Errorf("%s: no socket options in the entry", obj)
+	}
+	typ := model.NetlinkType(nsk)
+	if typ != unix.SOCK_RAW && typ != unix.SOCK_DGRAM {
+		return fmt.Errorf("%s: socket type %d: a netlink socket is SOCK_RAW or SOCK_DGRAM", obj, typ)
 	}
 	tmp, c, err := socketIn(r, unix.AF_NETLINK, typ, int(nsk.GetProtocol()))
 	if err != nil {

@@ -39,6 +39,8 @@ func fownOf(e *fdinfo.FileEntry) **fown.FownEntry {
 		return &e.Tty.Fown // a pty end of the tree's own
 	case e.Memfd != nil:
 		return &e.Memfd.Fown
+	case e.Ext != nil:
+		return &e.Ext.Fown // a POSIX message queue
 	}
 	// Another tty is inherited stdio: its owner is whoever restores it.
 	return nil

@@ -31,6 +31,37 @@ type pipeKind struct {
 	// spares are, per process, ends of pipes created there that no fd
 	// took yet.
 	spares map[int]map[uint32]pipeSpare
+	// inflight are, by pipe inode, the ends (pipeEndRead, pipeEndWrite)
+	// that messages queued on unix sockets of the tree carry (files in
+	// flight, unixsk.go): the tree holds them too.
+	inflight map[uint64]uint8
+}
+
+const (
+	pipeEndRead  = 1
+	pipeEndWrite = 2
+)
+
+// addInFlight records that a message queued in the tree carries an end
+// of pipe ino (its write end if write).
+func (k *pipeKind) addInFlight(ino uint64, write bool) {
+	if k.inflight == nil {
+		k.inflight = map[uint64]uint8{}
+	}
+	if write {
+		k.inflight[ino] |= pipeEndWrite
+	} else {
+		k.inflight[ino] |= pipeEndRead
+	}
+}
+
+// inFlight tells whether a message queued in the tree carries an end of
+// pipe ino (its write end if write).
+func (k *pipeKind) inFlight(ino uint64, write bool) bool {
+	if write {
+		return k.inflight[ino]&pipeEndWrite != 0
+	}
+	return k.inflight[ino]&pipeEndRead != 0
 }
 
 // pipeSpare is the end of a pipe created in a process that no fd of it
@@ -50,11 +81,13 @@ func (*pipeKind) Match(f *File, o Options) (bool, error) {
 	return isPipe(f), nil
 }
 
-func (*pipeKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
+func (k *pipeKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) error {
 	id := uint32(f.Stat.Ino)
 	e.Type = fdinfo.FdTypes_PIPE.Enum()
 	e.Pipe = &pipe.PipeEntry{Id: e.Id, PipeId: proto.Uint32(id), Flags: proto.Uint32(flags), Fown: noOwner()}
-	if r, w := t.PipeEnds(f.Stat.Ino); !r || !w {
+	r, w := t.PipeEnds(f.Stat.Ino)
+	r, w = r || k.inFlight(f.Stat.Ino, false), w || k.inFlight(f.Stat.Ino, true)
+	if !r || !w {
 		end := "write"
 		if r {
 			end = "read"

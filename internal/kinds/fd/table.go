@@ -26,16 +26,18 @@ type Kinds struct {
 	memfd   *memfdKind
 	fifo    *fifoKind
 	inet    *inetKind
+	mq      *posixMQKind
 }
 
 // New returns a fresh instance of every kind: the one table of the kinds
 // of files ckpt knows. A new kind is added here.
 func New() *Kinds {
-	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}, pty: &ptyKind{}, inet: &inetKind{}}
+	k := &Kinds{stdio: &stdioKind{}, regfile: &regKind{}, memfd: &memfdKind{}, pty: &ptyKind{}, inet: &inetKind{}, mq: &posixMQKind{}}
 	k.fifo = &fifoKind{reg: k.regfile}
+	pipes := &pipeKind{}
 	k.all = []Kind{
 		k.stdio,
-		&pipeKind{},
+		pipes,
 		k.memfd, // before regfile: a memfd is an unlinked regular file
 		k.regfile,
 		&eventfdKind{},
@@ -43,11 +45,11 @@ func New() *Kinds {
 		&timerfdKind{},
 		&signalfdKind{},
 		k.fifo,
-		&unixKind{},
+		&unixKind{pipes: pipes},
 		&inotifyKind{},
 		k.inet,
 		&netlinkKind{},
-		&posixMQKind{}, // a regular file of mqueue, which regfile leaves
+		k.mq, // a regular file of mqueue, which regfile leaves
 	}
 	k.byType = map[fdinfo.FdTypes]Kind{
 		fdinfo.FdTypes_REG:       k.regfile,
@@ -63,6 +65,7 @@ func New() *Kinds {
 		fdinfo.FdTypes_INOTIFY:   k.all[10],
 		fdinfo.FdTypes_INETSK:    k.inet,
 		fdinfo.FdTypes_NETLINKSK: k.all[12],
+		fdinfo.FdTypes_EXT:       k.mq, // ckpt's EXT files are POSIX message queues
 	}
 	// A namespace file, which regfile refuses as a file without a path.
 	k.byType[fdinfo.FdTypes_NS] = nsFileKind{}

@@ -4,8 +4,10 @@ package fd
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/pipe"
 	skopts "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-opts"
 	skunix "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-unix"
 	"golang.org/x/sys/unix"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/sockdiag"
 	"github.com/ckpt/ckpt/internal/uapi"
@@ -38,15 +42,20 @@ import (
 // an entry flagged USK_EXTERN and connected to by name at restore. A
 // client whose connection a listener of the tree has not accepted yet is
 // written with the listener as its peer. Descriptors in flight are found
-// as SCM_RIGHTS while peeking (UNIX_DIAG does not show queue contents)
-// and refused.
+// as SCM_RIGHTS while peeking (UNIX_DIAG does not show queue contents):
+// regular files, pipe ends and unix sockets are dumped as files of their
+// own that no fd holds, listed in the message's sk_packet_entry.scm; the
+// queues are read once, at Match, so that the pipes and sockets in
+// flight count as the tree's before any fd is collected. Other files in
+// flight are refused by kind.
 //
 // Restore: every unix socket of the dump is made at once, inside the
 // first process that needs one ("home"), in an order that gives each its
 // place: bound listeners first, then connections (socketpair for unnamed
 // pairs; connect and accept for a connection whose accepting end has the
 // listener's name, so that it has that name again), then pending
-// connections, then the queues refilled from the peer's side, options,
+// connections, then the queues refilled from the peer's side (with the
+// files in flight: opened in home and sent by ckpt), options,
 // shutdowns, file modes, renamed files moved where they were found, and
 // the paths that were unlinked unlinked. Everything is made with 64-bit
 // syscalls, in ia32 tasks too: a socket keeps nothing of the ABI that
@@ -58,20 +67,39 @@ type unixKind struct {
 	// seen are the inodes of unix sockets that fds of the tree hold (every
 	// fd is matched before any is collected).
 	seen map[uint32]bool
+	// holder names, by inode, the first fd found that holds the socket.
+	holder map[uint32]string
 	// diag is UNIX_DIAG's view, taken anew at the first Collect, when the
 	// tree is frozen; listenerOf maps the inode of a client whose
 	// connection is not accepted yet to its listener's.
 	diag       map[uint32]*sockdiag.Unix
 	frozen     bool
 	listenerOf map[uint32]uint32
+	// peeked are, by inode, the queues read at Match, for Collect.
+	peeked map[uint32]peekedQueue
+	// inflightSk are the unix sockets that queued messages carry (files
+	// in flight), by inode; inflightID the file ids of those collected.
+	inflightSk map[uint32]bool
+	inflightID map[uint32]uint32
+	// collecting are the sockets in flight being collected (a cycle of
+	// them is refused).
+	collecting map[uint32]bool
 	// extAdded are the sockets outside the tree written already as the
 	// peers of dumped ones (--ext-unix-sk).
 	extAdded map[uint32]bool
 
+	// pipes is the pipe kind, told at Match of the pipe ends in flight
+	// (so that a pipe whose other end the tree holds is the tree's) and
+	// asked at restore to make them.
+	pipes *pipeKind
+
 	// home is the process where the restore made the sockets; spare is,
-	// by socket inode, the fd there that holds it.
+	// by socket inode, the fd there that holds it; keep are fds of home
+	// that hold files in flight made there (pipe ends that other
+	// processes open through /proc/PID/fd), closed with the spares.
 	home  Restorer
 	spare map[uint32]int
+	keep  []int
 }
 
 // uskExtern marks, in UnixSkEntry.uflags, a socket outside the tree that a
@@ -114,7 +142,103 @@ func (k *unixKind) Match(f *File, o Options) (bool, error) {
 		k.seen = map[uint32]bool{}
 	}
 	k.seen[ino] = true
+	if k.holder == nil {
+		k.holder = map[uint32]string{}
+	}
+	if _, ok := k.holder[ino]; !ok {
+		k.holder[ino] = fmt.Sprintf("fd %d of task %d", f.Fd, f.Pid)
+	}
+	if u.State != uapi.TCP_LISTEN {
+		k.filesInFlight(f, u)
+	}
 	return true, nil
+}
+
+// filesInFlight reads, before any fd is collected, the files that the
+// messages queued on f carry: the pipe kind learns which pipe ends are
+// in flight (a pipe whose one end is in flight and whose other a task
+// holds is the tree's), and a unix socket in flight counts as one of
+// the tree's (its peer may be a task's), its own queue read in turn. A
+// queue that cannot be read here is read again, and its error
+// reported, by Collect.
+func (k *unixKind) filesInFlight(f *File, u *sockdiag.Unix) {
+	if _, done := k.peeked[u.Ino]; done {
+		return // another fd of the same socket
+	}
+	pid := f.Pid
+	if pid == 0 {
+		pid = os.Getpid()
+	}
+	c, err := fdOf(pid, f.Fd)
+	if err != nil {
+		return
+	}
+	defer unix.Close(c)
+	k.scanQueue(c, u)
+}
+
+// scanQueue is filesInFlight on ckpt's copy c of socket u.
+func (k *unixKind) scanQueue(c int, u *sockdiag.Unix) {
+	if _, done := k.peeked[u.Ino]; done {
+		return
+	}
+	if off, err := unix.GetsockoptInt(c, unix.SOL_SOCKET, unix.SO_PEEK_OFF); err != nil || off != -1 {
+		return
+	}
+	msgs, fds, err := peekQueue(c, u.Type, u.Shutdown&uapi.RCV_SHUTDOWN != 0)
+	if err != nil {
+		return
+	}
+	// Kept for Collect: a second peek would miss the empty records,
+	// which the kernel marks peeked and then skips at a peek offset
+	// (__skb_try_recv_from_queue).
+	if k.peeked == nil {
+		k.peeked = map[uint32]peekedQueue{}
+	}
+	k.peeked[u.Ino] = peekedQueue{msgs, fds}
+	for _, m := range fds {
+		for _, x := range m {
+			var st unix.Stat_t
+			if ino, ok := pipeOf(x, &st); ok {
+				fl, err := unix.FcntlInt(uintptr(x), unix.F_GETFL, 0)
+				if err == nil && k.pipes != nil {
+					k.pipes.addInFlight(ino, fl&unix.O_ACCMODE == unix.O_WRONLY)
+				}
+				continue
+			}
+			if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+				continue
+			}
+			su, err := k.lookup(uint32(st.Ino))
+			if err != nil || su == nil {
+				continue // not a unix socket: refused by Collect
+			}
+			if k.inflightSk == nil {
+				k.inflightSk = map[uint32]bool{}
+			}
+			k.inflightSk[su.Ino] = true
+			k.seen[su.Ino] = true
+			if su.State != uapi.TCP_LISTEN {
+				k.scanQueue(x, su)
+			}
+		}
+	}
+}
+
+// peekedQueue is a socket's queue as Match read it: the messages and
+// ckpt's copies of the files in flight that each carries.
+type peekedQueue struct {
+	msgs [][]byte
+	fds  [][]int
+}
+
+// pipeOf tells whether x is an end of a pipe, and its inode.
+func pipeOf(x int, st *unix.Stat_t) (uint64, bool) {
+	if unix.Fstat(x, st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return 0, false
+	}
+	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", x))
+	return st.Ino, err == nil && strings.HasPrefix(link, "pipe:")
 }
 
 // unixTypeName names a unix socket type for messages.
@@ -190,7 +314,24 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 			return refuse(fmt.Sprintf("its connection waits to be accepted by listener socket:[%d]%s, held outside the dumped tree: a connection to the outside cannot be made again; dump once it is accepted, or dump the listener's process with the tree", l, where))
 		}
 		if u.WQueue > 0 {
-			return refuse(fmt.Sprintf("its connection to listener socket:[%d] of the tree is not accepted yet and holds what it sent (%d bytes of buffers): ckpt cannot read that without accepting the connection; dump once it is accepted", l, u.WQueue))
+			// What the client sent waits in the receive queue of the
+			// embryo socket that accept() will return. The embryo has no
+			// fd and no inode (UNIX_DIAG does not list it: it skips
+			// sockets without one); no call reads a socket's queue
+			// without an fd of it, and the only way to get one, accept()
+			// on the listener, takes the connection away from the task
+			// (a dump that fails, or --leave-running, would leave it
+			// without that connection). Recv on the client reads its own
+			// queue, not its peer's. So this stays refused (CRIU refuses
+			// it too: "Non-empty write queue on an in-flight socket").
+			// UNIX_DIAG_RQLEN's write queue of the client counts kernel
+			// buffers (sk_wmem_alloc, with their overhead), not bytes of
+			// data: the message says so.
+			lname := ""
+			if lu := k.diag[l]; lu != nil && len(lu.Name) > 0 {
+				lname = " bound to " + nameString(lu.Name)
+			}
+			return refuse(fmt.Sprintf("its connection to the listening socket:[%d]%s (%s) has not been accepted yet, and holds data it sent (%d bytes of kernel buffers, data and overhead): the kernel gives no way to read a connection's data before accept() takes it from the task; let the listener accept the connection (or have the client send only once it is accepted), then dump", l, lname, k.holder[l], u.WQueue))
 		}
 		peer = l // written as a client pending on that listener
 	} else if u.HasPeer && peer != 0 && !k.seen[peer] {
@@ -251,6 +392,28 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	}
 	defer unix.Close(cfd)
 
+	if off, err := unix.GetsockoptInt(cfd, unix.SOL_SOCKET, unix.SO_PEEK_OFF); err == nil && off != -1 {
+		return refuse(fmt.Sprintf("its peek offset is set (SO_PEEK_OFF %d): not supported yet", off))
+	}
+	var msgs [][]byte
+	var scm [][]uint32
+	if u.State != uapi.TCP_LISTEN {
+		var inflight [][]int
+		if q, ok := k.peeked[ino]; ok {
+			delete(k.peeked, ino)
+			msgs, inflight = q.msgs, q.fds
+		} else if msgs, inflight, err = peekQueue(cfd, u.Type, u.Shutdown&uapi.RCV_SHUTDOWN != 0); err != nil {
+			return fmt.Errorf("%s: read its queue: %w", obj, err)
+		}
+		scm, err = k.collectInFlight(t, inflight, queuePlace(msgs, u.Type), refuse)
+		closeInFlight(inflight)
+		if err != nil {
+			return err
+		}
+		// The files in flight took the ids after e's: e takes the next.
+		e.Id = proto.Uint32(t.Dump.NextFileID())
+	}
+
 	usk := &skunix.UnixSkEntry{
 		Id: e.Id, Ino: proto.Uint32(ino), Type: proto.Uint32(uint32(u.Type)), State: proto.Uint32(uint32(u.State)),
 		Flags: proto.Uint32(flags), Uflags: proto.Uint32(0), Backlog: proto.Uint32(0), Peer: proto.Uint32(peer),
@@ -280,27 +443,218 @@ func (k *unixKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 	if usk.Opts, err = sockOpts(cfd); err != nil {
 		return fmt.Errorf("%s: %w", obj, err)
 	}
-	if off, err := unix.GetsockoptInt(cfd, unix.SOL_SOCKET, unix.SO_PEEK_OFF); err == nil && off != -1 {
-		return refuse(fmt.Sprintf("its peek offset is set (SO_PEEK_OFF %d): not supported yet", off))
+	if v, err := unix.GetsockoptInt(cfd, unix.SOL_SOCKET, uapi.SO_PASSPIDFD); err == nil && v != 0 {
+		// CRIU's sk_opts_entry has no field for it: it would be lost.
+		return refuse("SO_PASSPIDFD is set on it (its messages come with their sender's pidfd): not supported yet; clear it before the dump")
 	}
-	if u.State != uapi.TCP_LISTEN {
-		msgs, err := peekQueue(cfd, u.Type, u.Shutdown&uapi.RCV_SHUTDOWN != 0)
-		if errors.Is(err, errInFlight) {
-			return refuse("its receive queue holds file descriptors in flight (SCM_RIGHTS): not supported yet; dump once they are received")
+	if len(msgs) > 0 {
+		if t.Dump.SkQueues == nil {
+			t.Dump.SkQueues = map[uint32][][]byte{}
 		}
-		if err != nil {
-			return fmt.Errorf("%s: read its queue: %w", obj, err)
+		t.Dump.SkQueues[e.GetId()] = msgs
+	}
+	if len(scm) > 0 {
+		if t.Dump.SkScm == nil {
+			t.Dump.SkScm = map[uint32][][]uint32{}
 		}
-		if len(msgs) > 0 {
-			if t.Dump.SkQueues == nil {
-				t.Dump.SkQueues = map[uint32][][]byte{}
-			}
-			t.Dump.SkQueues[e.GetId()] = msgs
-		}
+		t.Dump.SkScm[e.GetId()] = scm
 	}
 	e.Type = fdinfo.FdTypes_UNIXSK.Enum()
 	e.Usk = usk
 	return nil
+}
+
+// inFlightName names a file in flight of entry fe for messages.
+func inFlightName(fe *fdinfo.FileEntry) string {
+	if pe := fe.GetPipe(); pe != nil {
+		return fmt.Sprintf("an end of pipe:[%d]", pe.GetPipeId())
+	}
+	return "the regular file " + fe.GetReg().GetName()
+}
+
+// heldByTree finds an fd of a process of the tree that holds the open
+// file that ckpt holds at x (kcmp KCMP_FILE), looking at the fds that
+// stat to the same file in /proc/PID/fd of every process inTree tells
+// is the tree's.
+func heldByTree(inTree func(pid int) bool, x int) (pid, fd int, ok bool) {
+	var st unix.Stat_t
+	if inTree == nil || unix.Fstat(x, &st) != nil {
+		return 0, 0, false
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, 0, false
+	}
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self || !inTree(pid) {
+			continue
+		}
+		dir := fmt.Sprintf("/proc/%d/fd", pid)
+		fds, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, f := range fds {
+			n, err := strconv.Atoi(f.Name())
+			var fst unix.Stat_t
+			if err != nil || unix.Stat(dir+"/"+f.Name(), &fst) != nil || fst.Dev != st.Dev || fst.Ino != st.Ino {
+				continue
+			}
+			r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(self), uintptr(pid), uapi.KCMP_FILE, uintptr(x), uintptr(n), 0)
+			if errno == 0 && r == 0 {
+				return pid, n, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// collectSocketInFlight collects the unix socket ino that a queued
+// message carries (ckpt's copy at x) as a file of its own, once however
+// many messages carry it, and returns its file id.
+func (k *unixKind) collectSocketInFlight(t Task, x int, ino uint32, place string, refuse func(string) error) (uint32, error) {
+	if id, ok := k.inflightID[ino]; ok {
+		return id, nil
+	}
+	if k.collecting[ino] {
+		// Its own queue carries it, or carries a socket that does.
+		return 0, refuse(fmt.Sprintf("%s carries in flight (SCM_RIGHTS) socket:[%d], which messages in flight on it carry in turn: a cycle of sockets in flight is not supported yet; let the receiver take them before the dump", place, ino))
+	}
+	if k.collecting == nil {
+		k.collecting = map[uint32]bool{}
+	}
+	k.collecting[ino] = true
+	defer delete(k.collecting, ino)
+	self, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return 0, fmt.Errorf("pidfd_open: %w", err)
+	}
+	defer unix.Close(self)
+	var st unix.Stat_t
+	if err := unix.Fstat(x, &st); err != nil {
+		return 0, err
+	}
+	fl, err := unix.FcntlInt(uintptr(x), unix.F_GETFL, 0)
+	if err != nil {
+		return 0, err
+	}
+	// Collected like a task's socket, through ckpt's own copy.
+	own := t
+	own.Pidfd = self
+	e := &fdinfo.FileEntry{Id: proto.Uint32(t.Dump.NextFileID())}
+	if err := k.Collect(own, &File{Fd: x, Path: fmt.Sprintf("socket:[%d]", ino), Stat: st}, uint32(fl)&^unix.O_CLOEXEC, e); err != nil {
+		var ue *ckerr.UnsupportedError
+		if errors.As(err, &ue) {
+			return 0, refuse(fmt.Sprintf("%s carries in flight (SCM_RIGHTS) %s: %s", place, strings.TrimPrefix(ue.Object, fmt.Sprintf("fd %d, ", x)), ue.Reason))
+		}
+		return 0, fmt.Errorf("%s: socket:[%d] in flight: %w", place, ino, err)
+	}
+	id := t.Dump.AddFile(e)
+	if k.inflightID == nil {
+		k.inflightID = map[uint32]uint32{}
+	}
+	k.inflightID[ino] = id
+	return id, nil
+}
+
+// queuePlace names, for messages, where message i of a queue is: its
+// number, or for a stream (whose messages are chunks of ckpt's making)
+// the byte that ends it.
+func queuePlace(msgs [][]byte, typ uint8) func(int) string {
+	return func(i int) string {
+		if typ != unix.SOCK_STREAM {
+			return fmt.Sprintf("message %d of its receive queue", i+1)
+		}
+		n := 0
+		for _, m := range msgs[:i+1] {
+			n += len(m)
+		}
+		return fmt.Sprintf("its receive queue, at byte %d,", n)
+	}
+}
+
+// collectInFlight adds to the dump the files in flight that peekQueue
+// found (inflight[i] are ckpt's copies of those of message i) and
+// returns, by message, their file ids (nil when no message has any). A
+// file in flight is dumped as a file of its own, which no fd holds: a
+// regular file reopened by path at its offset, or a pipe end (the pipe
+// the tree's, with its bytes). Other kinds are refused.
+func (k *unixKind) collectInFlight(t Task, inflight [][]int, place func(int) string, refuse func(string) error) ([][]uint32, error) {
+	var scm [][]uint32
+	ents := make([][]*fdinfo.FileEntry, len(inflight))
+	for i, fds := range inflight {
+		for _, x := range fds {
+			var st unix.Stat_t
+			if unix.Fstat(x, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK && k.inflightSk[uint32(st.Ino)] {
+				// A unix socket: collected below, as the tree's.
+				if h, held := k.holder[uint32(st.Ino)]; held {
+					return nil, refuse(fmt.Sprintf("%s carries in flight (SCM_RIGHTS) %s, which %s holds too: a socket both in flight and held by a task is not supported yet; let the receiver take it before the dump", place(i), sockdiag.Describe(uint32(st.Ino)), h))
+				}
+				ents[i] = append(ents[i], &fdinfo.FileEntry{Type: fdinfo.FdTypes_UNIXSK.Enum(), Usk: &skunix.UnixSkEntry{Ino: proto.Uint32(uint32(st.Ino))}})
+				continue
+			}
+			fe, what := inFlightFile(x)
+			if fe == nil {
+				return nil, refuse(fmt.Sprintf("%s carries a file descriptor in flight (SCM_RIGHTS): %s, which ckpt cannot restore yet (regular files and pipe ends in flight come back); let the receiver take it before the dump", place(i), what))
+			}
+			if pid, n, held := heldByTree(t.InTree, x); held {
+				return nil, refuse(fmt.Sprintf("%s carries in flight (SCM_RIGHTS) %s, which fd %d of task %d holds too, as the same open file: a file both in flight and held cannot come back yet (it would come back as two open files, no longer sharing offset and flags); let the receiver take it, or the task close its fd, before the dump", place(i), inFlightName(fe), n, pid))
+			}
+			if pe := fe.GetPipe(); pe != nil {
+				write := pe.GetFlags()&unix.O_ACCMODE == unix.O_WRONLY
+				ino := uint64(pe.GetPipeId())
+				if k.pipes == nil || !k.pipes.inFlight(ino, write) {
+					return nil, refuse(fmt.Sprintf("%s carries an end of pipe:[%d] that was not in flight when the tree's files were listed: dump again", place(i), ino))
+				}
+				r, w := false, false
+				if t.PipeEnds != nil {
+					r, w = t.PipeEnds(ino)
+				}
+				if r, w = r || k.pipes.inFlight(ino, false), w || k.pipes.inFlight(ino, true); !r || !w {
+					return nil, refuse(fmt.Sprintf("%s carries an end of pipe:[%d] in flight whose other end is held outside the dumped tree (or closed): pipes to the outside are not supported yet; let the receiver take it before the dump", place(i), ino))
+				}
+				if _, ok := t.Dump.Pipes[uint32(ino)]; !ok {
+					pd, err := pipeData(os.Getpid(), x)
+					if err != nil {
+						return nil, fmt.Errorf("%s: pipe:[%d] in flight: %w", place(i), ino, err)
+					}
+					if t.Dump.Pipes == nil {
+						t.Dump.Pipes = map[uint32]model.PipeData{}
+					}
+					t.Dump.Pipes[uint32(ino)] = pd
+				}
+			}
+			ents[i] = append(ents[i], fe)
+		}
+	}
+	for i, es := range ents {
+		if len(es) == 0 {
+			continue
+		}
+		if scm == nil {
+			scm = make([][]uint32, len(inflight))
+		}
+		for j, fe := range es {
+			if fe.Usk != nil {
+				id, err := k.collectSocketInFlight(t, inflight[i][j], fe.Usk.GetIno(), place(i), refuse)
+				if err != nil {
+					return nil, err
+				}
+				scm[i] = append(scm[i], id)
+				continue
+			}
+			fe.Id = proto.Uint32(t.Dump.NextFileID())
+			if fe.Reg != nil {
+				fe.Reg.Id = fe.Id
+			} else {
+				fe.Pipe.Id = fe.Id
+			}
+			scm[i] = append(scm[i], t.Dump.AddFile(fe))
+		}
+	}
+	return scm, nil
 }
 
 // boundFile finds where the file of a socket bound to a path is now
@@ -416,9 +770,6 @@ func sockOpts(fd int) (*skopts.SkOptsEntry, error) {
 	return o, nil
 }
 
-// errInFlight marks a queue that holds descriptors (SCM_RIGHTS).
-var errInFlight = errors.New("descriptors in flight")
-
 // maxQueue bounds what one socket's queue may hold at dump (the kernel's
 // own limits keep it far below).
 const maxQueue = 64 << 20
@@ -426,17 +777,23 @@ const maxQueue = 64 << 20
 // peekQueue reads every message queued to be read on fd without taking
 // any out: MSG_PEEK from a peek offset that starts at 0 and moves past
 // each message read (SO_PEEK_OFF), put back to -1 afterwards. A datagram
-// or seqpacket record comes whole, a stream in chunks. Descriptors in
-// flight show as SCM_RIGHTS: the copies that peeking installs in ckpt are
-// closed and errInFlight returned.
-func peekQueue(fd int, typ uint8, rcvShut bool) ([][]byte, error) {
+// or seqpacket record comes whole, a stream in chunks (a chunk ends with
+// the part that carries files). Descriptors in flight (SCM_RIGHTS) are installed in ckpt
+// by the peek (unix_peek_fds): fds[i] are those of message i, for the
+// caller to close (closed here on error).
+func peekQueue(fd int, typ uint8, rcvShut bool) (msgs [][]byte, fds [][]int, err error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0); err != nil {
-		return nil, fmt.Errorf("SO_PEEK_OFF: %w", err)
+		return nil, nil, fmt.Errorf("SO_PEEK_OFF: %w", err)
 	}
 	defer unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, -1)
+	defer func() {
+		if err != nil {
+			closeInFlight(fds)
+			msgs, fds = nil, nil
+		}
+	}()
 	buf := make([]byte, 1<<16)
-	oob := make([]byte, 4096)
-	var out [][]byte
+	oob := make([]byte, unix.CmsgSpace(4*253)+unix.CmsgSpace(64)) // SCM_MAX_FD files, and credentials
 	total := 0
 	for {
 		flags := unix.MSG_PEEK | unix.MSG_DONTWAIT | unix.MSG_CMSG_CLOEXEC
@@ -445,54 +802,141 @@ func peekQueue(fd int, typ uint8, rcvShut bool) ([][]byte, error) {
 		}
 		n, oobn, rflags, _, err := unix.Recvmsg(fd, buf, oob, flags)
 		if err == unix.EAGAIN {
-			return out, nil
+			return msgs, fds, nil
 		}
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return msgs, fds, err
 		}
+		var got []int
 		if oobn > 0 {
-			cms, err := unix.ParseSocketControlMessage(oob[:oobn])
-			if err != nil {
-				return nil, fmt.Errorf("control message: %w", err)
-			}
-			rights := false
-			for _, cm := range cms {
-				if cm.Header.Level == unix.SOL_SOCKET && cm.Header.Type == unix.SCM_RIGHTS {
-					rights = true
-					if fds, err := unix.ParseUnixRights(&cm); err == nil {
-						for _, x := range fds {
-							unix.Close(x)
-						}
-					}
-				}
-			}
-			if rights {
-				return nil, errInFlight
+			if got, err = rightsOf(oob[:oobn]); err != nil {
+				closeInFlight([][]int{got})
+				return msgs, fds, err
 			}
 		}
 		if rflags&unix.MSG_CTRUNC != 0 {
-			return nil, errInFlight
+			closeInFlight([][]int{got})
+			return msgs, fds, fmt.Errorf("a message carries more control data than %d bytes", len(oob))
 		}
 		if n > len(buf) {
 			// A record longer than the buffer: start again with one that fits.
+			closeInFlight(append(fds, got))
 			buf = make([]byte, n)
 			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PEEK_OFF, 0); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			out, total = nil, 0
+			msgs, fds, total = nil, nil, 0
 			continue
 		}
-		if n == 0 && (typ == unix.SOCK_STREAM || rcvShut) {
-			return out, nil // end of the stream, or of a shut-down queue
+		if n == 0 && len(got) == 0 && (typ == unix.SOCK_STREAM || rcvShut) {
+			return msgs, fds, nil // end of the stream, or of a shut-down queue
 		}
-		out = append(out, append([]byte{}, buf[:n]...))
-		if total += n; total > maxQueue || len(out) > 1<<20 {
-			return nil, fmt.Errorf("more than %d bytes queued", maxQueue)
+		if typ == unix.SOCK_STREAM && len(got) > 0 && n > 1 {
+			// A stream chunk ends with the part that carries files, but
+			// where that part begins cannot be seen: a peek gives the
+			// files of the first part that has them however few bytes it
+			// asks for, from any offset before them (on 6.18 the peek
+			// walks on past the bytes it copies to the next part with
+			// files). The files go back with the chunk's last byte, so
+			// that a receiver that reads the bytes sent before them, by
+			// their length, does not get (and lose) them: it gets them
+			// with the read that takes the last byte.
+			msgs = append(msgs, append([]byte{}, buf[:n-1]...), []byte{buf[n-1]})
+			fds = append(fds, nil, got)
+			total += n
+			continue
+		}
+		msgs = append(msgs, append([]byte{}, buf[:n]...))
+		fds = append(fds, got)
+		if total += n; total > maxQueue || len(msgs) > 1<<20 {
+			return msgs, fds, fmt.Errorf("more than %d bytes queued", maxQueue)
 		}
 	}
+}
+
+// rightsOf returns the files that the SCM_RIGHTS messages among control
+// messages b installed (credentials are left; the pidfd of the sender
+// that SO_PASSPIDFD has the kernel install, SCM_PIDFD, is closed).
+func rightsOf(b []byte) ([]int, error) {
+	cms, err := unix.ParseSocketControlMessage(b)
+	if err != nil {
+		return nil, fmt.Errorf("control message: %w", err)
+	}
+	var out []int
+	for i := range cms {
+		if cms[i].Header.Level == unix.SOL_SOCKET && cms[i].Header.Type == unix.SCM_PIDFD && len(cms[i].Data) >= 4 {
+			unix.Close(int(int32(binary.LittleEndian.Uint32(cms[i].Data))))
+			continue
+		}
+		if cms[i].Header.Level != unix.SOL_SOCKET || cms[i].Header.Type != unix.SCM_RIGHTS {
+			continue
+		}
+		fds, err := unix.ParseUnixRights(&cms[i])
+		if err != nil {
+			return out, fmt.Errorf("SCM_RIGHTS: %w", err)
+		}
+		out = append(out, fds...)
+	}
+	return out, nil
+}
+
+// closeInFlight closes ckpt's copies of files in flight.
+func closeInFlight(fds [][]int) {
+	for _, m := range fds {
+		for _, x := range m {
+			unix.Close(x)
+		}
+	}
+}
+
+// inFlightFile makes the files.img entry (id left to the caller) of a
+// file in flight that ckpt holds at x, a regular file or a pipe end; for
+// a file ckpt cannot restore it returns no entry and what the file is.
+func inFlightFile(x int) (*fdinfo.FileEntry, string) {
+	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", x))
+	if err != nil {
+		return nil, fmt.Sprintf("a file ckpt cannot look at (%v)", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(x, &st); err != nil {
+		return nil, fmt.Sprintf("%s, which ckpt cannot stat (%v)", link, err)
+	}
+	var sfs unix.Statfs_t
+	_ = unix.Fstatfs(x, &sfs)
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFSOCK:
+		return nil, fmt.Sprintf("%s (%s)", sockdiag.Describe(uint32(st.Ino)), link)
+	case strings.HasPrefix(link, "anon_inode:"):
+		return nil, fmt.Sprintf("%s (%s)", describe(&File{Path: link, Stat: st}), link)
+	case st.Mode&unix.S_IFMT == unix.S_IFIFO && strings.HasPrefix(link, "pipe:"):
+		fl, err := unix.FcntlInt(uintptr(x), unix.F_GETFL, 0)
+		if err != nil {
+			return nil, fmt.Sprintf("a pipe end (%s), whose flags ckpt cannot read (%v)", link, err)
+		}
+		return &fdinfo.FileEntry{Type: fdinfo.FdTypes_PIPE.Enum(), Pipe: &pipe.PipeEntry{
+			Id: proto.Uint32(0), PipeId: proto.Uint32(uint32(st.Ino)), Flags: proto.Uint32(uint32(fl) &^ unix.O_CLOEXEC), Fown: noOwner(),
+		}}, ""
+	case st.Mode&unix.S_IFMT == unix.S_IFIFO:
+		return nil, fmt.Sprintf("a FIFO (%s)", link)
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return nil, fmt.Sprintf("a file of mode %#o (%s)", st.Mode&unix.S_IFMT, link)
+	case !filepath.IsAbs(link) || strings.HasPrefix(link, "/memfd:") || sfs.Type == uapi.MQUEUE_MAGIC:
+		return nil, fmt.Sprintf("a file without a path to open again (%s)", link)
+	case st.Nlink == 0 || strings.HasSuffix(link, deletedMark):
+		return nil, fmt.Sprintf("a regular file that was unlinked (%s)", link)
+	}
+	fl, err := unix.FcntlInt(uintptr(x), unix.F_GETFL, 0)
+	if err != nil {
+		return nil, fmt.Sprintf("%s, whose flags ckpt cannot read (%v)", link, err)
+	}
+	pos, err := unix.Seek(x, 0, io.SeekCurrent)
+	if err != nil {
+		pos = 0 // a file without an offset
+	}
+	return RegEntry(0, link, uint32(fl)&^unix.O_CLOEXEC, uint64(pos), &st), ""
 }
 
 // Open gives the task the socket of e at num; the first call of a
@@ -553,7 +997,12 @@ func (k *unixKind) FinishTree() error {
 			return fmt.Errorf("close the spare of unix socket socket:[%d] in %d: %w", ino, k.home.Pid(), err)
 		}
 	}
-	k.home, k.spare = nil, nil
+	for _, fd := range k.keep {
+		if _, err := k.home.Syscall(x86.SysClose, uint64(fd)); err != nil {
+			return fmt.Errorf("close fd %d, a file in flight, in %d: %w", fd, k.home.Pid(), err)
+		}
+	}
+	k.home, k.spare, k.keep = nil, nil, nil
 	return nil
 }
 
@@ -579,6 +1028,12 @@ type builder struct {
 	pidfd  int
 	copies map[uint32]int
 	queues map[uint32][][]byte
+	// scm are, beside queues, the file ids in flight of each message.
+	scm map[uint32][][]uint32
+	// pipes makes the pipe ends in flight; keep are the fds of home that
+	// hold them.
+	pipes *pipeKind
+	keep  []int
 	// moved are, by inode, where the files of sockets bound and renamed
 	// since are to go.
 	moved map[uint32]string
@@ -601,7 +1056,7 @@ func isPath(name []byte) bool { return len(name) > 0 && name[0] != 0 }
 // build makes the sockets in r, which becomes their home.
 func (k *unixKind) build(r Restorer) (err error) {
 	d := r.Dump()
-	b := &builder{r: r, ents: map[uint32]*skunix.UnixSkEntry{}, fd: map[uint32]int{}, copies: map[uint32]int{}}
+	b := &builder{r: r, ents: map[uint32]*skunix.UnixSkEntry{}, fd: map[uint32]int{}, copies: map[uint32]int{}, pipes: k.pipes}
 	byID := map[uint32]uint32{}
 	b.ext = map[uint32]*skunix.UnixSkEntry{}
 	for id, f := range d.Files {
@@ -621,9 +1076,11 @@ func (k *unixKind) build(r Restorer) (err error) {
 	}
 	b.orphan, b.orphanCopy = map[uint32]int{}, map[uint32]int{}
 	b.queues = map[uint32][][]byte{}
+	b.scm = map[uint32][][]uint32{}
 	for id, q := range d.SkQueues {
 		if ino, ok := byID[id]; ok {
 			b.queues[ino] = q
+			b.scm[ino] = d.SkScm[id]
 		}
 	}
 	b.moved = map[uint32]string{}
@@ -651,9 +1108,12 @@ func (k *unixKind) build(r Restorer) (err error) {
 		for _, fd := range b.orphan {
 			_, _ = r.Syscall(x86.SysClose, uint64(fd))
 		}
+		for _, fd := range b.keep {
+			_, _ = r.Syscall(x86.SysClose, uint64(fd))
+		}
 		return err
 	}
-	k.home, k.spare = r, b.fd
+	k.home, k.spare, k.keep = r, b.fd, b.keep
 	return nil
 }
 
@@ -778,7 +1238,7 @@ func (b *builder) run() error {
 		if len(q) == 0 || e.GetType() != unix.SOCK_DGRAM || len(e.GetName()) == 0 {
 			continue
 		}
-		if err := sendNamed(e, q); err != nil {
+		if err := sendNamed(e, q, b.rightsFor(e)); err != nil {
 			return fmt.Errorf("socket:[%d]: refill its queue: %w", ino(e), err)
 		}
 	}
@@ -812,8 +1272,15 @@ func (b *builder) run() error {
 		if !ok {
 			return fmt.Errorf("socket:[%d]: %d messages queued but no peer to send them", ino(e), len(q))
 		}
-		for _, m := range q {
-			if err := sendAll(from, m, e.GetType() == unix.SOCK_STREAM); err != nil {
+		rights := b.rightsFor(e)
+		for i, m := range q {
+			oob, done, err := rights(i)
+			if err != nil {
+				return fmt.Errorf("socket:[%d]: message %d: %w", ino(e), i+1, err)
+			}
+			err = sendWith(from, m, oob, e.GetType() == unix.SOCK_STREAM)
+			done()
+			if err != nil {
 				return fmt.Errorf("socket:[%d]: refill its queue: %w", ino(e), err)
 			}
 		}
@@ -1198,9 +1665,114 @@ func setOpts(fd int, o *skopts.SkOptsEntry, late bool) error {
 	return nil
 }
 
+// rightsFunc gives the control message (SCM_RIGHTS) that message i of a
+// queue carries, nil for none, and a func that closes ckpt's copies of
+// its files once it is sent.
+type rightsFunc func(i int) (oob []byte, done func(), err error)
+
+// rightsFor returns the rightsFunc of e's queue: the files in flight of
+// each message are opened in home (in its mount namespace and with its
+// credentials, as the task would) and taken by ckpt, which sends them.
+func (b *builder) rightsFor(e *skunix.UnixSkEntry) rightsFunc {
+	scm := b.scm[ino(e)]
+	return func(i int) ([]byte, func(), error) {
+		if i >= len(scm) || len(scm[i]) == 0 {
+			return nil, func() {}, nil
+		}
+		var fds []int
+		done := func() {
+			for _, x := range fds {
+				unix.Close(x)
+			}
+		}
+		for _, id := range scm[i] {
+			x, err := b.openInFlight(id, e)
+			if err != nil {
+				done()
+				return nil, nil, err
+			}
+			fds = append(fds, x)
+		}
+		return unix.UnixRights(fds...), done, nil
+	}
+}
+
+// openInFlight opens file id of the dump, a file in flight on e's queue,
+// in home and returns ckpt's copy of it. Home's fd of a regular file is
+// closed; a pipe end is made by the pipe kind at a number of home above
+// the dumped fds, kept until every process has its files (another
+// process may open the pipe through it).
+func (b *builder) openInFlight(id uint32, e *skunix.UnixSkEntry) (int, error) {
+	f := b.r.Dump().Files[id]
+	if usk := f.GetUsk(); usk != nil {
+		// A socket of the dump, made with the others: ckpt sends its copy.
+		c, ok := b.copies[usk.GetIno()]
+		if !ok {
+			return -1, fmt.Errorf("socket:[%d] in flight was not made", usk.GetIno())
+		}
+		// No fd's Open sets its status flags (the sockets are made
+		// non-blocking): set here, on the open file it shares.
+		if _, err := unix.FcntlInt(uintptr(c), unix.F_SETFL, int(usk.GetFlags()&^unix.O_ACCMODE)); err != nil {
+			return -1, fmt.Errorf("socket:[%d] in flight: fcntl(F_SETFL): %w", usk.GetIno(), err)
+		}
+		return unix.FcntlInt(uintptr(c), unix.F_DUPFD_CLOEXEC, 0)
+	}
+	if pe := f.GetPipe(); pe != nil {
+		if b.pipes == nil {
+			return -1, fmt.Errorf("pipe:[%d] in flight: no pipe kind to make it", pe.GetPipeId())
+		}
+		// A free number above the dumped fds: what F_DUPFD gives.
+		slot, err := b.r.Syscall(x86.SysFcntl, uint64(b.fd[ino(e)]), unix.F_DUPFD, uint64(b.r.MaxFd()+1))
+		if err != nil {
+			return -1, fmt.Errorf("pipe:[%d] in flight: a free fd: %w", pe.GetPipeId(), err)
+		}
+		b.keep = append(b.keep, int(slot))
+		if err := b.pipes.open(b.r, int(slot), pe, true); err != nil {
+			return -1, fmt.Errorf("pipe:[%d] in flight: %w", pe.GetPipeId(), err)
+		}
+		c, err := unix.PidfdGetfd(b.pidfd, int(slot), 0)
+		if err != nil {
+			return -1, fmt.Errorf("pipe:[%d] in flight: pidfd_getfd: %w", pe.GetPipeId(), err)
+		}
+		return c, nil
+	}
+	reg := f.GetReg()
+	if reg == nil {
+		return -1, fmt.Errorf("file %d in flight: files.img has no regular file or pipe with that id", id)
+	}
+	p, err := b.r.PutString(reg.GetName())
+	if err != nil {
+		return -1, err
+	}
+	flags := uint64(reg.GetFlags()) &^ (unix.O_CREAT | unix.O_EXCL | unix.O_TRUNC | unix.O_CLOEXEC)
+	var got uint64
+	if b.r.Compat() {
+		got, err = b.r.Syscall32(x86.SysOpenat, atFdcwd, p, flags, 0)
+	} else {
+		got, err = b.r.Syscall(x86.SysOpenat, atFdcwd, p, flags, 0)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("file in flight %s: open: %w", reg.GetName(), err)
+	}
+	c, err := unix.PidfdGetfd(b.pidfd, int(got), 0)
+	if _, cerr := b.r.Syscall(x86.SysClose, got); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return -1, fmt.Errorf("file in flight %s: pidfd_getfd: %w", reg.GetName(), err)
+	}
+	if pos := reg.GetPos(); pos != 0 {
+		if _, err := unix.Seek(c, int64(pos), io.SeekStart); err != nil {
+			unix.Close(c)
+			return -1, fmt.Errorf("file in flight %s: lseek to %d: %w", reg.GetName(), pos, err)
+		}
+	}
+	return c, nil
+}
+
 // sendNamed refills the queue of a named datagram socket: each datagram
 // sent to its name from a socket of ckpt's.
-func sendNamed(e *skunix.UnixSkEntry, q [][]byte) error {
+func sendNamed(e *skunix.UnixSkEntry, q [][]byte, rights rightsFunc) error {
 	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -1219,8 +1791,14 @@ func sendNamed(e *skunix.UnixSkEntry, q [][]byte) error {
 	} else {
 		to.Name = "@" + string(e.GetName()[1:])
 	}
-	for _, m := range q {
-		if err := unix.Sendmsg(s, m, nil, &to, unix.MSG_DONTWAIT); err != nil {
+	for i, m := range q {
+		oob, done, err := rights(i)
+		if err != nil {
+			return fmt.Errorf("message %d: %w", i+1, err)
+		}
+		err = unix.Sendmsg(s, m, oob, &to, unix.MSG_DONTWAIT)
+		done()
+		if err != nil {
 			return err
 		}
 	}
@@ -1228,9 +1806,13 @@ func sendNamed(e *skunix.UnixSkEntry, q [][]byte) error {
 }
 
 // sendAll sends m on fd: a stream may take it in parts, a record whole.
-func sendAll(fd int, m []byte, stream bool) error {
+func sendAll(fd int, m []byte, stream bool) error { return sendWith(fd, m, nil, stream) }
+
+// sendWith is sendAll with control message oob (files in flight) on the
+// first part.
+func sendWith(fd int, m, oob []byte, stream bool) error {
 	for {
-		n, err := unix.SendmsgN(fd, m, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		n, err := unix.SendmsgN(fd, m, oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 		if err == unix.EINTR {
 			continue
 		}
@@ -1240,6 +1822,6 @@ func sendAll(fd int, m []byte, stream bool) error {
 		if !stream || n == len(m) {
 			return nil
 		}
-		m = m[n:]
+		m, oob = m[n:], nil
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/model"
 )
 
@@ -241,8 +242,11 @@ func restoreIPC(d *model.Dump, id uint32) error {
 	return nil
 }
 
-// inspectIPC refuses an IPC namespace that holds POSIX message queues,
-// naming them.
+// inspectIPC refuses an IPC namespace that holds a POSIX message queue
+// no process has open, naming them: the queues open in the tree are
+// dumped with its files (package fd, posixmq.go) and made again, by
+// mq_open inside the restored tasks, in the namespace made anew; one
+// that nobody holds would be lost.
 func inspectIPC(pid int) error {
 	var found []string
 	mq, err := posixQueues()
@@ -250,7 +254,13 @@ func inspectIPC(pid int) error {
 		return err
 	}
 	for _, q := range mq {
-		found = append(found, "POSIX message queue /"+q)
+		held, err := fd.MQHolders("/"+q.name, &q.st)
+		if err != nil {
+			return fmt.Errorf("find who holds POSIX message queue /%s: %w", q.name, err)
+		}
+		if len(held) == 0 {
+			found = append(found, "POSIX message queue /"+q.name)
+		}
 	}
 	if len(found) == 0 {
 		return nil
@@ -258,15 +268,21 @@ func inspectIPC(pid int) error {
 	if len(found) > 4 {
 		found = append(found[:4], fmt.Sprintf("and %d more", len(found)-4))
 	}
-	return ckerr.Unsupported(pid, "its IPC namespace's objects ("+strings.Join(found, ", ")+")",
-		"POSIX message queues cannot be dumped yet; remove them (mq_unlink) or dump without them")
+	return ckerr.Unsupported(pid, "its IPC namespace's objects ("+strings.Join(found, ", ")+"), open in no process",
+		"only POSIX message queues that a process of the tree holds open are dumped; remove them (mq_unlink) or keep them open")
+}
+
+// posixQueue is a queue of the mqueue file system: its name and inode.
+type posixQueue struct {
+	name string
+	st   unix.Stat_t
 }
 
 // posixQueues lists the POSIX message queues of the thread's IPC
 // namespace: the names in its mqueue filesystem, reached through a
 // mount that is attached nowhere (fsopen, fsmount), so that no mount
 // namespace changes.
-func posixQueues() ([]string, error) {
+func posixQueues() ([]posixQueue, error) {
 	fs, err := unix.Fsopen("mqueue", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("list its POSIX message queues: fsopen mqueue: %w", err)
@@ -288,5 +304,17 @@ func posixQueues() ([]string, error) {
 	}
 	dir := os.NewFile(uintptr(d), "mqueue")
 	defer dir.Close()
-	return dir.Readdirnames(-1)
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("list its POSIX message queues: %w", err)
+	}
+	var out []posixQueue
+	for _, n := range names {
+		q := posixQueue{name: n}
+		if err := unix.Fstatat(d, n, &q.st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return nil, fmt.Errorf("list its POSIX message queues: stat %s: %w", n, err)
+		}
+		out = append(out, q)
+	}
+	return out, nil
 }

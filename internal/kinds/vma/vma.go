@@ -41,6 +41,14 @@ const (
 	// segment is saved with its IPC namespace, the area attaches it
 	// again at restore.
 	SysVShm
+	// Hugetlb is anonymous hugetlb memory (MAP_HUGETLB, /anon_hugepage):
+	// private, its pages saved; shared, its content saved once per
+	// object. It is mapped again with the same page size.
+	Hugetlb
+	// AIORing is the ring of an AIO context (io_setup): its pages are
+	// saved, and the restore makes a context anew and moves its ring
+	// to the dumped address, which is the context's id.
+	AIORing
 )
 
 // Kind is one kind of memory area.
@@ -82,14 +90,20 @@ var Kinds = []Kind{
 	}},
 	{Name: "[uprobes]", match: path("[uprobes]"),
 		Refuse: "the uprobes area of a probed program cannot be dumped: remove the uprobes (perf probe, bpftrace) first"},
-	{Name: "AIO ring", match: path("/[aio]" + deleted),
-		Refuse: "AIO contexts (io_setup) cannot be dumped yet: dump the task when it has destroyed them (io_destroy)"},
+	// The ring is a driver-like mapping (VM_DONTEXPAND) of fs/aio.c.
+	{Name: "AIO ring", Class: AIORing, Owns: []string{"de"}, match: path("/[aio]" + deleted)},
 	{Name: "io_uring rings", match: path("anon_inode:[io_uring]"),
 		Refuse: "an io_uring cannot be dumped (no kernel interface restores its rings, registered files and buffers, or requests in flight): dump the task when it has closed the io_uring"},
 	{Name: "SysV shared memory", Class: SysVShm, match: deletedWithPrefix("/SYSV")},
-	{Name: "hugetlb memory", match: deletedWithPrefix("/anon_hugepage"),
-		Refuse: "hugetlb memory (MAP_HUGETLB) cannot be dumped yet"},
-	{Name: "memfd mapping", Class: Memfd, match: deletedWithPrefix("/memfd:")},
+	// hugetlb_file_setup names the object of a MAP_HUGETLB mapping.
+	// hugetlbfs sets VM_DONTEXPAND on its mappings.
+	{Name: "hugetlb memory", Class: Hugetlb, Owns: []string{"ht", "de"}, match: func(v procfs.VMA) bool {
+		return v.Path == "/anon_hugepage"+deleted
+	}},
+	// A memfd of huge pages (MFD_HUGETLB) is a hugetlbfs file: ht and
+	// de as for anonymous hugetlb memory; a private mapping of one is
+	// refused by Classify.
+	{Name: "memfd mapping", Class: Memfd, Owns: []string{"ht", "de"}, match: deletedWithPrefix("/memfd:")},
 	{Name: "shared anonymous memory", Class: AnonShared, match: func(v procfs.VMA) bool {
 		return v.Shared && (v.Path == "/dev/zero"+deleted || strings.HasPrefix(v.Path, "[anon_shmem:"))
 	}},
@@ -138,7 +152,7 @@ var Flags = map[string]Flag{
 	"de": {Meaning: "not expanded on remap", Refuse: "a driver's mapping (VM_DONTEXPAND) cannot be dumped"},
 	"ac": {Meaning: "accounted"},
 	"nr": {Meaning: "swap space not reserved (MAP_NORESERVE)"},
-	"ht": {Meaning: "hugetlb", Refuse: "hugetlb memory cannot be dumped yet"},
+	"ht": {Meaning: "hugetlb", Refuse: "a mapping of a hugetlbfs file cannot be dumped yet (anonymous MAP_HUGETLB memory and shared mappings of MFD_HUGETLB memfds can)"},
 	"sf": {Meaning: "synchronous page faults (MAP_SYNC on DAX)", Refuse: "a MAP_SYNC mapping of a DAX file cannot be dumped yet"},
 	"ar": {Meaning: "architecture-specific (x86: VM_PAT, device memory)", Refuse: "device memory with a page attribute (VM_PAT) cannot be dumped"},
 	"wf": {Meaning: "wiped on fork (MADV_WIPEONFORK)"},
@@ -195,6 +209,9 @@ func Classify(pid int, se procfs.SmapsEntry) (*Kind, error) {
 		if f.Refuse != "" && !slices.Contains(k.Owns, tok) {
 			return nil, ckerr.Unsupported(pid, fmt.Sprintf("%s (%s, VmFlags %s)", object, f.Meaning, tok), f.Refuse)
 		}
+	}
+	if k.Class == Memfd && !v.Shared && slices.Contains(se.Flags, "ht") {
+		return nil, ckerr.Unsupported(pid, object+" ("+k.Name+")", "a private mapping of a memfd of huge pages (MFD_HUGETLB) cannot be dumped yet; a shared one can")
 	}
 	if se.ProtectionKey != 0 {
 		return nil, ckerr.Unsupported(pid, object, fmt.Sprintf("memory protection key %d (pkey_mprotect) cannot be dumped yet", se.ProtectionKey))
