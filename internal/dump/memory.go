@@ -252,7 +252,10 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			if err := ns.CheckShmAttach(pid, v); err != nil {
 				return nil, err
 			}
-			status |= image.VMAAreaSysVIPC
+			// As CRIU marks it (criu/proc_parse.c): shared anonymous
+			// memory too, which CRIU needs to attach it again.
+			status |= image.VMAAreaSysVIPC | image.VMAAnonShared
+			flags |= unix.MAP_ANONYMOUS
 			e.Shmid = proto.Uint64(v.Inode)
 		default:
 			return nil, fmt.Errorf("vma %#x-%#x: kind %s has no dump", v.Start, v.End, kind.Name)

@@ -303,10 +303,10 @@ func (s *summary) vmaKind(status uint32, shmid uint64) string {
 			return "memfd " + s.memfdName(f.GetMemfd().GetInodeId())
 		}
 		return fmt.Sprintf("file id %d (not in files.img)", shmid)
+	case status&image.VMAAreaSysVIPC != 0: // CRIU marks it VMA_ANON_SHARED too
+		return fmt.Sprintf("SysV shared memory %d", shmid)
 	case status&(image.VMAAnonPrivate|image.VMAAnonShared) != 0:
 		return "anon"
-	case status&image.VMAAreaSysVIPC != 0:
-		return fmt.Sprintf("SysV shared memory %d", shmid)
 	case status&image.VMAAreaAIORing != 0:
 		return "AIO ring"
 	}

@@ -182,11 +182,16 @@ func makeMemfd(d *model.Dump, ino uint32) (*os.File, error) {
 		return nil, fmt.Errorf("memfd %d is not in %s", ino, "memfd.img")
 	}
 	name := me.GetName()
-	data, err := d.ShmemContent(uint64(me.GetShmid()))
-	if err != nil {
-		return nil, fmt.Errorf("memfd %d (%s): %w", ino, name, err)
-	}
 	size := me.GetSize()
+	// CRIU writes no pagemap-shmem image for an empty memfd
+	// (criu/shmem.c, restore_memfd_shmem_content reads none).
+	var data []byte
+	if size != 0 {
+		var err error
+		if data, err = d.ShmemContent(uint64(me.GetShmid())); err != nil {
+			return nil, fmt.Errorf("memfd %d (%s): %w", ino, name, err)
+		}
+	}
 	if uint64(len(data)) > size {
 		data = data[:size]
 	}
