@@ -192,13 +192,13 @@ func (r *restorer) registerLazy() error {
 	}
 	defer unix.Close(ufd) // the server has its own copy
 	api := uapi.UffdioAPI{API: uapi.UFFD_API, Features: lazyFeatures}
-	if err := uffdIoctl(ufd, uapi.UFFDIO_API, unsafe.Pointer(&api)); err != nil {
+	if err := uapi.Ioctl(ufd, uapi.UFFDIO_API, unsafe.Pointer(&api)); err != nil {
 		return fmt.Errorf("userfaultfd: UFFDIO_API with features %#x (fork, remap, remove and unmap events): %w", uint64(lazyFeatures), err)
 	}
 	var areas [][2]uint64
 	for _, l := range lazy {
 		reg := uapi.UffdioRegister{Range: uapi.UffdioRange{Start: l.start, Len: l.end - l.start}, Mode: uapi.UFFDIO_REGISTER_MODE_MISSING}
-		if err := uffdIoctl(ufd, uapi.UFFDIO_REGISTER, unsafe.Pointer(&reg)); err != nil {
+		if err := uapi.Ioctl(ufd, uapi.UFFDIO_REGISTER, unsafe.Pointer(&reg)); err != nil {
 			return fmt.Errorf("userfaultfd: register %#x-%#x: %w", l.start, l.end, err)
 		}
 		areas = append(areas, [2]uint64{l.start, l.end})
@@ -208,17 +208,4 @@ func (r *restorer) registerLazy() error {
 	}
 	r.opts.logf("restore %d: %d pages in %d areas left to the lazy-pages server", r.pid, r.lazyPages, len(areas))
 	return nil
-}
-
-func uffdIoctl(fd int, req uintptr, arg unsafe.Pointer) error {
-	for {
-		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(arg))
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return e
-		}
-		return nil
-	}
 }
