@@ -156,7 +156,7 @@ func (c *Client) WriteAt(h uint32, b []byte, off int64) error {
 	return nil
 }
 
-// SpliceAt sends n bytes read from the pipe pipeFd, to be written into
+// SpliceAt sends n bytes read from the pipe pipeFd (blocking), to be written into
 // file h at off: splice(2) moves them from the pipe into the socket,
 // with no copy through user memory.
 func (c *Client) SpliceAt(h uint32, pipeFd, n int, off int64) error {
@@ -175,14 +175,16 @@ func (c *Client) SpliceAt(h uint32, pipeFd, n int, off int64) error {
 		var serr error
 		werr := c.raw.Write(func(fd uintptr) bool {
 			for left > 0 {
-				k, err := unix.Splice(pipeFd, nil, int(fd), nil, left, unix.SPLICE_F_MOVE|unix.SPLICE_F_MORE|unix.SPLICE_F_NONBLOCK)
+				// Without SPLICE_F_NONBLOCK: a pipe that is
+				// not full yet is waited for (it is not
+				// pollable here); the socket is non-blocking
+				// (O_NONBLOCK, Go's), and EAGAIN means it is
+				// full: the poller waits until it is writable.
+				k, err := unix.Splice(pipeFd, nil, int(fd), nil, left, unix.SPLICE_F_MOVE|unix.SPLICE_F_MORE)
 				switch {
 				case err == unix.EINTR:
 					continue
 				case err == unix.EAGAIN:
-					// The socket is full (or the pipe empty:
-					// the task vmspliced less than said, which
-					// the caller does not do).
 					return false
 				case err != nil:
 					serr = err

@@ -141,7 +141,7 @@ func ParseHeader(b []byte) (Header, error) {
 	if h.Op == OpOpen && h.Len == 0 {
 		return Header{}, fmt.Errorf("%w: open frame without a name", ErrProtocol)
 	}
-	if (h.Op == OpData || h.Op == OpClose) && h.Offset+uint64(h.Len) > MaxFileSize {
+	if (h.Op == OpData || h.Op == OpClose) && (h.Offset > MaxFileSize || h.Offset+uint64(h.Len) > MaxFileSize) {
 		return Header{}, fmt.Errorf("%w: %v frame at offset %d beyond %d", ErrProtocol, h.Op, h.Offset, uint64(MaxFileSize))
 	}
 	return h, nil
