@@ -50,9 +50,18 @@ func TestHeaderCorrupt(t *testing.T) {
 		"offset":        mod(func(b []byte) { binary.LittleEndian.PutUint64(b[16:], MaxFileSize) }),
 		"offset wraps":  mod(func(b []byte) { binary.LittleEndian.PutUint64(b[16:], ^uint64(0)) }),
 		"hello payload": mod(func(b []byte) { binary.LittleEndian.PutUint16(b[4:], uint16(OpHello)) }),
-		"name too long": mod(func(b []byte) { binary.LittleEndian.PutUint16(b[4:], uint16(OpOpen)); binary.LittleEndian.PutUint32(b[12:], MaxName+1) }),
-		"name empty":    mod(func(b []byte) { binary.LittleEndian.PutUint16(b[4:], uint16(OpOpen)); binary.LittleEndian.PutUint32(b[12:], 0) }),
-		"message long":  mod(func(b []byte) { binary.LittleEndian.PutUint16(b[4:], uint16(OpError)); binary.LittleEndian.PutUint32(b[12:], MaxMessage+1) }),
+		"name too long": mod(func(b []byte) {
+			binary.LittleEndian.PutUint16(b[4:], uint16(OpOpen))
+			binary.LittleEndian.PutUint32(b[12:], MaxName+1)
+		}),
+		"name empty": mod(func(b []byte) {
+			binary.LittleEndian.PutUint16(b[4:], uint16(OpOpen))
+			binary.LittleEndian.PutUint32(b[12:], 0)
+		}),
+		"message long": mod(func(b []byte) {
+			binary.LittleEndian.PutUint16(b[4:], uint16(OpError))
+			binary.LittleEndian.PutUint32(b[12:], MaxMessage+1)
+		}),
 	} {
 		if _, err := ParseHeader(b); err == nil || !errors.Is(err, ErrProtocol) {
 			t.Errorf("%s: %v, want ErrProtocol", name, err)
