@@ -13,6 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// sockBuf is the send buffer size the client asks for.
+const sockBuf = 8 << 20
+
 // Client is the dump's side of a connection to a page server. Its
 // methods may be called from several goroutines: each frame goes out
 // whole, under one lock. The first error sticks: every later call
@@ -39,6 +42,11 @@ func Dial(addr string, timeout time.Duration) (*Client, error) {
 		return nil, fmt.Errorf("page server %s: %w", addr, err)
 	}
 	tc := c.(*net.TCPConn)
+	// Room for a pipe's worth of pages (8 MiB) in flight; the kernel
+	// caps it at net.core.wmem_max.
+	// (The server leaves its receive buffer to the kernel's autotuning,
+	// whose ceiling, tcp_rmem, is higher.)
+	_ = tc.SetWriteBuffer(sockBuf)
 	cl := &Client{addr: addr, conn: tc}
 	if cl.raw, err = tc.SyscallConn(); err != nil {
 		tc.Close()
