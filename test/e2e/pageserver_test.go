@@ -95,7 +95,7 @@ func (ps *pageServer) wait() error {
 // to a page server at addr (in netns when set), restores the dump from
 // the server's directory, which holds it whole, and checks the program's
 // verdict.
-func dumpToPageServer(t *testing.T, prog, addr, netns string) {
+func dumpToPageServer(t *testing.T, prog, addr, netns string, leaveRunning bool) {
 	work := t.TempDir()
 	srvDir := filepath.Join(work, "srv")
 	local := filepath.Join(work, "img")
@@ -109,12 +109,21 @@ func dumpToPageServer(t *testing.T, prog, addr, netns string) {
 			_ = cmd.Wait()
 		}
 	}()
-	out, err := exec.Command(ckptBin, "dump", "-t", strconv.Itoa(pid), "-D", local,
-		"--page-server", "--address", addr, "--port", ps.port).CombinedOutput()
+	args := []string{"dump", "-t", strconv.Itoa(pid), "-D", local, "--page-server", "--address", addr, "--port", ps.port}
+	if leaveRunning {
+		// The pages are read from a copy-on-write snapshot once the
+		// tree is let go (sent to the server then).
+		args = append(args, "-R")
+	}
+	out, err := exec.Command(ckptBin, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("dump --page-server: %v: %s", err, out)
 	}
+	if leaveRunning {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
 	_ = cmd.Wait()
+	reapAdopted()
 	if err := ps.wait(); err != nil {
 		t.Fatalf("page server: %v", err)
 	}
@@ -134,8 +143,15 @@ func dumpToPageServer(t *testing.T, prog, addr, netns string) {
 			t.Errorf("the page server lacks %s: %v", e.Name(), err)
 		}
 	}
-	if fi, err := os.Stat(filepath.Join(srvDir, "pages-1.img")); err != nil || fi.Size() < 1<<20 {
-		t.Fatalf("the page server's pages-1.img: %v", err)
+	var pages int64
+	srvEnts, _ := os.ReadDir(srvDir)
+	for _, e := range srvEnts {
+		if fi, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), "pages-") {
+			pages += fi.Size()
+		}
+	}
+	if pages == 0 {
+		t.Fatalf("the page server received no pages")
 	}
 	if out, err := exec.Command(ckptBin, "restore", "-D", srvDir, "-d").CombinedOutput(); err != nil {
 		t.Fatalf("restore from the page server's directory: %v: %s", err, out)
@@ -150,13 +166,20 @@ var pageServerProgs = []string{"mem_anon", "mem_anon.32"}
 
 // TestPageServer dumps a program whose pages go to a page server over
 // loopback, restores it from the server's directory, and the program
-// checks its memory.
+// checks its memory. Besides mem_anon (-m64, -m32): a tree of four
+// processes sharing pages (cow_shared), shared anonymous memory (whose
+// pages image is written with the other images and sent at the end:
+// shmem_offset), and a dump with -R (pages read from a snapshot after
+// the tree is let go).
 func TestPageServer(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	for _, prog := range append(pageServerProgs, "cow_shared", "shmem_offset", "shmem_offset.32") {
+		t.Run(prog, func(t *testing.T) { dumpToPageServer(t, prog, "127.0.0.1", "", false) })
+	}
 	for _, prog := range pageServerProgs {
-		t.Run(prog, func(t *testing.T) { dumpToPageServer(t, prog, "127.0.0.1", "") })
+		t.Run(prog+"/leave-running", func(t *testing.T) { dumpToPageServer(t, prog, "127.0.0.1", "", true) })
 	}
 }
 
@@ -190,7 +213,7 @@ func TestPageServerNetns(t *testing.T) {
 	run("-n", ns, "link", "set", peer, "up")
 	run("-n", ns, "link", "set", "lo", "up")
 	for _, prog := range pageServerProgs {
-		t.Run(prog, func(t *testing.T) { dumpToPageServer(t, prog, "10.251.77.2", ns) })
+		t.Run(prog, func(t *testing.T) { dumpToPageServer(t, prog, "10.251.77.2", ns, false) })
 	}
 }
 
