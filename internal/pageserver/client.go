@@ -13,6 +13,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// WriteTimeout bounds the sending of one frame (at most MaxData bytes):
+// a server that stopped reading, or a network gone silent, fails the
+// dump instead of holding the tree frozen for ever.
+var WriteTimeout = 2 * time.Minute
+
 // sockBuf is the send buffer size the client asks for.
 const sockBuf = 8 << 20
 
@@ -116,6 +121,8 @@ func (c *Client) fail(err error) error {
 	return c.err
 }
 
+// check returns the sticky error, if any, and sets the deadline of the
+// frame about to be sent.
 func (c *Client) check() error {
 	if c.err != nil {
 		return c.err
@@ -123,6 +130,7 @@ func (c *Client) check() error {
 	if c.closed {
 		return fmt.Errorf("page server %s: connection closed", c.addr)
 	}
+	_ = c.conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
 	return nil
 }
 
