@@ -280,6 +280,21 @@ func TestPageServerFailures(t *testing.T) {
 		l.Close()
 		pageServerDumpFails(t, "mem_anon", addr, "is `ckpt page-server` listening there?")
 	})
+	t.Run("server disk full", func(t *testing.T) {
+		srvDir := filepath.Join(t.TempDir(), "srv")
+		if err := os.Mkdir(srvDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		mountTmpfs(t, srvDir, 256)
+		ps := startPageServer(t, srvDir, "127.0.0.1", "")
+		pageServerDumpFails(t, "mem_anon", net.JoinHostPort("127.0.0.1", ps.port), "no space left")
+		if err := ps.wait(); err == nil || !strings.Contains(err.Error(), "nothing of this dump was kept") {
+			t.Errorf("page server: %v", err)
+		}
+		if left, _ := os.ReadDir(srvDir); len(left) != 0 {
+			t.Errorf("the page server kept %d files of the failed dump", len(left))
+		}
+	})
 	t.Run("connection dropped", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
