@@ -17,6 +17,7 @@ package ckpt
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -30,6 +31,7 @@ import (
 	"github.com/ckpt/ckpt/internal/imgsummary"
 	"github.com/ckpt/ckpt/internal/kerndat"
 	"github.com/ckpt/ckpt/internal/kinds/fd"
+	"github.com/ckpt/ckpt/internal/lazypages"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/progress"
 	"github.com/ckpt/ckpt/internal/restore"
@@ -96,6 +98,20 @@ type DumpOptions struct {
 	// names context.Cause. A dump whose images are all in place goes on
 	// to its end.
 	Context context.Context
+	// PreDump is CRIU's pre-dump: the tree's memory is saved and the
+	// tree left running with its writes tracked, for a later dump with
+	// PrevImagesDir and TrackMem to save only the pages changed since.
+	PreDump bool
+	// PrevImagesDir is CRIU's --prev-images-dir: the images directory of
+	// the previous dump of a pre-copy chain (relative to ImagesDir, or
+	// absolute), where unchanged pages are left (the "parent" link).
+	PrevImagesDir string
+	// TrackMem is CRIU's --track-mem: track the tree's writes, and leave
+	// unchanged pages in PrevImagesDir's dump.
+	TrackMem bool
+	// Notef, if set, receives notes for the user (a pre-copy dump that
+	// had to save every page, and why).
+	Notef func(format string, args ...any)
 }
 
 // DumpStats are measurements of a dump.
@@ -112,6 +128,9 @@ type DumpStats struct {
 	PagesSpliced uint64
 	// ImageBytes is the size of all image files written.
 	ImageBytes int64
+	// PagesInParent counts the pages a pre-copy dump left in the parent
+	// dump, unchanged since (pagemap entries in_parent).
+	PagesInParent uint64
 }
 
 // RestoreOptions control a restore.
@@ -141,6 +160,40 @@ type RestoreOptions struct {
 	// Progress, if set, counts the bytes of memory put in place of the
 	// total (see ShowProgress).
 	Progress *Progress
+	// LazyPages is CRIU's --lazy-pages: the tree runs as soon as its
+	// registers are set, and its private anonymous memory is put in by a
+	// lazy-pages server (ServeLazyPages, `ckpt lazy-pages`) that must
+	// already listen in ImagesDir; without one the restore fails, saying
+	// what to start. The tasks depend on the server until it has put in
+	// every page and exited: should it be killed before that, the pages
+	// not yet in read as zeros.
+	LazyPages bool
+}
+
+// LazyPagesOptions control a lazy-pages server.
+type LazyPagesOptions struct {
+	// ImagesDir holds the dump; the server's socket is made there
+	// (lazy-pages.socket).
+	ImagesDir string
+	// Context, if set, stops the server when cancelled; the tasks whose
+	// pages are not all in are killed.
+	Context context.Context
+	// Ready, if set, is called once the socket listens.
+	Ready func()
+	// Logf, if set, receives progress messages.
+	Logf func(format string, args ...any)
+}
+
+// LazyPagesStats say what a lazy-pages server did.
+type LazyPagesStats = lazypages.Stats
+
+// ServeLazyPages is CRIU's lazy-pages: it serves the memory of one lazy
+// restore (RestoreOptions.LazyPages) of the dump in opts.ImagesDir, page
+// faults first and every other page in the background, following the
+// tasks' forks, mremaps, madvise(MADV_DONTNEED)s and munmaps, and
+// returns once all pages of all tasks are in or the tasks are gone.
+func ServeLazyPages(opts LazyPagesOptions) (*LazyPagesStats, error) {
+	return lazypages.Serve(lazypages.Options{ImagesDir: opts.ImagesDir, Context: opts.Context, Ready: opts.Ready, Logf: opts.Logf})
 }
 
 // Progress counts the bytes of memory a dump or a restore has copied,
@@ -216,11 +269,27 @@ func Dump(opts DumpOptions) (*DumpStats, error) {
 		ShellJob: opts.ShellJob, ExtUnixSk: opts.ExtUnixSk, FileLocks: opts.FileLocks, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
 		Progress: opts.Progress, Context: opts.Context, GhostLimit: opts.GhostLimit,
 		TcpEstablished: opts.TcpEstablished, TcpClose: opts.TcpClose, PageServer: opts.PageServer,
+		PreDump: opts.PreDump, PrevImagesDir: opts.PrevImagesDir, TrackMem: opts.TrackMem, Notef: opts.Notef,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &DumpStats{FrozenFor: st.FrozenFor, PagesWritten: st.PagesWritten, ZeroPages: st.ZeroPages, PagesSpliced: st.PagesSpliced, ImageBytes: st.ImageBytes}, nil
+	return &DumpStats{FrozenFor: st.FrozenFor, PagesWritten: st.PagesWritten, ZeroPages: st.ZeroPages, PagesSpliced: st.PagesSpliced, ImageBytes: st.ImageBytes,
+		PagesInParent: st.PagesInParent}, nil
+}
+
+// TrackHolderCommand is the hidden command of the ckpt binary that runs
+// the process holding a pre-copy chain's write tracking between two dumps
+// (RunTrackHolder); a pre-dump starts it by running its own executable.
+const TrackHolderCommand = dump.TrackHolderCommand
+
+// RunTrackHolder runs that process: args are its command line after
+// TrackHolderCommand.
+func RunTrackHolder(args []string) error {
+	if len(args) < 1 {
+		return fmt.Errorf("%s DIR PID...", TrackHolderCommand)
+	}
+	return dump.RunTrackHolder(args[0], args[1:])
 }
 
 // Restore brings back the tree dumped in opts.ImagesDir and returns once
@@ -230,6 +299,7 @@ func Restore(opts RestoreOptions) (*Process, error) {
 		ImagesDir: opts.ImagesDir, ShellJob: opts.ShellJob, FileLocks: opts.FileLocks,
 		Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr,
 		CPUCap: opts.CPUCap, Logf: opts.Logf, TcpClose: opts.TcpClose, Progress: opts.Progress,
+		LazyPages: opts.LazyPages,
 	})
 	if err != nil {
 		return nil, err

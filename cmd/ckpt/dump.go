@@ -28,6 +28,7 @@ func dumpCmd() *cobra.Command {
 	var ghostLimit string
 	var pageServer bool
 	var ps pageServerFlags
+	var tf trackFlags
 	cmd := &cobra.Command{
 		Use:   "dump -t PID -D DIR",
 		Short: "Checkpoint a running task into a directory of images (the task is killed unless --leave-running)",
@@ -64,7 +65,8 @@ func dumpCmd() *cobra.Command {
 				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob, FileLocks: c.fileLocks, ExtUnixSk: extUnixSk,
 				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: log.progress,
 				Context: ctx, GhostLimit: limit, TcpEstablished: tcpEstablished, TcpClose: tcpClose, Progress: meter,
-				PageServer: psAddr,
+				PageServer:    psAddr,
+				PrevImagesDir: tf.prevImagesDir, TrackMem: tf.trackMem, Notef: notef,
 			})
 			endLine()
 			if err != nil {
@@ -77,7 +79,7 @@ func dumpCmd() *cobra.Command {
 			if psAddr != "" {
 				log.result("pages sent to the page server %s; the other images are in %s too", psAddr, c.imagesDir)
 			}
-			log.result("dumped task %d into %s (the tree %s): %d pages (%d zero pages left out), %d bytes of images, frozen for %v", pid, c.imagesDir, what, st.PagesWritten, st.ZeroPages, st.ImageBytes, st.FrozenFor)
+			log.result("dumped task %d into %s (the tree %s): %d pages (%d zero pages left out%s), %d bytes of images, frozen for %v", pid, c.imagesDir, what, st.PagesWritten, st.ZeroPages, inParentNote(st), st.ImageBytes, st.FrozenFor)
 			return nil
 		},
 	}
@@ -100,6 +102,7 @@ func dumpCmd() *cobra.Command {
 	c.refuse(cmd.Flags(), "link-remap", "--link-remap (link unlinked files back into the file system at dump) is not supported: ckpt saves unlinked files whole in the images; raise --ghost-limit for larger ones", true)
 	cmd.Flags().BoolVar(&pageServer, "page-server", false, "send the images to a ckpt page-server (--address, --port): the pages images go only there, the others are written in -D too")
 	ps.register(cmd, "address of the page server")
+	tf.register(cmd)
 	c.register(cmd.Flags())
 	cmd.Flags().IntVarP(&pid, "tree", "t", 0, "PID of the task to dump")
 	cmd.Flags().BoolVarP(&leaveRunning, "leave-running", "R", false, "let the task go on after the dump")

@@ -17,7 +17,7 @@ func restoreCmd() *cobra.Command {
 	var c commonFlags
 	var detach bool
 	var pidfile, cpuCap string
-	var tcpClose bool
+	var tcpClose, lazyPages bool
 	cmd := &cobra.Command{
 		Use:   "restore -D DIR",
 		Short: "Restore a dumped task; without -d, wait for it and exit with its status",
@@ -32,7 +32,7 @@ func restoreCmd() *cobra.Command {
 			}
 			defer log.close()
 			meter, endLine := log.progressLine("restore")
-			p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: c.imagesDir, ShellJob: c.shellJob, FileLocks: c.fileLocks, CPUCap: cpuCap, Logf: log.progress, TcpClose: tcpClose, Progress: meter})
+			p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: c.imagesDir, ShellJob: c.shellJob, FileLocks: c.fileLocks, CPUCap: cpuCap, Logf: log.progress, TcpClose: tcpClose, Progress: meter, LazyPages: lazyPages})
 			endLine()
 			if err != nil {
 				return log.fail(err)
@@ -67,6 +67,7 @@ func restoreCmd() *cobra.Command {
 	cmd.Flags().StringVar(&cpuCap, "cpu-cap", ckpt.CPUCapIns, "CPU check: ins refuses a dump from a CPU with instruction-set features this one lacks; fpu checks only the xsave state in use ("+strings.Join(ckpt.CPUCapValues, ", ")+")")
 	// CRIU's --timeout bounds the freeze at dump; a restore has none.
 	c.refuse(cmd.Flags(), "timeout", "--timeout is a dump option (how long to wait for the tree to stop); restore takes none", false)
+	cmd.Flags().BoolVar(&lazyPages, "lazy-pages", false, "leave private anonymous memory to the lazy-pages server (ckpt lazy-pages -D DIR, started first): the tree runs at once and its pages come in on first touch and in the background")
 	cmd.Flags().BoolVar(&tcpClose, "tcp-close", false, "restore the dumped established TCP connections closed")
 	cmd.Flags().Bool("tcp-established", false, "accepted as CRIU does; the images say which TCP connections were dumped with their state")
 	// CRIU wants --ext-unix-sk at restore too; here the images say which

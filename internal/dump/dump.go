@@ -61,6 +61,23 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Progress, if set, counts the bytes of memory copied of the total.
 	Progress *progress.Meter
+	// PreDump is CRIU's pre-dump: the memory of the tree is saved and
+	// the tree left running, with its writes tracked from then on, for
+	// a later dump with PrevImagesDir and TrackMem to save only what
+	// changed (track.go, predump.go).
+	PreDump bool
+	// PrevImagesDir is CRIU's --prev-images-dir: the images directory of
+	// the previous dump of a pre-copy chain, relative to ImagesDir or
+	// absolute. Pages unchanged since are left there (in_parent).
+	PrevImagesDir string
+	// TrackMem is CRIU's --track-mem: track the tree's writes, for a
+	// later dump with this one as PrevImagesDir.
+	TrackMem bool
+	// Notef, if set, receives notes the user should see (a pre-copy
+	// dump that had to save everything, and why).
+	Notef func(format string, args ...any)
+	// track is the write tracking of a pre-copy chain (track.go).
+	track *memTracker
 	// snapshot is CKPT_SNAPSHOT (snapshot.go), read by Dump.
 	snapshot snapshotMode
 	// PageServer, if set (host:port), is a `ckpt page-server` that
@@ -96,9 +113,12 @@ type Stats struct {
 	// a copy-on-write snapshot after the tree was released (snapshot.go).
 	Snapshots    int
 	PagesWritten uint64 // pages written to the pages image
-	ZeroPages    uint64 // pages left out because they map the zero page
-	PagesSpliced uint64 // of PagesWritten, those the task vmspliced into pipes (one copy)
-	ImageBytes   int64  // size of all image files written
+	// PagesInParent are pages a pre-copy dump left in the parent dump,
+	// unchanged since (pagemap entries in_parent).
+	PagesInParent uint64
+	ZeroPages     uint64 // pages left out because they map the zero page
+	PagesSpliced  uint64 // of PagesWritten, those the task vmspliced into pipes (one copy)
+	ImageBytes    int64  // size of all image files written
 	// For stats-dump (see model.DumpStats).
 	Freezing, Frozen  time.Duration // stopping the tree; from stopped to release
 	MemDump, MemWrite time.Duration // the memory dump; its page copies
@@ -134,6 +154,11 @@ func Dump(opts Options) (*Stats, error) {
 	if opts.pageServer != nil {
 		defer opts.pageServer.Abort()
 	}
+	// Pre-copy (predump.go): write tracking, and the previous dump's.
+	if err := opts.startTracking(); err != nil {
+		return nil, fmt.Errorf("dump: %w", err)
+	}
+	defer opts.track.close()
 	// Everything that can be checked without touching the tree is checked
 	// first, so most refusals never stop it (nor create the directory).
 	t, err := discover(&opts)
@@ -158,6 +183,9 @@ func Dump(opts Options) (*Stats, error) {
 	}
 	defer os.RemoveAll(stage)
 	t.stage = stage
+	if err := opts.writeParentLink(stage); err != nil {
+		return nil, fmt.Errorf("dump: %w", err)
+	}
 
 	tr := ptrace.NewTracer()
 	defer tr.Close()
@@ -183,6 +211,7 @@ func Dump(opts Options) (*Stats, error) {
 		}
 		return nil, fmt.Errorf("dump task %d: %w", opts.Pid, err)
 	}
+	opts.finishTracking(stats)
 	writeStats(&opts, stats)
 	return stats, nil
 }

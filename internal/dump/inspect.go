@@ -176,7 +176,7 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 	if err := attrs.InspectAll(pid); err != nil {
 		return nil, err
 	}
-	if err := inspectMemory(pid, o.GhostLimit); err != nil {
+	if err := inspectMemory(o, pid, o.GhostLimit); err != nil {
 		return nil, err
 	}
 	if err := t.inspectFiles(); err != nil {
@@ -198,13 +198,13 @@ func (o *Options) fdOptions() fd.Options {
 // inspectMemory refuses, before the freeze, a task with a memory area of
 // a kind the dump would refuse (the dump classifies the areas again
 // once the task is stopped: they may change meanwhile).
-func inspectMemory(pid int, ghostLimit int64) error {
+func inspectMemory(o *Options, pid int, ghostLimit int64) error {
 	areas, err := procfs.ReadSmaps(pid)
 	if err != nil {
 		return err
 	}
 	for _, se := range areas {
-		k, err := vma.Classify(pid, se)
+		k, err := vma.Classify(pid, o.withoutTracking(pid, se))
 		if err != nil {
 			return err
 		}

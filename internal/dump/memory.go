@@ -76,6 +76,11 @@ func vmaProt(v procfs.VMA) uint32 {
 func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTable, stats *Stats) ([]*vmaimg.VmaEntry, error) {
 	defer since(&stats.MemDump)()
 	pid := t.pid
+	// Pre-copy: what was written since the previous dump (track.go).
+	trk, err := t.trackWrites(vmas)
+	if err != nil {
+		return nil, err
+	}
 	pmf, err := procfs.OpenPagemap(pid)
 	if err != nil {
 		return nil, err
@@ -110,7 +115,7 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 	rings := map[procfs.VMA]uint32{} // AIO rings and their tails
 	for _, se := range vmas {
 		v := se.VMA
-		kind, err := vma.Classify(pid, se)
+		kind, err := vma.Classify(pid, t.opts.withoutTracking(pid, se))
 		if err != nil {
 			return nil, err
 		}
@@ -247,7 +252,10 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 			if err := ns.CheckShmAttach(pid, v); err != nil {
 				return nil, err
 			}
-			status |= image.VMAAreaSysVIPC
+			// As CRIU marks it (criu/proc_parse.c): shared anonymous
+			// memory too, which CRIU needs to attach it again.
+			status |= image.VMAAreaSysVIPC | image.VMAAnonShared
+			flags |= unix.MAP_ANONYMOUS
 			e.Shmid = proto.Uint64(v.Inode)
 		default:
 			return nil, fmt.Errorf("vma %#x-%#x: kind %s has no dump", v.Start, v.End, kind.Name)
@@ -263,8 +271,12 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 		}
 		// The vDSO is read while frozen too: the injected code is
 		// written over its first bytes, in a snapshot as well.
-		areas = append(areas, &scanArea{v: v, anonOnly: anonOnly, wholeVMA: wholeVMA,
-			frozen: frozenOnly || wholeVMA, anon: se.Anonymous})
+		a := &scanArea{v: v, anonOnly: anonOnly, wholeVMA: wholeVMA,
+			frozen: frozenOnly || wholeVMA, anon: se.Anonymous}
+		if trk != nil && kind.Class == vma.AnonPrivate {
+			a.clean = trk.clean
+		}
+		areas = append(areas, a)
 	}
 	l := &laterPages{p: p, pages: pages, areas: areas, code: code, codePage: codePage}
 	if code != 0 {
@@ -304,7 +316,12 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 		return nil, err
 	}
 	defer t.startCopy(f, runs, stats)()
-	if err := t.copyRuns(runs, code, mem, f, stats); err != nil {
+	copyRuns := func() error { return t.copyRuns(runs, code, mem, f, stats) }
+	if trk != nil && sparseRuns(runs) {
+		// The pages written since the previous dump (track.go).
+		copyRuns = func() error { return t.copySparse(runs, mem, f) }
+	}
+	if err := copyRuns(); err != nil {
 		return nil, fmt.Errorf("dump memory: %w", err)
 	}
 	if err := aioRingsSettled(pid, mem, rings); err != nil {
@@ -361,7 +378,10 @@ type scanArea struct {
 	anon                       uint64 // smaps' Anonymous: an estimate of what is saved
 	scanned                    bool
 	runs                       []pageRun
-	entries                    [][2]uint64 // pagemap entries: first page, number of pages
+	entries                    [][3]uint64 // pagemap entries: first page, number of pages, 1 if in the parent
+	// clean are pages a pre-copy dump leaves in the parent dump
+	// (track.go), sorted; nil for none.
+	clean []model.PageRange
 }
 
 // scan finds the pages of a to save in the pagemap pmf: present (or
@@ -376,7 +396,7 @@ func (l *laterPages) scan(a *scanArea, pmf *os.File, stats *Stats) error {
 	stats.PagesScanned += uint64(len(pm))
 	zp := zeroPages()
 	keep := func(p procfs.PagemapEntry) bool {
-		if a.wholeVMA || p.Swapped() {
+		if a.wholeVMA || p.Swapped() && !pteMarker(p) {
 			return true
 		}
 		if !p.Present() {
@@ -406,22 +426,34 @@ func (l *laterPages) scan(a *scanArea, pmf *os.File, stats *Stats) error {
 		for j < len(pm) && keep(pm[j]) {
 			j++
 		}
-		start := v.Start + uint64(i)*x86.PageSize
-		n := uint64(j - i)
-		a.entries = append(a.entries, [2]uint64{start, n})
-		stats.PagesWritten += n
-		end := start + n*x86.PageSize
-		if cp := l.codePage; l.code != 0 && start <= cp && cp < end {
-			a.runs = appendRun(a.runs, pageRun{addr: start, size: cp - start, viaMem: viaMem, frozen: a.frozen})
-			a.runs = append(a.runs, pageRun{addr: cp, size: x86.PageSize, data: l.codeData})
-			a.runs = appendRun(a.runs, pageRun{addr: cp + x86.PageSize, size: end - cp - x86.PageSize, viaMem: viaMem, frozen: a.frozen})
-		} else {
-			a.runs = append(a.runs, pageRun{addr: start, size: end - start, viaMem: viaMem, frozen: a.frozen})
-		}
+		first := v.Start + uint64(i)*x86.PageSize
+		splitClean(a.clean, first, uint64(j-i), l.codePage, func(start, n uint64, inParent bool) {
+			if inParent {
+				a.entries = append(a.entries, [3]uint64{start, n, 1})
+				stats.PagesInParent += n
+				return
+			}
+			l.keepRun(a, start, n, viaMem, stats)
+		})
 		i = j
 	}
 	a.scanned = true
 	return nil
+}
+
+// keepRun records that the n pages from start of a go into the pages
+// image, and the runs they are copied in.
+func (l *laterPages) keepRun(a *scanArea, start, n uint64, viaMem bool, stats *Stats) {
+	a.entries = append(a.entries, [3]uint64{start, n, 0})
+	stats.PagesWritten += n
+	end := start + n*x86.PageSize
+	if cp := l.codePage; l.code != 0 && start <= cp && cp < end {
+		a.runs = appendRun(a.runs, pageRun{addr: start, size: cp - start, viaMem: viaMem, frozen: a.frozen})
+		a.runs = append(a.runs, pageRun{addr: cp, size: x86.PageSize, data: l.codeData})
+		a.runs = appendRun(a.runs, pageRun{addr: cp + x86.PageSize, size: end - cp - x86.PageSize, viaMem: viaMem, frozen: a.frozen})
+	} else {
+		a.runs = append(a.runs, pageRun{addr: start, size: end - start, viaMem: viaMem, frozen: a.frozen})
+	}
 }
 
 // assemble scans, in pmf, the areas not scanned yet, records the pagemap
@@ -436,6 +468,10 @@ func (l *laterPages) assemble(pmf *os.File, stats *Stats) ([]pageRun, error) {
 			}
 		}
 		for _, e := range a.entries {
+			if e[2] == 1 {
+				l.pages.AddParent(e[0], e[1])
+				continue
+			}
 			l.pages.Add(e[0], e[1])
 		}
 		runs = append(runs, a.runs...)

@@ -161,6 +161,11 @@ func (o *Options) dialPageServer() error {
 	if o.PageServer == "" {
 		return nil
 	}
+	if o.PreDump || o.PrevImagesDir != "" || o.TrackMem {
+		// A pre-copy chain links to its parent's directory, which
+		// would have to be on the server too.
+		return fmt.Errorf("a page server with pre-copy (pre-dump, --prev-images-dir, --track-mem) is not supported yet: dump into a local directory")
+	}
 	c, err := pageserver.Dial(o.PageServer, 10*time.Second)
 	if err != nil {
 		return fmt.Errorf("%w: is `ckpt page-server` listening there?", err)

@@ -61,7 +61,7 @@ func writeStats(o *Options, st *Stats) {
 	}
 	err := model.WriteDumpStats(o.ImagesDir, model.DumpStats{
 		Freezing: st.Freezing, Frozen: st.Frozen, MemDump: st.MemDump, MemWrite: st.MemWrite,
-		PagesScanned: st.PagesScanned, PagesWritten: st.PagesWritten,
+		PagesScanned: st.PagesScanned, PagesWritten: st.PagesWritten, PagesSkippedParent: st.PagesInParent,
 	})
 	if err != nil {
 		o.logf("dump %d: statistics not written: %v", o.Pid, err)

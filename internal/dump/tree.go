@@ -375,7 +375,7 @@ func (tr *tree) dumpAll() (*Stats, error) {
 		ImgVersion:  proto.Uint32(image.ImgVersion),
 		FdinfoPerId: proto.Bool(true),
 		RootIds:     model.RootIDs(len(tr.tasks), tr.tasks[0].ns),
-		NsPerId:     proto.Bool(false),
+		NsPerId:     proto.Bool(true), // namespace images are named by namespace id, as CRIU names them
 		Lsmtype:     inventory.Lsmtype_NO_LSM.Enum(),
 		DumpUptime:  proto.Uint64(uptime),
 	}

@@ -20,6 +20,10 @@
 //	                      to prove that the undo of a run leaves every
 //	                      dumped task as it was and nothing of a failed
 //	                      restore behind (the steps are listed in Steps)
+//	lazy-slow             (for `ckpt lazy-pages`) push pages in the
+//	                      background at a crawl, about 32 MiB/s, so that
+//	                      a lazily restored program runs while most of
+//	                      its pages are missing
 //
 // A name not in this list is refused by Check, so that a typo does not
 // pass for a test of a path that was never taken.
@@ -48,6 +52,11 @@ const (
 	PanicAt = "panic-at"
 	// NoSockBPF makes package sockbpf fail as on a kernel without BTF.
 	NoSockBPF = "no-sockbpf"
+	// NoPagemapScan makes the write-tracking probe (kerndat.MemTracking)
+	// fail as on a kernel without PAGEMAP_SCAN (before Linux 6.7).
+	NoPagemapScan = "no-pagemap-scan"
+	// LazySlow slows the lazy-pages server's background push.
+	LazySlow = "lazy-slow"
 )
 
 // The steps of panic-at. Each is named where it is checked, once per run
@@ -80,7 +89,7 @@ var Steps = []string{DumpFrozen, DumpInjecting, DumpMemory, RestoreHelper, Resto
 	RestoreLeaders, RestoreMemberLeaders}
 
 // known maps each fault to whether it takes a value.
-var known = map[string]bool{VDSOTrampolines: false, VDSODrop: true, ClocksBehind: true, PanicAt: true, NoSockBPF: false}
+var known = map[string]bool{VDSOTrampolines: false, VDSODrop: true, ClocksBehind: true, PanicAt: true, NoSockBPF: false, LazySlow: false, NoPagemapScan: false}
 
 // items returns the entries of CKPT_FAULT as name, value, hasValue.
 func items() [][3]string {
@@ -108,7 +117,7 @@ func Check() error {
 		takes, ok := known[it[0]]
 		switch {
 		case !ok:
-			return fmt.Errorf("%s: unknown fault %q (known: %s, %s=NAME, %s=DURATION, %s=STEP, %s)", Env, it[0], VDSOTrampolines, VDSODrop, ClocksBehind, PanicAt, NoSockBPF)
+			return fmt.Errorf("%s: unknown fault %q (known: %s, %s=NAME, %s=DURATION, %s=STEP, %s, %s)", Env, it[0], VDSOTrampolines, VDSODrop, ClocksBehind, PanicAt, NoSockBPF, LazySlow)
 		case takes && it[2] == "":
 			return fmt.Errorf("%s: fault %s needs a value (%s=...)", Env, it[0], it[0])
 		case !takes && it[2] != "":

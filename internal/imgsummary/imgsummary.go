@@ -303,10 +303,10 @@ func (s *summary) vmaKind(status uint32, shmid uint64) string {
 			return "memfd " + s.memfdName(f.GetMemfd().GetInodeId())
 		}
 		return fmt.Sprintf("file id %d (not in files.img)", shmid)
+	case status&image.VMAAreaSysVIPC != 0: // CRIU marks it VMA_ANON_SHARED too
+		return fmt.Sprintf("SysV shared memory %d", shmid)
 	case status&(image.VMAAnonPrivate|image.VMAAnonShared) != 0:
 		return "anon"
-	case status&image.VMAAreaSysVIPC != 0:
-		return fmt.Sprintf("SysV shared memory %d", shmid)
 	case status&image.VMAAreaAIORing != 0:
 		return "AIO ring"
 	}
@@ -316,12 +316,20 @@ func (s *summary) vmaKind(status uint32, shmid uint64) string {
 func (s *summary) printMemory(w io.Writer, t *task) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	vmas := t.MM.GetVmas()
-	var inPagemap uint64
+	var inPagemap, inParent uint64
 	for _, e := range t.Pagemap {
+		if model.InParent(e) {
+			inParent += model.EntryPages(e) // no bytes in this pages image
+			continue
+		}
 		inPagemap += model.EntryPages(e)
 	}
 	p("  memory: %d vmas, %d pages (%s) in pagemap-%d.img, pages-%d.img\n",
 		len(vmas), inPagemap, bytesStr(int64(inPagemap*x86.PageSize)), t.Pstree.GetPid(), t.PagesID)
+	if inParent > 0 {
+		parent, _ := model.ParentDir(s.dir)
+		p("  pre-copy: %d more pages (%s) left in the parent dump %s (in_parent)\n", inParent, bytesStr(int64(inParent*x86.PageSize)), parent)
+	}
 	pagesName := image.PagesName(t.PagesID)
 	if fi, err := os.Stat(filepath.Join(s.dir, pagesName)); err != nil {
 		p("  warning: %v\n", err)

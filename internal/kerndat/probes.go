@@ -65,7 +65,7 @@ func runAll() []Result {
 	tr := ptrace.NewTracer()
 	defer tr.Close()
 	rs = append(rs, probeLive(tr)...)
-	rs = append(rs, probeMMMap(), k.probeClone3(), probeTimeNS(), probeCPU(), probeSockBPF())
+	rs = append(rs, probeMMMap(), k.probeClone3(), probeTimeNS(), probeCPU(), probeSockBPF(), probeMemTrack())
 	vdso64, _ := probeVDSO(tr, false)
 	rs = append(rs, vdso64)
 	ia32 := probeIA32()

@@ -48,6 +48,40 @@ import (
 //     task in its own namespace of a kind ckpt does not restore
 //     (network, user, cgroup, time), and what else only CRIU restores
 //     (criuRefusal).
+//   - inventory.img says ns_per_id: the namespace images (utsns-ID.img,
+//     ipcns-*-ID.img, mountpoints-ID.img) are named by namespace id, as
+//     CRIU names them (CRIU 3.17 looks for utsns-PID.img without it).
+//   - A reg_file_entry has a size only for a regular file not open
+//     O_WRONLY|O_APPEND, as CRIU writes it: CRIU checks a recorded size
+//     at restore, and a directory's (the cwd's) changes (fd.RegEntry).
+//   - An inet_sk_entry always has dst_addr, zeros of the family's length
+//     when unconnected (CRIU refuses one without); ip_opts' ttl, which
+//     CRIU does not write, is set at restore only when the image has it.
+//   - A timerfd that fired and was not read since (fdinfo shows no time
+//     left) is written with one interval left, as ckpt restores it: CRIU
+//     arms a timerfd with the image's values as they are.
+//   - A pty's termios_entry c_cc holds the characters four to a 32-bit
+//     word, little-endian, in 19 words (CRIU copies libc's c_cc bytes
+//     into the words); both ends have termios, termios_locked and
+//     winsize, which CRIU requires of a master. A pty end's tty-info id
+//     is CRIU's (2N for pair N's slave, 2N+1 for its master; CRIU
+//     silently refuses larger ones), and each tty file has its path in a
+//     regular-file entry of its own (regf_id), which CRIU requires.
+//   - An established TCP connection's cork and nodelay are also in
+//     tcp_stream_entry, where CRIU 3.17 reads them (later CRIU reads
+//     inet_sk_entry's tcp_opts); Load takes them from there when a dump
+//     has no tcp_opts.
+//   - A SysV shm mapping is VMA_AREA_SYSVIPC|VMA_ANON_SHARED with
+//     MAP_ANONYMOUS, as CRIU marks it (CRIU does not attach it again
+//     otherwise).
+//   - ipcns-var leaves out a *_next_id of -1 (the initial value), as CRIU
+//     does: CRIU writes a present one as unsigned, which the kernel
+//     refuses.
+//   - Load reads the forms of CRIU's images that ckpt does not write:
+//     ghost files with the contents raw to the end of the image (no
+//     size) or in chunks (readGhost), a SysV shm segment in_pagemaps
+//     (pagemap-shmem-IPCID.img), and an empty memfd without a
+//     pagemap-shmem image.
 //   - Anonymous hugetlb memory (MAP_HUGETLB) is an anonymous area whose
 //     vma_entry.flags carry MAP_HUGETLB (CRIU sets it from VmFlags "ht")
 //     and the page size's MAP_HUGE_* bits (CRIU's MAP_HUGETLB_2MB, ...);
@@ -71,9 +105,19 @@ import (
 //     TLS in the GDT entries only. ckpt's restore takes the base from
 //     the GDT entry a selector names (x86.TLSSelectorBase), so both work.
 //   - Images CRIU writes that ckpt does not: stats-dump.img, cgroup.img
-//     (tc.cg_set), the namespace images (utsns, ipcns, mntns, netns:
-//     ckpt refuses a task in a namespace other than its own), seccomp,
-//     tmpfs and ghost files. CRIU restores without them.
+//     (tc.cg_set), the images of the namespaces ckpt does not restore
+//     (netns, userns, ...: ckpt refuses a task in one of its own),
+//     seccomp and tmpfs. CRIU restores without them.
+//   - A SysV shm segment's contents follow its entry in ipcns-shm-ID.img
+//     (CRIU 3.17 reads that form; it writes them in_pagemaps).
+//   - Bytes queued for a pty end that no file opens (typed on a locked
+//     pair's master) are in that end's tty_info_entry, field
+//     TtyInfoDataField, which CRIU's schema lacks: CRIU refuses a
+//     tty-data.img entry of an end with no file, and dumps no such bytes
+//     itself.
+//   - Inherited terminals (a shell job's) have tty-info ids from
+//     0x40000000 on, apart from the pty ends' (CRIU gives external ttys
+//     other ids, and restores them only with --inherit-fd anyway).
 //   - POSIX message queues, which CRIU does not dump: ckpt writes each
 //     open file of one as an EXT entry of files.img (CRIU's type for
 //     files a plugin restores: CRIU refuses the dump for want of the
@@ -97,9 +141,13 @@ import (
 //     "TCP": the name is the one difference a program can see
 //     (getsockopt SOL_MPTCP fails the same way on both;
 //     internal/kinds/fd/tcprepair.go, mptcpEstablished).
-//   - CRIU on a kernel with hugetlb memfds writes a shared MAP_HUGETLB
-//     area as a memfd area (VMA_AREA_MEMFD, memfd hugetlb_flag), which
-//     ckpt's restore refuses by name (hugetlb memfds are not restored).
+//   - A memfd of huge pages (MFD_HUGETLB) has CRIU's
+//     memfd_inode_entry.hugetlb_flag (MFD_HUGETLB and the MFD_HUGE_*
+//     size bits); its shared mappings are memfd areas as any memfd's.
+//     CRIU on a kernel with hugetlb memfds writes a shared anonymous
+//     MAP_HUGETLB area as such a memfd area with MAP_HUGETLB in its
+//     vma flags, which ckpt's restore still refuses by name (not tried
+//     with a CRIU dump yet).
 //   - Socket state CRIU's images have no field for is kept in fields of
 //     ckpt's own (sockext.go), which CRIU skips: a netlink socket's
 //     SOCK_DGRAM type (CRIU makes every netlink socket SOCK_RAW) and a

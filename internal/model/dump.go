@@ -227,6 +227,9 @@ type Process struct {
 	// Refused says why this process cannot be restored on this machine
 	// (its executable is gone, an x32 program, ...); nil if it can.
 	Refused error
+	// FromParents are the pages of the in_parent entries of Pagemap,
+	// found in the parent dumps of a pre-copy chain (parent.go) at Load.
+	FromParents []ParentRun
 }
 
 // VPid is the process's PID in its own PID namespace: getpid() in it.

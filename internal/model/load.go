@@ -14,7 +14,6 @@ import (
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	filelock "github.com/checkpoint-restore/go-criu/v8/crit/images/file-lock"
 	fsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/fs"
-	ghostfile "github.com/checkpoint-restore/go-criu/v8/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/inventory"
 	ipcvar "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-var"
 	memfdimg "github.com/checkpoint-restore/go-criu/v8/crit/images/memfd"
@@ -91,6 +90,11 @@ func Load(dir string) (*Dump, error) {
 		}
 		for _, e := range ents {
 			d.TtyData[e.GetTtyId()] = e.GetData()
+		}
+	}
+	for id, ti := range d.TtyInfos {
+		if b := ttyInfoData(ti); b != nil && d.TtyData[id] == nil {
+			d.TtyData[id] = b // an end no file opens (ttydata.go)
 		}
 	}
 	if d.exists(image.FileLocksName()) {
@@ -327,6 +331,11 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	if p.PagesID, p.Pagemap, err = d.readPagemap(image.PagemapName(p.Pid)); err != nil {
 		return nil, err
 	}
+	// Pages left in the parent dumps of a pre-copy chain: a broken chain
+	// refuses the restore before it begins.
+	if p.FromParents, err = p.ParentRuns(); err != nil && p.Refused == nil {
+		p.Refused = err
+	}
 	filesID := p.FilesID()
 	if p.Fds, err = image.ReadAll(d.Dir, image.FdinfoName(filesID), image.MagicFdinfo, func() *fdinfo.FdinfoEntry { return &fdinfo.FdinfoEntry{} }); err != nil {
 		return nil, err
@@ -409,24 +418,14 @@ func (d *Dump) loadGhosts() error {
 		}
 		gid := r.GetRemapId()
 		if _, ok := d.Ghosts[gid]; !ok {
-			ents, data, err := image.ReadWithData(d.Dir, image.GhostFileName(gid), image.MagicGhostFile,
-				func() *ghostfile.GhostFileEntry { return &ghostfile.GhostFileEntry{} },
-				func(e *ghostfile.GhostFileEntry) int {
-					if e.GetChunks() || e.Size == nil || e.GetSize() > 1<<40 {
-						return -1
-					}
-					return int(e.GetSize())
-				})
+			g, err := readGhost(d.Dir, gid)
 			if err != nil {
 				return err
-			}
-			if len(ents) != 1 {
-				return fmt.Errorf("image %s: %w: %d entries, want 1 (chunked ghost files are not read by ckpt)", image.GhostFileName(gid), image.ErrCorrupt, len(ents))
 			}
 			if d.Ghosts == nil {
 				d.Ghosts = map[uint32]*Ghost{}
 			}
-			d.Ghosts[gid] = &Ghost{Entry: ents[0], Data: data[0]}
+			d.Ghosts[gid] = g
 		}
 		d.SetRemap(r.GetOrigId(), gid)
 	}
@@ -506,6 +505,10 @@ func (d *Dump) loadTcpStreams() error {
 		}
 		in := int(e.GetInqLen())
 		d.TcpStreams[isk.GetIno()] = &TcpStream{Entry: e, In: data[0][:in], Out: data[0][in:]}
+		if isk.TcpOpts == nil && (e.Cork != nil || e.Nodelay != nil) {
+			// A CRIU 3.17 dump keeps them in the stream's entry only.
+			isk.TcpOpts = &tcpstream.TcpOptsEntry{Cork: e.Cork, Nodelay: e.Nodelay}
+		}
 	}
 	return nil
 }

@@ -236,7 +236,9 @@ func (d *Dump) CheckPages() error {
 			return err
 		}
 		for _, v := range p.MM.GetVmas() {
-			if v.GetStatus()&image.VMAAnonShared != 0 {
+			// A SysV segment's contents are with its IPC namespace
+			// (sysvipc.go), even where CRIU saved them in pagemaps.
+			if v.GetStatus()&image.VMAAnonShared != 0 && v.GetStatus()&image.VMAAreaSysVIPC == 0 {
 				shmem[v.GetShmid()] = true
 			}
 		}

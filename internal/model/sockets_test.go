@@ -42,7 +42,8 @@ func TestInetImages(t *testing.T) {
 	d.SkQueues = map[uint32][][]byte{udp: {[]byte("one"), []byte("two")}}
 	d.SkAddrs = map[uint32][][]byte{udp: {from, from}}
 	e := &tcpstream.TcpStreamEntry{InqLen: proto.Uint32(3), InqSeq: proto.Uint32(100), OutqLen: proto.Uint32(4), OutqSeq: proto.Uint32(200),
-		OptMask: proto.Uint32(7), SndWscale: proto.Uint32(7), MssClamp: proto.Uint32(65495), UnsqLen: proto.Uint32(1)}
+		OptMask: proto.Uint32(7), SndWscale: proto.Uint32(7), MssClamp: proto.Uint32(65495), UnsqLen: proto.Uint32(1),
+		Nodelay: proto.Bool(true)} // where CRIU 3.17 keeps it, with no tcp_opts in the socket's entry
 	d.TcpStreams = map[uint32]*TcpStream{701: {Entry: e, In: []byte("abc"), Out: []byte("wxyz")}}
 	if err := d.Write(dir); err != nil {
 		t.Fatal(err)
@@ -57,6 +58,11 @@ func TestInetImages(t *testing.T) {
 	ts := back.TcpStreams[701]
 	if ts == nil || string(ts.In) != "abc" || string(ts.Out) != "wxyz" || ts.Entry.GetOutqSeq() != 200 || ts.Entry.GetUnsqLen() != 1 {
 		t.Errorf("tcp stream %+v", ts)
+	}
+	for _, f := range back.Files {
+		if f.GetIsk().GetIno() == 701 && !f.GetIsk().GetTcpOpts().GetNodelay() {
+			t.Errorf("the stream's nodelay is not the socket's: tcp_opts %v", f.GetIsk().GetTcpOpts())
+		}
 	}
 	e.UnsqLen = proto.Uint32(9)
 	if err := d.Dir.WriteWithData(image.TcpStreamName(701), image.MagicTcpStream, []proto.Message{e}, [][]byte{[]byte("abcwxyz")}); err != nil {

@@ -41,6 +41,9 @@ type DumpStats struct {
 	PagesScanned uint64
 	// PagesWritten are the pages written to the pages images.
 	PagesWritten uint64
+	// PagesSkippedParent are the pages a pre-copy dump left in its
+	// parent dump (in_parent), unchanged since.
+	PagesSkippedParent uint64
 }
 
 // RestoreStats are the measurements of one restore, as stats-restore
@@ -78,9 +81,8 @@ func (s DumpStats) Entry() *stats.StatsEntry {
 		MemdumpTime:  usec(s.MemDump),
 		MemwriteTime: usec(s.MemWrite),
 		PagesScanned: proto.Uint64(s.PagesScanned),
-		// Required: ckpt writes no incremental dumps, so no page is
-		// left to a parent image, and no page is lazy.
-		PagesSkippedParent: proto.Uint64(0),
+		// Required: no page is lazy.
+		PagesSkippedParent: proto.Uint64(s.PagesSkippedParent),
 		PagesWritten:       proto.Uint64(s.PagesWritten),
 		PagesLazy:          proto.Uint64(0),
 	}}

@@ -70,6 +70,7 @@ func (d *Dump) writeSysV(id uint32, s *SysV) error {
 	var data [][]byte
 	for _, o := range s.Shm {
 		o.Entry.Size = proto.Uint64(uint64(len(o.Data)))
+		o.Entry.InPagemaps = nil // ckpt writes the contents after the entry
 		msgs = append(msgs, o.Entry)
 		data = append(data, pad(append([]byte(nil), o.Data...), 4))
 	}
@@ -112,19 +113,35 @@ func (d *Dump) loadSysV(id uint32) (*SysV, error) {
 	shm, data, err := image.ReadWithData(d.Dir, image.IpcShmName(id), image.MagicIpcShm,
 		func() *ipcshm.IpcShmEntry { return &ipcshm.IpcShmEntry{} },
 		func(e *ipcshm.IpcShmEntry) int {
-			if e.GetInPagemaps() || e.GetSize() > 1<<40 {
+			if e.GetSize() > 1<<40 {
 				return -1
+			}
+			if e.GetInPagemaps() {
+				return 0
 			}
 			return padded(int(e.GetSize()), 4)
 		})
 	if err != nil {
-		return nil, fmt.Errorf("%w (a segment saved in pagemaps is not read by ckpt)", err)
+		return nil, err
 	}
 	for i, e := range shm {
 		if e.Desc == nil {
 			return nil, fmt.Errorf("%s: entry %d: %w: no ipc_desc_entry", image.IpcShmName(id), i, image.ErrCorrupt)
 		}
-		s.Shm = append(s.Shm, SysVShm{Entry: e, Data: data[i][:e.GetSize()]})
+		b := data[i]
+		if e.GetInPagemaps() {
+			// CRIU keeps a segment's contents as it keeps shared
+			// memory's, in pagemap-shmem-SHMID.img and a pages image,
+			// under the segment's IPC id (criu/ipc_ns.c,
+			// dump_ipc_shm_pages), leaving out pages never touched.
+			if b, err = d.ShmemContent(uint64(e.Desc.GetId())); err != nil {
+				return nil, fmt.Errorf("%s: segment %d: %w", image.IpcShmName(id), e.Desc.GetId(), err)
+			}
+			if uint64(len(b)) < e.GetSize() {
+				b = append(b, make([]byte, e.GetSize()-uint64(len(b)))...)
+			}
+		}
+		s.Shm = append(s.Shm, SysVShm{Entry: e, Data: b[:e.GetSize()]})
 	}
 	sem, data, err := image.ReadWithData(d.Dir, image.IpcSemName(id), image.MagicIpcSem,
 		func() *ipcsem.IpcSemEntry { return &ipcsem.IpcSemEntry{} },

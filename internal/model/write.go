@@ -75,29 +75,30 @@ func (d *Dump) Write(dir string) error {
 			return err
 		}
 	}
-	if len(d.TtyInfos) > 0 {
-		ids := make([]uint32, 0, len(d.TtyInfos))
-		for id := range d.TtyInfos {
+	ttyData, ttyInfos := d.splitTtyData()
+	if len(ttyInfos) > 0 {
+		ids := make([]uint32, 0, len(ttyInfos))
+		for id := range ttyInfos {
 			ids = append(ids, id)
 		}
 		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 		msgs := make([]proto.Message, len(ids))
 		for i, id := range ids {
-			msgs[i] = d.TtyInfos[id]
+			msgs[i] = ttyInfos[id]
 		}
 		if err := d.Dir.Write(image.TtyInfoName(), image.MagicTtyInfo, msgs...); err != nil {
 			return err
 		}
 	}
-	if len(d.TtyData) > 0 {
-		ids := make([]uint32, 0, len(d.TtyData))
-		for id := range d.TtyData {
+	if len(ttyData) > 0 {
+		ids := make([]uint32, 0, len(ttyData))
+		for id := range ttyData {
 			ids = append(ids, id)
 		}
 		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 		msgs := make([]proto.Message, len(ids))
 		for i, id := range ids {
-			msgs[i] = &tty.TtyDataEntry{TtyId: proto.Uint32(id), Data: d.TtyData[id]}
+			msgs[i] = &tty.TtyDataEntry{TtyId: proto.Uint32(id), Data: ttyData[id]}
 		}
 		if err := d.Dir.Write(image.TtyDataName(), image.MagicTtyData, msgs...); err != nil {
 			return err

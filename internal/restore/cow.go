@@ -44,13 +44,7 @@ func (r *restorer) inheritedVMAs(cur []procfs.VMA) ([]span, error) {
 	var keep []span
 	for _, v := range r.im.MM.GetVmas() {
 		s := span{v.GetStart(), v.GetEnd()}
-		w := pv[[2]uint64{s.start, s.end}]
-		if w == nil || !inheritable(v) || !inheritable(w) ||
-			v.GetStatus() != w.GetStatus() || v.GetProt() != w.GetProt() || v.GetFlags() != w.GetFlags() ||
-			v.GetPgoff() != w.GetPgoff() || v.GetMadv() != w.GetMadv() || v.GetFdflags() != w.GetFdflags() {
-			continue
-		}
-		if v.GetStatus()&image.VMAFilePrivate != 0 && !sameFile(r.im.Tree, v.GetShmid(), w.GetShmid()) {
+		if w := pv[[2]uint64{s.start, s.end}]; w == nil || !inherits(r.im.Tree, v, w) {
 			continue
 		}
 		if !covered(s, cur) {
@@ -59,6 +53,17 @@ func (r *restorer) inheritedVMAs(cur []procfs.VMA) ([]span, error) {
 		keep = append(keep, s)
 	}
 	return keep, nil
+}
+
+// inherits tells whether a child whose dumped VMA is v keeps the VMA w of
+// its parent, at the same place, as fork gave it.
+func inherits(d *model.Dump, v, w *vma.VmaEntry) bool {
+	if !inheritable(v) || !inheritable(w) ||
+		v.GetStatus() != w.GetStatus() || v.GetProt() != w.GetProt() || v.GetFlags() != w.GetFlags() ||
+		v.GetPgoff() != w.GetPgoff() || v.GetMadv() != w.GetMadv() || v.GetFdflags() != w.GetFdflags() {
+		return false
+	}
+	return v.GetStatus()&image.VMAFilePrivate == 0 || sameFile(d, v.GetShmid(), w.GetShmid())
 }
 
 // sameFile tells whether files a and b of the dump are one file: the

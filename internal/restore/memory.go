@@ -207,7 +207,10 @@ func (r *restorer) fillPages() error {
 	fill := r.newPageFiller(pf)
 	var own []span
 	var shared, total uint64
-	end, err := r.im.PageRuns(func(run model.PageRun) error {
+	// One run of pages at off in the pages image pf; runs left in the
+	// parent dumps of a pre-copy chain come the same way from theirs
+	// (parentpages.go).
+	doRun := func(run model.PageRun, pf *os.File, fill *pageFiller) error {
 		addr, n, off := run.Vaddr, run.NrPages, run.Off
 		size := n * x86.PageSize
 		if inSpans(span{addr, addr + size}, vdsoRanges) {
@@ -256,7 +259,14 @@ func (r *restorer) fillPages() error {
 			size -= c
 		}
 		return nil
-	})
+	}
+	// The pages left in parent dumps first: one read of a parent's may
+	// cover pages of this dump's own, written over them next.
+	err = r.fillFromParents(doRun)
+	var end int64
+	if err == nil {
+		end, err = r.im.PageRuns(r.skipLazy(func(run model.PageRun) error { return doRun(run, pf, fill) }))
+	}
 	if err == nil {
 		err = fill.flush()
 	}

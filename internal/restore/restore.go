@@ -23,6 +23,7 @@ import (
 	"github.com/ckpt/ckpt/internal/kinds/fd"
 	"github.com/ckpt/ckpt/internal/kinds/ns"
 	attrs "github.com/ckpt/ckpt/internal/kinds/task"
+	"github.com/ckpt/ckpt/internal/lazypages"
 	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/progress"
@@ -54,8 +55,13 @@ type Options struct {
 	// Progress, if set, counts the bytes of memory put in place of the
 	// total.
 	Progress *progress.Meter
+	// LazyPages is CRIU's --lazy-pages: private anonymous memory is left
+	// to a lazy-pages server (`ckpt lazy-pages`) that must listen in
+	// ImagesDir already (see lazy.go).
+	LazyPages bool
 
 	stats *runStats // measured for stats-restore
+	lazy  *lazypages.Client
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -98,6 +104,9 @@ func Restore(opts Options) (*Process, error) {
 	for _, im := range all {
 		if im.Refused != nil {
 			return nil, fmt.Errorf("restore task %d: %w", im.Pid, im.Refused)
+		}
+		if opts.LazyPages && len(im.FromParents) > 0 {
+			return nil, fmt.Errorf("restore task %d: --lazy-pages of a pre-copy dump (pages left in its parent dumps) is not supported yet: restore it without --lazy-pages", im.Pid)
 		}
 	}
 	if err := checkCPU(d.CPU, opts.CPUCap); err != nil {
@@ -160,6 +169,10 @@ func Restore(opts Options) (*Process, error) {
 		byPid[im.Pid] = rs[i]
 	}
 	rs[0].timens = tno
+	endLazy, err := opts.dialLazy()
+	if err != nil {
+		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
+	}
 	tr := ptrace.NewTracer()
 	defer tr.Close()
 	// Every process the restore creates pushes its kill on u, which Run
@@ -175,6 +188,9 @@ func Restore(opts Options) (*Process, error) {
 		}
 		return restoreTree(rs, byPid)
 	})
+	if lerr := endLazy(err == nil); lerr != nil && err == nil {
+		err = lerr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
 	}
@@ -394,6 +410,10 @@ type restorer struct {
 	maxFd int
 	// scratch is the address of the pages used for code and data.
 	scratch uint64
+	// lazy are the areas left to the lazy-pages server, lazyPages the
+	// pages of the images in them (lazy.go).
+	lazy      []span
+	lazyPages uint64
 	// pidnsInit is, for a process whose next children go into another
 	// PID namespace than its own, the PID of that namespace's init as
 	// the process sees it, -1 if it has none (see childrenPidNS); else 0.
@@ -432,6 +452,7 @@ func (r *restorer) rebuildMemory() error {
 		{"map memory", r.mapVMAs},
 		{"fill pages", r.fillPages},
 		{"finish hugetlb areas and AIO rings", r.finishSpecialMemory},
+		{"register lazy memory", r.registerLazy},
 	})
 }
 

@@ -92,6 +92,11 @@ func progressTotal(d *model.Dump) uint64 {
 		if fi, err := os.Stat(d.Dir.Path + "/" + image.PagesName(p.PagesID)); err == nil {
 			n += uint64(fi.Size())
 		}
+		// And what parent dumps of a pre-copy chain hold, read as
+		// fillFromParents reads it.
+		for _, r := range mergeOverOwn(p.FromParents, ownPages(p)) {
+			n += r.NrPages * x86.PageSize
+		}
 	}
 	return n
 }

@@ -169,6 +169,51 @@ func TestSigevent(t *testing.T) {
 	}
 }
 
+// The userfaultfd ioctl numbers as include/uapi/linux/userfaultfd.h
+// makes them on x86_64.
+func TestUffdIoctls(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		got, want uint64
+	}{
+		{"UFFDIO_API", UFFDIO_API, 0xc018aa3f},
+		{"UFFDIO_REGISTER", UFFDIO_REGISTER, 0xc020aa00},
+		{"UFFDIO_UNREGISTER", UFFDIO_UNREGISTER, 0x8010aa01},
+		{"UFFDIO_WAKE", UFFDIO_WAKE, 0x8010aa02},
+		{"UFFDIO_COPY", UFFDIO_COPY, 0xc028aa03},
+		{"UFFDIO_ZEROPAGE", UFFDIO_ZEROPAGE, 0xc020aa04},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %#x, want %#x", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestParseUffdMsg(t *testing.T) {
+	msg := func(ev byte, words ...uint64) []byte {
+		b := make([]byte, SizeofUffdMsg)
+		b[0] = ev
+		for i, w := range words {
+			binary.LittleEndian.PutUint64(b[8+8*i:], w)
+		}
+		return b
+	}
+	if m := ParseUffdMsg(msg(UFFD_EVENT_PAGEFAULT, UFFD_PAGEFAULT_FLAG_WRITE, 0x7f0000001234, 42)); m.Event != UFFD_EVENT_PAGEFAULT || m.Flags != 1 || m.Address != 0x7f0000001234 || m.Ptid != 42 {
+		t.Errorf("pagefault: %+v", m)
+	}
+	if m := ParseUffdMsg(msg(UFFD_EVENT_FORK, 7)); m.Ufd != 7 {
+		t.Errorf("fork: %+v", m)
+	}
+	if m := ParseUffdMsg(msg(UFFD_EVENT_REMAP, 0x1000, 0x9000, 0x2000)); m.From != 0x1000 || m.To != 0x9000 || m.Len != 0x2000 {
+		t.Errorf("remap: %+v", m)
+	}
+	for _, ev := range []byte{UFFD_EVENT_REMOVE, UFFD_EVENT_UNMAP} {
+		if m := ParseUffdMsg(msg(ev, 0x4000, 0x6000)); m.Start != 0x4000 || m.End != 0x6000 {
+			t.Errorf("event %#x: %+v", ev, m)
+		}
+	}
+}
+
 func TestGroupReqFilter(t *testing.T) {
 	if SizeofGroupReq != 136 || GroupFilterSize(0) != 144 || GroupFilterSize(2) != 400 {
 		t.Fatalf("sizes %d %d %d, want 136 144 400", SizeofGroupReq, GroupFilterSize(0), GroupFilterSize(2))

@@ -40,6 +40,15 @@ var metricOrder = []string{
 }
 
 func TestMain(m *testing.M) {
+	// A pre-dump (BenchmarkPreCopy) starts this binary again as the
+	// holder of its write tracking, as the ckpt command starts itself.
+	if len(os.Args) > 1 && os.Args[1] == ckpt.TrackHolderCommand {
+		if err := ckpt.RunTrackHolder(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	testsupport.NoInheritedFds()
 	os.Exit(m.Run())
 }

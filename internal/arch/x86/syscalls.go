@@ -78,6 +78,7 @@ const (
 	SysAccept4
 	SysPidfdOpen
 	SysPidfdGetfd
+	SysUserfaultfd
 	SysInotifyInit1
 	SysInotifyAddWatch
 	SysInotifyRmWatch
@@ -177,6 +178,7 @@ var sysNums = [numSyscalls][2]int{
 	SysAccept4:         {288, 364},
 	SysPidfdOpen:       {434, 434},
 	SysPidfdGetfd:      {438, 438},
+	SysUserfaultfd:     {323, 374},
 	SysInotifyInit1:    {294, 332},
 	SysInotifyAddWatch: {254, 292},
 	SysInotifyRmWatch:  {255, 293},
@@ -217,7 +219,7 @@ var sysNames = [numSyscalls]string{
 	"timer_getoverrun", "timer_delete",
 	"membarrier", "flock", "setns", "mount", "umount2",
 	"socket", "socketpair", "bind", "listen", "connect", "accept4",
-	"pidfd_open", "pidfd_getfd",
+	"pidfd_open", "pidfd_getfd", "userfaultfd",
 	"inotify_init1", "inotify_add_watch", "inotify_rm_watch", "shmat", "shmctl",
 	"vmsplice", "preadv", "mq_open", "mq_unlink", "mq_notify",
 	"rt_sigtimedwait", "mremap", "io_setup", "io_destroy", "io_submit", "io_getevents",

@@ -249,6 +249,9 @@ func (k *inetKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		Id: e.Id, Ino: proto.Uint32(uint32(f.Stat.Ino)), Family: proto.Uint32(uint32(fam)), Type: proto.Uint32(uint32(typ)),
 		Proto: proto.Uint32(uint32(prot)), State: proto.Uint32(uapi.TCP_CLOSE), SrcPort: proto.Uint32(uint32(lport)),
 		DstPort: proto.Uint32(0), Flags: proto.Uint32(flags), Backlog: proto.Uint32(0), SrcAddr: addrWords(laddr), Fown: noOwner(),
+		// CRIU requires dst_addr of the family's length, zero when
+		// unconnected (criu/sk-inet.c, inet_validate_address).
+		DstAddr: make([]uint32, len(laddr)/4),
 	}
 	var peer unix.Sockaddr
 	if streamProto(prot) {
@@ -636,11 +639,17 @@ func setInetOpts(fd int, e *skinet.InetSkEntry) error {
 		} else if fam == unix.AF_INET {
 			set(unix.IPPROTO_IP, unix.IP_PKTINFO, b2i(ip.GetPktinfo()))
 			set(unix.IPPROTO_IP, unix.IP_TOS, int(ip.GetTos()))
-			set(unix.IPPROTO_IP, unix.IP_TTL, int(ip.GetTtl()))
+			// CRIU's images have no ttl (ip_opts_entry's ttl is ckpt's);
+			// 0 is no TTL the kernel takes.
+			if ip.Ttl != nil && ip.GetTtl() != 0 {
+				set(unix.IPPROTO_IP, unix.IP_TTL, int(ip.GetTtl()))
+			}
 		} else {
 			set(unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, b2i(ip.GetPktinfo()))
 			set(unix.IPPROTO_IPV6, unix.IPV6_TCLASS, int(ip.GetTos()))
-			set(unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, int(ip.GetTtl()))
+			if ip.Ttl != nil {
+				set(unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, int(ip.GetTtl()))
+			}
 		}
 	}
 	if streamProto(int(e.GetProto())) {

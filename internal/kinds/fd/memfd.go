@@ -5,6 +5,7 @@ package fd
 import (
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"strings"
 
@@ -43,14 +44,29 @@ func memfdName(path string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(path, "/memfd:"), deletedMark)
 }
 
-// checkMemfd refuses a memfd of hugetlbfs (MFD_HUGETLB), whose pages the
-// dump cannot save yet. Its block size is the huge page size; a shmem
-// file's is the page size.
+// checkMemfd refuses a memfd whose pages ckpt cannot make again: a
+// hugetlbfs one (MFD_HUGETLB) of a page size x86 has no MFD_HUGE_* for.
+// Its block size is the huge page size; a shmem file's is the page size.
 func checkMemfd(task int, object string, st *unix.Stat_t) error {
-	if st.Blksize > 4096 {
-		return ckerr.Unsupported(task, object, fmt.Sprintf("a memfd of huge pages (MFD_HUGETLB, %d-byte pages) cannot be dumped yet", st.Blksize))
+	if _, err := hugetlbFlag(st); err != nil {
+		return ckerr.Unsupported(task, object, err.Error())
 	}
 	return nil
+}
+
+// hugetlbFlag is the memfd_create flag of a memfd of st: 0 for a shmem
+// one, MFD_HUGETLB with the page size's MFD_HUGE_* bits (log2 of the
+// size at MFD_HUGE_SHIFT, include/uapi/linux/memfd.h) for a hugetlbfs
+// one, as CRIU keeps it in memfd_inode_entry.hugetlb_flag.
+func hugetlbFlag(st *unix.Stat_t) (uint32, error) {
+	size := uint64(st.Blksize)
+	if size <= 4096 {
+		return 0, nil
+	}
+	if size != 2<<20 && size != 1<<30 {
+		return 0, fmt.Errorf("a memfd of %d-byte huge pages (MFD_HUGETLB) cannot be dumped: x86 has 2 MiB and 1 GiB pages", size)
+	}
+	return unix.MFD_HUGETLB | uint32(bits.TrailingZeros64(size))<<unix.MFD_HUGE_SHIFT, nil
 }
 
 func (*memfdKind) Name() string { return "memfd" }
@@ -118,6 +134,11 @@ func SaveMemfd(d *model.Dump, src, link string, st *unix.Stat_t) error {
 		Size: proto.Uint64(uint64(st.Size)), Shmid: proto.Uint32(ino), Seals: proto.Uint32(uint32(seals)),
 		InodeId: proto.Uint64(uint64(ino)), Mode: proto.Uint32(st.Mode),
 	}
+	if hf, err := hugetlbFlag(st); err != nil {
+		return err
+	} else if hf != 0 {
+		d.Memfds[ino].HugetlbFlag = proto.Uint32(hf)
+	}
 	d.Shmem = append(d.Shmem, model.Shmem{Ino: uint64(ino), Data: data})
 	return nil
 }
@@ -161,19 +182,31 @@ func makeMemfd(d *model.Dump, ino uint32) (*os.File, error) {
 		return nil, fmt.Errorf("memfd %d is not in %s", ino, "memfd.img")
 	}
 	name := me.GetName()
-	data, err := d.ShmemContent(uint64(me.GetShmid()))
-	if err != nil {
-		return nil, fmt.Errorf("memfd %d (%s): %w", ino, name, err)
-	}
 	size := me.GetSize()
+	// CRIU writes no pagemap-shmem image for an empty memfd
+	// (criu/shmem.c, restore_memfd_shmem_content reads none).
+	var data []byte
+	if size != 0 {
+		var err error
+		if data, err = d.ShmemContent(uint64(me.GetShmid())); err != nil {
+			return nil, fmt.Errorf("memfd %d (%s): %w", ino, name, err)
+		}
+	}
 	if uint64(len(data)) > size {
 		data = data[:size]
 	}
 	// Always allowed to seal: the dumped seals are added at the end, and
 	// a memfd made without MFD_ALLOW_SEALING shows as sealed with
 	// F_SEAL_SEAL, which is added so too.
-	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	hf := me.GetHugetlbFlag()
+	if hf&^(unix.MFD_HUGETLB|unix.MFD_HUGE_MASK<<unix.MFD_HUGE_SHIFT) != 0 {
+		return nil, fmt.Errorf("memfd %d (%s): memfd.img: hugetlb flag %#x", ino, name, hf)
+	}
+	fd, err := unix.MemfdCreate(name, int(unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|hf))
 	if err != nil {
+		if hf != 0 {
+			return nil, fmt.Errorf("memfd_create(%q) of %d-byte huge pages: %w (is the pool of /sys/kernel/mm/hugepages large enough?)", name, uint64(1)<<(hf>>unix.MFD_HUGE_SHIFT), err)
+		}
 		return nil, fmt.Errorf("memfd_create(%q): %w", name, err)
 	}
 	f := os.NewFile(uintptr(fd), "memfd:"+name)
@@ -184,7 +217,7 @@ func makeMemfd(d *model.Dump, ino uint32) (*os.File, error) {
 	if err := f.Truncate(int64(size)); err != nil {
 		return fail("set its size", err)
 	}
-	if _, err := f.WriteAt(data, 0); err != nil {
+	if err := fillMemfd(f, data, hf != 0); err != nil {
 		return fail("fill it", err)
 	}
 	if err := f.Chown(int(me.GetUid()), int(me.GetGid())); err != nil {
@@ -217,4 +250,26 @@ func (k *memfdKind) close() {
 		f.Close()
 		delete(k.made, ino)
 	}
+}
+
+// fillMemfd writes data at the start of memfd f: through a shared
+// mapping of it for a hugetlbfs one, which has no write(2).
+func fillMemfd(f *os.File, data []byte, huge bool) error {
+	if !huge {
+		_, err := f.WriteAt(data, 0)
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() == 0 || len(data) == 0 {
+		return nil
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("map it: %w", err)
+	}
+	copy(m, data)
+	return unix.Munmap(m)
 }

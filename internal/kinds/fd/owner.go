@@ -35,7 +35,7 @@ func fownOf(e *fdinfo.FileEntry) **fown.FownEntry {
 		return &e.Sgfd.Fown
 	case e.Ify != nil:
 		return &e.Ify.Fown
-	case e.Tty != nil && e.Tty.GetTtyInfoId() >= ptyInfoBase:
+	case e.Tty != nil && e.Tty.GetTtyInfoId() < stdioInfoBase:
 		return &e.Tty.Fown // a pty end of the tree's own
 	case e.Memfd != nil:
 		return &e.Memfd.Fown

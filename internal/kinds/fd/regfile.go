@@ -94,7 +94,17 @@ func (*regKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) erro
 
 // RegEntry is the files.img entry of a file reopened by path: an fd's, or
 // the executable, cwd, root or a mapped file.
+//
+// Its size is recorded as CRIU records it (criu/files-reg.c,
+// store_validation_data and should_check_size): for a regular file only,
+// and not for one open O_WRONLY|O_APPEND (a log that keeps growing). CRIU
+// checks a recorded size at restore, and a directory's st_size (the cwd's)
+// changes as files come and go in it.
 func RegEntry(id uint32, path string, flags uint32, pos uint64, st *unix.Stat_t) *fdinfo.FileEntry {
+	var size *uint64
+	if st.Mode&unix.S_IFMT == unix.S_IFREG && (flags&unix.O_ACCMODE != unix.O_WRONLY || flags&unix.O_APPEND == 0) {
+		size = proto.Uint64(uint64(st.Size))
+	}
 	return &fdinfo.FileEntry{
 		Type: fdinfo.FdTypes_REG.Enum(),
 		Id:   proto.Uint32(id),
@@ -104,7 +114,7 @@ func RegEntry(id uint32, path string, flags uint32, pos uint64, st *unix.Stat_t)
 			Pos:   proto.Uint64(pos),
 			Fown:  noOwner(),
 			Name:  proto.String(path),
-			Size:  proto.Uint64(uint64(st.Size)),
+			Size:  size,
 			Mode:  proto.Uint32(st.Mode),
 		},
 	}

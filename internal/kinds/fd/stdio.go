@@ -111,8 +111,9 @@ func (stdioKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) err
 	if t.Dump.TtyInfos == nil {
 		t.Dump.TtyInfos = map[uint32]*tty.TtyInfoEntry{}
 	}
-	t.Dump.TtyInfos[e.GetId()] = &tty.TtyInfoEntry{
-		Id: e.Id, Type: typ.Enum(), Locked: no, Exclusive: no, PacketMode: no,
+	info := stdioInfoBase + e.GetId() // apart from pty ends' ids (tty.go)
+	t.Dump.TtyInfos[info] = &tty.TtyInfoEntry{
+		Id: proto.Uint32(info), Type: typ.Enum(), Locked: no, Exclusive: no, PacketMode: no,
 		Sid: sid, Pgrp: pgrp, Rdev: proto.Uint32(uint32(f.Stat.Rdev)),
 		Termios: &tty.TermiosEntry{
 			CIflag: proto.Uint32(tio.Iflag), COflag: proto.Uint32(tio.Oflag), CCflag: proto.Uint32(tio.Cflag), CLflag: proto.Uint32(tio.Lflag),
@@ -120,7 +121,7 @@ func (stdioKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) err
 		},
 		Winsize: &tty.WinsizeEntry{WsRow: proto.Uint32(uint32(ws.Row)), WsCol: proto.Uint32(uint32(ws.Col)), WsXpixel: proto.Uint32(uint32(ws.Xpixel)), WsYpixel: proto.Uint32(uint32(ws.Ypixel))},
 	}
-	e.Tty.TtyInfoId = e.Id
+	e.Tty.TtyInfoId = proto.Uint32(info)
 	return nil
 }
 

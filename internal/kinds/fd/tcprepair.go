@@ -292,6 +292,18 @@ func repairRead(fd int) (st *model.TcpStream, err error) {
 		return nil, fmt.Errorf("TCP_MAXSEG: %w", err)
 	}
 	e.MssClamp = proto.Uint32(uint32(mss))
+	// Also where CRIU 3.17 reads them (tcp_stream_entry's cork and
+	// nodelay; later CRIU reads inet_sk_entry's tcp_opts, which inetsk.go
+	// writes).
+	cork, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_CORK)
+	if err != nil {
+		return nil, fmt.Errorf("TCP_CORK: %w", err)
+	}
+	nodelay, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY)
+	if err != nil {
+		return nil, fmt.Errorf("TCP_NODELAY: %w", err)
+	}
+	e.Cork, e.Nodelay = proto.Bool(cork != 0), proto.Bool(nodelay != 0)
 	if opts&uapi.TCPI_OPT_TIMESTAMPS != 0 {
 		ts, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, uapi.TCP_TIMESTAMP)
 		if err != nil {

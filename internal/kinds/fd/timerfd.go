@@ -38,7 +38,19 @@ func (timerfdKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) e
 		Clockid: proto.Uint32(uint32(tf.ClockID)), Ticks: proto.Uint64(tf.Ticks), SettimeFlags: proto.Uint32(tf.SettimeFlags),
 		Vsec: proto.Uint64(tf.ValueSec), Vnsec: proto.Uint64(tf.ValueNsec), Isec: proto.Uint64(tf.IntervalSec), Insec: proto.Uint64(tf.IntvNsec),
 	}
+	leftInImage(e.Tfd)
 	return nil
+}
+
+// leftInImage writes the time left of a periodic timer that expired and
+// was not read since (fdinfo shows none, see armAs) as armAs restores
+// it, one interval: CRIU arms a timerfd with the image's values as they
+// are (criu/pie/restorer.c, timerfd_arm), and a zero value would leave it
+// disarmed.
+func leftInImage(t *timerfd.TimerfdEntry) {
+	if its, ok := armAs(t); ok {
+		t.Vsec, t.Vnsec = proto.Uint64(uint64(its.Value.Sec)), proto.Uint64(uint64(its.Value.Nsec))
+	}
 }
 
 // armAs is what a restored timerfd is armed with, and false for a

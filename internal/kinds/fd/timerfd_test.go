@@ -32,3 +32,18 @@ func TestTimerfdArm(t *testing.T) {
 		}
 	}
 }
+
+// A fired, unread periodic timer is written with one interval left, so
+// that CRIU, which arms a timerfd with the image's values, keeps it armed.
+func TestTimerfdLeftInImage(t *testing.T) {
+	e := &timerfd.TimerfdEntry{Vsec: proto.Uint64(0), Vnsec: proto.Uint64(0), Isec: proto.Uint64(4), Insec: proto.Uint64(5)}
+	leftInImage(e)
+	if e.GetVsec() != 4 || e.GetVnsec() != 5 {
+		t.Errorf("value %d.%09d, want the interval 4.000000005", e.GetVsec(), e.GetVnsec())
+	}
+	e = &timerfd.TimerfdEntry{Vsec: proto.Uint64(0), Vnsec: proto.Uint64(0), Isec: proto.Uint64(0), Insec: proto.Uint64(0)}
+	leftInImage(e)
+	if e.GetVsec() != 0 || e.GetVnsec() != 0 {
+		t.Errorf("a disarmed timer got value %d.%09d", e.GetVsec(), e.GetVnsec())
+	}
+}

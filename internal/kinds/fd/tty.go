@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/ckerr"
+	"github.com/ckpt/ckpt/internal/model"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/uapi"
 )
@@ -79,13 +81,57 @@ const (
 	ptySlaveMajors = 8
 )
 
-// ptyInfoBase keeps the tty-info ids of pty ends apart from those of
-// inherited terminals, which take their file's id: pair N's master has
-// ptyInfoBase+2N, its slave ptyInfoBase+2N+1.
-const ptyInfoBase = 0x40000000
+// The tty-info ids of pty ends are CRIU's (criu/tty.c, tty_gen_id): pair
+// N's slave has 2N, its master 2N+1; CRIU pairs the ends by these ids and
+// refuses a larger one than 2*1088 (MAX_TTYS) with termios. An inherited
+// terminal's (stdio.go) is stdioInfoBase plus its file's id, apart from
+// them. Older ckpt dumps numbered pty ends from 0x40000000; ptyEnd finds
+// them by index.
+const stdioInfoBase = 0x40000000
 
-func ptyMasterInfo(idx int) uint32 { return ptyInfoBase + 2*uint32(idx) }
-func ptySlaveInfo(idx int) uint32  { return ptyInfoBase + 2*uint32(idx) + 1 }
+func ptyMasterInfo(idx int) uint32 { return 2*uint32(idx) + 1 }
+func ptySlaveInfo(idx int) uint32  { return 2 * uint32(idx) }
+
+// ptyEnd is the tty-info id and entry of one end of pair idx in d:
+// ckpt's own ids (ptyMasterInfo, ptySlaveInfo), or in a CRIU dump, whose
+// ids are CRIU's file ids, the entry of that pty index and end. CRIU
+// writes an entry only for an end some task holds open; 0 and nil when
+// there is none (0 is a valid id: pair 0's slave).
+func ptyEnd(d *model.Dump, idx uint32, master bool) (uint32, *tty.TtyInfoEntry) {
+	want := ptySlaveInfo(int(idx))
+	if master {
+		want = ptyMasterInfo(int(idx))
+	}
+	isEnd := func(ti *tty.TtyInfoEntry) bool {
+		return ti.GetType() == tty.TtyType_PTY && ti.GetPty().GetIndex() == idx &&
+			(unix.Major(uint64(ti.GetRdev())) == ttyauxMajor) == master
+	}
+	if ti := d.TtyInfos[want]; ti != nil && isEnd(ti) {
+		return want, ti
+	}
+	ids := make([]uint32, 0, len(d.TtyInfos))
+	for id := range d.TtyInfos {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if isEnd(d.TtyInfos[id]) {
+			return id, d.TtyInfos[id]
+		}
+	}
+	return 0, nil
+}
+
+// ptyInfo is the tty-info entry of pair idx that tells its session,
+// foreground group and lock: the given end's, else the other's (the
+// ioctls that read them act on the slave from either end).
+func ptyInfo(d *model.Dump, idx uint32, master bool) *tty.TtyInfoEntry {
+	if _, ti := ptyEnd(d, idx, master); ti != nil {
+		return ti
+	}
+	_, ti := ptyEnd(d, idx, !master)
+	return ti
+}
 
 func isPtmx(f *File) bool {
 	return f.Stat.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(f.Stat.Rdev) == ttyauxMajor && unix.Minor(f.Stat.Rdev) == ptmxMinor
@@ -176,8 +222,15 @@ func (k *ptyKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) er
 		}
 		info = ptySlaveInfo(idx)
 	}
+	// The path and flags go into a regular-file entry of their own too,
+	// which CRIU opens (tty_file_entry's regf_id; CRIU refuses a pty end
+	// without one as deprecated); e takes the id after it (see
+	// model.AddFile).
+	regID := t.Dump.AddFile(RegEntry(t.Dump.NextFileID(), f.Path, flags, 0, &f.Stat))
+	id := proto.Uint32(t.Dump.NextFileID())
+	e.Id = id
 	e.Type = fdinfo.FdTypes_TTY.Enum()
-	e.Tty = &tty.TtyFileEntry{Id: e.Id, TtyInfoId: proto.Uint32(info), Flags: proto.Uint32(flags), Fown: noOwner()}
+	e.Tty = &tty.TtyFileEntry{Id: id, TtyInfoId: proto.Uint32(info), Flags: proto.Uint32(flags), Fown: noOwner(), RegfId: proto.Uint32(regID)}
 	return nil
 }
 
@@ -220,6 +273,12 @@ func (k *ptyKind) collectPair(t Task, f *File) (int, error) {
 	ws, err := unix.IoctlGetWinsize(m, unix.TIOCGWINSZ)
 	if err != nil {
 		return fail(fmt.Errorf("TIOCGWINSZ: %w", err))
+	}
+	// The locked termios (TIOCSLCKTRMIOS, root only): CRIU takes a master
+	// without it for a corrupt image (criu/tty.c, verify_info).
+	ltio, err := unix.IoctlGetTermios(m, unix.TIOCGLCKTRMIOS)
+	if err != nil {
+		return fail(fmt.Errorf("TIOCGLCKTRMIOS: %w", err))
 	}
 	sid, err := unix.IoctlGetInt(m, unix.TIOCGSID)
 	if errors.Is(err, unix.ENOTTY) {
@@ -277,7 +336,7 @@ func (k *ptyKind) collectPair(t Task, f *File) (int, error) {
 		t.Dump.TtyInfos[end.id] = &tty.TtyInfoEntry{
 			Id: proto.Uint32(end.id), Type: tty.TtyType_PTY.Enum(), Locked: proto.Bool(locked != 0), Exclusive: proto.Bool(false),
 			PacketMode: proto.Bool(pkt != 0), Sid: proto.Uint32(uint32(sid)), Pgrp: proto.Uint32(uint32(pgrp)),
-			Rdev: proto.Uint32(uint32(end.rdev)), Termios: termiosEntry(tio), Winsize: winsizeEntry(ws), Pty: &tty.TtyPtyEntry{Index: proto.Uint32(uint32(idx))},
+			Rdev: proto.Uint32(uint32(end.rdev)), Termios: termiosEntry(tio), TermiosLocked: termiosEntry(ltio), Winsize: winsizeEntry(ws), Pty: &tty.TtyPtyEntry{Index: proto.Uint32(uint32(idx))},
 			Uid: proto.Uint32(sst.Uid), Gid: proto.Uint32(sst.Gid),
 		}
 		if len(end.data) > 0 {
@@ -287,15 +346,41 @@ func (k *ptyKind) collectPair(t Task, f *File) (int, error) {
 	return idx, nil
 }
 
+// termiosNCC is how many c_cc words a termios_entry has (CRIU's
+// TERMIOS_NCC, criu/include/tty.h).
+const termiosNCC = 19
+
+// termiosEntry is tio as CRIU writes it (criu/tty.c, termios_copy): CRIU
+// copies the bytes of libc's c_cc array into the repeated uint32 c_cc,
+// four characters to a word, little-endian, in termiosNCC words; the
+// kernel's 19 characters fill the first five words, the rest are zero.
 func termiosEntry(tio *unix.Termios) *tty.TermiosEntry {
-	cc := make([]uint32, len(tio.Cc))
+	cc := make([]uint32, termiosNCC)
 	for i, c := range tio.Cc {
-		cc[i] = uint32(c)
+		cc[i/4] |= uint32(c) << (8 * (i % 4))
 	}
 	return &tty.TermiosEntry{
 		CIflag: proto.Uint32(tio.Iflag), COflag: proto.Uint32(tio.Oflag), CCflag: proto.Uint32(tio.Cflag), CLflag: proto.Uint32(tio.Lflag),
 		CLine: proto.Uint32(uint32(tio.Line)), CIspeed: proto.Uint32(tio.Ispeed), COspeed: proto.Uint32(tio.Ospeed), CCc: cc,
 	}
+}
+
+// ccPacked tells CRIU's packing of c_cc (termiosEntry) from the one
+// character a word that ckpt wrote before: a packed word may exceed 255,
+// and past the fifth word packed ones are zero while a word a character
+// holds VMIN, VSTART, VSTOP, ... there.
+func ccPacked(w []uint32) bool {
+	for _, v := range w {
+		if v > 0xff {
+			return true
+		}
+	}
+	for _, v := range w[min(5, len(w)):] {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func winsizeEntry(ws *unix.Winsize) *tty.WinsizeEntry {
@@ -305,9 +390,14 @@ func winsizeEntry(ws *unix.Winsize) *tty.WinsizeEntry {
 func termiosOf(te *tty.TermiosEntry) unix.Termios {
 	tio := unix.Termios{Iflag: te.GetCIflag(), Oflag: te.GetCOflag(), Cflag: te.GetCCflag(), Lflag: te.GetCLflag(),
 		Line: uint8(te.GetCLine()), Ispeed: te.GetCIspeed(), Ospeed: te.GetCOspeed()}
-	for i, c := range te.GetCCc() {
-		if i < len(tio.Cc) {
-			tio.Cc[i] = uint8(c)
+	w := te.GetCCc()
+	packed := ccPacked(w)
+	for i := range tio.Cc {
+		switch {
+		case packed && i/4 < len(w):
+			tio.Cc[i] = uint8(w[i/4] >> (8 * (i % 4)))
+		case !packed && i < len(w):
+			tio.Cc[i] = uint8(w[i])
 		}
 	}
 	return tio
@@ -377,7 +467,7 @@ func (k *ptyKind) Finish(r Restorer) error {
 		}
 	}
 	for id, path := range k.restored {
-		ti := r.Dump().TtyInfos[ptySlaveInfo(int(id))]
+		ti := ptyInfo(r.Dump(), id, false)
 		if sid := int(ti.GetSid()); sid == 0 || sid != r.Pid() {
 			continue
 		}
@@ -468,7 +558,13 @@ func (k *ptyKind) setupPair(r Restorer, num int, id uint32, ti *tty.TtyInfoEntry
 			return fmt.Errorf("window size: %w", err)
 		}
 	}
-	in, out := r.Dump().TtyData[ptySlaveInfo(int(id))], r.Dump().TtyData[ptyMasterInfo(int(id))]
+	var in, out []byte
+	if sid, ti := ptyEnd(r.Dump(), id, false); ti != nil {
+		in = r.Dump().TtyData[sid]
+	}
+	if mid, ti := ptyEnd(r.Dump(), id, true); ti != nil {
+		out = r.Dump().TtyData[mid]
+	}
 	if len(in) > 0 || len(out) > 0 {
 		s, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -480,6 +576,13 @@ func (k *ptyKind) setupPair(r Restorer, num int, id uint32, ti *tty.TtyInfoEntry
 		}
 	} else if err := unix.IoctlSetTermios(m, unix.TCSETS, &tio); err != nil {
 		return fmt.Errorf("set the dumped termios: %w", err)
+	}
+	if l := ti.GetTermiosLocked(); l != nil {
+		if ltio := termiosOf(l); ltio != (unix.Termios{}) {
+			if err := unix.IoctlSetTermios(m, unix.TIOCSLCKTRMIOS, &ltio); err != nil {
+				return fmt.Errorf("set the dumped locked termios: %w", err)
+			}
+		}
 	}
 	if ti.GetPacketMode() {
 		if err := unix.IoctlSetPointerInt(m, unix.TIOCPKT, 1); err != nil {
@@ -495,13 +598,15 @@ func (k *ptyKind) setupPair(r Restorer, num int, id uint32, ti *tty.TtyInfoEntry
 // locked are locked again.
 func (k *ptyKind) FinishTree() error {
 	for id, c := range k.masterFds {
-		ti := c.r.Dump().TtyInfos[ptySlaveInfo(int(id))]
+		ti := ptyInfo(c.r.Dump(), id, false)
 		if sid := ti.GetSid(); sid != 0 {
 			if _, ok := k.cttys[id]; !ok {
 				return fmt.Errorf("/dev/pts/%d was the controlling terminal of session %d, whose leader opened no fd of it at restore", id, sid)
 			}
 		}
-		if !ti.GetLocked() {
+		// The lock is read on a master (TIOCGPTLCK): CRIU's entry of a
+		// slave does not say it.
+		if !ptyInfo(c.r.Dump(), id, true).GetLocked() {
 			continue
 		}
 		if err := lockPty(c.r.Pid(), c.num); err != nil {
@@ -509,7 +614,7 @@ func (k *ptyKind) FinishTree() error {
 		}
 	}
 	for id, c := range k.cttys {
-		ti := c.r.Dump().TtyInfos[ptySlaveInfo(int(id))]
+		ti := ptyInfo(c.r.Dump(), id, false)
 		pgrp := ti.GetPgrp()
 		if pgrp == 0 || pgrp == ti.GetSid() {
 			continue // TIOCSCTTY made the leader's group the foreground

@@ -5,7 +5,11 @@ package fd
 import (
 	"testing"
 
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/tty"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ckpt/ckpt/internal/model"
 )
 
 func TestTtyModes(t *testing.T) {
@@ -58,7 +62,7 @@ func TestPtyTyped(t *testing.T) {
 }
 
 func TestPtyNumbers(t *testing.T) {
-	if ptyMasterInfo(3) == ptySlaveInfo(3) || ptySlaveInfo(3) == ptyMasterInfo(4) || ptyMasterInfo(0) < ptyInfoBase {
+	if ptyMasterInfo(3) == ptySlaveInfo(3) || ptySlaveInfo(3) == ptyMasterInfo(4) || ptyMasterInfo(1000) >= stdioInfoBase || ptySlaveInfo(2) != 4 || ptyMasterInfo(2) != 5 {
 		t.Error("tty-info ids collide")
 	}
 	for _, c := range []struct {
@@ -74,5 +78,73 @@ func TestPtyNumbers(t *testing.T) {
 	}
 	if !isDevTTY(&unix.Stat_t{Mode: unix.S_IFCHR, Rdev: unix.Mkdev(5, 0)}) {
 		t.Error("isDevTTY")
+	}
+}
+
+// c_cc is packed as CRIU packs it: the characters' bytes four to a
+// 32-bit word, little-endian, in 19 words; termiosOf reads that and the
+// one-character-a-word form of older ckpt images.
+func TestTermiosCCCRIU(t *testing.T) {
+	var tio unix.Termios
+	tio.Lflag = unix.ICANON
+	for i := range tio.Cc {
+		tio.Cc[i] = uint8(i + 1)
+	}
+	e := termiosEntry(&tio)
+	w := e.GetCCc()
+	if len(w) != 19 || w[0] != 0x04030201 || w[4] != 0x00131211 || w[5] != 0 || w[18] != 0 {
+		t.Fatalf("c_cc words %#x", w)
+	}
+	if got := termiosOf(e); got.Cc != tio.Cc || got.Lflag != tio.Lflag {
+		t.Errorf("round trip: %v, want %v", got.Cc, tio.Cc)
+	}
+	// A CRIU image of a terminal with Linux's default characters
+	// (VINTR ^C, VQUIT ^\, VERASE DEL, VKILL ^U, VEOF ^D, VTIME 0, VMIN 1,
+	// ...).
+	criu := []uint32{0x157f1c03, 0x00010004, 0x001a1311, 0x16170f12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+	cc := termiosOf(&tty.TermiosEntry{CCc: criu}).Cc
+	if cc[unix.VINTR] != 3 || cc[unix.VERASE] != 0x7f || cc[unix.VEOF] != 4 || cc[unix.VMIN] != 1 || cc[unix.VSUSP] != 0x1a || cc[unix.VLNEXT] != 0x16 || cc[unix.VKILL] != 0x15 || cc[unix.VSTOP] != 0x13 {
+		t.Errorf("CRIU's c_cc read as %v", cc)
+	}
+	// One character a word (older ckpt images).
+	old := make([]uint32, 19)
+	for i := range old {
+		old[i] = uint32(tio.Cc[i])
+	}
+	if got := termiosOf(&tty.TermiosEntry{CCc: old}).Cc; got != tio.Cc {
+		t.Errorf("one character a word read as %v", got)
+	}
+}
+
+// A CRIU dump names its tty-info entries by CRIU's ids and has one only
+// for an end some task holds: ptyEnd finds each end by index and device,
+// ptyInfo falls back to the other end.
+func TestPtyEndCRIUIds(t *testing.T) {
+	info := func(idx uint32, rdev uint64, locked bool, sid uint32) *tty.TtyInfoEntry {
+		return &tty.TtyInfoEntry{Type: tty.TtyType_PTY.Enum(), Rdev: proto.Uint32(uint32(rdev)), Locked: proto.Bool(locked),
+			Sid: proto.Uint32(sid), Pty: &tty.TtyPtyEntry{Index: proto.Uint32(idx)}}
+	}
+	ptmx := unix.Mkdev(ttyauxMajor, ptmxMinor)
+	d := &model.Dump{TtyInfos: map[uint32]*tty.TtyInfoEntry{
+		1: info(0, ptmx, false, 0),
+		4: info(0, unix.Mkdev(ptySlaveMajor, 0), false, 77),
+		5: info(3, ptmx, true, 0),
+	}}
+	if id, ti := ptyEnd(d, 0, false); id != 4 || ti.GetSid() != 77 {
+		t.Errorf("slave of pair 0: id %d", id)
+	}
+	if id, _ := ptyEnd(d, 0, true); id != 1 {
+		t.Errorf("master of pair 0: id %d", id)
+	}
+	if id, ti := ptyEnd(d, 3, false); id != 0 || ti != nil {
+		t.Errorf("pair 3 has no slave entry, got id %d", id)
+	}
+	if ti := ptyInfo(d, 3, false); !ti.GetLocked() {
+		t.Errorf("pair 3: the master's entry (locked) not found: %v", ti)
+	}
+	// ckpt's own ids come first.
+	d.TtyInfos[ptySlaveInfo(0)] = info(0, unix.Mkdev(ptySlaveMajor, 0), false, 88)
+	if id, ti := ptyEnd(d, 0, false); id != ptySlaveInfo(0) || ti.GetSid() != 88 {
+		t.Errorf("ckpt's id of pair 0's slave: got %#x", id)
 	}
 }

@@ -77,14 +77,23 @@ func u64Field(get func(*ipcvar.IpcVarEntry) uint64, set func(*ipcvar.IpcVarEntry
 		}
 }
 
-// nextIDField is one of kernel.{msg,sem,shm}_next_id: an int whose -1
-// (the default: no id asked for) the image keeps as its uint32 bits.
+// nextIDField is one of kernel.{msg,sem,shm}_next_id: an int kept as its
+// uint32 bits; its -1 (the default: no id asked for) is left out of the
+// image, and an image's 0xffffffff (older ckpt dumps) reads as -1.
 func nextIDField(get func(*ipcvar.IpcVarEntry) uint32, set func(*ipcvar.IpcVarEntry, *uint32)) (func(*ipcvar.IpcVarEntry) string, func(*ipcvar.IpcVarEntry, string) error) {
 	return func(e *ipcvar.IpcVarEntry) string { return strconv.FormatInt(int64(int32(get(e))), 10) },
 		func(e *ipcvar.IpcVarEntry, s string) error {
 			v, err := strconv.ParseInt(s, 10, 32)
 			if err != nil {
 				return err
+			}
+			if v == -1 {
+				// The namespace's initial value, which cannot be
+				// written back: left out, as CRIU leaves it out
+				// (criu/ipc_ns.c, dump_ipc_var; CRIU writes a present
+				// value as unsigned, which the kernel refuses for -1).
+				set(e, nil)
+				return nil
 			}
 			set(e, proto.Uint32(uint32(int32(v))))
 			return nil

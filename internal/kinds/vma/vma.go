@@ -100,7 +100,10 @@ var Kinds = []Kind{
 	{Name: "hugetlb memory", Class: Hugetlb, Owns: []string{"ht", "de"}, match: func(v procfs.VMA) bool {
 		return v.Path == "/anon_hugepage"+deleted
 	}},
-	{Name: "memfd mapping", Class: Memfd, match: deletedWithPrefix("/memfd:")},
+	// A memfd of huge pages (MFD_HUGETLB) is a hugetlbfs file: ht and
+	// de as for anonymous hugetlb memory; a private mapping of one is
+	// refused by Classify.
+	{Name: "memfd mapping", Class: Memfd, Owns: []string{"ht", "de"}, match: deletedWithPrefix("/memfd:")},
 	{Name: "shared anonymous memory", Class: AnonShared, match: func(v procfs.VMA) bool {
 		return v.Shared && (v.Path == "/dev/zero"+deleted || strings.HasPrefix(v.Path, "[anon_shmem:"))
 	}},
@@ -149,7 +152,7 @@ var Flags = map[string]Flag{
 	"de": {Meaning: "not expanded on remap", Refuse: "a driver's mapping (VM_DONTEXPAND) cannot be dumped"},
 	"ac": {Meaning: "accounted"},
 	"nr": {Meaning: "swap space not reserved (MAP_NORESERVE)"},
-	"ht": {Meaning: "hugetlb", Refuse: "a hugetlbfs file or MFD_HUGETLB memfd mapping cannot be dumped yet (anonymous MAP_HUGETLB memory can)"},
+	"ht": {Meaning: "hugetlb", Refuse: "a mapping of a hugetlbfs file cannot be dumped yet (anonymous MAP_HUGETLB memory and shared mappings of MFD_HUGETLB memfds can)"},
 	"sf": {Meaning: "synchronous page faults (MAP_SYNC on DAX)", Refuse: "a MAP_SYNC mapping of a DAX file cannot be dumped yet"},
 	"ar": {Meaning: "architecture-specific (x86: VM_PAT, device memory)", Refuse: "device memory with a page attribute (VM_PAT) cannot be dumped"},
 	"wf": {Meaning: "wiped on fork (MADV_WIPEONFORK)"},
@@ -160,7 +163,7 @@ var Flags = map[string]Flag{
 	"nh": {Meaning: "no huge pages advised (MADV_NOHUGEPAGE)"},
 	"mg": {Meaning: "mergeable (MADV_MERGEABLE)"},
 	"um": {Meaning: "userfaultfd missing-page tracking", Refuse: "memory registered with userfaultfd cannot be dumped yet"},
-	"uw": {Meaning: "userfaultfd write-protect tracking", Refuse: "memory registered with userfaultfd cannot be dumped yet"},
+	"uw": {Meaning: "userfaultfd write-protect tracking", Refuse: "memory registered with userfaultfd cannot be dumped yet (if a ckpt pre-dump tracks the task's writes, dump it with --prev-images-dir and --track-mem, or stop that pre-dump's holder, ckpt __track-holder, first)"},
 	"ui": {Meaning: "userfaultfd minor-fault tracking", Refuse: "memory registered with userfaultfd cannot be dumped yet"},
 	"ur": {Meaning: "userfaultfd read-write-protect tracking", Refuse: "memory registered with userfaultfd cannot be dumped yet"},
 	"ss": {Meaning: "shadow stack", Refuse: "a CET shadow stack cannot be dumped yet"},
@@ -206,6 +209,9 @@ func Classify(pid int, se procfs.SmapsEntry) (*Kind, error) {
 		if f.Refuse != "" && !slices.Contains(k.Owns, tok) {
 			return nil, ckerr.Unsupported(pid, fmt.Sprintf("%s (%s, VmFlags %s)", object, f.Meaning, tok), f.Refuse)
 		}
+	}
+	if k.Class == Memfd && !v.Shared && slices.Contains(se.Flags, "ht") {
+		return nil, ckerr.Unsupported(pid, object+" ("+k.Name+")", "a private mapping of a memfd of huge pages (MFD_HUGETLB) cannot be dumped yet; a shared one can")
 	}
 	if se.ProtectionKey != 0 {
 		return nil, ckerr.Unsupported(pid, object, fmt.Sprintf("memory protection key %d (pkey_mprotect) cannot be dumped yet", se.ProtectionKey))

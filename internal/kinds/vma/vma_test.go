@@ -38,6 +38,7 @@ func TestClassifySupported(t *testing.T) {
 		{area("/srv/data file", true, 99, "sh", "ms", "wr"), File},
 		{area("/tmp/gone (deleted)", false, 4), File},
 		{area("/memfd:pool (deleted)", true, 4, "sh", "ms"), Memfd},
+		{area("/memfd:huge (deleted)", true, 4, "sh", "ms", "ht", "de"), Memfd},
 		{area("/SYSV00001234 (deleted)", true, 4, "sh", "ms"), SysVShm},
 		{area("/anon_hugepage (deleted)", false, 4, "ht", "de"), Hugetlb},
 		{area("/anon_hugepage (deleted)", true, 4, "sh", "ms", "ht"), Hugetlb},
@@ -68,10 +69,11 @@ func TestClassifyRefused(t *testing.T) {
 		// Kinds the table refuses by name.
 		{area("[uprobes]", false, 0), "uprobes"},
 		{area("anon_inode:[io_uring]", true, 5), "io_uring"},
-		// hugetlb memory other than MAP_HUGETLB's: a hugetlbfs file, a
-		// MFD_HUGETLB memfd.
+		// hugetlb memory other than MAP_HUGETLB's and a shared mapping
+		// of a MFD_HUGETLB memfd: a hugetlbfs file, a private mapping of
+		// such a memfd.
 		{area("/dev/hugepages/buf", true, 4, "sh", "ht"), "hugetlbfs file"},
-		{area("/memfd:huge (deleted)", true, 4, "sh", "ht"), "MFD_HUGETLB"},
+		{area("/memfd:huge (deleted)", false, 4, "ht"), "private mapping of a memfd of huge pages"},
 		// Flags the table refuses, on an area of a supported kind.
 		{area("", false, 0, "um"), "userfaultfd"},
 		{area("", false, 0, "ss"), "shadow stack"},
