@@ -91,11 +91,21 @@ func (ps *pageServer) wait() error {
 	}
 }
 
+// pageServerRun says how dumpToPageServer dumps and restores.
+type pageServerRun struct {
+	netns        string // the page server's network namespace
+	leaveRunning bool   // dump -R
+	lazy         bool   // restore --lazy-pages from the server's directory
+}
+
 // dumpToPageServer dumps prog (a -m64 or -m32 build) with --page-server
-// to a page server at addr (in netns when set), restores the dump from
-// the server's directory, which holds it whole, and checks the program's
-// verdict.
-func dumpToPageServer(t *testing.T, prog, addr, netns string, leaveRunning bool) {
+// to a page server at addr, restores the dump from the server's
+// directory, which holds it whole, and checks the program's verdict.
+func dumpToPageServer(t *testing.T, prog, addr string, how pageServerRun) {
+	netns, leaveRunning := how.netns, how.leaveRunning
+	if strings.HasSuffix(prog, ".32") && !hostIA32 {
+		t.Skip("this kernel runs no ia32 programs")
+	}
 	work := t.TempDir()
 	srvDir := filepath.Join(work, "srv")
 	local := filepath.Join(work, "img")
@@ -153,12 +163,22 @@ func dumpToPageServer(t *testing.T, prog, addr, netns string, leaveRunning bool)
 	if pages == 0 {
 		t.Fatalf("the page server received no pages")
 	}
-	if out, err := exec.Command(ckptBin, "restore", "-D", srvDir, "-d").CombinedOutput(); err != nil {
+	restore := []string{"restore", "-D", srvDir, "-d"}
+	var lazyDone <-chan error
+	if how.lazy {
+		// Slowly, so that the program wakes with pages missing.
+		_, lazyDone = startLazyServer(t, srvDir, "CKPT_FAULT=lazy-slow")
+		restore = append(restore, "--lazy-pages")
+	}
+	if out, err := exec.Command(ckptBin, restore...).CombinedOutput(); err != nil {
 		t.Fatalf("restore from the page server's directory: %v: %s", err, out)
 	}
 	r := &Run{}
 	if err := r.finish(pid, logPath, &alive); err != nil {
 		t.Errorf("restored task: %v", err)
+	}
+	if how.lazy {
+		waitServer(t, srvDir, lazyDone, false)
 	}
 }
 
@@ -169,17 +189,22 @@ var pageServerProgs = []string{"mem_anon", "mem_anon.32"}
 // checks its memory. Besides mem_anon (-m64, -m32): a tree of four
 // processes sharing pages (cow_shared), shared anonymous memory (whose
 // pages image is written with the other images and sent at the end:
-// shmem_offset), and a dump with -R (pages read from a snapshot after
-// the tree is let go).
+// shmem_offset), a dump with -R (pages read from a snapshot after the
+// tree is let go), and lazy_mem restored lazily from the server's
+// directory.
 func TestPageServer(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
 	for _, prog := range append(pageServerProgs, "cow_shared", "shmem_offset", "shmem_offset.32") {
-		t.Run(prog, func(t *testing.T) { dumpToPageServer(t, prog, "127.0.0.1", "", false) })
+		t.Run(prog, func(t *testing.T) { dumpToPageServer(t, prog, "127.0.0.1", pageServerRun{}) })
 	}
 	for _, prog := range pageServerProgs {
-		t.Run(prog+"/leave-running", func(t *testing.T) { dumpToPageServer(t, prog, "127.0.0.1", "", true) })
+		t.Run(prog+"/leave-running", func(t *testing.T) { dumpToPageServer(t, prog, "127.0.0.1", pageServerRun{leaveRunning: true}) })
+	}
+	// The server's directory restored lazily (ckpt lazy-pages there).
+	for _, prog := range []string{"lazy_mem", "lazy_mem.32"} {
+		t.Run(prog+"/lazy", func(t *testing.T) { dumpToPageServer(t, prog, "127.0.0.1", pageServerRun{lazy: true}) })
 	}
 }
 
@@ -213,7 +238,7 @@ func TestPageServerNetns(t *testing.T) {
 	run("-n", ns, "link", "set", peer, "up")
 	run("-n", ns, "link", "set", "lo", "up")
 	for _, prog := range pageServerProgs {
-		t.Run(prog, func(t *testing.T) { dumpToPageServer(t, prog, "10.251.77.2", ns, false) })
+		t.Run(prog, func(t *testing.T) { dumpToPageServer(t, prog, "10.251.77.2", pageServerRun{netns: ns}) })
 	}
 }
 
