@@ -269,8 +269,12 @@ func (c *Client) SendFile(name, path string) error {
 			c.mu.Unlock()
 			return c.fail(fmt.Errorf("send %s: %w", name, err))
 		}
-		// TCPConn.ReadFrom of a file is sendfile(2).
-		m, err := c.conn.ReadFrom(io.NewSectionReader(f, off, n))
+		// TCPConn.ReadFrom of a (limited) file is sendfile(2).
+		var m int64
+		_, err := f.Seek(off, io.SeekStart)
+		if err == nil {
+			m, err = c.conn.ReadFrom(io.LimitReader(f, n))
+		}
 		if err == nil && m != n {
 			err = fmt.Errorf("%s ended at %d of %d bytes", path, off+m, fi.Size())
 		}

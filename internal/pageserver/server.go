@@ -222,16 +222,16 @@ func (ss *session) closeFile(h Header) error {
 		return err
 	}
 	delete(ss.open, h.Handle)
-	defer f.f.Close()
 	fi, err := f.f.Stat()
+	if err == nil && uint64(fi.Size()) != h.Offset {
+		err = fmt.Errorf("holds %d bytes, the dump sent %d", fi.Size(), h.Offset)
+	}
+	if err == nil {
+		err = f.f.Sync()
+	}
 	if err != nil {
+		f.f.Close()
 		return fmt.Errorf("%s: %w", f.name, err)
-	}
-	if uint64(fi.Size()) != h.Offset {
-		return fmt.Errorf("%s holds %d bytes, the dump sent %d", f.name, fi.Size(), h.Offset)
-	}
-	if err := f.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", f.name, err)
 	}
 	if err := f.f.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", f.name, err)
