@@ -214,6 +214,15 @@ func TestPageServerNetns(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
+	// A run killed before its cleanup (a test timeout) left its
+	// namespace, and with it a route to the same subnet: gone first.
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], "ckpt-ps-") {
+				_ = exec.Command("ip", "netns", "del", f[0]).Run()
+			}
+		}
+	}
 	id := os.Getpid() % 100000
 	ns := fmt.Sprintf("ckpt-ps-%d", id)
 	host, peer := fmt.Sprintf("ckps%d", id), fmt.Sprintf("ckpp%d", id)
