@@ -26,6 +26,7 @@ type pageServer struct {
 	port   string
 	stderr bytes.Buffer
 	done   chan error
+	waited bool // done was received from
 }
 
 // startPageServer runs ckpt page-server -D dir on addr and a free port
@@ -50,9 +51,9 @@ func startPageServer(t *testing.T, dir, addr, netns string) *pageServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		if !ps.waited {
 			_ = cmd.Process.Kill()
-			<-ps.done
+			_ = ps.wait()
 		}
 	})
 	line := make(chan string, 1)
@@ -82,6 +83,7 @@ func startPageServer(t *testing.T, dir, addr, netns string) *pageServer {
 func (ps *pageServer) wait() error {
 	select {
 	case err := <-ps.done:
+		ps.waited = true
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, ps.stderr.String())
 		}
@@ -133,10 +135,11 @@ func dumpToPageServer(t *testing.T, prog, addr string, how pageServerRun) {
 		_ = unix.Kill(pid, unix.SIGKILL)
 	}
 	_ = cmd.Wait()
-	reapAdopted()
+	// The server first: reapAdopted reaps any child.
 	if err := ps.wait(); err != nil {
 		t.Fatalf("page server: %v", err)
 	}
+	reapAdopted()
 	if err := testsupport.WaitGone(pid, goneTimeout); err != nil {
 		t.Fatal(err)
 	}
@@ -163,22 +166,42 @@ func dumpToPageServer(t *testing.T, prog, addr string, how pageServerRun) {
 	if pages == 0 {
 		t.Fatalf("the page server received no pages")
 	}
-	restore := []string{"restore", "-D", srvDir, "-d"}
-	var lazyDone <-chan error
 	if how.lazy {
-		// Slowly, so that the program wakes with pages missing.
-		_, lazyDone = startLazyServer(t, srvDir, "CKPT_FAULT=lazy-slow")
-		restore = append(restore, "--lazy-pages")
+		// As TestLazyPages does it: slowly, so that the program wakes
+		// with pages missing, and restored by a ckpt that waits for it.
+		_, lazyDone := startLazyServer(t, srvDir, "CKPT_FAULT=lazy-slow")
+		pidfile := filepath.Join(t.TempDir(), "pid")
+		rc := exec.Command(ckptBin, "restore", "-D", srvDir, "--lazy-pages", "--pidfile", pidfile)
+		var out strings.Builder
+		rc.Stdout, rc.Stderr = &out, &out
+		got, done := restoreInBackground(t, rc, pidfile)
+		if got != pid {
+			t.Fatalf("restored pid %d, want %d", got, pid)
+		}
+		alive = false
+		if err := unix.Kill(pid, unix.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		var rerr error
+		select {
+		case rerr = <-done:
+		case <-time.After(finishTimeout):
+			_ = unix.Kill(pid, unix.SIGKILL)
+			t.Fatalf("restored task did not end within %v", finishTimeout)
+		}
+		if err := verdict(logPath, testsupport.ExitCode(rerr), out.String()); err != nil {
+			t.Errorf("%s after a lazy restore: %v", prog, err)
+		}
+		waitServer(t, srvDir, lazyDone, false)
+		reapAdopted()
+		return
 	}
-	if out, err := exec.Command(ckptBin, restore...).CombinedOutput(); err != nil {
+	if out, err := exec.Command(ckptBin, "restore", "-D", srvDir, "-d").CombinedOutput(); err != nil {
 		t.Fatalf("restore from the page server's directory: %v: %s", err, out)
 	}
 	r := &Run{}
 	if err := r.finish(pid, logPath, &alive); err != nil {
 		t.Errorf("restored task: %v", err)
-	}
-	if how.lazy {
-		waitServer(t, srvDir, lazyDone, false)
 	}
 }
 
