@@ -84,6 +84,14 @@ type DumpOptions struct {
 	// Progress, if set, counts the bytes of memory copied of the total
 	// (see ShowProgress).
 	Progress *Progress
+	// PageServer, if set (host:port), is a page server (ServePages,
+	// `ckpt page-server`) that receives the images: the dump connects
+	// to it before it touches the tree, streams the pages images to it
+	// (they are not written in ImagesDir), sends it every other image
+	// too (those are also written in ImagesDir) and succeeds only once
+	// the server has synced them all. The server's directory then holds
+	// the whole dump.
+	PageServer string
 	// Context, if set, aborts the dump when it is done (cancelled): the
 	// dump stops at its next safe point, lets the tree go as it was and
 	// removes the images it wrote; the error matches ErrInterrupted and
@@ -260,7 +268,7 @@ func Dump(opts DumpOptions) (*DumpStats, error) {
 		Pid: opts.Pid, ImagesDir: opts.ImagesDir, LeaveRunning: opts.LeaveRunning,
 		ShellJob: opts.ShellJob, ExtUnixSk: opts.ExtUnixSk, FileLocks: opts.FileLocks, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
 		Progress: opts.Progress, Context: opts.Context, GhostLimit: opts.GhostLimit,
-		TcpEstablished: opts.TcpEstablished, TcpClose: opts.TcpClose,
+		TcpEstablished: opts.TcpEstablished, TcpClose: opts.TcpClose, PageServer: opts.PageServer,
 		PreDump: opts.PreDump, PrevImagesDir: opts.PrevImagesDir, TrackMem: opts.TrackMem, Notef: opts.Notef,
 	})
 	if err != nil {

@@ -26,6 +26,8 @@ func dumpCmd() *cobra.Command {
 	var timeout int
 	var extUnixSk, tcpEstablished, tcpClose bool
 	var ghostLimit string
+	var pageServer bool
+	var ps pageServerFlags
 	var tf trackFlags
 	cmd := &cobra.Command{
 		Use:   "dump -t PID -D DIR",
@@ -37,6 +39,15 @@ func dumpCmd() *cobra.Command {
 			}
 			if pid <= 0 {
 				return fmt.Errorf("dump needs -t PID")
+			}
+			var psAddr string
+			if pageServer {
+				if ps.address == "" || ps.port <= 0 || ps.port > 65535 {
+					return fmt.Errorf("--page-server needs --address and --port of a running ckpt page-server")
+				}
+				psAddr = ps.hostPort()
+			} else if cmd.Flags().Changed("address") || cmd.Flags().Changed("port") {
+				return fmt.Errorf("--address and --port name a page server: add --page-server")
 			}
 			limit, err := parseSize(ghostLimit)
 			if err != nil {
@@ -54,6 +65,7 @@ func dumpCmd() *cobra.Command {
 				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob, FileLocks: c.fileLocks, ExtUnixSk: extUnixSk,
 				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: log.progress,
 				Context: ctx, GhostLimit: limit, TcpEstablished: tcpEstablished, TcpClose: tcpClose, Progress: meter,
+				PageServer:    psAddr,
 				PrevImagesDir: tf.prevImagesDir, TrackMem: tf.trackMem, Notef: notef,
 			})
 			endLine()
@@ -63,6 +75,9 @@ func dumpCmd() *cobra.Command {
 			what := "killed"
 			if leaveRunning {
 				what = "left running"
+			}
+			if psAddr != "" {
+				log.result("pages sent to the page server %s; the other images are in %s too", psAddr, c.imagesDir)
 			}
 			log.result("dumped task %d into %s (the tree %s): %d pages (%d zero pages left out%s), %d bytes of images, frozen for %v", pid, c.imagesDir, what, st.PagesWritten, st.ZeroPages, inParentNote(st), st.ImageBytes, st.FrozenFor)
 			return nil
@@ -85,6 +100,8 @@ func dumpCmd() *cobra.Command {
 	// changes the file system and a second restore of it finds the link
 	// gone. ckpt saves unlinked files whole instead.
 	c.refuse(cmd.Flags(), "link-remap", "--link-remap (link unlinked files back into the file system at dump) is not supported: ckpt saves unlinked files whole in the images; raise --ghost-limit for larger ones", true)
+	cmd.Flags().BoolVar(&pageServer, "page-server", false, "send the images to a ckpt page-server (--address, --port): the pages images go only there, the others are written in -D too")
+	ps.register(cmd, "address of the page server")
 	tf.register(cmd)
 	c.register(cmd.Flags())
 	cmd.Flags().IntVarP(&pid, "tree", "t", 0, "PID of the task to dump")

@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetVersionTemplate("{{.Version}}\n")
 	// CRIU reads configuration files unless told not to; ckpt reads none.
 	root.PersistentFlags().Bool("no-default-config", false, "accepted as CRIU's; ckpt reads no configuration file")
-	root.AddCommand(checkCmd(), dumpCmd(), preDumpCmd(), restoreCmd(), showCmd(), netUnlockCmd(), lazyPagesCmd(), trackHolderCmd())
+	root.AddCommand(checkCmd(), dumpCmd(), preDumpCmd(), restoreCmd(), showCmd(), netUnlockCmd(), lazyPagesCmd(), trackHolderCmd(), pageServerCmd())
 	root.SetArgs(normalizeArgs(args))
 	if err := root.Execute(); err != nil {
 		var ee exitError

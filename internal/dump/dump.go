@@ -20,6 +20,7 @@ import (
 	"github.com/ckpt/ckpt/internal/cpucap"
 	"github.com/ckpt/ckpt/internal/fault"
 	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/pageserver"
 	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/internal/progress"
 	"github.com/ckpt/ckpt/internal/ptrace"
@@ -79,6 +80,12 @@ type Options struct {
 	track *memTracker
 	// snapshot is CKPT_SNAPSHOT (snapshot.go), read by Dump.
 	snapshot snapshotMode
+	// PageServer, if set (host:port), is a `ckpt page-server` that
+	// receives the images (pagesink.go): the pages images go only
+	// there, the others are written here too.
+	PageServer string
+	pageServer *pageserver.Client
+	remote     []*remoteSink
 	// Context, if set, aborts the dump when it is done (Ctrl-C in the
 	// CLI): the dump stops at its next safe point, between steps or page
 	// chunks, and releases the tree as it was. Its cause (context.Cause)
@@ -138,6 +145,14 @@ func Dump(opts Options) (*Stats, error) {
 	var err error
 	if opts.snapshot, err = snapshotEnv(); err != nil {
 		return nil, fmt.Errorf("dump: %w", err)
+	}
+	// The page server first: one that is not there fails the dump
+	// before the tree is touched.
+	if err := opts.dialPageServer(); err != nil {
+		return nil, fmt.Errorf("dump: %w", err)
+	}
+	if opts.pageServer != nil {
+		defer opts.pageServer.Abort()
 	}
 	// Pre-copy (predump.go): write tracking, and the previous dump's.
 	if err := opts.startTracking(); err != nil {

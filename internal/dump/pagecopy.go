@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"golang.org/x/sys/unix"
 
@@ -68,7 +66,7 @@ var splicePipeSizes = []int{8 << 20, 4 << 20, 1 << 20}
 
 // copyRuns writes the content of runs to the pages image, in order.
 // code is where injected syscalls run from (0: nowhere, no fast path).
-func (t *task) copyRuns(runs []pageRun, code uint64, mem *ptrace.Mem, f *os.File, stats *Stats) error {
+func (t *task) copyRuns(runs []pageRun, code uint64, mem *ptrace.Mem, f pageSink, stats *Stats) error {
 	if len(t.threads) == 0 || t.threads[0].Tid != t.pid {
 		code = 0 // no leader thread to inject into
 	}
@@ -81,10 +79,10 @@ func (t *task) copyRuns(runs []pageRun, code uint64, mem *ptrace.Mem, f *os.File
 
 // copyRunsFrom is copyRuns from process pid, the task or its snapshot
 // (snapshot.go), whose thread th runs the injected calls; mem is pid's.
-func (t *task) copyRunsFrom(th ptrace.Thread, pid int, runs []pageRun, code uint64, mem *ptrace.Mem, f *os.File, stats *Stats) error {
-	off, err := f.Seek(0, io.SeekCurrent)
+func (t *task) copyRunsFrom(th ptrace.Thread, pid int, runs []pageRun, code uint64, mem *ptrace.Mem, f pageSink, stats *Stats) error {
+	off, err := f.offset()
 	if err != nil {
-		return fmt.Errorf("pages image: %w", err)
+		return err
 	}
 	var total uint64
 	for _, r := range runs {
@@ -121,17 +119,14 @@ func (t *task) copyRunsFrom(th ptrace.Thread, pid int, runs []pageRun, code uint
 		return err
 	}
 	// Later writers of the image go on from its end.
-	if _, err := f.Seek(c.off, io.SeekStart); err != nil {
-		return fmt.Errorf("pages image: %w", err)
-	}
-	return nil
+	return f.end(c.off)
 }
 
 // pageCopier writes to the pages image at off, which grows with each run.
 type pageCopier struct {
 	t       *task
 	mem     *ptrace.Mem
-	f       *os.File
+	f       pageSink
 	off     int64
 	buf     []byte
 	written bool // the fault point after the first pages was passed
@@ -172,11 +167,8 @@ func (c *pageCopier) viaMem(r pageRun) error {
 		} else if err := c.mem.ReadAt(b, addr); err != nil {
 			return fmt.Errorf("pages at %#x: %w", addr, err)
 		}
-		if _, err := c.f.WriteAt(b, c.off); err != nil {
-			return fmt.Errorf("write pages image: %w", err)
-		}
-		if n >= 1<<20 {
-			startWriteback(int(c.f.Fd()), c.off, int64(n))
+		if err := c.f.writeAt(b, c.off); err != nil {
+			return err
 		}
 		c.wrote(n)
 		addr += n
@@ -347,14 +339,9 @@ func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
 		done[k] = make(chan error, 1)
 	}
 	var busy [splicePipes]bool
-	dst := int(c.f.Fd())
 	go func() {
 		for r := range reqs {
-			err := spliceOut(s.rfd[r.k], dst, r.n, r.off)
-			if err == nil {
-				startWriteback(dst, r.off, int64(r.n))
-			}
-			done[r.k] <- err
+			done[r.k] <- c.f.spliceAt(s.rfd[r.k], r.n, r.off)
 		}
 	}()
 	// wait collects pipe k's drain; the pipes are always waited for

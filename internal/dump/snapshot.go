@@ -267,7 +267,7 @@ func (t *task) copyLater(l *laterPages, th ptrace.Thread, pid int, stats *Stats)
 	if err != nil {
 		return err
 	}
-	f, err := l.pages.File()
+	f, err := t.pagesSink(l.pages)
 	if err != nil {
 		return err
 	}

@@ -29,23 +29,20 @@ func since(d *time.Duration) func() {
 // while the copy runs (the copy, in pagecopy.go, needs to know nothing
 // of it). The returned function ends both and adds the time to
 // Stats.MemWrite.
-func (t *task) startCopy(f *os.File, runs []pageRun, stats *Stats) (end func()) {
+func (t *task) startCopy(f pageSink, runs []pageRun, stats *Stats) (end func()) {
 	var total uint64
 	for _, r := range runs {
 		total += r.size
 	}
 	m := t.opts.Progress
 	m.AddTotal(total)
-	var base int64
-	if fi, err := f.Stat(); err == nil {
-		base = fi.Size()
-	}
+	base := f.size()
 	endTrack := m.Track(func() uint64 {
-		fi, err := f.Stat()
-		if err != nil || fi.Size() <= base {
+		n := f.size()
+		if n <= base {
 			return 0
 		}
-		return min(uint64(fi.Size()-base), total)
+		return min(uint64(n-base), total)
 	})
 	endTime := since(&stats.MemWrite)
 	return func() {

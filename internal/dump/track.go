@@ -5,7 +5,6 @@ package dump
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"time"
@@ -378,10 +377,10 @@ func sparseRuns(runs []pageRun) bool {
 // with one process_vm_readv into a 4 MiB buffer and writing it at once.
 // Runs process_vm_readv cannot read (the vDSO, memory the task cannot
 // read) go through the memory file; runs with data are copied from it.
-func (t *task) copySparse(runs []pageRun, mem *ptrace.Mem, f *os.File) error {
-	off, err := f.Seek(0, io.SeekCurrent)
+func (t *task) copySparse(runs []pageRun, mem *ptrace.Mem, f pageSink) error {
+	off, err := f.offset()
 	if err != nil {
-		return fmt.Errorf("pages image: %w", err)
+		return err
 	}
 	buf := make([]byte, 4<<20)
 	var local []unix.Iovec
@@ -408,10 +407,9 @@ func (t *task) copySparse(runs []pageRun, mem *ptrace.Mem, f *os.File) error {
 			}
 		}
 		if fill > 0 {
-			if _, err := f.WriteAt(buf[:fill], off); err != nil {
-				return fmt.Errorf("write pages image: %w", err)
+			if err := f.writeAt(buf[:fill], off); err != nil {
+				return err
 			}
-			startWriteback(int(f.Fd()), off, int64(fill))
 			off += int64(fill)
 		}
 		local, remote, fill = local[:0], remote[:0], 0
@@ -447,8 +445,5 @@ func (t *task) copySparse(runs []pageRun, mem *ptrace.Mem, f *os.File) error {
 	if err := flush(); err != nil {
 		return err
 	}
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return fmt.Errorf("pages image: %w", err)
-	}
-	return nil
+	return f.end(off)
 }

@@ -411,6 +411,9 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	if err := o.interrupted(); err != nil {
 		return nil, err
 	}
+	if err := tr.sendToPageServer(); err != nil {
+		return nil, err
+	}
 	if err := publish(tr.stage, o.ImagesDir); err != nil {
 		return nil, err
 	}

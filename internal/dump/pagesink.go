@@ -1,0 +1,249 @@
+//go:build linux && amd64
+
+package dump
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ckpt/ckpt/internal/image"
+	"github.com/ckpt/ckpt/internal/model"
+	"github.com/ckpt/ckpt/internal/pageserver"
+)
+
+// This file is where the bytes of a pages image go: the image file in
+// the images directory (fileSink), or a page server (remoteSink, with
+// Options.PageServer), which receives them over TCP. The copy
+// (pagecopy.go) writes through pageSink and knows nothing of either.
+//
+// With a page server, the dump connects to it before it touches the
+// tree (a server that is not there fails the dump at once), streams each
+// process's pages to it while the tree is frozen (or from a snapshot),
+// and at the end (sendToPageServer) sends it every other image too and
+// waits for its answer that all are synced in its directory; only then
+// is the dump published and the tree killed or let go. The server's
+// directory then holds the whole dump; the local one holds every image
+// but the pages images.
+
+// pageSink is where a pages image's bytes go, in order of offset.
+type pageSink interface {
+	// offset is where the next bytes go.
+	offset() (int64, error)
+	// writeAt writes b at off.
+	writeAt(b []byte, off int64) error
+	// spliceAt moves n bytes from the pipe fd pipe to off.
+	spliceAt(pipe, n int, off int64) error
+	// end notes that the image ends at off, for now (more runs may
+	// follow: the vDSO and frozen runs, then the snapshot's).
+	end(off int64) error
+	// size is how many bytes the image holds so far (progress).
+	size() int64
+}
+
+// pagesSink returns the sink of process t's pages image, written by w.
+func (t *task) pagesSink(w *model.PagesWriter) (pageSink, error) {
+	c := t.opts.pageServer
+	if c == nil {
+		f, err := w.File()
+		if err != nil {
+			return nil, err
+		}
+		return fileSink{f}, nil
+	}
+	name := image.PagesName(uint32(t.index))
+	h, err := c.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	s := &remoteSink{c: c, h: h, name: name}
+	t.opts.remote = append(t.opts.remote, s)
+	return s, nil
+}
+
+// fileSink is the pages image file.
+type fileSink struct{ f *os.File }
+
+func (s fileSink) offset() (int64, error) {
+	off, err := s.f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, fmt.Errorf("pages image: %w", err)
+	}
+	return off, nil
+}
+
+func (s fileSink) writeAt(b []byte, off int64) error {
+	if _, err := s.f.WriteAt(b, off); err != nil {
+		return fmt.Errorf("write pages image: %w", err)
+	}
+	if len(b) >= 1<<20 {
+		startWriteback(int(s.f.Fd()), off, int64(len(b)))
+	}
+	return nil
+}
+
+func (s fileSink) spliceAt(pipe, n int, off int64) error {
+	if err := spliceOut(pipe, int(s.f.Fd()), n, off); err != nil {
+		return err
+	}
+	startWriteback(int(s.f.Fd()), off, int64(n))
+	return nil
+}
+
+// end leaves the file's offset at the end: later writers of the image
+// go on from there.
+func (s fileSink) end(off int64) error {
+	if _, err := s.f.Seek(off, io.SeekStart); err != nil {
+		return fmt.Errorf("pages image: %w", err)
+	}
+	return nil
+}
+
+func (s fileSink) size() int64 {
+	fi, err := s.f.Stat()
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// remoteSink is a pages image on the page server.
+type remoteSink struct {
+	c    *pageserver.Client
+	h    uint32
+	name string
+	n    atomic.Int64 // the image's size so far
+}
+
+func (s *remoteSink) offset() (int64, error) { return s.n.Load(), nil }
+
+func (s *remoteSink) grow(end int64) {
+	for {
+		n := s.n.Load()
+		if end <= n || s.n.CompareAndSwap(n, end) {
+			return
+		}
+	}
+}
+
+func (s *remoteSink) writeAt(b []byte, off int64) error {
+	if err := s.c.WriteAt(s.h, b, off); err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	s.grow(off + int64(len(b)))
+	return nil
+}
+
+func (s *remoteSink) spliceAt(pipe, n int, off int64) error {
+	if err := s.c.SpliceAt(s.h, pipe, n, off); err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	s.grow(off + int64(n))
+	return nil
+}
+
+func (s *remoteSink) end(off int64) error { s.grow(off); return nil }
+
+func (s *remoteSink) size() int64 { return s.n.Load() }
+
+// pageServerTimeout bounds the connection to the page server and the
+// wait for its last answer (the sync of everything it received).
+const pageServerTimeout = 60 * time.Second
+
+// dialPageServer connects to Options.PageServer, if set: before the tree
+// is touched.
+func (o *Options) dialPageServer() error {
+	if o.PageServer == "" {
+		return nil
+	}
+	if o.PreDump || o.PrevImagesDir != "" || o.TrackMem {
+		// A pre-copy chain links to its parent's directory, which
+		// would have to be on the server too.
+		return fmt.Errorf("a page server with pre-copy (pre-dump, --prev-images-dir, --track-mem) is not supported yet: dump into a local directory")
+	}
+	c, err := pageserver.Dial(o.PageServer, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("%w: is `ckpt page-server` listening there?", err)
+	}
+	o.pageServer = c
+	return nil
+}
+
+// sendToPageServer ends the pages images streamed to the page server,
+// sends it every other image written in stage and waits until it has
+// synced them all. The pages images go only to the server: the empty
+// local files that stood for them are removed, and so are other pages
+// images (of shared memory, written with the other images) once sent,
+// so that copying the local images over the server's never overwrites
+// pages; so are those an earlier dump left in the images directory.
+func (tr *tree) sendToPageServer() error {
+	o := tr.opts
+	c := o.pageServer
+	if c == nil {
+		return nil
+	}
+	streamed := map[string]bool{}
+	for _, s := range o.remote {
+		if err := c.Close(s.h, s.size()); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		streamed[s.name] = true
+	}
+	ents, err := os.ReadDir(tr.stage)
+	if err != nil {
+		return err
+	}
+	var inv string
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() {
+			return fmt.Errorf("page server: %s in the images is not a regular file; cannot send it", name)
+		}
+		if streamed[name] {
+			if err := os.Remove(filepath.Join(tr.stage, name)); err != nil {
+				return err
+			}
+			continue
+		}
+		if name == image.InventoryName() {
+			inv = name // last, as publish moves it
+			continue
+		}
+		if err := c.SendFile(name, filepath.Join(tr.stage, name)); err != nil {
+			return fmt.Errorf("send %s: %w", name, err)
+		}
+		if isPagesImage(name) {
+			if err := os.Remove(filepath.Join(tr.stage, name)); err != nil {
+				return err
+			}
+		}
+	}
+	if inv != "" {
+		if err := c.SendFile(inv, filepath.Join(tr.stage, inv)); err != nil {
+			return fmt.Errorf("send %s: %w", inv, err)
+		}
+	}
+	if err := c.Finish(pageServerTimeout); err != nil {
+		return err
+	}
+	o.logf("dump %d: %d bytes sent to the page server %s", o.Pid, c.Sent(), c.Addr())
+	old, _ := os.ReadDir(o.ImagesDir)
+	for _, e := range old {
+		if isPagesImage(e.Name()) {
+			if err := os.Remove(filepath.Join(o.ImagesDir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove an earlier dump's %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// isPagesImage says whether name is a pages-N.img.
+func isPagesImage(name string) bool {
+	return strings.HasPrefix(name, "pages-") && strings.HasSuffix(name, ".img")
+}
