@@ -58,9 +58,6 @@ const (
 	// injected calls, as much as copying a megabyte the other way (a
 	// tree of many small processes would pay it in each).
 	spliceMin = 1 << 20
-	// writebackChunk is how much of the image is spliced before its
-	// writeback is started: fewer, larger sync_file_range calls.
-	writebackChunk = 32 << 20
 )
 
 // splicePipeSizes are the pipe sizes tried with F_SETPIPE_SZ, largest
@@ -351,38 +348,11 @@ func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
 	}
 	var busy [splicePipes]bool
 	dst := int(c.f.Fd())
-	// The writeback of what was spliced is started by a goroutine of
-	// its own, a writebackChunk at a time: asked for inline after each
-	// pipe's worth, it held up the next splice and cost ckpt about
-	// twice the CPU time on a loaded machine.
-	wb := make(chan [2]int64, 64)
-	wbDone := make(chan struct{})
-	go func() {
-		defer close(wbDone)
-		var from, n int64
-		for r := range wb {
-			if n == 0 {
-				from = r[0]
-			}
-			if n = r[0] + r[1] - from; n >= writebackChunk {
-				startWriteback(dst, from, n)
-				n = 0
-			}
-		}
-		if n > 0 {
-			startWriteback(dst, from, n)
-		}
-	}()
-	// After the drains below are waited for: none sends any more.
-	defer func() {
-		close(wb)
-		<-wbDone
-	}()
 	go func() {
 		for r := range reqs {
 			err := spliceOut(s.rfd[r.k], dst, r.n, r.off)
 			if err == nil {
-				wb <- [2]int64{r.off, int64(r.n)}
+				startWriteback(dst, r.off, int64(r.n))
 			}
 			done[r.k] <- err
 		}
