@@ -21,8 +21,9 @@ import (
 // fails, where a write to /proc/PID/mem (the other path) does not.
 type pageFiller struct {
 	r    *restorer
-	fd   uint64 // the pages image, open in the task
-	name string // its path, for errors
+	fd   uint64   // the pages image, open in the task
+	img  *os.File // the same image, open in ckpt (fillhelp.go)
+	name string   // its path, for errors
 	// writable are the dumped VMAs with PROT_WRITE.
 	writable []span
 	// The pending call: iovecs enc (count n) for the bytes of the
@@ -30,6 +31,9 @@ type pageFiller struct {
 	enc       []byte
 	n         int
 	off, next int64
+	// helpers is how many goroutines of ckpt copy part of a large call
+	// beside the task (fillhelp.go); 0 on one CPU.
+	helpers int
 }
 
 // fillerIovMax is how many iovecs one call takes: what the scratch data
@@ -46,7 +50,7 @@ func (r *restorer) newPageFiller(pf *os.File) *pageFiller {
 		if p, err = r.putString(0, path); err == nil {
 			var fd uint64
 			if fd, err = r.inj.Syscall(x86.SysOpenat, atFdcwd, p, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-				f := &pageFiller{r: r, fd: fd, name: pf.Name()}
+				f := &pageFiller{r: r, fd: fd, img: pf, name: pf.Name(), helpers: fillHelpers()}
 				for _, v := range r.im.MM.GetVmas() {
 					if v.GetProt()&unix.PROT_WRITE != 0 && v.GetStatus()&(image.VMAAreaVDSO|image.VMAAreaVVAR) == 0 {
 						f.writable = append(f.writable, span{v.GetStart(), v.GetEnd()})
@@ -81,20 +85,36 @@ func (f *pageFiller) take(addr, size uint64, off int64) (bool, error) {
 	return true, nil
 }
 
-// flush runs the pending preadv, again from where a short read stopped.
+// flush runs the pending call. A large one is shared out (fillhelp.go):
+// the task preadv's pieces from its front while ckpt's helpers write
+// pieces from its back; otherwise the task preadv's all of it.
 func (f *pageFiller) flush() error {
 	if f == nil || f.n == 0 {
 		return nil
 	}
-	iov, enc, off := f.enc, f.enc, f.off
+	enc := f.enc
 	defer f.r.watchFill(uint64(f.next - f.off))()
 	f.enc, f.n = f.enc[:0], 0
+	var err error
+	if f.helpers > 0 && f.next-f.off >= fillShareMin && f.imageHolds(f.next) {
+		err = f.share(enc, f.off, f.next)
+	} else {
+		err = f.preadv(enc, f.off)
+	}
+	f.enc = enc[:0]
+	return err
+}
+
+// preadv has the task read the image from off into the iovecs iov (as
+// encoded for the call), again from where a short read stopped.
+func (f *pageFiller) preadv(iov []byte, off int64) error {
 	for len(iov) > 0 {
-		p, err := f.r.put(0, iov)
+		n := min(len(iov)/16, fillerIovMax)
+		p, err := f.r.put(0, iov[:n*16])
 		if err != nil {
 			return err
 		}
-		got, err := f.r.inj.Syscall(x86.SysPreadv, f.fd, p, uint64(len(iov)/16), uint64(off), 0)
+		got, err := f.r.inj.Syscall(x86.SysPreadv, f.fd, p, uint64(n), uint64(off), 0)
 		if err != nil {
 			return fmt.Errorf("%s: preadv at byte %d into %#x: %w", f.name, off, binary.LittleEndian.Uint64(iov), err)
 		}
@@ -103,20 +123,25 @@ func (f *pageFiller) flush() error {
 		}
 		off += int64(got)
 		f.r.filled(got)
-		// Drop what was read: whole iovecs, then the front of one.
-		for got > 0 {
-			base, n := binary.LittleEndian.Uint64(iov), binary.LittleEndian.Uint64(iov[8:])
-			if got < n {
-				binary.LittleEndian.PutUint64(iov, base+got)
-				binary.LittleEndian.PutUint64(iov[8:], n-got)
-				break
-			}
-			got -= n
-			iov = iov[16:]
-		}
+		iov = dropIov(iov, got)
 	}
-	f.enc = enc[:0]
 	return nil
+}
+
+// dropIov drops the first n bytes of the encoded iovecs iov: whole
+// iovecs, then the front of one (rewritten in place).
+func dropIov(iov []byte, n uint64) []byte {
+	for n > 0 && len(iov) > 0 {
+		base, l := binary.LittleEndian.Uint64(iov), binary.LittleEndian.Uint64(iov[8:])
+		if n < l {
+			binary.LittleEndian.PutUint64(iov, base+n)
+			binary.LittleEndian.PutUint64(iov[8:], l-n)
+			break
+		}
+		n -= l
+		iov = iov[16:]
+	}
+	return iov
 }
 
 // close closes the image in the task.
