@@ -171,29 +171,8 @@ func TestPostgres(t *testing.T) {
 	ask("begin", "BEGIN;", "BEGIN")
 	ask("insert in the transaction", "INSERT INTO t VALUES (5000, 'in a transaction');", "INSERT 0 1")
 
-	dumped := procChildren(pid)
-	dumpServer(t, cmd, filepath.Join(work, "img"), "--tcp-established")
-	// The killed children come to this subreaper, which reaps them: the
-	// restore needs their PIDs.
-	for _, c := range dumped {
-		var ws unix.WaitStatus
-		_, _ = unix.Wait4(c, &ws, unix.WALL, nil)
-	}
-	rc := exec.Command(ckptBin, "restore", "-D", filepath.Join(work, "img"), "--tcp-established", "--pidfile", filepath.Join(work, "pid"))
-	rc.Stdout, rc.Stderr = logF, logF
-	rpid, done := restoreInBackground(t, rc, filepath.Join(work, "pid"))
-	ended := false
-	defer func() {
-		if ended {
-			return
-		}
-		_ = unix.Kill(-rpid, unix.SIGKILL)
-		_ = unix.Kill(rpid, unix.SIGKILL)
-		select {
-		case <-done:
-		case <-time.After(finishTimeout):
-		}
-	}()
+	srv := restartServer(t, cmd, work, logF, procChildren(pid))
+	rpid := srv.pid
 
 	want("count after the restore", "127.0.0.1", "SELECT count(*), sum(i) FROM t", "1000|500500")
 	// The same session, the same backend, the same transaction.
@@ -213,14 +192,8 @@ func TestPostgres(t *testing.T) {
 	if err := unix.Kill(rpid, unix.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		ended = true
-		if err != nil {
-			t.Errorf("restored postgres: %v", err)
-		}
-	case <-time.After(finishTimeout):
-		t.Error("the restored postgres did not end after SIGINT")
+	if err := srv.end(t, "SIGINT"); err != nil {
+		t.Errorf("restored postgres: %v", err)
 	}
 	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "database system is shut down") {
 		t.Errorf("postgres did not shut down cleanly:\n%s", testsupport.LastLines(string(b), 20))

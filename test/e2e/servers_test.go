@@ -61,6 +61,58 @@ func dumpServer(t *testing.T, cmd *exec.Cmd, img string, extra ...string) {
 	}
 }
 
+// restoredServer is a server tree restored in the background by
+// restartServer.
+type restoredServer struct {
+	pid   int
+	done  <-chan error
+	ended bool
+}
+
+// restartServer dumps the server tree of cmd with --tcp-established into
+// work/img, reaps the children the dump killed (they come to this
+// subreaper, and the restore needs their PIDs) and restores the tree in
+// the background, its output to logF. When the test ends, a restored
+// tree that did not end is killed.
+func restartServer(t *testing.T, cmd *exec.Cmd, work string, logF *os.File, children []int) *restoredServer {
+	t.Helper()
+	dumpServer(t, cmd, filepath.Join(work, "img"), "--tcp-established")
+	for _, c := range children {
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(c, &ws, unix.WALL, nil)
+	}
+	rc := exec.Command(ckptBin, "restore", "-D", filepath.Join(work, "img"), "--tcp-established", "--pidfile", filepath.Join(work, "pid"))
+	rc.Stdout, rc.Stderr = logF, logF
+	rpid, done := restoreInBackground(t, rc, filepath.Join(work, "pid"))
+	srv := &restoredServer{pid: rpid, done: done}
+	t.Cleanup(func() {
+		if srv.ended {
+			return
+		}
+		_ = unix.Kill(-rpid, unix.SIGKILL)
+		_ = unix.Kill(rpid, unix.SIGKILL)
+		select {
+		case <-done:
+		case <-time.After(finishTimeout):
+		}
+	})
+	return srv
+}
+
+// end waits for the restored server to end after what stopped it and
+// returns how it ended; a server still running then is an error of t.
+func (srv *restoredServer) end(t *testing.T, after string) error {
+	t.Helper()
+	select {
+	case err := <-srv.done:
+		srv.ended = true
+		return err
+	case <-time.After(finishTimeout):
+		t.Errorf("the restored server did not end after %s", after)
+		return nil
+	}
+}
+
 // TestRedis checkpoints Debian's redis-server, with keys written by
 // redis-cli and a redis-cli session (another process, outside the dumped
 // tree) connected over TCP across the dump and the restore
@@ -158,21 +210,7 @@ func TestRedis(t *testing.T) {
 	want("session CLIENT ID", out, err, out)
 	clientID := out
 
-	dumpServer(t, cmd, filepath.Join(work, "img"), "--tcp-established")
-	rc := exec.Command(ckptBin, "restore", "-D", filepath.Join(work, "img"), "--tcp-established", "--pidfile", filepath.Join(work, "pid"))
-	rc.Stdout, rc.Stderr = logF, logF
-	rpid, done := restoreInBackground(t, rc, filepath.Join(work, "pid"))
-	ended := false
-	defer func() {
-		if ended {
-			return
-		}
-		_ = unix.Kill(rpid, unix.SIGKILL)
-		select {
-		case <-done:
-		case <-time.After(finishTimeout):
-		}
-	}()
+	srv := restartServer(t, cmd, work, logF, nil)
 
 	// The same session, the same connection (the same client ID).
 	out, err = ask("INCR counter")
@@ -193,14 +231,8 @@ func TestRedis(t *testing.T) {
 	if err == nil && out != "" {
 		t.Logf("SHUTDOWN: %q", out)
 	}
-	select {
-	case err := <-done:
-		ended = true
-		if err != nil {
-			t.Errorf("restored redis-server: %v", err)
-		}
-	case <-time.After(finishTimeout):
-		t.Error("restored redis-server did not end after SHUTDOWN")
+	if err := srv.end(t, "SHUTDOWN"); err != nil {
+		t.Errorf("restored redis-server: %v", err)
 	}
 }
 
@@ -334,29 +366,8 @@ http {
 	}
 	get("before the dump")
 
-	dumped := workers(pid)
-	dumpServer(t, cmd, filepath.Join(work, "img"), "--tcp-established")
-	// The killed workers come to this subreaper, which reaps them: the
-	// restore needs their PIDs.
-	for _, w := range dumped {
-		var ws unix.WaitStatus
-		_, _ = unix.Wait4(w, &ws, unix.WALL, nil)
-	}
-	rc := exec.Command(ckptBin, "restore", "-D", filepath.Join(work, "img"), "--tcp-established", "--pidfile", filepath.Join(work, "pid"))
-	rc.Stdout, rc.Stderr = logF, logF
-	rpid, done := restoreInBackground(t, rc, filepath.Join(work, "pid"))
-	ended := false
-	defer func() {
-		if ended {
-			return
-		}
-		_ = unix.Kill(-rpid, unix.SIGKILL)
-		_ = unix.Kill(rpid, unix.SIGKILL)
-		select {
-		case <-done:
-		case <-time.After(finishTimeout):
-		}
-	}()
+	srv := restartServer(t, cmd, work, logF, workers(pid))
+	rpid := srv.pid
 	if n := len(workers(rpid)); n != 2 {
 		t.Fatalf("the restored master has %d workers, want 2", n)
 	}
@@ -380,12 +391,7 @@ http {
 	if err := unix.Kill(rpid, unix.SIGQUIT); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-done:
-		ended = true
-	case <-time.After(finishTimeout):
-		t.Error("the restored nginx did not end after SIGQUIT")
-	}
+	_ = srv.end(t, "SIGQUIT")
 }
 
 // procChildren lists the children of pid (from each of its threads'
