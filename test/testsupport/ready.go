@@ -21,18 +21,30 @@ import (
 // left unreaped for its owner (exec.Cmd.Wait).
 func WaitReady(path string, timeout time.Duration, pid int) (string, error) {
 	deadline := time.Now().Add(timeout)
-	for {
+	scan := func() (string, []byte, error) {
 		b, _ := os.ReadFile(path)
 		lines := strings.Split(string(b), "\n")
 		for _, l := range lines[:len(lines)-1] { // complete lines only
 			if l == "READY" || strings.HasPrefix(l, "READY ") {
-				return l, nil
+				return l, b, nil
 			}
 			if strings.HasPrefix(l, "FAIL") {
-				return "", errors.New(l)
+				return "", b, errors.New(l)
 			}
 		}
+		return "", b, nil
+	}
+	for {
+		l, b, err := scan()
+		if l != "" || err != nil {
+			return l, err
+		}
 		if State(pid) == 'Z' {
+			// A daemon's launcher exits once its daemon wrote READY,
+			// maybe just after the log was read: read it once more.
+			if l, b, err = scan(); l != "" || err != nil {
+				return l, err
+			}
 			return "", fmt.Errorf("program ended (status %#x) before READY: %s", exitStatus(pid), LastLines(string(b), 2))
 		}
 		if time.Now().After(deadline) {
