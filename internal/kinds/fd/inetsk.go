@@ -653,9 +653,18 @@ func setInetOpts(fd int, e *skinet.InetSkEntry) error {
 		}
 	}
 	if streamProto(int(e.GetProto())) {
-		set(unix.IPPROTO_TCP, unix.TCP_KEEPCNT, int(o.GetTcpKeepcnt()))
-		set(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(o.GetTcpKeepidle()))
-		set(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(o.GetTcpKeepintvl()))
+		// A dump without them (CRIU 4.x writes them in tcp_opts,
+		// which model.Load copies here, and only when nonzero) leaves
+		// the kernel's defaults: 0 is a value the kernel refuses.
+		if o.TcpKeepcnt != nil {
+			set(unix.IPPROTO_TCP, unix.TCP_KEEPCNT, int(o.GetTcpKeepcnt()))
+		}
+		if o.TcpKeepidle != nil {
+			set(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(o.GetTcpKeepidle()))
+		}
+		if o.TcpKeepintvl != nil {
+			set(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(o.GetTcpKeepintvl()))
+		}
 		if to := e.GetTcpOpts(); to != nil {
 			set(unix.IPPROTO_TCP, unix.TCP_NODELAY, b2i(to.GetNodelay()))
 			set(unix.IPPROTO_TCP, unix.TCP_CORK, b2i(to.GetCork()))
