@@ -787,9 +787,11 @@ func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry, d *model.Dump, ns strin
 			return err
 		}
 		k.repairs = append(k.repairs, repairLater{copy: c, e: isk, st: stream, ns: ns, local: local, peer: peer})
-		if err := setInt(c, unix.SOL_SOCKET, unix.SO_REUSEADDR, b2i(o.GetReuseaddr())); err != nil {
-			return err
-		}
+		// No SO_REUSEADDR here: in repair mode the socket reuses its
+		// address by force, which its listener's listen (FinishTree,
+		// the same port) needs; SO_REUSEADDR 0 (as CRIU records an
+		// accepted connection) would end that, and leaving repair mode
+		// clears it anyway (TCP_REPAIR_OFF: SK_NO_REUSE).
 		return setInetOpts(c, isk)
 	}
 	if prot == unix.IPPROTO_UDP {
