@@ -5,9 +5,11 @@ package model
 import (
 	"encoding/binary"
 	"fmt"
+	"strconv"
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/mm"
+	skinet "github.com/checkpoint-restore/go-criu/v8/crit/images/sk-inet"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -77,6 +79,18 @@ import (
 //   - ipcns-var leaves out a *_next_id of -1 (the initial value), as CRIU
 //     does: CRIU writes a present one as unsigned, which the kernel
 //     refuses.
+//   - TCP keepalive settings (keepcnt, keepidle, keepintvl) are in both
+//     sk_opts (tcp_keep*, where CRIU 3.17 reads them) and tcp_opts
+//     (where CRIU 4.x reads and writes them, and only when nonzero);
+//     Load copies tcp_opts' into sk_opts where a dump has only those
+//     (tcpKeepaliveFromOpts), and a value no image has is left as the
+//     kernel's default.
+//   - A CRIU dump is told from ckpt's by its inventory's root_ids, which
+//     name a mount or network namespace (FromCRIU); ckpt's never do.
+//   - A CRIU dump's tc.personality is /proc/PID/personality's hex
+//     digits read as decimal (CRIU parses it with atoi); Load turns it
+//     back (criuPersonality). ckpt writes the value itself, which CRIU
+//     does not restore at all.
 //   - Load reads the forms of CRIU's images that ckpt does not write:
 //     ghost files with the contents raw to the end of the image (no
 //     size) or in chunks (readGhost), a SysV shm segment in_pagemaps
@@ -273,6 +287,55 @@ func dropVsyscall(m *mm.MmEntry) {
 		}
 	}
 	m.Vmas = vmas
+}
+
+// FromCRIU tells a dump written by CRIU from one of ckpt's: CRIU's
+// root_ids hold the ids of every namespace of the dumping tool, ckpt's
+// name no mount or network namespace (RootIDs).
+func (d *Dump) FromCRIU() bool {
+	r := d.Inventory.GetRootIds()
+	return r.GetMntNsId() != 0 || r.GetNetNsId() != 0
+}
+
+// criuPersonality turns the personality of a CRIU dump's task core back
+// into the value it was: CRIU reads /proc/PID/personality, which the
+// kernel prints as 8 hex digits, with atoi, so that ADDR_NO_RANDOMIZE
+// (0x40000, "00040000") is written as 40000 (criu/cr-dump.c,
+// get_task_personality, up to v4.2 at least). The decimal digits of the
+// written value are the hex digits that were read; digits from the
+// first a-f on were lost by atoi and stay lost. CRIU itself does not
+// restore a personality.
+func criuPersonality(tc *criucore.TaskCoreEntry) {
+	if tc == nil || tc.Personality == nil {
+		return
+	}
+	v, err := strconv.ParseUint(strconv.FormatUint(uint64(tc.GetPersonality()), 10), 16, 32)
+	if err != nil {
+		return // a value of 8 decimal digits at most always parses
+	}
+	tc.Personality = proto.Uint32(uint32(v))
+}
+
+// tcpKeepaliveFromOpts fills the TCP keepalive settings of a stream
+// socket's sk_opts from its tcp_opts where sk_opts lacks them: CRIU 4.x
+// writes them in tcp_opts only (sk_opts' tcp_keep* are deprecated in
+// images/sk-opts.proto), CRIU 3.17 in sk_opts only, ckpt in both. A
+// value CRIU left out (0: not recorded, which the kernel refuses) stays
+// out, and the restore leaves the socket's default.
+func tcpKeepaliveFromOpts(isk *skinet.InetSkEntry) {
+	to, o := isk.GetTcpOpts(), isk.GetOpts()
+	if to == nil || o == nil {
+		return
+	}
+	if o.TcpKeepcnt == nil && to.GetKeepcnt() != 0 {
+		o.TcpKeepcnt = proto.Uint32(to.GetKeepcnt())
+	}
+	if o.TcpKeepidle == nil && to.GetKeepidle() != 0 {
+		o.TcpKeepidle = proto.Uint32(to.GetKeepidle())
+	}
+	if o.TcpKeepintvl == nil && to.GetKeepintvl() != 0 {
+		o.TcpKeepintvl = proto.Uint32(to.GetKeepintvl())
+	}
 }
 
 // nsIDs are the namespace ids of task_kobj_ids_entry, by kind: get and

@@ -108,6 +108,7 @@ func Load(dir string) (*Dump, error) {
 	}
 	d.Files = map[uint32]*fdinfo.FileEntry{}
 	for _, f := range files {
+		tcpKeepaliveFromOpts(f.GetIsk())
 		d.Files[f.GetId()] = f
 	}
 	if d.Pipes, err = d.loadPipeData(image.PipesDataName(), image.MagicPipesData); err != nil {
@@ -268,6 +269,9 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	// A zombie's thread list is not read (CRIU lists tid 0 for it).
 	if th := pse.GetThreads(); p.Core.GetTc().GetTaskState() != TaskDead && (len(th) == 0 || int(th[0]) != p.Pid) {
 		return nil, fmt.Errorf("pstree.img: task %d: the thread list does not start with the leader", p.Pid)
+	}
+	if d.FromCRIU() {
+		criuPersonality(p.Core.GetTc())
 	}
 	if p.Core.GetThreadInfo() == nil && p.Core.GetTc().GetTaskState() != TaskDead {
 		return nil, fmt.Errorf("%s: a live task's core without registers", image.CoreName(p.Pid))

@@ -653,9 +653,18 @@ func setInetOpts(fd int, e *skinet.InetSkEntry) error {
 		}
 	}
 	if streamProto(int(e.GetProto())) {
-		set(unix.IPPROTO_TCP, unix.TCP_KEEPCNT, int(o.GetTcpKeepcnt()))
-		set(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(o.GetTcpKeepidle()))
-		set(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(o.GetTcpKeepintvl()))
+		// A dump without them (CRIU 4.x writes them in tcp_opts,
+		// which model.Load copies here, and only when nonzero) leaves
+		// the kernel's defaults: 0 is a value the kernel refuses.
+		if o.TcpKeepcnt != nil {
+			set(unix.IPPROTO_TCP, unix.TCP_KEEPCNT, int(o.GetTcpKeepcnt()))
+		}
+		if o.TcpKeepidle != nil {
+			set(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(o.GetTcpKeepidle()))
+		}
+		if o.TcpKeepintvl != nil {
+			set(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(o.GetTcpKeepintvl()))
+		}
 		if to := e.GetTcpOpts(); to != nil {
 			set(unix.IPPROTO_TCP, unix.TCP_NODELAY, b2i(to.GetNodelay()))
 			set(unix.IPPROTO_TCP, unix.TCP_CORK, b2i(to.GetCork()))
@@ -778,9 +787,11 @@ func (k *inetKind) setUp(c int, isk *skinet.InetSkEntry, d *model.Dump, ns strin
 			return err
 		}
 		k.repairs = append(k.repairs, repairLater{copy: c, e: isk, st: stream, ns: ns, local: local, peer: peer})
-		if err := setInt(c, unix.SOL_SOCKET, unix.SO_REUSEADDR, b2i(o.GetReuseaddr())); err != nil {
-			return err
-		}
+		// No SO_REUSEADDR here: in repair mode the socket reuses its
+		// address by force, which its listener's listen (FinishTree,
+		// the same port) needs; SO_REUSEADDR 0 (as CRIU records an
+		// accepted connection) would end that, and leaving repair mode
+		// clears it anyway (TCP_REPAIR_OFF: SK_NO_REUSE).
 		return setInetOpts(c, isk)
 	}
 	if prot == unix.IPPROTO_UDP {
