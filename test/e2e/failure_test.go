@@ -234,10 +234,18 @@ func TestDumpFailures(t *testing.T) {
 	}
 	// CRIU options that take a separate value are refused by name, the
 	// value consumed with them.
-	for _, o := range [][]string{{"--cgroup-root", "/x"}, {"--address", "127.0.0.1"}, {"--port", "1234"}, {"--external", "mnt[]"}, {"--network-lock", "iptables"}, {"--freeze-cgroup", "/sys/fs/cgroup/x"}} {
+	for _, o := range [][]string{{"--cgroup-root", "/x"}, {"--lsm-profile", "x"}, {"--external", "mnt[]"}, {"--network-lock", "iptables"}, {"--freeze-cgroup", "/sys/fs/cgroup/x"}} {
 		out, err := exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), o[0], o[1]).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), o[0]+" is not implemented") {
 			t.Errorf("dump %s %s: %v: %s", o[0], o[1], err, out)
+		}
+	}
+	// --address and --port name a page server, which --page-server asks
+	// for: alone they are an error that says so.
+	for _, o := range [][]string{{"--address", "127.0.0.1"}, {"--port", "1234"}} {
+		out, err := exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), o[0], o[1]).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "add --page-server") {
+			t.Errorf("dump %s %s without --page-server: %v: %s", o[0], o[1], err, out)
 		}
 	}
 	// --ghost-limit takes its value (a size), --link-remap is refused by name.
