@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -54,24 +53,7 @@ func TestMain(m *testing.M) {
 }
 
 func BenchmarkDumpRestore1GiB(b *testing.B) {
-	b.StopTimer()
-	if runtime.GOARCH != "amd64" {
-		b.Skip("ckpt supports linux/amd64 only")
-	}
-	if os.Geteuid() != 0 {
-		b.Skip("dump and restore need root")
-	}
-	if _, err := exec.LookPath("gcc"); err != nil {
-		b.Skip("gcc not found")
-	}
-	// Orphans of anything started here (a restore helper, say) become
-	// children of this process, so the final check below sees them.
-	if err := testsupport.SetSubreaper(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { reapStrays(b) })
-
-	tmp := b.TempDir()
+	tmp := benchSetup(b)
 	exe := filepath.Join(tmp, "touch1g")
 	cflags := []string{"-O2", "-Wall", "-pthread"}
 	if os.Getenv("CKPT_BENCH_M32") != "" {

@@ -28,21 +28,7 @@ const idleConns = 1000
 //
 //	go test ./test/bench -run '^$' -bench IdleConnections -benchtime=3x -v
 func BenchmarkIdleConnections(b *testing.B) {
-	b.StopTimer()
-	if runtime.GOARCH != "amd64" {
-		b.Skip("ckpt supports linux/amd64 only")
-	}
-	if os.Geteuid() != 0 {
-		b.Skip("dump and restore need root")
-	}
-	if _, err := exec.LookPath("gcc"); err != nil {
-		b.Skip("gcc not found")
-	}
-	if err := testsupport.SetSubreaper(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { reapStrays(b) })
-	tmp := b.TempDir()
+	tmp := benchSetup(b)
 	exe := filepath.Join(tmp, "idleconns")
 	if err := testsupport.BuildC(exe, filepath.Join("testdata", "idleconns.c"), "-O2", "-Wall"); err != nil {
 		b.Fatal(err)

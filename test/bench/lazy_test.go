@@ -5,7 +5,6 @@ package bench
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -37,21 +36,7 @@ import (
 //
 //	go test ./test/bench -run '^$' -bench LazyRestore -benchtime=1x -v
 func BenchmarkLazyRestore1GiB(b *testing.B) {
-	b.StopTimer()
-	if runtime.GOARCH != "amd64" {
-		b.Skip("ckpt supports linux/amd64 only")
-	}
-	if os.Geteuid() != 0 {
-		b.Skip("dump and restore need root")
-	}
-	if _, err := exec.LookPath("gcc"); err != nil {
-		b.Skip("gcc not found")
-	}
-	if err := testsupport.SetSubreaper(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { reapStrays(b) })
-	tmp := b.TempDir()
+	tmp := benchSetup(b)
 	exe := filepath.Join(tmp, "lazy1g")
 	cflags := []string{"-O2", "-Wall"}
 	if m32() {

@@ -33,21 +33,7 @@ import (
 // program src of testdata, -m32 with CKPT_BENCH_M32.
 func scaleSetup(b *testing.B, src string) (exe, tmp string) {
 	b.Helper()
-	b.StopTimer()
-	if runtime.GOARCH != "amd64" {
-		b.Skip("ckpt supports linux/amd64 only")
-	}
-	if os.Geteuid() != 0 {
-		b.Skip("dump and restore need root")
-	}
-	if _, err := exec.LookPath("gcc"); err != nil {
-		b.Skip("gcc not found")
-	}
-	if err := testsupport.SetSubreaper(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { reapStrays(b) })
-	tmp = b.TempDir()
+	tmp = benchSetup(b)
 	exe = filepath.Join(tmp, strings.TrimSuffix(src, ".c"))
 	cflags := []string{"-O2", "-Wall", "-pthread"}
 	if m32() {

@@ -10,8 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"syscall"
+	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -165,4 +167,28 @@ func killRestored(p *ckpt.Process) error {
 		return fmt.Errorf("restored task %d ended with status %#x, want killed by SIGKILL", p.Pid, uint32(ws))
 	}
 	return nil
+}
+
+// benchSetup stops the timer, skips where a benchmark cannot run (not
+// linux/amd64, not root, no gcc), makes this process the subreaper of
+// what the benchmark starts (a restore's orphans come here, and the
+// benchmark's end reaps and checks them) and returns a temporary
+// directory for its target and images.
+func benchSetup(b *testing.B) string {
+	b.Helper()
+	b.StopTimer()
+	if runtime.GOARCH != "amd64" {
+		b.Skip("ckpt supports linux/amd64 only")
+	}
+	if os.Geteuid() != 0 {
+		b.Skip("dump and restore need root")
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		b.Skip("gcc not found")
+	}
+	if err := testsupport.SetSubreaper(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { reapStrays(b) })
+	return b.TempDir()
 }
