@@ -112,6 +112,12 @@ type DumpOptions struct {
 	// Notef, if set, receives notes for the user (a pre-copy dump that
 	// had to save every page, and why).
 	Notef func(format string, args ...any)
+	// NoSync leaves the images in the page cache, as CRIU does: the dump
+	// does not wait for them to reach the disk. Faster, but a crash of
+	// the machine soon after can lose a dump whose tree was killed.
+	// Without it every image file and the directory are synced before
+	// the tree is killed or let go.
+	NoSync bool
 }
 
 // DumpStats are measurements of a dump.
@@ -269,7 +275,7 @@ func Dump(opts DumpOptions) (*DumpStats, error) {
 		ShellJob: opts.ShellJob, ExtUnixSk: opts.ExtUnixSk, FileLocks: opts.FileLocks, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
 		Progress: opts.Progress, Context: opts.Context, GhostLimit: opts.GhostLimit,
 		TcpEstablished: opts.TcpEstablished, TcpClose: opts.TcpClose, PageServer: opts.PageServer,
-		PreDump: opts.PreDump, PrevImagesDir: opts.PrevImagesDir, TrackMem: opts.TrackMem, Notef: opts.Notef,
+		PreDump: opts.PreDump, PrevImagesDir: opts.PrevImagesDir, TrackMem: opts.TrackMem, Notef: opts.Notef, NoSync: opts.NoSync,
 	})
 	if err != nil {
 		return nil, err

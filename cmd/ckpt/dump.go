@@ -26,7 +26,7 @@ func dumpCmd() *cobra.Command {
 	var timeout int
 	var extUnixSk, tcpEstablished, tcpClose bool
 	var ghostLimit string
-	var pageServer bool
+	var pageServer, noSync bool
 	var ps pageServerFlags
 	var tf trackFlags
 	cmd := &cobra.Command{
@@ -66,7 +66,7 @@ func dumpCmd() *cobra.Command {
 				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: log.progress,
 				Context: ctx, GhostLimit: limit, TcpEstablished: tcpEstablished, TcpClose: tcpClose, Progress: meter,
 				PageServer:    psAddr,
-				PrevImagesDir: tf.prevImagesDir, TrackMem: tf.trackMem, Notef: notef,
+				PrevImagesDir: tf.prevImagesDir, TrackMem: tf.trackMem, Notef: notef, NoSync: noSync,
 			})
 			endLine()
 			if err != nil {
@@ -106,8 +106,12 @@ func dumpCmd() *cobra.Command {
 	c.register(cmd.Flags())
 	cmd.Flags().IntVarP(&pid, "tree", "t", 0, "PID of the task to dump")
 	cmd.Flags().BoolVarP(&leaveRunning, "leave-running", "R", false, "let the task go on after the dump")
+	cmd.Flags().BoolVar(&noSync, "no-sync", false, noSyncUsage)
 	return cmd
 }
+
+// noSyncUsage is the help of dump's and pre-dump's --no-sync.
+const noSyncUsage = "leave the images in the page cache, as CRIU does, instead of syncing them to disk before the tree is killed or let go: faster, but a crash of the machine soon after can lose the dump"
 
 // signalNames are the signals that stop a dump, by the names messages give.
 var signalNames = map[os.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM", syscall.SIGHUP: "SIGHUP"}

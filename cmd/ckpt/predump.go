@@ -39,6 +39,7 @@ func preDumpCmd() *cobra.Command {
 	var c commonFlags
 	var pid, timeout int
 	var tf trackFlags
+	var noSync bool
 	cmd := &cobra.Command{
 		Use:   "pre-dump -t PID -D DIR [--prev-images-dir REL]",
 		Short: "Save the memory of a running tree and track its writes, for a later dump --track-mem to save only what changed (the tree goes on)",
@@ -72,7 +73,7 @@ has exited, or on SIGTERM; a dump that finds it gone saves every page.`,
 				Pid: pid, ImagesDir: c.imagesDir, PreDump: true, LeaveRunning: true, TrackMem: true,
 				PrevImagesDir: tf.prevImagesDir, ShellJob: c.shellJob, FileLocks: c.fileLocks,
 				FreezeTimeout: time.Duration(timeout) * time.Second, Logf: log.progress, Notef: notef,
-				Context: ctx, Progress: meter,
+				Context: ctx, Progress: meter, NoSync: noSync,
 			})
 			endLine()
 			if err != nil {
@@ -90,6 +91,7 @@ has exited, or on SIGTERM; a dump that finds it gone saves every page.`,
 	_ = cmd.Flags().MarkHidden("leave-running")
 	c.register(cmd.Flags())
 	cmd.Flags().IntVarP(&pid, "tree", "t", 0, "PID of the task to pre-dump")
+	cmd.Flags().BoolVar(&noSync, "no-sync", false, noSyncUsage)
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -86,6 +87,9 @@ type Options struct {
 	PageServer string
 	pageServer *pageserver.Client
 	remote     []*remoteSink
+	// NoSync leaves the images in the page cache (CRIU does not sync
+	// them either); see ckpt.DumpOptions.NoSync.
+	NoSync bool
 	// Context, if set, aborts the dump when it is done (Ctrl-C in the
 	// CLI): the dump stops at its next safe point, between steps or page
 	// chunks, and releases the tree as it was. Its cause (context.Cause)
@@ -410,17 +414,30 @@ const stagePrefix = ".ckpt-dump-"
 
 // publish moves the images written in stage into dir, which may hold an
 // earlier dump: its inventory.img goes first, so that until the new one
-// is moved in, last, the directory never looks like a whole dump.
-func publish(stage, dir string) error {
+// is moved in, last, the directory never looks like a whole dump. With
+// durable, every image is on disk first, and each step of the move too:
+// a crash leaves the earlier dump, no dump, or the new one whole.
+func publish(stage, dir string, durable bool) error {
 	ents, err := os.ReadDir(stage)
 	if err != nil {
 		return err
+	}
+	if durable {
+		if err := syncFiles(stage, ents); err != nil {
+			return err
+		}
+	}
+	syncd := func(d string) error {
+		if !durable {
+			return nil
+		}
+		return syncDir(d)
 	}
 	inv := image.InventoryName()
 	if err := os.Remove(filepath.Join(dir, inv)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove the earlier dump's %s: %w", inv, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := syncd(dir); err != nil {
 		return err
 	}
 	found := false
@@ -436,13 +453,61 @@ func publish(stage, dir string) error {
 	if !found {
 		return fmt.Errorf("no %s was written", inv)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := syncd(dir); err != nil {
 		return err
 	}
 	if err := os.Rename(filepath.Join(stage, inv), filepath.Join(dir, inv)); err != nil {
 		return fmt.Errorf("move %s into the images directory: %w", inv, err)
 	}
-	return syncDir(dir)
+	return syncd(dir)
+}
+
+// syncFiles syncs the files ents of dir, several at once: the file
+// system's journal then commits them together.
+func syncFiles(dir string, ents []os.DirEntry) error {
+	const workers = 16
+	names := make(chan string)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for i := 0; i < workers && i < len(ents); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var first error
+			for n := range names {
+				if err := syncFile(filepath.Join(dir, n)); err != nil && first == nil {
+					first = err
+				}
+			}
+			errs <- first
+		}()
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			names <- e.Name()
+		}
+	}
+	close(names)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync image %s: %w", filepath.Base(path), err)
+	}
+	return nil
 }
 
 func syncDir(dir string) error {

@@ -54,7 +54,7 @@ func (t *task) pagesSink(w *model.PagesWriter) (pageSink, error) {
 		if err != nil {
 			return nil, err
 		}
-		return fileSink{f}, nil
+		return fileSink{f: f, sync: !t.opts.NoSync}, nil
 	}
 	name := image.PagesName(uint32(t.index))
 	h, err := c.Open(name)
@@ -66,8 +66,13 @@ func (t *task) pagesSink(w *model.PagesWriter) (pageSink, error) {
 	return s, nil
 }
 
-// fileSink is the pages image file.
-type fileSink struct{ f *os.File }
+// fileSink is the pages image file. With sync, the writeback of each
+// chunk starts as soon as it is written, so that the sync at the end of
+// the dump finds little left; without (NoSync) the page cache keeps it.
+type fileSink struct {
+	f    *os.File
+	sync bool
+}
 
 func (s fileSink) offset() (int64, error) {
 	off, err := s.f.Seek(0, io.SeekCurrent)
@@ -81,7 +86,7 @@ func (s fileSink) writeAt(b []byte, off int64) error {
 	if _, err := s.f.WriteAt(b, off); err != nil {
 		return fmt.Errorf("write pages image: %w", err)
 	}
-	if len(b) >= 1<<20 {
+	if s.sync && len(b) >= 1<<20 {
 		startWriteback(int(s.f.Fd()), off, int64(len(b)))
 	}
 	return nil
@@ -91,7 +96,9 @@ func (s fileSink) spliceAt(pipe, n int, off int64) error {
 	if err := spliceOut(pipe, int(s.f.Fd()), n, off); err != nil {
 		return err
 	}
-	startWriteback(int(s.f.Fd()), off, int64(n))
+	if s.sync {
+		startWriteback(int(s.f.Fd()), off, int64(n))
+	}
 	return nil
 }
 

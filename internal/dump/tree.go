@@ -414,8 +414,11 @@ func (tr *tree) dumpAll() (*Stats, error) {
 	if err := tr.sendToPageServer(); err != nil {
 		return nil, err
 	}
-	if err := publish(tr.stage, o.ImagesDir); err != nil {
+	if err := publish(tr.stage, o.ImagesDir, !o.NoSync); err != nil {
 		return nil, err
+	}
+	if o.NoSync {
+		o.logf("images not synced (--no-sync): the page cache holds them until the kernel writes them back")
 	}
 	return stats, nil
 }

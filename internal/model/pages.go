@@ -199,13 +199,11 @@ func (w *PagesWriter) Add(vaddr, nrPages uint64) {
 	})
 }
 
-// Finish flushes and syncs the pages image and returns its id and pagemap.
+// Finish flushes the pages image and returns its id and pagemap. The
+// dump syncs every image at its end (or none, with NoSync).
 func (w *PagesWriter) Finish() (uint32, []*pagemap.PagemapEntry, error) {
 	if err := w.w.Flush(); err != nil {
 		return 0, nil, fmt.Errorf("write pages image: %w", err)
-	}
-	if err := w.f.Sync(); err != nil {
-		return 0, nil, fmt.Errorf("sync pages image: %w", err)
 	}
 	return w.id, w.pm, nil
 }

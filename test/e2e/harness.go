@@ -39,6 +39,9 @@ type Program struct {
 	// Args are extra ckpt options given to both dump and restore
 	// (args=--file-locks; several separated by commas).
 	Args []string
+	// DumpArgs are extra ckpt options given to dump only (set by tests,
+	// not by manifests).
+	DumpArgs []string
 	// Daemon: the started process double-forks a daemon, which prints
 	// "READY <pid>", and exits 0; the daemon is what is dumped.
 	Daemon bool
@@ -294,6 +297,7 @@ func (r *Run) execute() error {
 		dumpArgs = append(dumpArgs, "--shell-job")
 	}
 	dumpArgs = append(dumpArgs, r.Prog.Args...)
+	dumpArgs = append(dumpArgs, r.Prog.DumpArgs...)
 	out, derr := exec.Command(r.Ckpt, dumpArgs...).CombinedOutput()
 	if r.Prog.DumpFail != "" {
 		if derr == nil {
