@@ -34,7 +34,7 @@ var metricOrder = []string{
 	"dump-MiB/s", "dump-nosync-s", "freeze-ms", "image-MiB", "restore-MiB/s",
 	"task-freeze-R-ms", "task-freeze-R-nosnap-ms", "dump-R-ms", "dump-R-nosnap-ms",
 	"vmreadv-MiB/s", "procmem-read-MiB/s", "file-write-MiB/s",
-	"file-read-MiB/s", "procmem-write-MiB/s",
+	"file-write-nosync-MiB/s", "file-read-MiB/s", "procmem-write-MiB/s",
 	"dump/read-limit", "dump/write-limit", "dump/serial-limit", "restore/limit",
 }
 
@@ -154,10 +154,25 @@ func runOnce(b *testing.B, exe, dir string) (res *result, err error) {
 		if err := os.Remove(limitFile); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return 0, err
 		}
-		return timeFileWrite(limitFile, buf)
+		return timeFileWrite(limitFile, buf, true)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("file write limit: %w", err)
+	}
+	// The same into the page cache only: the limit of a dump with NoSync.
+	// A file of its own, removed before the synced one is read back.
+	noSyncFile := filepath.Join(images, "limit-test-nosync.bin")
+	r.fileWriteNoSync, err = best(func() (time.Duration, error) {
+		if err := os.Remove(noSyncFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0, err
+		}
+		return timeFileWrite(noSyncFile, buf, false)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("file write limit without sync: %w", err)
+	}
+	if err := os.Remove(noSyncFile); err != nil {
+		return nil, err
 	}
 	r.fileRead, err = best(func() (time.Duration, error) { return timeFileRead(limitFile, buf) })
 	if err != nil {

@@ -23,20 +23,22 @@ const (
 
 // result holds the figures of one run.
 type result struct {
-	dumpWall     time.Duration
-	dumpNoSync   time.Duration // a dump with NoSync, of another target
-	frozen       time.Duration
-	pageBytes    int64
-	imageBytes   int64
-	restoreWall  time.Duration
-	restoreTook  time.Duration
-	vmReadv      time.Duration
-	procRead     time.Duration
-	procReadErr  error
-	fileWrite    time.Duration
-	fileRead     time.Duration
-	procWrite    time.Duration
-	procWriteErr error
+	dumpWall    time.Duration
+	dumpNoSync  time.Duration // a dump with NoSync, of another target
+	frozen      time.Duration
+	pageBytes   int64
+	imageBytes  int64
+	restoreWall time.Duration
+	restoreTook time.Duration
+	vmReadv     time.Duration
+	procRead    time.Duration
+	procReadErr error
+	fileWrite   time.Duration
+	// fileWriteNoSync is the same write left in the page cache.
+	fileWriteNoSync time.Duration
+	fileRead        time.Duration
+	procWrite       time.Duration
+	procWriteErr    error
 	// leaveRunning are the dumps --leave-running, one per freezeModes.
 	leaveRunning []*leaveRunning
 }
@@ -81,17 +83,18 @@ func (r *result) restoreLimit() float64 {
 
 func (r *result) metrics() map[string]float64 {
 	m := map[string]float64{
-		"dump-MiB/s":        r.dumpRate(),
-		"dump-nosync-s":     r.dumpNoSync.Seconds(),
-		"freeze-ms":         float64(r.frozen) / float64(time.Millisecond),
-		"image-MiB":         float64(r.imageBytes) / mib,
-		"restore-MiB/s":     r.restoreRate(),
-		"vmreadv-MiB/s":     rate(memSize, r.vmReadv),
-		"file-write-MiB/s":  rate(memSize, r.fileWrite),
-		"file-read-MiB/s":   rate(memSize, r.fileRead),
-		"dump/read-limit":   r.dumpRate() / r.readLimit(),
-		"dump/write-limit":  r.dumpRate() / rate(memSize, r.fileWrite),
-		"dump/serial-limit": r.dumpRate() / r.dumpSerialLimit(),
+		"dump-MiB/s":              r.dumpRate(),
+		"dump-nosync-s":           r.dumpNoSync.Seconds(),
+		"freeze-ms":               float64(r.frozen) / float64(time.Millisecond),
+		"image-MiB":               float64(r.imageBytes) / mib,
+		"restore-MiB/s":           r.restoreRate(),
+		"vmreadv-MiB/s":           rate(memSize, r.vmReadv),
+		"file-write-MiB/s":        rate(memSize, r.fileWrite),
+		"file-write-nosync-MiB/s": rate(memSize, r.fileWriteNoSync),
+		"file-read-MiB/s":         rate(memSize, r.fileRead),
+		"dump/read-limit":         r.dumpRate() / r.readLimit(),
+		"dump/write-limit":        r.dumpRate() / rate(memSize, r.fileWrite),
+		"dump/serial-limit":       r.dumpRate() / r.dumpSerialLimit(),
 	}
 	if r.procReadErr == nil {
 		m["procmem-read-MiB/s"] = rate(memSize, r.procRead)
@@ -132,6 +135,7 @@ func (r *result) table() string {
 		row("pread /proc/PID/mem (running target)", memSize, r.procRead, "")
 	}
 	row("file write + fsync (image dir)", memSize, r.fileWrite, "")
+	row("file write, no fsync (page cache)", memSize, r.fileWriteNoSync, "")
 	row("file read (same file, page cache warm)", memSize, r.fileRead, "")
 	if r.procWriteErr != nil {
 		w("  %-38s FAILED: %v", "pwrite /proc/PID/mem (fresh mapping)", r.procWriteErr)
@@ -148,6 +152,7 @@ func (r *result) table() string {
 	w("    %-36s %9.1f ms", "frozen (DumpStats.FrozenFor)", float64(r.frozen)/float64(time.Millisecond))
 	w("    %-36s %9.1f MiB", "image size (DumpStats.ImageBytes)", float64(r.imageBytes)/mib)
 	row("dump --no-sync, another target", r.pageBytes, r.dumpNoSync, fmt.Sprintf("(goal %.2f s; images left in the page cache, as CRIU)", dumpGoal.Seconds()))
+	w("    %-36s %s of file write without fsync", "", pct(rate(r.pageBytes, r.dumpNoSync), rate(memSize, r.fileWriteNoSync)))
 	row("restore (ckpt.Restore wall)", r.pageBytes, r.restoreWall, fmt.Sprintf("(Process.Took %.3f s; goal %.2f s)", r.restoreTook.Seconds(), restoreGoal.Seconds()))
 	w("    %-36s %s of restore limit", "", pct(r.restoreRate(), r.restoreLimit()))
 	for _, lr := range r.leaveRunning {
