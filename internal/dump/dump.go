@@ -79,6 +79,9 @@ type Options struct {
 	Notef func(format string, args ...any)
 	// track is the write tracking of a pre-copy chain (track.go).
 	track *memTracker
+	// direct decides which pages images bypass the page cache
+	// (pagesink.go), set by Dump.
+	direct *directWrites
 	// snapshot is CKPT_SNAPSHOT (snapshot.go), read by Dump.
 	snapshot snapshotMode
 	// PageServer, if set (host:port), is a `ckpt page-server` that
@@ -147,6 +150,9 @@ func Dump(opts Options) (*Stats, error) {
 		return nil, fmt.Errorf("dump: %w", err)
 	}
 	var err error
+	if opts.direct, err = directEnv(); err != nil {
+		return nil, fmt.Errorf("dump: %w", err)
+	}
 	if opts.snapshot, err = snapshotEnv(); err != nil {
 		return nil, fmt.Errorf("dump: %w", err)
 	}

@@ -311,7 +311,7 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 	if err != nil {
 		return nil, err
 	}
-	f, err := t.pagesSink(pages)
+	f, err := t.pagesSink(pages, runs)
 	if err != nil {
 		return nil, err
 	}

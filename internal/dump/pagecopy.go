@@ -475,18 +475,26 @@ func startWriteback(fd int, off, n int64) {
 
 // spliceOut moves n bytes from pipe rfd to file dst at off.
 func spliceOut(rfd, dst, n int, off int64) error {
-	for n > 0 {
-		m, err := unix.Splice(rfd, nil, dst, &off, n, unix.SPLICE_F_MOVE)
+	_, err := spliceSome(rfd, dst, n, off)
+	return err
+}
+
+// spliceSome is spliceOut that also says how many bytes it moved before
+// an error.
+func spliceSome(rfd, dst, n int, off int64) (int, error) {
+	moved := 0
+	for moved < n {
+		m, err := unix.Splice(rfd, nil, dst, &off, n-moved, unix.SPLICE_F_MOVE)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("splice to pages image: %w", err)
+			return moved, fmt.Errorf("splice to pages image: %w", err)
 		}
 		if m == 0 {
-			return fmt.Errorf("splice to pages image: pipe empty with %d bytes to go", n)
+			return moved, fmt.Errorf("splice to pages image: pipe empty with %d bytes to go", n-moved)
 		}
-		n -= int(m)
+		moved += int(m)
 	}
-	return nil
+	return moved, nil
 }

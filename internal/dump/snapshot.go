@@ -267,7 +267,7 @@ func (t *task) copyLater(l *laterPages, th ptrace.Thread, pid int, stats *Stats)
 	if err != nil {
 		return err
 	}
-	f, err := t.pagesSink(l.pages)
+	f, err := t.pagesSink(l.pages, runs)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/checkpoint-restore/go-criu/v8/crit/images/pagemap"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
@@ -167,6 +168,23 @@ type PagesWriter struct {
 	w  *bufio.Writer
 	id uint32
 	pm []*pagemap.PagemapEntry
+	// direct is the image open a second time with O_DIRECT (DirectFile).
+	direct *os.File
+}
+
+// DirectFile returns the image open with O_DIRECT, for a writer that
+// puts whole pages at page-aligned offsets straight to the disk, past
+// the page cache; nil when the file system refuses O_DIRECT (tmpfs).
+// Close closes it too.
+func (w *PagesWriter) DirectFile() *os.File {
+	if w.direct == nil {
+		f, err := os.OpenFile(w.f.Name(), os.O_WRONLY|unix.O_DIRECT, 0)
+		if err != nil {
+			return nil
+		}
+		w.direct = f
+	}
+	return w.direct
 }
 
 // CreatePages starts pages-ID.img in dir.
@@ -209,7 +227,12 @@ func (w *PagesWriter) Finish() (uint32, []*pagemap.PagemapEntry, error) {
 }
 
 // Close closes the pages image; after Finish, or to give up.
-func (w *PagesWriter) Close() error { return w.f.Close() }
+func (w *PagesWriter) Close() error {
+	if w.direct != nil {
+		_ = w.direct.Close()
+	}
+	return w.f.Close()
+}
 
 // CheckPages checks that the process's pages image is there and holds
 // every page its pagemap lists; a dump without them cannot be restored.
