@@ -56,7 +56,7 @@ func BenchmarkDumpRestore1GiB(b *testing.B) {
 	tmp := benchSetup(b)
 	exe := filepath.Join(tmp, "touch1g")
 	cflags := []string{"-O2", "-Wall", "-pthread"}
-	if os.Getenv("CKPT_BENCH_M32") != "" {
+	if m32() {
 		cflags = append(cflags, "-m32") // an ia32 target
 	}
 	if err := testsupport.BuildC(exe, filepath.Join("testdata", "touch1g.c"), cflags...); err != nil {

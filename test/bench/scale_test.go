@@ -45,7 +45,18 @@ func scaleSetup(b *testing.B, src string) (exe, tmp string) {
 	return exe, tmp
 }
 
-func m32() bool { return os.Getenv("CKPT_BENCH_M32") != "" }
+// m32 says whether CKPT_BENCH_M32 asks for -m32 targets: any value but
+// empty, 0, false, no or off. A plain non-empty test would take
+// CKPT_BENCH_M32=0, the natural way to write the other half of an
+// interleaved -m32/-m64 comparison, for -m32 as well, and print -m32
+// figures labelled as native ones.
+func m32() bool {
+	switch strings.ToLower(os.Getenv("CKPT_BENCH_M32")) {
+	case "", "0", "false", "no", "off":
+		return false
+	}
+	return true
+}
 
 // scaleTimeout bounds one run (CKPT_BENCH_TIMEOUT, default 10 minutes):
 // benchmarks are not under -test.timeout.
