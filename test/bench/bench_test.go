@@ -36,6 +36,7 @@ var metricOrder = []string{
 	"vmreadv-MiB/s", "procmem-read-MiB/s", "file-write-MiB/s",
 	"file-write-nosync-MiB/s", "file-read-MiB/s", "procmem-write-MiB/s",
 	"dump/read-limit", "dump/write-limit", "dump/serial-limit", "restore/limit",
+	"restore-cpu-ms",
 }
 
 func TestMain(m *testing.M) {
@@ -243,11 +244,22 @@ func runOnce(b *testing.B, exe, dir string) (res *result, err error) {
 	// Restore; the task comes back with the same pid, as our child.
 	log = nil
 	runtime.GC()
+	cpu0, cpuErr := selfCPU()
 	b.StartTimer()
 	start = time.Now()
 	p, err := ckpt.Restore(ckpt.RestoreOptions{ImagesDir: images, Logf: logf})
 	r.restoreWall = time.Since(start)
 	b.StopTimer()
+	// The CPU the restore took, read before the released task runs much
+	// (it sleeps; its heartbeat thread wakes every 200 us).
+	if err == nil && cpuErr == nil {
+		var cpu1 time.Duration
+		if cpu1, cpuErr = selfCPU(); cpuErr == nil {
+			r.restoreCPUCkpt = cpu1 - cpu0
+			r.restoreCPUTask, cpuErr = taskCPU(p.Pid)
+		}
+	}
+	r.restoreCPUErr = cpuErr
 	if err != nil {
 		return nil, withLog(fmt.Errorf("ckpt.Restore (after %v): %v", r.restoreWall, err))
 	}

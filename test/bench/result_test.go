@@ -30,10 +30,17 @@ type result struct {
 	imageBytes  int64
 	restoreWall time.Duration
 	restoreTook time.Duration
-	vmReadv     time.Duration
-	procRead    time.Duration
-	procReadErr error
-	fileWrite   time.Duration
+	// restoreCPUCkpt and restoreCPUTask are the CPU time ckpt.Restore
+	// used in this process and in the restored task (its injected
+	// calls: the preadv of the pages, the faults); unlike the wall
+	// time they hardly change with other load on the machine.
+	restoreCPUCkpt time.Duration
+	restoreCPUTask time.Duration
+	restoreCPUErr  error
+	vmReadv        time.Duration
+	procRead       time.Duration
+	procReadErr    error
+	fileWrite      time.Duration
 	// fileWriteNoSync is the same write left in the page cache.
 	fileWriteNoSync time.Duration
 	fileRead        time.Duration
@@ -104,6 +111,9 @@ func (r *result) metrics() map[string]float64 {
 		m["restore/limit"] = r.restoreRate() / r.restoreLimit()
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	if r.restoreCPUErr == nil {
+		m["restore-cpu-ms"] = ms(r.restoreCPUCkpt + r.restoreCPUTask)
+	}
 	for _, lr := range r.leaveRunning {
 		suffix := ""
 		if lr.mode == "off" {
@@ -155,6 +165,12 @@ func (r *result) table() string {
 	w("    %-36s %s of file write without fsync", "", pct(rate(r.pageBytes, r.dumpNoSync), rate(memSize, r.fileWriteNoSync)))
 	row("restore (ckpt.Restore wall)", r.pageBytes, r.restoreWall, fmt.Sprintf("(Process.Took %.3f s; goal %.2f s)", r.restoreTook.Seconds(), restoreGoal.Seconds()))
 	w("    %-36s %s of restore limit", "", pct(r.restoreRate(), r.restoreLimit()))
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	if r.restoreCPUErr != nil {
+		w("    %-36s n/a: %v", "CPU time", r.restoreCPUErr)
+	} else {
+		w("    %-36s %9.1f ms  (ckpt %.1f ms + restored task %.1f ms)", "CPU time", ms(r.restoreCPUCkpt+r.restoreCPUTask), ms(r.restoreCPUCkpt), ms(r.restoreCPUTask))
+	}
 	for _, lr := range r.leaveRunning {
 		w("dump --leave-running, %s (%d snapshots):", lr.name(), lr.snaps)
 		w("    %-36s %9.1f ms  (goal: at most %.0f ms)", "frozen, seen by the task", float64(lr.gap)/float64(time.Millisecond), freezeGoalMs)

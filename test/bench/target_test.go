@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -153,6 +154,44 @@ func verifyRestored(pid int, addr uint64) error {
 		return fmt.Errorf("restored task %d is in state %q 1.2 s after the restore", pid, s)
 	}
 	return nil
+}
+
+// selfCPU is the CPU time this process used so far, all threads, user
+// and system.
+func selfCPU() (time.Duration, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+// taskCPU is the CPU time process pid used so far, the sum over its
+// threads of the first field of /proc/PID/task/TID/schedstat (time on
+// a CPU, in ns; Documentation/scheduler/sched-stats.rst), finer than
+// the clock ticks of /proc/PID/stat.
+func taskCPU(pid int) (time.Duration, error) {
+	dirs, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, err
+	}
+	var sum time.Duration
+	for _, d := range dirs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, d.Name()))
+		if err != nil {
+			return 0, err
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return 0, fmt.Errorf("/proc/%d/task/%s/schedstat: empty", pid, d.Name())
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/task/%s/schedstat: %w", pid, d.Name(), err)
+		}
+		sum += time.Duration(ns)
+	}
+	return sum, nil
 }
 
 func killRestored(p *ckpt.Process) error {
