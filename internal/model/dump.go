@@ -71,9 +71,14 @@ type Dump struct {
 	// pipe id (fifo-data.img); a FIFO that a process outside the tree
 	// held has none: its bytes stayed in it.
 	Fifos map[uint32]PipeData
-	// Shmem are the contents of shared anonymous memory objects, for
-	// Write; Load leaves them in their images (see ShmemContent).
+	// Shmem are the shared anonymous memory objects and memfds of a
+	// dump being made (shmem.go); Load leaves them in their images (see
+	// CopyShmem).
 	Shmem []Shmem
+	// ShmemPagesBase is, while a dump is made, the number of processes
+	// it will hold: SaveShmem numbers the pages images of shared memory
+	// after theirs.
+	ShmemPagesBase int
 	// Clocks are the tree's CLOCK_MONOTONIC and CLOCK_BOOTTIME at the
 	// dump, nil for a dump without them.
 	Clocks *timens.TimensEntry
@@ -171,13 +176,6 @@ func (d *Dump) GhostOf(id uint32) (uint32, *Ghost) {
 type PipeData struct {
 	Data []byte
 	Size int
-}
-
-// Shmem is the content of one shared anonymous memory object, named by
-// its inode (vma_entry.shmid of the areas that map it).
-type Shmem struct {
-	Ino  uint64
-	Data []byte
 }
 
 // Process is one process of the tree.

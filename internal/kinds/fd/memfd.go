@@ -4,7 +4,6 @@ package fd
 
 import (
 	"fmt"
-	"io"
 	"math/bits"
 	"os"
 	"strings"
@@ -121,11 +120,6 @@ func SaveMemfd(d *model.Dump, src, link string, st *unix.Stat_t) error {
 	if err != nil {
 		return fmt.Errorf("F_GET_SEALS: %w", err)
 	}
-	// Whole pages: the contents are saved as a shared memory object, by page.
-	data := make([]byte, (st.Size+4095)&^4095)
-	if _, err := io.ReadFull(f, data[:st.Size]); err != nil {
-		return fmt.Errorf("read the memfd (%d bytes): %w", st.Size, err)
-	}
 	if d.Memfds == nil {
 		d.Memfds = map[uint32]*memfdimg.MemfdInodeEntry{}
 	}
@@ -139,8 +133,9 @@ func SaveMemfd(d *model.Dump, src, link string, st *unix.Stat_t) error {
 	} else if hf != 0 {
 		d.Memfds[ino].HugetlbFlag = proto.Uint32(hf)
 	}
-	d.Shmem = append(d.Shmem, model.Shmem{Ino: uint64(ino), Data: data})
-	return nil
+	// The contents are saved as a shared memory object's, by page, in
+	// chunks.
+	return d.SaveShmem(uint64(ino), f, st.Size)
 }
 
 func (k *memfdKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error {
