@@ -324,7 +324,7 @@ func (tr *tree) freezeAndDump(s *ptrace.Session) (*Stats, error) {
 func (tr *tree) dumpAll() (*Stats, error) {
 	o := tr.opts
 	// Shared memory goes to pages images numbered after the processes'.
-	d := &model.Dump{Dir: image.Dir{Path: tr.stage}, ShmemPagesBase: len(tr.tasks)}
+	d := &model.Dump{Dir: image.Dir{Path: tr.stage}, ShmemPagesBase: len(tr.tasks), ShmemWriteback: !o.NoSync}
 	stats := &Stats{}
 	ft := newFileTable(d)
 	ft.pipeEnds = tr.pipeEnds()

@@ -79,6 +79,9 @@ type Dump struct {
 	// it will hold: SaveShmem numbers the pages images of shared memory
 	// after theirs.
 	ShmemPagesBase int
+	// ShmemWriteback has SaveShmem start the writeback of each chunk it
+	// writes (a dump that syncs its images at the end).
+	ShmemWriteback bool
 	// Clocks are the tree's CLOCK_MONOTONIC and CLOCK_BOOTTIME at the
 	// dump, nil for a dump without them.
 	Clocks *timens.TimensEntry

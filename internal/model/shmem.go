@@ -64,7 +64,11 @@ func (d *Dump) SaveShmem(ino uint64, src *os.File, size int64) error {
 	if err != nil {
 		return err
 	}
-	pm, err := encodeShmem(src, fileExtents(src, size), pf)
+	var w io.Writer = pf
+	if d.ShmemWriteback {
+		w = &writebackWriter{f: pf}
+	}
+	pm, err := encodeShmem(src, fileExtents(src, size), w)
 	if cerr := pf.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("%s: %w", image.PagesName(id), cerr)
 	}
@@ -73,6 +77,24 @@ func (d *Dump) SaveShmem(ino uint64, src *os.File, size int64) error {
 	}
 	d.Shmem = append(d.Shmem, Shmem{Ino: ino, PagesID: id, Pagemap: pm})
 	return nil
+}
+
+// writebackWriter writes to f and starts the writeback of what it wrote
+// (sync_file_range SYNC_FILE_RANGE_WRITE, which does not wait), as the
+// process pages are written: the sync at the end of the dump then finds
+// little left to write.
+type writebackWriter struct {
+	f   *os.File
+	off int64
+}
+
+func (w *writebackWriter) Write(b []byte) (int, error) {
+	n, err := w.f.Write(b)
+	if n > 0 {
+		_ = unix.SyncFileRange(int(w.f.Fd()), w.off, int64(n), unix.SYNC_FILE_RANGE_WRITE)
+		w.off += int64(n)
+	}
+	return n, err
 }
 
 // extent is a range of a shared memory object that may hold data.

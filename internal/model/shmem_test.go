@@ -104,7 +104,7 @@ func TestSaveShmemRuns(t *testing.T) {
 	if read == 0 || read > 2*shmemChunk {
 		t.Errorf("extents hold %d of %d bytes: the holes are read", read, fi.Size())
 	}
-	d := &Dump{Dir: image.Dir{Path: dir}, ShmemPagesBase: 2}
+	d := &Dump{Dir: image.Dir{Path: dir}, ShmemPagesBase: 2, ShmemWriteback: true}
 	if err := d.SaveShmem(42, f, fi.Size()); err != nil {
 		t.Fatal(err)
 	}

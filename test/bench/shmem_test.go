@@ -26,13 +26,17 @@ import (
 //
 //	go test ./test/bench -run '^$' -bench Shmem1GiB -benchtime=3x -v
 //
-// CKPT_BENCH_M32=1 builds the target -m32.
+// CKPT_BENCH_M32=1 builds the target -m32; CKPT_BENCH_CKPT=PATH runs that
+// ckpt binary instead (to compare with another build).
 func BenchmarkShmem1GiB(b *testing.B) {
 	exe, tmp := scaleSetup(b, "shm1g.c")
-	ckptBin := filepath.Join(tmp, "ckpt")
-	build := exec.Command("go", "build", "-o", ckptBin, "github.com/ckpt/ckpt/cmd/ckpt")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build ckpt: %v\n%s", err, out)
+	ckptBin := os.Getenv("CKPT_BENCH_CKPT")
+	if ckptBin == "" {
+		ckptBin = filepath.Join(tmp, "ckpt")
+		build := exec.Command("go", "build", "-o", ckptBin, "github.com/ckpt/ckpt/cmd/ckpt")
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("build ckpt: %v\n%s", err, out)
+		}
 	}
 	avail, err := memAvailable()
 	if err != nil {
