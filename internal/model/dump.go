@@ -124,7 +124,7 @@ type Dump struct {
 	// (remap-fpath.img, remap_type LINKED).
 	Linked map[uint32]uint32
 	// Memfds are the memfds of the dump (memfd.img) by inode id; their
-	// contents are shared memory objects (Shmem, ShmemContent) named by
+	// contents are shared memory objects (Shmem, CopyShmem) named by
 	// their shmid.
 	Memfds map[uint32]*memfdimg.MemfdInodeEntry
 	// PosixMQs are the POSIX message queues the tree holds open, with

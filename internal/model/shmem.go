@@ -312,17 +312,17 @@ func (d *Dump) CopyShmem(ino uint64, put func(b []byte, off uint64) error) error
 	return nil
 }
 
-// ShmemContent reads the dumped content of shared memory object ino
-// whole; for small objects (memfds, SysV segments of a CRIU dump):
-// shared anonymous memory is copied by CopyShmem.
-func (d *Dump) ShmemContent(ino uint64) ([]byte, error) {
-	end, err := d.ShmemEnd(ino)
-	if err != nil {
-		return nil, err
-	}
-	data := make([]byte, end)
-	err = d.CopyShmem(ino, func(b []byte, off uint64) error {
-		copy(data[off:], b)
+// ShmemContent reads the first size bytes of the dumped content of
+// shared memory object ino, whole (what the image leaves out is zeros;
+// bytes past size are dropped); for small objects, SysV segments of a
+// CRIU dump: shared anonymous memory and memfds are copied by CopyShmem.
+// size bounds what a corrupt pagemap can make it allocate.
+func (d *Dump) ShmemContent(ino, size uint64) ([]byte, error) {
+	data := make([]byte, size)
+	err := d.CopyShmem(ino, func(b []byte, off uint64) error {
+		if off < size {
+			copy(data[off:], b)
+		}
 		return nil
 	})
 	if err != nil {

@@ -155,7 +155,7 @@ func TestSaveShmemRuns(t *testing.T) {
 	if calls < len(want) {
 		t.Errorf("CopyShmem: %d pieces", calls)
 	}
-	whole, err := r.ShmemContent(42)
+	whole, err := r.ShmemContent(42, uint64(len(content)))
 	if err != nil || !bytes.Equal(whole, content) {
 		t.Errorf("ShmemContent: %d bytes, %v", len(whole), err)
 	}
@@ -176,7 +176,7 @@ func TestWriteShmemData(t *testing.T) {
 	if got := runsOf(pm); !equalRuns(got, want) {
 		t.Errorf("pagemap %v, want %v", got, want)
 	}
-	got, err := d.ShmemContent(7)
+	got, err := d.ShmemContent(7, uint64(len(content)))
 	if err != nil || !bytes.Equal(got, content) {
 		t.Errorf("ShmemContent: %d bytes, %v", len(got), err)
 	}
@@ -223,12 +223,16 @@ func TestCopyShmemPerPage(t *testing.T) {
 	}
 	// Pages 1 and 2 of the object, then page 0 (compat_nr_pages only).
 	writePagemap(t, d, 9, 5, pmEntry(page, 1), pmEntry(2*page, 1), pmEntry(0, 1))
-	got, err := d.ShmemContent(9)
+	got, err := d.ShmemContent(9, 3*page)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 3*page || got[0] != 3 || got[page] != 1 || got[2*page] != 2 {
 		t.Errorf("content %d bytes: %d %d %d", len(got), got[0], got[page], got[2*page])
+	}
+	// Bytes past the size asked for are dropped.
+	if got, err := d.ShmemContent(9, page+1); err != nil || len(got) != page+1 || got[page] != 1 {
+		t.Errorf("first page and a byte: %d bytes, %v", len(got), err)
 	}
 }
 
@@ -257,7 +261,7 @@ func TestCopyShmemCorrupt(t *testing.T) {
 		if err == nil || !errors.Is(err, image.ErrCorrupt) || !strings.Contains(err.Error(), image.ShmemPagemapName(10)) {
 			t.Errorf("entry %v: %v", e, err)
 		}
-		if _, err := d.ShmemContent(10); err == nil {
+		if _, err := d.ShmemContent(10, page); err == nil {
 			t.Errorf("entry %v: ShmemContent: no error", e)
 		}
 	}
