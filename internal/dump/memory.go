@@ -19,9 +19,11 @@ import (
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
 
-// saveShmem reads, once per object, the whole content of the shmem object
-// behind a MAP_SHARED|MAP_ANONYMOUS mapping, through /proc/PID/map_files
-// (pages other processes touched included).
+// saveShmem copies, once per object, the content of the shmem object
+// behind a MAP_SHARED|MAP_ANONYMOUS mapping (pages other processes
+// touched included), read through /proc/PID/map_files, to its pages
+// image: now, while the tree is frozen (snapshot.go), in chunks
+// (model.SaveShmem), never held whole.
 func (ft *fileTable) saveShmem(pid int, v procfs.VMA) error {
 	if ft.shmemSeen[v.Inode] {
 		return nil
@@ -36,12 +38,7 @@ func (ft *fileTable) saveShmem(pid int, v procfs.VMA) error {
 	if err != nil {
 		return err
 	}
-	data := make([]byte, fi.Size())
-	if _, err := f.ReadAt(data, 0); err != nil {
-		return fmt.Errorf("read shared memory (%d bytes): %w", len(data), err)
-	}
-	ft.d.Shmem = append(ft.d.Shmem, model.Shmem{Ino: v.Inode, Data: data})
-	return nil
+	return ft.d.SaveShmem(v.Inode, f, fi.Size())
 }
 
 // fileOpenFlags are the open flags a restore maps a file area's file

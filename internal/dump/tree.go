@@ -323,7 +323,8 @@ func (tr *tree) freezeAndDump(s *ptrace.Session) (*Stats, error) {
 // inventory.img comes last and marks a whole dump.
 func (tr *tree) dumpAll() (*Stats, error) {
 	o := tr.opts
-	d := &model.Dump{Dir: image.Dir{Path: tr.stage}}
+	// Shared memory goes to pages images numbered after the processes'.
+	d := &model.Dump{Dir: image.Dir{Path: tr.stage}, ShmemPagesBase: len(tr.tasks), ShmemWriteback: !o.NoSync}
 	stats := &Stats{}
 	ft := newFileTable(d)
 	ft.pipeEnds = tr.pipeEnds()

@@ -71,9 +71,17 @@ type Dump struct {
 	// pipe id (fifo-data.img); a FIFO that a process outside the tree
 	// held has none: its bytes stayed in it.
 	Fifos map[uint32]PipeData
-	// Shmem are the contents of shared anonymous memory objects, for
-	// Write; Load leaves them in their images (see ShmemContent).
+	// Shmem are the shared anonymous memory objects and memfds of a
+	// dump being made (shmem.go); Load leaves them in their images (see
+	// CopyShmem).
 	Shmem []Shmem
+	// ShmemPagesBase is, while a dump is made, the number of processes
+	// it will hold: SaveShmem numbers the pages images of shared memory
+	// after theirs.
+	ShmemPagesBase int
+	// ShmemWriteback has SaveShmem start the writeback of each chunk it
+	// writes (a dump that syncs its images at the end).
+	ShmemWriteback bool
 	// Clocks are the tree's CLOCK_MONOTONIC and CLOCK_BOOTTIME at the
 	// dump, nil for a dump without them.
 	Clocks *timens.TimensEntry
@@ -116,7 +124,7 @@ type Dump struct {
 	// (remap-fpath.img, remap_type LINKED).
 	Linked map[uint32]uint32
 	// Memfds are the memfds of the dump (memfd.img) by inode id; their
-	// contents are shared memory objects (Shmem, ShmemContent) named by
+	// contents are shared memory objects (Shmem, CopyShmem) named by
 	// their shmid.
 	Memfds map[uint32]*memfdimg.MemfdInodeEntry
 	// PosixMQs are the POSIX message queues the tree holds open, with
@@ -171,13 +179,6 @@ func (d *Dump) GhostOf(id uint32) (uint32, *Ghost) {
 type PipeData struct {
 	Data []byte
 	Size int
-}
-
-// Shmem is the content of one shared anonymous memory object, named by
-// its inode (vma_entry.shmid of the areas that map it).
-type Shmem struct {
-	Ino  uint64
-	Data []byte
 }
 
 // Process is one process of the tree.

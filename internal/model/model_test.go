@@ -218,7 +218,7 @@ func TestWriteLoad(t *testing.T) {
 	if gid, _ := d.GhostOf(2); gid != 0 {
 		t.Errorf("GhostOf(2) = %d, want none", gid)
 	}
-	sh, err := d.ShmemContent(99)
+	sh, err := d.ShmemContent(99, 2*page)
 	if err != nil || len(sh) != 2*page || sh[0] != 0 || sh[page] != 7 {
 		t.Errorf("ShmemContent: %d bytes, %v", len(sh), err)
 	}
@@ -283,7 +283,7 @@ func TestLoadTruncated(t *testing.T) {
 	if err := os.WriteFile(name, b[:len(b)-3], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.ShmemContent(99); err == nil || !errors.Is(err, image.ErrCorrupt) {
+	if _, err := d.ShmemContent(99, 2*page); err == nil || !errors.Is(err, image.ErrCorrupt) {
 		t.Errorf("shared memory pagemap cut short: %v", err)
 	}
 }

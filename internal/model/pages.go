@@ -130,38 +130,6 @@ func (p *Process) DumpedVDSO() (start, end uint64, b []byte, err error) {
 	return 0, 0, nil, fmt.Errorf("the dump has no [vdso]")
 }
 
-// maxShmemEnd bounds a shared memory object read back from its pagemap.
-const maxShmemEnd = 1 << 40
-
-// ShmemContent reads the dumped content of shared memory object ino.
-func (d *Dump) ShmemContent(ino uint64) ([]byte, error) {
-	name := image.ShmemPagemapName(ino)
-	id, pm, err := d.readPagemap(name)
-	if err != nil {
-		return nil, err
-	}
-	pf, err := d.Dir.OpenPages(id)
-	if err != nil {
-		return nil, err
-	}
-	defer pf.Close()
-	var data []byte
-	_, err = forEachRun(pm, func(r PageRun) error {
-		end := r.Vaddr + r.NrPages*x86.PageSize
-		if r.NrPages > 1<<24 || end > maxShmemEnd {
-			return fmt.Errorf("%s: entry %d (%#x, %d pages) out of range", name, r.Index, r.Vaddr, r.NrPages)
-		}
-		if uint64(len(data)) < end {
-			data = append(data, make([]byte, end-uint64(len(data)))...)
-		}
-		return image.ReadFullAt(pf, data[r.Vaddr:end], r.Off)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return data, nil
-}
-
 // PagesWriter writes one process's pages image and builds its pagemap.
 type PagesWriter struct {
 	f  *os.File

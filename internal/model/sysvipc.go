@@ -134,11 +134,11 @@ func (d *Dump) loadSysV(id uint32) (*SysV, error) {
 			// memory's, in pagemap-shmem-SHMID.img and a pages image,
 			// under the segment's IPC id (criu/ipc_ns.c,
 			// dump_ipc_shm_pages), leaving out pages never touched.
-			if b, err = d.ShmemContent(uint64(e.Desc.GetId())); err != nil {
-				return nil, fmt.Errorf("%s: segment %d: %w", image.IpcShmName(id), e.Desc.GetId(), err)
+			if e.GetSize() > maxShmemEnd {
+				return nil, fmt.Errorf("%s: segment %d: %w: size %d", image.IpcShmName(id), e.Desc.GetId(), image.ErrCorrupt, e.GetSize())
 			}
-			if uint64(len(b)) < e.GetSize() {
-				b = append(b, make([]byte, e.GetSize()-uint64(len(b)))...)
+			if b, err = d.ShmemContent(uint64(e.Desc.GetId()), e.GetSize()); err != nil {
+				return nil, fmt.Errorf("%s: segment %d: %w", image.IpcShmName(id), e.Desc.GetId(), err)
 			}
 		}
 		s.Shm = append(s.Shm, SysVShm{Entry: e, Data: b[:e.GetSize()]})

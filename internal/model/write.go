@@ -3,8 +3,6 @@
 package model
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,7 +18,6 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/image"
 )
 
@@ -148,7 +145,7 @@ func (d *Dump) Write(dir string) error {
 		}
 	}
 	for k, sh := range d.Shmem {
-		if err := d.writeShmem(sh, uint32(len(d.Procs)+1+k)); err != nil {
+		if err := d.writeShmem(sh, k); err != nil {
 			return err
 		}
 	}
@@ -236,32 +233,6 @@ func (d *Dump) writeProc(p *Process, fdTables map[uint32]bool) error {
 		pm = append(pm, e)
 	}
 	return d.Dir.Write(image.PagemapName(p.Pid), image.MagicPagemap, pm...)
-}
-
-// writeShmem writes a shared memory object as CRIU does: its non-zero
-// pages in pages-ID.img, listed by offset in pagemap-shmem-INO.img.
-func (d *Dump) writeShmem(sh Shmem, pagesID uint32) error {
-	pf, err := d.Dir.CreatePages(pagesID)
-	if err != nil {
-		return err
-	}
-	defer pf.Close()
-	ents := []proto.Message{&pagemap.PagemapHead{PagesId: proto.Uint32(pagesID)}}
-	zero := make([]byte, x86.PageSize)
-	for off := 0; off < len(sh.Data); off += x86.PageSize {
-		page := sh.Data[off:min(off+x86.PageSize, len(sh.Data))]
-		if bytes.Equal(page, zero[:len(page)]) {
-			continue
-		}
-		if _, err := pf.Write(page); err != nil {
-			return fmt.Errorf("write shared memory pages: %w", err)
-		}
-		ents = append(ents, &pagemap.PagemapEntry{
-			Vaddr: proto.Uint64(uint64(off)), NrPages: proto.Uint64(1), CompatNrPages: proto.Uint32(1),
-			Flags: proto.Uint32(image.PEPresent),
-		})
-	}
-	return d.Dir.Write(image.ShmemPagemapName(sh.Ino), image.MagicPagemap, ents...)
 }
 
 // writePipes writes pipes-data.img or fifo-data.img: every pipe's size

@@ -94,13 +94,17 @@ func (r *restorer) finishSpecialMemory() error {
 func isHugetlb(v *vmaimg.VmaEntry) bool { return v.GetFlags()&unix.MAP_HUGETLB != 0 }
 
 // fillHugeShmem writes the dumped content of a shared hugetlb object
-// into its mapping at start-end. hugetlbfs has no write(2), so the
-// bytes go through the mapping (/proc/PID/mem), made writable for the
-// while when it is not.
-func (r *restorer) fillHugeShmem(ino uint64, data []byte, v *vmaimg.VmaEntry) error {
+// into its mapping at start-end, a chunk at a time from the pages image.
+// hugetlbfs has no write(2), so the bytes go through the mapping
+// (/proc/PID/mem), made writable for the while when it is not.
+func (r *restorer) fillHugeShmem(ino uint64, v *vmaimg.VmaEntry) error {
 	start, end := v.GetStart(), v.GetEnd()
-	if uint64(len(data)) > end-start || v.GetPgoff() != 0 {
-		return fmt.Errorf("shared hugetlb object %d (%d bytes) is mapped only in part (%d bytes at offset %d): not supported", ino, len(data), end-start, v.GetPgoff())
+	dumped, err := r.im.Tree.ShmemEnd(ino)
+	if err != nil {
+		return err
+	}
+	if dumped > end-start || v.GetPgoff() != 0 {
+		return fmt.Errorf("shared hugetlb object %d (%d bytes) is mapped only in part (%d bytes at offset %d): not supported", ino, dumped, end-start, v.GetPgoff())
 	}
 	mem, err := r.memory()
 	if err != nil {
@@ -112,14 +116,19 @@ func (r *restorer) fillHugeShmem(ino uint64, data []byte, v *vmaimg.VmaEntry) er
 			return fmt.Errorf("make hugetlb area writable: %w", err)
 		}
 	}
-	err = mem.WriteAt(data, start)
+	err = r.im.Tree.CopyShmem(ino, func(b []byte, off uint64) error {
+		if err := mem.WriteAt(b, start+off); err != nil {
+			return fmt.Errorf("fill shared hugetlb memory at %#x: %w", start+off, err)
+		}
+		return nil
+	})
 	if prot&unix.PROT_WRITE == 0 {
 		if _, perr := r.inj.Syscall(x86.SysMprotect, start, end-start, prot); perr != nil && err == nil {
 			err = fmt.Errorf("protect hugetlb area again: %w", perr)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("fill shared hugetlb memory: %w", err)
+		return err
 	}
 	r.shmem[ino] = fmt.Sprintf("/proc/%d/map_files/%x-%x", r.pid, start, end)
 	return nil

@@ -125,13 +125,9 @@ func (r *restorer) mapVMAs() error {
 			return fmt.Errorf("vma %#x-%#x mapped at %#x", start, end, got)
 		}
 		if created != 0 {
-			data, err := r.im.Tree.ShmemContent(created)
-			if err != nil {
-				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
-			}
-			fill := func() error { return r.fillShmem(created, data, start, end) }
+			fill := func() error { return r.fillShmem(created, start, end) }
 			if isHugetlb(v) {
-				fill = func() error { return r.fillHugeShmem(created, data, v) }
+				fill = func() error { return r.fillHugeShmem(created, v) }
 			}
 			if err := fill(); err != nil {
 				return fmt.Errorf("vma %#x-%#x: %w", start, end, err)
@@ -330,19 +326,30 @@ func inSpans(s span, in []span) bool {
 
 // fillShmem writes the dumped content of shared memory object ino into the
 // object just mapped at start-end, through /proc/PID/map_files (whatever
-// the mapping's protection), and records where other processes find it.
-func (r *restorer) fillShmem(ino uint64, data []byte, start, end uint64) error {
+// the mapping's protection), a chunk at a time from the pages image
+// (model.CopyShmem), and records where other processes find it.
+func (r *restorer) fillShmem(ino uint64, start, end uint64) error {
 	path := fmt.Sprintf("/proc/%d/map_files/%x-%x", r.pid, start, end)
-	if len(data) > 0 {
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			return fmt.Errorf("open shared memory: %w", err)
+	var f *os.File
+	defer func() {
+		if f != nil {
+			f.Close()
 		}
-		_, err = f.WriteAt(data, 0)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("fill shared memory: %w", err)
+	}()
+	err := r.im.Tree.CopyShmem(ino, func(b []byte, off uint64) error {
+		if f == nil {
+			var err error
+			if f, err = os.OpenFile(path, os.O_RDWR, 0); err != nil {
+				return fmt.Errorf("open shared memory: %w", err)
+			}
 		}
+		if _, err := f.WriteAt(b, int64(off)); err != nil {
+			return fmt.Errorf("fill shared memory at %#x: %w", off, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	r.shmem[ino] = path
 	return nil
@@ -353,11 +360,11 @@ func (r *restorer) fillShmem(ino uint64, data []byte, start, end uint64) error {
 // filled with its dumped content, and returns where; the caller unmaps it
 // once the object is mapped where the task had it.
 func (r *restorer) shmemAside(ino, size uint64) (span, error) {
-	data, err := r.im.Tree.ShmemContent(ino)
+	dumped, err := r.im.Tree.ShmemEnd(ino)
 	if err != nil {
 		return span{}, err
 	}
-	size = max(size, uint64(len(data)))
+	size = max(size, dumped)
 	size = (size + x86.PageSize - 1) &^ (x86.PageSize - 1)
 	// Where no dumped VMA of the tree lies: one mapped later with
 	// MAP_FIXED would otherwise take pages of it, and unmapping it would
@@ -373,7 +380,7 @@ func (r *restorer) shmemAside(ino, size uint64) (span, error) {
 	if got != addr {
 		return span{}, fmt.Errorf("shared memory %d set aside at %#x, wanted %#x", ino, got, addr)
 	}
-	if err := r.fillShmem(ino, data, got, got+size); err != nil {
+	if err := r.fillShmem(ino, got, got+size); err != nil {
 		return span{}, err
 	}
 	return span{got, got + size}, nil

@@ -4,7 +4,6 @@ package fd
 
 import (
 	"fmt"
-	"io"
 	"math/bits"
 	"os"
 	"strings"
@@ -121,11 +120,6 @@ func SaveMemfd(d *model.Dump, src, link string, st *unix.Stat_t) error {
 	if err != nil {
 		return fmt.Errorf("F_GET_SEALS: %w", err)
 	}
-	// Whole pages: the contents are saved as a shared memory object, by page.
-	data := make([]byte, (st.Size+4095)&^4095)
-	if _, err := io.ReadFull(f, data[:st.Size]); err != nil {
-		return fmt.Errorf("read the memfd (%d bytes): %w", st.Size, err)
-	}
 	if d.Memfds == nil {
 		d.Memfds = map[uint32]*memfdimg.MemfdInodeEntry{}
 	}
@@ -139,8 +133,9 @@ func SaveMemfd(d *model.Dump, src, link string, st *unix.Stat_t) error {
 	} else if hf != 0 {
 		d.Memfds[ino].HugetlbFlag = proto.Uint32(hf)
 	}
-	d.Shmem = append(d.Shmem, model.Shmem{Ino: uint64(ino), Data: data})
-	return nil
+	// The contents are saved as a shared memory object's, by page, in
+	// chunks.
+	return d.SaveShmem(uint64(ino), f, st.Size)
 }
 
 func (k *memfdKind) Open(r Restorer, num int, cloexec bool, e *fdinfo.FileEntry) error {
@@ -183,18 +178,6 @@ func makeMemfd(d *model.Dump, ino uint32) (*os.File, error) {
 	}
 	name := me.GetName()
 	size := me.GetSize()
-	// CRIU writes no pagemap-shmem image for an empty memfd
-	// (criu/shmem.c, restore_memfd_shmem_content reads none).
-	var data []byte
-	if size != 0 {
-		var err error
-		if data, err = d.ShmemContent(uint64(me.GetShmid())); err != nil {
-			return nil, fmt.Errorf("memfd %d (%s): %w", ino, name, err)
-		}
-	}
-	if uint64(len(data)) > size {
-		data = data[:size]
-	}
 	// Always allowed to seal: the dumped seals are added at the end, and
 	// a memfd made without MFD_ALLOW_SEALING shows as sealed with
 	// F_SEAL_SEAL, which is added so too.
@@ -217,8 +200,12 @@ func makeMemfd(d *model.Dump, ino uint32) (*os.File, error) {
 	if err := f.Truncate(int64(size)); err != nil {
 		return fail("set its size", err)
 	}
-	if err := fillMemfd(f, data, hf != 0); err != nil {
-		return fail("fill it", err)
+	// CRIU writes no pagemap-shmem image for an empty memfd
+	// (criu/shmem.c, restore_memfd_shmem_content reads none).
+	if size != 0 {
+		if err := fillMemfd(d, uint64(me.GetShmid()), f, int64(size), hf != 0); err != nil {
+			return fail("fill it", err)
+		}
 	}
 	if err := f.Chown(int(me.GetUid()), int(me.GetGid())); err != nil {
 		return fail("chown", err)
@@ -252,24 +239,34 @@ func (k *memfdKind) close() {
 	}
 }
 
-// fillMemfd writes data at the start of memfd f: through a shared
-// mapping of it for a hugetlbfs one, which has no write(2).
-func fillMemfd(f *os.File, data []byte, huge bool) error {
-	if !huge {
-		_, err := f.WriteAt(data, 0)
+// fillMemfd writes the dumped content of shared memory object shmid
+// into memfd f of size bytes, a chunk at a time from the pages image
+// (model.CopyShmem): through a shared mapping of it for a hugetlbfs one,
+// which has no write(2). Bytes past size (the last page's) are dropped.
+func fillMemfd(d *model.Dump, shmid uint64, f *os.File, size int64, huge bool) error {
+	var m []byte
+	if huge {
+		var err error
+		if m, err = unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+			return fmt.Errorf("map it: %w", err)
+		}
+	}
+	err := d.CopyShmem(shmid, func(b []byte, off uint64) error {
+		if off >= uint64(size) {
+			return nil
+		}
+		b = b[:min(uint64(len(b)), uint64(size)-off)]
+		if huge {
+			copy(m[off:], b)
+			return nil
+		}
+		_, err := f.WriteAt(b, int64(off))
 		return err
+	})
+	if m != nil {
+		if uerr := unix.Munmap(m); uerr != nil && err == nil {
+			err = uerr
+		}
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if fi.Size() == 0 || len(data) == 0 {
-		return nil
-	}
-	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		return fmt.Errorf("map it: %w", err)
-	}
-	copy(m, data)
-	return unix.Munmap(m)
+	return err
 }
