@@ -52,7 +52,9 @@ var (
 // removes the file that ckpt names as the unlinked file's other link:
 // CRIU takes a LINKED remap for a link of its own).
 //
-// With upstream CRIU v4.2 (scripts/build-criu.sh, -criu): sched_attrs,
+// With upstream CRIU v4.2 (scripts/build-criu.sh, -criu; its cells are
+// docs/RESULTS.md's table "CRIU 4.2" under "Exchange with other CRIU
+// versions", with CRIU's reasons): sched_attrs,
 // tcp_listen (tcp_opts) and tcp_established (dumped with --network-lock
 // skip, which CRIU 3.19 on takes) pass both ways, creds_root from CRIU;
 // the rest fail as with 3.17, and CRIU fails the same way with its own
@@ -89,7 +91,11 @@ var criuSelfColumns = []struct{ col, suffix, dumper, restorer string }{
 // [vvar_vclock]: "Unexpected rt vDSO area bounds") and works on the
 // guest's Debian kernel. -criu (or $CKPT_CRIU) names another CRIU, with
 // its libraries copied in. With -update the cells go into
-// docs/RESULTS.md; without, they are checked against it.
+// docs/RESULTS.md; without, they are checked against it: the matrix's
+// CRIU columns are the CRIU they were written with, a CRIU of another
+// version has a table of its own in the section "Exchange with other
+// CRIU versions" (Matrix.OtherCRIU), which every other regeneration
+// keeps as it is.
 func TestCRIUInterop(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
