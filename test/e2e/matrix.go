@@ -4,14 +4,19 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
 
-// Columns of the results matrix, in order. The last four are
-// TestCRIUInterop's (criuColumns): dumps exchanged with CRIU.
-var Columns = []string{"native", "compat", "native-static", "compat-static", "native-vdso-tramp", "compat-vdso-tramp", "native-guest",
-	"native-to-criu", "compat-to-criu", "native-from-criu", "compat-from-criu"}
+// CRIUColumns are TestCRIUInterop's columns (criuColumns): dumps
+// exchanged with CRIU. They end the matrix's Columns, and they are the
+// columns of the tables of the exchange with other CRIU versions.
+var CRIUColumns = []string{"native-to-criu", "compat-to-criu", "native-from-criu", "compat-from-criu"}
+
+// Columns of the results matrix, in order.
+var Columns = append([]string{"native", "compat", "native-static", "compat-static", "native-vdso-tramp", "compat-vdso-tramp", "native-guest"},
+	CRIUColumns...)
 
 // Matrix holds the result of every program and column, and where each
 // column ran.
@@ -19,11 +24,34 @@ type Matrix struct {
 	cells map[string]map[string]Result
 	where map[string]string
 	tests map[string]string // real program's row -> the Go test that runs it
+	// criu holds, by CRIU version ("4.2"), the exchange with a CRIU other
+	// than the one of the matrix's CRIUColumns: a matrix of its own with
+	// the CRIUColumns only.
+	criu map[string]*Matrix
 }
 
 // NewMatrix returns an empty matrix.
 func NewMatrix() *Matrix {
-	return &Matrix{cells: map[string]map[string]Result{}, where: map[string]string{}, tests: map[string]string{}}
+	return &Matrix{cells: map[string]map[string]Result{}, where: map[string]string{}, tests: map[string]string{}, criu: map[string]*Matrix{}}
+}
+
+// OtherCRIU returns the table of the exchange with CRIU version ver, nil
+// if m has none.
+func (m *Matrix) OtherCRIU(ver string) *Matrix {
+	if m == nil {
+		return nil
+	}
+	return m.criu[ver]
+}
+
+// MergeOtherCRIU copies the cells and where of o, the exchange with CRIU
+// version ver, into m's table for that version, made if m has none:
+// the cells o lacks keep their result.
+func (m *Matrix) MergeOtherCRIU(ver string, o *Matrix) {
+	if m.criu[ver] == nil {
+		m.criu[ver] = NewMatrix()
+	}
+	m.criu[ver].Merge(o, nil)
 }
 
 // SetWhere records the machine a column ran on.
@@ -46,6 +74,11 @@ func (m *Matrix) Merge(o *Matrix, keep func(col string) bool) {
 	}
 	for p, name := range o.tests {
 		m.tests[p] = name
+	}
+	// The other CRIU versions' tables have no column of m's: they are
+	// merged whatever keep says.
+	for ver, t := range o.criu {
+		m.MergeOtherCRIU(ver, t)
 	}
 }
 
@@ -165,7 +198,87 @@ func (m *Matrix) Write(path string) error {
 			fmt.Fprintln(&b, r)
 		}
 	}
+	m.writeOtherCRIU(&b)
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// otherCRIUHeading heads the section of the exchange with other CRIU
+// versions; otherCRIUVersion, followed by the version, heads each one's
+// table.
+const (
+	otherCRIUHeading = "## Exchange with other CRIU versions"
+	otherCRIUVersion = "### CRIU "
+)
+
+// writeOtherCRIU writes the section of the exchange with other CRIU
+// versions, one table per version, each followed by where it ran and
+// the reason of each failure; nothing if there is none.
+func (m *Matrix) writeOtherCRIU(b *strings.Builder) {
+	if len(m.criu) == 0 {
+		return
+	}
+	vers := make([]string, 0, len(m.criu))
+	for v := range m.criu {
+		vers = append(vers, v)
+	}
+	sort.Strings(vers)
+	fmt.Fprintln(b)
+	fmt.Fprintln(b, otherCRIUHeading)
+	fmt.Fprintln(b)
+	fmt.Fprintln(b, "TestCRIUInterop's exchange (as in the *-criu columns above: in *-to-criu ckpt dumps and CRIU restores, in *-from-criu CRIU dumps and ckpt restores) with CRIUs other than the one of the matrix's columns, one table per CRIU version. A table is written by `go test ./test/e2e -run TestCRIUInterop -args -criu PATH -update` with that CRIU, checked when TestCRIUInterop runs with it, and kept as it is otherwise.")
+	for _, v := range vers {
+		t := m.criu[v]
+		fmt.Fprintln(b)
+		fmt.Fprintln(b, otherCRIUVersion+v)
+		fmt.Fprintln(b)
+		fmt.Fprintf(b, "| program | %s |\n", strings.Join(CRIUColumns, " | "))
+		fmt.Fprintf(b, "|---|%s\n", strings.Repeat("---|", len(CRIUColumns)))
+		progs := make([]string, 0, len(t.cells))
+		for p := range t.cells {
+			progs = append(progs, p)
+		}
+		sort.Strings(progs)
+		pass, fail := 0, 0
+		var reasons []string
+		for _, p := range progs {
+			row := []string{p}
+			for _, c := range CRIUColumns {
+				r, ok := t.cells[p][c]
+				switch {
+				case !ok:
+					row = append(row, "")
+				case r.Pass:
+					row = append(row, "PASS")
+					pass++
+				default:
+					row = append(row, "FAIL")
+					fail++
+					reasons = append(reasons, fmt.Sprintf("- %s / %s: %s", p, c, strings.ReplaceAll(r.Reason, "\n", " ")))
+				}
+			}
+			fmt.Fprintf(b, "| %s |\n", strings.Join(row, " | "))
+		}
+		fmt.Fprintln(b)
+		fmt.Fprintf(b, "%d passed, %d failed.\n", pass, fail)
+		if len(t.where) > 0 {
+			fmt.Fprintln(b)
+			fmt.Fprintln(b, "Where it ran:")
+			fmt.Fprintln(b)
+			for _, c := range CRIUColumns {
+				if w, ok := t.where[c]; ok {
+					fmt.Fprintf(b, "- `%s`: %s\n", c, w)
+				}
+			}
+		}
+		if len(reasons) > 0 {
+			fmt.Fprintln(b)
+			fmt.Fprintln(b, "Failures:")
+			fmt.Fprintln(b)
+			for _, r := range reasons {
+				fmt.Fprintln(b, r)
+			}
+		}
+	}
 }
 
 // ReadMatrix reads the table of a matrix written by Write. Reasons are
@@ -178,10 +291,28 @@ func ReadMatrix(path string) (*Matrix, error) {
 	defer f.Close()
 	m := NewMatrix()
 	var cols []string
-	prefix := "" // realPrefix in the real programs' table
+	prefix := ""               // realPrefix in the real programs' table
+	var other *otherCRIUReader // in the section of other CRIU versions
 	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
+		if line == otherCRIUHeading {
+			if other != nil {
+				return nil, fmt.Errorf("%s:%d: a second %q", path, n, otherCRIUHeading)
+			}
+			other = &otherCRIUReader{m: m}
+			continue
+		}
+		if other != nil && !other.done {
+			if strings.HasPrefix(line, "## ") {
+				other.done = true
+			} else {
+				if err := other.line(line); err != nil {
+					return nil, fmt.Errorf("%s:%d: %s: %w", path, n, otherCRIUHeading, err)
+				}
+				continue
+			}
+		}
 		if strings.HasPrefix(line, "| program |") || strings.HasPrefix(line, "| "+realHeader+" |") {
 			cols, prefix = nil, ""
 			if strings.HasPrefix(line, "| "+realHeader+" |") {
@@ -230,5 +361,120 @@ func ReadMatrix(path string) (*Matrix, error) {
 	if cols == nil {
 		return nil, fmt.Errorf("%s: no results table", path)
 	}
+	if other != nil {
+		if err := other.end(); err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", path, otherCRIUHeading, err)
+		}
+	}
 	return m, sc.Err()
+}
+
+// otherCRIUReader reads the lines of the section of the exchange with
+// other CRIU versions, as writeOtherCRIU writes them, into m's tables.
+// Unlike the main tables, whose lines are taken where they make sense,
+// it refuses a line it cannot place: the section is written by one
+// test only, and a wrong line would silently drop a version's cells.
+type otherCRIUReader struct {
+	m      *Matrix
+	ver    string  // the version whose lines these are, "" before the first
+	t      *Matrix // its table
+	header bool    // its table's header was read
+	done   bool    // a heading of another section ended this one
+}
+
+// cellsOf splits a table line "| a | b |  |" into its cells, trimmed,
+// keeping empty ones.
+func cellsOf(line string) []string {
+	line = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(line), "|"), "|")
+	cells := strings.Split(line, "|")
+	for i := range cells {
+		cells[i] = strings.TrimSpace(cells[i])
+	}
+	return cells
+}
+
+func (r *otherCRIUReader) line(line string) error {
+	if v, ok := strings.CutPrefix(line, otherCRIUVersion); ok {
+		if err := r.end(); err != nil {
+			return err
+		}
+		v = strings.TrimSpace(v)
+		if v == "" || strings.ContainsAny(v, " \t") {
+			return fmt.Errorf("bad CRIU version in %q", line)
+		}
+		if r.m.criu[v] != nil {
+			return fmt.Errorf("CRIU %s's table twice", v)
+		}
+		r.ver, r.t, r.header = v, NewMatrix(), false
+		r.m.criu[v] = r.t
+		return nil
+	}
+	isRow := strings.HasPrefix(line, "|")
+	isItem := strings.HasPrefix(line, "- ")
+	if !isRow && !isItem {
+		return nil // text, counts, blank lines
+	}
+	if r.t == nil {
+		return fmt.Errorf("%q before a %q heading", line, otherCRIUVersion+"VERSION")
+	}
+	switch {
+	case strings.HasPrefix(line, "| program |"):
+		if r.header {
+			return fmt.Errorf("CRIU %s: a second table header", r.ver)
+		}
+		if got := cellsOf(line)[1:]; strings.Join(got, ",") != strings.Join(CRIUColumns, ",") {
+			return fmt.Errorf("CRIU %s: columns %v, want %v", r.ver, got, CRIUColumns)
+		}
+		r.header = true
+	case strings.HasPrefix(line, "|---"):
+		if !r.header {
+			return fmt.Errorf("CRIU %s: %q before the table header", r.ver, line)
+		}
+	case isRow:
+		if !r.header {
+			return fmt.Errorf("CRIU %s: row %q before the table header", r.ver, line)
+		}
+		cells := cellsOf(line)
+		if len(cells) != 1+len(CRIUColumns) || cells[0] == "" {
+			return fmt.Errorf("CRIU %s: row %q: want a program and %d cells", r.ver, line, len(CRIUColumns))
+		}
+		for i, c := range cells[1:] {
+			switch c {
+			case "PASS":
+				r.t.Set(cells[0], CRIUColumns[i], Result{Pass: true})
+			case "FAIL":
+				r.t.Set(cells[0], CRIUColumns[i], Result{})
+			case "":
+			default:
+				return fmt.Errorf("CRIU %s: %s / %s: %q is neither PASS nor FAIL", r.ver, cells[0], CRIUColumns[i], c)
+			}
+		}
+	case strings.HasPrefix(line, "- `"):
+		c, w, ok := strings.Cut(strings.TrimPrefix(line, "- `"), "`: ")
+		if !ok || !slices.Contains(CRIUColumns, c) {
+			return fmt.Errorf("CRIU %s: bad where line %q", r.ver, line)
+		}
+		r.t.SetWhere(c, w)
+	default:
+		// An empty reason may have lost its trailing space.
+		head, reason, ok := strings.Cut(strings.TrimPrefix(line, "- ")+" ", ": ")
+		reason = strings.TrimSuffix(reason, " ")
+		p, c, ok2 := strings.Cut(head, " / ")
+		if !ok || !ok2 {
+			return fmt.Errorf("CRIU %s: bad line %q", r.ver, line)
+		}
+		if res, listed := r.t.Get(p, c); !listed || res.Pass {
+			return fmt.Errorf("CRIU %s: a reason for %s / %s, which the table does not list as failing", r.ver, p, c)
+		}
+		r.t.Set(p, c, Result{Reason: reason})
+	}
+	return nil
+}
+
+// end checks that the version being read had its table.
+func (r *otherCRIUReader) end() error {
+	if r.t != nil && !r.header {
+		return fmt.Errorf("CRIU %s: no table", r.ver)
+	}
+	return nil
 }
