@@ -35,7 +35,7 @@ type commonFlags struct {
 // so that the value is consumed with the option rather than taken for a
 // command.
 var criuUnimplemented = []string{
-	"tcp-established", "tcp-close", "ext-unix-sk", "link-remap",
+	"tcp-established", "tcp-close", "ext-unix-sk",
 	"manage-cgroups", "evasive-devices", "track-mem", "page-server",
 	"lazy-pages", "auto-dedup", "cpu-cap", "exec-cmd", "display-stats",
 	"stream", "tls", "tls-no-cn-verify", "force-irmap", "weak-sysctls",
@@ -64,6 +64,11 @@ func (c *commonFlags) register(fs *pflag.FlagSet) {
 	fs.CountVarP(&c.verbosity, "verbosity", "v", "verbosity: -v, -vv, ... or -v0..-v4")
 	fs.BoolVarP(&c.shellJob, "shell-job", "j", false, "the task's stdio is a tty or pipe of the shell: inherit it at restore")
 	fs.BoolVarP(&c.fileLocks, "file-locks", "l", false, "dump the file locks (POSIX, OFD, flock) the tree holds, and take them again at restore")
+	// CRIU dumps a file unlinked while it keeps other links only with
+	// --link-remap; ckpt always does what CRIU then does (it links the
+	// file at DIR/link_remap.ID, which the restore removes: see
+	// internal/kinds/fd/linked.go), so the option changes nothing.
+	fs.Bool("link-remap", false, "accepted as CRIU spells it: a file unlinked while it keeps other links is always dumped as CRIU dumps it with this option (linked at link_remap.ID in its directory until the restore)")
 	for _, name := range criuUnimplemented {
 		c.refuse(fs, name, fmt.Sprintf("option --%s is not implemented by ckpt yet", name), true)
 	}

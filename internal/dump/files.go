@@ -104,7 +104,7 @@ func mappedFileStat(pid int, v procfs.VMA, ghostLimit int64) (*unix.Stat_t, erro
 	object := fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path)
 	if st.Nlink == 0 || v.Deleted() {
 		if st.Nlink != 0 && st.Mode&unix.S_IFMT == unix.S_IFREG {
-			if _, err := fd.CheckLinked(pid, object, fd.GhostName(v.Path), &st); err != nil {
+			if err := fd.CheckLinked(pid, object, fd.GhostName(v.Path), &st); err != nil {
 				return nil, err
 			}
 			return &st, nil
@@ -132,11 +132,14 @@ func (ft *fileTable) mapped(pid int, v procfs.VMA, flags uint32, st *unix.Stat_t
 		if id, ok := ft.byKey[key]; ok {
 			return id, nil
 		}
-		other, err := fd.CheckLinked(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), fd.GhostName(v.Path), st)
-		if err != nil {
+		object := fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path)
+		if err := fd.CheckLinked(pid, object, fd.GhostName(v.Path), st); err != nil {
 			return 0, err
 		}
-		to := fd.LinkedEntry(ft.d, other, st)
+		to, err := fd.LinkRemap(ft.d, fd.GhostName(v.Path), fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End), st)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", object, err)
+		}
 		id := ft.d.AddFile(fd.RegEntry(ft.d.NextFileID(), fd.GhostName(v.Path), flags, 0, st))
 		ft.d.SetLinked(id, to)
 		ft.byKey[key] = id

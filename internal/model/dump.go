@@ -123,6 +123,12 @@ type Dump struct {
 	// temporary one), the regular-file entry of that other name
 	// (remap-fpath.img, remap_type LINKED).
 	Linked map[uint32]uint32
+	// LinkRemapOf and MadeLinks are the dump's own (no image): the
+	// regular-file entry of the link made for each linked file, by
+	// device and inode, and the paths of the links made, which a dump
+	// that fails removes (see RemoveMadeLinks and package fd, linked.go).
+	LinkRemapOf map[[2]uint64]uint32
+	MadeLinks   []string
 	// Memfds are the memfds of the dump (memfd.img) by inode id; their
 	// contents are shared memory objects (Shmem, CopyShmem) named by
 	// their shmid.
@@ -163,6 +169,15 @@ func (d *Dump) SetLinked(id, to uint32) {
 		d.Linked = map[uint32]uint32{}
 	}
 	d.Linked[id] = to
+}
+
+// RemoveMadeLinks removes the links the dump made for linked files: the
+// dump failed.
+func (d *Dump) RemoveMadeLinks() {
+	for _, p := range d.MadeLinks {
+		_ = os.Remove(p)
+	}
+	d.MadeLinks = nil
 }
 
 // GhostOf returns the ghost that holds regular file id, nil if the file

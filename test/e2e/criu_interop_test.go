@@ -27,7 +27,10 @@ var (
 // rseq, FPU state, pipes, shared anonymous memory, which CRIU 3.17 dumps
 // as a memfd on Linux 6.1, unix datagram sockets, FIFOs, memfds,
 // timerfds and signalfds, UTS and IPC namespaces, file mappings, netlink
-// sockets), then programs whose cells show where CRIU 3.17 differs
+// sockets, POSIX shared memory and semaphores in /dev/shm: a file
+// unlinked while it keeps another name, which both tools dump with
+// --link-remap as a link of their own, link_remap.ID, that the restore
+// removes), then programs whose cells show where CRIU 3.17 differs
 // (recorded as failures in docs/RESULTS.md with CRIU's reason; -criu-self
 // shows CRIU failing the same way with its own dumps): files (CRIU opens
 // an ia32 task's files with O_LARGEFILE), restart_nanosleep (CRIU dumps
@@ -47,10 +50,7 @@ var (
 // in 3.19) and tcp_established (from CRIU: CRIU 3.17 locks the network
 // with iptables, which the guest lacks). Left out: pidns_init and daemon
 // (started as a PID namespace's init or as a daemon, which the exchange
-// does not do) and posix_shm (CRIU dumps its semaphore only with
-// --link-remap, which ckpt does not take, and restoring ckpt's dump it
-// removes the file that ckpt names as the unlinked file's other link:
-// CRIU takes a LINKED remap for a link of its own).
+// does not do).
 //
 // With upstream CRIU v4.2 (scripts/build-criu.sh, -criu): sched_attrs,
 // tcp_listen (tcp_opts) and tcp_established (dumped with --network-lock
@@ -62,7 +62,7 @@ var (
 // personality).
 var criuPrograms = []string{"mem_anon", "threads", "process_tree", "zombie", "stopped", "signals", "posix_timers", "itimers",
 	"robust_futex", "rseq", "fpu_regs", "pipes", "shared_anon", "unix_dgram", "fifo", "memfd", "timerfd_signalfd",
-	"uts_ns", "ipc_ns", "mem_file_private", "mem_file_shared", "cow_shared", "netlink",
+	"uts_ns", "ipc_ns", "mem_file_private", "mem_file_shared", "cow_shared", "netlink", "posix_shm",
 	"files", "restart_nanosleep", "threads_compat_tls", "sched_attrs", "eventfd_epoll",
 	"unix_pair", "unix_listen", "tcp_listen", "udp", "ghost_file", "inotify", "sysv_ipc", "pty", "creds_root", "tcp_established"}
 

@@ -1,4 +1,4 @@
-/* ckpt-test: */
+/* ckpt-test: args=--link-remap */
 /*
  * POSIX shared memory and named semaphores (files in /dev/shm), shared
  * between a parent and its child:

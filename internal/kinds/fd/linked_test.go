@@ -6,10 +6,73 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/checkpoint-restore/go-criu/v8/crit/images/fdinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/model"
 )
+
+// The dump links a linked file at link_remap.ID in its old directory,
+// once per inode, and writes CRIU's entry for that link; a dump that
+// fails removes it.
+func TestLinkRemap(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "sem.x")
+	if err := os.WriteFile(name, []byte("value"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, "sem.tmp") // the unlinked name
+	src := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	d := &model.Dump{}
+	d.AddFile(RegEntry(d.NextFileID(), "/bin/true", unix.O_RDONLY, 0, &st))
+	// An earlier dump's link has the first name.
+	if err := os.WriteFile(filepath.Join(dir, "link_remap.2"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id, err := LinkRemap(d, old, src, &st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != 2 {
+		t.Errorf("LinkRemap = %d, want the next id 2", id)
+	}
+	e := d.Files[id]
+	reg := e.GetReg()
+	if e.GetType() != fdinfo.FdTypes_REG || e.GetId() != id || reg.GetId() != id || reg.GetFlags() != 0 || reg.GetPos() != 0 || reg.Size != nil || reg.GetFown() == nil {
+		t.Errorf("link entry %v: want CRIU's (REG, id %d, flags 0, pos 0, no size, fown)", e, id)
+	}
+	link := reg.GetName()
+	if filepath.Dir(link) != dir || !strings.HasPrefix(filepath.Base(link), "link_remap.2.") || !IsLinkRemap(link) {
+		t.Errorf("link %s: want link_remap.2.N in %s (link_remap.2 is taken)", link, dir)
+	}
+	var o unix.Stat_t
+	if err := unix.Stat(link, &o); err != nil || o.Ino != st.Ino {
+		t.Errorf("link %s is inode %d, want %d (%v)", link, o.Ino, st.Ino, err)
+	}
+	// A second entry of the inode (a mapping of it) shares the link.
+	if again, err := LinkRemap(d, old, src, &st); err != nil || again != id || len(d.Files) != 2 {
+		t.Errorf("LinkRemap again = %d, %v with %d files; want %d, no new entry", again, err, len(d.Files), id)
+	}
+	if IsLinkRemap(name) {
+		t.Errorf("IsLinkRemap(%s)", name)
+	}
+	d.RemoveMadeLinks()
+	if _, err := os.Lstat(link); !os.IsNotExist(err) {
+		t.Errorf("RemoveMadeLinks left %s (%v)", link, err)
+	}
+}
 
 func TestLinked(t *testing.T) {
 	dir := t.TempDir()
@@ -27,11 +90,11 @@ func TestLinked(t *testing.T) {
 	if err := unix.Stat(name, &st); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := LinkedName(tmp, &st); err != nil || got != name {
-		t.Fatalf("LinkedName = %q, %v; want %q", got, err, name)
+	if err := CheckLinked(1, "test", filepath.Join(dir, "gone", "x"), &st); err == nil {
+		t.Error("CheckLinked: no error for a file whose directory is gone")
 	}
-	if _, err := CheckLinked(1, "test", filepath.Join(t.TempDir(), "x"), &st); err == nil {
-		t.Error("CheckLinked: no error for a file with no other name in its directory")
+	if err := CheckLinked(1, "test", tmp, &st); err != nil {
+		t.Errorf("CheckLinked: %v", err)
 	}
 	for _, taken := range []bool{false, true} {
 		if taken {
