@@ -374,6 +374,25 @@ func shareDumpersNamespaces(ids, root *criucore.TaskKobjIdsEntry) {
 	}
 }
 
+// criuPidNS gives p, a task of a CRIU dump, ckpt's id of the tree's own
+// PID namespace, OwnPidNsID, in place of CRIU's: a pid_ns_id left once
+// the dumper's namespaces are cleared is the namespace whose init is
+// the root (CRIU dumps a tree in a PID namespace only from its init, and
+// no namespace nested below it; cr-dump.c), named by CRIU's one counter
+// for every kind of namespace. The root comes first in pstree.img.
+func (d *Dump) criuPidNS(p *Process) {
+	id := p.IDs.GetPidNsId()
+	if id == 0 {
+		return
+	}
+	if d.criuPidNsID == 0 {
+		d.criuPidNsID = id
+	}
+	if id == d.criuPidNsID {
+		p.IDs.PidNsId = proto.Uint32(OwnPidNsID)
+	}
+}
+
 // criuRefusal says why p, loaded from a dump, cannot be restored by ckpt
 // though the images are sound: state only CRIU writes (namespaces of
 // kinds ckpt does not restore, seccomp, which ckpt refuses at

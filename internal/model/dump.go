@@ -129,6 +129,9 @@ type Dump struct {
 	// that fails removes (see RemoveMadeLinks and package fd, linked.go).
 	LinkRemapOf map[[2]uint64]uint32
 	MadeLinks   []string
+	// criuPidNsID is, loading a CRIU dump, CRIU's id of the PID namespace
+	// whose init is the tree's root (criuPidNS).
+	criuPidNsID uint32
 	// Memfds are the memfds of the dump (memfd.img) by inode id; their
 	// contents are shared memory objects (Shmem, CopyShmem) named by
 	// their shmid.

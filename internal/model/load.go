@@ -287,6 +287,9 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	// A CRIU dump names the namespaces the tree shares with the dumping
 	// tool by root_ids' ids; ckpt's images leave those out (criu.go).
 	shareDumpersNamespaces(p.IDs, d.Inventory.GetRootIds())
+	if d.FromCRIU() {
+		d.criuPidNS(p)
+	}
 	p.OwnPidNS = p.IDs.GetPidNsId() == OwnPidNsID
 	if p.NsPids, err = NsPids(pse); err != nil {
 		return nil, err
