@@ -30,7 +30,9 @@ var (
 // sockets, POSIX shared memory and semaphores in /dev/shm: a file
 // unlinked while it keeps another name, which both tools dump with
 // --link-remap as a link of their own, link_remap.ID, that the restore
-// removes), then programs whose cells show where CRIU 3.17 differs
+// removes; hugetlb memory, private and shared MAP_HUGETLB areas, which
+// CRIU dumps shared as a hugetlb memfd's mapping, and hugetlb memfds:
+// the programs fill the 2 MiB page pool themselves), then programs whose cells show where CRIU 3.17 differs
 // (recorded as failures in docs/RESULTS.md with CRIU's reason; -criu-self
 // shows CRIU failing the same way with its own dumps): files (CRIU opens
 // an ia32 task's files with O_LARGEFILE), restart_nanosleep (CRIU dumps
@@ -70,6 +72,7 @@ var (
 var criuPrograms = []string{"mem_anon", "threads", "process_tree", "zombie", "stopped", "signals", "posix_timers", "itimers",
 	"robust_futex", "rseq", "fpu_regs", "pipes", "shared_anon", "unix_dgram", "fifo", "memfd", "timerfd_signalfd",
 	"uts_ns", "ipc_ns", "mem_file_private", "mem_file_shared", "cow_shared", "netlink", "posix_shm", "pidns_init",
+	"hugetlb_map", "memfd_hugetlb",
 	"files", "restart_nanosleep", "threads_compat_tls", "sched_attrs", "eventfd_epoll",
 	"unix_pair", "unix_listen", "tcp_listen", "udp", "ghost_file", "inotify", "sysv_ipc", "pty", "creds_root", "tcp_established"}
 
