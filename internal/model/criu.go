@@ -102,6 +102,17 @@ import (
 //     a shared one's content is saved as other shared anonymous
 //     memory's, VMA_ANON_SHARED: the form CRIU writes where the kernel
 //     has no hugetlb memfds, and restores everywhere.
+//     Where the kernel has them, CRIU writes a shared one as the
+//     mapping of a hugetlb memfd ("/anon_hugepage", memfd.img's
+//     hugetlb_flag), which ckpt restores as one.
+//   - A file unlinked while it keeps other links (glibc's sem_open) is
+//     written as CRIU writes it with --link-remap: a link of the dump's
+//     own, DIR/link_remap.ID, is the target of a LINKED remap, and the
+//     restore removes it (package fd, linked.go). A LINKED remap to a
+//     file's other name had CRIU delete that name after its restore.
+//   - A tree whose root is a PID namespace's init: CRIU names that
+//     namespace by its own id, which Load turns into ckpt's OwnPidNsID
+//     (criuPidNS).
 //   - An AIO ring's area has status VMA_AREA_AIORING alone (no
 //     VMA_AREA_REGULAR), flags MAP_SHARED as maps shows it, its pages
 //     (header and events) saved whole, and an aio_ring_entry in mm.aios
