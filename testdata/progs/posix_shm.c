@@ -16,7 +16,9 @@
  * After the restore the names and the unlinked state are as they were,
  * the contents are there, both processes still share every object: the
  * child takes "sem" again (1 left) and the parent sees it, the parent
- * posts "wait" and the child wakes up.
+ * posts "wait" and the child wakes up. Dumped and restored with
+ * --link-remap, without which CRIU refuses the semaphore and the linked
+ * file (ckpt takes it and dumps them so either way).
  */
 #include "ckpt_test.h"
 

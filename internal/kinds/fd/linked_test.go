@@ -126,3 +126,39 @@ func TestLinked(t *testing.T) {
 		}
 	}
 }
+
+// A restore opens a linked file through the dump's link and removes that
+// link once the tree runs; a target that is not a dump's link (an older
+// dump named the file's other name) stays.
+func TestLinkRemapRestore(t *testing.T) {
+	dir := t.TempDir()
+	for _, target := range []string{"link_remap.2", "sem.x"} {
+		link := filepath.Join(dir, target)
+		if err := os.WriteFile(link, []byte("value"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(link, &st); err != nil {
+			t.Fatal(err)
+		}
+		d := &model.Dump{}
+		id := d.AddFile(RegEntry(d.NextFileID(), filepath.Join(dir, "sem.tmp"), unix.O_RDWR, 0, &st))
+		to := d.AddFile(linkRemapEntry(d.NextFileID(), link, &st))
+		d.SetLinked(id, to)
+		k := &regKind{}
+		p, err := k.Path(d, id)
+		if err != nil {
+			t.Fatalf("%s: Path: %v", target, err)
+		}
+		var o unix.Stat_t
+		if err := unix.Stat(p, &o); err != nil || o.Ino != st.Ino {
+			t.Errorf("%s: Path %s is inode %d, want %d (%v)", target, p, o.Ino, st.Ino, err)
+		}
+		k.removeLinkRemaps(t.Logf)
+		k.closeLinked()
+		_, err = os.Lstat(link)
+		if gone := os.IsNotExist(err); gone != IsLinkRemap(link) {
+			t.Errorf("%s after the restore: removed %v, want %v", target, gone, IsLinkRemap(link))
+		}
+	}
+}
