@@ -57,9 +57,10 @@ var (
 // daemon (daemon=yes): CRIU refuses to dump a root that is not a session
 // leader without --shell-job ("The root process ... is not a session
 // leader"), with which it restores the root into the restorer's session
-// instead of the dumped one, which the daemon checks; and CRIU v4.2
-// restoring it (its own dump or ckpt's, with --shell-job) hangs once the
-// tasks are restored (in a futex wait, never detaching).
+// instead of the dumped one ("Migrating process tree (SID ...)"), which
+// the daemon checks; and CRIU v4.2 on Linux 6.18 restoring it (its own
+// dump or ckpt's, with --shell-job and -d) never returned once the tasks
+// were restored (criu waiting in a futex; not tried with 3.17).
 //
 // With upstream CRIU v4.2 (scripts/build-criu.sh, -criu): sched_attrs,
 // tcp_listen (tcp_opts) and tcp_established (dumped with --network-lock
