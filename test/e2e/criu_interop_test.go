@@ -27,12 +27,16 @@ var (
 // rseq, FPU state, pipes, shared anonymous memory, which CRIU 3.17 dumps
 // as a memfd on Linux 6.1, unix datagram sockets, FIFOs, memfds,
 // timerfds and signalfds, UTS and IPC namespaces, file mappings, netlink
-// sockets, POSIX shared memory and semaphores in /dev/shm: a file
+// sockets, POSIX shared memory and semaphores in /dev/shm (a file
 // unlinked while it keeps another name, which both tools dump with
 // --link-remap as a link of their own, link_remap.ID, that the restore
-// removes; hugetlb memory, private and shared MAP_HUGETLB areas, which
-// CRIU dumps shared as a hugetlb memfd's mapping, and hugetlb memfds:
-// the programs fill the 2 MiB page pool themselves), then programs whose cells show where CRIU 3.17 differs
+// removes), a tree whose root is a PID namespace's init (pidns_init,
+// pidns=yes: started so, as in TestEndToEnd; both tools dump it with no
+// option and restore it into a new PID namespace, the restore's
+// --pidfile giving the root's PID outside), hugetlb memory (private and
+// shared MAP_HUGETLB areas, which CRIU dumps shared as a hugetlb memfd's
+// mapping, and hugetlb memfds: the programs fill the 2 MiB page pool
+// themselves)), then programs whose cells show where CRIU 3.17 differs
 // (recorded as failures in docs/RESULTS.md with CRIU's reason; -criu-self
 // shows CRIU failing the same way with its own dumps): files (CRIU opens
 // an ia32 task's files with O_LARGEFILE), restart_nanosleep (CRIU dumps
@@ -50,11 +54,7 @@ var (
 // for removal, SHM_DEST), pty (both ways: CRIU neither dumps nor
 // restores the bytes typed on a locked pair's master), creds_root (CRIU 3.17 has no no_new_privs, added
 // in 3.19) and tcp_established (from CRIU: CRIU 3.17 locks the network
-// with iptables, which the guest lacks). pidns_init (pidns=yes) starts
-// as the init of a PID namespace of its own, as in TestEndToEnd; both
-// tools dump its tree with no option and restore it into a new PID
-// namespace (the restore's --pidfile gives its PID outside). Left out:
-// daemon (daemon=yes): CRIU refuses to dump a root that is not a session
+// with iptables, which the guest lacks). Left out: daemon (daemon=yes): CRIU refuses to dump a root that is not a session
 // leader without --shell-job ("The root process ... is not a session
 // leader"), with which it restores the root into the restorer's session
 // instead of the dumped one ("Migrating process tree (SID ...)"), which
