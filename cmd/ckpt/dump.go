@@ -64,7 +64,7 @@ func dumpCmd() *cobra.Command {
 			st, err := ckpt.Dump(ckpt.DumpOptions{
 				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob, FileLocks: c.fileLocks, ExtUnixSk: extUnixSk,
 				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: log.progress,
-				Context: ctx, GhostLimit: limit, TcpEstablished: tcpEstablished, TcpClose: tcpClose, Progress: meter,
+				Context: ctx, GhostLimit: limit, LinkRemap: c.linkRemap, TcpEstablished: tcpEstablished, TcpClose: tcpClose, Progress: meter,
 				PageServer:    psAddr,
 				PrevImagesDir: tf.prevImagesDir, TrackMem: tf.trackMem, Notef: notef, NoSync: noSync,
 			})

@@ -105,11 +105,10 @@ import (
 //     Where the kernel has them, CRIU writes a shared one as the
 //     mapping of a hugetlb memfd ("/anon_hugepage", memfd.img's
 //     hugetlb_flag), which ckpt restores as one.
-//   - A file unlinked while it keeps other links (glibc's sem_open) is
-//     written as CRIU writes it with --link-remap: a link of the dump's
-//     own, DIR/link_remap.ID, is the target of a LINKED remap, and the
-//     restore removes it (package fd, linked.go). A LINKED remap to a
-//     file's other name had CRIU delete that name after its restore.
+//   - A file unlinked while it keeps other links (glibc's sem_open),
+//     dumped with --link-remap, is written as CRIU writes it then: a
+//     link of the dump's own, DIR/link_remap.ID, is the target of a
+//     LINKED remap, and the restore removes it (package fd, linked.go).
 //   - A tree whose root is a PID namespace's init: CRIU names that
 //     namespace by its own id, which Load turns into ckpt's OwnPidNsID
 //     (criuPidNS).
@@ -173,6 +172,14 @@ import (
 //     MAP_HUGETLB area as such a memfd area with MAP_HUGETLB in its
 //     vma flags, which ckpt's restore still refuses by name (not tried
 //     with a CRIU dump yet).
+//   - A file unlinked while it keeps other links, dumped without
+//     --link-remap (the default), has its other name in reg_file_entry
+//     field 170300 (regLinkedAtField, linkedname.go), and no remap: the
+//     dump changes nothing on disk and restores any number of times.
+//     CRIU skips the field, finds no file at the unlinked path and
+//     refuses the restore; a LINKED remap to the other name (as older
+//     ckpt wrote, and still reads) had CRIU delete that name after its
+//     restore, taking it for a link_remap link of its own.
 //   - Socket state CRIU's images have no field for is kept in fields of
 //     ckpt's own (sockext.go), which CRIU skips: a netlink socket's
 //     SOCK_DGRAM type (CRIU makes every netlink socket SOCK_RAW) and a

@@ -110,6 +110,15 @@ func Load(dir string) (*Dump, error) {
 	for _, f := range files {
 		tcpKeepaliveFromOpts(f.GetIsk())
 		d.Files[f.GetId()] = f
+		if r := f.GetReg(); r != nil {
+			at, err := RegLinkedAt(r)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", image.FilesName(), err)
+			}
+			if at != "" {
+				d.SetLinkedAt(f.GetId(), at)
+			}
+		}
 	}
 	if d.Pipes, err = d.loadPipeData(image.PipesDataName(), image.MagicPipesData); err != nil {
 		return nil, err

@@ -20,28 +20,37 @@ import (
 )
 
 // Linked files: a regular file whose path was unlinked while the file
-// keeps another link (d_path shows "PATH (deleted)", its link count is
+// keeps other links (the link count that stat shows through /proc is
 // not 0). glibc's sem_open makes every named semaphore so: it writes a
 // temporary /dev/shm/sem.XXXXXX, maps it, links it to sem.NAME and
 // unlinks the temporary name, so the mapping shows the temporary name,
 // deleted.
 //
-// The dump writes what CRIU writes for it with --link-remap
-// (criu/files-reg.c, create_link_remap): it links the file, through the
-// task's fd or map_files link, at DIR/link_remap.ID in the directory of
-// its old path, where ID is the files.img id of a regular-file entry
-// for that link (flags 0, position 0, no size), and remap-fpath.img
-// makes the unlinked entry a LINKED remap of it. One link serves every
-// entry of the inode. The restore links the file to its old name again
-// for the moment it takes to open it, and unlinks that name, so that
-// the restored fds and mappings show "PATH (deleted)" as they did; once
-// the tree runs, it removes the link_remap link, as CRIU does: such a
-// dump restores once. Nothing is copied, the file is the one on disk.
+// By default the dump changes nothing on disk: it finds the file's
+// other name in the same directory and records it in ckpt's own field
+// of the unlinked file's entry (model.RegLinkedAt), with no remap. The
+// restore opens the file through that name and leaves it, so the dump
+// restores any number of times. CRIU skips the field, finds nothing at
+// the unlinked path and refuses the restore; a LINKED remap to the
+// other name, which older ckpt versions wrote (and ckpt still reads),
+// had CRIU remove that name after its restore, taking it for its own
+// link.
 //
-// The link is the dump's own, not the file's other name, because CRIU
-// removes a LINKED remap's target after its restore: a dump that named
-// sem.NAME there had CRIU delete the semaphore's name. A link the dump
-// made is removed again if the dump fails.
+// With --link-remap (Options.LinkRemap) the dump writes what CRIU
+// writes with that option (criu/files-reg.c, create_link_remap): it
+// links the file, through the task's fd or map_files link, at
+// DIR/link_remap.ID in the directory of its old path, where ID is the
+// files.img id of a regular-file entry for that link (flags 0, position
+// 0, no size), and remap-fpath.img makes the unlinked entry a LINKED
+// remap of it. One link serves every entry of the inode; a dump that
+// fails removes the links it made. Once the restored tree runs, the
+// restore removes the link, as CRIU does: such a dump restores once,
+// and CRIU restores it.
+//
+// Either way the restore links the file to its old name again for the
+// moment it takes to open it, and unlinks that name, so that the
+// restored fds and mappings show "PATH (deleted)" as they did; nothing
+// is copied, the file is the one on disk.
 
 // linkRemapPrefix begins the name of the link a dump makes for a linked
 // file (CRIU's "link_remap.%d").
@@ -54,20 +63,56 @@ func IsLinkRemap(path string) bool {
 	return strings.HasPrefix(filepath.Base(path), linkRemapPrefix)
 }
 
-// CheckLinked refuses a file of task whose path name was unlinked but
-// that has other links, when the dump cannot link it again in the
-// directory of that path (the directory is gone, or on another file
-// system); object names it.
-func CheckLinked(task int, object, name string, st *unix.Stat_t) error {
+// LinkedName finds where the file st, whose path name was unlinked, is
+// linked now: a name in the same directory with the same inode. It
+// returns "" if there is none (the file is linked elsewhere only).
+func LinkedName(name string, st *unix.Stat_t) (string, error) {
 	dir := filepath.Dir(name)
+	d, err := os.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	defer d.Close()
+	for {
+		names, err := d.Readdirnames(256)
+		for _, n := range names {
+			var o unix.Stat_t
+			p := filepath.Join(dir, n)
+			if !IsLinkRemap(p) && unix.Lstat(p, &o) == nil && o.Ino == st.Ino && o.Dev == st.Dev {
+				return p, nil
+			}
+		}
+		if err != nil {
+			return "", nil // io.EOF, or the directory went away
+		}
+	}
+}
+
+// CheckLinked refuses a file of task whose path name was unlinked but
+// that has other links, when the dump cannot record it; object names
+// it. With linkRemap the dump links it again in the directory of that
+// path, which must exist on the file's file system; without, it
+// returns the file's other name in that directory, which must exist.
+func CheckLinked(task int, object, name string, st *unix.Stat_t, linkRemap bool) (string, error) {
+	dir := filepath.Dir(name)
+	if !linkRemap {
+		other, err := LinkedName(name, st)
+		if err != nil {
+			return "", fmt.Errorf("%s: find the other name of the unlinked file %s: %w", object, name, err)
+		}
+		if other == "" {
+			return "", ckerr.Unsupported(task, object, fmt.Sprintf("the file's path was unlinked but it has %d other links, none in %s: dump with --link-remap (the dump links the file at %s/link_remap.ID, and restores once), or keep a name of it in %s until the dump", st.Nlink, dir, dir, dir))
+		}
+		return other, nil
+	}
 	var ds unix.Stat_t
 	if err := unix.Stat(dir, &ds); err != nil {
-		return ckerr.Unsupported(task, object, fmt.Sprintf("the file's path was unlinked (it has %d other links) and its directory %s is gone (%v): the dump cannot link it there; keep the directory until the dump", st.Nlink, dir, err))
+		return "", ckerr.Unsupported(task, object, fmt.Sprintf("the file's path was unlinked (it has %d other links) and its directory %s is gone (%v): the dump cannot link it there; keep the directory until the dump", st.Nlink, dir, err))
 	}
 	if ds.Dev != st.Dev {
-		return ckerr.Unsupported(task, object, fmt.Sprintf("the file's path was unlinked (it has %d other links) and %s is on another file system now: the dump cannot link it there; keep the file on disk until the dump", st.Nlink, dir))
+		return "", ckerr.Unsupported(task, object, fmt.Sprintf("the file's path was unlinked (it has %d other links) and %s is on another file system now: the dump cannot link it there; keep the file on disk until the dump", st.Nlink, dir))
 	}
-	return nil
+	return "", nil
 }
 
 // LinkRemap returns the id of the regular-file entry of the link that
@@ -123,21 +168,28 @@ func linkRemapEntry(id uint32, path string, st *unix.Stat_t) *fdinfo.FileEntry {
 }
 
 // linkedPath returns where a task being restored opens regular file id
-// of d, which is linked at the path of file to: ckpt's fd of it, opened
-// under the name it had.
+// of d, which is linked at the path of file to (a LINKED remap): ckpt's
+// fd of it, opened under the name it had. A dump's link_remap link is
+// removed once the tree runs.
 func (k *regKind) linkedPath(d *model.Dump, id, to uint32) (string, error) {
-	old := d.Files[id].GetReg().GetName()
 	cur := d.Files[to].GetReg()
 	if cur == nil {
 		return "", fmt.Errorf("files.img: file %d is linked at file %d, which is not a regular file", id, to)
 	}
-	key := old + "\x00" + cur.GetName()
+	return k.openAt(d.Files[id].GetReg().GetName(), cur.GetName(), IsLinkRemap(cur.GetName()))
+}
+
+// openAt returns ckpt's fd (as a /proc path) of the file linked at cur,
+// opened under its unlinked name old, once per pair; remove says cur is
+// a dump's link_remap link, removed once the tree runs.
+func (k *regKind) openAt(old, cur string, remove bool) (string, error) {
+	key := old + "\x00" + cur
 	f, ok := k.linked[key]
 	if !ok {
 		var err error
-		if f, err = openLinked(old, cur.GetName()); err != nil {
-			if errors.Is(err, unix.ENOENT) && IsLinkRemap(cur.GetName()) {
-				err = fmt.Errorf("%w (the dump's link of the unlinked file is gone: a dump of a file unlinked while it kept other links restores once, as CRIU's --link-remap dumps do)", err)
+		if f, err = openLinked(old, cur); err != nil {
+			if errors.Is(err, unix.ENOENT) && remove {
+				err = fmt.Errorf("%w (the dump's link of the unlinked file is gone: a dump made with --link-remap restores once, as CRIU's; dump without it to restore a dump many times)", err)
 			}
 			return "", err
 		}
@@ -145,8 +197,8 @@ func (k *regKind) linkedPath(d *model.Dump, id, to uint32) (string, error) {
 			k.linked = map[string]*os.File{}
 		}
 		k.linked[key] = f
-		if IsLinkRemap(cur.GetName()) {
-			k.linkRemaps = append(k.linkRemaps, cur.GetName())
+		if remove {
+			k.linkRemaps = append(k.linkRemaps, cur)
 		}
 	}
 	return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd()), nil

@@ -90,11 +90,19 @@ func TestLinked(t *testing.T) {
 	if err := unix.Stat(name, &st); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckLinked(1, "test", filepath.Join(dir, "gone", "x"), &st); err == nil {
-		t.Error("CheckLinked: no error for a file whose directory is gone")
+	if _, err := CheckLinked(1, "test", filepath.Join(dir, "gone", "x"), &st, true); err == nil {
+		t.Error("CheckLinked --link-remap: no error for a file whose directory is gone")
 	}
-	if err := CheckLinked(1, "test", tmp, &st); err != nil {
-		t.Errorf("CheckLinked: %v", err)
+	if other, err := CheckLinked(1, "test", tmp, &st, true); err != nil || other != "" {
+		t.Errorf("CheckLinked --link-remap = %q, %v", other, err)
+	}
+	// Without --link-remap the dump finds the other name, or refuses the
+	// file naming the option.
+	if other, err := CheckLinked(1, "test", tmp, &st, false); err != nil || other != name {
+		t.Errorf("CheckLinked = %q, %v; want %q", other, err, name)
+	}
+	if _, err := CheckLinked(1, "test", filepath.Join(t.TempDir(), "x"), &st, false); err == nil || !strings.Contains(err.Error(), "--link-remap") {
+		t.Errorf("CheckLinked of a file with no other name in its directory: %v, want a refusal naming --link-remap", err)
 	}
 	for _, taken := range []bool{false, true} {
 		if taken {
@@ -159,6 +167,46 @@ func TestLinkRemapRestore(t *testing.T) {
 		_, err = os.Lstat(link)
 		if gone := os.IsNotExist(err); gone != IsLinkRemap(link) {
 			t.Errorf("%s after the restore: removed %v, want %v", target, gone, IsLinkRemap(link))
+		}
+	}
+}
+
+// A dump without --link-remap records the other name in the file's own
+// entry (model.RegLinkedAt): the restore opens the file through it and
+// leaves it, so the dump restores again.
+func TestLinkedAtRestore(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "sem.x")
+	if err := os.WriteFile(other, []byte("value"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(other, &st); err != nil {
+		t.Fatal(err)
+	}
+	d := &model.Dump{}
+	id := d.AddFile(RegEntry(d.NextFileID(), filepath.Join(dir, "sem.tmp"), unix.O_RDWR, 0, &st))
+	d.SetLinkedAt(id, other)
+	if at, err := model.RegLinkedAt(d.Files[id].GetReg()); err != nil || at != other {
+		t.Fatalf("RegLinkedAt = %q, %v; want %q", at, err, other)
+	}
+	for round := 0; round < 2; round++ {
+		k := &regKind{}
+		p, err := k.Path(d, id)
+		if err != nil {
+			t.Fatalf("restore %d: Path: %v", round, err)
+		}
+		var o unix.Stat_t
+		if err := unix.Stat(p, &o); err != nil || o.Ino != st.Ino {
+			t.Errorf("restore %d: Path %s is inode %d, want %d (%v)", round, p, o.Ino, st.Ino, err)
+		}
+		k.removeLinkRemaps(t.Logf)
+		k.closeLinked()
+		if _, err := os.Lstat(other); err != nil {
+			t.Fatalf("restore %d removed the other name %s: %v", round, other, err)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, "sem.tmp")); !os.IsNotExist(err) {
+			t.Errorf("restore %d left the unlinked name linked (%v)", round, err)
 		}
 	}
 }

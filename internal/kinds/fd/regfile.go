@@ -50,7 +50,7 @@ func (*regKind) Match(f *File, o Options) (bool, error) {
 		}
 		if strings.HasSuffix(f.Path, deletedMark) {
 			if f.Stat.Mode&unix.S_IFMT == unix.S_IFREG {
-				err := CheckLinked(0, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), GhostName(f.Path), &f.Stat)
+				_, err := CheckLinked(0, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), GhostName(f.Path), &f.Stat, o.LinkRemap)
 				return err == nil, err
 			}
 			return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d, a directory that was removed (%s)", f.Fd, f.Path), "not supported yet: close it before the dump")
@@ -79,8 +79,14 @@ func (*regKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) erro
 	}
 	if f.Stat.Mode&unix.S_IFMT == unix.S_IFREG && strings.HasSuffix(f.Path, deletedMark) {
 		name := GhostName(f.Path)
-		if err := CheckLinked(t.Pid, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), name, &f.Stat); err != nil {
+		other, err := CheckLinked(t.Pid, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), name, &f.Stat, t.Opts.LinkRemap)
+		if err != nil {
 			return err
+		}
+		if !t.Opts.LinkRemap {
+			*e = *RegEntry(t.Dump.NextFileID(), name, flags, uint64(f.Info.Pos), &f.Stat)
+			model.SetRegLinkedAt(e.GetReg(), other)
+			return nil
 		}
 		to, err := LinkRemap(t.Dump, name, fmt.Sprintf("/proc/%d/fd/%d", t.Pid, f.Fd), &f.Stat)
 		if err != nil {
@@ -151,6 +157,9 @@ func (k *regKind) Path(d *model.Dump, id uint32) (string, error) {
 	}
 	if gid, g := d.GhostOf(id); gid != 0 {
 		return k.ghostPath(d, id, gid, g)
+	}
+	if at, ok := d.LinkedAt[id]; ok {
+		return k.openAt(f.GetReg().GetName(), at, false)
 	}
 	if to, ok := d.Linked[id]; ok {
 		return k.linkedPath(d, id, to)
