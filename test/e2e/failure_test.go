@@ -248,8 +248,8 @@ func TestDumpFailures(t *testing.T) {
 			t.Errorf("dump %s %s without --page-server: %v: %s", o[0], o[1], err, out)
 		}
 	}
-	// --ghost-limit takes its value (a size); --link-remap is taken (ckpt
-	// always dumps linked files as CRIU does with it).
+	// --ghost-limit takes its value (a size); --link-remap is taken (a
+	// dump option: linked files as CRIU dumps them with it).
 	out, err = exec.Command(ckptBin, "dump", "-t", "999999999", "-D", t.TempDir(), "--ghost-limit", "2M").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "no such process") {
 		t.Errorf("dump --ghost-limit 2M of a missing pid: %v: %s", err, out)

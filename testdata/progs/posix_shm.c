@@ -18,7 +18,9 @@
  * child takes "sem" again (1 left) and the parent sees it, the parent
  * posts "wait" and the child wakes up. Dumped and restored with
  * --link-remap, without which CRIU refuses the semaphore and the linked
- * file (ckpt takes it and dumps them so either way).
+ * file: the CRIU exchange (TestCRIUInterop) needs it. Without it ckpt
+ * dumps them with nothing added on disk, and the dump restores many
+ * times (test/e2e/linked_test.go).
  */
 #include "ckpt_test.h"
 
