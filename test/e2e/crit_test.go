@@ -110,7 +110,7 @@ func TestCritShow(t *testing.T) {
 		{"uts_ns", false, nil}, {"ipc_ns", false, nil}, {"mnt_ns", false, nil}, {"pidns_nested", false, nil},
 		{"unix_pair", false, nil}, {"unix_renamed", false, nil}, {"inotify", false, nil}, {"pty", false, nil},
 		{"udp", false, nil}, {"netlink", false, nil}, {"tcp_established", false, []string{"--tcp-established"}},
-		{"posix_shm", false, nil}, {"sysv_ipc", false, nil}, {"shared_anon", false, nil}, {"cow_shared", false, nil}, {"posix_mqueue", false, nil},
+		{"posix_shm", false, nil}, {"posix_shm", false, []string{"--link-remap"}}, {"sysv_ipc", false, nil}, {"shared_anon", false, nil}, {"cow_shared", false, nil}, {"posix_mqueue", false, nil},
 		{"udp_mcast", false, nil}, {"netlink_dgram", false, nil}} {
 		img := dumpOne(t, c.prog, c.shellJob, c.args...)
 		ents, err := os.ReadDir(img)
