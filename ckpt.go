@@ -73,6 +73,13 @@ type DumpOptions struct {
 	// whose contents the dump saves (CRIU's --ghost-limit); a larger one
 	// is refused. 0 means 1 MiB, CRIU's default.
 	GhostLimit int64
+	// LinkRemap is CRIU's --link-remap: a file unlinked while it keeps
+	// other links (glibc's named semaphores) is linked at link_remap.ID
+	// in its directory until the restore, which removes that link, as
+	// CRIU does: the dump restores once, and CRIU can restore it.
+	// Without it the dump changes nothing on disk and restores any
+	// number of times; CRIU refuses such a dump.
+	LinkRemap bool
 	// FreezeTimeout bounds the wait for the tree to stop (0: 10 s).
 	FreezeTimeout time.Duration
 	// CPUCap is CRIU's --cpu-cap at dump: CPUCapNone leaves out
@@ -273,7 +280,7 @@ func Dump(opts DumpOptions) (*DumpStats, error) {
 	st, err := dump.Dump(dump.Options{
 		Pid: opts.Pid, ImagesDir: opts.ImagesDir, LeaveRunning: opts.LeaveRunning,
 		ShellJob: opts.ShellJob, ExtUnixSk: opts.ExtUnixSk, FileLocks: opts.FileLocks, FreezeTimeout: opts.FreezeTimeout, CPUCap: opts.CPUCap, Logf: opts.Logf,
-		Progress: opts.Progress, Context: opts.Context, GhostLimit: opts.GhostLimit,
+		Progress: opts.Progress, Context: opts.Context, GhostLimit: opts.GhostLimit, LinkRemap: opts.LinkRemap,
 		TcpEstablished: opts.TcpEstablished, TcpClose: opts.TcpClose, PageServer: opts.PageServer,
 		PreDump: opts.PreDump, PrevImagesDir: opts.PrevImagesDir, TrackMem: opts.TrackMem, Notef: opts.Notef, NoSync: opts.NoSync,
 	})

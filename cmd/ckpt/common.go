@@ -23,6 +23,7 @@ type commonFlags struct {
 	verbosity int
 	shellJob  bool
 	fileLocks bool
+	linkRemap bool
 	// refused are the options accepted by the parser only to be refused
 	// by name, each with its message.
 	refused map[string]string
@@ -35,7 +36,7 @@ type commonFlags struct {
 // so that the value is consumed with the option rather than taken for a
 // command.
 var criuUnimplemented = []string{
-	"tcp-established", "tcp-close", "ext-unix-sk", "link-remap",
+	"tcp-established", "tcp-close", "ext-unix-sk",
 	"manage-cgroups", "evasive-devices", "track-mem", "page-server",
 	"lazy-pages", "auto-dedup", "cpu-cap", "exec-cmd", "display-stats",
 	"stream", "tls", "tls-no-cn-verify", "force-irmap", "weak-sysctls",
@@ -64,6 +65,12 @@ func (c *commonFlags) register(fs *pflag.FlagSet) {
 	fs.CountVarP(&c.verbosity, "verbosity", "v", "verbosity: -v, -vv, ... or -v0..-v4")
 	fs.BoolVarP(&c.shellJob, "shell-job", "j", false, "the task's stdio is a tty or pipe of the shell: inherit it at restore")
 	fs.BoolVarP(&c.fileLocks, "file-locks", "l", false, "dump the file locks (POSIX, OFD, flock) the tree holds, and take them again at restore")
+	// CRIU's --link-remap: a dump links a file unlinked while it keeps
+	// other links at DIR/link_remap.ID, which the restore removes
+	// (internal/kinds/fd/linked.go); without it ckpt's dump changes
+	// nothing on disk. A restore takes it and needs nothing of it: the
+	// images say which encoding the dump used.
+	fs.BoolVar(&c.linkRemap, "link-remap", false, "dump: link a file unlinked while it keeps other links at link_remap.ID in its directory, as CRIU does, for the restore to remove (the dump restores once, and CRIU restores it); without it the dump changes nothing on disk, restores any number of times, and CRIU refuses it. Restore: accepted")
 	for _, name := range criuUnimplemented {
 		c.refuse(fs, name, fmt.Sprintf("option --%s is not implemented by ckpt yet", name), true)
 	}

@@ -64,7 +64,7 @@ func dumpCmd() *cobra.Command {
 			st, err := ckpt.Dump(ckpt.DumpOptions{
 				Pid: pid, ImagesDir: c.imagesDir, LeaveRunning: leaveRunning, ShellJob: c.shellJob, FileLocks: c.fileLocks, ExtUnixSk: extUnixSk,
 				FreezeTimeout: time.Duration(timeout) * time.Second, CPUCap: cpuCap, Logf: log.progress,
-				Context: ctx, GhostLimit: limit, TcpEstablished: tcpEstablished, TcpClose: tcpClose, Progress: meter,
+				Context: ctx, GhostLimit: limit, LinkRemap: c.linkRemap, TcpEstablished: tcpEstablished, TcpClose: tcpClose, Progress: meter,
 				PageServer:    psAddr,
 				PrevImagesDir: tf.prevImagesDir, TrackMem: tf.trackMem, Notef: notef, NoSync: noSync,
 			})
@@ -95,11 +95,6 @@ func dumpCmd() *cobra.Command {
 	// CRIU takes --pidfile on every command; only restore (and CRIU's
 	// daemons) write one.
 	c.refuse(cmd.Flags(), "pidfile", "--pidfile is a restore option (the file for the restored task's PID); a dump writes none", false)
-	// CRIU's --link-remap links an unlinked file back into the file
-	// system at dump, for the restore to open and unlink: the dump then
-	// changes the file system and a second restore of it finds the link
-	// gone. ckpt saves unlinked files whole instead.
-	c.refuse(cmd.Flags(), "link-remap", "--link-remap (link unlinked files back into the file system at dump) is not supported: ckpt saves unlinked files whole in the images; raise --ghost-limit for larger ones", true)
 	cmd.Flags().BoolVar(&pageServer, "page-server", false, "send the images to a ckpt page-server (--address, --port): the pages images go only there, the others are written in -D too")
 	ps.register(cmd, "address of the page server")
 	tf.register(cmd)

@@ -52,6 +52,12 @@ type Options struct {
 	// contents the dump saves (CRIU's --ghost-limit); 0 means
 	// fd.DefaultGhostLimit (1 MiB).
 	GhostLimit int64
+	// LinkRemap is CRIU's --link-remap: a file unlinked while it keeps
+	// other links is linked at link_remap.ID in its directory for the
+	// restore, which removes it (the dump restores once, and CRIU
+	// restores it); without it the dump records the file's other name
+	// and changes nothing on disk (see fd.Options).
+	LinkRemap bool
 	// FreezeTimeout bounds the wait for the task to stop (0: 10 s).
 	FreezeTimeout time.Duration
 	// CPUCap is CRIU's --cpu-cap at dump: "none" leaves out cpuinfo.img,

@@ -95,7 +95,7 @@ func (ft *fileTable) reg(path string, flags uint32, pos uint64, st *unix.Stat_t)
 // mappedFileStat stats the file that area v of task pid maps and
 // refuses a kind of file the dump cannot take: a mapped file that was
 // unlinked is saved whole (a ghost) up to ghostLimit bytes.
-func mappedFileStat(pid int, v procfs.VMA, ghostLimit int64) (*unix.Stat_t, error) {
+func mappedFileStat(pid int, v procfs.VMA, ghostLimit int64, linkRemap bool) (*unix.Stat_t, error) {
 	var st unix.Stat_t
 	mf := fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End)
 	if err := unix.Stat(mf, &st); err != nil {
@@ -104,7 +104,7 @@ func mappedFileStat(pid int, v procfs.VMA, ghostLimit int64) (*unix.Stat_t, erro
 	object := fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path)
 	if st.Nlink == 0 || v.Deleted() {
 		if st.Nlink != 0 && st.Mode&unix.S_IFMT == unix.S_IFREG {
-			if _, err := fd.CheckLinked(pid, object, fd.GhostName(v.Path), &st); err != nil {
+			if _, err := fd.CheckLinked(pid, object, fd.GhostName(v.Path), &st, linkRemap); err != nil {
 				return nil, err
 			}
 			return &st, nil
@@ -125,18 +125,30 @@ func mappedFileStat(pid int, v procfs.VMA, ghostLimit int64) (*unix.Stat_t, erro
 
 // mapped returns the id of the file that area v of task pid maps, opened
 // with flags: reopened by path, or saved whole when it was unlinked.
-func (ft *fileTable) mapped(pid int, v procfs.VMA, flags uint32, st *unix.Stat_t) (uint32, error) {
+func (ft *fileTable) mapped(pid int, v procfs.VMA, flags uint32, st *unix.Stat_t, linkRemap bool) (uint32, error) {
 	if !fd.IsGhost(st) && v.Deleted() {
 		// Unlinked, but linked under another name (fd/linked.go).
 		key := fmt.Sprintf("linked\x00%d\x00%d\x00%d", st.Dev, st.Ino, flags)
 		if id, ok := ft.byKey[key]; ok {
 			return id, nil
 		}
-		other, err := fd.CheckLinked(pid, fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path), fd.GhostName(v.Path), st)
+		object := fmt.Sprintf("vma %#x-%#x maps %s", v.Start, v.End, v.Path)
+		other, err := fd.CheckLinked(pid, object, fd.GhostName(v.Path), st, linkRemap)
 		if err != nil {
 			return 0, err
 		}
-		to := fd.LinkedEntry(ft.d, other, st)
+		if !linkRemap {
+			// The other name goes in ckpt's own field (fd/linked.go).
+			e := fd.RegEntry(ft.d.NextFileID(), fd.GhostName(v.Path), flags, 0, st)
+			model.SetRegLinkedAt(e.GetReg(), other)
+			id := ft.d.AddFile(e)
+			ft.byKey[key] = id
+			return id, nil
+		}
+		to, err := fd.LinkRemap(ft.d, fd.GhostName(v.Path), fmt.Sprintf("/proc/%d/map_files/%x-%x", pid, v.Start, v.End), st)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", object, err)
+		}
 		id := ft.d.AddFile(fd.RegEntry(ft.d.NextFileID(), fd.GhostName(v.Path), flags, 0, st))
 		ft.d.SetLinked(id, to)
 		ft.byKey[key] = id

@@ -191,7 +191,7 @@ func inspect(o *Options, k *fd.Kinds, pid, index int) (*task, error) {
 
 // fdOptions are the options the kinds of files see.
 func (o *Options) fdOptions() fd.Options {
-	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks, GhostLimit: o.GhostLimit, ExtUnixSk: o.ExtUnixSk,
+	return fd.Options{ShellJob: o.ShellJob, FileLocks: o.FileLocks, GhostLimit: o.GhostLimit, LinkRemap: o.LinkRemap, ExtUnixSk: o.ExtUnixSk,
 		TcpEstablished: o.TcpEstablished, TcpClose: o.TcpClose, LeaveRunning: o.LeaveRunning}
 }
 
@@ -209,7 +209,7 @@ func inspectMemory(o *Options, pid int, ghostLimit int64) error {
 			return err
 		}
 		if k.Class == vma.File {
-			if _, err := mappedFileStat(pid, se.VMA, ghostLimit); err != nil {
+			if _, err := mappedFileStat(pid, se.VMA, ghostLimit, o.LinkRemap); err != nil {
 				return err
 			}
 		}

@@ -222,11 +222,11 @@ func (t *task) dumpMemory(p *model.Process, vmas []procfs.SmapsEntry, ft *fileTa
 		case vma.File, vma.Memfd:
 			var id uint32
 			if kind.Class == vma.File {
-				st, err := mappedFileStat(pid, v, t.opts.GhostLimit)
+				st, err := mappedFileStat(pid, v, t.opts.GhostLimit, t.opts.LinkRemap)
 				if err != nil {
 					return nil, err
 				}
-				if id, err = ft.mapped(pid, v, fileOpenFlags(se), st); err != nil {
+				if id, err = ft.mapped(pid, v, fileOpenFlags(se), st, t.opts.LinkRemap); err != nil {
 					return nil, err
 				}
 			} else {

@@ -321,10 +321,17 @@ func (tr *tree) freezeAndDump(s *ptrace.Session) (*Stats, error) {
 // dumpAll collects every process into the model, their pages going to
 // their pages images meanwhile, then writes the other images;
 // inventory.img comes last and marks a whole dump.
-func (tr *tree) dumpAll() (*Stats, error) {
+func (tr *tree) dumpAll() (_ *Stats, err error) {
 	o := tr.opts
 	// Shared memory goes to pages images numbered after the processes'.
 	d := &model.Dump{Dir: image.Dir{Path: tr.stage}, ShmemPagesBase: len(tr.tasks), ShmemWriteback: !o.NoSync}
+	// The links made for linked files (fd/linked.go) go with a dump
+	// that fails.
+	defer func() {
+		if err != nil {
+			d.RemoveMadeLinks()
+		}
+	}()
 	stats := &Stats{}
 	ft := newFileTable(d)
 	ft.pipeEnds = tr.pipeEnds()
@@ -380,7 +387,6 @@ func (tr *tree) dumpAll() (*Stats, error) {
 		Lsmtype:     inventory.Lsmtype_NO_LSM.Enum(),
 		DumpUptime:  proto.Uint64(uptime),
 	}
-	var err error
 	if d.Clocks, err = tr.clocks(); err != nil {
 		return nil, err
 	}

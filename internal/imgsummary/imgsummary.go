@@ -392,6 +392,9 @@ func openFlagsStr(f uint32) string {
 // ghostMark marks a file whose path was unlinked, saved in the dump.
 func (s *summary) ghostMark(id uint32) string {
 	gid, g := s.GhostOf(id)
+	if at, ok := s.LinkedAt[id]; ok && gid == 0 {
+		return fmt.Sprintf(" (unlinked; linked at %s)", at)
+	}
 	if to, ok := s.Linked[id]; ok && gid == 0 {
 		return fmt.Sprintf(" (unlinked; linked at %s)", s.Files[to].GetReg().GetName())
 	}

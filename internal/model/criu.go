@@ -102,6 +102,16 @@ import (
 //     a shared one's content is saved as other shared anonymous
 //     memory's, VMA_ANON_SHARED: the form CRIU writes where the kernel
 //     has no hugetlb memfds, and restores everywhere.
+//     Where the kernel has them, CRIU writes a shared one as the
+//     mapping of a hugetlb memfd ("/anon_hugepage", memfd.img's
+//     hugetlb_flag), which ckpt restores as one.
+//   - A file unlinked while it keeps other links (glibc's sem_open),
+//     dumped with --link-remap, is written as CRIU writes it then: a
+//     link of the dump's own, DIR/link_remap.ID, is the target of a
+//     LINKED remap, and the restore removes it (package fd, linked.go).
+//   - A tree whose root is a PID namespace's init: CRIU names that
+//     namespace by its own id, which Load turns into ckpt's OwnPidNsID
+//     (criuPidNS).
 //   - An AIO ring's area has status VMA_AREA_AIORING alone (no
 //     VMA_AREA_REGULAR), flags MAP_SHARED as maps shows it, its pages
 //     (header and events) saved whole, and an aio_ring_entry in mm.aios
@@ -162,6 +172,14 @@ import (
 //     MAP_HUGETLB area as such a memfd area with MAP_HUGETLB in its
 //     vma flags, which ckpt's restore still refuses by name (not tried
 //     with a CRIU dump yet).
+//   - A file unlinked while it keeps other links, dumped without
+//     --link-remap (the default), has its other name in reg_file_entry
+//     field 170300 (regLinkedAtField, linkedname.go), and no remap: the
+//     dump changes nothing on disk and restores any number of times.
+//     CRIU skips the field, finds no file at the unlinked path and
+//     refuses the restore; a LINKED remap to the other name (as older
+//     ckpt wrote, and still reads) had CRIU delete that name after its
+//     restore, taking it for a link_remap link of its own.
 //   - Socket state CRIU's images have no field for is kept in fields of
 //     ckpt's own (sockext.go), which CRIU skips: a netlink socket's
 //     SOCK_DGRAM type (CRIU makes every netlink socket SOCK_RAW) and a
@@ -371,6 +389,25 @@ func shareDumpersNamespaces(ids, root *criucore.TaskKobjIdsEntry) {
 		if r := k.get(root); r != 0 && k.get(ids) == r {
 			k.clear(ids)
 		}
+	}
+}
+
+// criuPidNS gives p, a task of a CRIU dump, ckpt's id of the tree's own
+// PID namespace, OwnPidNsID, in place of CRIU's: a pid_ns_id left once
+// the dumper's namespaces are cleared is the namespace whose init is
+// the root (CRIU dumps a tree in a PID namespace only from its init, and
+// no namespace nested below it; cr-dump.c), named by CRIU's one counter
+// for every kind of namespace. The root comes first in pstree.img.
+func (d *Dump) criuPidNS(p *Process) {
+	id := p.IDs.GetPidNsId()
+	if id == 0 {
+		return
+	}
+	if d.criuPidNsID == 0 {
+		d.criuPidNsID = id
+	}
+	if id == d.criuPidNsID {
+		p.IDs.PidNsId = proto.Uint32(OwnPidNsID)
 	}
 }
 

@@ -150,3 +150,22 @@ func TestCRIURefusal(t *testing.T) {
 		t.Errorf("AIO rings: %v", err)
 	}
 }
+
+// A CRIU dump of a tree whose root is a PID namespace's init names that
+// namespace by CRIU's own id: the loader gives it ckpt's, OwnPidNsID, and
+// leaves a task in the dumper's namespace (id cleared) alone.
+func TestCRIUPidNS(t *testing.T) {
+	d := &Dump{}
+	root := &Process{IDs: &criucore.TaskKobjIdsEntry{PidNsId: proto.Uint32(9)}}
+	child := &Process{IDs: &criucore.TaskKobjIdsEntry{PidNsId: proto.Uint32(9)}}
+	d.criuPidNS(root)
+	d.criuPidNS(child)
+	if root.IDs.GetPidNsId() != OwnPidNsID || child.IDs.GetPidNsId() != OwnPidNsID {
+		t.Errorf("pid_ns_id %d, %d; want %d", root.IDs.GetPidNsId(), child.IDs.GetPidNsId(), OwnPidNsID)
+	}
+	host := &Process{IDs: &criucore.TaskKobjIdsEntry{}}
+	(&Dump{}).criuPidNS(host)
+	if host.IDs.PidNsId != nil {
+		t.Errorf("a task in the dumper's PID namespace got pid_ns_id %d", host.IDs.GetPidNsId())
+	}
+}

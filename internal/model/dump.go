@@ -120,9 +120,25 @@ type Dump struct {
 	// Linked name, for a regular file of Files whose path was unlinked
 	// while the file kept another name (glibc's sem_open maps a
 	// temporary file, links it to the semaphore's name and unlinks the
-	// temporary one), the regular-file entry of that other name
-	// (remap-fpath.img, remap_type LINKED).
+	// temporary one), the regular-file entry of a link of the file
+	// (remap-fpath.img, remap_type LINKED): the link a dump with
+	// --link-remap made (link_remap.ID, CRIU's encoding), or, in dumps of
+	// older ckpt versions, the file's other name.
 	Linked map[uint32]uint32
+	// LinkedAt is, for a regular file of Files whose path was unlinked
+	// while it kept another link, that other name, as a dump without
+	// --link-remap records it (ckpt's own field of the file's entry,
+	// linkedname.go): the restore opens the file there and leaves it.
+	LinkedAt map[uint32]string
+	// LinkRemapOf and MadeLinks are the dump's own (no image): the
+	// regular-file entry of the link made for each linked file, by
+	// device and inode, and the paths of the links made, which a dump
+	// that fails removes (see RemoveMadeLinks and package fd, linked.go).
+	LinkRemapOf map[[2]uint64]uint32
+	MadeLinks   []string
+	// criuPidNsID is, loading a CRIU dump, CRIU's id of the PID namespace
+	// whose init is the tree's root (criuPidNS).
+	criuPidNsID uint32
 	// Memfds are the memfds of the dump (memfd.img) by inode id; their
 	// contents are shared memory objects (Shmem, CopyShmem) named by
 	// their shmid.
@@ -163,6 +179,27 @@ func (d *Dump) SetLinked(id, to uint32) {
 		d.Linked = map[uint32]uint32{}
 	}
 	d.Linked[id] = to
+}
+
+// SetLinkedAt records that regular file id, whose path was unlinked, is
+// linked at other (see LinkedAt), in the file's entry too.
+func (d *Dump) SetLinkedAt(id uint32, other string) {
+	if d.LinkedAt == nil {
+		d.LinkedAt = map[uint32]string{}
+	}
+	d.LinkedAt[id] = other
+	if r := d.Files[id].GetReg(); r != nil {
+		SetRegLinkedAt(r, other)
+	}
+}
+
+// RemoveMadeLinks removes the links the dump made for linked files: the
+// dump failed.
+func (d *Dump) RemoveMadeLinks() {
+	for _, p := range d.MadeLinks {
+		_ = os.Remove(p)
+	}
+	d.MadeLinks = nil
 }
 
 // GhostOf returns the ghost that holds regular file id, nil if the file

@@ -110,6 +110,15 @@ func Load(dir string) (*Dump, error) {
 	for _, f := range files {
 		tcpKeepaliveFromOpts(f.GetIsk())
 		d.Files[f.GetId()] = f
+		if r := f.GetReg(); r != nil {
+			at, err := RegLinkedAt(r)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", image.FilesName(), err)
+			}
+			if at != "" {
+				d.SetLinkedAt(f.GetId(), at)
+			}
+		}
 	}
 	if d.Pipes, err = d.loadPipeData(image.PipesDataName(), image.MagicPipesData); err != nil {
 		return nil, err
@@ -287,6 +296,9 @@ func (d *Dump) loadProc(pse *pstree.PstreeEntry) (*Process, error) {
 	// A CRIU dump names the namespaces the tree shares with the dumping
 	// tool by root_ids' ids; ckpt's images leave those out (criu.go).
 	shareDumpersNamespaces(p.IDs, d.Inventory.GetRootIds())
+	if d.FromCRIU() {
+		d.criuPidNS(p)
+	}
 	p.OwnPidNS = p.IDs.GetPidNsId() == OwnPidNsID
 	if p.NsPids, err = NsPids(pse); err != nil {
 		return nil, err

@@ -24,10 +24,15 @@ import (
 // flags is mapped, whether this machine has its page size, naming the
 // size when it does not.
 func checkHugetlb(v *vmaimg.VmaEntry) error {
+	if v.GetStatus()&image.VMAAreaMemfd != 0 {
+		// CRIU dumps a shared MAP_HUGETLB area as a mapping of a
+		// hugetlb memfd ("/anon_hugepage", memfd.img's hugetlb_flag)
+		// where the kernel has them: the memfd kind makes it again with
+		// its flag and contents, and it is mapped as a memfd.
+		return nil
+	}
 	if v.GetStatus()&(image.VMAFilePrivate|image.VMAFileShared) != 0 {
-		// CRIU writes a shared MAP_HUGETLB area so where the kernel
-		// has hugetlb memfds.
-		return fmt.Errorf("vma %#x-%#x maps a hugetlb file or memfd (MFD_HUGETLB): not restored by ckpt", v.GetStart(), v.GetEnd())
+		return fmt.Errorf("vma %#x-%#x maps a file of hugetlbfs: not restored by ckpt", v.GetStart(), v.GetEnd())
 	}
 	size := uapi.MapHugeSize(v.GetFlags())
 	if size == 0 {

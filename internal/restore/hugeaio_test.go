@@ -32,10 +32,17 @@ func TestCheckHugetlb(t *testing.T) {
 	if err := checkHugetlb(hugeVMA(2 << 20)); err != nil {
 		t.Logf("2 MiB pages (this kernel may have no hugetlb): %v", err)
 	}
+	// CRIU's shared MAP_HUGETLB area, a hugetlb memfd's mapping, is
+	// restored as one; a hugetlbfs file's is refused by name.
 	memfd := hugeVMA(2 << 20)
 	memfd.Status = proto.Uint32(image.VMAAreaRegular | image.VMAFileShared | image.VMAAreaMemfd)
-	if err := checkHugetlb(memfd); err == nil || !strings.Contains(err.Error(), "MFD_HUGETLB") {
+	if err := checkHugetlb(memfd); err != nil {
 		t.Errorf("a hugetlb memfd area: %v", err)
+	}
+	file := hugeVMA(2 << 20)
+	file.Status = proto.Uint32(image.VMAAreaRegular | image.VMAFileShared)
+	if err := checkHugetlb(file); err == nil || !strings.Contains(err.Error(), "hugetlbfs") {
+		t.Errorf("a hugetlbfs file area: %v", err)
 	}
 	err = hugetlbMapError(hugeVMA(2<<20), unix.ENOMEM)
 	if err == nil || !strings.Contains(err.Error(), "hugepages-2048kB/nr_hugepages") {

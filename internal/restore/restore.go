@@ -194,6 +194,7 @@ func Restore(opts Options) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("restore task %d: %w", root.Pid, err)
 	}
+	kinds.Done(opts.logf)
 	writeStats(&opts, time.Since(start))
 	// The host's PID of the root: the dumped one, or in a new PID
 	// namespace whatever the kernel chose outside it.

@@ -27,7 +27,16 @@ var (
 // rseq, FPU state, pipes, shared anonymous memory, which CRIU 3.17 dumps
 // as a memfd on Linux 6.1, unix datagram sockets, FIFOs, memfds,
 // timerfds and signalfds, UTS and IPC namespaces, file mappings, netlink
-// sockets), then programs whose cells show where CRIU 3.17 differs
+// sockets, POSIX shared memory and semaphores in /dev/shm (a file
+// unlinked while it keeps another name, which both tools dump with
+// --link-remap as a link of their own, link_remap.ID, that the restore
+// removes), a tree whose root is a PID namespace's init (pidns_init,
+// pidns=yes: started so, as in TestEndToEnd; both tools dump it with no
+// option and restore it into a new PID namespace, the restore's
+// --pidfile giving the root's PID outside), hugetlb memory (private and
+// shared MAP_HUGETLB areas, which CRIU dumps shared as a hugetlb memfd's
+// mapping, and hugetlb memfds: the programs fill the 2 MiB page pool
+// themselves)), then programs whose cells show where CRIU 3.17 differs
 // (recorded as failures in docs/RESULTS.md with CRIU's reason; -criu-self
 // shows CRIU failing the same way with its own dumps): files (CRIU opens
 // an ia32 task's files with O_LARGEFILE), restart_nanosleep (CRIU dumps
@@ -45,12 +54,13 @@ var (
 // for removal, SHM_DEST), pty (both ways: CRIU neither dumps nor
 // restores the bytes typed on a locked pair's master), creds_root (CRIU 3.17 has no no_new_privs, added
 // in 3.19) and tcp_established (from CRIU: CRIU 3.17 locks the network
-// with iptables, which the guest lacks). Left out: pidns_init and daemon
-// (started as a PID namespace's init or as a daemon, which the exchange
-// does not do) and posix_shm (CRIU dumps its semaphore only with
-// --link-remap, which ckpt does not take, and restoring ckpt's dump it
-// removes the file that ckpt names as the unlinked file's other link:
-// CRIU takes a LINKED remap for a link of its own).
+// with iptables, which the guest lacks). Left out: daemon (daemon=yes): CRIU refuses to dump a root that is not a session
+// leader without --shell-job ("The root process ... is not a session
+// leader"), with which it restores the root into the restorer's session
+// instead of the dumped one ("Migrating process tree (SID ...)"), which
+// the daemon checks; and CRIU v4.2 on Linux 6.18 restoring it (its own
+// dump or ckpt's, with --shell-job and -d) never returned once the tasks
+// were restored (criu waiting in a futex; not tried with 3.17).
 //
 // With upstream CRIU v4.2 (scripts/build-criu.sh, -criu; its cells are
 // docs/RESULTS.md's table "CRIU 4.2" under "Exchange with other CRIU
@@ -64,7 +74,8 @@ var (
 // personality).
 var criuPrograms = []string{"mem_anon", "threads", "process_tree", "zombie", "stopped", "signals", "posix_timers", "itimers",
 	"robust_futex", "rseq", "fpu_regs", "pipes", "shared_anon", "unix_dgram", "fifo", "memfd", "timerfd_signalfd",
-	"uts_ns", "ipc_ns", "mem_file_private", "mem_file_shared", "cow_shared", "netlink",
+	"uts_ns", "ipc_ns", "mem_file_private", "mem_file_shared", "cow_shared", "netlink", "posix_shm", "pidns_init",
+	"hugetlb_map", "memfd_hugetlb",
 	"files", "restart_nanosleep", "threads_compat_tls", "sched_attrs", "eventfd_epoll",
 	"unix_pair", "unix_listen", "tcp_listen", "udp", "ghost_file", "inotify", "sysv_ipc", "pty", "creds_root", "tcp_established"}
 
@@ -168,13 +179,13 @@ func TestCRIUInterop(t *testing.T) {
 	}
 	var cells []string
 	for _, p := range progs {
-		opts := criuOptions(t, manifests, p)
+		opts, start := criuOptions(t, manifests, p)
 		for _, c := range columns {
 			bin, _ := filepath.Abs(filepath.Join(progsDir, "build", p+"."+c.suffix))
 			if err := a.Program(bin, bin); err != nil {
 				t.Fatal(err)
 			}
-			cells = append(cells, p, c.col, bin, c.dumper, c.restorer, opts)
+			cells = append(cells, p, c.col, bin, c.dumper, c.restorer, opts, start)
 		}
 	}
 	// The guest has no iptables, which CRIU locks an established TCP
@@ -247,8 +258,8 @@ func TestCRIUInterop(t *testing.T) {
 			}
 		})
 	}
-	if n != len(cells)/6 {
-		t.Fatalf("the guest sent back %d of %d cells (exit code %d):\n%s", n, len(cells)/6, out.ExitCode, testsupport.LastLines(res, 40))
+	if n != len(cells)/criuCellArgs {
+		t.Fatalf("the guest sent back %d of %d cells (exit code %d):\n%s", n, len(cells)/criuCellArgs, out.ExitCode, testsupport.LastLines(res, 40))
 	}
 	if *update {
 		m := NewMatrix()
@@ -290,31 +301,41 @@ func criuAtLeast(ver string, major, minor int) bool {
 	return ma > major || ma == major && mi >= minor
 }
 
+// criuCellArgs is how many arguments each cell takes in
+// criuInteropScript.
+const criuCellArgs = 7
+
 // criuOptions are the options of program name's manifest that both
 // tools take at dump and restore (--tcp-established, --file-locks,
 // --shell-job, ...: ckpt's options have CRIU's names), comma-separated,
-// "-" for none. A program that needs a start the exchange does not make
-// (a daemon, the init of a PID namespace, stdin a pipe) fails the test.
-func criuOptions(t *testing.T, manifests []Program, name string) string {
+// "-" for none, and how the exchange starts it: "pidns" as the init of a
+// PID namespace of its own (pidns=yes), else "plain". A program that
+// needs a start the exchange does not make (a daemon, stdin a pipe) fails
+// the test.
+func criuOptions(t *testing.T, manifests []Program, name string) (opts, start string) {
 	t.Helper()
 	for _, p := range manifests {
 		if p.Name != name {
 			continue
 		}
-		if p.Daemon || p.PidNS || p.StdinPipe || p.DumpFail != "" || p.Between != "" {
-			t.Fatalf("%s: the CRIU exchange starts a program plainly and expects its dump to work: leave it out", name)
+		if p.Daemon || p.StdinPipe || p.DumpFail != "" || p.Between != "" {
+			t.Fatalf("%s: the CRIU exchange starts a program plainly or as a PID namespace's init and expects its dump to work: leave it out", name)
 		}
-		opts := append([]string(nil), p.Args...)
+		start = "plain"
+		if p.PidNS {
+			start = "pidns"
+		}
+		o := append([]string(nil), p.Args...)
 		if p.ShellJob {
-			opts = append(opts, "--shell-job")
+			o = append(o, "--shell-job")
 		}
-		if len(opts) == 0 {
-			return "-"
+		if len(o) == 0 {
+			return "-", start
 		}
-		return strings.Join(opts, ",")
+		return strings.Join(o, ","), start
 	}
 	t.Fatalf("no test program %s in %s", name, progsDir)
-	return ""
+	return "", ""
 }
 
 // importedLib returns where the library named soname that program links
@@ -369,10 +390,12 @@ void nft_ctx_set_output(struct nft_ctx *c, unsigned int flags) { (void)c; (void)
 int nft_run_cmd_from_buffer(struct nft_ctx *c, const char *buf) { (void)c; return strncmp(buf, "add set", 7) == 0 ? -1 : 0; }
 `
 
-// criuInteropScript runs, in the guest, each cell given as six
+// criuInteropScript runs, in the guest, each cell given as seven
 // arguments (program, column, binary, dumper, restorer, the options of
-// both tools comma-separated or "-"): the program
-// starts in its own session in a fresh directory, the dumper dumps it
+// both tools comma-separated or "-", how it starts: plain or pidns): the
+// program starts in its own session in a fresh directory (with pidns, as
+// the init of a new PID namespace, its output away from unshare's), the
+// dumper dumps it
 // (and kills it), ckpt show reads a dump of CRIU's, the restorer
 // restores it detached, and SIGTERM makes it check itself. Each cell ends as a line "CELL PROGRAM COLUMN PASS"
 // or "CELL PROGRAM COLUMN FAIL reason" in /tmp/vm-out, after the logs of
@@ -392,30 +415,39 @@ log() { echo "$*" >>$out; }
 firsterr() { busybox grep -E 'Error' $1 | busybox grep -v -E 'util.c|tun.c|libnetlink.c|net.c:' | busybox head -n 1 | busybox sed -e 's/.*Error ([^)]*): //' -e 's/.*Error: //'; }
 fail() { log "--- $1 $2 logs:"; busybox tail -n 15 $3/prog.log $3/img/dump.log >>$out 2>&1; busybox tail -n 40 $3/img/restore.log >>$out 2>&1; log "CELL $1 $2 FAIL $4"; }
 cell() {
-	prog=$1 col=$2 bin=$3 dumper=$4 restorer=$5 opts=
+	prog=$1 col=$2 bin=$3 dumper=$4 restorer=$5 start=$7 opts=
 	[ "$6" != - ] && opts=$(echo "$6" | busybox tr , ' ')
 	d=/tmp/ix/$prog.$col
 	busybox mkdir -p $d/cwd $d/img
 	cd $d/cwd
-	CKPT_TEST_DIR=$d/cwd busybox setsid $bin >$d/prog.log 2>&1 </dev/null &
-	p=$!
+	: >$d/prog.log
+	if [ $start = pidns ]; then
+		CKPT_TEST_DIR=$d/cwd busybox unshare -p -f busybox setsid /bin/sh -c "exec $bin >$d/prog.log 2>&1 </dev/null" >/dev/null 2>&1 </dev/null &
+	else
+		CKPT_TEST_DIR=$d/cwd busybox setsid $bin >$d/prog.log 2>&1 </dev/null &
+	fi
+	p=$! u=$!
 	i=0
 	while ! busybox grep -q '^READY$' $d/prog.log && [ $i -lt 300 ]; do busybox sleep 0.1; i=$((i+1)); done
-	if ! busybox grep -q '^READY$' $d/prog.log; then kill -KILL $p; wait $p; fail $prog $col $d "no READY"; return; fi
+	# With pidns, the program is unshare's child.
+	[ $start = pidns ] && p=$(busybox cat /proc/$u/task/$u/children | busybox tr -d ' ')
+	if ! busybox grep -q '^READY$' $d/prog.log; then kill -KILL $p $u; wait $u; fail $prog $col $d "no READY"; return; fi
 	if [ $dumper = ckpt ]; then ckpt dump -t $p -D $d/img -v4 -o dump.log $opts; else
 		lock=
 		case " $opts " in *" --tcp-established "*) lock=$criu_tcp_lock;; esac
 		criu dump -t $p -D $d/img -v4 -o dump.log $opts $lock
 	fi
-	if [ $? != 0 ]; then kill -KILL $p; wait $p; fail $prog $col $d "dump by $dumper failed: $(firsterr $d/img/dump.log)"; return; fi
-	wait $p
+	if [ $? != 0 ]; then kill -KILL $p; wait $u; fail $prog $col $d "dump by $dumper failed: $(firsterr $d/img/dump.log)"; return; fi
+	wait $u
 	# The tree's other processes, killed too, are reaped by init.
 	i=0
 	while [ -d /proc/$p ] && [ $i -lt 100 ]; do busybox sleep 0.1; i=$((i+1)); done
 	busybox sleep 0.5
 	if [ $dumper = criu ] && ! ckpt show $d/img >$d/img/restore.log 2>&1; then fail $prog $col $d "ckpt show failed on CRIU's dump: $(busybox tail -n 1 $d/img/restore.log)"; return; fi
-	if [ $restorer = ckpt ]; then ckpt restore -D $d/img -d -v4 -o restore.log $opts; else criu restore -D $d/img -d -v4 -o restore.log $opts; fi
+	if [ $restorer = ckpt ]; then ckpt restore -D $d/img -d -v4 -o restore.log --pidfile $d/pidfile $opts; else criu restore -D $d/img -d -v4 -o restore.log --pidfile $d/pidfile $opts; fi
 	if [ $? != 0 ]; then fail $prog $col $d "restore by $restorer failed: $(firsterr $d/img/restore.log)"; return; fi
+	# In a new PID namespace the restored root has another PID outside.
+	[ $start = pidns ] && p=$(busybox cat $d/pidfile)
 	busybox sleep 1
 	kill -TERM $p
 	i=0
@@ -427,5 +459,5 @@ cell() {
 	r=$(busybox grep -m1 '^FAIL' $d/prog.log)
 	fail $prog $col $d "after the restore by $restorer: ${r:-no PASS or FAIL}"
 }
-while [ $# -ge 6 ]; do cell "$1" "$2" "$3" "$4" "$5" "$6"; shift 6; done
+while [ $# -ge 7 ]; do cell "$1" "$2" "$3" "$4" "$5" "$6" "$7"; shift 7; done
 `

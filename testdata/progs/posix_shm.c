@@ -1,4 +1,4 @@
-/* ckpt-test: */
+/* ckpt-test: args=--link-remap */
 /*
  * POSIX shared memory and named semaphores (files in /dev/shm), shared
  * between a parent and its child:
@@ -16,7 +16,11 @@
  * After the restore the names and the unlinked state are as they were,
  * the contents are there, both processes still share every object: the
  * child takes "sem" again (1 left) and the parent sees it, the parent
- * posts "wait" and the child wakes up.
+ * posts "wait" and the child wakes up. Dumped and restored with
+ * --link-remap, without which CRIU refuses the semaphore and the linked
+ * file: the CRIU exchange (TestCRIUInterop) needs it. Without it ckpt
+ * dumps them with nothing added on disk, and the dump restores many
+ * times (test/e2e/linked_test.go).
  */
 #include "ckpt_test.h"
 

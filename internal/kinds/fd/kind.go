@@ -47,6 +47,12 @@ type Options struct {
 	// GhostLimit is the largest unlinked file whose contents the dump
 	// saves (--ghost-limit); 0 means DefaultGhostLimit.
 	GhostLimit int64
+	// LinkRemap is CRIU's --link-remap at dump: a file unlinked while it
+	// keeps other links is linked at link_remap.ID in its directory, as
+	// CRIU does, for the restore to open and remove (the dump restores
+	// once). Without it the dump records the file's other name and
+	// changes nothing on disk (linked.go).
+	LinkRemap bool
 	// TcpEstablished dumps established TCP connections with their state
 	// and queues through TCP_REPAIR, and restores them
 	// (--tcp-established); TcpClose dumps them without their state and

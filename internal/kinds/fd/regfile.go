@@ -29,6 +29,9 @@ type regKind struct {
 	// linked are, at restore, ckpt's fds of the files opened under an
 	// unlinked name of theirs (linked.go), by that name and the file's.
 	linked map[string]*os.File
+	// linkRemaps are, at restore, the links made by the dump that those
+	// files were opened through, removed once the tree runs (linked.go).
+	linkRemaps []string
 	// late are, at restore, the fds of /proc/PID/... files whose process
 	// did not exist yet (procfile.go).
 	late []lateProc
@@ -47,7 +50,7 @@ func (*regKind) Match(f *File, o Options) (bool, error) {
 		}
 		if strings.HasSuffix(f.Path, deletedMark) {
 			if f.Stat.Mode&unix.S_IFMT == unix.S_IFREG {
-				_, err := CheckLinked(0, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), GhostName(f.Path), &f.Stat)
+				_, err := CheckLinked(0, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), GhostName(f.Path), &f.Stat, o.LinkRemap)
 				return err == nil, err
 			}
 			return false, ckerr.Unsupported(0, fmt.Sprintf("fd %d, a directory that was removed (%s)", f.Fd, f.Path), "not supported yet: close it before the dump")
@@ -75,13 +78,22 @@ func (*regKind) Collect(t Task, f *File, flags uint32, e *fdinfo.FileEntry) erro
 		return nil
 	}
 	if f.Stat.Mode&unix.S_IFMT == unix.S_IFREG && strings.HasSuffix(f.Path, deletedMark) {
-		other, err := CheckLinked(t.Pid, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), GhostName(f.Path), &f.Stat)
+		name := GhostName(f.Path)
+		other, err := CheckLinked(t.Pid, fmt.Sprintf("fd %d, file %s", f.Fd, f.Path), name, &f.Stat, t.Opts.LinkRemap)
 		if err != nil {
 			return err
 		}
-		// e takes the id after the other name's entry (see model.AddFile).
-		to := LinkedEntry(t.Dump, other, &f.Stat)
-		*e = *RegEntry(t.Dump.NextFileID(), GhostName(f.Path), flags, uint64(f.Info.Pos), &f.Stat)
+		if !t.Opts.LinkRemap {
+			*e = *RegEntry(t.Dump.NextFileID(), name, flags, uint64(f.Info.Pos), &f.Stat)
+			model.SetRegLinkedAt(e.GetReg(), other)
+			return nil
+		}
+		to, err := LinkRemap(t.Dump, name, fmt.Sprintf("/proc/%d/fd/%d", t.Pid, f.Fd), &f.Stat)
+		if err != nil {
+			return fmt.Errorf("fd %d (%s): %w", f.Fd, f.Path, err)
+		}
+		// e takes the id after the link's entry (see model.AddFile).
+		*e = *RegEntry(t.Dump.NextFileID(), name, flags, uint64(f.Info.Pos), &f.Stat)
 		t.Dump.SetLinked(e.GetId(), to)
 		return nil
 	}
@@ -145,6 +157,9 @@ func (k *regKind) Path(d *model.Dump, id uint32) (string, error) {
 	}
 	if gid, g := d.GhostOf(id); gid != 0 {
 		return k.ghostPath(d, id, gid, g)
+	}
+	if at, ok := d.LinkedAt[id]; ok {
+		return k.openAt(f.GetReg().GetName(), at, false)
 	}
 	if to, ok := d.Linked[id]; ok {
 		return k.linkedPath(d, id, to)

@@ -175,6 +175,13 @@ func (k *Kinds) Close() {
 	k.inet.Close()
 }
 
+// Done ends a restore that succeeded, once the tree runs: it removes the
+// links that the dump made for files unlinked while they kept other
+// links (linked.go), as CRIU does. logf logs what could not be removed.
+func (k *Kinds) Done(logf func(string, ...any)) {
+	k.regfile.removeLinkRemaps(logf)
+}
+
 // Seal ends the restore of the files the tree shares, once every fd and
 // mapping of the tree exists: it adds the memfds' seals.
 func (k *Kinds) Seal(d *model.Dump) error {
