@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,8 +74,22 @@ func dumpOne(t *testing.T, prog string, shellJob bool, extra ...string) string {
 	}
 	_ = cmd.Wait()
 	reapAdopted()
-	t.Cleanup(func() { removeLinkRemaps(t, img) })
+	t.Cleanup(func() {
+		removeLinkRemaps(t, img)
+		removeShmNames(pid)
+	})
 	return img
+}
+
+// removeShmNames removes what the test program pid left in /dev/shm: a
+// program that is dumped and never restored does not get to remove its
+// POSIX shared memory and semaphore names, which end in "-PID" (see
+// posix_shm.c).
+func removeShmNames(pid int) {
+	names, _ := filepath.Glob(fmt.Sprintf("/dev/shm/*-%d", pid))
+	for _, n := range names {
+		_ = os.Remove(n)
+	}
 }
 
 // removeLinkRemaps removes the links that a dump never restored made for
