@@ -528,6 +528,8 @@ func syncFiles(dir string, ents []os.DirEntry) error {
 	return nil
 }
 
+// syncFile syncs an image file, or with a directory its entries; what
+// names it in an error.
 func syncFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -535,19 +537,9 @@ func syncFile(path string) error {
 	}
 	defer f.Close()
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync image %s: %w", filepath.Base(path), err)
+		return fmt.Errorf("sync %s: %w", path, err)
 	}
 	return nil
 }
 
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
+func syncDir(dir string) error { return syncFile(dir) }
