@@ -147,17 +147,7 @@ func (m *Matrix) Write(path string) error {
 			row := []string{strings.TrimPrefix(p, realPrefix)}
 			for _, c := range cols {
 				r, ok := m.cells[p][c]
-				switch {
-				case !ok:
-					row = append(row, "")
-				case r.Pass:
-					row = append(row, "PASS")
-					pass++
-				default:
-					row = append(row, "FAIL")
-					fail++
-					reasons = append(reasons, fmt.Sprintf("- %s / %s: %s", p, c, strings.ReplaceAll(r.Reason, "\n", " ")))
-				}
+				row = append(row, cellText(p, c, r, ok, &pass, &fail, &reasons))
 			}
 			if strings.HasPrefix(p, realPrefix) {
 				row = append(row, "`"+m.tests[p]+"`")
@@ -244,17 +234,7 @@ func (m *Matrix) writeOtherCRIU(b *strings.Builder) {
 			row := []string{p}
 			for _, c := range CRIUColumns {
 				r, ok := t.cells[p][c]
-				switch {
-				case !ok:
-					row = append(row, "")
-				case r.Pass:
-					row = append(row, "PASS")
-					pass++
-				default:
-					row = append(row, "FAIL")
-					fail++
-					reasons = append(reasons, fmt.Sprintf("- %s / %s: %s", p, c, strings.ReplaceAll(r.Reason, "\n", " ")))
-				}
+				row = append(row, cellText(p, c, r, ok, &pass, &fail, &reasons))
 			}
 			fmt.Fprintf(b, "| %s |\n", strings.Join(row, " | "))
 		}
@@ -477,4 +457,21 @@ func (r *otherCRIUReader) end() error {
 		return fmt.Errorf("CRIU %s: no table", r.ver)
 	}
 	return nil
+}
+
+// cellText is what a table shows for cell (prog, col): empty when it did
+// not run (ok false), else PASS or FAIL; it counts the cell and notes a
+// failure's reason.
+func cellText(prog, col string, r Result, ok bool, pass, fail *int, reasons *[]string) string {
+	switch {
+	case !ok:
+		return ""
+	case r.Pass:
+		*pass++
+		return "PASS"
+	default:
+		*fail++
+		*reasons = append(*reasons, fmt.Sprintf("- %s / %s: %s", prog, col, strings.ReplaceAll(r.Reason, "\n", " ")))
+		return "FAIL"
+	}
 }
