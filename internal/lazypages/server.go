@@ -77,12 +77,13 @@ type server struct {
 	mu    sync.Mutex
 	srcs  [][]byte // mapped pages images, unmapped at the end
 	slow  bool     // CKPT_FAULT=lazy-slow: push at a crawl
-	// over is closed once the restore is over (done or gone): the
+	// over is done once the restore is over (done or gone): the
 	// background push waits for it, so as not to slow the restore down;
 	// faults are served from the start.
-	over  chan struct{}
-	first time.Time
-	last  atomic.Int64 // UnixNano of the last mm done
+	over     context.Context
+	overDone context.CancelFunc
+	first    time.Time
+	last     atomic.Int64 // UnixNano of the last mm done
 
 	faults, faultPages, pushed, zero atomic.Uint64
 	forks, gone, tasks               atomic.Int64
@@ -106,7 +107,8 @@ func Serve(opts Options) (*Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lazy-pages: %w", err)
 	}
-	s := &server{opts: opts, ctx: opts.Context, dump: d, procs: map[int]*model.Process{}, slow: fault.On(fault.LazySlow), over: make(chan struct{})}
+	s := &server{opts: opts, ctx: opts.Context, dump: d, procs: map[int]*model.Process{}, slow: fault.On(fault.LazySlow)}
+	s.over, s.overDone = context.WithCancel(context.Background())
 	for _, p := range d.Procs {
 		s.procs[p.Pid] = p
 	}
@@ -136,7 +138,7 @@ func Serve(opts Options) (*Stats, error) {
 	// One restore only: nobody else connects from now on.
 	ln.Close()
 	serr := s.session(c)
-	close(s.over)
+	s.overDone()
 	c.Close()
 	s.wg.Wait()
 	for _, b := range s.srcs {
@@ -282,6 +284,15 @@ func (s *server) taskPages(p *model.Process, areas [][2]uint64) ([]byte, []page,
 
 // mm serves one userfaultfd: one address space, a restored task's or
 // that of a process it forked.
+//
+// One goroutine reads its messages and copies its pages. The kernel
+// refuses copies (EAGAIN) while a change of the mm (fork, mremap,
+// munmap, madvise) has its event unread, and lets them through once it
+// is read: a second goroutine reading the events could let a copy to
+// the old place of an mremap'd area through before the event that moved
+// it is handled, and that page would be lost (the kernel's
+// userfaultfd_event_wait_completion lowers mmap_changing when the event
+// is read, not when it is acted on).
 type mm struct {
 	s       *server
 	name    string
@@ -290,7 +301,7 @@ type mm struct {
 	set     *pageSet
 	f       *os.File
 	fd      uintptr
-	msgs    chan []uapi.UffdMsg
+	buf     []byte
 	born    time.Time
 	// bounce is a buffer below 4 GiB for an image mapped above (copy).
 	bounce []byte
@@ -299,37 +310,19 @@ type mm struct {
 	deferred []uint64
 }
 
-// start sets the userfaultfd up and serves it on goroutines of its own.
+// start sets the userfaultfd up and serves it on a goroutine of its own.
 func (m *mm) start(uffd int) error {
 	if err := unix.SetNonblock(uffd, true); err != nil {
 		unix.Close(uffd)
 		return err
 	}
+	// Non-blocking, the file is polled: reads can time out (poll).
 	m.f = os.NewFile(uintptr(uffd), "userfaultfd of "+m.name)
 	m.fd = uintptr(uffd)
-	m.msgs = make(chan []uapi.UffdMsg, 16)
-	m.s.wg.Add(2)
-	go m.read()
+	m.buf = make([]byte, 64*uapi.SizeofUffdMsg)
+	m.s.wg.Add(1)
 	go m.serve()
 	return nil
-}
-
-// read passes the messages of the userfaultfd on until it is closed.
-func (m *mm) read() {
-	defer m.s.wg.Done()
-	defer close(m.msgs)
-	buf := make([]byte, 64*uapi.SizeofUffdMsg)
-	for {
-		n, err := m.f.Read(buf)
-		if err != nil {
-			return
-		}
-		var batch []uapi.UffdMsg
-		for o := 0; o+uapi.SizeofUffdMsg <= n; o += uapi.SizeofUffdMsg {
-			batch = append(batch, uapi.ParseUffdMsg(buf[o:o+uapi.SizeofUffdMsg]))
-		}
-		m.msgs <- batch
-	}
 }
 
 // errGone says the mm is gone (its processes exited).
@@ -340,13 +333,17 @@ var errGone = errors.New("gone")
 // is missing, which unregisters the areas.
 func (m *mm) serve() {
 	defer m.s.wg.Done()
+	// A wait for messages ends early when the restore is over or the
+	// server is stopped (poll checks both after setting its deadline).
+	wake := func() { m.f.SetReadDeadline(time.Now()) }
+	stopOver := context.AfterFunc(m.s.over, wake)
+	stopCtx := context.AfterFunc(m.s.ctx, wake)
 	err := m.loop()
-	// Drain the reader: closing the file ends its Read.
+	stopOver()
+	stopCtx()
 	m.f.Close()
 	if m.bounce != nil {
 		unix.Munmap(m.bounce)
-	}
-	for range m.msgs {
 	}
 	m.s.last.Store(time.Now().UnixNano())
 	switch {
@@ -366,39 +363,29 @@ func (m *mm) serve() {
 	}
 }
 
+func (m *mm) isOver() bool { return m.s.over.Err() != nil }
+
+// While the restore goes on, an mm only serves its faults, waiting for
+// them at most idleWait at a time (the wait ends early when the restore
+// is over).
+const idleWait = 100 * time.Millisecond
+
 func (m *mm) loop() error {
 	cursor := 0
 	for m.set.pending > 0 {
-		select {
-		case batch, ok := <-m.msgs:
-			if !ok {
-				return errGone
-			}
-			if err := m.handle(batch); err != nil {
+		if err := m.s.ctx.Err(); err != nil {
+			return context.Cause(m.s.ctx)
+		}
+		if !m.isOver() {
+			// The restore goes on: faults only.
+			if err := m.poll(idleWait, true); err != nil {
 				return err
 			}
 			continue
-		case <-m.s.ctx.Done():
-			return context.Cause(m.s.ctx)
-		default:
 		}
-		select {
-		case <-m.s.over:
-		default:
-			// The restore goes on: faults only.
-			select {
-			case batch, ok := <-m.msgs:
-				if !ok {
-					return errGone
-				}
-				if err := m.handle(batch); err != nil {
-					return err
-				}
-			case <-m.s.over:
-			case <-m.s.ctx.Done():
-				return context.Cause(m.s.ctx)
-			}
-			continue
+		// Faults and events first, then a run of pages.
+		if err := m.poll(0, false); err != nil {
+			return err
 		}
 		i := m.set.next(cursor)
 		if i < 0 {
@@ -406,9 +393,9 @@ func (m *mm) loop() error {
 		}
 		n := m.set.run(i, pushPages)
 		if m.s.slow {
-			// 16 pages every 2 ms, serving messages meanwhile.
+			// 16 pages every 2 ms or every batch of messages.
 			n = min(n, 16)
-			if err := m.waitFor(2 * time.Millisecond); err != nil {
+			if err := m.poll(2*time.Millisecond, false); err != nil {
 				return err
 			}
 			if m.set.find(m.set.pages[i].addr) != i {
@@ -421,7 +408,7 @@ func (m *mm) loop() error {
 		case errors.Is(err, unix.EAGAIN):
 			// The mm is changing (fork, mremap, munmap, madvise): its
 			// event comes first.
-			if err := m.wait(); err != nil {
+			if err := m.poll(10*time.Millisecond, false); err != nil {
 				return err
 			}
 		case err != nil:
@@ -432,24 +419,35 @@ func (m *mm) loop() error {
 	return nil
 }
 
-// wait waits for the next batch of messages and handles it.
-func (m *mm) wait() error { return m.waitFor(10 * time.Millisecond) }
-
-// waitFor waits at most d for the next batch of messages and handles it.
-func (m *mm) waitFor(d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case batch, ok := <-m.msgs:
-		if !ok {
-			return errGone
+// poll handles the messages waiting on the userfaultfd, waiting at most
+// d for one when none is (d 0: no wait), or until the server is stopped,
+// or (untilOver) the restore is over; then it retries the faults that
+// had to wait.
+func (m *mm) poll(d time.Duration, untilOver bool) error {
+	n, err := unix.Read(int(m.fd), m.buf)
+	if errors.Is(err, unix.EAGAIN) && d > 0 {
+		m.f.SetReadDeadline(time.Now().Add(d))
+		if m.s.ctx.Err() != nil || (untilOver && m.isOver()) {
+			// Stopped or over before the deadline was set: the wake-up
+			// may have come before it.
+			return m.handle(nil)
 		}
-		return m.handle(batch)
-	case <-m.s.ctx.Done():
-		return context.Cause(m.s.ctx)
-	case <-t.C:
-		return nil
+		n, err = m.f.Read(m.buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = unix.EAGAIN
+		}
 	}
+	switch {
+	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+		return m.handle(nil)
+	case err != nil:
+		return fmt.Errorf("read the userfaultfd: %w", err)
+	}
+	batch := make([]uapi.UffdMsg, 0, n/uapi.SizeofUffdMsg)
+	for o := 0; o+uapi.SizeofUffdMsg <= n; o += uapi.SizeofUffdMsg {
+		batch = append(batch, uapi.ParseUffdMsg(m.buf[o:o+uapi.SizeofUffdMsg]))
+	}
+	return m.handle(batch)
 }
 
 // handle acts on messages of the userfaultfd, then on the faults that
