@@ -66,7 +66,18 @@ func waitExit(pid int) (Stop, error) {
 // other task is collected with a plain wait: for a traced task that is
 // not our child that only ends the tracing, and its parent reaps it.
 func killAndReap(pid int, keepChild bool) error {
+	// The pidfd is taken before the kill: the pid cannot name another
+	// process yet.
+	pidfd, perr := unix.PidfdOpen(pid, 0)
 	_ = unix.Kill(pid, unix.SIGKILL)
+	if perr == nil {
+		// process_mrelease frees the dying task's memory on this
+		// thread's CPU while its own exit frees it on another: a large
+		// task is gone sooner. Best effort (Linux 5.15+; EINVAL for
+		// memory another live process shares).
+		_, _, _ = unix.Syscall(unix.SYS_PROCESS_MRELEASE, uintptr(pidfd), 0, 0)
+		unix.Close(pidfd)
+	}
 	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	var errs []error
 	for _, e := range ents {
