@@ -190,6 +190,9 @@ func (f *frozenThread) Compat() bool           { return f.t.abi == x86.ABI32 }
 func (f *frozenThread) Scratch() uint64        { return f.data }
 func (f *frozenThread) Status() *procfs.Status { return f.status }
 
+// ExecSignals: a dump reads every action.
+func (f *frozenThread) ExecSignals() (uint64, bool) { return 0, false }
+
 func (f *frozenThread) Syscall(s x86.Syscall, args ...uint64) (uint64, error) {
 	return f.inj.Syscall(s, args...)
 }

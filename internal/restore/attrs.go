@@ -91,6 +91,20 @@ func (t restoringThread) Compat() bool           { return t.r.im.Compat }
 func (t restoringThread) Scratch() uint64        { return t.r.data(0) }
 func (t restoringThread) Status() *procfs.Status { return nil }
 func (t restoringThread) Ptrace() ptrace.Thread  { return t.th.h }
+// ExecSignals: every task of a restore is cloned, directly or through
+// its restored parent, from the helper, stopped at its exec before it ran
+// an instruction, and no action is set in any of them (other than back
+// to SIG_DFL or SIG_IGN, dropSigchld, dieBy) before its own are restored
+// (StageProcess, once every process exists): the actions are the exec's.
+// The task's status confirms that none has a handler.
+func (t restoringThread) ExecSignals() (uint64, bool) {
+	st, err := procfs.ReadStatus(t.r.pid)
+	if err != nil || st.SigCgt != 0 {
+		return 0, false
+	}
+	return st.SigIgn, true
+}
+
 func (t restoringThread) Put(b []byte) (uint64, error) {
 	return t.r.put(0, b)
 }

@@ -92,3 +92,10 @@ const (
 	SaIA32ABI   = 0x02000000 // kernel-internal, never visible to user space
 	SigsetBytes = 8
 )
+
+// The two handlers that are not addresses
+// (include/uapi/asm-generic/signal-defs.h).
+const (
+	SigDfl = 0
+	SigIgn = 1
+)

@@ -50,6 +50,11 @@ type Thread interface {
 	Status() *procfs.Status
 	// Ptrace is the thread's ptrace handle.
 	Ptrace() ptrace.Thread
+	// ExecSignals, at restore, says that the task's signal actions are
+	// still those an exec leaves (each SIG_DFL or SIG_IGN, with no
+	// flags, mask or restorer) and gives the ignored ones, bit N-1 for
+	// signal N; ok is false at dump, or when that is not known.
+	ExecSignals() (ignored uint64, ok bool)
 }
 
 // Entry is where a thread's attributes are kept: its core entry (Core.Tc

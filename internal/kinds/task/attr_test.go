@@ -21,6 +21,10 @@ type fakeThread struct {
 	answer         map[x86.Syscall]uint64
 	mem            []byte
 	status         *procfs.Status
+	args           [][]uint64 // of each call
+	// asExec, execIgnored: what ExecSignals says.
+	asExec      bool
+	execIgnored uint64
 }
 
 const fakeScratch = 0x100000
@@ -34,9 +38,13 @@ func (f *fakeThread) Compat() bool           { return f.compat }
 func (f *fakeThread) Scratch() uint64        { return fakeScratch }
 func (f *fakeThread) Status() *procfs.Status { return f.status }
 func (f *fakeThread) Ptrace() ptrace.Thread  { return ptrace.Thread{Tid: 11} }
+func (f *fakeThread) ExecSignals() (uint64, bool) {
+	return f.execIgnored, f.asExec
+}
 
 func (f *fakeThread) call(abi string, s x86.Syscall, args []uint64) (uint64, error) {
 	f.calls = append(f.calls, fmt.Sprintf("%s:%d", abi, s))
+	f.args = append(f.args, args)
 	return f.answer[s], nil
 }
 
@@ -99,6 +107,60 @@ func TestSigactionsABI(t *testing.T) {
 		}
 		if len(f.calls) != 1 || f.calls[0] != want {
 			t.Errorf("compat %v: calls %v, want [%s]", compat, f.calls, want)
+		}
+	}
+}
+
+// A restored task whose actions are still the exec's gets rt_sigaction
+// only for the signals whose dumped action differs: a handler, flags, a
+// mask, a restorer, or SIG_IGN/SIG_DFL the other way round. Without that
+// knowledge every signal is set.
+func TestSigactionsSkipExecActions(t *testing.T) {
+	sa := func(h, flags, restorer, mask uint64) *criusa.SaEntry {
+		return &criusa.SaEntry{Sigaction: proto.Uint64(h), Flags: proto.Uint64(flags), Restorer: proto.Uint64(restorer), Mask: proto.Uint64(mask)}
+	}
+	var sas []*criusa.SaEntry
+	for range sigNums() {
+		sas = append(sas, sa(x86.SigDfl, 0, 0, 0))
+	}
+	// Signals 1-8 then 10-18, 20-64 (no SIGKILL, SIGSTOP): index of sig.
+	idx := func(sig int) int {
+		for i, n := range sigNums() {
+			if n == sig {
+				return i
+			}
+		}
+		t.Fatalf("no signal %d", sig)
+		return -1
+	}
+	sas[idx(1)] = sa(x86.SigIgn, 0, 0, 0)                       // SIGHUP ignored, as after the exec: skipped
+	sas[idx(2)] = sa(x86.SigDfl, 0, 0, 0)                       // SIGINT ignored after the exec, SIG_DFL dumped: set
+	sas[idx(10)] = sa(0x401000, x86.SaRestorer, 0x401100, 0)    // a handler: set
+	sas[idx(13)] = sa(x86.SigIgn, x86.SaRestorer, 0x401100, 0)  // SIG_IGN with flags: set
+	sas[idx(15)] = sa(x86.SigDfl, 0, 0, 1<<9)                   // SIG_DFL with a mask: set
+	sas[idx(17)] = sa(x86.SigDfl, 0x1 /* SA_NOCLDSTOP */, 0, 0) // flags on SIG_DFL: set
+	execIgnored := uint64(1<<(1-1) | 1<<(2-1))
+	tc := &criucore.TaskCoreEntry{Sigactions: sas}
+	for _, asExec := range []bool{true, false} {
+		f := &fakeThread{leader: true, mem: make([]byte, x86.PageSize), asExec: asExec, execIgnored: execIgnored}
+		if err := (sigactions{}).Restore(f, Entry{Core: &criucore.CoreEntry{Tc: tc}}); err != nil {
+			t.Fatal(err)
+		}
+		var set []uint64
+		for _, a := range f.args {
+			set = append(set, a[0])
+		}
+		want := "[2 10 13 15 17]"
+		if !asExec {
+			want = fmt.Sprint(func() (all []uint64) {
+				for _, n := range sigNums() {
+					all = append(all, uint64(n))
+				}
+				return
+			}())
+		}
+		if got := fmt.Sprint(set); got != want {
+			t.Errorf("actions as the exec left them %v: rt_sigaction for signals %s, want %s", asExec, got, want)
 		}
 	}
 }

@@ -76,8 +76,14 @@ func (sigactions) Restore(t Thread, e Entry) error {
 	if len(sas) > len(nums) {
 		return fmt.Errorf("%d sigactions in the image, at most %d", len(sas), len(nums))
 	}
+	ignored, asExec := t.ExecSignals()
 	for i, sa := range sas {
 		sig := nums[i]
+		if asExec && isExecAction(sa, ignored&(1<<(sig-1)) != 0) {
+			// The task has this action already: most are SIG_DFL, and
+			// each call costs an injected syscall (two ptrace stops).
+			continue
+		}
 		compat := sa.GetCompatSigaction()
 		if compat && t.Scratch() >= 1<<32 {
 			return fmt.Errorf("scratch area above 4 GiB for an ia32 sigaction")
@@ -98,6 +104,17 @@ func (sigactions) Restore(t Thread, e Entry) error {
 		}
 	}
 	return nil
+}
+
+// isExecAction says whether sa is the action an exec leaves a signal:
+// SIG_IGN if it was ignored, else SIG_DFL, with no flags, mask or
+// restorer (kernel/signal.c, flush_signal_handlers).
+func isExecAction(sa *criusa.SaEntry, ignored bool) bool {
+	h := uint64(x86.SigDfl)
+	if ignored {
+		h = x86.SigIgn
+	}
+	return sa.GetSigaction() == h && sa.GetFlags() == 0 && sa.GetRestorer() == 0 && sa.GetMask() == 0
 }
 
 func siginfoQueue(raw [][]byte) *siginfo.SignalQueueEntry {
