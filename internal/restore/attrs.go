@@ -91,6 +91,7 @@ func (t restoringThread) Compat() bool           { return t.r.im.Compat }
 func (t restoringThread) Scratch() uint64        { return t.r.data(0) }
 func (t restoringThread) Status() *procfs.Status { return nil }
 func (t restoringThread) Ptrace() ptrace.Thread  { return t.th.h }
+
 // ExecSignals: every task of a restore is cloned, directly or through
 // its restored parent, from the helper, stopped at its exec before it ran
 // an instruction, and no action is set in any of them (other than back

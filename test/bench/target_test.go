@@ -229,5 +229,26 @@ func benchSetup(b *testing.B) string {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { reapStrays(b) })
+	if note := pageReportingNote(); note != "" {
+		b.Log(note)
+	}
 	return b.TempDir()
+}
+
+// pageReportingNote says, on a virtual machine that gives its free
+// memory back to its host (virtio-balloon free page reporting), that the
+// figures vary for it; "" elsewhere.
+func pageReportingNote() string {
+	raw, err := os.ReadFile("/sys/module/page_reporting/parameters/reported_kib")
+	if err != nil {
+		return ""
+	}
+	kib, err := strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64)
+	if err != nil || kib == 0 {
+		return ""
+	}
+	return fmt.Sprintf("note: this guest has given %.0f GiB of free memory back to its host since it booted "+
+		"(virtio-balloon free page reporting): memory the kernel takes from its free lists, a dump's page cache "+
+		"among it, may first have to be faulted in again by the host, so dump times vary from run to run; "+
+		"compare medians of several runs", float64(kib)/(1<<20))
 }
