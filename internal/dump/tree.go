@@ -340,6 +340,7 @@ func (tr *tree) dumpAll() (_ *Stats, err error) {
 		ft.tree[t.pid] = true
 	}
 	nsd := ns.NewDumper(d)
+	defer nsd.Close()
 	for _, t := range tr.tasks {
 		if err := o.interrupted(); err != nil {
 			return nil, err

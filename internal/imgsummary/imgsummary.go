@@ -754,7 +754,7 @@ func sysvSummary(sv *model.SysV) string {
 		if e.GetMode()&uapi.SHM_DEST != 0 {
 			mark = ", marked for removal"
 		}
-		parts = append(parts, fmt.Sprintf("shm %d key %#x mode %o %d bytes%s", e.GetId(), e.GetKey(), e.GetMode()&0o777, len(o.Data), mark))
+		parts = append(parts, fmt.Sprintf("shm %d key %#x mode %o %d bytes%s", e.GetId(), e.GetKey(), e.GetMode()&0o777, o.Entry.GetSize(), mark))
 	}
 	for _, o := range sv.Sem {
 		e := o.Entry.GetDesc()

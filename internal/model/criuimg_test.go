@@ -128,10 +128,18 @@ func TestLoadSysVInPagemaps(t *testing.T) {
 	}
 	want := make([]byte, 3*4096+10)
 	copy(want[4096:], page)
-	if !bytes.Equal(s.Shm[0].Data, want) {
-		t.Errorf("segment contents differ: %d bytes, page 1 starts %x", len(s.Shm[0].Data), s.Shm[0].Data[4096:4100])
+	if !s.Shm[0].InPages || s.Shm[0].Data != nil {
+		t.Fatalf("segment: InPages %v, %d bytes of data: want its content left in the pages", s.Shm[0].InPages, len(s.Shm[0].Data))
 	}
-	// Written again by ckpt, the contents follow the entry.
+	got, err := d.ShmemContent(7, s.Shm[0].Entry.GetSize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("segment contents differ: %d bytes, page 1 starts %x", len(got), got[4096:4100])
+	}
+	// Written again by ckpt, the entry still says in_pagemaps and
+	// nothing follows it.
 	if err := d.writeSysV(3, s); err != nil {
 		t.Fatal(err)
 	}
@@ -139,8 +147,8 @@ func TestLoadSysVInPagemaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(s2.Shm[0].Data, want) || s2.Shm[0].Entry.GetInPagemaps() {
-		t.Errorf("rewritten segment: in_pagemaps %v, %d bytes", s2.Shm[0].Entry.GetInPagemaps(), len(s2.Shm[0].Data))
+	if !s2.Shm[0].InPages || !s2.Shm[0].Entry.GetInPagemaps() || s2.Shm[0].Entry.GetSize() != 3*4096+10 {
+		t.Errorf("rewritten segment: in_pagemaps %v, size %d", s2.Shm[0].Entry.GetInPagemaps(), s2.Shm[0].Entry.GetSize())
 	}
 }
 

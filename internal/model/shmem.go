@@ -59,6 +59,11 @@ func shmemPagesID(n, k int) uint32 { return uint32(n + 1 + k) }
 // Holes of src (SEEK_DATA, SEEK_HOLE) are not read; zero pages are left
 // out; a last partial page is padded with zeros.
 func (d *Dump) SaveShmem(ino uint64, src *os.File, size int64) error {
+	if d.HasShmem(ino) {
+		// Two objects under one name: CRIU's images name a SysV
+		// segment's by its IPC id, other objects' by their inode.
+		return fmt.Errorf("shared memory %d: %s is taken by another object of the dump", ino, image.ShmemPagemapName(ino))
+	}
 	id := shmemPagesID(d.ShmemPagesBase, len(d.Shmem))
 	pf, err := d.Dir.CreatePages(id)
 	if err != nil {
@@ -77,6 +82,16 @@ func (d *Dump) SaveShmem(ino uint64, src *os.File, size int64) error {
 	}
 	d.Shmem = append(d.Shmem, Shmem{Ino: ino, PagesID: id, Pagemap: pm})
 	return nil
+}
+
+// HasShmem tells whether the dump holds shared memory object ino.
+func (d *Dump) HasShmem(ino uint64) bool {
+	for _, sh := range d.Shmem {
+		if sh.Ino == ino {
+			return true
+		}
+	}
+	return false
 }
 
 // writebackWriter writes to f and starts the writeback of what it wrote

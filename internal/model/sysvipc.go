@@ -5,6 +5,7 @@ package model
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 
 	ipcmsg "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-msg"
 	ipcsem "github.com/checkpoint-restore/go-criu/v8/crit/images/ipc-sem"
@@ -31,10 +32,20 @@ type SysV struct {
 	Msg []SysVMsgQueue
 }
 
-// SysVShm is a shared memory segment and its contents.
+// SysVShm is a shared memory segment and its contents: either in the
+// dump's shared memory pages under the segment's id, as CRIU keeps them
+// (InPages: ipc_shm_entry.in_pagemaps, pagemap-shmem-ID.img; CopyShmem),
+// or whole in Data, written after the entry in ipcns-shm (a segment
+// whose id is taken by another shared memory object of the dump, and
+// older ckpt dumps).
 type SysVShm struct {
-	Entry *ipcshm.IpcShmEntry
-	Data  []byte
+	Entry   *ipcshm.IpcShmEntry
+	Data    []byte
+	InPages bool
+	// Src, at dump, is the segment's file until its content is saved
+	// (ns.Dumper.Finish, once every other shared memory object of the
+	// dump is known).
+	Src *os.File
 }
 
 // SysVSem is a semaphore set and the value of each semaphore.
@@ -69,8 +80,14 @@ func (d *Dump) writeSysV(id uint32, s *SysV) error {
 	var msgs []proto.Message
 	var data [][]byte
 	for _, o := range s.Shm {
+		if o.InPages {
+			o.Entry.InPagemaps = proto.Bool(true)
+			msgs = append(msgs, o.Entry)
+			data = append(data, nil)
+			continue
+		}
 		o.Entry.Size = proto.Uint64(uint64(len(o.Data)))
-		o.Entry.InPagemaps = nil // ckpt writes the contents after the entry
+		o.Entry.InPagemaps = nil // the contents follow the entry
 		msgs = append(msgs, o.Entry)
 		data = append(data, pad(append([]byte(nil), o.Data...), 4))
 	}
@@ -128,20 +145,19 @@ func (d *Dump) loadSysV(id uint32) (*SysV, error) {
 		if e.Desc == nil {
 			return nil, fmt.Errorf("%s: entry %d: %w: no ipc_desc_entry", image.IpcShmName(id), i, image.ErrCorrupt)
 		}
-		b := data[i]
 		if e.GetInPagemaps() {
 			// CRIU keeps a segment's contents as it keeps shared
 			// memory's, in pagemap-shmem-SHMID.img and a pages image,
 			// under the segment's IPC id (criu/ipc_ns.c,
-			// dump_ipc_shm_pages), leaving out pages never touched.
+			// dump_ipc_shm_pages), leaving out pages never touched;
+			// the restore copies them from there (CopyShmem).
 			if e.GetSize() > maxShmemEnd {
 				return nil, fmt.Errorf("%s: segment %d: %w: size %d", image.IpcShmName(id), e.Desc.GetId(), image.ErrCorrupt, e.GetSize())
 			}
-			if b, err = d.ShmemContent(uint64(e.Desc.GetId()), e.GetSize()); err != nil {
-				return nil, fmt.Errorf("%s: segment %d: %w", image.IpcShmName(id), e.Desc.GetId(), err)
-			}
+			s.Shm = append(s.Shm, SysVShm{Entry: e, InPages: true})
+			continue
 		}
-		s.Shm = append(s.Shm, SysVShm{Entry: e, Data: b[:e.GetSize()]})
+		s.Shm = append(s.Shm, SysVShm{Entry: e, Data: data[i][:e.GetSize()]})
 	}
 	sem, data, err := image.ReadWithData(d.Dir, image.IpcSemName(id), image.MagicIpcSem,
 		func() *ipcsem.IpcSemEntry { return &ipcsem.IpcSemEntry{} },

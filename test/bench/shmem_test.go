@@ -28,7 +28,16 @@ import (
 //
 // CKPT_BENCH_M32=1 builds the target -m32; CKPT_BENCH_CKPT=PATH runs that
 // ckpt binary instead (to compare with another build).
-func BenchmarkShmem1GiB(b *testing.B) {
+func BenchmarkShmem1GiB(b *testing.B) { shmemBench(b) }
+
+// BenchmarkSysVShm1GiB is BenchmarkShmem1GiB with a SysV shared memory
+// segment of 1 GiB (shmget, shmat) in place of the shared mapping.
+//
+//	go test ./test/bench -run '^$' -bench SysVShm1GiB -benchtime=3x -v
+func BenchmarkSysVShm1GiB(b *testing.B) { shmemBench(b, "sysv") }
+
+// shmemBench runs testdata/shm1g.c with args.
+func shmemBench(b *testing.B, args ...string) {
 	exe, tmp := scaleSetup(b, "shm1g.c")
 	ckptBin := os.Getenv("CKPT_BENCH_CKPT")
 	if ckptBin == "" {
@@ -53,7 +62,7 @@ func BenchmarkShmem1GiB(b *testing.B) {
 			b.Fatal(err)
 		}
 		watchdog := time.AfterFunc(scaleTimeout(b), func() { scaleHung(b.Name(), i, scaleTimeout(b), tmp) })
-		r, err := shmemOnce(b, ckptBin, exe, dir)
+		r, err := shmemOnce(b, ckptBin, exe, dir, args...)
 		watchdog.Stop()
 		if err != nil {
 			b.Fatal(err)
@@ -101,8 +110,8 @@ func runCkpt(bin string, args ...string) (time.Duration, int64, error) {
 	return took, ru.Maxrss << 10, nil // ru_maxrss is in KiB
 }
 
-func shmemOnce(b *testing.B, ckptBin, exe, dir string) (r shmemRun, err error) {
-	cmd, line, err := startProg(exe, dir)
+func shmemOnce(b *testing.B, ckptBin, exe, dir string, args ...string) (r shmemRun, err error) {
+	cmd, line, err := startProg(exe, dir, args...)
 	if err != nil {
 		return r, err
 	}

@@ -30,8 +30,10 @@ package ns
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 
 	criucore "github.com/checkpoint-restore/go-criu/v8/crit/images/criu-core"
 	"golang.org/x/sys/unix"
@@ -305,6 +307,15 @@ func (n *Dumper) Finish() error {
 	if err := n.finishHostSysV(); err != nil {
 		return err
 	}
+	// The SysV segments' contents, once every other shared memory
+	// object of the dump has its name (saveShm); the tree is still
+	// frozen.
+	ids := slices.Sorted(maps.Keys(n.d.SysV))
+	for _, id := range ids {
+		if err := saveShm(n.d, n.d.SysV[id]); err != nil {
+			return err
+		}
+	}
 	mine, err := os.Readlink("/proc/self/ns/pid")
 	if err != nil {
 		return err
@@ -316,6 +327,9 @@ func (n *Dumper) Finish() error {
 	}
 	return nil
 }
+
+// Close lets go of what a dump that failed before Finish still holds.
+func (n *Dumper) Close() { closeShm(n.d) }
 
 // finishMounts names the PID namespace of each proc mount of mount
 // namespace md and checks that the task to mount it exists there.

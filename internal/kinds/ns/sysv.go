@@ -136,11 +136,11 @@ func collectSysVInto(s *model.SysV, keep func(table string, row map[string]strin
 		if err != nil {
 			return fmt.Errorf("/proc/sysvipc/shm: size %q: %w", row["size"], err)
 		}
-		data, err := shmContents(int(e.GetId()), size)
+		f, err := openShm(int(e.GetId()), size)
 		if err != nil {
 			return fmt.Errorf("SysV shared memory segment %d (key %#x): %w", e.GetId(), e.GetKey(), err)
 		}
-		s.Shm = append(s.Shm, model.SysVShm{Entry: &ipcshm.IpcShmEntry{Desc: e, Size: proto.Uint64(size)}, Data: data})
+		s.Shm = append(s.Shm, model.SysVShm{Entry: &ipcshm.IpcShmEntry{Desc: e, Size: proto.Uint64(size)}, Src: f})
 	}
 	if rows, err = sysvipcTable("sem"); err != nil {
 		return err
@@ -185,12 +185,25 @@ func collectSysVInto(s *model.SysV, keep func(table string, row map[string]strin
 	return nil
 }
 
-// shmContents reads segment id through an attach of ckpt's own.
-func shmContents(id int, size uint64) ([]byte, error) {
+// openShm opens the file of segment id (a shmem file, "SYSV" and its
+// key) through an attach of ckpt's own, detached before it returns: the
+// file reads the segment from any IPC namespace, and its holes (pages
+// never touched) are known (SEEK_DATA). nil for an empty segment.
+func openShm(id int, size uint64) (*os.File, error) {
 	if size == 0 {
 		return nil, nil
 	}
-	m, err := unix.SysvShmAttach(id, 0, unix.SHM_RDONLY)
+	return shmFile(id, false)
+}
+
+// shmFile opens the file of segment id, read-only or (write) read-write,
+// through an attach of ckpt's own, detached before it returns.
+func shmFile(id int, write bool) (*os.File, error) {
+	attach, flag := unix.SHM_RDONLY, os.O_RDONLY
+	if write {
+		attach, flag = 0, os.O_RDWR
+	}
+	m, err := unix.SysvShmAttach(id, 0, attach)
 	if err != nil {
 		return nil, fmt.Errorf("shmat: %w", err)
 	}
@@ -212,14 +225,63 @@ func shmContents(id int, size uint64) ([]byte, error) {
 			end = v.End
 		}
 	}
+	path := fmt.Sprintf("/proc/self/map_files/%x-%x", start, end)
 	var sfs unix.Statfs_t
-	if err := unix.Statfs(fmt.Sprintf("/proc/self/map_files/%x-%x", start, end), &sfs); err != nil {
+	if err := unix.Statfs(path, &sfs); err != nil {
 		return nil, fmt.Errorf("statfs of ckpt's attach at %#x-%#x: %w", start, end, err)
 	}
 	if sfs.Type == unix.HUGETLBFS_MAGIC {
 		return nil, errHugetlbShm
 	}
-	return append([]byte(nil), m[:size]...), nil
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open the file of ckpt's attach: %w", err)
+	}
+	return f, nil
+}
+
+// saveShm saves the content of the segments of s whose file is still
+// open: into the dump's shared memory pages under the segment's id, in
+// chunks, as CRIU keeps it; whole after its entry where the id names
+// another object of the dump already (CRIU's images name SysV segments
+// by IPC id and other shared memory by inode, and IPC namespaces have
+// ids of their own).
+func saveShm(d *model.Dump, s *model.SysV) error {
+	for i := range s.Shm {
+		o := &s.Shm[i]
+		if o.Src == nil {
+			continue
+		}
+		e := o.Entry.GetDesc()
+		size := o.Entry.GetSize()
+		var err error
+		if id := uint64(e.GetId()); !d.HasShmem(id) {
+			err = d.SaveShmem(id, o.Src, int64(size))
+			o.InPages = err == nil
+		} else {
+			o.Data = make([]byte, size)
+			_, err = o.Src.ReadAt(o.Data, 0)
+		}
+		o.Src.Close()
+		o.Src = nil
+		if err != nil {
+			return fmt.Errorf("SysV shared memory segment %d (key %#x): %w", e.GetId(), e.GetKey(), err)
+		}
+	}
+	return nil
+}
+
+// closeShm closes the files of segments whose content was not saved
+// (a dump that failed).
+func closeShm(d *model.Dump) {
+	for _, s := range d.SysV {
+		for i := range s.Shm {
+			if f := s.Shm[i].Src; f != nil {
+				f.Close()
+				s.Shm[i].Src = nil
+			}
+		}
+	}
 }
 
 // errHugetlbShm refuses a segment of huge pages.
@@ -292,7 +354,7 @@ func restoreSysV(d *model.Dump, id uint32) error {
 	var objs []sysvObject
 	for i := range s.Shm {
 		o := &s.Shm[i]
-		objs = append(objs, sysvObject{o.Entry.GetDesc().GetId(), func() error { return makeShm(o, nil) }})
+		objs = append(objs, sysvObject{o.Entry.GetDesc().GetId(), func() error { return makeShm(d, o, nil) }})
 	}
 	for i := range s.Sem {
 		o := &s.Sem[i]
@@ -375,9 +437,10 @@ func setPerm(ctl uintptr, e *ipcdesc.IpcDescEntry, qbytes uint32) error {
 	return nil
 }
 
-// makeShm makes segment o with its id and contents; made, if set, is
-// told once the segment exists (to remove it should the restore fail).
-func makeShm(o *model.SysVShm, made func()) error {
+// makeShm makes segment o of dump d with its id and contents; made, if
+// set, is told once the segment exists (to remove it should the restore
+// fail).
+func makeShm(d *model.Dump, o *model.SysVShm, made func()) error {
 	e := o.Entry.GetDesc()
 	what := fmt.Sprintf("SysV shared memory segment %d (key %#x)", e.GetId(), e.GetKey())
 	if o.Entry.GetHugetlbFlag() != 0 {
@@ -395,7 +458,29 @@ func makeShm(o *model.SysVShm, made func()) error {
 	if made != nil {
 		made()
 	}
-	if len(o.Data) > 0 {
+	if o.InPages {
+		// Written through the segment's file, in chunks from the pages
+		// image: ckpt maps none of it. Bytes a corrupt pagemap puts past
+		// the segment are dropped.
+		f, err := shmFile(int(e.GetId()), true)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		size := o.Entry.GetSize()
+		err = d.CopyShmem(uint64(e.GetId()), func(b []byte, off uint64) error {
+			if off >= size {
+				return nil
+			}
+			_, err := f.WriteAt(b[:min(uint64(len(b)), size-off)], int64(off))
+			return err
+		})
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	} else if len(o.Data) > 0 {
 		m, err := unix.SysvShmAttach(int(e.GetId()), 0, 0)
 		if err != nil {
 			return fmt.Errorf("%s: shmat: %w", what, err)

@@ -196,7 +196,7 @@ func RestoreHostSysV(d *model.Dump, onUndo func(what string, fn func() error)) e
 		objs = append(objs, hostObject{
 			what: fmt.Sprintf("SysV shared memory segment %d (key %#x)", e.GetId(), e.GetKey()), typ: "m", id: e.GetId(), ctl: unix.SYS_SHMCTL,
 			same: func(st []byte) bool { return perm(st, e) && le.Uint64(st[uapi.ShmidSegsz:]) == o.Entry.GetSize() },
-			make: func(made func()) error { return makeShm(o, made) },
+			make: func(made func()) error { return makeShm(d, o, made) },
 		})
 	}
 	for i := range s.Sem {

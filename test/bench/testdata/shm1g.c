@@ -1,10 +1,12 @@
 /*
  * shm1g: the target of BenchmarkShmem1GiB.
  *
- *   shm1g
+ *   shm1g [sysv]
  *
  * Maps 1 GiB of shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS: a
- * shmem object, as PostgreSQL's shared_buffers) and writes a non-zero
+ * shmem object, as PostgreSQL's shared_buffers), or with "sysv" attaches
+ * a SysV shared memory segment of 1 GiB (shmget, shmat; marked for
+ * removal at once, so that it goes with the last detach), and writes a non-zero
  * pattern to every page, as touch1g does: every 8-byte word of page i
  * holds PATTERN ^ i. Then it writes
  *
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -39,7 +42,7 @@ static void say(const char *s)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	long pg = sysconf(_SC_PAGESIZE);
 	char line[128];
@@ -50,9 +53,19 @@ int main(void)
 	if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
 		for (fd = 3; fd < 4096; fd++)
 			close(fd);
-	p = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (argc > 1 && strcmp(argv[1], "sysv") == 0) {
+		int id = shmget(IPC_PRIVATE, LEN, IPC_CREAT | 0600);
+
+		p = id < 0 ? MAP_FAILED : shmat(id, NULL, 0);
+		if (p == (void *)-1)
+			p = MAP_FAILED;
+		if (p != MAP_FAILED && shmctl(id, IPC_RMID, NULL) != 0)
+			p = MAP_FAILED;
+	} else {
+		p = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	}
 	if (p == MAP_FAILED) {
-		snprintf(line, sizeof(line), "FAIL: mmap: %s\n", strerror(errno));
+		snprintf(line, sizeof(line), "FAIL: map: %s\n", strerror(errno));
 		say(line);
 		return 1;
 	}
