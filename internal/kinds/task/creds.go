@@ -81,7 +81,8 @@ func (creds) Restore(t Thread, e Entry) error {
 	}
 	sys := t.Syscall
 	bnd := capMask(cr.GetCapBnd())
-	for c := 0; c <= lastCap(); c++ {
+	last := lastCap()
+	for c := 0; c <= last; c++ {
 		if bnd&(1<<uint(c)) == 0 {
 			if _, err := sys(x86.SysPrctl, unix.PR_CAPBSET_DROP, uint64(c)); err != nil {
 				return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
