@@ -443,7 +443,7 @@ func publish(stage, dir string, durable bool) error {
 		if !durable {
 			return nil
 		}
-		return syncDir(d)
+		return syncFile(d)
 	}
 	inv := image.InventoryName()
 	if err := os.Remove(filepath.Join(dir, inv)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -541,5 +541,3 @@ func syncFile(path string) error {
 	}
 	return nil
 }
-
-func syncDir(dir string) error { return syncFile(dir) }

@@ -84,10 +84,7 @@ func (t *task) copyRunsFrom(th ptrace.Thread, pid int, runs []pageRun, code uint
 	if err != nil {
 		return err
 	}
-	var total uint64
-	for _, r := range runs {
-		total += r.size
-	}
+	total := runsBytes(runs)
 	if total == 0 {
 		return nil
 	}

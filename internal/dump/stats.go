@@ -30,10 +30,7 @@ func since(d *time.Duration) func() {
 // of it). The returned function ends both and adds the time to
 // Stats.MemWrite.
 func (t *task) startCopy(f pageSink, runs []pageRun, stats *Stats) (end func()) {
-	var total uint64
-	for _, r := range runs {
-		total += r.size
-	}
+	total := runsBytes(runs)
 	m := t.opts.Progress
 	m.AddTotal(total)
 	base := f.size()

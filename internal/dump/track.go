@@ -365,11 +365,7 @@ const sparseRunAvg = 64 << 10
 // sparseRuns says whether runs are many and small: each a vmsplice
 // iovec, or a read and a write of its own, costs more than its copy.
 func sparseRuns(runs []pageRun) bool {
-	var total uint64
-	for _, r := range runs {
-		total += r.size
-	}
-	return len(runs) >= 256 && total/uint64(len(runs)) < sparseRunAvg
+	return len(runs) >= 256 && runsBytes(runs)/uint64(len(runs)) < sparseRunAvg
 }
 
 // copySparse writes the content of runs to the pages image f (from its

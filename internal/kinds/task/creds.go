@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	credsimg "github.com/checkpoint-restore/go-criu/v8/crit/images/creds"
 	"golang.org/x/sys/unix"
@@ -59,8 +60,8 @@ func (creds) Collect(t Thread, e Entry) error {
 	return nil
 }
 
-// lastCap is the highest capability this kernel knows.
-func lastCap() int {
+// lastCap is the highest capability this kernel knows, read once.
+var lastCap = sync.OnceValue(func() int {
 	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
 	if err != nil {
 		return 40
@@ -70,7 +71,7 @@ func lastCap() int {
 		return 40
 	}
 	return n
-}
+})
 
 // Restore sets groups, ids, capabilities and securebits, in the order that
 // keeps the capabilities needed for the next step.
@@ -81,8 +82,7 @@ func (creds) Restore(t Thread, e Entry) error {
 	}
 	sys := t.Syscall
 	bnd := capMask(cr.GetCapBnd())
-	last := lastCap()
-	for c := 0; c <= last; c++ {
+	for c := 0; c <= lastCap(); c++ {
 		if bnd&(1<<uint(c)) == 0 {
 			if _, err := sys(x86.SysPrctl, unix.PR_CAPBSET_DROP, uint64(c)); err != nil {
 				return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
