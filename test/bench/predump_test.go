@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ckpt/ckpt"
+	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/test/testsupport"
 )
 
@@ -34,7 +35,7 @@ func preCopySizeMiB() uint64 {
 func BenchmarkPreCopy(b *testing.B) {
 	exe, tmp := scaleSetup(b, "dirty10.c")
 	size := preCopySizeMiB()
-	avail, err := memAvailable()
+	avail, err := procfs.MemAvailable()
 	if err != nil {
 		b.Fatal(err)
 	}

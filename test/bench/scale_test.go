@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ckpt/ckpt"
+	"github.com/ckpt/ckpt/internal/procfs"
 	"github.com/ckpt/ckpt/test/testsupport"
 )
 
@@ -200,23 +200,6 @@ func killTree(p *ckpt.Process) error {
 	return reapOrphans(30 * time.Second)
 }
 
-// memAvailable is MemAvailable of /proc/meminfo, in bytes.
-func memAvailable() (uint64, error) {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var kb uint64
-		if n, _ := fmt.Sscanf(sc.Text(), "MemAvailable: %d kB", &kb); n == 1 {
-			return kb << 10, nil
-		}
-	}
-	return 0, fmt.Errorf("/proc/meminfo has no MemAvailable")
-}
-
 var touchnRE = regexp.MustCompile(`^READY addr=0x([0-9a-f]+) len=([0-9]+)$`)
 
 // BenchmarkDumpRestoreSizes dumps and restores one process holding 64
@@ -240,7 +223,7 @@ func BenchmarkDumpRestoreSizes(b *testing.B) {
 			if m32() && sizeMiB >= 3072 {
 				b.Skipf("%s: an ia32 task cannot map it in its 4 GiB of address space", name)
 			}
-			avail, err := memAvailable()
+			avail, err := procfs.MemAvailable()
 			if err != nil {
 				b.Fatal(err)
 			}

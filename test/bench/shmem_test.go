@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ckpt/ckpt/internal/procfs"
 )
 
 // BenchmarkShmem1GiB dumps and restores testdata/shm1g.c, a process with
@@ -47,7 +49,7 @@ func shmemBench(b *testing.B, args ...string) {
 			b.Fatalf("build ckpt: %v\n%s", err, out)
 		}
 	}
-	avail, err := memAvailable()
+	avail, err := procfs.MemAvailable()
 	if err != nil {
 		b.Fatal(err)
 	}
