@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestLinkedRestoreTwice dumps posix_shm, whose semaphores and linked
@@ -123,7 +121,7 @@ func linkedRestoreTwice(t *testing.T, bits string, linkRemap bool) {
 		if !strings.Contains(string(out), "restores once") {
 			t.Errorf("second restore of a --link-remap dump: %v: %s; want the message that it restores once", err, out)
 		}
-		if left := sessionProcs(pid); len(left) != 0 {
+		if left := session(pid); len(left) != 0 {
 			t.Errorf("the failed restore left processes %v", left)
 		}
 		return
@@ -138,25 +136,6 @@ func linkedRestoreTwice(t *testing.T, bits string, linkRemap bool) {
 	}
 }
 
-// sessionProcs lists the processes of session sid.
-func sessionProcs(sid int) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if s, err := unix.Getsid(p); err == nil && s == sid {
-			var st unix.Stat_t
-			if unix.Stat("/proc/"+e.Name()+"/task", &st) == nil {
-				pids = append(pids, p)
-			}
-		}
-	}
-	return pids
-}
-
 // endSession kills every process of session sid (a test program's tree)
 // and reaps them, as this subreaper adopts them.
 func endSession(t *testing.T, sid int) {
@@ -165,11 +144,11 @@ func endSession(t *testing.T, sid int) {
 	for {
 		killSession(sid)
 		reapAdopted()
-		if len(sessionProcs(sid)) == 0 {
+		if len(session(sid)) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("session %d: processes %v left", sid, sessionProcs(sid))
+			t.Fatalf("session %d: processes %v left", sid, session(sid))
 		}
 	}
 }
