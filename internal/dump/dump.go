@@ -88,6 +88,8 @@ type Options struct {
 	// direct decides which pages images bypass the page cache
 	// (pagesink.go), set by Dump.
 	direct *directWrites
+	// pageWriters is CKPT_PAGE_WRITERS (pagesink.go), read by Dump.
+	pageWriters int
 	// snapshot is CKPT_SNAPSHOT (snapshot.go), read by Dump.
 	snapshot snapshotMode
 	// PageServer, if set (host:port), is a `ckpt page-server` that
@@ -157,6 +159,9 @@ func Dump(opts Options) (*Stats, error) {
 	}
 	var err error
 	if opts.direct, err = directEnv(); err != nil {
+		return nil, fmt.Errorf("dump: %w", err)
+	}
+	if opts.pageWriters, err = pageWritersEnv(); err != nil {
 		return nil, fmt.Errorf("dump: %w", err)
 	}
 	if opts.snapshot, err = snapshotEnv(); err != nil {

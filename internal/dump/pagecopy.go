@@ -19,8 +19,10 @@ import (
 // pages image. The fast path makes one copy: the task itself, by injected
 // vmsplice calls, hands references to its pages to a pipe whose read end
 // ckpt took with pidfd_getfd, and ckpt splices the pipe into the image
-// (the only copy, into the page cache). Two pipes take turns: the task
-// fills one while ckpt drains the other. Where that path is not there
+// (the only copy, into the page cache). Pipes take turns: the task
+// fills one while ckpt drains the others, with splice and, on a machine
+// with a second CPU, also by reading a pipe into a shared mapping of the
+// image (fileSink.second): the two copy at once. Where that path is not there
 // (no pidfd_getfd before Linux 5.6, a pipe that cannot be made, a task
 // without room for one more fd), the pages are read through the task's
 // memory (process_vm_readv, /proc/PID/mem) and written, two copies.
@@ -42,7 +44,9 @@ type pageRun struct {
 }
 
 const (
-	// splicePipes is the number of pipes that take turns.
+	// splicePipes is the number of pipes that take turns with one
+	// writer; each further writer (pageSink.second) has one more, so
+	// that the task fills one while every writer drains another.
 	splicePipes = 2
 	// spliceIovMax is UIO_MAXIOV (include/uapi/linux/uio.h): the most
 	// iovecs one vmsplice takes.
@@ -93,9 +97,22 @@ func (t *task) copyRunsFrom(th ptrace.Thread, pid int, runs []pageRun, code uint
 	c := &pageCopier{t: t, mem: mem, f: f, off: off, buf: make([]byte, min(total, 4<<20))}
 	var sp *splicer
 	if code != 0 && total >= spliceMin {
-		if sp, err = t.startSplice(th, pid, code, mem); err != nil {
+		writers := []pipeWriter{f.spliceAt}
+		if t.opts.pageWriters > 1 {
+			w, err := f.second(off + int64(total))
+			if err != nil {
+				return err
+			}
+			if w != nil {
+				writers = append(writers, w)
+			}
+		}
+		if sp, err = t.startSplice(th, pid, code, mem, writers); err != nil {
 			t.opts.logf("dump %d: pages copied through the memory file of %d, not vmsplice: %v", t.pid, pid, err)
 			sp = nil
+		}
+		if sp != nil && len(writers) > 1 {
+			t.opts.logf("dump %d: pages of %d copied by %d writers (splice, and reads into a mapping of the image)", t.pid, pid, len(writers))
 		}
 	}
 	if sp == nil {
@@ -183,10 +200,13 @@ type splicer struct {
 	inj     *inject.Task
 	compat  bool
 	scratch uint64
-	wfd     [splicePipes]int // in the task
-	rfd     [splicePipes]int // in ckpt
-	size    int              // bytes each pipe holds
-	undo    []*ptrace.Step   // newest last
+	wfd     []int // in the task
+	rfd     []int // in ckpt
+	size    int   // bytes each pipe holds
+	// writers move the pages from the pipes to the image, each on a
+	// goroutine of its own.
+	writers []pipeWriter
+	undo    []*ptrace.Step // newest last
 	spliced uint64
 	off     bool // vmsplice failed other than for bad pages: not used again
 }
@@ -217,7 +237,7 @@ func (s *splicer) syscall(nr x86.Syscall, args ...uint64) (uint64, error) {
 
 // startSplice sets up the fast path in the frozen task, or says why it
 // cannot; then nothing of it is left in the task.
-func (t *task) startSplice(th ptrace.Thread, pid int, code uint64, mem *ptrace.Mem) (sp *splicer, err error) {
+func (t *task) startSplice(th ptrace.Thread, pid int, code uint64, mem *ptrace.Mem, writers []pipeWriter) (sp *splicer, err error) {
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pidfd_open: %w", err)
@@ -227,7 +247,9 @@ func (t *task) startSplice(th ptrace.Thread, pid int, code uint64, mem *ptrace.M
 	if err != nil {
 		return nil, fmt.Errorf("prepare injection: %w", err)
 	}
-	s := &splicer{t: t, pid: pid, inj: inj, compat: t.abi == x86.ABI32}
+	s := &splicer{t: t, pid: pid, inj: inj, compat: t.abi == x86.ABI32, writers: writers}
+	pipes := splicePipes + len(writers) - 1
+	s.wfd, s.rfd = make([]int, pipes), make([]int, pipes)
 	for i := range s.rfd {
 		s.wfd[i], s.rfd[i] = -1, -1
 	}
@@ -330,17 +352,21 @@ type drainReq struct {
 // memory file are, the others are vmspliced by the task into the pipes
 // and spliced from them by a goroutine, while the task fills the next.
 func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
-	reqs := make(chan drainReq, splicePipes)
-	var done [splicePipes]chan error
+	pipes := len(s.rfd)
+	reqs := make(chan drainReq, pipes)
+	done := make([]chan error, pipes)
 	for k := range done {
 		done[k] = make(chan error, 1)
 	}
-	var busy [splicePipes]bool
-	go func() {
-		for r := range reqs {
-			done[r.k] <- c.f.spliceAt(s.rfd[r.k], r.n, r.off)
-		}
-	}()
+	busy := make([]bool, pipes)
+	// Whichever writer is free takes the next full pipe.
+	for _, w := range s.writers {
+		go func() {
+			for r := range reqs {
+				done[r.k] <- w(s.rfd[r.k], r.n, r.off)
+			}
+		}()
+	}
 	// wait collects pipe k's drain; the pipes are always waited for
 	// before returning, also when panicking, so that no splice goes on
 	// into a file or pipe being closed.
@@ -456,7 +482,7 @@ func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
 		s.spliced += n
 		c.wrote(n)
 		advance(n)
-		k = (k + 1) % splicePipes
+		k = (k + 1) % pipes
 	}
 	return nil
 }

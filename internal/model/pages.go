@@ -138,6 +138,9 @@ type PagesWriter struct {
 	pm []*pagemap.PagemapEntry
 	// direct is the image open a second time with O_DIRECT (DirectFile).
 	direct *os.File
+	// rw is the image open a second time for reading and writing
+	// (MappableFile).
+	rw *os.File
 }
 
 // DirectFile returns the image open with O_DIRECT, for a writer that
@@ -153,6 +156,20 @@ func (w *PagesWriter) DirectFile() *os.File {
 		w.direct = f
 	}
 	return w.direct
+}
+
+// MappableFile returns the image open for reading and writing, which a
+// shared writable mapping needs (the image itself is open write-only);
+// nil when it cannot be opened so. Close closes it too.
+func (w *PagesWriter) MappableFile() *os.File {
+	if w.rw == nil {
+		f, err := os.OpenFile(w.f.Name(), os.O_RDWR, 0)
+		if err != nil {
+			return nil
+		}
+		w.rw = f
+	}
+	return w.rw
 }
 
 // CreatePages starts pages-ID.img in dir.
@@ -196,8 +213,10 @@ func (w *PagesWriter) Finish() (uint32, []*pagemap.PagemapEntry, error) {
 
 // Close closes the pages image; after Finish, or to give up.
 func (w *PagesWriter) Close() error {
-	if w.direct != nil {
-		_ = w.direct.Close()
+	for _, f := range []*os.File{w.direct, w.rw} {
+		if f != nil {
+			_ = f.Close()
+		}
 	}
 	return w.f.Close()
 }

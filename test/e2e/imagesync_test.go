@@ -14,7 +14,7 @@ import (
 // -m32: the restore must find the same dump as a synced one gives, and
 // each program checks its state itself.
 func TestDumpNoSync(t *testing.T) {
-	dumpWritesImages(t, []string{"--no-sync"}, "", "images not synced (--no-sync)")
+	dumpWritesImages(t, imageProgs, []string{"--no-sync"}, nil, "images not synced (--no-sync)", "")
 }
 
 // TestDumpDirect dumps with every pages image written with O_DIRECT
@@ -23,24 +23,52 @@ func TestDumpNoSync(t *testing.T) {
 // into straight to the disk: memory in many runs, a tree and the heap,
 // -m64 and -m32.
 func TestDumpDirect(t *testing.T) {
-	dumpWritesImages(t, nil, "always", "written directly to the disk (O_DIRECT)")
+	dumpWritesImages(t, imageProgs, nil, map[string]string{"CKPT_DIRECT": "always"}, "written directly to the disk (O_DIRECT)", "")
 }
 
-// dumpWritesImages runs the programs with dumpArgs and CKPT_DIRECT=direct
-// (unless empty), checks that the dump's log says logSays, and that each
-// program passes after the restore.
-func dumpWritesImages(t *testing.T, dumpArgs []string, direct, logSays string) {
+// TestDumpPageWriters dumps with the pages moved from the pipes to the
+// image by two writers at once (splice, and reads into a shared mapping
+// of the image: the default on a machine of two CPUs or more), and by
+// splice alone, synced and not: many runs of single pages and the heap,
+// -m64 and -m32.
+func TestDumpPageWriters(t *testing.T) {
+	const two = "copied by 2 writers"
+	for _, sync := range []string{"synced", "no-sync"} {
+		var args []string
+		if sync == "no-sync" {
+			args = []string{"--no-sync"}
+		}
+		t.Run("two/"+sync, func(t *testing.T) {
+			dumpWritesImages(t, writerProgs, args, map[string]string{"CKPT_PAGE_WRITERS": "2", "CKPT_DIRECT": "off"}, two, "")
+		})
+		t.Run("one/"+sync, func(t *testing.T) {
+			dumpWritesImages(t, writerProgs, args, map[string]string{"CKPT_PAGE_WRITERS": "1", "CKPT_DIRECT": "off"}, "", two)
+		})
+	}
+}
+
+// imageProgs are memory in many runs, a tree and the heap.
+var imageProgs = []string{"mem_anon", "process_tree", "mem_heap"}
+
+// writerProgs are memory in many runs and the heap: each process holds
+// enough pages for the pipes (spliceMin).
+var writerProgs = []string{"mem_anon", "mem_heap"}
+
+// dumpWritesImages runs the programs names with dumpArgs and the environment
+// env, checks that the dump's log says logSays and not logLacks (each
+// unless empty), and that each program passes after the restore.
+func dumpWritesImages(t *testing.T, names, dumpArgs []string, env map[string]string, logSays, logLacks string) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	if direct != "" {
-		t.Setenv("CKPT_DIRECT", direct)
+	for k, v := range env {
+		t.Setenv(k, v)
 	}
 	progs, err := Programs(progsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"mem_anon", "process_tree", "mem_heap"} {
+	for _, name := range names {
 		var prog *Program
 		for i := range progs {
 			if progs[i].Name == name {
@@ -67,8 +95,11 @@ func dumpWritesImages(t *testing.T, dumpArgs []string, direct, logSays string) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !strings.Contains(string(log), logSays) {
+				if logSays != "" && !strings.Contains(string(log), logSays) {
 					t.Errorf("the dump's log does not say %q: %s", logSays, testsupport.LastLines(string(log), 5))
+				}
+				if logLacks != "" && strings.Contains(string(log), logLacks) {
+					t.Errorf("the dump's log says %q: %s", logLacks, testsupport.LastLines(string(log), 5))
 				}
 			})
 		}
