@@ -354,35 +354,55 @@ type drainReq struct {
 func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
 	pipes := len(s.rfd)
 	reqs := make(chan drainReq, pipes)
-	done := make([]chan error, pipes)
-	for k := range done {
-		done[k] = make(chan error, 1)
+	type drained struct {
+		k   int
+		err error
 	}
-	busy := make([]bool, pipes)
-	// Whichever writer is free takes the next full pipe.
+	done := make(chan drained, pipes)
+	// Whichever writer is free takes the next full pipe, and the task
+	// fills whichever pipe is empty first: a writer slower than another
+	// (fileSink.second) holds up only the pipe it drains.
 	for _, w := range s.writers {
 		go func() {
 			for r := range reqs {
-				done[r.k] <- w(s.rfd[r.k], r.n, r.off)
+				done <- drained{r.k, w(s.rfd[r.k], r.n, r.off)}
 			}
 		}()
 	}
-	// wait collects pipe k's drain; the pipes are always waited for
+	free := make([]int, 0, pipes) // empty pipes
+	for k := range pipes {
+		free = append(free, k)
+	}
+	busy := 0 // pipes being drained
+	var drainErr error
+	collect := func() {
+		d := <-done
+		busy--
+		free = append(free, d.k)
+		if d.err != nil && drainErr == nil {
+			drainErr = d.err
+		}
+	}
+	// next takes an empty pipe, waiting for a drain if none is.
+	next := func() (int, error) {
+		for len(free) == 0 {
+			collect()
+		}
+		if drainErr != nil {
+			return 0, drainErr
+		}
+		k := free[len(free)-1]
+		free = free[:len(free)-1]
+		return k, nil
+	}
+	// waitAll waits for every drain; the pipes are always waited for
 	// before returning, also when panicking, so that no splice goes on
 	// into a file or pipe being closed.
-	wait := func(k int) error {
-		if !busy[k] {
-			return nil
-		}
-		busy[k] = false
-		return <-done[k]
-	}
 	waitAll := func() error {
-		var errs []error
-		for k := range busy {
-			errs = append(errs, wait(k))
+		for busy > 0 {
+			collect()
 		}
-		return errors.Join(errs...)
+		return drainErr
 	}
 	defer func() {
 		close(reqs)
@@ -406,7 +426,6 @@ func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
 			}
 		}
 	}
-	k := 0
 	for ri < len(runs) {
 		if err := s.t.opts.interrupted(); err != nil {
 			return err
@@ -422,7 +441,8 @@ func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
 			ri, roff = ri+1, 0
 			continue
 		}
-		if err := wait(k); err != nil {
+		k, err := next()
+		if err != nil {
 			return err
 		}
 		batch, enc = batch[:0], enc[:0]
@@ -451,6 +471,7 @@ func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
 		}
 		n, err := s.syscall(x86.SysVmsplice, uint64(s.wfd[k]), iovAddr, uint64(len(batch)), unix.SPLICE_F_NONBLOCK)
 		if err != nil {
+			free = append(free, k) // still empty
 			var se *inject.SyscallError
 			if !errors.As(err, &se) {
 				return err
@@ -478,11 +499,10 @@ func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
 			return fmt.Errorf("vmsplice of %d bytes returned %d", total, n)
 		}
 		reqs <- drainReq{k: k, n: int(n), off: c.off}
-		busy[k] = true
+		busy++
 		s.spliced += n
 		c.wrote(n)
 		advance(n)
-		k = (k + 1) % pipes
 	}
 	return nil
 }

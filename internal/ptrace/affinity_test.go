@@ -1,0 +1,88 @@
+//go:build linux && amd64
+
+package ptrace
+
+import (
+	"os/exec"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestShareCPU: the tracee and the tracer thread run on one CPU, the one
+// the tracer was on, until the returned function puts both masks back.
+func TestShareCPU(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	pid := cmd.Process.Pid
+	var before unix.CPUSet
+	if err := unix.SchedGetaffinity(pid, &before); err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTracer()
+	defer tr.Close()
+	var seizeErr error
+	err := tr.Run(func(s *Session) error {
+		th, err := s.Seize(pid, 0)
+		if err != nil {
+			seizeErr = err
+			return nil
+		}
+		defer unix.PtraceDetach(pid)
+		var tracerBefore unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &tracerBefore); err != nil {
+			return err
+		}
+		restore, err := th.ShareCPU()
+		if err != nil {
+			return err
+		}
+		var task, tracer unix.CPUSet
+		if err := unix.SchedGetaffinity(pid, &task); err != nil {
+			return err
+		}
+		if err := unix.SchedGetaffinity(0, &tracer); err != nil {
+			return err
+		}
+		if task.Count() != 1 || task != tracer {
+			t.Errorf("tracee on %d CPUs, tracer on %d; want both on the same one", task.Count(), tracer.Count())
+		}
+		if err := restore(); err != nil {
+			return err
+		}
+		if err := unix.SchedGetaffinity(pid, &task); err != nil {
+			return err
+		}
+		if err := unix.SchedGetaffinity(0, &tracer); err != nil {
+			return err
+		}
+		if task != before || tracer != tracerBefore {
+			t.Errorf("masks not put back: tracee on %d CPUs (was %d), tracer on %d (was %d)", task.Count(), before.Count(), tracer.Count(), tracerBefore.Count())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seizeErr != nil {
+		t.Skipf("cannot trace a child here: %v", seizeErr)
+	}
+}
+
+// TestShareCPUOffThread: called off the tracer thread, ShareCPU changes
+// nothing and says so.
+func TestShareCPUOffThread(t *testing.T) {
+	tr := NewTracer()
+	defer tr.Close()
+	var th Thread
+	_ = tr.Run(func(s *Session) error { th = s.Adopt(1); return nil })
+	if _, err := th.ShareCPU(); err == nil {
+		t.Error("ShareCPU off the tracer thread gave no error")
+	}
+}
