@@ -120,6 +120,19 @@ func (t *task) collectThread(h ptrace.Thread, vmas []procfs.SmapsEntry, p *model
 		return nil, 0, fmt.Errorf("prepare injection: %w", err)
 	}
 	t.inj = inj
+	// Dozens of injected calls follow (every signal action is read):
+	// on the tracer's CPU each is a context switch, not a wakeup of
+	// another CPU (ptrace.Thread.ShareCPU).
+	if share, serr := h.ShareCPU(); serr != nil {
+		t.opts.logf("dump %d: injected calls of thread %d run on any CPU: %v", t.pid, tid, serr)
+	} else {
+		unshare := t.s.Push(fmt.Sprintf("put back the CPU affinity of thread %d and of the tracer", tid), share)
+		defer func() {
+			if uerr := unshare.Run(); uerr != nil && err == nil {
+				err = uerr
+			}
+		}()
+	}
 	defer func() {
 		if eerr := inj.End(); eerr != nil && err == nil {
 			err = fmt.Errorf("finish injection: %w", eerr)
