@@ -82,3 +82,45 @@ func currentCPU() (int, error) {
 	}
 	return int(cpu), nil
 }
+
+// PinTracer keeps the tracer thread on the CPU it runs on until the
+// function it returns puts its mask back, and returns the mask it had.
+// Every process the tracer starts meanwhile, and their descendants,
+// inherit the one-CPU mask: the tracees of a restore then run where the
+// tracer waits for them, as with ShareCPU. Each must be given mask back
+// (Thread.SetAffinity) before it is let go.
+func (s *Session) PinTracer() (mask unix.CPUSet, unpin func() error, err error) {
+	if tid := unix.Gettid(); tid != s.tr.tid {
+		return mask, nil, fmt.Errorf("%w (pin the tracer from OS thread %d, the tracer is %d)", ErrWrongThread, tid, s.tr.tid)
+	}
+	if err := unix.SchedGetaffinity(0, &mask); err != nil {
+		return mask, nil, fmt.Errorf("tracer's CPU affinity: %w", err)
+	}
+	cpu, err := currentCPU()
+	if err != nil {
+		return mask, nil, err
+	}
+	var one unix.CPUSet
+	one.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		return mask, nil, fmt.Errorf("pin the tracer to CPU %d: %w", cpu, err)
+	}
+	orig := mask
+	return mask, func() error {
+		if err := unix.SchedSetaffinity(0, &orig); err != nil {
+			return fmt.Errorf("put back the tracer's CPU affinity: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// SetAffinity sets the CPU affinity mask of the thread.
+func (t Thread) SetAffinity(mask *unix.CPUSet) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if err := unix.SchedSetaffinity(t.Tid, mask); err != nil {
+		return fmt.Errorf("thread %d: set CPU affinity: %w", t.Tid, err)
+	}
+	return nil
+}

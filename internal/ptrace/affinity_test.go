@@ -86,3 +86,52 @@ func TestShareCPUOffThread(t *testing.T) {
 		t.Error("ShareCPU off the tracer thread gave no error")
 	}
 }
+
+// TestPinTracer: the tracer thread runs on one CPU until unpin puts its
+// mask back; a process it starts meanwhile inherits that one CPU.
+func TestPinTracer(t *testing.T) {
+	tr := NewTracer()
+	defer tr.Close()
+	err := tr.Run(func(s *Session) error {
+		var before, pinned, child, after unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &before); err != nil {
+			return err
+		}
+		mask, unpin, err := s.PinTracer()
+		if err != nil {
+			return err
+		}
+		if mask != before {
+			t.Errorf("PinTracer returned a mask of %d CPUs, the tracer had %d", mask.Count(), before.Count())
+		}
+		if err := unix.SchedGetaffinity(0, &pinned); err != nil {
+			return err
+		}
+		cmd := exec.Command("sleep", "30")
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		cerr := unix.SchedGetaffinity(cmd.Process.Pid, &child)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if cerr != nil {
+			return cerr
+		}
+		if err := unpin(); err != nil {
+			return err
+		}
+		if err := unix.SchedGetaffinity(0, &after); err != nil {
+			return err
+		}
+		if pinned.Count() != 1 || child != pinned {
+			t.Errorf("pinned tracer on %d CPUs, its child on %d; want both on the same one", pinned.Count(), child.Count())
+		}
+		if after != before {
+			t.Errorf("unpin left the tracer on %d CPUs, it had %d", after.Count(), before.Count())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -186,7 +186,24 @@ func Restore(opts Options) (*Process, error) {
 		for _, r := range rs {
 			r.s = s
 		}
-		return restoreTree(rs, byPid)
+		// Each restored process takes hundreds of injected calls: with
+		// the tracer and every tracee on one CPU each is a context
+		// switch there, not a wakeup of another CPU (ptrace.ShareCPU).
+		// The tracees inherit the pin from the tracer; each thread gets
+		// the tracer's own mask back before it is let go, the mask it
+		// would have inherited unpinned.
+		var cpus *unix.CPUSet
+		if mask, unpin, perr := s.PinTracer(); perr != nil {
+			opts.logf("restore: tracees run on any CPU: %v", perr)
+		} else {
+			defer func() {
+				if uerr := unpin(); uerr != nil {
+					opts.logf("restore: %v", uerr)
+				}
+			}()
+			cpus = &mask
+		}
+		return restoreTree(rs, byPid, cpus)
 	})
 	if lerr := endLazy(err == nil); lerr != nil && err == nil {
 		err = lerr
@@ -203,7 +220,8 @@ func Restore(opts Options) (*Process, error) {
 
 // restoreTree creates every process of the tree, each forked by its
 // restored parent with its own PID, then rebuilds each, then lets all go.
-func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
+// cpus, if set, is the mask every thread gets before it is let go.
+func restoreTree(rs []*restorer, byPid map[int]*restorer, cpus *unix.CPUSet) error {
 	root := rs[0]
 	// The SysV objects the tree used in the host's IPC namespace exist
 	// before any task of the tree, which may attach them.
@@ -336,6 +354,11 @@ func restoreTree(rs []*restorer, byPid map[int]*restorer) error {
 			r.opts.logf("restore %d: stopped by signal %d, as dumped", r.pid, r.im.StopSig)
 		}
 		for _, th := range r.threads {
+			if cpus != nil {
+				if err := th.h.SetAffinity(cpus); err != nil {
+					return err
+				}
+			}
 			if err := th.h.Detach(0); err != nil {
 				return fmt.Errorf("detach thread %d: %w", th.h.Tid, err)
 			}
