@@ -350,7 +350,7 @@ type drainReq struct {
 
 // copy writes runs to the image: runs that must be read through the
 // memory file are, the others are vmspliced by the task into the pipes
-// and spliced from them by a goroutine, while the task fills the next.
+// and drained from them by the writers, while the task fills the next.
 func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
 	pipes := len(s.rfd)
 	reqs := make(chan drainReq, pipes)
