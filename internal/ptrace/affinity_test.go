@@ -135,3 +135,97 @@ func TestPinTracer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestShareCPUElsewhere: a tracee that may not run on the tracer's CPU
+// is met on one both may run on; with none, ShareCPU changes nothing
+// and says so.
+func TestShareCPUElsewhere(t *testing.T) {
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		t.Fatal(err)
+	}
+	var cpus []int
+	for c := 0; c < len(all)*64; c++ {
+		if all.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	if len(cpus) < 2 {
+		t.Skip("needs two CPUs")
+	}
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	pid := cmd.Process.Pid
+	only := func(cs ...int) *unix.CPUSet {
+		var s unix.CPUSet
+		for _, c := range cs {
+			s.Set(c)
+		}
+		return &s
+	}
+	tr := NewTracer()
+	defer tr.Close()
+	var seizeErr error
+	err := tr.Run(func(s *Session) error {
+		th, err := s.Seize(pid, 0)
+		if err != nil {
+			seizeErr = err
+			return nil
+		}
+		defer unix.PtraceDetach(pid)
+		var orig unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &orig); err != nil {
+			return err
+		}
+		defer unix.SchedSetaffinity(0, &orig)
+		// The tracer may run on both CPUs but runs on the first; the
+		// tracee only on the second.
+		if err := unix.SchedSetaffinity(0, only(cpus[0])); err != nil {
+			return err
+		}
+		if err := unix.SchedSetaffinity(0, only(cpus[0], cpus[1])); err != nil {
+			return err
+		}
+		if err := unix.SchedSetaffinity(pid, only(cpus[1])); err != nil {
+			return err
+		}
+		restore, err := th.ShareCPU()
+		if err != nil {
+			return err
+		}
+		var task, tracer unix.CPUSet
+		_ = unix.SchedGetaffinity(pid, &task)
+		_ = unix.SchedGetaffinity(0, &tracer)
+		if task != *only(cpus[1]) || tracer != *only(cpus[1]) {
+			t.Errorf("tracee on %d CPUs, tracer on %d; want both on CPU %d", task.Count(), tracer.Count(), cpus[1])
+		}
+		if err := restore(); err != nil {
+			return err
+		}
+		// No CPU in common: nothing changes.
+		if err := unix.SchedSetaffinity(0, only(cpus[0])); err != nil {
+			return err
+		}
+		if _, err := th.ShareCPU(); err == nil {
+			t.Error("ShareCPU with no CPU in common gave no error")
+		}
+		_ = unix.SchedGetaffinity(pid, &task)
+		_ = unix.SchedGetaffinity(0, &tracer)
+		if task != *only(cpus[1]) || tracer != *only(cpus[0]) {
+			t.Errorf("a refused ShareCPU changed the masks")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seizeErr != nil {
+		t.Skipf("cannot trace a child here: %v", seizeErr)
+	}
+}
