@@ -9,9 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestShareCPU: the tracee and the tracer thread run on one CPU, the one
-// the tracer was on, until the returned function puts both masks back.
-func TestShareCPU(t *testing.T) {
+// withTracedChild starts a child that sleeps, seizes it in a tracer
+// session and runs fn there with its handle; the child is killed after.
+// Where a child cannot be traced here, the test is skipped.
+func withTracedChild(t *testing.T, fn func(th Thread, pid int) error) {
+	t.Helper()
 	cmd := exec.Command("sleep", "30")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -21,10 +23,6 @@ func TestShareCPU(t *testing.T) {
 		_ = cmd.Wait()
 	}()
 	pid := cmd.Process.Pid
-	var before unix.CPUSet
-	if err := unix.SchedGetaffinity(pid, &before); err != nil {
-		t.Fatal(err)
-	}
 	tr := NewTracer()
 	defer tr.Close()
 	var seizeErr error
@@ -35,7 +33,24 @@ func TestShareCPU(t *testing.T) {
 			return nil
 		}
 		defer unix.PtraceDetach(pid)
-		var tracerBefore unix.CPUSet
+		return fn(th, pid)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seizeErr != nil {
+		t.Skipf("cannot trace a child here: %v", seizeErr)
+	}
+}
+
+// TestShareCPU: the tracee and the tracer thread run on one CPU, the one
+// the tracer was on, until the returned function puts both masks back.
+func TestShareCPU(t *testing.T) {
+	withTracedChild(t, func(th Thread, pid int) error {
+		var before, tracerBefore unix.CPUSet
+		if err := unix.SchedGetaffinity(pid, &before); err != nil {
+			return err
+		}
 		if err := unix.SchedGetaffinity(0, &tracerBefore); err != nil {
 			return err
 		}
@@ -67,12 +82,6 @@ func TestShareCPU(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if seizeErr != nil {
-		t.Skipf("cannot trace a child here: %v", seizeErr)
-	}
 }
 
 // TestShareCPUOffThread: called off the tracer thread, ShareCPU changes
@@ -153,15 +162,6 @@ func TestShareCPUElsewhere(t *testing.T) {
 	if len(cpus) < 2 {
 		t.Skip("needs two CPUs")
 	}
-	cmd := exec.Command("sleep", "30")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
-	pid := cmd.Process.Pid
 	only := func(cs ...int) *unix.CPUSet {
 		var s unix.CPUSet
 		for _, c := range cs {
@@ -169,16 +169,7 @@ func TestShareCPUElsewhere(t *testing.T) {
 		}
 		return &s
 	}
-	tr := NewTracer()
-	defer tr.Close()
-	var seizeErr error
-	err := tr.Run(func(s *Session) error {
-		th, err := s.Seize(pid, 0)
-		if err != nil {
-			seizeErr = err
-			return nil
-		}
-		defer unix.PtraceDetach(pid)
+	withTracedChild(t, func(th Thread, pid int) error {
 		var orig unix.CPUSet
 		if err := unix.SchedGetaffinity(0, &orig); err != nil {
 			return err
@@ -222,10 +213,4 @@ func TestShareCPUElsewhere(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if seizeErr != nil {
-		t.Skipf("cannot trace a child here: %v", seizeErr)
-	}
 }
