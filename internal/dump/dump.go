@@ -89,7 +89,7 @@ type Options struct {
 	// (pagesink.go), set by Dump.
 	direct *directWrites
 	// pageWriters is CKPT_PAGE_WRITERS (pagesink.go), read by Dump.
-	pageWriters int
+	pageWriters pageWriters
 	// snapshot is CKPT_SNAPSHOT (snapshot.go), read by Dump.
 	snapshot snapshotMode
 	// PageServer, if set (host:port), is a `ckpt page-server` that

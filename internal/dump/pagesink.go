@@ -134,7 +134,7 @@ func (s *fileSink) writeAt(b []byte, off int64) error {
 
 func (s *fileSink) spliceAt(pipe, n int, off int64) error {
 	if s.direct != nil {
-		moved, err := spliceSome(pipe, int(s.direct.Fd()), n, off)
+		moved, err := spliceSome(pipe, int(s.direct.Fd()), n, off, n)
 		if err == nil {
 			return nil
 		}
@@ -161,14 +161,15 @@ func (s *fileSink) spliceAt(pipe, n int, off int64) error {
 // mapping of the image: page-cache writes through a mapping do not take
 // the file's inode lock, which every write(2) and splice to an ext4 file
 // holds while it copies, so it copies on another CPU at the same time
-// as spliceAt. Its cost is that the kernel zero-fills each page of the
-// mapping before the copy; it pays off where the copy is bound by
-// allocating fresh memory: on the 2-CPU VM measured, which gives freed
-// memory back to its host, 1 GiB dumps took 0.63-0.97 s (median 0.65)
-// with it and 0.37-2.5 s (median 1.64) with splice alone, ten of each
-// through the CLI in random order. The image is first made
-// end bytes long, as a mapping cannot reach past the end of its file.
-// None with O_DIRECT, whose writes need no CPU.
+// as spliceAt. It costs more CPU per byte than splice (the kernel
+// zero-fills each page of the mapping before the copy, and calls the
+// file system for each page written), so it only helps while splice is
+// slow (drainers.route): on the 2-CPU VM measured, which gives freed
+// memory back to its host, about one dump in three finds memory the
+// host must fault in again, and there the two together take half the
+// time splice alone does. The image is first made end bytes long, as a
+// mapping cannot reach past the end of its file. None with O_DIRECT,
+// whose writes need no CPU.
 func (s *fileSink) second(end int64) (pipeWriter, error) {
 	if s.direct != nil || s.rw == nil {
 		return nil, nil
@@ -415,20 +416,29 @@ func directEnv() (*directWrites, error) {
 	}
 }
 
-// pageWritersEnv reads CKPT_PAGE_WRITERS, for tests and comparisons: the
-// number of goroutines that move the pages from the pipes to a pages
-// image, 1 (splice alone) or 2 (splice and fileSink.second); unset, 2
-// where there is a second CPU for it.
-func pageWritersEnv() (int, error) {
+// pageWriters says how the pages move from the pipes to a pages image.
+type pageWriters struct {
+	// n is 1 (splice alone) or 2 (splice, and fileSink.second when
+	// splice is slow: drainers.route).
+	n int
+	// always: the second writer takes every pipe it is free for.
+	always bool
+}
+
+// pageWritersEnv reads CKPT_PAGE_WRITERS, for tests and comparisons: 1,
+// splice alone; 2, splice and fileSink.second, each taking pipes while
+// it is free; unset or "auto", the second writer where there is a
+// second CPU for it, helping only while splice is slow.
+func pageWritersEnv() (pageWriters, error) {
 	switch v := os.Getenv("CKPT_PAGE_WRITERS"); v {
-	case "":
-		return min(runtime.NumCPU(), 2), nil
+	case "", "auto":
+		return pageWriters{n: min(runtime.NumCPU(), 2)}, nil
 	case "1":
-		return 1, nil
+		return pageWriters{n: 1}, nil
 	case "2":
-		return 2, nil
+		return pageWriters{n: 2, always: true}, nil
 	default:
-		return 0, fmt.Errorf("CKPT_PAGE_WRITERS=%q: want 1 or 2", v)
+		return pageWriters{}, fmt.Errorf("CKPT_PAGE_WRITERS=%q: want 1, 2 or auto", v)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -129,22 +131,25 @@ func TestSecondWriterNone(t *testing.T) {
 	}
 }
 
-// TestPageWritersEnv: CKPT_PAGE_WRITERS takes 1 or 2, and names what it
-// refuses.
+// TestPageWritersEnv: CKPT_PAGE_WRITERS takes 1, 2 or auto, and names
+// what it refuses.
 func TestPageWritersEnv(t *testing.T) {
-	for v, want := range map[string]int{"1": 1, "2": 2} {
+	for v, want := range map[string]pageWriters{"1": {n: 1}, "2": {n: 2, always: true}} {
 		t.Setenv("CKPT_PAGE_WRITERS", v)
-		if n, err := pageWritersEnv(); n != want || err != nil {
-			t.Errorf("CKPT_PAGE_WRITERS=%s: %d, %v", v, n, err)
+		if got, err := pageWritersEnv(); got != want || err != nil {
+			t.Errorf("CKPT_PAGE_WRITERS=%s: %+v, %v; want %+v", v, got, err, want)
 		}
 	}
 	t.Setenv("CKPT_PAGE_WRITERS", "3")
-	if _, err := pageWritersEnv(); err == nil {
-		t.Error("CKPT_PAGE_WRITERS=3 accepted")
+	if _, err := pageWritersEnv(); err == nil || !strings.Contains(err.Error(), "want 1, 2 or auto") {
+		t.Errorf("CKPT_PAGE_WRITERS=3: %v, want a refusal that names the values", err)
 	}
-	t.Setenv("CKPT_PAGE_WRITERS", "")
-	if n, err := pageWritersEnv(); n < 1 || n > 2 || err != nil {
-		t.Errorf("unset: %d, %v", n, err)
+	for _, v := range []string{"", "auto"} {
+		t.Setenv("CKPT_PAGE_WRITERS", v)
+		got, err := pageWritersEnv()
+		if want := min(runtime.NumCPU(), 2); got.n != want || got.always || err != nil {
+			t.Errorf("CKPT_PAGE_WRITERS=%q: %+v, %v; want %d writers, the second only when splice is slow", v, got, err, want)
+		}
 	}
 }
 

@@ -28,9 +28,9 @@ func TestDumpDirect(t *testing.T) {
 
 // TestDumpPageWriters dumps with the pages moved from the pipes to the
 // image by two writers at once (splice, and reads into a shared mapping
-// of the image: the default on a machine of two CPUs or more), and by
-// splice alone, synced and not: many runs of single pages and the heap,
-// -m64 and -m32.
+// of the image, which by default helps only a slow splice: here it takes
+// pipes whenever it is free), and by splice alone, synced and not: many
+// runs of single pages and the heap, -m64 and -m32.
 func TestDumpPageWriters(t *testing.T) {
 	const two = "copied by 2 writers"
 	for _, sync := range []string{"synced", "no-sync"} {
