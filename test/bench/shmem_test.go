@@ -41,14 +41,7 @@ func BenchmarkSysVShm1GiB(b *testing.B) { shmemBench(b, "sysv") }
 // shmemBench runs testdata/shm1g.c with args.
 func shmemBench(b *testing.B, args ...string) {
 	exe, tmp := scaleSetup(b, "shm1g.c")
-	ckptBin := os.Getenv("CKPT_BENCH_CKPT")
-	if ckptBin == "" {
-		ckptBin = filepath.Join(tmp, "ckpt")
-		build := exec.Command("go", "build", "-o", ckptBin, "github.com/ckpt/ckpt/cmd/ckpt")
-		if out, err := build.CombinedOutput(); err != nil {
-			b.Fatalf("build ckpt: %v\n%s", err, out)
-		}
-	}
+	ckptBin := ckptBinary(b, tmp)
 	avail, err := procfs.MemAvailable()
 	if err != nil {
 		b.Fatal(err)
