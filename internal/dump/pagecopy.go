@@ -352,7 +352,13 @@ func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
 	pipes := len(s.rfd)
 	// The task fills whichever pipe is empty first: a writer slower
 	// than another (fileSink.second) holds up only the pipe it drains.
-	d := startDrainers(s.writers, s.rfd, s.t.opts.pageWriters.always)
+	// This is the tracer thread, on the CPU its injected calls share.
+	var tracer unix.CPUSet
+	busyCPUs := &tracer
+	if unix.SchedGetaffinity(0, &tracer) != nil {
+		busyCPUs = nil
+	}
+	d := startDrainers(s.writers, s.rfd, s.t.opts.pageWriters.always, busyCPUs)
 	free := make([]int, 0, pipes) // empty pipes
 	for k := range pipes {
 		free = append(free, k)
