@@ -11,6 +11,7 @@ import (
 
 	"github.com/ckpt/ckpt/internal/arch/x86"
 	"github.com/ckpt/ckpt/internal/fault"
+	"github.com/ckpt/ckpt/internal/image"
 	"github.com/ckpt/ckpt/internal/inject"
 	"github.com/ckpt/ckpt/internal/ptrace"
 )
@@ -498,22 +499,13 @@ func startWriteback(fd int, off, n int64) {
 }
 
 // spliceOut moves n bytes from pipe rfd to file dst at off, through the
-// page cache: at most cacheSpliceMax bytes a call.
+// page cache: at most image.CacheWriteMax bytes a call (one writer: 1
+// GiB in 0.50-0.57 s on 10 of 15 dumps, 1.2-2.9 s on nearly all in 1 MiB
+// splices, on the VM image.CacheWriteMax was measured on).
 func spliceOut(rfd, dst, n int, off int64) error {
-	_, err := spliceSome(rfd, dst, n, off, cacheSpliceMax)
+	_, err := spliceSome(rfd, dst, n, off, image.CacheWriteMax)
 	return err
 }
-
-// cacheSpliceMax is the most one splice moves into the page cache. The
-// kernel gives a write a page-cache folio as large as the write (ext4
-// has large folios since Linux 6.16): 256 pages for a 1 MiB pipe. Folios
-// of eight pages come out faster on the 2-CPU VM measured, which gives
-// freed memory back to its host, and no slower elsewhere in the copy: 1
-// GiB through one writer took 0.50-0.57 s on 10 of 15 dumps in 32 KiB
-// splices, where 1 MiB splices took 1.2-2.9 s on nearly all (the copy
-// itself, into memory the host had to fault in again). Each further
-// call costs about a microsecond.
-const cacheSpliceMax = 32 << 10
 
 // spliceSome moves n bytes from pipe rfd to file dst at off, at most max
 // a call, and says how many it moved before an error.

@@ -123,7 +123,7 @@ func (s *fileSink) offset() (int64, error) {
 }
 
 func (s *fileSink) writeAt(b []byte, off int64) error {
-	if _, err := s.f.WriteAt(b, off); err != nil {
+	if _, err := image.WriteAtCached(s.f, b, off); err != nil {
 		return fmt.Errorf("write pages image: %w", err)
 	}
 	if s.sync && len(b) >= 1<<20 {

@@ -69,10 +69,7 @@ func (d *Dump) SaveShmem(ino uint64, src *os.File, size int64) error {
 	if err != nil {
 		return err
 	}
-	var w io.Writer = pf
-	if d.ShmemWriteback {
-		w = &writebackWriter{f: pf}
-	}
+	w := &imageWriter{f: pf, writeback: d.ShmemWriteback}
 	pm, err := encodeShmem(src, fileExtents(src, size), w)
 	if cerr := pf.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("%s: %w", image.PagesName(id), cerr)
@@ -94,21 +91,23 @@ func (d *Dump) HasShmem(ino uint64) bool {
 	return false
 }
 
-// writebackWriter writes to f and starts the writeback of what it wrote
-// (sync_file_range SYNC_FILE_RANGE_WRITE, which does not wait), as the
-// process pages are written: the sync at the end of the dump then finds
-// little left to write.
-type writebackWriter struct {
-	f   *os.File
-	off int64
+// imageWriter writes a pages image from its start, in the page cache's
+// pieces (image.WriteAtCached); with writeback it also starts the
+// writeback of what it wrote (sync_file_range SYNC_FILE_RANGE_WRITE,
+// which does not wait), as the process pages are written: the sync at
+// the end of the dump then finds little left to write.
+type imageWriter struct {
+	f         *os.File
+	off       int64
+	writeback bool
 }
 
-func (w *writebackWriter) Write(b []byte) (int, error) {
-	n, err := w.f.Write(b)
-	if n > 0 {
+func (w *imageWriter) Write(b []byte) (int, error) {
+	n, err := image.WriteAtCached(w.f, b, w.off)
+	if n > 0 && w.writeback {
 		_ = unix.SyncFileRange(int(w.f.Fd()), w.off, int64(n), unix.SYNC_FILE_RANGE_WRITE)
-		w.off += int64(n)
 	}
+	w.off += int64(n)
 	return n, err
 }
 
