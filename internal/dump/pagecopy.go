@@ -351,15 +351,16 @@ func (s *splicer) finish() error {
 // and drained from them by the writers, while the task fills the next.
 func (s *splicer) copy(c *pageCopier, runs []pageRun) (err error) {
 	pipes := len(s.rfd)
-	// The task fills whichever pipe is empty first: a writer slower
-	// than another (fileSink.second) holds up only the pipe it drains.
-	// This is the tracer thread, on the CPU its injected calls share.
+	// The writers keep off the CPU of this thread, the tracer's, where
+	// the task runs its injected vmsplice calls (ptrace.Thread.ShareCPU).
 	var tracer unix.CPUSet
 	busyCPUs := &tracer
 	if unix.SchedGetaffinity(0, &tracer) != nil {
 		busyCPUs = nil
 	}
 	d := startDrainers(s.writers, s.rfd, s.t.opts.pageWriters.always, busyCPUs)
+	// The task fills whichever pipe is empty first: a writer slower
+	// than another (fileSink.second) holds up only the pipe it drains.
 	free := make([]int, 0, pipes) // empty pipes
 	for k := range pipes {
 		free = append(free, k)
