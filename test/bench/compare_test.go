@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ckpt/ckpt/test/testsupport"
 )
 
 // BenchmarkDumpCompare1GiB dumps touch1g's 1 GiB through the ckpt binary
@@ -130,7 +132,7 @@ func (w dumpWay) dumpOnce(exe, dir string, settle time.Duration) (time.Duration,
 	if _, err := t.reapDumped(); err != nil {
 		return 0, err
 	}
-	pages, err := pagesBytes(images)
+	pages, err := testsupport.PagesBytes(images)
 	if err != nil {
 		return 0, err
 	}
@@ -138,23 +140,6 @@ func (w dumpWay) dumpOnce(exe, dir string, settle time.Duration) (time.Duration,
 		return 0, fmt.Errorf("%s: pages images hold %d bytes, want at least the target's %d", w.name, pages, memSize)
 	}
 	return d, nil
-}
-
-// pagesBytes is the size of the pages images (pages-N.img) in dir.
-func pagesBytes(dir string) (int64, error) {
-	names, err := filepath.Glob(filepath.Join(dir, "pages-*.img"))
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	for _, name := range names {
-		fi, err := os.Stat(name)
-		if err != nil {
-			return 0, err
-		}
-		n += fi.Size()
-	}
-	return n, nil
 }
 
 // median is the middle of sorted ds (the mean of the two middle ones

@@ -67,14 +67,9 @@ func waitNoHolder(t *testing.T, dir string) {
 // pagesBytes is the size of the pages images in dir.
 func pagesBytes(t *testing.T, dir string) int64 {
 	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(dir, "pages-*.img"))
-	var n int64
-	for _, f := range m {
-		fi, err := os.Stat(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n += fi.Size()
+	n, err := testsupport.PagesBytes(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n
 }

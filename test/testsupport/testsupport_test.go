@@ -114,3 +114,16 @@ func TestKillAndReap(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestPagesBytes: the pages images' sizes are summed, other files left out.
+func TestPagesBytes(t *testing.T) {
+	dir := t.TempDir()
+	for name, size := range map[string]int{"pages-1.img": 4096, "pages-2.img": 100, "pagemap-1.img": 7, "core-1.img": 9} {
+		if err := os.WriteFile(filepath.Join(dir, name), make([]byte, size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := PagesBytes(dir); n != 4196 || err != nil {
+		t.Errorf("PagesBytes: %d, %v; want 4196", n, err)
+	}
+}
